@@ -1,0 +1,93 @@
+"""`make run`: the whole system on this machine. Embedded servers unless NATS_URL / DATABASE_URL are set."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with
+from devstack.stack import ServiceProcesses
+from services.gateway.auth import SITE_ROLES, Role, issue_token
+from services.gateway.settings import GatewaySettings
+from shared.protocol import load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE, PROJECT_ROOT
+
+
+def main() -> int:
+    data = Path(os.environ.get("TRIAL_DATA_DIR", PROJECT_ROOT / "data"))
+    port = os.environ.get("GATEWAY_PORT", "8000")
+    nats = postgres = None
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    services: ServiceProcesses | None = None
+    try:
+        nats_url = os.environ.get("NATS_URL")
+        if not nats_url:
+            nats = EmbeddedNats(data / "nats", port=int(os.environ.get("NATS_PORT", "4222")))
+            nats_url = nats.start()
+            print(f"nats-server (JetStream, fsync before ack) at {nats_url}, data in {nats.data_dir}", flush=True)
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            postgres = EmbeddedPostgres(data / "postgres")
+            database_url = postgres.start()
+            print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
+        env = env_with(NATS_URL=nats_url, DATABASE_URL=database_url, GATEWAY_PORT=port, LOG_FORMAT="console")
+        # Streams and read-model schema exist before any service takes traffic.
+        subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
+        services = ServiceProcesses(env)
+        services.start()
+        gateway = f"http://127.0.0.1:{port}"
+        services.wait_ready(gateway)
+        print_welcome(gateway)
+        while not stopping:
+            services.check_alive()
+            time.sleep(0.2)
+    finally:
+        print("\nstopping…", flush=True)
+        if services is not None:
+            services.stop()
+        if postgres is not None:
+            postgres.stop()
+        if nats is not None:
+            nats.stop()
+        print("stopped; data kept for the next start", flush=True)
+    return 0
+
+
+def print_welcome(gateway: str) -> None:
+    settings = GatewaySettings()
+    protocol = load_protocol(settings.protocol_file or DEFAULT_PROTOCOL_FILE)
+    site = protocol.sites[0].code
+    print(f"\nGateway: {gateway}  (OpenAPI: {gateway}/openapi.json)\n\nDemo tokens (8 hours):")
+    for role in Role:
+        token = issue_token(
+            settings.signing_keys(),
+            issuer=settings.token_issuer,
+            role=role,
+            site=site if role in SITE_ROLES else None,
+            hours=8,
+            actor=f"demo-{role.value}",
+        )
+        print(f"  {role.value}{f' ({site})' if role in SITE_ROLES else ''}:\n    {token}")
+    print(
+        "\nTry:\n"
+        f"  curl -s -X POST {gateway}/v1/sites/{site}/subjects/{site}-001/consent \\\n"
+        '    -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: demo-consent-001" \\\n'
+        '    -H "Content-Type: application/json" \\\n'
+        '    -d \'{"consent_form_version":"1.0","signed_on":"2026-11-20","obtained_by":"inv-01","signed_by_subject":true}\'\n'
+        f'  curl -s {gateway}/v1/sites/{site}/subjects/{site}-001 -H "Authorization: Bearer $TOKEN"\n'
+        "\nCtrl-C stops everything.",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

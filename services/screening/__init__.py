@@ -1,0 +1,1 @@
+"""Screening service: informed consent and eligibility of trial subjects."""

@@ -1,0 +1,1 @@
+"""What every service of the trial backend needs: events, event store, projections, config, logging."""

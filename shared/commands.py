@@ -1,0 +1,81 @@
+"""Commands from the gateway to the services over NATS request/reply, and their replies.
+
+Subjects are `trial.cmd.<service>.<action>`; every replica of a service listens in the queue
+group named after the service, so any number of them share the load.
+"""
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.forms import ConsentForm
+from shared.protocol import SiteCode, SubjectId
+from shared.rules import Refusal, RuleViolation
+
+COMMAND_PREFIX = "trial.cmd"
+
+
+def command_subject(service: str, action: str) -> str:
+    return f"{COMMAND_PREFIX}.{service}.{action}"
+
+
+RECORD_CONSENT = command_subject("screening", "record_consent")
+
+
+class CommandContext(BaseModel):
+    """Who asks, about which subject, and the ids that tie the resulting events to the request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: UUID = Field(description="derived from the Idempotency-Key: a retry is the same command")
+    correlation_id: str = Field(min_length=1, max_length=100)
+    actor: str = Field(min_length=1, max_length=100)
+    role: str
+    site: SiteCode
+    subject: SubjectId
+    received_at: AwareDatetime
+
+    @property
+    def today(self) -> date:
+        return self.received_at.date()
+
+
+class RecordConsent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    context: CommandContext
+    form: ConsentForm
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: Refusal
+    rule: str
+    title: str
+    detail: str
+    field: str | None = None
+
+    @classmethod
+    def of(cls, violation: RuleViolation) -> "Rejection":
+        return cls(
+            kind=violation.kind,
+            rule=violation.rule,
+            title=violation.title,
+            detail=violation.detail,
+            field=violation.field,
+        )
+
+
+class CommandReply(BaseModel):
+    """Accepted (with the new events) or rejected (with the rule); `unavailable` means retry later."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accepted: bool
+    event_ids: list[UUID] = Field(default_factory=list)
+    last_sequence: int | None = None
+    replayed: bool = False
+    result: dict[str, Any] = Field(default_factory=dict)
+    rejection: Rejection | None = None
+    unavailable: bool = False

@@ -1,0 +1,73 @@
+"""Load → decide → append, retried on concurrency conflicts: the one way every service records facts.
+
+A command carries an id (derived from the client's idempotency key). Event ids are derived from it,
+and every event it produced names it as `causationid`, so a retried command finds its own earlier
+events in the history and returns them instead of deciding again: no fact is ever recorded twice.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from uuid import UUID, uuid5
+
+import structlog
+
+from shared.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
+from shared.eventstore import ConcurrencyConflict, EventStore, History
+
+log = structlog.get_logger(__name__)
+
+Decide = Callable[[History], Sequence[DomainEvent]]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def event_id(command_id: UUID, index: int) -> UUID:
+    """The id of the index-th event a command produces: stable across retries of that command."""
+    return uuid5(command_id, str(index))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    events: tuple[RecordedEvent, ...]
+    # True when the command had already been carried out and its earlier events are returned.
+    replayed: bool
+
+
+class TooMuchContention(Exception):
+    """The stream kept changing under us; the caller should answer 503 and let the client retry."""
+
+
+async def decide_and_append(
+    store: EventStore,
+    *,
+    subject_filter: str,
+    decide: Decide,
+    meta: EventMetadata,
+    command_id: UUID,
+    clock: Clock = utc_now,
+    max_attempts: int = 5,
+) -> Outcome:
+    meta = replace(meta, causation_id=str(command_id))
+    for attempt in range(1, max_attempts + 1):
+        history = await store.load(subject_filter)
+        earlier = tuple(e for e in history.events if e.envelope.causationid == str(command_id))
+        if earlier:
+            return Outcome(earlier, replayed=True)
+        decided = decide(history)
+        now = clock()
+        envelopes = [
+            EventEnvelope.wrap(event, meta, event_id=event_id(command_id, i), time=now)
+            for i, event in enumerate(decided)
+        ]
+        try:
+            recorded = await store.append(
+                envelopes, subject_filter=subject_filter, expected_last_sequence=history.last_sequence
+            )
+            return Outcome(tuple(recorded), replayed=False)
+        except ConcurrencyConflict:
+            log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
+    raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")

@@ -1,0 +1,29 @@
+"""The event catalogue and its CloudEvents envelope: the single place events are defined."""
+
+from shared.events.catalogue import ConsentRecorded
+from shared.events.envelope import (
+    DomainEvent,
+    EventEnvelope,
+    EventMetadata,
+    RecordedEvent,
+    UndecodableEvent,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+    decode_envelope,
+    register,
+    registered_types,
+)
+
+__all__ = [
+    "ConsentRecorded",
+    "DomainEvent",
+    "EventEnvelope",
+    "EventMetadata",
+    "RecordedEvent",
+    "UndecodableEvent",
+    "UnknownEventType",
+    "UnsupportedSchemaVersion",
+    "decode_envelope",
+    "register",
+    "registered_types",
+]

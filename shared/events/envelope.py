@@ -1,0 +1,152 @@
+"""CloudEvents 1.0 structured JSON envelope, the registry of event types, and decoding with clear errors."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Self, TypeVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+
+from shared.protocol import SiteCode, SubjectId
+
+
+class DomainEvent(BaseModel):
+    """Payload of one past-tense fact. Subclasses set `event_type` and bump `schema_version` on change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    # A correction supersedes an earlier fact and must say why (the envelope's `reason`).
+    is_correction: ClassVar[bool] = False
+
+
+_REGISTRY: dict[tuple[str, int], type[DomainEvent]] = {}
+E = TypeVar("E", bound=type[DomainEvent])
+
+
+def register(model: E) -> E:
+    """Class decorator adding an event model to the catalogue; a name+version is defined once."""
+    key = (model.event_type, model.schema_version)
+    if key in _REGISTRY:
+        raise TypeError(f"event {key[0]} v{key[1]} is already registered by {_REGISTRY[key].__qualname__}")
+    _REGISTRY[key] = model
+    return model
+
+
+def registered_types() -> dict[tuple[str, int], type[DomainEvent]]:
+    return dict(_REGISTRY)
+
+
+class UndecodableEvent(Exception):
+    """A stored message is not an event this code can read. Never skipped silently."""
+
+
+class UnknownEventType(UndecodableEvent):
+    pass
+
+
+class UnsupportedSchemaVersion(UndecodableEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EventMetadata:
+    """Who, why and in answer to what: everything in the envelope that is not the fact itself."""
+
+    source: str
+    site: str
+    subject: str
+    actor: str
+    correlation_id: str
+    protocol_version: str
+    causation_id: str | None = None
+    reason: str | None = None
+
+
+class EventEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: UUID
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: SubjectId | str
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: SerializeAsAny[DomainEvent]
+    siteid: SiteCode
+    actor: str = Field(min_length=1)
+    reason: str | None = None
+    protocolversion: str = Field(min_length=1)
+    schemaversion: int = Field(ge=1)
+    correlationid: str = Field(min_length=1)
+    causationid: str | None = None
+
+    @model_validator(mode="after")
+    def _type_matches_data(self) -> Self:
+        if (self.type, self.schemaversion) != (self.data.event_type, self.data.schema_version):
+            raise ValueError(
+                f"type/schemaversion {self.type} v{self.schemaversion} do not match the data model "
+                f"{self.data.event_type} v{self.data.schema_version}"
+            )
+        if self.data.is_correction and not (self.reason and self.reason.strip()):
+            raise ValueError(f"reason: required on the correction {self.type}")
+        return self
+
+    @classmethod
+    def wrap(cls, event: DomainEvent, meta: EventMetadata, *, event_id: UUID, time: datetime) -> "EventEnvelope":
+        return cls(
+            id=event_id,
+            source=meta.source,
+            type=event.event_type,
+            subject=meta.subject,
+            time=time,
+            data=event,
+            siteid=meta.site,
+            actor=meta.actor,
+            reason=meta.reason,
+            protocolversion=meta.protocol_version,
+            schemaversion=event.schema_version,
+            correlationid=meta.correlation_id,
+            causationid=meta.causation_id,
+        )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def decode_envelope(raw: bytes) -> EventEnvelope:
+    """Parse a stored message; unknown type or version and invalid payloads raise `UndecodableEvent`."""
+    try:
+        document: dict[str, Any] = json.loads(raw)
+    except ValueError as exc:
+        raise UndecodableEvent(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise UndecodableEvent("not a JSON object")
+    type_name, version = document.get("type"), document.get("schemaversion")
+    if not any(t == type_name for t, _ in _REGISTRY):
+        raise UnknownEventType(f"unknown event type {type_name!r}")
+    model = _REGISTRY.get((str(type_name), version if isinstance(version, int) else -1))
+    if model is None:
+        known = sorted(v for t, v in _REGISTRY if t == type_name)
+        raise UnsupportedSchemaVersion(f"{type_name} schemaversion {version!r} is not readable (known: {known})")
+    try:
+        data = model.model_validate(document.get("data"))
+        return EventEnvelope.model_validate({**document, "data": data})
+    except ValidationError as exc:
+        raise UndecodableEvent(f"{type_name} v{version} does not match its schema: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as read back from the stream, with its position."""
+
+    sequence: int
+    nats_subject: str
+    envelope: EventEnvelope
+
+    @property
+    def data(self) -> DomainEvent:
+        return self.envelope.data

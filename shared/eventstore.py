@@ -1,0 +1,203 @@
+"""The event store: the trial's legal record in JetStream, with optimistic concurrency per stream of facts.
+
+Subjects are `trial.events.<site>.<subject>.<EventType>`; the last token is always the event type,
+so `trial.events.<site>.<subject>.*` is one subject's history and
+`trial.events.*.*.<EventType>` one kind of fact across the whole trial.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext, api
+
+from shared.events import EventEnvelope, RecordedEvent, decode_envelope
+
+EVENTS_STREAM = "TRIAL_EVENTS"
+EVENTS_PREFIX = "trial.events"
+ALERTS_STREAM = "TRIAL_ALERTS"
+ALERTS_PREFIX = "trial.alerts"
+DEAD_LETTER_STREAM = "TRIAL_DEAD_LETTERS"
+DEAD_LETTER_PREFIX = "trial.deadletters"
+
+# JetStream API error codes (server `errors.json`), mapped to types rather than parsed from text.
+ERR_WRONG_LAST_SEQUENCE = 10071
+ERR_STREAM_NOT_FOUND = 10059
+
+EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
+# Server 2.11+: the expectation is checked over a subject filter instead of the published subject.
+EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+MSG_ID = "Nats-Msg-Id"
+
+_LOAD_BATCH = 256
+
+
+def event_subject(site: str, subject: str, event_type: str) -> str:
+    return f"{EVENTS_PREFIX}.{site}.{subject}.{event_type}"
+
+
+def subject_history(site: str, subject: str) -> str:
+    """Filter over every fact about one trial subject."""
+    return f"{EVENTS_PREFIX}.{site}.{subject}.*"
+
+
+def trial_wide(event_type: str) -> str:
+    """Filter over one kind of fact across every site and subject (serializes trial-wide decisions)."""
+    return f"{EVENTS_PREFIX}.*.*.{event_type}"
+
+
+class ConcurrencyConflict(Exception):
+    """Someone appended to the same stream of facts after we read it; decide again on fresh history."""
+
+    def __init__(self, subject_filter: str, expected: int) -> None:
+        super().__init__(f"{subject_filter}: last sequence is no longer {expected}")
+        self.subject_filter = subject_filter
+        self.expected = expected
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The ordered facts matching a filter, and the stream sequence an append must expect."""
+
+    subject_filter: str
+    events: tuple[RecordedEvent, ...]
+
+    @property
+    def last_sequence(self) -> int:
+        return self.events[-1].sequence if self.events else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    replicas: int = 1
+    # Long enough to cover any client retry of the same command: a re-sent event id is dropped.
+    duplicate_window: timedelta = timedelta(days=1)
+
+
+def stream_configs(settings: StreamSettings) -> list[api.StreamConfig]:
+    """The three streams: the legal record, the SAE alerts, and the dead letters."""
+    legal_record = {
+        "storage": api.StorageType.FILE,
+        "retention": api.RetentionPolicy.LIMITS,
+        "max_age": 0,
+        "deny_delete": True,
+        "deny_purge": True,
+        "num_replicas": settings.replicas,
+        "allow_direct": True,
+    }
+    return [
+        api.StreamConfig(
+            name=EVENTS_STREAM,
+            subjects=[f"{EVENTS_PREFIX}.>"],
+            duplicate_window=settings.duplicate_window.total_seconds(),
+            description="Every fact about the trial's subjects: the legal record. Never deleted.",
+            **legal_record,
+        ),
+        api.StreamConfig(
+            name=ALERTS_STREAM,
+            subjects=[f"{ALERTS_PREFIX}.>"],
+            duplicate_window=settings.duplicate_window.total_seconds(),
+            description="Serious adverse event alerts and their escalations for the safety team.",
+            **legal_record,
+        ),
+        api.StreamConfig(
+            name=DEAD_LETTER_STREAM,
+            subjects=[f"{DEAD_LETTER_PREFIX}.>"],
+            description="Messages a handler could not process after its retries, with the reason.",
+            **legal_record,
+        ),
+    ]
+
+
+async def provision_streams(js: JetStreamContext, settings: StreamSettings | None = None) -> None:
+    """Create the streams, or bring an existing one to the configuration in code. Idempotent."""
+    for config in stream_configs(settings or StreamSettings()):
+        assert config.name is not None
+        try:
+            await js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
+            try:
+                await js.add_stream(config)
+                continue
+            except nats.js.errors.BadRequestError:
+                pass  # another replica created it in between: fall through to update
+        await js.update_stream(config)
+
+
+class EventStore:
+    def __init__(self, js: JetStreamContext, *, timeout: float = 5.0) -> None:
+        self._js = js
+        self._timeout = timeout
+
+    async def append(
+        self, events: Sequence[EventEnvelope], *, subject_filter: str, expected_last_sequence: int
+    ) -> list[RecordedEvent]:
+        """Append events in order, each only if the last sequence over `subject_filter` is as expected.
+
+        A re-sent event (same id, inside the duplicate window) is not stored twice; its original
+        sequence is returned. Raises `ConcurrencyConflict` when someone else appended first.
+        """
+        recorded: list[RecordedEvent] = []
+        expected = expected_last_sequence
+        for envelope in events:
+            nats_subject = event_subject(envelope.siteid, envelope.subject, envelope.type)
+            headers = {
+                MSG_ID: str(envelope.id),
+                EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected),
+                EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: subject_filter,
+            }
+            try:
+                ack = await self._js.publish(
+                    nats_subject, envelope.to_json(), timeout=self._timeout, stream=EVENTS_STREAM, headers=headers
+                )
+            except nats.js.errors.APIError as exc:
+                if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
+                    raise ConcurrencyConflict(subject_filter, expected) from exc
+                raise
+            recorded.append(RecordedEvent(sequence=ack.seq, nats_subject=nats_subject, envelope=envelope))
+            expected = ack.seq
+        return recorded
+
+    async def load(self, subject_filter: str) -> History:
+        """The whole ordered history matching a filter, through a short-lived in-memory consumer."""
+        config = api.ConsumerConfig(
+            name=f"load-{nats.nuid.NUID().next().decode()}",
+            filter_subject=subject_filter,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.NONE,
+            mem_storage=True,
+            inactive_threshold=30.0,
+        )
+        info = await self._js.add_consumer(EVENTS_STREAM, config=config)
+        assert config.name is not None
+        try:
+            remaining = info.num_pending or 0
+            events: list[RecordedEvent] = []
+            if remaining:
+                sub = await self._js.pull_subscribe_bind(consumer=config.name, stream=EVENTS_STREAM)
+                try:
+                    while remaining > 0:
+                        for msg in await sub.fetch(min(remaining, _LOAD_BATCH), timeout=self._timeout):
+                            events.append(to_recorded(msg))
+                            remaining -= 1
+                finally:
+                    await sub.unsubscribe()
+            return History(subject_filter, tuple(events))
+        finally:
+            await _delete_consumer_quietly(self._js, config.name)
+
+
+def to_recorded(msg: nats.aio.msg.Msg) -> RecordedEvent:
+    """Decode a JetStream message of the event stream; raises `UndecodableEvent` with the reason."""
+    return RecordedEvent(sequence=msg.metadata.sequence.stream, nats_subject=msg.subject, envelope=decode_envelope(msg.data))
+
+
+async def _delete_consumer_quietly(js: JetStreamContext, name: str) -> None:
+    # The consumer also removes itself after `inactive_threshold`; failing to delete it early is harmless.
+    try:
+        await asyncio.shield(js.delete_consumer(EVENTS_STREAM, name))
+    except (nats.errors.Error, asyncio.TimeoutError):
+        pass

@@ -1,0 +1,68 @@
+"""PostgreSQL connections and versioned migrations, applied once per component under a lock."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SHARED_MIGRATIONS = Path(__file__).parent / "sql"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for jsontype in ("json", "jsonb"):
+        await conn.set_type_codec(jsontype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+class MigrationChanged(Exception):
+    """An applied migration file was edited; migrations are immutable once applied."""
+
+
+async def apply_migrations(pool: asyncpg.Pool, component: str, directory: Path) -> list[str]:
+    """Apply `NNN_name.sql` files in order, each in its own transaction; returns what was applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        # Several replicas may start at once: one migrates, the others wait and find nothing to do.
+        await conn.execute("SELECT pg_advisory_lock(hashtext('schema_migrations'))")
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       component  text NOT NULL,
+                       version    text NOT NULL,
+                       checksum   text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now(),
+                       PRIMARY KEY (component, version))"""
+            )
+            done = {
+                r["version"]: r["checksum"]
+                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations WHERE component = $1", component)
+            }
+            for path in sorted(directory.glob("[0-9][0-9][0-9]_*.sql")):
+                sql = path.read_text(encoding="utf-8")
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                if path.stem in done:
+                    if done[path.stem] != checksum:
+                        raise MigrationChanged(f"{component}/{path.name} changed after it was applied")
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (component, version, checksum) VALUES ($1, $2, $3)",
+                        component,
+                        path.stem,
+                        checksum,
+                    )
+                log.info("migration_applied", component=component, version=path.stem)
+                applied.append(path.stem)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('schema_migrations'))")
+    return applied

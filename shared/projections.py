@@ -1,0 +1,256 @@
+"""Projection runner: applies the event stream to Postgres read models with exactly-once effects.
+
+Each batch is applied in one transaction that also moves the projection's checkpoint, so a
+redelivered or replayed event at or below the checkpoint changes nothing. One replica per
+projection is active (a Postgres advisory lock); the others wait to take over.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+import asyncpg
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from shared.events import RecordedEvent, UndecodableEvent
+from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, EVENTS_STREAM, MSG_ID, to_recorded
+
+log = structlog.get_logger(__name__)
+
+FETCH_BATCH = 256
+# Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
+TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, nats.errors.Error)
+
+
+class Projection(Protocol):
+    """A read model: `apply` handles the event types it uses and ignores the rest."""
+
+    name: str
+
+    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None: ...
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        """Empty the read model's tables (for a rebuild)."""
+
+
+async def read_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
+    value = await conn.fetchval("SELECT last_sequence FROM projection_checkpoints WHERE projection = $1", name)
+    return int(value or 0)
+
+
+async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, timeout: float = 10.0) -> None:
+    """Wait until a projection has applied the event at `sequence` (read-your-writes for callers)."""
+    async with asyncio.timeout(timeout):
+        while await read_checkpoint(pool, name) < sequence:
+            await asyncio.sleep(0.02)
+
+
+async def apply_batch(conn: asyncpg.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
+    """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied."""
+    await conn.execute(
+        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
+    )
+    checkpoint = int(
+        await conn.fetchval(
+            "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", projection.name
+        )
+    )
+    applied = 0
+    for event in events:
+        if event.sequence <= checkpoint:
+            continue
+        await projection.apply(conn, event)
+        checkpoint = event.sequence
+        applied += 1
+    await conn.execute(
+        "UPDATE projection_checkpoints SET last_sequence = $2, updated_at = now() WHERE projection = $1",
+        projection.name,
+        checkpoint,
+    )
+    return applied
+
+
+async def skip_to(conn: asyncpg.Connection, name: str, sequence: int) -> None:
+    await conn.execute(
+        "UPDATE projection_checkpoints SET last_sequence = GREATEST(last_sequence, $2), updated_at = now() "
+        "WHERE projection = $1",
+        name,
+        sequence,
+    )
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        projection: Projection,
+        js: JetStreamContext,
+        pool: asyncpg.Pool,
+        *,
+        max_attempts: int = 5,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.projection = projection
+        self._js = js
+        self._pool = pool
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._stopping = asyncio.Event()
+        self.dead_letters = 0
+        self.durable = f"projection-{projection.name}"
+        self._log = log.bind(projection=projection.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Follow the stream until `stop()`; survives restarts of NATS and Postgres."""
+        while not self._stopping.is_set():
+            try:
+                async with self._leadership():
+                    await self._follow()
+            except TRANSIENT as exc:
+                self._log.warning("projection_interrupted", error=repr(exc))
+                await self._pause(self._retry_delay * 4)
+
+    @contextlib.asynccontextmanager
+    async def _leadership(self) -> AsyncIterator[None]:
+        async with self._pool.acquire() as conn:
+            key = f"projection:{self.projection.name}"
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                self._log.info("projection_standby")
+                if await self._pause(2.0):
+                    return
+            try:
+                self._log.info("projection_active")
+                yield
+            finally:
+                with contextlib.suppress(*TRANSIENT):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+    async def _follow(self) -> None:
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            filter_subject=f"{EVENTS_PREFIX}.>",
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.ALL,
+            ack_wait=60.0,
+            max_ack_pending=FETCH_BATCH * 4,
+        )
+        await self._js.add_consumer(EVENTS_STREAM, config=config)
+        sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=EVENTS_STREAM)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(FETCH_BATCH, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                if not msgs:
+                    continue
+                await self._handle(msgs)
+                # AckPolicy.ALL: acknowledging the last message acknowledges the whole batch.
+                await msgs[-1].ack()
+        finally:
+            with contextlib.suppress(*TRANSIENT):
+                await sub.unsubscribe()
+
+    async def _handle(self, msgs: Sequence[Msg]) -> None:
+        try:
+            events = [to_recorded(m) for m in msgs]
+            async with self._pool.acquire() as conn, conn.transaction():
+                await apply_batch(conn, self.projection, events)
+            return
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
+            self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
+        for msg in msgs:
+            await self._handle_one(msg)
+
+    async def _handle_one(self, msg: Msg) -> None:
+        sequence = msg.metadata.sequence.stream
+        error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                event = to_recorded(msg)
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await apply_batch(conn, self.projection, [event])
+                return
+            except TRANSIENT:
+                raise
+            except UndecodableEvent as exc:
+                error = exc
+                break  # reading it again will not help
+            except Exception as exc:
+                error = exc
+                self._log.warning("projection_event_failed", sequence=sequence, attempt=attempt, error=repr(exc))
+                await self._pause(self._retry_delay * attempt)
+        await self._dead_letter(msg, f"{type(error).__name__}: {error}")
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        sequence = msg.metadata.sequence.stream
+        headers = {
+            MSG_ID: f"{self.projection.name}:{sequence}",
+            "Trial-Dead-Letter-Reason": reason[:1000],
+            "Trial-Dead-Letter-Handler": f"projection:{self.projection.name}",
+            "Trial-Original-Subject": msg.subject,
+            "Trial-Original-Sequence": str(sequence),
+        }
+        await self._js.publish(f"{DEAD_LETTER_PREFIX}.projection.{self.projection.name}", msg.data, headers=headers)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await skip_to(conn, self.projection.name, sequence)
+        self.dead_letters += 1
+        self._log.error("projection_dead_letter", sequence=sequence, subject=msg.subject, reason=reason)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless stopping; True when stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
+
+async def rebuild(
+    projection: Projection,
+    js: JetStreamContext,
+    pool: asyncpg.Pool,
+    *,
+    batch_size: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Reset the read model and replay the whole stream into it, atomically.
+
+    One transaction: readers see the old model until the new one is complete, and a live runner
+    waits on the checkpoint row, then carries on from where the rebuild stopped.
+    """
+    info = await js.stream_info(EVENTS_STREAM)
+    last = info.state.last_seq
+    sub = await js.subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
+    replayed = 0
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
+            )
+            await conn.execute(
+                "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
+                projection.name,
+            )
+            await projection.reset(conn)
+            batch: list[RecordedEvent] = []
+            sequence = 0
+            while sequence < last:
+                msg = await sub.next_msg(timeout=10.0)
+                sequence = msg.metadata.sequence.stream
+                batch.append(to_recorded(msg))
+                if len(batch) >= batch_size or sequence >= last:
+                    replayed += await apply_batch(conn, projection, batch)
+                    batch.clear()
+                    if progress:
+                        progress(sequence, last)
+    finally:
+        await sub.unsubscribe()
+    return replayed

@@ -1,0 +1,29 @@
+"""Entry point shared by every `python -m services.<name>`: settings from the environment, logs, signals."""
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+import uvloop
+from faststream import FastStream
+
+from shared.logging import configure_logging
+from shared.protocol import InvalidProtocolDefinition
+from shared.settings import TrialSettings
+
+S = TypeVar("S", bound=TrialSettings)
+
+
+def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_type: type[S]) -> None:
+    settings = settings_type()
+    configure_logging(settings.log_level, settings.log_format, service=name)
+    try:
+        app = build_app(settings)
+    except InvalidProtocolDefinition as exc:
+        structlog.get_logger().error("invalid_protocol_definition", error=str(exc))
+        sys.exit(2)
+    # FastStream handles SIGINT and SIGTERM: it stops consuming and waits for in-flight handlers.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.run(app.run())

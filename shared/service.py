@@ -1,0 +1,109 @@
+"""What every command-handling service shares: its broker, its event store, and one way to answer a command."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import nats.errors
+import structlog
+from faststream.nats import NatsBroker
+
+from shared.commands import CommandContext, CommandReply, Rejection
+from shared.decisions import Clock, TooMuchContention, decide_and_append, utc_now
+from shared.events import DomainEvent, EventMetadata
+from shared.eventstore import EventStore, History, StreamSettings, provision_streams
+from shared.protocol import ProtocolDefinition, load_protocol
+from shared.rules import RuleViolation
+from shared.settings import TrialSettings
+
+log = structlog.get_logger(__name__)
+
+
+def build_broker(settings: TrialSettings, name: str) -> NatsBroker:
+    return NatsBroker(
+        settings.nats_url.split(","),
+        name=f"trial-{name}",
+        # SIGTERM: stop taking messages, let in-flight handlers finish, then close.
+        graceful_timeout=15.0,
+        max_reconnect_attempts=-1,
+        logger=None,
+    )
+
+
+@dataclass
+class ServiceRuntime:
+    """Built once by the service's `app.py`; handlers reach the store and protocol through it."""
+
+    name: str
+    settings: TrialSettings
+    broker: NatsBroker
+    protocol: ProtocolDefinition
+    clock: Clock = utc_now
+    _store: EventStore | None = field(default=None, init=False)
+
+    @classmethod
+    def create(cls, name: str, settings: TrialSettings, *, clock: Clock = utc_now) -> "ServiceRuntime":
+        # An invalid protocol definition stops start-up here, with the field named.
+        return cls(name, settings, build_broker(settings, name), load_protocol(settings.protocol_file), clock)
+
+    async def start(self) -> None:
+        """Before any handler subscribes: connect, make sure the streams exist, open the store."""
+        await self.broker.connect()
+        js = self.broker.connection.jetstream()
+        await provision_streams(js, StreamSettings())
+        self._store = EventStore(js)
+        log.info("service_started", service=self.name, protocol_version=self.protocol.version)
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise RuntimeError("the service has not started")
+        return self._store
+
+    def metadata(self, ctx: CommandContext, *, reason: str | None = None) -> EventMetadata:
+        return EventMetadata(
+            source=f"/trial/{self.name}",
+            site=ctx.site,
+            subject=ctx.subject,
+            actor=ctx.actor,
+            correlation_id=ctx.correlation_id,
+            protocol_version=self.protocol.version,
+            causation_id=str(ctx.command_id),
+            reason=reason,
+        )
+
+    async def execute(
+        self,
+        ctx: CommandContext,
+        *,
+        subject_filter: str,
+        decide: Callable[[History], Sequence[DomainEvent]],
+        reason: str | None = None,
+    ) -> CommandReply:
+        """Decide and append, and turn the outcome into the reply the gateway expects."""
+        bound = log.bind(correlation_id=ctx.correlation_id, command_id=str(ctx.command_id), site=ctx.site)
+        try:
+            outcome = await decide_and_append(
+                self.store,
+                subject_filter=subject_filter,
+                decide=decide,
+                meta=self.metadata(ctx, reason=reason),
+                command_id=ctx.command_id,
+                clock=self.clock,
+            )
+        except RuleViolation as violation:
+            bound.info("command_refused", rule=violation.rule)
+            return CommandReply(accepted=False, rejection=Rejection.of(violation))
+        except (TooMuchContention, nats.errors.Error, TimeoutError) as exc:
+            bound.warning("command_unavailable", error=type(exc).__name__)
+            return CommandReply(accepted=False, unavailable=True)
+        bound.info(
+            "command_accepted",
+            events=[e.envelope.type for e in outcome.events],
+            replayed=outcome.replayed,
+        )
+        return CommandReply(
+            accepted=True,
+            event_ids=[e.envelope.id for e in outcome.events],
+            last_sequence=outcome.events[-1].sequence if outcome.events else None,
+            replayed=outcome.replayed,
+        )

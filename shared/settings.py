@@ -1,0 +1,21 @@
+"""Configuration common to every service, read from the environment once at start-up."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PROTOCOL_FILE = PROJECT_ROOT / "protocol" / "NCT06646146.yaml"
+
+
+class TrialSettings(BaseSettings):
+    """Connection and protocol settings; services extend it with their own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s), comma separated")
+    database_url: str = Field("postgresql://postgres@127.0.0.1:5432/trial")
+    protocol_file: Path = DEFAULT_PROTOCOL_FILE
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|console)$")
