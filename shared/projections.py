@@ -8,6 +8,7 @@ projection is active (a Postgres advisory lock); the others wait to take over.
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import asyncpg
@@ -93,12 +94,14 @@ class ProjectionRunner:
         *,
         max_attempts: int = 5,
         retry_delay: float = 0.5,
+        batch_size: int = FETCH_BATCH,
     ) -> None:
         self.projection = projection
         self._js = js
         self._pool = pool
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
+        self._batch_size = batch_size
         self._stopping = asyncio.Event()
         self.dead_letters = 0
         self.durable = f"projection-{projection.name}"
@@ -133,20 +136,28 @@ class ProjectionRunner:
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
     async def _follow(self) -> None:
+        # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
+        # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
+        async with self._pool.acquire() as conn:
+            start = await read_checkpoint(conn, self.projection.name) + 1
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._js.delete_consumer(EVENTS_STREAM, self.durable)
         config = api.ConsumerConfig(
             durable_name=self.durable,
             filter_subject=f"{EVENTS_PREFIX}.>",
-            deliver_policy=api.DeliverPolicy.ALL,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
             ack_policy=api.AckPolicy.ALL,
             ack_wait=60.0,
-            max_ack_pending=FETCH_BATCH * 4,
+            max_ack_pending=self._batch_size * 4,
         )
         await self._js.add_consumer(EVENTS_STREAM, config=config)
         sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=EVENTS_STREAM)
+        self._log.info("projection_following", from_sequence=start)
         try:
             while not self._stopping.is_set():
                 try:
-                    msgs = await sub.fetch(FETCH_BATCH, timeout=1.0)
+                    msgs = await sub.fetch(self._batch_size, timeout=1.0)
                 except nats.errors.TimeoutError:
                     continue
                 if not msgs:
@@ -213,6 +224,13 @@ class ProjectionRunner:
         return self._stopping.is_set()
 
 
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    replayed: int
+    last_sequence: int
+    unreadable: tuple[int, ...]
+
+
 async def rebuild(
     projection: Projection,
     js: JetStreamContext,
@@ -220,7 +238,7 @@ async def rebuild(
     *,
     batch_size: int = 500,
     progress: Callable[[int, int], None] | None = None,
-) -> int:
+) -> "RebuildResult":
     """Reset the read model and replay the whole stream into it, atomically.
 
     One transaction: readers see the old model until the new one is complete, and a live runner
@@ -230,6 +248,7 @@ async def rebuild(
     last = info.state.last_seq
     sub = await js.subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
     replayed = 0
+    unreadable: list[int] = []
     try:
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -245,12 +264,18 @@ async def rebuild(
             while sequence < last:
                 msg = await sub.next_msg(timeout=10.0)
                 sequence = msg.metadata.sequence.stream
-                batch.append(to_recorded(msg))
+                try:
+                    batch.append(to_recorded(msg))
+                except UndecodableEvent as exc:
+                    # Already dead-lettered by the live runner; the rebuild names it and goes on.
+                    log.error("rebuild_unreadable_event", projection=projection.name, sequence=sequence, error=str(exc))
+                    unreadable.append(sequence)
                 if len(batch) >= batch_size or sequence >= last:
                     replayed += await apply_batch(conn, projection, batch)
                     batch.clear()
                     if progress:
                         progress(sequence, last)
+            await skip_to(conn, projection.name, last)
     finally:
         await sub.unsubscribe()
-    return replayed
+    return RebuildResult(replayed=replayed, last_sequence=last, unreadable=tuple(unreadable))

@@ -60,7 +60,7 @@ class BodySizeLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break  # the client went away; let the app see the disconnect
+                return  # the client went away before sending its body: nothing to answer
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:

@@ -1,8 +1,9 @@
 """`python -m services.reporting [run|rebuild|migrate]`: follow the stream, or rebuild every read model."""
 
 import argparse
-import asyncio
+import dataclasses
 import json
+import sys
 
 import uvloop
 
@@ -22,7 +23,10 @@ def main() -> None:
     elif args.command == "migrate":
         uvloop.run(migrate(settings))
     else:
-        print(json.dumps({"replayed": asyncio.run(rebuild_all(settings))}))
+        results = uvloop.run(rebuild_all(settings))
+        print(json.dumps({name: dataclasses.asdict(r) for name, r in results.items()}))
+        if any(r.unreadable for r in results.values()):
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.eventstore import StreamSettings, provision_streams
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.projections import Projection, ProjectionRunner, rebuild
+from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -47,12 +47,12 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         log.info("reporting_stopped")
 
 
-async def rebuild_all(settings: ReportingSettings) -> dict[str, int]:
+async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     """Reset every read model and replay the stream into it, showing progress."""
     await migrate(settings)
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-rebuild")
     pool = await create_pool(settings.database_url, max_size=2)
-    replayed: dict[str, int] = {}
+    replayed: dict[str, RebuildResult] = {}
     try:
         for projection in all_projections():
             with tqdm(desc=f"rebuild {projection.name}", unit="event") as bar:

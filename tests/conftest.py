@@ -1,0 +1,149 @@
+"""Real servers for the whole test session: URLs from the environment, else Docker, else the embedded wheels."""
+
+import os
+import random
+import string
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, create_database, free_port
+from shared.eventstore import EventStore, provision_streams, subject_history
+from shared.postgres import create_pool
+from shared.protocol import ProtocolDefinition, load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE
+
+
+@dataclass(frozen=True)
+class Servers:
+    nats_url: str
+    admin_database_url: str
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    nats_url, database_url = os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL")
+    stops = []
+    if (not nats_url or not database_url) and _docker_answers():
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.postgres import PostgresContainer
+
+        if not nats_url:
+            container = DockerContainer("nats:2.11-alpine").with_command("-js --sync_interval always").with_exposed_ports(4222)
+            container.start()
+            stops.append(container.stop)
+            nats_url = f"nats://{container.get_container_host_ip()}:{container.get_exposed_port(4222)}"
+        if not database_url:
+            pg = PostgresContainer("postgres:17-alpine", driver=None)
+            pg.start()
+            stops.append(pg.stop)
+            database_url = pg.get_connection_url()
+    base = tmp_path_factory.mktemp("servers")
+    if not nats_url:
+        embedded_nats = EmbeddedNats(base / "nats", port=free_port())
+        nats_url = embedded_nats.start()
+        stops.append(embedded_nats.stop)
+    if not database_url:
+        embedded_pg = EmbeddedPostgres(base / "pg", database="postgres")
+        database_url = embedded_pg.start()
+        stops.append(embedded_pg.stop)
+    yield Servers(nats_url, database_url)
+    for stop in reversed(stops):
+        stop()
+
+
+@pytest.fixture(scope="session")
+def protocol() -> ProtocolDefinition:
+    return load_protocol(DEFAULT_PROTOCOL_FILE)
+
+
+@pytest.fixture(scope="session")
+async def nc(servers: Servers) -> AsyncIterator[Client]:
+    client = await nats.connect(servers.nats_url)
+    await provision_streams(client.jetstream())
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def js(nc: Client) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture(scope="session")
+def store(js: JetStreamContext) -> EventStore:
+    return EventStore(js)
+
+
+def database_url_for(admin_url: str, name: str) -> str:
+    """Same server and credentials, another database (works for socket and TCP URLs)."""
+    head, _, query = admin_url.partition("?")
+    base = head.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+async def database_url(servers: Servers) -> str:
+    """A fresh, empty database for one test: read models never leak between tests."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await create_database(servers.admin_database_url, name)
+    return database_url_for(servers.admin_database_url, name)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+class SubjectIds:
+    """Fresh subject ids: the event stream cannot be purged, so no two tests share a subject."""
+
+    def __init__(self, store: EventStore, protocol: ProtocolDefinition) -> None:
+        self._store = store
+        self._sites = [s.code for s in protocol.sites]
+        self._taken: set[str] = set()
+
+    async def fresh(self, site: str | None = None) -> tuple[str, str]:
+        """An unused subject at a protocol site (for tests that go through the trial's rules)."""
+        for _ in range(200):
+            chosen = site or random.choice(self._sites)
+            subject = f"{chosen}-{random.randrange(1000):03d}"
+            if subject in self._taken:
+                continue
+            self._taken.add(subject)
+            if not (await self._store.load(subject_history(chosen, subject))).events:
+                return chosen, subject
+        raise RuntimeError("no fresh subject id left; use a fresh server")
+
+    @staticmethod
+    def synthetic() -> tuple[str, str]:
+        """A subject at a made-up site, for tests of the event store alone."""
+        site = "T" + "".join(random.choices(string.ascii_uppercase + string.digits, k=7))
+        return site, f"{site}-001"
+
+
+@pytest.fixture(scope="session")
+def subject_ids(store: EventStore, protocol: ProtocolDefinition) -> SubjectIds:
+    return SubjectIds(store, protocol)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent

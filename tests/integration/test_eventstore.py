@@ -1,0 +1,150 @@
+"""The event store against a real nats-server with JetStream."""
+
+import asyncio
+from datetime import UTC, date, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from nats.js import JetStreamContext, api
+
+from shared.decisions import decide_and_append
+from shared.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
+from shared.eventstore import (
+    EVENTS_STREAM,
+    ConcurrencyConflict,
+    EventStore,
+    History,
+    subject_history,
+    trial_wide,
+)
+from tests.conftest import SubjectIds
+
+pytestmark = pytest.mark.integration
+
+
+def consent(version: str = "1.0") -> ConsentRecorded:
+    return ConsentRecorded(
+        consent_form_version=version,
+        signed_on=date(2026, 11, 20),
+        obtained_by="inv-01",
+        signed_by_subject=True,
+        signed_by_representative=False,
+    )
+
+
+def envelope(site: str, subject: str, event: DomainEvent | None = None, event_id: UUID | None = None) -> EventEnvelope:
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    return EventEnvelope.wrap(event or consent(), meta, event_id=event_id or uuid4(), time=datetime.now(UTC))
+
+
+async def test_the_legal_record_cannot_be_deleted_or_purged(js: JetStreamContext) -> None:
+    config = (await js.stream_info(EVENTS_STREAM)).config
+    assert config.deny_delete and config.deny_purge
+    assert config.storage == api.StorageType.FILE
+    assert not config.max_age
+    assert config.duplicate_window and config.duplicate_window >= 3600
+
+
+async def test_appended_events_load_back_in_order_with_their_sequences(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    first = await store.append([envelope(site, subject, consent("1.0"))], subject_filter=stream, expected_last_sequence=0)
+    second = await store.append(
+        [envelope(site, subject, consent("2.0"))], subject_filter=stream, expected_last_sequence=first[-1].sequence
+    )
+    history = await store.load(stream)
+    assert [e.sequence for e in history.events] == [first[0].sequence, second[0].sequence]
+    assert [e.envelope.data.consent_form_version for e in history.events] == ["1.0", "2.0"]  # type: ignore[attr-defined]
+    assert history.last_sequence == second[0].sequence
+
+
+async def test_loading_an_unknown_subject_gives_an_empty_history(store: EventStore) -> None:
+    history = await store.load(subject_history(*SubjectIds.synthetic()))
+    assert history.events == () and history.last_sequence == 0
+
+
+async def test_two_concurrent_appends_with_the_same_expectation_exactly_one_wins(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    results = await asyncio.gather(
+        *(store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0) for _ in range(2)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, list) for r in results) == 1
+    assert sum(isinstance(r, ConcurrencyConflict) for r in results) == 1
+    assert len((await store.load(stream)).events) == 1
+
+
+async def test_a_stale_expectation_is_a_concurrency_conflict(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0)
+    with pytest.raises(ConcurrencyConflict):
+        await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0)
+
+
+async def test_the_same_event_id_published_twice_is_stored_once(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    same = envelope(site, subject)
+    first = await store.append([same], subject_filter=stream, expected_last_sequence=0)
+    # A client whose ack was lost re-sends the same event: the server drops it and answers the first sequence.
+    again = await store.append([same], subject_filter=stream, expected_last_sequence=first[0].sequence)
+    assert again[0].sequence == first[0].sequence
+    assert len((await store.load(stream)).events) == 1
+
+
+async def test_a_trial_wide_expectation_serializes_decisions_across_subjects(store: EventStore) -> None:
+    # Two subjects, one filter over both: only one of two decisions based on the same view wins.
+    site, _ = SubjectIds.synthetic()
+    one, two = f"{site}-001", f"{site}-002"
+    both = f"trial.events.{site}.*.ConsentRecorded"
+    results = await asyncio.gather(
+        store.append([envelope(site, one)], subject_filter=both, expected_last_sequence=0),
+        store.append([envelope(site, two)], subject_filter=both, expected_last_sequence=0),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["ConcurrencyConflict", "list"]
+    assert trial_wide("ConsentRecorded") == "trial.events.*.*.ConsentRecorded"
+
+
+async def test_decide_and_append_decides_again_after_a_conflict(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    seen: list[int] = []
+
+    def decide(history: History) -> list[DomainEvent]:
+        seen.append(len(history.events))
+        return [consent(f"{len(history.events) + 1}.0")]
+
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    real_load = store.load
+
+    async def load_then_someone_else_appends(subject_filter: str) -> History:
+        history = await real_load(subject_filter)
+        if len(seen) == 0:  # a rival replica appends between our read and our write
+            await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=history.last_sequence)
+        return history
+
+    store_with_rival = EventStore.__new__(EventStore)
+    store_with_rival.__dict__.update(store.__dict__)
+    store_with_rival.load = load_then_someone_else_appends  # type: ignore[method-assign]
+    outcome = await decide_and_append(
+        store_with_rival, subject_filter=stream, decide=decide, meta=meta, command_id=uuid4()
+    )
+    assert seen == [0, 1]
+    assert not outcome.replayed
+    assert len((await store.load(stream)).events) == 2
+
+
+async def test_a_retried_command_returns_its_first_events_and_records_nothing_new(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    command_id = uuid4()
+    first = await decide_and_append(store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id)
+    retry = await decide_and_append(store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id)
+    assert retry.replayed and not first.replayed
+    assert [e.envelope.id for e in retry.events] == [e.envelope.id for e in first.events]
+    assert first.events[0].envelope.causationid == str(command_id)
+    assert len((await store.load(stream)).events) == 1

@@ -1,0 +1,147 @@
+"""The projection runner against real JetStream and Postgres: exactly-once effects, crashes, poison events."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from nats.js import JetStreamContext
+
+from shared.events import RecordedEvent
+from shared.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
+from shared.postgres import SHARED_MIGRATIONS, apply_migrations
+from shared.projections import ProjectionRunner, rebuild, wait_for_checkpoint
+from tests.conftest import SubjectIds
+from tests.integration.test_eventstore import envelope
+
+pytestmark = pytest.mark.integration
+
+
+class CountingProjection:
+    """Counts how often each event was applied: any double application shows as times > 1."""
+
+    name = "counting"
+
+    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+        await conn.execute(
+            "INSERT INTO applied (sequence, event_id, times) VALUES ($1, $2, 1) "
+            "ON CONFLICT (sequence) DO UPDATE SET times = applied.times + 1",
+            event.sequence,
+            event.envelope.id,
+        )
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute("TRUNCATE applied")
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an error the runner may handle."""
+
+
+class CrashingProjection(CountingProjection):
+    def __init__(self, crash_at_sequence: int) -> None:
+        self.crash_at = crash_at_sequence
+
+    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+        if event.sequence == self.crash_at:
+            raise Crash
+        await super().apply(conn, event)
+
+
+@pytest.fixture
+async def read_model(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
+    await pool.execute("CREATE TABLE applied (sequence bigint PRIMARY KEY, event_id uuid NOT NULL, times int NOT NULL)")
+    return pool
+
+
+async def append_many(store: EventStore, count: int) -> list[int]:
+    sequences = []
+    for _ in range(count):
+        site, subject = SubjectIds.synthetic()
+        recorded = await store.append(
+            [envelope(site, subject)], subject_filter=subject_history(site, subject), expected_last_sequence=0
+        )
+        sequences.append(recorded[0].sequence)
+    return sequences
+
+
+@contextlib.asynccontextmanager
+async def running(runner: ProjectionRunner) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(runner.run())
+    try:
+        yield task
+    finally:
+        runner.stop()
+        with contextlib.suppress(Crash):
+            await asyncio.wait_for(task, 10)
+
+
+async def snapshot(pool: asyncpg.Pool) -> list[tuple[int, int]]:
+    return [(r["sequence"], r["times"]) for r in await pool.fetch("SELECT sequence, times FROM applied ORDER BY sequence")]
+
+
+async def test_runner_applies_every_event_once(store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool) -> None:
+    sequences = await append_many(store, 5)
+    async with running(ProjectionRunner(CountingProjection(), js, read_model, batch_size=2)):
+        await wait_for_checkpoint(read_model, "counting", sequences[-1])
+    rows = dict(await snapshot(read_model))
+    assert all(rows[s] == 1 for s in sequences)
+    assert set(rows.values()) == {1}
+
+
+async def test_a_projection_killed_between_events_resumes_without_applying_anything_twice(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    sequences = await append_many(store, 12)
+    crashing = ProjectionRunner(CrashingProjection(crash_at_sequence=sequences[7]), js, read_model, batch_size=3)
+    task = asyncio.create_task(crashing.run())
+    with pytest.raises(Crash):
+        await asyncio.wait_for(task, 20)
+    applied_before = await snapshot(read_model)
+    assert applied_before, "batches before the crash were committed"
+    assert sequences[7] not in dict(applied_before), "the batch in flight was rolled back"
+
+    async with running(ProjectionRunner(CountingProjection(), js, read_model, batch_size=3)):
+        await wait_for_checkpoint(read_model, "counting", sequences[-1])
+    after_restart = await snapshot(read_model)
+    assert {times for _, times in after_restart} == {1}
+
+    result = await rebuild(CountingProjection(), js, read_model)
+    assert result.unreadable == ()
+    assert await snapshot(read_model) == after_restart
+
+
+async def test_a_poison_event_goes_to_the_dead_letters_and_the_runner_goes_on(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    poison = await js.publish(event_subject(site, subject, "ConsentRecorded"), b'{"type": "SubjectTeleported"}')
+    after = await append_many(store, 1)
+    runner = ProjectionRunner(CountingProjection(), js, read_model, batch_size=10)
+    async with running(runner):
+        await wait_for_checkpoint(read_model, "counting", after[-1])
+    assert runner.dead_letters >= 1
+    rows = dict(await snapshot(read_model))
+    assert poison.seq not in rows and rows[after[-1]] == 1
+    dead = await js.get_last_msg(DEAD_LETTER_STREAM, "trial.deadletters.projection.counting")
+    assert dead.headers is not None
+    assert dead.headers["Trial-Original-Sequence"] == str(poison.seq)
+    assert "SubjectTeleported" in dead.headers["Trial-Dead-Letter-Reason"]
+    assert dead.data == b'{"type": "SubjectTeleported"}'
+
+
+async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    poison = await js.publish(event_subject(site, subject, "ConsentRecorded"), b"not json")
+    sequences = await append_many(store, 3)
+    progress: list[tuple[int, int]] = []
+    result = await rebuild(CountingProjection(), js, read_model, batch_size=2, progress=lambda d, t: progress.append((d, t)))
+    assert poison.seq in result.unreadable
+    assert result.last_sequence >= sequences[-1]
+    rows = dict(await snapshot(read_model))
+    assert all(rows[s] == 1 for s in sequences)
+    assert progress[-1] == (result.last_sequence, result.last_sequence)

@@ -1,0 +1,73 @@
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from services.gateway.auth import (
+    RIGHTS,
+    Right,
+    Role,
+    TokenRequestInvalid,
+    InvalidToken,
+    issue_token,
+    verify_token,
+)
+
+KEYS = {"k1": "a" * 40}
+ISSUER = "trial-gateway"
+
+
+def test_a_site_coordinator_token_carries_role_and_site() -> None:
+    token = issue_token(KEYS, issuer=ISSUER, role=Role.SITE_COORDINATOR, site="NFH", hours=1, actor="sc-1")
+    principal = verify_token(token, KEYS, issuer=ISSUER)
+    assert (principal.actor, principal.role, principal.site) == ("sc-1", Role.SITE_COORDINATOR, "NFH")
+    assert principal.may(Right.POST_SITE_FORMS)
+    assert principal.may_see_site("NFH") and not principal.may_see_site("GZ2")
+
+
+def test_a_monitor_sees_every_site_but_posts_no_forms() -> None:
+    principal = verify_token(issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1), KEYS, issuer=ISSUER)
+    assert principal.may_see_site("GZ2")
+    assert not principal.may(Right.POST_SITE_FORMS)
+
+
+def test_site_roles_need_a_site_and_trial_roles_take_none() -> None:
+    with pytest.raises(TokenRequestInvalid):
+        issue_token(KEYS, issuer=ISSUER, role=Role.INVESTIGATOR, site=None, hours=1)
+    with pytest.raises(TokenRequestInvalid):
+        issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site="NFH", hours=1)
+
+
+def test_expired_token_is_refused() -> None:
+    now = datetime.now(UTC)
+    claims = {"iss": ISSUER, "sub": "x", "role": "monitor", "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}
+    token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
+    with pytest.raises(InvalidToken, match="expired"):
+        verify_token(token, KEYS, issuer=ISSUER)
+
+
+def test_forged_signature_is_refused() -> None:
+    forged = issue_token({"k1": "b" * 40}, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1)
+    with pytest.raises(InvalidToken):
+        verify_token(forged, KEYS, issuer=ISSUER)
+
+
+def test_a_token_claiming_a_site_role_without_a_site_is_refused() -> None:
+    now = datetime.now(UTC)
+    claims = {"iss": ISSUER, "sub": "x", "role": "investigator", "iat": now, "exp": now + timedelta(hours=1)}
+    token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
+    with pytest.raises(InvalidToken):
+        verify_token(token, KEYS, issuer=ISSUER)
+
+
+def test_tokens_of_the_previous_key_stay_valid_while_rotating() -> None:
+    old = issue_token({"k0": "c" * 40}, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1)
+    rotating = {"k1": "a" * 40, "k0": "c" * 40}
+    assert verify_token(old, rotating, issuer=ISSUER).role is Role.MONITOR
+    with pytest.raises(InvalidToken, match="unknown key"):
+        verify_token(old, KEYS, issuer=ISSUER)
+
+
+def test_every_role_has_a_row_in_the_rights_table() -> None:
+    assert set(RIGHTS) == set(Role)
+    assert [r for r in Role if Right.READ_ALLOCATION_LIST in RIGHTS[r]] == [Role.STATISTICIAN]

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+
+from shared.protocol import InvalidProtocolDefinition, SiteStatus, load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE
+
+
+def test_the_default_definition_runs_the_registered_trial() -> None:
+    protocol = load_protocol(DEFAULT_PROTOCOL_FILE)
+    assert protocol.trial_id == "NCT06646146"
+    assert protocol.enrollment_cap == 40
+    assert [a.code for a in protocol.arms] == ["FG_HT", "HT"]
+    assert [s.code for s in protocol.sites] == ["NFH", "GZ2", "SZ3"]
+    site = protocol.site("NFH")
+    assert site is not None and site.status is SiteStatus.ACTIVE
+
+
+def test_an_invalid_definition_names_the_field(tmp_path: Path) -> None:
+    broken = DEFAULT_PROTOCOL_FILE.read_text().replace("enrollment_cap: 40", "enrollment_cap: -1")
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken)
+    with pytest.raises(InvalidProtocolDefinition, match="enrollment_cap"):
+        load_protocol(path)
+
+
+def test_duplicate_site_codes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(DEFAULT_PROTOCOL_FILE.read_text().replace("code: GZ2", "code: NFH"))
+    with pytest.raises(InvalidProtocolDefinition, match="sites: codes must be unique"):
+        load_protocol(path)
