@@ -1,0 +1,246 @@
+"""The consent slice through the real gateway, with every service running as its own process."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from devstack.servers import create_database, env_with, free_port
+from devstack.stack import ServiceProcesses
+from services.gateway.auth import Role, issue_token
+from shared.eventstore import EventStore, subject_history
+from shared.postgres import create_pool
+from shared.projections import wait_for_checkpoint
+from tests.conftest import Servers, SubjectIds, database_url_for
+
+pytestmark = pytest.mark.e2e
+
+KEYS = "e2e:" + "k" * 40
+ISSUER = "trial-gateway"
+FORM = {"consent_form_version": "1.0", "signed_on": "2026-11-20", "obtained_by": "inv-01", "signed_by_subject": True}
+
+
+def token(role: Role, site: str | None = None) -> str:
+    return issue_token({"e2e": "k" * 40}, issuer=ISSUER, role=role, site=site, hours=1)
+
+
+def headers(bearer: str | None, key: str | None = None) -> dict[str, str]:
+    result = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    return result | ({"Idempotency-Key": key} if key else {})
+
+
+def new_key() -> str:
+    return f"key-{uuid.uuid4()}"
+
+
+class System:
+    def __init__(self, processes: ServiceProcesses, url: str, database_url: str) -> None:
+        self.processes = processes
+        self.url = url
+        self.database_url = database_url
+
+
+@pytest.fixture(scope="module")
+def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    name = f"e2e_{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_database(servers.admin_database_url, name))
+    database_url = database_url_for(servers.admin_database_url, name)
+    port = free_port()
+    env = env_with(
+        NATS_URL=servers.nats_url,
+        DATABASE_URL=database_url,
+        GATEWAY_PORT=str(port),
+        TOKEN_SIGNING_KEYS=KEYS,
+        COMMAND_TIMEOUT_SECONDS="3",
+    )
+    logs: Path = tmp_path_factory.mktemp("e2e-logs")
+    processes = ServiceProcesses(env, log_dir=logs)
+    processes.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_ready(url)
+        yield System(processes, url, database_url)
+    finally:
+        processes.stop()
+
+
+@pytest.fixture
+async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+        yield http
+
+
+@pytest.fixture
+async def read_pool(system: System) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(system.database_url, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def test_consent_is_recorded_and_read_back(
+    client: httpx.AsyncClient, read_pool: asyncpg.Pool, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer = token(Role.SITE_COORDINATOR, site)
+    posted = await client.post(f"/v1/sites/{site}/subjects/{subject}/consent", json=FORM, headers=headers(bearer, new_key()))
+    assert posted.status_code == 201, posted.text
+    await wait_for_checkpoint(read_pool, "subjects", posted.json()["stream_sequence"])
+    read = await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))
+    assert read.status_code == 200
+    assert read.json() | {"last_event_at": None} == {
+        "subject_id": subject,
+        "site": site,
+        "state": "consented",
+        "consent_form_version": "1.0",
+        "consented_on": "2026-11-20",
+        "last_event_type": "ConsentRecorded",
+        "last_event_at": None,
+    }
+
+
+async def test_a_retry_with_the_same_key_returns_the_first_answer_and_records_one_event(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer, key = token(Role.INVESTIGATOR, site), new_key()
+    path = f"/v1/sites/{site}/subjects/{subject}/consent"
+    first = await client.post(path, json=FORM, headers=headers(bearer, key))
+    again = await client.post(path, json=FORM, headers=headers(bearer, key))
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    history = await store.load(subject_history(site, subject))
+    assert [str(e.envelope.id) for e in history.events] == [first.json()["event_id"]]
+    assert history.events[0].envelope.actor == history.events[0].envelope.actor != ""
+
+
+async def test_the_same_key_with_another_body_is_422(client: httpx.AsyncClient, subject_ids: SubjectIds) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer, key = token(Role.SITE_COORDINATOR, site), new_key()
+    path = f"/v1/sites/{site}/subjects/{subject}/consent"
+    assert (await client.post(path, json=FORM, headers=headers(bearer, key))).status_code == 201
+    reused = await client.post(path, json=FORM | {"obtained_by": "inv-02"}, headers=headers(bearer, key))
+    assert reused.status_code == 422
+    assert reused.json()["field"] == "Idempotency-Key"
+
+
+async def test_a_second_consent_on_the_same_form_is_409_naming_the_rule(
+    client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer = token(Role.SITE_COORDINATOR, site)
+    path = f"/v1/sites/{site}/subjects/{subject}/consent"
+    assert (await client.post(path, json=FORM, headers=headers(bearer, new_key()))).status_code == 201
+    second = await client.post(path, json=FORM, headers=headers(bearer, new_key()))
+    assert second.status_code == 409
+    assert second.headers["content-type"] == "application/problem+json"
+    assert second.json()["rule"] == "consent.once_per_form_version"
+
+
+async def test_no_token_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(None, new_key()))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_forged_token_is_401(client: httpx.AsyncClient) -> None:
+    forged = issue_token({"e2e": "x" * 40}, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1)
+    assert (await client.get("/v1/sites/NFH/subjects/NFH-001", headers=headers(forged))).status_code == 401
+
+
+async def test_another_sites_token_is_403(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "GZ2")
+    response = await client.post("/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(bearer, new_key()))
+    assert response.status_code == 403
+    assert (await client.get("/v1/sites/NFH/subjects/NFH-001", headers=headers(bearer))).status_code == 403
+
+
+async def test_a_monitor_cannot_post_forms(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(token(Role.MONITOR), new_key())
+    )
+    assert response.status_code == 403
+
+
+async def test_a_malformed_form_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "NFH")
+    response = await client.post(
+        "/v1/sites/NFH/subjects/NFH-001/consent",
+        json=FORM | {"signed_on": "yesterday"},
+        headers=headers(bearer, new_key()),
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["field"] == "body.signed_on"
+    assert problem["errors"][0]["rule"].startswith("date")
+
+
+async def test_a_post_without_an_idempotency_key_is_422_naming_the_header(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "NFH")
+    response = await client.post("/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(bearer))
+    assert response.status_code == 422
+    assert response.json()["field"] == "header.Idempotency-Key"
+
+
+async def test_a_malformed_subject_id_is_422(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "NFH")
+    response = await client.post("/v1/sites/NFH/subjects/john-smith/consent", json=FORM, headers=headers(bearer, new_key()))
+    assert response.status_code == 422
+    assert response.json()["field"] == "path.subject"
+
+
+async def test_a_site_the_protocol_does_not_list_is_404(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "ZZZ")
+    response = await client.post("/v1/sites/ZZZ/subjects/ZZZ-001/consent", json=FORM, headers=headers(bearer, new_key()))
+    assert response.status_code == 404
+    assert response.json()["rule"] == "site.known"
+
+
+async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient) -> None:
+    bearer = token(Role.SITE_COORDINATOR, "NFH")
+    huge = json.dumps(FORM | {"obtained_by": "x" * 100_000})
+    response = await client.post(
+        "/v1/sites/NFH/subjects/NFH-001/consent",
+        content=huge,
+        headers=headers(bearer, new_key()) | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_openapi_describes_the_consent_endpoint_and_its_security(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/sites/{site}/subjects/{subject}/consent"]["post"]
+    assert {"201", "401", "403", "409", "422", "503"} <= set(operation["responses"])
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_while_screening_is_down_the_gateway_answers_503_and_the_retry_succeeds_after(
+    system: System, client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer, key = token(Role.SITE_COORDINATOR, site), new_key()
+    path = f"/v1/sites/{site}/subjects/{subject}/consent"
+    assert system.processes.stop("screening") == {"screening": 0}, "SIGTERM drains and exits cleanly"
+    try:
+        down = await client.post(path, json=FORM, headers=headers(bearer, key))
+        assert down.status_code == 503
+        assert down.headers["retry-after"]
+        assert (await store.load(subject_history(site, subject))).events == ()
+    finally:
+        system.processes.start("screening")
+    for _ in range(50):  # the service needs a moment to subscribe; the client retries as told
+        retried = await client.post(path, json=FORM, headers=headers(bearer, key))
+        if retried.status_code != 503:
+            break
+        await asyncio.sleep(0.2)
+    assert retried.status_code == 201
+    assert len((await store.load(subject_history(site, subject))).events) == 1
+
+
+async def test_readiness_checks_nats_and_postgres(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/healthz")).status_code == 200

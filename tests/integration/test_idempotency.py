@@ -1,0 +1,60 @@
+"""Idempotency keys in a real Postgres: one answer per key, whichever replica asks."""
+
+import asyncpg
+import pytest
+
+from services.gateway.app import MIGRATIONS
+from services.gateway.errors import ProblemError
+from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
+from shared.postgres import apply_migrations
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def keys(pool: asyncpg.Pool) -> IdempotencyKeys:
+    await apply_migrations(pool, "gateway", MIGRATIONS)
+    return IdempotencyKeys(pool, lease_seconds=30)
+
+
+async def test_the_first_answer_is_returned_byte_for_byte(keys: IdempotencyKeys) -> None:
+    fingerprint = request_hash("POST", "/v1/x", b'{"a":1}')
+    assert await keys.claim("sc-1", "key-00001", fingerprint) is None
+    await keys.complete("sc-1", "key-00001", StoredResponse(201, b'{"event_id":"e1"}'))
+    assert await keys.claim("sc-1", "key-00001", fingerprint) == StoredResponse(201, b'{"event_id":"e1"}')
+
+
+async def test_the_same_key_with_another_body_is_422(keys: IdempotencyKeys) -> None:
+    await keys.claim("sc-1", "key-00002", request_hash("POST", "/v1/x", b'{"a":1}'))
+    with pytest.raises(ProblemError) as refused:
+        await keys.claim("sc-1", "key-00002", request_hash("POST", "/v1/x", b'{"a":2}'))
+    assert refused.value.problem.status == 422 and refused.value.problem.field == "Idempotency-Key"
+
+
+async def test_a_request_still_in_flight_with_the_same_key_is_409(keys: IdempotencyKeys) -> None:
+    fingerprint = request_hash("POST", "/v1/x", b"{}")
+    await keys.claim("sc-1", "key-00003", fingerprint)
+    with pytest.raises(ProblemError) as refused:
+        await keys.claim("sc-1", "key-00003", fingerprint)
+    assert refused.value.problem.status == 409
+
+
+async def test_a_claim_left_by_a_crashed_replica_can_be_taken_over(pool: asyncpg.Pool) -> None:
+    await apply_migrations(pool, "gateway", MIGRATIONS)
+    short = IdempotencyKeys(pool, lease_seconds=0.001)
+    fingerprint = request_hash("POST", "/v1/x", b"{}")
+    await short.claim("sc-1", "key-00004", fingerprint)
+    await pool.execute("SELECT pg_sleep(0.01)")
+    assert await short.claim("sc-1", "key-00004", fingerprint) is None
+
+
+async def test_a_released_claim_is_processed_afresh(keys: IdempotencyKeys) -> None:
+    fingerprint = request_hash("POST", "/v1/x", b"{}")
+    await keys.claim("sc-1", "key-00005", fingerprint)
+    await keys.release("sc-1", "key-00005")
+    assert await keys.claim("sc-1", "key-00005", fingerprint) is None
+
+
+def test_keys_of_different_people_are_different_commands() -> None:
+    assert command_id("sc-1", "key-1") == command_id("sc-1", "key-1")
+    assert command_id("sc-1", "key-1") != command_id("sc-2", "key-1")
