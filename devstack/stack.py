@@ -1,4 +1,4 @@
-"""Starts each service as its own process (`python -m services.<name>`), as Kubernetes runs them, and stops them cleanly."""
+"""Each service as its own process (`python -m services.<name>`), as Kubernetes runs them; stopped cleanly."""
 
 import signal
 import subprocess

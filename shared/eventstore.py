@@ -6,12 +6,15 @@ so `trial.events.<site>.<subject>.*` is one subject's history and
 """
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.events import EventEnvelope, RecordedEvent, decode_envelope
@@ -77,38 +80,29 @@ class StreamSettings:
     duplicate_window: timedelta = timedelta(days=1)
 
 
+def _legal_record(name: str, prefix: str, description: str, settings: StreamSettings) -> api.StreamConfig:
+    """File storage, nothing ever deleted or purged, no age limit: the stream is the legal record."""
+    return api.StreamConfig(
+        name=name,
+        subjects=[f"{prefix}.>"],
+        description=description,
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        max_age=0,
+        deny_delete=True,
+        deny_purge=True,
+        num_replicas=settings.replicas,
+        allow_direct=True,
+        duplicate_window=settings.duplicate_window.total_seconds(),
+    )
+
+
 def stream_configs(settings: StreamSettings) -> list[api.StreamConfig]:
-    """The three streams: the legal record, the SAE alerts, and the dead letters."""
-    legal_record = {
-        "storage": api.StorageType.FILE,
-        "retention": api.RetentionPolicy.LIMITS,
-        "max_age": 0,
-        "deny_delete": True,
-        "deny_purge": True,
-        "num_replicas": settings.replicas,
-        "allow_direct": True,
-    }
+    """The three streams: the trial's facts, the SAE alerts, and the dead letters."""
     return [
-        api.StreamConfig(
-            name=EVENTS_STREAM,
-            subjects=[f"{EVENTS_PREFIX}.>"],
-            duplicate_window=settings.duplicate_window.total_seconds(),
-            description="Every fact about the trial's subjects: the legal record. Never deleted.",
-            **legal_record,
-        ),
-        api.StreamConfig(
-            name=ALERTS_STREAM,
-            subjects=[f"{ALERTS_PREFIX}.>"],
-            duplicate_window=settings.duplicate_window.total_seconds(),
-            description="Serious adverse event alerts and their escalations for the safety team.",
-            **legal_record,
-        ),
-        api.StreamConfig(
-            name=DEAD_LETTER_STREAM,
-            subjects=[f"{DEAD_LETTER_PREFIX}.>"],
-            description="Messages a handler could not process after its retries, with the reason.",
-            **legal_record,
-        ),
+        _legal_record(EVENTS_STREAM, EVENTS_PREFIX, "Every fact about the trial's subjects.", settings),
+        _legal_record(ALERTS_STREAM, ALERTS_PREFIX, "Serious adverse event alerts and escalations.", settings),
+        _legal_record(DEAD_LETTER_STREAM, DEAD_LETTER_PREFIX, "Messages no handler could process, with why.", settings),
     ]
 
 
@@ -164,7 +158,7 @@ class EventStore:
     async def load(self, subject_filter: str) -> History:
         """The whole ordered history matching a filter, through a short-lived in-memory consumer."""
         config = api.ConsumerConfig(
-            name=f"load-{nats.nuid.NUID().next().decode()}",
+            name=f"load-{uuid.uuid4().hex}",
             filter_subject=subject_filter,
             deliver_policy=api.DeliverPolicy.ALL,
             ack_policy=api.AckPolicy.NONE,
@@ -190,14 +184,14 @@ class EventStore:
             await _delete_consumer_quietly(self._js, config.name)
 
 
-def to_recorded(msg: nats.aio.msg.Msg) -> RecordedEvent:
+def to_recorded(msg: Msg) -> RecordedEvent:
     """Decode a JetStream message of the event stream; raises `UndecodableEvent` with the reason."""
-    return RecordedEvent(sequence=msg.metadata.sequence.stream, nats_subject=msg.subject, envelope=decode_envelope(msg.data))
+    return RecordedEvent(
+        sequence=msg.metadata.sequence.stream, nats_subject=msg.subject, envelope=decode_envelope(msg.data)
+    )
 
 
 async def _delete_consumer_quietly(js: JetStreamContext, name: str) -> None:
     # The consumer also removes itself after `inactive_threshold`; failing to delete it early is harmless.
-    try:
+    with contextlib.suppress(TimeoutError, nats.errors.Error):
         await asyncio.shield(js.delete_consumer(EVENTS_STREAM, name))
-    except (nats.errors.Error, asyncio.TimeoutError):
-        pass

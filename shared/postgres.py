@@ -6,13 +6,17 @@ from pathlib import Path
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
 
 SHARED_MIGRATIONS = Path(__file__).parent / "sql"
 
+# A connection of our own or one lent by a pool: everything that runs SQL takes either.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+
+async def _init_connection(conn: Connection) -> None:
     for jsontype in ("json", "jsonb"):
         await conn.set_type_codec(jsontype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -44,9 +48,11 @@ async def apply_migrations(pool: asyncpg.Pool, component: str, directory: Path) 
             )
             done = {
                 r["version"]: r["checksum"]
-                for r in await conn.fetch("SELECT version, checksum FROM schema_migrations WHERE component = $1", component)
+                for r in await conn.fetch(
+                    "SELECT version, checksum FROM schema_migrations WHERE component = $1", component
+                )
             }
-            for path in sorted(directory.glob("[0-9][0-9][0-9]_*.sql")):
+            for path in sorted(directory.glob("[0-9][0-9][0-9]_*.sql")):  # noqa: ASYNC240 - a few small files at start-up
                 sql = path.read_text(encoding="utf-8")
                 checksum = hashlib.sha256(sql.encode()).hexdigest()
                 if path.stem in done:

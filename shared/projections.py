@@ -20,6 +20,7 @@ from nats.js import JetStreamContext, api
 
 from shared.events import RecordedEvent, UndecodableEvent
 from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, EVENTS_STREAM, MSG_ID, to_recorded
+from shared.postgres import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -33,13 +34,13 @@ class Projection(Protocol):
 
     name: str
 
-    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None: ...
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
 
-    async def reset(self, conn: asyncpg.Connection) -> None:
+    async def reset(self, conn: Connection) -> None:
         """Empty the read model's tables (for a rebuild)."""
 
 
-async def read_checkpoint(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int:
+async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> int:
     value = await conn.fetchval("SELECT last_sequence FROM projection_checkpoints WHERE projection = $1", name)
     return int(value or 0)
 
@@ -51,7 +52,7 @@ async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, time
             await asyncio.sleep(0.02)
 
 
-async def apply_batch(conn: asyncpg.Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
+async def apply_batch(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
     """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied."""
     await conn.execute(
         "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
@@ -76,7 +77,7 @@ async def apply_batch(conn: asyncpg.Connection, projection: Projection, events: 
     return applied
 
 
-async def skip_to(conn: asyncpg.Connection, name: str, sequence: int) -> None:
+async def skip_to(conn: Connection, name: str, sequence: int) -> None:
     await conn.execute(
         "UPDATE projection_checkpoints SET last_sequence = GREATEST(last_sequence, $2), updated_at = now() "
         "WHERE projection = $1",

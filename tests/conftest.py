@@ -4,7 +4,7 @@ import os
 import random
 import string
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +40,15 @@ def _docker_answers() -> bool:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     nats_url, database_url = os.environ.get("NATS_URL"), os.environ.get("DATABASE_URL")
-    stops = []
+    stops: list[Callable[[], object]] = []
     if (not nats_url or not database_url) and _docker_answers():
         from testcontainers.core.container import DockerContainer
         from testcontainers.postgres import PostgresContainer
 
         if not nats_url:
-            container = DockerContainer("nats:2.11-alpine").with_command("-js --sync_interval always").with_exposed_ports(4222)
+            container = (
+                DockerContainer("nats:2.11-alpine").with_command("-js --sync_interval always").with_exposed_ports(4222)
+            )
             container.start()
             stops.append(container.stop)
             nats_url = f"nats://{container.get_container_host_ip()}:{container.get_exposed_port(4222)}"

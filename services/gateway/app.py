@@ -7,7 +7,8 @@ from typing import Annotated
 
 import nats
 import structlog
-from fastapi import Depends, FastAPI, Header, Path as PathParam, Request
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -77,7 +78,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         except InvalidToken as exc:
             raise unauthorized(str(exc)) from exc
 
-    Caller = Annotated[Principal, Depends(principal)]
+    Caller = Annotated[Principal, Depends(principal)]  # noqa: N806 - a type alias, used as one
 
     def require(caller: Principal, right: Right, site: str | None = None) -> None:
         if not caller.may(right):
@@ -89,7 +90,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: NATS and Postgres reachable", responses=problem_responses(503))
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: NATS and Postgres reachable",
+        responses=problem_responses(503),
+    )
     async def readyz(request: Request) -> dict[str, str]:
         nc = request.app.state.nc
         try:

@@ -3,10 +3,9 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-
-import jwt
 from typing import Self
 
+import jwt
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared.protocol import SiteCode

@@ -23,7 +23,9 @@ class CommandBus:
         try:
             msg = await self._nc.request(subject, command.model_dump_json().encode(), timeout=self._timeout)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
-            raise service_unavailable(f"no answer from {subject.split('.')[2]} in time; retry with the same key") from exc
+            raise service_unavailable(
+                f"no answer from {subject.split('.')[2]} in time; retry with the same key"
+            ) from exc
         except nats.errors.Error as exc:
             raise service_unavailable("the message bus is unreachable; retry with the same key") from exc
         try:

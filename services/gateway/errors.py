@@ -59,7 +59,9 @@ class ProblemError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
-        self.problem = Problem(type=PROBLEM_BASE + slug, title=title, status=status, detail=detail, rule=rule, field=field)
+        self.problem = Problem(
+            type=PROBLEM_BASE + slug, title=title, status=status, detail=detail, rule=rule, field=field
+        )
         self.headers = headers or {}
 
 
@@ -106,7 +108,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         if exc.problem.status in (401, 403):
-            log.info("request_refused", status=exc.problem.status, path_template=_route(request), detail=exc.problem.detail)
+            log.info(
+                "request_refused", status=exc.problem.status, path_template=_route(request), detail=exc.problem.detail
+            )
         return problem_response(exc.problem, request, exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -128,7 +132,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        problem = Problem(type=PROBLEM_BASE + slug, title=str(exc.detail), status=exc.status_code, detail=str(exc.detail))
+        problem = Problem(
+            type=PROBLEM_BASE + slug, title=str(exc.detail), status=exc.status_code, detail=str(exc.detail)
+        )
         return problem_response(problem, request, dict(exc.headers or {}))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

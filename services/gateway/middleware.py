@@ -29,7 +29,10 @@ class CorrelationId:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (CORRELATION_HEADER.encode(), correlation_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (CORRELATION_HEADER.encode(), correlation_id.encode()),
+                ]
             await send(message)
 
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):

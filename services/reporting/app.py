@@ -2,7 +2,9 @@
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Never
 
 import nats
 import structlog
@@ -27,6 +29,11 @@ async def migrate(settings: ReportingSettings) -> None:
         await pool.close()
 
 
+def stop_all(runners: list[ProjectionRunner]) -> None:
+    for runner in runners:
+        runner.stop()
+
+
 async def serve(settings: ReportingSettings, projections: list[Projection] | None = None) -> None:
     """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed."""
     await migrate(settings)
@@ -37,7 +44,7 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     runners = [ProjectionRunner(p, js, pool) for p in projections or all_projections()]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: [r.stop() for r in runners])
+        loop.add_signal_handler(sig, stop_all, runners)
     log.info("reporting_started", projections=[r.projection.name for r in runners])
     try:
         await asyncio.gather(*(r.run() for r in runners))
@@ -45,6 +52,14 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         await pool.close()
         await nc.drain()
         log.info("reporting_stopped")
+
+
+def shown_on(bar: "tqdm[Never]") -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return show
 
 
 async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
@@ -55,13 +70,9 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     replayed: dict[str, RebuildResult] = {}
     try:
         for projection in all_projections():
-            with tqdm(desc=f"rebuild {projection.name}", unit="event") as bar:
-
-                def show(done: int, total: int, bar: tqdm = bar) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
-                replayed[projection.name] = await rebuild(projection, nc.jetstream(), pool, progress=show)
+            bar: tqdm[Never] = tqdm(desc=f"rebuild {projection.name}", unit="event")
+            with bar:
+                replayed[projection.name] = await rebuild(projection, nc.jetstream(), pool, progress=shown_on(bar))
     finally:
         await pool.close()
         await nc.close()

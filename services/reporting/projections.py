@@ -1,8 +1,7 @@
 """Read-model projections. One `match` case per event type used; every other event only advances the checkpoint."""
 
-import asyncpg
-
 from shared.events import ConsentRecorded, RecordedEvent
+from shared.postgres import Connection
 from shared.projections import Projection
 
 UPSERT_CONSENTED = """
@@ -23,7 +22,7 @@ class SubjectsProjection:
 
     name = "subjects"
 
-    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         envelope = event.envelope
         match envelope.data:
             case ConsentRecorded() as consent:
@@ -40,7 +39,7 @@ class SubjectsProjection:
             case _:
                 pass
 
-    async def reset(self, conn: asyncpg.Connection) -> None:
+    async def reset(self, conn: Connection) -> None:
         await conn.execute("TRUNCATE subjects")
 
 

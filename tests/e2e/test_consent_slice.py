@@ -87,7 +87,9 @@ async def test_consent_is_recorded_and_read_back(
 ) -> None:
     site, subject = await subject_ids.fresh()
     bearer = token(Role.SITE_COORDINATOR, site)
-    posted = await client.post(f"/v1/sites/{site}/subjects/{subject}/consent", json=FORM, headers=headers(bearer, new_key()))
+    posted = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/consent", json=FORM, headers=headers(bearer, new_key())
+    )
     assert posted.status_code == 201, posted.text
     await wait_for_checkpoint(read_pool, "subjects", posted.json()["stream_sequence"])
     read = await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))
@@ -154,7 +156,9 @@ async def test_a_forged_token_is_401(client: httpx.AsyncClient) -> None:
 
 async def test_another_sites_token_is_403(client: httpx.AsyncClient) -> None:
     bearer = token(Role.SITE_COORDINATOR, "GZ2")
-    response = await client.post("/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(bearer, new_key()))
+    response = await client.post(
+        "/v1/sites/NFH/subjects/NFH-001/consent", json=FORM, headers=headers(bearer, new_key())
+    )
     assert response.status_code == 403
     assert (await client.get("/v1/sites/NFH/subjects/NFH-001", headers=headers(bearer))).status_code == 403
 
@@ -188,14 +192,18 @@ async def test_a_post_without_an_idempotency_key_is_422_naming_the_header(client
 
 async def test_a_malformed_subject_id_is_422(client: httpx.AsyncClient) -> None:
     bearer = token(Role.SITE_COORDINATOR, "NFH")
-    response = await client.post("/v1/sites/NFH/subjects/john-smith/consent", json=FORM, headers=headers(bearer, new_key()))
+    response = await client.post(
+        "/v1/sites/NFH/subjects/john-smith/consent", json=FORM, headers=headers(bearer, new_key())
+    )
     assert response.status_code == 422
     assert response.json()["field"] == "path.subject"
 
 
 async def test_a_site_the_protocol_does_not_list_is_404(client: httpx.AsyncClient) -> None:
     bearer = token(Role.SITE_COORDINATOR, "ZZZ")
-    response = await client.post("/v1/sites/ZZZ/subjects/ZZZ-001/consent", json=FORM, headers=headers(bearer, new_key()))
+    response = await client.post(
+        "/v1/sites/ZZZ/subjects/ZZZ-001/consent", json=FORM, headers=headers(bearer, new_key())
+    )
     assert response.status_code == 404
     assert response.json()["rule"] == "site.known"
 

@@ -48,7 +48,9 @@ async def test_the_legal_record_cannot_be_deleted_or_purged(js: JetStreamContext
 async def test_appended_events_load_back_in_order_with_their_sequences(store: EventStore) -> None:
     site, subject = SubjectIds.synthetic()
     stream = subject_history(site, subject)
-    first = await store.append([envelope(site, subject, consent("1.0"))], subject_filter=stream, expected_last_sequence=0)
+    first = await store.append(
+        [envelope(site, subject, consent("1.0"))], subject_filter=stream, expected_last_sequence=0
+    )
     second = await store.append(
         [envelope(site, subject, consent("2.0"))], subject_filter=stream, expected_last_sequence=first[-1].sequence
     )
@@ -123,7 +125,9 @@ async def test_decide_and_append_decides_again_after_a_conflict(store: EventStor
     async def load_then_someone_else_appends(subject_filter: str) -> History:
         history = await real_load(subject_filter)
         if len(seen) == 0:  # a rival replica appends between our read and our write
-            await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=history.last_sequence)
+            await store.append(
+                [envelope(site, subject)], subject_filter=stream, expected_last_sequence=history.last_sequence
+            )
         return history
 
     store_with_rival = EventStore.__new__(EventStore)
@@ -142,8 +146,12 @@ async def test_a_retried_command_returns_its_first_events_and_records_nothing_ne
     stream = subject_history(site, subject)
     meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
     command_id = uuid4()
-    first = await decide_and_append(store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id)
-    retry = await decide_and_append(store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id)
+    first = await decide_and_append(
+        store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id
+    )
+    retry = await decide_and_append(
+        store, subject_filter=stream, decide=lambda h: [consent()], meta=meta, command_id=command_id
+    )
     assert retry.replayed and not first.replayed
     assert [e.envelope.id for e in retry.events] == [e.envelope.id for e in first.events]
     assert first.events[0].envelope.causationid == str(command_id)

@@ -10,7 +10,7 @@ from nats.js import JetStreamContext
 
 from shared.events import RecordedEvent
 from shared.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations
+from shared.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
 from shared.projections import ProjectionRunner, rebuild, wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import envelope
@@ -23,7 +23,7 @@ class CountingProjection:
 
     name = "counting"
 
-    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         await conn.execute(
             "INSERT INTO applied (sequence, event_id, times) VALUES ($1, $2, 1) "
             "ON CONFLICT (sequence) DO UPDATE SET times = applied.times + 1",
@@ -31,7 +31,7 @@ class CountingProjection:
             event.envelope.id,
         )
 
-    async def reset(self, conn: asyncpg.Connection) -> None:
+    async def reset(self, conn: Connection) -> None:
         await conn.execute("TRUNCATE applied")
 
 
@@ -43,7 +43,7 @@ class CrashingProjection(CountingProjection):
     def __init__(self, crash_at_sequence: int) -> None:
         self.crash_at = crash_at_sequence
 
-    async def apply(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         if event.sequence == self.crash_at:
             raise Crash
         await super().apply(conn, event)
@@ -79,10 +79,14 @@ async def running(runner: ProjectionRunner) -> AsyncIterator[asyncio.Task[None]]
 
 
 async def snapshot(pool: asyncpg.Pool) -> list[tuple[int, int]]:
-    return [(r["sequence"], r["times"]) for r in await pool.fetch("SELECT sequence, times FROM applied ORDER BY sequence")]
+    return [
+        (r["sequence"], r["times"]) for r in await pool.fetch("SELECT sequence, times FROM applied ORDER BY sequence")
+    ]
 
 
-async def test_runner_applies_every_event_once(store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool) -> None:
+async def test_runner_applies_every_event_once(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
     sequences = await append_many(store, 5)
     async with running(ProjectionRunner(CountingProjection(), js, read_model, batch_size=2)):
         await wait_for_checkpoint(read_model, "counting", sequences[-1])
@@ -139,7 +143,9 @@ async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read
     poison = await js.publish(event_subject(site, subject, "ConsentRecorded"), b"not json")
     sequences = await append_many(store, 3)
     progress: list[tuple[int, int]] = []
-    result = await rebuild(CountingProjection(), js, read_model, batch_size=2, progress=lambda d, t: progress.append((d, t)))
+    result = await rebuild(
+        CountingProjection(), js, read_model, batch_size=2, progress=lambda d, t: progress.append((d, t))
+    )
     assert poison.seq in result.unreadable
     assert result.last_sequence >= sequences[-1]
     rows = dict(await snapshot(read_model))

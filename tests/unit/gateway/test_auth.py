@@ -5,10 +5,10 @@ import pytest
 
 from services.gateway.auth import (
     RIGHTS,
+    InvalidToken,
     Right,
     Role,
     TokenRequestInvalid,
-    InvalidToken,
     issue_token,
     verify_token,
 )
@@ -26,7 +26,9 @@ def test_a_site_coordinator_token_carries_role_and_site() -> None:
 
 
 def test_a_monitor_sees_every_site_but_posts_no_forms() -> None:
-    principal = verify_token(issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1), KEYS, issuer=ISSUER)
+    principal = verify_token(
+        issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1), KEYS, issuer=ISSUER
+    )
     assert principal.may_see_site("GZ2")
     assert not principal.may(Right.POST_SITE_FORMS)
 
@@ -40,7 +42,13 @@ def test_site_roles_need_a_site_and_trial_roles_take_none() -> None:
 
 def test_expired_token_is_refused() -> None:
     now = datetime.now(UTC)
-    claims = {"iss": ISSUER, "sub": "x", "role": "monitor", "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}
+    claims = {
+        "iss": ISSUER,
+        "sub": "x",
+        "role": "monitor",
+        "iat": now - timedelta(hours=2),
+        "exp": now - timedelta(hours=1),
+    }
     token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(InvalidToken, match="expired"):
         verify_token(token, KEYS, issuer=ISSUER)

@@ -12,7 +12,9 @@ from shared.settings import DEFAULT_PROTOCOL_FILE
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 TODAY = date(2026, 11, 25)
-FORM = ConsentForm(consent_form_version="1.0", signed_on=date(2026, 11, 20), obtained_by="inv-01", signed_by_subject=True)
+FORM = ConsentForm(
+    consent_form_version="1.0", signed_on=date(2026, 11, 20), obtained_by="inv-01", signed_by_subject=True
+)
 
 
 def decide(

@@ -1,0 +1,1 @@
+"""The trial's services, one package each; no service imports another."""
