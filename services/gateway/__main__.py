@@ -1,6 +1,7 @@
 """`python -m services.gateway [serve]` runs the gateway; `... token --role R [--site S] [--hours N]` prints a token."""
 
 import argparse
+import signal
 import sys
 
 import uvicorn
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     configure_logging(settings.log_level, settings.log_format, service="gateway")
+    # uvicorn drains, runs the lifespan shutdown, then re-raises SIGTERM/SIGINT to the previous handler:
+    # by then every request is answered, so that handler reports a clean exit.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,

@@ -9,13 +9,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from nats.js import JetStreamContext
 
 from devstack.servers import create_database, env_with, free_port
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
+from services.reporting.projections import SubjectsProjection
 from shared.eventstore import EventStore, subject_history
 from shared.postgres import create_pool
-from shared.projections import wait_for_checkpoint
+from shared.projections import rebuild, wait_for_checkpoint
 from tests.conftest import Servers, SubjectIds, database_url_for
 
 pytestmark = pytest.mark.e2e
@@ -252,3 +254,32 @@ async def test_while_screening_is_down_the_gateway_answers_503_and_the_retry_suc
 async def test_readiness_checks_nats_and_postgres(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_gives(
+    system: System, client: httpx.AsyncClient, read_pool: asyncpg.Pool, js: JetStreamContext, subject_ids: SubjectIds
+) -> None:
+    posted: list[httpx.Response] = []
+    for i in range(8):
+        if i == 4:
+            system.processes.kill("reporting")  # SIGKILL: no draining, no goodbye
+        site, subject = await subject_ids.fresh()
+        path = f"/v1/sites/{site}/subjects/{subject}/consent"
+        posted.append(
+            await client.post(path, json=FORM, headers=headers(token(Role.SITE_COORDINATOR, site), new_key()))
+        )
+    assert [p.status_code for p in posted] == [201] * 8
+    system.processes.start("reporting")
+    await wait_for_checkpoint(read_pool, "subjects", max(p.json()["stream_sequence"] for p in posted), timeout=30)
+    live = await read_pool.fetch("SELECT * FROM subjects ORDER BY subject_id")
+    assert {p.json()["subject"] for p in posted} <= {r["subject_id"] for r in live}
+
+    await rebuild(SubjectsProjection(), js, read_pool)
+    assert await read_pool.fetch("SELECT * FROM subjects ORDER BY subject_id") == live
+
+
+async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
+    codes = system.processes.stop()
+    system.processes.start()
+    assert codes == {"gateway": 0, "screening": 0, "reporting": 0}
+    system.processes.wait_ready(system.url)

@@ -1,0 +1,1 @@
+"""Randomization service: concealed, stratified allocation of consented, eligible subjects to FG_HT or HT."""

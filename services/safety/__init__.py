@@ -1,0 +1,1 @@
+"""Safety service: adverse events, serious adverse event alerts, acknowledgement and escalation."""

@@ -1,0 +1,1 @@
+"""Visits service: the surgery record, the follow-up schedule, deviations, withdrawal and completion."""
