@@ -7,7 +7,7 @@ projection is active (a Postgres advisory lock); the others wait to take over.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,8 +52,16 @@ async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, time
             await asyncio.sleep(0.02)
 
 
+class SequenceGap(Exception):
+    """An event arrived before the one right after the checkpoint; nothing is applied, the runner re-reads."""
+
+
 async def apply_batch(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
-    """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied."""
+    """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied.
+
+    The event stream has no gaps (nothing is ever deleted), so the next event must be checkpoint + 1:
+    this keeps a read model in stream order even if two runners ever overlapped.
+    """
     await conn.execute(
         "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
     )
@@ -66,6 +74,8 @@ async def apply_batch(conn: Connection, projection: Projection, events: Sequence
     for event in events:
         if event.sequence <= checkpoint:
             continue
+        if event.sequence != checkpoint + 1:
+            raise SequenceGap(f"{projection.name}: at {checkpoint}, got {event.sequence}")
         await projection.apply(conn, event)
         checkpoint = event.sequence
         applied += 1
@@ -113,30 +123,26 @@ class ProjectionRunner:
 
     async def run(self) -> None:
         """Follow the stream until `stop()`; survives restarts of NATS and Postgres."""
+        key = f"projection:{self.projection.name}"
         while not self._stopping.is_set():
             try:
-                async with self._leadership():
-                    await self._follow()
-            except TRANSIENT as exc:
+                # The advisory lock lives as long as this connection: if it dies, another replica leads.
+                async with self._pool.acquire() as leader:
+                    if not await leader.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                        self._log.info("projection_standby")
+                        await self._pause(2.0)
+                        continue
+                    try:
+                        self._log.info("projection_active")
+                        await self._follow(leader)
+                    finally:
+                        with contextlib.suppress(*TRANSIENT):
+                            await leader.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            except (*TRANSIENT, SequenceGap) as exc:
                 self._log.warning("projection_interrupted", error=repr(exc))
                 await self._pause(self._retry_delay * 4)
 
-    @contextlib.asynccontextmanager
-    async def _leadership(self) -> AsyncIterator[None]:
-        async with self._pool.acquire() as conn:
-            key = f"projection:{self.projection.name}"
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-                self._log.info("projection_standby")
-                if await self._pause(2.0):
-                    return
-            try:
-                self._log.info("projection_active")
-                yield
-            finally:
-                with contextlib.suppress(*TRANSIENT):
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-
-    async def _follow(self) -> None:
+    async def _follow(self, leader: Connection) -> None:
         # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
         # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
         async with self._pool.acquire() as conn:
@@ -160,8 +166,9 @@ class ProjectionRunner:
                 try:
                     msgs = await sub.fetch(self._batch_size, timeout=1.0)
                 except nats.errors.TimeoutError:
-                    continue
+                    msgs = []
                 if not msgs:
+                    await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)
                     continue
                 await self._handle(msgs)
                 # AckPolicy.ALL: acknowledging the last message acknowledges the whole batch.
@@ -176,7 +183,7 @@ class ProjectionRunner:
             async with self._pool.acquire() as conn, conn.transaction():
                 await apply_batch(conn, self.projection, events)
             return
-        except TRANSIENT:
+        except (*TRANSIENT, SequenceGap):
             raise
         except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
             self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
@@ -192,7 +199,7 @@ class ProjectionRunner:
                 async with self._pool.acquire() as conn, conn.transaction():
                     await apply_batch(conn, self.projection, [event])
                 return
-            except TRANSIENT:
+            except (*TRANSIENT, SequenceGap):
                 raise
             except UndecodableEvent as exc:
                 error = exc
@@ -268,9 +275,12 @@ async def rebuild(
                 try:
                     batch.append(to_recorded(msg))
                 except UndecodableEvent as exc:
-                    # Already dead-lettered by the live runner; the rebuild names it and goes on.
+                    # Already dead-lettered by the live runner; the rebuild names it and steps over it.
                     log.error("rebuild_unreadable_event", projection=projection.name, sequence=sequence, error=str(exc))
                     unreadable.append(sequence)
+                    replayed += await apply_batch(conn, projection, batch)
+                    batch.clear()
+                    await skip_to(conn, projection.name, sequence)
                 if len(batch) >= batch_size or sequence >= last:
                     replayed += await apply_batch(conn, projection, batch)
                     batch.clear()

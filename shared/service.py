@@ -96,6 +96,10 @@ class ServiceRuntime:
         except (TooMuchContention, nats.errors.Error, TimeoutError) as exc:
             bound.warning("command_unavailable", error=type(exc).__name__)
             return CommandReply(accepted=False, unavailable=True)
+        except Exception:
+            # E.g. a history this version cannot read: never a silent success, never a hang for the caller.
+            bound.exception("command_failed")
+            return CommandReply(accepted=False, unavailable=True)
         bound.info(
             "command_accepted",
             events=[e.envelope.type for e in outcome.events],

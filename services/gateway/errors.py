@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,15 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
+
+# Postgres or the network failing under a request: the client retries later, nothing was half-written.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+    TimeoutError,
+)
 
 STATUS_OF: dict[Refusal, int] = {
     Refusal.INVALID: 422,
@@ -137,6 +147,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request, dict(exc.headers or {}))
 
+    async def on_dependency_down(request: Request, exc: Exception) -> JSONResponse:
+        log.error("dependency_unavailable", path_template=_route(request), error=type(exc).__name__)
+        problem = service_unavailable("a backing service is unreachable; retry with the same key").problem
+        return problem_response(problem, request, {"Retry-After": "2"})
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected_error", path_template=_route(request))
         problem = Problem(type=PROBLEM_BASE + "internal", title="Internal error", status=500, detail="unexpected error")
@@ -145,6 +160,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for dependency_error in DEPENDENCY_ERRORS:
+        app.add_exception_handler(dependency_error, on_dependency_down)
     app.add_exception_handler(Exception, on_unexpected)
 
 
