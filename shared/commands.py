@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.forms import ConsentForm
+from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import SiteCode, SubjectId
 from shared.rules import Refusal, RuleViolation
 
@@ -22,6 +22,8 @@ def command_subject(service: str, action: str) -> str:
 
 
 RECORD_CONSENT = command_subject("screening", "record_consent")
+WITHDRAW_CONSENT = command_subject("screening", "withdraw_consent")
+SCREEN_SUBJECT = command_subject("screening", "screen_subject")
 
 
 class CommandContext(BaseModel):
@@ -46,6 +48,18 @@ class RecordConsent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     context: CommandContext
     form: ConsentForm
+
+
+class WithdrawConsent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    context: CommandContext
+    form: ConsentWithdrawalForm
+
+
+class ScreenSubject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    context: CommandContext
+    form: ScreeningForm
 
 
 class Rejection(BaseModel):

@@ -1,8 +1,14 @@
 """The forms site apps post, validated the same way by the gateway and by the services."""
 
 from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from shared.protocol import parse_fraction
 
 
 class ConsentForm(BaseModel):
@@ -19,3 +25,109 @@ class ConsentForm(BaseModel):
     signed_by_representative: bool = Field(
         False, description="a legally authorised representative signed (with or instead of the subject)"
     )
+
+
+class ConsentWithdrawalForm(BaseModel):
+    """The subject (or representative) withdrew consent: no further trial procedures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    withdrawn_on: date
+    recorded_by: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Serology(StrEnum):
+    NEGATIVE = "negative"
+    POSITIVE = "positive"
+
+
+class Contraindication(StrEnum):
+    """EX03's conditions; an empty list means none of them."""
+
+    PSYCHIATRIC_DISORDER = "psychiatric_disorder"
+    HEMATOLOGIC_DISEASE = "hematologic_disease"
+    IMMUNE_DEFICIENCY = "immune_deficiency"
+    ABNORMAL_LIVER_FUNCTION = "abnormal_liver_function"
+    ABNORMAL_KIDNEY_FUNCTION = "abnormal_kidney_function"
+    SEVERE_HYPERTENSION = "severe_hypertension"
+    SEVERE_DIABETES = "severe_diabetes"
+    OTHER_SURGICAL_CONTRAINDICATION = "other_surgical_contraindication"
+
+
+class SerologyResults(BaseModel):
+    """EX08. A test not yet resulted is left out (null): the criterion is then `missing`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hiv: Serology | None = None
+    hbv: Serology | None = None
+    hcv: Serology | None = None
+    htlv: Serology | None = Field(None, description="HTLV-1 and -2")
+    syphilis: Serology | None = None
+
+
+class BiopsyFindings(BaseModel):
+    """IN04's scalp biopsy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inflammatory_cell_infiltration: bool | None = None
+    follicle_orifices_absent: bool | None = None
+    follicles_replaced_by_connective_tissue: bool | None = None
+
+
+Never = Literal["never"]
+# A date, "never" (it did not happen), or null (not recorded: the criterion is then `missing`).
+DateOrNever = date | Never | None
+AreaFraction = Annotated[
+    Fraction,
+    BeforeValidator(parse_fraction),
+    Field(ge=0, le=1, description="fraction of the scalp, exactly: '1/3', '0.25'", examples=["1/4"]),
+    PlainSerializer(str, return_type=str),
+]
+
+
+class ScreeningForm(BaseModel):
+    """The facts the eligibility criteria need. Times are dates, compared with `screening_date`.
+
+    No names or birth dates: age in whole years and sex are all the protocol needs (IN07, EX04).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    screening_date: date
+    age_years: int = Field(ge=0, le=120, description="whole years at screening (IN07)")
+    sex: Sex
+    height_cm: Decimal = Field(ge=100, le=230, max_digits=5, decimal_places=1, description="IN06/EX05")
+    weight_kg: Decimal = Field(ge=25, le=250, max_digits=5, decimal_places=1, description="IN06/EX05")
+    localized_scleroderma_symptoms: bool | None = Field(None, description="IN01")
+    loscat_score: int | None = Field(None, ge=0, le=500, description="LoSCAT, assists IN01")
+    alopecia_secondary_to_localized_scleroderma: bool | None = Field(None, description="IN02")
+    hair_loss_onset_date: date | None = Field(None, description="IN03")
+    adequate_donor_hair: bool | None = Field(None, description="IN03")
+    last_disease_activity_date: date | None = Field(
+        None, description="IN04: last hair loss with local pain, itching or burning"
+    )
+    biopsy: BiopsyFindings | None = Field(None, description="IN04")
+    fit_for_anaesthesia_and_surgery: bool | None = Field(None, description="IN05")
+    willing_to_comply_with_follow_up: bool | None = Field(None, description="IN08")
+    hair_loss_area_fraction: AreaFraction | None = Field(None, description="EX01")
+    scalp_infection: bool | None = Field(None, description="EX02")
+    contraindications: list[Contraindication] | None = Field(None, description="EX03; [] for none")
+    pregnant: bool | None = Field(None, description="EX04")
+    breastfeeding: bool | None = Field(None, description="EX04")
+    last_vasodilator_or_immunosuppressant_start: DateOrNever = Field(None, description="EX06")
+    last_topical_ointment_on_surgical_area: DateOrNever = Field(None, description="EX07")
+    serology: SerologyResults | None = Field(None, description="EX08")
+    last_tumour_diagnosis: DateOrNever = Field(None, description="EX09")
+    prednisolone_mg_per_day: Decimal | None = Field(None, ge=0, le=1000, description="EX10; 0 for none")
+    investigator_judges_unsuitable: bool | None = Field(None, description="EX11")
+
+    def dates(self) -> dict[str, date]:
+        """Every date on the form but the screening date, by field name."""
+        return {name: value for name, value in self if isinstance(value, date) and name != "screening_date"}

@@ -1,18 +1,32 @@
 """The protocol definition: trial facts that change by amendment (a new version), never by code."""
 
+from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SITE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,7}$"
 SUBJECT_ID_PATTERN = r"^[A-Z][A-Z0-9]{1,7}-[0-9]{3}$"
 
 SiteCode = Annotated[str, Field(pattern=SITE_CODE_PATTERN, examples=["NFH"])]
 SubjectId = Annotated[str, Field(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"])]
+
+
+def parse_fraction(value: object) -> Fraction:
+    """'1/3', '0.25' or a number, exactly: one third stays one third."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError("a fraction such as '1/3' or '0.25'")
+    try:
+        return Fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f"not a fraction: {value!r}") from exc
 
 
 class SiteStatus(StrEnum):
@@ -34,6 +48,130 @@ class Site(BaseModel):
     status: SiteStatus
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Criterion(_Strict):
+    """A criterion's wording as the protocol states it; reported beside every result."""
+
+    text: str = Field(min_length=1)
+
+
+class HairLossDuration(Criterion):
+    min_hair_loss_months: int = Field(gt=0)
+
+
+class InactiveDisease(Criterion):
+    min_inactive_months: int = Field(gt=0)
+
+
+class MinimumBmi(Criterion):
+    min_bmi: Decimal = Field(gt=0, lt=100)
+
+
+class AgeRange(Criterion):
+    min_age: int = Field(ge=0)
+    max_age: int = Field(le=130)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AgeRange":
+        if self.min_age > self.max_age:
+            raise ValueError("min_age must not exceed max_age")
+        return self
+
+
+class MaximumAreaFraction(Criterion):
+    max_area_fraction: Fraction
+
+    @field_validator("max_area_fraction", mode="before")
+    @classmethod
+    def _parse(cls, value: object) -> Fraction:
+        return parse_fraction(value)
+
+    @field_validator("max_area_fraction")
+    @classmethod
+    def _in_unit_interval(cls, value: Fraction) -> Fraction:
+        if not 0 < value <= 1:
+            raise ValueError("must be within (0, 1]")
+        return value
+
+
+class LookbackMonths(Criterion):
+    lookback_months: int = Field(gt=0)
+
+
+class LookbackDays(Criterion):
+    lookback_days: int = Field(gt=0)
+
+
+class MaximumPrednisolone(Criterion):
+    max_prednisolone_mg_per_day: Decimal = Field(ge=0)
+
+
+class Inclusion(_Strict):
+    IN01: Criterion
+    IN02: Criterion
+    IN03: HairLossDuration
+    IN04: InactiveDisease
+    IN05: Criterion
+    IN06: MinimumBmi
+    IN07: AgeRange
+    IN08: Criterion
+    IN09: Criterion
+
+
+class Exclusion(_Strict):
+    EX01: MaximumAreaFraction
+    EX02: Criterion
+    EX03: Criterion
+    EX04: Criterion
+    EX05: MinimumBmi
+    EX06: LookbackMonths
+    EX07: LookbackDays
+    EX08: Criterion
+    EX09: LookbackMonths
+    EX10: MaximumPrednisolone
+    EX11: Criterion
+
+
+class Eligibility(_Strict):
+    inclusion: Inclusion
+    exclusion: Exclusion
+
+
+class DayRange(_Strict):
+    earliest: int = Field(gt=0)
+    latest: int = Field(gt=0)
+
+
+class FollowUpVisit(_Strict):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
+    name: str
+    target_day: int = Field(gt=0)
+    window_days: int = Field(ge=0)
+    primary_endpoint: bool = False
+    end_of_study: bool = False
+
+
+class Schedule(_Strict):
+    screening_days_before_surgery: DayRange
+    surgery_within_days_of_randomization: int = Field(gt=0)
+    follow_up: tuple[FollowUpVisit, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _visits_in_order(self) -> "Schedule":
+        codes = [v.code for v in self.follow_up]
+        if len(codes) != len(set(codes)):
+            raise ValueError(f"follow_up: visit codes must be unique, got {codes}")
+        days = [v.target_day for v in self.follow_up]
+        if days != sorted(days):
+            raise ValueError("follow_up: visits must be listed by target day")
+        if sum(v.end_of_study for v in self.follow_up) != 1:
+            raise ValueError("follow_up: exactly one visit ends the study")
+        return self
+
+
 class ProtocolDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,6 +182,8 @@ class ProtocolDefinition(BaseModel):
     enrollment_cap: int = Field(gt=0)
     sites: tuple[Site, ...] = Field(min_length=1)
     consent_form_versions: tuple[str, ...] = Field(min_length=1)
+    eligibility: Eligibility
+    schedule: Schedule
 
     @model_validator(mode="after")
     def _codes_are_unique(self) -> "ProtocolDefinition":

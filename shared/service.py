@@ -9,7 +9,7 @@ from faststream.nats import NatsBroker
 
 from shared.commands import CommandContext, CommandReply, Rejection
 from shared.decisions import Clock, TooMuchContention, decide_and_append, utc_now
-from shared.events import DomainEvent, EventMetadata
+from shared.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.eventstore import EventStore, History, StreamSettings, provision_streams
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.rules import RuleViolation
@@ -77,6 +77,7 @@ class ServiceRuntime:
         *,
         subject_filter: str,
         decide: Callable[[History], Sequence[DomainEvent]],
+        result: Callable[[tuple[RecordedEvent, ...]], dict[str, object]] | None = None,
         reason: str | None = None,
     ) -> CommandReply:
         """Decide and append, and turn the outcome into the reply the gateway expects."""
@@ -104,10 +105,14 @@ class ServiceRuntime:
             "command_accepted",
             events=[e.envelope.type for e in outcome.events],
             replayed=outcome.replayed,
+            # Built from the recorded events, so a replayed command answers exactly as the first time.
+            result=result(outcome.events) if result else {},
         )
         return CommandReply(
             accepted=True,
             event_ids=[e.envelope.id for e in outcome.events],
             last_sequence=outcome.events[-1].sequence if outcome.events else None,
             replayed=outcome.replayed,
+            # Built from the recorded events, so a replayed command answers exactly as the first time.
+            result=result(outcome.events) if result else {},
         )

@@ -13,14 +13,21 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
-from services.gateway.commands import CommandBus, RecordedResponse, submit_command
+from services.gateway.commands import CommandBus, RecordedResponse, ScreeningRecorded, submit_command
 from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
 from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
 from services.gateway.reads import SubjectView, find_subject
 from services.gateway.settings import GatewaySettings
-from shared.commands import RECORD_CONSENT, RecordConsent
-from shared.forms import ConsentForm
+from shared.commands import (
+    RECORD_CONSENT,
+    SCREEN_SUBJECT,
+    WITHDRAW_CONSENT,
+    RecordConsent,
+    ScreenSubject,
+    WithdrawConsent,
+)
+from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.postgres import apply_migrations, create_pool
 from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 
@@ -126,6 +133,58 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             nats_subject=RECORD_CONSENT,
             build=RecordConsent,
             form=form,
+        )
+
+    @app.post(
+        "/v1/sites/{site}/subjects/{subject}/consent/withdrawal",
+        status_code=201,
+        tags=["screening"],
+        summary="Record that the subject withdrew consent",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+    async def withdraw_consent(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: ConsentWithdrawalForm,
+        caller: Caller,
+        key: IdempotencyKey,
+    ) -> Response:
+        require(caller, Right.POST_SITE_FORMS, site)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=WITHDRAW_CONSENT,
+            build=WithdrawConsent,
+            form=form,
+        )
+
+    @app.post(
+        "/v1/sites/{site}/subjects/{subject}/screening",
+        status_code=201,
+        tags=["screening"],
+        summary="Evaluate eligibility: every criterion IN01–IN09, EX01–EX11 with its outcome and value",
+        response_model=ScreeningRecorded,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+    async def screen_subject(
+        request: Request, site: SitePath, subject: SubjectPath, form: ScreeningForm, caller: Caller, key: IdempotencyKey
+    ) -> Response:
+        require(caller, Right.POST_SITE_FORMS, site)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=SCREEN_SUBJECT,
+            build=ScreenSubject,
+            form=form,
+            answer=ScreeningRecorded,
         )
 
     @app.get(

@@ -1,17 +1,19 @@
 """Sending a command to a service over NATS request/reply, and the POST flow every form shares."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import nats.errors
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from nats.aio.client import Client
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
 from shared.commands import CommandContext, CommandReply
+from shared.events import CriterionResult
 
 
 class CommandBus:
@@ -44,7 +46,16 @@ class RecordedResponse(BaseModel):
     event_ids: list[str]
     site: str
     subject: str
-    stream_sequence: int
+    stream_sequence: int = Field(description="position in the event stream; read models reach it shortly")
+
+
+class ScreeningRecorded(RecordedResponse):
+    """201: eligibility evaluated on every criterion, each with its outcome, value and rule."""
+
+    eligible: bool
+    bmi: Decimal
+    screening_number: int = Field(description="1 for the first screening, 2+ for re-screens")
+    criteria: list[CriterionResult]
 
 
 async def submit_command(
@@ -57,6 +68,7 @@ async def submit_command(
     nats_subject: str,
     build: "type[BaseModel]",
     form: BaseModel,
+    answer: type[RecordedResponse] = RecordedResponse,
 ) -> Response:
     """Claim the idempotency key, send the command, store and return the answer."""
     keys: IdempotencyKeys = request.app.state.idempotency
@@ -88,14 +100,17 @@ async def submit_command(
         )
     else:
         assert reply.last_sequence is not None and reply.event_ids
-        body = RecordedResponse(
-            event_id=str(reply.event_ids[-1]),
-            event_ids=[str(e) for e in reply.event_ids],
-            site=site,
-            subject=subject,
-            stream_sequence=reply.last_sequence,
+        body = answer.model_validate(
+            {
+                "event_id": str(reply.event_ids[-1]),
+                "event_ids": [str(e) for e in reply.event_ids],
+                "site": site,
+                "subject": subject,
+                "stream_sequence": reply.last_sequence,
+                **reply.result,
+            }
         )
-        response = JSONResponse(body.model_dump(), status_code=201)
+        response = JSONResponse(body.model_dump(mode="json"), status_code=201)
     await keys.complete(principal.actor, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
     return response
 

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SubjectView(BaseModel):
@@ -12,12 +12,18 @@ class SubjectView(BaseModel):
     state: str
     consent_form_version: str | None
     consented_on: date | None
+    consent_withdrawn_on: date | None
+    eligible: bool | None = Field(description="outcome of the latest screening; null before screening")
+    screenings: int = Field(description="how many times screened (re-screens included)")
+    last_screened_on: date | None
+    screen_failure_reasons: list[str] = Field(description="criterion codes that kept the subject out")
     last_event_type: str
     last_event_at: datetime
 
 
 SELECT_SUBJECT = """
-SELECT subject_id, site, state, consent_form_version, consented_on, last_event_type, last_event_at
+SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, eligible, screenings,
+       last_screened_on, screen_failure_reasons, last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
 """
 

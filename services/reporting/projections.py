@@ -1,6 +1,6 @@
 """Read-model projections. One `match` case per event type used; every other event only advances the checkpoint."""
 
-from shared.events import ConsentRecorded, RecordedEvent
+from shared.events import ConsentRecorded, ConsentWithdrawn, RecordedEvent, SubjectScreened
 from shared.postgres import Connection
 from shared.projections import Projection
 
@@ -16,25 +16,71 @@ ON CONFLICT (subject_id) DO UPDATE
        last_sequence = EXCLUDED.last_sequence
 """
 
+# Screening moves a subject between the pre-randomization states only; later states are kept.
+UPDATE_SCREENED = """
+UPDATE subjects
+   SET state = CASE WHEN state IN ('consented', 'eligible', 'screen_failed')
+                    THEN CASE WHEN $2 THEN 'eligible' ELSE 'screen_failed' END ELSE state END,
+       eligible = $2, screenings = $3, last_screened_on = $4, screen_failure_reasons = $5,
+       last_event_at = $6, last_event_type = $7, last_sequence = $8
+ WHERE subject_id = $1
+"""
+
+UPDATE_CONSENT_WITHDRAWN = """
+UPDATE subjects
+   SET state = 'consent_withdrawn', consent_withdrawn_on = $2,
+       last_event_at = $3, last_event_type = $4, last_sequence = $5
+ WHERE subject_id = $1
+"""
+
+INSERT_SCREENING = """
+INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,
+                           protocol_version, recorded_at, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+
+INSERT_CRITERIA = """
+INSERT INTO screening_criteria (subject_id, screening_number, code, kind, outcome, blocks, value, rule)
+SELECT $1, $2, c.code, c.kind, c.outcome, c.blocks, c.value, c.rule
+  FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
+       AS c(code, kind, outcome, blocks, value, rule)
+"""
+
 
 class SubjectsProjection:
-    """`subjects`: each subject's site and state, for the gateway's reads and the reports."""
+    """`subjects`: each subject's site, state and latest screening outcome, for reads and reports."""
 
     name = "subjects"
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
-        envelope = event.envelope
-        match envelope.data:
+        e = event.envelope
+        match e.data:
             case ConsentRecorded() as consent:
                 await conn.execute(
                     UPSERT_CONSENTED,
-                    envelope.subject,
-                    envelope.siteid,
+                    e.subject,
+                    e.siteid,
                     consent.consent_form_version,
                     consent.signed_on,
-                    envelope.time,
-                    envelope.type,
+                    e.time,
+                    e.type,
                     event.sequence,
+                )
+            case SubjectScreened() as screened:
+                await conn.execute(
+                    UPDATE_SCREENED,
+                    e.subject,
+                    screened.eligible,
+                    screened.screening_number,
+                    screened.screening_date,
+                    list(screened.reasons),
+                    e.time,
+                    e.type,
+                    event.sequence,
+                )
+            case ConsentWithdrawn() as withdrawn:
+                await conn.execute(
+                    UPDATE_CONSENT_WITHDRAWN, e.subject, withdrawn.withdrawn_on, e.time, e.type, event.sequence
                 )
             case _:
                 pass
@@ -43,5 +89,45 @@ class SubjectsProjection:
         await conn.execute("TRUNCATE subjects")
 
 
+class ScreeningLogProjection:
+    """`screening_log` and `screening_criteria`: every screening with every criterion's result."""
+
+    name = "screening_log"
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case SubjectScreened() as screened:
+                await conn.execute(
+                    INSERT_SCREENING,
+                    e.subject,
+                    screened.screening_number,
+                    e.siteid,
+                    screened.screening_date,
+                    screened.eligible,
+                    screened.bmi,
+                    e.protocolversion,
+                    e.time,
+                    event.sequence,
+                )
+                c = screened.criteria
+                await conn.execute(
+                    INSERT_CRITERIA,
+                    e.subject,
+                    screened.screening_number,
+                    [r.code for r in c],
+                    [r.kind.value for r in c],
+                    [r.outcome.value for r in c],
+                    [r.blocks_eligibility for r in c],
+                    [r.value for r in c],
+                    [r.rule for r in c],
+                )
+            case _:
+                pass
+
+    async def reset(self, conn: Connection) -> None:
+        await conn.execute("TRUNCATE screening_log, screening_criteria")
+
+
 def all_projections() -> list[Projection]:
-    return [SubjectsProjection()]
+    return [SubjectsProjection(), ScreeningLogProjection()]

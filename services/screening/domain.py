@@ -1,10 +1,11 @@
-"""Pure screening rules: consent comes first (IN09). No I/O here."""
+"""Pure screening rules: consent comes first (IN09), then eligibility on every criterion. No I/O here."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from shared.events import ConsentRecorded, DomainEvent
-from shared.forms import ConsentForm
+from services.screening.eligibility import evaluate
+from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
+from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import ProtocolDefinition, SiteStatus
 from shared.rules import Refusal, RuleViolation
 
@@ -25,10 +26,6 @@ class UnknownConsentFormVersion(RuleViolation):
     rule, kind, title = "consent.form_version", Refusal.INVALID, "Consent form version not approved"
 
 
-class ConsentSignedInFuture(RuleViolation):
-    rule, kind, title = "consent.signed_on_not_future", Refusal.INVALID, "Consent signed after today"
-
-
 class ConsentNotSigned(RuleViolation):
     rule, kind, title = "consent.signed", Refusal.INVALID, "Nobody signed the consent form"
 
@@ -37,15 +34,46 @@ class ConsentAlreadyRecorded(RuleViolation):
     rule, title = "consent.once_per_form_version", "Consent already recorded"
 
 
+class NotConsented(RuleViolation):
+    rule, title = "IN09", "No informed consent"
+
+
+class ConsentAlreadyWithdrawn(RuleViolation):
+    rule, title = "consent.withdrawn", "Consent was withdrawn"
+
+
+class ScreeningBeforeConsent(RuleViolation):
+    rule, title = "IN09.before_screening", "Screening dated before consent"
+
+
+class DateInFuture(RuleViolation):
+    rule, kind, title = "date.not_future", Refusal.INVALID, "Date after today"
+
+
+class DateAfterScreening(RuleViolation):
+    rule, kind, title = "date.not_after_screening", Refusal.INVALID, "Date after the screening date"
+
+
+class WithdrawalBeforeConsent(RuleViolation):
+    rule, kind, title = "consent.withdrawal_after_signing", Refusal.INVALID, "Withdrawal dated before consent"
+
+
 @dataclass(frozen=True)
 class ScreeningState:
     consented_form_versions: frozenset[str] = field(default_factory=frozenset)
+    consent: ConsentRecorded | None = None
+    consent_withdrawn: bool = False
+    screenings: int = 0
 
 
 def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
     match event:
         case ConsentRecorded(consent_form_version=version):
-            return ScreeningState(consented_form_versions=state.consented_form_versions | {version})
+            return replace(state, consented_form_versions=state.consented_form_versions | {version}, consent=event)
+        case ConsentWithdrawn():
+            return replace(state, consent_withdrawn=True)
+        case SubjectScreened():
+            return replace(state, screenings=state.screenings + 1)
         case _:
             return state
 
@@ -67,6 +95,71 @@ def check_site(protocol: ProtocolDefinition, site: str, subject: str) -> None:
         raise SubjectNotOfSite(f"subject {subject} must be numbered {site}-NNN", field="subject")
 
 
+def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
+    if state.consent_withdrawn:
+        raise ConsentAlreadyWithdrawn(f"{subject} withdrew consent; no further trial procedures")
+    if state.consent is None:
+        raise NotConsented(f"{subject} has no informed consent on record; consent comes before screening")
+    return state.consent
+
+
+def _not_after(day: date, today: date, field: str) -> None:
+    if day > today:
+        raise DateInFuture(f"{field} {day} is after today {today}", field=field)
+
+
+def screen(
+    state: ScreeningState,
+    form: ScreeningForm,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+    today: date,
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    _not_after(form.screening_date, today, "screening_date")
+    for name, day in form.dates().items():
+        if day > form.screening_date:
+            raise DateAfterScreening(f"{name} {day} is after the screening date {form.screening_date}", field=name)
+    consent = _valid_consent(state, subject)
+    if form.screening_date < consent.signed_on:
+        raise ScreeningBeforeConsent(
+            f"screening on {form.screening_date} precedes consent signed on {consent.signed_on}",
+            field="screening_date",
+        )
+    result = evaluate(form, protocol.eligibility, consent_form_version=consent.consent_form_version)
+    return [
+        SubjectScreened(
+            screening_number=state.screenings + 1,
+            screening_date=form.screening_date,
+            eligible=result.eligible,
+            bmi=result.bmi,
+            criteria=result.criteria,
+            form=form,
+        )
+    ]
+
+
+def withdraw_consent(
+    state: ScreeningState,
+    form: ConsentWithdrawalForm,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+    today: date,
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    _not_after(form.withdrawn_on, today, "withdrawn_on")
+    consent = _valid_consent(state, subject)
+    if form.withdrawn_on < consent.signed_on:
+        raise WithdrawalBeforeConsent(
+            f"withdrawn_on {form.withdrawn_on} is before consent signed on {consent.signed_on}", field="withdrawn_on"
+        )
+    return [ConsentWithdrawn(withdrawn_on=form.withdrawn_on, recorded_by=form.recorded_by)]
+
+
 def record_consent(
     state: ScreeningState,
     form: ConsentForm,
@@ -82,12 +175,13 @@ def record_consent(
             f"version {form.consent_form_version} is not one of {list(protocol.consent_form_versions)}",
             field="consent_form_version",
         )
-    if form.signed_on > today:
-        raise ConsentSignedInFuture(f"signed_on {form.signed_on} is after today {today}", field="signed_on")
+    _not_after(form.signed_on, today, "signed_on")
     if not (form.signed_by_subject or form.signed_by_representative):
         raise ConsentNotSigned(
             "the subject or a legally authorised representative must sign", field="signed_by_subject"
         )
+    if state.consent_withdrawn:
+        raise ConsentAlreadyWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
     if form.consent_form_version in state.consented_form_versions:
         raise ConsentAlreadyRecorded(
             f"{subject} already consented on form version {form.consent_form_version}", field="consent_form_version"

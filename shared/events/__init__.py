@@ -1,6 +1,13 @@
 """The event catalogue and its CloudEvents envelope: the single place events are defined."""
 
-from shared.events.catalogue import ConsentRecorded
+from shared.events.catalogue import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    CriterionKind,
+    CriterionOutcome,
+    CriterionResult,
+    SubjectScreened,
+)
 from shared.events.envelope import (
     DomainEvent,
     EventEnvelope,
@@ -16,10 +23,15 @@ from shared.events.envelope import (
 
 __all__ = [
     "ConsentRecorded",
+    "ConsentWithdrawn",
+    "CriterionKind",
+    "CriterionOutcome",
+    "CriterionResult",
     "DomainEvent",
     "EventEnvelope",
     "EventMetadata",
     "RecordedEvent",
+    "SubjectScreened",
     "UndecodableEvent",
     "UnknownEventType",
     "UnsupportedSchemaVersion",

@@ -1,10 +1,13 @@
 """Every domain event of the trial, one pydantic model each. Names are past-tense facts."""
 
 from datetime import date
+from decimal import Decimal
+from enum import StrEnum
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import DomainEvent, register
+from shared.forms import ScreeningForm
 
 
 @register
@@ -18,3 +21,60 @@ class ConsentRecorded(DomainEvent):
     obtained_by: str = Field(min_length=1, max_length=64, description="staff identifier, not a name")
     signed_by_subject: bool
     signed_by_representative: bool
+
+
+@register
+class ConsentWithdrawn(DomainEvent):
+    """The subject withdrew consent: no further trial-specific procedures may be done."""
+
+    event_type = "ConsentWithdrawn"
+
+    withdrawn_on: date
+    recorded_by: str = Field(min_length=1, max_length=64)
+
+
+class CriterionOutcome(StrEnum):
+    """For an inclusion, `met` admits; for an exclusion, `met` excludes. `missing` never counts as met."""
+
+    MET = "met"
+    NOT_MET = "not_met"
+    MISSING = "missing"
+
+
+class CriterionKind(StrEnum):
+    INCLUSION = "inclusion"
+    EXCLUSION = "exclusion"
+
+
+class CriterionResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=r"^(IN|EX)[0-9]{2}$")
+    kind: CriterionKind
+    outcome: CriterionOutcome
+    value: str | None = Field(description="what the rule looked at, e.g. 'BMI 16.9' or 'onset 2025-05-31'")
+    rule: str = Field(description="the criterion's text in the protocol version used")
+
+    @property
+    def blocks_eligibility(self) -> bool:
+        wanted = CriterionOutcome.MET if self.kind is CriterionKind.INCLUSION else CriterionOutcome.NOT_MET
+        return self.outcome is not wanted
+
+
+@register
+class SubjectScreened(DomainEvent):
+    """Eligibility evaluated on every criterion. A re-screen is a new event that supersedes the last."""
+
+    event_type = "SubjectScreened"
+
+    screening_number: int = Field(ge=1, description="1 for the first screening, 2+ for re-screens")
+    screening_date: date
+    eligible: bool
+    bmi: Decimal | None
+    criteria: tuple[CriterionResult, ...]
+    form: ScreeningForm
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Codes of the criteria that kept the subject out (empty when eligible)."""
+        return tuple(c.code for c in self.criteria if c.blocks_eligibility)

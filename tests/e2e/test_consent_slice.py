@@ -102,6 +102,11 @@ async def test_consent_is_recorded_and_read_back(
         "state": "consented",
         "consent_form_version": "1.0",
         "consented_on": "2026-11-20",
+        "consent_withdrawn_on": None,
+        "eligible": None,
+        "screenings": 0,
+        "last_screened_on": None,
+        "screen_failure_reasons": [],
         "last_event_type": "ConsentRecorded",
         "last_event_at": None,
     }

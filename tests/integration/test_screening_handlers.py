@@ -83,7 +83,7 @@ async def test_a_refusal_names_the_rule_and_records_nothing(
     reply = await send(nc, command(site, subject, form=FORM.model_copy(update={"signed_on": date(2026, 12, 1)})))
     assert not reply.accepted and reply.rejection is not None
     assert (reply.rejection.rule, reply.rejection.kind, reply.rejection.field) == (
-        "consent.signed_on_not_future",
+        "date.not_future",
         "invalid",
         "signed_on",
     )

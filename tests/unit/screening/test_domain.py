@@ -51,7 +51,7 @@ def test_second_consent_on_the_same_form_version_is_refused() -> None:
 
 
 def test_consent_signed_after_today_is_refused_naming_the_field() -> None:
-    with pytest.raises(domain.ConsentSignedInFuture) as refused:
+    with pytest.raises(domain.DateInFuture) as refused:
         decide(FORM.model_copy(update={"signed_on": date(2026, 11, 26)}))
     assert refused.value.field == "signed_on"
 

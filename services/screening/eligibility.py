@@ -1,0 +1,176 @@
+"""The eligibility engine: every criterion IN01–IN09 and EX01–EX11, evaluated and explained. Pure.
+
+Each rule returns `met` / `not_met` / `missing` with the value it looked at. Thresholds and
+look-back periods come from the protocol definition, so changing one is an amendment, not code.
+"""
+
+import calendar
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from shared.events import CriterionKind, CriterionOutcome, CriterionResult
+from shared.forms import DateOrNever, ScreeningForm, Serology, Sex
+from shared.protocol import Criterion, Eligibility
+
+MET, NOT_MET, MISSING = CriterionOutcome.MET, CriterionOutcome.NOT_MET, CriterionOutcome.MISSING
+
+
+def months_before(day: date, months: int) -> date:
+    """Calendar arithmetic, clamped to the month's last day: 31 Aug − 6 months = 28/29 Feb."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def bmi(form: ScreeningForm) -> Decimal:
+    """weight kg / (height m)², rounded half-up to one decimal, then compared (17.0 is ≥ 17)."""
+    metres = form.height_cm / 100
+    return (form.weight_kg / (metres * metres)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _flag(value: bool | None) -> CriterionOutcome:
+    return MISSING if value is None else (MET if value else NOT_MET)
+
+
+def _all_of(*outcomes: CriterionOutcome) -> CriterionOutcome:
+    """An inclusion made of parts: any part failing fails it; else any part unknown leaves it missing."""
+    return NOT_MET if NOT_MET in outcomes else (MISSING if MISSING in outcomes else MET)
+
+
+def _any_of(*outcomes: CriterionOutcome) -> CriterionOutcome:
+    """An exclusion made of parts: any part applying excludes; else any part unknown leaves it missing."""
+    return MET if MET in outcomes else (MISSING if MISSING in outcomes else NOT_MET)
+
+
+def _since(happened: DateOrNever, cutoff: date, label: str) -> tuple[CriterionOutcome, str | None]:
+    """Exclusions of the kind 'within the look-back': on or after the cutoff applies (boundary day included)."""
+    if happened is None:
+        return MISSING, None
+    if happened == "never":
+        return NOT_MET, f"{label}: never"
+    return (MET if happened >= cutoff else NOT_MET), f"{label} {happened} (cutoff {cutoff})"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    eligible: bool
+    bmi: Decimal
+    criteria: tuple[CriterionResult, ...]
+
+
+Rule = Callable[[ScreeningForm], tuple[CriterionOutcome, str | None]]
+
+
+def evaluate(form: ScreeningForm, rules: Eligibility, *, consent_form_version: str | None) -> Evaluation:
+    """Every criterion, in protocol order; eligible only when all inclusions are met and no exclusion applies."""
+    day = form.screening_date
+    inc, exc = rules.inclusion, rules.exclusion
+    body_mass = bmi(form)
+
+    def in03(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        cutoff = months_before(day, inc.IN03.min_hair_loss_months)
+        onset = f.hair_loss_onset_date
+        lasting = MISSING if onset is None else (MET if onset < cutoff else NOT_MET)
+        value = f"onset {onset} (must be before {cutoff}); donor hair adequate: {f.adequate_donor_hair}"
+        return _all_of(lasting, _flag(f.adequate_donor_hair)), value
+
+    def in04(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        cutoff = months_before(day, inc.IN04.min_inactive_months)
+        last = f.last_disease_activity_date
+        inactive = MISSING if last is None else (MET if last < cutoff else NOT_MET)
+        b = f.biopsy
+        findings = (
+            (MISSING,)
+            if b is None
+            else (
+                _flag(None if b.inflammatory_cell_infiltration is None else not b.inflammatory_cell_infiltration),
+                _flag(b.follicle_orifices_absent),
+                _flag(b.follicles_replaced_by_connective_tissue),
+            )
+        )
+        value = f"last activity {last} (must be before {cutoff}); biopsy {b.model_dump() if b else None}"
+        return _all_of(inactive, *findings), value
+
+    def in07(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        return (MET if inc.IN07.min_age <= f.age_years <= inc.IN07.max_age else NOT_MET), f"age {f.age_years}"
+
+    def ex01(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        area = f.hair_loss_area_fraction
+        if area is None:
+            return MISSING, None
+        return (MET if area > exc.EX01.max_area_fraction else NOT_MET), f"area {area} of the scalp"
+
+    def ex03(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        if f.contraindications is None:
+            return MISSING, None
+        return (MET if f.contraindications else NOT_MET), ", ".join(f.contraindications) or "none"
+
+    def ex04(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        if f.sex is Sex.MALE:
+            return NOT_MET, "not applicable (male)"
+        return _any_of(
+            _flag(f.pregnant), _flag(f.breastfeeding)
+        ), f"pregnant {f.pregnant}, breastfeeding {f.breastfeeding}"
+
+    def ex08(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        if f.serology is None:
+            return MISSING, None
+        results = f.serology.model_dump()
+        parts = (MISSING if r is None else (MET if r == Serology.POSITIVE else NOT_MET) for r in results.values())
+        return _any_of(*parts), ", ".join(f"{test} {result}" for test, result in results.items())
+
+    def ex10(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
+        dose = f.prednisolone_mg_per_day
+        if dose is None:
+            return MISSING, None
+        return (MET if dose > exc.EX10.max_prednisolone_mg_per_day else NOT_MET), f"prednisolone {dose} mg/day"
+
+    inclusion: dict[str, Rule] = {
+        "IN01": lambda f: (_flag(f.localized_scleroderma_symptoms), _loscat(f)),
+        "IN02": lambda f: (_flag(f.alopecia_secondary_to_localized_scleroderma), None),
+        "IN03": in03,
+        "IN04": in04,
+        "IN05": lambda f: (_flag(f.fit_for_anaesthesia_and_surgery), None),
+        "IN06": lambda f: (MET if body_mass >= inc.IN06.min_bmi else NOT_MET, f"BMI {body_mass}"),
+        "IN07": in07,
+        "IN08": lambda f: (_flag(f.willing_to_comply_with_follow_up), None),
+        "IN09": lambda f: (
+            (MET, f"consent form {consent_form_version}") if consent_form_version else (NOT_MET, "no valid consent")
+        ),
+    }
+    exclusion: dict[str, Rule] = {
+        "EX01": ex01,
+        "EX02": lambda f: (_flag(f.scalp_infection), None),
+        "EX03": ex03,
+        "EX04": ex04,
+        "EX05": lambda f: (MET if body_mass < exc.EX05.min_bmi else NOT_MET, f"BMI {body_mass}"),
+        "EX06": lambda f: _since(
+            f.last_vasodilator_or_immunosuppressant_start,
+            months_before(day, exc.EX06.lookback_months),
+            "started",
+        ),
+        "EX07": lambda f: _since(
+            f.last_topical_ointment_on_surgical_area, day - timedelta(days=exc.EX07.lookback_days), "applied"
+        ),
+        "EX08": ex08,
+        "EX09": lambda f: _since(f.last_tumour_diagnosis, months_before(day, exc.EX09.lookback_months), "diagnosed"),
+        "EX10": ex10,
+        "EX11": lambda f: (_flag(f.investigator_judges_unsuitable), None),
+    }
+    results = [
+        _result(code, CriterionKind.INCLUSION, getattr(inc, code), rule(form)) for code, rule in inclusion.items()
+    ] + [_result(code, CriterionKind.EXCLUSION, getattr(exc, code), rule(form)) for code, rule in exclusion.items()]
+    return Evaluation(eligible=not any(r.blocks_eligibility for r in results), bmi=body_mass, criteria=tuple(results))
+
+
+def _loscat(form: ScreeningForm) -> str | None:
+    return None if form.loscat_score is None else f"LoSCAT {form.loscat_score}"
+
+
+def _result(
+    code: str, kind: CriterionKind, criterion: Criterion, decided: tuple[CriterionOutcome, str | None]
+) -> CriterionResult:
+    outcome, value = decided
+    return CriterionResult(code=code, kind=kind, outcome=outcome, value=value, rule=criterion.text)
