@@ -2,86 +2,21 @@
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from devstack.servers import create_database, env_with, free_port
-from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
 from shared.eventstore import EventStore, subject_history
-from shared.postgres import create_pool
 from shared.projections import rebuild, wait_for_checkpoint
-from tests.conftest import Servers, SubjectIds, database_url_for
+from tests.conftest import SubjectIds
+from tests.e2e.api import CONSENT as FORM
+from tests.e2e.api import ISSUER, System, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
-
-KEYS = "e2e:" + "k" * 40
-ISSUER = "trial-gateway"
-FORM = {"consent_form_version": "1.0", "signed_on": "2026-11-20", "obtained_by": "inv-01", "signed_by_subject": True}
-
-
-def token(role: Role, site: str | None = None) -> str:
-    return issue_token({"e2e": "k" * 40}, issuer=ISSUER, role=role, site=site, hours=1)
-
-
-def headers(bearer: str | None, key: str | None = None) -> dict[str, str]:
-    result = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    return result | ({"Idempotency-Key": key} if key else {})
-
-
-def new_key() -> str:
-    return f"key-{uuid.uuid4()}"
-
-
-class System:
-    def __init__(self, processes: ServiceProcesses, url: str, database_url: str) -> None:
-        self.processes = processes
-        self.url = url
-        self.database_url = database_url
-
-
-@pytest.fixture(scope="module")
-def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    name = f"e2e_{uuid.uuid4().hex[:10]}"
-    asyncio.run(create_database(servers.admin_database_url, name))
-    database_url = database_url_for(servers.admin_database_url, name)
-    port = free_port()
-    env = env_with(
-        NATS_URL=servers.nats_url,
-        DATABASE_URL=database_url,
-        GATEWAY_PORT=str(port),
-        TOKEN_SIGNING_KEYS=KEYS,
-        COMMAND_TIMEOUT_SECONDS="3",
-    )
-    logs: Path = tmp_path_factory.mktemp("e2e-logs")
-    processes = ServiceProcesses(env, log_dir=logs)
-    processes.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        processes.wait_ready(url)
-        yield System(processes, url, database_url)
-    finally:
-        processes.stop()
-
-
-@pytest.fixture
-async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
-        yield http
-
-
-@pytest.fixture
-async def read_pool(system: System) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(system.database_url, max_size=2)
-    yield pool
-    await pool.close()
 
 
 async def test_consent_is_recorded_and_read_back(

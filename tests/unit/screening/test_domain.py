@@ -1,12 +1,13 @@
 """Given past events, when a consent form arrives, then these events or this rule's refusal."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from services.screening import domain
-from shared.events import ConsentRecorded
-from shared.forms import ConsentForm
+from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
+from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE
 
@@ -19,11 +20,11 @@ FORM = ConsentForm(
 
 def decide(
     form: ConsentForm = FORM,
-    history: list[ConsentRecorded] | None = None,
+    history: list[DomainEvent] | None = None,
     site: str = "NFH",
     subject: str = "NFH-001",
     protocol: ProtocolDefinition = PROTOCOL,
-) -> list[object]:
+) -> list[DomainEvent]:
     state = domain.replay(list(history or []))
     return list(domain.record_consent(state, form, protocol=protocol, site=site, subject=subject, today=TODAY))
 
@@ -47,7 +48,7 @@ def test_consent_signed_by_a_representative_alone_is_recorded() -> None:
 
 def test_second_consent_on_the_same_form_version_is_refused() -> None:
     with pytest.raises(domain.ConsentAlreadyRecorded):
-        decide(history=decide())  # type: ignore[arg-type]
+        decide(history=decide())
 
 
 def test_consent_signed_after_today_is_refused_naming_the_field() -> None:
@@ -87,3 +88,68 @@ def test_suspended_site_cannot_consent_subjects() -> None:
     )
     with pytest.raises(domain.SiteNotActive):
         decide(protocol=suspended)
+
+
+SCREENING_FORM = ScreeningForm(
+    screening_date=date(2026, 11, 24), age_years=40, sex="male", height_cm=Decimal("175"), weight_kg=Decimal("70")
+)
+
+
+def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> list[DomainEvent]:
+    state = domain.replay(history)
+    return domain.screen(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+
+
+def test_screening_without_consent_is_refused_under_in09() -> None:
+    with pytest.raises(domain.NotConsented) as refused:
+        screen([])
+    assert refused.value.rule == "IN09"
+
+
+def test_screening_after_consent_withdrawal_is_refused() -> None:
+    withdrawn = ConsentWithdrawn(withdrawn_on=date(2026, 11, 22), recorded_by="inv-01")
+    with pytest.raises(domain.ConsentAlreadyWithdrawn):
+        screen([*decide(), withdrawn])
+
+
+def test_screening_dated_before_consent_is_refused() -> None:
+    with pytest.raises(domain.ScreeningBeforeConsent):
+        screen(decide(), SCREENING_FORM.model_copy(update={"screening_date": date(2026, 11, 19)}))
+
+
+def test_a_form_date_after_the_screening_date_is_invalid_naming_the_field() -> None:
+    form = ScreeningForm.model_validate(SCREENING_FORM.model_dump() | {"hair_loss_onset_date": date(2026, 11, 25)})
+    with pytest.raises(domain.DateAfterScreening) as refused:
+        screen(decide(), form)
+    assert refused.value.field == "hair_loss_onset_date"
+
+
+def test_a_screening_date_after_today_is_invalid() -> None:
+    with pytest.raises(domain.DateInFuture) as refused:
+        screen(decide(), SCREENING_FORM.model_copy(update={"screening_date": date(2026, 11, 26)}))
+    assert refused.value.field == "screening_date"
+
+
+def test_a_screening_records_every_criterion_and_a_rescreen_is_numbered() -> None:
+    [first] = screen(decide())
+    assert isinstance(first, SubjectScreened)
+    assert first.screening_number == 1 and not first.eligible
+    assert len(first.criteria) == 20
+    assert "IN01" in first.reasons  # left blank on the form: missing, never met
+    [second] = screen([*decide(), first])
+    assert isinstance(second, SubjectScreened) and second.screening_number == 2
+
+
+def test_consent_withdrawal_needs_consent_and_happens_once() -> None:
+    withdrawal = ConsentWithdrawalForm(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
+
+    def withdraw(history: list[DomainEvent]) -> list[DomainEvent]:
+        state = domain.replay(history)
+        return domain.withdraw_consent(state, withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+
+    with pytest.raises(domain.NotConsented):
+        withdraw([])
+    [withdrawn] = withdraw(decide())
+    assert withdrawn == ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
+    with pytest.raises(domain.ConsentAlreadyWithdrawn):
+        withdraw([*decide(), withdrawn])

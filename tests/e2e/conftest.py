@@ -1,0 +1,51 @@
+"""One running system for all end-to-end tests: every service as its own process, a database of its own."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+
+from devstack.servers import create_database, env_with, free_port
+from devstack.stack import ServiceProcesses
+from shared.postgres import create_pool
+from tests.conftest import Servers, database_url_for
+from tests.e2e.api import KEYS, System
+
+
+@pytest.fixture(scope="session")
+def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    name = f"e2e_{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_database(servers.admin_database_url, name))
+    database_url = database_url_for(servers.admin_database_url, name)
+    port = free_port()
+    env = env_with(
+        NATS_URL=servers.nats_url,
+        DATABASE_URL=database_url,
+        GATEWAY_PORT=str(port),
+        TOKEN_SIGNING_KEYS=KEYS,
+        COMMAND_TIMEOUT_SECONDS="3",
+    )
+    processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("e2e-logs"))
+    processes.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        processes.wait_ready(url)
+        yield System(processes, url, database_url)
+    finally:
+        processes.stop()
+
+
+@pytest.fixture
+async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+        yield http
+
+
+@pytest.fixture
+async def read_pool(system: System) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(system.database_url, max_size=2)
+    yield pool
+    await pool.close()
