@@ -5,7 +5,7 @@ group named after the service, so any number of them share the load.
 """
 
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -20,6 +20,8 @@ COMMAND_PREFIX = "trial.cmd"
 def command_subject(service: str, action: str) -> str:
     return f"{COMMAND_PREFIX}.{service}.{action}"
 
+
+F = TypeVar("F", bound=BaseModel)
 
 RECORD_CONSENT = command_subject("screening", "record_consent")
 WITHDRAW_CONSENT = command_subject("screening", "withdraw_consent")
@@ -44,22 +46,17 @@ class CommandContext(BaseModel):
         return self.received_at.date()
 
 
-class RecordConsent(BaseModel):
+class Command(BaseModel, Generic[F]):
+    """A form from a site app, with who sent it and about which subject."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     context: CommandContext
-    form: ConsentForm
+    form: F
 
 
-class WithdrawConsent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    context: CommandContext
-    form: ConsentWithdrawalForm
-
-
-class ScreenSubject(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    context: CommandContext
-    form: ScreeningForm
+RecordConsent = Command[ConsentForm]
+WithdrawConsent = Command[ConsentWithdrawalForm]
+ScreenSubject = Command[ScreeningForm]
 
 
 class Rejection(BaseModel):

@@ -17,6 +17,9 @@ from shared.settings import TrialSettings
 
 log = structlog.get_logger(__name__)
 
+# What a command answers beyond the event ids, read from the events it recorded.
+ResultOf = Callable[[tuple[RecordedEvent, ...]], dict[str, object]]
+
 
 def build_broker(settings: TrialSettings, name: str) -> NatsBroker:
     return NatsBroker(
@@ -77,7 +80,7 @@ class ServiceRuntime:
         *,
         subject_filter: str,
         decide: Callable[[History], Sequence[DomainEvent]],
-        result: Callable[[tuple[RecordedEvent, ...]], dict[str, object]] | None = None,
+        result: ResultOf | None = None,
         reason: str | None = None,
     ) -> CommandReply:
         """Decide and append, and turn the outcome into the reply the gateway expects."""

@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
 from services.gateway.commands import CommandBus, RecordedResponse, ScreeningRecorded, submit_command
@@ -19,14 +21,7 @@ from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
 from services.gateway.reads import SubjectView, find_subject
 from services.gateway.settings import GatewaySettings
-from shared.commands import (
-    RECORD_CONSENT,
-    SCREEN_SUBJECT,
-    WITHDRAW_CONSENT,
-    RecordConsent,
-    ScreenSubject,
-    WithdrawConsent,
-)
+from shared.commands import RECORD_CONSENT, SCREEN_SUBJECT, WITHDRAW_CONSENT
 from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.postgres import apply_migrations, create_pool
 from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
@@ -47,9 +42,97 @@ IdempotencyKey = Annotated[
 bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
-    signing_keys = settings.signing_keys()
+def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None:
+        raise unauthorized("missing bearer token")
+    settings: GatewaySettings = request.app.state.settings
+    try:
+        return verify_token(credentials.credentials, settings.signing_keys(), issuer=settings.token_issuer)
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from exc
 
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(caller: Principal, right: Right, site: str | None = None) -> None:
+    """The one place rights are checked: the role's row in RIGHTS, and its site for site roles."""
+    if not caller.may(right):
+        raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
+    if site is not None and not caller.may_see_site(site):
+        raise forbidden(f"this token is for site {caller.site}, not {site}")
+
+
+@dataclass(frozen=True)
+class FormRoute:
+    """One form a site posts about a subject: where, which command it becomes, what it answers."""
+
+    name: str
+    path: str  # below /v1/sites/{site}/subjects/{subject}
+    command: str
+    form: type[BaseModel]
+    answer: type[RecordedResponse]
+    summary: str
+    tag: str
+
+
+# Every form a site app can post, in one table.
+SUBJECT_FORMS = (
+    FormRoute(
+        "record_consent", "/consent", RECORD_CONSENT, ConsentForm, RecordedResponse,
+        "Record informed consent (IN09)", "screening",
+    ),
+    FormRoute(
+        "withdraw_consent", "/consent/withdrawal", WITHDRAW_CONSENT, ConsentWithdrawalForm, RecordedResponse,
+        "Record that the subject withdrew consent", "screening",
+    ),
+    FormRoute(
+        "screen_subject", "/screening", SCREEN_SUBJECT, ScreeningForm, ScreeningRecorded,
+        "Evaluate eligibility: every criterion IN01–IN09 and EX01–EX11 with its outcome and value", "screening",
+    ),
+)  # fmt: skip
+
+
+def add_form_route(app: FastAPI, route: FormRoute) -> None:
+    async def post_form(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: BaseModel,
+        caller: Caller,
+        key: IdempotencyKey,
+    ) -> Response:
+        require(caller, Right.POST_SITE_FORMS, site)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=route.command,
+            form=form,
+            answer=route.answer,
+        )
+
+    # FastAPI reads the body's model from the signature: give it this route's form.
+    post_form.__annotations__["form"] = route.form
+    app.add_api_route(
+        f"/v1/sites/{{site}}/subjects/{{subject}}{route.path}",
+        post_form,
+        methods=["POST"],
+        status_code=201,
+        name=route.name,
+        operation_id=route.name,
+        tags=[route.tag],
+        summary=route.summary,
+        response_model=route.answer,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url, max_size=settings.pool_size)
@@ -73,25 +156,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         description="Forms from the sites, reads for monitors, acknowledgements for the safety team.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationId)
-
-    def principal(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
-        if credentials is None:
-            raise unauthorized("missing bearer token")
-        try:
-            return verify_token(credentials.credentials, signing_keys, issuer=settings.token_issuer)
-        except InvalidToken as exc:
-            raise unauthorized(str(exc)) from exc
-
-    Caller = Annotated[Principal, Depends(principal)]  # noqa: N806 - a type alias, used as one
-
-    def require(caller: Principal, right: Right, site: str | None = None) -> None:
-        if not caller.may(right):
-            raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
-        if site is not None and not caller.may_see_site(site):
-            raise forbidden(f"this token is for site {caller.site}, not {site}")
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -112,80 +180,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             raise ProblemError(503, "not-ready", "Not ready", f"dependency unreachable: {type(exc).__name__}") from exc
         return {"status": "ready"}
 
-    @app.post(
-        "/v1/sites/{site}/subjects/{subject}/consent",
-        status_code=201,
-        tags=["screening"],
-        summary="Record informed consent (IN09)",
-        response_model=RecordedResponse,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-    )
-    async def record_consent(
-        request: Request, site: SitePath, subject: SubjectPath, form: ConsentForm, caller: Caller, key: IdempotencyKey
-    ) -> Response:
-        require(caller, Right.POST_SITE_FORMS, site)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=RECORD_CONSENT,
-            build=RecordConsent,
-            form=form,
-        )
-
-    @app.post(
-        "/v1/sites/{site}/subjects/{subject}/consent/withdrawal",
-        status_code=201,
-        tags=["screening"],
-        summary="Record that the subject withdrew consent",
-        response_model=RecordedResponse,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-    )
-    async def withdraw_consent(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        form: ConsentWithdrawalForm,
-        caller: Caller,
-        key: IdempotencyKey,
-    ) -> Response:
-        require(caller, Right.POST_SITE_FORMS, site)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=WITHDRAW_CONSENT,
-            build=WithdrawConsent,
-            form=form,
-        )
-
-    @app.post(
-        "/v1/sites/{site}/subjects/{subject}/screening",
-        status_code=201,
-        tags=["screening"],
-        summary="Evaluate eligibility: every criterion IN01–IN09, EX01–EX11 with its outcome and value",
-        response_model=ScreeningRecorded,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-    )
-    async def screen_subject(
-        request: Request, site: SitePath, subject: SubjectPath, form: ScreeningForm, caller: Caller, key: IdempotencyKey
-    ) -> Response:
-        require(caller, Right.POST_SITE_FORMS, site)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=SCREEN_SUBJECT,
-            build=ScreenSubject,
-            form=form,
-            answer=ScreeningRecorded,
-        )
+    for route in SUBJECT_FORMS:
+        add_form_route(app, route)
 
     @app.get(
         "/v1/sites/{site}/subjects/{subject}",

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
-from shared.commands import CommandContext, CommandReply
+from shared.commands import Command, CommandContext, CommandReply
 from shared.events import CriterionResult
 
 
@@ -66,7 +66,6 @@ async def submit_command(
     site: str,
     subject: str,
     nats_subject: str,
-    build: "type[BaseModel]",
     form: BaseModel,
     answer: type[RecordedResponse] = RecordedResponse,
 ) -> Response:
@@ -87,7 +86,7 @@ async def submit_command(
         received_at=datetime.now(UTC),
     )
     try:
-        reply = await bus.send(nats_subject, build(context=context, form=form))
+        reply = await bus.send(nats_subject, Command(context=context, form=form))
     except ProblemError:
         await keys.release(principal.actor, idempotency_key)
         raise

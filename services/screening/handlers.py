@@ -1,6 +1,10 @@
 """Screening command handlers: load → decide → append → reply."""
 
+from datetime import date
+from typing import Protocol, TypeVar
+
 from faststream.nats import NatsRouter
+from pydantic import BaseModel
 
 from services.screening import domain
 from services.screening.settings import ScreeningSettings
@@ -8,6 +12,7 @@ from shared.commands import (
     RECORD_CONSENT,
     SCREEN_SUBJECT,
     WITHDRAW_CONSENT,
+    Command,
     CommandReply,
     RecordConsent,
     ScreenSubject,
@@ -15,11 +20,11 @@ from shared.commands import (
 )
 from shared.events import DomainEvent, RecordedEvent, SubjectScreened
 from shared.eventstore import History, subject_history
-from shared.service import ServiceRuntime
+from shared.protocol import ProtocolDefinition
+from shared.service import ResultOf, ServiceRuntime
 
-
-def _state(history: History) -> domain.ScreeningState:
-    return domain.replay([e.data for e in history.events])
+F = TypeVar("F", bound=BaseModel)
+F_contra = TypeVar("F_contra", bound=BaseModel, contravariant=True)
 
 
 def _screening_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -27,43 +32,46 @@ def _screening_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
     return screened.model_dump(mode="json", include={"eligible", "bmi", "screening_number", "criteria"})
 
 
+class SubjectStep(Protocol[F_contra]):
+    """A screening decision about one subject, as the domain module defines each of them."""
+
+    def __call__(
+        self,
+        state: domain.ScreeningState,
+        form: F_contra,
+        *,
+        protocol: ProtocolDefinition,
+        site: str,
+        subject: str,
+        today: date,
+    ) -> list[DomainEvent]: ...
+
+
 def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRouter:
     router = NatsRouter()
-    protocol = runtime.protocol
+
+    async def on_subject(command: Command[F], step: SubjectStep[F], result: ResultOf | None = None) -> CommandReply:
+        ctx = command.context
+
+        def decide(history: History) -> list[DomainEvent]:
+            state = domain.replay([e.data for e in history.events])
+            protocol = runtime.protocol
+            return step(state, command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today)
+
+        return await runtime.execute(
+            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, result=result
+        )
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
-        ctx = command.context
-
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.record_consent(
-                _state(history), command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
-            )
-
-        return await runtime.execute(ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide)
+        return await on_subject(command, domain.record_consent)
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
-        ctx = command.context
-
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.withdraw_consent(
-                _state(history), command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
-            )
-
-        return await runtime.execute(ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide)
+        return await on_subject(command, domain.withdraw_consent)
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
-        ctx = command.context
-
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.screen(
-                _state(history), command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
-            )
-
-        return await runtime.execute(
-            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, result=_screening_result
-        )
+        return await on_subject(command, domain.screen, _screening_result)
 
     return router
