@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -41,7 +42,13 @@ def main() -> int:
             postgres = EmbeddedPostgres(data / "postgres")
             database_url = postgres.start()
             print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
-        env = env_with(NATS_URL=nats_url, DATABASE_URL=database_url, GATEWAY_PORT=port, LOG_FORMAT="console")
+        env = env_with(
+            NATS_URL=nats_url,
+            DATABASE_URL=database_url,
+            GATEWAY_PORT=port,
+            LOG_FORMAT="console",
+            RANDOMIZATION_SEED=os.environ.get("RANDOMIZATION_SEED") or local_test_seed(data),
+        )
         # Streams and read-model schema exist before any service takes traffic.
         subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
         services = ServiceProcesses(env)
@@ -62,6 +69,16 @@ def main() -> int:
             nats.stop()
         print("stopped; data kept for the next start", flush=True)
     return 0
+
+
+def local_test_seed(data: Path) -> str:
+    """A test-kind seed made once for this checkout and kept with its data, so the list stays the same."""
+    path = data / "randomization-test-seed"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def print_welcome(gateway: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
-SERVICES = ("reporting", "screening", "gateway")
+SERVICES = ("reporting", "screening", "randomization", "gateway")
 
 
 class ServiceProcesses:
@@ -19,13 +19,14 @@ class ServiceProcesses:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, *names: str) -> None:
+        """Start services by name; `randomization#2` is a second replica of `randomization`."""
         for name in names or SERVICES:
             out: IO[bytes] | None = None
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - held by the child
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"],
+                [sys.executable, "-m", f"services.{name.partition('#')[0]}"],
                 env=self.env,
                 stdout=out,
                 stderr=out,

@@ -10,7 +10,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.forms import (
+    ConsentForm,
+    ConsentWithdrawalForm,
+    RandomizationInvalidationForm,
+    RandomizationRequest,
+    ScreeningForm,
+)
 from shared.protocol import SiteCode, SubjectId
 from shared.rules import Refusal, RuleViolation
 
@@ -26,6 +32,9 @@ F = TypeVar("F", bound=BaseModel)
 RECORD_CONSENT = command_subject("screening", "record_consent")
 WITHDRAW_CONSENT = command_subject("screening", "withdraw_consent")
 SCREEN_SUBJECT = command_subject("screening", "screen_subject")
+RANDOMIZE_SUBJECT = command_subject("randomization", "randomize_subject")
+INVALIDATE_RANDOMIZATION = command_subject("randomization", "invalidate_randomization")
+EXPORT_ALLOCATION_LIST = command_subject("randomization", "export_allocation_list")
 
 
 class CommandContext(BaseModel):
@@ -57,6 +66,24 @@ class Command(BaseModel, Generic[F]):
 RecordConsent = Command[ConsentForm]
 WithdrawConsent = Command[ConsentWithdrawalForm]
 ScreenSubject = Command[ScreeningForm]
+RandomizeSubject = Command[RandomizationRequest]
+InvalidateRandomization = Command[RandomizationInvalidationForm]
+
+
+class ExportRequest(BaseModel):
+    """A trial-level read that only a service holding a secret can answer (e.g. the allocation list)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: str = Field(min_length=1, max_length=100)
+    role: str
+    correlation_id: str = Field(min_length=1, max_length=100)
+
+
+class ExportReply(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    content: str
+    commitment: str | None = None
+    unavailable: bool = False
 
 
 class Rejection(BaseModel):

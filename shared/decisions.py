@@ -5,7 +5,8 @@ and every event it produced names it as `causationid`, so a retried command find
 events in the history and returns them instead of deciding again: no fact is ever recorded twice.
 """
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
@@ -17,7 +18,8 @@ from shared.eventstore import ConcurrencyConflict, EventStore, History
 
 log = structlog.get_logger(__name__)
 
-Decide = Callable[[History], Sequence[DomainEvent]]
+# A decision is pure; it may be async only to read more history (e.g. the subject's, for a trial-wide decision).
+Decide = Callable[[History], Sequence[DomainEvent] | Awaitable[Sequence[DomainEvent]]]
 Clock = Callable[[], datetime]
 
 
@@ -58,6 +60,8 @@ async def decide_and_append(
         if earlier:
             return Outcome(earlier, replayed=True)
         decided = decide(history)
+        if inspect.isawaitable(decided):
+            decided = await decided
         now = clock()
         envelopes = [
             EventEnvelope.wrap(event, meta, event_id=event_id(command_id, i), time=now)
@@ -71,3 +75,19 @@ async def decide_and_append(
         except ConcurrencyConflict:
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")
+
+
+async def record_once(store: EventStore, *, subject_filter: str, envelope: EventEnvelope) -> RecordedEvent:
+    """Append a fact that may exist only once under `subject_filter` (e.g. EnrollmentClosed).
+
+    Returns the fact already recorded when there is one, ours otherwise; replicas racing to record
+    it end with exactly one, because every attempt expects the filter to be empty.
+    """
+    history = await store.load(subject_filter)
+    if history.events:
+        return history.events[0]
+    try:
+        [recorded] = await store.append([envelope], subject_filter=subject_filter, expected_last_sequence=0)
+        return recorded
+    except ConcurrencyConflict:
+        return (await store.load(subject_filter)).events[0]

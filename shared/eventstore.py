@@ -38,8 +38,17 @@ MSG_ID = "Nats-Msg-Id"
 _LOAD_BATCH = 256
 
 
-def event_subject(site: str, subject: str, event_type: str) -> str:
-    return f"{EVENTS_PREFIX}.{site}.{subject}.{event_type}"
+# The site token of trial-level facts (no site code can start with "_").
+TRIAL_SCOPE = "_trial"
+
+
+def event_subject(site: str | None, subject: str, event_type: str) -> str:
+    return f"{EVENTS_PREFIX}.{site or TRIAL_SCOPE}.{subject}.{event_type}"
+
+
+def trial_history(trial_id: str, event_type: str = "*") -> str:
+    """Filter over trial-level facts (no site): the allocation list's commitment, enrollment closing."""
+    return f"{EVENTS_PREFIX}.{TRIAL_SCOPE}.{trial_id}.{event_type}"
 
 
 def subject_history(site: str, subject: str) -> str:

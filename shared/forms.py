@@ -131,3 +131,17 @@ class ScreeningForm(BaseModel):
     def dates(self) -> dict[str, date]:
         """Every date on the form but the screening date, by field name."""
         return {name: value for name, value in self if isinstance(value, date) and name != "screening_date"}
+
+
+class RandomizationRequest(BaseModel):
+    """Randomize a consented, eligible subject. Nothing to fill in: who asks comes from the token."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RandomizationInvalidationForm(BaseModel):
+    """A randomization made in error (wrong subject, found ineligible later); the slot is never reused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(min_length=10, max_length=500, description="why the randomization is invalid")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SITE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,7}$"
 SUBJECT_ID_PATTERN = r"^[A-Z][A-Z0-9]{1,7}-[0-9]{3}$"
 
+TrialId = Annotated[str, Field(pattern=r"^NCT[0-9]{8}$", examples=["NCT06646146"])]
 SiteCode = Annotated[str, Field(pattern=SITE_CODE_PATTERN, examples=["NFH"])]
 SubjectId = Annotated[str, Field(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"])]
 
@@ -172,18 +173,30 @@ class Schedule(_Strict):
         return self
 
 
+class Randomization(_Strict):
+    list_version: int = Field(ge=1, description="a new list is a new version, committed anew")
+    block_sizes: tuple[int, ...] = Field(min_length=1)
+
+
 class ProtocolDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    trial_id: str = Field(pattern=r"^NCT[0-9]{8}$")
+    trial_id: TrialId
     version: str = Field(min_length=1)
     title: str
     arms: tuple[Arm, ...] = Field(min_length=2)
     enrollment_cap: int = Field(gt=0)
+    randomization: Randomization
     sites: tuple[Site, ...] = Field(min_length=1)
     consent_form_versions: tuple[str, ...] = Field(min_length=1)
     eligibility: Eligibility
     schedule: Schedule
+
+    @model_validator(mode="after")
+    def _blocks_fit_the_arms(self) -> "ProtocolDefinition":
+        if any(size <= 0 or size % len(self.arms) for size in self.randomization.block_sizes):
+            raise ValueError(f"randomization.block_sizes: each must be a positive multiple of {len(self.arms)} arms")
+        return self
 
     @model_validator(mode="after")
     def _codes_are_unique(self) -> "ProtocolDefinition":

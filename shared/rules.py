@@ -1,6 +1,8 @@
-"""The base of every domain rule error: which rule, what kind of refusal, and the field it is about."""
+"""Domain rule errors: which rule, what kind of refusal, the field it is about; and the rules every service checks."""
 
 from enum import StrEnum
+
+from shared.protocol import ProtocolDefinition, SiteStatus
 
 
 class Refusal(StrEnum):
@@ -22,3 +24,26 @@ class RuleViolation(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+
+
+class UnknownSite(RuleViolation):
+    rule, kind, title = "site.known", Refusal.NOT_FOUND, "Unknown site"
+
+
+class SiteNotActive(RuleViolation):
+    rule, title = "site.active", "Site is not active"
+
+
+class SubjectNotOfSite(RuleViolation):
+    rule, kind, title = "subject.site_prefix", Refusal.INVALID, "Subject id does not belong to the site"
+
+
+def check_site(protocol: ProtocolDefinition, site: str, subject: str) -> None:
+    """The site is in the protocol and active, and the subject is numbered for it."""
+    known = protocol.site(site)
+    if known is None:
+        raise UnknownSite(f"site {site} is not in protocol {protocol.trial_id} v{protocol.version}", field="site")
+    if known.status is not SiteStatus.ACTIVE:
+        raise SiteNotActive(f"site {site} is {known.status}", field="site")
+    if not subject.startswith(f"{site}-"):
+        raise SubjectNotOfSite(f"subject {subject} must be numbered {site}-NNN", field="subject")

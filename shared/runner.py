@@ -8,6 +8,7 @@ from typing import TypeVar
 import structlog
 import uvloop
 from faststream import FastStream
+from pydantic import ValidationError
 
 from shared.logging import configure_logging
 from shared.protocol import InvalidProtocolDefinition
@@ -17,7 +18,13 @@ S = TypeVar("S", bound=TrialSettings)
 
 
 def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_type: type[S]) -> None:
-    settings = settings_type()
+    try:
+        settings = settings_type()
+    except ValidationError as exc:
+        # Name the setting and the rule, never the value: some settings are secrets.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"{name}: invalid settings: {problems}", file=sys.stderr)
+        sys.exit(2)
     configure_logging(settings.log_level, settings.log_format, service=name)
     try:
         app = build_app(settings)

@@ -1,6 +1,6 @@
 """What every command-handling service shares: its broker, its event store, and one way to answer a command."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -8,9 +8,9 @@ import structlog
 from faststream.nats import NatsBroker
 
 from shared.commands import CommandContext, CommandReply, Rejection
-from shared.decisions import Clock, TooMuchContention, decide_and_append, utc_now
-from shared.events import DomainEvent, EventMetadata, RecordedEvent
-from shared.eventstore import EventStore, History, StreamSettings, provision_streams
+from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
+from shared.events import EventMetadata, RecordedEvent
+from shared.eventstore import EventStore, StreamSettings, provision_streams
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.rules import RuleViolation
 from shared.settings import TrialSettings
@@ -62,6 +62,17 @@ class ServiceRuntime:
             raise RuntimeError("the service has not started")
         return self._store
 
+    def trial_metadata(self, *, correlation_id: str) -> EventMetadata:
+        """For trial-level facts the service records on its own (no site, the trial id as subject)."""
+        return EventMetadata(
+            source=f"/trial/{self.name}",
+            site=None,
+            subject=self.protocol.trial_id,
+            actor=f"service:{self.name}",
+            correlation_id=correlation_id,
+            protocol_version=self.protocol.version,
+        )
+
     def metadata(self, ctx: CommandContext, *, reason: str | None = None) -> EventMetadata:
         return EventMetadata(
             source=f"/trial/{self.name}",
@@ -79,7 +90,7 @@ class ServiceRuntime:
         ctx: CommandContext,
         *,
         subject_filter: str,
-        decide: Callable[[History], Sequence[DomainEvent]],
+        decide: Decide,
         result: ResultOf | None = None,
         reason: str | None = None,
     ) -> CommandReply:

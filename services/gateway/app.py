@@ -10,19 +10,39 @@ import nats
 import structlog
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
-from services.gateway.commands import CommandBus, RecordedResponse, ScreeningRecorded, submit_command
+from services.gateway.commands import (
+    CommandBus,
+    RandomizationRecorded,
+    RecordedResponse,
+    ScreeningRecorded,
+    submit_command,
+)
 from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
 from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
 from services.gateway.reads import SubjectView, find_subject
 from services.gateway.settings import GatewaySettings
-from shared.commands import RECORD_CONSENT, SCREEN_SUBJECT, WITHDRAW_CONSENT
-from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.commands import (
+    EXPORT_ALLOCATION_LIST,
+    INVALIDATE_RANDOMIZATION,
+    RANDOMIZE_SUBJECT,
+    RECORD_CONSENT,
+    SCREEN_SUBJECT,
+    WITHDRAW_CONSENT,
+    ExportRequest,
+)
+from shared.forms import (
+    ConsentForm,
+    ConsentWithdrawalForm,
+    RandomizationInvalidationForm,
+    RandomizationRequest,
+    ScreeningForm,
+)
 from shared.postgres import apply_migrations, create_pool
 from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 
@@ -76,6 +96,7 @@ class FormRoute:
     answer: type[RecordedResponse]
     summary: str
     tag: str
+    right: Right = Right.POST_SITE_FORMS
 
 
 # Every form a site app can post, in one table.
@@ -92,6 +113,16 @@ SUBJECT_FORMS = (
         "screen_subject", "/screening", SCREEN_SUBJECT, ScreeningForm, ScreeningRecorded,
         "Evaluate eligibility: every criterion IN01–IN09 and EX01–EX11 with its outcome and value", "screening",
     ),
+    FormRoute(
+        "randomize_subject", "/randomization", RANDOMIZE_SUBJECT, RandomizationRequest, RandomizationRecorded,
+        "Randomize a consented, eligible subject: returns the arm and the randomization number", "randomization",
+    ),
+    FormRoute(
+        "invalidate_randomization", "/randomization/invalidation", INVALIDATE_RANDOMIZATION,
+        RandomizationInvalidationForm, RecordedResponse,
+        "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
+        Right.INVALIDATE_RANDOMIZATION,
+    ),
 )  # fmt: skip
 
 
@@ -104,7 +135,7 @@ def add_form_route(app: FastAPI, route: FormRoute) -> None:
         caller: Caller,
         key: IdempotencyKey,
     ) -> Response:
-        require(caller, Right.POST_SITE_FORMS, site)
+        require(caller, route.right, site)
         return await submit_command(
             request,
             principal=caller,
@@ -182,6 +213,24 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     for route in SUBJECT_FORMS:
         add_form_route(app, route)
+
+    @app.get(
+        "/v1/randomization/allocation-list.csv",
+        tags=["randomization"],
+        summary="The concealed allocation list (statisticians); its SHA-256 is the recorded commitment",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 503)},
+    )
+    async def export_allocation_list(request: Request, caller: Caller) -> PlainTextResponse:
+        require(caller, Right.READ_ALLOCATION_LIST)
+        bus: CommandBus = request.app.state.bus
+        request_model = ExportRequest(actor=caller.actor, role=caller.role, correlation_id=request.state.correlation_id)
+        exported = await bus.export(EXPORT_ALLOCATION_LIST, request_model)
+        return PlainTextResponse(
+            exported.content,
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="allocation-list.csv"', "Cache-Control": "no-store"},
+        )
 
     @app.get(
         "/v1/sites/{site}/subjects/{subject}",

@@ -28,6 +28,7 @@ class Right(StrEnum):
     ACKNOWLEDGE_ALERTS = "acknowledge_alerts"
     READ_ADVERSE_EVENTS = "read_adverse_events"
     READ_ALLOCATION_LIST = "read_allocation_list"
+    INVALIDATE_RANDOMIZATION = "invalidate_randomization"
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
@@ -35,7 +36,7 @@ RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
     Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
     Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS}),
-    Role.DATA_MANAGER: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA}),
+    Role.DATA_MANAGER: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.INVALIDATE_RANDOMIZATION}),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),
     Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
 }

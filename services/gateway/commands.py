@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import nats.errors
 from fastapi import Request
@@ -12,8 +13,10 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
-from shared.commands import Command, CommandContext, CommandReply
+from shared.commands import Command, CommandContext, CommandReply, ExportReply, ExportRequest
 from shared.events import CriterionResult
+
+A = TypeVar("A", bound=BaseModel)
 
 
 class CommandBus:
@@ -22,21 +25,26 @@ class CommandBus:
         self._timeout = timeout
 
     async def send(self, subject: str, command: BaseModel) -> CommandReply:
-        try:
-            msg = await self._nc.request(subject, command.model_dump_json().encode(), timeout=self._timeout)
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
-            raise service_unavailable(
-                f"no answer from {subject.split('.')[2]} in time; retry with the same key"
-            ) from exc
-        except nats.errors.Error as exc:
-            raise service_unavailable("the message bus is unreachable; retry with the same key") from exc
-        try:
-            reply = CommandReply.model_validate_json(msg.data)
-        except ValidationError as exc:
-            raise service_unavailable(f"unreadable answer from {subject}") from exc
+        reply = await self._request(subject, command, CommandReply)
         if reply.unavailable:
             raise service_unavailable("the service could not complete the command; retry with the same key")
         return reply
+
+    async def export(self, subject: str, request: ExportRequest) -> ExportReply:
+        return await self._request(subject, request, ExportReply)
+
+    async def _request(self, subject: str, message: BaseModel, answer: type[A]) -> A:
+        service = subject.split(".")[2]
+        try:
+            msg = await self._nc.request(subject, message.model_dump_json().encode(), timeout=self._timeout)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            raise service_unavailable(f"no answer from {service} in time; retry with the same key") from exc
+        except nats.errors.Error as exc:
+            raise service_unavailable("the message bus is unreachable; retry with the same key") from exc
+        try:
+            return answer.model_validate_json(msg.data)
+        except ValidationError as exc:
+            raise service_unavailable(f"unreadable answer from {service}") from exc
 
 
 class RecordedResponse(BaseModel):
@@ -47,6 +55,14 @@ class RecordedResponse(BaseModel):
     site: str
     subject: str
     stream_sequence: int = Field(description="position in the event stream; read models reach it shortly")
+
+
+class RandomizationRecorded(RecordedResponse):
+    """201: the subject's allocation. Block sizes and list positions are never disclosed."""
+
+    arm: str = Field(description="FG_HT or HT")
+    randomization_number: int = Field(description="trial-wide, sequential")
+    stratum: str = Field(description="the stratum (site) the allocation came from")
 
 
 class ScreeningRecorded(RecordedResponse):

@@ -17,13 +17,17 @@ class SubjectView(BaseModel):
     screenings: int = Field(description="how many times screened (re-screens included)")
     last_screened_on: date | None
     screen_failure_reasons: list[str] = Field(description="criterion codes that kept the subject out")
+    arm: str | None = Field(description="allocated arm (the trial is open label)")
+    randomization_number: int | None
+    randomization_invalidated: bool
     last_event_type: str
     last_event_at: datetime
 
 
 SELECT_SUBJECT = """
 SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, eligible, screenings,
-       last_screened_on, screen_failure_reasons, last_event_type, last_event_at
+       last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated,
+       last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
 """
 

@@ -1,6 +1,14 @@
 """Read-model projections. One `match` case per event type used; every other event only advances the checkpoint."""
 
-from shared.events import ConsentRecorded, ConsentWithdrawn, RecordedEvent, SubjectScreened
+from shared.events import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    EnrollmentClosed,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectRandomized,
+    SubjectScreened,
+)
 from shared.postgres import Connection
 from shared.projections import Projection
 
@@ -31,6 +39,34 @@ UPDATE subjects
    SET state = 'consent_withdrawn', consent_withdrawn_on = $2,
        last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
+"""
+
+UPDATE_RANDOMIZED = """
+UPDATE subjects
+   SET state = 'randomized', arm = $2, randomization_number = $3, randomized_at = $4,
+       last_event_at = $4, last_event_type = $5, last_sequence = $6
+ WHERE subject_id = $1
+"""
+
+UPDATE_INVALIDATED = """
+UPDATE subjects
+   SET randomization_invalidated = true, last_event_at = $2, last_event_type = $3, last_sequence = $4
+ WHERE subject_id = $1
+"""
+
+INSERT_RANDOMIZATION = """
+INSERT INTO randomizations (randomization_number, subject_id, site, stratum, arm, list_version,
+                            randomized_at, actor, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+
+MARK_RANDOMIZATION_INVALID = """
+UPDATE randomizations SET invalidated = true, invalidation_reason = $2, invalidated_by = $3
+ WHERE randomization_number = $1
+"""
+
+INSERT_ENROLLMENT_CLOSED = """
+INSERT INTO enrollment (trial_id, closed_at, randomized, cap) VALUES ($1, $2, $3, $4)
 """
 
 INSERT_SCREENING = """
@@ -82,11 +118,55 @@ class SubjectsProjection:
                 await conn.execute(
                     UPDATE_CONSENT_WITHDRAWN, e.subject, withdrawn.withdrawn_on, e.time, e.type, event.sequence
                 )
+            case SubjectRandomized() as randomized:
+                await conn.execute(
+                    UPDATE_RANDOMIZED,
+                    e.subject,
+                    randomized.arm,
+                    randomized.randomization_number,
+                    e.time,
+                    e.type,
+                    event.sequence,
+                )
+            case RandomizationInvalidated():
+                await conn.execute(UPDATE_INVALIDATED, e.subject, e.time, e.type, event.sequence)
             case _:
                 pass
 
     async def reset(self, conn: Connection) -> None:
         await conn.execute("TRUNCATE subjects")
+
+
+class RandomizationsProjection:
+    """`randomizations` (every allocation, invalidated ones marked) and `enrollment` (when the cap was reached)."""
+
+    name = "randomizations"
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case SubjectRandomized() as r:
+                await conn.execute(
+                    INSERT_RANDOMIZATION,
+                    r.randomization_number,
+                    e.subject,
+                    e.siteid,
+                    r.stratum,
+                    r.arm,
+                    r.list_version,
+                    e.time,
+                    e.actor,
+                    event.sequence,
+                )
+            case RandomizationInvalidated() as invalidated:
+                await conn.execute(MARK_RANDOMIZATION_INVALID, invalidated.randomization_number, e.reason, e.actor)
+            case EnrollmentClosed() as closed:
+                await conn.execute(INSERT_ENROLLMENT_CLOSED, e.subject, e.time, closed.randomized, closed.cap)
+            case _:
+                pass
+
+    async def reset(self, conn: Connection) -> None:
+        await conn.execute("TRUNCATE randomizations, enrollment")
 
 
 class ScreeningLogProjection:
@@ -130,4 +210,4 @@ class ScreeningLogProjection:
 
 
 def all_projections() -> list[Projection]:
-    return [SubjectsProjection(), ScreeningLogProjection()]
+    return [SubjectsProjection(), ScreeningLogProjection(), RandomizationsProjection()]

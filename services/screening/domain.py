@@ -4,22 +4,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from services.screening.eligibility import evaluate
-from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
+from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectRandomized, SubjectScreened
 from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
-from shared.protocol import ProtocolDefinition, SiteStatus
-from shared.rules import Refusal, RuleViolation
-
-
-class UnknownSite(RuleViolation):
-    rule, kind, title = "site.known", Refusal.NOT_FOUND, "Unknown site"
-
-
-class SiteNotActive(RuleViolation):
-    rule, title = "site.active", "Site is not active"
-
-
-class SubjectNotOfSite(RuleViolation):
-    rule, kind, title = "subject.site_prefix", Refusal.INVALID, "Subject id does not belong to the site"
+from shared.protocol import ProtocolDefinition
+from shared.rules import Refusal, RuleViolation, check_site
 
 
 class UnknownConsentFormVersion(RuleViolation):
@@ -32,6 +20,10 @@ class ConsentNotSigned(RuleViolation):
 
 class ConsentAlreadyRecorded(RuleViolation):
     rule, title = "consent.once_per_form_version", "Consent already recorded"
+
+
+class AlreadyRandomized(RuleViolation):
+    rule, title = "randomization.done", "Subject already randomized"
 
 
 class NotConsented(RuleViolation):
@@ -64,6 +56,7 @@ class ScreeningState:
     consent: ConsentRecorded | None = None
     consent_withdrawn: bool = False
     screenings: int = 0
+    randomized: bool = False
 
 
 def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
@@ -74,6 +67,8 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
             return replace(state, consent_withdrawn=True)
         case SubjectScreened():
             return replace(state, screenings=state.screenings + 1)
+        case SubjectRandomized():
+            return replace(state, randomized=True)
         case _:
             return state
 
@@ -83,16 +78,6 @@ def replay(events: list[DomainEvent]) -> ScreeningState:
     for event in events:
         state = evolve(state, event)
     return state
-
-
-def check_site(protocol: ProtocolDefinition, site: str, subject: str) -> None:
-    known = protocol.site(site)
-    if known is None:
-        raise UnknownSite(f"site {site} is not in protocol {protocol.trial_id} v{protocol.version}", field="site")
-    if known.status is not SiteStatus.ACTIVE:
-        raise SiteNotActive(f"site {site} is {known.status}", field="site")
-    if not subject.startswith(f"{site}-"):
-        raise SubjectNotOfSite(f"subject {subject} must be numbered {site}-NNN", field="subject")
 
 
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
@@ -123,6 +108,8 @@ def screen(
         if day > form.screening_date:
             raise DateAfterScreening(f"{name} {day} is after the screening date {form.screening_date}", field=name)
     consent = _valid_consent(state, subject)
+    if state.randomized:
+        raise AlreadyRandomized(f"{subject} is randomized; eligibility is no longer re-assessed")
     if form.screening_date < consent.signed_on:
         raise ScreeningBeforeConsent(
             f"screening on {form.screening_date} precedes consent signed on {consent.signed_on}",

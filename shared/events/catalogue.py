@@ -3,6 +3,7 @@
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,3 +79,55 @@ class SubjectScreened(DomainEvent):
     def reasons(self) -> tuple[str, ...]:
         """Codes of the criteria that kept the subject out (empty when eligible)."""
         return tuple(c.code for c in self.criteria if c.blocks_eligibility)
+
+
+@register
+class RandomizationListCommitted(DomainEvent):
+    """Trial-level: the allocation list is fixed. `commitment` is the SHA-256 of its CSV export."""
+
+    event_type = "RandomizationListCommitted"
+
+    list_version: int = Field(ge=1)
+    algorithm: str
+    commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
+    seed_kind: Literal["test", "production"]
+    seed_fingerprint: str = Field(pattern=r"^[0-9a-f]{16}$")
+    arms: tuple[str, ...]
+    strata: tuple[str, ...]
+    slots_per_stratum: int = Field(ge=1)
+    block_sizes: tuple[int, ...]
+
+
+@register
+class SubjectRandomized(DomainEvent):
+    """One allocation per subject, ever. `stratum_slot` is private to the list; sites see arm and number."""
+
+    event_type = "SubjectRandomized"
+
+    arm: str
+    randomization_number: int = Field(ge=1, description="trial-wide, sequential")
+    stratum: str
+    stratum_slot: int = Field(ge=1)
+    list_version: int = Field(ge=1)
+    list_commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@register
+class EnrollmentClosed(DomainEvent):
+    """Trial-level: the enrollment cap is reached; no further randomization."""
+
+    event_type = "EnrollmentClosed"
+
+    randomized: int = Field(ge=1)
+    cap: int = Field(ge=1)
+
+
+@register
+class RandomizationInvalidated(DomainEvent):
+    """A randomization made in error. The subject keeps its record and the slot is never reused."""
+
+    event_type = "RandomizationInvalidated"
+    is_correction = True
+
+    randomization_number: int = Field(ge=1)
+    arm: str

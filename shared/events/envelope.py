@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
-from shared.protocol import SiteCode, SubjectId
+from shared.protocol import SiteCode, SubjectId, TrialId
 
 
 class DomainEvent(BaseModel):
@@ -56,7 +56,7 @@ class EventMetadata:
     """Who, why and in answer to what: everything in the envelope that is not the fact itself."""
 
     source: str
-    site: str
+    site: str | None  # None for trial-level facts (the allocation list, enrollment closing)
     subject: str
     actor: str
     correlation_id: str
@@ -72,11 +72,11 @@ class EventEnvelope(BaseModel):
     id: UUID
     source: str = Field(min_length=1)
     type: str = Field(min_length=1)
-    subject: SubjectId | str
+    subject: SubjectId | TrialId = Field(description="trial subject id, or the trial id for trial-level facts")
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
     data: SerializeAsAny[DomainEvent]
-    siteid: SiteCode
+    siteid: SiteCode | None = Field(description="the subject's site; null for trial-level facts")
     actor: str = Field(min_length=1)
     reason: str | None = None
     protocolversion: str = Field(min_length=1)

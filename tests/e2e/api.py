@@ -10,6 +10,8 @@ from services.gateway.auth import Role, issue_token
 SECRET = "k" * 40
 KEYS = f"e2e:{SECRET}"
 ISSUER = "trial-gateway"
+# Every test session against the same stream must use the same list: a fixed, test-kind seed.
+TEST_SEED = "0123456789abcdef" * 4
 CONSENT: dict[str, Any] = {
     "consent_form_version": "1.0",
     "signed_on": "2026-11-20",

@@ -12,7 +12,7 @@ from devstack.servers import create_database, env_with, free_port
 from devstack.stack import ServiceProcesses
 from shared.postgres import create_pool
 from tests.conftest import Servers, database_url_for
-from tests.e2e.api import KEYS, System
+from tests.e2e.api import KEYS, TEST_SEED, System
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,7 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         GATEWAY_PORT=str(port),
         TOKEN_SIGNING_KEYS=KEYS,
         COMMAND_TIMEOUT_SECONDS="3",
+        RANDOMIZATION_SEED=TEST_SEED,
     )
     processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("e2e-logs"))
     processes.start()

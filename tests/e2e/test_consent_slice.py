@@ -42,6 +42,9 @@ async def test_consent_is_recorded_and_read_back(
         "screenings": 0,
         "last_screened_on": None,
         "screen_failure_reasons": [],
+        "arm": None,
+        "randomization_number": None,
+        "randomization_invalidated": False,
         "last_event_type": "ConsentRecorded",
         "last_event_at": None,
     }
@@ -221,5 +224,5 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
 async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
     codes = system.processes.stop()
     system.processes.start()
-    assert codes == {"gateway": 0, "screening": 0, "reporting": 0}
+    assert codes == {"gateway": 0, "screening": 0, "randomization": 0, "reporting": 0}
     system.processes.wait_ready(system.url)

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from services.screening import domain
+from shared import rules
 from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
 from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import ProtocolDefinition, load_protocol
@@ -73,12 +74,12 @@ def test_unapproved_consent_form_version_is_refused() -> None:
 
 
 def test_unknown_site_is_refused() -> None:
-    with pytest.raises(domain.UnknownSite):
+    with pytest.raises(rules.UnknownSite):
         decide(site="XYZ", subject="XYZ-001")
 
 
 def test_subject_numbered_for_another_site_is_refused() -> None:
-    with pytest.raises(domain.SubjectNotOfSite):
+    with pytest.raises(rules.SubjectNotOfSite):
         decide(site="NFH", subject="GZ2-001")
 
 
@@ -86,7 +87,7 @@ def test_suspended_site_cannot_consent_subjects() -> None:
     suspended = PROTOCOL.model_copy(
         update={"sites": tuple(s.model_copy(update={"status": "suspended"}) for s in PROTOCOL.sites)}
     )
-    with pytest.raises(domain.SiteNotActive):
+    with pytest.raises(rules.SiteNotActive):
         decide(protocol=suspended)
 
 

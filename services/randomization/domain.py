@@ -1,0 +1,157 @@
+"""Pure randomization rules: who may be allocated, to which slot, and when enrollment closes. No I/O."""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from services.randomization.allocation import AllocationList
+from shared.events import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DomainEvent,
+    RandomizationInvalidated,
+    SubjectRandomized,
+    SubjectScreened,
+)
+from shared.protocol import ProtocolDefinition
+from shared.rules import Refusal, RuleViolation, check_site
+
+
+class NotConsented(RuleViolation):
+    rule, title = "IN09", "No informed consent"
+
+
+class ConsentWasWithdrawn(RuleViolation):
+    rule, title = "consent.withdrawn", "Consent was withdrawn"
+
+
+class NotScreened(RuleViolation):
+    rule, title = "screening.required", "Subject not screened"
+
+
+class NotEligible(RuleViolation):
+    rule, title = "screening.eligible", "Subject not eligible at the latest screening"
+
+
+class AlreadyRandomized(RuleViolation):
+    rule, title = "randomization.once", "Subject already randomized"
+
+
+class EnrollmentFull(RuleViolation):
+    rule, title = "enrollment.cap", "Enrollment full"
+
+
+class AllocationListExhausted(RuleViolation):
+    rule, title = "randomization.list_exhausted", "No allocation left for this stratum"
+
+
+class NotRandomized(RuleViolation):
+    rule, title = "randomization.exists", "Subject not randomized"
+
+
+class AlreadyInvalidated(RuleViolation):
+    rule, title = "randomization.invalidated_once", "Randomization already invalidated"
+
+
+class ReasonRequired(RuleViolation):
+    rule, kind, title = "correction.reason", Refusal.INVALID, "A reason is required"
+
+
+@dataclass(frozen=True)
+class SubjectState:
+    consented: bool = False
+    consent_withdrawn: bool = False
+    latest_screening: SubjectScreened | None = None
+    randomized: SubjectRandomized | None = None
+    invalidated: bool = False
+
+
+def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
+    match event:
+        case ConsentRecorded():
+            return replace(state, consented=True)
+        case ConsentWithdrawn():
+            return replace(state, consent_withdrawn=True)
+        case SubjectScreened():
+            return replace(state, latest_screening=event)
+        case SubjectRandomized():
+            return replace(state, randomized=event)
+        case RandomizationInvalidated():
+            return replace(state, invalidated=True)
+        case _:
+            return state
+
+
+def replay(events: Sequence[DomainEvent]) -> SubjectState:
+    state = SubjectState()
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """What the trial has allocated so far: the count (the cap) and the slots used in each stratum."""
+
+    total: int = 0
+    used: Counter[str] | None = None
+
+    @classmethod
+    def of(cls, randomized: Sequence[SubjectRandomized]) -> "Allocations":
+        return cls(total=len(randomized), used=Counter(r.stratum for r in randomized))
+
+    def used_in(self, stratum: str) -> int:
+        return (self.used or Counter())[stratum]
+
+
+def randomize(
+    subject_state: SubjectState,
+    allocations: Allocations,
+    allocation_list: AllocationList,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    if subject_state.consent_withdrawn:
+        raise ConsentWasWithdrawn(f"{subject} withdrew consent")
+    if not subject_state.consented:
+        raise NotConsented(f"{subject} has no informed consent on record")
+    if subject_state.randomized is not None:
+        r = subject_state.randomized
+        raise AlreadyRandomized(f"{subject} was randomized as number {r.randomization_number}; one allocation, ever")
+    screening = subject_state.latest_screening
+    if screening is None:
+        raise NotScreened(f"{subject} has not been screened")
+    if not screening.eligible:
+        raise NotEligible(f"{subject} is not eligible at screening {screening.screening_number}: {screening.reasons}")
+    if allocations.total >= protocol.enrollment_cap:
+        raise EnrollmentFull(f"all {protocol.enrollment_cap} places of the trial are allocated")
+    slot = allocation_list.slot(site, allocations.used_in(site) + 1)
+    if slot is None:
+        raise AllocationListExhausted(f"the allocation list for stratum {site} is used up")
+    return [
+        SubjectRandomized(
+            arm=slot.arm,
+            randomization_number=allocations.total + 1,
+            stratum=slot.stratum,
+            stratum_slot=slot.slot,
+            list_version=allocation_list.parameters.list_version,
+            list_commitment=allocation_list.commitment,
+        )
+    ]
+
+
+def invalidate(
+    subject_state: SubjectState, *, reason: str, protocol: ProtocolDefinition, site: str, subject: str
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    if not reason.strip():
+        raise ReasonRequired("say why the randomization is invalid", field="reason")
+    randomized = subject_state.randomized
+    if randomized is None:
+        raise NotRandomized(f"{subject} has no randomization to invalidate")
+    if subject_state.invalidated:
+        raise AlreadyInvalidated(f"randomization {randomized.randomization_number} is already invalidated")
+    return [RandomizationInvalidated(randomization_number=randomized.randomization_number, arm=randomized.arm)]

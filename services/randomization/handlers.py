@@ -1,0 +1,106 @@
+"""Randomization handlers: allocate (serialized trial-wide), invalidate, and export the list to statisticians."""
+
+from uuid import NAMESPACE_URL, uuid5
+
+import structlog
+from faststream.nats import NatsRouter
+
+from services.randomization import domain
+from services.randomization.allocation import AllocationList
+from services.randomization.settings import RandomizationSettings
+from shared.commands import (
+    EXPORT_ALLOCATION_LIST,
+    INVALIDATE_RANDOMIZATION,
+    RANDOMIZE_SUBJECT,
+    CommandReply,
+    ExportReply,
+    ExportRequest,
+    InvalidateRandomization,
+    RandomizeSubject,
+)
+from shared.decisions import record_once
+from shared.events import DomainEvent, EnrollmentClosed, EventEnvelope, RecordedEvent, SubjectRandomized
+from shared.eventstore import History, subject_history, trial_history, trial_wide
+from shared.service import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+# Every randomization anywhere in the trial: appends expect this filter's last sequence, so two
+# allocations can never be decided on the same view of the list or the cap.
+ALL_RANDOMIZATIONS = trial_wide(SubjectRandomized.event_type)
+
+
+def _allocation(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+    randomized = next(e.data for e in events if isinstance(e.data, SubjectRandomized))
+    # The stratum slot and block stay inside the service: sites see the arm and the number only.
+    return randomized.model_dump(mode="json", include={"arm", "randomization_number", "stratum"})
+
+
+def build_router(
+    runtime: ServiceRuntime, settings: RandomizationSettings, allocation_list: AllocationList
+) -> NatsRouter:
+    router = NatsRouter()
+    protocol = runtime.protocol
+
+    async def close_enrollment_if_full(randomized: int, correlation_id: str) -> None:
+        if randomized < protocol.enrollment_cap:
+            return
+        closed = EventEnvelope.wrap(
+            EnrollmentClosed(randomized=randomized, cap=protocol.enrollment_cap),
+            runtime.trial_metadata(correlation_id=correlation_id),
+            event_id=uuid5(NAMESPACE_URL, f"{protocol.trial_id}/EnrollmentClosed"),
+            time=runtime.clock(),
+        )
+        await record_once(
+            runtime.store, subject_filter=trial_history(protocol.trial_id, EnrollmentClosed.event_type), envelope=closed
+        )
+
+    @router.subscriber(RANDOMIZE_SUBJECT, queue=settings.command_queue)
+    async def randomize_subject(command: RandomizeSubject) -> CommandReply:
+        ctx = command.context
+        allocated = 0
+
+        async def decide(trial: History) -> list[DomainEvent]:
+            nonlocal allocated
+            subject = await runtime.store.load(subject_history(ctx.site, ctx.subject))
+            randomized = [e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]
+            allocated = len(randomized)
+            return domain.randomize(
+                domain.replay([e.data for e in subject.events]),
+                domain.Allocations.of(randomized),
+                allocation_list,
+                protocol=protocol,
+                site=ctx.site,
+                subject=ctx.subject,
+            )
+
+        reply = await runtime.execute(ctx, subject_filter=ALL_RANDOMIZATIONS, decide=decide, result=_allocation)
+        if reply.accepted and not reply.replayed:
+            allocated += 1
+        if reply.accepted or (reply.rejection and reply.rejection.rule == domain.EnrollmentFull.rule):
+            # Also heals a close that a crash left unrecorded: the cap itself never depended on it.
+            await close_enrollment_if_full(allocated, ctx.correlation_id)
+        if reply.rejection and reply.rejection.rule == domain.AllocationListExhausted.rule:
+            log.error("allocation_list_exhausted", stratum=ctx.site, correlation_id=ctx.correlation_id)
+        return reply
+
+    @router.subscriber(INVALIDATE_RANDOMIZATION, queue=settings.command_queue)
+    async def invalidate_randomization(command: InvalidateRandomization) -> CommandReply:
+        ctx, reason = command.context, command.form.reason
+
+        def decide(history: History) -> list[DomainEvent]:
+            state = domain.replay([e.data for e in history.events])
+            return domain.invalidate(state, reason=reason, protocol=protocol, site=ctx.site, subject=ctx.subject)
+
+        return await runtime.execute(
+            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, reason=reason
+        )
+
+    @router.subscriber(EXPORT_ALLOCATION_LIST, queue=settings.command_queue)
+    async def export_allocation_list(request: ExportRequest) -> ExportReply:
+        log.info(
+            "allocation_list_exported", actor=request.actor, role=request.role, correlation_id=request.correlation_id
+        )
+        return ExportReply(content=allocation_list.to_csv().decode(), commitment=allocation_list.commitment)
+
+    return router
