@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -50,3 +51,9 @@ async def read_pool(system: System) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(system.database_url, max_size=2)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def system_openapi(system: System) -> dict[str, Any]:
+    document: dict[str, Any] = httpx.get(f"{system.url}/openapi.json", timeout=10).json()
+    return document

@@ -9,50 +9,9 @@ import pytest
 from services.gateway.auth import Role
 from shared.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import CONSENT, headers, new_key, token
+from tests.e2e.api import ELIGIBLE, consented, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
-
-ELIGIBLE: dict[str, Any] = {
-    "screening_date": "2026-11-24",
-    "age_years": 35,
-    "sex": "female",
-    "height_cm": 160,
-    "weight_kg": 55,
-    "localized_scleroderma_symptoms": True,
-    "alopecia_secondary_to_localized_scleroderma": True,
-    "hair_loss_onset_date": "2024-01-01",
-    "adequate_donor_hair": True,
-    "last_disease_activity_date": "2025-01-01",
-    "biopsy": {
-        "inflammatory_cell_infiltration": False,
-        "follicle_orifices_absent": True,
-        "follicles_replaced_by_connective_tissue": True,
-    },
-    "fit_for_anaesthesia_and_surgery": True,
-    "willing_to_comply_with_follow_up": True,
-    "hair_loss_area_fraction": "1/4",
-    "scalp_infection": False,
-    "contraindications": [],
-    "pregnant": False,
-    "breastfeeding": False,
-    "last_vasodilator_or_immunosuppressant_start": "never",
-    "last_topical_ointment_on_surgical_area": "never",
-    "serology": {"hiv": "negative", "hbv": "negative", "hcv": "negative", "htlv": "negative", "syphilis": "negative"},
-    "last_tumour_diagnosis": "never",
-    "prednisolone_mg_per_day": 0,
-    "investigator_judges_unsuitable": False,
-}
-
-
-async def consented(client: httpx.AsyncClient, subject_ids: SubjectIds) -> tuple[str, str, str]:
-    site, subject = await subject_ids.fresh()
-    bearer = token(Role.INVESTIGATOR, site)
-    response = await client.post(
-        f"/v1/sites/{site}/subjects/{subject}/consent", json=CONSENT, headers=headers(bearer, new_key())
-    )
-    assert response.status_code == 201, response.text
-    return site, subject, bearer
 
 
 async def test_a_consented_subject_meeting_every_criterion_is_eligible(

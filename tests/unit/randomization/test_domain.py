@@ -1,0 +1,144 @@
+"""Given a subject's history and the trial's allocations, when randomizing, then the allocation or the rule."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.randomization import domain
+from services.randomization.allocation import ListParameters, SeedKind, generate
+from shared.events import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DomainEvent,
+    RandomizationInvalidated,
+    SubjectRandomized,
+    SubjectScreened,
+)
+from shared.forms import ScreeningForm
+from shared.protocol import load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE
+
+PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+LIST = generate(
+    ListParameters("NCT06646146", 1, ("FG_HT", "HT"), ("NFH", "GZ2", "SZ3"), 40, (2, 4, 6), SeedKind.TEST),
+    bytes(range(32)),
+)
+CONSENT = ConsentRecorded(
+    consent_form_version="1.0",
+    signed_on=date(2026, 11, 1),
+    obtained_by="inv-01",
+    signed_by_subject=True,
+    signed_by_representative=False,
+)
+FORM = ScreeningForm(
+    screening_date=date(2026, 11, 2), age_years=30, sex="female", height_cm=Decimal(160), weight_kg=Decimal(55)
+)
+
+
+def screened(eligible: bool) -> SubjectScreened:
+    return SubjectScreened(
+        screening_number=1,
+        screening_date=date(2026, 11, 2),
+        eligible=eligible,
+        bmi=Decimal("21.5"),
+        criteria=(),
+        form=FORM,
+    )
+
+
+def allocated(number: int, stratum: str = "NFH") -> SubjectRandomized:
+    slot = LIST.slot(stratum, number)
+    assert slot is not None
+    return SubjectRandomized(
+        arm=slot.arm,
+        randomization_number=number,
+        stratum=stratum,
+        stratum_slot=number,
+        list_version=1,
+        list_commitment=LIST.commitment,
+    )
+
+
+def randomize(history: list[DomainEvent], allocations: list[SubjectRandomized] | None = None) -> list[DomainEvent]:
+    state = domain.replay(history)
+    return domain.randomize(
+        state, domain.Allocations.of(allocations or []), LIST, protocol=PROTOCOL, site="NFH", subject="NFH-007"
+    )
+
+
+def test_an_eligible_consented_subject_gets_the_next_slot_of_its_stratum_and_the_next_number() -> None:
+    before = [allocated(1, "NFH"), allocated(1, "GZ2"), allocated(2, "NFH")]
+    [event] = randomize([CONSENT, screened(True)], before)
+    assert isinstance(event, SubjectRandomized)
+    slot = LIST.slot("NFH", 3)
+    assert slot is not None
+    assert (event.arm, event.randomization_number, event.stratum, event.stratum_slot) == (slot.arm, 4, "NFH", 3)
+    assert event.list_commitment == LIST.commitment
+
+
+@pytest.mark.parametrize(
+    ("history", "error"),
+    [
+        ([], domain.NotConsented),
+        ([CONSENT], domain.NotScreened),
+        ([CONSENT, screened(False)], domain.NotEligible),
+        (
+            [CONSENT, screened(True), ConsentWithdrawn(withdrawn_on=date(2026, 11, 3), recorded_by="x")],
+            domain.ConsentWasWithdrawn,
+        ),
+        ([CONSENT, screened(True), allocated(1)], domain.AlreadyRandomized),
+    ],
+)
+def test_each_refusal_names_its_rule(history: list[DomainEvent], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        randomize(history)
+
+
+def test_the_latest_screening_decides() -> None:
+    assert randomize([CONSENT, screened(False), screened(True)])
+    with pytest.raises(domain.NotEligible):
+        randomize([CONSENT, screened(True), screened(False)])
+
+
+def test_the_41st_subject_is_refused_because_enrollment_is_full() -> None:
+    full = [allocated(n % 13 + 1, ("NFH", "GZ2", "SZ3")[n % 3]) for n in range(40)]
+    with pytest.raises(domain.EnrollmentFull) as refused:
+        randomize([CONSENT, screened(True)], full)
+    assert refused.value.rule == "enrollment.cap"
+
+
+def test_an_exhausted_stratum_is_refused_not_silently_skipped() -> None:
+    short = generate(
+        ListParameters("NCT06646146", 1, ("FG_HT", "HT"), ("NFH",), 2, (2,), SeedKind.TEST), bytes(range(32))
+    )
+    state = domain.replay([CONSENT, screened(True)])
+    with pytest.raises(domain.AllocationListExhausted):
+        domain.randomize(
+            state,
+            domain.Allocations.of([allocated(1), allocated(2)]),
+            short,
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-007",
+        )
+
+
+def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
+    history: list[DomainEvent] = [CONSENT, screened(True), allocated(1)]
+
+    def invalidate(events: list[DomainEvent], reason: str = "wrong subject randomized") -> list[DomainEvent]:
+        state = domain.replay(events)
+        return domain.invalidate(state, reason=reason, protocol=PROTOCOL, site="NFH", subject="NFH-007")
+
+    [event] = invalidate(history)
+    assert event == RandomizationInvalidated(randomization_number=1, arm=allocated(1).arm)
+    with pytest.raises(domain.AlreadyInvalidated):
+        invalidate([*history, event])
+    with pytest.raises(domain.NotRandomized):
+        invalidate([CONSENT])
+    with pytest.raises(domain.ReasonRequired):
+        invalidate(history, reason="   ")
+    # Still randomized: one allocation, ever, even after invalidation.
+    with pytest.raises(domain.AlreadyRandomized):
+        randomize([*history, event])
