@@ -11,6 +11,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.forms import (
+    AdverseEventFollowUp,
+    AdverseEventForm,
+    AlertAcknowledgement,
     ConsentForm,
     ConsentWithdrawalForm,
     RandomizationInvalidationForm,
@@ -35,10 +38,13 @@ SCREEN_SUBJECT = command_subject("screening", "screen_subject")
 RANDOMIZE_SUBJECT = command_subject("randomization", "randomize_subject")
 INVALIDATE_RANDOMIZATION = command_subject("randomization", "invalidate_randomization")
 EXPORT_ALLOCATION_LIST = command_subject("randomization", "export_allocation_list")
+REPORT_ADVERSE_EVENT = command_subject("safety", "report_adverse_event")
+UPDATE_ADVERSE_EVENT = command_subject("safety", "update_adverse_event")
+ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
 
 
-class CommandContext(BaseModel):
-    """Who asks, about which subject, and the ids that tie the resulting events to the request."""
+class ActorContext(BaseModel):
+    """Who asks, when, and the ids that tie the resulting events to the request."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -46,9 +52,14 @@ class CommandContext(BaseModel):
     correlation_id: str = Field(min_length=1, max_length=100)
     actor: str = Field(min_length=1, max_length=100)
     role: str
+    received_at: AwareDatetime
+
+
+class CommandContext(ActorContext):
+    """A command about one trial subject."""
+
     site: SiteCode
     subject: SubjectId
-    received_at: AwareDatetime
 
     @property
     def today(self) -> date:
@@ -68,6 +79,19 @@ WithdrawConsent = Command[ConsentWithdrawalForm]
 ScreenSubject = Command[ScreeningForm]
 RandomizeSubject = Command[RandomizationRequest]
 InvalidateRandomization = Command[RandomizationInvalidationForm]
+ReportAdverseEvent = Command[AdverseEventForm]
+UpdateAdverseEvent = Command[AdverseEventFollowUp]
+
+
+class TrialCommand(BaseModel, Generic[F]):
+    """A command that names no subject (the service finds it, e.g. the subject of an alert)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    context: ActorContext
+    form: F
+
+
+AcknowledgeAlert = TrialCommand[AlertAcknowledgement]
 
 
 class ExportRequest(BaseModel):

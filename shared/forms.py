@@ -5,8 +5,9 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from shared.protocol import parse_fraction
 
@@ -145,3 +146,88 @@ class RandomizationInvalidationForm(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     reason: str = Field(min_length=10, max_length=500, description="why the randomization is invalid")
+
+
+class SeriousnessCriterion(StrEnum):
+    """ICH E2A: any one makes an adverse event serious."""
+
+    DEATH = "death"
+    LIFE_THREATENING = "life_threatening"
+    HOSPITALIZATION = "hospitalization_or_prolongation"
+    DISABILITY = "persistent_or_significant_disability"
+    CONGENITAL_ANOMALY = "congenital_anomaly"
+    OTHER_IMPORTANT_MEDICAL_EVENT = "other_important_medical_event"
+
+
+class Relatedness(StrEnum):
+    NOT_RELATED = "not_related"
+    UNLIKELY = "unlikely"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    DEFINITE = "definite"
+    NOT_APPLICABLE = "not_applicable"  # e.g. fat graft for a subject of the HT arm
+
+
+class ActionTaken(StrEnum):
+    NONE = "none"
+    TREATMENT_GIVEN = "treatment_given"
+    PROCEDURE_INTERRUPTED = "procedure_interrupted"
+    PROCEDURE_NOT_DONE = "procedure_not_done"
+    HOSPITALIZED = "hospitalized"
+    OTHER = "other"
+
+
+class AdverseEventOutcome(StrEnum):
+    RECOVERED = "recovered"
+    RECOVERING = "recovering"
+    NOT_RECOVERED = "not_recovered"
+    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+
+class ProcedureRelationship(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fat_graft: Relatedness
+    hair_transplantation: Relatedness
+
+
+CtcaeGrade = Annotated[int, Field(ge=1, le=5, description="CTCAE grade 1–5 (5 = death)")]
+
+
+class AdverseEventForm(BaseModel):
+    """An adverse event as the site reports it. Serious is derived, never typed in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    term: str = Field(min_length=2, max_length=200, description="CTCAE / MedDRA term, no personal data")
+    onset_date: date
+    site_aware_at: AwareDatetime = Field(description="when the site became aware (starts the 24-hour clock)")
+    grade: CtcaeGrade
+    seriousness: list[SeriousnessCriterion] = Field(default_factory=list, description="ICH E2A criteria that apply")
+    relationship: ProcedureRelationship
+    action_taken: ActionTaken
+    outcome: AdverseEventOutcome
+
+
+class AdverseEventFollowUp(BaseModel):
+    """New information on a reported adverse event; fields left out are unchanged."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ae_id: UUID
+    site_aware_at: AwareDatetime = Field(description="when the site learned the new information")
+    grade: CtcaeGrade | None = None
+    seriousness: list[SeriousnessCriterion] | None = None
+    relationship: ProcedureRelationship | None = None
+    action_taken: ActionTaken | None = None
+    outcome: AdverseEventOutcome | None = None
+
+
+class AlertAcknowledgement(BaseModel):
+    """A safety officer has seen the alert and taken it on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: UUID

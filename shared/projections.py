@@ -18,8 +18,9 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, EVENTS_STREAM, MSG_ID, to_recorded
+from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, to_recorded
 from shared.postgres import Connection
 
 log = structlog.get_logger(__name__)
@@ -127,6 +128,7 @@ class ProjectionRunner:
         while not self._stopping.is_set():
             try:
                 # The advisory lock lives as long as this connection: if it dies, another replica leads.
+                # The runner writes through it too, so each projection needs exactly one connection.
                 async with self._pool.acquire() as leader:
                     if not await leader.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                         self._log.info("projection_standby")
@@ -145,8 +147,7 @@ class ProjectionRunner:
     async def _follow(self, leader: Connection) -> None:
         # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
         # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
-        async with self._pool.acquire() as conn:
-            start = await read_checkpoint(conn, self.projection.name) + 1
+        start = await read_checkpoint(leader, self.projection.name) + 1
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self._js.delete_consumer(EVENTS_STREAM, self.durable)
         config = api.ConsumerConfig(
@@ -170,17 +171,17 @@ class ProjectionRunner:
                 if not msgs:
                     await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)
                     continue
-                await self._handle(msgs)
+                await self._handle(leader, msgs)
                 # AckPolicy.ALL: acknowledging the last message acknowledges the whole batch.
                 await msgs[-1].ack()
         finally:
             with contextlib.suppress(*TRANSIENT):
                 await sub.unsubscribe()
 
-    async def _handle(self, msgs: Sequence[Msg]) -> None:
+    async def _handle(self, conn: Connection, msgs: Sequence[Msg]) -> None:
         try:
             events = [to_recorded(m) for m in msgs]
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with conn.transaction():
                 await apply_batch(conn, self.projection, events)
             return
         except (*TRANSIENT, SequenceGap):
@@ -188,15 +189,15 @@ class ProjectionRunner:
         except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
             self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
         for msg in msgs:
-            await self._handle_one(msg)
+            await self._handle_one(conn, msg)
 
-    async def _handle_one(self, msg: Msg) -> None:
+    async def _handle_one(self, conn: Connection, msg: Msg) -> None:
         sequence = msg.metadata.sequence.stream
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
                 event = to_recorded(msg)
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with conn.transaction():
                     await apply_batch(conn, self.projection, [event])
                 return
             except (*TRANSIENT, SequenceGap):
@@ -208,19 +209,12 @@ class ProjectionRunner:
                 error = exc
                 self._log.warning("projection_event_failed", sequence=sequence, attempt=attempt, error=repr(exc))
                 await self._pause(self._retry_delay * attempt)
-        await self._dead_letter(msg, f"{type(error).__name__}: {error}")
+        await self._dead_letter(conn, msg, f"{type(error).__name__}: {error}")
 
-    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+    async def _dead_letter(self, conn: Connection, msg: Msg, reason: str) -> None:
         sequence = msg.metadata.sequence.stream
-        headers = {
-            MSG_ID: f"{self.projection.name}:{sequence}",
-            "Trial-Dead-Letter-Reason": reason[:1000],
-            "Trial-Dead-Letter-Handler": f"projection:{self.projection.name}",
-            "Trial-Original-Subject": msg.subject,
-            "Trial-Original-Sequence": str(sequence),
-        }
-        await self._js.publish(f"{DEAD_LETTER_PREFIX}.projection.{self.projection.name}", msg.data, headers=headers)
-        async with self._pool.acquire() as conn, conn.transaction():
+        await dead_letter(self._js, msg, kind="projection", name=self.projection.name, reason=reason)
+        async with conn.transaction():
             await skip_to(conn, self.projection.name, sequence)
         self.dead_letters += 1
         self._log.error("projection_dead_letter", sequence=sequence, subject=msg.subject, reason=reason)

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import nats
 import structlog
@@ -16,6 +17,8 @@ from pydantic import BaseModel
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
 from services.gateway.commands import (
+    AdverseEventRecorded,
+    AlertAcknowledged,
     CommandBus,
     RandomizationRecorded,
     RecordedResponse,
@@ -25,18 +28,24 @@ from services.gateway.commands import (
 from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
 from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
-from services.gateway.reads import SubjectView, find_subject
+from services.gateway.reads import AlertState, AlertView, SubjectView, find_alerts, find_subject
 from services.gateway.settings import GatewaySettings
 from shared.commands import (
+    ACKNOWLEDGE_ALERT,
     EXPORT_ALLOCATION_LIST,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
     RECORD_CONSENT,
+    REPORT_ADVERSE_EVENT,
     SCREEN_SUBJECT,
+    UPDATE_ADVERSE_EVENT,
     WITHDRAW_CONSENT,
     ExportRequest,
 )
 from shared.forms import (
+    AdverseEventFollowUp,
+    AdverseEventForm,
+    AlertAcknowledgement,
     ConsentForm,
     ConsentWithdrawalForm,
     RandomizationInvalidationForm,
@@ -122,6 +131,15 @@ SUBJECT_FORMS = (
         RandomizationInvalidationForm, RecordedResponse,
         "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
         Right.INVALIDATE_RANDOMIZATION,
+    ),
+    FormRoute(
+        "report_adverse_event", "/adverse-events", REPORT_ADVERSE_EVENT, AdverseEventForm, AdverseEventRecorded,
+        "Report an adverse event: returns its id and whether it is serious (an SAE alert follows)", "safety",
+    ),
+    FormRoute(
+        "follow_up_adverse_event", "/adverse-events/follow-up", UPDATE_ADVERSE_EVENT, AdverseEventFollowUp,
+        AdverseEventRecorded, "Follow-up information on an adverse event (an upgrade to serious raises an alert)",
+        "safety",
     ),
 )  # fmt: skip
 
@@ -231,6 +249,51 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="allocation-list.csv"', "Cache-Control": "no-store"},
         )
+
+    @app.post(
+        "/v1/safety/alerts/{alert}/acknowledgement",
+        status_code=201,
+        tags=["safety"],
+        operation_id="acknowledge_alert",
+        summary="Acknowledge an SAE alert (safety officers); acknowledging twice returns the first",
+        response_model=AlertAcknowledged,
+        responses=problem_responses(401, 403, 404, 422, 503),
+    )
+    async def acknowledge_alert(request: Request, alert: UUID, caller: Caller, key: IdempotencyKey) -> Response:
+        require(caller, Right.ACKNOWLEDGE_ALERTS)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            nats_subject=ACKNOWLEDGE_ALERT,
+            form=AlertAcknowledgement(alert_id=alert),
+            answer=AlertAcknowledged,
+        )
+
+    @app.get(
+        "/v1/safety/alerts",
+        tags=["safety"],
+        operation_id="list_alerts",
+        summary="SAE alerts (safety officers), oldest first, with the 24-hour reporting deadline",
+        responses=problem_responses(401, 403, 422),
+    )
+    async def list_alerts(request: Request, caller: Caller, state: AlertState = AlertState.OPEN) -> list[AlertView]:
+        require(caller, Right.READ_ADVERSE_EVENTS)
+        return await find_alerts(request.app.state.pool, state)
+
+    @app.get(
+        "/v1/safety/alerts/{alert}",
+        tags=["safety"],
+        operation_id="get_alert",
+        summary="One SAE alert and whether it is acknowledged",
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def get_alert(request: Request, alert: UUID, caller: Caller) -> AlertView:
+        require(caller, Right.READ_ADVERSE_EVENTS)
+        found = await find_alerts(request.app.state.pool, AlertState.ALL, alert_id=alert)
+        if not found:
+            raise ProblemError(404, "alert-not-found", "Alert not found", f"no alert {alert} (yet)")
+        return found[0]
 
     @app.get(
         "/v1/sites/{site}/subjects/{subject}",

@@ -13,7 +13,15 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
-from shared.commands import Command, CommandContext, CommandReply, ExportReply, ExportRequest
+from shared.commands import (
+    ActorContext,
+    Command,
+    CommandContext,
+    CommandReply,
+    ExportReply,
+    ExportRequest,
+    TrialCommand,
+)
 from shared.events import CriterionResult
 
 A = TypeVar("A", bound=BaseModel)
@@ -65,6 +73,19 @@ class RandomizationRecorded(RecordedResponse):
     stratum: str = Field(description="the stratum (site) the allocation came from")
 
 
+class AdverseEventRecorded(RecordedResponse):
+    """201: the adverse event's id (for follow-ups) and whether it is serious (an SAE alert follows)."""
+
+    ae_id: str
+    serious: bool
+
+
+class AlertAcknowledged(RecordedResponse):
+    """201: the alert is acknowledged (or already was: the first acknowledgement is returned)."""
+
+    alert_id: str
+
+
 class ScreeningRecorded(RecordedResponse):
     """201: eligibility evaluated on every criterion, each with its outcome, value and rule."""
 
@@ -79,11 +100,11 @@ async def submit_command(
     *,
     principal: Principal,
     idempotency_key: str,
-    site: str,
-    subject: str,
     nats_subject: str,
     form: BaseModel,
     answer: type[RecordedResponse] = RecordedResponse,
+    site: str | None = None,
+    subject: str | None = None,
 ) -> Response:
     """Claim the idempotency key, send the command, store and return the answer."""
     keys: IdempotencyKeys = request.app.state.idempotency
@@ -92,17 +113,20 @@ async def submit_command(
     stored = await keys.claim(principal.actor, idempotency_key, fingerprint)
     if stored is not None:
         return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
-    context = CommandContext(
+    actor = ActorContext(
         command_id=command_id(principal.actor, idempotency_key),
         correlation_id=request.state.correlation_id,
         actor=principal.actor,
         role=principal.role,
-        site=site,
-        subject=subject,
         received_at=datetime.now(UTC),
     )
+    message: BaseModel = (
+        Command(context=CommandContext(**actor.model_dump(), site=site, subject=subject), form=form)
+        if site is not None and subject is not None
+        else TrialCommand(context=actor, form=form)
+    )
     try:
-        reply = await bus.send(nats_subject, Command(context=context, form=form))
+        reply = await bus.send(nats_subject, message)
     except ProblemError:
         await keys.release(principal.actor, idempotency_key)
         raise

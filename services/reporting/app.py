@@ -38,10 +38,12 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed."""
     await migrate(settings)
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting", max_reconnect_attempts=-1)
-    pool = await create_pool(settings.database_url, max_size=settings.pool_size)
+    chosen = projections or all_projections()
+    # One connection per projection (its leadership lock and its writes), and room for the rest.
+    pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
     await provision_streams(js, StreamSettings())
-    runners = [ProjectionRunner(p, js, pool) for p in projections or all_projections()]
+    runners = [ProjectionRunner(p, js, pool) for p in chosen]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_all, runners)

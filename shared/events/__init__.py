@@ -1,14 +1,20 @@
 """The event catalogue and its CloudEvents envelope: the single place events are defined."""
 
 from shared.events.catalogue import (
+    AdverseEventReported,
+    AdverseEventUpdated,
     ConsentRecorded,
     ConsentWithdrawn,
     CriterionKind,
     CriterionOutcome,
     CriterionResult,
     EnrollmentClosed,
+    ProtocolDeviationRecorded,
     RandomizationInvalidated,
     RandomizationListCommitted,
+    SeriousAdverseEventAcknowledged,
+    SeriousAdverseEventAlertEscalated,
+    SeriousAdverseEventAlertRaised,
     SubjectRandomized,
     SubjectScreened,
 )
@@ -26,6 +32,8 @@ from shared.events.envelope import (
 )
 
 __all__ = [
+    "AdverseEventReported",
+    "AdverseEventUpdated",
     "ConsentRecorded",
     "ConsentWithdrawn",
     "CriterionKind",
@@ -35,9 +43,13 @@ __all__ = [
     "EnrollmentClosed",
     "EventEnvelope",
     "EventMetadata",
+    "ProtocolDeviationRecorded",
     "RandomizationInvalidated",
     "RandomizationListCommitted",
     "RecordedEvent",
+    "SeriousAdverseEventAcknowledged",
+    "SeriousAdverseEventAlertEscalated",
+    "SeriousAdverseEventAlertRaised",
     "SubjectRandomized",
     "SubjectScreened",
     "UndecodableEvent",

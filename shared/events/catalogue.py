@@ -4,11 +4,18 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.events.envelope import DomainEvent, register
-from shared.forms import ScreeningForm
+from shared.forms import (
+    ActionTaken,
+    AdverseEventOutcome,
+    ProcedureRelationship,
+    ScreeningForm,
+    SeriousnessCriterion,
+)
 
 
 @register
@@ -131,3 +138,84 @@ class RandomizationInvalidated(DomainEvent):
 
     randomization_number: int = Field(ge=1)
     arm: str
+
+
+@register
+class AdverseEventReported(DomainEvent):
+    """An adverse event; `serious` is derived from the ICH E2A criteria and the grade (5 is always serious)."""
+
+    event_type = "AdverseEventReported"
+
+    ae_id: UUID
+    term: str
+    onset_date: date
+    site_aware_at: AwareDatetime
+    grade: int = Field(ge=1, le=5)
+    seriousness: tuple[SeriousnessCriterion, ...]
+    serious: bool
+    relationship: ProcedureRelationship
+    action_taken: ActionTaken
+    outcome: AdverseEventOutcome
+
+
+@register
+class AdverseEventUpdated(DomainEvent):
+    """Follow-up information; `serious` is the adverse event's seriousness after the update."""
+
+    event_type = "AdverseEventUpdated"
+
+    ae_id: UUID
+    site_aware_at: AwareDatetime
+    grade: int | None = Field(None, ge=1, le=5)
+    seriousness: tuple[SeriousnessCriterion, ...] | None = None
+    relationship: ProcedureRelationship | None = None
+    action_taken: ActionTaken | None = None
+    outcome: AdverseEventOutcome | None = None
+    serious: bool
+
+
+@register
+class SeriousAdverseEventAlertRaised(DomainEvent):
+    """The safety team must see this at once; `late` when reported over 24 h after the site became aware."""
+
+    event_type = "SeriousAdverseEventAlertRaised"
+
+    alert_id: UUID
+    ae_id: UUID
+    term: str
+    grade: int = Field(ge=1, le=5)
+    seriousness: tuple[SeriousnessCriterion, ...]
+    site_aware_at: AwareDatetime
+    reported_at: AwareDatetime
+    late: bool
+
+
+@register
+class SeriousAdverseEventAcknowledged(DomainEvent):
+    event_type = "SeriousAdverseEventAcknowledged"
+
+    alert_id: UUID
+    ae_id: UUID
+
+
+@register
+class SeriousAdverseEventAlertEscalated(DomainEvent):
+    """Nobody acknowledged the alert in time; `escalation` counts the intervals passed."""
+
+    event_type = "SeriousAdverseEventAlertEscalated"
+
+    alert_id: UUID
+    escalation: int = Field(ge=1)
+    overdue_since: AwareDatetime
+
+
+@register
+class ProtocolDeviationRecorded(DomainEvent):
+    """What happened against the protocol, accepted as fact and named by a code."""
+
+    event_type = "ProtocolDeviationRecorded"
+
+    deviation_id: UUID
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
+    description: str = Field(min_length=1, max_length=500)
+    related_event_id: UUID | None = None

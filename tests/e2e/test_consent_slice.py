@@ -224,5 +224,5 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
 async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
     codes = system.processes.stop()
     system.processes.start()
-    assert codes == {"gateway": 0, "screening": 0, "randomization": 0, "reporting": 0}
+    assert codes == {"gateway": 0, "safety": 0, "screening": 0, "randomization": 0, "reporting": 0}
     system.processes.wait_ready(system.url)

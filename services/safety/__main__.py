@@ -1,0 +1,36 @@
+"""`python -m services.safety [run|watch]`.
+
+run    the safety service (default): adverse events, SAE alerts, escalation; SIGTERM drains
+watch  the safety team's terminal: alerts as they arrive, acknowledged from here
+       (GATEWAY_URL and SAFETY_TOKEN, a safety_officer token, in the environment)
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+
+from services.safety.app import NAME, build_app
+from services.safety.settings import SafetySettings
+from services.safety.watch import watch
+from shared.runner import run_faststream
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.safety", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "watch"])
+    args = parser.parse_args()
+    if args.command == "watch":
+        token = os.environ.get("SAFETY_TOKEN")
+        if not token:
+            print("SAFETY_TOKEN (a safety_officer token) is required to acknowledge alerts", file=sys.stderr)
+            return 2
+        settings = SafetySettings()
+        asyncio.run(watch(settings.nats_url, os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"), token))
+        return 0
+    run_faststream(NAME, build_app, SafetySettings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

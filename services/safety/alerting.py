@@ -1,0 +1,169 @@
+"""Alerts: raised on every serious adverse event exactly once, escalated while nobody acknowledges them."""
+
+from datetime import datetime, timedelta
+from uuid import UUID, uuid5
+
+import structlog
+from nats.js import JetStreamContext
+
+from services.safety import domain
+from shared.alerts import AlertKind, SaeAlertMessage, publish_alert
+from shared.decisions import decide_and_append
+from shared.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    DomainEvent,
+    EventMetadata,
+    RecordedEvent,
+    SeriousAdverseEventAcknowledged,
+    SeriousAdverseEventAlertEscalated,
+    SeriousAdverseEventAlertRaised,
+)
+from shared.eventstore import EventStore, History, subject_history, trial_wide
+from shared.protocol import ProtocolDefinition
+
+log = structlog.get_logger(__name__)
+
+
+def alert_id_for(ae_id: UUID) -> UUID:
+    """One alert per adverse event, whichever report or follow-up made it serious."""
+    return uuid5(ae_id, "sae-alert")
+
+
+def alert_message(
+    alert: SeriousAdverseEventAlertRaised,
+    *,
+    site: str,
+    subject: str,
+    raised_at: datetime,
+    kind: AlertKind = AlertKind.RAISED,
+    escalation: int = 0,
+) -> SaeAlertMessage:
+    return SaeAlertMessage(
+        kind=kind,
+        alert_id=alert.alert_id,
+        ae_id=alert.ae_id,
+        site=site,
+        subject=subject,
+        term=alert.term,
+        grade=alert.grade,
+        seriousness=alert.seriousness,
+        site_aware_at=alert.site_aware_at,
+        reported_at=alert.reported_at,
+        raised_at=raised_at,
+        late=alert.late,
+        escalation=escalation,
+    )
+
+
+class SeriousAdverseEventAlerts:
+    """Reaction: a serious adverse event (reported, or upgraded by a follow-up) raises one alert."""
+
+    name = "sae-alerts"
+    event_types: tuple[str, ...] = (AdverseEventReported.event_type, AdverseEventUpdated.event_type)
+
+    def __init__(self, store: EventStore, js: JetStreamContext, protocol: ProtocolDefinition) -> None:
+        self._store = store
+        self._js = js
+        self._protocol = protocol
+
+    async def react(self, event: RecordedEvent) -> None:
+        trigger = event.envelope
+        data = event.data
+        assert isinstance(data, AdverseEventReported | AdverseEventUpdated)
+        if not data.serious:
+            return
+        site, subject = trigger.siteid, trigger.subject
+        assert site is not None
+
+        def decide(history: History) -> list[DomainEvent]:
+            return domain.raise_alert(
+                domain.replay([e.data for e in history.events]),
+                data.ae_id,
+                reported_at=trigger.time,
+                alert_id=alert_id_for(data.ae_id),
+                deviation_id=uuid5(data.ae_id, "late-sae-deviation"),
+            )
+
+        meta = EventMetadata(
+            "/trial/safety", site, subject, "service:safety", trigger.correlationid, self._protocol.version
+        )
+        # The trigger's id is the command id: after a crash, the redelivered trigger finds what it recorded.
+        outcome = await decide_and_append(
+            self._store, subject_filter=subject_history(site, subject), decide=decide, meta=meta, command_id=trigger.id
+        )
+        for recorded in outcome.events:
+            if isinstance(recorded.data, SeriousAdverseEventAlertRaised):
+                message = alert_message(recorded.data, site=site, subject=subject, raised_at=recorded.envelope.time)
+                await publish_alert(self._js, message)
+                log.warning(
+                    "sae_alert_raised",
+                    alert_id=str(recorded.data.alert_id),
+                    site=site,
+                    late=recorded.data.late,
+                    replayed=outcome.replayed,
+                )
+
+
+async def escalate_overdue(
+    store: EventStore, js: JetStreamContext, protocol: ProtocolDefinition, *, now: datetime, interval: timedelta
+) -> int:
+    """Escalate every alert unacknowledged for another whole interval; safe to run on every replica."""
+    raised = (await store.load(trial_wide(SeriousAdverseEventAlertRaised.event_type))).events
+    acknowledged = {
+        e.data.alert_id
+        for e in (await store.load(trial_wide(SeriousAdverseEventAcknowledged.event_type))).events
+        if isinstance(e.data, SeriousAdverseEventAcknowledged)
+    }
+    escalated: dict[UUID, int] = {}
+    for e in (await store.load(trial_wide(SeriousAdverseEventAlertEscalated.event_type))).events:
+        if isinstance(e.data, SeriousAdverseEventAlertEscalated):
+            escalated[e.data.alert_id] = max(escalated.get(e.data.alert_id, 0), e.data.escalation)
+    open_alerts = [
+        domain.OpenAlert(
+            e.data, e.envelope.siteid or "", e.envelope.subject, e.envelope.time, escalated.get(e.data.alert_id, 0)
+        )
+        for e in raised
+        if isinstance(e.data, SeriousAdverseEventAlertRaised) and e.data.alert_id not in acknowledged
+    ]
+    sent = 0
+    for open_alert, number in domain.escalations_due(open_alerts, now=now, interval=interval):
+        alert = open_alert.alert
+
+        def decide(
+            history: History,
+            alert_id: UUID = alert.alert_id,
+            number: int = number,
+            overdue_since: datetime = open_alert.raised_at + interval,
+        ) -> list[DomainEvent]:
+            state = domain.replay([e.data for e in history.events])
+            return domain.escalate(state, alert_id, number, overdue_since=overdue_since)
+
+        meta = EventMetadata(
+            "/trial/safety",
+            open_alert.site,
+            open_alert.subject,
+            "service:safety",
+            f"escalation-{alert.alert_id}",
+            protocol.version,
+        )
+        outcome = await decide_and_append(
+            store,
+            subject_filter=subject_history(open_alert.site, open_alert.subject),
+            decide=decide,
+            meta=meta,
+            command_id=uuid5(alert.alert_id, f"escalation-{number}"),
+        )
+        if outcome.events:
+            message = alert_message(
+                alert,
+                site=open_alert.site,
+                subject=open_alert.subject,
+                raised_at=open_alert.raised_at,
+                kind=AlertKind.OVERDUE,
+                escalation=number,
+            )
+            await publish_alert(js, message)
+            sent += 1
+            log.warning("sae_alert_escalated", alert_id=str(alert.alert_id), escalation=number, site=open_alert.site)
+    return sent

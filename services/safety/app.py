@@ -1,0 +1,61 @@
+"""Wiring of the safety service: command handlers, the alert reaction, and the escalation clock."""
+
+import asyncio
+import contextlib
+
+import structlog
+from faststream import FastStream
+
+from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
+from services.safety.handlers import build_router
+from services.safety.settings import SafetySettings
+from shared.alerts import provision_safety_team_consumer
+from shared.decisions import Clock, utc_now
+from shared.projections import TRANSIENT
+from shared.reactions import ReactionRunner
+from shared.service import ServiceRuntime
+
+NAME = "safety"
+log = structlog.get_logger(__name__)
+
+
+def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream:
+    runtime = ServiceRuntime.create(NAME, settings, clock=clock)
+    runtime.broker.include_router(build_router(runtime, settings))
+    app = FastStream(runtime.broker, logger=None)
+    tasks: dict[str, asyncio.Task[None]] = {}
+    runners: list[ReactionRunner] = []
+
+    async def escalation_clock() -> None:
+        js = runtime.broker.connection.jetstream()
+        while True:
+            try:
+                await escalate_overdue(
+                    runtime.store, js, runtime.protocol, now=runtime.clock(), interval=settings.acknowledgement_interval
+                )
+            except TRANSIENT as exc:
+                log.warning("escalation_check_failed", error=repr(exc))
+            await asyncio.sleep(settings.escalation_check_seconds)
+
+    async def start() -> None:
+        await runtime.start()
+        js = runtime.broker.connection.jetstream()
+        await provision_safety_team_consumer(js)
+        runner = ReactionRunner(SeriousAdverseEventAlerts(runtime.store, js, runtime.protocol), js)
+        runners.append(runner)
+        tasks["reaction"] = asyncio.create_task(runner.run())
+        tasks["escalation"] = asyncio.create_task(escalation_clock())
+
+    async def stop() -> None:
+        # The reaction finishes the message in hand; the clock has nothing in hand worth waiting for.
+        for runner in runners:
+            runner.stop()
+        if "escalation" in tasks:
+            tasks["escalation"].cancel()
+        for task in tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.on_startup(start)
+    app.on_shutdown(stop)
+    return app

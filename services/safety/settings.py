@@ -1,0 +1,18 @@
+"""Safety service settings, from the environment."""
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from shared.settings import TrialSettings
+
+
+class SafetySettings(TrialSettings):
+    command_queue: str = "safety"
+    # An alert nobody acknowledged within this time is escalated, and again at each further interval.
+    sae_acknowledgement_minutes: float = Field(60.0, gt=0)
+    escalation_check_seconds: float = Field(15.0, gt=0)
+
+    @property
+    def acknowledgement_interval(self) -> timedelta:
+        return timedelta(minutes=self.sae_acknowledgement_minutes)

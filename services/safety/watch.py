@@ -1,0 +1,112 @@
+"""`python -m services.safety watch`: the safety team's terminal. Alerts as they arrive, acknowledged from here.
+
+Reads the durable `safety-team` consumer on TRIAL_ALERTS. An alert's message is acknowledged to
+JetStream only once its clinical acknowledgement is recorded (through the gateway, as the safety
+officer whose token this tool holds), so an alert nobody took on keeps coming back.
+"""
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import nats
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.eventstore import ALERTS_STREAM
+
+
+def describe(alert: SaeAlertMessage, *, now: datetime, again: bool) -> str:
+    age = now - alert.raised_at
+    hours, minutes = divmod(int(age.total_seconds()) // 60, 60)
+    flags = [
+        f"OVERDUE x{alert.escalation}" if alert.kind is AlertKind.OVERDUE else "SAE",
+        *(["LATE REPORT"] if alert.late else []),
+        *(["again"] if again else []),
+    ]
+    return (
+        f"[{str(alert.alert_id)[:8]}] {' | '.join(flags)} — {alert.site} {alert.subject}: {alert.term}, "
+        f"grade {alert.grade}, {', '.join(alert.seriousness) or 'grade 5'}; site aware "
+        f"{alert.site_aware_at:%Y-%m-%d %H:%M %Z}; alert age {hours}h{minutes:02d}m"
+    )
+
+
+class AlertWatcher:
+    def __init__(self, gateway: httpx.AsyncClient, show: Callable[[str], None] = print) -> None:
+        self._gateway = gateway
+        self._show = show
+        self.pending: dict[uuid.UUID, list[Msg]] = {}
+
+    async def acknowledged(self, alert_id: uuid.UUID) -> bool:
+        response = await self._gateway.get(f"/v1/safety/alerts/{alert_id}")
+        return response.status_code == 200 and response.json().get("acknowledged_at") is not None
+
+    async def receive(self, msg: Msg) -> SaeAlertMessage | None:
+        try:
+            alert = SaeAlertMessage.model_validate_json(msg.data)
+        except ValidationError:
+            self._show(f"unreadable alert message {msg.metadata.sequence.stream}; left for operations")
+            await msg.term()
+            return None
+        if await self.acknowledged(alert.alert_id):
+            await msg.ack()  # taken on already (here or elsewhere): stop delivering it
+            return None
+        self.pending.setdefault(alert.alert_id, []).append(msg)
+        self._show(describe(alert, now=datetime.now(UTC), again=msg.metadata.num_delivered > 1))
+        return alert
+
+    async def acknowledge(self, prefix: str) -> bool:
+        matches = [a for a in self.pending if str(a).startswith(prefix)]
+        if len(matches) != 1:
+            self._show(f"'{prefix}' matches {len(matches)} open alerts; give more of the id")
+            return False
+        alert_id = matches[0]
+        response = await self._gateway.post(
+            f"/v1/safety/alerts/{alert_id}/acknowledgement", headers={"Idempotency-Key": f"ack-{alert_id}"}
+        )
+        if response.status_code != 201:
+            self._show(f"acknowledgement of {alert_id} failed: {response.status_code} {response.text}")
+            return False
+        for msg in self.pending.pop(alert_id):
+            with contextlib.suppress(nats.errors.Error):
+                await msg.ack()
+        self._show(f"acknowledged {alert_id}")
+        return True
+
+
+async def consume(js: JetStreamContext, watcher: AlertWatcher, stop: asyncio.Event) -> None:
+    sub = await js.pull_subscribe_bind(durable=SAFETY_TEAM_CONSUMER, stream=ALERTS_STREAM)
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(10, timeout=1.0)
+        except nats.errors.TimeoutError:
+            continue
+        for msg in msgs:
+            await watcher.receive(msg)
+
+
+async def watch(nats_url: str, gateway_url: str, token: str) -> None:
+    nc = await nats.connect(nats_url.split(","), name="trial-safety-watch")
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": f"Bearer {token}"}) as gateway:
+        watcher = AlertWatcher(gateway)
+        consumer = asyncio.create_task(consume(nc.jetstream(), watcher, stop))
+        print("watching SAE alerts; type 'ack <id>' to acknowledge, 'quit' to leave", flush=True)
+        loop = asyncio.get_running_loop()
+        while not consumer.done():
+            line = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+            if line in ("quit", "exit") or (line == "" and sys.stdin.closed):
+                break
+            if line.startswith("ack "):
+                await watcher.acknowledge(line.split(maxsplit=1)[1])
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+    await nc.drain()

@@ -1,0 +1,132 @@
+"""Reactions: services acting on facts others recorded (e.g. safety raising an alert on a serious AE).
+
+A durable JetStream consumer per reaction, shared by the service's replicas, explicit ack after the
+reaction succeeds. A crash before the ack means redelivery, so reactions must be idempotent (they
+derive their event ids from the triggering event). A message that keeps failing is dead-lettered.
+"""
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from shared.deadletters import dead_letter
+from shared.events import RecordedEvent, UndecodableEvent
+from shared.eventstore import EVENTS_STREAM, to_recorded, trial_wide
+from shared.projections import TRANSIENT
+
+log = structlog.get_logger(__name__)
+
+
+class Reaction(Protocol):
+    name: str
+    event_types: tuple[str, ...]
+
+    async def react(self, event: RecordedEvent) -> None: ...
+
+
+class ReactionRunner:
+    def __init__(
+        self,
+        reaction: Reaction,
+        js: JetStreamContext,
+        *,
+        max_attempts: int = 5,
+        max_deliveries: int = 10,
+        retry_delay: float = 0.5,
+        ack_wait: float = 30.0,
+        batch_size: int = 16,
+    ) -> None:
+        self.reaction = reaction
+        self._js = js
+        self._max_attempts = max_attempts
+        self._max_deliveries = max_deliveries
+        self._retry_delay = retry_delay
+        self._ack_wait = ack_wait
+        self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+        self.durable = f"reaction-{reaction.name}"
+        self.dead_letters = 0
+        self._log = log.bind(reaction=reaction.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def ensure_consumer(self) -> None:
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            filter_subjects=[trial_wide(t) for t in self.reaction.event_types],
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self._ack_wait,
+            max_ack_pending=self._batch_size * 8,
+        )
+        try:
+            # Creating a consumer that exists with the same configuration is a no-op.
+            await self._js.add_consumer(EVENTS_STREAM, config=config)
+        except nats.js.errors.BadRequestError as exc:
+            # Another configuration from an earlier version: keep it (and its acknowledgements), say so.
+            self._log.warning("reaction_consumer_differs", error=exc.description)
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.ensure_consumer()
+                sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=EVENTS_STREAM)
+                try:
+                    await self._consume(sub)
+                finally:
+                    with contextlib.suppress(*TRANSIENT):
+                        await sub.unsubscribe()
+            except TRANSIENT as exc:
+                self._log.warning("reaction_interrupted", error=repr(exc))
+                await self._pause(self._retry_delay * 4)
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(self._batch_size, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
+        sequence = msg.metadata.sequence.stream
+        try:
+            event = to_recorded(msg)
+        except UndecodableEvent as exc:
+            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            return
+        if msg.metadata.num_delivered > self._max_deliveries:
+            await self._dead_letter(msg, f"delivered {msg.metadata.num_delivered} times without success")
+            return
+        error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self.reaction.react(event)
+                await msg.ack()
+                return
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                error = exc
+                self._log.warning("reaction_failed", sequence=sequence, attempt=attempt, error=repr(exc))
+                await self._pause(self._retry_delay * attempt)
+        await self._dead_letter(msg, f"{type(error).__name__}: {error}")
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        await dead_letter(self._js, msg, kind="reaction", name=self.reaction.name, reason=reason)
+        await msg.ack()
+        self.dead_letters += 1
+        self._log.error("reaction_dead_letter", sequence=msg.metadata.sequence.stream, reason=reason)
+
+    async def _pause(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
