@@ -1,8 +1,9 @@
 """Reactions: services acting on facts others recorded (e.g. safety raising an alert on a serious AE).
 
 A durable JetStream consumer per reaction, shared by the service's replicas, explicit ack after the
-reaction succeeds. A crash before the ack means redelivery, so reactions must be idempotent (they
-derive their event ids from the triggering event). A message that keeps failing is dead-lettered.
+reaction succeeds. A crash before the ack means redelivery (after `ack_wait`: short, since an SAE
+alert waits on it), so reactions must be idempotent (they derive their event ids from the triggering
+event). A message that keeps failing is dead-lettered.
 """
 
 import asyncio
@@ -39,7 +40,7 @@ class ReactionRunner:
         max_attempts: int = 5,
         max_deliveries: int = 10,
         retry_delay: float = 0.5,
-        ack_wait: float = 30.0,
+        ack_wait: float = 10.0,
         batch_size: int = 16,
     ) -> None:
         self.reaction = reaction
@@ -109,6 +110,7 @@ class ReactionRunner:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
+                await msg.in_progress()  # still ours: no redelivery while we work on it
                 await self.reaction.react(event)
                 await msg.ack()
                 return

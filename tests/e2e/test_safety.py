@@ -1,0 +1,268 @@
+"""SAE alerts through the real system: delivered until acknowledged, exactly once across a crash, escalated on time."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import nats.errors
+import pytest
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from services.gateway.auth import Role
+from services.safety.alerting import escalate_overdue
+from services.safety.watch import AlertWatcher
+from shared.alerts import AlertKind, SaeAlertMessage
+from shared.events import (
+    AdverseEventReported,
+    EventEnvelope,
+    EventMetadata,
+    ProtocolDeviationRecorded,
+    SeriousAdverseEventAlertEscalated,
+    SeriousAdverseEventAlertRaised,
+)
+from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, subject_history
+from shared.projections import wait_for_checkpoint
+from shared.protocol import ProtocolDefinition
+from tests.conftest import SubjectIds
+from tests.e2e.api import System, consented, headers, new_key, token
+
+pytestmark = pytest.mark.e2e
+
+
+def adverse_event(**changes: Any) -> dict[str, Any]:
+    return {
+        "term": "Scalp necrosis",
+        "onset_date": datetime.now(UTC).date().isoformat(),
+        "site_aware_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "grade": 3,
+        "seriousness": ["hospitalization_or_prolongation"],
+        "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
+        "action_taken": "hospitalized",
+        "outcome": "recovering",
+    } | changes
+
+
+@pytest.fixture
+async def alert_inbox(js: JetStreamContext) -> AsyncIterator[JetStreamContext.PullSubscription]:
+    """A durable subscriber of the SAE alerts (new ones only), redelivering after one second."""
+    name = f"test-inbox-{uuid.uuid4().hex[:8]}"
+    config = api.ConsumerConfig(
+        durable_name=name,
+        filter_subject=f"{ALERTS_PREFIX}.>",
+        deliver_policy=api.DeliverPolicy.NEW,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        ack_wait=1.0,
+    )
+    await js.add_consumer(ALERTS_STREAM, config=config)
+    sub = await js.pull_subscribe_bind(durable=name, stream=ALERTS_STREAM)
+    yield sub
+    await sub.unsubscribe()
+    await js.delete_consumer(ALERTS_STREAM, name)
+
+
+async def next_alert_for(
+    sub: JetStreamContext.PullSubscription, ae_id: str, timeout: float = 15
+) -> tuple[SaeAlertMessage, Msg]:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                msgs = await sub.fetch(10, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                alert = SaeAlertMessage.model_validate_json(msg.data)
+                if str(alert.ae_id) == ae_id:
+                    return alert, msg
+                await msg.ack()  # another test's alert
+
+
+async def report(client: httpx.AsyncClient, site: str, subject: str, bearer: str, **changes: Any) -> dict[str, Any]:
+    response = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/adverse-events",
+        json=adverse_event(**changes),
+        headers=headers(bearer, new_key()),
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_an_sae_reaches_a_durable_subscriber_again_until_acknowledged_and_then_no_more(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, alert_inbox: JetStreamContext.PullSubscription, system: System
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    body = await report(client, site, subject, bearer)
+    assert body["serious"] is True
+    alert, _ = await next_alert_for(alert_inbox, body["ae_id"])
+    assert (alert.kind, alert.site, alert.subject, alert.late) == (AlertKind.RAISED, site, subject, False)
+    # Not acknowledged: delivered again.
+    again, redelivered = await next_alert_for(alert_inbox, body["ae_id"])
+    assert again.alert_id == alert.alert_id and redelivered.metadata.num_delivered >= 2
+    # Acknowledged by the safety officer through the watch tool: no more deliveries.
+    officer = {"Authorization": f"Bearer {token(Role.SAFETY_OFFICER)}"}
+    async with httpx.AsyncClient(base_url=system.url, headers=officer) as gateway:
+        watcher = AlertWatcher(gateway, show=lambda _: None)
+        for _ in range(100):  # the read model shows the alert shortly after it was raised
+            if (await gateway.get(f"/v1/safety/alerts/{alert.alert_id}")).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert await watcher.receive(redelivered) is not None
+        assert await watcher.acknowledge(str(alert.alert_id)[:8])
+        assert await watcher.acknowledge(str(alert.alert_id)[:8]) is False, "nothing left open to acknowledge"
+    with pytest.raises(TimeoutError):
+        await next_alert_for(alert_inbox, body["ae_id"], timeout=3)
+
+
+async def test_acknowledging_twice_returns_the_first_acknowledgement(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, store: EventStore
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    body = await report(client, site, subject, bearer, grade=5, seriousness=["death"], outcome="fatal")
+    alert_id = await alert_recorded(store, site, subject)
+    officer = token(Role.SAFETY_OFFICER)
+    path = f"/v1/safety/alerts/{alert_id}/acknowledgement"
+    first = await client.post(path, headers=headers(officer, new_key()))
+    second = await client.post(path, headers=headers(officer, new_key()))
+    assert first.status_code == second.status_code == 201
+    assert first.json()["event_id"] == second.json()["event_id"] and first.json()["subject"] == subject
+    assert (await client.post(path, headers=headers(bearer, new_key()))).status_code == 403
+    assert body["serious"]
+
+
+async def alert_recorded(store: EventStore, site: str, subject: str, timeout: float = 15) -> uuid.UUID:
+    async with asyncio.timeout(timeout):
+        while True:
+            events = (await store.load(subject_history(site, subject))).events
+            alerts = [e.data for e in events if isinstance(e.data, SeriousAdverseEventAlertRaised)]
+            if alerts:
+                assert len(alerts) == 1
+                return alerts[0].alert_id
+            await asyncio.sleep(0.05)
+
+
+async def test_an_ae_appended_while_safety_is_down_raises_exactly_one_alert_when_it_returns(
+    system: System, client: httpx.AsyncClient, subject_ids: SubjectIds, store: EventStore, protocol: ProtocolDefinition
+) -> None:
+    site, subject, _ = await consented(client, subject_ids)
+    system.processes.kill("safety")
+    try:
+        # What the service had appended the moment before it was killed, before its reaction ran.
+        history = await store.load(subject_history(site, subject))
+        ae = AdverseEventReported(
+            ae_id=uuid.uuid4(),
+            term="Anaphylaxis",
+            onset_date=datetime.now(UTC).date(),
+            site_aware_at=datetime.now(UTC) - timedelta(minutes=5),
+            grade=4,
+            seriousness=("life_threatening",),
+            serious=True,
+            relationship={"fat_graft": "probable", "hair_transplantation": "unlikely"},
+            action_taken="treatment_given",
+            outcome="recovering",
+        )
+        meta = EventMetadata("/trial/safety", site, subject, "sc-1", "crash-test", protocol.version)
+        envelope = EventEnvelope.wrap(ae, meta, event_id=uuid.uuid4(), time=datetime.now(UTC))
+        await store.append(
+            [envelope], subject_filter=subject_history(site, subject), expected_last_sequence=history.last_sequence
+        )
+    finally:
+        system.processes.start("safety")
+    await alert_recorded(store, site, subject)
+    await asyncio.sleep(1.0)  # time for a duplicate to appear, were there one
+    events = (await store.load(subject_history(site, subject))).events
+    assert sum(isinstance(e.data, SeriousAdverseEventAlertRaised) for e in events) == 1
+
+
+async def test_safety_killed_right_after_the_report_still_raises_exactly_one_alert(
+    system: System, client: httpx.AsyncClient, subject_ids: SubjectIds, store: EventStore
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    await report(client, site, subject, bearer, grade=4, seriousness=["life_threatening"])
+    system.processes.kill("safety")
+    system.processes.start("safety")
+    await alert_recorded(store, site, subject, timeout=45)  # redelivery after the reaction ack wait
+    await asyncio.sleep(1.0)
+    events = (await store.load(subject_history(site, subject))).events
+    assert sum(isinstance(e.data, SeriousAdverseEventAlertRaised) for e in events) == 1
+
+
+async def test_a_late_report_is_flagged_and_recorded_as_a_deviation(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, store: EventStore, read_pool: asyncpg.Pool
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    aware = datetime.now(UTC) - timedelta(hours=30)
+    await report(client, site, subject, bearer, site_aware_at=aware.isoformat(), onset_date=aware.date().isoformat())
+    await alert_recorded(store, site, subject)
+    events = (await store.load(subject_history(site, subject))).events
+    [alert] = [e for e in events if isinstance(e.data, SeriousAdverseEventAlertRaised)]
+    assert alert.data.late  # type: ignore[attr-defined]
+    [deviation] = [e for e in events if isinstance(e.data, ProtocolDeviationRecorded)]
+    await wait_for_checkpoint(read_pool, "safety", deviation.sequence)
+    row = await read_pool.fetchrow("SELECT code FROM protocol_deviations WHERE subject_id = $1", subject)
+    assert row is not None and row["code"] == "SAE_REPORTED_LATE"
+    assert await read_pool.fetchval("SELECT late FROM sae_alerts WHERE subject_id = $1", subject) is True
+
+
+async def test_an_unacknowledged_alert_is_escalated_at_each_interval_with_a_fixed_clock(
+    client: httpx.AsyncClient,
+    subject_ids: SubjectIds,
+    store: EventStore,
+    js: JetStreamContext,
+    protocol: ProtocolDefinition,
+    alert_inbox: JetStreamContext.PullSubscription,
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    body = await report(client, site, subject, bearer)
+    await alert_recorded(store, site, subject)
+    raised_at = next(
+        e.envelope.time
+        for e in (await store.load(subject_history(site, subject))).events
+        if isinstance(e.data, SeriousAdverseEventAlertRaised)
+    )
+    hour = timedelta(hours=1)
+
+    async def escalations(now: datetime) -> list[int]:
+        await escalate_overdue(store, js, protocol, now=now, interval=hour)
+        return [
+            e.data.escalation
+            for e in (await store.load(subject_history(site, subject))).events
+            if isinstance(e.data, SeriousAdverseEventAlertEscalated)
+        ]
+
+    assert await escalations(raised_at + timedelta(minutes=59)) == []
+    assert await escalations(raised_at + timedelta(minutes=61)) == [1]
+    assert await escalations(raised_at + timedelta(minutes=61)) == [1], "not twice for the same interval"
+    assert await escalations(raised_at + timedelta(minutes=121)) == [1, 2]
+    seen: set[tuple[AlertKind, int]] = set()
+    while not {(AlertKind.OVERDUE, 1), (AlertKind.OVERDUE, 2)} <= seen:  # on sae-overdue.<site>, once each
+        alert, msg = await next_alert_for(alert_inbox, body["ae_id"])
+        seen.add((alert.kind, alert.escalation))
+        assert msg.subject == f"trial.alerts.{alert.kind.value}.{site}"
+        await msg.ack()
+
+
+async def test_grade_5_marks_the_subject_as_died_in_the_read_model(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    response = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/adverse-events",
+        json=adverse_event(grade=5, seriousness=["death"], outcome="fatal"),
+        headers=headers(bearer, new_key()),
+    )
+    await wait_for_checkpoint(read_pool, "subjects", response.json()["stream_sequence"])
+    read = await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))
+    assert read.json()["state"] == "died"
+
+
+async def test_open_alerts_are_for_safety_officers_only(client: httpx.AsyncClient) -> None:
+    assert (
+        await client.get("/v1/safety/alerts", headers=headers(token(Role.SITE_COORDINATOR, "NFH")))
+    ).status_code == 403
+    listed = await client.get("/v1/safety/alerts?state=open", headers=headers(token(Role.SAFETY_OFFICER)))
+    assert listed.status_code == 200 and all(a["acknowledged_at"] is None for a in listed.json())
