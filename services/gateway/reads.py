@@ -8,6 +8,18 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 
+class AdverseEventView(BaseModel):
+    ae_id: UUID
+    term: str
+    onset_date: date
+    grade: int
+    serious: bool
+    seriousness: list[str]
+    outcome: str
+    reported_at: datetime
+    follow_ups: int
+
+
 class SubjectView(BaseModel):
     subject_id: str
     site: str
@@ -22,21 +34,31 @@ class SubjectView(BaseModel):
     arm: str | None = Field(description="allocated arm (the trial is open label)")
     randomization_number: int | None
     randomization_invalidated: bool
+    died_on: date | None
     last_event_type: str
     last_event_at: datetime
+    adverse_events: list[AdverseEventView] = Field(default_factory=list)
 
 
 SELECT_SUBJECT = """
 SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, eligible, screenings,
        last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated,
-       last_event_type, last_event_at
+       died_on, last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
+"""
+
+SELECT_SUBJECT_ADVERSE_EVENTS = """
+SELECT ae_id, term, onset_date, grade, serious, seriousness, outcome, reported_at, follow_ups
+  FROM adverse_events WHERE subject_id = $1 ORDER BY reported_at
 """
 
 
 async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectView | None:
     row = await pool.fetchrow(SELECT_SUBJECT, site, subject)
-    return SubjectView.model_validate(dict(row)) if row else None
+    if row is None:
+        return None
+    adverse_events = await pool.fetch(SELECT_SUBJECT_ADVERSE_EVENTS, subject)
+    return SubjectView.model_validate({**dict(row), "adverse_events": [dict(r) for r in adverse_events]})
 
 
 class AlertState(StrEnum):

@@ -45,8 +45,10 @@ async def test_consent_is_recorded_and_read_back(
         "arm": None,
         "randomization_number": None,
         "randomization_invalidated": False,
+        "died_on": None,
         "last_event_type": "ConsentRecorded",
         "last_event_at": None,
+        "adverse_events": [],
     }
 
 

@@ -256,8 +256,15 @@ async def test_grade_5_marks_the_subject_as_died_in_the_read_model(
         headers=headers(bearer, new_key()),
     )
     await wait_for_checkpoint(read_pool, "subjects", response.json()["stream_sequence"])
-    read = await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))
-    assert read.json()["state"] == "died"
+    await wait_for_checkpoint(read_pool, "safety", response.json()["stream_sequence"])
+    read = (await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))).json()
+    assert read["state"] == "died" and read["died_on"] is not None
+    assert [(a["grade"], a["serious"], a["outcome"]) for a in read["adverse_events"]] == [(5, True, "fatal")]
+    other_site = next(s for s in ("NFH", "GZ2", "SZ3") if s != site)
+    forbidden = await client.get(
+        f"/v1/sites/{site}/subjects/{subject}", headers=headers(token(Role.INVESTIGATOR, other_site))
+    )
+    assert forbidden.status_code == 403, "a site role sees only its own site's adverse events"
 
 
 async def test_open_alerts_are_for_safety_officers_only(client: httpx.AsyncClient) -> None:
