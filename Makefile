@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run test test-unit lint format clean-data
+.PHONY: setup run test test-unit lint format bench clean-data
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -26,6 +26,9 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
+
+bench: setup
+	$(PY) -m bench
 
 lint: setup
 	$(VENV)/bin/ruff check .

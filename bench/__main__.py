@@ -1,0 +1,128 @@
+"""`make bench`: the real system on fresh embedded servers, each figure beside its raw limit from the same run.
+
+Writes bench/results.json and bench/results.svg.
+"""
+
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench.safety import SITES, raw_round_trip, sae_latency
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with, free_port
+from devstack.stack import ServiceProcesses
+from services.gateway.auth import Role, issue_token
+
+OUT = Path(__file__).resolve().parent
+SECRET = "b" * 40
+SEED = "42" * 32
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """One pair of bars per figure (p50, p99), the system beside its raw limit, log scale."""
+    rows = [(name, r["system"], r["raw_limit"]) for name, r in results["benchmarks"].items()]
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 1.2 * len(rows)))
+    labels, values, colours = [], [], []
+    for name, system, raw in rows:
+        for label, summary, colour in (
+            (f"{name}\n(system)", system, "#c0392b"),
+            (f"{name}\n(raw limit)", raw, "#7f8c8d"),
+        ):
+            labels.append(label)
+            values.append((summary["p50_ms"], summary["p99_ms"]))
+            colours.append(colour)
+    y = range(len(labels))
+    ax.barh([i + 0.2 for i in y], [v[0] for v in values], height=0.4, color=colours, label="p50")
+    ax.barh([i - 0.2 for i in y], [v[1] for v in values], height=0.4, color=colours, alpha=0.45, label="p99")
+    ax.set_yticks(list(y), labels)
+    ax.set_xscale("log")
+    ax.set_xlabel("milliseconds (log)")
+    ax.set_title(f"Trial backend on {results['machine']['cpus']} cores — system beside raw limit")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+async def run_benchmarks(gateway: str, nats_url: str, tokens: dict[str, str]) -> dict[str, Any]:
+    raw = await raw_round_trip(nats_url, 2000)
+    sae = await sae_latency(gateway, nats_url, tokens, 60)
+    return {
+        "sae_alert_latency": {
+            "what": "SAE report through the gateway → alert received by a subscriber of trial.alerts.sae.>",
+            "system": sae["after_201"].as_dict(),
+            "system_from_request_sent": sae["after_request"].as_dict(),
+            "raw_limit": raw.as_dict(),
+            "raw_limit_what": "core NATS request/reply round trip to an echo responder, 512 B",
+            "ratio_p50": round(sae["after_201"].p50_ms / raw.p50_ms, 1),
+            "ratio_p99": round(sae["after_201"].p99_ms / raw.p99_ms, 1),
+            "ratio_from_request_sent_p50": round(sae["after_request"].p50_ms / raw.p50_ms, 1),
+        }
+    }
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="trial-bench-") as tmp:
+        base = Path(tmp)
+        nats_server = EmbeddedNats(base / "nats", port=free_port())
+        postgres = EmbeddedPostgres(base / "pg")
+        services: ServiceProcesses | None = None
+        try:
+            nats_url = nats_server.start()
+            database_url = postgres.start()
+            port = free_port()
+            env = env_with(
+                NATS_URL=nats_url,
+                DATABASE_URL=database_url,
+                GATEWAY_PORT=str(port),
+                TOKEN_SIGNING_KEYS=f"bench:{SECRET}",
+                RANDOMIZATION_SEED=SEED,
+                LOG_LEVEL="WARNING",
+            )
+            subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
+            services = ServiceProcesses(env, log_dir=base / "logs")
+            services.start()
+            gateway = f"http://127.0.0.1:{port}"
+            services.wait_ready(gateway)
+            keys = {"bench": SECRET}
+            tokens = {
+                s: issue_token(keys, issuer="trial-gateway", role=Role.SITE_COORDINATOR, site=s, hours=1) for s in SITES
+            }
+            benchmarks = asyncio.run(run_benchmarks(gateway, nats_url, tokens))
+        finally:
+            if services is not None:
+                services.stop()
+            postgres.stop()
+            nats_server.stop()
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+            "system": platform.platform(),
+        },
+        "benchmarks": benchmarks,
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, OUT / "results.svg")
+    for name, figure in benchmarks.items():
+        print(
+            f"{name}: p50 {figure['system']['p50_ms']} ms, p99 {figure['system']['p99_ms']} ms "
+            f"(raw limit p50 {figure['raw_limit']['p50_ms']} ms; ratio p50 {figure['ratio_p50']}x)"
+        )
+    print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
