@@ -52,6 +52,8 @@ class ActorContext(BaseModel):
     correlation_id: str = Field(min_length=1, max_length=100)
     actor: str = Field(min_length=1, max_length=100)
     role: str
+    actor_site: SiteCode | None = Field(None, description="the site of a site role's token")
+    token_id: str = Field(min_length=1, max_length=100, description="the token's id (jti), for the audit trail")
     received_at: AwareDatetime
 
 

@@ -4,12 +4,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import nats
 import structlog
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,7 +28,16 @@ from services.gateway.commands import (
 from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
 from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
-from services.gateway.reads import AlertState, AlertView, SubjectView, find_alerts, find_subject
+from services.gateway.reads import (
+    AlertState,
+    AlertView,
+    SubjectPage,
+    SubjectState,
+    SubjectView,
+    find_alerts,
+    find_subject,
+    list_subjects,
+)
 from services.gateway.settings import GatewaySettings
 from shared.commands import (
     ACKNOWLEDGE_ALERT,
@@ -94,6 +103,23 @@ def require(caller: Principal, right: Right, site: str | None = None) -> None:
         raise forbidden(f"this token is for site {caller.site}, not {site}")
 
 
+def allowed(right: Right, *, per_site: bool = False) -> Any:
+    """A dependency checking the caller's right (and site) before anything else of the request is read."""
+    if per_site:
+
+        def check_site(caller: Caller, site: SitePath) -> Principal:
+            require(caller, right, site)
+            return caller
+
+        return Depends(check_site)
+
+    def check(caller: Caller) -> Principal:
+        require(caller, right)
+        return caller
+
+    return Depends(check)
+
+
 @dataclass(frozen=True)
 class FormRoute:
     """One form a site posts about a subject: where, which command it becomes, what it answers."""
@@ -150,10 +176,9 @@ def add_form_route(app: FastAPI, route: FormRoute) -> None:
         site: SitePath,
         subject: SubjectPath,
         form: BaseModel,
-        caller: Caller,
+        caller: Annotated[Principal, allowed(route.right, per_site=True)],
         key: IdempotencyKey,
     ) -> Response:
-        require(caller, route.right, site)
         return await submit_command(
             request,
             principal=caller,
@@ -210,13 +235,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationId)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    @app.get("/healthz", tags=["operations"], operation_id="healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get(
         "/readyz",
         tags=["operations"],
+        operation_id="readyz",
         summary="Readiness: NATS and Postgres reachable",
         responses=problem_responses(503),
     )
@@ -235,12 +261,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.get(
         "/v1/randomization/allocation-list.csv",
         tags=["randomization"],
+        operation_id="export_allocation_list",
         summary="The concealed allocation list (statisticians); its SHA-256 is the recorded commitment",
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 503)},
     )
-    async def export_allocation_list(request: Request, caller: Caller) -> PlainTextResponse:
-        require(caller, Right.READ_ALLOCATION_LIST)
+    async def export_allocation_list(
+        request: Request, caller: Annotated[Principal, allowed(Right.READ_ALLOCATION_LIST)]
+    ) -> PlainTextResponse:
         bus: CommandBus = request.app.state.bus
         request_model = ExportRequest(actor=caller.actor, role=caller.role, correlation_id=request.state.correlation_id)
         exported = await bus.export(EXPORT_ALLOCATION_LIST, request_model)
@@ -259,8 +287,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         response_model=AlertAcknowledged,
         responses=problem_responses(401, 403, 404, 422, 503),
     )
-    async def acknowledge_alert(request: Request, alert: UUID, caller: Caller, key: IdempotencyKey) -> Response:
-        require(caller, Right.ACKNOWLEDGE_ALERTS)
+    async def acknowledge_alert(
+        request: Request,
+        alert: UUID,
+        caller: Annotated[Principal, allowed(Right.ACKNOWLEDGE_ALERTS)],
+        key: IdempotencyKey,
+    ) -> Response:
         return await submit_command(
             request,
             principal=caller,
@@ -277,8 +309,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         summary="SAE alerts (safety officers), oldest first, with the 24-hour reporting deadline",
         responses=problem_responses(401, 403, 422),
     )
-    async def list_alerts(request: Request, caller: Caller, state: AlertState = AlertState.OPEN) -> list[AlertView]:
-        require(caller, Right.READ_ADVERSE_EVENTS)
+    async def list_alerts(
+        request: Request,
+        caller: Annotated[Principal, allowed(Right.READ_ADVERSE_EVENTS)],
+        state: AlertState = AlertState.OPEN,
+    ) -> list[AlertView]:
         return await find_alerts(request.app.state.pool, state)
 
     @app.get(
@@ -288,21 +323,46 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         summary="One SAE alert and whether it is acknowledged",
         responses=problem_responses(401, 403, 404, 422),
     )
-    async def get_alert(request: Request, alert: UUID, caller: Caller) -> AlertView:
-        require(caller, Right.READ_ADVERSE_EVENTS)
+    async def get_alert(
+        request: Request, alert: UUID, caller: Annotated[Principal, allowed(Right.READ_ADVERSE_EVENTS)]
+    ) -> AlertView:
         found = await find_alerts(request.app.state.pool, AlertState.ALL, alert_id=alert)
         if not found:
             raise ProblemError(404, "alert-not-found", "Alert not found", f"no alert {alert} (yet)")
         return found[0]
 
     @app.get(
+        "/v1/sites/{site}/subjects",
+        tags=["subjects"],
+        operation_id="list_subjects",
+        summary="The site's subjects and their state, by subject id, a page at a time",
+        responses=problem_responses(401, 403, 422),
+    )
+    async def get_subjects(
+        request: Request,
+        site: SitePath,
+        caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)],
+        state: Annotated[SubjectState | None, Query(description="only subjects in this state")] = None,
+        after: Annotated[
+            str | None, Query(pattern=SUBJECT_ID_PATTERN, description="next_after of the last page")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> SubjectPage:
+        return await list_subjects(request.app.state.pool, site, state=state, after=after, limit=limit)
+
+    @app.get(
         "/v1/sites/{site}/subjects/{subject}",
         tags=["subjects"],
+        operation_id="get_subject",
         summary="One subject and its state",
         responses=problem_responses(401, 403, 404, 422),
     )
-    async def get_subject(request: Request, site: SitePath, subject: SubjectPath, caller: Caller) -> SubjectView:
-        require(caller, Right.READ_SUBJECTS, site)
+    async def get_subject(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)],
+    ) -> SubjectView:
         view = await find_subject(request.app.state.pool, site, subject)
         if view is None:
             raise ProblemError(404, "subject-not-found", "Subject not found", f"no subject {subject} at site {site}")

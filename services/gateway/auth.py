@@ -49,6 +49,7 @@ class Principal(BaseModel):
     actor: str
     role: Role
     site: SiteCode | None = None
+    token_id: str
 
     @model_validator(mode="after")
     def _site_roles_name_one_site(self) -> Self:
@@ -102,9 +103,13 @@ def verify_token(token: str, keys: dict[str, str], *, issuer: str) -> Principal:
         if secret is None:
             raise InvalidToken("token signed with an unknown key")
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["exp", "iat", "sub", "iss"]}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "iss", "jti"]},
         )
-        return Principal(actor=claims["sub"], role=claims.get("role"), site=claims.get("site"))
+        return Principal(actor=claims["sub"], role=claims.get("role"), site=claims.get("site"), token_id=claims["jti"])
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
     except (jwt.InvalidTokenError, ValidationError, KeyError) as exc:

@@ -30,7 +30,7 @@ A = TypeVar("A", bound=BaseModel)
 class CommandBus:
     def __init__(self, nc: Client, *, timeout: float) -> None:
         self._nc = nc
-        self._timeout = timeout
+        self.timeout = timeout
 
     async def send(self, subject: str, command: BaseModel) -> CommandReply:
         reply = await self._request(subject, command, CommandReply)
@@ -44,7 +44,7 @@ class CommandBus:
     async def _request(self, subject: str, message: BaseModel, answer: type[A]) -> A:
         service = subject.split(".")[2]
         try:
-            msg = await self._nc.request(subject, message.model_dump_json().encode(), timeout=self._timeout)
+            msg = await self._nc.request(subject, message.model_dump_json().encode(), timeout=self.timeout)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
             raise service_unavailable(f"no answer from {service} in time; retry with the same key") from exc
         except nats.errors.Error as exc:
@@ -110,7 +110,7 @@ async def submit_command(
     keys: IdempotencyKeys = request.app.state.idempotency
     bus: CommandBus = request.app.state.bus
     fingerprint = request_hash(request.method, request.url.path, await request.body())
-    stored = await keys.claim(principal.actor, idempotency_key, fingerprint)
+    stored = await keys.claim(principal.actor, idempotency_key, fingerprint, wait=bus.timeout + 1)
     if stored is not None:
         return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
     actor = ActorContext(
@@ -118,6 +118,8 @@ async def submit_command(
         correlation_id=request.state.correlation_id,
         actor=principal.actor,
         role=principal.role,
+        actor_site=principal.site,
+        token_id=principal.token_id,
         received_at=datetime.now(UTC),
     )
     message: BaseModel = (

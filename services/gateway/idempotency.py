@@ -1,5 +1,6 @@
 """Idempotency keys stored durably in Postgres: one answer per key, across replicas and restarts."""
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from uuid import UUID, uuid5
@@ -21,6 +22,13 @@ def command_id(scope: str, key: str) -> UUID:
     return uuid5(COMMAND_NAMESPACE, f"{scope}\n{key}")
 
 
+class InFlight:
+    """The first request with this key has not been answered yet."""
+
+
+IN_FLIGHT = InFlight()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     status_code: int
@@ -32,11 +40,31 @@ class IdempotencyKeys:
         self._pool = pool
         self._lease = lease_seconds
 
-    async def claim(self, scope: str, key: str, fingerprint: str) -> StoredResponse | None:
+    async def claim(self, scope: str, key: str, fingerprint: str, *, wait: float = 0.0) -> StoredResponse | None:
         """Claim the key for this request, or return the first answer it already got.
 
-        Raises a 422 problem when the key was used for another request, 409 while the first is in flight.
+        A repeat of a request still in flight waits up to `wait` seconds for the first answer, so
+        simultaneous retries all get it. Raises a 422 problem when the key was used for another
+        request, 409 when the first is still in flight after waiting.
         """
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            outcome = await self._try_claim(scope, key, fingerprint)
+            if not isinstance(outcome, InFlight):
+                return outcome
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ProblemError(
+                    409,
+                    "request-in-flight",
+                    "Request still in progress",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                    rule="idempotency.in_flight",
+                    field="Idempotency-Key",
+                    headers={"Retry-After": "1"},
+                )
+            await asyncio.sleep(0.025)
+
+    async def _try_claim(self, scope: str, key: str, fingerprint: str) -> "StoredResponse | InFlight | None":
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetchval(
                 """INSERT INTO idempotency_keys (scope, key, request_hash, state, leased_until)
@@ -68,15 +96,7 @@ class IdempotencyKeys:
             if row["state"] == "done":
                 return StoredResponse(row["status_code"], bytes(row["response_body"]))
             if row["leased"]:
-                raise ProblemError(
-                    409,
-                    "request-in-flight",
-                    "Request still in progress",
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                    rule="idempotency.in_flight",
-                    field="Idempotency-Key",
-                    headers={"Retry-After": "1"},
-                )
+                return IN_FLIGHT
             # The replica that claimed it died; take over. The command id is the same, so no second fact.
             await conn.execute(
                 """UPDATE idempotency_keys SET leased_until = now() + make_interval(secs => $3)

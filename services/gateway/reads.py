@@ -61,6 +61,51 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
     return SubjectView.model_validate({**dict(row), "adverse_events": [dict(r) for r in adverse_events]})
 
 
+class SubjectState(StrEnum):
+    """Where a subject stands, as the read model names it."""
+
+    CONSENTED = "consented"
+    ELIGIBLE = "eligible"
+    SCREEN_FAILED = "screen_failed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    RANDOMIZED = "randomized"
+    DIED = "died"
+
+
+class SubjectSummary(BaseModel):
+    subject_id: str
+    site: str
+    state: str
+    eligible: bool | None
+    arm: str | None
+    randomization_number: int | None
+    last_event_type: str
+    last_event_at: datetime
+
+
+class SubjectPage(BaseModel):
+    items: list[SubjectSummary]
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+SELECT_SUBJECTS = """
+SELECT subject_id, site, state, eligible, arm, randomization_number, last_event_type, last_event_at
+  FROM subjects
+ WHERE site = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR subject_id > $3)
+ ORDER BY subject_id
+ LIMIT $4
+"""
+
+
+async def list_subjects(
+    pool: asyncpg.Pool, site: str, *, state: str | None, after: str | None, limit: int
+) -> SubjectPage:
+    """Keyset paging by subject id: stable while subjects are added."""
+    rows = await pool.fetch(SELECT_SUBJECTS, site, state, after, limit + 1)
+    items = [SubjectSummary.model_validate(dict(r)) for r in rows[:limit]]
+    return SubjectPage(items=items, next_after=items[-1].subject_id if len(rows) > limit else None)
+
+
 class AlertState(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"

@@ -63,6 +63,9 @@ class EventMetadata:
     protocol_version: str
     causation_id: str | None = None
     reason: str | None = None
+    actor_role: str | None = None
+    actor_site: str | None = None
+    actor_token: str | None = None
 
 
 class EventEnvelope(BaseModel):
@@ -77,7 +80,10 @@ class EventEnvelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     data: SerializeAsAny[DomainEvent]
     siteid: SiteCode | None = Field(description="the subject's site; null for trial-level facts")
-    actor: str = Field(min_length=1)
+    actor: str = Field(min_length=1, description="who did it: the token's subject, or service:<name>")
+    actorrole: str | None = Field(None, description="the role the actor acted in")
+    actorsite: SiteCode | None = Field(None, description="the site of a site role")
+    actortoken: str | None = Field(None, description="id of the token used, never the token")
     reason: str | None = None
     protocolversion: str = Field(min_length=1)
     schemaversion: int = Field(ge=1)
@@ -106,6 +112,9 @@ class EventEnvelope(BaseModel):
             data=event,
             siteid=meta.site,
             actor=meta.actor,
+            actorrole=meta.actor_role,
+            actorsite=meta.actor_site,
+            actortoken=meta.actor_token,
             reason=meta.reason,
             protocolversion=meta.protocol_version,
             schemaversion=event.schema_version,

@@ -1,5 +1,7 @@
 """Idempotency keys in a real Postgres: one answer per key, whichever replica asks."""
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -31,12 +33,21 @@ async def test_the_same_key_with_another_body_is_422(keys: IdempotencyKeys) -> N
     assert refused.value.problem.status == 422 and refused.value.problem.field == "Idempotency-Key"
 
 
-async def test_a_request_still_in_flight_with_the_same_key_is_409(keys: IdempotencyKeys) -> None:
+async def test_a_request_still_in_flight_with_the_same_key_is_409_after_waiting(keys: IdempotencyKeys) -> None:
     fingerprint = request_hash("POST", "/v1/x", b"{}")
     await keys.claim("sc-1", "key-00003", fingerprint)
     with pytest.raises(ProblemError) as refused:
-        await keys.claim("sc-1", "key-00003", fingerprint)
+        await keys.claim("sc-1", "key-00003", fingerprint, wait=0.1)
     assert refused.value.problem.status == 409
+
+
+async def test_a_repeat_waiting_on_the_first_gets_its_answer(keys: IdempotencyKeys) -> None:
+    fingerprint = request_hash("POST", "/v1/x", b"{}")
+    await keys.claim("sc-1", "key-00006", fingerprint)
+    waiting = asyncio.create_task(keys.claim("sc-1", "key-00006", fingerprint, wait=5))
+    await asyncio.sleep(0.1)
+    await keys.complete("sc-1", "key-00006", StoredResponse(201, b"first"))
+    assert await waiting == StoredResponse(201, b"first")
 
 
 async def test_a_claim_left_by_a_crashed_replica_can_be_taken_over(pool: asyncpg.Pool) -> None:

@@ -103,6 +103,8 @@ def command(site: str, subject: str, command_id: UUID) -> bytes:
         correlation_id=f"load-{subject}",
         actor="sc-load",
         role="site_coordinator",
+        actor_site=site,
+        token_id="test-token",
         site=site,
         subject=subject,
         received_at=datetime.now(UTC),

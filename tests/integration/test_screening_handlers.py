@@ -34,6 +34,8 @@ def command(site: str, subject: str, command_id: UUID | None = None, form: Conse
         correlation_id="corr-42",
         actor="sc-7",
         role="site_coordinator",
+        actor_site=site,
+        token_id="test-token",
         site=site,
         subject=subject,
         received_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
