@@ -62,7 +62,14 @@ def test_forged_signature_is_refused() -> None:
 
 def test_a_token_claiming_a_site_role_without_a_site_is_refused() -> None:
     now = datetime.now(UTC)
-    claims = {"iss": ISSUER, "sub": "x", "role": "investigator", "iat": now, "exp": now + timedelta(hours=1)}
+    claims = {
+        "iss": ISSUER,
+        "sub": "x",
+        "jti": "t1",
+        "role": "investigator",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
     token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(InvalidToken):
         verify_token(token, KEYS, issuer=ISSUER)
