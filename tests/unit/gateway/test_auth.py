@@ -45,6 +45,7 @@ def test_expired_token_is_refused() -> None:
     claims = {
         "iss": ISSUER,
         "sub": "x",
+        "jti": "t1",
         "role": "monitor",
         "iat": now - timedelta(hours=2),
         "exp": now - timedelta(hours=1),
