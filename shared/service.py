@@ -11,6 +11,7 @@ from shared.commands import CommandContext, CommandReply, Rejection
 from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.events import EventMetadata, RecordedEvent
 from shared.eventstore import EventStore, StreamSettings, provision_streams
+from shared.health import HealthServer
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.rules import RuleViolation
 from shared.settings import TrialSettings
@@ -42,6 +43,7 @@ class ServiceRuntime:
     protocol: ProtocolDefinition
     clock: Clock = utc_now
     _store: EventStore | None = field(default=None, init=False)
+    _health: HealthServer | None = field(default=None, init=False)
 
     @classmethod
     def create(cls, name: str, settings: TrialSettings, *, clock: Clock = utc_now) -> "ServiceRuntime":
@@ -54,7 +56,18 @@ class ServiceRuntime:
         js = self.broker.connection.jetstream()
         await provision_streams(js, StreamSettings())
         self._store = EventStore(js)
+        if self.settings.health_port:
+            self._health = HealthServer(self.settings.health_port, {"nats": self._nats_connected})
+            await self._health.start()
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
+
+    async def _nats_connected(self) -> bool:
+        return bool(self.broker.connection.is_connected)
+
+    async def stop(self) -> None:
+        if self._health is not None:
+            await self._health.stop()
+        log.info("service_stopped", service=self.name)
 
     @property
     def store(self) -> EventStore:

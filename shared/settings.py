@@ -19,3 +19,4 @@ class TrialSettings(BaseSettings):
     protocol_file: Path = DEFAULT_PROTOCOL_FILE
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
+    health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")

@@ -96,4 +96,5 @@ def build_app(settings: RandomizationSettings, *, clock: Clock = utc_now) -> Fas
         await commit_list(runtime, allocation_list)
 
     app.on_startup(start)
+    app.on_shutdown(runtime.stop)
     return app

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.eventstore import StreamSettings, provision_streams
+from shared.health import HealthServer
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
 
@@ -47,10 +48,28 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_all, runners)
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+
+    async def projections_running() -> bool:
+        return not any(t.done() for t in tasks)
+
+    async def postgres_reachable() -> bool:
+        return bool(await pool.fetchval("SELECT 1") == 1)
+
+    async def nats_connected() -> bool:
+        return bool(nc.is_connected)
+
+    health = HealthServer(
+        settings.health_port or 0,
+        {"nats": nats_connected, "postgres": postgres_reachable, "projections": projections_running},
+    )
+    if settings.health_port:
+        await health.start()
     log.info("reporting_started", projections=[r.projection.name for r in runners])
     try:
-        await asyncio.gather(*(r.run() for r in runners))
+        await asyncio.gather(*tasks)
     finally:
+        await health.stop()
         await pool.close()
         await nc.drain()
         log.info("reporting_stopped")

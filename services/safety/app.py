@@ -55,6 +55,7 @@ def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream
         for task in tasks.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await runtime.stop()
 
     app.on_startup(start)
     app.on_shutdown(stop)

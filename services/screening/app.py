@@ -15,4 +15,5 @@ def build_app(settings: ScreeningSettings, *, clock: Clock = utc_now) -> FastStr
     runtime.broker.include_router(build_router(runtime, settings))
     app = FastStream(runtime.broker, logger=None)
     app.on_startup(runtime.start)
+    app.on_shutdown(runtime.stop)
     return app

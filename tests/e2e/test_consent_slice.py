@@ -8,11 +8,13 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
+from devstack.servers import env_with, free_port
+from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
 from shared.eventstore import EventStore, subject_history
 from shared.projections import rebuild, wait_for_checkpoint
-from tests.conftest import SubjectIds
+from tests.conftest import Servers, SubjectIds
 from tests.e2e.api import CONSENT as FORM
 from tests.e2e.api import ISSUER, System, headers, new_key, token
 
@@ -228,3 +230,23 @@ async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System)
     system.processes.start()
     assert codes == {"gateway": 0, "safety": 0, "screening": 0, "randomization": 0, "reporting": 0}
     system.processes.wait_ready(system.url)
+
+
+async def test_services_that_speak_only_nats_answer_health_probes(servers: Servers) -> None:
+    port = free_port()
+    env = env_with(NATS_URL=servers.nats_url, HEALTH_PORT=str(port), LOG_LEVEL="WARNING")
+    processes = ServiceProcesses(env)
+    processes.start("screening")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+            for _ in range(100):
+                try:
+                    ready = await http.get("/readyz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            assert ready.status_code == 200 and ready.json() == {"status": "ready", "checks": {"nats": True}}
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            assert (await http.get("/elsewhere")).status_code == 404
+    finally:
+        assert processes.stop() == {"screening": 0}

@@ -1,0 +1,68 @@
+"""Liveness and readiness over HTTP for the services that speak only NATS, for Kubernetes probes.
+
+`/healthz`: the event loop answers. `/readyz`: every dependency check passes (NATS connected,
+Postgres reachable, ...). Plain asyncio, no framework: it must keep answering when little else does.
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Check = Callable[[], Awaitable[bool]]
+
+
+class HealthServer:
+    def __init__(self, port: int, checks: dict[str, Check], *, host: str = "0.0.0.0") -> None:
+        self._port = port
+        self._host = host
+        self._checks = checks
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        log.info("health_listening", port=self._port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def ready(self) -> dict[str, bool]:
+        results = {}
+        for name, check in self._checks.items():
+            try:
+                results[name] = bool(await asyncio.wait_for(check(), 2.0))
+            except Exception:
+                results[name] = False
+        return results
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), 5.0)
+            path = request_line.decode("latin-1").split(" ")[1] if request_line.count(b" ") >= 2 else ""
+            if path == "/healthz":
+                status, body = 200, '{"status":"ok"}'
+            elif path == "/readyz":
+                results = await self.ready()
+                ok = all(results.values())
+                status = 200 if ok else 503
+                body = json.dumps({"status": "ready" if ok else "not ready", "checks": results})
+            else:
+                status, body = 404, '{"status":"not found"}'
+            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            writer.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n{body}".encode()
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
