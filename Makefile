@@ -16,7 +16,13 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
 
-setup: $(VENV)/.synced
+# The policy scanner pins libraries the project's tests can't share: it gets an environment of its own.
+$(TOOLS)/checkov/.synced: deploy/policy-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing $(TOOLS)/checkov --python python3
+	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip sync --quiet deploy/policy-requirements.txt
+	touch $@
+
+setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
 
 run: setup
 	$(PY) -m devstack

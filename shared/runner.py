@@ -12,14 +12,14 @@ from pydantic import ValidationError
 
 from shared.logging import configure_logging
 from shared.protocol import InvalidProtocolDefinition
-from shared.settings import TrialSettings
+from shared.settings import TrialSettings, load_settings
 
 S = TypeVar("S", bound=TrialSettings)
 
 
 def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_type: type[S]) -> None:
     try:
-        settings = settings_type()
+        settings = load_settings(settings_type)
     except ValidationError as exc:
         # Name the setting and the rule, never the value: some settings are secrets.
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())

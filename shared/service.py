@@ -54,7 +54,7 @@ class ServiceRuntime:
         """Before any handler subscribes: connect, make sure the streams exist, open the store."""
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        await provision_streams(js, StreamSettings())
+        await provision_streams(js, StreamSettings(replicas=self.settings.stream_replicas))
         self._store = EventStore(js)
         if self.settings.health_port:
             self._health = HealthServer(self.settings.health_port, {"nats": self._nats_connected})

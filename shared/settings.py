@@ -1,6 +1,8 @@
 """Configuration common to every service, read from the environment once at start-up."""
 
+import os
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,4 +21,15 @@ class TrialSettings(BaseSettings):
     protocol_file: Path = DEFAULT_PROTOCOL_FILE
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of each stream (3 in a cluster)")
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
+
+
+S = TypeVar("S", bound=TrialSettings)
+
+
+def load_settings(settings_type: type[S]) -> S:
+    """Environment variables, and secrets as files when SECRETS_DIR names a folder (one file per field,
+    e.g. `token_signing_keys`): secrets mounted as files stay out of the process environment."""
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    return settings_type(_secrets_dir=secrets_dir) if secrets_dir else settings_type()

@@ -1,28 +1,31 @@
 """`python -m services.gateway [serve]` runs the gateway; `... token --role R [--site S] [--hours N]` prints a token."""
 
 import argparse
+import asyncio
 import signal
 import sys
 
 import uvicorn
 
-from services.gateway.app import create_app
+from services.gateway.app import create_app, migrate
 from services.gateway.auth import Role, TokenRequestInvalid, issue_token
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
+from shared.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.gateway")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the HTTP gateway (default)")
+    commands.add_parser("migrate", help="apply the gateway's database migrations and exit")
     token = commands.add_parser("token", help="print a signed token for a role")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--site", help="site code, for site roles")
     token.add_argument("--hours", type=float, default=8.0)
     token.add_argument("--actor", help="staff code the token stands for (default: generated)")
     args = parser.parse_args(argv)
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     if args.command == "token":
         try:
             print(
@@ -40,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     configure_logging(settings.log_level, settings.log_format, service="gateway")
+    if args.command == "migrate":
+        asyncio.run(migrate(settings))
+        return 0
     # uvicorn drains, runs the lifespan shutdown, then re-raises SIGTERM/SIGINT to the previous handler:
     # by then every request is answered, so that handler reports a clean exit.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -206,6 +206,14 @@ def add_form_route(app: FastAPI, route: FormRoute) -> None:
     )
 
 
+async def migrate(settings: GatewaySettings) -> None:
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        await apply_migrations(pool, "gateway", MIGRATIONS)
+    finally:
+        await pool.close()
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

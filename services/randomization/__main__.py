@@ -19,7 +19,7 @@ from shared.events import RandomizationListCommitted
 from shared.eventstore import EventStore, trial_history
 from shared.protocol import load_protocol
 from shared.runner import run_faststream
-from shared.settings import TrialSettings
+from shared.settings import TrialSettings, load_settings
 
 
 async def committed_lists(settings: TrialSettings) -> dict[int, RandomizationListCommitted]:
@@ -65,7 +65,7 @@ def main() -> int:
     if args.command == "verify":
         return verify(args.csv, TrialSettings())
     if args.command == "export":
-        settings = RandomizationSettings()
+        settings = load_settings(RandomizationSettings)
         allocation_list = allocation_list_for(load_protocol(settings.protocol_file), settings)
         args.out.write_bytes(allocation_list.to_csv())
         print(f"{args.out}: commitment {allocation_list.commitment}")

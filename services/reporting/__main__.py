@@ -10,13 +10,14 @@ import uvloop
 from services.reporting.app import migrate, rebuild_all, serve
 from services.reporting.settings import ReportingSettings
 from shared.logging import configure_logging
+from shared.settings import load_settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.reporting")
     parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "migrate"])
     args = parser.parse_args()
-    settings = ReportingSettings()
+    settings = load_settings(ReportingSettings)
     configure_logging(settings.log_level, settings.log_format, service="reporting")
     if args.command == "run":
         uvloop.run(serve(settings))

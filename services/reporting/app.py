@@ -43,7 +43,7 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     # One connection per projection (its leadership lock and its writes), and room for the rest.
     pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
-    await provision_streams(js, StreamSettings())
+    await provision_streams(js, StreamSettings(replicas=settings.stream_replicas))
     runners = [ProjectionRunner(p, js, pool) for p in chosen]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,36 @@
+"""`python -m shared.provision`: create or update the streams and the safety team's consumer, then exit.
+
+Run by the Kubernetes migration Job before any service starts (services also do it at start-up).
+"""
+
+import asyncio
+import sys
+
+import nats
+
+from shared.alerts import provision_safety_team_consumer
+from shared.eventstore import StreamSettings, provision_streams
+from shared.logging import configure_logging
+from shared.settings import TrialSettings, load_settings
+
+
+async def provision(settings: TrialSettings) -> None:
+    nc = await nats.connect(settings.nats_url.split(","), name="trial-provision")
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, StreamSettings(replicas=settings.stream_replicas))
+        await provision_safety_team_consumer(js)
+    finally:
+        await nc.close()
+
+
+def main() -> int:
+    settings = load_settings(TrialSettings)
+    configure_logging(settings.log_level, settings.log_format, service="provision")
+    asyncio.run(provision(settings))
+    print("streams and consumers provisioned")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The Kubernetes manifests, offline: rendered by kustomize, valid against the API schemas, linted,
+policy-scanned, and holding the security and availability properties ops rely on."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.32.0"
+# CloudNativePG's kinds: their schemas ship with the operator, not with Kubernetes; their required
+# fields are asserted below instead.
+OPERATOR_KINDS = {"Cluster", "ScheduledBackup"}
+WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed to render the manifests"
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def overlay(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, render(request.param)
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def test_every_object_is_valid_against_the_kubernetes_schemas(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = overlay
+    checked = 0
+    for obj in objects:
+        if obj["kind"] in OPERATOR_KINDS:
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        checked += 1
+    assert checked >= 20
+
+
+def test_every_container_runs_non_root_read_only_unprivileged_with_limits(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = overlay
+    workloads = [o for o in objects if o["kind"] in WORKLOADS]
+    assert workloads
+    for obj in workloads:
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+        assert pod.get("automountServiceAccountToken") is False, obj["metadata"]["name"]
+        for c in containers(obj):
+            where = f"{obj['kind']}/{obj['metadata']['name']}/{c['name']}"
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True and sc["runAsUser"] >= 10000, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False and sc.get("privileged", False) is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert {"cpu", "memory"} <= set(c["resources"]["limits"]), where
+            assert {"cpu", "memory"} <= set(c["resources"]["requests"]), where
+            assert not [e for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], (
+                f"{where}: secrets as files"
+            )
+
+
+def test_every_long_running_container_has_probes_on_real_health_endpoints(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = overlay
+    for obj in by_kind(objects, "Deployment") + by_kind(objects, "StatefulSet"):
+        for c in containers(obj):
+            for probe in ("livenessProbe", "readinessProbe"):
+                assert probe in c, f"{obj['metadata']['name']}: {probe}"
+    for obj in by_kind(objects, "Deployment"):
+        [c] = containers(obj)
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert "startupProbe" in c
+
+
+def test_prod_runs_everything_twice_spread_across_nodes_with_a_budget_and_an_autoscaled_gateway() -> None:
+    objects = render("prod")
+    deployments = by_kind(objects, "Deployment")
+    assert len(deployments) == 5
+    budgets = {
+        p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in by_kind(objects, "PodDisruptionBudget")
+    }
+    for d in deployments:
+        name = d["metadata"]["name"]
+        assert d["spec"]["replicas"] >= 2, name
+        spread = d["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert any(
+            s["topologyKey"] == "kubernetes.io/hostname" and s["whenUnsatisfiable"] == "DoNotSchedule" for s in spread
+        )
+        assert name in budgets, f"{name} has no PodDisruptionBudget"
+        assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, "rollouts never drop below capacity"
+    [hpa] = by_kind(objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "gateway" and hpa["spec"]["minReplicas"] >= 2
+    [config] = by_kind(objects, "ConfigMap")
+    assert config["data"]["STREAM_REPLICAS"] == "3"
+    [cluster] = by_kind(objects, "Cluster")
+    assert cluster["spec"]["instances"] == 3 and cluster["spec"]["backup"]["barmanObjectStore"]["destinationPath"]
+    [backup] = by_kind(objects, "ScheduledBackup")
+    assert backup["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+
+
+def test_networking_is_denied_by_default_and_opened_flow_by_flow(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = overlay
+    policies = {p["metadata"]["name"]: p for p in by_kind(objects, "NetworkPolicy")}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    assert {"allow-dns", "gateway-from-ingress", "trial-to-nats", "nats-from-trial"} <= set(policies)
+
+
+def test_a_migration_job_provisions_streams_and_schemas_before_the_services(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = overlay
+    [job] = by_kind(objects, "Job")
+    steps = [c["args"] for c in containers(job)]
+    assert steps == [["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]]
+
+
+def test_the_yaml_is_lint_clean() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yamllint",
+            "-c",
+            str(ROOT / ".yamllint.yaml"),
+            "-f",
+            "parsable",
+            str(ROOT / "deploy"),
+            str(ROOT / "protocol"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_policy_scan_finds_nothing(tmp_path: Path) -> None:
+    checkov = ROOT / ".tools" / "checkov" / "bin" / "checkov"
+    assert checkov.exists(), "make's policy tools install checkov from deploy/policy-requirements.txt"
+    for overlay in ("dev", "prod"):
+        (tmp_path / f"{overlay}.yaml").write_text(yaml.safe_dump_all(render(overlay)))
+    result = subprocess.run(
+        [
+            str(checkov),
+            "-d",
+            str(tmp_path),
+            "--config-file",
+            str(ROOT / "deploy" / "checkov.yaml"),
+            "-o",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(result.stdout)
+    summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
+    assert summary["failed"] == 0 and summary["passed"] > 1000, result.stdout[-2000:]
