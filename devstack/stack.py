@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
-SERVICES = ("reporting", "screening", "randomization", "safety", "gateway")
+SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "gateway")
 
 
 class ServiceProcesses:

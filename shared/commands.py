@@ -16,9 +16,12 @@ from shared.forms import (
     AlertAcknowledgement,
     ConsentForm,
     ConsentWithdrawalForm,
+    ProcedureForm,
     RandomizationInvalidationForm,
     RandomizationRequest,
     ScreeningForm,
+    VisitRecord,
+    WithdrawalForm,
 )
 from shared.protocol import SiteCode, SubjectId
 from shared.rules import Refusal, RuleViolation
@@ -41,6 +44,9 @@ EXPORT_ALLOCATION_LIST = command_subject("randomization", "export_allocation_lis
 REPORT_ADVERSE_EVENT = command_subject("safety", "report_adverse_event")
 UPDATE_ADVERSE_EVENT = command_subject("safety", "update_adverse_event")
 ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
+RECORD_PROCEDURE = command_subject("visits", "record_procedure")
+RECORD_VISIT = command_subject("visits", "record_visit")
+WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
 
 
 class ActorContext(BaseModel):
@@ -83,6 +89,9 @@ RandomizeSubject = Command[RandomizationRequest]
 InvalidateRandomization = Command[RandomizationInvalidationForm]
 ReportAdverseEvent = Command[AdverseEventForm]
 UpdateAdverseEvent = Command[AdverseEventFollowUp]
+RecordProcedure = Command[ProcedureForm]
+RecordVisit = Command[VisitRecord]
+WithdrawSubject = Command[WithdrawalForm]
 
 
 class TrialCommand(BaseModel, Generic[F]):

@@ -231,3 +231,100 @@ class AlertAcknowledgement(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     alert_id: UUID
+
+
+class Anaesthesia(StrEnum):
+    LOCAL = "local"
+    LOCAL_WITH_SEDATION = "local_with_sedation"
+    GENERAL = "general"
+
+
+class DonorSite(StrEnum):
+    OCCIPITAL = "occipital"
+    PARIETAL = "parietal"
+    TEMPORAL = "temporal"
+    OTHER = "other"
+
+
+class FatHarvestSite(StrEnum):
+    ABDOMEN = "abdomen"
+    THIGH = "thigh"
+    FLANK = "flank"
+    OTHER = "other"
+
+
+class FatGraftRecord(BaseModel):
+    """Arm FG_HT: the fat harvest and the ECM/SVF-gel grafted into the recipient area."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fat_harvest_site: FatHarvestSite
+    harvested_fat_ml: Decimal = Field(gt=0, le=1000, decimal_places=1)
+    ecm_svf_gel_ml: Decimal = Field(gt=0, le=200, decimal_places=1)
+
+
+class ProcedureForm(BaseModel):
+    """The surgery (day 0), as the protocol lists it for both arms; `fat_graft` for arm FG_HT.
+
+    A correction repeats the whole record, names the event it `supersedes`, and gives a reason.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    procedure_date: date
+    surgeon: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
+    anaesthesia: Anaesthesia
+    recipient_area_cm2: Decimal = Field(gt=0, le=500, decimal_places=1)
+    follicular_units: int = Field(ge=1, le=10000, description="follicular units transplanted")
+    donor_site: DonorSite
+    fat_graft: FatGraftRecord | None = None
+    supersedes: UUID | None = Field(None, description="the event this record corrects")
+    reason: str | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
+
+
+class VisitAssessments(BaseModel):
+    """The follow-up assessments (photographs are referenced, stored outside the event log)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    visit_date: date
+    hair_density_per_cm2: Decimal = Field(ge=0, le=400, decimal_places=1)
+    grafts_surviving: int = Field(ge=0, le=10000)
+    satisfaction: int = Field(ge=0, le=10, description="patient satisfaction 0–10")
+    mlossi: int = Field(ge=0, le=300, description="modified Localized Scleroderma Skin Severity Index")
+    losdi: int = Field(ge=0, le=300, description="Localized Scleroderma Skin Damage Index")
+    photo_reference: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
+    supersedes: UUID | None = Field(None, description="the event this record corrects")
+    reason: str | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
+
+
+class VisitRecord(VisitAssessments):
+    """A visit's assessments with the visit code taken from the path."""
+
+    visit: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
+
+
+class WithdrawalReason(StrEnum):
+    ADVERSE_EVENT = "adverse_event"
+    SUBJECT_DECISION = "subject_decision"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+    INVESTIGATOR_DECISION = "investigator_decision"
+    PROTOCOL_VIOLATION = "protocol_violation"
+    DEATH = "death"
+    OTHER = "other"
+
+
+class DecidedBy(StrEnum):
+    SUBJECT = "subject"
+    INVESTIGATOR = "investigator"
+    SPONSOR = "sponsor"
+
+
+class WithdrawalForm(BaseModel):
+    """End of participation before the end of study: no further visits are expected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    withdrawn_on: date
+    reason_category: WithdrawalReason
+    decided_by: DecidedBy

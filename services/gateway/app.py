@@ -45,10 +45,13 @@ from shared.commands import (
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
     RECORD_CONSENT,
+    RECORD_PROCEDURE,
+    RECORD_VISIT,
     REPORT_ADVERSE_EVENT,
     SCREEN_SUBJECT,
     UPDATE_ADVERSE_EVENT,
     WITHDRAW_CONSENT,
+    WITHDRAW_SUBJECT,
     ExportRequest,
 )
 from shared.forms import (
@@ -57,9 +60,13 @@ from shared.forms import (
     AlertAcknowledgement,
     ConsentForm,
     ConsentWithdrawalForm,
+    ProcedureForm,
     RandomizationInvalidationForm,
     RandomizationRequest,
     ScreeningForm,
+    VisitAssessments,
+    VisitRecord,
+    WithdrawalForm,
 )
 from shared.postgres import apply_migrations, create_pool
 from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
@@ -157,6 +164,14 @@ SUBJECT_FORMS = (
         RandomizationInvalidationForm, RecordedResponse,
         "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
         Right.INVALIDATE_RANDOMIZATION,
+    ),
+    FormRoute(
+        "record_procedure", "/procedures", RECORD_PROCEDURE, ProcedureForm, RecordedResponse,
+        "Record the surgery (day 0); a correction names the record it supersedes and why", "visits",
+    ),
+    FormRoute(
+        "withdraw_subject", "/withdrawal", WITHDRAW_SUBJECT, WithdrawalForm, RecordedResponse,
+        "Withdraw a subject: no further visits; adverse-event information is still accepted", "visits",
     ),
     FormRoute(
         "report_adverse_event", "/adverse-events", REPORT_ADVERSE_EVENT, AdverseEventForm, AdverseEventRecorded,
@@ -284,6 +299,34 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             exported.content,
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="allocation-list.csv"', "Cache-Control": "no-store"},
+        )
+
+    @app.post(
+        "/v1/sites/{site}/subjects/{subject}/visits/{visit}",
+        status_code=201,
+        tags=["visits"],
+        operation_id="record_visit",
+        summary="Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+    async def record_visit(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        visit: Annotated[str, PathParam(pattern=r"^[A-Z][A-Z0-9]{1,4}$", examples=["M6"])],
+        form: VisitAssessments,
+        caller: Annotated[Principal, allowed(Right.POST_SITE_FORMS, per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            nats_subject=RECORD_VISIT,
+            form=VisitRecord(visit=visit, **form.model_dump()),
+            site=site,
+            subject=subject,
         )
 
     @app.post(

@@ -1,6 +1,7 @@
 """Reads from the Postgres read models (built by the reporting projections, never written here)."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
 
@@ -20,6 +21,18 @@ class AdverseEventView(BaseModel):
     follow_ups: int
 
 
+class VisitView(BaseModel):
+    visit: str
+    status: str = Field(description="scheduled, completed or missed")
+    target_date: date
+    window_start: date
+    window_end: date
+    visit_date: date | None
+    in_window: bool | None
+    follicle_survival_pct: Decimal | None
+    corrections: int
+
+
 class SubjectView(BaseModel):
     subject_id: str
     site: str
@@ -35,16 +48,26 @@ class SubjectView(BaseModel):
     randomization_number: int | None
     randomization_invalidated: bool
     died_on: date | None
+    surgery_date: date | None
+    withdrawn_on: date | None
+    withdrawal_reason: str | None
+    completed_on: date | None
     last_event_type: str
     last_event_at: datetime
+    visits: list[VisitView] = Field(default_factory=list)
     adverse_events: list[AdverseEventView] = Field(default_factory=list)
 
 
 SELECT_SUBJECT = """
 SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, eligible, screenings,
        last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated,
-       died_on, last_event_type, last_event_at
+       died_on, surgery_date, withdrawn_on, withdrawal_reason, completed_on, last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
+"""
+
+SELECT_SUBJECT_VISITS = """
+SELECT visit, status, target_date, window_start, window_end, visit_date, in_window, follicle_survival_pct, corrections
+  FROM visits WHERE subject_id = $1 ORDER BY target_date
 """
 
 SELECT_SUBJECT_ADVERSE_EVENTS = """
@@ -58,7 +81,10 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
     if row is None:
         return None
     adverse_events = await pool.fetch(SELECT_SUBJECT_ADVERSE_EVENTS, subject)
-    return SubjectView.model_validate({**dict(row), "adverse_events": [dict(r) for r in adverse_events]})
+    visits = await pool.fetch(SELECT_SUBJECT_VISITS, subject)
+    return SubjectView.model_validate(
+        {**dict(row), "visits": [dict(r) for r in visits], "adverse_events": [dict(r) for r in adverse_events]}
+    )
 
 
 class SubjectState(StrEnum):
@@ -69,6 +95,9 @@ class SubjectState(StrEnum):
     SCREEN_FAILED = "screen_failed"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     RANDOMIZED = "randomized"
+    TREATED = "treated"
+    WITHDRAWN = "withdrawn"
+    COMPLETED = "completed"
     DIED = "died"
 
 

@@ -12,6 +12,7 @@ from shared.events import (
     RandomizationInvalidated,
     SubjectRandomized,
     SubjectScreened,
+    SubjectWithdrawn,
 )
 from shared.protocol import ProtocolDefinition
 from shared.rules import Refusal, RuleViolation, check_site
@@ -23,6 +24,10 @@ class NotConsented(RuleViolation):
 
 class ConsentWasWithdrawn(RuleViolation):
     rule, title = "consent.withdrawn", "Consent was withdrawn"
+
+
+class SubjectIsWithdrawn(RuleViolation):
+    rule, title = "subject.withdrawn", "Subject withdrawn"
 
 
 class NotScreened(RuleViolation):
@@ -64,6 +69,7 @@ class SubjectState:
     latest_screening: SubjectScreened | None = None
     randomized: SubjectRandomized | None = None
     invalidated: bool = False
+    withdrawn: bool = False
 
 
 def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
@@ -78,6 +84,8 @@ def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
             return replace(state, randomized=event)
         case RandomizationInvalidated():
             return replace(state, invalidated=True)
+        case SubjectWithdrawn():
+            return replace(state, withdrawn=True)
         case _:
             return state
 
@@ -114,6 +122,8 @@ def randomize(
     subject: str,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject)
+    if subject_state.withdrawn:
+        raise SubjectIsWithdrawn(f"{subject} is withdrawn from the study")
     if subject_state.consent_withdrawn:
         raise ConsentWasWithdrawn(f"{subject} withdrew consent")
     if not subject_state.consented:

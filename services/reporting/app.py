@@ -16,6 +16,7 @@ from shared.eventstore import StreamSettings, provision_streams
 from shared.health import HealthServer
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
+from shared.protocol import load_protocol
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -39,7 +40,7 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed."""
     await migrate(settings)
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting", max_reconnect_attempts=-1)
-    chosen = projections or all_projections()
+    chosen = projections or all_projections(load_protocol(settings.protocol_file))
     # One connection per projection (its leadership lock and its writes), and room for the rest.
     pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
@@ -90,7 +91,7 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     pool = await create_pool(settings.database_url, max_size=2)
     replayed: dict[str, RebuildResult] = {}
     try:
-        for projection in all_projections():
+        for projection in all_projections(load_protocol(settings.protocol_file)):
             bar: tqdm[Never] = tqdm(desc=f"rebuild {projection.name}", unit="event")
             with bar:
                 replayed[projection.name] = await rebuild(projection, nc.jetstream(), pool, progress=shown_on(bar))

@@ -4,7 +4,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from services.screening.eligibility import evaluate
-from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectRandomized, SubjectScreened
+from shared.events import (
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DomainEvent,
+    SubjectRandomized,
+    SubjectScreened,
+    SubjectWithdrawn,
+)
 from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import ProtocolDefinition
 from shared.rules import Refusal, RuleViolation, check_site
@@ -24,6 +31,10 @@ class ConsentAlreadyRecorded(RuleViolation):
 
 class AlreadyRandomized(RuleViolation):
     rule, title = "randomization.done", "Subject already randomized"
+
+
+class SubjectIsWithdrawn(RuleViolation):
+    rule, title = "subject.withdrawn", "Subject withdrawn"
 
 
 class NotConsented(RuleViolation):
@@ -57,6 +68,7 @@ class ScreeningState:
     consent_withdrawn: bool = False
     screenings: int = 0
     randomized: bool = False
+    withdrawn: bool = False
 
 
 def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
@@ -69,6 +81,8 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
             return replace(state, screenings=state.screenings + 1)
         case SubjectRandomized():
             return replace(state, randomized=True)
+        case SubjectWithdrawn():
+            return replace(state, withdrawn=True)
         case _:
             return state
 
@@ -81,6 +95,8 @@ def replay(events: list[DomainEvent]) -> ScreeningState:
 
 
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
+    if state.withdrawn:
+        raise SubjectIsWithdrawn(f"{subject} is withdrawn from the study")
     if state.consent_withdrawn:
         raise ConsentAlreadyWithdrawn(f"{subject} withdrew consent; no further trial procedures")
     if state.consent is None:

@@ -12,9 +12,14 @@ from shared.events.envelope import DomainEvent, register
 from shared.forms import (
     ActionTaken,
     AdverseEventOutcome,
+    Anaesthesia,
+    DecidedBy,
+    DonorSite,
+    FatGraftRecord,
     ProcedureRelationship,
     ScreeningForm,
     SeriousnessCriterion,
+    WithdrawalReason,
 )
 
 
@@ -219,3 +224,74 @@ class ProtocolDeviationRecorded(DomainEvent):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     description: str = Field(min_length=1, max_length=500)
     related_event_id: UUID | None = None
+
+
+@register
+class GraftProcedurePerformed(DomainEvent):
+    """The surgery, day 0. With `supersedes` it corrects an earlier record (the envelope says why)."""
+
+    event_type = "GraftProcedurePerformed"
+
+    procedure_date: date
+    surgeon: str
+    anaesthesia: Anaesthesia
+    recipient_area_cm2: Decimal
+    follicular_units: int = Field(ge=1)
+    donor_site: DonorSite
+    fat_graft: FatGraftRecord | None
+    supersedes: UUID | None = None
+
+
+@register
+class VisitCompleted(DomainEvent):
+    """A follow-up visit; `in_window` against the protocol's window around the target day."""
+
+    event_type = "VisitCompleted"
+
+    visit: str
+    visit_date: date
+    study_day: int = Field(description="days since surgery (day 0)")
+    target_date: date
+    window_start: date
+    window_end: date
+    in_window: bool
+    hair_density_per_cm2: Decimal
+    grafts_surviving: int
+    follicle_survival_pct: Decimal | None = Field(description="grafts surviving / follicular units transplanted")
+    satisfaction: int
+    mlossi: int
+    losdi: int
+    photo_reference: str | None
+    supersedes: UUID | None = None
+
+
+@register
+class VisitMissed(DomainEvent):
+    """The visit's window closed without a record."""
+
+    event_type = "VisitMissed"
+
+    visit: str
+    target_date: date
+    window_end: date
+
+
+@register
+class SubjectWithdrawn(DomainEvent):
+    """End of participation before the end of study; only safety follow-up is accepted after it."""
+
+    event_type = "SubjectWithdrawn"
+
+    withdrawn_on: date
+    reason_category: WithdrawalReason
+    decided_by: DecidedBy
+
+
+@register
+class SubjectCompletedStudy(DomainEvent):
+    """The end-of-study visit is done."""
+
+    event_type = "SubjectCompletedStudy"
+
+    completed_on: date
+    final_visit: str

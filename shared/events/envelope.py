@@ -21,6 +21,11 @@ class DomainEvent(BaseModel):
     # A correction supersedes an earlier fact and must say why (the envelope's `reason`).
     is_correction: ClassVar[bool] = False
 
+    @property
+    def corrects(self) -> bool:
+        """Whether this fact supersedes another (always, for correction types; when it names one, else)."""
+        return self.is_correction or getattr(self, "supersedes", None) is not None
+
 
 _REGISTRY: dict[tuple[str, int], type[DomainEvent]] = {}
 E = TypeVar("E", bound=type[DomainEvent])
@@ -97,7 +102,7 @@ class EventEnvelope(BaseModel):
                 f"type/schemaversion {self.type} v{self.schemaversion} do not match the data model "
                 f"{self.data.event_type} v{self.data.schema_version}"
             )
-        if self.data.is_correction and not (self.reason and self.reason.strip()):
+        if self.data.corrects and not (self.reason and self.reason.strip()):
             raise ValueError(f"reason: required on the correction {self.type}")
         return self
 

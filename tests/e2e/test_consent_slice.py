@@ -48,8 +48,13 @@ async def test_consent_is_recorded_and_read_back(
         "randomization_number": None,
         "randomization_invalidated": False,
         "died_on": None,
+        "surgery_date": None,
+        "withdrawn_on": None,
+        "withdrawal_reason": None,
+        "completed_on": None,
         "last_event_type": "ConsentRecorded",
         "last_event_at": None,
+        "visits": [],
         "adverse_events": [],
     }
 
@@ -228,7 +233,7 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
 async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
     codes = system.processes.stop()
     system.processes.start()
-    assert codes == {"gateway": 0, "safety": 0, "screening": 0, "randomization": 0, "reporting": 0}
+    assert codes == {"gateway": 0, "visits": 0, "safety": 0, "screening": 0, "randomization": 0, "reporting": 0}
     system.processes.wait_ready(system.url)
 
 

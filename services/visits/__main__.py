@@ -1,0 +1,44 @@
+"""`python -m services.visits [run|missed-visits [--today YYYY-MM-DD]]`.
+
+run            the visits service (default); SIGTERM drains in-flight commands
+missed-visits  record VisitMissed for every closed window now, and exit (idempotent)
+"""
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, date, datetime
+
+from services.visits.app import NAME, build_app
+from services.visits.handlers import record_missed_visits
+from services.visits.settings import VisitsSettings
+from shared.runner import run_faststream
+from shared.service import ServiceRuntime
+from shared.settings import load_settings
+
+
+async def missed_visits_once(settings: VisitsSettings, today: date) -> int:
+    runtime = ServiceRuntime.create(NAME, settings)
+    await runtime.start()
+    try:
+        return await record_missed_visits(runtime, today=today)
+    finally:
+        await runtime.stop()
+        await runtime.broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.visits", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "missed-visits"])
+    parser.add_argument("--today", type=date.fromisoformat, default=None)
+    args = parser.parse_args()
+    if args.command == "missed-visits":
+        today = args.today or datetime.now(UTC).date()
+        print(f"{asyncio.run(missed_visits_once(load_settings(VisitsSettings), today))} visits recorded as missed")
+        return 0
+    run_faststream(NAME, build_app, VisitsSettings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

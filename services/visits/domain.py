@@ -1,0 +1,279 @@
+"""Pure rules of the treatment and follow-up: the surgery record, visits, deviations, end of participation.
+
+What happened is recorded even when it breaks the protocol (late surgery, wrong arm's procedure,
+out-of-window visit): it becomes a `ProtocolDeviationRecorded` beside the fact. Only malformed or
+impossible input is refused.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID
+
+from shared.events import (
+    DomainEvent,
+    GraftProcedurePerformed,
+    ProtocolDeviationRecorded,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectCompletedStudy,
+    SubjectRandomized,
+    SubjectWithdrawn,
+    VisitCompleted,
+    VisitMissed,
+)
+from shared.forms import ProcedureForm, VisitRecord, WithdrawalForm
+from shared.protocol import ProtocolDefinition
+from shared.rules import Refusal, RuleViolation, check_site
+from shared.schedule import surgery_deadline, visit_windows
+
+FG_HT = "FG_HT"
+SURGERY_LATE = "SURGERY_AFTER_WINDOW"
+FAT_GRAFT_MISSING = "FAT_GRAFT_MISSING_IN_FG_HT"
+FAT_GRAFT_IN_HT = "FAT_GRAFT_IN_HT_ARM"
+VISIT_OUT_OF_WINDOW = "VISIT_OUT_OF_WINDOW"
+
+DeviationIds = Callable[[str], UUID]
+
+
+class SubjectIsWithdrawn(RuleViolation):
+    rule, title = "subject.withdrawn", "Subject withdrawn"
+
+
+class SubjectHasCompleted(RuleViolation):
+    rule, title = "subject.completed", "Subject completed the study"
+
+
+class NotRandomized(RuleViolation):
+    rule, title = "randomization.required", "Subject not randomized"
+
+
+class RandomizationInvalid(RuleViolation):
+    rule, title = "randomization.invalidated", "Randomization invalidated"
+
+
+class ProcedureBeforeRandomization(RuleViolation):
+    rule, title = "procedure.after_randomization", "Surgery dated before randomization"
+
+
+class ProcedureAlreadyRecorded(RuleViolation):
+    rule, title = "procedure.once", "Surgery already recorded"
+
+
+class VisitBeforeSurgery(RuleViolation):
+    rule, title = "visit.after_surgery", "No surgery before this visit"
+
+
+class VisitAlreadyRecorded(RuleViolation):
+    rule, title = "visit.once", "Visit already recorded"
+
+
+class UnknownVisit(RuleViolation):
+    rule, kind, title = "visit.code", Refusal.INVALID, "Unknown visit"
+
+
+class InFuture(RuleViolation):
+    rule, kind, title = "date.not_future", Refusal.INVALID, "Date after today"
+
+
+class BadCorrection(RuleViolation):
+    rule, kind, title = "correction.supersedes_current", Refusal.INVALID, "Correction of another record"
+
+
+class ReasonRequired(RuleViolation):
+    rule, kind, title = "correction.reason", Refusal.INVALID, "A correction needs a reason"
+
+
+class MoreSurvivingThanTransplanted(RuleViolation):
+    rule, kind, title = "visit.grafts_surviving", Refusal.INVALID, "More grafts surviving than transplanted"
+
+
+@dataclass(frozen=True)
+class FollowUpState:
+    randomized: SubjectRandomized | None = None
+    randomized_on: date | None = None
+    invalidated: bool = False
+    procedure: GraftProcedurePerformed | None = None
+    procedure_id: UUID | None = None
+    visits: dict[str, tuple[VisitCompleted, UUID]] = field(default_factory=dict)
+    missed: frozenset[str] = frozenset()
+    deviations: frozenset[str] = frozenset()
+    withdrawn: bool = False
+    completed: bool = False
+
+
+def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
+    e = event.envelope
+    match e.data:
+        case SubjectRandomized() as r:
+            return replace(state, randomized=r, randomized_on=e.time.date())
+        case RandomizationInvalidated():
+            return replace(state, invalidated=True)
+        case GraftProcedurePerformed() as p:
+            return replace(state, procedure=p, procedure_id=e.id)
+        case VisitCompleted() as v:
+            return replace(state, visits={**state.visits, v.visit: (v, e.id)})
+        case VisitMissed() as m:
+            return replace(state, missed=state.missed | {m.visit})
+        case ProtocolDeviationRecorded() as d:
+            return replace(state, deviations=state.deviations | {d.code})
+        case SubjectWithdrawn():
+            return replace(state, withdrawn=True)
+        case SubjectCompletedStudy():
+            return replace(state, completed=True)
+        case _:
+            return state
+
+
+def replay(events: Sequence[RecordedEvent]) -> FollowUpState:
+    state = FollowUpState()
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:
+    if state.withdrawn:
+        raise SubjectIsWithdrawn(f"{subject} is withdrawn; only adverse-event information is accepted")
+    if state.randomized is None:
+        raise NotRandomized(f"{subject} is not randomized")
+    if state.invalidated:
+        raise RandomizationInvalid(f"{subject}'s randomization was invalidated")
+    return state.randomized
+
+
+def _correction(current: UUID | None, supersedes: UUID | None, reason: str | None, what: str) -> bool:
+    """Whether this record corrects the current one; refuses a second record that is not a correction."""
+    if supersedes is None:
+        return False
+    if supersedes != current:
+        raise BadCorrection(f"supersedes must name the current {what} record {current}", field="supersedes")
+    if not (reason and reason.strip()):
+        raise ReasonRequired("say why the record is corrected", field="reason")
+    return True
+
+
+def _deviation(
+    ids: DeviationIds, code: str, description: str, related: UUID | None = None
+) -> ProtocolDeviationRecorded:
+    return ProtocolDeviationRecorded(
+        deviation_id=ids(code), code=code, description=description, related_event_id=related
+    )
+
+
+def record_procedure(
+    state: FollowUpState,
+    form: ProcedureForm,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+    today: date,
+    deviation_ids: DeviationIds,
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    randomized = _participating(state, subject)
+    if form.procedure_date > today:
+        raise InFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
+    assert state.randomized_on is not None
+    if form.procedure_date < state.randomized_on:
+        raise ProcedureBeforeRandomization(
+            f"surgery on {form.procedure_date} precedes randomization on {state.randomized_on}", field="procedure_date"
+        )
+    if state.procedure is not None and form.supersedes is None:
+        raise ProcedureAlreadyRecorded(f"{subject}'s surgery is recorded; send a correction with supersedes and reason")
+    _correction(state.procedure_id, form.supersedes, form.reason, "surgery")
+    events: list[DomainEvent] = [GraftProcedurePerformed(**form.model_dump(exclude={"reason"}))]
+    found: list[tuple[str, str]] = []
+    deadline = surgery_deadline(state.randomized_on, protocol.schedule)
+    if form.procedure_date > deadline:
+        days = (form.procedure_date - state.randomized_on).days
+        limit = protocol.schedule.surgery_within_days_of_randomization
+        found.append((SURGERY_LATE, f"surgery {days} days after randomization (limit {limit})"))
+    if randomized.arm == FG_HT and form.fat_graft is None:
+        found.append((FAT_GRAFT_MISSING, "arm FG_HT subject operated without an ECM/SVF-gel fat graft record"))
+    if randomized.arm != FG_HT and form.fat_graft is not None:
+        found.append((FAT_GRAFT_IN_HT, f"arm {randomized.arm} subject received an ECM/SVF-gel fat graft"))
+    events += [_deviation(deviation_ids, code, text) for code, text in found if code not in state.deviations]
+    return events
+
+
+def _survival(grafts_surviving: int, transplanted: int) -> Decimal:
+    return (Decimal(grafts_surviving) * 100 / transplanted).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def record_visit(
+    state: FollowUpState,
+    record: VisitRecord,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+    today: date,
+    deviation_ids: DeviationIds,
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    _participating(state, subject)
+    known = [v.code for v in protocol.schedule.follow_up]
+    if record.visit not in known:
+        raise UnknownVisit(f"visit {record.visit} is not one of {known}", field="visit")
+    if record.visit_date > today:
+        raise InFuture(f"visit_date {record.visit_date} is after today", field="visit_date")
+    procedure = state.procedure
+    if procedure is None or record.visit_date < procedure.procedure_date:
+        raise VisitBeforeSurgery(f"{record.visit} on {record.visit_date} is not after a recorded surgery")
+    current = state.visits.get(record.visit)
+    if current is not None and record.supersedes is None:
+        raise VisitAlreadyRecorded(f"{record.visit} is recorded; send a correction with supersedes and reason")
+    correcting = _correction(current[1] if current else None, record.supersedes, record.reason, record.visit)
+    if state.completed and not correcting:
+        raise SubjectHasCompleted(f"{subject} has completed the study")
+    if record.grafts_surviving > procedure.follicular_units:
+        raise MoreSurvivingThanTransplanted(
+            f"{record.grafts_surviving} surviving of {procedure.follicular_units} transplanted",
+            field="grafts_surviving",
+        )
+    window = visit_windows(procedure.procedure_date, protocol.schedule)[record.visit]
+    in_window = window.contains(record.visit_date)
+    visit = VisitCompleted(
+        **record.model_dump(exclude={"reason"}),
+        study_day=(record.visit_date - procedure.procedure_date).days,
+        target_date=window.target,
+        window_start=window.start,
+        window_end=window.end,
+        in_window=in_window,
+        follicle_survival_pct=_survival(record.grafts_surviving, procedure.follicular_units),
+    )
+    events: list[DomainEvent] = [visit]
+    code = f"{VISIT_OUT_OF_WINDOW}_{record.visit}"
+    if not in_window and code not in state.deviations:
+        text = f"{record.visit} on {record.visit_date}, window {window.start} to {window.end}"
+        events.append(_deviation(deviation_ids, code, text))
+    if window.end_of_study and not state.completed:
+        events.append(SubjectCompletedStudy(completed_on=record.visit_date, final_visit=record.visit))
+    return events
+
+
+def withdraw(
+    state: FollowUpState, form: WithdrawalForm, *, protocol: ProtocolDefinition, site: str, subject: str, today: date
+) -> list[DomainEvent]:
+    check_site(protocol, site, subject)
+    _participating(state, subject)
+    if state.completed:
+        raise SubjectHasCompleted(f"{subject} has completed the study; nothing to withdraw from")
+    if form.withdrawn_on > today:
+        raise InFuture(f"withdrawn_on {form.withdrawn_on} is after today", field="withdrawn_on")
+    return [SubjectWithdrawn(**form.model_dump())]
+
+
+def missed_visits(state: FollowUpState, *, protocol: ProtocolDefinition, today: date) -> list[DomainEvent]:
+    """Visits whose window closed before today with no record; none for withdrawn or completed subjects."""
+    if state.procedure is None or state.withdrawn or state.completed:
+        return []
+    windows = visit_windows(state.procedure.procedure_date, protocol.schedule)
+    return [
+        VisitMissed(visit=code, target_date=w.target, window_end=w.end)
+        for code, w in windows.items()
+        if w.end < today and code not in state.visits and code not in state.missed
+    ]

@@ -1,0 +1,35 @@
+"""The follow-up schedule: day 0 is the surgery; each visit has a target day and a window. Pure.
+
+Shared: the visits service decides with it, the reports show the same windows.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from shared.protocol import Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class VisitWindow:
+    code: str
+    target: date
+    start: date
+    end: date
+    end_of_study: bool
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+def visit_windows(surgery: date, plan: Schedule) -> dict[str, VisitWindow]:
+    """Target = surgery + target day; window = target ± window days, both ends included."""
+    windows = {}
+    for visit in plan.follow_up:
+        target = surgery + timedelta(days=visit.target_day)
+        spread = timedelta(days=visit.window_days)
+        windows[visit.code] = VisitWindow(visit.code, target, target - spread, target + spread, visit.end_of_study)
+    return windows
+
+
+def surgery_deadline(randomized_on: date, plan: Schedule) -> date:
+    return randomized_on + timedelta(days=plan.surgery_within_days_of_randomization)
