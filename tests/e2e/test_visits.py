@@ -1,0 +1,201 @@
+"""From surgery to the end of study through the real gateway; withdrawal; the missed-visit job run twice.
+
+A subject randomized long ago is set up by appending its consent and randomization directly: the
+gateway (rightly) only records what happens now, and a follow-up spans a year.
+"""
+
+import asyncio
+import sys
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from devstack.servers import env_with
+from services.gateway.auth import Role
+from shared.events import (
+    ConsentRecorded,
+    EventEnvelope,
+    EventMetadata,
+    ProtocolDeviationRecorded,
+    SubjectRandomized,
+    VisitMissed,
+)
+from shared.eventstore import EventStore, subject_history
+from shared.projections import wait_for_checkpoint
+from shared.protocol import ProtocolDefinition
+from tests.conftest import SubjectIds
+from tests.e2e.api import System, headers, new_key, token
+
+pytestmark = pytest.mark.e2e
+
+TARGET_DAYS = {"W1": 7, "M1": 30, "M3": 90, "M6": 180, "M12": 365}
+
+
+async def randomized_days_ago(
+    store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition, days: int, arm: str
+) -> tuple[str, str, date]:
+    site, subject = await subject_ids.fresh()
+    when = datetime.now(UTC) - timedelta(days=days)
+    meta = EventMetadata("/trial/test", site, subject, "setup", "setup", protocol.version)
+    consent = ConsentRecorded(
+        consent_form_version="1.0",
+        signed_on=when.date(),
+        obtained_by="inv-01",
+        signed_by_subject=True,
+        signed_by_representative=False,
+    )
+    allocation = SubjectRandomized(
+        arm=arm, randomization_number=999, stratum=site, stratum_slot=999, list_version=1, list_commitment="0" * 64
+    )
+    envelopes = [EventEnvelope.wrap(e, meta, event_id=uuid.uuid4(), time=when) for e in (consent, allocation)]
+    await store.append(envelopes, subject_filter=subject_history(site, subject), expected_last_sequence=0)
+    return site, subject, when.date()
+
+
+def surgery(on: date, *, fat_graft: bool) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "procedure_date": on.isoformat(),
+        "surgeon": "sur-01",
+        "anaesthesia": "local_with_sedation",
+        "recipient_area_cm2": 30,
+        "follicular_units": 1500,
+        "donor_site": "occipital",
+    }
+    if fat_graft:
+        form["fat_graft"] = {"fat_harvest_site": "abdomen", "harvested_fat_ml": 80, "ecm_svf_gel_ml": 10}
+    return form
+
+
+def assessments(on: date) -> dict[str, Any]:
+    return {
+        "visit_date": on.isoformat(),
+        "hair_density_per_cm2": 41.5,
+        "grafts_surviving": 1200,
+        "satisfaction": 9,
+        "mlossi": 1,
+        "losdi": 4,
+        "photo_reference": "store/photos/visit.jpg",
+    }
+
+
+async def test_a_subject_goes_from_surgery_through_all_five_visits_to_completion(
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 400, "FG_HT")
+    bearer = token(Role.INVESTIGATOR, site)
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=10)
+    operated = await client.post(
+        f"{base}/procedures", json=surgery(day0, fat_graft=True), headers=headers(bearer, new_key())
+    )
+    assert operated.status_code == 201, operated.text
+    last = operated
+    for code, target in TARGET_DAYS.items():
+        last = await client.post(
+            f"{base}/visits/{code}", json=assessments(day0 + timedelta(days=target)), headers=headers(bearer, new_key())
+        )
+        assert last.status_code == 201, last.text
+    after_end = await client.post(
+        f"{base}/visits/M12", json=assessments(day0 + timedelta(days=366)), headers=headers(bearer, new_key())
+    )
+    assert after_end.status_code == 409 and after_end.json()["rule"] == "visit.once"
+    unknown = await client.post(
+        f"{base}/visits/M9", json=assessments(day0 + timedelta(days=270)), headers=headers(bearer, new_key())
+    )
+    assert unknown.status_code == 422 and unknown.json()["rule"] == "visit.code"
+    await wait_for_checkpoint(read_pool, "subjects", last.json()["stream_sequence"])
+    await wait_for_checkpoint(read_pool, "visits", last.json()["stream_sequence"])
+    read = (await client.get(base, headers=headers(bearer))).json()
+    assert read["state"] == "completed" and read["completed_on"] == (day0 + timedelta(days=365)).isoformat()
+    assert [(v["visit"], v["status"], v["in_window"]) for v in read["visits"]] == [
+        (code, "completed", True) for code in TARGET_DAYS
+    ]
+    assert {v["follicle_survival_pct"] for v in read["visits"]} == {"80.0"}
+    events = (await store.load(subject_history(site, subject))).events
+    assert not [e for e in events if isinstance(e.data, ProtocolDeviationRecorded)], "all on time, all per protocol"
+
+
+async def test_the_wrong_arms_procedure_and_a_late_visit_are_recorded_with_deviations(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 120, "HT")
+    bearer = token(Role.SITE_COORDINATOR, site)
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=45)
+    assert (
+        await client.post(f"{base}/procedures", json=surgery(day0, fat_graft=True), headers=headers(bearer, new_key()))
+    ).status_code == 201
+    late = await client.post(
+        f"{base}/visits/W1", json=assessments(day0 + timedelta(days=12)), headers=headers(bearer, new_key())
+    )
+    assert late.status_code == 201
+    events = (await store.load(subject_history(site, subject))).events
+    deviations = sorted(e.data.code for e in events if isinstance(e.data, ProtocolDeviationRecorded))
+    assert deviations == ["FAT_GRAFT_IN_HT_ARM", "SURGERY_AFTER_WINDOW", "VISIT_OUT_OF_WINDOW_W1"]
+
+
+async def test_a_withdrawn_subjects_later_visit_is_409_but_safety_information_still_comes_in(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 60, "FG_HT")
+    bearer = token(Role.INVESTIGATOR, site)
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=5)
+    assert (
+        await client.post(f"{base}/procedures", json=surgery(day0, fat_graft=True), headers=headers(bearer, new_key()))
+    ).status_code == 201
+    withdrawal = {
+        "withdrawn_on": date.today().isoformat(),
+        "reason_category": "subject_decision",
+        "decided_by": "subject",
+    }
+    assert (
+        await client.post(f"{base}/withdrawal", json=withdrawal, headers=headers(bearer, new_key()))
+    ).status_code == 201
+    visit = await client.post(
+        f"{base}/visits/M1", json=assessments(day0 + timedelta(days=30)), headers=headers(bearer, new_key())
+    )
+    assert visit.status_code == 409 and visit.json()["rule"] == "subject.withdrawn"
+    adverse_event = {
+        "term": "Donor site pain",
+        "onset_date": date.today().isoformat(),
+        "site_aware_at": datetime.now(UTC).isoformat(),
+        "grade": 1,
+        "seriousness": [],
+        "relationship": {"fat_graft": "possible", "hair_transplantation": "unlikely"},
+        "action_taken": "none",
+        "outcome": "recovering",
+    }
+    reported = await client.post(f"{base}/adverse-events", json=adverse_event, headers=headers(bearer, new_key()))
+    assert reported.status_code == 201
+
+
+async def test_the_missed_visit_job_run_twice_records_each_missed_visit_once(
+    system: System, client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 200, "FG_HT")
+    bearer = token(Role.INVESTIGATOR, site)
+    day0 = randomized_on + timedelta(days=10)  # today is day 190: W1, M1 and M3 closed; M6 still open
+    operated = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/procedures",
+        json=surgery(day0, fat_graft=True),
+        headers=headers(bearer, new_key()),
+    )
+    assert operated.status_code == 201
+    job = [sys.executable, "-m", "services.visits", "missed-visits"]
+    env = env_with(NATS_URL=system.processes.env["NATS_URL"], LOG_LEVEL="WARNING")
+    for _ in range(2):
+        run = await asyncio.create_subprocess_exec(*job, env=env, stdout=asyncio.subprocess.PIPE)
+        out, _ = await asyncio.wait_for(run.communicate(), 120)
+        assert run.returncode == 0, out
+    events = (await store.load(subject_history(site, subject))).events
+    missed = sorted(e.data.visit for e in events if isinstance(e.data, VisitMissed))
+    assert missed == ["M1", "M3", "W1"]
