@@ -1,5 +1,6 @@
 """Windows at every edge, deviations per arm, missed visits with a fixed clock, corrections — pure rules."""
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4, uuid5
@@ -222,3 +223,21 @@ def test_missed_visits_are_those_whose_window_closed_before_today_without_a_reco
         )
         == []
     )
+
+
+def test_a_visit_is_corrected_by_a_new_record_naming_the_one_it_supersedes_with_a_reason() -> None:
+    history = operated()
+    [m6] = visit(history, "M6", SURGERY + timedelta(days=180))
+    after = [*history, recorded(m6)]
+    current = after[-1].envelope.id
+    with pytest.raises(domain.ReasonRequired):
+        visit(after, "M6", SURGERY + timedelta(days=180), supersedes=current)
+    [corrected] = visit(
+        after, "M6", SURGERY + timedelta(days=180), supersedes=current, reason="density misread", grafts_surviving=950
+    )
+    assert isinstance(corrected, VisitCompleted) and corrected.supersedes == current
+    assert corrected.follicle_survival_pct == Decimal("79.2")
+    with pytest.raises(ValueError, match="reason"):
+        EventEnvelope.wrap(corrected, META, event_id=uuid4(), time=datetime.now(UTC))
+    why = dataclasses.replace(META, reason="density misread")
+    assert EventEnvelope.wrap(corrected, why, event_id=uuid4(), time=datetime.now(UTC)).reason == "density misread"
