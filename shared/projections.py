@@ -31,14 +31,22 @@ TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asy
 
 
 class Projection(Protocol):
-    """A read model: `apply` handles the event types it uses and ignores the rest."""
+    """A read model: `apply` handles the event types it uses and ignores the rest; it owns `tables`."""
 
     name: str
+    tables: tuple[str, ...]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
 
-    async def reset(self, conn: Connection) -> None:
-        """Empty the read model's tables (for a rebuild)."""
+
+async def table_checksums(conn: Connection | asyncpg.Pool, tables: Sequence[str]) -> dict[str, str]:
+    """An order-independent digest of each table's rows: equal tables, equal checksums."""
+    sums = {}
+    for table in tables:
+        sums[table] = await conn.fetchval(
+            f"SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY md5(t::text)), '')) FROM {table} AS t"
+        )
+    return sums
 
 
 async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> int:
@@ -231,6 +239,15 @@ class RebuildResult:
     replayed: int
     last_sequence: int
     unreadable: tuple[int, ...]
+    # The live model's position and table checksums just before, and the rebuilt model's after:
+    # equal checksums when the live model had caught up (live_sequence == last_sequence).
+    live_sequence: int
+    live_checksums: dict[str, str]
+    rebuilt_checksums: dict[str, str]
+
+    @property
+    def equal(self) -> bool:
+        return self.live_checksums == self.rebuilt_checksums
 
 
 async def rebuild(
@@ -256,11 +273,19 @@ async def rebuild(
             await conn.execute(
                 "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
             )
+            # Holding the checkpoint row keeps the live runner still while both sides are measured.
+            live_sequence = int(
+                await conn.fetchval(
+                    "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+                    projection.name,
+                )
+            )
+            live = await table_checksums(conn, projection.tables)
             await conn.execute(
                 "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
                 projection.name,
             )
-            await projection.reset(conn)
+            await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
             batch: list[RecordedEvent] = []
             sequence = 0
             while sequence < last:
@@ -281,6 +306,7 @@ async def rebuild(
                     if progress:
                         progress(sequence, last)
             await skip_to(conn, projection.name, last)
+            rebuilt = await table_checksums(conn, projection.tables)
     finally:
         await sub.unsubscribe()
-    return RebuildResult(replayed=replayed, last_sequence=last, unreadable=tuple(unreadable))
+    return RebuildResult(replayed, last, tuple(unreadable), live_sequence, live, rebuilt)

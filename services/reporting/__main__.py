@@ -25,8 +25,13 @@ def main() -> None:
         uvloop.run(migrate(settings))
     else:
         results = uvloop.run(rebuild_all(settings))
+        for name, r in results.items():
+            for table, rebuilt in r.rebuilt_checksums.items():
+                verdict = "equal" if r.live_checksums.get(table) == rebuilt else "DIFFERENT"
+                print(f"{name:<16} {table:<22} live {r.live_checksums.get(table)} rebuilt {rebuilt} {verdict}")
         print(json.dumps({name: dataclasses.asdict(r) for name, r in results.items()}))
-        if any(r.unreadable for r in results.values()):
+        # Unreadable events, or a live model that had caught up and still differs, need a person.
+        if any(r.unreadable or (r.live_sequence == r.last_sequence and not r.equal) for r in results.values()):
             sys.exit(1)
 
 

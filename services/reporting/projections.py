@@ -145,8 +145,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 
 INSERT_SCREENING = """
 INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,
-                           protocol_version, recorded_at, sequence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                           protocol_version, recorded_at, sequence, age_years, sex)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 
 INSERT_CRITERIA = """
@@ -161,6 +161,7 @@ class SubjectsProjection:
     """`subjects`: each subject's site, state and latest screening outcome, for reads and reports."""
 
     name = "subjects"
+    tables: tuple[str, ...] = ("subjects",)
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -219,14 +220,12 @@ class SubjectsProjection:
             case _:
                 pass
 
-    async def reset(self, conn: Connection) -> None:
-        await conn.execute("TRUNCATE subjects")
-
 
 class RandomizationsProjection:
     """`randomizations` (every allocation, invalidated ones marked) and `enrollment` (when the cap was reached)."""
 
     name = "randomizations"
+    tables: tuple[str, ...] = ("randomizations", "enrollment")
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -251,14 +250,12 @@ class RandomizationsProjection:
             case _:
                 pass
 
-    async def reset(self, conn: Connection) -> None:
-        await conn.execute("TRUNCATE randomizations, enrollment")
-
 
 class ScreeningLogProjection:
     """`screening_log` and `screening_criteria`: every screening with every criterion's result."""
 
     name = "screening_log"
+    tables: tuple[str, ...] = ("screening_log", "screening_criteria")
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -275,6 +272,8 @@ class ScreeningLogProjection:
                     e.protocolversion,
                     e.time,
                     event.sequence,
+                    screened.form.age_years,
+                    screened.form.sex,
                 )
                 c = screened.criteria
                 await conn.execute(
@@ -291,14 +290,12 @@ class ScreeningLogProjection:
             case _:
                 pass
 
-    async def reset(self, conn: Connection) -> None:
-        await conn.execute("TRUNCATE screening_log, screening_criteria")
-
 
 class SafetyProjection:
     """`adverse_events`, `sae_alerts` and `protocol_deviations`."""
 
     name = "safety"
+    tables: tuple[str, ...] = ("adverse_events", "sae_alerts", "protocol_deviations")
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -367,9 +364,6 @@ class SafetyProjection:
             case _:
                 pass
 
-    async def reset(self, conn: Connection) -> None:
-        await conn.execute("TRUNCATE adverse_events, sae_alerts, protocol_deviations")
-
 
 UPSERT_PROCEDURE = """
 INSERT INTO procedures AS p (subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2,
@@ -417,6 +411,7 @@ class VisitsProjection:
     """`procedures` and `visits`: the surgery record and every visit's window and status."""
 
     name = "visits"
+    tables: tuple[str, ...] = ("procedures", "visits")
 
     def __init__(self, schedule: Schedule) -> None:
         self._schedule = schedule
@@ -474,8 +469,42 @@ class VisitsProjection:
             case _:
                 pass
 
-    async def reset(self, conn: Connection) -> None:
-        await conn.execute("TRUNCATE procedures, visits")
+
+INSERT_AUDIT = """
+INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
+                         actor_role, actor_site, actor_token, reason, protocol_version, correlation_id,
+                         causation_id, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+"""
+
+
+class AuditTrailProjection:
+    """`audit_trail`: every event with who, when, why, protocol version and correlation, in stream order."""
+
+    name = "audit_trail"
+    tables: tuple[str, ...] = ("audit_trail",)
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        await conn.execute(
+            INSERT_AUDIT,
+            event.sequence,
+            e.id,
+            e.type,
+            e.schemaversion,
+            e.siteid,
+            e.subject,
+            e.time,
+            e.actor,
+            e.actorrole,
+            e.actorsite,
+            e.actortoken,
+            e.reason,
+            e.protocolversion,
+            e.correlationid,
+            e.causationid,
+            e.data.model_dump(mode="json"),
+        )
 
 
 def all_projections(protocol: ProtocolDefinition) -> list[Projection]:
@@ -485,4 +514,5 @@ def all_projections(protocol: ProtocolDefinition) -> list[Projection]:
         RandomizationsProjection(),
         SafetyProjection(),
         VisitsProjection(protocol.schedule),
+        AuditTrailProjection(),
     ]
