@@ -1,0 +1,200 @@
+"""The CONSORT 2010 flow from the read models, and its diagram in the CONSORT layout (SVG)."""
+
+from html import escape
+
+from pydantic import BaseModel, Field
+
+from shared.postgres import Connection
+
+LATEST_SCREENING = """
+SELECT DISTINCT ON (subject_id) subject_id, screening_number, eligible
+  FROM screening_log ORDER BY subject_id, screening_number DESC
+"""
+
+ASSESSED = "SELECT count(DISTINCT subject_id) FROM screening_log"
+
+EXCLUDED_BY_CRITERION = f"""
+SELECT c.code, count(*) AS n
+  FROM ({LATEST_SCREENING}) AS l
+  JOIN screening_criteria AS c USING (subject_id, screening_number)
+ WHERE NOT l.eligible AND c.blocks AND l.subject_id NOT IN (SELECT subject_id FROM randomizations)
+ GROUP BY c.code ORDER BY c.code
+"""
+
+NOT_RANDOMIZED = f"""
+SELECT count(*) FILTER (WHERE NOT l.eligible) AS ineligible,
+       count(*) FILTER (WHERE l.eligible AND s.state = 'consent_withdrawn') AS declined,
+       count(*) FILTER (WHERE l.eligible AND s.state IS DISTINCT FROM 'consent_withdrawn') AS other
+  FROM ({LATEST_SCREENING}) AS l
+  LEFT JOIN subjects AS s USING (subject_id)
+ WHERE l.subject_id NOT IN (SELECT subject_id FROM randomizations)
+"""
+
+PER_ARM = """
+SELECT r.arm,
+       count(*) AS allocated,
+       count(*) FILTER (WHERE r.invalidated) AS invalidated,
+       count(p.subject_id) FILTER (WHERE (r.arm = 'FG_HT') = (p.ecm_svf_gel_ml IS NOT NULL)) AS received,
+       count(*) FILTER (WHERE p.subject_id IS NULL) AS not_operated,
+       count(p.subject_id) FILTER (WHERE (r.arm = 'FG_HT') <> (p.ecm_svf_gel_ml IS NOT NULL)) AS other_procedure,
+       count(*) FILTER (WHERE s.withdrawal_reason = 'lost_to_follow_up') AS lost_to_follow_up,
+       count(*) FILTER (WHERE s.state = 'died') AS died,
+       count(*) FILTER (WHERE NOT r.invalidated AND m6.status = 'completed') AS analysed
+  FROM randomizations AS r
+  LEFT JOIN procedures AS p USING (subject_id)
+  LEFT JOIN subjects AS s USING (subject_id)
+  LEFT JOIN visits AS m6 ON m6.subject_id = r.subject_id AND m6.visit = 'M6'
+ GROUP BY r.arm ORDER BY r.arm
+"""
+
+DISCONTINUED = """
+SELECT r.arm, s.withdrawal_reason AS reason, count(*) AS n
+  FROM randomizations AS r JOIN subjects AS s USING (subject_id)
+ WHERE s.withdrawal_reason IS NOT NULL AND s.withdrawal_reason <> 'lost_to_follow_up'
+ GROUP BY r.arm, s.withdrawal_reason ORDER BY r.arm, s.withdrawal_reason
+"""
+
+
+class ArmFlow(BaseModel):
+    arm: str
+    allocated: int
+    received_allocated_intervention: int
+    did_not_receive: dict[str, int] = Field(description="not operated; operated with the other arm's procedure")
+    randomization_invalidated: int
+    lost_to_follow_up: int
+    discontinued: dict[str, int] = Field(description="withdrawals by reason (lost to follow-up apart)")
+    died: int
+    analysed: int = Field(description="valid randomization and the primary endpoint visit (M6) done")
+    excluded_from_analysis: int
+
+
+class Consort(BaseModel):
+    assessed_for_eligibility: int
+    excluded: int
+    not_meeting_criteria: int
+    excluded_by_criterion: dict[str, int] = Field(description="subjects failing each criterion (one may fail several)")
+    declined_to_participate: int
+    other_reasons: int = Field(description="eligible, not (yet) randomized")
+    randomized: int
+    arms: list[ArmFlow]
+
+
+async def consort(conn: Connection) -> Consort:
+    assessed = int(await conn.fetchval(ASSESSED))
+    by_criterion = {r["code"]: r["n"] for r in await conn.fetch(EXCLUDED_BY_CRITERION)}
+    not_randomized = await conn.fetchrow(NOT_RANDOMIZED)
+    assert not_randomized is not None
+    discontinued: dict[str, dict[str, int]] = {}
+    for r in await conn.fetch(DISCONTINUED):
+        discontinued.setdefault(r["arm"], {})[r["reason"]] = r["n"]
+    arms = [
+        ArmFlow(
+            arm=r["arm"],
+            allocated=r["allocated"],
+            received_allocated_intervention=r["received"],
+            did_not_receive={"not_operated": r["not_operated"], "other_arm_procedure": r["other_procedure"]},
+            randomization_invalidated=r["invalidated"],
+            lost_to_follow_up=r["lost_to_follow_up"],
+            discontinued=discontinued.get(r["arm"], {}),
+            died=r["died"],
+            analysed=r["analysed"],
+            excluded_from_analysis=r["allocated"] - r["analysed"],
+        )
+        for r in await conn.fetch(PER_ARM)
+    ]
+    excluded = not_randomized["ineligible"] + not_randomized["declined"] + not_randomized["other"]
+    return Consort(
+        assessed_for_eligibility=assessed,
+        excluded=excluded,
+        not_meeting_criteria=not_randomized["ineligible"],
+        excluded_by_criterion=by_criterion,
+        declined_to_participate=not_randomized["declined"],
+        other_reasons=not_randomized["other"],
+        randomized=sum(a.allocated for a in arms),
+        arms=arms,
+    )
+
+
+def _box(x: int, y: int, w: int, lines: list[str], *, bold: bool = False) -> str:
+    h = 16 * len(lines) + 12
+    weight = ' font-weight="bold"'
+    text = "".join(
+        f'<text x="{x + 8}" y="{y + 20 + 16 * i}"{weight if bold and i == 0 else ""}>{escape(line)}</text>'
+        for i, line in enumerate(lines)
+    )
+    return f'<rect x="{x}" y="{y}" width="{w}" height="{h}" fill="white" stroke="#333"/>{text}'
+
+
+def _arrow(x1: int, y1: int, x2: int, y2: int) -> str:
+    return f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#333" marker-end="url(#a)"/>'
+
+
+def consort_svg(flow: Consort, *, title: str) -> str:
+    """The CONSORT layout: enrolment at the top, one column per arm for allocation, follow-up, analysis."""
+    criteria = [f"  {code}: {n}" for code, n in flow.excluded_by_criterion.items()]
+    parts = [
+        _box(250, 40, 300, [f"Assessed for eligibility (n={flow.assessed_for_eligibility})"], bold=True),
+        _box(
+            600,
+            100,
+            330,
+            [
+                f"Excluded (n={flow.excluded})",
+                f"• Not meeting inclusion criteria or excluded (n={flow.not_meeting_criteria})",
+                *criteria,
+                f"• Declined to participate (n={flow.declined_to_participate})",
+                f"• Other reasons (n={flow.other_reasons})",
+            ],
+        ),
+        _box(300, 140 + 16 * len(criteria) + 60, 200, [f"Randomized (n={flow.randomized})"], bold=True),
+        _arrow(400, 68, 400, 140 + 16 * len(criteria) + 60),
+        _arrow(400, 120, 600, 120),
+    ]
+    top = 140 + 16 * len(criteria) + 140
+    for i, arm in enumerate(flow.arms):
+        x = 60 + i * 420
+        stages = [
+            (
+                "Allocation",
+                [
+                    f"Allocated to {arm.arm} (n={arm.allocated})",
+                    f"• Received allocated intervention (n={arm.received_allocated_intervention})",
+                    f"• Did not receive (n={sum(arm.did_not_receive.values())}):",
+                    *[f"    {k.replace('_', ' ')}: {v}" for k, v in arm.did_not_receive.items()],
+                ],
+            ),
+            (
+                "Follow-up",
+                [
+                    f"Lost to follow-up (n={arm.lost_to_follow_up})",
+                    f"Discontinued intervention (n={sum(arm.discontinued.values())})",
+                    *[f"    {k.replace('_', ' ')}: {v}" for k, v in arm.discontinued.items()],
+                    f"Died (n={arm.died})",
+                ],
+            ),
+            (
+                "Analysis",
+                [
+                    f"Analysed (n={arm.analysed})",
+                    f"• Excluded from analysis (n={arm.excluded_from_analysis})",
+                    f"    randomization invalidated: {arm.randomization_invalidated}",
+                ],
+            ),
+        ]
+        y = top
+        for stage, lines in stages:
+            parts.append(f'<text x="{x}" y="{y - 8}" font-weight="bold" fill="#555">{stage}</text>')
+            parts.append(_box(x, y, 360, lines))
+            y_next = y + 16 * len(lines) + 12 + 40
+            parts.append(_arrow(x + 180, y + 16 * len(lines) + 12, x + 180, y_next))
+            y = y_next
+        parts.pop()  # no arrow below the last box
+        parts.append(_arrow(400, top - 62, x + 180, top))
+    height = top + 420
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="960" height="{height}" '
+        'font-family="sans-serif" font-size="12">'
+        '<defs><marker id="a" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
+        '<path d="M0,0 L8,4 L0,8 z" fill="#333"/></marker></defs>'
+        f'<text x="20" y="24" font-size="16" font-weight="bold">{escape(title)}</text>' + "".join(parts) + "</svg>"
+    )

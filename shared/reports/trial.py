@@ -1,0 +1,170 @@
+"""Enrollment over time, visit compliance, adverse events by arm, open SAE alerts, the audit trail."""
+
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.postgres import Connection
+
+
+class EnrollmentPoint(BaseModel):
+    day: date
+    site: str
+    arm: str
+    randomized: int = Field(description="randomized that day")
+    cumulative: int = Field(description="randomized at this site in this arm so far")
+
+
+async def enrollment(conn: Connection) -> list[EnrollmentPoint]:
+    rows = await conn.fetch(
+        """SELECT d.day, d.site, d.arm, d.n AS randomized,
+                  sum(d.n) OVER (PARTITION BY d.site, d.arm ORDER BY d.day) AS cumulative
+             FROM (SELECT randomized_at::date AS day, site, arm, count(*) AS n
+                     FROM randomizations GROUP BY 1, 2, 3) AS d
+            ORDER BY d.day, d.site, d.arm"""
+    )
+    return [EnrollmentPoint.model_validate(dict(r)) for r in rows]
+
+
+def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str) -> str:
+    """Cumulative randomizations per site and arm, with the trial total against the cap (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    series: dict[tuple[str, str], tuple[list[date], list[int]]] = {}
+    for p in points:
+        days, counts = series.setdefault((p.site, p.arm), ([], []))
+        days.append(p.day)
+        counts.append(p.cumulative)
+    for (site, arm), (days, counts) in sorted(series.items()):
+        style = "-" if arm == "FG_HT" else "--"
+        ax.step(mdates.date2num(days), counts, where="post", label=f"{site} {arm}", linestyle=style)  # type: ignore[no-untyped-call]
+    if points:
+        total_days = sorted({p.day for p in points})
+        totals = [sum(p.randomized for p in points if p.day <= d) for d in total_days]
+        ax.step(mdates.date2num(total_days), totals, where="post", color="black", linewidth=2, label="trial total")  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    ax.axhline(cap, color="#c0392b", linestyle=":", label=f"enrollment cap ({cap})")
+    ax.set_ylabel("subjects randomized")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    plt.close(fig)
+    return out.getvalue()
+
+
+class VisitCompliance(BaseModel):
+    site: str
+    visit: str
+    in_window: int
+    out_of_window: int
+    missed: int
+    scheduled: int = Field(description="window still ahead or open")
+
+
+async def visit_compliance(conn: Connection) -> list[VisitCompliance]:
+    rows = await conn.fetch(
+        """SELECT site, visit,
+                  count(*) FILTER (WHERE status = 'completed' AND in_window) AS in_window,
+                  count(*) FILTER (WHERE status = 'completed' AND NOT in_window) AS out_of_window,
+                  count(*) FILTER (WHERE status = 'missed') AS missed,
+                  count(*) FILTER (WHERE status = 'scheduled') AS scheduled
+             FROM visits GROUP BY site, visit
+            ORDER BY site, min(target_date), visit"""
+    )
+    return [VisitCompliance.model_validate(dict(r)) for r in rows]
+
+
+class AdverseEventCount(BaseModel):
+    arm: str
+    grade: int
+    serious: bool
+    related: bool = Field(description="possibly, probably or definitely related to either procedure")
+    subjects: int
+    events: int
+
+
+class OpenAlert(BaseModel):
+    alert_id: str
+    site: str
+    subject_id: str
+    term: str
+    grade: int
+    raised_at: datetime
+    age_hours: Decimal
+    reporting_deadline: datetime
+    late: bool
+    escalations: int
+
+
+class SafetySummary(BaseModel):
+    adverse_events: list[AdverseEventCount]
+    open_alerts: list[OpenAlert]
+
+
+RELATED = "('possible', 'probable', 'definite')"
+
+
+async def safety_summary(conn: Connection) -> SafetySummary:
+    counts = await conn.fetch(
+        f"""SELECT coalesce(r.arm, 'not randomized') AS arm, a.grade, a.serious,
+                   (a.fat_graft_relatedness IN {RELATED} OR a.hair_transplantation_relatedness IN {RELATED}) AS related,
+                   count(DISTINCT a.subject_id) AS subjects, count(*) AS events
+              FROM adverse_events AS a LEFT JOIN randomizations AS r USING (subject_id)
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
+    )
+    alerts = await conn.fetch(
+        """SELECT alert_id::text, site, subject_id, term, grade, raised_at,
+                  round(extract(epoch FROM now() - raised_at)::numeric / 3600, 1) AS age_hours,
+                  site_aware_at + interval '24 hours' AS reporting_deadline, late, escalations
+             FROM sae_alerts WHERE acknowledged_at IS NULL ORDER BY raised_at"""
+    )
+    return SafetySummary(
+        adverse_events=[AdverseEventCount.model_validate(dict(r)) for r in counts],
+        open_alerts=[OpenAlert.model_validate(dict(r)) for r in alerts],
+    )
+
+
+class AuditEntry(BaseModel):
+    sequence: int
+    event_id: str
+    event_type: str
+    site: str | None
+    subject_id: str
+    recorded_at: datetime
+    actor: str
+    actor_role: str | None
+    actor_site: str | None
+    reason: str | None
+    protocol_version: str
+    correlation_id: str
+    causation_id: str | None
+    data: dict[str, Any]
+
+
+async def audit_trail(
+    conn: Connection, *, subject: str | None, since: datetime | None, until: datetime | None, limit: int
+) -> list[AuditEntry]:
+    rows = await conn.fetch(
+        """SELECT sequence, event_id::text, event_type, site, subject_id, recorded_at, actor, actor_role, actor_site,
+                  reason, protocol_version, correlation_id, causation_id, data
+             FROM audit_trail
+            WHERE ($1::text IS NULL OR subject_id = $1)
+              AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3)
+            ORDER BY sequence LIMIT $4""",
+        subject,
+        since,
+        until,
+        limit,
+    )
+    return [AuditEntry.model_validate(dict(r)) for r in rows]
