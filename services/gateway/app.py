@@ -4,18 +4,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import nats
 import structlog
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from services.gateway.auth import InvalidToken, Principal, Right, verify_token
+from services.gateway.access import SitePath, allowed
+from services.gateway.auth import Principal, Right
 from services.gateway.commands import (
     AdverseEventRecorded,
     AlertAcknowledged,
@@ -25,7 +25,7 @@ from services.gateway.commands import (
     ScreeningRecorded,
     submit_command,
 )
-from services.gateway.errors import ProblemError, forbidden, install_error_handlers, problem_responses, unauthorized
+from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
 from services.gateway.idempotency import KEY_PATTERN, IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId
 from services.gateway.reads import (
@@ -38,6 +38,7 @@ from services.gateway.reads import (
     find_subject,
     list_subjects,
 )
+from services.gateway.reports import reports_router
 from services.gateway.settings import GatewaySettings
 from shared.commands import (
     ACKNOWLEDGE_ALERT,
@@ -69,12 +70,11 @@ from shared.forms import (
     WithdrawalForm,
 )
 from shared.postgres import apply_migrations, create_pool
-from shared.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
+from shared.protocol import SUBJECT_ID_PATTERN
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
 
-SitePath = Annotated[str, PathParam(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
 SubjectPath = Annotated[str, PathParam(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
 IdempotencyKey = Annotated[
     str,
@@ -84,47 +84,6 @@ IdempotencyKey = Annotated[
         description="unique per intended request; a retry with the same key returns the first answer",
     ),
 ]
-bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
-
-
-def principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    if credentials is None:
-        raise unauthorized("missing bearer token")
-    settings: GatewaySettings = request.app.state.settings
-    try:
-        return verify_token(credentials.credentials, settings.signing_keys(), issuer=settings.token_issuer)
-    except InvalidToken as exc:
-        raise unauthorized(str(exc)) from exc
-
-
-Caller = Annotated[Principal, Depends(principal)]
-
-
-def require(caller: Principal, right: Right, site: str | None = None) -> None:
-    """The one place rights are checked: the role's row in RIGHTS, and its site for site roles."""
-    if not caller.may(right):
-        raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
-    if site is not None and not caller.may_see_site(site):
-        raise forbidden(f"this token is for site {caller.site}, not {site}")
-
-
-def allowed(right: Right, *, per_site: bool = False) -> Any:
-    """A dependency checking the caller's right (and site) before anything else of the request is read."""
-    if per_site:
-
-        def check_site(caller: Caller, site: SitePath) -> Principal:
-            require(caller, right, site)
-            return caller
-
-        return Depends(check_site)
-
-    def check(caller: Caller) -> Principal:
-        require(caller, right)
-        return caller
-
-    return Depends(check)
 
 
 @dataclass(frozen=True)
@@ -280,6 +239,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     for route in SUBJECT_FORMS:
         add_form_route(app, route)
+    app.include_router(reports_router())
 
     @app.get(
         "/v1/randomization/allocation-list.csv",

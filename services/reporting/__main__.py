@@ -1,13 +1,15 @@
-"""`python -m services.reporting [run|rebuild|migrate]`: follow the stream, or rebuild every read model."""
+"""`python -m services.reporting [run|rebuild|migrate|export]`: follow the stream, rebuild the read models,
+or write the SDTM exports (with define.json) to a folder."""
 
 import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import uvloop
 
-from services.reporting.app import migrate, rebuild_all, serve
+from services.reporting.app import exports, migrate, rebuild_all, serve
 from services.reporting.settings import ReportingSettings
 from shared.logging import configure_logging
 from shared.settings import load_settings
@@ -15,7 +17,8 @@ from shared.settings import load_settings
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.reporting")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "migrate"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "migrate", "export"])
+    parser.add_argument("--out", type=Path, default=Path("exports"), help="export: the folder for the CSV files")
     args = parser.parse_args()
     settings = load_settings(ReportingSettings)
     configure_logging(settings.log_level, settings.log_format, service="reporting")
@@ -23,6 +26,11 @@ def main() -> None:
         uvloop.run(serve(settings))
     elif args.command == "migrate":
         uvloop.run(migrate(settings))
+    elif args.command == "export":
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, text in uvloop.run(exports(settings)).items():
+            (args.out / name).write_text(text)
+            print(args.out / name)
     else:
         results = uvloop.run(rebuild_all(settings))
         for name, r in results.items():

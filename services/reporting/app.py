@@ -1,6 +1,7 @@
 """Wiring of the reporting service: migrations, then one runner per projection until stopped."""
 
 import asyncio
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from shared.health import HealthServer
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
 from shared.protocol import load_protocol
+from shared.reports import sdtm
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -99,3 +101,18 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
         await pool.close()
         await nc.close()
     return replayed
+
+
+async def exports(settings: ReportingSettings) -> dict[str, str]:
+    """Every SDTM domain as CSV text, and define.json describing the columns, by file name."""
+    protocol = load_protocol(settings.protocol_file)
+    pool = await create_pool(settings.database_url, max_size=1)
+    files = {}
+    try:
+        async with pool.acquire() as conn:
+            for domain, build in sdtm.DOMAINS.items():
+                files[f"{domain.lower()}.csv"] = sdtm.to_csv(domain, await build(conn, protocol))
+    finally:
+        await pool.close()
+    files["define.json"] = json.dumps(sdtm.define(), indent=2)
+    return files

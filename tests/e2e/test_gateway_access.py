@@ -16,6 +16,7 @@ from tests.e2e.api import CONSENT, ISSUER, SECRET, headers, new_key, token
 pytestmark = pytest.mark.e2e
 
 SITE_STAFF = {Role.SITE_COORDINATOR, Role.INVESTIGATOR}
+READERS = {Role.MONITOR, Role.DATA_MANAGER, Role.STATISTICIAN}
 SUBJECT = "/v1/sites/{site}/subjects/{site}-999"
 ALERT = f"/v1/safety/alerts/{uuid.uuid4()}"
 
@@ -40,6 +41,14 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("GET", ALERT, {Role.SAFETY_OFFICER}, False),
     ("POST", ALERT + "/acknowledgement", {Role.SAFETY_OFFICER}, False),
     ("GET", "/v1/randomization/allocation-list.csv", {Role.STATISTICIAN}, False),
+    *[
+        ("GET", f"/v1/reports{report}", READERS, False)
+        for report in ("", "/consort.json", "/consort.svg", "/enrollment.json", "/visit-compliance.json")
+    ],
+    ("GET", "/v1/reports/adverse-events.json", READERS, False),
+    ("GET", "/v1/reports/audit-trail.json", READERS, False),
+    ("GET", "/v1/reports/exports/DM.csv", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
+    ("GET", "/v1/reports/exports/define.json", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
 ]
 
 

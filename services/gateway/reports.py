@@ -1,0 +1,141 @@
+"""`/v1/reports/…`: the trial's reports for data managers, monitors and statisticians, and the exports."""
+
+from datetime import datetime
+from html import escape
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from services.gateway.access import allowed
+from services.gateway.auth import Principal, Right
+from services.gateway.errors import problem_responses
+from shared.protocol import SUBJECT_ID_PATTERN, ProtocolDefinition, cached_protocol
+from shared.reports import sdtm
+from shared.reports.consort import Consort, consort, consort_svg
+from shared.reports.trial import (
+    AuditEntry,
+    EnrollmentPoint,
+    SafetySummary,
+    VisitCompliance,
+    audit_trail,
+    enrollment,
+    enrollment_svg,
+    safety_summary,
+    visit_compliance,
+)
+
+SVG = "image/svg+xml"
+
+
+def reports_router() -> APIRouter:
+    """Every report needs READ_REPORTS; the exports need EXPORT_DATA."""
+    reader = Annotated[Principal, allowed(Right.READ_REPORTS)]
+    exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
+    router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
+
+    def protocol(request: Request) -> ProtocolDefinition:
+        return cached_protocol(request.app.state.settings.protocol_file)
+
+    @router.get("", operation_id="reports_index", summary="A page linking every report", response_class=HTMLResponse)
+    async def index(request: Request, caller: reader) -> HTMLResponse:
+        p = protocol(request)
+        links = [
+            ("consort.svg", "CONSORT flow diagram"),
+            ("consort.json", "CONSORT flow (JSON)"),
+            ("enrollment.svg", "Enrollment over time by site and arm"),
+            ("enrollment.json", "Enrollment over time (JSON)"),
+            ("visit-compliance.json", "Visit compliance by visit and site"),
+            ("adverse-events.json", "Adverse events by arm, grade, seriousness and relatedness; open SAE alerts"),
+            ("audit-trail.json", "Audit trail (filter by subject, since, until)"),
+            *[(f"exports/{d}.csv", f"SDTM {d} export") for d in sdtm.DOMAINS],
+            ("exports/define.json", "Define: every exported column described"),
+        ]
+        items = "".join(f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in links)
+        return HTMLResponse(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(p.trial_id)} reports</title></head>"
+            f"<body><h1>{escape(p.trial_id)} — reports</h1><p>{escape(p.title)}</p><ul>{items}</ul></body></html>"
+        )
+
+    @router.get("/consort.json", operation_id="consort", summary="CONSORT 2010 flow")
+    async def consort_json(request: Request, caller: reader) -> Consort:
+        async with request.app.state.pool.acquire() as conn:
+            return await consort(conn)
+
+    @router.get(
+        "/consort.svg",
+        operation_id="consort_diagram",
+        summary="CONSORT 2010 flow diagram",
+        response_class=Response,
+        responses={200: {"content": {SVG: {}}}},
+    )
+    async def consort_diagram(request: Request, caller: reader) -> Response:
+        async with request.app.state.pool.acquire() as conn:
+            flow = await consort(conn)
+        title = f"{protocol(request).trial_id} — CONSORT flow"
+        return Response(consort_svg(flow, title=title), media_type=SVG)
+
+    @router.get("/enrollment.json", operation_id="enrollment", summary="Randomizations per day, site and arm")
+    async def enrollment_json(request: Request, caller: reader) -> list[EnrollmentPoint]:
+        async with request.app.state.pool.acquire() as conn:
+            return await enrollment(conn)
+
+    @router.get(
+        "/enrollment.svg",
+        operation_id="enrollment_plot",
+        summary="Cumulative enrollment by site and arm against the cap",
+        response_class=Response,
+        responses={200: {"content": {SVG: {}}}},
+    )
+    async def enrollment_plot(request: Request, caller: reader) -> Response:
+        async with request.app.state.pool.acquire() as conn:
+            points = await enrollment(conn)
+        p = protocol(request)
+        return Response(enrollment_svg(points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment"), media_type=SVG)
+
+    @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
+    async def compliance(request: Request, caller: reader) -> list[VisitCompliance]:
+        async with request.app.state.pool.acquire() as conn:
+            return await visit_compliance(conn)
+
+    @router.get("/adverse-events.json", operation_id="adverse_event_summary", summary="Adverse events and open SAEs")
+    async def adverse_events(request: Request, caller: reader) -> SafetySummary:
+        async with request.app.state.pool.acquire() as conn:
+            return await safety_summary(conn)
+
+    @router.get("/audit-trail.json", operation_id="audit_trail", summary="Every event: who, what, when, why")
+    async def audit(
+        request: Request,
+        caller: reader,
+        subject: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    ) -> list[AuditEntry]:
+        async with request.app.state.pool.acquire() as conn:
+            return await audit_trail(conn, subject=subject, since=since, until=until, limit=limit)
+
+    @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
+    async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
+        return sdtm.define()
+
+    @router.get(
+        "/exports/{domain}.csv",
+        operation_id="export_domain",
+        summary="SDTM-shaped CSV of one domain (DM, IE, DS, PR, SV, AE)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
+    )
+    async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
+        build = sdtm.DOMAINS.get(domain.upper())
+        if build is None:
+            raise HTTPException(404, f"no export {domain}; one of {list(sdtm.DOMAINS)}")
+        async with request.app.state.pool.acquire() as conn:
+            rows = await build(conn, protocol(request))
+        return PlainTextResponse(
+            sdtm.to_csv(domain.upper(), rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
+        )
+
+    return router
