@@ -1,0 +1,357 @@
+"""A scripted multi-site trial, recorded as events, projected, and reported: every CONSORT box equals the
+count computed from the script; the exports carry the SDTM columns; a rebuild equals the live models.
+
+Runs on a nats-server of its own: forty randomizations fill the trial's cap.
+"""
+
+import asyncio
+import csv
+import io
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+
+from devstack.servers import EmbeddedNats, free_port
+from services.reporting.app import MIGRATIONS
+from services.reporting.projections import all_projections
+from services.screening.eligibility import evaluate
+from shared.events import (
+    AdverseEventReported,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DomainEvent,
+    EventEnvelope,
+    EventMetadata,
+    GraftProcedurePerformed,
+    RandomizationInvalidated,
+    SubjectRandomized,
+    SubjectScreened,
+    SubjectWithdrawn,
+    VisitCompleted,
+    VisitMissed,
+)
+from shared.eventstore import EventStore, provision_streams, subject_history
+from shared.forms import ScreeningForm
+from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
+from shared.protocol import load_protocol
+from shared.reports import sdtm
+from shared.reports.consort import consort
+from shared.schedule import visit_windows
+from shared.settings import DEFAULT_PROTOCOL_FILE
+
+pytestmark = pytest.mark.integration
+
+PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+SITES = ("NFH", "GZ2", "SZ3")
+START = date(2025, 1, 6)
+ELIGIBLE: dict[str, Any] = {
+    "age_years": 34,
+    "sex": "female",
+    "height_cm": Decimal(165),
+    "weight_kg": Decimal(60),
+    "localized_scleroderma_symptoms": True,
+    "alopecia_secondary_to_localized_scleroderma": True,
+    "hair_loss_onset_date": date(2022, 5, 1),
+    "adequate_donor_hair": True,
+    "last_disease_activity_date": date(2023, 3, 1),
+    "biopsy": {
+        "inflammatory_cell_infiltration": False,
+        "follicle_orifices_absent": True,
+        "follicles_replaced_by_connective_tissue": True,
+    },
+    "fit_for_anaesthesia_and_surgery": True,
+    "willing_to_comply_with_follow_up": True,
+    "hair_loss_area_fraction": "1/5",
+    "scalp_infection": False,
+    "contraindications": [],
+    "pregnant": False,
+    "breastfeeding": False,
+    "last_vasodilator_or_immunosuppressant_start": "never",
+    "last_topical_ointment_on_surgical_area": "never",
+    "serology": {"hiv": "negative", "hbv": "negative", "hcv": "negative", "htlv": "negative", "syphilis": "negative"},
+    "last_tumour_diagnosis": "never",
+    "prednisolone_mg_per_day": Decimal(0),
+    "investigator_judges_unsuitable": False,
+}
+# Screen failures, each with the criterion codes it must be excluded by (written out, not computed).
+FAILURES: list[tuple[dict[str, Any], set[str]]] = [
+    ({"age_years": 17}, {"IN07"}),
+    ({"age_years": 61}, {"IN07"}),
+    ({"weight_kg": Decimal(40)}, {"IN06", "EX05"}),
+    ({"prednisolone_mg_per_day": Decimal(15)}, {"EX10"}),
+    ({"serology": {**ELIGIBLE["serology"], "hcv": "positive"}}, {"EX08"}),
+    ({"hair_loss_area_fraction": "1/2", "scalp_infection": True}, {"EX01", "EX02"}),
+    ({"investigator_judges_unsuitable": None}, {"EX11"}),
+    ({"pregnant": True}, {"EX04"}),
+]
+
+
+@dataclass
+class Script:
+    """What happened, kept apart from the events so the expected report is computed independently."""
+
+    histories: dict[tuple[str, str], list[tuple[DomainEvent, datetime, str | None]]] = field(default_factory=dict)
+    screened: set[str] = field(default_factory=set)
+    failed_codes: dict[str, set[str]] = field(default_factory=dict)
+    declined: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)
+    arm: dict[str, str] = field(default_factory=dict)
+    operated_as: dict[str, str | None] = field(default_factory=dict)
+    withdrawn: dict[str, str] = field(default_factory=dict)
+    died: set[str] = field(default_factory=set)
+    invalidated: set[str] = field(default_factory=set)
+    m6_done: set[str] = field(default_factory=set)
+
+    def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> None:
+        when = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
+        self.histories.setdefault((site, subject), []).append((event, when, reason))
+
+
+def screening(form_changes: dict[str, Any], on: date, number: int) -> SubjectScreened:
+    form = ScreeningForm.model_validate(ELIGIBLE | {"screening_date": on} | form_changes)
+    result = evaluate(form, PROTOCOL.eligibility, consent_form_version="1.0")
+    return SubjectScreened(
+        screening_number=number,
+        screening_date=on,
+        eligible=result.eligible,
+        bmi=result.bmi,
+        criteria=result.criteria,
+        form=form,
+    )
+
+
+def write_script() -> Script:
+    s = Script()
+    consent = ConsentRecorded(
+        consent_form_version="1.0",
+        signed_on=START,
+        obtained_by="inv-01",
+        signed_by_subject=True,
+        signed_by_representative=False,
+    )
+    subjects = [(SITES[i % 3], f"{SITES[i % 3]}-{100 + i:03d}") for i in range(56)]
+    number = 0
+    for i, (site, subject) in enumerate(subjects):
+        day = START + timedelta(days=i)
+        s.add(site, subject, consent, START)
+        if i >= 50:
+            continue  # consented, never screened: not assessed
+        s.screened.add(subject)
+        if i < len(FAILURES):
+            changes, codes = FAILURES[i]
+            s.add(site, subject, screening(changes, day, 1), day)
+            s.failed_codes[subject] = codes
+            continue
+        if i == 8:  # failed once, eligible at the re-screen: counts as eligible
+            s.add(site, subject, screening({"scalp_infection": True}, day, 1), day)
+            s.add(site, subject, screening({}, day + timedelta(days=3), 2), day + timedelta(days=3))
+        else:
+            s.add(site, subject, screening({}, day, 1), day)
+        if i == 9:
+            s.add(site, subject, ConsentWithdrawn(withdrawn_on=day, recorded_by="inv-01"), day)
+            s.declined.add(subject)
+            continue
+        if i == 10:
+            s.waiting.add(subject)
+            continue
+        number += 1
+        arm = "FG_HT" if number % 2 else "HT"
+        s.arm[subject] = arm
+        randomized_on = day + timedelta(days=5)
+        s.add(site, subject, SubjectRandomized(arm=arm, randomization_number=number, stratum=site, stratum_slot=number,
+                                               list_version=1, list_commitment="0" * 64), randomized_on)  # fmt: skip
+        if number == 7:
+            s.add(
+                site,
+                subject,
+                RandomizationInvalidated(randomization_number=number, arm=arm),
+                randomized_on,
+                "wrong subject",
+            )
+            s.invalidated.add(subject)
+        if number in (11, 12):
+            s.operated_as[subject] = None  # never operated
+            continue
+        grafted = arm == "FG_HT" and number != 13  # number 13: FG_HT operated without the fat graft
+        surgery_on = randomized_on + timedelta(days=10)
+        s.add(site, subject, GraftProcedurePerformed(
+            procedure_date=surgery_on, surgeon="sur-01", anaesthesia="local", recipient_area_cm2=Decimal(20),
+            follicular_units=1000, donor_site="occipital",
+            fat_graft={"fat_harvest_site": "abdomen", "harvested_fat_ml": 50, "ecm_svf_gel_ml": 6} if grafted else None,
+        ), surgery_on)  # fmt: skip
+        s.operated_as[subject] = "FG_HT" if grafted else "HT"
+        windows = visit_windows(surgery_on, PROTOCOL.schedule)
+        for code in ("W1", "M1", "M3", "M6"):
+            if number in (14, 15) and code in ("M3", "M6"):
+                if code == "M3":
+                    lost = SubjectWithdrawn(
+                        withdrawn_on=windows["M1"].end, reason_category="lost_to_follow_up", decided_by="investigator"
+                    )
+                    s.add(site, subject, lost, windows["M1"].end)
+                    s.withdrawn[subject] = "lost_to_follow_up"
+                break
+            if number == 16 and code == "M6":
+                left = SubjectWithdrawn(
+                    withdrawn_on=windows["M3"].end, reason_category="subject_decision", decided_by="subject"
+                )
+                s.add(site, subject, left, windows["M3"].end)
+                s.withdrawn[subject] = "subject_decision"
+                break
+            if number in (17, 18) and code == "M6":
+                missed = VisitMissed(visit="M6", target_date=windows["M6"].target, window_end=windows["M6"].end)
+                s.add(site, subject, missed, windows["M6"].end + timedelta(days=1))
+                break
+            late = number == 19 and code == "M6"
+            visit_day = windows[code].end + timedelta(days=3) if late else windows[code].target
+            w = windows[code]
+            s.add(site, subject, VisitCompleted(
+                visit=code, visit_date=visit_day, study_day=(visit_day - surgery_on).days, target_date=w.target,
+                window_start=w.start, window_end=w.end, in_window=not late, hair_density_per_cm2=Decimal(40),
+                grafts_surviving=800, follicle_survival_pct=Decimal(80), satisfaction=8, mlossi=1, losdi=3,
+                photo_reference=None,
+            ), visit_day)  # fmt: skip
+            if code == "M6":
+                s.m6_done.add(subject)
+        if number == 20:
+            s.add(site, subject, AdverseEventReported(
+                ae_id=uuid4(), term="Sepsis", onset_date=surgery_on + timedelta(days=200),
+                site_aware_at=datetime.combine(surgery_on + timedelta(days=200), datetime.min.time(), UTC), grade=5,
+                seriousness=("death",), serious=True,
+                relationship={"fat_graft": "unlikely", "hair_transplantation": "unlikely"},
+                action_taken="none", outcome="fatal",
+            ), surgery_on + timedelta(days=200))  # fmt: skip
+            s.died.add(subject)
+    assert number == 40
+    return s
+
+
+@pytest.fixture(scope="module")
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats-reporting"), port=free_port())
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def recorded_trial(own_nats: str) -> AsyncIterator[tuple[Client, Script, int]]:
+    nc = await nats.connect(own_nats)
+    await provision_streams(nc.jetstream())
+    store = EventStore(nc.jetstream())
+    script = write_script()
+    last = 0
+    for (site, subject), history in script.histories.items():
+        expected = 0
+        for event, when, reason in history:
+            meta = EventMetadata("/trial/script", site, subject, "inv-01", "script", PROTOCOL.version, reason=reason)
+            [recorded] = await store.append(
+                [EventEnvelope.wrap(event, meta, event_id=uuid4(), time=when)],
+                subject_filter=subject_history(site, subject),
+                expected_last_sequence=expected,
+            )
+            expected = last = recorded.sequence
+    yield nc, script, last
+    await nc.close()
+
+
+@pytest.fixture
+async def projected(recorded_trial: tuple[Client, Script, int], database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    nc, _, last = recorded_trial
+    projections = all_projections(PROTOCOL)
+    # Each runner holds one connection (its leadership and its writes); the test reads with the rest.
+    pool = await create_pool(database_url, max_size=len(projections) + 2)
+    await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
+    await apply_migrations(pool, "reporting", MIGRATIONS)
+    runners = [ProjectionRunner(p, nc.jetstream(), pool, batch_size=64) for p in projections]
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    try:
+        for r in runners:
+            await wait_for_checkpoint(pool, r.projection.name, last, timeout=60)
+    finally:
+        for r in runners:
+            r.stop()
+        await asyncio.gather(*tasks)
+    yield pool
+    await pool.close()
+
+
+async def test_every_consort_box_equals_the_count_from_the_script(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        flow = await consort(conn)
+    assert flow.assessed_for_eligibility == len(s.screened) == 50
+    assert flow.not_meeting_criteria == len(s.failed_codes) == 8
+    assert flow.excluded_by_criterion == dict(
+        sorted(Counter(c for codes in s.failed_codes.values() for c in codes).items())
+    )
+    assert (flow.declined_to_participate, flow.other_reasons) == (len(s.declined), len(s.waiting)) == (1, 1)
+    assert flow.excluded == 10 and flow.randomized == len(s.arm) == 40
+    for arm in flow.arms:
+        mine = {subject for subject, a in s.arm.items() if a == arm.arm}
+        assert arm.allocated == len(mine) == 20
+        assert arm.received_allocated_intervention == sum(s.operated_as.get(x) == arm.arm for x in mine)
+        assert arm.did_not_receive["not_operated"] == sum(s.operated_as.get(x, "") is None for x in mine)
+        other = sum(s.operated_as.get(x) not in (None, arm.arm) for x in mine)
+        assert arm.did_not_receive["other_arm_procedure"] == other
+        assert arm.lost_to_follow_up == sum(s.withdrawn.get(x) == "lost_to_follow_up" for x in mine)
+        assert sum(arm.discontinued.values()) == sum(s.withdrawn.get(x) == "subject_decision" for x in mine)
+        assert arm.died == len(mine & s.died)
+        assert arm.randomization_invalidated == len(mine & s.invalidated)
+        assert arm.analysed == len((mine & s.m6_done) - s.invalidated)
+        assert arm.excluded_from_analysis == arm.allocated - arm.analysed
+
+
+async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_randomized_subject(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        for domain, build in sdtm.DOMAINS.items():
+            text = sdtm.to_csv(domain, await build(conn, PROTOCOL))
+            reader = csv.DictReader(io.StringIO(text))
+            rows = list(reader)
+            assert reader.fieldnames == [v[0] for v in sdtm.DEFINE[domain]]
+            assert {r["DOMAIN"] for r in rows} <= {domain} and all(r["STUDYID"] == "NCT06646146" for r in rows)
+            if domain == "DM":
+                assert sorted(r["SUBJID"] for r in rows) == sorted(s.arm)
+                assert sum(r["DTHFL"] == "Y" for r in rows) == len(s.died)
+                assert {r["ACTARMCD"] for r in rows} == {"FG_HT", "HT", "NOTTRT"}
+            if domain == "IE":
+                assert {r["USUBJID"].removeprefix("NCT06646146-") for r in rows} >= set(s.failed_codes)
+
+
+async def test_a_rebuild_equals_the_live_read_models_table_by_table(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    nc, _, last = recorded_trial
+    for projection in all_projections(PROTOCOL):
+        result = await rebuild(projection, nc.jetstream(), projected)
+        assert result.live_sequence == result.last_sequence == last
+        assert result.equal, f"{projection.name}: {result.live_checksums} != {result.rebuilt_checksums}"
+
+
+async def test_a_projection_fed_the_same_events_twice_changes_nothing(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    nc, _, _ = recorded_trial
+    from shared.eventstore import EVENTS_PREFIX, to_recorded
+
+    sub = await nc.jetstream().subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True)
+    events = [to_recorded(await sub.next_msg(timeout=5)) for _ in range(50)]
+    await sub.unsubscribe()
+    for projection in all_projections(PROTOCOL):
+        before = await table_checksums(projected, projection.tables)
+        async with projected.acquire() as conn, conn.transaction():
+            assert await apply_batch(conn, projection, events) == 0
+        assert await table_checksums(projected, projection.tables) == before
