@@ -5,6 +5,7 @@ Writes bench/results.json and bench/results.svg.
 
 import asyncio
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -18,10 +19,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import SITES, raw_round_trip, sae_latency
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with, free_port
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
+from shared.protocol import load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE
 
 OUT = Path(__file__).resolve().parent
 SECRET = "b" * 40
@@ -52,6 +56,34 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
+    """On servers of its own, so the stream holds exactly the events measured."""
+    nats_server = EmbeddedNats(base / "nats-rebuild", port=free_port())
+    postgres = EmbeddedPostgres(base / "pg-rebuild")
+    protocol = load_protocol(DEFAULT_PROTOCOL_FILE)
+
+    async def measure(nats_url: str, database_url: str) -> tuple[float, float, float]:
+        await fill_stream(nats_url, protocol, events)
+        consume = await raw_consume(nats_url, events)
+        inserts = await raw_inserts(database_url, events)
+        return consume, inserts, await rebuild_rate(nats_url, database_url, protocol)
+
+    try:
+        consume, inserts, rate = asyncio.run(measure(nats_server.start(), postgres.start()))
+    finally:
+        postgres.stop()
+        nats_server.stop()
+    return {
+        "what": f"rebuild of every read model from a stream of {events} events (consent, screening, adverse event)",
+        "events": events,
+        "system_events_per_s": round(rate),
+        "raw_limit_jetstream_consume_per_s": round(consume),
+        "raw_limit_asyncpg_batched_inserts_per_s": round(inserts),
+        "ratio_to_consume": round(rate / consume, 3),
+        "ratio_to_inserts": round(rate / inserts, 3),
+    }
 
 
 async def run_benchmarks(gateway: str, nats_url: str, tokens: dict[str, str]) -> dict[str, Any]:
@@ -104,6 +136,8 @@ def main() -> int:
                 services.stop()
             postgres.stop()
             nats_server.stop()
+        rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
+        rebuild_figures = rebuild_benchmark(base, rebuild_events)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -120,6 +154,12 @@ def main() -> int:
             f"{name}: p50 {figure['system']['p50_ms']} ms, p99 {figure['system']['p99_ms']} ms "
             f"(raw limit p50 {figure['raw_limit']['p50_ms']} ms; ratio p50 {figure['ratio_p50']}x)"
         )
+    r = rebuild_figures
+    print(
+        f"rebuild: {r['system_events_per_s']} events/s for all read models "
+        f"(raw JetStream consume {r['raw_limit_jetstream_consume_per_s']}/s, raw inserts "
+        f"{r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
+    )
     print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
     return 0
 

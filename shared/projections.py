@@ -251,41 +251,50 @@ class RebuildResult:
 
 
 async def rebuild(
-    projection: Projection,
+    projections: Sequence[Projection],
     js: JetStreamContext,
     pool: asyncpg.Pool,
     *,
     batch_size: int = 500,
     progress: Callable[[int, int], None] | None = None,
-) -> "RebuildResult":
-    """Reset the read model and replay the whole stream into it, atomically.
+) -> dict[str, RebuildResult]:
+    """Reset the read models and replay the whole stream into them, in one pass and atomically.
 
-    One transaction: readers see the old model until the new one is complete, and a live runner
-    waits on the checkpoint row, then carries on from where the rebuild stopped.
+    Each event is read and decoded once for all the projections. One transaction: readers see the
+    old models until the new ones are complete, and live runners wait on their checkpoint rows, then
+    carry on from where the rebuild stopped.
     """
     info = await js.stream_info(EVENTS_STREAM)
     last = info.state.last_seq
     sub = await js.subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
-    replayed = 0
+    replayed = dict.fromkeys((p.name for p in projections), 0)
+    live: dict[str, tuple[int, dict[str, str]]] = {}
     unreadable: list[int] = []
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
-            )
-            # Holding the checkpoint row keeps the live runner still while both sides are measured.
-            live_sequence = int(
-                await conn.fetchval(
+            for projection in projections:
+                await conn.execute(
+                    "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+                    projection.name,
+                )
+                # Holding the checkpoint row keeps the live runner still while both sides are measured.
+                position = await conn.fetchval(
                     "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
                     projection.name,
                 )
-            )
-            live = await table_checksums(conn, projection.tables)
-            await conn.execute(
-                "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
-                projection.name,
-            )
-            await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
+                live[projection.name] = (int(position), await table_checksums(conn, projection.tables))
+                await conn.execute(
+                    "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
+                    projection.name,
+                )
+                await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
+
+            async def flush(batch: list[RecordedEvent], upto: int) -> None:
+                for projection in projections:
+                    replayed[projection.name] += await apply_batch(conn, projection, batch)
+                    await skip_to(conn, projection.name, upto)
+                batch.clear()
+
             batch: list[RecordedEvent] = []
             sequence = 0
             while sequence < last:
@@ -295,18 +304,25 @@ async def rebuild(
                     batch.append(to_recorded(msg))
                 except UndecodableEvent as exc:
                     # Already dead-lettered by the live runner; the rebuild names it and steps over it.
-                    log.error("rebuild_unreadable_event", projection=projection.name, sequence=sequence, error=str(exc))
+                    log.error("rebuild_unreadable_event", sequence=sequence, error=str(exc))
                     unreadable.append(sequence)
-                    replayed += await apply_batch(conn, projection, batch)
-                    batch.clear()
-                    await skip_to(conn, projection.name, sequence)
+                    await flush(batch, sequence)
                 if len(batch) >= batch_size or sequence >= last:
-                    replayed += await apply_batch(conn, projection, batch)
-                    batch.clear()
+                    await flush(batch, sequence)
                     if progress:
                         progress(sequence, last)
-            await skip_to(conn, projection.name, last)
-            rebuilt = await table_checksums(conn, projection.tables)
+            await flush(batch, last)
+            results = {
+                p.name: RebuildResult(
+                    replayed[p.name],
+                    last,
+                    tuple(unreadable),
+                    live[p.name][0],
+                    live[p.name][1],
+                    await table_checksums(conn, p.tables),
+                )
+                for p in projections
+            }
     finally:
         await sub.unsubscribe()
-    return RebuildResult(replayed, last, tuple(unreadable), live_sequence, live, rebuilt)
+    return results

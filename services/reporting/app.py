@@ -91,12 +91,11 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     await migrate(settings)
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-rebuild")
     pool = await create_pool(settings.database_url, max_size=2)
-    replayed: dict[str, RebuildResult] = {}
     try:
-        for projection in all_projections(load_protocol(settings.protocol_file)):
-            bar: tqdm[Never] = tqdm(desc=f"rebuild {projection.name}", unit="event")
-            with bar:
-                replayed[projection.name] = await rebuild(projection, nc.jetstream(), pool, progress=shown_on(bar))
+        bar: tqdm[Never] = tqdm(desc="rebuild read models", unit="event")
+        with bar:
+            projections = all_projections(load_protocol(settings.protocol_file))
+            replayed = await rebuild(projections, nc.jetstream(), pool, progress=shown_on(bar))
     finally:
         await pool.close()
         await nc.close()

@@ -110,7 +110,7 @@ async def test_a_projection_killed_between_events_resumes_without_applying_anyth
     after_restart = await snapshot(read_model)
     assert {times for _, times in after_restart} == {1}
 
-    result = await rebuild(CountingProjection(), js, read_model)
+    [result] = (await rebuild([CountingProjection()], js, read_model)).values()
     assert result.unreadable == ()
     assert await snapshot(read_model) == after_restart
     assert result.live_sequence == result.last_sequence and result.equal, "checksums of live and rebuilt agree"
@@ -142,9 +142,11 @@ async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read
     poison = await js.publish(event_subject(site, subject, "ConsentRecorded"), b"not json")
     sequences = await append_many(store, 3)
     progress: list[tuple[int, int]] = []
-    result = await rebuild(
-        CountingProjection(), js, read_model, batch_size=2, progress=lambda d, t: progress.append((d, t))
-    )
+    [result] = (
+        await rebuild(
+            [CountingProjection()], js, read_model, batch_size=2, progress=lambda d, t: progress.append((d, t))
+        )
+    ).values()
     assert poison.seq in result.unreadable
     assert result.last_sequence >= sequences[-1]
     rows = dict(await snapshot(read_model))

@@ -1,0 +1,145 @@
+"""Read-model rebuild rate from a large stream, beside raw JetStream consumption and raw asyncpg inserts."""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Never
+
+import asyncpg
+import nats
+from tqdm import tqdm
+
+from services.reporting.app import MIGRATIONS, shown_on
+from services.reporting.projections import all_projections
+from services.screening.eligibility import evaluate
+from shared.events import (
+    AdverseEventReported,
+    ConsentRecorded,
+    DomainEvent,
+    EventEnvelope,
+    EventMetadata,
+    SubjectScreened,
+)
+from shared.eventstore import EVENTS_PREFIX, event_subject, provision_streams
+from shared.forms import ScreeningForm
+from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.projections import rebuild
+from shared.protocol import ProtocolDefinition
+
+
+def sample_events(protocol: ProtocolDefinition) -> list[DomainEvent]:
+    """A subject's consent, screening (the largest payload) and an adverse event: the bulk of a real stream."""
+    form = ScreeningForm(
+        screening_date=date(2026, 1, 5), age_years=40, sex="female", height_cm=Decimal(160), weight_kg=Decimal(58)
+    )
+    result = evaluate(form, protocol.eligibility, consent_form_version="1.0")
+    return [
+        ConsentRecorded(
+            consent_form_version="1.0",
+            signed_on=date(2026, 1, 2),
+            obtained_by="inv-01",
+            signed_by_subject=True,
+            signed_by_representative=False,
+        ),
+        SubjectScreened(
+            screening_number=1,
+            screening_date=form.screening_date,
+            eligible=result.eligible,
+            bmi=result.bmi,
+            criteria=result.criteria,
+            form=form,
+        ),
+        AdverseEventReported(
+            ae_id=uuid.uuid4(),
+            term="Pruritus",
+            onset_date=date(2026, 1, 20),
+            site_aware_at=datetime(2026, 1, 20, 9, tzinfo=UTC),
+            grade=1,
+            seriousness=(),
+            serious=False,
+            relationship={"fat_graft": "unlikely", "hair_transplantation": "possible"},
+            action_taken="none",
+            outcome="recovered",
+        ),
+    ]
+
+
+async def fill_stream(nats_url: str, protocol: ProtocolDefinition, total: int) -> int:
+    """Append `total` events across many subjects, 256 acknowledgements in flight."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await provision_streams(js)
+    samples = sample_events(protocol)
+    gate = asyncio.Semaphore(256)
+    now = datetime.now(UTC)
+
+    async def publish(i: int) -> None:
+        subject_number = i // len(samples)
+        site = f"B{subject_number // 999:05d}"
+        subject = f"{site}-{subject_number % 999 + 1:03d}"
+        event = samples[i % len(samples)]
+        if isinstance(event, AdverseEventReported):
+            event = event.model_copy(update={"ae_id": uuid.uuid4()})
+        meta = EventMetadata("/bench", site, subject, "bench", "bench", protocol.version)
+        envelope = EventEnvelope.wrap(event, meta, event_id=uuid.uuid4(), time=now)
+        async with gate:
+            await js.publish(event_subject(site, subject, envelope.type), envelope.to_json())
+
+    with tqdm(total=total, desc="fill stream", unit="event") as bar:
+        for start in range(0, total, 2000):
+            await asyncio.gather(*(publish(i) for i in range(start, min(total, start + 2000))))
+            bar.update(min(total, start + 2000) - start)
+    await nc.close()
+    return total
+
+
+async def raw_consume(nats_url: str, total: int) -> float:
+    """Messages per second through an ordered push consumer that does nothing with them."""
+    nc = await nats.connect(nats_url)
+    sub = await nc.jetstream().subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True)
+    started = time.perf_counter()
+    for _ in range(total):
+        await sub.next_msg(timeout=10)
+    elapsed = time.perf_counter() - started
+    await sub.unsubscribe()
+    await nc.close()
+    return total / elapsed
+
+
+async def raw_inserts(database_url: str, total: int) -> float:
+    """Rows per second into Postgres with batched `unnest` inserts of 500, no NATS involved."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("CREATE TEMP TABLE bench_rows (sequence bigint PRIMARY KEY, subject text, payload jsonb)")
+    started = time.perf_counter()
+    for start in range(0, total, 500):
+        numbers = list(range(start, min(total, start + 500)))
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO bench_rows SELECT * FROM unnest($1::bigint[], $2::text[], $3::jsonb[])",
+                numbers,
+                [f"B{n:07d}" for n in numbers],
+                ['{"type": "bench"}'] * len(numbers),
+            )
+    elapsed = time.perf_counter() - started
+    await conn.close()
+    return total / elapsed
+
+
+async def rebuild_rate(nats_url: str, database_url: str, protocol: ProtocolDefinition) -> float:
+    """Events per second for the rebuild of every read model in one pass."""
+    nc = await nats.connect(nats_url)
+    pool = await create_pool(database_url, max_size=2)
+    await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
+    await apply_migrations(pool, "reporting", MIGRATIONS)
+    try:
+        bar: tqdm[Never] = tqdm(desc="rebuild read models", unit="event")
+        with bar:
+            started = time.perf_counter()
+            results = await rebuild(all_projections(protocol), nc.jetstream(), pool, progress=shown_on(bar))
+            elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+        await nc.close()
+    return next(iter(results.values())).last_sequence / elapsed
