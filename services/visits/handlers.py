@@ -1,5 +1,6 @@
 """Visits handlers: surgery, visits and withdrawal; and the missed-visit check."""
 
+from collections.abc import Callable
 from datetime import date
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -23,18 +24,19 @@ from shared.eventstore import History, subject_history, trial_wide
 from shared.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
+Rule = Callable[..., list[DomainEvent]]
 
 
 def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRouter:
     router = NatsRouter()
     protocol = runtime.protocol
 
-    @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
-    async def record_procedure(command: RecordProcedure) -> CommandReply:
+    async def record(command: RecordProcedure | RecordVisit, rule: Rule) -> CommandReply:
+        """Surgery and visits: recorded as they happened, with the deviations they imply."""
         ctx, form = command.context, command.form
 
         def decide(history: History) -> list[DomainEvent]:
-            return domain.record_procedure(
+            return rule(
                 domain.replay(history.events),
                 form,
                 protocol=protocol,
@@ -44,28 +46,18 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
                 deviation_ids=lambda code: uuid5(ctx.command_id, code),
             )
 
+        # A correction's reason travels in the envelope, where the audit trail shows it.
         return await runtime.execute(
             ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, reason=form.reason
         )
+
+    @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
+    async def record_procedure(command: RecordProcedure) -> CommandReply:
+        return await record(command, domain.record_procedure)
 
     @router.subscriber(RECORD_VISIT, queue=settings.command_queue)
     async def record_visit(command: RecordVisit) -> CommandReply:
-        ctx, form = command.context, command.form
-
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.record_visit(
-                domain.replay(history.events),
-                form,
-                protocol=protocol,
-                site=ctx.site,
-                subject=ctx.subject,
-                today=ctx.today,
-                deviation_ids=lambda code: uuid5(ctx.command_id, code),
-            )
-
-        return await runtime.execute(
-            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, reason=form.reason
-        )
+        return await record(command, domain.record_visit)
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:
