@@ -26,6 +26,25 @@ class RuleViolation(Exception):
         self.field = field
 
 
+# Rules more than one service enforces, named once.
+
+
+class NotConsented(RuleViolation):
+    rule, title = "IN09", "No informed consent"
+
+
+class SubjectIsWithdrawn(RuleViolation):
+    rule, title = "subject.withdrawn", "Subject withdrawn"
+
+
+class DateInFuture(RuleViolation):
+    rule, kind, title = "date.not_future", Refusal.INVALID, "Date or time after now"
+
+
+class ReasonRequired(RuleViolation):
+    rule, kind, title = "correction.reason", Refusal.INVALID, "A correction needs a reason"
+
+
 class UnknownSite(RuleViolation):
     rule, kind, title = "site.known", Refusal.NOT_FOUND, "Unknown site"
 

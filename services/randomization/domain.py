@@ -15,19 +15,11 @@ from shared.events import (
     SubjectWithdrawn,
 )
 from shared.protocol import ProtocolDefinition
-from shared.rules import Refusal, RuleViolation, check_site
-
-
-class NotConsented(RuleViolation):
-    rule, title = "IN09", "No informed consent"
+from shared.rules import NotConsented, ReasonRequired, RuleViolation, SubjectIsWithdrawn, check_site
 
 
 class ConsentWasWithdrawn(RuleViolation):
     rule, title = "consent.withdrawn", "Consent was withdrawn"
-
-
-class SubjectIsWithdrawn(RuleViolation):
-    rule, title = "subject.withdrawn", "Subject withdrawn"
 
 
 class NotScreened(RuleViolation):
@@ -56,10 +48,6 @@ class NotRandomized(RuleViolation):
 
 class AlreadyInvalidated(RuleViolation):
     rule, title = "randomization.invalidated_once", "Randomization already invalidated"
-
-
-class ReasonRequired(RuleViolation):
-    rule, kind, title = "correction.reason", Refusal.INVALID, "A reason is required"
 
 
 @dataclass(frozen=True)

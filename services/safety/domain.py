@@ -17,23 +17,15 @@ from shared.events import (
 )
 from shared.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
 from shared.protocol import ProtocolDefinition
-from shared.rules import Refusal, RuleViolation, check_site
+from shared.rules import DateInFuture, NotConsented, Refusal, RuleViolation, check_site
 
 # ICH E2A / GCP: the site reports a serious adverse event to the sponsor within 24 hours of awareness.
 REPORTING_DEADLINE = timedelta(hours=24)
 LATE_SAE_DEVIATION = "SAE_REPORTED_LATE"
 
 
-class NotConsented(RuleViolation):
-    rule, title = "IN09", "No informed consent"
-
-
 class UnknownAdverseEvent(RuleViolation):
     rule, kind, title = "ae.known", Refusal.NOT_FOUND, "Unknown adverse event"
-
-
-class InFuture(RuleViolation):
-    rule, kind, title = "date.not_future", Refusal.INVALID, "Date or time after now"
 
 
 class AwareBeforeOnset(RuleViolation):
@@ -108,10 +100,10 @@ def replay(events: Sequence[DomainEvent]) -> SafetyState:
 
 def _check_times(onset: date | None, aware: datetime, now: datetime) -> None:
     if aware > now:
-        raise InFuture(f"site_aware_at {aware.isoformat()} is after now", field="site_aware_at")
+        raise DateInFuture(f"site_aware_at {aware.isoformat()} is after now", field="site_aware_at")
     if onset is not None:
         if onset > now.date():
-            raise InFuture(f"onset_date {onset} is after today", field="onset_date")
+            raise DateInFuture(f"onset_date {onset} is after today", field="onset_date")
         if aware.date() < onset:
             raise AwareBeforeOnset(f"site_aware_at {aware.date()} precedes onset {onset}", field="site_aware_at")
 

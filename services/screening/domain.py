@@ -14,7 +14,7 @@ from shared.events import (
 )
 from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.protocol import ProtocolDefinition
-from shared.rules import Refusal, RuleViolation, check_site
+from shared.rules import DateInFuture, NotConsented, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
 
 
 class UnknownConsentFormVersion(RuleViolation):
@@ -33,24 +33,12 @@ class AlreadyRandomized(RuleViolation):
     rule, title = "randomization.done", "Subject already randomized"
 
 
-class SubjectIsWithdrawn(RuleViolation):
-    rule, title = "subject.withdrawn", "Subject withdrawn"
-
-
-class NotConsented(RuleViolation):
-    rule, title = "IN09", "No informed consent"
-
-
 class ConsentAlreadyWithdrawn(RuleViolation):
     rule, title = "consent.withdrawn", "Consent was withdrawn"
 
 
 class ScreeningBeforeConsent(RuleViolation):
     rule, title = "IN09.before_screening", "Screening dated before consent"
-
-
-class DateInFuture(RuleViolation):
-    rule, kind, title = "date.not_future", Refusal.INVALID, "Date after today"
 
 
 class DateAfterScreening(RuleViolation):

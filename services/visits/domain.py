@@ -25,7 +25,7 @@ from shared.events import (
 )
 from shared.forms import ProcedureForm, VisitRecord, WithdrawalForm
 from shared.protocol import ProtocolDefinition
-from shared.rules import Refusal, RuleViolation, check_site
+from shared.rules import DateInFuture, ReasonRequired, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
 from shared.schedule import surgery_deadline, visit_windows
 
 FG_HT = "FG_HT"
@@ -35,10 +35,6 @@ FAT_GRAFT_IN_HT = "FAT_GRAFT_IN_HT_ARM"
 VISIT_OUT_OF_WINDOW = "VISIT_OUT_OF_WINDOW"
 
 DeviationIds = Callable[[str], UUID]
-
-
-class SubjectIsWithdrawn(RuleViolation):
-    rule, title = "subject.withdrawn", "Subject withdrawn"
 
 
 class SubjectHasCompleted(RuleViolation):
@@ -73,16 +69,8 @@ class UnknownVisit(RuleViolation):
     rule, kind, title = "visit.code", Refusal.INVALID, "Unknown visit"
 
 
-class InFuture(RuleViolation):
-    rule, kind, title = "date.not_future", Refusal.INVALID, "Date after today"
-
-
 class BadCorrection(RuleViolation):
     rule, kind, title = "correction.supersedes_current", Refusal.INVALID, "Correction of another record"
-
-
-class ReasonRequired(RuleViolation):
-    rule, kind, title = "correction.reason", Refusal.INVALID, "A correction needs a reason"
 
 
 class MoreSurvivingThanTransplanted(RuleViolation):
@@ -175,7 +163,7 @@ def record_procedure(
     check_site(protocol, site, subject)
     randomized = _participating(state, subject)
     if form.procedure_date > today:
-        raise InFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
+        raise DateInFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
     assert state.randomized_on is not None
     if form.procedure_date < state.randomized_on:
         raise ProcedureBeforeRandomization(
@@ -219,7 +207,7 @@ def record_visit(
     if record.visit not in known:
         raise UnknownVisit(f"visit {record.visit} is not one of {known}", field="visit")
     if record.visit_date > today:
-        raise InFuture(f"visit_date {record.visit_date} is after today", field="visit_date")
+        raise DateInFuture(f"visit_date {record.visit_date} is after today", field="visit_date")
     procedure = state.procedure
     if procedure is None or record.visit_date < procedure.procedure_date:
         raise VisitBeforeSurgery(f"{record.visit} on {record.visit_date} is not after a recorded surgery")
@@ -263,7 +251,7 @@ def withdraw(
     if state.completed:
         raise SubjectHasCompleted(f"{subject} has completed the study; nothing to withdraw from")
     if form.withdrawn_on > today:
-        raise InFuture(f"withdrawn_on {form.withdrawn_on} is after today", field="withdrawn_on")
+        raise DateInFuture(f"withdrawn_on {form.withdrawn_on} is after today", field="withdrawn_on")
     return [SubjectWithdrawn(**form.model_dump())]
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from services.randomization import domain
 from services.randomization.allocation import ListParameters, SeedKind, generate
+from shared import rules
 from shared.events import (
     ConsentRecorded,
     ConsentWithdrawn,
@@ -80,7 +81,7 @@ def test_an_eligible_consented_subject_gets_the_next_slot_of_its_stratum_and_the
 @pytest.mark.parametrize(
     ("history", "error"),
     [
-        ([], domain.NotConsented),
+        ([], rules.NotConsented),
         ([CONSENT], domain.NotScreened),
         ([CONSENT, screened(False)], domain.NotEligible),
         (
@@ -137,7 +138,7 @@ def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
         invalidate([*history, event])
     with pytest.raises(domain.NotRandomized):
         invalidate([CONSENT])
-    with pytest.raises(domain.ReasonRequired):
+    with pytest.raises(rules.ReasonRequired):
         invalidate(history, reason="   ")
     # Still randomized: one allocation, ever, even after invalidation.
     with pytest.raises(domain.AlreadyRandomized):

@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.safety import domain
+from shared import rules
 from shared.events import (
     AdverseEventReported,
     ConsentRecorded,
@@ -66,12 +67,12 @@ def test_without_criteria_only_grade_5_is_serious(grade: int, serious: bool) -> 
 
 
 def test_adverse_events_need_consent_but_not_an_ongoing_participation() -> None:
-    with pytest.raises(domain.NotConsented):
+    with pytest.raises(rules.NotConsented):
         report(history=[])
 
 
 def test_awareness_in_the_future_or_before_onset_is_invalid() -> None:
-    with pytest.raises(domain.InFuture):
+    with pytest.raises(rules.DateInFuture):
         report(FORM.model_copy(update={"site_aware_at": NOW + timedelta(minutes=1)}))
     with pytest.raises(domain.AwareBeforeOnset):
         report(FORM.model_copy(update={"site_aware_at": datetime(2026, 11, 23, 9, 0, tzinfo=UTC)}))

@@ -53,7 +53,7 @@ def test_second_consent_on_the_same_form_version_is_refused() -> None:
 
 
 def test_consent_signed_after_today_is_refused_naming_the_field() -> None:
-    with pytest.raises(domain.DateInFuture) as refused:
+    with pytest.raises(rules.DateInFuture) as refused:
         decide(FORM.model_copy(update={"signed_on": date(2026, 11, 26)}))
     assert refused.value.field == "signed_on"
 
@@ -102,7 +102,7 @@ def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> 
 
 
 def test_screening_without_consent_is_refused_under_in09() -> None:
-    with pytest.raises(domain.NotConsented) as refused:
+    with pytest.raises(rules.NotConsented) as refused:
         screen([])
     assert refused.value.rule == "IN09"
 
@@ -126,7 +126,7 @@ def test_a_form_date_after_the_screening_date_is_invalid_naming_the_field() -> N
 
 
 def test_a_screening_date_after_today_is_invalid() -> None:
-    with pytest.raises(domain.DateInFuture) as refused:
+    with pytest.raises(rules.DateInFuture) as refused:
         screen(decide(), SCREENING_FORM.model_copy(update={"screening_date": date(2026, 11, 26)}))
     assert refused.value.field == "screening_date"
 
@@ -148,7 +148,7 @@ def test_consent_withdrawal_needs_consent_and_happens_once() -> None:
         state = domain.replay(history)
         return domain.withdraw_consent(state, withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
 
-    with pytest.raises(domain.NotConsented):
+    with pytest.raises(rules.NotConsented):
         withdraw([])
     [withdrawn] = withdraw(decide())
     assert withdrawn == ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from services.visits import domain
+from shared import rules
 from shared.events import (
     DomainEvent,
     EventEnvelope,
@@ -169,7 +170,7 @@ def test_a_second_surgery_record_is_refused_unless_it_corrects_the_current_one_w
     current = history[-1].envelope.id
     with pytest.raises(domain.BadCorrection):
         procedure(history, PROCEDURE.model_copy(update={"supersedes": uuid4(), "reason": "typo in units"}))
-    with pytest.raises(domain.ReasonRequired):
+    with pytest.raises(rules.ReasonRequired):
         procedure(history, PROCEDURE.model_copy(update={"supersedes": current}))
     corrected = procedure(history, PROCEDURE.model_copy(update={"supersedes": current, "reason": "FU miscounted"}))
     assert isinstance(corrected[0], GraftProcedurePerformed) and corrected[0].supersedes == current
@@ -201,9 +202,9 @@ def test_nothing_but_safety_information_is_taken_for_a_withdrawn_subject() -> No
     )
     assert isinstance(withdrawn, SubjectWithdrawn)
     after = [*history, recorded(withdrawn)]
-    with pytest.raises(domain.SubjectIsWithdrawn):
+    with pytest.raises(rules.SubjectIsWithdrawn):
         visit(after, "M3", SURGERY + timedelta(days=90))
-    with pytest.raises(domain.SubjectIsWithdrawn):
+    with pytest.raises(rules.SubjectIsWithdrawn):
         domain.withdraw(domain.replay(after), form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
     assert domain.missed_visits(domain.replay(after), protocol=PROTOCOL, today=TODAY) == []
 
@@ -230,7 +231,7 @@ def test_a_visit_is_corrected_by_a_new_record_naming_the_one_it_supersedes_with_
     [m6] = visit(history, "M6", SURGERY + timedelta(days=180))
     after = [*history, recorded(m6)]
     current = after[-1].envelope.id
-    with pytest.raises(domain.ReasonRequired):
+    with pytest.raises(rules.ReasonRequired):
         visit(after, "M6", SURGERY + timedelta(days=180), supersedes=current)
     [corrected] = visit(
         after, "M6", SURGERY + timedelta(days=180), supersedes=current, reason="density misread", grafts_surviving=950
