@@ -33,9 +33,9 @@ SEED = "42" * 32
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    """One pair of bars per figure (p50, p99), the system beside its raw limit, log scale."""
+    """Latencies (p50, p99; log scale) and rates, the system in red beside its raw limits in grey."""
     rows = [(name, r["system"], r["raw_limit"]) for name, r in results["benchmarks"].items()]
-    fig, ax = plt.subplots(figsize=(8, 1.6 + 1.2 * len(rows)))
+    fig, (latency, rates) = plt.subplots(2, 1, figsize=(9, 2.4 + 1.2 * len(rows) + 2.4))
     labels, values, colours = [], [], []
     for name, system, raw in rows:
         for label, summary, colour in (
@@ -46,13 +46,23 @@ def plot(results: dict[str, Any], path: Path) -> None:
             values.append((summary["p50_ms"], summary["p99_ms"]))
             colours.append(colour)
     y = range(len(labels))
-    ax.barh([i + 0.2 for i in y], [v[0] for v in values], height=0.4, color=colours, label="p50")
-    ax.barh([i - 0.2 for i in y], [v[1] for v in values], height=0.4, color=colours, alpha=0.45, label="p99")
-    ax.set_yticks(list(y), labels)
-    ax.set_xscale("log")
-    ax.set_xlabel("milliseconds (log)")
-    ax.set_title(f"Trial backend on {results['machine']['cpus']} cores — system beside raw limit")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    latency.barh([i + 0.2 for i in y], [v[0] for v in values], height=0.4, color=colours, label="p50")
+    latency.barh([i - 0.2 for i in y], [v[1] for v in values], height=0.4, color=colours, alpha=0.45, label="p99")
+    latency.set_yticks(list(y), labels)
+    latency.set_xscale("log")
+    latency.set_xlabel("milliseconds (log)")
+    latency.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    latency.set_title(f"Trial backend on {results['machine']['cpus']} cores — system beside raw limit")
+    rebuild = results["rebuild"]
+    names = ["rebuild, all read models", "raw JetStream consume", "raw asyncpg batched inserts"]
+    counts = [
+        rebuild["system_events_per_s"],
+        rebuild["raw_limit_jetstream_consume_per_s"],
+        rebuild["raw_limit_asyncpg_batched_inserts_per_s"],
+    ]
+    rates.barh(names, counts, color=["#c0392b", "#7f8c8d", "#7f8c8d"])
+    rates.set_xscale("log")
+    rates.set_xlabel(f"per second (log), stream of {rebuild['events']} events")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -141,11 +151,12 @@ def main() -> int:
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "system": platform.platform(),
         },
         "benchmarks": benchmarks,
+        "rebuild": rebuild_figures,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, OUT / "results.svg")
