@@ -24,6 +24,7 @@ from bench.safety import SITES, raw_round_trip, sae_latency
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with, free_port
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
+from shared.bus_permissions import PERMISSIONS
 from shared.protocol import load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE
 
@@ -132,7 +133,9 @@ def main() -> int:
                 LOG_LEVEL="WARNING",
             )
             subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
-            services = ServiceProcesses(env, log_dir=base / "logs")
+            subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True)
+            nats_urls = {user: nats_server.url_for(user) for user in PERMISSIONS}
+            services = ServiceProcesses(env, log_dir=base / "logs", nats_urls=nats_urls)
             services.start()
             gateway = f"http://127.0.0.1:{port}"
             services.wait_ready(gateway)

@@ -14,6 +14,7 @@ from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import SITE_ROLES, Role, issue_token
 from services.gateway.settings import GatewaySettings
+from shared.bus_permissions import PERMISSIONS
 from shared.protocol import load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE, PROJECT_ROOT
 
@@ -33,10 +34,16 @@ def main() -> int:
     services: ServiceProcesses | None = None
     try:
         nats_url = os.environ.get("NATS_URL")
+        nats_urls: dict[str, str] = {}
         if not nats_url:
             nats = EmbeddedNats(data / "nats", port=int(os.environ.get("NATS_PORT", "4222")))
             nats_url = nats.start()
-            print(f"nats-server (JetStream, fsync before ack) at {nats_url}, data in {nats.data_dir}", flush=True)
+            nats_urls = {user: nats.url_for(user) for user in PERMISSIONS}
+            print(
+                f"nats-server (JetStream, fsync before ack, a user per service) on port {nats.port}, "
+                f"data in {nats.data_dir}",
+                flush=True,
+            )
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(data / "postgres")
@@ -50,8 +57,9 @@ def main() -> int:
             RANDOMIZATION_SEED=os.environ.get("RANDOMIZATION_SEED") or local_test_seed(data),
         )
         # Streams and read-model schema exist before any service takes traffic.
+        subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True)
         subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
-        services = ServiceProcesses(env)
+        services = ServiceProcesses(env, nats_urls=nats_urls)
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)

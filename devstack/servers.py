@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
+
+from shared.bus_permissions import PERMISSIONS, nats_authorization
 
 
 def free_port() -> int:
@@ -33,15 +37,26 @@ def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 class EmbeddedNats:
     """nats-server with JetStream under `data_dir`; `sync_interval: always` so an ack means on disk."""
 
-    def __init__(self, data_dir: Path, *, port: int = 4222, monitor_port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int = 4222, monitor_port: int | None = None, least_privilege: bool = True
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.monitor_port = monitor_port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        # One user per service with only its own subjects (shared/bus_permissions.py); passwords are
+        # made once and kept with the data, readable by the owner only.
+        self.passwords = bus_passwords(data_dir) if least_privilege else None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        """The administrator's URL (provisioning, tests); services use `url_for(their name)`."""
+        return self.url_for("admin")
+
+    def url_for(self, user: str) -> str:
+        if self.passwords is None:
+            return f"nats://127.0.0.1:{self.port}"
+        return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{self.port}"
 
     def config(self) -> str:
         return (
@@ -52,7 +67,7 @@ class EmbeddedNats:
             f'  store_dir: "{self.data_dir / "jetstream"}"\n'
             f"  sync_interval: always\n"
             f"}}\n"
-        )
+        ) + (nats_authorization(self.passwords) if self.passwords else "")
 
     def start(self, timeout: float = 20.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +142,17 @@ async def create_database(admin_url: str, name: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+def bus_passwords(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "bus-users.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    passwords = {user: known.get(user) or secrets.token_urlsafe(24) for user in PERMISSIONS}
+    if passwords != known:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords))
+        path.chmod(0o600)
+    return passwords
 
 
 def env_with(**values: str) -> dict[str, str]:

@@ -13,9 +13,13 @@ SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "gate
 
 
 class ServiceProcesses:
-    def __init__(self, env: dict[str, str], *, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], *, log_dir: Path | None = None, nats_urls: dict[str, str] | None = None
+    ) -> None:
         self.env = env
         self.log_dir = log_dir
+        # Each service connects to NATS as itself when the server has a user per service.
+        self.nats_urls = nats_urls or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, *names: str) -> None:
@@ -25,9 +29,11 @@ class ServiceProcesses:
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - held by the child
+            service = name.partition("#")[0]
+            env = self.env | ({"NATS_URL": self.nats_urls[service]} if service in self.nats_urls else {})
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{name.partition('#')[0]}"],
-                env=self.env,
+                [sys.executable, "-m", f"services.{service}"],
+                env=env,
                 stdout=out,
                 stderr=out,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order

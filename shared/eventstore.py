@@ -130,6 +130,24 @@ async def provision_streams(js: JetStreamContext, settings: StreamSettings | Non
         await js.update_stream(config)
 
 
+class StreamsMissing(Exception):
+    """The streams were not provisioned (`python -m shared.provision`, the migration job)."""
+
+
+async def streams_ready(js: JetStreamContext, *, timeout: float = 30.0) -> None:
+    """Wait for the streams a service writes to; services never create or change them themselves."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    for name in (EVENTS_STREAM, ALERTS_STREAM):
+        while True:
+            try:
+                await js.stream_info(name)
+                break
+            except nats.js.errors.NotFoundError as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise StreamsMissing(f"stream {name} does not exist; run python -m shared.provision") from exc
+                await asyncio.sleep(0.5)
+
+
 class EventStore:
     def __init__(self, js: JetStreamContext, *, timeout: float = 5.0) -> None:
         self._js = js

@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from shared.commands import CommandContext, CommandReply, Rejection
 from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.events import EventMetadata, RecordedEvent
-from shared.eventstore import EventStore, StreamSettings, provision_streams
+from shared.eventstore import EventStore, streams_ready
 from shared.health import HealthServer
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.rules import RuleViolation
@@ -54,7 +54,7 @@ class ServiceRuntime:
         """Before any handler subscribes: connect, make sure the streams exist, open the store."""
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        await provision_streams(js, StreamSettings(replicas=self.settings.stream_replicas))
+        await streams_ready(js)
         self._store = EventStore(js)
         if self.settings.health_port:
             self._health = HealthServer(self.settings.health_port, {"nats": self._nats_connected})

@@ -5,7 +5,7 @@ import random
 import string
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +15,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, create_database, free_port
+from shared.alerts import provision_safety_team_consumer
+from shared.bus_permissions import PERMISSIONS
 from shared.eventstore import EventStore, provision_streams, subject_history
 from shared.postgres import create_pool
 from shared.protocol import ProtocolDefinition, load_protocol
@@ -23,8 +25,10 @@ from shared.settings import DEFAULT_PROTOCOL_FILE
 
 @dataclass(frozen=True)
 class Servers:
-    nats_url: str
+    nats_url: str  # the administrator (provisioning, test fixtures)
     admin_database_url: str
+    # Each service's own least-privilege user, when the server is ours (empty for a server from NATS_URL).
+    nats_urls: dict[str, str] = field(default_factory=dict)
 
 
 def _docker_answers() -> bool:
@@ -58,15 +62,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             stops.append(pg.stop)
             database_url = pg.get_connection_url()
     base = tmp_path_factory.mktemp("servers")
+    nats_urls: dict[str, str] = {}
     if not nats_url:
         embedded_nats = EmbeddedNats(base / "nats", port=free_port())
         nats_url = embedded_nats.start()
+        nats_urls = {user: embedded_nats.url_for(user) for user in PERMISSIONS}
         stops.append(embedded_nats.stop)
     if not database_url:
         embedded_pg = EmbeddedPostgres(base / "pg", database="postgres")
         database_url = embedded_pg.start()
         stops.append(embedded_pg.stop)
-    yield Servers(nats_url, database_url)
+    yield Servers(nats_url, database_url, nats_urls)
     for stop in reversed(stops):
         stop()
 
@@ -80,6 +86,7 @@ def protocol() -> ProtocolDefinition:
 async def nc(servers: Servers) -> AsyncIterator[Client]:
     client = await nats.connect(servers.nats_url)
     await provision_streams(client.jetstream())
+    await provision_safety_team_consumer(client.jetstream())
     yield client
     await client.close()
 

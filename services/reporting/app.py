@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
-from shared.eventstore import StreamSettings, provision_streams
+from shared.eventstore import streams_ready
 from shared.health import HealthServer
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
@@ -46,7 +46,7 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     # One connection per projection (its leadership lock and its writes), and room for the rest.
     pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
-    await provision_streams(js, StreamSettings(replicas=settings.stream_replicas))
+    await streams_ready(js)
     runners = [ProjectionRunner(p, js, pool) for p in chosen]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,7 +9,6 @@ from faststream import FastStream
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
 from services.safety.handlers import build_router
 from services.safety.settings import SafetySettings
-from shared.alerts import provision_safety_team_consumer
 from shared.decisions import Clock, utc_now
 from shared.projections import TRANSIENT
 from shared.reactions import ReactionRunner
@@ -40,7 +39,6 @@ def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream
     async def start() -> None:
         await runtime.start()
         js = runtime.broker.connection.jetstream()
-        await provision_safety_team_consumer(js)
         runner = ReactionRunner(SeriousAdverseEventAlerts(runtime.store, js, runtime.protocol), js)
         runners.append(runner)
         tasks["reaction"] = asyncio.create_task(runner.run())

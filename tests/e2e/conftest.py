@@ -1,6 +1,8 @@
 """One running system for all end-to-end tests: every service as its own process, a database of its own."""
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -30,7 +32,9 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         COMMAND_TIMEOUT_SECONDS="3",
         RANDOMIZATION_SEED=TEST_SEED,
     )
-    processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("e2e-logs"))
+    subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True, capture_output=True)
+    # Every service connects as its own least-privilege user: what is tested is what runs.
+    processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("e2e-logs"), nats_urls=servers.nats_urls)
     processes.start()
     url = f"http://127.0.0.1:{port}"
     try:

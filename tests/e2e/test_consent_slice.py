@@ -240,7 +240,7 @@ async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System)
 async def test_services_that_speak_only_nats_answer_health_probes(servers: Servers) -> None:
     port = free_port()
     env = env_with(NATS_URL=servers.nats_url, HEALTH_PORT=str(port), LOG_LEVEL="WARNING")
-    processes = ServiceProcesses(env)
+    processes = ServiceProcesses(env, nats_urls=servers.nats_urls)
     processes.start("screening")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:

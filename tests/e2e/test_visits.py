@@ -191,7 +191,8 @@ async def test_the_missed_visit_job_run_twice_records_each_missed_visit_once(
     )
     assert operated.status_code == 201
     job = [sys.executable, "-m", "services.visits", "missed-visits"]
-    env = env_with(NATS_URL=system.processes.env["NATS_URL"], LOG_LEVEL="WARNING")
+    nats_url = system.processes.nats_urls.get("visits", system.processes.env["NATS_URL"])
+    env = env_with(NATS_URL=nats_url, LOG_LEVEL="WARNING")
     for _ in range(2):
         run = await asyncio.create_subprocess_exec(*job, env=env, stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(run.communicate(), 120)

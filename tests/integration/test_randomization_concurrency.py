@@ -49,10 +49,16 @@ SUBJECTS = [(site, f"{site}-{n:03d}") for n in range(1, 21) for site in SITES]  
 
 
 @pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(tmp_path_factory.mktemp("nats-randomization"), port=free_port())
-    yield server.start()
+    server.start()
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def own_nats(own_server: EmbeddedNats) -> str:
+    return own_server.url
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +70,15 @@ async def own_nc(own_nats: str) -> AsyncIterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def replicas(own_nats: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcesses]:
-    env = env_with(NATS_URL=own_nats, RANDOMIZATION_SEED=TEST_SEED, LOG_LEVEL="WARNING")
-    processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("randomization-logs"))
+def replicas(
+    own_server: EmbeddedNats, own_nc: Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcesses]:
+    env = env_with(RANDOMIZATION_SEED=TEST_SEED, LOG_LEVEL="WARNING")
+    processes = ServiceProcesses(
+        env,
+        log_dir=tmp_path_factory.mktemp("randomization-logs"),
+        nats_urls={"randomization": own_server.url_for("randomization")},
+    )
     processes.start("randomization#1", "randomization#2", "randomization#3")
     yield processes
     processes.stop()

@@ -1,0 +1,145 @@
+"""Who may say what on the bus: one NATS user per service, each limited to its own facts and commands.
+
+A leaked credential of one service cannot append another's kind of fact, raise an alert, answer
+another service's commands, or delete and purge the record (no one but `admin` touches the
+streams' configuration, and the streams deny deletes and purges anyway).
+"""
+
+from dataclasses import dataclass, field
+
+from shared.eventstore import (
+    ALERTS_PREFIX,
+    ALERTS_STREAM,
+    DEAD_LETTER_PREFIX,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    TRIAL_SCOPE,
+)
+
+INBOX = "_INBOX.>"  # replies: acknowledgements of publishes, answers to requests
+
+
+def facts(*event_types: str) -> list[str]:
+    """Appending these kinds of fact about any subject."""
+    return [f"{EVENTS_PREFIX}.*.*.{t}" for t in event_types]
+
+
+def trial_facts(*event_types: str) -> list[str]:
+    return [f"{EVENTS_PREFIX}.{TRIAL_SCOPE}.*.{t}" for t in event_types]
+
+
+# Reading histories: short-lived or durable consumers on the legal record, never its configuration.
+READ_EVENTS = [
+    f"$JS.API.STREAM.INFO.{EVENTS_STREAM}",
+    f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}",
+    f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}.>",
+    f"$JS.API.CONSUMER.DURABLE.CREATE.{EVENTS_STREAM}.>",
+    f"$JS.API.CONSUMER.INFO.{EVENTS_STREAM}.>",
+    f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.>",
+    f"$JS.API.CONSUMER.DELETE.{EVENTS_STREAM}.>",
+    f"$JS.ACK.{EVENTS_STREAM}.>",
+    f"$JS.FC.{EVENTS_STREAM}.>",
+]
+STREAMS_EXIST = [f"$JS.API.STREAM.INFO.{ALERTS_STREAM}", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: list[str]
+    subscribe: list[str] = field(default_factory=lambda: [INBOX])
+    # Services answer commands (request/reply) on whatever reply subject the asker gave.
+    responds: bool = False
+
+
+def dead_letters(kind: str, name: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}.{kind}.{name}"
+
+
+def commands(service: str) -> list[str]:
+    return [f"trial.cmd.{service}.>", INBOX]
+
+
+SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.safety-team.>"
+
+PERMISSIONS: dict[str, Permissions] = {
+    # Streams, consumers and the migration of the record: the provisioning job and the tests' fixtures.
+    "admin": Permissions(publish=[">"], subscribe=[">"]),
+    "gateway": Permissions(publish=["trial.cmd.>"]),
+    "screening": Permissions(
+        publish=[*facts("ConsentRecorded", "ConsentWithdrawn", "SubjectScreened"), *READ_EVENTS, *STREAMS_EXIST],
+        subscribe=commands("screening"),
+        responds=True,
+    ),
+    "randomization": Permissions(
+        publish=[
+            *facts("SubjectRandomized", "RandomizationInvalidated"),
+            *trial_facts("RandomizationListCommitted", "EnrollmentClosed"),
+            *READ_EVENTS,
+            *STREAMS_EXIST,
+        ],
+        subscribe=commands("randomization"),
+        responds=True,
+    ),
+    "visits": Permissions(
+        publish=[
+            *facts(
+                "GraftProcedurePerformed",
+                "VisitCompleted",
+                "VisitMissed",
+                "SubjectWithdrawn",
+                "SubjectCompletedStudy",
+                "ProtocolDeviationRecorded",
+            ),
+            *READ_EVENTS,
+            *STREAMS_EXIST,
+        ],
+        subscribe=commands("visits"),
+        responds=True,
+    ),
+    "safety": Permissions(
+        publish=[
+            *facts(
+                "AdverseEventReported",
+                "AdverseEventUpdated",
+                "SeriousAdverseEventAlertRaised",
+                "SeriousAdverseEventAcknowledged",
+                "SeriousAdverseEventAlertEscalated",
+                "ProtocolDeviationRecorded",
+            ),
+            f"{ALERTS_PREFIX}.>",
+            dead_letters("reaction", ">"),
+            *READ_EVENTS,
+            *STREAMS_EXIST,
+        ],
+        subscribe=commands("safety"),
+        responds=True,
+    ),
+    "reporting": Permissions(publish=[*READ_EVENTS, *STREAMS_EXIST, dead_letters("projection", ">")]),
+    # The safety team's terminal: its durable consumer of the alerts, and nothing else.
+    "safety-team": Permissions(
+        publish=[
+            f"$JS.API.CONSUMER.INFO.{ALERTS_STREAM}.safety-team",
+            f"$JS.API.CONSUMER.MSG.NEXT.{ALERTS_STREAM}.safety-team",
+            SAFETY_TEAM_ACKS,
+        ]
+    ),
+}
+
+
+def nats_authorization(passwords: dict[str, str]) -> str:
+    """The nats-server `authorization` block for these users (configuration syntax, JSON-compatible)."""
+    import json
+
+    users = []
+    for user, permissions in PERMISSIONS.items():
+        entry: dict[str, object] = {
+            "user": user,
+            "password": passwords[user],
+            "permissions": {
+                "publish": {"allow": permissions.publish},
+                "subscribe": {"allow": permissions.subscribe},
+                **({"allow_responses": True} if permissions.responds else {}),
+            },
+        }
+        users.append(entry)
+    return "authorization: " + json.dumps({"users": users}, indent=2) + "\n"
