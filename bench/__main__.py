@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import SITES, raw_round_trip, sae_latency
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with, free_port
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from shared.bus_permissions import PERMISSIONS
@@ -132,10 +132,12 @@ def main() -> int:
                 RANDOMIZATION_SEED=SEED,
                 LOG_LEVEL="WARNING",
             )
-            subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
-            subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True)
+            roles = database_urls(database_url)
+            owner = env | {"DATABASE_URL": roles["migrate"]}
+            for step in (["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
+                subprocess.run([sys.executable, "-m", *step], env=owner, check=True)
             nats_urls = {user: nats_server.url_for(user) for user in PERMISSIONS}
-            services = ServiceProcesses(env, log_dir=base / "logs", nats_urls=nats_urls)
+            services = ServiceProcesses(env, log_dir=base / "logs", nats_urls=nats_urls, database_urls=roles)
             services.start()
             gateway = f"http://127.0.0.1:{port}"
             services.wait_ready(gateway)

@@ -10,7 +10,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, env_with
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import SITE_ROLES, Role, issue_token
 from services.gateway.settings import GatewaySettings
@@ -45,9 +45,11 @@ def main() -> int:
                 flush=True,
             )
         database_url = os.environ.get("DATABASE_URL")
+        roles: dict[str, str] = {}
         if not database_url:
             postgres = EmbeddedPostgres(data / "postgres")
             database_url = postgres.start()
+            roles = database_urls(database_url)
             print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
         env = env_with(
             NATS_URL=nats_url,
@@ -58,8 +60,10 @@ def main() -> int:
         )
         # Streams and read-model schema exist before any service takes traffic.
         subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True)
-        subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=env, check=True)
-        services = ServiceProcesses(env, nats_urls=nats_urls)
+        migrate = env | {"DATABASE_URL": roles.get("migrate", database_url)}
+        subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=migrate, check=True)
+        subprocess.run([sys.executable, "-m", "services.gateway", "migrate"], env=migrate, check=True)
+        services = ServiceProcesses(env, nats_urls=nats_urls, database_urls=roles)
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)

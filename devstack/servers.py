@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -120,7 +121,7 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(self.data_dir, cleanup_mode=None)
         self._server = server
-        asyncio.run(create_database(server.get_uri(), self.database))
+        asyncio.run(create_database(server.get_uri(), self.database, owner=OWNER_ROLE))
         return str(server.get_uri(self.database))
 
     def stop(self) -> None:
@@ -135,13 +136,35 @@ class EmbeddedPostgres:
         self._server = None
 
 
-async def create_database(admin_url: str, name: str) -> None:
+# Who connects to the database as what (the grants are in the migrations).
+OWNER_ROLE = "trial_owner"  # owns and migrates the schema; creates the service roles
+SERVICE_ROLES = {"reporting": "trial_projections", "gateway": "trial_gateway"}
+
+
+async def create_database(admin_url: str, name: str, *, owner: str | None = None) -> None:
+    """Create the database (owned by `owner`, made if missing: a login that may create roles, no superuser)."""
     conn = await asyncpg.connect(admin_url)
     try:
+        if owner and not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", owner):
+            await conn.execute(f'CREATE ROLE "{owner}" LOGIN CREATEROLE')
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
     finally:
         await conn.close()
+
+
+def database_url_as(url: str, role: str) -> str:
+    """The same server and database, another role (local trust or peer authentication, as here)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
+def database_urls(url: str) -> dict[str, str]:
+    """Each service's database URL, and the owner's under "migrate"."""
+    return {"migrate": database_url_as(url, OWNER_ROLE)} | {
+        s: database_url_as(url, r) for s, r in SERVICE_ROLES.items()
+    }
 
 
 def bus_passwords(data_dir: Path) -> dict[str, str]:

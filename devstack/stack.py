@@ -14,12 +14,18 @@ SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "gate
 
 class ServiceProcesses:
     def __init__(
-        self, env: dict[str, str], *, log_dir: Path | None = None, nats_urls: dict[str, str] | None = None
+        self,
+        env: dict[str, str],
+        *,
+        log_dir: Path | None = None,
+        nats_urls: dict[str, str] | None = None,
+        database_urls: dict[str, str] | None = None,
     ) -> None:
         self.env = env
         self.log_dir = log_dir
-        # Each service connects to NATS as itself when the server has a user per service.
+        # Each service connects as itself, where the servers have a user per service.
         self.nats_urls = nats_urls or {}
+        self.database_urls = database_urls or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, *names: str) -> None:
@@ -31,6 +37,7 @@ class ServiceProcesses:
                 out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - held by the child
             service = name.partition("#")[0]
             env = self.env | ({"NATS_URL": self.nats_urls[service]} if service in self.nats_urls else {})
+            env |= {"DATABASE_URL": self.database_urls[service]} if service in self.database_urls else {}
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 env=env,

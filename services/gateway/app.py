@@ -191,8 +191,8 @@ async def migrate(settings: GatewaySettings) -> None:
 def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Its schema is migrated beforehand by the owner (`migrate`, the migration job).
         pool = await create_pool(settings.database_url, max_size=settings.pool_size)
-        await apply_migrations(pool, "gateway", MIGRATIONS)
         nc = await nats.connect(settings.nats_url.split(","), name="trial-gateway", max_reconnect_attempts=-1)
         app.state.pool = pool
         app.state.nc = nc

@@ -39,8 +39,10 @@ def stop_all(runners: list[ProjectionRunner]) -> None:
 
 
 async def serve(settings: ReportingSettings, projections: list[Projection] | None = None) -> None:
-    """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed."""
-    await migrate(settings)
+    """Run every projection until SIGTERM/SIGINT; the batch in flight is finished, then all is closed.
+
+    The schema is migrated beforehand by its owner (`migrate`, the migration job), not by this role.
+    """
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting", max_reconnect_attempts=-1)
     chosen = projections or all_projections(load_protocol(settings.protocol_file))
     # One connection per projection (its leadership lock and its writes), and room for the rest.
@@ -88,7 +90,6 @@ def shown_on(bar: "tqdm[Never]") -> Callable[[int, int], None]:
 
 async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     """Reset every read model and replay the stream into it, showing progress."""
-    await migrate(settings)
     nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-rebuild")
     pool = await create_pool(settings.database_url, max_size=2)
     try:

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.servers import create_database, env_with, free_port
+from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
 from shared.postgres import create_pool
 from tests.conftest import Servers, database_url_for
@@ -21,7 +21,7 @@ from tests.e2e.api import KEYS, TEST_SEED, System
 @pytest.fixture(scope="session")
 def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
-    asyncio.run(create_database(servers.admin_database_url, name))
+    asyncio.run(create_database(servers.admin_database_url, name, owner=OWNER_ROLE))
     database_url = database_url_for(servers.admin_database_url, name)
     port = free_port()
     env = env_with(
@@ -32,9 +32,14 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         COMMAND_TIMEOUT_SECONDS="3",
         RANDOMIZATION_SEED=TEST_SEED,
     )
-    subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True, capture_output=True)
+    roles = database_urls(database_url)
+    owner = env | {"DATABASE_URL": roles["migrate"]}
+    for step in (["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
+        subprocess.run([sys.executable, "-m", *step], env=owner, check=True, capture_output=True)
     # Every service connects as its own least-privilege user: what is tested is what runs.
-    processes = ServiceProcesses(env, log_dir=tmp_path_factory.mktemp("e2e-logs"), nats_urls=servers.nats_urls)
+    processes = ServiceProcesses(
+        env, log_dir=tmp_path_factory.mktemp("e2e-logs"), nats_urls=servers.nats_urls, database_urls=roles
+    )
     processes.start()
     url = f"http://127.0.0.1:{port}"
     try:
