@@ -1,4 +1,10 @@
-"""The dead-letter stream: a message no handler could process, kept whole with why, never blocking the rest."""
+"""The dead-letter stream: which message a handler could not process, and why; never blocking the rest.
+
+A dead letter names the original (stream, sequence, subject) instead of copying it: the event stays
+in the legal record, and clinical content is not duplicated into a second stream.
+"""
+
+import json
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -16,7 +22,7 @@ def dead_letter_subject(kind: str, name: str) -> str:
 
 
 async def dead_letter(js: JetStreamContext, msg: Msg, *, kind: str, name: str, reason: str) -> int:
-    """Publish the original message with the reason; once per handler and message (deduplicated)."""
+    """Publish a reference to the message with the reason; once per handler and message (deduplicated)."""
     sequence = msg.metadata.sequence.stream
     headers = {
         MSG_ID: f"{kind}:{name}:{sequence}",
@@ -25,5 +31,6 @@ async def dead_letter(js: JetStreamContext, msg: Msg, *, kind: str, name: str, r
         ORIGINAL_SUBJECT: msg.subject,
         ORIGINAL_SEQUENCE: str(sequence),
     }
-    ack = await js.publish(dead_letter_subject(kind, name), msg.data, headers=headers)
+    reference = {"stream": msg.metadata.stream, "sequence": sequence, "subject": msg.subject, "reason": reason[:1000]}
+    ack = await js.publish(dead_letter_subject(kind, name), json.dumps(reference).encode(), headers=headers)
     return ack.seq

@@ -150,7 +150,12 @@ def decode_envelope(raw: bytes) -> EventEnvelope:
         data = model.model_validate(document.get("data"))
         return EventEnvelope.model_validate({**document, "data": data})
     except ValidationError as exc:
-        raise UndecodableEvent(f"{type_name} v{version} does not match its schema: {exc}") from exc
+        # Name the fields and rules, never the values: they may be clinical text.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise UndecodableEvent(f"{type_name} v{version} does not match its schema: {problems}") from None
 
 
 @dataclass(frozen=True, slots=True)

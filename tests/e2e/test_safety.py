@@ -285,3 +285,22 @@ async def test_open_alerts_are_for_safety_officers_only(client: httpx.AsyncClien
     ).status_code == 403
     listed = await client.get("/v1/safety/alerts?state=open", headers=headers(token(Role.SAFETY_OFFICER)))
     assert listed.status_code == 200 and all(a["acknowledged_at"] is None for a in listed.json())
+
+
+async def test_no_clinical_text_posted_reaches_any_services_log(
+    system: System, client: httpx.AsyncClient, subject_ids: SubjectIds, store: EventStore
+) -> None:
+    site, subject, bearer = await consented(client, subject_ids)
+    sentinel = f"Sentinel dermatitis {uuid.uuid4().hex[:8]}"
+    await report(client, site, subject, bearer, term=sentinel, grade=4, seriousness=["life_threatening"])
+    malformed = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/adverse-events",
+        json=adverse_event(term=sentinel, grade=9),
+        headers=headers(bearer, new_key()),
+    )
+    assert malformed.status_code == 422
+    await alert_recorded(store, site, subject)
+    assert system.processes.log_dir is not None
+    logs = {path.name: path.read_text(errors="replace") for path in system.processes.log_dir.glob("*.log")}
+    assert {"gateway.log", "safety.log", "reporting.log"} <= set(logs)
+    assert [name for name, text in logs.items() if sentinel in text] == []

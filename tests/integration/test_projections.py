@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -132,7 +133,12 @@ async def test_a_poison_event_goes_to_the_dead_letters_and_the_runner_goes_on(
     assert dead.headers is not None
     assert dead.headers["Trial-Original-Sequence"] == str(poison.seq)
     assert "SubjectTeleported" in dead.headers["Trial-Dead-Letter-Reason"]
-    assert dead.data == b'{"type": "SubjectTeleported"}'
+    assert json.loads(dead.data or b"") == {
+        "stream": "TRIAL_EVENTS",
+        "sequence": poison.seq,
+        "subject": event_subject(site, subject, "ConsentRecorded"),
+        "reason": dead.headers["Trial-Dead-Letter-Reason"],
+    }, "a reference to the original, never a copy of its content"
 
 
 async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read(
