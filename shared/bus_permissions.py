@@ -5,7 +5,11 @@ another service's commands, or delete and purge the record (no one but `admin` t
 streams' configuration, and the streams deny deletes and purges anyway).
 """
 
+import argparse
+import json
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shared.eventstore import (
     ALERTS_PREFIX,
@@ -128,8 +132,6 @@ PERMISSIONS: dict[str, Permissions] = {
 
 def nats_authorization(passwords: dict[str, str]) -> str:
     """The nats-server `authorization` block for these users (configuration syntax, JSON-compatible)."""
-    import json
-
     users = []
     for user, permissions in PERMISSIONS.items():
         entry: dict[str, object] = {
@@ -143,3 +145,25 @@ def nats_authorization(passwords: dict[str, str]) -> str:
         }
         users.append(entry)
     return "authorization: " + json.dumps({"users": users}, indent=2) + "\n"
+
+
+def main() -> int:
+    """`python -m shared.bus_permissions PASSWORDS.json`: print the authorization block for nats-server.
+
+    PASSWORDS.json maps each user to its password; ops keep it in their secret store and mount the
+    output as the NATS servers' `auth.conf`.
+    """
+    parser = argparse.ArgumentParser(prog="python -m shared.bus_permissions", description=main.__doc__)
+    parser.add_argument("passwords", type=Path)
+    args = parser.parse_args()
+    passwords = json.loads(args.passwords.read_text())
+    missing = sorted(set(PERMISSIONS) - set(passwords))
+    if missing:
+        print(f"no password for {missing}", file=sys.stderr)
+        return 2
+    print(nats_authorization(passwords), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

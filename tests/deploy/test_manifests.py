@@ -12,6 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared.bus_permissions import nats_authorization
+
 pytestmark = pytest.mark.deploy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,3 +183,47 @@ def test_the_policy_scan_finds_nothing(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     summary = report["summary"] if isinstance(report, dict) else report[0]["summary"]
     assert summary["failed"] == 0 and summary["passed"] > 1000, result.stdout[-2000:]
+
+
+def secret_files(deployment: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """File name under /run/secrets/trial → (secret, key), from the projected secrets volume."""
+    [volume] = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
+    return {
+        item["path"]: (source["secret"]["name"], item["key"])
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
+def test_every_service_connects_as_its_own_bus_user_and_database_role(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    _, objects = overlay
+    [config] = [o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "trial-config"]
+    assert "NATS_URL" not in config["data"], "the bus URL carries a credential: it comes from a secret"
+    for deployment in by_kind(objects, "Deployment"):
+        name = deployment["metadata"]["name"]
+        files = secret_files(deployment)
+        assert files["nats_url"] == ("trial-nats-users", name)
+        expected_db = {"gateway": "trial-db-gateway", "reporting": "trial-db-projections"}.get(name)
+        assert files.get("database_url", (None, None))[0] == expected_db, name
+
+
+def test_the_development_bus_authorization_is_the_one_the_code_defines() -> None:
+    auth = K8S / "overlays" / "dev" / "nats-auth"
+    passwords = json.loads((auth / "passwords.json").read_text())
+    assert (auth / "auth.conf").read_text() == nats_authorization(passwords)
+
+
+def test_prod_encrypts_bus_and_database_connections_and_declares_the_service_roles() -> None:
+    objects = render("prod")
+    [config] = by_kind(objects, "ConfigMap")
+    assert config["data"]["SSL_CERT_FILE"].startswith("/run/secrets/trial-ca/")
+    for deployment in by_kind(objects, "Deployment"):
+        mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        assert any(m["name"] == "trial-ca" for m in mounts), deployment["metadata"]["name"]
+    [cluster] = by_kind(objects, "Cluster")
+    assert {r["name"] for r in cluster["spec"]["managed"]["roles"]} == {"trial_projections", "trial_gateway"}
+    values = yaml.safe_load((K8S / "overlays" / "prod" / "nats-values.yaml").read_text())
+    assert values["config"]["nats"]["tls"]["enabled"] and values["config"]["cluster"]["tls"]["enabled"]
+    assert values["config"]["merge"]["$include"].endswith("auth.conf")
