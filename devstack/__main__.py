@@ -67,7 +67,7 @@ def main() -> int:
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)
-        print_welcome(gateway)
+        print_welcome(gateway, nats_urls.get("safety-team"))
         while not stopping:
             services.check_alive()
             time.sleep(0.2)
@@ -93,7 +93,7 @@ def local_test_seed(data: Path) -> str:
     return path.read_text().strip()
 
 
-def print_welcome(gateway: str) -> None:
+def print_welcome(gateway: str, safety_team_url: str | None) -> None:
     settings = GatewaySettings()
     protocol = load_protocol(settings.protocol_file or DEFAULT_PROTOCOL_FILE)
     site = protocol.sites[0].code
@@ -119,7 +119,13 @@ def print_welcome(gateway: str) -> None:
         '    -H "Content-Type: application/json" \\\n'
         f"    -d '{form}'\n"
         f'  curl -s {gateway}/v1/sites/{site}/subjects/{site}-001 -H "Authorization: Bearer $TOKEN"\n'
-        "\nCtrl-C stops everything.",
+        + (
+            f"\nSafety team's terminal:\n  NATS_URL='{safety_team_url}' GATEWAY_URL={gateway} \\\n"
+            "    SAFETY_TOKEN=<the safety_officer token> .venv/bin/python -m services.safety watch\n"
+            if safety_team_url
+            else ""
+        )
+        + "\nCtrl-C stops everything.",
         flush=True,
     )
 
