@@ -15,6 +15,7 @@ import structlog
 
 from shared.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, History
+from shared.rules import RuleViolation
 
 log = structlog.get_logger(__name__)
 
@@ -57,21 +58,36 @@ async def decide_and_append(
     for attempt in range(1, max_attempts + 1):
         history = await store.load(subject_filter)
         earlier = tuple(e for e in history.events if e.envelope.causationid == str(command_id))
-        if earlier:
+        # Decide on the history as it stood before this command's first event, if it has one: a
+        # retry then decides exactly as the first attempt did, and only what is missing is appended.
+        before = History(
+            subject_filter, tuple(e for e in history.events if not earlier or e.sequence < earlier[0].sequence)
+        )
+        try:
+            decided = decide(before)
+            if inspect.isawaitable(decided):
+                decided = await decided
+        except RuleViolation:
+            if earlier:  # a decision that also reads other history sees its own effect there: done
+                return Outcome(earlier, replayed=True)
+            raise
+        missing = list(decided)[len(earlier) :]
+        if earlier and not missing:
             return Outcome(earlier, replayed=True)
-        decided = decide(history)
-        if inspect.isawaitable(decided):
-            decided = await decided
-        now = clock()
+        now = earlier[0].envelope.time if earlier else clock()
         envelopes = [
-            EventEnvelope.wrap(event, meta, event_id=event_id(command_id, i), time=now)
-            for i, event in enumerate(decided)
+            EventEnvelope.wrap(event, meta, event_id=event_id(command_id, len(earlier) + i), time=now)
+            for i, event in enumerate(missing)
         ]
         try:
             recorded = await store.append(
                 envelopes, subject_filter=subject_filter, expected_last_sequence=history.last_sequence
             )
-            return Outcome(tuple(recorded), replayed=False)
+            if earlier:
+                log.warning(
+                    "command_completed_after_interruption", subject_filter=subject_filter, appended=len(recorded)
+                )
+            return Outcome(earlier + tuple(recorded), replayed=bool(earlier))
         except ConcurrencyConflict:
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 import pytest
 from nats.js import JetStreamContext, api
 
-from shared.decisions import decide_and_append
+from shared.decisions import decide_and_append, event_id
 from shared.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
 from shared.eventstore import (
     EVENTS_STREAM,
@@ -156,3 +156,29 @@ async def test_a_retried_command_returns_its_first_events_and_records_nothing_ne
     assert [e.envelope.id for e in retry.events] == [e.envelope.id for e in first.events]
     assert first.events[0].envelope.causationid == str(command_id)
     assert len((await store.load(stream)).events) == 1
+
+
+async def test_a_command_interrupted_between_its_events_is_completed_by_its_retry(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0", causation_id=None)
+    command_id = uuid4()
+
+    def decide(history: History) -> list[DomainEvent]:
+        return [consent("1.0"), consent("2.0")]
+
+    # The first attempt crashed after its first event: only that one is in the stream.
+    first = EventEnvelope.wrap(
+        consent("1.0"),
+        EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0", causation_id=str(command_id)),
+        event_id=event_id(command_id, 0),
+        time=datetime.now(UTC),
+    )
+    await store.append([first], subject_filter=stream, expected_last_sequence=0)
+    retried = await decide_and_append(store, subject_filter=stream, decide=decide, meta=meta, command_id=command_id)
+    assert retried.replayed
+    assert [e.envelope.id for e in retried.events] == [event_id(command_id, 0), event_id(command_id, 1)]
+    versions = [e.data.consent_form_version for e in (await store.load(stream)).events]  # type: ignore[attr-defined]
+    assert versions == ["1.0", "2.0"]
+    again = await decide_and_append(store, subject_filter=stream, decide=decide, meta=meta, command_id=command_id)
+    assert len(again.events) == 2 and len((await store.load(stream)).events) == 2

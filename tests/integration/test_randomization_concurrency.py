@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import asyncpg
 import nats
@@ -124,9 +124,11 @@ def command(site: str, subject: str, command_id: UUID) -> bytes:
     return RandomizeSubject(context=context, form=RandomizationRequest()).model_dump_json().encode()
 
 
-async def request_until_answered(nc: Client, site: str, subject: str, answered: list[str]) -> CommandReply:
+async def request_until_answered(
+    nc: Client, site: str, subject: str, answered: list[str], command_id: UUID | None = None
+) -> CommandReply:
     """What a site app does through the gateway: retry the same command (same key) until it is answered."""
-    command_id = uuid4()
+    command_id = command_id or uuid5(NAMESPACE_URL, f"randomize/{subject}")
     for _ in range(60):
         with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
             msg = await nc.request(RANDOMIZE_SUBJECT, command(site, subject, command_id), timeout=3)
@@ -177,6 +179,12 @@ async def test_sixty_simultaneous_requests_fill_forty_places_exactly_once_even_w
         assert [r.arm for r in allocations] == expected, "arms exactly as the list says"
     closed = (await store.load(trial_history(PROTOCOL.trial_id, EnrollmentClosed.event_type))).events
     assert len(closed) == 1
+
+    # A retry of an allocated subject's command, even with the trial full, answers its allocation.
+    site, subject = next(x for x in SUBJECTS if x[1] == recorded[0].envelope.subject)
+    replay = await request_until_answered(own_nc, site, subject, [])
+    assert replay.accepted and replay.replayed
+    assert replay.result == next(r for r in accepted if r.event_ids == replay.event_ids).result
 
     await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
     await apply_migrations(pool, "reporting", REPORTING_MIGRATIONS)
