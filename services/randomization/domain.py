@@ -3,6 +3,7 @@
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import reduce
 
 from services.randomization.allocation import AllocationList
 from shared.events import (
@@ -79,10 +80,7 @@ def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
 
 
 def replay(events: Sequence[DomainEvent]) -> SubjectState:
-    state = SubjectState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return reduce(evolve, events, SubjectState())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import reduce
 from uuid import UUID
 
 from shared.events import (
@@ -92,10 +93,7 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
 
 
 def replay(events: Sequence[DomainEvent]) -> SafetyState:
-    state = SafetyState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return reduce(evolve, events, SafetyState())
 
 
 def _check_times(onset: date | None, aware: datetime, now: datetime) -> None:

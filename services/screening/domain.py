@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import reduce
 
 from services.screening.eligibility import evaluate
 from shared.events import (
@@ -76,10 +77,7 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
 
 
 def replay(events: list[DomainEvent]) -> ScreeningState:
-    state = ScreeningState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return reduce(evolve, events, ScreeningState())
 
 
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:

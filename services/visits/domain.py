@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import reduce
 from uuid import UUID
 
 from shared.events import (
@@ -115,10 +116,7 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
 
 
 def replay(events: Sequence[RecordedEvent]) -> FollowUpState:
-    state = FollowUpState()
-    for event in events:
-        state = evolve(state, event)
-    return state
+    return reduce(evolve, events, FollowUpState())
 
 
 def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:
