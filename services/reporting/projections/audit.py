@@ -1,0 +1,42 @@
+"""Every event as recorded: who, what, when, why, under which protocol version."""
+
+from shared.events import (
+    RecordedEvent,
+)
+from shared.postgres import Connection
+
+INSERT_AUDIT = """
+INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
+                         actor_role, actor_site, actor_token, reason, protocol_version, correlation_id,
+                         causation_id, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+"""
+
+
+class AuditTrailProjection:
+    """`audit_trail`: every event with who, when, why, protocol version and correlation, in stream order."""
+
+    name = "audit_trail"
+    tables: tuple[str, ...] = ("audit_trail",)
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        await conn.execute(
+            INSERT_AUDIT,
+            event.sequence,
+            e.id,
+            e.type,
+            e.schemaversion,
+            e.siteid,
+            e.subject,
+            e.time,
+            e.actor,
+            e.actorrole,
+            e.actorsite,
+            e.actortoken,
+            e.reason,
+            e.protocolversion,
+            e.correlationid,
+            e.causationid,
+            e.data.model_dump(mode="json"),
+        )

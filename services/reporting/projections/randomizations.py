@@ -1,0 +1,56 @@
+"""Every allocation (invalidated ones marked) and when enrollment closed."""
+
+from shared.events import (
+    EnrollmentClosed,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectRandomized,
+)
+from shared.postgres import Connection
+
+INSERT_RANDOMIZATION = """
+INSERT INTO randomizations (randomization_number, subject_id, site, stratum, arm, list_version,
+                            randomized_at, actor, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+
+
+MARK_RANDOMIZATION_INVALID = """
+UPDATE randomizations SET invalidated = true, invalidation_reason = $2, invalidated_by = $3
+ WHERE randomization_number = $1
+"""
+
+
+INSERT_ENROLLMENT_CLOSED = """
+INSERT INTO enrollment (trial_id, closed_at, randomized, cap) VALUES ($1, $2, $3, $4)
+"""
+
+
+class RandomizationsProjection:
+    """`randomizations` (every allocation, invalidated ones marked) and `enrollment` (when the cap was reached)."""
+
+    name = "randomizations"
+    tables: tuple[str, ...] = ("randomizations", "enrollment")
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case SubjectRandomized() as r:
+                await conn.execute(
+                    INSERT_RANDOMIZATION,
+                    r.randomization_number,
+                    e.subject,
+                    e.siteid,
+                    r.stratum,
+                    r.arm,
+                    r.list_version,
+                    e.time,
+                    e.actor,
+                    event.sequence,
+                )
+            case RandomizationInvalidated() as invalidated:
+                await conn.execute(MARK_RANDOMIZATION_INVALID, invalidated.randomization_number, e.reason, e.actor)
+            case EnrollmentClosed() as closed:
+                await conn.execute(INSERT_ENROLLMENT_CLOSED, e.subject, e.time, closed.randomized, closed.cap)
+            case _:
+                pass

@@ -1,0 +1,61 @@
+"""Every screening with every criterion's result (the CONSORT exclusions)."""
+
+from shared.events import (
+    RecordedEvent,
+    SubjectScreened,
+)
+from shared.postgres import Connection
+
+INSERT_SCREENING = """
+INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,
+                           protocol_version, recorded_at, sequence, age_years, sex)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
+
+
+INSERT_CRITERIA = """
+INSERT INTO screening_criteria (subject_id, screening_number, code, kind, outcome, blocks, value, rule)
+SELECT $1, $2, c.code, c.kind, c.outcome, c.blocks, c.value, c.rule
+  FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
+       AS c(code, kind, outcome, blocks, value, rule)
+"""
+
+
+class ScreeningLogProjection:
+    """`screening_log` and `screening_criteria`: every screening with every criterion's result."""
+
+    name = "screening_log"
+    tables: tuple[str, ...] = ("screening_log", "screening_criteria")
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case SubjectScreened() as screened:
+                await conn.execute(
+                    INSERT_SCREENING,
+                    e.subject,
+                    screened.screening_number,
+                    e.siteid,
+                    screened.screening_date,
+                    screened.eligible,
+                    screened.bmi,
+                    e.protocolversion,
+                    e.time,
+                    event.sequence,
+                    screened.form.age_years,
+                    screened.form.sex,
+                )
+                c = screened.criteria
+                await conn.execute(
+                    INSERT_CRITERIA,
+                    e.subject,
+                    screened.screening_number,
+                    [r.code for r in c],
+                    [r.kind.value for r in c],
+                    [r.outcome.value for r in c],
+                    [r.blocks_eligibility for r in c],
+                    [r.value for r in c],
+                    [r.rule for r in c],
+                )
+            case _:
+                pass

@@ -1,0 +1,118 @@
+"""The surgery record and every visit's window and status."""
+
+from shared.events import (
+    GraftProcedurePerformed,
+    RecordedEvent,
+    VisitCompleted,
+    VisitMissed,
+)
+from shared.postgres import Connection
+from shared.protocol import Schedule
+from shared.schedule import visit_windows
+
+UPSERT_PROCEDURE = """
+INSERT INTO procedures AS p (subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2,
+                             follicular_units, donor_site, fat_harvest_site, harvested_fat_ml, ecm_svf_gel_ml,
+                             event_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (subject_id) DO UPDATE
+   SET procedure_date = EXCLUDED.procedure_date, surgeon = EXCLUDED.surgeon, anaesthesia = EXCLUDED.anaesthesia,
+       recipient_area_cm2 = EXCLUDED.recipient_area_cm2, follicular_units = EXCLUDED.follicular_units,
+       donor_site = EXCLUDED.donor_site, fat_harvest_site = EXCLUDED.fat_harvest_site,
+       harvested_fat_ml = EXCLUDED.harvested_fat_ml, ecm_svf_gel_ml = EXCLUDED.ecm_svf_gel_ml,
+       event_id = EXCLUDED.event_id, corrections = p.corrections + 1, recorded_at = EXCLUDED.recorded_at
+"""
+
+
+# Windows follow the (possibly corrected) surgery date until the visit happens or is missed.
+SCHEDULE_VISIT = """
+INSERT INTO visits AS v (subject_id, visit, site, target_date, window_start, window_end, status)
+VALUES ($1, $2, $3, $4, $5, $6, 'scheduled')
+ON CONFLICT (subject_id, visit) DO UPDATE
+   SET target_date = EXCLUDED.target_date, window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end
+ WHERE v.status = 'scheduled'
+"""
+
+
+UPSERT_VISIT_COMPLETED = """
+INSERT INTO visits AS v (subject_id, visit, site, target_date, window_start, window_end, status, in_window,
+                         visit_date, study_day, hair_density_per_cm2, grafts_surviving, follicle_survival_pct,
+                         satisfaction, mlossi, losdi, photo_reference, event_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'completed', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+ON CONFLICT (subject_id, visit) DO UPDATE
+   SET status = 'completed', target_date = EXCLUDED.target_date, window_start = EXCLUDED.window_start,
+       window_end = EXCLUDED.window_end, in_window = EXCLUDED.in_window, visit_date = EXCLUDED.visit_date,
+       study_day = EXCLUDED.study_day, hair_density_per_cm2 = EXCLUDED.hair_density_per_cm2,
+       grafts_surviving = EXCLUDED.grafts_surviving, follicle_survival_pct = EXCLUDED.follicle_survival_pct,
+       satisfaction = EXCLUDED.satisfaction, mlossi = EXCLUDED.mlossi, losdi = EXCLUDED.losdi,
+       photo_reference = EXCLUDED.photo_reference, event_id = EXCLUDED.event_id, recorded_at = EXCLUDED.recorded_at,
+       corrections = v.corrections + CASE WHEN v.status = 'completed' THEN 1 ELSE 0 END
+"""
+
+
+MARK_VISIT_MISSED = """
+UPDATE visits SET status = 'missed', recorded_at = $3 WHERE subject_id = $1 AND visit = $2 AND status = 'scheduled'
+"""
+
+
+class VisitsProjection:
+    """`procedures` and `visits`: the surgery record and every visit's window and status."""
+
+    name = "visits"
+    tables: tuple[str, ...] = ("procedures", "visits")
+
+    def __init__(self, schedule: Schedule) -> None:
+        self._schedule = schedule
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case GraftProcedurePerformed() as p:
+                graft = p.fat_graft
+                await conn.execute(
+                    UPSERT_PROCEDURE,
+                    e.subject,
+                    e.siteid,
+                    p.procedure_date,
+                    p.surgeon,
+                    p.anaesthesia,
+                    p.recipient_area_cm2,
+                    p.follicular_units,
+                    p.donor_site,
+                    graft.fat_harvest_site if graft else None,
+                    graft.harvested_fat_ml if graft else None,
+                    graft.ecm_svf_gel_ml if graft else None,
+                    e.id,
+                    e.time,
+                )
+                windows = visit_windows(p.procedure_date, self._schedule)
+                await conn.executemany(
+                    SCHEDULE_VISIT,
+                    [(e.subject, w.code, e.siteid, w.target, w.start, w.end) for w in windows.values()],
+                )
+            case VisitCompleted() as v:
+                await conn.execute(
+                    UPSERT_VISIT_COMPLETED,
+                    e.subject,
+                    v.visit,
+                    e.siteid,
+                    v.target_date,
+                    v.window_start,
+                    v.window_end,
+                    v.in_window,
+                    v.visit_date,
+                    v.study_day,
+                    v.hair_density_per_cm2,
+                    v.grafts_surviving,
+                    v.follicle_survival_pct,
+                    v.satisfaction,
+                    v.mlossi,
+                    v.losdi,
+                    v.photo_reference,
+                    e.id,
+                    e.time,
+                )
+            case VisitMissed() as m:
+                await conn.execute(MARK_VISIT_MISSED, e.subject, m.visit, e.time)
+            case _:
+                pass
