@@ -54,7 +54,7 @@ async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> int:
     return int(value or 0)
 
 
-async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, timeout: float = 10.0) -> None:
+async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, timeout: float = 20.0) -> None:
     """Wait until a projection has applied the event at `sequence` (read-your-writes for callers)."""
     async with asyncio.timeout(timeout):
         while await read_checkpoint(pool, name) < sequence:

@@ -194,7 +194,7 @@ async def test_while_screening_is_down_the_gateway_answers_503_and_the_retry_suc
         assert (await store.load(subject_history(site, subject))).events == ()
     finally:
         system.processes.start("screening")
-    for _ in range(50):  # the service needs a moment to subscribe; the client retries as told
+    for _ in range(150):  # the service needs a moment to subscribe; the client retries as told
         retried = await client.post(path, json=FORM, headers=headers(bearer, key))
         if retried.status_code != 503:
             break
@@ -244,7 +244,7 @@ async def test_services_that_speak_only_nats_answer_health_probes(servers: Serve
     processes.start("screening")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
-            for _ in range(100):
+            for _ in range(300):
                 try:
                     ready = await http.get("/readyz")
                     break

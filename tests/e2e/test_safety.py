@@ -114,7 +114,7 @@ async def test_an_sae_reaches_a_durable_subscriber_again_until_acknowledged_and_
     officer = {"Authorization": f"Bearer {token(Role.SAFETY_OFFICER)}"}
     async with httpx.AsyncClient(base_url=system.url, headers=officer) as gateway:
         watcher = AlertWatcher(gateway, show=lambda _: None)
-        for _ in range(100):  # the read model shows the alert shortly after it was raised
+        for _ in range(300):  # the read model shows the alert shortly after it was raised
             if (await gateway.get(f"/v1/safety/alerts/{alert.alert_id}")).status_code == 200:
                 break
             await asyncio.sleep(0.05)
