@@ -1,0 +1,188 @@
+"""The forms site apps post, each becoming one command: the table of them, and the routes."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from services.gateway.access import SitePath, allowed
+from services.gateway.auth import Principal, Right
+from services.gateway.commands import (
+    AdverseEventRecorded,
+    RandomizationRecorded,
+    RecordedResponse,
+    ScreeningRecorded,
+    submit_command,
+)
+from services.gateway.errors import problem_responses
+from services.gateway.idempotency import KEY_PATTERN
+from shared.commands import (
+    INVALIDATE_RANDOMIZATION,
+    RANDOMIZE_SUBJECT,
+    RECORD_CONSENT,
+    RECORD_PROCEDURE,
+    RECORD_VISIT,
+    REPORT_ADVERSE_EVENT,
+    SCREEN_SUBJECT,
+    UPDATE_ADVERSE_EVENT,
+    WITHDRAW_CONSENT,
+    WITHDRAW_SUBJECT,
+)
+from shared.forms import (
+    AdverseEventFollowUp,
+    AdverseEventForm,
+    ConsentForm,
+    ConsentWithdrawalForm,
+    ProcedureForm,
+    RandomizationInvalidationForm,
+    RandomizationRequest,
+    ScreeningForm,
+    VisitAssessments,
+    VisitRecord,
+    WithdrawalForm,
+)
+from shared.protocol import SUBJECT_ID_PATTERN
+
+SubjectPath = Annotated[str, PathParam(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="unique per intended request; a retry with the same key returns the first answer",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class FormRoute:
+    """One form a site posts about a subject: where, which command it becomes, what it answers."""
+
+    name: str
+    path: str  # below /v1/sites/{site}/subjects/{subject}
+    command: str
+    form: type[BaseModel]
+    answer: type[RecordedResponse]
+    summary: str
+    tag: str
+    right: Right = Right.POST_SITE_FORMS
+
+
+# Every form a site app can post, in one table.
+SUBJECT_FORMS = (
+    FormRoute(
+        "record_consent", "/consent", RECORD_CONSENT, ConsentForm, RecordedResponse,
+        "Record informed consent (IN09)", "screening",
+    ),
+    FormRoute(
+        "withdraw_consent", "/consent/withdrawal", WITHDRAW_CONSENT, ConsentWithdrawalForm, RecordedResponse,
+        "Record that the subject withdrew consent", "screening",
+    ),
+    FormRoute(
+        "screen_subject", "/screening", SCREEN_SUBJECT, ScreeningForm, ScreeningRecorded,
+        "Evaluate eligibility: every criterion IN01–IN09 and EX01–EX11 with its outcome and value", "screening",
+    ),
+    FormRoute(
+        "randomize_subject", "/randomization", RANDOMIZE_SUBJECT, RandomizationRequest, RandomizationRecorded,
+        "Randomize a consented, eligible subject: returns the arm and the randomization number", "randomization",
+    ),
+    FormRoute(
+        "invalidate_randomization", "/randomization/invalidation", INVALIDATE_RANDOMIZATION,
+        RandomizationInvalidationForm, RecordedResponse,
+        "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
+        Right.INVALIDATE_RANDOMIZATION,
+    ),
+    FormRoute(
+        "record_procedure", "/procedures", RECORD_PROCEDURE, ProcedureForm, RecordedResponse,
+        "Record the surgery (day 0); a correction names the record it supersedes and why", "visits",
+    ),
+    FormRoute(
+        "withdraw_subject", "/withdrawal", WITHDRAW_SUBJECT, WithdrawalForm, RecordedResponse,
+        "Withdraw a subject: no further visits; adverse-event information is still accepted", "visits",
+    ),
+    FormRoute(
+        "report_adverse_event", "/adverse-events", REPORT_ADVERSE_EVENT, AdverseEventForm, AdverseEventRecorded,
+        "Report an adverse event: returns its id and whether it is serious (an SAE alert follows)", "safety",
+    ),
+    FormRoute(
+        "follow_up_adverse_event", "/adverse-events/follow-up", UPDATE_ADVERSE_EVENT, AdverseEventFollowUp,
+        AdverseEventRecorded, "Follow-up information on an adverse event (an upgrade to serious raises an alert)",
+        "safety",
+    ),
+)  # fmt: skip
+
+
+def add_form_route(router: APIRouter, route: FormRoute) -> None:
+    async def post_form(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: BaseModel,
+        caller: Annotated[Principal, allowed(route.right, per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=route.command,
+            form=form,
+            answer=route.answer,
+        )
+
+    # FastAPI reads the body's model from the signature: give it this route's form.
+    post_form.__annotations__["form"] = route.form
+    router.add_api_route(
+        f"/v1/sites/{{site}}/subjects/{{subject}}{route.path}",
+        post_form,
+        methods=["POST"],
+        status_code=201,
+        name=route.name,
+        operation_id=route.name,
+        tags=[route.tag],
+        summary=route.summary,
+        response_model=route.answer,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+
+
+def forms_router() -> APIRouter:
+    """Every form a site posts: the table above, and the visits (whose code is in the path)."""
+    router = APIRouter()
+    for route in SUBJECT_FORMS:
+        add_form_route(router, route)
+
+    @router.post(
+        "/v1/sites/{site}/subjects/{subject}/visits/{visit}",
+        status_code=201,
+        tags=["visits"],
+        operation_id="record_visit",
+        summary="Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+    )
+    async def record_visit(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        visit: Annotated[str, PathParam(pattern=r"^[A-Z][A-Z0-9]{1,4}$", examples=["M6"])],
+        form: VisitAssessments,
+        caller: Annotated[Principal, allowed(Right.POST_SITE_FORMS, per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            nats_subject=RECORD_VISIT,
+            form=VisitRecord(visit=visit, **form.model_dump()),
+            site=site,
+            subject=subject,
+        )
+
+    return router
