@@ -7,22 +7,11 @@ from fastapi.responses import PlainTextResponse
 
 from services.gateway.access import SitePath, allowed
 from services.gateway.auth import Principal, Right
-from services.gateway.commands import (
-    CommandBus,
-)
+from services.gateway.commands import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.forms import SubjectPath
-from services.gateway.reads import (
-    SubjectPage,
-    SubjectState,
-    SubjectView,
-    find_subject,
-    list_subjects,
-)
-from shared.commands import (
-    EXPORT_ALLOCATION_LIST,
-    ExportRequest,
-)
+from services.gateway.reads import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
+from shared.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.protocol import SUBJECT_ID_PATTERN
 
 

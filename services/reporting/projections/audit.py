@@ -1,8 +1,6 @@
 """Every event as recorded: who, what, when, why, under which protocol version."""
 
-from shared.events import (
-    RecordedEvent,
-)
+from shared.events import RecordedEvent
 from shared.postgres import Connection
 
 INSERT_AUDIT = """

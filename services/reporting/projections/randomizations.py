@@ -1,11 +1,6 @@
 """Every allocation (invalidated ones marked) and when enrollment closed."""
 
-from shared.events import (
-    EnrollmentClosed,
-    RandomizationInvalidated,
-    RecordedEvent,
-    SubjectRandomized,
-)
+from shared.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
 from shared.postgres import Connection
 
 INSERT_RANDOMIZATION = """

@@ -1,9 +1,6 @@
 """Every screening with every criterion's result (the CONSORT exclusions)."""
 
-from shared.events import (
-    RecordedEvent,
-    SubjectScreened,
-)
+from shared.events import RecordedEvent, SubjectScreened
 from shared.postgres import Connection
 
 INSERT_SCREENING = """

@@ -1,11 +1,6 @@
 """The surgery record and every visit's window and status."""
 
-from shared.events import (
-    GraftProcedurePerformed,
-    RecordedEvent,
-    VisitCompleted,
-    VisitMissed,
-)
+from shared.events import GraftProcedurePerformed, RecordedEvent, VisitCompleted, VisitMissed
 from shared.postgres import Connection
 from shared.protocol import Schedule
 from shared.schedule import visit_windows
