@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from nats.js import JetStreamContext
 
+from shared.deadletters import dead_letters
 from shared.events import RecordedEvent
 from shared.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
 from shared.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
@@ -139,6 +140,9 @@ async def test_a_poison_event_goes_to_the_dead_letters_and_the_runner_goes_on(
         "subject": event_subject(site, subject, "ConsentRecorded"),
         "reason": dead.headers["Trial-Dead-Letter-Reason"],
     }, "a reference to the original, never a copy of its content"
+    listed = await dead_letters(js, handler="projection:counting")
+    assert [(d.original_sequence, d.handler) for d in listed][-1] == (poison.seq, "projection:counting")
+    assert "SubjectTeleported" in listed[-1].reason
 
 
 async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read(
