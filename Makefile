@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup run test test-unit lint format bench clean-data
+.PHONY: setup run test test-unit lint format bench chaos clean-data
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -35,6 +35,10 @@ test-unit: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Every component SIGKILLed under load, three rounds; `make test` runs one shorter round.
+chaos: setup
+	$(PY) -m chaos
 
 lint: setup
 	$(VENV)/bin/ruff check .

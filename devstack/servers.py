@@ -135,6 +135,30 @@ class EmbeddedPostgres:
             )
         self._server = None
 
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once, as when its container dies."""
+        import psutil
+
+        pid = self._pid()
+        if pid is None:
+            return
+        postmaster = psutil.Process(pid)
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
+
+    def restart(self) -> None:
+        """Start again on the same data (crash recovery from the WAL), the same socket and URL."""
+        if self._server is None:
+            raise RuntimeError("PostgreSQL was never started")
+        self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+
+    def _pid(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
 
 # Who connects to the database as what (the grants are in the migrations).
 OWNER_ROLE = "trial_owner"  # owns and migrates the schema; creates the service roles

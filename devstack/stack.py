@@ -8,6 +8,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from devstack.servers import free_port
+
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
 SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "gateway")
 
@@ -27,6 +29,8 @@ class ServiceProcesses:
         self.nats_urls = nats_urls or {}
         self.database_urls = database_urls or {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Probes and /metrics of each process, on a port of its own (kept across restarts).
+        self.health_ports: dict[str, int] = {}
 
     def start(self, *names: str) -> None:
         """Start services by name; `randomization#2` is a second replica of `randomization`."""
@@ -38,6 +42,7 @@ class ServiceProcesses:
             service = name.partition("#")[0]
             env = self.env | ({"NATS_URL": self.nats_urls[service]} if service in self.nats_urls else {})
             env |= {"DATABASE_URL": self.database_urls[service]} if service in self.database_urls else {}
+            env |= {"HEALTH_PORT": str(self.health_ports.setdefault(name, free_port()))}
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 env=env,
@@ -78,6 +83,9 @@ class ServiceProcesses:
                     process.wait()
             codes[name] = process.returncode
         return codes
+
+    def metrics_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.health_ports[name]}/metrics"
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)

@@ -12,6 +12,17 @@ log = structlog.get_logger(__name__)
 
 SHARED_MIGRATIONS = Path(__file__).parent / "sql"
 
+# The server or the link to it failing, not the statement: the caller retries later, nothing was committed.
+# (A connection killed mid-statement can also surface as the client's "another operation is in progress".)
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.CannotConnectNowError,
+    OSError,
+    TimeoutError,
+)
+
 # A connection of our own or one lent by a pool: everything that runs SQL takes either.
 Connection = asyncpg.Connection | PoolConnectionProxy
 

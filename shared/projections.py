@@ -21,13 +21,13 @@ from nats.js import JetStreamContext, api
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
 from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, to_recorded
-from shared.postgres import Connection
+from shared.postgres import CONNECTION_ERRORS, Connection
 
 log = structlog.get_logger(__name__)
 
 FETCH_BATCH = 256
 # Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
-TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, nats.errors.Error)
+TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, nats.errors.Error)
 
 
 class Projection(Protocol):
@@ -63,6 +63,10 @@ async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, time
 
 class SequenceGap(Exception):
     """An event arrived before the one right after the checkpoint; nothing is applied, the runner re-reads."""
+
+
+# What stops the runner's follow loop: it pauses, then starts again from the checkpoint.
+INTERRUPTIONS: tuple[type[Exception], ...] = (*TRANSIENT, SequenceGap)
 
 
 async def apply_batch(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
@@ -148,7 +152,7 @@ class ProjectionRunner:
                     finally:
                         with contextlib.suppress(*TRANSIENT):
                             await leader.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-            except (*TRANSIENT, SequenceGap) as exc:
+            except INTERRUPTIONS as exc:
                 self._log.warning("projection_interrupted", error=repr(exc))
                 await self._pause(self._retry_delay * 4)
 
@@ -192,7 +196,7 @@ class ProjectionRunner:
             async with conn.transaction():
                 await apply_batch(conn, self.projection, events)
             return
-        except (*TRANSIENT, SequenceGap):
+        except INTERRUPTIONS:
             raise
         except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
             self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
@@ -208,7 +212,7 @@ class ProjectionRunner:
                 async with conn.transaction():
                     await apply_batch(conn, self.projection, [event])
                 return
-            except (*TRANSIENT, SequenceGap):
+            except INTERRUPTIONS:
                 raise
             except UndecodableEvent as exc:
                 error = exc

@@ -1,12 +1,13 @@
 """`python -m shared.provision`: create or update the streams and the safety team's consumer, then exit.
 
-Run by the Kubernetes migration Job before any service starts (services also do it at start-up).
+Run by the Kubernetes migration Job before any service starts; services only check that the streams exist.
 """
 
 import asyncio
 import sys
 
 import nats
+from pydantic import Field
 
 from shared.alerts import provision_safety_team_consumer
 from shared.eventstore import StreamSettings, provision_streams
@@ -14,18 +15,24 @@ from shared.logging import configure_logging
 from shared.settings import TrialSettings, load_settings
 
 
-async def provision(settings: TrialSettings) -> None:
+class ProvisionSettings(TrialSettings):
+    safety_team_ack_wait_seconds: float = Field(
+        60.0, gt=0, description="an unacknowledged SAE alert is delivered to the safety team again after this"
+    )
+
+
+async def provision(settings: ProvisionSettings) -> None:
     nc = await nats.connect(settings.nats_url.split(","), name="trial-provision")
     try:
         js = nc.jetstream()
         await provision_streams(js, StreamSettings(replicas=settings.stream_replicas))
-        await provision_safety_team_consumer(js)
+        await provision_safety_team_consumer(js, ack_wait=settings.safety_team_ack_wait_seconds)
     finally:
         await nc.close()
 
 
 def main() -> int:
-    settings = load_settings(TrialSettings)
+    settings = load_settings(ProvisionSettings)
     configure_logging(settings.log_level, settings.log_format, service="provision")
     asyncio.run(provision(settings))
     print("streams and consumers provisioned")

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.commands import Rejection
+from shared.postgres import CONNECTION_ERRORS
 from shared.rules import Refusal
 
 log = structlog.get_logger(__name__)
@@ -19,13 +19,7 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 
 # Postgres or the network failing under a request: the client retries later, nothing was half-written.
-DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    OSError,
-    TimeoutError,
-)
+DEPENDENCY_ERRORS = CONNECTION_ERRORS
 
 STATUS_OF: dict[Refusal, int] = {
     Refusal.INVALID: 422,

@@ -14,6 +14,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from devstack.examples import serious_adverse_event
 from services.gateway.auth import Role
 from services.safety.alerting import escalate_overdue
 from services.safety.watch import AlertWatcher
@@ -33,19 +34,6 @@ from tests.conftest import SubjectIds
 from tests.e2e.api import System, consented, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
-
-
-def adverse_event(**changes: Any) -> dict[str, Any]:
-    return {
-        "term": "Scalp necrosis",
-        "onset_date": datetime.now(UTC).date().isoformat(),
-        "site_aware_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "grade": 3,
-        "seriousness": ["hospitalization_or_prolongation"],
-        "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
-        "action_taken": "hospitalized",
-        "outcome": "recovering",
-    } | changes
 
 
 @pytest.fixture
@@ -91,7 +79,7 @@ async def next_alert_for(
 async def report(client: httpx.AsyncClient, site: str, subject: str, bearer: str, **changes: Any) -> dict[str, Any]:
     response = await client.post(
         f"/v1/sites/{site}/subjects/{subject}/adverse-events",
-        json=adverse_event(**changes),
+        json=serious_adverse_event(**changes),
         headers=headers(bearer, new_key()),
     )
     assert response.status_code == 201, response.text
@@ -271,7 +259,7 @@ async def test_grade_5_marks_the_subject_as_died_in_the_read_model(
     site, subject, bearer = await consented(client, subject_ids)
     response = await client.post(
         f"/v1/sites/{site}/subjects/{subject}/adverse-events",
-        json=adverse_event(grade=5, seriousness=["death"], outcome="fatal"),
+        json=serious_adverse_event(grade=5, seriousness=["death"], outcome="fatal"),
         headers=headers(bearer, new_key()),
     )
     await wait_for_checkpoint(read_pool, "subjects", response.json()["stream_sequence"])
@@ -302,7 +290,7 @@ async def test_no_clinical_text_posted_reaches_any_services_log(
     await report(client, site, subject, bearer, term=sentinel, grade=4, seriousness=["life_threatening"])
     malformed = await client.post(
         f"/v1/sites/{site}/subjects/{subject}/adverse-events",
-        json=adverse_event(term=sentinel, grade=9),
+        json=serious_adverse_event(term=sentinel, grade=9),
         headers=headers(bearer, new_key()),
     )
     assert malformed.status_code == 422

@@ -1,0 +1,102 @@
+"""`make chaos`: the whole system under a mixed write load, every component SIGKILLed in turn, several rounds.
+
+Prints what it does and what it found, writes chaos/report.json and chaos/timeline.svg (every
+request's latency over time, the crashes marked). Exits 1 when anything was lost, doubled or stuck.
+"""
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from chaos.crash import ChaosRun, chaos_system, crash_and_verify, new_data_dir
+
+OUT = Path(__file__).resolve().parent
+
+
+def say(line: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {line}", flush=True)
+
+
+def plot(run: ChaosRun, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for retried, colour, label in ((False, "#2c7fb8", "answered first time"), (True, "#d95f0e", "retried, same key")):
+        chosen = [a for a in run.answers if (a.attempts > 1) == retried]
+        ax.scatter(
+            [a.sent_at for a in chosen],
+            [max(a.answered_at - a.sent_at, 1e-3) * 1000 for a in chosen],
+            s=8,
+            color=colour,
+            label=f"{label} ({len(chosen)})",
+        )
+    for crash in run.crashes:
+        ax.axvspan(crash.killed_at, crash.back_at, color="#e74c3c", alpha=0.15)
+        ax.annotate(
+            crash.component,
+            (crash.killed_at, 1.0),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds since the load started (red: component killed until restarted)")
+    ax.set_ylabel("request → final answer, ms (log)")
+    verdict = "nothing lost, doubled or stuck" if run.ok else f"{len(run.findings.problems)} problem(s)"
+    ax.set_title(f"{len(run.answers)} requests, {len(run.crashes)} SIGKILLs — {verdict}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over every component (default 3)")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent site clients (default 20)")
+    parser.add_argument("--seed", type=int, default=7, help="order and timing of the crashes")
+    args = parser.parse_args()
+    data = new_data_dir()
+    system = chaos_system(data)
+    say(f"starting the system in {data}")
+    try:
+        system.start(log_dir=data / "logs")
+        run = asyncio.run(crash_and_verify(system, rounds=args.rounds, clients=args.clients, seed=args.seed, say=say))
+    finally:
+        system.stop()
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ok": run.ok,
+        "seconds": round(run.seconds, 1),
+        "crashes": [asdict(c) for c in run.crashes],
+        "counts": run.findings.counts,
+        "connection_failures_retried": run.transport_errors,
+        "failure": run.failure,
+        "problems": run.findings.problems,
+    }
+    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(run, OUT / "timeline.svg")
+    for name, count in run.findings.counts.items():
+        say(f"{name}: {count}")
+    for problem in ([run.failure] if run.failure else []) + run.findings.problems:
+        say(f"PROBLEM: {problem}")
+    say(f"{'OK' if run.ok else 'FAILED'}; wrote {OUT / 'report.json'} and {OUT / 'timeline.svg'}")
+    if run.ok:
+        shutil.rmtree(data, ignore_errors=True)
+    else:
+        say(f"logs kept in {data / 'logs'}")
+    return 0 if run.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

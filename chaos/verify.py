@@ -1,0 +1,217 @@
+"""After the load and the crashes: what a regulator's auditor and the safety officer would check.
+
+Every 201 has its facts in the record exactly once and nothing else came of its key; a retry gets
+the first answer again; the read models equal a rebuild from the record; every SAE raised one alert,
+delivered until acknowledged; and nothing is left pending, in flight or dead-lettered.
+"""
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import nats
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from chaos.load import Answer, Load
+from devstack.servers import database_urls
+from devstack.system import LocalSystem
+from services.gateway.idempotency import command_id
+from services.reporting.projections import all_projections
+from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.deadletters import dead_letters
+from shared.events import RecordedEvent
+from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_PREFIX, EVENTS_STREAM, EventStore
+from shared.postgres import create_pool
+from shared.projections import read_checkpoint, rebuild
+from shared.protocol import load_protocol
+from shared.settings import DEFAULT_PROTOCOL_FILE
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def check(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+
+async def verify(
+    system: LocalSystem, load: Load, *, ack_wait: float, settle_seconds: float = 60.0, say: Callable[[str], None]
+) -> Findings:
+    findings = Findings()
+    nc = await nats.connect(system.nats_url, name="trial-chaos-verify")
+    try:
+        js = nc.jetstream()
+        say("waiting for every consumer and read model to catch up")
+        await settled(js, system, settle_seconds, findings)
+        events = (await EventStore(js).load(f"{EVENTS_PREFIX}.>")).events
+        findings.counts["events"] = len(events)
+        say(f"checking {len(load.answers)} answers against {len(events)} events")
+        check_answers(load.answers, events, findings)
+        say("sending every recorded request again with its key")
+        await check_retries(system.gateway_url, load, findings)
+        say("checking SAE alerts: once each, delivered until acknowledged")
+        await check_alerts(js, load.answers, ack_wait, findings)
+        say("rebuilding the read models from the record and comparing")
+        await check_read_models(js, system, findings)
+        await check_nothing_left(js, system, findings)
+    finally:
+        await nc.close()
+    return findings
+
+
+async def settled(js: JetStreamContext, system: LocalSystem, timeout: float, findings: Findings) -> None:
+    """Every durable consumer of the record has nothing pending and every projection is at the end."""
+    deadline = time.monotonic() + timeout
+    pool = await create_pool(database_urls(system.database_url)["reporting"], max_size=1)
+    try:
+        while True:
+            last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
+            behind = {
+                c.name: (c.num_pending, c.num_ack_pending)
+                for c in await js.consumers_info(EVENTS_STREAM)
+                if c.config.durable_name and (c.num_pending or c.num_ack_pending)
+            }
+            for projection in all_projections(load_protocol(DEFAULT_PROTOCOL_FILE)):
+                position = await read_checkpoint(pool, projection.name)
+                if position < last:
+                    behind[f"projection {projection.name}"] = (last - position, 0)
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                findings.problems.append(f"stuck after {timeout:.0f}s (pending, unacknowledged): {behind}")
+                return
+            await asyncio.sleep(0.25)
+    finally:
+        await pool.close()
+
+
+def check_answers(answers: list[Answer], events: tuple[RecordedEvent, ...], findings: Findings) -> None:
+    by_id = collections.Counter(str(e.envelope.id) for e in events)
+    by_command: dict[str, set[str]] = collections.defaultdict(set)
+    for e in events:
+        if e.envelope.causationid:
+            by_command[e.envelope.causationid].add(str(e.envelope.id))
+    statuses = collections.Counter(a.status for a in answers)
+    findings.counts |= {f"answers_{status}": n for status, n in sorted(statuses.items())}
+    findings.counts["requests_retried"] = sum(a.attempts > 1 for a in answers)
+    for a in answers:
+        findings.check(a.status < 500, f"{a.form} {a.subject}: final answer {a.status}: {a.body}")
+        produced = by_command.get(str(command_id(a.actor, a.key)), set())
+        if a.recorded:
+            ids = set(a.body["event_ids"])
+            for event_id in ids:
+                findings.check(by_id[event_id] == 1, f"{a.form} {a.subject}: event {event_id} ×{by_id[event_id]}")
+            findings.check(
+                produced == ids, f"{a.form} {a.subject}: key produced {sorted(produced)}, answered {sorted(ids)}"
+            )
+        else:
+            findings.check(not produced, f"{a.form} {a.subject}: refused ({a.status}) yet recorded {sorted(produced)}")
+    findings.check(all(n == 1 for n in by_id.values()), "an event id appears twice in the record")
+
+
+async def check_retries(gateway_url: str, load: Load, findings: Findings) -> None:
+    """The same key again: the first answer, byte for byte, and no new fact."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=15) as http:
+        tokens = {site: load.token(site) for site in load.sites}
+        semaphore = asyncio.Semaphore(8)
+
+        async def again(a: Answer) -> None:
+            async with semaphore:
+                response = await http.post(
+                    a.path,
+                    json=a.request,
+                    headers={"Authorization": f"Bearer {tokens[a.site]}", "Idempotency-Key": a.key},
+                )
+            findings.check(
+                (response.status_code, response.json()) == (a.status, a.body),
+                f"{a.form} {a.subject}: retry answered {response.status_code} {response.text[:200]}, first {a.status}",
+            )
+
+        await asyncio.gather(*(again(a) for a in load.answers))
+    findings.counts["retries_checked"] = len(load.answers)
+
+
+async def check_alerts(js: JetStreamContext, answers: list[Answer], ack_wait: float, findings: Findings) -> None:
+    serious = {a.body["ae_id"] for a in answers if a.recorded and a.body.get("serious")}
+    raised: collections.Counter[str] = collections.Counter()
+    sub = await js.subscribe(f"{ALERTS_PREFIX}.>", ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
+    try:
+        pending = (await js.stream_info(ALERTS_STREAM)).state.messages
+        for _ in range(pending):
+            alert = SaeAlertMessage.model_validate_json((await sub.next_msg(timeout=5)).data)
+            if alert.kind is AlertKind.RAISED:
+                raised[str(alert.ae_id)] += 1
+    finally:
+        await sub.unsubscribe()
+    findings.counts["sae_reported"] = len(serious)
+    findings.check(set(raised) == serious, f"alerts for {sorted(set(raised) ^ serious)} differ from the SAEs reported")
+    findings.check(
+        all(n == 1 for n in raised.values()), f"alerts raised twice: {[k for k, n in raised.items() if n > 1]}"
+    )
+    # The safety team's own consumer: every alert, again after the ack wait, and no more once acknowledged.
+    inbox = await js.pull_subscribe_bind(durable=SAFETY_TEAM_CONSUMER, stream=ALERTS_STREAM)
+    try:
+        first = await drain(inbox)
+        await asyncio.sleep(ack_wait + 0.5)
+        second = await drain(inbox)
+        findings.check(set(first) == set(raised), "the safety team's consumer did not deliver every SAE alert")
+        findings.check(set(second) == set(first), "unacknowledged SAE alerts were not delivered again")
+        for msg in second.values():
+            await msg.ack_sync()
+        await asyncio.sleep(ack_wait + 0.5)
+        findings.check(not await drain(inbox), "acknowledged SAE alerts were delivered again")
+    finally:
+        await inbox.unsubscribe()
+
+
+async def drain(inbox: JetStreamContext.PullSubscription) -> dict[str, Msg]:
+    """Every alert the consumer delivers now, by AE, left unacknowledged."""
+    found: dict[str, Msg] = {}
+    while True:
+        try:
+            msgs = await inbox.fetch(64, timeout=1.0)
+        except nats.errors.TimeoutError:
+            return found
+        for msg in msgs:
+            alert = SaeAlertMessage.model_validate_json(msg.data)
+            if alert.kind is AlertKind.RAISED:
+                found[str(alert.ae_id)] = msg
+            else:
+                await msg.ack()
+
+
+async def check_read_models(js: JetStreamContext, system: LocalSystem, findings: Findings) -> None:
+    pool = await create_pool(database_urls(system.database_url)["reporting"], max_size=2)
+    try:
+        results = await rebuild(all_projections(load_protocol(DEFAULT_PROTOCOL_FILE)), js, pool)
+    finally:
+        await pool.close()
+    for name, result in results.items():
+        findings.check(
+            result.equal and result.live_sequence == result.last_sequence,
+            f"read model {name} differs from its rebuild (live at {result.live_sequence} of {result.last_sequence})",
+        )
+    findings.counts["read_models_compared"] = len(results)
+
+
+async def check_nothing_left(js: JetStreamContext, system: LocalSystem, findings: Findings) -> None:
+    letters = await dead_letters(js)
+    findings.check(not letters, f"dead letters: {[(d.handler, d.original_sequence, d.reason) for d in letters]}")
+    pool = await create_pool(database_urls(system.database_url)["migrate"], max_size=1)
+    try:
+        in_flight = await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE state = 'in_flight'")
+    finally:
+        await pool.close()
+    findings.check(in_flight == 0, f"{in_flight} idempotency keys left in flight")
+    try:
+        system.check_alive()
+    except RuntimeError as exc:
+        findings.problems.append(str(exc))
