@@ -22,6 +22,7 @@ from services.gateway.auth import Role, issue_token
 # Answers that mean "not now": the same request is sent again with the same key.
 RETRIED_STATUSES = {502, 503, 504}
 IN_FLIGHT_RULE = "idempotency.in_flight"
+MAX_SERIAL = 999  # subject ids are SITE-NNN
 
 
 class NoFinalAnswer(Exception):
@@ -90,15 +91,17 @@ class Load:
     ) -> None:
         while not stop.is_set():
             number = next(self._numbers)
-            site = self.sites[number % len(self.sites)]
-            subject = f"{site}-{number:03d}"
+            site, serial = self.sites[number % len(self.sites)], number // len(self.sites) + 1
+            if serial > MAX_SERIAL:
+                return  # every subject number of every site is taken
+            subject = f"{site}-{serial:03d}"
             steps: list[tuple[str, str, dict[str, Any]]] = [
                 ("consent", "consent", CONSENT),
                 ("screening", "screening", ELIGIBLE),
             ]
             if self._randomization_open:
                 steps.append(("randomization", "randomization", {}))
-            serious = number % self.serious_every == 0
+            serious = serial % self.serious_every == 0
             ae = (
                 serious_adverse_event()
                 if serious

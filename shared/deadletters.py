@@ -16,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.eventstore import DEAD_LETTER_PREFIX, MSG_ID
+from shared.metrics import DEAD_LETTERS
 from shared.settings import TrialSettings, load_settings
 
 REASON = "Trial-Dead-Letter-Reason"
@@ -40,6 +41,7 @@ async def dead_letter(js: JetStreamContext, msg: Msg, *, kind: str, name: str, r
     }
     reference = {"stream": msg.metadata.stream, "sequence": sequence, "subject": msg.subject, "reason": reason[:1000]}
     ack = await js.publish(dead_letter_subject(kind, name), json.dumps(reference).encode(), headers=headers)
+    DEAD_LETTERS.labels(handler=f"{kind}:{name}").inc()
     return ack.seq
 
 

@@ -15,6 +15,7 @@ import structlog
 
 from shared.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
 from shared.eventstore import ConcurrencyConflict, EventStore, History
+from shared.metrics import CONFLICTS_RETRIED
 from shared.rules import RuleViolation
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,7 @@ async def decide_and_append(
                 )
             return Outcome(earlier + tuple(recorded), replayed=bool(earlier))
         except ConcurrencyConflict:
+            CONFLICTS_RETRIED.inc()
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")
 

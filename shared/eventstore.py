@@ -18,6 +18,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.events import EventEnvelope, RecordedEvent, decode_envelope
+from shared.metrics import EVENTS_APPENDED
 
 EVENTS_STREAM = "TRIAL_EVENTS"
 EVENTS_PREFIX = "trial.events"
@@ -179,6 +180,8 @@ class EventStore:
                     raise ConcurrencyConflict(subject_filter, expected) from exc
                 raise
             recorded.append(RecordedEvent(sequence=ack.seq, nats_subject=nats_subject, envelope=envelope))
+            if not ack.duplicate:
+                EVENTS_APPENDED.labels(type=envelope.type).inc()
             expected = ack.seq
         return recorded
 

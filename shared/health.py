@@ -1,7 +1,8 @@
-"""Liveness and readiness over HTTP for the services that speak only NATS, for Kubernetes probes.
+"""Liveness, readiness and metrics over HTTP on every service's health port, for Kubernetes and Prometheus.
 
 `/healthz`: the event loop answers. `/readyz`: every dependency check passes (NATS connected,
-Postgres reachable, ...). Plain asyncio, no framework: it must keep answering when little else does.
+Postgres reachable, ...). `/metrics`: Prometheus text format. Plain asyncio, no framework: it must
+keep answering when little else does.
 """
 
 import asyncio
@@ -9,18 +10,41 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
+from nats.aio.client import Client
+
+from shared.metrics import exposition
 
 log = structlog.get_logger(__name__)
 
 Check = Callable[[], Awaitable[bool]]
+# Brings gauges read from elsewhere (e.g. open SAE alerts from a read model) up to date before a scrape.
+Refresh = Callable[[], Awaitable[None]]
+
+
+def nats_connected(nc: Client) -> Check:
+    async def check() -> bool:
+        return bool(nc.is_connected)
+
+    return check
+
+
+def postgres_reachable(pool: asyncpg.Pool) -> Check:
+    async def check() -> bool:
+        return bool(await pool.fetchval("SELECT 1") == 1)
+
+    return check
 
 
 class HealthServer:
-    def __init__(self, port: int, checks: dict[str, Check], *, host: str = "0.0.0.0") -> None:
+    def __init__(
+        self, port: int, checks: dict[str, Check], *, host: str = "0.0.0.0", refresh: Refresh | None = None
+    ) -> None:
         self._port = port
         self._host = host
         self._checks = checks
+        self._refresh = refresh
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -41,23 +65,36 @@ class HealthServer:
                 results[name] = False
         return results
 
+    async def _refreshed(self) -> None:
+        if self._refresh is None:
+            return
+        try:
+            await asyncio.wait_for(self._refresh(), 2.0)
+        except Exception as exc:  # the metrics that need no refresh are still worth serving
+            log.warning("metrics_refresh_failed", error=type(exc).__name__)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request_line = await asyncio.wait_for(reader.readline(), 5.0)
             path = request_line.decode("latin-1").split(" ")[1] if request_line.count(b" ") >= 2 else ""
+            content_type = "application/json"
             if path == "/healthz":
-                status, body = 200, '{"status":"ok"}'
+                status, body = 200, b'{"status":"ok"}'
             elif path == "/readyz":
                 results = await self.ready()
                 ok = all(results.values())
                 status = 200 if ok else 503
-                body = json.dumps({"status": "ready" if ok else "not ready", "checks": results})
+                body = json.dumps({"status": "ready" if ok else "not ready", "checks": results}).encode()
+            elif path == "/metrics":
+                await self._refreshed()
+                status, (body, content_type) = 200, exposition()
             else:
-                status, body = 404, '{"status":"not found"}'
+                status, body = 404, b'{"status":"not found"}'
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
             writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                f"Connection: close\r\n\r\n{body}".encode()
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
         except (TimeoutError, ConnectionError, IndexError):

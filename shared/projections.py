@@ -21,6 +21,7 @@ from nats.js import JetStreamContext, api
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
 from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, to_recorded
+from shared.metrics import CONSUMER_LAG
 from shared.postgres import CONNECTION_ERRORS, Connection
 
 log = structlog.get_logger(__name__)
@@ -129,6 +130,7 @@ class ProjectionRunner:
         self._stopping = asyncio.Event()
         self.dead_letters = 0
         self.durable = f"projection-{projection.name}"
+        self._lag = CONSUMER_LAG.labels(consumer=self.durable)
         self._log = log.bind(projection=projection.name)
 
     def stop(self) -> None:
@@ -181,9 +183,11 @@ class ProjectionRunner:
                 except nats.errors.TimeoutError:
                     msgs = []
                 if not msgs:
+                    self._lag.set(0)
                     await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)
                     continue
                 await self._handle(leader, msgs)
+                self._lag.set(msgs[-1].metadata.num_pending)
                 # AckPolicy.ALL: acknowledging the last message acknowledges the whole batch.
                 await msgs[-1].ack()
         finally:

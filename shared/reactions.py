@@ -19,6 +19,7 @@ from nats.js import JetStreamContext, api
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
 from shared.eventstore import EVENTS_STREAM, to_recorded, trial_wide
+from shared.metrics import CONSUMER_LAG
 from shared.projections import TRANSIENT
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,7 @@ class ReactionRunner:
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
         self.durable = f"reaction-{reaction.name}"
+        self._lag = CONSUMER_LAG.labels(consumer=self.durable)
         self.dead_letters = 0
         self._log = log.bind(reaction=reaction.name)
 
@@ -93,9 +95,11 @@ class ReactionRunner:
             try:
                 msgs = await sub.fetch(self._batch_size, timeout=1.0)
             except nats.errors.TimeoutError:
+                self._lag.set(0)
                 continue
             for msg in msgs:
                 await self._handle(msg)
+            self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)
 
     async def _handle(self, msg: Msg) -> None:
         sequence = msg.metadata.sequence.stream

@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 import nats.errors
 import structlog
 from faststream.nats import NatsBroker
+from faststream.nats.prometheus import NatsPrometheusMiddleware
+from prometheus_client import REGISTRY
 
 from shared.commands import CommandContext, CommandReply, Rejection
 from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.events import EventMetadata, RecordedEvent
 from shared.eventstore import EventStore, streams_ready
-from shared.health import HealthServer
+from shared.health import HealthServer, nats_connected
+from shared.metrics import COMMANDS
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.rules import RuleViolation
 from shared.settings import TrialSettings
@@ -30,6 +33,8 @@ def build_broker(settings: TrialSettings, name: str) -> NatsBroker:
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,
         logger=None,
+        # Messages received and handled, with durations and exceptions, per handler: on /metrics.
+        middlewares=(NatsPrometheusMiddleware(registry=REGISTRY, app_name=f"trial-{name}"),),
     )
 
 
@@ -57,12 +62,9 @@ class ServiceRuntime:
         await streams_ready(js)
         self._store = EventStore(js)
         if self.settings.health_port:
-            self._health = HealthServer(self.settings.health_port, {"nats": self._nats_connected})
+            self._health = HealthServer(self.settings.health_port, {"nats": nats_connected(self.broker.connection)})
             await self._health.start()
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
-
-    async def _nats_connected(self) -> bool:
-        return bool(self.broker.connection.is_connected)
 
     async def stop(self) -> None:
         if self._health is not None:
@@ -123,14 +125,18 @@ class ServiceRuntime:
             )
         except RuleViolation as violation:
             bound.info("command_refused", rule=violation.rule)
+            COMMANDS.labels(outcome="refused").inc()
             return CommandReply(accepted=False, rejection=Rejection.of(violation))
         except (TooMuchContention, nats.errors.Error, TimeoutError) as exc:
             bound.warning("command_unavailable", error=type(exc).__name__)
+            COMMANDS.labels(outcome="unavailable").inc()
             return CommandReply(accepted=False, unavailable=True)
         except Exception:
             # E.g. a history this version cannot read: never a silent success, never a hang for the caller.
             bound.exception("command_failed")
+            COMMANDS.labels(outcome="failed").inc()
             return CommandReply(accepted=False, unavailable=True)
+        COMMANDS.labels(outcome="replayed" if outcome.replayed else "accepted").inc()
         bound.info(
             "command_accepted",
             events=[e.envelope.type for e in outcome.events],

@@ -13,11 +13,12 @@ from services.gateway.commands import CommandBus
 from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
 from services.gateway.forms import forms_router
 from services.gateway.idempotency import IdempotencyKeys
-from services.gateway.middleware import BodySizeLimit, CorrelationId
+from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
 from services.gateway.reports import reports_router
 from services.gateway.safety import safety_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.subjects import subjects_router
+from shared.health import HealthServer, nats_connected, postgres_reachable
 from shared.postgres import apply_migrations, create_pool
 
 log = structlog.get_logger(__name__)
@@ -42,10 +43,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.nc = nc
         app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
+        # Metrics on the health port, as every service: not on the public port behind the ingress.
+        health = HealthServer(
+            settings.health_port or 0, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)}
+        )
+        if settings.health_port:
+            await health.start()
         log.info("gateway_started")
         try:
             yield
         finally:
+            await health.stop()
             await nc.drain()
             await pool.close()
             log.info("gateway_stopped")
@@ -60,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationId)
+    app.add_middleware(RequestMetrics)
 
     @app.get("/healthz", tags=["operations"], operation_id="healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""ASGI middleware: correlation ids on every request and a hard limit on body size."""
+"""ASGI middleware: correlation ids on every request, request metrics, and a hard limit on body size."""
 
 import re
+import time
 import uuid
 
 import structlog
@@ -8,6 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import Problem, problem_response
+from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -37,6 +39,33 @@ class CorrelationId:
 
         with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
             await self.app(scope, receive, send_with_id)
+
+
+class RequestMetrics:
+    """Counts and times every request by method, route template (never the concrete path) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(method=scope["method"], route=route, status=str(status)).inc()
+            HTTP_SECONDS.labels(method=scope["method"], route=route).observe(time.perf_counter() - started)
 
 
 class BodySizeLimit:

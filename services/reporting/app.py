@@ -14,7 +14,8 @@ from tqdm import tqdm
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.eventstore import streams_ready
-from shared.health import HealthServer
+from shared.health import HealthServer, nats_connected, postgres_reachable
+from shared.metrics import OPEN_SAE_ALERTS
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
 from shared.protocol import load_protocol
@@ -58,15 +59,13 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     async def projections_running() -> bool:
         return not any(t.done() for t in tasks)
 
-    async def postgres_reachable() -> bool:
-        return bool(await pool.fetchval("SELECT 1") == 1)
-
-    async def nats_connected() -> bool:
-        return bool(nc.is_connected)
+    async def count_open_alerts() -> None:
+        OPEN_SAE_ALERTS.set(await pool.fetchval("SELECT count(*) FROM sae_alerts WHERE acknowledged_at IS NULL"))
 
     health = HealthServer(
         settings.health_port or 0,
-        {"nats": nats_connected, "postgres": postgres_reachable, "projections": projections_running},
+        {"nats": nats_connected(nc), "postgres": postgres_reachable(pool), "projections": projections_running},
+        refresh=count_open_alerts,
     )
     if settings.health_port:
         await health.start()
