@@ -15,6 +15,7 @@ from shared.eventstore import (
     ALERTS_PREFIX,
     ALERTS_STREAM,
     DEAD_LETTER_PREFIX,
+    DEAD_LETTER_STREAM,
     EVENTS_PREFIX,
     EVENTS_STREAM,
     TRIAL_SCOPE,
@@ -32,18 +33,25 @@ def trial_facts(*event_types: str) -> list[str]:
     return [f"{EVENTS_PREFIX}.{TRIAL_SCOPE}.*.{t}" for t in event_types]
 
 
-# Reading histories: short-lived or durable consumers on the legal record, never its configuration.
-READ_EVENTS = [
-    f"$JS.API.STREAM.INFO.{EVENTS_STREAM}",
-    f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}",
-    f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}.>",
-    f"$JS.API.CONSUMER.DURABLE.CREATE.{EVENTS_STREAM}.>",
-    f"$JS.API.CONSUMER.INFO.{EVENTS_STREAM}.>",
-    f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.>",
-    f"$JS.API.CONSUMER.DELETE.{EVENTS_STREAM}.>",
-    f"$JS.ACK.{EVENTS_STREAM}.>",
-    f"$JS.FC.{EVENTS_STREAM}.>",
-]
+def reading(stream: str) -> list[str]:
+    """Short-lived or durable consumers on a stream, never its configuration."""
+    return [
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        f"$JS.API.CONSUMER.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.INFO.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.API.CONSUMER.DELETE.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    ]
+
+
+# Reading histories from the legal record.
+READ_EVENTS = reading(EVENTS_STREAM)
+# The services that dead-letter read their own letters back to replay them (references only, no content).
+READ_DEAD_LETTERS = reading(DEAD_LETTER_STREAM)
 STREAMS_EXIST = [f"$JS.API.STREAM.INFO.{ALERTS_STREAM}", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]
 
 
@@ -112,13 +120,16 @@ PERMISSIONS: dict[str, Permissions] = {
             ),
             f"{ALERTS_PREFIX}.>",
             dead_letters("reaction", ">"),
+            *READ_DEAD_LETTERS,
             *READ_EVENTS,
             *STREAMS_EXIST,
         ],
         subscribe=commands("safety"),
         responds=True,
     ),
-    "reporting": Permissions(publish=[*READ_EVENTS, *STREAMS_EXIST, dead_letters("projection", ">")]),
+    "reporting": Permissions(
+        publish=[*READ_EVENTS, *STREAMS_EXIST, dead_letters("projection", ">"), *READ_DEAD_LETTERS]
+    ),
     # The safety team's terminal: its durable consumer of the alerts, and nothing else.
     "safety-team": Permissions(
         publish=[

@@ -2,20 +2,26 @@
 
 A dead letter names the original (stream, sequence, subject) instead of copying it: the event stays
 in the legal record, and clinical content is not duplicated into a second stream.
+
+Once the cause is fixed (a new version that reads the schema, a repaired read model), the service
+that owns the handler replays its dead letters: each original is handed to the handler again, and
+a success is marked in the dead-letter stream (`Trial-Dead-Letter-Resolves`), so it is listed no more.
 """
 
 import argparse
 import asyncio
 import json
 import sys
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import nats
 import nats.errors
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared.eventstore import DEAD_LETTER_PREFIX, MSG_ID
+from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, MSG_ID
 from shared.metrics import DEAD_LETTERS
 from shared.settings import TrialSettings, load_settings
 
@@ -23,6 +29,9 @@ REASON = "Trial-Dead-Letter-Reason"
 HANDLER = "Trial-Dead-Letter-Handler"
 ORIGINAL_SUBJECT = "Trial-Original-Subject"
 ORIGINAL_SEQUENCE = "Trial-Original-Sequence"
+RESOLVES = "Trial-Dead-Letter-Resolves"
+
+log = structlog.get_logger(__name__)
 
 
 def dead_letter_subject(kind: str, name: str) -> str:
@@ -54,11 +63,14 @@ class DeadLetter:
     reason: str
 
 
-async def dead_letters(js: JetStreamContext, *, handler: str | None = None) -> list[DeadLetter]:
-    """Every dead letter so far (optionally of one handler, e.g. `projection:subjects`), oldest first."""
+async def dead_letters(
+    js: JetStreamContext, *, handler: str | None = None, include_resolved: bool = False
+) -> list[DeadLetter]:
+    """The dead letters not yet replayed (optionally of one handler, e.g. `projection:subjects`), oldest first."""
     subject = dead_letter_subject(*handler.split(":", 1)) if handler else f"{DEAD_LETTER_PREFIX}.>"
     sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
     found: list[DeadLetter] = []
+    resolved: set[int] = set()
     try:
         while True:
             try:
@@ -66,20 +78,82 @@ async def dead_letters(js: JetStreamContext, *, handler: str | None = None) -> l
             except nats.errors.TimeoutError:
                 break  # nothing (more) to read
             headers = msg.headers or {}
-            found.append(
-                DeadLetter(
-                    sequence=msg.metadata.sequence.stream,
-                    handler=headers.get(HANDLER, ""),
-                    original_subject=headers.get(ORIGINAL_SUBJECT, ""),
-                    original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
-                    reason=headers.get(REASON, ""),
+            if RESOLVES in headers:
+                resolved.add(int(headers[RESOLVES]))
+            else:
+                found.append(
+                    DeadLetter(
+                        sequence=msg.metadata.sequence.stream,
+                        handler=headers.get(HANDLER, ""),
+                        original_subject=headers.get(ORIGINAL_SUBJECT, ""),
+                        original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
+                        reason=headers.get(REASON, ""),
+                    )
                 )
-            )
             if msg.metadata.num_pending == 0:
                 break
     finally:
         await sub.unsubscribe()
-    return found
+    return [d for d in found if include_resolved or d.sequence not in resolved]
+
+
+@dataclass
+class Replay:
+    replayed: list[DeadLetter] = field(default_factory=list)
+    failed: list[tuple[DeadLetter, str]] = field(default_factory=list)
+
+
+async def replay(js: JetStreamContext, handler: str, handle: Callable[[Msg], Awaitable[None]]) -> Replay:
+    """Hand each unresolved dead letter's original to `handle` again; mark the ones it now processes."""
+    outcome = Replay()
+    for letter in await dead_letters(js, handler=handler):
+        try:
+            await handle(await original(js, letter.original_sequence))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("dead_letter_replay_failed", handler=handler, sequence=letter.original_sequence, reason=reason)
+            outcome.failed.append((letter, reason))
+            continue
+        headers = {
+            MSG_ID: f"resolved:{handler}:{letter.sequence}",
+            HANDLER: handler,
+            RESOLVES: str(letter.sequence),
+            ORIGINAL_SUBJECT: letter.original_subject,
+            ORIGINAL_SEQUENCE: str(letter.original_sequence),
+        }
+        await js.publish(dead_letter_subject(*handler.split(":", 1)), b"{}", headers=headers)
+        log.info("dead_letter_replayed", handler=handler, sequence=letter.original_sequence)
+        outcome.replayed.append(letter)
+    return outcome
+
+
+async def original(js: JetStreamContext, sequence: int) -> Msg:
+    """The event at `sequence` in the record, as a consumer would receive it."""
+    sub = await js.subscribe(
+        f"{EVENTS_PREFIX}.>",
+        ordered_consumer=True,
+        config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence),
+    )
+    try:
+        return await sub.next_msg(timeout=5)
+    finally:
+        await sub.unsubscribe()
+
+
+def print_replay(outcome: Replay) -> int:
+    """For the services' `dead-letters --replay`: what was replayed, what still fails; 1 if any does."""
+    for d in outcome.replayed:
+        print(f"replayed\t{d.handler}\t{d.original_subject}#{d.original_sequence}")
+    for d, reason in outcome.failed:
+        print(f"FAILED\t{d.handler}\t{d.original_subject}#{d.original_sequence}\t{reason}")
+    print(f"{len(outcome.replayed)} replayed, {len(outcome.failed)} still failing", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def print_letters(letters: list[DeadLetter]) -> None:
+    for d in letters:
+        print(f"{d.sequence}\t{d.handler}\t{d.original_subject}#{d.original_sequence}\t{d.reason}")
+    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
 
 
 async def _list(handler: str | None) -> list[DeadLetter]:
@@ -91,14 +165,15 @@ async def _list(handler: str | None) -> list[DeadLetter]:
 
 
 def main() -> int:
-    """`python -m shared.deadletters [--handler KIND:NAME]`: list what no handler could process, and why."""
+    """`python -m shared.deadletters [--handler KIND:NAME]`: list what no handler could process, and why.
+
+    Replaying runs in the service that owns the handler, with its code and credentials:
+    `python -m services.reporting dead-letters --replay`, `python -m services.safety dead-letters --replay`.
+    """
     parser = argparse.ArgumentParser(prog="python -m shared.deadletters", description=main.__doc__)
     parser.add_argument("--handler", help="only this handler's, e.g. projection:subjects or reaction:sae-alerts")
     args = parser.parse_args()
-    letters = asyncio.run(_list(args.handler))
-    for d in letters:
-        print(f"{d.sequence}\t{d.handler}\t{d.original_subject}#{d.original_sequence}\t{d.reason}")
-    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    print_letters(asyncio.run(_list(args.handler)))
     return 0
 
 

@@ -7,7 +7,7 @@ projection is active (a Postgres advisory lock); the others wait to take over.
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -108,6 +108,20 @@ async def skip_to(conn: Connection, name: str, sequence: int) -> None:
         name,
         sequence,
     )
+
+
+def applying(projection: Projection, pool: asyncpg.Pool) -> Callable[[Msg], Awaitable[None]]:
+    """Apply one event to the read model now, outside stream order: a dead letter's replay.
+
+    (`rebuild` applies every event again in stream order, when order matters for the model.)
+    """
+
+    async def handle(msg: Msg) -> None:
+        event = to_recorded(msg)
+        async with pool.acquire() as conn, conn.transaction():
+            await projection.apply(conn, event)
+
+    return handle
 
 
 class ProjectionRunner:

@@ -8,6 +8,7 @@ event). A message that keeps failing is dead-lettered.
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import nats.errors
@@ -30,6 +31,15 @@ class Reaction(Protocol):
     event_types: tuple[str, ...]
 
     async def react(self, event: RecordedEvent) -> None: ...
+
+
+def reacting(reaction: Reaction) -> Callable[[Msg], Awaitable[None]]:
+    """React to one event again: a dead letter's replay (reactions are idempotent by construction)."""
+
+    async def handle(msg: Msg) -> None:
+        await reaction.react(to_recorded(msg))
+
+    return handle
 
 
 class ReactionRunner:

@@ -1,5 +1,6 @@
-"""`python -m services.reporting [run|rebuild|migrate|export]`: follow the stream, rebuild the read models,
-or write the SDTM exports (with define.json) to a folder."""
+"""`python -m services.reporting [run|rebuild|migrate|export|dead-letters]`: follow the stream, rebuild the
+read models, write the SDTM exports (with define.json) to a folder, or list (`--replay`: replay) the read
+models' dead letters."""
 
 import argparse
 import dataclasses
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import uvloop
 
-from services.reporting.app import exports, migrate, rebuild_all, serve
+from services.reporting.app import exports, migrate, rebuild_all, replay_dead_letters, serve
 from services.reporting.settings import ReportingSettings
 from shared.logging import configure_logging
 from shared.settings import load_settings
@@ -17,8 +18,10 @@ from shared.settings import load_settings
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.reporting")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "rebuild", "migrate", "export"])
+    commands = ["run", "rebuild", "migrate", "export", "dead-letters"]
+    parser.add_argument("command", nargs="?", default="run", choices=commands)
     parser.add_argument("--out", type=Path, default=Path("exports"), help="export: the folder for the CSV files")
+    parser.add_argument("--replay", action="store_true", help="dead-letters: apply each original again")
     args = parser.parse_args()
     settings = load_settings(ReportingSettings)
     configure_logging(settings.log_level, settings.log_format, service="reporting")
@@ -26,6 +29,8 @@ def main() -> None:
         uvloop.run(serve(settings))
     elif args.command == "migrate":
         uvloop.run(migrate(settings))
+    elif args.command == "dead-letters":
+        sys.exit(uvloop.run(replay_dead_letters(settings, replay=args.replay)))
     elif args.command == "export":
         args.out.mkdir(parents=True, exist_ok=True)
         for name, text in uvloop.run(exports(settings)).items():

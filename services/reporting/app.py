@@ -13,11 +13,13 @@ from tqdm import tqdm
 
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
+from shared.deadletters import Replay, dead_letters, print_letters, print_replay
+from shared.deadletters import replay as replay_letters
 from shared.eventstore import streams_ready
 from shared.health import HealthServer, nats_connected, postgres_reachable
 from shared.metrics import OPEN_SAE_ALERTS
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.projections import Projection, ProjectionRunner, RebuildResult, rebuild
+from shared.projections import Projection, ProjectionRunner, RebuildResult, applying, rebuild
 from shared.protocol import load_protocol
 from shared.reports import sdtm
 
@@ -100,6 +102,27 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
         await pool.close()
         await nc.close()
     return replayed
+
+
+async def replay_dead_letters(settings: ReportingSettings, *, replay: bool) -> int:
+    """List the read models' dead letters; with `replay`, apply each original again (after a fix)."""
+    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-dead-letters")
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        js = nc.jetstream()
+        projections = all_projections(load_protocol(settings.protocol_file))
+        if not replay:
+            print_letters([d for d in await dead_letters(js) if d.handler.startswith("projection:")])
+            return 0
+        outcome = Replay()
+        for p in projections:
+            done = await replay_letters(js, f"projection:{p.name}", applying(p, pool))
+            outcome.replayed += done.replayed
+            outcome.failed += done.failed
+        return print_replay(outcome)
+    finally:
+        await pool.close()
+        await nc.close()
 
 
 async def exports(settings: ReportingSettings) -> dict[str, str]:

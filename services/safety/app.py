@@ -3,19 +3,39 @@
 import asyncio
 import contextlib
 
+import nats
 import structlog
 from faststream import FastStream
 
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
 from services.safety.handlers import build_router
 from services.safety.settings import SafetySettings
+from shared.deadletters import dead_letters, print_letters, print_replay
+from shared.deadletters import replay as replay_letters
 from shared.decisions import Clock, utc_now
+from shared.eventstore import EventStore
 from shared.projections import TRANSIENT
-from shared.reactions import ReactionRunner
+from shared.protocol import load_protocol
+from shared.reactions import ReactionRunner, reacting
 from shared.service import ServiceRuntime
 
 NAME = "safety"
 log = structlog.get_logger(__name__)
+
+
+async def replay_dead_letters(settings: SafetySettings, *, replay: bool) -> int:
+    """List the alert reaction's dead letters; with `replay`, raise their alerts now (once, as ever)."""
+    nc = await nats.connect(settings.nats_url.split(","), name="trial-safety-dead-letters")
+    try:
+        js = nc.jetstream()
+        handler = f"reaction:{SeriousAdverseEventAlerts.name}"
+        if not replay:
+            print_letters(await dead_letters(js, handler=handler))
+            return 0
+        reaction = SeriousAdverseEventAlerts(EventStore(js), js, load_protocol(settings.protocol_file))
+        return print_replay(await replay_letters(js, handler, reacting(reaction)))
+    finally:
+        await nc.close()
 
 
 def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream:

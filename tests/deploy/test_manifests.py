@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from devstack.stack import SERVICES
 from shared.bus_permissions import nats_authorization
 
 pytestmark = pytest.mark.deploy
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.deploy
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32.0"
-# CloudNativePG's kinds: their schemas ship with the operator, not with Kubernetes; their required
-# fields are asserted below instead.
-OPERATOR_KINDS = {"Cluster", "ScheduledBackup"}
+# CloudNativePG's and the Prometheus operator's kinds: their schemas ship with the operators, not with
+# Kubernetes; their required fields are asserted below instead.
+OPERATOR_KINDS = {"Cluster", "ScheduledBackup", "PodMonitor"}
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -101,7 +102,7 @@ def test_every_long_running_container_has_probes_on_real_health_endpoints(
 def test_prod_runs_everything_twice_spread_across_nodes_with_a_budget_and_an_autoscaled_gateway() -> None:
     objects = render("prod")
     deployments = by_kind(objects, "Deployment")
-    assert len(deployments) == 5
+    assert len(deployments) == len(SERVICES)
     budgets = {
         p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in by_kind(objects, "PodDisruptionBudget")
     }
@@ -227,3 +228,29 @@ def test_prod_encrypts_bus_and_database_connections_and_declares_the_service_rol
     values = yaml.safe_load((K8S / "overlays" / "prod" / "nats-values.yaml").read_text())
     assert values["config"]["nats"]["tls"]["enabled"] and values["config"]["cluster"]["tls"]["enabled"]
     assert values["config"]["merge"]["$include"].endswith("auth.conf")
+
+
+def test_every_service_runs_and_is_scraped_for_metrics_on_its_health_port(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    name, objects = overlay
+    [config] = [o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "trial-config"]
+    port = int(config["data"]["HEALTH_PORT"])
+    deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
+    assert set(deployments) == set(SERVICES)
+    for service, deployment in deployments.items():
+        template = deployment["spec"]["template"]
+        assert template["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics",
+        }, service
+        [container] = template["spec"]["containers"]
+        assert {"name": "health", "containerPort": port, "protocol": "TCP"} in container["ports"], service
+    [policy] = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "metrics-from-monitoring"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "trial-backend"}
+    assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": port}]
+    if name == "prod":
+        [monitor] = by_kind(objects, "PodMonitor")
+        assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "trial-backend"}
+        assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "health", "path": "/metrics", "interval": "15s"}]

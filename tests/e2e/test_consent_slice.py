@@ -8,7 +8,7 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from devstack.servers import env_with, free_port
+from devstack.servers import env_with
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
@@ -238,12 +238,11 @@ async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System)
 
 
 async def test_services_that_speak_only_nats_answer_health_probes(servers: Servers) -> None:
-    port = free_port()
-    env = env_with(NATS_URL=servers.nats_url, HEALTH_PORT=str(port), LOG_LEVEL="WARNING")
+    env = env_with(NATS_URL=servers.nats_url, LOG_LEVEL="WARNING")
     processes = ServiceProcesses(env, nats_urls=servers.nats_urls)
-    processes.start("screening")
+    processes.start("screening")  # on a health port of its own
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{processes.health_ports['screening']}") as http:
             for _ in range(300):
                 try:
                     ready = await http.get("/readyz")

@@ -3,17 +3,19 @@
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from nats.js import JetStreamContext
+from prometheus_client import REGISTRY
 
-from shared.deadletters import dead_letters
+from shared.deadletters import dead_letters, replay
 from shared.events import RecordedEvent
 from shared.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
 from shared.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
-from shared.projections import ProjectionRunner, rebuild, wait_for_checkpoint
+from shared.projections import ProjectionRunner, applying, rebuild, wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import envelope
 
@@ -46,6 +48,20 @@ class CrashingProjection(CountingProjection):
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         if event.sequence == self.crash_at:
             raise Crash
+        await super().apply(conn, event)
+
+
+class BuggyProjection(CountingProjection):
+    """Fails on one event until fixed: a bug, then the release that fixes it."""
+
+    def __init__(self, bad_sequence: int) -> None:
+        self.name = f"buggy_{uuid.uuid4().hex[:8]}"
+        self.bad_sequence = bad_sequence
+        self.fixed = False
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        if event.sequence == self.bad_sequence and not self.fixed:
+            raise ValueError("no rule for this case yet")
         await super().apply(conn, event)
 
 
@@ -162,3 +178,36 @@ async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read
     rows = dict(await snapshot(read_model))
     assert all(rows[s] == 1 for s in sequences)
     assert progress[-1] == (result.last_sequence, result.last_sequence)
+
+
+async def test_a_dead_letter_is_counted_and_replayed_once_the_handler_is_fixed(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    sequences = await append_many(store, 3)
+    projection = BuggyProjection(bad_sequence=sequences[1])
+    handler = f"projection:{projection.name}"
+    await read_model.execute(
+        "INSERT INTO projection_checkpoints (projection, last_sequence) VALUES ($1, $2)",
+        projection.name,
+        sequences[0] - 1,
+    )
+    async with running(ProjectionRunner(projection, js, read_model, retry_delay=0.01)):
+        await wait_for_checkpoint(read_model, projection.name, sequences[-1])
+    assert REGISTRY.get_sample_value("trial_dead_letters_total", {"handler": handler}) == 1
+    assert REGISTRY.get_sample_value("trial_consumer_lag_events", {"consumer": f"projection-{projection.name}"}) == 0
+    assert sequences[1] not in dict(await snapshot(read_model)), "the runner went on without it"
+    [letter] = await dead_letters(js, handler=handler)
+    assert letter.original_sequence == sequences[1] and "no rule for this case yet" in letter.reason
+
+    still_broken = await replay(js, handler, applying(projection, read_model))
+    assert (still_broken.replayed, [d.original_sequence for d, _ in still_broken.failed]) == ([], [sequences[1]])
+    assert await dead_letters(js, handler=handler) == [letter], "a failed replay leaves it listed"
+
+    projection.fixed = True
+    replayed = await replay(js, handler, applying(projection, read_model))
+    assert [d.original_sequence for d in replayed.replayed] == [sequences[1]] and replayed.failed == []
+    assert dict(await snapshot(read_model))[sequences[1]] == 1
+    assert await dead_letters(js, handler=handler) == []
+    assert await dead_letters(js, handler=handler, include_resolved=True) == [letter]
+    again = await replay(js, handler, applying(projection, read_model))
+    assert again.replayed == [] and dict(await snapshot(read_model))[sequences[1]] == 1, "replayed once only"
