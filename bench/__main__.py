@@ -1,13 +1,13 @@
 """`make bench`: the real system on fresh embedded servers, each figure beside its raw limit from the same run.
 
-Writes bench/results.json and bench/results.svg.
+Writes bench/results.json and bench/results.svg. Sizes from the environment: BENCH_WRITE_SUBJECTS
+(600 subjects, three requests each), BENCH_CLIENTS (32), BENCH_REBUILD_EVENTS (200000).
 """
 
 import asyncio
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -15,58 +15,125 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import psutil
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
-from bench.safety import SITES, raw_round_trip, sae_latency
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port
-from devstack.stack import ServiceProcesses
+from bench.safety import raw_round_trip, sae_latency
+from bench.write_path import bench_protocol, raw_http, raw_publish, write_path
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, free_port
+from devstack.system import LocalSystem
 from services.gateway.auth import Role, issue_token
-from shared.bus_permissions import PERMISSIONS
 from shared.protocol import load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE
 
 OUT = Path(__file__).resolve().parent
 SECRET = "b" * 40
 SEED = "42" * 32
+SYSTEM, RAW = "#c0392b", "#7f8c8d"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    """Latencies (p50, p99; log scale) and rates, the system in red beside its raw limits in grey."""
-    rows = [(name, r["system"], r["raw_limit"]) for name, r in results["benchmarks"].items()]
-    fig, (latency, rates) = plt.subplots(2, 1, figsize=(9, 2.4 + 1.2 * len(rows) + 2.4))
-    labels, values, colours = [], [], []
-    for name, system, raw in rows:
-        for label, summary, colour in (
-            (f"{name}\n(system)", system, "#c0392b"),
-            (f"{name}\n(raw limit)", raw, "#7f8c8d"),
-        ):
-            labels.append(label)
-            values.append((summary["p50_ms"], summary["p99_ms"]))
-            colours.append(colour)
-    y = range(len(labels))
-    latency.barh([i + 0.2 for i in y], [v[0] for v in values], height=0.4, color=colours, label="p50")
-    latency.barh([i - 0.2 for i in y], [v[1] for v in values], height=0.4, color=colours, alpha=0.45, label="p99")
-    latency.set_yticks(list(y), labels)
-    latency.set_xscale("log")
-    latency.set_xlabel("milliseconds (log)")
-    latency.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    latency.set_title(f"Trial backend on {results['machine']['cpus']} cores — system beside raw limit")
-    rebuild = results["rebuild"]
-    names = ["rebuild, all read models", "raw JetStream consume", "raw asyncpg batched inserts"]
-    counts = [
-        rebuild["system_events_per_s"],
-        rebuild["raw_limit_jetstream_consume_per_s"],
-        rebuild["raw_limit_asyncpg_batched_inserts_per_s"],
+    """Latencies and rates, the system in red beside its raw limits in grey; memory per service."""
+    write, sae, rebuild, memory = (
+        results["write_path"],
+        results["sae_alert_latency"],
+        results["rebuild"],
+        results["memory_after_load_mb"],
+    )
+    fig, (latency, rates, rss) = plt.subplots(3, 1, figsize=(10, 13), gridspec_kw={"height_ratios": [3, 2, 2]})
+    rows = [
+        ("write path via gateway", write["system"], SYSTEM),
+        ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"], RAW),
+        ("raw uvicorn endpoint", write["raw_limits"]["uvicorn_endpoint"], RAW),
+        ("SAE alert after 201", sae["system"], SYSTEM),
+        ("raw NATS round trip", sae["raw_limit"], RAW),
     ]
-    rates.barh(names, counts, color=["#c0392b", "#7f8c8d", "#7f8c8d"])
+    y = range(len(rows))
+    latency.barh([i + 0.2 for i in y], [r[1]["p50_ms"] for r in rows], height=0.4, color=[r[2] for r in rows])
+    latency.barh(
+        [i - 0.2 for i in y], [r[1]["p99_ms"] for r in rows], height=0.4, color=[r[2] for r in rows], alpha=0.45
+    )
+    latency.set_yticks(list(y), [r[0] for r in rows])
+    latency.invert_yaxis()
+    latency.set_xscale("log")
+    latency.set_xlabel("milliseconds, log (solid p50, pale p99)")
+    latency.set_title(f"Trial backend on {results['machine']['cpus']} cores — system (red) beside raw limits (grey)")
+    rate_rows = [
+        (f"write path ({write['clients']} clients)", write["system"]["per_s"], SYSTEM),
+        ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"]["per_s"], RAW),
+        ("raw uvicorn endpoint", write["raw_limits"]["uvicorn_endpoint"]["per_s"], RAW),
+        ("rebuild, every read model", rebuild["system_events_per_s"], SYSTEM),
+        ("raw JetStream consume", rebuild["raw_limit_jetstream_consume_per_s"], RAW),
+        ("raw asyncpg batched inserts", rebuild["raw_limit_asyncpg_batched_inserts_per_s"], RAW),
+    ]
+    rates.barh([r[0] for r in rate_rows], [r[1] for r in rate_rows], color=[r[2] for r in rate_rows])
+    rates.invert_yaxis()
     rates.set_xscale("log")
-    rates.set_xlabel(f"per second (log), stream of {rebuild['events']} events")
+    rates.set_xlabel("requests or events per second, log")
+    rss.barh(
+        list(memory), list(memory.values()), color=[SYSTEM if n not in ("nats", "postgres") else RAW for n in memory]
+    )
+    rss.invert_yaxis()
+    rss.set_xlabel("resident memory after the load, MB")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def resident_mb(process: psutil.Process) -> float:
+    """The process and its children (Postgres backends share memory: counted once, by the postmaster)."""
+    return round(process.memory_info().rss / 2**20, 1)
+
+
+def memory_after_load(system: LocalSystem) -> dict[str, float]:
+    assert system.services is not None and system.nats.process is not None
+    figures = {name: resident_mb(psutil.Process(p.pid)) for name, p in system.services.processes.items()}
+    figures["nats"] = resident_mb(psutil.Process(system.nats.process.pid))
+    postmaster = system.postgres.pid()
+    if postmaster is not None:
+        figures["postgres"] = resident_mb(psutil.Process(postmaster))
+    return figures
+
+
+async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, clients: int) -> dict[str, Any]:
+    sites = tuple(s.code for s in load_protocol(DEFAULT_PROTOCOL_FILE).sites)
+    keys = {"bench": SECRET}
+    tokens = {s: issue_token(keys, issuer="trial-gateway", role=Role.INVESTIGATOR, site=s, hours=1) for s in sites}
+    requests = subjects * 3
+    publish = await raw_publish(system.nats_url, requests, clients)
+    http = await raw_http(requests, clients, base)
+    write = await write_path(system.gateway_url, tokens, sites, subjects, clients)
+    memory = memory_after_load(system)
+    raw = await raw_round_trip(system.nats_url, 2000)
+    sae = await sae_latency(system.gateway_url, system.nats_url, tokens, 60)
+    return {
+        "write_path": {
+            "what": f"consent → screening → randomization through the gateway, {clients} concurrent clients",
+            "clients": clients,
+            **write,
+            "raw_limits": {"jetstream_publish": publish.as_dict(), "uvicorn_endpoint": http.as_dict()},
+            "raw_limits_what": {
+                "jetstream_publish": "JetStream publish with ack, 1.5 kB, file stream, fsync always, same clients",
+                "uvicorn_endpoint": "a bare ASGI endpoint answering 201 under uvicorn, same client and concurrency",
+            },
+            "ratio_per_s_to_publish": round(write["system"]["per_s"] / publish.as_dict()["per_s"], 3),
+            "ratio_per_s_to_uvicorn": round(write["system"]["per_s"] / http.as_dict()["per_s"], 3),
+            "ratio_p50_to_publish": round(write["system"]["p50_ms"] / publish.latency.p50_ms, 1),
+        },
+        "memory_after_load_mb": memory,
+        "sae_alert_latency": {
+            "what": "SAE report through the gateway → alert received by a subscriber of trial.alerts.sae.>",
+            "system": sae["after_201"].as_dict(),
+            "system_from_request_sent": sae["after_request"].as_dict(),
+            "raw_limit": raw.as_dict(),
+            "raw_limit_what": "core NATS request/reply round trip to an echo responder, 512 B",
+            "ratio_p50": round(sae["after_201"].p50_ms / raw.p50_ms, 1),
+            "ratio_p99": round(sae["after_201"].p99_ms / raw.p99_ms, 1),
+        },
+    }
 
 
 def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
@@ -97,85 +164,46 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
     }
 
 
-async def run_benchmarks(gateway: str, nats_url: str, tokens: dict[str, str]) -> dict[str, Any]:
-    raw = await raw_round_trip(nats_url, 2000)
-    sae = await sae_latency(gateway, nats_url, tokens, 60)
-    return {
-        "sae_alert_latency": {
-            "what": "SAE report through the gateway → alert received by a subscriber of trial.alerts.sae.>",
-            "system": sae["after_201"].as_dict(),
-            "system_from_request_sent": sae["after_request"].as_dict(),
-            "raw_limit": raw.as_dict(),
-            "raw_limit_what": "core NATS request/reply round trip to an echo responder, 512 B",
-            "ratio_p50": round(sae["after_201"].p50_ms / raw.p50_ms, 1),
-            "ratio_p99": round(sae["after_201"].p99_ms / raw.p99_ms, 1),
-            "ratio_from_request_sent_p50": round(sae["after_request"].p50_ms / raw.p50_ms, 1),
-        }
-    }
-
-
 def main() -> int:
+    subjects = min(int(os.environ.get("BENCH_WRITE_SUBJECTS", "600")), 3 * 499)  # SAE subjects start at 500
+    clients = int(os.environ.get("BENCH_CLIENTS", "32"))
+    rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
     with tempfile.TemporaryDirectory(prefix="trial-bench-") as tmp:
         base = Path(tmp)
-        nats_server = EmbeddedNats(base / "nats", port=free_port())
-        postgres = EmbeddedPostgres(base / "pg")
-        services: ServiceProcesses | None = None
+        protocol = bench_protocol(DEFAULT_PROTOCOL_FILE, base / "protocol.yaml", subjects)
+        system = LocalSystem(
+            base / "system",
+            TOKEN_SIGNING_KEYS=f"bench:{SECRET}",
+            RANDOMIZATION_SEED=SEED,
+            PROTOCOL_FILE=str(protocol),
+            LOG_LEVEL="WARNING",
+        )
         try:
-            nats_url = nats_server.start()
-            database_url = postgres.start()
-            port = free_port()
-            env = env_with(
-                NATS_URL=nats_url,
-                DATABASE_URL=database_url,
-                GATEWAY_PORT=str(port),
-                TOKEN_SIGNING_KEYS=f"bench:{SECRET}",
-                RANDOMIZATION_SEED=SEED,
-                LOG_LEVEL="WARNING",
-            )
-            roles = database_urls(database_url)
-            owner = env | {"DATABASE_URL": roles["migrate"]}
-            for step in (["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
-                subprocess.run([sys.executable, "-m", *step], env=owner, check=True)
-            nats_urls = {user: nats_server.url_for(user) for user in PERMISSIONS}
-            services = ServiceProcesses(env, log_dir=base / "logs", nats_urls=nats_urls, database_urls=roles)
-            services.start()
-            gateway = f"http://127.0.0.1:{port}"
-            services.wait_ready(gateway)
-            keys = {"bench": SECRET}
-            tokens = {
-                s: issue_token(keys, issuer="trial-gateway", role=Role.SITE_COORDINATOR, site=s, hours=1) for s in SITES
-            }
-            benchmarks = asyncio.run(run_benchmarks(gateway, nats_url, tokens))
+            system.start(log_dir=base / "logs")
+            live = asyncio.run(live_benchmarks(system, base, subjects, clients))
         finally:
-            if services is not None:
-                services.stop()
-            postgres.stop()
-            nats_server.stop()
-        rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
-        rebuild_figures = rebuild_benchmark(base, rebuild_events)
+            system.stop()
+        rebuild = rebuild_benchmark(base, rebuild_events)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "system": platform.platform(),
-        },
-        "benchmarks": benchmarks,
-        "rebuild": rebuild_figures,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        **live,
+        "rebuild": rebuild,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, OUT / "results.svg")
-    for name, figure in benchmarks.items():
-        print(
-            f"{name}: p50 {figure['system']['p50_ms']} ms, p99 {figure['system']['p99_ms']} ms "
-            f"(raw limit p50 {figure['raw_limit']['p50_ms']} ms; ratio p50 {figure['ratio_p50']}x)"
-        )
-    r = rebuild_figures
+    w, s, r = results["write_path"], results["sae_alert_latency"], rebuild
     print(
-        f"rebuild: {r['system_events_per_s']} events/s for all read models "
-        f"(raw JetStream consume {r['raw_limit_jetstream_consume_per_s']}/s, raw inserts "
-        f"{r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
+        f"write path: {w['system']['per_s']} req/s, p50 {w['system']['p50_ms']} ms, p99 {w['system']['p99_ms']} ms "
+        f"(raw publish {w['raw_limits']['jetstream_publish']['per_s']}/s, "
+        f"raw uvicorn {w['raw_limits']['uvicorn_endpoint']['per_s']}/s); statuses {w['statuses']}"
     )
+    print(f"SAE alert: p50 {s['system']['p50_ms']} ms after the 201 (raw round trip {s['raw_limit']['p50_ms']} ms)")
+    print(
+        f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "
+        f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
+    )
+    print(f"memory after load (MB): {results['memory_after_load_mb']}")
     print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
     return 0
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import nats
@@ -10,9 +9,8 @@ from nats.aio.msg import Msg
 from tqdm import tqdm
 
 from bench.measure import Summary, now_ms
+from devstack.examples import CONSENT, serious_adverse_event
 from shared.alerts import SaeAlertMessage
-
-SITES = ("NFH", "GZ2", "SZ3")
 
 
 async def raw_round_trip(nats_url: str, n: int) -> Summary:
@@ -51,31 +49,17 @@ async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n
     from_request: list[float] = []
     try:
         async with httpx.AsyncClient(base_url=gateway_url, timeout=15) as client:
+            sites = sorted(tokens)
             for i in tqdm(range(n), desc="SAE latency", unit="SAE"):
-                site = SITES[i % len(SITES)]
-                subject = f"{site}-{500 + i // len(SITES):03d}"
+                site = sites[i % len(sites)]
+                subject = f"{site}-{500 + i // len(sites):03d}"
                 auth = {"Authorization": f"Bearer {tokens[site]}"}
-                consent = {
-                    "consent_form_version": "1.0",
-                    "signed_on": datetime.now(UTC).date().isoformat(),
-                    "obtained_by": "bench",
-                    "signed_by_subject": True,
-                }
                 await client.post(
                     f"/v1/sites/{site}/subjects/{subject}/consent",
-                    json=consent,
+                    json=CONSENT,
                     headers=auth | {"Idempotency-Key": f"bench-consent-{uuid.uuid4()}"},
                 )
-                sae = {
-                    "term": "Wound dehiscence",
-                    "onset_date": datetime.now(UTC).date().isoformat(),
-                    "site_aware_at": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
-                    "grade": 3,
-                    "seriousness": ["hospitalization_or_prolongation"],
-                    "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
-                    "action_taken": "hospitalized",
-                    "outcome": "recovering",
-                }
+                sae = serious_adverse_event(term="Wound dehiscence")
                 sent = now_ms()
                 response = await client.post(
                     f"/v1/sites/{site}/subjects/{subject}/adverse-events",

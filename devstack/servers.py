@@ -139,7 +139,7 @@ class EmbeddedPostgres:
         """SIGKILL the postmaster and every backend at once, as when its container dies."""
         import psutil
 
-        pid = self._pid()
+        pid = self.pid()
         if pid is None:
             return
         postmaster = psutil.Process(pid)
@@ -155,7 +155,7 @@ class EmbeddedPostgres:
             raise RuntimeError("PostgreSQL was never started")
         self._server.ensure_postgres_running()  # type: ignore[attr-defined]
 
-    def _pid(self) -> int | None:
+    def pid(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"
         return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 

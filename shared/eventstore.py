@@ -8,6 +8,7 @@ so `trial.events.<site>.<subject>.*` is one subject's history and
 import asyncio
 import contextlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,9 +151,18 @@ async def streams_ready(js: JetStreamContext, *, timeout: float = 30.0) -> None:
 
 
 class EventStore:
-    def __init__(self, js: JetStreamContext, *, timeout: float = 5.0) -> None:
+    """Appends with optimistic concurrency; loads histories, reading only what is new since the last load.
+
+    The record is append-only (no deletes, no purges), so the events matching a filter up to a given
+    sequence never change: a history loaded once is kept (for the `cached_histories` most recently
+    used filters) and the next load of that filter fetches and decodes only the events after it.
+    """
+
+    def __init__(self, js: JetStreamContext, *, timeout: float = 5.0, cached_histories: int = 2048) -> None:
         self._js = js
         self._timeout = timeout
+        self._histories: OrderedDict[str, History] = OrderedDict()
+        self._cached_histories = cached_histories
 
     async def append(
         self, events: Sequence[EventEnvelope], *, subject_filter: str, expected_last_sequence: int
@@ -186,11 +196,21 @@ class EventStore:
         return recorded
 
     async def load(self, subject_filter: str) -> History:
-        """The whole ordered history matching a filter, through a short-lived in-memory consumer."""
+        """The whole ordered history matching a filter: what was loaded before, and what is new since."""
+        known = self._histories.pop(subject_filter, None) or History(subject_filter, ())
+        history = History(subject_filter, known.events + await self._read_after(subject_filter, known.last_sequence))
+        self._histories[subject_filter] = history
+        if len(self._histories) > self._cached_histories:
+            self._histories.popitem(last=False)
+        return history
+
+    async def _read_after(self, subject_filter: str, sequence: int) -> tuple[RecordedEvent, ...]:
+        """The events matching the filter after `sequence`, through a short-lived in-memory consumer."""
         config = api.ConsumerConfig(
             name=f"load-{uuid.uuid4().hex}",
             filter_subject=subject_filter,
-            deliver_policy=api.DeliverPolicy.ALL,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if sequence else api.DeliverPolicy.ALL,
+            opt_start_seq=sequence + 1 if sequence else None,
             ack_policy=api.AckPolicy.NONE,
             mem_storage=True,
             inactive_threshold=30.0,
@@ -209,7 +229,7 @@ class EventStore:
                             remaining -= 1
                 finally:
                     await sub.unsubscribe()
-            return History(subject_filter, tuple(events))
+            return tuple(events)
         finally:
             await _delete_consumer_quietly(self._js, config.name)
 

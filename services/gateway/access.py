@@ -1,4 +1,7 @@
-"""Who is calling and what they may do, as FastAPI dependencies: checked before the body is even read."""
+"""Who is calling and what they may do, as FastAPI dependencies: checked before the body is even read.
+
+All `async def`: they never block, and FastAPI would run a plain `def` in a worker thread per request.
+"""
 
 from typing import Annotated, Any
 
@@ -15,7 +18,7 @@ SitePath = Annotated[str, Path(pattern=SITE_CODE_PATTERN, examples=["NFH"], desc
 bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
 
 
-def principal(
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if credentials is None:
@@ -42,13 +45,13 @@ def allowed(right: Right, *, per_site: bool = False) -> Any:
     """A dependency checking the caller's right (and site) before anything else of the request is read."""
     if per_site:
 
-        def check_site(caller: Caller, site: SitePath) -> Principal:
+        async def check_site(caller: Caller, site: SitePath) -> Principal:
             require(caller, right, site)
             return caller
 
         return Depends(check_site)
 
-    def check(caller: Caller) -> Principal:
+    async def check(caller: Caller) -> Principal:
         require(caller, right)
         return caller
 

@@ -182,3 +182,20 @@ async def test_a_command_interrupted_between_its_events_is_completed_by_its_retr
     assert versions == ["1.0", "2.0"]
     again = await decide_and_append(store, subject_filter=stream, decide=decide, meta=meta, command_id=command_id)
     assert len(again.events) == 2 and len((await store.load(stream)).events) == 2
+
+
+async def test_a_history_loaded_before_also_has_what_others_appended_since(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    history = subject_history(site, subject)
+    mine, theirs = EventStore(js), EventStore(js)
+    [first] = await mine.append([envelope(site, subject)], subject_filter=history, expected_last_sequence=0)
+    assert [e.sequence for e in (await mine.load(history)).events] == [first.sequence]
+    [second] = await theirs.append(
+        [envelope(site, subject)], subject_filter=history, expected_last_sequence=first.sequence
+    )
+    again = await mine.load(history)
+    assert [(e.sequence, e.envelope.id) for e in again.events] == [
+        (first.sequence, first.envelope.id),
+        (second.sequence, second.envelope.id),
+    ]
+    assert again.events == (await EventStore(js).load(history)).events, "the same as a load from scratch"
