@@ -24,6 +24,7 @@ from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
 from bench.write_path import bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, free_port
+from devstack.stack import SERVICES
 from devstack.system import LocalSystem
 from services.gateway.auth import Role, issue_token
 from shared.protocol import load_protocol
@@ -43,7 +44,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         results["rebuild"],
         results["memory_after_load_mb"],
     )
-    fig, (latency, rates, rss) = plt.subplots(3, 1, figsize=(10, 13), gridspec_kw={"height_ratios": [3, 2, 2]})
+    fig, (latency, rates, cpu, rss) = plt.subplots(4, 1, figsize=(10, 16), gridspec_kw={"height_ratios": [3, 2, 2, 2]})
     rows = [
         ("write path via gateway", write["system"], SYSTEM),
         ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"], RAW),
@@ -73,14 +74,19 @@ def plot(results: dict[str, Any], path: Path) -> None:
     rates.invert_yaxis()
     rates.set_xscale("log")
     rates.set_xlabel("requests or events per second, log")
-    rss.barh(
-        list(memory), list(memory.values()), color=[SYSTEM if n not in ("nats", "postgres") else RAW for n in memory]
-    )
-    rss.invert_yaxis()
-    rss.set_xlabel("resident memory after the load, MB")
+    cores = f"{write['cores_busy']} of {results['machine']['cpus']} cores busy"
+    by_process(cpu, write["cpu_ms_per_request"], f"CPU ms per write request, by process ({cores})")
+    by_process(rss, memory, "resident memory after the load, MB")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def by_process(ax: Any, figures: dict[str, float], label: str) -> None:
+    """One bar per process: the services in red, the servers and the load generator in grey."""
+    ax.barh(list(figures), list(figures.values()), color=[SYSTEM if n in SERVICES else RAW for n in figures])
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
 
 
 def resident_mb(process: psutil.Process) -> float:
@@ -88,14 +94,29 @@ def resident_mb(process: psutil.Process) -> float:
     return round(process.memory_info().rss / 2**20, 1)
 
 
-def memory_after_load(system: LocalSystem) -> dict[str, float]:
+def processes(system: LocalSystem) -> dict[str, psutil.Process]:
+    """Every process of the running system by name, and this benchmark's own (the load generator)."""
     assert system.services is not None and system.nats.process is not None
-    figures = {name: resident_mb(psutil.Process(p.pid)) for name, p in system.services.processes.items()}
-    figures["nats"] = resident_mb(psutil.Process(system.nats.process.pid))
+    found = {name: psutil.Process(p.pid) for name, p in system.services.processes.items()}
+    found["nats"] = psutil.Process(system.nats.process.pid)
     postmaster = system.postgres.pid()
     if postmaster is not None:
-        figures["postgres"] = resident_mb(psutil.Process(postmaster))
-    return figures
+        found["postgres"] = psutil.Process(postmaster)
+    found["load generator"] = psutil.Process()
+    return found
+
+
+def memory_after_load(system: LocalSystem) -> dict[str, float]:
+    return {name: resident_mb(p) for name, p in processes(system).items() if name != "load generator"}
+
+
+def cpu_seconds(system: LocalSystem) -> dict[str, float]:
+    """CPU time used so far by each process (Postgres: the postmaster and every backend)."""
+    used = {}
+    for name, process in processes(system).items():
+        family = [process, *process.children(recursive=True)] if name == "postgres" else [process]
+        used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in family)
+    return used
 
 
 async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, clients: int) -> dict[str, Any]:
@@ -105,7 +126,12 @@ async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, client
     requests = subjects * 3
     publish = await raw_publish(system.nats_url, requests, clients)
     http = await raw_http(requests, clients, base)
+    before = cpu_seconds(system)
     write = await write_path(system.gateway_url, tokens, sites, subjects, clients)
+    after = cpu_seconds(system)
+    # What bounds the write path: CPU milliseconds per request, by process, against the machine's cores.
+    cpu_ms = {name: round(1000 * (after[name] - before[name]) / requests, 2) for name in after}
+    busy = sum(after[name] - before[name] for name in after) / (requests / write["system"]["per_s"])
     memory = memory_after_load(system)
     raw = await raw_round_trip(system.nats_url, 2000)
     sae = await sae_latency(system.gateway_url, system.nats_url, tokens, 60)
@@ -122,6 +148,8 @@ async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, client
             "ratio_per_s_to_publish": round(write["system"]["per_s"] / publish.as_dict()["per_s"], 3),
             "ratio_per_s_to_uvicorn": round(write["system"]["per_s"] / http.as_dict()["per_s"], 3),
             "ratio_p50_to_publish": round(write["system"]["p50_ms"] / publish.latency.p50_ms, 1),
+            "cpu_ms_per_request": cpu_ms,
+            "cores_busy": round(busy, 2),
         },
         "memory_after_load_mb": memory,
         "sae_alert_latency": {
@@ -203,6 +231,7 @@ def main() -> int:
         f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "
         f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
     )
+    print(f"write path CPU ms per request: {w['cpu_ms_per_request']} ({w['cores_busy']} cores busy)")
     print(f"memory after load (MB): {results['memory_after_load_mb']}")
     print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
     return 0

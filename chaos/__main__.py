@@ -37,6 +37,7 @@ def plot(run: ChaosRun, path: Path) -> None:
             s=8,
             color=colour,
             label=f"{label} ({len(chosen)})",
+            rasterized=True,  # thousands of points: a picture, not thousands of SVG elements
         )
     for crash in run.crashes:
         ax.axvspan(crash.killed_at, crash.back_at, color="#e74c3c", alpha=0.15)
