@@ -25,7 +25,7 @@ from services.reporting.projections import all_projections
 from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.deadletters import dead_letters
 from shared.events import RecordedEvent
-from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_PREFIX, EVENTS_STREAM, EventStore
+from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_PREFIX, EVENTS_STREAM, EventStore, fetch_available
 from shared.postgres import create_pool
 from shared.projections import read_checkpoint, rebuild
 from shared.protocol import load_protocol
@@ -181,9 +181,8 @@ async def drain(inbox: JetStreamContext.PullSubscription) -> dict[str, Msg]:
     """Every alert the consumer delivers now, by AE, left unacknowledged."""
     found: dict[str, Msg] = {}
     while True:
-        try:
-            msgs = await inbox.fetch(64, timeout=1.0)
-        except nats.errors.TimeoutError:
+        msgs = await fetch_available(inbox, 64)
+        if not msgs:
             return found
         for msg in msgs:
             alert = SaeAlertMessage.model_validate_json(msg.data)

@@ -10,6 +10,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from devstack.examples import CONSENT
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import SITE_ROLES, Role, issue_token
@@ -67,7 +68,7 @@ def main() -> int:
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)
-        print_welcome(gateway, nats_urls.get("safety-team"))
+        print_welcome(gateway, nats_urls.get("safety-team"), services.health_ports)
         while not stopping:
             services.check_alive()
             time.sleep(0.2)
@@ -93,7 +94,7 @@ def local_test_seed(data: Path) -> str:
     return path.read_text().strip()
 
 
-def print_welcome(gateway: str, safety_team_url: str | None) -> None:
+def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[str, int]) -> None:
     settings = GatewaySettings()
     protocol = load_protocol(settings.protocol_file or DEFAULT_PROTOCOL_FILE)
     site = protocol.sites[0].code
@@ -108,10 +109,7 @@ def print_welcome(gateway: str, safety_team_url: str | None) -> None:
             actor=f"demo-{role.value}",
         )
         print(f"  {role.value}{f' ({site})' if role in SITE_ROLES else ''}:\n    {token}")
-    form = json.dumps(
-        {"consent_form_version": "1.0", "signed_on": date.today().isoformat(), "obtained_by": "inv-01"}
-        | {"signed_by_subject": True}
-    )
+    form = json.dumps(CONSENT | {"signed_on": date.today().isoformat()})
     print(
         "\nTry (TOKEN=the site_coordinator token above):\n"
         f"  curl -s -X POST {gateway}/v1/sites/{site}/subjects/{site}-001/consent \\\n"
@@ -125,6 +123,8 @@ def print_welcome(gateway: str, safety_team_url: str | None) -> None:
             if safety_team_url
             else ""
         )
+        + "\nMetrics (Prometheus; /healthz and /readyz beside them):\n"
+        + "".join(f"  {name:<14} http://127.0.0.1:{port}/metrics\n" for name, port in health_ports.items())
         + "\nCtrl-C stops everything.",
         flush=True,
     )

@@ -234,6 +234,19 @@ class EventStore:
             await _delete_consumer_quietly(self._js, config.name)
 
 
+async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float = 1.0) -> list[Msg]:
+    """Up to `batch` messages from a pull consumer; none when nothing arrives within `wait` seconds.
+
+    nats.py signals "nothing yet" with its own TimeoutError on some paths and a plain
+    asyncio.TimeoutError on others (also while reconnecting): both mean "ask again". Each call
+    sends a new pull request, so asking again also resumes after a reconnect.
+    """
+    try:
+        return await sub.fetch(batch, timeout=wait)
+    except TimeoutError:
+        return []
+
+
 def to_recorded(msg: Msg) -> RecordedEvent:
     """Decode a JetStream message of the event stream; raises `UndecodableEvent` with the reason."""
     return RecordedEvent(

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext, api
 
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, to_recorded
+from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, fetch_available, to_recorded
 from shared.metrics import CONSUMER_LAG
 from shared.postgres import CONNECTION_ERRORS, Connection
 
@@ -192,10 +192,7 @@ class ProjectionRunner:
         self._log.info("projection_following", from_sequence=start)
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(self._batch_size, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    msgs = []
+                msgs = await fetch_available(sub, self._batch_size)
                 if not msgs:
                     self._lag.set(0)
                     await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext, api
 
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import EVENTS_STREAM, to_recorded, trial_wide
+from shared.eventstore import EVENTS_STREAM, fetch_available, to_recorded, trial_wide
 from shared.metrics import CONSUMER_LAG
 from shared.projections import TRANSIENT
 
@@ -102,11 +102,7 @@ class ReactionRunner:
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
-            try:
-                msgs = await sub.fetch(self._batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
-                self._lag.set(0)
-                continue
+            msgs = await fetch_available(sub, self._batch_size)
             for msg in msgs:
                 await self._handle(msg)
             self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)

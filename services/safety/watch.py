@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
-from shared.eventstore import ALERTS_STREAM
+from shared.eventstore import ALERTS_STREAM, fetch_available
 
 
 def describe(alert: SaeAlertMessage, *, now: datetime, again: bool) -> str:
@@ -84,11 +84,7 @@ class AlertWatcher:
 async def consume(js: JetStreamContext, watcher: AlertWatcher, stop: asyncio.Event) -> None:
     sub = await js.pull_subscribe_bind(durable=SAFETY_TEAM_CONSUMER, stream=ALERTS_STREAM)
     while not stop.is_set():
-        try:
-            msgs = await sub.fetch(10, timeout=1.0)
-        except nats.errors.TimeoutError:
-            continue
-        for msg in msgs:
+        for msg in await fetch_available(sub, 10):
             await watcher.receive(msg)
 
 

@@ -27,7 +27,7 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, subject_history
+from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, fetch_available, subject_history
 from shared.projections import wait_for_checkpoint
 from shared.protocol import ProtocolDefinition
 from tests.conftest import SubjectIds
@@ -59,10 +59,7 @@ async def next_alert_for(
 ) -> tuple[SaeAlertMessage, Msg]:
     async with asyncio.timeout(timeout):
         while True:
-            try:
-                msgs = await sub.fetch(10, timeout=1)
-            except nats.errors.TimeoutError:
-                continue
+            msgs = await fetch_available(sub, 10)
             found: tuple[SaeAlertMessage, Msg] | None = None
             for msg in msgs:
                 alert = SaeAlertMessage.model_validate_json(msg.data)
