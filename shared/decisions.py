@@ -56,8 +56,13 @@ async def decide_and_append(
     max_attempts: int = 5,
 ) -> Outcome:
     meta = replace(meta, causation_id=str(command_id))
+    trust_kept = True
     for attempt in range(1, max_attempts + 1):
-        history = await store.load(subject_filter)
+        # First on the history this process already holds, without reading: if it is stale, the
+        # append's expected sequence says so and the next attempt reads what is new. A refusal, or
+        # nothing to record, is only ever concluded on the history as it is now.
+        kept = store.kept(subject_filter) if trust_kept else None
+        history = kept or await store.load(subject_filter)
         earlier = tuple(e for e in history.events if e.envelope.causationid == str(command_id))
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
@@ -71,10 +76,16 @@ async def decide_and_append(
         except RuleViolation:
             if earlier:  # a decision that also reads other history sees its own effect there: done
                 return Outcome(earlier, replayed=True)
+            if kept is not None:
+                trust_kept = False
+                continue
             raise
         missing = list(decided)[len(earlier) :]
         if earlier and not missing:
             return Outcome(earlier, replayed=True)
+        if not missing and kept is not None:
+            trust_kept = False
+            continue
         now = earlier[0].envelope.time if earlier else clock()
         envelopes = [
             EventEnvelope.wrap(event, meta, event_id=event_id(command_id, len(earlier) + i), time=now)
@@ -90,6 +101,7 @@ async def decide_and_append(
                 )
             return Outcome(earlier + tuple(recorded), replayed=bool(earlier))
         except ConcurrencyConflict:
+            trust_kept = False
             CONFLICTS_RETRIED.inc()
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")

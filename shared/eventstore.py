@@ -72,6 +72,20 @@ class ConcurrencyConflict(Exception):
         self.expected = expected
 
 
+class AlreadyRecorded(ConcurrencyConflict):
+    """An event with this id is in the record already (at `sequence`): a re-sent append.
+
+    The caller reads the history again and finds it there, with the content that was recorded,
+    rather than assuming the content it just tried to append.
+    """
+
+    def __init__(self, subject_filter: str, expected: int, event_id: str, sequence: int) -> None:
+        super().__init__(subject_filter, expected)
+        self.args = (f"event {event_id} is already recorded at sequence {sequence}",)
+        self.event_id = event_id
+        self.sequence = sequence
+
+
 @dataclass(frozen=True, slots=True)
 class History:
     """The ordered facts matching a filter, and the stream sequence an append must expect."""
@@ -169,8 +183,9 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """Append events in order, each only if the last sequence over `subject_filter` is as expected.
 
-        A re-sent event (same id, inside the duplicate window) is not stored twice; its original
-        sequence is returned. Raises `ConcurrencyConflict` when someone else appended first.
+        A re-sent event (same id, inside the duplicate window) is not stored twice: `AlreadyRecorded`
+        (a `ConcurrencyConflict`) names its sequence. Raises `ConcurrencyConflict` when someone else
+        appended first. The events before the one refused are recorded.
         """
         recorded: list[RecordedEvent] = []
         expected = expected_last_sequence
@@ -189,19 +204,33 @@ class EventStore:
                 if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
                     raise ConcurrencyConflict(subject_filter, expected) from exc
                 raise
+            if ack.duplicate:
+                raise AlreadyRecorded(subject_filter, expected, str(envelope.id), ack.seq)
             recorded.append(RecordedEvent(sequence=ack.seq, nats_subject=nats_subject, envelope=envelope))
-            if not ack.duplicate:
-                EVENTS_APPENDED.labels(type=envelope.type).inc()
+            EVENTS_APPENDED.labels(type=envelope.type).inc()
             expected = ack.seq
+        kept = self._histories.get(subject_filter)
+        if kept is not None and kept.last_sequence == expected_last_sequence:
+            # The server checked that nothing else matched the filter in between: the kept history
+            # and what we appended are the whole history now.
+            self._keep(History(subject_filter, kept.events + tuple(recorded)))
         return recorded
+
+    def kept(self, subject_filter: str) -> History | None:
+        """The history of this filter as this process last saw it (loaded or appended), without reading."""
+        return self._histories.get(subject_filter)
+
+    def _keep(self, history: History) -> None:
+        self._histories.pop(history.subject_filter, None)
+        self._histories[history.subject_filter] = history
+        if len(self._histories) > self._cached_histories:
+            self._histories.popitem(last=False)
 
     async def load(self, subject_filter: str) -> History:
         """The whole ordered history matching a filter: what was loaded before, and what is new since."""
-        known = self._histories.pop(subject_filter, None) or History(subject_filter, ())
+        known = self._histories.get(subject_filter) or History(subject_filter, ())
         history = History(subject_filter, known.events + await self._read_after(subject_filter, known.last_sequence))
-        self._histories[subject_filter] = history
-        if len(self._histories) > self._cached_histories:
-            self._histories.popitem(last=False)
+        self._keep(history)
         return history
 
     async def _read_after(self, subject_filter: str, sequence: int) -> tuple[RecordedEvent, ...]:

@@ -7,16 +7,18 @@ from uuid import UUID, uuid4
 import pytest
 from nats.js import JetStreamContext, api
 
-from shared.decisions import decide_and_append, event_id
+from shared.decisions import Outcome, decide_and_append, event_id
 from shared.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
 from shared.eventstore import (
     EVENTS_STREAM,
+    AlreadyRecorded,
     ConcurrencyConflict,
     EventStore,
     History,
     subject_history,
     trial_wide,
 )
+from shared.rules import NotConsented
 from tests.conftest import SubjectIds
 
 pytestmark = pytest.mark.integration
@@ -90,9 +92,10 @@ async def test_the_same_event_id_published_twice_is_stored_once(store: EventStor
     stream = subject_history(site, subject)
     same = envelope(site, subject)
     first = await store.append([same], subject_filter=stream, expected_last_sequence=0)
-    # A client whose ack was lost re-sends the same event: the server drops it and answers the first sequence.
-    again = await store.append([same], subject_filter=stream, expected_last_sequence=first[0].sequence)
-    assert again[0].sequence == first[0].sequence
+    # A client whose ack was lost re-sends the same event: the server drops it and names the first sequence.
+    with pytest.raises(AlreadyRecorded) as resent:
+        await store.append([same], subject_filter=stream, expected_last_sequence=first[0].sequence)
+    assert (resent.value.sequence, resent.value.event_id) == (first[0].sequence, str(same.id))
     assert len((await store.load(stream)).events) == 1
 
 
@@ -199,3 +202,92 @@ async def test_a_history_loaded_before_also_has_what_others_appended_since(js: J
         (second.sequence, second.envelope.id),
     ]
     assert again.events == (await EventStore(js).load(history)).events, "the same as a load from scratch"
+
+
+async def record(store: EventStore, meta: EventMetadata, version: str, command_id: UUID | None = None) -> Outcome:
+    def decide(history: History) -> list[DomainEvent]:
+        return [consent(version)]
+
+    stream = subject_history(meta.site or "", meta.subject)
+    command = command_id or uuid4()
+    return await decide_and_append(store, subject_filter=stream, decide=decide, meta=meta, command_id=command)
+
+
+def versions(history: History) -> list[str]:
+    return [e.data.consent_form_version for e in history.events]  # type: ignore[attr-defined]
+
+
+async def test_a_decision_on_a_kept_history_made_stale_by_another_replica_is_taken_again(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    mine, theirs = EventStore(js), EventStore(js)
+    await decide_and_append(
+        mine, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
+    )
+    await decide_and_append(
+        theirs, subject_filter=stream, decide=lambda h: [consent("9.0")], meta=meta, command_id=uuid4()
+    )
+    seen: list[int] = []
+
+    def decide(history: History) -> list[DomainEvent]:
+        seen.append(len(history.events))
+        return [consent(f"{len(history.events) + 1}.0")]
+
+    outcome = await decide_and_append(mine, subject_filter=stream, decide=decide, meta=meta, command_id=uuid4())
+    assert seen == [1, 2], "first on the history it kept, then on the current one the append demanded"
+    assert versions(History(stream, outcome.events)) == ["3.0"]
+    assert versions(await EventStore(js).load(stream)) == ["1.0", "9.0", "3.0"]
+
+
+async def test_a_refusal_is_decided_on_the_current_history_never_on_a_kept_one(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    mine, theirs = EventStore(js), EventStore(js)
+    assert (await mine.load(stream)).events == ()  # kept: nothing yet
+    await theirs.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0)
+    seen: list[int] = []
+
+    def needs_consent(history: History) -> list[DomainEvent]:
+        seen.append(len(history.events))
+        if not history.events:
+            raise NotConsented("no consent recorded")
+        return [consent("2.0")]
+
+    outcome = await decide_and_append(mine, subject_filter=stream, decide=needs_consent, meta=meta, command_id=uuid4())
+    assert seen == [0, 1] and versions(History(stream, outcome.events)) == ["2.0"]
+
+
+async def test_a_command_another_replica_recorded_is_answered_with_what_was_recorded(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    mine, theirs = EventStore(js), EventStore(js)
+    await decide_and_append(
+        mine, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
+    )
+    command = uuid4()
+    await decide_and_append(
+        theirs, subject_filter=stream, decide=lambda h: [consent("5.0")], meta=meta, command_id=command
+    )
+    # The retry reaches this replica, whose kept history predates the first attempt: on it, it would
+    # decide differently; it must answer with what was recorded and record nothing.
+    retry = await decide_and_append(
+        mine, subject_filter=stream, decide=lambda h: [consent(f"{len(h.events)}0.0")], meta=meta, command_id=command
+    )
+    assert retry.replayed and versions(History(stream, retry.events)) == ["5.0"]
+    assert versions(await EventStore(js).load(stream)) == ["1.0", "5.0"]
+
+
+async def test_a_replica_decides_on_what_it_appended_without_reading_it_back(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    store = EventStore(js)
+    await decide_and_append(
+        store, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
+    )
+    kept = store.kept(stream)
+    assert kept is not None and versions(kept) == ["1.0"], "what it appended is kept, with its sequence"
+    assert kept.events == (await EventStore(js).load(stream)).events
