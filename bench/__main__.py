@@ -49,7 +49,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("write path via gateway", write["system"], SYSTEM),
         ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"], RAW),
         ("raw uvicorn endpoint", write["raw_limits"]["uvicorn_endpoint"], RAW),
-        ("SAE alert after 201", sae["system"], SYSTEM),
+        ("SAE alert, from request sent", sae["system_from_request_sent"], SYSTEM),
+        ("SAE alert, after the 201", sae["system"], SYSTEM),
         ("raw NATS round trip", sae["raw_limit"], RAW),
     ]
     y = range(len(rows))
@@ -160,6 +161,7 @@ async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, client
             "raw_limit_what": "core NATS request/reply round trip to an echo responder, 512 B",
             "ratio_p50": round(sae["after_201"].p50_ms / raw.p50_ms, 1),
             "ratio_p99": round(sae["after_201"].p99_ms / raw.p99_ms, 1),
+            "ratio_from_request_sent_p50": round(sae["after_request"].p50_ms / raw.p50_ms, 1),
         },
     }
 
@@ -226,7 +228,10 @@ def main() -> int:
         f"(raw publish {w['raw_limits']['jetstream_publish']['per_s']}/s, "
         f"raw uvicorn {w['raw_limits']['uvicorn_endpoint']['per_s']}/s); statuses {w['statuses']}"
     )
-    print(f"SAE alert: p50 {s['system']['p50_ms']} ms after the 201 (raw round trip {s['raw_limit']['p50_ms']} ms)")
+    print(
+        f"SAE alert: p50 {s['system_from_request_sent']['p50_ms']} ms from the request, {s['system']['p50_ms']} ms "
+        f"after the 201 (raw round trip {s['raw_limit']['p50_ms']} ms)"
+    )
     print(
         f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "
         f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
