@@ -60,8 +60,8 @@ class Load:
     answers: list[Answer] = field(default_factory=list)
     transport_errors: int = 0
     started: float = field(default_factory=time.monotonic)
-    _numbers: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
-    _randomization_open: bool = True
+    _numbers: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1), init=False, repr=False)
+    _randomization_open: bool = field(default=True, init=False)
 
     def actor(self, site: str) -> str:
         return f"investigator-{site.lower()}"

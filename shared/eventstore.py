@@ -283,6 +283,24 @@ def to_recorded(msg: Msg) -> RecordedEvent:
     )
 
 
+class DecodedEvents:
+    """Events of the record decoded once for every consumer in a process that reads the same server's
+    stream (e.g. the reporting service's read models), by stream sequence, the most recent kept."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._events: OrderedDict[int, RecordedEvent] = OrderedDict()
+        self._size = size
+
+    def of(self, msg: Msg) -> RecordedEvent:
+        sequence = msg.metadata.sequence.stream
+        event = self._events.get(sequence)
+        if event is None:
+            event = self._events[sequence] = to_recorded(msg)
+            if len(self._events) > self._size:
+                self._events.popitem(last=False)
+        return event
+
+
 async def _delete_consumer_quietly(js: JetStreamContext, name: str) -> None:
     # The consumer also removes itself after `inactive_threshold`; failing to delete it early is harmless.
     with contextlib.suppress(TimeoutError, nats.errors.Error):

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext, api
 
 from shared.deadletters import dead_letter
 from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, fetch_available, to_recorded
+from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, DecodedEvents, fetch_available, to_recorded
 from shared.metrics import CONSUMER_LAG
 from shared.postgres import CONNECTION_ERRORS, Connection
 
@@ -50,6 +50,11 @@ async def table_checksums(conn: Connection | asyncpg.Pool, tables: Sequence[str]
     return sums
 
 
+async def ensure_checkpoint(conn: Connection, name: str) -> None:
+    """The projection's checkpoint row exists (at 0 for a new projection)."""
+    await conn.execute("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", name)
+
+
 async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> int:
     value = await conn.fetchval("SELECT last_sequence FROM projection_checkpoints WHERE projection = $1", name)
     return int(value or 0)
@@ -73,12 +78,11 @@ INTERRUPTIONS: tuple[type[Exception], ...] = (*TRANSIENT, SequenceGap)
 async def apply_batch(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
     """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied.
 
+    The checkpoint row exists (`ensure_checkpoint`, once, before the first batch).
+
     The event stream has no gaps (nothing is ever deleted), so the next event must be checkpoint + 1:
     this keeps a read model in stream order even if two runners ever overlapped.
     """
-    await conn.execute(
-        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
-    )
     checkpoint = int(
         await conn.fetchval(
             "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", projection.name
@@ -134,8 +138,11 @@ class ProjectionRunner:
         max_attempts: int = 5,
         retry_delay: float = 0.5,
         batch_size: int = FETCH_BATCH,
+        decoded: DecodedEvents | None = None,
     ) -> None:
         self.projection = projection
+        # Shared by the runners of one process: each event is decoded once for all the read models.
+        self._decoded = decoded or DecodedEvents()
         self._js = js
         self._pool = pool
         self._max_attempts = max_attempts
@@ -175,6 +182,7 @@ class ProjectionRunner:
     async def _follow(self, leader: Connection) -> None:
         # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
         # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
+        await ensure_checkpoint(leader, self.projection.name)
         start = await read_checkpoint(leader, self.projection.name) + 1
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self._js.delete_consumer(EVENTS_STREAM, self.durable)
@@ -207,7 +215,7 @@ class ProjectionRunner:
 
     async def _handle(self, conn: Connection, msgs: Sequence[Msg]) -> None:
         try:
-            events = [to_recorded(m) for m in msgs]
+            events = [self._decoded.of(m) for m in msgs]
             async with conn.transaction():
                 await apply_batch(conn, self.projection, events)
             return
@@ -223,7 +231,7 @@ class ProjectionRunner:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                event = to_recorded(msg)
+                event = self._decoded.of(msg)
                 async with conn.transaction():
                     await apply_batch(conn, self.projection, [event])
                 return
@@ -292,10 +300,7 @@ async def rebuild(
     try:
         async with pool.acquire() as conn, conn.transaction():
             for projection in projections:
-                await conn.execute(
-                    "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
-                    projection.name,
-                )
+                await ensure_checkpoint(conn, projection.name)
                 # Holding the checkpoint row keeps the live runner still while both sides are measured.
                 position = await conn.fetchval(
                     "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",

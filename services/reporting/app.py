@@ -15,7 +15,7 @@ from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.deadletters import replay as replay_letters
-from shared.eventstore import streams_ready
+from shared.eventstore import DecodedEvents, streams_ready
 from shared.health import HealthServer, nats_connected, postgres_reachable
 from shared.metrics import OPEN_SAE_ALERTS
 from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
@@ -52,7 +52,8 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
     await streams_ready(js)
-    runners = [ProjectionRunner(p, js, pool) for p in chosen]
+    decoded = DecodedEvents()
+    runners = [ProjectionRunner(p, js, pool, decoded=decoded) for p in chosen]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_all, runners)
