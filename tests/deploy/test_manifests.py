@@ -2,6 +2,7 @@
 policy-scanned, and holding the security and availability properties ops rely on."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
+import shared.metrics  # noqa: F401 - registers the metrics the alerts refer to
 from devstack.stack import SERVICES
 from shared.bus_permissions import nats_authorization
 
@@ -22,7 +25,7 @@ K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32.0"
 # CloudNativePG's and the Prometheus operator's kinds: their schemas ship with the operators, not with
 # Kubernetes; their required fields are asserted below instead.
-OPERATOR_KINDS = {"Cluster", "ScheduledBackup", "PodMonitor"}
+OPERATOR_KINDS = {"Cluster", "ScheduledBackup", "PodMonitor", "PrometheusRule"}
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
 
@@ -254,3 +257,16 @@ def test_every_service_runs_and_is_scraped_for_metrics_on_its_health_port(
         [monitor] = by_kind(objects, "PodMonitor")
         assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "trial-backend"}
         assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "health", "path": "/metrics", "interval": "15s"}]
+
+
+def test_prod_alerts_use_only_metrics_the_services_export() -> None:
+    [rules] = by_kind(render("prod"), "PrometheusRule")
+    alerts = {r["alert"]: r for group in rules["spec"]["groups"] for r in group["rules"]}
+    assert {"TrialSaeAlertUnacknowledged", "TrialSaeReactionLagging", "TrialDeadLetter"} <= set(alerts)
+    exported = {s.name for family in REGISTRY.collect() for s in family.samples} | {
+        family.name + suffix for family in REGISTRY.collect() for suffix in ("", "_total")
+    }
+    for name, rule in alerts.items():
+        used = set(re.findall(r"\btrial_[a-z_]+", rule["expr"]))
+        assert used and used <= exported, (name, used - exported)
+        assert rule["labels"]["severity"] in {"critical", "warning"} and rule["annotations"]["summary"]
