@@ -47,9 +47,15 @@ class ChaosRun:
         return self.failure is None and not self.findings.problems
 
 
+# Two of each (but the gateway, one port here): replicas share commands, the reaction's consumer and
+# the read models' leadership, and each keeps a history the other makes stale.
+REPLICATED = ("reporting", "screening", "randomization", "safety", "visits")
+
+
 def chaos_system(data: Path) -> LocalSystem:
     return LocalSystem(
         data,
+        second_replicas=REPLICATED,
         TOKEN_SIGNING_KEYS=",".join(f"{k}:{v}" for k, v in SIGNING_KEYS.items()),
         RANDOMIZATION_SEED=SEED,
         LOG_LEVEL="WARNING",

@@ -16,6 +16,7 @@ import nats
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+from prometheus_client.parser import text_string_to_metric_families
 
 from chaos.load import Answer, Load
 from devstack.servers import database_urls
@@ -62,6 +63,7 @@ async def verify(
         say("rebuilding the read models from the record and comparing")
         await check_read_models(js, system, findings)
         await check_nothing_left(js, system, findings)
+        findings.counts["append_conflicts_retried"] = await conflicts_retried(system, findings)
     finally:
         await nc.close()
     return findings
@@ -204,6 +206,26 @@ async def check_read_models(js: JetStreamContext, system: LocalSystem, findings:
             f"read model {name} differs from its rebuild (live at {result.live_sequence} of {result.last_sequence})",
         )
     findings.counts["read_models_compared"] = len(results)
+
+
+async def conflicts_retried(system: LocalSystem, findings: Findings) -> int:
+    """Decisions taken again because the history a replica held was stale (since each one's last start)."""
+    assert system.services is not None
+    total = 0.0
+    async with httpx.AsyncClient(timeout=5) as http:
+        for name in system.services.processes:
+            try:
+                text = (await http.get(system.services.metrics_url(name))).text
+            except httpx.TransportError as exc:
+                findings.problems.append(f"{name}: no metrics ({type(exc).__name__})")
+                continue
+            total += sum(
+                s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "trial_append_conflicts_retried_total"
+            )
+    return int(total)
 
 
 async def check_nothing_left(js: JetStreamContext, system: LocalSystem, findings: Findings) -> None:

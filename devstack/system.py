@@ -18,9 +18,17 @@ COMPONENTS = SERVERS + SERVICES
 
 class LocalSystem:
     def __init__(
-        self, data: Path, *, gateway_port: int | None = None, nats_port: int | None = None, **env: str
+        self,
+        data: Path,
+        *,
+        gateway_port: int | None = None,
+        nats_port: int | None = None,
+        second_replicas: tuple[str, ...] = (),
+        **env: str,
     ) -> None:
         self.data = data
+        # A second replica of these services runs beside the first (`screening#2`), as in production.
+        self.replicas = tuple(f"{name}#2" for name in second_replicas)
         self.nats = EmbeddedNats(data / "nats", port=nats_port or free_port())
         self.postgres = EmbeddedPostgres(data / "postgres")
         self.gateway_port = gateway_port or free_port()
@@ -51,7 +59,7 @@ class LocalSystem:
             subprocess.run([sys.executable, "-m", *step], env=owner, check=True, capture_output=True)
         nats_urls = {user: self.nats.url_for(user) for user in PERMISSIONS}
         self.services = ServiceProcesses(env, log_dir=log_dir, nats_urls=nats_urls, database_urls=roles)
-        self.services.start()
+        self.services.start(*SERVICES, *self.replicas)
         self.services.wait_ready(self.gateway_url)
 
     def kill(self, component: str) -> None:
