@@ -73,6 +73,7 @@ async def settled(js: JetStreamContext, system: LocalSystem, timeout: float, fin
     """Every durable consumer of the record has nothing pending and every projection is at the end."""
     deadline = time.monotonic() + timeout
     pool = await create_pool(database_urls(system.database_url)["reporting"], max_size=1)
+    names = [p.name for p in all_projections(load_protocol(DEFAULT_PROTOCOL_FILE))]
     try:
         while True:
             last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
@@ -81,10 +82,10 @@ async def settled(js: JetStreamContext, system: LocalSystem, timeout: float, fin
                 for c in await js.consumers_info(EVENTS_STREAM)
                 if c.config.durable_name and (c.num_pending or c.num_ack_pending)
             }
-            for projection in all_projections(load_protocol(DEFAULT_PROTOCOL_FILE)):
-                position = await read_checkpoint(pool, projection.name)
+            for name in names:
+                position = await read_checkpoint(pool, name)
                 if position < last:
-                    behind[f"projection {projection.name}"] = (last - position, 0)
+                    behind[f"projection {name}"] = (last - position, 0)
             if not behind:
                 return
             if time.monotonic() > deadline:

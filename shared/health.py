@@ -39,7 +39,7 @@ def postgres_reachable(pool: asyncpg.Pool) -> Check:
 
 class HealthServer:
     def __init__(
-        self, port: int, checks: dict[str, Check], *, host: str = "0.0.0.0", refresh: Refresh | None = None
+        self, port: int | None, checks: dict[str, Check], *, host: str = "0.0.0.0", refresh: Refresh | None = None
     ) -> None:
         self._port = port
         self._host = host
@@ -48,6 +48,9 @@ class HealthServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
+        """Listen on the port; without one (HEALTH_PORT unset) there is nothing to serve."""
+        if self._port is None:
+            return
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
         log.info("health_listening", port=self._port)
 

@@ -61,9 +61,8 @@ class ServiceRuntime:
         js = self.broker.connection.jetstream()
         await streams_ready(js)
         self._store = EventStore(js)
-        if self.settings.health_port:
-            self._health = HealthServer(self.settings.health_port, {"nats": nats_connected(self.broker.connection)})
-            await self._health.start()
+        self._health = HealthServer(self.settings.health_port, {"nats": nats_connected(self.broker.connection)})
+        await self._health.start()
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
 
     async def stop(self) -> None:

@@ -44,11 +44,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
         # Metrics on the health port, as every service: not on the public port behind the ingress.
-        health = HealthServer(
-            settings.health_port or 0, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)}
-        )
-        if settings.health_port:
-            await health.start()
+        health = HealthServer(settings.health_port, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)})
+        await health.start()
         log.info("gateway_started")
         try:
             yield

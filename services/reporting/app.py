@@ -66,12 +66,11 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         OPEN_SAE_ALERTS.set(await pool.fetchval("SELECT count(*) FROM sae_alerts WHERE acknowledged_at IS NULL"))
 
     health = HealthServer(
-        settings.health_port or 0,
+        settings.health_port,
         {"nats": nats_connected(nc), "postgres": postgres_reachable(pool), "projections": projections_running},
         refresh=count_open_alerts,
     )
-    if settings.health_port:
-        await health.start()
+    await health.start()
     log.info("reporting_started", projections=[r.projection.name for r in runners])
     try:
         await asyncio.gather(*tasks)

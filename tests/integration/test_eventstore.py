@@ -222,12 +222,8 @@ async def test_a_decision_on_a_kept_history_made_stale_by_another_replica_is_tak
     stream = subject_history(site, subject)
     meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
     mine, theirs = EventStore(js), EventStore(js)
-    await decide_and_append(
-        mine, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
-    )
-    await decide_and_append(
-        theirs, subject_filter=stream, decide=lambda h: [consent("9.0")], meta=meta, command_id=uuid4()
-    )
+    await record(mine, meta, "1.0")
+    await record(theirs, meta, "9.0")
     seen: list[int] = []
 
     def decide(history: History) -> list[DomainEvent]:
@@ -264,13 +260,9 @@ async def test_a_command_another_replica_recorded_is_answered_with_what_was_reco
     stream = subject_history(site, subject)
     meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
     mine, theirs = EventStore(js), EventStore(js)
-    await decide_and_append(
-        mine, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
-    )
+    await record(mine, meta, "1.0")
     command = uuid4()
-    await decide_and_append(
-        theirs, subject_filter=stream, decide=lambda h: [consent("5.0")], meta=meta, command_id=command
-    )
+    await record(theirs, meta, "5.0", command)
     # The retry reaches this replica, whose kept history predates the first attempt: on it, it would
     # decide differently; it must answer with what was recorded and record nothing.
     retry = await decide_and_append(
@@ -285,9 +277,7 @@ async def test_a_replica_decides_on_what_it_appended_without_reading_it_back(js:
     stream = subject_history(site, subject)
     meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
     store = EventStore(js)
-    await decide_and_append(
-        store, subject_filter=stream, decide=lambda h: [consent("1.0")], meta=meta, command_id=uuid4()
-    )
+    await record(store, meta, "1.0")
     kept = store.kept(stream)
     assert kept is not None and versions(kept) == ["1.0"], "what it appended is kept, with its sequence"
     assert kept.events == (await EventStore(js).load(stream)).events

@@ -1,21 +1,14 @@
 """The crash test's own checks find a lost, a doubled and an unanswered-yet-recorded fact."""
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from chaos.load import Answer
 from chaos.verify import Findings, check_answers
 from services.gateway.idempotency import command_id
-from shared.events import ConsentRecorded, EventEnvelope, EventMetadata, RecordedEvent
-
-CONSENT = ConsentRecorded(
-    consent_form_version="1.0",
-    signed_on=date(2026, 11, 20),
-    obtained_by="inv-01",
-    signed_by_subject=True,
-    signed_by_representative=False,
-)
+from shared.events import EventEnvelope, EventMetadata, RecordedEvent
+from tests.unit.shared.test_envelope import CONSENT
 
 
 def answer(status: int, event_ids: list[UUID], key: str = "consent-1") -> Answer:
