@@ -29,6 +29,9 @@ class NoFinalAnswer(Exception):
     """A request kept failing past its deadline: something is stuck."""
 
 
+ISSUER = "trial-gateway"
+
+
 @dataclass(frozen=True)
 class Answer:
     form: str
@@ -69,7 +72,7 @@ class Load:
     def token(self, site: str) -> str:
         return issue_token(
             self.signing_keys,
-            issuer="trial-gateway",
+            issuer=ISSUER,
             role=Role.INVESTIGATOR,
             site=site,
             hours=2,

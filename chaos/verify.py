@@ -18,10 +18,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaos.load import Answer, Load
+from chaos.load import ISSUER, Answer, Load
 from devstack.servers import database_urls
 from devstack.system import LocalSystem
-from services.gateway.idempotency import command_id
+from services.gateway.idempotency import command_id, key_scope
 from services.reporting.projections import all_projections
 from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.deadletters import dead_letters
@@ -107,7 +107,7 @@ def check_answers(answers: list[Answer], events: tuple[RecordedEvent, ...], find
     findings.counts["requests_retried"] = sum(a.attempts > 1 for a in answers)
     for a in answers:
         findings.check(a.status < 500, f"{a.form} {a.subject}: final answer {a.status}: {a.body}")
-        produced = by_command.get(str(command_id(a.actor, a.key)), set())
+        produced = by_command.get(str(command_id(key_scope(ISSUER, a.actor, a.site), a.key)), set())
         if a.recorded:
             ids = set(a.body["event_ids"])
             for event_id in ids:

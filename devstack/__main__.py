@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from devstack.examples import CONSENT
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import SITE_ROLES, Role, issue_token
 from services.gateway.settings import GatewaySettings
@@ -53,6 +53,7 @@ def main() -> int:
             roles = database_urls(database_url)
             print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
         env = env_with(
+            **local_secrets(data),
             NATS_URL=nats_url,
             DATABASE_URL=database_url,
             GATEWAY_PORT=port,
@@ -68,7 +69,7 @@ def main() -> int:
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)
-        print_welcome(gateway, nats_urls.get("safety-team"), services.health_ports)
+        print_welcome(gateway, nats_urls.get("safety-team"), services.health_ports, env)
         while not stopping:
             services.check_alive()
             time.sleep(0.2)
@@ -94,8 +95,8 @@ def local_test_seed(data: Path) -> str:
     return path.read_text().strip()
 
 
-def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[str, int]) -> None:
-    settings = GatewaySettings()
+def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[str, int], env: dict[str, str]) -> None:
+    settings = GatewaySettings(_secrets_dir=env["SECRETS_DIR"])
     protocol = load_protocol(settings.protocol_file or DEFAULT_PROTOCOL_FILE)
     site = protocol.sites[0].code
     print(f"\nGateway: {gateway}  (OpenAPI: {gateway}/openapi.json)\n\nDemo tokens (8 hours):")

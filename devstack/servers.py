@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared.attestation import new_key_pair
 from shared.bus_permissions import PERMISSIONS, nats_authorization
 
 
@@ -175,8 +176,16 @@ class EmbeddedPostgres:
 
     def restart(self) -> None:
         """Start again on the same data (crash recovery from the WAL), the same socket and URL."""
+        import psutil
+
         if self._server is None:
             raise RuntimeError("PostgreSQL was never started")
+        pid = self.pid()
+        # A killed postmaster nobody has reaped yet is a zombie: "running" to psutil, pg_ctl and the lock
+        # file's check alike. Its lock file is stale; without removing it the server would never start.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if pid is not None and psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
         self._server.ensure_postgres_running()  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:
@@ -224,6 +233,25 @@ def bus_passwords(data_dir: Path) -> dict[str, str]:
         path.write_text(json.dumps(passwords))
         path.chmod(0o600)
     return passwords
+
+
+def local_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets of a local system, made once and kept with its data as files (SECRETS_DIR, one file per
+    setting, as Kubernetes mounts them): the token key, and the gateway's command key pair."""
+    folder = data_dir / "secrets"
+    if not (folder / "command_verify_keys").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        signing, verifying = new_key_pair("local")
+        made = {
+            "token_signing_keys": f"local:{secrets.token_urlsafe(32)}",
+            "command_signing_key": signing,
+            "command_verify_keys": verifying,
+        }
+        for name, value in made.items():
+            (folder / name).write_text(value)
+            (folder / name).chmod(0o600)
+    return {"SECRETS_DIR": str(folder)}
 
 
 def env_with(**values: str) -> dict[str, str]:

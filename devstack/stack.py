@@ -32,9 +32,11 @@ class ServiceProcesses:
         # Probes and /metrics of each process, on a port of its own (kept across restarts).
         self.health_ports: dict[str, int] = {}
 
-    def start(self, *names: str) -> None:
-        """Start services by name; `randomization#2` is a second replica of `randomization`."""
-        for name in names or SERVICES:
+    def start(self, *names: str, ready_within: float | None = 60.0) -> None:
+        """Start services by name (`randomization#2` is a second replica of `randomization`) and wait until
+        each is ready: its handlers subscribed, its servers reachable (`ready_within=None`: don't wait)."""
+        started = names or SERVICES
+        for name in started:
             out: IO[bytes] | None = None
             if self.log_dir is not None:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,24 @@ class ServiceProcesses:
                 stderr=out,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
             )
+        if ready_within is not None:
+            for name in started:
+                self.wait_service_ready(name, ready_within)
+
+    def wait_service_ready(self, name: str, timeout: float = 60.0) -> None:
+        """Until the service's own `/readyz` answers 200: a restarted service answers commands from then on."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_ports[name]}/readyz"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"service {name} not ready in {timeout:.0f}s")
 
     def wait_ready(self, gateway_url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port, local_secrets
 from devstack.stack import SERVICES, ServiceProcesses
 from shared.bus_permissions import PERMISSIONS
 
@@ -50,6 +50,7 @@ class LocalSystem:
         self.database_url = self.postgres.start()
         env = (
             env_with(NATS_URL=self.nats.url, DATABASE_URL=self.database_url, GATEWAY_PORT=str(self.gateway_port))
+            | local_secrets(self.data)
             | self.extra_env
         )
         roles = database_urls(self.database_url)

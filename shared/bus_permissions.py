@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.bus import inbox_prefix_of
 from shared.eventstore import (
     ALERTS_PREFIX,
     ALERTS_STREAM,
@@ -21,7 +22,10 @@ from shared.eventstore import (
     TRIAL_SCOPE,
 )
 
-INBOX = "_INBOX.>"  # replies: acknowledgements of publishes, answers to requests
+
+def inbox(user: str) -> str:
+    """The only reply subjects a user may read: its own (`shared.bus` connects with this prefix)."""
+    return f"{inbox_prefix_of(user)}.>"
 
 
 def facts(*event_types: str) -> list[str]:
@@ -33,20 +37,36 @@ def trial_facts(*event_types: str) -> list[str]:
     return [f"{EVENTS_PREFIX}.{TRIAL_SCOPE}.*.{t}" for t in event_types]
 
 
-def reading(stream: str) -> list[str]:
-    """Short-lived or durable consumers on a stream, never its configuration."""
+def reading(stream: str, *durables: str) -> list[str]:
+    """Reading a stream through short-lived consumers the server names (histories, replays), and through
+    the user's own durable consumers only: no user can create over, pull from, acknowledge for or delete
+    another's durable consumer (e.g. the SAE reaction's), nor touch the stream's configuration."""
+    own = [
+        api
+        for durable in durables
+        for api in (
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>",
+        )
+    ]
     return [
         f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        f"$JS.API.CONSUMER.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
-        f"$JS.API.CONSUMER.INFO.{stream}.>",
-        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",
-        f"$JS.API.CONSUMER.DELETE.{stream}.>",
-        f"$JS.ACK.{stream}.>",
-        f"$JS.FC.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",  # no name in the subject: the server names an ephemeral one
+        f"$JS.API.CONSUMER.INFO.{stream}.*",
+        f"$JS.FC.{stream}.>",  # flow control of the short-lived ordered consumers
+        *own,
     ]
 
+
+# The durable consumers, by owner: each projection's and the SAE reaction's on the record.
+PROJECTION_CONSUMERS = tuple(
+    f"projection-{name}" for name in ("subjects", "screening_log", "randomizations", "visits", "safety", "audit_trail")
+)
+SAE_REACTION_CONSUMER = "reaction-sae-alerts"
 
 # Reading histories from the legal record.
 READ_EVENTS = reading(EVENTS_STREAM)
@@ -58,7 +78,8 @@ STREAMS_EXIST = [f"$JS.API.STREAM.INFO.{ALERTS_STREAM}", f"$JS.API.STREAM.INFO.{
 @dataclass(frozen=True)
 class Permissions:
     publish: list[str]
-    subscribe: list[str] = field(default_factory=lambda: [INBOX])
+    # Beyond its own inbox, which every user has.
+    subscribe: list[str] = field(default_factory=list)
     # Services answer commands (request/reply) on whatever reply subject the asker gave.
     responds: bool = False
 
@@ -68,7 +89,7 @@ def dead_letters(kind: str, name: str) -> str:
 
 
 def commands(service: str) -> list[str]:
-    return [f"trial.cmd.{service}.>", INBOX]
+    return [f"trial.cmd.{service}.>"]
 
 
 SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.safety-team.>"
@@ -121,14 +142,19 @@ PERMISSIONS: dict[str, Permissions] = {
             f"{ALERTS_PREFIX}.>",
             dead_letters("reaction", ">"),
             *READ_DEAD_LETTERS,
-            *READ_EVENTS,
+            *reading(EVENTS_STREAM, SAE_REACTION_CONSUMER),
             *STREAMS_EXIST,
         ],
         subscribe=commands("safety"),
         responds=True,
     ),
     "reporting": Permissions(
-        publish=[*READ_EVENTS, *STREAMS_EXIST, dead_letters("projection", ">"), *READ_DEAD_LETTERS]
+        publish=[
+            *reading(EVENTS_STREAM, *PROJECTION_CONSUMERS),
+            *STREAMS_EXIST,
+            dead_letters("projection", ">"),
+            *READ_DEAD_LETTERS,
+        ]
     ),
     # The safety team's terminal: its durable consumer of the alerts, and nothing else.
     "safety-team": Permissions(
@@ -150,7 +176,7 @@ def nats_authorization(passwords: dict[str, str]) -> str:
             "password": passwords[user],
             "permissions": {
                 "publish": {"allow": permissions.publish},
-                "subscribe": {"allow": permissions.subscribe},
+                "subscribe": {"allow": [inbox(user), *permissions.subscribe]},
                 **({"allow_responses": True} if permissions.responds else {}),
             },
         }

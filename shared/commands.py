@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.access import Right
 from shared.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
@@ -47,6 +48,22 @@ ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
 RECORD_PROCEDURE = command_subject("visits", "record_procedure")
 RECORD_VISIT = command_subject("visits", "record_visit")
 WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
+
+# The right each command needs: the gateway checks it per route, the service again on the attested caller.
+COMMAND_RIGHTS: dict[str, Right] = {
+    RECORD_CONSENT: Right.POST_SITE_FORMS,
+    WITHDRAW_CONSENT: Right.POST_SITE_FORMS,
+    SCREEN_SUBJECT: Right.POST_SITE_FORMS,
+    RANDOMIZE_SUBJECT: Right.POST_SITE_FORMS,
+    INVALIDATE_RANDOMIZATION: Right.INVALIDATE_RANDOMIZATION,
+    EXPORT_ALLOCATION_LIST: Right.READ_ALLOCATION_LIST,
+    REPORT_ADVERSE_EVENT: Right.POST_SITE_FORMS,
+    UPDATE_ADVERSE_EVENT: Right.POST_SITE_FORMS,
+    ACKNOWLEDGE_ALERT: Right.ACKNOWLEDGE_ALERTS,
+    RECORD_PROCEDURE: Right.POST_SITE_FORMS,
+    RECORD_VISIT: Right.POST_SITE_FORMS,
+    WITHDRAW_SUBJECT: Right.POST_SITE_FORMS,
+}
 
 
 class ActorContext(BaseModel):

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import nats
 import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from shared import bus
 from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, MSG_ID
 from shared.metrics import DEAD_LETTERS
 from shared.settings import TrialSettings, load_settings
@@ -157,7 +157,7 @@ def print_letters(letters: list[DeadLetter]) -> None:
 
 
 async def _list(handler: str | None) -> list[DeadLetter]:
-    nc = await nats.connect(load_settings(TrialSettings).nats_url.split(","), name="trial-dead-letters")
+    nc = await bus.connect(load_settings(TrialSettings).nats_url, name="trial-dead-letters")
     try:
         return await dead_letters(nc.jetstream(), handler=handler)
     finally:

@@ -7,7 +7,6 @@ so `trial.events.<site>.<subject>.*` is one subject's history and
 
 import asyncio
 import contextlib
-import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 MSG_ID = "Nats-Msg-Id"
 
-_LOAD_BATCH = 256
+# A reader's consumer lives on the server this long after its reader stopped listening.
+_READER_IDLE_SECONDS = 5.0
 
 
 # The site token of trial-level facts (no site code can start with "_").
@@ -234,33 +234,32 @@ class EventStore:
         return history
 
     async def _read_after(self, subject_filter: str, sequence: int) -> tuple[RecordedEvent, ...]:
-        """The events matching the filter after `sequence`, through a short-lived in-memory consumer."""
-        config = api.ConsumerConfig(
-            name=f"load-{uuid.uuid4().hex}",
-            filter_subject=subject_filter,
+        """The events matching the filter after `sequence`, through a short-lived ordered consumer.
+
+        The server names the consumer and removes it once nobody listens: readers need no right to name,
+        pull from or delete consumers, which keeps every durable consumer safe from other bus users.
+        """
+        sub = await self._js.subscribe(
+            subject_filter,
+            stream=EVENTS_STREAM,
+            ordered_consumer=True,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if sequence else api.DeliverPolicy.ALL,
-            opt_start_seq=sequence + 1 if sequence else None,
-            ack_policy=api.AckPolicy.NONE,
-            mem_storage=True,
-            inactive_threshold=30.0,
+            config=api.ConsumerConfig(opt_start_seq=sequence + 1 if sequence else None),
+            inactive_threshold=_READER_IDLE_SECONDS,
         )
-        info = await self._js.add_consumer(EVENTS_STREAM, config=config)
-        assert config.name is not None
         try:
-            remaining = info.num_pending or 0
+            info = await sub.consumer_info()
+            if not info.num_pending and not (info.delivered and info.delivered.consumer_seq):
+                return ()
             events: list[RecordedEvent] = []
-            if remaining:
-                sub = await self._js.pull_subscribe_bind(consumer=config.name, stream=EVENTS_STREAM)
-                try:
-                    while remaining > 0:
-                        for msg in await sub.fetch(min(remaining, _LOAD_BATCH), timeout=self._timeout):
-                            events.append(to_recorded(msg))
-                            remaining -= 1
-                finally:
-                    await sub.unsubscribe()
-            return tuple(events)
+            while True:
+                msg = await sub.next_msg(timeout=self._timeout)
+                events.append(to_recorded(msg))
+                if not msg.metadata.num_pending:
+                    return tuple(events)
         finally:
-            await _delete_consumer_quietly(self._js, config.name)
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
 
 
 async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float = 1.0) -> list[Msg]:
@@ -299,9 +298,3 @@ class DecodedEvents:
             if len(self._events) > self._size:
                 self._events.popitem(last=False)
         return event
-
-
-async def _delete_consumer_quietly(js: JetStreamContext, name: str) -> None:
-    # The consumer also removes itself after `inactive_threshold`; failing to delete it early is harmless.
-    with contextlib.suppress(TimeoutError, nats.errors.Error):
-        await asyncio.shield(js.delete_consumer(EVENTS_STREAM, name))

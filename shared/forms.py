@@ -1,15 +1,51 @@
 """The forms site apps post, validated the same way by the gateway and by the services."""
 
-from datetime import date
+import re
+import unicodedata
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from shared.protocol import parse_fraction
+
+# Everything accepted must be representable wherever it goes (the record, Postgres, exports): clinical
+# dates and instants within a plausible range, text without control characters, numbers bounded before
+# they are parsed. Each refusal names the field and the rule.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2199, 12, 31)
+
+
+def _no_control_characters(value: str) -> str:
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("text may not hold control characters (text.control_characters)")
+    return value
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    # Checked on the local date, before any conversion to UTC could overflow.
+    if not EARLIEST <= value.date() <= LATEST:
+        raise ValueError(f"instants lie between {EARLIEST} and {LATEST} (date.plausible_range)")
+    return value
+
+
+_DECIMAL = re.compile(r"-?\d{1,9}(\.\d{1,9})?")
+
+
+def _bounded_decimal(value: object) -> object:
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+        raise ValueError("a decimal number of at most 9 digits before and after the point, no exponent")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+ClinicalDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+Measure = Annotated[Decimal, BeforeValidator(_bounded_decimal)]
 
 
 class ConsentForm(BaseModel):
@@ -17,9 +53,9 @@ class ConsentForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    consent_form_version: str = Field(min_length=1, max_length=20, examples=["1.0"])
-    signed_on: date = Field(description="date the consent form was signed; not after today")
-    obtained_by: str = Field(
+    consent_form_version: Text = Field(min_length=1, max_length=20, examples=["1.0"])
+    signed_on: ClinicalDate = Field(description="date the consent form was signed; not after today")
+    obtained_by: Text = Field(
         min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code of who obtained consent"
     )
     signed_by_subject: bool
@@ -33,8 +69,8 @@ class ConsentWithdrawalForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    withdrawn_on: date
-    recorded_by: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
+    withdrawn_on: ClinicalDate
+    recorded_by: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
 
 
 class Sex(StrEnum):
@@ -84,7 +120,7 @@ class BiopsyFindings(BaseModel):
 
 Never = Literal["never"]
 # A date, "never" (it did not happen), or null (not recorded: the criterion is then `missing`).
-DateOrNever = date | Never | None
+DateOrNever = ClinicalDate | Never | None
 AreaFraction = Annotated[
     Fraction,
     BeforeValidator(parse_fraction),
@@ -101,17 +137,17 @@ class ScreeningForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    screening_date: date
+    screening_date: ClinicalDate
     age_years: int = Field(ge=0, le=120, description="whole years at screening (IN07)")
     sex: Sex
-    height_cm: Decimal = Field(ge=100, le=230, max_digits=5, decimal_places=1, description="IN06/EX05")
-    weight_kg: Decimal = Field(ge=25, le=250, max_digits=5, decimal_places=1, description="IN06/EX05")
+    height_cm: Measure = Field(ge=100, le=230, max_digits=5, decimal_places=1, description="IN06/EX05")
+    weight_kg: Measure = Field(ge=25, le=250, max_digits=5, decimal_places=1, description="IN06/EX05")
     localized_scleroderma_symptoms: bool | None = Field(None, description="IN01")
     loscat_score: int | None = Field(None, ge=0, le=500, description="LoSCAT, assists IN01")
     alopecia_secondary_to_localized_scleroderma: bool | None = Field(None, description="IN02")
-    hair_loss_onset_date: date | None = Field(None, description="IN03")
+    hair_loss_onset_date: ClinicalDate | None = Field(None, description="IN03")
     adequate_donor_hair: bool | None = Field(None, description="IN03")
-    last_disease_activity_date: date | None = Field(
+    last_disease_activity_date: ClinicalDate | None = Field(
         None, description="IN04: last hair loss with local pain, itching or burning"
     )
     biopsy: BiopsyFindings | None = Field(None, description="IN04")
@@ -126,7 +162,7 @@ class ScreeningForm(BaseModel):
     last_topical_ointment_on_surgical_area: DateOrNever = Field(None, description="EX07")
     serology: SerologyResults | None = Field(None, description="EX08")
     last_tumour_diagnosis: DateOrNever = Field(None, description="EX09")
-    prednisolone_mg_per_day: Decimal | None = Field(None, ge=0, le=1000, description="EX10; 0 for none")
+    prednisolone_mg_per_day: Measure | None = Field(None, ge=0, le=1000, description="EX10; 0 for none")
     investigator_judges_unsuitable: bool | None = Field(None, description="EX11")
 
     def dates(self) -> dict[str, date]:
@@ -145,7 +181,7 @@ class RandomizationInvalidationForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    reason: str = Field(min_length=10, max_length=500, description="why the randomization is invalid")
+    reason: Text = Field(min_length=10, max_length=500, description="why the randomization is invalid")
 
 
 class SeriousnessCriterion(StrEnum):
@@ -201,9 +237,9 @@ class AdverseEventForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    term: str = Field(min_length=2, max_length=200, description="CTCAE / MedDRA term, no personal data")
-    onset_date: date
-    site_aware_at: AwareDatetime = Field(description="when the site became aware (starts the 24-hour clock)")
+    term: Text = Field(min_length=2, max_length=200, description="CTCAE / MedDRA term, no personal data")
+    onset_date: ClinicalDate
+    site_aware_at: Instant = Field(description="when the site became aware (starts the 24-hour clock)")
     grade: CtcaeGrade
     seriousness: list[SeriousnessCriterion] = Field(default_factory=list, description="ICH E2A criteria that apply")
     relationship: ProcedureRelationship
@@ -217,7 +253,7 @@ class AdverseEventFollowUp(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ae_id: UUID
-    site_aware_at: AwareDatetime = Field(description="when the site learned the new information")
+    site_aware_at: Instant = Field(description="when the site learned the new information")
     grade: CtcaeGrade | None = None
     seriousness: list[SeriousnessCriterion] | None = None
     relationship: ProcedureRelationship | None = None
@@ -259,8 +295,8 @@ class FatGraftRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     fat_harvest_site: FatHarvestSite
-    harvested_fat_ml: Decimal = Field(gt=0, le=1000, decimal_places=1)
-    ecm_svf_gel_ml: Decimal = Field(gt=0, le=200, decimal_places=1)
+    harvested_fat_ml: Measure = Field(gt=0, le=1000, decimal_places=1)
+    ecm_svf_gel_ml: Measure = Field(gt=0, le=200, decimal_places=1)
 
 
 class ProcedureForm(BaseModel):
@@ -271,15 +307,15 @@ class ProcedureForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    procedure_date: date
-    surgeon: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
+    procedure_date: ClinicalDate
+    surgeon: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
     anaesthesia: Anaesthesia
-    recipient_area_cm2: Decimal = Field(gt=0, le=500, decimal_places=1)
+    recipient_area_cm2: Measure = Field(gt=0, le=500, decimal_places=1)
     follicular_units: int = Field(ge=1, le=10000, description="follicular units transplanted")
     donor_site: DonorSite
     fat_graft: FatGraftRecord | None = None
     supersedes: UUID | None = Field(None, description="the event this record corrects")
-    reason: str | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
+    reason: Text | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
 
 
 class VisitAssessments(BaseModel):
@@ -287,21 +323,21 @@ class VisitAssessments(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    visit_date: date
-    hair_density_per_cm2: Decimal = Field(ge=0, le=400, decimal_places=1)
+    visit_date: ClinicalDate
+    hair_density_per_cm2: Measure = Field(ge=0, le=400, decimal_places=1)
     grafts_surviving: int = Field(ge=0, le=10000)
     satisfaction: int = Field(ge=0, le=10, description="patient satisfaction 0–10")
     mlossi: int = Field(ge=0, le=300, description="modified Localized Scleroderma Skin Severity Index")
     losdi: int = Field(ge=0, le=300, description="Localized Scleroderma Skin Damage Index")
-    photo_reference: str | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
+    photo_reference: Text | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
     supersedes: UUID | None = Field(None, description="the event this record corrects")
-    reason: str | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
+    reason: Text | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
 
 
 class VisitRecord(VisitAssessments):
     """A visit's assessments with the visit code taken from the path."""
 
-    visit: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
+    visit: Text = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
 
 
 class WithdrawalReason(StrEnum):
@@ -325,6 +361,6 @@ class WithdrawalForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    withdrawn_on: date
+    withdrawn_on: ClinicalDate
     reason_category: WithdrawalReason
     decided_by: DecidedBy

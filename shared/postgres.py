@@ -1,5 +1,6 @@
 """PostgreSQL connections and versioned migrations, applied once per component under a lock."""
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -36,6 +37,19 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
     assert pool is not None
     return pool
+
+
+async def create_pool_when_up(url: str, *, max_size: int = 10, longest_pause: float = 5.0) -> asyncpg.Pool:
+    """A service that starts while the database is down (both restarted at once) waits for it, saying so:
+    a transient fault never ends the process. Wrong credentials or a missing database still fail at once."""
+    pause = 0.2
+    while True:
+        try:
+            return await create_pool(url, max_size=max_size)
+        except CONNECTION_ERRORS as exc:
+            log.warning("postgres_unavailable", error=type(exc).__name__, retry_in=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest_pause)
 
 
 class MigrationChanged(Exception):

@@ -1,5 +1,6 @@
 """The protocol definition: trial facts that change by amendment (a new version), never by code."""
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -18,12 +19,18 @@ SiteCode = Annotated[str, Field(pattern=SITE_CODE_PATTERN, examples=["NFH"])]
 SubjectId = Annotated[str, Field(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"])]
 
 
+_FRACTION = re.compile(r"\d{1,30}(\.\d{1,30})?(/\d{1,30})?")
+
+
 def parse_fraction(value: object) -> Fraction:
     """'1/3', '0.25' or a number, exactly: one third stays one third."""
     if isinstance(value, Fraction):
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ValueError("a fraction such as '1/3' or '0.25'")
+    # Bounded before parsing: an exponent of millions would take seconds and megabytes to expand.
+    if not _FRACTION.fullmatch(str(value).strip()):
+        raise ValueError("a fraction such as '1/3' or '0.25': at most 30 digits a part, no exponent")
     try:
         return Fraction(str(value).strip())
     except (ValueError, ZeroDivisionError) as exc:

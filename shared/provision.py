@@ -6,9 +6,9 @@ Run by the Kubernetes migration Job before any service starts; services only che
 import asyncio
 import sys
 
-import nats
 from pydantic import Field
 
+from shared import bus
 from shared.alerts import provision_safety_team_consumer
 from shared.eventstore import StreamSettings, provision_streams
 from shared.logging import configure_logging
@@ -22,7 +22,7 @@ class ProvisionSettings(TrialSettings):
 
 
 async def provision(settings: ProvisionSettings) -> None:
-    nc = await nats.connect(settings.nats_url.split(","), name="trial-provision")
+    nc = await bus.connect(settings.nats_url, name="trial-provision")
     try:
         js = nc.jetstream()
         await provision_streams(js, StreamSettings(replicas=settings.stream_replicas))

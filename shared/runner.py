@@ -10,6 +10,7 @@ import uvloop
 from faststream import FastStream
 from pydantic import ValidationError
 
+from shared.attestation import InvalidKey
 from shared.logging import configure_logging
 from shared.protocol import InvalidProtocolDefinition
 from shared.settings import TrialSettings, load_settings
@@ -30,6 +31,9 @@ def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_typ
         app = build_app(settings)
     except InvalidProtocolDefinition as exc:
         structlog.get_logger().error("invalid_protocol_definition", error=str(exc))
+        sys.exit(2)
+    except InvalidKey as exc:
+        print(f"{name}: invalid COMMAND_VERIFY_KEYS: {exc}", file=sys.stderr)
         sys.exit(2)
     # FastStream handles SIGINT and SIGTERM: it stops consuming and waits for in-flight handlers.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

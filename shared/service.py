@@ -1,14 +1,18 @@
 """What every command-handling service shares: its broker, its event store, and one way to answer a command."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats.errors
 import structlog
+from faststream import BaseMiddleware, StreamMessage
 from faststream.nats import NatsBroker
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from shared import bus
+from shared.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.commands import CommandContext, CommandReply, Rejection
 from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.events import EventMetadata, RecordedEvent
@@ -25,16 +29,45 @@ log = structlog.get_logger(__name__)
 ResultOf = Callable[[tuple[RecordedEvent, ...]], dict[str, object]]
 
 
-def build_broker(settings: TrialSettings, name: str) -> NatsBroker:
+def attested_commands(verifier: CommandVerifier | None) -> type[BaseMiddleware]:
+    """Every command handler runs only for a command the gateway vouched for; anything else gets an empty
+    reply at once (the gateway answers 503) and is logged and counted, without its content. Without a
+    verifying key nothing is vouched for."""
+
+    class AttestedCommands(BaseMiddleware):
+        async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+            subject = msg.raw_message.subject
+            try:
+                if verifier is None:
+                    raise Unattested("no verifying key configured")
+                verifier.verify(subject, msg.body, msg.headers)
+            except Unattested as exc:
+                log.error("command_unattested", command=subject, reason=str(exc))
+                COMMANDS.labels(outcome="unattested").inc()
+                return None
+            return await call_next(msg)
+
+    return AttestedCommands
+
+
+def build_broker(settings: TrialSettings, name: str, *, answers_commands: bool = True) -> NatsBroker:
+    """The service's broker; one that answers commands does not start without the gateway's public key."""
+    if answers_commands and not settings.command_verify_keys:
+        raise InvalidKey("COMMAND_VERIFY_KEYS is not set: the gateway's public key(s), 'kid:<base64url>'")
+    verifier = CommandVerifier(settings.command_verify_keys) if settings.command_verify_keys else None
     return NatsBroker(
-        settings.nats_url.split(","),
+        bus.servers(settings.nats_url),
         name=f"trial-{name}",
+        inbox_prefix=bus.inbox_prefix(settings.nats_url),
         # SIGTERM: stop taking messages, let in-flight handlers finish, then close.
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,
         logger=None,
         # Messages received and handled, with durations and exceptions, per handler: on /metrics.
-        middlewares=(NatsPrometheusMiddleware(registry=REGISTRY, app_name=f"trial-{name}"),),
+        middlewares=(
+            NatsPrometheusMiddleware(registry=REGISTRY, app_name=f"trial-{name}"),
+            attested_commands(verifier),
+        ),
     )
 
 
@@ -51,9 +84,13 @@ class ServiceRuntime:
     _health: HealthServer | None = field(default=None, init=False)
 
     @classmethod
-    def create(cls, name: str, settings: TrialSettings, *, clock: Clock = utc_now) -> "ServiceRuntime":
+    def create(
+        cls, name: str, settings: TrialSettings, *, clock: Clock = utc_now, answers_commands: bool = True
+    ) -> "ServiceRuntime":
+        """`answers_commands=False` for a one-off job of the service that only records facts itself."""
         # An invalid protocol definition stops start-up here, with the field named.
-        return cls(name, settings, build_broker(settings, name), load_protocol(settings.protocol_file), clock)
+        broker = build_broker(settings, name, answers_commands=answers_commands)
+        return cls(name, settings, broker, load_protocol(settings.protocol_file), clock)
 
     async def start(self) -> None:
         """Before any handler subscribes: connect, make sure the streams exist, open the store."""
@@ -61,9 +98,19 @@ class ServiceRuntime:
         js = self.broker.connection.jetstream()
         await streams_ready(js)
         self._store = EventStore(js)
-        self._health = HealthServer(self.settings.health_port, {"nats": nats_connected(self.broker.connection)})
+        self._health = HealthServer(
+            self.settings.health_port,
+            {"nats": nats_connected(self.broker.connection), "handlers": self._handlers_subscribed},
+        )
         await self._health.start()
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
+
+    async def _handlers_subscribed(self) -> bool:
+        """Ready means commands are answered: every handler subscribed and the server has seen it."""
+        if not self.broker.running:
+            return False
+        await self.broker.connection.flush(timeout=1)
+        return True
 
     async def stop(self) -> None:
         if self._health is not None:

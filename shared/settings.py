@@ -22,6 +22,9 @@ class TrialSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of each stream (3 in a cluster)")
+    command_verify_keys: str | None = Field(
+        None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.attestation)"
+    )
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
 
 

@@ -15,12 +15,26 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, create_database, free_port
+from shared.access import SITE_ROLES, Role
 from shared.alerts import provision_safety_team_consumer
+from shared.attestation import CommandSigner, new_key_pair
 from shared.bus_permissions import PERMISSIONS
 from shared.eventstore import EventStore, provision_streams, subject_history
 from shared.postgres import create_pool
 from shared.protocol import ProtocolDefinition, load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE
+
+# The gateway's command keys for this test session: services verify with the public key, and tests that
+# speak to a service directly sign as the gateway would (`as_gateway`).
+COMMAND_SIGNING_KEY, COMMAND_VERIFY_KEYS = new_key_pair("tests")
+COMMAND_KEYS = {"COMMAND_SIGNING_KEY": COMMAND_SIGNING_KEY, "COMMAND_VERIFY_KEYS": COMMAND_VERIFY_KEYS}
+_GATEWAY = CommandSigner(COMMAND_SIGNING_KEY)
+
+
+def as_gateway(subject: str, payload: bytes, *, site: str | None, role: Role = Role.SITE_COORDINATOR) -> dict[str, str]:
+    """The headers the gateway sends with a command from a caller of this role (of this site)."""
+    actor_site = site if role in SITE_ROLES else None
+    return _GATEWAY.headers(subject, payload, actor="tester", role=role, actor_site=actor_site, target_site=site)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import uvicorn
 
 from services.gateway.app import create_app, migrate
 from services.gateway.auth import Role, TokenRequestInvalid, issue_token
-from services.gateway.settings import GatewaySettings
+from services.gateway.settings import GatewaySettings, UnsafeConfiguration
+from shared.attestation import InvalidKey
 from shared.logging import configure_logging
 from shared.settings import load_settings
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(GatewaySettings)
     if args.command == "token":
         try:
+            if args.hours > settings.token_max_hours:
+                raise TokenRequestInvalid(f"hours must be at most {settings.token_max_hours:g}")
             print(
                 issue_token(
                     settings.signing_keys(),
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                     actor=args.actor,
                 )
             )
-        except TokenRequestInvalid as exc:
+        except (TokenRequestInvalid, UnsafeConfiguration) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
@@ -50,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     # by then every request is answered, so that handler reports a clean exit.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        app = create_app(settings)
+    except (UnsafeConfiguration, InvalidKey) as exc:
+        print(f"gateway: refusing to start: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         loop="uvloop",

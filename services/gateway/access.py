@@ -3,15 +3,20 @@
 All `async def`: they never block, and FastAPI would run a plain `def` in a worker thread per request.
 """
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
-from services.gateway.errors import forbidden, unauthorized
+from services.gateway.errors import forbidden, rejection_problem, unauthorized
 from services.gateway.settings import GatewaySettings
-from shared.protocol import SITE_CODE_PATTERN
+from shared.commands import Rejection
+from shared.protocol import SITE_CODE_PATTERN, cached_protocol
+from shared.rules import UnknownSite
 
 SitePath = Annotated[str, Path(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
 
@@ -21,32 +26,71 @@ bearer = HTTPBearer(auto_error=False, description="token from `python -m service
 async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
+    known: Principal | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known  # verified by `rights_first` before the body was read
     if credentials is None:
         raise unauthorized("missing bearer token")
     settings: GatewaySettings = request.app.state.settings
     try:
-        return verify_token(credentials.credentials, settings.signing_keys(), issuer=settings.token_issuer)
+        caller = verify_token(
+            credentials.credentials,
+            settings.signing_keys(),
+            issuer=settings.token_issuer,
+            max_hours=settings.token_max_hours,
+        )
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+    return caller
+
+
+def protocol_sites(settings: GatewaySettings) -> frozenset[str]:
+    return frozenset(s.code for s in cached_protocol(settings.protocol_file).sites)
 
 
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def require(caller: Principal, right: Right, site: str | None = None) -> None:
-    """The one place rights are checked: the role's row in RIGHTS, and its site for site roles."""
+def require(caller: Principal, right: Right, site: str | None = None, *, sites: frozenset[str] = frozenset()) -> None:
+    """The one place rights are checked: the role's row in RIGHTS, a site the protocol lists (else 404), and
+    the token's own site for site roles (a token naming a site the protocol does not list reaches none)."""
     if not caller.may(right):
         raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
-    if site is not None and not caller.may_see_site(site):
+    if site is None:
+        return
+    if site not in sites:
+        raise rejection_problem(Rejection.of(UnknownSite(f"no site {site} in the protocol", field="site")))
+    if not caller.may_see_site(site):
         raise forbidden(f"this token is for site {caller.site}, not {site}")
+
+
+def rights_first(right: Right, *, per_site: bool) -> type[APIRoute]:
+    """A route class that checks the caller's right (and site) before FastAPI reads the body: FastAPI
+    decodes a JSON body before it resolves any dependency, so `allowed` alone would answer a malformed
+    body with 422 to a caller who should get 401 or 403."""
+
+    class RightsFirstRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                caller = await principal(request, await bearer(request))
+                site = request.path_params.get("site") if per_site else None
+                require(caller, right, site, sites=protocol_sites(request.app.state.settings))
+                request.state.caller = caller
+                return await handle(request)
+
+            return checked
+
+    return RightsFirstRoute
 
 
 def allowed(right: Right, *, per_site: bool = False) -> Any:
     """A dependency checking the caller's right (and site) before anything else of the request is read."""
     if per_site:
 
-        async def check_site(caller: Caller, site: SitePath) -> Principal:
-            require(caller, right, site)
+        async def check_site(request: Request, caller: Caller, site: SitePath) -> Principal:
+            require(caller, right, site, sites=protocol_sites(request.app.state.settings))
             return caller
 
         return Depends(check_site)

@@ -5,7 +5,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import structlog
 from fastapi import FastAPI, Request
 
@@ -18,8 +17,10 @@ from services.gateway.reports import reports_router
 from services.gateway.safety import safety_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.subjects import subjects_router
+from shared import bus
+from shared.attestation import CommandSigner
 from shared.health import HealthServer, nats_connected, postgres_reachable
-from shared.postgres import apply_migrations, create_pool
+from shared.postgres import apply_migrations, create_pool, create_pool_when_up
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -34,14 +35,18 @@ async def migrate(settings: GatewaySettings) -> None:
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
+    # Refuse to start rather than accept tokens or send commands that nobody should trust.
+    settings.signing_keys()
+    signer = CommandSigner(settings.serving_command_signing_key())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Its schema is migrated beforehand by the owner (`migrate`, the migration job).
-        pool = await create_pool(settings.database_url, max_size=settings.pool_size)
-        nc = await nats.connect(settings.nats_url.split(","), name="trial-gateway", max_reconnect_attempts=-1)
+        pool = await create_pool_when_up(settings.database_url, max_size=settings.pool_size)
+        nc = await bus.connect(settings.nats_url, name="trial-gateway", max_reconnect_attempts=-1)
         app.state.pool = pool
         app.state.nc = nc
-        app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds)
+        app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds, signer=signer)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
         # Metrics on the health port, as every service: not on the public port behind the ingress.
         health = HealthServer(settings.health_port, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)})

@@ -2,60 +2,43 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Self
 
 import jwt
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.gateway.idempotency import key_scope
+from services.gateway.settings import MAX_TOKEN_HOURS
+from shared.access import RIGHTS as RIGHTS
+from shared.access import SITE_ROLES as SITE_ROLES
+from shared.access import Right as Right
+from shared.access import Role as Role
 from shared.protocol import SiteCode
 
-
-class Role(StrEnum):
-    SITE_COORDINATOR = "site_coordinator"
-    INVESTIGATOR = "investigator"
-    MONITOR = "monitor"
-    DATA_MANAGER = "data_manager"
-    SAFETY_OFFICER = "safety_officer"
-    STATISTICIAN = "statistician"
-
-
-class Right(StrEnum):
-    POST_SITE_FORMS = "post_site_forms"
-    READ_SUBJECTS = "read_subjects"
-    READ_REPORTS = "read_reports"
-    EXPORT_DATA = "export_data"
-    ACKNOWLEDGE_ALERTS = "acknowledge_alerts"
-    READ_ADVERSE_EVENTS = "read_adverse_events"
-    READ_ALLOCATION_LIST = "read_allocation_list"
-    INVALIDATE_RANDOMIZATION = "invalidate_randomization"
-
-
-# The whole access policy, in one table. Site roles are further limited to their own site.
-RIGHTS: dict[Role, frozenset[Right]] = {
-    Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
-    Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
-    Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS}),
-    Role.DATA_MANAGER: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.INVALIDATE_RANDOMIZATION}),
-    Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),
-    Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
-}
-SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
 ALGORITHM = "HS256"
+
+
+# Staff codes and token ids: printable, bounded (they travel in every command and event).
+CLAIM_PATTERN = r"^[\x21-\x7e]{1,100}$"
 
 
 class Principal(BaseModel):
     model_config = ConfigDict(frozen=True)
-    actor: str
+    actor: str = Field(pattern=CLAIM_PATTERN)
     role: Role
     site: SiteCode | None = None
-    token_id: str
+    token_id: str = Field(pattern=CLAIM_PATTERN)
+    issuer: str = Field(pattern=CLAIM_PATTERN)
 
     @model_validator(mode="after")
     def _site_roles_name_one_site(self) -> Self:
         if (self.role in SITE_ROLES) != (self.site is not None):
             raise ValueError("site roles carry exactly one site, other roles none")
         return self
+
+    @property
+    def scope(self) -> str:
+        return key_scope(self.issuer, self.actor, self.site)
 
     def may(self, right: Right) -> bool:
         return right in RIGHTS[self.role]
@@ -96,7 +79,7 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
 
 
-def verify_token(token: str, keys: dict[str, str], *, issuer: str) -> Principal:
+def verify_token(token: str, keys: dict[str, str], *, issuer: str, max_hours: float = MAX_TOKEN_HOURS) -> Principal:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         secret = keys.get(kid) if isinstance(kid, str) else None
@@ -109,8 +92,12 @@ def verify_token(token: str, keys: dict[str, str], *, issuer: str) -> Principal:
             issuer=issuer,
             options={"require": ["exp", "iat", "sub", "iss", "jti"]},
         )
-        return Principal(actor=claims["sub"], role=claims.get("role"), site=claims.get("site"), token_id=claims["jti"])
+        if not 0 < claims["exp"] - claims["iat"] <= max_hours * 3600:
+            raise InvalidToken(f"token lifetime over {max_hours:g} hours")
+        return Principal(
+            actor=claims["sub"], role=claims.get("role"), site=claims.get("site"), token_id=claims["jti"], issuer=issuer
+        )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
-    except (jwt.InvalidTokenError, ValidationError, KeyError) as exc:
+    except (jwt.InvalidTokenError, ValidationError, KeyError, TypeError) as exc:
         raise InvalidToken("token invalid") from exc

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
+from shared.attestation import CommandSigner
 from shared.commands import (
     ActorContext,
     Command,
@@ -28,23 +29,33 @@ A = TypeVar("A", bound=BaseModel)
 
 
 class CommandBus:
-    def __init__(self, nc: Client, *, timeout: float) -> None:
+    """Commands to the services, each signed for the caller (`shared.attestation`): the services act only
+    on what the gateway vouched for."""
+
+    def __init__(self, nc: Client, *, timeout: float, signer: CommandSigner) -> None:
         self._nc = nc
+        self._signer = signer
         self.timeout = timeout
 
-    async def send(self, subject: str, command: BaseModel) -> CommandReply:
-        reply = await self._request(subject, command, CommandReply)
+    async def send(self, subject: str, command: BaseModel, *, caller: Principal, site: str | None) -> CommandReply:
+        reply = await self._request(subject, command, CommandReply, caller=caller, site=site)
         if reply.unavailable:
             raise service_unavailable("the service could not complete the command; retry with the same key")
         return reply
 
-    async def export(self, subject: str, request: ExportRequest) -> ExportReply:
-        return await self._request(subject, request, ExportReply)
+    async def export(self, subject: str, request: ExportRequest, *, caller: Principal) -> ExportReply:
+        return await self._request(subject, request, ExportReply, caller=caller, site=None)
 
-    async def _request(self, subject: str, message: BaseModel, answer: type[A]) -> A:
+    async def _request(
+        self, subject: str, message: BaseModel, answer: type[A], *, caller: Principal, site: str | None
+    ) -> A:
         service = subject.split(".")[2]
+        payload = message.model_dump_json().encode()
+        headers = self._signer.headers(
+            subject, payload, actor=caller.actor, role=caller.role, actor_site=caller.site, target_site=site
+        )
         try:
-            msg = await self._nc.request(subject, message.model_dump_json().encode(), timeout=self.timeout)
+            msg = await self._nc.request(subject, payload, timeout=self.timeout, headers=headers)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
             raise service_unavailable(f"no answer from {service} in time; retry with the same key") from exc
         except nats.errors.Error as exc:
@@ -110,11 +121,11 @@ async def submit_command(
     keys: IdempotencyKeys = request.app.state.idempotency
     bus: CommandBus = request.app.state.bus
     fingerprint = request_hash(request.method, request.url.path, await request.body())
-    stored = await keys.claim(principal.actor, idempotency_key, fingerprint, wait=bus.timeout + 1)
+    stored = await keys.claim(principal.scope, idempotency_key, fingerprint, wait=bus.timeout + 1)
     if stored is not None:
         return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
     actor = ActorContext(
-        command_id=command_id(principal.actor, idempotency_key),
+        command_id=command_id(principal.scope, idempotency_key),
         correlation_id=request.state.correlation_id,
         actor=principal.actor,
         role=principal.role,
@@ -128,9 +139,9 @@ async def submit_command(
         else TrialCommand(context=actor, form=form)
     )
     try:
-        reply = await bus.send(nats_subject, message)
+        reply = await bus.send(nats_subject, message, caller=principal, site=site)
     except ProblemError:
-        await keys.release(principal.actor, idempotency_key)
+        await keys.release(principal.scope, idempotency_key)
         raise
     if reply.rejection is not None:
         problem = rejection_problem(reply.rejection).problem.model_copy(
@@ -152,7 +163,7 @@ async def submit_command(
             }
         )
         response = JSONResponse(body.model_dump(mode="json"), status_code=201)
-    await keys.complete(principal.actor, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
+    await keys.complete(principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
     return response
 
 

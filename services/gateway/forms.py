@@ -8,7 +8,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.gateway.access import SitePath, allowed
+from services.gateway.access import SitePath, allowed, rights_first
 from services.gateway.auth import Principal, Right
 from services.gateway.commands import (
     AdverseEventRecorded,
@@ -20,6 +20,7 @@ from services.gateway.commands import (
 from services.gateway.errors import problem_responses
 from services.gateway.idempotency import KEY_PATTERN
 from shared.commands import (
+    COMMAND_RIGHTS,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
     RECORD_CONSENT,
@@ -68,7 +69,10 @@ class FormRoute:
     answer: type[RecordedResponse]
     summary: str
     tag: str
-    right: Right = Right.POST_SITE_FORMS
+
+    @property
+    def right(self) -> Right:
+        return COMMAND_RIGHTS[self.command]
 
 
 # Every form a site app can post, in one table.
@@ -93,7 +97,6 @@ SUBJECT_FORMS = (
         "invalidate_randomization", "/randomization/invalidation", INVALIDATE_RANDOMIZATION,
         RandomizationInvalidationForm, RecordedResponse,
         "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
-        Right.INVALIDATE_RANDOMIZATION,
     ),
     FormRoute(
         "record_procedure", "/procedures", RECORD_PROCEDURE, ProcedureForm, RecordedResponse,
@@ -148,6 +151,7 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
         summary=route.summary,
         response_model=route.answer,
         responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+        route_class_override=rights_first(route.right, per_site=True),
     )
 
 
@@ -157,22 +161,13 @@ def forms_router() -> APIRouter:
     for route in SUBJECT_FORMS:
         add_form_route(router, route)
 
-    @router.post(
-        "/v1/sites/{site}/subjects/{subject}/visits/{visit}",
-        status_code=201,
-        tags=["visits"],
-        operation_id="record_visit",
-        summary="Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
-        response_model=RecordedResponse,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-    )
     async def record_visit(
         request: Request,
         site: SitePath,
         subject: SubjectPath,
         visit: Annotated[str, PathParam(pattern=r"^[A-Z][A-Z0-9]{1,4}$", examples=["M6"])],
         form: VisitAssessments,
-        caller: Annotated[Principal, allowed(Right.POST_SITE_FORMS, per_site=True)],
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_VISIT], per_site=True)],
         key: IdempotencyKey,
     ) -> Response:
         return await submit_command(
@@ -185,4 +180,17 @@ def forms_router() -> APIRouter:
             subject=subject,
         )
 
+    router.add_api_route(
+        "/v1/sites/{site}/subjects/{subject}/visits/{visit}",
+        record_visit,
+        methods=["POST"],
+        status_code=201,
+        name="record_visit",
+        operation_id="record_visit",
+        tags=["visits"],
+        summary="Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+        route_class_override=rights_first(COMMAND_RIGHTS[RECORD_VISIT], per_site=True),
+    )
     return router

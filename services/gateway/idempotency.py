@@ -18,6 +18,11 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
 
 
+def key_scope(issuer: str, actor: str, site: str | None) -> str:
+    """Whose Idempotency-Keys these are: the same staff code at two sites, or from two issuers, is two people."""
+    return f"{issuer}\n{actor}\n{site or ''}"
+
+
 def command_id(scope: str, key: str) -> UUID:
     return uuid5(COMMAND_NAMESPACE, f"{scope}\n{key}")
 

@@ -1,6 +1,5 @@
 """`/v1/reports/…`: the trial's reports for data managers, monitors and statisticians, and the exports."""
 
-from datetime import datetime
 from html import escape
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
+from shared.forms import Instant
 from shared.protocol import SUBJECT_ID_PATTERN, ProtocolDefinition, cached_protocol
 from shared.reports import sdtm
 from shared.reports.consort import Consort, consort, consort_svg
@@ -108,8 +108,8 @@ def reports_router() -> APIRouter:
         request: Request,
         caller: reader,
         subject: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Annotated[Instant | None, Query(description="events recorded at or after (with its UTC offset)")] = None,
+        until: Annotated[Instant | None, Query(description="events recorded before (with its UTC offset)")] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> list[AuditEntry]:
         async with request.app.state.pool.acquire() as conn:

@@ -1,18 +1,32 @@
-"""Gateway settings, from the environment."""
+"""Gateway settings, from the environment (secrets also as files under SECRETS_DIR)."""
 
 from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import TrialSettings
 
+# Known to everyone who has read this repository (the default of old, the dev overlay's): refused unless
+# DEVELOPMENT_MODE is set.
 DEV_SIGNING_KEYS = "dev:insecure-development-key-change-me-0123456789"
+PUBLISHED_KEYS = frozenset({DEV_SIGNING_KEYS.split(":", 1)[1], "dev-only-signing-key-never-use-in-production-0123"})
+# Tokens live at most this long, whoever signed them (the token command issues up to the same).
+MAX_TOKEN_HOURS = 24 * 31
+
+
+class UnsafeConfiguration(Exception):
+    """The gateway would accept tokens it should not, or could not vouch for commands: it does not start."""
 
 
 class GatewaySettings(TrialSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
     # "kid:secret,kid2:secret2": the first signs new tokens, all verify (two at once while rotating).
-    token_signing_keys: SecretStr = SecretStr(DEV_SIGNING_KEYS)
+    token_signing_keys: SecretStr | None = None
     token_issuer: str = "trial-gateway"
+    token_max_hours: float = Field(MAX_TOKEN_HOURS, gt=0, le=MAX_TOKEN_HOURS)
+    # "kid:<base64url raw Ed25519 private key>": signs every command (shared.attestation); never on a service.
+    command_signing_key: SecretStr | None = None
+    # Accepts the development token key published in this repository; never in production.
+    development_mode: bool = False
     command_timeout_seconds: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, gt=0)
     idempotency_lease_seconds: float = Field(30.0, gt=0)
@@ -20,12 +34,30 @@ class GatewaySettings(TrialSettings):
 
     @field_validator("token_signing_keys")
     @classmethod
-    def _keys_are_well_formed(cls, value: SecretStr) -> SecretStr:
-        for entry in value.get_secret_value().split(","):
+    def _keys_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        for entry in value.get_secret_value().split(",") if value is not None else ():
             kid, _, secret = entry.partition(":")
             if not kid or len(secret) < 32:
                 raise ValueError("each key is 'kid:secret' with a secret of at least 32 characters")
         return value
 
     def signing_keys(self) -> dict[str, str]:
-        return dict(e.split(":", 1) for e in self.token_signing_keys.get_secret_value().split(","))
+        """The token keys; refuses to go on without configured keys, or with the development key outside
+        development mode."""
+        if self.token_signing_keys is None:
+            if not self.development_mode:
+                raise UnsafeConfiguration("TOKEN_SIGNING_KEYS is not set (or DEVELOPMENT_MODE for the known dev key)")
+            return _parsed(DEV_SIGNING_KEYS)
+        keys = _parsed(self.token_signing_keys.get_secret_value())
+        if not self.development_mode and PUBLISHED_KEYS & set(keys.values()):
+            raise UnsafeConfiguration("TOKEN_SIGNING_KEYS holds a development key published with the code")
+        return keys
+
+    def serving_command_signing_key(self) -> str:
+        if self.command_signing_key is None:
+            raise UnsafeConfiguration("COMMAND_SIGNING_KEY is not set: the gateway cannot vouch for commands")
+        return self.command_signing_key.get_secret_value()
+
+
+def _parsed(keys: str) -> dict[str, str]:
+    return dict(e.split(":", 1) for e in keys.split(","))

@@ -69,7 +69,7 @@ def subjects_router() -> APIRouter:
     ) -> PlainTextResponse:
         bus: CommandBus = request.app.state.bus
         request_model = ExportRequest(actor=caller.actor, role=caller.role, correlation_id=request.state.correlation_id)
-        exported = await bus.export(EXPORT_ALLOCATION_LIST, request_model)
+        exported = await bus.export(EXPORT_ALLOCATION_LIST, request_model, caller=caller)
         return PlainTextResponse(
             exported.content,
             media_type="text/csv",

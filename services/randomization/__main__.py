@@ -10,11 +10,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-import nats
-
 from services.randomization.allocation import commitment_of, read_csv
 from services.randomization.app import NAME, allocation_list_for, build_app
 from services.randomization.settings import RandomizationSettings
+from shared import bus
 from shared.events import RandomizationListCommitted
 from shared.eventstore import EventStore, trial_history
 from shared.protocol import load_protocol
@@ -24,7 +23,7 @@ from shared.settings import TrialSettings, load_settings
 
 async def committed_lists(settings: TrialSettings) -> dict[int, RandomizationListCommitted]:
     protocol = load_protocol(settings.protocol_file)
-    nc = await nats.connect(settings.nats_url.split(","))
+    nc = await bus.connect(settings.nats_url, name="trial-randomization-tool")
     try:
         history = await EventStore(nc.jetstream()).load(
             trial_history(protocol.trial_id, RandomizationListCommitted.event_type)

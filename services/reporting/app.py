@@ -7,18 +7,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Never
 
-import nats
 import structlog
 from tqdm import tqdm
 
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
+from shared import bus
 from shared.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.deadletters import replay as replay_letters
 from shared.eventstore import DecodedEvents, streams_ready
 from shared.health import HealthServer, nats_connected, postgres_reachable
 from shared.metrics import OPEN_SAE_ALERTS
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool, create_pool_when_up
 from shared.projections import Projection, ProjectionRunner, RebuildResult, applying, rebuild
 from shared.protocol import load_protocol
 from shared.reports import sdtm
@@ -46,10 +46,10 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
 
     The schema is migrated beforehand by its owner (`migrate`, the migration job), not by this role.
     """
-    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting", max_reconnect_attempts=-1)
+    nc = await bus.connect(settings.nats_url, name="trial-reporting", max_reconnect_attempts=-1)
     chosen = projections or all_projections(load_protocol(settings.protocol_file))
     # One connection per projection (its leadership lock and its writes), and room for the rest.
-    pool = await create_pool(settings.database_url, max_size=len(chosen) + settings.pool_size)
+    pool = await create_pool_when_up(settings.database_url, max_size=len(chosen) + settings.pool_size)
     js = nc.jetstream()
     await streams_ready(js)
     decoded = DecodedEvents()
@@ -91,7 +91,7 @@ def shown_on(bar: "tqdm[Never]") -> Callable[[int, int], None]:
 
 async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     """Reset every read model and replay the stream into it, showing progress."""
-    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-rebuild")
+    nc = await bus.connect(settings.nats_url, name="trial-reporting-rebuild")
     pool = await create_pool(settings.database_url, max_size=2)
     try:
         bar: tqdm[Never] = tqdm(desc="rebuild read models", unit="event")
@@ -106,7 +106,7 @@ async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
 
 async def replay_dead_letters(settings: ReportingSettings, *, replay: bool) -> int:
     """List the read models' dead letters; with `replay`, apply each original again (after a fix)."""
-    nc = await nats.connect(settings.nats_url.split(","), name="trial-reporting-dead-letters")
+    nc = await bus.connect(settings.nats_url, name="trial-reporting-dead-letters")
     pool = await create_pool(settings.database_url, max_size=1)
     try:
         js = nc.jetstream()

@@ -3,13 +3,13 @@
 import asyncio
 import contextlib
 
-import nats
 import structlog
 from faststream import FastStream
 
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
 from services.safety.handlers import build_router
 from services.safety.settings import SafetySettings
+from shared import bus
 from shared.deadletters import dead_letters, print_letters, print_replay
 from shared.deadletters import replay as replay_letters
 from shared.decisions import Clock, utc_now
@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 async def replay_dead_letters(settings: SafetySettings, *, replay: bool) -> int:
     """List the alert reaction's dead letters; with `replay`, raise their alerts now (once, as ever)."""
-    nc = await nats.connect(settings.nats_url.split(","), name="trial-safety-dead-letters")
+    nc = await bus.connect(settings.nats_url, name="trial-safety-dead-letters")
     try:
         js = nc.jetstream()
         handler = f"reaction:{SeriousAdverseEventAlerts.name}"

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
-import nats
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
+from shared import bus
 from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.eventstore import ALERTS_STREAM, fetch_available
 
@@ -89,7 +89,7 @@ async def consume(js: JetStreamContext, watcher: AlertWatcher, stop: asyncio.Eve
 
 
 async def watch(nats_url: str, gateway_url: str, token: str) -> None:
-    nc = await nats.connect(nats_url.split(","), name="trial-safety-watch")
+    nc = await bus.connect(nats_url, name="trial-safety-watch")
     stop = asyncio.Event()
     async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": f"Bearer {token}"}) as gateway:
         watcher = AlertWatcher(gateway)

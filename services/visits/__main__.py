@@ -18,7 +18,7 @@ from shared.settings import load_settings
 
 
 async def missed_visits_once(settings: VisitsSettings, today: date) -> int:
-    runtime = ServiceRuntime.create(NAME, settings)
+    runtime = ServiceRuntime.create(NAME, settings, answers_commands=False)
     await runtime.start()
     try:
         return await record_missed_visits(runtime, today=today)

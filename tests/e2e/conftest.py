@@ -14,7 +14,7 @@ import pytest
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
 from shared.postgres import create_pool
-from tests.conftest import Servers, database_url_for
+from tests.conftest import COMMAND_KEYS, Servers, database_url_for
 from tests.e2e.api import KEYS, TEST_SEED, System
 
 
@@ -31,6 +31,7 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         TOKEN_SIGNING_KEYS=KEYS,
         COMMAND_TIMEOUT_SECONDS="3",
         RANDOMIZATION_SEED=TEST_SEED,
+        **COMMAND_KEYS,
     )
     roles = database_urls(database_url)
     owner = env | {"DATABASE_URL": roles["migrate"]}

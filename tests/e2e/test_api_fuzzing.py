@@ -15,13 +15,15 @@ from schemathesis.specs.openapi.checks import (
 from services.gateway.app import create_app
 from services.gateway.auth import Role
 from services.gateway.settings import GatewaySettings
-from tests.e2e.api import System, token
+from tests.conftest import COMMAND_SIGNING_KEY
+from tests.e2e.api import KEYS, System, token
 
 pytestmark = pytest.mark.e2e
 
+SETTINGS = GatewaySettings(token_signing_keys=KEYS, command_signing_key=COMMAND_SIGNING_KEY)
 # Every operation the gateway documents (building the app connects to nothing).
 OPERATIONS = [
-    (path, method.upper()) for path, item in create_app(GatewaySettings()).openapi()["paths"].items() for method in item
+    (path, method.upper()) for path, item in create_app(SETTINGS).openapi()["paths"].items() for method in item
 ]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

@@ -1,6 +1,5 @@
 """The consent slice through the real gateway, with every service running as its own process."""
 
-import asyncio
 import json
 
 import asyncpg
@@ -14,7 +13,7 @@ from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
 from shared.eventstore import EventStore, subject_history
 from shared.projections import rebuild, wait_for_checkpoint
-from tests.conftest import Servers, SubjectIds
+from tests.conftest import COMMAND_KEYS, Servers, SubjectIds
 from tests.e2e.api import CONSENT as FORM
 from tests.e2e.api import ISSUER, System, headers, new_key, token
 
@@ -193,13 +192,9 @@ async def test_while_screening_is_down_the_gateway_answers_503_and_the_retry_suc
         assert down.headers["retry-after"]
         assert (await store.load(subject_history(site, subject))).events == ()
     finally:
-        system.processes.start("screening")
-    for _ in range(150):  # the service needs a moment to subscribe; the client retries as told
-        retried = await client.post(path, json=FORM, headers=headers(bearer, key))
-        if retried.status_code != 503:
-            break
-        await asyncio.sleep(0.2)
-    assert retried.status_code == 201
+        system.processes.start("screening")  # returns once the service says it is ready
+    retried = await client.post(path, json=FORM, headers=headers(bearer, key))
+    assert retried.status_code == 201, "ready means its handlers answer: the first retry after readiness lands"
     assert len((await store.load(subject_history(site, subject))).events) == 1
 
 
@@ -238,18 +233,13 @@ async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System)
 
 
 async def test_services_that_speak_only_nats_answer_health_probes(servers: Servers) -> None:
-    env = env_with(NATS_URL=servers.nats_url, LOG_LEVEL="WARNING")
+    env = env_with(NATS_URL=servers.nats_url, LOG_LEVEL="WARNING", **COMMAND_KEYS)
     processes = ServiceProcesses(env, nats_urls=servers.nats_urls)
-    processes.start("screening")  # on a health port of its own
+    processes.start("screening")  # on a health port of its own; returns once /readyz answers 200
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{processes.health_ports['screening']}") as http:
-            for _ in range(300):
-                try:
-                    ready = await http.get("/readyz")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            assert ready.status_code == 200 and ready.json() == {"status": "ready", "checks": {"nats": True}}
+            ready = await http.get("/readyz")
+            assert ready.json() == {"status": "ready", "checks": {"nats": True, "handlers": True}}
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             assert (await http.get("/elsewhere")).status_code == 404
     finally:

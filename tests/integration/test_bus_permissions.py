@@ -1,14 +1,24 @@
 """Least privilege on the bus: each credential can say only its own kind of fact, and nobody can erase the record."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
 
-from shared.bus_permissions import PERMISSIONS
-from shared.eventstore import ALERTS_STREAM, EVENTS_STREAM
+from services.reporting.projections import all_projections
+from services.safety.alerting import SeriousAdverseEventAlerts
+from shared import bus
+from shared.bus_permissions import PERMISSIONS, PROJECTION_CONSUMERS, SAE_REACTION_CONSUMER
+from shared.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
+from shared.protocol import ProtocolDefinition
+from shared.reactions import ReactionRunner
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -29,7 +39,7 @@ async def connect(servers: Servers, nc: Client) -> AsyncIterator[Connect]:
         async def record(error: Exception) -> None:
             errors.append(error)
 
-        client = await nats.connect(servers.nats_urls[user], error_cb=record)
+        client = await bus.connect(servers.nats_urls[user], name=f"test-{user}", error_cb=record)
         opened.append(client)
         return client, errors
 
@@ -119,3 +129,88 @@ async def test_the_safety_team_credential_reads_and_acknowledges_alerts_and_noth
     assert await refused(js.publish("trial.alerts.sae.NFH", b"{}", timeout=0.5), errors), "nor raise alerts"
     errors.clear()
     assert await refused(js.pull_subscribe("trial.events.>", durable="spy", stream=EVENTS_STREAM), errors)
+
+
+async def subscription_refused(nc: Client, subject: str, errors: list[Exception]) -> bool:
+    """The server refuses the subscription (the error comes back asynchronously) and delivers nothing."""
+    sub = await nc.subscribe(subject)
+    await nc.flush()
+    for _ in range(50):
+        if any("permissions violation for subscription" in str(e) for e in errors):
+            break
+        await asyncio.sleep(0.02)
+    with contextlib.suppress(nats.errors.Error):
+        await sub.unsubscribe()
+    return any("permissions violation for subscription" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("user", sorted(set(PERMISSIONS) - {"admin"}))
+async def test_no_user_can_read_another_users_replies(connect: Connect, user: str) -> None:
+    nc, errors = await connect(user)
+    for other in ("_INBOX.>", "_INBOX_gateway.>", "_INBOX_randomization.>", ">"):
+        if other == f"_INBOX_{user}.>":
+            continue
+        errors.clear()
+        assert await subscription_refused(nc, other, errors), f"{user} may read {other}"
+
+
+async def test_a_reply_reaches_only_the_asker(connect: Connect) -> None:
+    """The gateway asks a command of a responder; a spy holding another credential sees nothing of it."""
+    gateway, _ = await connect("gateway")
+    screening, _ = await connect("screening")
+    spy, spy_errors = await connect("safety-team")
+    seen: list[bytes] = []
+
+    async def note(msg: Msg) -> None:
+        seen.append(msg.data)
+
+    await spy.subscribe(f"{bus.inbox_prefix_of('gateway')}.>", cb=note)
+    await spy.subscribe("_INBOX.>", cb=note)
+
+    async def answer(msg: Msg) -> None:
+        await msg.respond(b"secret answer")
+
+    await screening.subscribe("trial.cmd.screening.probe", cb=answer)
+    await screening.flush()
+    reply = await gateway.request("trial.cmd.screening.probe", b"{}", timeout=2)
+    assert reply.data == b"secret answer"
+    await asyncio.sleep(0.2)
+    assert seen == [] and any("permissions violation" in str(e) for e in spy_errors)
+
+
+@pytest.fixture
+async def sae_reaction_consumer(
+    js: JetStreamContext, store: EventStore, protocol: ProtocolDefinition
+) -> api.ConsumerInfo:
+    """The SAE reaction's durable consumer, made as the safety service makes it."""
+    await ReactionRunner(SeriousAdverseEventAlerts(store, js, protocol), js).ensure_consumer()
+    info: api.ConsumerInfo = await js.consumer_info(EVENTS_STREAM, SAE_REACTION_CONSUMER)
+    return info
+
+
+@pytest.mark.parametrize("user", sorted(set(PERMISSIONS) - {"admin", "safety"}))
+async def test_nobody_but_safety_can_delete_take_over_or_drain_the_sae_reactions_consumer(
+    connect: Connect, user: str, sae_reaction_consumer: api.ConsumerInfo, js: JetStreamContext
+) -> None:
+    nc, errors = await connect(user)
+    theirs = nc.jetstream(timeout=0.5)
+    assert await refused(theirs.delete_consumer(EVENTS_STREAM, SAE_REACTION_CONSUMER), errors)
+    errors.clear()
+    rewritten = api.ConsumerConfig(durable_name=SAE_REACTION_CONSUMER, filter_subject="trial.events.nowhere")
+    assert await refused(theirs.add_consumer(EVENTS_STREAM, config=rewritten), errors)
+    errors.clear()
+    renamed = api.ConsumerConfig(name=SAE_REACTION_CONSUMER, filter_subject="trial.events.nowhere")
+    with contextlib.suppress(nats.js.errors.APIError):  # refused by permission or by the server
+        await refused(theirs.add_consumer(EVENTS_STREAM, config=renamed), errors)
+    errors.clear()
+    assert await refused(
+        nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.{SAE_REACTION_CONSUMER}", b"1", timeout=0.5), errors
+    )
+    after = await js.consumer_info(EVENTS_STREAM, SAE_REACTION_CONSUMER)
+    assert after.config.filter_subjects == sae_reaction_consumer.config.filter_subjects
+    assert after.config.filter_subject == sae_reaction_consumer.config.filter_subject
+
+
+def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: ProtocolDefinition) -> None:
+    assert {f"projection-{p.name}" for p in all_projections(protocol)} == set(PROJECTION_CONSUMERS)
+    assert f"reaction-{SeriousAdverseEventAlerts.name}" == SAE_REACTION_CONSUMER

@@ -39,6 +39,7 @@ from shared.postgres import SHARED_MIGRATIONS, apply_migrations
 from shared.projections import ProjectionRunner, wait_for_checkpoint
 from shared.protocol import load_protocol
 from shared.settings import DEFAULT_PROTOCOL_FILE
+from tests.conftest import COMMAND_KEYS, as_gateway
 from tests.e2e.api import TEST_SEED
 
 pytestmark = pytest.mark.integration
@@ -73,7 +74,7 @@ async def own_nc(own_nats: str) -> AsyncIterator[Client]:
 def replicas(
     own_server: EmbeddedNats, own_nc: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcesses]:
-    env = env_with(RANDOMIZATION_SEED=TEST_SEED, LOG_LEVEL="WARNING")
+    env = env_with(RANDOMIZATION_SEED=TEST_SEED, LOG_LEVEL="WARNING", **COMMAND_KEYS)
     processes = ServiceProcesses(
         env,
         log_dir=tmp_path_factory.mktemp("randomization-logs"),
@@ -131,7 +132,9 @@ async def request_until_answered(
     command_id = command_id or uuid5(NAMESPACE_URL, f"randomize/{subject}")
     for _ in range(60):
         with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
-            msg = await nc.request(RANDOMIZE_SUBJECT, command(site, subject, command_id), timeout=3)
+            payload = command(site, subject, command_id)
+            headers = as_gateway(RANDOMIZE_SUBJECT, payload, site=site)
+            msg = await nc.request(RANDOMIZE_SUBJECT, payload, timeout=3, headers=headers)
             reply = CommandReply.model_validate_json(msg.data)
             if not reply.unavailable:
                 answered.append(subject)

@@ -13,7 +13,7 @@ from services.screening.settings import ScreeningSettings
 from shared.commands import RECORD_CONSENT, CommandContext, CommandReply, RecordConsent
 from shared.eventstore import EventStore, subject_history
 from shared.forms import ConsentForm
-from tests.conftest import Servers, SubjectIds
+from tests.conftest import COMMAND_VERIFY_KEYS, Servers, SubjectIds, as_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,9 @@ FORM = ConsentForm(
 
 @pytest.fixture(scope="module")
 async def screening(servers: Servers) -> AsyncIterator[None]:
-    async with TestApp(build_app(ScreeningSettings(nats_url=servers.nats_url))):
+    async with TestApp(
+        build_app(ScreeningSettings(nats_url=servers.nats_url, command_verify_keys=COMMAND_VERIFY_KEYS))
+    ):
         yield
 
 
@@ -44,7 +46,10 @@ def command(site: str, subject: str, command_id: UUID | None = None, form: Conse
 
 
 async def send(nc: Client, cmd: RecordConsent) -> CommandReply:
-    reply = await nc.request(RECORD_CONSENT, cmd.model_dump_json().encode(), timeout=5)
+    payload = cmd.model_dump_json().encode()
+    reply = await nc.request(
+        RECORD_CONSENT, payload, timeout=5, headers=as_gateway(RECORD_CONSENT, payload, site=cmd.context.site)
+    )
     return CommandReply.model_validate_json(reply.data)
 
 

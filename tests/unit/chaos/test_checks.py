@@ -4,9 +4,9 @@ import dataclasses
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from chaos.load import Answer
+from chaos.load import ISSUER, Answer
 from chaos.verify import Findings, check_answers
-from services.gateway.idempotency import command_id
+from services.gateway.idempotency import command_id, key_scope
 from shared.events import EventEnvelope, EventMetadata, RecordedEvent
 from tests.unit.shared.test_envelope import CONSENT
 
@@ -24,7 +24,7 @@ def recorded(sequence: int, key: str = "consent-1", event_id: UUID | None = None
         actor="inv-nfh",
         correlation_id="c",
         protocol_version="1.0",
-        causation_id=str(command_id("inv-nfh", key)),
+        causation_id=str(command_id(key_scope(ISSUER, "inv-nfh", "NFH"), key)),
     )
     envelope = EventEnvelope.wrap(CONSENT, meta, event_id=event_id or uuid4(), time=datetime(2026, 11, 25, tzinfo=UTC))
     return RecordedEvent(sequence, "trial.events.NFH.NFH-001.ConsentRecorded", envelope)

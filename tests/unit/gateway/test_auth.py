@@ -12,6 +12,7 @@ from services.gateway.auth import (
     issue_token,
     verify_token,
 )
+from services.gateway.idempotency import command_id, key_scope
 
 KEYS = {"k1": "a" * 40}
 ISSUER = "trial-gateway"
@@ -87,3 +88,38 @@ def test_tokens_of_the_previous_key_stay_valid_while_rotating() -> None:
 def test_every_role_has_a_row_in_the_rights_table() -> None:
     assert set(RIGHTS) == set(Role)
     assert [r for r in Role if Right.READ_ALLOCATION_LIST in RIGHTS[r]] == [Role.STATISTICIAN]
+
+
+def signed(**changes: object) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "iss": ISSUER,
+        "sub": "mon-1",
+        "jti": "t1",
+        "role": "monitor",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
+    return jwt.encode(claims | changes, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
+
+
+def test_a_token_living_longer_than_the_longest_lifetime_is_refused_whoever_signed_it() -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(InvalidToken, match="lifetime"):
+        verify_token(signed(iat=now, exp=now + timedelta(days=3650)), KEYS, issuer=ISSUER)
+    with pytest.raises(InvalidToken, match="lifetime"):
+        verify_token(signed(iat=now, exp=now + timedelta(hours=9)), KEYS, issuer=ISSUER, max_hours=8)
+    assert verify_token(signed(iat=now, exp=now + timedelta(hours=8)), KEYS, issuer=ISSUER, max_hours=8)
+
+
+@pytest.mark.parametrize("claim", ["sub", "jti"])
+@pytest.mark.parametrize("value", ["x" * 101, "has space", "nul\x00", "", 42])
+def test_oversized_or_unprintable_subject_and_token_ids_are_refused(claim: str, value: object) -> None:
+    with pytest.raises(InvalidToken, match="invalid"):
+        verify_token(signed(**{claim: value}), KEYS, issuer=ISSUER)
+
+
+def test_the_same_staff_code_at_two_sites_or_from_two_issuers_keeps_its_keys_apart() -> None:
+    scopes = {key_scope("trial-gateway", "sc-1", "NFH"), key_scope("trial-gateway", "sc-1", "GZ2")}
+    scopes.add(key_scope("https://idp.example", "sc-1", "NFH"))
+    assert len({command_id(scope, "key-00001") for scope in scopes}) == 3

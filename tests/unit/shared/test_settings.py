@@ -1,11 +1,13 @@
 """Settings: environment first, secrets as files when mounted."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from services.gateway.settings import GatewaySettings
-from shared.settings import load_settings
+from services.gateway.settings import DEV_SIGNING_KEYS, GatewaySettings, UnsafeConfiguration
+from shared.settings import PROJECT_ROOT, load_settings
 
 
 def test_secrets_are_read_from_files_when_a_secrets_dir_is_given(
@@ -14,3 +16,36 @@ def test_secrets_are_read_from_files_when_a_secrets_dir_is_given(
     (tmp_path / "token_signing_keys").write_text("k9:" + "s" * 40)
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
     assert list(load_settings(GatewaySettings).signing_keys()) == ["k9"]
+
+
+def test_the_gateway_refuses_to_go_on_without_configured_token_keys() -> None:
+    with pytest.raises(UnsafeConfiguration, match="TOKEN_SIGNING_KEYS is not set"):
+        GatewaySettings().signing_keys()
+
+
+@pytest.mark.parametrize("published", [DEV_SIGNING_KEYS, "ops:dev-only-signing-key-never-use-in-production-0123"])
+def test_the_gateway_refuses_a_published_development_key_outside_development_mode(published: str) -> None:
+    with pytest.raises(UnsafeConfiguration, match="published"):
+        GatewaySettings(token_signing_keys=f"k9:{'s' * 40},{published}").signing_keys()
+    assert "dev" in GatewaySettings(development_mode=True).signing_keys()
+
+
+def test_the_gateway_cannot_vouch_for_commands_without_its_command_key() -> None:
+    with pytest.raises(UnsafeConfiguration, match="COMMAND_SIGNING_KEY"):
+        GatewaySettings().serving_command_signing_key()
+
+
+def test_the_gateway_process_exits_at_once_with_one_sentence_when_unsafe(tmp_path: Path) -> None:
+    env = {"PATH": "", "SECRETS_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "gateway: refusing to start: TOKEN_SIGNING_KEYS is not set (or DEVELOPMENT_MODE for the known dev key)"
+    )

@@ -1,0 +1,39 @@
+"""Who may do what in the trial: the roles, their rights, and which right each command needs.
+
+The gateway checks these before it reads a request; each service checks them again on the identity the
+gateway vouched for (`shared.attestation`), so no bus credential alone can act as any role.
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SITE_COORDINATOR = "site_coordinator"
+    INVESTIGATOR = "investigator"
+    MONITOR = "monitor"
+    DATA_MANAGER = "data_manager"
+    SAFETY_OFFICER = "safety_officer"
+    STATISTICIAN = "statistician"
+
+
+class Right(StrEnum):
+    POST_SITE_FORMS = "post_site_forms"
+    READ_SUBJECTS = "read_subjects"
+    READ_REPORTS = "read_reports"
+    EXPORT_DATA = "export_data"
+    ACKNOWLEDGE_ALERTS = "acknowledge_alerts"
+    READ_ADVERSE_EVENTS = "read_adverse_events"
+    READ_ALLOCATION_LIST = "read_allocation_list"
+    INVALIDATE_RANDOMIZATION = "invalidate_randomization"
+
+
+# The whole access policy, in one table. Site roles are further limited to their own site.
+RIGHTS: dict[Role, frozenset[Right]] = {
+    Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
+    Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
+    Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS}),
+    Role.DATA_MANAGER: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.INVALIDATE_RANDOMIZATION}),
+    Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),
+    Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
+}
+SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
