@@ -58,8 +58,14 @@ class ServiceProcesses:
 
     def wait_service_ready(self, name: str, timeout: float = 60.0) -> None:
         """Until the service's own `/readyz` answers 200: a restarted service answers commands from then on."""
+        self._wait_until_ready(f"http://127.0.0.1:{self.health_ports[name]}/readyz", f"service {name}", timeout)
+
+    def wait_ready(self, gateway_url: str, timeout: float = 60.0) -> None:
+        self._wait_until_ready(f"{gateway_url}/readyz", f"gateway at {gateway_url}", timeout)
+
+    def _wait_until_ready(self, url: str, what: str, timeout: float) -> None:
+        """Polls `url` until it answers 200; raises at once when one of our services has exited."""
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.health_ports[name]}/readyz"
         while time.monotonic() < deadline:
             self.check_alive()
             try:
@@ -69,20 +75,7 @@ class ServiceProcesses:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise TimeoutError(f"service {name} not ready in {timeout:.0f}s")
-
-    def wait_ready(self, gateway_url: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"{gateway_url}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"gateway not ready at {gateway_url} in {timeout:.0f}s")
+        raise TimeoutError(f"{what} not ready in {timeout:.0f}s")
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():

@@ -41,19 +41,23 @@ def test_site_roles_need_a_site_and_trial_roles_take_none() -> None:
         issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site="NFH", hours=1)
 
 
-def test_expired_token_is_refused() -> None:
+def signed(**changes: object) -> str:
     now = datetime.now(UTC)
     claims = {
         "iss": ISSUER,
-        "sub": "x",
+        "sub": "mon-1",
         "jti": "t1",
         "role": "monitor",
-        "iat": now - timedelta(hours=2),
-        "exp": now - timedelta(hours=1),
+        "iat": now,
+        "exp": now + timedelta(hours=1),
     }
-    token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
+    return jwt.encode(claims | changes, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
+
+
+def test_expired_token_is_refused() -> None:
+    now = datetime.now(UTC)
     with pytest.raises(InvalidToken, match="expired"):
-        verify_token(token, KEYS, issuer=ISSUER)
+        verify_token(signed(iat=now - timedelta(hours=2), exp=now - timedelta(hours=1)), KEYS, issuer=ISSUER)
 
 
 def test_forged_signature_is_refused() -> None:
@@ -63,18 +67,8 @@ def test_forged_signature_is_refused() -> None:
 
 
 def test_a_token_claiming_a_site_role_without_a_site_is_refused() -> None:
-    now = datetime.now(UTC)
-    claims = {
-        "iss": ISSUER,
-        "sub": "x",
-        "jti": "t1",
-        "role": "investigator",
-        "iat": now,
-        "exp": now + timedelta(hours=1),
-    }
-    token = jwt.encode(claims, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
     with pytest.raises(InvalidToken):
-        verify_token(token, KEYS, issuer=ISSUER)
+        verify_token(signed(role="investigator"), KEYS, issuer=ISSUER)
 
 
 def test_tokens_of_the_previous_key_stay_valid_while_rotating() -> None:
@@ -88,19 +82,6 @@ def test_tokens_of_the_previous_key_stay_valid_while_rotating() -> None:
 def test_every_role_has_a_row_in_the_rights_table() -> None:
     assert set(RIGHTS) == set(Role)
     assert [r for r in Role if Right.READ_ALLOCATION_LIST in RIGHTS[r]] == [Role.STATISTICIAN]
-
-
-def signed(**changes: object) -> str:
-    now = datetime.now(UTC)
-    claims = {
-        "iss": ISSUER,
-        "sub": "mon-1",
-        "jti": "t1",
-        "role": "monitor",
-        "iat": now,
-        "exp": now + timedelta(hours=1),
-    }
-    return jwt.encode(claims | changes, KEYS["k1"], algorithm="HS256", headers={"kid": "k1"})
 
 
 def test_a_token_living_longer_than_the_longest_lifetime_is_refused_whoever_signed_it() -> None:
