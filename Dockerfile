@@ -10,8 +10,9 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-default-groups --no-install-project
 COPY shared ./shared
 COPY services ./services
+COPY ops ./ops
 COPY protocol ./protocol
-RUN python -m compileall -q shared services
+RUN python -m compileall -q shared services ops
 
 FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 trial \

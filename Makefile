@@ -26,7 +26,7 @@ $(TOOLS)/checkov/.synced: deploy/policy-requirements.txt | $(UV)
 	touch $@
 
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
-	$(PY) -m compileall -q -j0 shared services devstack chaos bench
+	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
 run: setup
 	$(PY) -m devstack

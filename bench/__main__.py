@@ -27,8 +27,8 @@ from devstack.servers import EmbeddedNats, EmbeddedPostgres, free_port
 from devstack.stack import SERVICES
 from devstack.system import LocalSystem
 from services.gateway.auth import Role, issue_token
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 OUT = Path(__file__).resolve().parent
 SECRET = "b" * 40

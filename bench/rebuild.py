@@ -14,7 +14,7 @@ from tqdm import tqdm
 from services.reporting.app import MIGRATIONS, shown_on
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     ConsentRecorded,
     DomainEvent,
@@ -22,11 +22,11 @@ from shared.events import (
     EventMetadata,
     SubjectScreened,
 )
-from shared.eventstore import EVENTS_PREFIX, event_subject, provision_streams
-from shared.forms import ScreeningForm
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.projections import rebuild
-from shared.protocol import ProtocolDefinition
+from shared.contracts.forms import ScreeningForm
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.eventstore import EVENTS_PREFIX, event_subject, provision_streams
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.runtime.projections import rebuild
 
 
 def sample_events(protocol: ProtocolDefinition) -> list[DomainEvent]:

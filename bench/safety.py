@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from bench.measure import Summary, now_ms
 from devstack.examples import CONSENT, serious_adverse_event
-from shared.alerts import SaeAlertMessage
+from shared.contracts.alerts import SaeAlertMessage
 
 
 async def raw_round_trip(nats_url: str, n: int) -> Summary:

@@ -17,8 +17,8 @@ import httpx
 from chaos.load import Answer, Load
 from chaos.verify import Findings, verify
 from devstack.system import COMPONENTS, SERVERS, LocalSystem
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 SIGNING_KEYS = {"chaos": "c" * 40}
 SEED = "5e" * 32

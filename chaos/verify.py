@@ -23,14 +23,21 @@ from devstack.servers import database_urls
 from devstack.system import LocalSystem
 from services.gateway.idempotency import command_id, key_scope
 from services.reporting.projections import all_projections
-from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
-from shared.deadletters import dead_letters
-from shared.events import RecordedEvent
-from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_PREFIX, EVENTS_STREAM, EventStore, fetch_available
-from shared.postgres import create_pool
-from shared.projections import read_checkpoint, rebuild
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.contracts.events import RecordedEvent
+from shared.contracts.protocol import load_protocol
+from shared.runtime.deadletters import dead_letters
+from shared.runtime.eventstore import (
+    ALERTS_PREFIX,
+    ALERTS_STREAM,
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    EventStore,
+    fetch_available,
+)
+from shared.runtime.postgres import create_pool
+from shared.runtime.projections import read_checkpoint, rebuild
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 
 @dataclass

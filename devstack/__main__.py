@@ -13,11 +13,11 @@ from pathlib import Path
 from devstack.examples import CONSENT
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
+from ops.bus_permissions import PERMISSIONS
 from services.gateway.auth import SITE_ROLES, Role, issue_token
 from services.gateway.settings import GatewaySettings
-from shared.bus_permissions import PERMISSIONS
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE, PROJECT_ROOT
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE, PROJECT_ROOT
 
 
 def main() -> int:
@@ -61,7 +61,7 @@ def main() -> int:
             RANDOMIZATION_SEED=os.environ.get("RANDOMIZATION_SEED") or local_test_seed(data),
         )
         # Streams and read-model schema exist before any service takes traffic.
-        subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True)
+        subprocess.run([sys.executable, "-m", "ops.provision"], env=env, check=True)
         migrate = env | {"DATABASE_URL": roles.get("migrate", database_url)}
         subprocess.run([sys.executable, "-m", "services.reporting", "migrate"], env=migrate, check=True)
         subprocess.run([sys.executable, "-m", "services.gateway", "migrate"], env=migrate, check=True)

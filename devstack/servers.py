@@ -18,8 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.attestation import new_key_pair
-from shared.bus_permissions import PERMISSIONS, nats_authorization
+from ops.bus_permissions import PERMISSIONS, nats_authorization
+from shared.contracts.attestation import new_key_pair
 
 
 def free_port() -> int:
@@ -70,7 +70,7 @@ class EmbeddedNats:
         self.port = port
         self.monitor_port = monitor_port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        # One user per service with only its own subjects (shared/bus_permissions.py); passwords are
+        # One user per service with only its own subjects (ops/bus_permissions.py); passwords are
         # made once and kept with the data, readable by the owner only.
         self.passwords = bus_passwords(data_dir) if least_privilege else None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port, local_secrets
 from devstack.stack import SERVICES, ServiceProcesses
-from shared.bus_permissions import PERMISSIONS
+from ops.bus_permissions import PERMISSIONS
 
 SERVERS = ("nats", "postgres")
 COMPONENTS = SERVERS + SERVICES
@@ -56,7 +56,7 @@ class LocalSystem:
         roles = database_urls(self.database_url)
         # Streams and read-model schema exist before any service takes traffic.
         owner = env | {"DATABASE_URL": roles["migrate"]}
-        for step in (["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
+        for step in (["ops.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
             subprocess.run([sys.executable, "-m", *step], env=owner, check=True, capture_output=True)
         nats_urls = {user: self.nats.url_for(user) for user in PERMISSIONS}
         self.services = ServiceProcesses(env, log_dir=log_dir, nats_urls=nats_urls, database_urls=roles)

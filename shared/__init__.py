@@ -1,1 +1,2 @@
-"""What every service of the trial backend needs: events, event store, projections, config, logging."""
+"""What two or more parts of the trial backend use, by purpose: `contracts` (what they agree on),
+`runtime` (how a service runs), `readmodels` (the reports over the read models)."""

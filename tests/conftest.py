@@ -15,14 +15,14 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, create_database, free_port
-from shared.access import SITE_ROLES, Role
-from shared.alerts import provision_safety_team_consumer
-from shared.attestation import CommandSigner, new_key_pair
-from shared.bus_permissions import PERMISSIONS
-from shared.eventstore import EventStore, provision_streams, subject_history
-from shared.postgres import create_pool
-from shared.protocol import ProtocolDefinition, load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from ops.bus_permissions import PERMISSIONS
+from shared.contracts.access import SITE_ROLES, Role
+from shared.contracts.alerts import provision_safety_team_consumer
+from shared.contracts.attestation import CommandSigner, new_key_pair
+from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history
+from shared.runtime.postgres import create_pool
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 # The gateway's command keys for this test session: services verify with the public key, and tests that
 # speak to a service directly sign as the gateway would (`as_gateway`).

@@ -10,9 +10,9 @@ import uvicorn
 from services.gateway.app import create_app, migrate
 from services.gateway.auth import Role, TokenRequestInvalid, issue_token
 from services.gateway.settings import GatewaySettings, UnsafeConfiguration
-from shared.attestation import InvalidKey
-from shared.logging import configure_logging
-from shared.settings import load_settings
+from shared.contracts.attestation import InvalidKey
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
 from services.gateway.errors import forbidden, rejection_problem, unauthorized
 from services.gateway.settings import GatewaySettings
-from shared.commands import Rejection
-from shared.protocol import SITE_CODE_PATTERN, cached_protocol
-from shared.rules import UnknownSite
+from shared.contracts.commands import Rejection
+from shared.contracts.protocol import SITE_CODE_PATTERN, cached_protocol
+from shared.contracts.rules import UnknownSite
 
 SitePath = Annotated[str, Path(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
 

@@ -17,10 +17,10 @@ from services.gateway.reports import reports_router
 from services.gateway.safety import safety_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.subjects import subjects_router
-from shared import bus
-from shared.attestation import CommandSigner
-from shared.health import HealthServer, nats_connected, postgres_reachable
-from shared.postgres import apply_migrations, create_pool, create_pool_when_up
+from shared.contracts.attestation import CommandSigner
+from shared.runtime import bus
+from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
+from shared.runtime.postgres import apply_migrations, create_pool, create_pool_when_up
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"

@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.gateway.idempotency import key_scope
 from services.gateway.settings import MAX_TOKEN_HOURS
-from shared.access import RIGHTS as RIGHTS
-from shared.access import SITE_ROLES as SITE_ROLES
-from shared.access import Right as Right
-from shared.access import Role as Role
-from shared.protocol import SiteCode
+from shared.contracts.access import RIGHTS as RIGHTS
+from shared.contracts.access import SITE_ROLES as SITE_ROLES
+from shared.contracts.access import Right as Right
+from shared.contracts.access import Role as Role
+from shared.contracts.protocol import SiteCode
 
 ALGORITHM = "HS256"
 

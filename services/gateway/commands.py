@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
-from shared.attestation import CommandSigner
-from shared.commands import (
+from shared.contracts.attestation import CommandSigner
+from shared.contracts.commands import (
     ActorContext,
     Command,
     CommandContext,
@@ -23,13 +23,13 @@ from shared.commands import (
     ExportRequest,
     TrialCommand,
 )
-from shared.events import CriterionResult
+from shared.contracts.events import CriterionResult
 
 A = TypeVar("A", bound=BaseModel)
 
 
 class CommandBus:
-    """Commands to the services, each signed for the caller (`shared.attestation`): the services act only
+    """Commands to the services, each signed for the caller (`shared.contracts.attestation`): the services act only
     on what the gateway vouched for."""
 
     def __init__(self, nc: Client, *, timeout: float, signer: CommandSigner) -> None:

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.commands import Rejection
-from shared.postgres import CONNECTION_ERRORS
-from shared.rules import Refusal
+from shared.contracts.commands import Rejection
+from shared.contracts.rules import Refusal
+from shared.runtime.postgres import CONNECTION_ERRORS
 
 log = structlog.get_logger(__name__)
 

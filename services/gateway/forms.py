@@ -19,7 +19,7 @@ from services.gateway.commands import (
 )
 from services.gateway.errors import problem_responses
 from services.gateway.idempotency import KEY_PATTERN
-from shared.commands import (
+from shared.contracts.commands import (
     COMMAND_RIGHTS,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
@@ -32,7 +32,7 @@ from shared.commands import (
     WITHDRAW_CONSENT,
     WITHDRAW_SUBJECT,
 )
-from shared.forms import (
+from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     ConsentForm,
@@ -45,7 +45,7 @@ from shared.forms import (
     VisitRecord,
     WithdrawalForm,
 )
-from shared.protocol import SUBJECT_ID_PATTERN
+from shared.contracts.protocol import SUBJECT_ID_PATTERN
 
 SubjectPath = Annotated[str, PathParam(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
 IdempotencyKey = Annotated[

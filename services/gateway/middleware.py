@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import Problem, problem_response
-from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from shared.runtime.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")

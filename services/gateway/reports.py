@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
-from shared.forms import Instant
-from shared.protocol import SUBJECT_ID_PATTERN, ProtocolDefinition, cached_protocol
-from shared.reports import sdtm
-from shared.reports.consort import Consort, consort, consort_svg
-from shared.reports.trial import (
+from shared.contracts.forms import Instant
+from shared.contracts.protocol import SUBJECT_ID_PATTERN, ProtocolDefinition, cached_protocol
+from shared.readmodels import sdtm
+from shared.readmodels.consort import Consort, consort, consort_svg
+from shared.readmodels.trial import (
     AuditEntry,
     EnrollmentPoint,
     SafetySummary,

@@ -12,8 +12,8 @@ from services.gateway.commands import AlertAcknowledged, submit_command
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.forms import IdempotencyKey
 from services.gateway.reads import AlertState, AlertView, find_alerts
-from shared.commands import ACKNOWLEDGE_ALERT
-from shared.forms import AlertAcknowledgement
+from shared.contracts.commands import ACKNOWLEDGE_ALERT
+from shared.contracts.forms import AlertAcknowledgement
 
 
 def safety_router() -> APIRouter:

@@ -2,7 +2,7 @@
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 # Known to everyone who has read this repository (the default of old, the dev overlay's): refused unless
 # DEVELOPMENT_MODE is set.
@@ -23,7 +23,7 @@ class GatewaySettings(TrialSettings):
     token_signing_keys: SecretStr | None = None
     token_issuer: str = "trial-gateway"
     token_max_hours: float = Field(MAX_TOKEN_HOURS, gt=0, le=MAX_TOKEN_HOURS)
-    # "kid:<base64url raw Ed25519 private key>": signs every command (shared.attestation); never on a service.
+    # "kid:<base64url raw Ed25519 private key>": signs every command (shared.contracts.attestation); never on a service.
     command_signing_key: SecretStr | None = None
     # Accepts the development token key published in this repository; never in production.
     development_mode: bool = False

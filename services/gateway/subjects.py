@@ -11,8 +11,8 @@ from services.gateway.commands import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.forms import SubjectPath
 from services.gateway.reads import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
-from shared.commands import EXPORT_ALLOCATION_LIST, ExportRequest
-from shared.protocol import SUBJECT_ID_PATTERN
+from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
+from shared.contracts.protocol import SUBJECT_ID_PATTERN
 
 
 def subjects_router() -> APIRouter:

@@ -13,12 +13,12 @@ from pathlib import Path
 from services.randomization.allocation import commitment_of, read_csv
 from services.randomization.app import NAME, allocation_list_for, build_app
 from services.randomization.settings import RandomizationSettings
-from shared import bus
-from shared.events import RandomizationListCommitted
-from shared.eventstore import EventStore, trial_history
-from shared.protocol import load_protocol
-from shared.runner import run_faststream
-from shared.settings import TrialSettings, load_settings
+from shared.contracts.events import RandomizationListCommitted
+from shared.contracts.protocol import load_protocol
+from shared.runtime import bus
+from shared.runtime.eventstore import EventStore, trial_history
+from shared.runtime.runner import run_faststream
+from shared.runtime.settings import TrialSettings, load_settings
 
 
 async def committed_lists(settings: TrialSettings) -> dict[int, RandomizationListCommitted]:

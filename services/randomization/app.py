@@ -7,11 +7,11 @@ from faststream import FastStream
 from services.randomization.allocation import AllocationList, ListParameters, generate
 from services.randomization.handlers import build_router
 from services.randomization.settings import RandomizationSettings
-from shared.decisions import Clock, utc_now
-from shared.events import EventEnvelope, RandomizationListCommitted
-from shared.eventstore import ConcurrencyConflict, trial_history
-from shared.protocol import ProtocolDefinition
-from shared.service import ServiceRuntime
+from shared.contracts.events import EventEnvelope, RandomizationListCommitted
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.decisions import Clock, utc_now
+from shared.runtime.eventstore import ConcurrencyConflict, trial_history
+from shared.runtime.service import ServiceRuntime
 
 NAME = "randomization"
 

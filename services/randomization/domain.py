@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from functools import reduce
 
 from services.randomization.allocation import AllocationList
-from shared.events import (
+from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
@@ -15,8 +15,8 @@ from shared.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
-from shared.protocol import ProtocolDefinition
-from shared.rules import NotConsented, ReasonRequired, RuleViolation, SubjectIsWithdrawn, check_site
+from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.rules import NotConsented, ReasonRequired, RuleViolation, SubjectIsWithdrawn, check_site
 
 
 class ConsentWasWithdrawn(RuleViolation):

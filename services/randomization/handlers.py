@@ -8,7 +8,7 @@ from faststream.nats import NatsRouter
 from services.randomization import domain
 from services.randomization.allocation import AllocationList
 from services.randomization.settings import RandomizationSettings
-from shared.commands import (
+from shared.contracts.commands import (
     EXPORT_ALLOCATION_LIST,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
@@ -18,10 +18,10 @@ from shared.commands import (
     InvalidateRandomization,
     RandomizeSubject,
 )
-from shared.decisions import record_once
-from shared.events import DomainEvent, EnrollmentClosed, EventEnvelope, RecordedEvent, SubjectRandomized
-from shared.eventstore import History, subject_history, trial_history, trial_wide
-from shared.service import ServiceRuntime
+from shared.contracts.events import DomainEvent, EnrollmentClosed, EventEnvelope, RecordedEvent, SubjectRandomized
+from shared.runtime.decisions import record_once
+from shared.runtime.eventstore import History, subject_history, trial_history, trial_wide
+from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 

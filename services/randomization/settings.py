@@ -3,7 +3,7 @@
 from pydantic import Field, SecretStr, field_validator
 
 from services.randomization.allocation import SeedKind
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 
 class RandomizationSettings(TrialSettings):

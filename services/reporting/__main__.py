@@ -12,8 +12,8 @@ import uvloop
 
 from services.reporting.app import exports, migrate, rebuild_all, replay_dead_letters, serve
 from services.reporting.settings import ReportingSettings
-from shared.logging import configure_logging
-from shared.settings import load_settings
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import load_settings
 
 
 def main() -> None:

@@ -12,16 +12,16 @@ from tqdm import tqdm
 
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
-from shared import bus
-from shared.deadletters import Replay, dead_letters, print_letters, print_replay
-from shared.deadletters import replay as replay_letters
-from shared.eventstore import DecodedEvents, streams_ready
-from shared.health import HealthServer, nats_connected, postgres_reachable
-from shared.metrics import OPEN_SAE_ALERTS
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool, create_pool_when_up
-from shared.projections import Projection, ProjectionRunner, RebuildResult, applying, rebuild
-from shared.protocol import load_protocol
-from shared.reports import sdtm
+from shared.contracts.protocol import load_protocol
+from shared.readmodels import sdtm
+from shared.runtime import bus
+from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
+from shared.runtime.deadletters import replay as replay_letters
+from shared.runtime.eventstore import DecodedEvents, streams_ready
+from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
+from shared.runtime.metrics import OPEN_SAE_ALERTS
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool, create_pool_when_up
+from shared.runtime.projections import Projection, ProjectionRunner, RebuildResult, applying, rebuild
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"

@@ -1,6 +1,6 @@
 """Reporting service settings, from the environment."""
 
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 
 class ReportingSettings(TrialSettings):

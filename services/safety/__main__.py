@@ -14,9 +14,9 @@ import sys
 from services.safety.app import NAME, build_app, replay_dead_letters
 from services.safety.settings import SafetySettings
 from services.safety.watch import watch
-from shared.logging import configure_logging
-from shared.runner import run_faststream
-from shared.settings import load_settings
+from shared.runtime.logging import configure_logging
+from shared.runtime.runner import run_faststream
+from shared.runtime.settings import load_settings
 
 
 def main() -> int:

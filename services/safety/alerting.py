@@ -7,9 +7,8 @@ import structlog
 from nats.js import JetStreamContext
 
 from services.safety import domain
-from shared.alerts import AlertKind, SaeAlertMessage, publish_alert
-from shared.decisions import decide_and_append
-from shared.events import (
+from shared.contracts.alerts import AlertKind, SaeAlertMessage, publish_alert
+from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     DomainEvent,
@@ -19,8 +18,9 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.eventstore import EventStore, History, subject_history, trial_wide
-from shared.protocol import ProtocolDefinition
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.decisions import decide_and_append
+from shared.runtime.eventstore import EventStore, History, subject_history, trial_wide
 
 log = structlog.get_logger(__name__)
 

@@ -8,16 +8,16 @@ from faststream import FastStream
 
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
 from services.safety.handlers import build_router
+from services.safety.reactions import ReactionRunner, reacting
 from services.safety.settings import SafetySettings
-from shared import bus
-from shared.deadletters import dead_letters, print_letters, print_replay
-from shared.deadletters import replay as replay_letters
-from shared.decisions import Clock, utc_now
-from shared.eventstore import EventStore
-from shared.projections import TRANSIENT
-from shared.protocol import load_protocol
-from shared.reactions import ReactionRunner, reacting
-from shared.service import ServiceRuntime
+from shared.contracts.protocol import load_protocol
+from shared.runtime import bus
+from shared.runtime.deadletters import dead_letters, print_letters, print_replay
+from shared.runtime.deadletters import replay as replay_letters
+from shared.runtime.decisions import Clock, utc_now
+from shared.runtime.eventstore import EventStore
+from shared.runtime.projections import TRANSIENT
+from shared.runtime.service import ServiceRuntime
 
 NAME = "safety"
 log = structlog.get_logger(__name__)

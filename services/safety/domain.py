@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from uuid import UUID
 
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     ConsentRecorded,
@@ -16,9 +16,9 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
-from shared.protocol import ProtocolDefinition
-from shared.rules import DateInFuture, NotConsented, Refusal, RuleViolation, check_site
+from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
+from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.rules import DateInFuture, NotConsented, Refusal, RuleViolation, check_site
 
 # ICH E2A / GCP: the site reports a serious adverse event to the sponsor within 24 hours of awareness.
 REPORTING_DEADLINE = timedelta(hours=24)

@@ -6,7 +6,7 @@ from faststream.nats import NatsRouter
 
 from services.safety import domain
 from services.safety.settings import SafetySettings
-from shared.commands import (
+from shared.contracts.commands import (
     ACKNOWLEDGE_ALERT,
     REPORT_ADVERSE_EVENT,
     UPDATE_ADVERSE_EVENT,
@@ -17,7 +17,7 @@ from shared.commands import (
     ReportAdverseEvent,
     UpdateAdverseEvent,
 )
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     DomainEvent,
@@ -25,8 +25,8 @@ from shared.events import (
     SeriousAdverseEventAcknowledged,
     SeriousAdverseEventAlertRaised,
 )
-from shared.eventstore import History, subject_history, trial_wide
-from shared.service import ServiceRuntime
+from shared.runtime.eventstore import History, subject_history, trial_wide
+from shared.runtime.service import ServiceRuntime
 
 
 def _adverse_event(events: tuple[RecordedEvent, ...]) -> dict[str, object]:

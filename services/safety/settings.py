@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 
 class SafetySettings(TrialSettings):

@@ -18,9 +18,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from shared import bus
-from shared.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
-from shared.eventstore import ALERTS_STREAM, fetch_available
+from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.runtime import bus
+from shared.runtime.eventstore import ALERTS_STREAM, fetch_available
 
 
 def describe(alert: SaeAlertMessage, *, now: datetime, again: bool) -> str:

@@ -2,7 +2,7 @@
 
 from services.screening.app import NAME, build_app
 from services.screening.settings import ScreeningSettings
-from shared.runner import run_faststream
+from shared.runtime.runner import run_faststream
 
 if __name__ == "__main__":
     run_faststream(NAME, build_app, ScreeningSettings)

@@ -4,8 +4,8 @@ from faststream import FastStream
 
 from services.screening.handlers import build_router
 from services.screening.settings import ScreeningSettings
-from shared.decisions import Clock, utc_now
-from shared.service import ServiceRuntime
+from shared.runtime.decisions import Clock, utc_now
+from shared.runtime.service import ServiceRuntime
 
 NAME = "screening"
 

@@ -5,7 +5,7 @@ from datetime import date
 from functools import reduce
 
 from services.screening.eligibility import evaluate
-from shared.events import (
+from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
@@ -13,9 +13,9 @@ from shared.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
-from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
-from shared.protocol import ProtocolDefinition
-from shared.rules import DateInFuture, NotConsented, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
+from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.rules import DateInFuture, NotConsented, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
 
 
 class UnknownConsentFormVersion(RuleViolation):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from shared.events import CriterionKind, CriterionOutcome, CriterionResult
-from shared.forms import DateOrNever, ScreeningForm, Serology, Sex
-from shared.protocol import Criterion, Eligibility
+from shared.contracts.events import CriterionKind, CriterionOutcome, CriterionResult
+from shared.contracts.forms import DateOrNever, ScreeningForm, Serology, Sex
+from shared.contracts.protocol import Criterion, Eligibility
 
 MET, NOT_MET, MISSING = CriterionOutcome.MET, CriterionOutcome.NOT_MET, CriterionOutcome.MISSING
 

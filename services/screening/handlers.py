@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from services.screening import domain
 from services.screening.settings import ScreeningSettings
-from shared.commands import (
+from shared.contracts.commands import (
     RECORD_CONSENT,
     SCREEN_SUBJECT,
     WITHDRAW_CONSENT,
@@ -18,10 +18,10 @@ from shared.commands import (
     ScreenSubject,
     WithdrawConsent,
 )
-from shared.events import DomainEvent, RecordedEvent, SubjectScreened
-from shared.eventstore import History, subject_history
-from shared.protocol import ProtocolDefinition
-from shared.service import ResultOf, ServiceRuntime
+from shared.contracts.events import DomainEvent, RecordedEvent, SubjectScreened
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.eventstore import History, subject_history
+from shared.runtime.service import ResultOf, ServiceRuntime
 
 F = TypeVar("F", bound=BaseModel)
 F_contra = TypeVar("F_contra", bound=BaseModel, contravariant=True)

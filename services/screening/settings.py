@@ -1,6 +1,6 @@
 """Screening service settings, from the environment."""
 
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 
 class ScreeningSettings(TrialSettings):

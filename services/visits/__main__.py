@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime
 from services.visits.app import NAME, build_app
 from services.visits.handlers import record_missed_visits
 from services.visits.settings import VisitsSettings
-from shared.runner import run_faststream
-from shared.service import ServiceRuntime
-from shared.settings import load_settings
+from shared.runtime.runner import run_faststream
+from shared.runtime.service import ServiceRuntime
+from shared.runtime.settings import load_settings
 
 
 async def missed_visits_once(settings: VisitsSettings, today: date) -> int:

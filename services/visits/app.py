@@ -8,9 +8,9 @@ from faststream import FastStream
 
 from services.visits.handlers import build_router, record_missed_visits
 from services.visits.settings import VisitsSettings
-from shared.decisions import Clock, utc_now
-from shared.projections import TRANSIENT
-from shared.service import ServiceRuntime
+from shared.runtime.decisions import Clock, utc_now
+from shared.runtime.projections import TRANSIENT
+from shared.runtime.service import ServiceRuntime
 
 NAME = "visits"
 log = structlog.get_logger(__name__)

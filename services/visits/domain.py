@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from uuid import UUID
 
-from shared.events import (
+from shared.contracts.events import (
     DomainEvent,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
@@ -24,10 +24,10 @@ from shared.events import (
     VisitCompleted,
     VisitMissed,
 )
-from shared.forms import ProcedureForm, VisitRecord, WithdrawalForm
-from shared.protocol import ProtocolDefinition
-from shared.rules import DateInFuture, ReasonRequired, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
-from shared.schedule import surgery_deadline, visit_windows
+from shared.contracts.forms import ProcedureForm, VisitRecord, WithdrawalForm
+from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.rules import DateInFuture, ReasonRequired, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
+from shared.contracts.schedule import surgery_deadline, visit_windows
 
 FG_HT = "FG_HT"
 SURGERY_LATE = "SURGERY_AFTER_WINDOW"

@@ -9,7 +9,7 @@ from faststream.nats import NatsRouter
 
 from services.visits import domain
 from services.visits.settings import VisitsSettings
-from shared.commands import (
+from shared.contracts.commands import (
     RECORD_PROCEDURE,
     RECORD_VISIT,
     WITHDRAW_SUBJECT,
@@ -18,10 +18,10 @@ from shared.commands import (
     RecordVisit,
     WithdrawSubject,
 )
-from shared.decisions import decide_and_append
-from shared.events import DomainEvent, EventMetadata, GraftProcedurePerformed
-from shared.eventstore import History, subject_history, trial_wide
-from shared.service import ServiceRuntime
+from shared.contracts.events import DomainEvent, EventMetadata, GraftProcedurePerformed
+from shared.runtime.decisions import decide_and_append
+from shared.runtime.eventstore import History, subject_history, trial_wide
+from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 Rule = Callable[..., list[DomainEvent]]

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from shared.settings import TrialSettings
+from shared.runtime.settings import TrialSettings
 
 
 class VisitsSettings(TrialSettings):

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-import shared.metrics  # noqa: F401 - registers the metrics the alerts refer to
+import shared.runtime.metrics  # noqa: F401 - registers the metrics the alerts refer to
 from devstack.stack import SERVICES
-from shared.bus_permissions import nats_authorization
+from ops.bus_permissions import nats_authorization
 
 pytestmark = pytest.mark.deploy
 
@@ -143,7 +143,7 @@ def test_a_migration_job_provisions_streams_and_schemas_before_the_services(
     _, objects = overlay
     [job] = by_kind(objects, "Job")
     steps = [c["args"] for c in containers(job)]
-    assert steps == [["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]]
+    assert steps == [["ops.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]]
 
 
 def test_the_yaml_is_lint_clean() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
-from shared.postgres import create_pool
+from shared.runtime.postgres import create_pool
 from tests.conftest import COMMAND_KEYS, Servers, database_url_for
 from tests.e2e.api import KEYS, TEST_SEED, System
 
@@ -35,7 +35,7 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )
     roles = database_urls(database_url)
     owner = env | {"DATABASE_URL": roles["migrate"]}
-    for step in (["shared.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
+    for step in (["ops.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]):
         subprocess.run([sys.executable, "-m", *step], env=owner, check=True, capture_output=True)
     # Every service connects as its own least-privilege user: what is tested is what runs.
     processes = ServiceProcesses(

@@ -11,8 +11,8 @@ from devstack.servers import env_with
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
-from shared.eventstore import EventStore, subject_history
-from shared.projections import rebuild, wait_for_checkpoint
+from shared.runtime.eventstore import EventStore, subject_history
+from shared.runtime.projections import rebuild, wait_for_checkpoint
 from tests.conftest import COMMAND_KEYS, Servers, SubjectIds
 from tests.e2e.api import CONSENT as FORM
 from tests.e2e.api import ISSUER, System, headers, new_key, token

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role, issue_token
-from shared.eventstore import EventStore, subject_history
-from shared.projections import wait_for_checkpoint
+from shared.runtime.eventstore import EventStore, subject_history
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import CONSENT, ISSUER, SECRET, headers, new_key, token
 

@@ -12,9 +12,9 @@ import pytest
 
 from devstack.servers import env_with
 from services.gateway.auth import Role
-from shared.events import RandomizationListCommitted
-from shared.eventstore import EventStore, trial_history
-from shared.projections import wait_for_checkpoint
+from shared.contracts.events import RandomizationListCommitted
+from shared.runtime.eventstore import EventStore, trial_history
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, consented, eligible_subject, headers, new_key, token
 

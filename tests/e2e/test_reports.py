@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role
-from shared.projections import wait_for_checkpoint
-from shared.reports import sdtm
+from shared.readmodels import sdtm
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import consented, headers, new_key, token
 

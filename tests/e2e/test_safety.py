@@ -18,8 +18,8 @@ from devstack.examples import serious_adverse_event
 from services.gateway.auth import Role
 from services.safety.alerting import escalate_overdue
 from services.safety.watch import AlertWatcher
-from shared.alerts import AlertKind, SaeAlertMessage
-from shared.events import (
+from shared.contracts.alerts import AlertKind, SaeAlertMessage
+from shared.contracts.events import (
     AdverseEventReported,
     EventEnvelope,
     EventMetadata,
@@ -27,9 +27,9 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, fetch_available, subject_history
-from shared.projections import wait_for_checkpoint
-from shared.protocol import ProtocolDefinition
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, fetch_available, subject_history
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, consented, headers, new_key, token
 

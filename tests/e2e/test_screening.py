@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role
-from shared.projections import wait_for_checkpoint
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import ELIGIBLE, consented, headers, new_key, token
 

@@ -17,11 +17,11 @@ from nats.js import JetStreamContext
 
 from devstack.examples import serious_adverse_event
 from services.gateway.auth import Role
-from shared import bus
-from shared.attestation import CommandSigner, new_key_pair
-from shared.commands import EXPORT_ALLOCATION_LIST, ExportRequest
-from shared.deadletters import dead_letters
-from shared.projections import wait_for_checkpoint
+from shared.contracts.attestation import CommandSigner, new_key_pair
+from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
+from shared.runtime import bus
+from shared.runtime.deadletters import dead_letters
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import Servers, SubjectIds
 from tests.e2e.api import CONSENT, ELIGIBLE, ISSUER, SECRET, System, consented, headers, new_key, token
 

@@ -16,7 +16,7 @@ import pytest
 
 from devstack.servers import env_with
 from services.gateway.auth import Role
-from shared.events import (
+from shared.contracts.events import (
     ConsentRecorded,
     EventEnvelope,
     EventMetadata,
@@ -24,9 +24,9 @@ from shared.events import (
     SubjectRandomized,
     VisitMissed,
 )
-from shared.eventstore import EventStore, subject_history
-from shared.projections import wait_for_checkpoint
-from shared.protocol import ProtocolDefinition
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.eventstore import EventStore, subject_history
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
 

@@ -13,13 +13,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from ops.bus_permissions import PERMISSIONS, PROJECTION_CONSUMERS, SAE_REACTION_CONSUMER
 from services.reporting.projections import all_projections
 from services.safety.alerting import SeriousAdverseEventAlerts
-from shared import bus
-from shared.bus_permissions import PERMISSIONS, PROJECTION_CONSUMERS, SAE_REACTION_CONSUMER
-from shared.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
-from shared.protocol import ProtocolDefinition
-from shared.reactions import ReactionRunner
+from services.safety.reactions import ReactionRunner
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime import bus
+from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration

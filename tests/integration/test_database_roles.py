@@ -9,7 +9,7 @@ import pytest
 from devstack.servers import SERVICE_ROLES, database_url_as
 from services.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from services.reporting.app import MIGRATIONS as REPORTING_MIGRATIONS
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,10 @@ from uuid import UUID, uuid4
 import pytest
 from nats.js import JetStreamContext, api
 
-from shared.decisions import Outcome, decide_and_append, event_id
-from shared.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
-from shared.eventstore import (
+from shared.contracts.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
+from shared.contracts.rules import NotConsented
+from shared.runtime.decisions import Outcome, decide_and_append, event_id
+from shared.runtime.eventstore import (
     EVENTS_STREAM,
     AlreadyRecorded,
     ConcurrencyConflict,
@@ -18,7 +19,6 @@ from shared.eventstore import (
     subject_history,
     trial_wide,
 )
-from shared.rules import NotConsented
 from tests.conftest import SubjectIds
 
 pytestmark = pytest.mark.integration

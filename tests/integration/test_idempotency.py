@@ -8,7 +8,7 @@ import pytest
 from services.gateway.app import MIGRATIONS
 from services.gateway.errors import ProblemError
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
-from shared.postgres import apply_migrations
+from shared.runtime.postgres import apply_migrations
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ import pytest
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 
-from shared.deadletters import dead_letters, replay
-from shared.events import RecordedEvent
-from shared.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
-from shared.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
-from shared.projections import ProjectionRunner, applying, rebuild, wait_for_checkpoint
+from shared.contracts.events import RecordedEvent
+from shared.runtime.deadletters import dead_letters, replay
+from shared.runtime.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
+from shared.runtime.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
+from shared.runtime.projections import ProjectionRunner, applying, rebuild, wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import envelope
 

@@ -24,8 +24,8 @@ from services.randomization.app import allocation_list_for
 from services.randomization.settings import RandomizationSettings
 from services.reporting.app import MIGRATIONS as REPORTING_MIGRATIONS
 from services.reporting.projections import RandomizationsProjection
-from shared.commands import RANDOMIZE_SUBJECT, CommandContext, CommandReply, RandomizeSubject
-from shared.events import (
+from shared.contracts.commands import RANDOMIZE_SUBJECT, CommandContext, CommandReply, RandomizeSubject
+from shared.contracts.events import (
     ConsentRecorded,
     EnrollmentClosed,
     EventEnvelope,
@@ -33,12 +33,12 @@ from shared.events import (
     SubjectRandomized,
     SubjectScreened,
 )
-from shared.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
-from shared.forms import RandomizationRequest, ScreeningForm
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations
-from shared.projections import ProjectionRunner, wait_for_checkpoint
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.forms import RandomizationRequest, ScreeningForm
+from shared.contracts.protocol import load_protocol
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
+from shared.runtime.projections import ProjectionRunner, wait_for_checkpoint
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_KEYS, as_gateway
 from tests.e2e.api import TEST_SEED
 

@@ -24,7 +24,7 @@ from devstack.servers import EmbeddedNats, free_port
 from services.reporting.app import MIGRATIONS
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     ConsentRecorded,
     ConsentWithdrawn,
@@ -39,15 +39,15 @@ from shared.events import (
     VisitCompleted,
     VisitMissed,
 )
-from shared.eventstore import EventStore, provision_streams, subject_history
-from shared.forms import ScreeningForm
-from shared.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
-from shared.protocol import load_protocol
-from shared.reports import sdtm
-from shared.reports.consort import consort
-from shared.schedule import visit_windows
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.forms import ScreeningForm
+from shared.contracts.protocol import load_protocol
+from shared.contracts.schedule import visit_windows
+from shared.readmodels import sdtm
+from shared.readmodels.consort import consort
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -346,7 +346,7 @@ async def test_a_projection_fed_the_same_events_twice_changes_nothing(
     recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
 ) -> None:
     nc, _, _ = recorded_trial
-    from shared.eventstore import EVENTS_PREFIX, to_recorded
+    from shared.runtime.eventstore import EVENTS_PREFIX, to_recorded
 
     sub = await nc.jetstream().subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True)
     events = [to_recorded(await sub.next_msg(timeout=5)) for _ in range(50)]

@@ -10,9 +10,9 @@ from nats.aio.client import Client
 
 from services.screening.app import build_app
 from services.screening.settings import ScreeningSettings
-from shared.commands import RECORD_CONSENT, CommandContext, CommandReply, RecordConsent
-from shared.eventstore import EventStore, subject_history
-from shared.forms import ConsentForm
+from shared.contracts.commands import RECORD_CONSENT, CommandContext, CommandReply, RecordConsent
+from shared.contracts.forms import ConsentForm
+from shared.runtime.eventstore import EventStore, subject_history
 from tests.conftest import COMMAND_VERIFY_KEYS, Servers, SubjectIds, as_gateway
 
 pytestmark = pytest.mark.integration

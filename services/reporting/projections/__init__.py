@@ -6,8 +6,8 @@ from services.reporting.projections.safety import SafetyProjection
 from services.reporting.projections.screening import ScreeningLogProjection
 from services.reporting.projections.subjects import SubjectsProjection
 from services.reporting.projections.visits import VisitsProjection
-from shared.projections import Projection
-from shared.protocol import ProtocolDefinition
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.projections import Projection
 
 __all__ = [
     "AuditTrailProjection",

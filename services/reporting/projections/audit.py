@@ -1,7 +1,7 @@
 """Every event as recorded: who, what, when, why, under which protocol version."""
 
-from shared.events import RecordedEvent
-from shared.postgres import Connection
+from shared.contracts.events import RecordedEvent
+from shared.runtime.postgres import Connection
 
 INSERT_AUDIT = """
 INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,

@@ -1,7 +1,7 @@
 """Every allocation (invalidated ones marked) and when enrollment closed."""
 
-from shared.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
-from shared.postgres import Connection
+from shared.contracts.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
+from shared.runtime.postgres import Connection
 
 INSERT_RANDOMIZATION = """
 INSERT INTO randomizations (randomization_number, subject_id, site, stratum, arm, list_version,

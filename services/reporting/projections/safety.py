@@ -1,6 +1,6 @@
 """Adverse events as they stand, SAE alerts with acknowledgement and escalation, deviations."""
 
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     ProtocolDeviationRecorded,
@@ -9,7 +9,7 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.postgres import Connection
+from shared.runtime.postgres import Connection
 
 INSERT_ADVERSE_EVENT = """
 INSERT INTO adverse_events (ae_id, subject_id, site, term, onset_date, site_aware_at, reported_at, grade,

@@ -1,7 +1,7 @@
 """Every screening with every criterion's result (the CONSORT exclusions)."""
 
-from shared.events import RecordedEvent, SubjectScreened
-from shared.postgres import Connection
+from shared.contracts.events import RecordedEvent, SubjectScreened
+from shared.runtime.postgres import Connection
 
 INSERT_SCREENING = """
 INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,

@@ -1,6 +1,6 @@
 """Each subject's site, state and milestones, for the gateway's reads and the reports."""
 
-from shared.events import (
+from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     ConsentRecorded,
@@ -13,7 +13,7 @@ from shared.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
-from shared.postgres import Connection
+from shared.runtime.postgres import Connection
 
 UPSERT_CONSENTED = """
 INSERT INTO subjects AS s (subject_id, site, state, consent_form_version, consented_on,

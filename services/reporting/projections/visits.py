@@ -1,9 +1,9 @@
 """The surgery record and every visit's window and status."""
 
-from shared.events import GraftProcedurePerformed, RecordedEvent, VisitCompleted, VisitMissed
-from shared.postgres import Connection
-from shared.protocol import Schedule
-from shared.schedule import visit_windows
+from shared.contracts.events import GraftProcedurePerformed, RecordedEvent, VisitCompleted, VisitMissed
+from shared.contracts.protocol import Schedule
+from shared.contracts.schedule import visit_windows
+from shared.runtime.postgres import Connection
 
 UPSERT_PROCEDURE = """
 INSERT INTO procedures AS p (subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2,

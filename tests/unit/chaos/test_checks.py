@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from chaos.load import ISSUER, Answer
 from chaos.verify import Findings, check_answers
 from services.gateway.idempotency import command_id, key_scope
-from shared.events import EventEnvelope, EventMetadata, RecordedEvent
+from shared.contracts.events import EventEnvelope, EventMetadata, RecordedEvent
 from tests.unit.shared.test_envelope import CONSENT
 
 

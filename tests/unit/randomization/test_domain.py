@@ -7,8 +7,8 @@ import pytest
 
 from services.randomization import domain
 from services.randomization.allocation import ListParameters, SeedKind, generate
-from shared import rules
-from shared.events import (
+from shared.contracts import rules
+from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
@@ -16,9 +16,9 @@ from shared.events import (
     SubjectRandomized,
     SubjectScreened,
 )
-from shared.forms import ScreeningForm
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.forms import ScreeningForm
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 LIST = generate(

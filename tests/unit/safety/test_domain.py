@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from services.safety import domain
-from shared import rules
-from shared.events import (
+from shared.contracts import rules
+from shared.contracts.events import (
     AdverseEventReported,
     ConsentRecorded,
     DomainEvent,
@@ -16,9 +16,9 @@ from shared.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

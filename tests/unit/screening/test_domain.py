@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 
 from services.screening import domain
-from shared import rules
-from shared.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
-from shared.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
-from shared.protocol import ProtocolDefinition, load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts import rules
+from shared.contracts.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
+from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 TODAY = date(2026, 11, 25)

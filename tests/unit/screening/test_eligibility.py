@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.screening.eligibility import Evaluation, bmi, evaluate, months_before
-from shared.events import CriterionOutcome, CriterionResult
-from shared.forms import BiopsyFindings, ScreeningForm, SerologyResults
-from shared.protocol import load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.events import CriterionOutcome, CriterionResult
+from shared.contracts.forms import BiopsyFindings, ScreeningForm, SerologyResults
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 RULES = load_protocol(DEFAULT_PROTOCOL_FILE).eligibility
 SCREENING = date(2026, 8, 31)  # month-end: exercises the clamping of calendar arithmetic

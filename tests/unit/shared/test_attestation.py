@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.access import Role
-from shared.attestation import CommandSigner, CommandVerifier, InvalidKey, Unattested, new_key_pair
-from shared.commands import EXPORT_ALLOCATION_LIST, RECORD_CONSENT
+from shared.contracts.access import Role
+from shared.contracts.attestation import CommandSigner, CommandVerifier, InvalidKey, Unattested, new_key_pair
+from shared.contracts.commands import EXPORT_ALLOCATION_LIST, RECORD_CONSENT
 
 SIGNING, VERIFYING = new_key_pair("k1")
 GATEWAY, SERVICE = CommandSigner(SIGNING), CommandVerifier(VERIFYING)

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from shared.events import (
+from shared.contracts.events import (
     ConsentRecorded,
     DomainEvent,
     EventEnvelope,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from devstack.examples import CONSENT, ELIGIBLE, serious_adverse_event
-from shared.forms import AdverseEventForm, ConsentForm, ScreeningForm
+from shared.contracts.forms import AdverseEventForm, ConsentForm, ScreeningForm
 
 
 def refusal(model: type[Any], form: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:

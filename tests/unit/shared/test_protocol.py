@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.protocol import InvalidProtocolDefinition, SiteStatus, load_protocol
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.protocol import InvalidProtocolDefinition, SiteStatus, load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 
 def test_the_default_definition_runs_the_registered_trial() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.gateway.settings import DEV_SIGNING_KEYS, GatewaySettings, UnsafeConfiguration
-from shared.settings import PROJECT_ROOT, load_settings
+from shared.runtime.settings import PROJECT_ROOT, load_settings
 
 
 def test_secrets_are_read_from_files_when_a_secrets_dir_is_given(

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from services.visits import domain
-from shared import rules
-from shared.events import (
+from shared.contracts import rules
+from shared.contracts.events import (
     DomainEvent,
     EventEnvelope,
     EventMetadata,
@@ -22,10 +22,10 @@ from shared.events import (
     VisitCompleted,
     VisitMissed,
 )
-from shared.forms import ProcedureForm, VisitRecord, WithdrawalForm
-from shared.protocol import load_protocol
-from shared.schedule import visit_windows
-from shared.settings import DEFAULT_PROTOCOL_FILE
+from shared.contracts.forms import ProcedureForm, VisitRecord, WithdrawalForm
+from shared.contracts.protocol import load_protocol
+from shared.contracts.schedule import visit_windows
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 RANDOMIZED_ON = date(2026, 1, 10)

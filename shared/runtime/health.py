@@ -14,7 +14,7 @@ import asyncpg
 import structlog
 from nats.aio.client import Client
 
-from shared.metrics import exposition
+from shared.runtime.metrics import exposition
 
 log = structlog.get_logger(__name__)
 

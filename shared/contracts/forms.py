@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from shared.protocol import parse_fraction
+from shared.contracts.protocol import parse_fraction
 
 # Everything accepted must be representable wherever it goes (the record, Postgres, exports): clinical
 # dates and instants within a plausible range, text without control characters, numbers bounded before

@@ -8,8 +8,8 @@ import nats.js.errors
 from nats.js import JetStreamContext, api
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from shared.eventstore import ALERTS_PREFIX, ALERTS_STREAM, MSG_ID
-from shared.forms import SeriousnessCriterion
+from shared.contracts.forms import SeriousnessCriterion
+from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, MSG_ID
 
 # The safety team's durable consumer: every alert, delivered again until it is acknowledged.
 SAFETY_TEAM_CONSUMER = "safety-team"

@@ -2,7 +2,7 @@
 
 from enum import StrEnum
 
-from shared.protocol import ProtocolDefinition, SiteStatus
+from shared.contracts.protocol import ProtocolDefinition, SiteStatus
 
 
 class Refusal(StrEnum):

@@ -6,7 +6,7 @@ Shared: the visits service decides with it, the reports show the same windows.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from shared.protocol import Schedule
+from shared.contracts.protocol import Schedule
 
 
 @dataclass(frozen=True, slots=True)

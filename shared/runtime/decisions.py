@@ -13,10 +13,10 @@ from uuid import UUID, uuid5
 
 import structlog
 
-from shared.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
-from shared.eventstore import ConcurrencyConflict, EventStore, History
-from shared.metrics import CONFLICTS_RETRIED
-from shared.rules import RuleViolation
+from shared.contracts.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
+from shared.contracts.rules import RuleViolation
+from shared.runtime.eventstore import ConcurrencyConflict, EventStore, History
+from shared.runtime.metrics import CONFLICTS_RETRIED
 
 log = structlog.get_logger(__name__)
 

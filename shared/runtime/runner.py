@@ -10,10 +10,10 @@ import uvloop
 from faststream import FastStream
 from pydantic import ValidationError
 
-from shared.attestation import InvalidKey
-from shared.logging import configure_logging
-from shared.protocol import InvalidProtocolDefinition
-from shared.settings import TrialSettings, load_settings
+from shared.contracts.attestation import InvalidKey
+from shared.contracts.protocol import InvalidProtocolDefinition
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import TrialSettings, load_settings
 
 S = TypeVar("S", bound=TrialSettings)
 

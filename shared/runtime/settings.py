@@ -7,7 +7,7 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROTOCOL_FILE = PROJECT_ROOT / "protocol" / "NCT06646146.yaml"
 
 
@@ -23,7 +23,7 @@ class TrialSettings(BaseSettings):
     log_format: str = Field("json", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of each stream (3 in a cluster)")
     command_verify_keys: str | None = Field(
-        None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.attestation)"
+        None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.contracts.attestation)"
     )
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
 

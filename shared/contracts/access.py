@@ -1,7 +1,7 @@
 """Who may do what in the trial: the roles, their rights, and which right each command needs.
 
 The gateway checks these before it reads a request; each service checks them again on the identity the
-gateway vouched for (`shared.attestation`), so no bus credential alone can act as any role.
+gateway vouched for (`shared.contracts.attestation`), so no bus credential alone can act as any role.
 """
 
 from enum import StrEnum

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.postgres import Connection
+from shared.runtime.postgres import Connection
 
 
 class EnrollmentPoint(BaseModel):

@@ -8,8 +8,6 @@ that owns the handler replays its dead letters: each original is handed to the h
 a success is marked in the dead-letter stream (`Trial-Dead-Letter-Resolves`), so it is listed no more.
 """
 
-import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,10 +18,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared import bus
-from shared.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, MSG_ID
-from shared.metrics import DEAD_LETTERS
-from shared.settings import TrialSettings, load_settings
+from shared.runtime.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, MSG_ID
+from shared.runtime.metrics import DEAD_LETTERS
 
 REASON = "Trial-Dead-Letter-Reason"
 HANDLER = "Trial-Dead-Letter-Handler"
@@ -154,28 +150,3 @@ def print_letters(letters: list[DeadLetter]) -> None:
     for d in letters:
         print(f"{d.sequence}\t{d.handler}\t{d.original_subject}#{d.original_sequence}\t{d.reason}")
     print(f"{len(letters)} dead letter(s)", file=sys.stderr)
-
-
-async def _list(handler: str | None) -> list[DeadLetter]:
-    nc = await bus.connect(load_settings(TrialSettings).nats_url, name="trial-dead-letters")
-    try:
-        return await dead_letters(nc.jetstream(), handler=handler)
-    finally:
-        await nc.close()
-
-
-def main() -> int:
-    """`python -m shared.deadletters [--handler KIND:NAME]`: list what no handler could process, and why.
-
-    Replaying runs in the service that owns the handler, with its code and credentials:
-    `python -m services.reporting dead-letters --replay`, `python -m services.safety dead-letters --replay`.
-    """
-    parser = argparse.ArgumentParser(prog="python -m shared.deadletters", description=main.__doc__)
-    parser.add_argument("--handler", help="only this handler's, e.g. projection:subjects or reaction:sae-alerts")
-    args = parser.parse_args()
-    print_letters(asyncio.run(_list(args.handler)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

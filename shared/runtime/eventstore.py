@@ -17,8 +17,8 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared.events import EventEnvelope, RecordedEvent, decode_envelope
-from shared.metrics import EVENTS_APPENDED
+from shared.contracts.events import EventEnvelope, RecordedEvent, decode_envelope
+from shared.runtime.metrics import EVENTS_APPENDED
 
 EVENTS_STREAM = "TRIAL_EVENTS"
 EVENTS_PREFIX = "trial.events"
@@ -147,7 +147,7 @@ async def provision_streams(js: JetStreamContext, settings: StreamSettings | Non
 
 
 class StreamsMissing(Exception):
-    """The streams were not provisioned (`python -m shared.provision`, the migration job)."""
+    """The streams were not provisioned (`python -m ops.provision`, the migration job)."""
 
 
 async def streams_ready(js: JetStreamContext, *, timeout: float = 30.0) -> None:
@@ -160,7 +160,7 @@ async def streams_ready(js: JetStreamContext, *, timeout: float = 30.0) -> None:
                 break
             except nats.js.errors.NotFoundError as exc:
                 if asyncio.get_running_loop().time() > deadline:
-                    raise StreamsMissing(f"stream {name} does not exist; run python -m shared.provision") from exc
+                    raise StreamsMissing(f"stream {name} does not exist; run python -m ops.provision") from exc
                 await asyncio.sleep(0.5)
 
 

@@ -4,7 +4,7 @@ from html import escape
 
 from pydantic import BaseModel, Field
 
-from shared.postgres import Connection
+from shared.runtime.postgres import Connection
 
 LATEST_SCREENING = """
 SELECT DISTINCT ON (subject_id) subject_id, screening_number, eligible

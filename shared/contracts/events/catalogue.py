@@ -8,8 +8,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events.envelope import DomainEvent, register
-from shared.forms import (
+from shared.contracts.events.envelope import DomainEvent, register
+from shared.contracts.forms import (
     ActionTaken,
     AdverseEventOutcome,
     Anaesthesia,

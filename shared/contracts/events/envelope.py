@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
-from shared.protocol import SiteCode, SubjectId, TrialId
+from shared.contracts.protocol import SiteCode, SubjectId, TrialId
 
 
 class DomainEvent(BaseModel):

@@ -17,11 +17,11 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared.deadletters import dead_letter
-from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import EVENTS_STREAM, fetch_available, to_recorded, trial_wide
-from shared.metrics import CONSUMER_LAG
-from shared.projections import TRANSIENT
+from shared.contracts.events import RecordedEvent, UndecodableEvent
+from shared.runtime.deadletters import dead_letter
+from shared.runtime.eventstore import EVENTS_STREAM, fetch_available, to_recorded, trial_wide
+from shared.runtime.metrics import CONSUMER_LAG
+from shared.runtime.projections import TRANSIENT
 
 log = structlog.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m shared.provision`: create or update the streams and the safety team's consumer, then exit.
+"""`python -m ops.provision`: create or update the streams and the safety team's consumer, then exit.
 
 Run by the Kubernetes migration Job before any service starts; services only check that the streams exist.
 """
@@ -8,11 +8,11 @@ import sys
 
 from pydantic import Field
 
-from shared import bus
-from shared.alerts import provision_safety_team_consumer
-from shared.eventstore import StreamSettings, provision_streams
-from shared.logging import configure_logging
-from shared.settings import TrialSettings, load_settings
+from shared.contracts.alerts import provision_safety_team_consumer
+from shared.runtime import bus
+from shared.runtime.eventstore import StreamSettings, provision_streams
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import TrialSettings, load_settings
 
 
 class ProvisionSettings(TrialSettings):

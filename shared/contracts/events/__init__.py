@@ -1,6 +1,6 @@
 """The event catalogue and its CloudEvents envelope: the single place events are defined."""
 
-from shared.events.catalogue import (
+from shared.contracts.events.catalogue import (
     AdverseEventReported,
     AdverseEventUpdated,
     ConsentRecorded,
@@ -23,7 +23,7 @@ from shared.events.catalogue import (
     VisitCompleted,
     VisitMissed,
 )
-from shared.events.envelope import (
+from shared.contracts.events.envelope import (
     DomainEvent,
     EventEnvelope,
     EventMetadata,

@@ -6,8 +6,8 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.postgres import Connection
-from shared.protocol import ProtocolDefinition
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.postgres import Connection
 
 Rows = list[dict[str, Any]]
 

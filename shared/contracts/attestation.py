@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared.access import RIGHTS, SITE_ROLES, Role
-from shared.commands import COMMAND_RIGHTS
+from shared.contracts.access import RIGHTS, SITE_ROLES, Role
+from shared.contracts.commands import COMMAND_RIGHTS
 
 ASSERTION_HEADER = "Trial-Assertion"
 ALGORITHM = "EdDSA"

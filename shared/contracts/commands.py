@@ -10,8 +10,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.access import Right
-from shared.forms import (
+from shared.contracts.access import Right
+from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     AlertAcknowledgement,
@@ -24,8 +24,8 @@ from shared.forms import (
     VisitRecord,
     WithdrawalForm,
 )
-from shared.protocol import SiteCode, SubjectId
-from shared.rules import Refusal, RuleViolation
+from shared.contracts.protocol import SiteCode, SubjectId
+from shared.contracts.rules import Refusal, RuleViolation
 
 COMMAND_PREFIX = "trial.cmd"
 

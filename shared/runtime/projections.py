@@ -18,11 +18,11 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared.deadletters import dead_letter
-from shared.events import RecordedEvent, UndecodableEvent
-from shared.eventstore import EVENTS_PREFIX, EVENTS_STREAM, DecodedEvents, fetch_available, to_recorded
-from shared.metrics import CONSUMER_LAG
-from shared.postgres import CONNECTION_ERRORS, Connection
+from shared.contracts.events import RecordedEvent, UndecodableEvent
+from shared.runtime.deadletters import dead_letter
+from shared.runtime.eventstore import EVENTS_PREFIX, EVENTS_STREAM, DecodedEvents, fetch_available, to_recorded
+from shared.runtime.metrics import CONSUMER_LAG
+from shared.runtime.postgres import CONNECTION_ERRORS, Connection
 
 log = structlog.get_logger(__name__)
 

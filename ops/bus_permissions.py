@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.bus import inbox_prefix_of
-from shared.eventstore import (
+from shared.runtime.bus import inbox_prefix_of
+from shared.runtime.eventstore import (
     ALERTS_PREFIX,
     ALERTS_STREAM,
     DEAD_LETTER_PREFIX,
@@ -24,7 +24,7 @@ from shared.eventstore import (
 
 
 def inbox(user: str) -> str:
-    """The only reply subjects a user may read: its own (`shared.bus` connects with this prefix)."""
+    """The only reply subjects a user may read: its own (`shared.runtime.bus` connects with this prefix)."""
     return f"{inbox_prefix_of(user)}.>"
 
 
@@ -185,12 +185,12 @@ def nats_authorization(passwords: dict[str, str]) -> str:
 
 
 def main() -> int:
-    """`python -m shared.bus_permissions PASSWORDS.json`: print the authorization block for nats-server.
+    """`python -m ops.bus_permissions PASSWORDS.json`: print the authorization block for nats-server.
 
     PASSWORDS.json maps each user to its password; ops keep it in their secret store and mount the
     output as the NATS servers' `auth.conf`.
     """
-    parser = argparse.ArgumentParser(prog="python -m shared.bus_permissions", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ops.bus_permissions", description=main.__doc__)
     parser.add_argument("passwords", type=Path)
     args = parser.parse_args()
     passwords = json.loads(args.passwords.read_text())

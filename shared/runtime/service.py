@@ -11,17 +11,17 @@ from faststream.nats import NatsBroker
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import REGISTRY
 
-from shared import bus
-from shared.attestation import CommandVerifier, InvalidKey, Unattested
-from shared.commands import CommandContext, CommandReply, Rejection
-from shared.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
-from shared.events import EventMetadata, RecordedEvent
-from shared.eventstore import EventStore, streams_ready
-from shared.health import HealthServer, nats_connected
-from shared.metrics import COMMANDS
-from shared.protocol import ProtocolDefinition, load_protocol
-from shared.rules import RuleViolation
-from shared.settings import TrialSettings
+from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
+from shared.contracts.commands import CommandContext, CommandReply, Rejection
+from shared.contracts.events import EventMetadata, RecordedEvent
+from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.contracts.rules import RuleViolation
+from shared.runtime import bus
+from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
+from shared.runtime.eventstore import EventStore, streams_ready
+from shared.runtime.health import HealthServer, nats_connected
+from shared.runtime.metrics import COMMANDS
+from shared.runtime.settings import TrialSettings
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,1 @@
+"""Operator commands: provisioning the streams, the bus users' permissions, listing dead letters."""
