@@ -16,11 +16,16 @@ from shared.contracts.events import (
     SubjectWithdrawn,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import NotConsented, ReasonRequired, RuleViolation, SubjectIsWithdrawn, check_site
-
-
-class ConsentWasWithdrawn(RuleViolation):
-    rule, title = "consent.withdrawn", "Consent was withdrawn"
+from shared.contracts.rules import (
+    AlreadyRandomized,
+    ConsentWasWithdrawn,
+    NotConsented,
+    NotRandomized,
+    ReasonRequired,
+    RuleViolation,
+    SubjectIsWithdrawn,
+    check_site,
+)
 
 
 class NotScreened(RuleViolation):
@@ -31,20 +36,12 @@ class NotEligible(RuleViolation):
     rule, title = "screening.eligible", "Subject not eligible at the latest screening"
 
 
-class AlreadyRandomized(RuleViolation):
-    rule, title = "randomization.once", "Subject already randomized"
-
-
 class EnrollmentFull(RuleViolation):
     rule, title = "enrollment.cap", "Enrollment full"
 
 
 class AllocationListExhausted(RuleViolation):
     rule, title = "randomization.list_exhausted", "No allocation left for this stratum"
-
-
-class NotRandomized(RuleViolation):
-    rule, title = "randomization.exists", "Subject not randomized"
 
 
 class AlreadyInvalidated(RuleViolation):

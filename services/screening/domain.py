@@ -15,7 +15,16 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import DateInFuture, NotConsented, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
+from shared.contracts.rules import (
+    AlreadyRandomized,
+    ConsentWasWithdrawn,
+    DateInFuture,
+    NotConsented,
+    Refusal,
+    RuleViolation,
+    SubjectIsWithdrawn,
+    check_site,
+)
 
 
 class UnknownConsentFormVersion(RuleViolation):
@@ -28,14 +37,6 @@ class ConsentNotSigned(RuleViolation):
 
 class ConsentAlreadyRecorded(RuleViolation):
     rule, title = "consent.once_per_form_version", "Consent already recorded"
-
-
-class AlreadyRandomized(RuleViolation):
-    rule, title = "randomization.done", "Subject already randomized"
-
-
-class ConsentAlreadyWithdrawn(RuleViolation):
-    rule, title = "consent.withdrawn", "Consent was withdrawn"
 
 
 class ScreeningBeforeConsent(RuleViolation):
@@ -84,7 +85,7 @@ def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
     if state.withdrawn:
         raise SubjectIsWithdrawn(f"{subject} is withdrawn from the study")
     if state.consent_withdrawn:
-        raise ConsentAlreadyWithdrawn(f"{subject} withdrew consent; no further trial procedures")
+        raise ConsentWasWithdrawn(f"{subject} withdrew consent; no further trial procedures")
     if state.consent is None:
         raise NotConsented(f"{subject} has no informed consent on record; consent comes before screening")
     return state.consent
@@ -170,7 +171,7 @@ def record_consent(
             "the subject or a legally authorised representative must sign", field="signed_by_subject"
         )
     if state.consent_withdrawn:
-        raise ConsentAlreadyWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
+        raise ConsentWasWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
     if form.consent_form_version in state.consented_form_versions:
         raise ConsentAlreadyRecorded(
             f"{subject} already consented on form version {form.consent_form_version}", field="consent_form_version"

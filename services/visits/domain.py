@@ -26,7 +26,15 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import ProcedureForm, VisitRecord, WithdrawalForm
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import DateInFuture, ReasonRequired, Refusal, RuleViolation, SubjectIsWithdrawn, check_site
+from shared.contracts.rules import (
+    DateInFuture,
+    NotRandomized,
+    ReasonRequired,
+    Refusal,
+    RuleViolation,
+    SubjectIsWithdrawn,
+    check_site,
+)
 from shared.contracts.schedule import surgery_deadline, visit_windows
 
 FG_HT = "FG_HT"
@@ -40,10 +48,6 @@ DeviationIds = Callable[[str], UUID]
 
 class SubjectHasCompleted(RuleViolation):
     rule, title = "subject.completed", "Subject completed the study"
-
-
-class NotRandomized(RuleViolation):
-    rule, title = "randomization.required", "Subject not randomized"
 
 
 class RandomizationInvalid(RuleViolation):

@@ -37,6 +37,18 @@ class SubjectIsWithdrawn(RuleViolation):
     rule, title = "subject.withdrawn", "Subject withdrawn"
 
 
+class ConsentWasWithdrawn(RuleViolation):
+    rule, title = "consent.withdrawn", "Consent was withdrawn"
+
+
+class AlreadyRandomized(RuleViolation):
+    rule, title = "randomization.once", "Subject already randomized"
+
+
+class NotRandomized(RuleViolation):
+    rule, title = "randomization.required", "Subject not randomized"
+
+
 class DateInFuture(RuleViolation):
     rule, kind, title = "date.not_future", Refusal.INVALID, "Date or time after now"
 

@@ -86,9 +86,9 @@ def test_an_eligible_consented_subject_gets_the_next_slot_of_its_stratum_and_the
         ([CONSENT, screened(False)], domain.NotEligible),
         (
             [CONSENT, screened(True), ConsentWithdrawn(withdrawn_on=date(2026, 11, 3), recorded_by="x")],
-            domain.ConsentWasWithdrawn,
+            rules.ConsentWasWithdrawn,
         ),
-        ([CONSENT, screened(True), allocated(1)], domain.AlreadyRandomized),
+        ([CONSENT, screened(True), allocated(1)], rules.AlreadyRandomized),
     ],
 )
 def test_each_refusal_names_its_rule(history: list[DomainEvent], error: type[Exception]) -> None:
@@ -136,10 +136,10 @@ def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
     assert event == RandomizationInvalidated(randomization_number=1, arm=allocated(1).arm)
     with pytest.raises(domain.AlreadyInvalidated):
         invalidate([*history, event])
-    with pytest.raises(domain.NotRandomized):
+    with pytest.raises(rules.NotRandomized):
         invalidate([CONSENT])
     with pytest.raises(rules.ReasonRequired):
         invalidate(history, reason="   ")
     # Still randomized: one allocation, ever, even after invalidation.
-    with pytest.raises(domain.AlreadyRandomized):
+    with pytest.raises(rules.AlreadyRandomized):
         randomize([*history, event])

@@ -109,7 +109,7 @@ def test_screening_without_consent_is_refused_under_in09() -> None:
 
 def test_screening_after_consent_withdrawal_is_refused() -> None:
     withdrawn = ConsentWithdrawn(withdrawn_on=date(2026, 11, 22), recorded_by="inv-01")
-    with pytest.raises(domain.ConsentAlreadyWithdrawn):
+    with pytest.raises(rules.ConsentWasWithdrawn):
         screen([*decide(), withdrawn])
 
 
@@ -152,5 +152,5 @@ def test_consent_withdrawal_needs_consent_and_happens_once() -> None:
         withdraw([])
     [withdrawn] = withdraw(decide())
     assert withdrawn == ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
-    with pytest.raises(domain.ConsentAlreadyWithdrawn):
+    with pytest.raises(rules.ConsentWasWithdrawn):
         withdraw([*decide(), withdrawn])

@@ -157,7 +157,7 @@ def test_surgery_more_than_30_days_after_randomization_is_a_deviation(days: int,
 
 
 def test_surgery_needs_a_randomization_before_it() -> None:
-    with pytest.raises(domain.NotRandomized):
+    with pytest.raises(rules.NotRandomized):
         procedure([])
     with pytest.raises(domain.ProcedureBeforeRandomization):
         procedure([randomized()], PROCEDURE.model_copy(update={"procedure_date": RANDOMIZED_ON - timedelta(days=1)}))
