@@ -60,117 +60,163 @@ class Evaluation:
     criteria: tuple[CriterionResult, ...]
 
 
-Rule = Callable[[ScreeningForm], tuple[CriterionOutcome, str | None]]
+@dataclass(frozen=True)
+class Context:
+    """What a criterion may need beyond the form: the protocol's thresholds, the computed BMI, the consent."""
+
+    rules: Eligibility
+    bmi: Decimal
+    consent_form_version: str | None
+
+
+Decided = tuple[CriterionOutcome, str | None]
+Rule = Callable[[ScreeningForm, Context], Decided]
+
+
+def in01(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.localized_scleroderma_symptoms), None if f.loscat_score is None else f"LoSCAT {f.loscat_score}"
+
+
+def in02(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.alopecia_secondary_to_localized_scleroderma), None
+
+
+def in03(f: ScreeningForm, ctx: Context) -> Decided:
+    cutoff = months_before(f.screening_date, ctx.rules.inclusion.IN03.min_hair_loss_months)
+    onset = f.hair_loss_onset_date
+    lasting = MISSING if onset is None else (MET if onset < cutoff else NOT_MET)
+    value = f"onset {onset} (must be before {cutoff}); donor hair adequate: {f.adequate_donor_hair}"
+    return _all_of(lasting, _flag(f.adequate_donor_hair)), value
+
+
+def in04(f: ScreeningForm, ctx: Context) -> Decided:
+    cutoff = months_before(f.screening_date, ctx.rules.inclusion.IN04.min_inactive_months)
+    last = f.last_disease_activity_date
+    inactive = MISSING if last is None else (MET if last < cutoff else NOT_MET)
+    b = f.biopsy
+    findings = (
+        (MISSING,)
+        if b is None
+        else (
+            _flag(None if b.inflammatory_cell_infiltration is None else not b.inflammatory_cell_infiltration),
+            _flag(b.follicle_orifices_absent),
+            _flag(b.follicles_replaced_by_connective_tissue),
+        )
+    )
+    value = f"last activity {last} (must be before {cutoff}); biopsy {b.model_dump() if b else None}"
+    return _all_of(inactive, *findings), value
+
+
+def in05(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.fit_for_anaesthesia_and_surgery), None
+
+
+def in06(f: ScreeningForm, ctx: Context) -> Decided:
+    return (MET if ctx.bmi >= ctx.rules.inclusion.IN06.min_bmi else NOT_MET), f"BMI {ctx.bmi}"
+
+
+def in07(f: ScreeningForm, ctx: Context) -> Decided:
+    ages = ctx.rules.inclusion.IN07
+    return (MET if ages.min_age <= f.age_years <= ages.max_age else NOT_MET), f"age {f.age_years}"
+
+
+def in08(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.willing_to_comply_with_follow_up), None
+
+
+def in09(f: ScreeningForm, ctx: Context) -> Decided:
+    if ctx.consent_form_version:
+        return MET, f"consent form {ctx.consent_form_version}"
+    return NOT_MET, "no valid consent"
+
+
+def ex01(f: ScreeningForm, ctx: Context) -> Decided:
+    area = f.hair_loss_area_fraction
+    if area is None:
+        return MISSING, None
+    return (MET if area > ctx.rules.exclusion.EX01.max_area_fraction else NOT_MET), f"area {area} of the scalp"
+
+
+def ex02(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.scalp_infection), None
+
+
+def ex03(f: ScreeningForm, ctx: Context) -> Decided:
+    if f.contraindications is None:
+        return MISSING, None
+    return (MET if f.contraindications else NOT_MET), ", ".join(f.contraindications) or "none"
+
+
+def ex04(f: ScreeningForm, ctx: Context) -> Decided:
+    if f.sex is Sex.MALE:
+        return NOT_MET, "not applicable (male)"
+    return _any_of(_flag(f.pregnant), _flag(f.breastfeeding)), f"pregnant {f.pregnant}, breastfeeding {f.breastfeeding}"
+
+
+def ex05(f: ScreeningForm, ctx: Context) -> Decided:
+    return (MET if ctx.bmi < ctx.rules.exclusion.EX05.min_bmi else NOT_MET), f"BMI {ctx.bmi}"
+
+
+def ex06(f: ScreeningForm, ctx: Context) -> Decided:
+    cutoff = months_before(f.screening_date, ctx.rules.exclusion.EX06.lookback_months)
+    return _since(f.last_vasodilator_or_immunosuppressant_start, cutoff, "started")
+
+
+def ex07(f: ScreeningForm, ctx: Context) -> Decided:
+    cutoff = f.screening_date - timedelta(days=ctx.rules.exclusion.EX07.lookback_days)
+    return _since(f.last_topical_ointment_on_surgical_area, cutoff, "applied")
+
+
+def ex08(f: ScreeningForm, ctx: Context) -> Decided:
+    if f.serology is None:
+        return MISSING, None
+    results = f.serology.model_dump()
+    parts = (MISSING if r is None else (MET if r == Serology.POSITIVE else NOT_MET) for r in results.values())
+    return _any_of(*parts), ", ".join(f"{test} {result}" for test, result in results.items())
+
+
+def ex09(f: ScreeningForm, ctx: Context) -> Decided:
+    cutoff = months_before(f.screening_date, ctx.rules.exclusion.EX09.lookback_months)
+    return _since(f.last_tumour_diagnosis, cutoff, "diagnosed")
+
+
+def ex10(f: ScreeningForm, ctx: Context) -> Decided:
+    dose = f.prednisolone_mg_per_day
+    if dose is None:
+        return MISSING, None
+    return (
+        MET if dose > ctx.rules.exclusion.EX10.max_prednisolone_mg_per_day else NOT_MET
+    ), f"prednisolone {dose} mg/day"
+
+
+def ex11(f: ScreeningForm, ctx: Context) -> Decided:
+    return _flag(f.investigator_judges_unsuitable), None
+
+
+# Every criterion of the protocol, by its code, in protocol order.
+INCLUSION: dict[str, Rule] = {
+    "IN01": in01, "IN02": in02, "IN03": in03, "IN04": in04, "IN05": in05,
+    "IN06": in06, "IN07": in07, "IN08": in08, "IN09": in09,
+}  # fmt: skip
+EXCLUSION: dict[str, Rule] = {
+    "EX01": ex01, "EX02": ex02, "EX03": ex03, "EX04": ex04, "EX05": ex05, "EX06": ex06,
+    "EX07": ex07, "EX08": ex08, "EX09": ex09, "EX10": ex10, "EX11": ex11,
+}  # fmt: skip
 
 
 def evaluate(form: ScreeningForm, rules: Eligibility, *, consent_form_version: str | None) -> Evaluation:
     """Every criterion, in protocol order; eligible only when all inclusions are met and no exclusion applies."""
-    day = form.screening_date
-    inc, exc = rules.inclusion, rules.exclusion
-    body_mass = bmi(form)
-
-    def in03(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        cutoff = months_before(day, inc.IN03.min_hair_loss_months)
-        onset = f.hair_loss_onset_date
-        lasting = MISSING if onset is None else (MET if onset < cutoff else NOT_MET)
-        value = f"onset {onset} (must be before {cutoff}); donor hair adequate: {f.adequate_donor_hair}"
-        return _all_of(lasting, _flag(f.adequate_donor_hair)), value
-
-    def in04(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        cutoff = months_before(day, inc.IN04.min_inactive_months)
-        last = f.last_disease_activity_date
-        inactive = MISSING if last is None else (MET if last < cutoff else NOT_MET)
-        b = f.biopsy
-        findings = (
-            (MISSING,)
-            if b is None
-            else (
-                _flag(None if b.inflammatory_cell_infiltration is None else not b.inflammatory_cell_infiltration),
-                _flag(b.follicle_orifices_absent),
-                _flag(b.follicles_replaced_by_connective_tissue),
-            )
-        )
-        value = f"last activity {last} (must be before {cutoff}); biopsy {b.model_dump() if b else None}"
-        return _all_of(inactive, *findings), value
-
-    def in07(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        return (MET if inc.IN07.min_age <= f.age_years <= inc.IN07.max_age else NOT_MET), f"age {f.age_years}"
-
-    def ex01(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        area = f.hair_loss_area_fraction
-        if area is None:
-            return MISSING, None
-        return (MET if area > exc.EX01.max_area_fraction else NOT_MET), f"area {area} of the scalp"
-
-    def ex03(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        if f.contraindications is None:
-            return MISSING, None
-        return (MET if f.contraindications else NOT_MET), ", ".join(f.contraindications) or "none"
-
-    def ex04(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        if f.sex is Sex.MALE:
-            return NOT_MET, "not applicable (male)"
-        return _any_of(
-            _flag(f.pregnant), _flag(f.breastfeeding)
-        ), f"pregnant {f.pregnant}, breastfeeding {f.breastfeeding}"
-
-    def ex08(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        if f.serology is None:
-            return MISSING, None
-        results = f.serology.model_dump()
-        parts = (MISSING if r is None else (MET if r == Serology.POSITIVE else NOT_MET) for r in results.values())
-        return _any_of(*parts), ", ".join(f"{test} {result}" for test, result in results.items())
-
-    def ex10(f: ScreeningForm) -> tuple[CriterionOutcome, str | None]:
-        dose = f.prednisolone_mg_per_day
-        if dose is None:
-            return MISSING, None
-        return (MET if dose > exc.EX10.max_prednisolone_mg_per_day else NOT_MET), f"prednisolone {dose} mg/day"
-
-    inclusion: dict[str, Rule] = {
-        "IN01": lambda f: (_flag(f.localized_scleroderma_symptoms), _loscat(f)),
-        "IN02": lambda f: (_flag(f.alopecia_secondary_to_localized_scleroderma), None),
-        "IN03": in03,
-        "IN04": in04,
-        "IN05": lambda f: (_flag(f.fit_for_anaesthesia_and_surgery), None),
-        "IN06": lambda f: (MET if body_mass >= inc.IN06.min_bmi else NOT_MET, f"BMI {body_mass}"),
-        "IN07": in07,
-        "IN08": lambda f: (_flag(f.willing_to_comply_with_follow_up), None),
-        "IN09": lambda f: (
-            (MET, f"consent form {consent_form_version}") if consent_form_version else (NOT_MET, "no valid consent")
-        ),
-    }
-    exclusion: dict[str, Rule] = {
-        "EX01": ex01,
-        "EX02": lambda f: (_flag(f.scalp_infection), None),
-        "EX03": ex03,
-        "EX04": ex04,
-        "EX05": lambda f: (MET if body_mass < exc.EX05.min_bmi else NOT_MET, f"BMI {body_mass}"),
-        "EX06": lambda f: _since(
-            f.last_vasodilator_or_immunosuppressant_start,
-            months_before(day, exc.EX06.lookback_months),
-            "started",
-        ),
-        "EX07": lambda f: _since(
-            f.last_topical_ointment_on_surgical_area, day - timedelta(days=exc.EX07.lookback_days), "applied"
-        ),
-        "EX08": ex08,
-        "EX09": lambda f: _since(f.last_tumour_diagnosis, months_before(day, exc.EX09.lookback_months), "diagnosed"),
-        "EX10": ex10,
-        "EX11": lambda f: (_flag(f.investigator_judges_unsuitable), None),
-    }
+    ctx = Context(rules, bmi(form), consent_form_version)
     results = [
-        _result(code, CriterionKind.INCLUSION, getattr(inc, code), rule(form)) for code, rule in inclusion.items()
-    ] + [_result(code, CriterionKind.EXCLUSION, getattr(exc, code), rule(form)) for code, rule in exclusion.items()]
-    return Evaluation(eligible=not any(r.blocks_eligibility for r in results), bmi=body_mass, criteria=tuple(results))
+        _result(code, CriterionKind.INCLUSION, getattr(rules.inclusion, code), rule(form, ctx))
+        for code, rule in INCLUSION.items()
+    ] + [
+        _result(code, CriterionKind.EXCLUSION, getattr(rules.exclusion, code), rule(form, ctx))
+        for code, rule in EXCLUSION.items()
+    ]
+    return Evaluation(eligible=not any(r.blocks_eligibility for r in results), bmi=ctx.bmi, criteria=tuple(results))
 
 
-def _loscat(form: ScreeningForm) -> str | None:
-    return None if form.loscat_score is None else f"LoSCAT {form.loscat_score}"
-
-
-def _result(
-    code: str, kind: CriterionKind, criterion: Criterion, decided: tuple[CriterionOutcome, str | None]
-) -> CriterionResult:
+def _result(code: str, kind: CriterionKind, criterion: Criterion, decided: Decided) -> CriterionResult:
     outcome, value = decided
     return CriterionResult(code=code, kind=kind, outcome=outcome, value=value, rule=criterion.text)

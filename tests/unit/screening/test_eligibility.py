@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.screening import eligibility
 from services.screening.eligibility import Evaluation, bmi, evaluate, months_before
 from shared.contracts.events import CriterionOutcome, CriterionResult
 from shared.contracts.forms import BiopsyFindings, ScreeningForm, SerologyResults
-from shared.contracts.protocol import load_protocol
+from shared.contracts.protocol import Exclusion, Inclusion, load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 RULES = load_protocol(DEFAULT_PROTOCOL_FILE).eligibility
@@ -251,3 +252,8 @@ def test_eligible_exactly_when_no_criterion_blocks(failures: dict[str, dict[str,
     assert [c.code for c in evaluation.criteria] == CODES
     assert evaluation.eligible == (not any(c.blocks_eligibility for c in evaluation.criteria))
     assert evaluation.eligible == (not failures)
+
+
+def test_the_criteria_table_holds_exactly_the_protocols_criteria_in_its_order() -> None:
+    assert list(eligibility.INCLUSION) == list(Inclusion.model_fields)
+    assert list(eligibility.EXCLUSION) == list(Exclusion.model_fields)
