@@ -6,19 +6,17 @@ All `async def`: they never block, and FastAPI would run a plain `def` in a work
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import InvalidToken, Principal, Right, verify_token
 from services.gateway.errors import forbidden, rejection_problem, unauthorized
+from services.gateway.params import SitePath
 from services.gateway.settings import GatewaySettings
 from shared.contracts.commands import Rejection
-from shared.contracts.protocol import SITE_CODE_PATTERN, cached_protocol
 from shared.contracts.rules import UnknownSite
-
-SitePath = Annotated[str, Path(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
 
 bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
 
@@ -45,7 +43,7 @@ async def principal(
 
 
 def protocol_sites(settings: GatewaySettings) -> frozenset[str]:
-    return frozenset(s.code for s in cached_protocol(settings.protocol_file).sites)
+    return frozenset(s.code for s in settings.protocol().sites)
 
 
 Caller = Annotated[Principal, Depends(principal)]

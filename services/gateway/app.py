@@ -8,15 +8,16 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI, Request
 
-from services.gateway.commands import CommandBus
+from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
-from services.gateway.forms import forms_router
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
-from services.gateway.reports import reports_router
-from services.gateway.safety import safety_router
+from services.gateway.routes.exports import exports_router
+from services.gateway.routes.forms import forms_router
+from services.gateway.routes.reports import reports_router
+from services.gateway.routes.safety import safety_router
+from services.gateway.routes.subjects import subjects_router
 from services.gateway.settings import GatewaySettings
-from services.gateway.subjects import subjects_router
 from shared.contracts.attestation import CommandSigner
 from shared.runtime import bus
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
@@ -96,5 +97,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(subjects_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
+    app.include_router(exports_router())
 
     return app

@@ -7,6 +7,8 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.protocol import ProtocolDefinition, cached_protocol
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROTOCOL_FILE = PROJECT_ROOT / "protocol" / "NCT06646146.yaml"
 
@@ -26,6 +28,10 @@ class TrialSettings(BaseSettings):
         None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.contracts.attestation)"
     )
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
+
+    def protocol(self) -> ProtocolDefinition:
+        """The protocol definition this process runs, read once."""
+        return cached_protocol(self.protocol_file)
 
 
 S = TypeVar("S", bound=TrialSettings)

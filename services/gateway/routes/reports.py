@@ -1,16 +1,16 @@
-"""`/v1/reports/…`: the trial's reports for data managers, monitors and statisticians, and the exports."""
+"""`/v1/reports/…`: the trial's reports for data managers, monitors and statisticians."""
 
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from shared.contracts.forms import Instant
-from shared.contracts.protocol import SUBJECT_ID_PATTERN, ProtocolDefinition, cached_protocol
+from shared.contracts.protocol import SUBJECT_ID_PATTERN
 from shared.readmodels import sdtm
 from shared.readmodels.consort import Consort, consort, consort_svg
 from shared.readmodels.trial import (
@@ -29,17 +29,13 @@ SVG = "image/svg+xml"
 
 
 def reports_router() -> APIRouter:
-    """Every report needs READ_REPORTS; the exports need EXPORT_DATA."""
+    """Every report needs READ_REPORTS; the page links the exports too (`exports_router`)."""
     reader = Annotated[Principal, allowed(Right.READ_REPORTS)]
-    exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
     router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
-
-    def protocol(request: Request) -> ProtocolDefinition:
-        return cached_protocol(request.app.state.settings.protocol_file)
 
     @router.get("", operation_id="reports_index", summary="A page linking every report", response_class=HTMLResponse)
     async def index(request: Request, caller: reader) -> HTMLResponse:
-        p = protocol(request)
+        p = request.app.state.settings.protocol()
         links = [
             ("consort.svg", "CONSORT flow diagram"),
             ("consort.json", "CONSORT flow (JSON)"),
@@ -72,7 +68,7 @@ def reports_router() -> APIRouter:
     async def consort_diagram(request: Request, caller: reader) -> Response:
         async with request.app.state.pool.acquire() as conn:
             flow = await consort(conn)
-        title = f"{protocol(request).trial_id} — CONSORT flow"
+        title = f"{request.app.state.settings.protocol().trial_id} — CONSORT flow"
         return Response(consort_svg(flow, title=title), media_type=SVG)
 
     @router.get("/enrollment.json", operation_id="enrollment", summary="Randomizations per day, site and arm")
@@ -90,7 +86,7 @@ def reports_router() -> APIRouter:
     async def enrollment_plot(request: Request, caller: reader) -> Response:
         async with request.app.state.pool.acquire() as conn:
             points = await enrollment(conn)
-        p = protocol(request)
+        p = request.app.state.settings.protocol()
         return Response(enrollment_svg(points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment"), media_type=SVG)
 
     @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
@@ -114,28 +110,5 @@ def reports_router() -> APIRouter:
     ) -> list[AuditEntry]:
         async with request.app.state.pool.acquire() as conn:
             return await audit_trail(conn, subject=subject, since=since, until=until, limit=limit)
-
-    @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
-    async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
-        return sdtm.define()
-
-    @router.get(
-        "/exports/{domain}.csv",
-        operation_id="export_domain",
-        summary="SDTM-shaped CSV of one domain (DM, IE, DS, PR, SV, AE)",
-        response_class=PlainTextResponse,
-        responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
-    )
-    async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
-        build = sdtm.DOMAINS.get(domain.upper())
-        if build is None:
-            raise HTTPException(404, f"no export {domain}; one of {list(sdtm.DOMAINS)}")
-        async with request.app.state.pool.acquire() as conn:
-            rows = await build(conn, protocol(request))
-        return PlainTextResponse(
-            sdtm.to_csv(domain.upper(), rows),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
-        )
 
     return router

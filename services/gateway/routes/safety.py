@@ -8,9 +8,9 @@ from fastapi.responses import Response
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
-from services.gateway.commands import AlertAcknowledged, submit_command
+from services.gateway.command_bus import AlertAcknowledged, submit_command
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.forms import IdempotencyKey
+from services.gateway.params import IdempotencyKey
 from services.gateway.reads import AlertState, AlertView, find_alerts
 from shared.contracts.commands import ACKNOWLEDGE_ALERT
 from shared.contracts.forms import AlertAcknowledgement

@@ -3,14 +3,13 @@
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.gateway.access import SitePath, allowed, rights_first
+from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
-from services.gateway.commands import (
+from services.gateway.command_bus import (
     AdverseEventRecorded,
     RandomizationRecorded,
     RecordedResponse,
@@ -18,7 +17,7 @@ from services.gateway.commands import (
     submit_command,
 )
 from services.gateway.errors import problem_responses
-from services.gateway.idempotency import KEY_PATTERN
+from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath
 from shared.contracts.commands import (
     COMMAND_RIGHTS,
     INVALIDATE_RANDOMIZATION,
@@ -45,17 +44,6 @@ from shared.contracts.forms import (
     VisitRecord,
     WithdrawalForm,
 )
-from shared.contracts.protocol import SUBJECT_ID_PATTERN
-
-SubjectPath = Annotated[str, PathParam(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        pattern=KEY_PATTERN,
-        description="unique per intended request; a retry with the same key returns the first answer",
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -165,7 +153,7 @@ def forms_router() -> APIRouter:
         request: Request,
         site: SitePath,
         subject: SubjectPath,
-        visit: Annotated[str, PathParam(pattern=r"^[A-Z][A-Z0-9]{1,4}$", examples=["M6"])],
+        visit: VisitPath,
         form: VisitAssessments,
         caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_VISIT], per_site=True)],
         key: IdempotencyKey,

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from services.gateway.access import SitePath, allowed
+from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
-from services.gateway.commands import CommandBus
+from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.forms import SubjectPath
+from services.gateway.params import SitePath, SubjectPath
 from services.gateway.reads import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN

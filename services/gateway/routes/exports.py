@@ -1,0 +1,42 @@
+"""`/v1/reports/exports/…`: the SDTM-shaped exports and their define, for data managers and statisticians."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from services.gateway.access import allowed
+from services.gateway.auth import Principal, Right
+from services.gateway.errors import problem_responses
+from shared.readmodels import sdtm
+
+
+def exports_router() -> APIRouter:
+    """Every export needs EXPORT_DATA."""
+    exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
+    router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
+
+    @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
+    async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
+        return sdtm.define()
+
+    @router.get(
+        "/exports/{domain}.csv",
+        operation_id="export_domain",
+        summary="SDTM-shaped CSV of one domain (DM, IE, DS, PR, SV, AE)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
+    )
+    async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
+        build = sdtm.DOMAINS.get(domain.upper())
+        if build is None:
+            raise HTTPException(404, f"no export {domain}; one of {list(sdtm.DOMAINS)}")
+        async with request.app.state.pool.acquire() as conn:
+            rows = await build(conn, request.app.state.settings.protocol())
+        return PlainTextResponse(
+            sdtm.to_csv(domain.upper(), rows),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
+        )
+
+    return router
