@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.readmodels.catalogue import ReadModel, durable_consumer
 from shared.runtime.bus import inbox_prefix_of
 from shared.runtime.eventstore import (
     ALERTS_PREFIX,
@@ -63,9 +64,7 @@ def reading(stream: str, *durables: str) -> list[str]:
 
 
 # The durable consumers, by owner: each projection's and the SAE reaction's on the record.
-PROJECTION_CONSUMERS = tuple(
-    f"projection-{name}" for name in ("subjects", "screening_log", "randomizations", "visits", "safety", "audit_trail")
-)
+PROJECTION_CONSUMERS = tuple(durable_consumer(model) for model in ReadModel)
 SAE_REACTION_CONSUMER = "reaction-sae-alerts"
 
 # Reading histories from the legal record.

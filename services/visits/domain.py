@@ -37,7 +37,6 @@ from shared.contracts.rules import (
 )
 from shared.contracts.schedule import surgery_deadline, visit_windows
 
-FG_HT = "FG_HT"
 SURGERY_LATE = "SURGERY_AFTER_WINDOW"
 FAT_GRAFT_MISSING = "FAT_GRAFT_MISSING_IN_FG_HT"
 FAT_GRAFT_IN_HT = "FAT_GRAFT_IN_HT_ARM"
@@ -181,9 +180,12 @@ def record_procedure(
         days = (form.procedure_date - state.randomized_on).days
         limit = protocol.schedule.surgery_within_days_of_randomization
         found.append((SURGERY_LATE, f"surgery {days} days after randomization (limit {limit})"))
-    if randomized.arm == FG_HT and form.fat_graft is None:
-        found.append((FAT_GRAFT_MISSING, "arm FG_HT subject operated without an ECM/SVF-gel fat graft record"))
-    if randomized.arm != FG_HT and form.fat_graft is not None:
+    grafted_arm = protocol.receives_fat_graft(randomized.arm)
+    if grafted_arm and form.fat_graft is None:
+        found.append(
+            (FAT_GRAFT_MISSING, f"arm {randomized.arm} subject operated without an ECM/SVF-gel fat graft record")
+        )
+    if not grafted_arm and form.fat_graft is not None:
         found.append((FAT_GRAFT_IN_HT, f"arm {randomized.arm} subject received an ECM/SVF-gel fat graft"))
     events += [_deviation(deviation_ids, code, text) for code, text in found if code not in state.deviations]
     return events

@@ -47,6 +47,7 @@ class Arm(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     code: str = Field(pattern=r"^[A-Z][A-Z_]{1,15}$")
     name: str
+    receives_fat_graft: bool = Field(False, description="the arm's surgery includes the ECM/SVF-gel fat graft")
 
 
 class Site(BaseModel):
@@ -177,7 +178,13 @@ class Schedule(_Strict):
             raise ValueError("follow_up: visits must be listed by target day")
         if sum(v.end_of_study for v in self.follow_up) != 1:
             raise ValueError("follow_up: exactly one visit ends the study")
+        if sum(v.primary_endpoint for v in self.follow_up) != 1:
+            raise ValueError("follow_up: exactly one visit is the primary endpoint")
         return self
+
+    @property
+    def primary_endpoint(self) -> FollowUpVisit:
+        return next(v for v in self.follow_up if v.primary_endpoint)
 
 
 class Randomization(_Strict):
@@ -214,6 +221,18 @@ class ProtocolDefinition(BaseModel):
 
     def site(self, code: str) -> Site | None:
         return next((s for s in self.sites if s.code == code), None)
+
+    def receives_fat_graft(self, arm: str) -> bool:
+        """Whether subjects of this arm get the ECM/SVF-gel fat graft with their hair transplantation."""
+        return any(a.code == arm and a.receives_fat_graft for a in self.arms)
+
+    @property
+    def fat_graft_arms(self) -> tuple[str, ...]:
+        return tuple(a.code for a in self.arms if a.receives_fat_graft)
+
+    def arm_treated_as(self, *, fat_graft: bool) -> str:
+        """The arm whose treatment a surgery with (or without) the fat graft is (the actual arm, for SDTM)."""
+        return next(a.code for a in self.arms if a.receives_fat_graft == fat_graft)
 
 
 class InvalidProtocolDefinition(Exception):

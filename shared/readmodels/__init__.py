@@ -1,4 +1,5 @@
-"""Reports on the read models (CONSORT, enrollment, visit compliance, safety, audit) and SDTM exports.
-
-Shared because the gateway serves them and the reporting service's command line writes them.
-"""
+"""The read models' contract: their names and tables (`catalogue`), the states and views the gateway reads
+(`subjects`, `alerts`), and the reports over them (CONSORT, enrollment, visit compliance, safety, audit,
+SDTM exports). The reporting service's projections write through these names and states; the gateway and
+the reporting command line read through these queries. The tables themselves are created by the reporting
+service's migrations."""

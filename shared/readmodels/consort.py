@@ -4,6 +4,9 @@ from html import escape
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.forms import WithdrawalReason
+from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.subjects import SubjectState, VisitStatus
 from shared.runtime.postgres import Connection
 
 LATEST_SCREENING = """
@@ -23,34 +26,36 @@ SELECT c.code, count(*) AS n
 
 NOT_RANDOMIZED = f"""
 SELECT count(*) FILTER (WHERE NOT l.eligible) AS ineligible,
-       count(*) FILTER (WHERE l.eligible AND s.state = 'consent_withdrawn') AS declined,
-       count(*) FILTER (WHERE l.eligible AND s.state IS DISTINCT FROM 'consent_withdrawn') AS other
+       count(*) FILTER (WHERE l.eligible AND s.state = '{SubjectState.CONSENT_WITHDRAWN}') AS declined,
+       count(*) FILTER (WHERE l.eligible AND s.state IS DISTINCT FROM '{SubjectState.CONSENT_WITHDRAWN}') AS other
   FROM ({LATEST_SCREENING}) AS l
   LEFT JOIN subjects AS s USING (subject_id)
  WHERE l.subject_id NOT IN (SELECT subject_id FROM randomizations)
 """
 
-PER_ARM = """
+# $1: the arms that receive the fat graft; $2: the primary-endpoint visit (both from the protocol definition).
+PER_ARM = f"""
 SELECT r.arm,
        count(*) AS allocated,
        count(*) FILTER (WHERE r.invalidated) AS invalidated,
-       count(p.subject_id) FILTER (WHERE (r.arm = 'FG_HT') = (p.ecm_svf_gel_ml IS NOT NULL)) AS received,
+       count(p.subject_id) FILTER (WHERE (r.arm = ANY($1::text[])) = (p.ecm_svf_gel_ml IS NOT NULL)) AS received,
        count(*) FILTER (WHERE p.subject_id IS NULL) AS not_operated,
-       count(p.subject_id) FILTER (WHERE (r.arm = 'FG_HT') <> (p.ecm_svf_gel_ml IS NOT NULL)) AS other_procedure,
-       count(*) FILTER (WHERE s.withdrawal_reason = 'lost_to_follow_up') AS lost_to_follow_up,
-       count(*) FILTER (WHERE s.state = 'died') AS died,
-       count(*) FILTER (WHERE NOT r.invalidated AND m6.status = 'completed') AS analysed
+       count(p.subject_id) FILTER (WHERE (r.arm = ANY($1::text[])) <> (p.ecm_svf_gel_ml IS NOT NULL))
+           AS other_procedure,
+       count(*) FILTER (WHERE s.withdrawal_reason = '{WithdrawalReason.LOST_TO_FOLLOW_UP}') AS lost_to_follow_up,
+       count(*) FILTER (WHERE s.state = '{SubjectState.DIED}') AS died,
+       count(*) FILTER (WHERE NOT r.invalidated AND primary_visit.status = '{VisitStatus.COMPLETED}') AS analysed
   FROM randomizations AS r
   LEFT JOIN procedures AS p USING (subject_id)
   LEFT JOIN subjects AS s USING (subject_id)
-  LEFT JOIN visits AS m6 ON m6.subject_id = r.subject_id AND m6.visit = 'M6'
+  LEFT JOIN visits AS primary_visit ON primary_visit.subject_id = r.subject_id AND primary_visit.visit = $2
  GROUP BY r.arm ORDER BY r.arm
 """
 
-DISCONTINUED = """
+DISCONTINUED = f"""
 SELECT r.arm, s.withdrawal_reason AS reason, count(*) AS n
   FROM randomizations AS r JOIN subjects AS s USING (subject_id)
- WHERE s.withdrawal_reason IS NOT NULL AND s.withdrawal_reason <> 'lost_to_follow_up'
+ WHERE s.withdrawal_reason IS NOT NULL AND s.withdrawal_reason <> '{WithdrawalReason.LOST_TO_FOLLOW_UP}'
  GROUP BY r.arm, s.withdrawal_reason ORDER BY r.arm, s.withdrawal_reason
 """
 
@@ -79,7 +84,7 @@ class Consort(BaseModel):
     arms: list[ArmFlow]
 
 
-async def consort(conn: Connection) -> Consort:
+async def consort(conn: Connection, protocol: ProtocolDefinition) -> Consort:
     assessed = int(await conn.fetchval(ASSESSED))
     by_criterion = {r["code"]: r["n"] for r in await conn.fetch(EXCLUDED_BY_CRITERION)}
     not_randomized = await conn.fetchrow(NOT_RANDOMIZED)
@@ -100,7 +105,7 @@ async def consort(conn: Connection) -> Consort:
             analysed=r["analysed"],
             excluded_from_analysis=r["allocated"] - r["analysed"],
         )
-        for r in await conn.fetch(PER_ARM)
+        for r in await conn.fetch(PER_ARM, list(protocol.fat_graft_arms), protocol.schedule.primary_endpoint.code)
     ]
     excluded = not_randomized["ineligible"] + not_randomized["declined"] + not_randomized["other"]
     return Consort(

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
 Rows = list[dict[str, Any]]
@@ -154,7 +155,7 @@ async def dm(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     )
     out = []
     for r in rows:
-        actual = ("FG_HT" if r["grafted"] else "HT") if r["operated"] else "NOTTRT"
+        actual = protocol.arm_treated_as(fat_graft=r["grafted"]) if r["operated"] else "NOTTRT"
         out.append(
             {
                 "STUDYID": protocol.trial_id,
@@ -281,7 +282,8 @@ async def pr(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 async def sv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     order = {v.code: i for i, v in enumerate(protocol.schedule.follow_up, start=1)}
     rows = await conn.fetch(
-        "SELECT subject_id, visit, visit_date, in_window FROM visits WHERE status = 'completed' ORDER BY subject_id"
+        "SELECT subject_id, visit, visit_date, in_window FROM visits WHERE status = $1 ORDER BY subject_id",
+        VisitStatus.COMPLETED.value,
     )
     return sorted(
         (

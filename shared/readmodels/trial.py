@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
 
@@ -29,7 +30,7 @@ async def enrollment(conn: Connection) -> list[EnrollmentPoint]:
     return [EnrollmentPoint.model_validate(dict(r)) for r in rows]
 
 
-def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str) -> str:
+def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str, fat_graft_arms: tuple[str, ...]) -> str:
     """Cumulative randomizations per site and arm, with the trial total against the cap (matplotlib)."""
     import matplotlib
 
@@ -44,7 +45,7 @@ def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str) -> st
         days.append(p.day)
         counts.append(p.cumulative)
     for (site, arm), (days, counts) in sorted(series.items()):
-        style = "-" if arm == "FG_HT" else "--"
+        style = "-" if arm in fat_graft_arms else "--"
         ax.step(mdates.date2num(days), counts, where="post", label=f"{site} {arm}", linestyle=style)  # type: ignore[no-untyped-call]
     if points:
         total_days = sorted({p.day for p in points})
@@ -74,11 +75,11 @@ class VisitCompliance(BaseModel):
 
 async def visit_compliance(conn: Connection) -> list[VisitCompliance]:
     rows = await conn.fetch(
-        """SELECT site, visit,
-                  count(*) FILTER (WHERE status = 'completed' AND in_window) AS in_window,
-                  count(*) FILTER (WHERE status = 'completed' AND NOT in_window) AS out_of_window,
-                  count(*) FILTER (WHERE status = 'missed') AS missed,
-                  count(*) FILTER (WHERE status = 'scheduled') AS scheduled
+        f"""SELECT site, visit,
+                  count(*) FILTER (WHERE status = '{VisitStatus.COMPLETED}' AND in_window) AS in_window,
+                  count(*) FILTER (WHERE status = '{VisitStatus.COMPLETED}' AND NOT in_window) AS out_of_window,
+                  count(*) FILTER (WHERE status = '{VisitStatus.MISSED}') AS missed,
+                  count(*) FILTER (WHERE status = '{VisitStatus.SCHEDULED}') AS scheduled
              FROM visits GROUP BY site, visit
             ORDER BY site, min(target_date), visit"""
     )

@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.contracts.events import RecordedEvent, UndecodableEvent
+from shared.readmodels.catalogue import durable_consumer
 from shared.runtime.deadletters import dead_letter
 from shared.runtime.eventstore import EVENTS_PREFIX, EVENTS_STREAM, DecodedEvents, fetch_available, to_recorded
 from shared.runtime.metrics import CONSUMER_LAG
@@ -150,7 +151,7 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
         self.dead_letters = 0
-        self.durable = f"projection-{projection.name}"
+        self.durable = durable_consumer(projection.name)
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
         self._log = log.bind(projection=projection.name)
 

@@ -289,7 +289,7 @@ async def test_every_consort_box_equals_the_count_from_the_script(
 ) -> None:
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
-        flow = await consort(conn)
+        flow = await consort(conn, PROTOCOL)
     assert flow.assessed_for_eligibility == len(s.screened) == 50
     assert flow.not_meeting_criteria == len(s.failed_codes) == 8
     assert flow.excluded_by_criterion == dict(

@@ -56,7 +56,7 @@ def reports_router() -> APIRouter:
     @router.get("/consort.json", operation_id="consort", summary="CONSORT 2010 flow")
     async def consort_json(request: Request, caller: reader) -> Consort:
         async with request.app.state.pool.acquire() as conn:
-            return await consort(conn)
+            return await consort(conn, request.app.state.settings.protocol())
 
     @router.get(
         "/consort.svg",
@@ -67,7 +67,7 @@ def reports_router() -> APIRouter:
     )
     async def consort_diagram(request: Request, caller: reader) -> Response:
         async with request.app.state.pool.acquire() as conn:
-            flow = await consort(conn)
+            flow = await consort(conn, request.app.state.settings.protocol())
         title = f"{request.app.state.settings.protocol().trial_id} — CONSORT flow"
         return Response(consort_svg(flow, title=title), media_type=SVG)
 
@@ -87,7 +87,10 @@ def reports_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             points = await enrollment(conn)
         p = request.app.state.settings.protocol()
-        return Response(enrollment_svg(points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment"), media_type=SVG)
+        svg = enrollment_svg(
+            points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment", fat_graft_arms=p.fat_graft_arms
+        )
+        return Response(svg, media_type=SVG)
 
     @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
     async def compliance(request: Request, caller: reader) -> list[VisitCompliance]:

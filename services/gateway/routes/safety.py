@@ -11,9 +11,9 @@ from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import AlertAcknowledged, submit_command
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import IdempotencyKey
-from services.gateway.reads import AlertState, AlertView, find_alerts
 from shared.contracts.commands import ACKNOWLEDGE_ALERT
 from shared.contracts.forms import AlertAcknowledgement
+from shared.readmodels.alerts import AlertState, AlertView, find_alerts
 
 
 def safety_router() -> APIRouter:

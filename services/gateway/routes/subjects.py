@@ -10,9 +10,9 @@ from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import SitePath, SubjectPath
-from services.gateway.reads import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
+from shared.readmodels.subjects import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
 
 
 def subjects_router() -> APIRouter:

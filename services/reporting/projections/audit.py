@@ -1,6 +1,7 @@
 """Every event as recorded: who, what, when, why, under which protocol version."""
 
 from shared.contracts.events import RecordedEvent
+from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_AUDIT = """
@@ -14,8 +15,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 class AuditTrailProjection:
     """`audit_trail`: every event with who, when, why, protocol version and correlation, in stream order."""
 
-    name = "audit_trail"
-    tables: tuple[str, ...] = ("audit_trail",)
+    name: str = ReadModel.AUDIT_TRAIL
+    tables: tuple[str, ...] = TABLES[ReadModel.AUDIT_TRAIL]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope

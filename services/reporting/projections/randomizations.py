@@ -1,6 +1,7 @@
 """Every allocation (invalidated ones marked) and when enrollment closed."""
 
 from shared.contracts.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
+from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_RANDOMIZATION = """
@@ -24,8 +25,8 @@ INSERT INTO enrollment (trial_id, closed_at, randomized, cap) VALUES ($1, $2, $3
 class RandomizationsProjection:
     """`randomizations` (every allocation, invalidated ones marked) and `enrollment` (when the cap was reached)."""
 
-    name = "randomizations"
-    tables: tuple[str, ...] = ("randomizations", "enrollment")
+    name: str = ReadModel.RANDOMIZATIONS
+    tables: tuple[str, ...] = TABLES[ReadModel.RANDOMIZATIONS]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope

@@ -9,6 +9,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
+from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_ADVERSE_EVENT = """
@@ -55,8 +56,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 class SafetyProjection:
     """`adverse_events`, `sae_alerts` and `protocol_deviations`."""
 
-    name = "safety"
-    tables: tuple[str, ...] = ("adverse_events", "sae_alerts", "protocol_deviations")
+    name: str = ReadModel.SAFETY
+    tables: tuple[str, ...] = TABLES[ReadModel.SAFETY]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope

@@ -1,6 +1,7 @@
 """Every screening with every criterion's result (the CONSORT exclusions)."""
 
 from shared.contracts.events import RecordedEvent, SubjectScreened
+from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_SCREENING = """
@@ -21,8 +22,8 @@ SELECT $1, $2, c.code, c.kind, c.outcome, c.blocks, c.value, c.rule
 class ScreeningLogProjection:
     """`screening_log` and `screening_criteria`: every screening with every criterion's result."""
 
-    name = "screening_log"
-    tables: tuple[str, ...] = ("screening_log", "screening_criteria")
+    name: str = ReadModel.SCREENING_LOG
+    tables: tuple[str, ...] = TABLES[ReadModel.SCREENING_LOG]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope

@@ -13,12 +13,15 @@ from shared.contracts.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
+from shared.readmodels.catalogue import TABLES, ReadModel
+from shared.readmodels.subjects import SubjectState
 from shared.runtime.postgres import Connection
 
-UPSERT_CONSENTED = """
+# The states are the read model's contract (`SubjectState`), shared with the gateway and the reports.
+UPSERT_CONSENTED = f"""
 INSERT INTO subjects AS s (subject_id, site, state, consent_form_version, consented_on,
                            first_event_at, last_event_at, last_event_type, last_sequence)
-VALUES ($1, $2, 'consented', $3, $4, $5, $5, $6, $7)
+VALUES ($1, $2, '{SubjectState.CONSENTED}', $3, $4, $5, $5, $6, $7)
 ON CONFLICT (subject_id) DO UPDATE
    SET consent_form_version = EXCLUDED.consent_form_version,
        consented_on = EXCLUDED.consented_on,
@@ -29,27 +32,29 @@ ON CONFLICT (subject_id) DO UPDATE
 
 
 # Screening moves a subject between the pre-randomization states only; later states are kept.
-UPDATE_SCREENED = """
+UPDATE_SCREENED = f"""
 UPDATE subjects
-   SET state = CASE WHEN state IN ('consented', 'eligible', 'screen_failed')
-                    THEN CASE WHEN $2 THEN 'eligible' ELSE 'screen_failed' END ELSE state END,
+   SET state = CASE WHEN state IN ('{SubjectState.CONSENTED}', '{SubjectState.ELIGIBLE}',
+                                   '{SubjectState.SCREEN_FAILED}')
+                    THEN CASE WHEN $2 THEN '{SubjectState.ELIGIBLE}' ELSE '{SubjectState.SCREEN_FAILED}' END
+                    ELSE state END,
        eligible = $2, screenings = $3, last_screened_on = $4, screen_failure_reasons = $5,
        last_event_at = $6, last_event_type = $7, last_sequence = $8
  WHERE subject_id = $1
 """
 
 
-UPDATE_CONSENT_WITHDRAWN = """
+UPDATE_CONSENT_WITHDRAWN = f"""
 UPDATE subjects
-   SET state = 'consent_withdrawn', consent_withdrawn_on = $2,
+   SET state = '{SubjectState.CONSENT_WITHDRAWN}', consent_withdrawn_on = $2,
        last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
 
 
-UPDATE_RANDOMIZED = """
+UPDATE_RANDOMIZED = f"""
 UPDATE subjects
-   SET state = 'randomized', arm = $2, randomization_number = $3, randomized_at = $4,
+   SET state = '{SubjectState.RANDOMIZED}', arm = $2, randomization_number = $3, randomized_at = $4,
        last_event_at = $4, last_event_type = $5, last_sequence = $6
  WHERE subject_id = $1
 """
@@ -62,32 +67,36 @@ UPDATE subjects
 """
 
 
-UPDATE_TREATED = """
+UPDATE_TREATED = f"""
 UPDATE subjects
-   SET state = CASE WHEN state = 'randomized' THEN 'treated' ELSE state END, surgery_date = $2,
+   SET state = CASE WHEN state = '{SubjectState.RANDOMIZED}' THEN '{SubjectState.TREATED}' ELSE state END,
+       surgery_date = $2,
        last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
 
 
-UPDATE_WITHDRAWN = """
+UPDATE_WITHDRAWN = f"""
 UPDATE subjects
-   SET state = CASE WHEN state = 'died' THEN state ELSE 'withdrawn' END, withdrawn_on = $2, withdrawal_reason = $3,
+   SET state = CASE WHEN state = '{SubjectState.DIED}' THEN state ELSE '{SubjectState.WITHDRAWN}' END,
+       withdrawn_on = $2, withdrawal_reason = $3,
        last_event_at = $4, last_event_type = $5, last_sequence = $6
  WHERE subject_id = $1
 """
 
 
-UPDATE_COMPLETED = """
+UPDATE_COMPLETED = f"""
 UPDATE subjects
-   SET state = CASE WHEN state = 'died' THEN state ELSE 'completed' END, completed_on = $2,
+   SET state = CASE WHEN state = '{SubjectState.DIED}' THEN state ELSE '{SubjectState.COMPLETED}' END,
+       completed_on = $2,
        last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
 
 
-MARK_DIED = """
-UPDATE subjects SET state = 'died', died_on = $2, last_event_at = $3, last_event_type = $4, last_sequence = $5
+MARK_DIED = f"""
+UPDATE subjects
+   SET state = '{SubjectState.DIED}', died_on = $2, last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
 
@@ -95,8 +104,8 @@ UPDATE subjects SET state = 'died', died_on = $2, last_event_at = $3, last_event
 class SubjectsProjection:
     """`subjects`: each subject's site, state and latest screening outcome, for reads and reports."""
 
-    name = "subjects"
-    tables: tuple[str, ...] = ("subjects",)
+    name: str = ReadModel.SUBJECTS
+    tables: tuple[str, ...] = TABLES[ReadModel.SUBJECTS]
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope

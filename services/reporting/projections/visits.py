@@ -3,6 +3,8 @@
 from shared.contracts.events import GraftProcedurePerformed, RecordedEvent, VisitCompleted, VisitMissed
 from shared.contracts.protocol import Schedule
 from shared.contracts.schedule import visit_windows
+from shared.readmodels.catalogue import TABLES, ReadModel
+from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
 UPSERT_PROCEDURE = """
@@ -20,41 +22,42 @@ ON CONFLICT (subject_id) DO UPDATE
 
 
 # Windows follow the (possibly corrected) surgery date until the visit happens or is missed.
-SCHEDULE_VISIT = """
+SCHEDULE_VISIT = f"""
 INSERT INTO visits AS v (subject_id, visit, site, target_date, window_start, window_end, status)
-VALUES ($1, $2, $3, $4, $5, $6, 'scheduled')
+VALUES ($1, $2, $3, $4, $5, $6, '{VisitStatus.SCHEDULED}')
 ON CONFLICT (subject_id, visit) DO UPDATE
    SET target_date = EXCLUDED.target_date, window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end
- WHERE v.status = 'scheduled'
+ WHERE v.status = '{VisitStatus.SCHEDULED}'
 """
 
 
-UPSERT_VISIT_COMPLETED = """
+UPSERT_VISIT_COMPLETED = f"""
 INSERT INTO visits AS v (subject_id, visit, site, target_date, window_start, window_end, status, in_window,
                          visit_date, study_day, hair_density_per_cm2, grafts_surviving, follicle_survival_pct,
                          satisfaction, mlossi, losdi, photo_reference, event_id, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'completed', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+VALUES ($1, $2, $3, $4, $5, $6, '{VisitStatus.COMPLETED}', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (subject_id, visit) DO UPDATE
-   SET status = 'completed', target_date = EXCLUDED.target_date, window_start = EXCLUDED.window_start,
+   SET status = '{VisitStatus.COMPLETED}', target_date = EXCLUDED.target_date, window_start = EXCLUDED.window_start,
        window_end = EXCLUDED.window_end, in_window = EXCLUDED.in_window, visit_date = EXCLUDED.visit_date,
        study_day = EXCLUDED.study_day, hair_density_per_cm2 = EXCLUDED.hair_density_per_cm2,
        grafts_surviving = EXCLUDED.grafts_surviving, follicle_survival_pct = EXCLUDED.follicle_survival_pct,
        satisfaction = EXCLUDED.satisfaction, mlossi = EXCLUDED.mlossi, losdi = EXCLUDED.losdi,
        photo_reference = EXCLUDED.photo_reference, event_id = EXCLUDED.event_id, recorded_at = EXCLUDED.recorded_at,
-       corrections = v.corrections + CASE WHEN v.status = 'completed' THEN 1 ELSE 0 END
+       corrections = v.corrections + CASE WHEN v.status = '{VisitStatus.COMPLETED}' THEN 1 ELSE 0 END
 """
 
 
-MARK_VISIT_MISSED = """
-UPDATE visits SET status = 'missed', recorded_at = $3 WHERE subject_id = $1 AND visit = $2 AND status = 'scheduled'
+MARK_VISIT_MISSED = f"""
+UPDATE visits SET status = '{VisitStatus.MISSED}', recorded_at = $3
+ WHERE subject_id = $1 AND visit = $2 AND status = '{VisitStatus.SCHEDULED}'
 """
 
 
 class VisitsProjection:
     """`procedures` and `visits`: the surgery record and every visit's window and status."""
 
-    name = "visits"
-    tables: tuple[str, ...] = ("procedures", "visits")
+    name: str = ReadModel.VISITS
+    tables: tuple[str, ...] = TABLES[ReadModel.VISITS]
 
     def __init__(self, schedule: Schedule) -> None:
         self._schedule = schedule

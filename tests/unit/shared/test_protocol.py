@@ -29,3 +29,11 @@ def test_duplicate_site_codes_are_refused(tmp_path: Path) -> None:
     path.write_text(DEFAULT_PROTOCOL_FILE.read_text().replace("code: GZ2", "code: NFH"))
     with pytest.raises(InvalidProtocolDefinition, match="sites: codes must be unique"):
         load_protocol(path)
+
+
+def test_the_protocol_names_the_arm_that_receives_the_fat_graft_and_the_primary_endpoint_visit() -> None:
+    protocol = load_protocol(DEFAULT_PROTOCOL_FILE)
+    assert protocol.fat_graft_arms == ("FG_HT",)
+    assert protocol.receives_fat_graft("FG_HT") and not protocol.receives_fat_graft("HT")
+    assert protocol.arm_treated_as(fat_graft=False) == "HT"
+    assert protocol.schedule.primary_endpoint.code == "M6"

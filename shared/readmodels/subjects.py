@@ -1,4 +1,7 @@
-"""Reads from the Postgres read models (built by the reporting projections, never written here)."""
+"""The `subjects` read model as the gateway and the reports read it: the states, the views, the queries.
+
+The reporting service's `SubjectsProjection` writes the same states; the migrations create the tables.
+"""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -7,6 +10,29 @@ from uuid import UUID
 
 import asyncpg
 from pydantic import BaseModel, Field
+
+
+class SubjectState(StrEnum):
+    """Where a subject stands: the `subjects` read model's `state`, written by its projection, read by the gateway
+    and the reports."""
+
+    CONSENTED = "consented"
+    ELIGIBLE = "eligible"
+    SCREEN_FAILED = "screen_failed"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    RANDOMIZED = "randomized"
+    TREATED = "treated"
+    WITHDRAWN = "withdrawn"
+    COMPLETED = "completed"
+    DIED = "died"
+
+
+class VisitStatus(StrEnum):
+    """A follow-up visit in the `visits` read model."""
+
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    MISSED = "missed"
 
 
 class AdverseEventView(BaseModel):
@@ -23,7 +49,7 @@ class AdverseEventView(BaseModel):
 
 class VisitView(BaseModel):
     visit: str
-    status: str = Field(description="scheduled, completed or missed")
+    status: VisitStatus
     target_date: date
     window_start: date
     window_end: date
@@ -36,7 +62,7 @@ class VisitView(BaseModel):
 class SubjectView(BaseModel):
     subject_id: str
     site: str
-    state: str
+    state: SubjectState
     consent_form_version: str | None
     consented_on: date | None
     consent_withdrawn_on: date | None
@@ -87,24 +113,10 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
     )
 
 
-class SubjectState(StrEnum):
-    """Where a subject stands, as the read model names it."""
-
-    CONSENTED = "consented"
-    ELIGIBLE = "eligible"
-    SCREEN_FAILED = "screen_failed"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    RANDOMIZED = "randomized"
-    TREATED = "treated"
-    WITHDRAWN = "withdrawn"
-    COMPLETED = "completed"
-    DIED = "died"
-
-
 class SubjectSummary(BaseModel):
     subject_id: str
     site: str
-    state: str
+    state: SubjectState
     eligible: bool | None
     arm: str | None
     randomization_number: int | None
@@ -133,43 +145,3 @@ async def list_subjects(
     rows = await pool.fetch(SELECT_SUBJECTS, site, state, after, limit + 1)
     items = [SubjectSummary.model_validate(dict(r)) for r in rows[:limit]]
     return SubjectPage(items=items, next_after=items[-1].subject_id if len(rows) > limit else None)
-
-
-class AlertState(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    ALL = "all"
-
-
-class AlertView(BaseModel):
-    alert_id: UUID
-    ae_id: UUID
-    site: str
-    subject_id: str
-    term: str
-    grade: int
-    seriousness: list[str]
-    site_aware_at: datetime
-    reporting_deadline: datetime = Field(description="site_aware_at + 24 h: when the report was due")
-    reported_at: datetime
-    raised_at: datetime
-    late: bool
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    escalations: int
-
-
-SELECT_ALERTS = """
-SELECT alert_id, ae_id, site, subject_id, term, grade, seriousness, site_aware_at,
-       site_aware_at + interval '24 hours' AS reporting_deadline, reported_at, raised_at, late,
-       acknowledged_at, acknowledged_by, escalations
-  FROM sae_alerts
- WHERE ($1 = 'all' OR ($1 = 'open') = (acknowledged_at IS NULL))
-   AND ($2::uuid IS NULL OR alert_id = $2)
- ORDER BY raised_at
-"""
-
-
-async def find_alerts(pool: asyncpg.Pool, state: AlertState, *, alert_id: UUID | None = None) -> list[AlertView]:
-    rows = await pool.fetch(SELECT_ALERTS, state.value, alert_id)
-    return [AlertView.model_validate(dict(r)) for r in rows]

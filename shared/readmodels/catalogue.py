@@ -1,0 +1,28 @@
+"""Every read model by name, with the tables it owns: the projections write them, the operators grant their
+durable consumers (`projection-<name>`), the rebuild resets and compares them."""
+
+from enum import StrEnum
+
+
+class ReadModel(StrEnum):
+    SUBJECTS = "subjects"
+    SCREENING_LOG = "screening_log"
+    RANDOMIZATIONS = "randomizations"
+    VISITS = "visits"
+    SAFETY = "safety"
+    AUDIT_TRAIL = "audit_trail"
+
+
+TABLES: dict[ReadModel, tuple[str, ...]] = {
+    ReadModel.SUBJECTS: ("subjects",),
+    ReadModel.SCREENING_LOG: ("screening_log", "screening_criteria"),
+    ReadModel.RANDOMIZATIONS: ("randomizations", "enrollment"),
+    ReadModel.VISITS: ("procedures", "visits"),
+    ReadModel.SAFETY: ("adverse_events", "sae_alerts", "protocol_deviations"),
+    ReadModel.AUDIT_TRAIL: ("audit_trail",),
+}
+
+
+def durable_consumer(read_model: str) -> str:
+    """The JetStream durable consumer that feeds a read model."""
+    return f"projection-{read_model}"
