@@ -85,8 +85,12 @@ class SeriousAdverseEventAlerts:
                 deviation_id=uuid5(data.ae_id, "late-sae-deviation"),
             )
 
-        meta = EventMetadata(
-            "/trial/safety", site, subject, "service:safety", trigger.correlationid, self._protocol.version
+        meta = EventMetadata.recorded_by(
+            "safety",
+            site=site,
+            subject=subject,
+            correlation_id=trigger.correlationid,
+            protocol_version=self._protocol.version,
         )
         # The trigger's id is the command id: after a crash, the redelivered trigger finds what it recorded.
         outcome = await decide_and_append(
@@ -139,13 +143,12 @@ async def escalate_overdue(
             state = domain.replay([e.data for e in history.events])
             return domain.escalate(state, alert_id, number, overdue_since=overdue_since)
 
-        meta = EventMetadata(
-            "/trial/safety",
-            open_alert.site,
-            open_alert.subject,
-            "service:safety",
-            f"escalation-{alert.alert_id}",
-            protocol.version,
+        meta = EventMetadata.recorded_by(
+            "safety",
+            site=open_alert.site,
+            subject=open_alert.subject,
+            correlation_id=f"escalation-{alert.alert_id}",
+            protocol_version=protocol.version,
         )
         outcome = await decide_and_append(
             store,

@@ -85,13 +85,12 @@ async def record_missed_visits(runtime: ServiceRuntime, *, today: date) -> int:
     recorded = 0
     for site, subject in subjects:
         assert site is not None
-        meta = EventMetadata(
-            f"/trial/{runtime.name}",
-            site,
-            subject,
-            f"service:{runtime.name}",
-            f"missed-visits-{today}",
-            runtime.protocol.version,
+        meta = EventMetadata.recorded_by(
+            runtime.name,
+            site=site,
+            subject=subject,
+            correlation_id=f"missed-visits-{today}",
+            protocol_version=runtime.protocol.version,
         )
 
         def decide(history: History) -> list[DomainEvent]:

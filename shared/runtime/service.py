@@ -125,11 +125,10 @@ class ServiceRuntime:
 
     def trial_metadata(self, *, correlation_id: str) -> EventMetadata:
         """For trial-level facts the service records on its own (no site, the trial id as subject)."""
-        return EventMetadata(
-            source=f"/trial/{self.name}",
+        return EventMetadata.recorded_by(
+            self.name,
             site=None,
             subject=self.protocol.trial_id,
-            actor=f"service:{self.name}",
             correlation_id=correlation_id,
             protocol_version=self.protocol.version,
         )

@@ -72,6 +72,20 @@ class EventMetadata:
     actor_site: str | None = None
     actor_token: str | None = None
 
+    @classmethod
+    def recorded_by(
+        cls, service: str, *, site: str | None, subject: str, correlation_id: str, protocol_version: str
+    ) -> "EventMetadata":
+        """For a fact a service records on its own (a reaction, a clock, a job): the service is the actor."""
+        return cls(
+            source=f"/trial/{service}",
+            site=site,
+            subject=subject,
+            actor=f"service:{service}",
+            correlation_id=correlation_id,
+            protocol_version=protocol_version,
+        )
+
 
 class EventEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

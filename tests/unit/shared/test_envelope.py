@@ -109,3 +109,11 @@ def test_an_event_type_and_version_is_registered_once() -> None:
         @register
         class _Again(DomainEvent):
             event_type: ClassVar[str] = "ConsentRecorded"
+
+
+def test_a_fact_a_service_records_itself_names_the_service_as_source_and_actor() -> None:
+    meta = EventMetadata.recorded_by(
+        "safety", site="NFH", subject="NFH-001", correlation_id="c-1", protocol_version="1.0"
+    )
+    assert (meta.source, meta.actor, meta.site, meta.subject) == ("/trial/safety", "service:safety", "NFH", "NFH-001")
+    assert meta.causation_id is None and meta.actor_role is None
