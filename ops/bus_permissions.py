@@ -66,6 +66,7 @@ def reading(stream: str, *durables: str) -> list[str]:
 # The durable consumers, by owner: each projection's and the SAE reaction's on the record.
 PROJECTION_CONSUMERS = tuple(durable_consumer(model) for model in ReadModel)
 SAE_REACTION_CONSUMER = "reaction-sae-alerts"
+ENROLLMENT_REACTION_CONSUMER = "reaction-enrollment-closing"
 
 # Reading histories from the legal record.
 READ_EVENTS = reading(EVENTS_STREAM)
@@ -106,7 +107,7 @@ PERMISSIONS: dict[str, Permissions] = {
         publish=[
             *facts("SubjectRandomized", "RandomizationInvalidated"),
             *trial_facts("RandomizationListCommitted", "EnrollmentClosed"),
-            *READ_EVENTS,
+            *reading(EVENTS_STREAM, ENROLLMENT_REACTION_CONSUMER),
             *STREAMS_EXIST,
         ],
         subscribe=commands("randomization"),

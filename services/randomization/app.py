@@ -5,6 +5,7 @@ import uuid
 from faststream import FastStream
 
 from services.randomization.allocation import AllocationList, ListParameters, generate
+from services.randomization.enrollment import EnrollmentClosing
 from services.randomization.handlers import build_router
 from services.randomization.settings import RandomizationSettings
 from shared.contracts.events import EventEnvelope, RandomizationListCommitted
@@ -89,6 +90,7 @@ def build_app(settings: RandomizationSettings, *, clock: Clock = utc_now) -> Fas
     runtime = ServiceRuntime.create(NAME, settings, clock=clock)
     allocation_list = allocation_list_for(runtime.protocol, settings)
     runtime.broker.include_router(build_router(runtime, settings, allocation_list))
+    runtime.react_with(lambda: EnrollmentClosing(runtime))
     app = FastStream(runtime.broker, logger=None)
 
     async def start() -> None:

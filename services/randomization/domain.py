@@ -10,6 +10,7 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    EnrollmentClosed,
     RandomizationInvalidated,
     SubjectRandomized,
     SubjectScreened,
@@ -42,6 +43,7 @@ class EnrollmentFull(RuleViolation):
 
 class AllocationListExhausted(RuleViolation):
     rule, title = "randomization.list_exhausted", "No allocation left for this stratum"
+    alarm = True
 
 
 class AlreadyInvalidated(RuleViolation):
@@ -134,6 +136,17 @@ def randomize(
             list_commitment=allocation_list.commitment,
         )
     ]
+
+
+def close_enrollment(
+    allocations: Allocations, *, already_closed: bool, protocol: ProtocolDefinition
+) -> list[DomainEvent]:
+    """Enrollment closes once every place of the trial is allocated: nothing before the cap, nothing twice.
+
+    Invalidated randomizations still count: their places are never given again."""
+    if already_closed or allocations.total < protocol.enrollment_cap:
+        return []
+    return [EnrollmentClosed(randomized=allocations.total, cap=protocol.enrollment_cap)]
 
 
 def invalidate(

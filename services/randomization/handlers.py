@@ -1,7 +1,5 @@
 """Randomization handlers: allocate (serialized trial-wide), invalidate, and export the list to statisticians."""
 
-from uuid import NAMESPACE_URL, uuid5
-
 import structlog
 from faststream.nats import NatsRouter
 
@@ -18,9 +16,8 @@ from shared.contracts.commands import (
     InvalidateRandomization,
     RandomizeSubject,
 )
-from shared.contracts.events import DomainEvent, EnrollmentClosed, EventEnvelope, RecordedEvent, SubjectRandomized
-from shared.runtime.decisions import record_once
-from shared.runtime.eventstore import History, subject_history, trial_history, trial_wide
+from shared.contracts.events import DomainEvent, RecordedEvent, SubjectRandomized
+from shared.runtime.eventstore import History, subject_history, trial_wide
 from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -42,47 +39,22 @@ def build_router(
     router = NatsRouter()
     protocol = runtime.protocol
 
-    async def close_enrollment_if_full(randomized: int, correlation_id: str) -> None:
-        if randomized < protocol.enrollment_cap:
-            return
-        closed = EventEnvelope.wrap(
-            EnrollmentClosed(randomized=randomized, cap=protocol.enrollment_cap),
-            runtime.trial_metadata(correlation_id=correlation_id),
-            event_id=uuid5(NAMESPACE_URL, f"{protocol.trial_id}/EnrollmentClosed"),
-            time=runtime.clock(),
-        )
-        await record_once(
-            runtime.store, subject_filter=trial_history(protocol.trial_id, EnrollmentClosed.event_type), envelope=closed
-        )
-
     @router.subscriber(RANDOMIZE_SUBJECT, queue=settings.command_queue)
     async def randomize_subject(command: RandomizeSubject) -> CommandReply:
         ctx = command.context
-        allocated = 0
 
         async def decide(trial: History) -> list[DomainEvent]:
-            nonlocal allocated
             subject = await runtime.store.load(subject_history(ctx.site, ctx.subject))
-            randomized = [e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]
-            allocated = len(randomized)
             return domain.randomize(
                 domain.replay([e.data for e in subject.events]),
-                domain.Allocations.of(randomized),
+                domain.Allocations.of([e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]),
                 allocation_list,
                 protocol=protocol,
                 site=ctx.site,
                 subject=ctx.subject,
             )
 
-        reply = await runtime.execute(ctx, subject_filter=ALL_RANDOMIZATIONS, decide=decide, result=_allocation)
-        if reply.accepted and not reply.replayed:
-            allocated += 1
-        if reply.accepted or (reply.rejection and reply.rejection.rule == domain.EnrollmentFull.rule):
-            # Also heals a close that a crash left unrecorded: the cap itself never depended on it.
-            await close_enrollment_if_full(allocated, ctx.correlation_id)
-        if reply.rejection and reply.rejection.rule == domain.AllocationListExhausted.rule:
-            log.error("allocation_list_exhausted", stratum=ctx.site, correlation_id=ctx.correlation_id)
-        return reply
+        return await runtime.execute(ctx, subject_filter=ALL_RANDOMIZATIONS, decide=decide, result=_allocation)
 
     @router.subscriber(INVALIDATE_RANDOMIZATION, queue=settings.command_queue)
     async def invalidate_randomization(command: InvalidateRandomization) -> CommandReply:

@@ -8,7 +8,6 @@ from faststream import FastStream
 
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
 from services.safety.handlers import build_router
-from services.safety.reactions import ReactionRunner, reacting
 from services.safety.settings import SafetySettings
 from shared.contracts.protocol import load_protocol
 from shared.runtime import bus
@@ -17,6 +16,7 @@ from shared.runtime.deadletters import replay as replay_letters
 from shared.runtime.decisions import Clock, utc_now
 from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import TRANSIENT
+from shared.runtime.reactions import reacting
 from shared.runtime.service import ServiceRuntime
 
 NAME = "safety"
@@ -41,9 +41,11 @@ async def replay_dead_letters(settings: SafetySettings, *, replay: bool) -> int:
 def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream:
     runtime = ServiceRuntime.create(NAME, settings, clock=clock)
     runtime.broker.include_router(build_router(runtime, settings))
+    runtime.react_with(
+        lambda: SeriousAdverseEventAlerts(runtime.store, runtime.broker.connection.jetstream(), runtime.protocol)
+    )
     app = FastStream(runtime.broker, logger=None)
-    tasks: dict[str, asyncio.Task[None]] = {}
-    runners: list[ReactionRunner] = []
+    clock_task: list[asyncio.Task[None]] = []
 
     async def escalation_clock() -> None:
         js = runtime.broker.connection.jetstream()
@@ -58,19 +60,12 @@ def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream
 
     async def start() -> None:
         await runtime.start()
-        js = runtime.broker.connection.jetstream()
-        runner = ReactionRunner(SeriousAdverseEventAlerts(runtime.store, js, runtime.protocol), js)
-        runners.append(runner)
-        tasks["reaction"] = asyncio.create_task(runner.run())
-        tasks["escalation"] = asyncio.create_task(escalation_clock())
+        clock_task.append(asyncio.create_task(escalation_clock()))
 
     async def stop() -> None:
-        # The reaction finishes the message in hand; the clock has nothing in hand worth waiting for.
-        for runner in runners:
-            runner.stop()
-        if "escalation" in tasks:
-            tasks["escalation"].cancel()
-        for task in tasks.values():
+        # The clock has nothing in hand worth waiting for; the reaction finishes its message (runtime.stop).
+        for task in clock_task:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runtime.stop()

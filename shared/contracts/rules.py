@@ -19,6 +19,8 @@ class RuleViolation(Exception):
     rule: str = "rule"
     kind: Refusal = Refusal.CONFLICT
     title: str = "The trial's rules forbid this"
+    # A refusal that needs a person (e.g. an allocation list used up): logged as an error, not as information.
+    alarm: bool = False
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)

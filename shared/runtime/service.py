@@ -1,5 +1,7 @@
 """What every command-handling service shares: its broker, its event store, and one way to answer a command."""
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_an
 from shared.runtime.eventstore import EventStore, streams_ready
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.metrics import COMMANDS
+from shared.runtime.reactions import Reaction, ReactionRunner
 from shared.runtime.settings import TrialSettings
 
 log = structlog.get_logger(__name__)
@@ -82,6 +85,8 @@ class ServiceRuntime:
     clock: Clock = utc_now
     _store: EventStore | None = field(default=None, init=False)
     _health: HealthServer | None = field(default=None, init=False)
+    _reactions: list[Callable[[], Reaction]] = field(default_factory=list, init=False)
+    _running: list[tuple[ReactionRunner, asyncio.Task[None]]] = field(default_factory=list, init=False)
 
     @classmethod
     def create(
@@ -103,7 +108,14 @@ class ServiceRuntime:
             {"nats": nats_connected(self.broker.connection), "handlers": self._handlers_subscribed},
         )
         await self._health.start()
+        for build in self._reactions:
+            runner = ReactionRunner(build(), js)
+            self._running.append((runner, asyncio.create_task(runner.run())))
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
+
+    def react_with(self, build: Callable[[], Reaction]) -> None:
+        """Run a reaction on its durable consumer from start to stop; `build` makes it once the store is open."""
+        self._reactions.append(build)
 
     async def _handlers_subscribed(self) -> bool:
         """Ready means commands are answered: every handler subscribed and the server has seen it."""
@@ -113,6 +125,12 @@ class ServiceRuntime:
         return True
 
     async def stop(self) -> None:
+        # A reaction finishes the message in hand before it stops.
+        for runner, _ in self._running:
+            runner.stop()
+        for _, task in self._running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._health is not None:
             await self._health.stop()
         log.info("service_stopped", service=self.name)
@@ -169,7 +187,7 @@ class ServiceRuntime:
                 clock=self.clock,
             )
         except RuleViolation as violation:
-            bound.info("command_refused", rule=violation.rule)
+            (bound.error if violation.alarm else bound.info)("command_refused", rule=violation.rule)
             COMMANDS.labels(outcome="refused").inc()
             return CommandReply(accepted=False, rejection=Rejection.of(violation))
         except (TooMuchContention, nats.errors.Error, TimeoutError) as exc:

@@ -13,13 +13,14 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from ops.bus_permissions import PERMISSIONS, PROJECTION_CONSUMERS, SAE_REACTION_CONSUMER
+from ops.bus_permissions import ENROLLMENT_REACTION_CONSUMER, PERMISSIONS, PROJECTION_CONSUMERS, SAE_REACTION_CONSUMER
+from services.randomization.enrollment import EnrollmentClosing
 from services.reporting.projections import all_projections
 from services.safety.alerting import SeriousAdverseEventAlerts
-from services.safety.reactions import ReactionRunner
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
 from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
+from shared.runtime.reactions import ReactionRunner
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -221,3 +222,4 @@ async def test_nobody_but_safety_can_delete_take_over_or_drain_the_sae_reactions
 def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: ProtocolDefinition) -> None:
     assert {f"projection-{p.name}" for p in all_projections(protocol)} == set(PROJECTION_CONSUMERS)
     assert f"reaction-{SeriousAdverseEventAlerts.name}" == SAE_REACTION_CONSUMER
+    assert f"reaction-{EnrollmentClosing.name}" == ENROLLMENT_REACTION_CONSUMER

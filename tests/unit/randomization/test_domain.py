@@ -12,6 +12,7 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    EnrollmentClosed,
     RandomizationInvalidated,
     SubjectRandomized,
     SubjectScreened,
@@ -143,3 +144,13 @@ def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
     # Still randomized: one allocation, ever, even after invalidation.
     with pytest.raises(rules.AlreadyRandomized):
         randomize([*history, event])
+
+
+def test_enrollment_closes_at_the_cap_once() -> None:
+    below = domain.Allocations(total=PROTOCOL.enrollment_cap - 1)
+    at_cap = domain.Allocations(total=PROTOCOL.enrollment_cap)
+    assert domain.close_enrollment(below, already_closed=False, protocol=PROTOCOL) == []
+    assert domain.close_enrollment(at_cap, already_closed=False, protocol=PROTOCOL) == [
+        EnrollmentClosed(randomized=PROTOCOL.enrollment_cap, cap=PROTOCOL.enrollment_cap)
+    ]
+    assert domain.close_enrollment(at_cap, already_closed=True, protocol=PROTOCOL) == []
