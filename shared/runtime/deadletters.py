@@ -18,7 +18,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from shared.runtime.eventstore import DEAD_LETTER_PREFIX, EVENTS_PREFIX, MSG_ID
+from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_PREFIX, EVENTS_STREAM, MSG_ID
 from shared.runtime.metrics import DEAD_LETTERS
 
 REASON = "Trial-Dead-Letter-Reason"
@@ -64,7 +64,10 @@ async def dead_letters(
 ) -> list[DeadLetter]:
     """The dead letters not yet replayed (optionally of one handler, e.g. `projection:subjects`), oldest first."""
     subject = dead_letter_subject(*handler.split(":", 1)) if handler else f"{DEAD_LETTER_PREFIX}.>"
-    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
+    # The stream is named: looking it up by subject is an API call no service user may make.
+    sub = await js.subscribe(
+        subject, stream=DEAD_LETTER_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
+    )
     found: list[DeadLetter] = []
     resolved: set[int] = set()
     try:
@@ -127,6 +130,7 @@ async def original(js: JetStreamContext, sequence: int) -> Msg:
     """The event at `sequence` in the record, as a consumer would receive it."""
     sub = await js.subscribe(
         f"{EVENTS_PREFIX}.>",
+        stream=EVENTS_STREAM,
         ordered_consumer=True,
         config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence),
     )

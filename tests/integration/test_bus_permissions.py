@@ -19,9 +19,10 @@ from services.reporting.projections import all_projections
 from services.safety.alerting import SeriousAdverseEventAlerts
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
+from shared.runtime.deadletters import dead_letters, original
 from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
 from shared.runtime.reactions import ReactionRunner
-from tests.conftest import Servers
+from tests.conftest import Servers, SubjectIds
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +224,16 @@ def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: Proto
     assert {f"projection-{p.name}" for p in all_projections(protocol)} == set(PROJECTION_CONSUMERS)
     assert f"reaction-{SeriousAdverseEventAlerts.name}" == SAE_REACTION_CONSUMER
     assert f"reaction-{EnrollmentClosing.name}" == ENROLLMENT_REACTION_CONSUMER
+
+
+@pytest.mark.parametrize("user", ["reporting", "safety"])
+async def test_the_services_that_dead_letter_can_list_the_dead_letters_and_read_an_original(
+    connect: Connect, user: str, js: JetStreamContext
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    ack = await js.publish(f"trial.events.{site}.{subject}.Probe", b'{"probe": 1}', stream=EVENTS_STREAM)
+    nc, errors = await connect(user)
+    theirs = nc.jetstream(timeout=2)
+    assert isinstance(await dead_letters(theirs), list)
+    assert (await original(theirs, ack.seq)).data == b'{"probe": 1}'
+    assert not errors
