@@ -3,7 +3,9 @@
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import nats
 import nats.errors
@@ -17,12 +19,14 @@ from ops.bus_permissions import ENROLLMENT_REACTION_CONSUMER, PERMISSIONS, PROJE
 from services.randomization.enrollment import EnrollmentClosing
 from services.reporting.projections import all_projections
 from services.safety.alerting import SeriousAdverseEventAlerts
+from shared.contracts.events import EventEnvelope, EventMetadata
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
 from shared.runtime.deadletters import dead_letters, original
-from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore
+from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.reactions import ReactionRunner
 from tests.conftest import Servers, SubjectIds
+from tests.unit.shared.test_envelope import CONSENT
 
 pytestmark = pytest.mark.integration
 
@@ -228,12 +232,14 @@ def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: Proto
 
 @pytest.mark.parametrize("user", ["reporting", "safety"])
 async def test_the_services_that_dead_letter_can_list_the_dead_letters_and_read_an_original(
-    connect: Connect, user: str, js: JetStreamContext
+    connect: Connect, user: str, store: EventStore
 ) -> None:
     site, subject = SubjectIds.synthetic()
-    ack = await js.publish(f"trial.events.{site}.{subject}.Probe", b'{"probe": 1}', stream=EVENTS_STREAM)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "probe", "1.0")
+    envelope = EventEnvelope.wrap(CONSENT, meta, event_id=uuid.uuid4(), time=datetime.now(UTC))
+    [recorded] = await store.append([envelope], subject_filter=subject_history(site, subject), expected_last_sequence=0)
     nc, errors = await connect(user)
     theirs = nc.jetstream(timeout=2)
     assert isinstance(await dead_letters(theirs), list)
-    assert (await original(theirs, ack.seq)).data == b'{"probe": 1}'
+    assert (await original(theirs, recorded.sequence)).data == envelope.to_json()
     assert not errors
