@@ -16,6 +16,7 @@ from services.gateway.errors import forbidden, rejection_problem, unauthorized
 from services.gateway.params import SitePath
 from services.gateway.settings import GatewaySettings
 from shared.contracts.commands import Rejection
+from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import UnknownSite
 
 bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
@@ -42,21 +43,19 @@ async def principal(
     return caller
 
 
-def protocol_sites(settings: GatewaySettings) -> frozenset[str]:
-    return frozenset(s.code for s in settings.protocol().sites)
-
-
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def require(caller: Principal, right: Right, site: str | None = None, *, sites: frozenset[str] = frozenset()) -> None:
-    """The one place rights are checked: the role's row in RIGHTS, a site the protocol lists (else 404), and
-    the token's own site for site roles (a token naming a site the protocol does not list reaches none)."""
+def require(caller: Principal, right: Right) -> None:
+    """The one place rights are checked: the role's row in RIGHTS."""
     if not caller.may(right):
         raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
-    if site is None:
-        return
-    if site not in sites:
+
+
+def require_site(caller: Principal, site: str, protocol: ProtocolDefinition) -> None:
+    """A site the protocol lists (else 404), and the token's own site for site roles (a token naming a site
+    the protocol does not list reaches none)."""
+    if protocol.site(site) is None:
         raise rejection_problem(Rejection.of(UnknownSite(f"no site {site} in the protocol", field="site")))
     if not caller.may_see_site(site):
         raise forbidden(f"this token is for site {caller.site}, not {site}")
@@ -73,8 +72,9 @@ def rights_first(right: Right, *, per_site: bool) -> type[APIRoute]:
 
             async def checked(request: Request) -> Response:
                 caller = await principal(request, await bearer(request))
-                site = request.path_params.get("site") if per_site else None
-                require(caller, right, site, sites=protocol_sites(request.app.state.settings))
+                require(caller, right)
+                if per_site:
+                    require_site(caller, request.path_params["site"], request.app.state.settings.protocol())
                 request.state.caller = caller
                 return await handle(request)
 
@@ -88,7 +88,8 @@ def allowed(right: Right, *, per_site: bool = False) -> Any:
     if per_site:
 
         async def check_site(request: Request, caller: Caller, site: SitePath) -> Principal:
-            require(caller, right, site, sites=protocol_sites(request.app.state.settings))
+            require(caller, right)
+            require_site(caller, site, request.app.state.settings.protocol())
             return caller
 
         return Depends(check_site)

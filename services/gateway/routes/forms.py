@@ -1,5 +1,6 @@
 """The forms site apps post, each becoming one command: the table of them, and the routes."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -128,18 +129,32 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
 
     # FastAPI reads the body's model from the signature: give it this route's form.
     post_form.__annotations__["form"] = route.form
+    add_subject_post(router, route.path, post_form, route.name, route.tag, route.summary, route.answer, route.right)
+
+
+def add_subject_post(
+    router: APIRouter,
+    path: str,
+    endpoint: Callable[..., Awaitable[Response]],
+    name: str,
+    tag: str,
+    summary: str,
+    answer: type[RecordedResponse],
+    right: Right,
+) -> None:
+    """A form posted about one subject: rights checked before the body is read, 201 with `answer`."""
     router.add_api_route(
-        f"/v1/sites/{{site}}/subjects/{{subject}}{route.path}",
-        post_form,
+        f"/v1/sites/{{site}}/subjects/{{subject}}{path}",
+        endpoint,
         methods=["POST"],
         status_code=201,
-        name=route.name,
-        operation_id=route.name,
-        tags=[route.tag],
-        summary=route.summary,
-        response_model=route.answer,
+        name=name,
+        operation_id=name,
+        tags=[tag],
+        summary=summary,
+        response_model=answer,
         responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-        route_class_override=rights_first(route.right, per_site=True),
+        route_class_override=rights_first(right, per_site=True),
     )
 
 
@@ -168,17 +183,15 @@ def forms_router() -> APIRouter:
             subject=subject,
         )
 
-    router.add_api_route(
-        "/v1/sites/{site}/subjects/{subject}/visits/{visit}",
+    add_subject_post(
+        router,
+        "/visits/{visit}",
         record_visit,
-        methods=["POST"],
-        status_code=201,
-        name="record_visit",
-        operation_id="record_visit",
-        tags=["visits"],
-        summary="Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
-        response_model=RecordedResponse,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
-        route_class_override=rights_first(COMMAND_RIGHTS[RECORD_VISIT], per_site=True),
+        "record_visit",
+        "visits",
+        "Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
+        RecordedResponse,
+        COMMAND_RIGHTS[RECORD_VISIT],
     )
+
     return router
