@@ -66,7 +66,8 @@ def reading(stream: str, *durables: str) -> list[str]:
 # The durable consumers, by owner: each projection's and the SAE reaction's on the record.
 PROJECTION_CONSUMERS = tuple(durable_consumer(model) for model in ReadModel)
 SAE_REACTION_CONSUMER = "reaction-sae-alerts"
-ENROLLMENT_REACTION_CONSUMER = "reaction-enrollment-closing"
+ENROLLMENT_REACTION = "enrollment-closing"
+ENROLLMENT_REACTION_CONSUMER = f"reaction-{ENROLLMENT_REACTION}"
 
 # Reading histories from the legal record.
 READ_EVENTS = reading(EVENTS_STREAM)
@@ -109,6 +110,8 @@ PERMISSIONS: dict[str, Permissions] = {
             *trial_facts("RandomizationListCommitted", "EnrollmentClosed"),
             *reading(EVENTS_STREAM, ENROLLMENT_REACTION_CONSUMER),
             *STREAMS_EXIST,
+            dead_letters("reaction", ENROLLMENT_REACTION),
+            *READ_DEAD_LETTERS,
         ],
         subscribe=commands("randomization"),
         responds=True,

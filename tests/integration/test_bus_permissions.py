@@ -228,6 +228,9 @@ def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: Proto
     assert {f"projection-{p.name}" for p in all_projections(protocol)} == set(PROJECTION_CONSUMERS)
     assert f"reaction-{SeriousAdverseEventAlerts.name}" == SAE_REACTION_CONSUMER
     assert f"reaction-{EnrollmentClosing.name}" == ENROLLMENT_REACTION_CONSUMER
+    # A reaction that gives up on a message dead-letters it: each service may, for its own reactions.
+    assert f"trial.deadletters.reaction.{EnrollmentClosing.name}" in PERMISSIONS["randomization"].publish
+    assert "trial.deadletters.reaction.>" in PERMISSIONS["safety"].publish
 
 
 @pytest.mark.parametrize("user", ["reporting", "safety"])
