@@ -12,6 +12,7 @@ from shared.contracts.events import (
     DomainEvent,
     EnrollmentClosed,
     RandomizationInvalidated,
+    RecordedEvent,
     SubjectRandomized,
     SubjectScreened,
     SubjectWithdrawn,
@@ -78,8 +79,8 @@ def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
             return state
 
 
-def replay(events: Sequence[DomainEvent]) -> SubjectState:
-    return reduce(evolve, events, SubjectState())
+def replay(history: Sequence[RecordedEvent]) -> SubjectState:
+    return reduce(evolve, (e.data for e in history), SubjectState())
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def build_router(
         async def decide(trial: History) -> list[DomainEvent]:
             subject = await runtime.store.load(subject_history(ctx.site, ctx.subject))
             return domain.randomize(
-                domain.replay([e.data for e in subject.events]),
+                domain.replay(subject.events),
                 domain.Allocations.of([e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]),
                 allocation_list,
                 protocol=protocol,
@@ -59,13 +59,13 @@ def build_router(
     @router.subscriber(INVALIDATE_RANDOMIZATION, queue=settings.command_queue)
     async def invalidate_randomization(command: InvalidateRandomization) -> CommandReply:
         ctx, reason = command.context, command.form.reason
-
-        def decide(history: History) -> list[DomainEvent]:
-            state = domain.replay([e.data for e in history.events])
-            return domain.invalidate(state, reason=reason, protocol=protocol, site=ctx.site, subject=ctx.subject)
-
-        return await runtime.execute(
-            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, reason=reason
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.invalidate(
+                state, reason=reason, protocol=protocol, site=ctx.site, subject=ctx.subject
+            ),
+            reason=reason,
         )
 
     @router.subscriber(EXPORT_ALLOCATION_LIST, queue=settings.command_queue)

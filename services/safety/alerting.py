@@ -12,15 +12,14 @@ from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     DomainEvent,
-    EventMetadata,
     RecordedEvent,
     SeriousAdverseEventAcknowledged,
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.decisions import decide_and_append
-from shared.runtime.eventstore import EventStore, History, subject_history, trial_wide
+from shared.runtime.decisions import record_on_subject
+from shared.runtime.eventstore import EventStore, History, trial_wide
 
 log = structlog.get_logger(__name__)
 
@@ -76,25 +75,22 @@ class SeriousAdverseEventAlerts:
         site, subject = trigger.siteid, trigger.subject
         assert site is not None
 
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.raise_alert(
-                domain.replay([e.data for e in history.events]),
+        # The trigger's id stands for the command id: after a crash, the redelivered trigger finds what it recorded.
+        outcome = await record_on_subject(
+            self._store,
+            recorder="safety",
+            site=site,
+            subject=subject,
+            decide=lambda history: domain.raise_alert(
+                domain.replay(history.events),
                 data.ae_id,
                 reported_at=trigger.time,
                 alert_id=alert_id_for(data.ae_id),
                 deviation_id=uuid5(data.ae_id, "late-sae-deviation"),
-            )
-
-        meta = EventMetadata.recorded_by(
-            "safety",
-            site=site,
-            subject=subject,
+            ),
+            because_of=trigger.id,
             correlation_id=trigger.correlationid,
             protocol_version=self._protocol.version,
-        )
-        # The trigger's id is the command id: after a crash, the redelivered trigger finds what it recorded.
-        outcome = await decide_and_append(
-            self._store, subject_filter=subject_history(site, subject), decide=decide, meta=meta, command_id=trigger.id
         )
         for recorded in outcome.events:
             if isinstance(recorded.data, SeriousAdverseEventAlertRaised):
@@ -140,22 +136,17 @@ async def escalate_overdue(
             number: int = number,
             overdue_since: datetime = open_alert.raised_at + interval,
         ) -> list[DomainEvent]:
-            state = domain.replay([e.data for e in history.events])
-            return domain.escalate(state, alert_id, number, overdue_since=overdue_since)
+            return domain.escalate(domain.replay(history.events), alert_id, number, overdue_since=overdue_since)
 
-        meta = EventMetadata.recorded_by(
-            "safety",
+        outcome = await record_on_subject(
+            store,
+            recorder="safety",
             site=open_alert.site,
             subject=open_alert.subject,
+            decide=decide,
+            because_of=uuid5(alert.alert_id, f"escalation-{number}"),
             correlation_id=f"escalation-{alert.alert_id}",
             protocol_version=protocol.version,
-        )
-        outcome = await decide_and_append(
-            store,
-            subject_filter=subject_history(open_alert.site, open_alert.subject),
-            decide=decide,
-            meta=meta,
-            command_id=uuid5(alert.alert_id, f"escalation-{number}"),
         )
         if outcome.events:
             message = alert_message(

@@ -12,13 +12,14 @@ from shared.contracts.events import (
     ConsentRecorded,
     DomainEvent,
     ProtocolDeviationRecorded,
+    RecordedEvent,
     SeriousAdverseEventAcknowledged,
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import DateInFuture, NotConsented, Refusal, RuleViolation, check_site
+from shared.contracts.rules import DateInFuture, NotConsented, RecordedBefore, Refusal, RuleViolation, check_site
 
 # ICH E2A / GCP: the site reports a serious adverse event to the sponsor within 24 hours of awareness.
 REPORTING_DEADLINE = timedelta(hours=24)
@@ -62,7 +63,7 @@ class SafetyState:
     consented: bool = False
     adverse_events: dict[UUID, AdverseEvent] = field(default_factory=dict)
     alerts_by_ae: dict[UUID, SeriousAdverseEventAlertRaised] = field(default_factory=dict)
-    acknowledged: frozenset[UUID] = frozenset()
+    acknowledged: dict[UUID, SeriousAdverseEventAcknowledged] = field(default_factory=dict)
 
 
 def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
@@ -87,13 +88,13 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
         case SeriousAdverseEventAlertRaised():
             return replace(state, alerts_by_ae={**state.alerts_by_ae, event.ae_id: event})
         case SeriousAdverseEventAcknowledged():
-            return replace(state, acknowledged=state.acknowledged | {event.alert_id})
+            return replace(state, acknowledged={event.alert_id: event, **state.acknowledged})
         case _:
             return state
 
 
-def replay(events: Sequence[DomainEvent]) -> SafetyState:
-    return reduce(evolve, events, SafetyState())
+def replay(history: Sequence[RecordedEvent]) -> SafetyState:
+    return reduce(evolve, (e.data for e in history), SafetyState())
 
 
 def _check_times(onset: date | None, aware: datetime, now: datetime) -> None:
@@ -197,7 +198,8 @@ def acknowledge(state: SafetyState, alert_id: UUID) -> list[DomainEvent]:
     if alert is None:
         raise UnknownAlert(f"no alert {alert_id}", field="alert_id")
     if alert_id in state.acknowledged:
-        return []
+        # By anyone, before: this acknowledgement is that one.
+        raise RecordedBefore(state.acknowledged[alert_id])
     return [SeriousAdverseEventAcknowledged(alert_id=alert_id, ae_id=alert.ae_id)]
 
 

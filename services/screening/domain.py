@@ -1,5 +1,6 @@
 """Pure screening rules: consent comes first (IN09), then eligibility on every criterion. No I/O here."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import reduce
@@ -9,6 +10,7 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    RecordedEvent,
     SubjectRandomized,
     SubjectScreened,
     SubjectWithdrawn,
@@ -77,8 +79,8 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
             return state
 
 
-def replay(events: list[DomainEvent]) -> ScreeningState:
-    return reduce(evolve, events, ScreeningState())
+def replay(history: Sequence[RecordedEvent]) -> ScreeningState:
+    return reduce(evolve, (e.data for e in history), ScreeningState())
 
 
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:

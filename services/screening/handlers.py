@@ -1,10 +1,6 @@
-"""Screening command handlers: load → decide → append → reply."""
-
-from datetime import date
-from typing import Protocol, TypeVar
+"""Screening command handlers: each decides on the subject's history with one domain rule."""
 
 from faststream.nats import NatsRouter
-from pydantic import BaseModel
 
 from services.screening import domain
 from services.screening.settings import ScreeningSettings
@@ -12,19 +8,13 @@ from shared.contracts.commands import (
     RECORD_CONSENT,
     SCREEN_SUBJECT,
     WITHDRAW_CONSENT,
-    Command,
     CommandReply,
     RecordConsent,
     ScreenSubject,
     WithdrawConsent,
 )
-from shared.contracts.events import DomainEvent, RecordedEvent, SubjectScreened
-from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import History, subject_history
-from shared.runtime.service import ResultOf, ServiceRuntime
-
-F = TypeVar("F", bound=BaseModel)
-F_contra = TypeVar("F_contra", bound=BaseModel, contravariant=True)
+from shared.contracts.events import RecordedEvent, SubjectScreened
+from shared.runtime.service import ServiceRuntime
 
 
 def _screening_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -32,46 +22,42 @@ def _screening_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
     return screened.model_dump(mode="json", include={"eligible", "bmi", "screening_number", "criteria"})
 
 
-class SubjectStep(Protocol[F_contra]):
-    """A screening decision about one subject, as the domain module defines each of them."""
-
-    def __call__(
-        self,
-        state: domain.ScreeningState,
-        form: F_contra,
-        *,
-        protocol: ProtocolDefinition,
-        site: str,
-        subject: str,
-        today: date,
-    ) -> list[DomainEvent]: ...
-
-
 def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRouter:
     router = NatsRouter()
-
-    async def on_subject(command: Command[F], step: SubjectStep[F], result: ResultOf | None = None) -> CommandReply:
-        ctx = command.context
-
-        def decide(history: History) -> list[DomainEvent]:
-            state = domain.replay([e.data for e in history.events])
-            protocol = runtime.protocol
-            return step(state, command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today)
-
-        return await runtime.execute(
-            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, result=result
-        )
+    protocol = runtime.protocol
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
-        return await on_subject(command, domain.record_consent)
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.record_consent(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+            ),
+        )
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
-        return await on_subject(command, domain.withdraw_consent)
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.withdraw_consent(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+            ),
+        )
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
-        return await on_subject(command, domain.screen, _screening_result)
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.screen(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+            ),
+            result=_screening_result,
+        )
 
     return router

@@ -118,8 +118,8 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
             return state
 
 
-def replay(events: Sequence[RecordedEvent]) -> FollowUpState:
-    return reduce(evolve, events, FollowUpState())
+def replay(history: Sequence[RecordedEvent]) -> FollowUpState:
+    return reduce(evolve, history, FollowUpState())
 
 
 def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:

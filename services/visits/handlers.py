@@ -18,9 +18,9 @@ from shared.contracts.commands import (
     RecordVisit,
     WithdrawSubject,
 )
-from shared.contracts.events import DomainEvent, EventMetadata, GraftProcedurePerformed
-from shared.runtime.decisions import decide_and_append
-from shared.runtime.eventstore import History, subject_history, trial_wide
+from shared.contracts.events import DomainEvent, GraftProcedurePerformed
+from shared.runtime.decisions import record_on_subject
+from shared.runtime.eventstore import trial_wide
 from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
@@ -34,21 +34,20 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
     async def record(command: RecordProcedure | RecordVisit, rule: Rule) -> CommandReply:
         """Surgery and visits: recorded as they happened, with the deviations they imply."""
         ctx, form = command.context, command.form
-
-        def decide(history: History) -> list[DomainEvent]:
-            return rule(
-                domain.replay(history.events),
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: rule(
+                state,
                 form,
                 protocol=protocol,
                 site=ctx.site,
                 subject=ctx.subject,
                 today=ctx.today,
                 deviation_ids=lambda code: uuid5(ctx.command_id, code),
-            )
-
-        # A correction's reason travels in the envelope, where the audit trail shows it.
-        return await runtime.execute(
-            ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide, reason=form.reason
+            ),
+            # A correction's reason travels in the envelope, where the audit trail shows it.
+            reason=form.reason,
         )
 
     @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
@@ -61,15 +60,14 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:
-        ctx = command.context
-
-        def decide(history: History) -> list[DomainEvent]:
-            state = domain.replay(history.events)
-            return domain.withdraw(
-                state, command.form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
-            )
-
-        return await runtime.execute(ctx, subject_filter=subject_history(ctx.site, ctx.subject), decide=decide)
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.withdraw(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+            ),
+        )
 
     return router
 
@@ -85,23 +83,17 @@ async def record_missed_visits(runtime: ServiceRuntime, *, today: date) -> int:
     recorded = 0
     for site, subject in subjects:
         assert site is not None
-        meta = EventMetadata.recorded_by(
-            runtime.name,
+        outcome = await record_on_subject(
+            runtime.store,
+            recorder=runtime.name,
             site=site,
             subject=subject,
+            decide=lambda history: domain.missed_visits(
+                domain.replay(history.events), protocol=runtime.protocol, today=today
+            ),
+            because_of=_missed_visit_run(subject, today),
             correlation_id=f"missed-visits-{today}",
             protocol_version=runtime.protocol.version,
-        )
-
-        def decide(history: History) -> list[DomainEvent]:
-            return domain.missed_visits(domain.replay(history.events), protocol=runtime.protocol, today=today)
-
-        outcome = await decide_and_append(
-            runtime.store,
-            subject_filter=subject_history(site, subject),
-            decide=decide,
-            meta=meta,
-            command_id=_missed_visit_run(subject, today),
             clock=runtime.clock,
         )
         if not outcome.replayed:

@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 
+from shared.contracts.events import DomainEvent
 from shared.contracts.protocol import ProtocolDefinition, SiteStatus
 
 
@@ -26,6 +27,15 @@ class RuleViolation(Exception):
         super().__init__(detail)
         self.detail = detail
         self.field = field
+
+
+class RecordedBefore(Exception):
+    """Raised only by `decide` functions: what the command asks for stands recorded already, by an earlier
+    command (e.g. a second person acknowledging the same alert). The command succeeds with that fact."""
+
+    def __init__(self, fact: DomainEvent) -> None:
+        super().__init__(type(fact).__name__)
+        self.fact = fact
 
 
 # Rules more than one service enforces, named once.

@@ -14,8 +14,8 @@ from uuid import UUID, uuid5
 import structlog
 
 from shared.contracts.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
-from shared.contracts.rules import RuleViolation
-from shared.runtime.eventstore import ConcurrencyConflict, EventStore, History
+from shared.contracts.rules import RecordedBefore, RuleViolation
+from shared.runtime.eventstore import ConcurrencyConflict, EventStore, History, subject_history
 from shared.runtime.metrics import CONFLICTS_RETRIED
 
 log = structlog.get_logger(__name__)
@@ -73,6 +73,10 @@ async def decide_and_append(
             decided = decide(before)
             if inspect.isawaitable(decided):
                 decided = await decided
+        except RecordedBefore as done:
+            # Append-only: a fact seen in any history, kept or read, stands recorded.
+            standing = next(e for e in reversed(history.events) if e.data == done.fact)
+            return Outcome((standing,), replayed=True)
         except RuleViolation:
             if earlier:  # a decision that also reads other history sees its own effect there: done
                 return Outcome(earlier, replayed=True)
@@ -105,6 +109,36 @@ async def decide_and_append(
             CONFLICTS_RETRIED.inc()
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")
+
+
+async def record_on_subject(
+    store: EventStore,
+    *,
+    recorder: str,
+    site: str,
+    subject: str,
+    decide: Decide,
+    because_of: UUID,
+    correlation_id: str,
+    protocol_version: str,
+    clock: Clock = utc_now,
+) -> Outcome:
+    """A fact the system records itself about one subject (an alert, an escalation, a missed visit).
+
+    Decided on the subject's history like a command; `because_of` (the id of the trigger, or of the
+    run) stands for the command id, so a redelivered trigger or a rerun finds what it recorded.
+    """
+    meta = EventMetadata.recorded_by(
+        recorder, site=site, subject=subject, correlation_id=correlation_id, protocol_version=protocol_version
+    )
+    return await decide_and_append(
+        store,
+        subject_filter=subject_history(site, subject),
+        decide=decide,
+        meta=meta,
+        command_id=because_of,
+        clock=clock,
+    )
 
 
 async def record_once(store: EventStore, *, subject_filter: str, envelope: EventEnvelope) -> RecordedEvent:

@@ -2,9 +2,9 @@
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import nats.errors
 import structlog
@@ -15,12 +15,12 @@ from prometheus_client import REGISTRY
 
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.contracts.commands import CommandContext, CommandReply, Rejection
-from shared.contracts.events import EventMetadata, RecordedEvent
+from shared.contracts.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation
 from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
-from shared.runtime.eventstore import EventStore, streams_ready
+from shared.runtime.eventstore import EventStore, streams_ready, subject_history
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.metrics import COMMANDS
 from shared.runtime.reactions import Reaction, ReactionRunner
@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 # What a command answers beyond the event ids, read from the events it recorded.
 ResultOf = Callable[[tuple[RecordedEvent, ...]], dict[str, object]]
+# A service's state of one subject, as its domain module folds it from the subject's history.
+S = TypeVar("S")
 
 
 def attested_commands(verifier: CommandVerifier | None) -> type[BaseMiddleware]:
@@ -163,6 +165,25 @@ class ServiceRuntime:
             correlation_id=ctx.correlation_id,
             protocol_version=self.protocol.version,
             causation_id=str(ctx.command_id),
+            reason=reason,
+        )
+
+    async def decide_on_subject(
+        self,
+        ctx: CommandContext,
+        replay: Callable[[Sequence[RecordedEvent]], S],
+        rule: Callable[[S], Sequence[DomainEvent]],
+        *,
+        result: ResultOf | None = None,
+        reason: str | None = None,
+    ) -> CommandReply:
+        """The shape of every command about one subject: its history replayed into the service's state,
+        one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.)"""
+        return await self.execute(
+            ctx,
+            subject_filter=subject_history(ctx.site, ctx.subject),
+            decide=lambda history: rule(replay(history.events)),
+            result=result,
             reason=reason,
         )
 

@@ -20,6 +20,7 @@ from shared.contracts.events import (
 from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.history import given
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 LIST = generate(
@@ -63,7 +64,7 @@ def allocated(number: int, stratum: str = "NFH") -> SubjectRandomized:
 
 
 def randomize(history: list[DomainEvent], allocations: list[SubjectRandomized] | None = None) -> list[DomainEvent]:
-    state = domain.replay(history)
+    state = domain.replay(given(history))
     return domain.randomize(
         state, domain.Allocations.of(allocations or []), LIST, protocol=PROTOCOL, site="NFH", subject="NFH-007"
     )
@@ -114,7 +115,7 @@ def test_an_exhausted_stratum_is_refused_not_silently_skipped() -> None:
     short = generate(
         ListParameters("NCT06646146", 1, ("FG_HT", "HT"), ("NFH",), 2, (2,), SeedKind.TEST), bytes(range(32))
     )
-    state = domain.replay([CONSENT, screened(True)])
+    state = domain.replay(given([CONSENT, screened(True)]))
     with pytest.raises(domain.AllocationListExhausted):
         domain.randomize(
             state,
@@ -130,7 +131,7 @@ def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
     history: list[DomainEvent] = [CONSENT, screened(True), allocated(1)]
 
     def invalidate(events: list[DomainEvent], reason: str = "wrong subject randomized") -> list[DomainEvent]:
-        state = domain.replay(events)
+        state = domain.replay(given(events))
         return domain.invalidate(state, reason=reason, protocol=PROTOCOL, site="NFH", subject="NFH-007")
 
     [event] = invalidate(history)

@@ -19,6 +19,7 @@ from shared.contracts.events import (
 from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
 from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.history import given
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -43,7 +44,7 @@ AE_ID = UUID("00000000-0000-0000-0000-0000000000ae")
 
 
 def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = None) -> AdverseEventReported:
-    state = domain.replay([CONSENT] if history is None else history)
+    state = domain.replay(given([CONSENT] if history is None else history))
     [event] = domain.report(state, form, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
     assert isinstance(event, AdverseEventReported)
     return event
@@ -51,7 +52,7 @@ def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = No
 
 def alert_for(events: list[DomainEvent], reported_at: datetime = NOW) -> list[DomainEvent]:
     return domain.raise_alert(
-        domain.replay(events), AE_ID, reported_at=reported_at, alert_id=uuid4(), deviation_id=uuid4()
+        domain.replay(given(events)), AE_ID, reported_at=reported_at, alert_id=uuid4(), deviation_id=uuid4()
     )
 
 
@@ -99,7 +100,7 @@ def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> Non
     reported = report()
     follow_up = AdverseEventFollowUp(ae_id=AE_ID, site_aware_at=NOW, seriousness=["life_threatening"])
     [update] = domain.follow_up(
-        domain.replay([CONSENT, reported]), follow_up, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+        domain.replay(given([CONSENT, reported])), follow_up, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
     )
     assert update.serious  # type: ignore[attr-defined]
     [alert] = alert_for([CONSENT, reported, update], reported_at=NOW)
@@ -110,7 +111,7 @@ def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> Non
 def test_a_follow_up_of_an_unknown_event_is_404() -> None:
     with pytest.raises(domain.UnknownAdverseEvent):
         domain.follow_up(
-            domain.replay([CONSENT]),
+            domain.replay(given([CONSENT])),
             AdverseEventFollowUp(ae_id=uuid4(), site_aware_at=NOW, grade=3),
             protocol=PROTOCOL,
             site="NFH",
@@ -123,11 +124,13 @@ def test_acknowledging_is_once_and_unknown_alerts_are_refused() -> None:
     serious = report(FORM.model_copy(update={"grade": 5}))
     [alert] = alert_for([CONSENT, serious])
     assert isinstance(alert, SeriousAdverseEventAlertRaised)
-    [ack] = domain.acknowledge(domain.replay([CONSENT, serious, alert]), alert.alert_id)
+    [ack] = domain.acknowledge(domain.replay(given([CONSENT, serious, alert])), alert.alert_id)
     assert ack == SeriousAdverseEventAcknowledged(alert_id=alert.alert_id, ae_id=AE_ID)
-    assert domain.acknowledge(domain.replay([CONSENT, serious, alert, ack]), alert.alert_id) == []
+    with pytest.raises(rules.RecordedBefore) as again:
+        domain.acknowledge(domain.replay(given([CONSENT, serious, alert, ack])), alert.alert_id)
+    assert again.value.fact == ack
     with pytest.raises(domain.UnknownAlert):
-        domain.acknowledge(domain.replay([CONSENT]), alert.alert_id)
+        domain.acknowledge(domain.replay(given([CONSENT])), alert.alert_id)
 
 
 def test_escalation_is_due_at_each_whole_interval_not_before_and_not_twice() -> None:
@@ -144,7 +147,12 @@ def test_escalation_is_due_at_each_whole_interval_not_before_and_not_twice() -> 
     assert due(timedelta(minutes=61)) == [1]
     assert due(timedelta(minutes=61), escalations=1) == []
     assert due(timedelta(minutes=125), escalations=1) == [2]
-    [escalated] = domain.escalate(domain.replay([CONSENT, serious, alert]), alert.alert_id, 1, overdue_since=NOW + hour)
+    [escalated] = domain.escalate(
+        domain.replay(given([CONSENT, serious, alert])), alert.alert_id, 1, overdue_since=NOW + hour
+    )
     assert isinstance(escalated, SeriousAdverseEventAlertEscalated)
     ack = SeriousAdverseEventAcknowledged(alert_id=alert.alert_id, ae_id=AE_ID)
-    assert domain.escalate(domain.replay([CONSENT, serious, alert, ack]), alert.alert_id, 2, overdue_since=NOW) == []
+    assert (
+        domain.escalate(domain.replay(given([CONSENT, serious, alert, ack])), alert.alert_id, 2, overdue_since=NOW)
+        == []
+    )

@@ -11,6 +11,7 @@ from shared.contracts.events import ConsentRecorded, ConsentWithdrawn, DomainEve
 from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.history import given
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 TODAY = date(2026, 11, 25)
@@ -26,7 +27,7 @@ def decide(
     subject: str = "NFH-001",
     protocol: ProtocolDefinition = PROTOCOL,
 ) -> list[DomainEvent]:
-    state = domain.replay(list(history or []))
+    state = domain.replay(given(list(history or [])))
     return list(domain.record_consent(state, form, protocol=protocol, site=site, subject=subject, today=TODAY))
 
 
@@ -97,7 +98,7 @@ SCREENING_FORM = ScreeningForm(
 
 
 def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> list[DomainEvent]:
-    state = domain.replay(history)
+    state = domain.replay(given(history))
     return domain.screen(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
 
 
@@ -145,7 +146,7 @@ def test_consent_withdrawal_needs_consent_and_happens_once() -> None:
     withdrawal = ConsentWithdrawalForm(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
 
     def withdraw(history: list[DomainEvent]) -> list[DomainEvent]:
-        state = domain.replay(history)
+        state = domain.replay(given(history))
         return domain.withdraw_consent(state, withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
 
     with pytest.raises(rules.NotConsented):

@@ -12,7 +12,6 @@ from shared.contracts import rules
 from shared.contracts.events import (
     DomainEvent,
     EventEnvelope,
-    EventMetadata,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
     RecordedEvent,
@@ -26,12 +25,12 @@ from shared.contracts.forms import ProcedureForm, VisitRecord, WithdrawalForm
 from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.history import META, recorded
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 RANDOMIZED_ON = date(2026, 1, 10)
 SURGERY = date(2026, 1, 20)
 TODAY = date(2027, 6, 1)
-META = EventMetadata("/trial/test", "NFH", "NFH-001", "tester", "corr", "1.0")
 FAT_GRAFT = {"fat_harvest_site": "abdomen", "harvested_fat_ml": "60", "ecm_svf_gel_ml": "8.5"}
 PROCEDURE = ProcedureForm(
     procedure_date=SURGERY,
@@ -42,11 +41,6 @@ PROCEDURE = ProcedureForm(
     donor_site="occipital",
     fat_graft=FAT_GRAFT,
 )
-
-
-def recorded(event: DomainEvent, on: date = RANDOMIZED_ON) -> RecordedEvent:
-    time = datetime(on.year, on.month, on.day, 9, tzinfo=UTC)
-    return RecordedEvent(0, "", EventEnvelope.wrap(event, META, event_id=uuid4(), time=time))
 
 
 def randomized(arm: str = "FG_HT") -> RecordedEvent:
