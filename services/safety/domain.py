@@ -17,7 +17,13 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
+from shared.contracts.forms import (
+    ActionTaken,
+    AdverseEventFollowUp,
+    AdverseEventForm,
+    AdverseEventOutcome,
+    SeriousnessCriterion,
+)
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import DateInFuture, NotConsented, RecordedBefore, Refusal, RuleViolation, check_site
 
@@ -34,6 +40,10 @@ class AwareBeforeOnset(RuleViolation):
     rule, kind, title = "ae.aware_after_onset", Refusal.INVALID, "Site aware before the event began"
 
 
+class DeathInconsistent(RuleViolation):
+    rule, kind, title = "ae.death_consistent", Refusal.INVALID, "Death, fatal outcome and grade 5 disagree"
+
+
 class UnknownAlert(RuleViolation):
     rule, kind, title = "alert.known", Refusal.NOT_FOUND, "Unknown alert"
 
@@ -44,13 +54,56 @@ def is_serious(grade: int, seriousness: Sequence[SeriousnessCriterion]) -> bool:
 
 
 @dataclass(frozen=True)
+class Assessment:
+    """What decides seriousness and death: as reported, or as it stands after the follow-ups."""
+
+    grade: int
+    seriousness: tuple[SeriousnessCriterion, ...]
+    action_taken: ActionTaken
+    outcome: AdverseEventOutcome
+
+
+def assessed(assessment: Assessment) -> tuple[tuple[SeriousnessCriterion, ...], tuple[SeriousnessCriterion, ...]]:
+    """The seriousness to record, and the criteria derived rather than reported, or the refusal.
+
+    - Death is one fact said three ways (ICH E2A "results in death", outcome fatal, CTCAE grade 5): when
+      they disagree nobody can tell which is wrong, so the form is refused naming the field that disagrees.
+    - An adverse event the subject was hospitalized for meets the hospitalization criterion by definition:
+      a missing criterion is derived (and said in the answer and the event), never a reason to delay an SAE.
+    """
+    said = {
+        "outcome": assessment.outcome == AdverseEventOutcome.FATAL,
+        "grade": assessment.grade == 5,
+        "seriousness": SeriousnessCriterion.DEATH in assessment.seriousness,
+    }
+    if any(said.values()) and not all(said.values()):
+        field = next(name for name, dead in said.items() if not dead)
+        raise DeathInconsistent(
+            f"death needs outcome fatal, grade 5 and the death criterion together; {field} disagrees "
+            f"(outcome {assessment.outcome}, grade {assessment.grade}, "
+            f"seriousness {[str(c) for c in assessment.seriousness]})",
+            field=field,
+        )
+    derived: tuple[SeriousnessCriterion, ...] = ()
+    if (
+        assessment.action_taken == ActionTaken.HOSPITALIZED
+        and SeriousnessCriterion.HOSPITALIZATION not in assessment.seriousness
+    ):
+        derived = (SeriousnessCriterion.HOSPITALIZATION,)
+    return (*assessment.seriousness, *derived), derived
+
+
+@dataclass(frozen=True)
 class AdverseEvent:
     """An adverse event as it stands after its follow-ups."""
 
     ae_id: UUID
     term: str
+    onset_date: date
     grade: int
     seriousness: tuple[SeriousnessCriterion, ...]
+    action_taken: ActionTaken
+    outcome: AdverseEventOutcome
     site_aware_at: datetime
 
     @property
@@ -71,7 +124,16 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
         case ConsentRecorded():
             return replace(state, consented=True)
         case AdverseEventReported():
-            ae = AdverseEvent(event.ae_id, event.term, event.grade, event.seriousness, event.site_aware_at)
+            ae = AdverseEvent(
+                event.ae_id,
+                event.term,
+                event.onset_date,
+                event.grade,
+                event.seriousness,
+                event.action_taken,
+                event.outcome,
+                event.site_aware_at,
+            )
             return replace(state, adverse_events={**state.adverse_events, ae.ae_id: ae})
         case AdverseEventUpdated():
             old = state.adverse_events.get(event.ae_id)
@@ -81,6 +143,8 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
                 old,
                 grade=event.grade if event.grade is not None else old.grade,
                 seriousness=event.seriousness if event.seriousness is not None else old.seriousness,
+                action_taken=event.action_taken or old.action_taken,
+                outcome=event.outcome or old.outcome,
                 # The 24-hour clock of an event that becomes serious starts when the site learned that.
                 site_aware_at=event.site_aware_at if not old.serious else old.site_aware_at,
             )
@@ -97,14 +161,16 @@ def replay(history: Sequence[RecordedEvent]) -> SafetyState:
     return reduce(evolve, (e.data for e in history), SafetyState())
 
 
-def _check_times(onset: date | None, aware: datetime, now: datetime) -> None:
+def _check_times(protocol: ProtocolDefinition, site: str, onset: date, aware: datetime, now: datetime) -> None:
+    """Dates are the site's: an onset "today" is today where the subject is, whatever the UTC date."""
     if aware > now:
         raise DateInFuture(f"site_aware_at {aware.isoformat()} is after now", field="site_aware_at")
-    if onset is not None:
-        if onset > now.date():
-            raise DateInFuture(f"onset_date {onset} is after today", field="onset_date")
-        if aware.date() < onset:
-            raise AwareBeforeOnset(f"site_aware_at {aware.date()} precedes onset {onset}", field="site_aware_at")
+    today = protocol.local_date(site, now)
+    if onset > today:
+        raise DateInFuture(f"onset_date {onset} is after the site's today {today}", field="onset_date")
+    aware_on = protocol.local_date(site, aware)
+    if aware_on < onset:
+        raise AwareBeforeOnset(f"site_aware_at {aware_on} (site date) precedes onset {onset}", field="site_aware_at")
 
 
 def report(
@@ -117,11 +183,13 @@ def report(
     subject: str,
     now: datetime,
 ) -> list[DomainEvent]:
-    """Accepted for any consented subject, withdrawn or not: safety information is never turned away."""
-    check_site(protocol, site, subject)
+    """Accepted for any consented subject, withdrawn or not, at a suspended site too: safety information
+    is never turned away."""
+    check_site(protocol, site, subject, enrolling=False)
     if not state.consented:
         raise NotConsented(f"{subject} has no informed consent on record")
-    _check_times(form.onset_date, form.site_aware_at, now)
+    _check_times(protocol, site, form.onset_date, form.site_aware_at, now)
+    seriousness, derived = assessed(Assessment(form.grade, tuple(form.seriousness), form.action_taken, form.outcome))
     return [
         AdverseEventReported(
             ae_id=ae_id,
@@ -129,8 +197,9 @@ def report(
             onset_date=form.onset_date,
             site_aware_at=form.site_aware_at,
             grade=form.grade,
-            seriousness=tuple(form.seriousness),
-            serious=is_serious(form.grade, form.seriousness),
+            seriousness=seriousness,
+            derived_seriousness=derived,
+            serious=is_serious(form.grade, seriousness),
             relationship=form.relationship,
             action_taken=form.action_taken,
             outcome=form.outcome,
@@ -147,17 +216,26 @@ def follow_up(
     subject: str,
     now: datetime,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=False)
     current = state.adverse_events.get(form.ae_id)
     if current is None:
         raise UnknownAdverseEvent(f"{subject} has no adverse event {form.ae_id}", field="ae_id")
-    _check_times(None, form.site_aware_at, now)
+    # The same rules as the first report, on the event as it will stand after this follow-up.
+    _check_times(protocol, site, current.onset_date, form.site_aware_at, now)
     grade = form.grade if form.grade is not None else current.grade
-    seriousness = tuple(form.seriousness) if form.seriousness is not None else current.seriousness
+    standing = Assessment(
+        grade,
+        tuple(form.seriousness) if form.seriousness is not None else current.seriousness,
+        form.action_taken or current.action_taken,
+        form.outcome or current.outcome,
+    )
+    seriousness, derived = assessed(standing)
+    changed = form.seriousness is not None or bool(derived)
     return [
         AdverseEventUpdated(
             **form.model_dump(exclude={"seriousness"}),
-            seriousness=tuple(form.seriousness) if form.seriousness is not None else None,
+            seriousness=seriousness if changed else None,
+            derived_seriousness=derived,
             serious=is_serious(grade, seriousness),
         )
     ]

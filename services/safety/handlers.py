@@ -29,7 +29,8 @@ from shared.runtime.service import ServiceRuntime
 
 def _adverse_event(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
     ae = next(e.data for e in events if isinstance(e.data, AdverseEventReported | AdverseEventUpdated))
-    return {"ae_id": str(ae.ae_id), "serious": ae.serious}
+    # Criteria the system added are said in the answer, so the site sees why an event became serious.
+    return {"ae_id": str(ae.ae_id), "serious": ae.serious, "derived_seriousness": list(ae.derived_seriousness)}
 
 
 def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRouter:

@@ -33,7 +33,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             ctx,
             domain.replay,
             lambda state: domain.record_consent(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
         )
 
@@ -44,7 +44,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             ctx,
             domain.replay,
             lambda state: domain.withdraw_consent(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
         )
 
@@ -55,7 +55,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             ctx,
             domain.replay,
             lambda state: domain.screen(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
             result=_screening_result,
         )

@@ -1,13 +1,14 @@
 """`python -m services.visits [run|missed-visits [--today YYYY-MM-DD]]`.
 
 run            the visits service (default); SIGTERM drains in-flight commands
-missed-visits  record VisitMissed for every closed window now, and exit (idempotent)
+missed-visits  record VisitMissed for every window closed before each site's today, and exit (idempotent);
+               --today names one date for every site instead
 """
 
 import argparse
 import asyncio
 import sys
-from datetime import UTC, date, datetime
+from datetime import date
 
 from services.visits.app import NAME, build_app
 from services.visits.handlers import record_missed_visits
@@ -17,11 +18,11 @@ from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import load_settings
 
 
-async def missed_visits_once(settings: VisitsSettings, today: date) -> int:
+async def missed_visits_once(settings: VisitsSettings, today: date | None) -> int:
     runtime = ServiceRuntime.create(NAME, settings, answers_commands=False)
     await runtime.start()
     try:
-        return await record_missed_visits(runtime, today=today)
+        return await record_missed_visits(runtime, now=runtime.clock(), today=today)
     finally:
         await runtime.stop()
         await runtime.broker.stop()
@@ -33,8 +34,7 @@ def main() -> int:
     parser.add_argument("--today", type=date.fromisoformat, default=None)
     args = parser.parse_args()
     if args.command == "missed-visits":
-        today = args.today or datetime.now(UTC).date()
-        print(f"{asyncio.run(missed_visits_once(load_settings(VisitsSettings), today))} visits recorded as missed")
+        print(f"{asyncio.run(missed_visits_once(load_settings(VisitsSettings), args.today))} visits recorded as missed")
         return 0
     run_faststream(NAME, build_app, VisitsSettings)
     return 0

@@ -25,7 +25,7 @@ def build_app(settings: VisitsSettings, *, clock: Clock = utc_now) -> FastStream
     async def missed_visit_clock() -> None:
         while True:
             try:
-                await record_missed_visits(runtime, today=runtime.clock().date())
+                await record_missed_visits(runtime, now=runtime.clock())
             except TRANSIENT as exc:
                 log.warning("missed_visit_check_failed", error=repr(exc))
             await asyncio.sleep(settings.missed_visit_check_seconds)

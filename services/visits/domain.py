@@ -7,12 +7,14 @@ impossible input is refused.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from uuid import UUID
 
 from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
     DomainEvent,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
@@ -20,6 +22,7 @@ from shared.contracts.events import (
     RecordedEvent,
     SubjectCompletedStudy,
     SubjectRandomized,
+    SubjectScreened,
     SubjectWithdrawn,
     VisitCompleted,
     VisitMissed,
@@ -35,12 +38,13 @@ from shared.contracts.rules import (
     SubjectIsWithdrawn,
     check_site,
 )
-from shared.contracts.schedule import surgery_deadline, visit_windows
+from shared.contracts.schedule import screening_window, surgery_deadline, visit_windows
 
 SURGERY_LATE = "SURGERY_AFTER_WINDOW"
 FAT_GRAFT_MISSING = "FAT_GRAFT_MISSING_IN_FG_HT"
 FAT_GRAFT_IN_HT = "FAT_GRAFT_IN_HT_ARM"
 VISIT_OUT_OF_WINDOW = "VISIT_OUT_OF_WINDOW"
+SCREENING_OUT_OF_WINDOW = "SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY"
 
 DeviationIds = Callable[[str], UUID]
 
@@ -84,22 +88,33 @@ class MoreSurvivingThanTransplanted(RuleViolation):
 @dataclass(frozen=True)
 class FollowUpState:
     randomized: SubjectRandomized | None = None
-    randomized_on: date | None = None
+    # Instants: a clinical date is the site's local date of one, decided with the protocol's site zone.
+    randomized_at: datetime | None = None
+    screened_on: date | None = None
     invalidated: bool = False
     procedure: GraftProcedurePerformed | None = None
     procedure_id: UUID | None = None
     visits: dict[str, tuple[VisitCompleted, UUID]] = field(default_factory=dict)
     missed: frozenset[str] = frozenset()
     deviations: frozenset[str] = frozenset()
-    withdrawn: bool = False
+    withdrawn_on: date | None = None
+    # Death: the onset date of a fatal adverse event, or when the site learned a follow-up made one fatal.
+    died_on: date | None = None
+    died_known_at: datetime | None = None
     completed: bool = False
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_on is not None
 
 
 def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
     e = event.envelope
     match e.data:
+        case SubjectScreened() as screened:
+            return replace(state, screened_on=screened.screening_date)
         case SubjectRandomized() as r:
-            return replace(state, randomized=r, randomized_on=e.time.date())
+            return replace(state, randomized=r, randomized_at=e.time)
         case RandomizationInvalidated():
             return replace(state, invalidated=True)
         case GraftProcedurePerformed() as p:
@@ -110,8 +125,12 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
             return replace(state, missed=state.missed | {m.visit})
         case ProtocolDeviationRecorded() as d:
             return replace(state, deviations=state.deviations | {d.code})
-        case SubjectWithdrawn():
-            return replace(state, withdrawn=True)
+        case SubjectWithdrawn() as w:
+            return replace(state, withdrawn_on=w.withdrawn_on)
+        case AdverseEventReported(grade=5) as ae if state.died_on is None and state.died_known_at is None:
+            return replace(state, died_on=ae.onset_date)
+        case AdverseEventUpdated(grade=5) as ae if state.died_on is None and state.died_known_at is None:
+            return replace(state, died_known_at=ae.site_aware_at)
         case SubjectCompletedStudy():
             return replace(state, completed=True)
         case _:
@@ -161,25 +180,37 @@ def record_procedure(
     today: date,
     deviation_ids: DeviationIds,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=False)
     randomized = _participating(state, subject)
     if form.procedure_date > today:
         raise DateInFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
-    assert state.randomized_on is not None
-    if form.procedure_date < state.randomized_on:
+    assert state.randomized_at is not None
+    randomized_on = protocol.local_date(site, state.randomized_at)
+    if form.procedure_date < randomized_on:
         raise ProcedureBeforeRandomization(
-            f"surgery on {form.procedure_date} precedes randomization on {state.randomized_on}", field="procedure_date"
+            f"surgery on {form.procedure_date} precedes randomization on {randomized_on}", field="procedure_date"
         )
     if state.procedure is not None and form.supersedes is None:
         raise ProcedureAlreadyRecorded(f"{subject}'s surgery is recorded; send a correction with supersedes and reason")
     _correction(state.procedure_id, form.supersedes, form.reason, "surgery")
     events: list[DomainEvent] = [GraftProcedurePerformed(**form.model_dump(exclude={"reason"}))]
     found: list[tuple[str, str]] = []
-    deadline = surgery_deadline(state.randomized_on, protocol.schedule)
+    deadline = surgery_deadline(randomized_on, protocol.schedule)
     if form.procedure_date > deadline:
-        days = (form.procedure_date - state.randomized_on).days
+        days = (form.procedure_date - randomized_on).days
         limit = protocol.schedule.surgery_within_days_of_randomization
         found.append((SURGERY_LATE, f"surgery {days} days after randomization (limit {limit})"))
+    if state.screened_on is not None and not screening_window(form.procedure_date, protocol.schedule).contains(
+        state.screened_on
+    ):
+        days = (form.procedure_date - state.screened_on).days
+        window = protocol.schedule.screening_days_before_surgery
+        found.append(
+            (
+                SCREENING_OUT_OF_WINDOW,
+                f"screening {days} days before surgery (day -{window.earliest} to -{window.latest})",
+            )
+        )
     grafted_arm = protocol.receives_fat_graft(randomized.arm)
     if grafted_arm and form.fat_graft is None:
         found.append(
@@ -205,7 +236,7 @@ def record_visit(
     today: date,
     deviation_ids: DeviationIds,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=False)
     _participating(state, subject)
     known = [v.code for v in protocol.schedule.follow_up]
     if record.visit not in known:
@@ -250,7 +281,7 @@ def record_visit(
 def withdraw(
     state: FollowUpState, form: WithdrawalForm, *, protocol: ProtocolDefinition, site: str, subject: str, today: date
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=False)
     _participating(state, subject)
     if state.completed:
         raise SubjectHasCompleted(f"{subject} has completed the study; nothing to withdraw from")
@@ -259,13 +290,23 @@ def withdraw(
     return [SubjectWithdrawn(**form.model_dump())]
 
 
-def missed_visits(state: FollowUpState, *, protocol: ProtocolDefinition, today: date) -> list[DomainEvent]:
-    """Visits whose window closed before today with no record; none for withdrawn or completed subjects."""
-    if state.procedure is None or state.withdrawn or state.completed:
+def end_of_participation(state: FollowUpState, *, protocol: ProtocolDefinition, site: str) -> date | None:
+    """The day a subject's participation ended early (withdrawal or death, whichever came first)."""
+    died = state.died_on or (protocol.local_date(site, state.died_known_at) if state.died_known_at else None)
+    ends = [day for day in (state.withdrawn_on, died) if day is not None]
+    return min(ends) if ends else None
+
+
+def missed_visits(state: FollowUpState, *, protocol: ProtocolDefinition, site: str, today: date) -> list[DomainEvent]:
+    """Visits whose window closed before the site's today with no record. After a withdrawal or a death only
+    the windows that had closed by then were missed; later visits are not expected (nor after completion)."""
+    if state.procedure is None or state.completed:
         return []
+    ended = end_of_participation(state, protocol=protocol, site=site)
+    closed_by = min(today, ended) if ended else today
     windows = visit_windows(state.procedure.procedure_date, protocol.schedule)
     return [
         VisitMissed(visit=code, target_date=w.target, window_end=w.end)
         for code, w in windows.items()
-        if w.end < today and code not in state.visits and code not in state.missed
+        if w.end < closed_by and code not in state.visits and code not in state.missed
     ]

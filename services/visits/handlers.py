@@ -1,7 +1,7 @@
 """Visits handlers: surgery, visits and withdrawal; and the missed-visit check."""
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import structlog
@@ -43,7 +43,7 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
                 protocol=protocol,
                 site=ctx.site,
                 subject=ctx.subject,
-                today=ctx.today,
+                today=runtime.today(ctx),
                 deviation_ids=lambda code: uuid5(ctx.command_id, code),
             ),
             # A correction's reason travels in the envelope, where the audit trail shows it.
@@ -65,15 +65,18 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
             ctx,
             domain.replay,
             lambda state: domain.withdraw(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=ctx.today
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
         )
 
     return router
 
 
-async def record_missed_visits(runtime: ServiceRuntime, *, today: date) -> int:
-    """Append VisitMissed for every window closed before `today` without a record.
+async def record_missed_visits(runtime: ServiceRuntime, *, now: datetime, today: date | None = None) -> int:
+    """Append VisitMissed for every window closed before the site's today without a record.
+
+    Each site's today is its local date at `now`, unless `today` names one date for every site (a run
+    for a past day).
 
     Idempotent and safe on every replica at once: each subject's decision expects its history's
     last sequence, and a run for the same day finds what an earlier run recorded.
@@ -83,24 +86,27 @@ async def record_missed_visits(runtime: ServiceRuntime, *, today: date) -> int:
     recorded = 0
     for site, subject in subjects:
         assert site is not None
-        outcome = await record_on_subject(
-            runtime.store,
-            recorder=runtime.name,
-            site=site,
-            subject=subject,
-            decide=lambda history: domain.missed_visits(
-                domain.replay(history.events), protocol=runtime.protocol, today=today
-            ),
-            because_of=_missed_visit_run(subject, today),
-            correlation_id=f"missed-visits-{today}",
-            protocol_version=runtime.protocol.version,
-            clock=runtime.clock,
-        )
-        if not outcome.replayed:
-            recorded += len(outcome.events)
+        recorded += await _record_missed(runtime, site, subject, today or runtime.protocol.local_date(site, now))
     if recorded:
-        log.info("visits_missed", count=recorded, today=str(today))
+        log.info("visits_missed", count=recorded, at=now.isoformat())
     return recorded
+
+
+async def _record_missed(runtime: ServiceRuntime, site: str, subject: str, today: date) -> int:
+    outcome = await record_on_subject(
+        runtime.store,
+        recorder=runtime.name,
+        site=site,
+        subject=subject,
+        decide=lambda history: domain.missed_visits(
+            domain.replay(history.events), protocol=runtime.protocol, site=site, today=today
+        ),
+        because_of=_missed_visit_run(subject, today),
+        correlation_id=f"missed-visits-{today}",
+        protocol_version=runtime.protocol.version,
+        clock=runtime.clock,
+    )
+    return 0 if outcome.replayed else len(outcome.events)
 
 
 def _missed_visit_run(subject: str, today: date) -> UUID:

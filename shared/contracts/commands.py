@@ -4,7 +4,6 @@ Subjects are `trial.cmd.<service>.<action>`; every replica of a service listens 
 group named after the service, so any number of them share the load.
 """
 
-from datetime import date
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -85,10 +84,6 @@ class CommandContext(ActorContext):
 
     site: SiteCode
     subject: SubjectId
-
-    @property
-    def today(self) -> date:
-        return self.received_at.date()
 
 
 class Command(BaseModel, Generic[F]):

@@ -1,12 +1,14 @@
 """The protocol definition: trial facts that change by amendment (a new version), never by code."""
 
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -55,6 +57,20 @@ class Site(BaseModel):
     code: SiteCode
     name: str
     status: SiteStatus
+    time_zone: str = Field(description="IANA time zone, e.g. Asia/Shanghai: the site's dates are local dates there")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from exc
+        return value
+
+    def local_date(self, instant: datetime) -> date:
+        """The calendar date at the site at that instant: what "today" means to the people there."""
+        return instant.astimezone(ZoneInfo(self.time_zone)).date()
 
 
 class _Strict(BaseModel):
@@ -221,6 +237,12 @@ class ProtocolDefinition(BaseModel):
 
     def site(self, code: str) -> Site | None:
         return next((s for s in self.sites if s.code == code), None)
+
+    def local_date(self, site: str, instant: datetime) -> date:
+        """The site's calendar date at that instant; instants stay UTC, every clinical date is the site's.
+        (A site the protocol does not have is refused by the rules; its date is the UTC date meanwhile.)"""
+        known = self.site(site)
+        return known.local_date(instant) if known else instant.astimezone(UTC).date()
 
     def receives_fat_graft(self, arm: str) -> bool:
         """Whether subjects of this arm get the ECM/SVF-gel fat graft with their hair transplantation."""

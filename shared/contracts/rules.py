@@ -81,12 +81,14 @@ class SubjectNotOfSite(RuleViolation):
     rule, kind, title = "subject.site_prefix", Refusal.INVALID, "Subject id does not belong to the site"
 
 
-def check_site(protocol: ProtocolDefinition, site: str, subject: str) -> None:
-    """The site is in the protocol and active, and the subject is numbered for it."""
+def check_site(protocol: ProtocolDefinition, site: str, subject: str, *, enrolling: bool = True) -> None:
+    """The site is in the protocol, and the subject is numbered for it. Enrolment (consent, screening,
+    randomization) needs an active site; a suspended site's subjects are still followed up and their
+    safety information is never turned away (`enrolling=False`)."""
     known = protocol.site(site)
     if known is None:
         raise UnknownSite(f"site {site} is not in protocol {protocol.trial_id} v{protocol.version}", field="site")
-    if known.status is not SiteStatus.ACTIVE:
+    if enrolling and known.status is not SiteStatus.ACTIVE:
         raise SiteNotActive(f"site {site} is {known.status}", field="site")
     if not subject.startswith(f"{site}-"):
         raise SubjectNotOfSite(f"subject {subject} must be numbered {site}-NNN", field="subject")

@@ -33,3 +33,10 @@ def visit_windows(surgery: date, plan: Schedule) -> dict[str, VisitWindow]:
 
 def surgery_deadline(randomized_on: date, plan: Schedule) -> date:
     return randomized_on + timedelta(days=plan.surgery_within_days_of_randomization)
+
+
+def screening_window(surgery: date, plan: Schedule) -> VisitWindow:
+    """The days a screening must fall on for this surgery date (day -30 to day -1: never the surgery day)."""
+    days = plan.screening_days_before_surgery
+    start, end = surgery - timedelta(days=days.earliest), surgery - timedelta(days=days.latest)
+    return VisitWindow("SCR", end, start, end, end_of_study=False)

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 import nats.errors
@@ -142,6 +143,10 @@ class ServiceRuntime:
         if self._store is None:
             raise RuntimeError("the service has not started")
         return self._store
+
+    def today(self, ctx: CommandContext) -> date:
+        """The date at the command's site when it arrived: "today" for every rule about its forms."""
+        return self.protocol.local_date(ctx.site, ctx.received_at)
 
     def trial_metadata(self, *, correlation_id: str) -> EventMetadata:
         """For trial-level facts the service records on its own (no site, the trial id as subject)."""

@@ -157,6 +157,9 @@ class AdverseEventReported(DomainEvent):
     site_aware_at: AwareDatetime
     grade: int = Field(ge=1, le=5)
     seriousness: tuple[SeriousnessCriterion, ...]
+    derived_seriousness: tuple[SeriousnessCriterion, ...] = Field(
+        (), description="criteria the system added from the form (hospitalized ⇒ hospitalization), in seriousness too"
+    )
     serious: bool
     relationship: ProcedureRelationship
     action_taken: ActionTaken
@@ -173,6 +176,9 @@ class AdverseEventUpdated(DomainEvent):
     site_aware_at: AwareDatetime
     grade: int | None = Field(None, ge=1, le=5)
     seriousness: tuple[SeriousnessCriterion, ...] | None = None
+    derived_seriousness: tuple[SeriousnessCriterion, ...] = Field(
+        (), description="criteria the system added from the follow-up (hospitalized ⇒ hospitalization)"
+    )
     relationship: ProcedureRelationship | None = None
     action_taken: ActionTaken | None = None
     outcome: AdverseEventOutcome | None = None

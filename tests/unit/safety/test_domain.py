@@ -9,6 +9,7 @@ from services.safety import domain
 from shared.contracts import rules
 from shared.contracts.events import (
     AdverseEventReported,
+    AdverseEventUpdated,
     ConsentRecorded,
     DomainEvent,
     ProtocolDeviationRecorded,
@@ -41,6 +42,7 @@ FORM = AdverseEventForm(
     outcome="recovering",
 )
 AE_ID = UUID("00000000-0000-0000-0000-0000000000ae")
+DEATH = {"grade": 5, "seriousness": ["death"], "outcome": "fatal"}
 
 
 def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = None) -> AdverseEventReported:
@@ -59,12 +61,97 @@ def alert_for(events: list[DomainEvent], reported_at: datetime = NOW) -> list[Do
 @pytest.mark.parametrize("criterion", list(SeriousnessCriterion))
 def test_any_single_ich_e2a_criterion_makes_an_adverse_event_serious(criterion: SeriousnessCriterion) -> None:
     assert domain.is_serious(1, [criterion])
-    assert report(FORM.model_copy(update={"seriousness": [criterion]})).serious
+    form = FORM.model_copy(update={"seriousness": [criterion]})
+    assert report(form if criterion is not SeriousnessCriterion.DEATH else form.model_copy(update=DEATH)).serious
 
 
-@pytest.mark.parametrize(("grade", "serious"), [(1, False), (2, False), (3, False), (4, False), (5, True)])
-def test_without_criteria_only_grade_5_is_serious(grade: int, serious: bool) -> None:
-    assert report(FORM.model_copy(update={"grade": grade})).serious is serious
+@pytest.mark.parametrize("grade", [1, 2, 3, 4])
+def test_without_criteria_grades_1_to_4_are_not_serious(grade: int) -> None:
+    assert not report(FORM.model_copy(update={"grade": grade})).serious
+
+
+def test_a_death_is_grade_5_with_a_fatal_outcome_and_the_death_criterion() -> None:
+    died = report(FORM.model_copy(update=DEATH))
+    assert died.serious and died.grade == 5 and died.derived_seriousness == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"grade": 3, "outcome": "fatal", "seriousness": []}, "grade"),
+        ({"grade": 1, "outcome": "recovered", "seriousness": ["death"]}, "outcome"),
+        ({"grade": 5, "outcome": "recovering", "seriousness": []}, "outcome"),
+        ({"grade": 5, "outcome": "fatal", "seriousness": ["life_threatening"]}, "seriousness"),
+    ],
+)
+def test_death_fatal_outcome_and_grade_5_that_disagree_are_refused_naming_a_field(
+    changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(domain.DeathInconsistent) as refused:
+        report(FORM.model_copy(update=changes))
+    assert refused.value.field == field and refused.value.rule == "ae.death_consistent"
+
+
+def test_a_hospitalization_without_the_criterion_is_serious_and_says_the_criterion_was_derived() -> None:
+    hospitalized = report(FORM.model_copy(update={"action_taken": "hospitalized", "seriousness": []}))
+    assert hospitalized.serious
+    assert hospitalized.seriousness == hospitalized.derived_seriousness == (SeriousnessCriterion.HOSPITALIZATION,)
+
+
+def test_a_follow_up_follows_the_same_rules_as_the_report() -> None:
+    state = domain.replay(given([CONSENT, report()]))
+
+    def follow_up(**changes: object) -> list[DomainEvent]:
+        form = AdverseEventFollowUp.model_validate({"ae_id": AE_ID, "site_aware_at": NOW} | changes)
+        return domain.follow_up(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
+
+    with pytest.raises(domain.AwareBeforeOnset):
+        follow_up(site_aware_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC), grade=3)
+    with pytest.raises(domain.DeathInconsistent) as refused:
+        follow_up(outcome="fatal")
+    assert refused.value.field == "grade"
+    [hospitalized] = follow_up(action_taken="hospitalized")
+    assert isinstance(hospitalized, AdverseEventUpdated) and hospitalized.serious
+    assert hospitalized.derived_seriousness == (SeriousnessCriterion.HOSPITALIZATION,)
+    [died] = follow_up(**DEATH)
+    assert isinstance(died, AdverseEventUpdated) and died.serious
+
+
+def test_a_suspended_sites_adverse_events_are_accepted() -> None:
+    suspended = PROTOCOL.model_copy(
+        update={"sites": tuple(s.model_copy(update={"status": "suspended"}) for s in PROTOCOL.sites)}
+    )
+    state = domain.replay(given([CONSENT]))
+    [event] = domain.report(state, FORM, ae_id=AE_ID, protocol=suspended, site="NFH", subject="NFH-001", now=NOW)
+    assert isinstance(event, AdverseEventReported)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "onset_today"),
+    [
+        # 07:30 in Guangzhou is 23:30 UTC the day before: that morning's onset is today there.
+        ("Asia/Shanghai", datetime(2026, 11, 24, 23, 30, tzinfo=UTC), date(2026, 11, 25)),
+        ("Asia/Shanghai", datetime(2026, 11, 25, 15, 59, tzinfo=UTC), date(2026, 11, 25)),
+        # 23:30 in Los Angeles on the 24th is 07:30 UTC on the 25th: the 25th has not begun there.
+        ("America/Los_Angeles", datetime(2026, 11, 25, 7, 30, tzinfo=UTC), date(2026, 11, 24)),
+        ("America/Los_Angeles", datetime(2026, 11, 25, 8, 0, tzinfo=UTC), date(2026, 11, 25)),
+    ],
+)
+def test_an_onset_on_the_sites_today_is_accepted_and_the_next_day_is_the_future(
+    zone: str, now: datetime, onset_today: date
+) -> None:
+    protocol = PROTOCOL.model_copy(
+        update={"sites": tuple(s.model_copy(update={"time_zone": zone}) for s in PROTOCOL.sites)}
+    )
+    state = domain.replay(given([CONSENT]))
+
+    def report_at(onset: date) -> list[DomainEvent]:
+        form = FORM.model_copy(update={"onset_date": onset, "site_aware_at": now})
+        return domain.report(state, form, ae_id=AE_ID, protocol=protocol, site="NFH", subject="NFH-001", now=now)
+
+    assert report_at(onset_today)
+    with pytest.raises(rules.DateInFuture):
+        report_at(onset_today + timedelta(days=1))
 
 
 def test_adverse_events_need_consent_but_not_an_ongoing_participation() -> None:
@@ -89,7 +176,7 @@ def test_a_serious_event_raises_one_alert_and_a_non_serious_none() -> None:
 
 @pytest.mark.parametrize(("delay", "late"), [(timedelta(hours=24), False), (timedelta(hours=24, seconds=1), True)])
 def test_an_sae_reported_over_24_hours_after_awareness_is_late_and_a_deviation(delay: timedelta, late: bool) -> None:
-    serious = report(FORM.model_copy(update={"grade": 5, "site_aware_at": NOW - timedelta(hours=30)}))
+    serious = report(FORM.model_copy(update={**DEATH, "site_aware_at": NOW - timedelta(hours=30)}))
     events = alert_for([CONSENT, serious], reported_at=serious.site_aware_at + delay)
     assert isinstance(events[0], SeriousAdverseEventAlertRaised) and events[0].late is late
     deviations = [e for e in events if isinstance(e, ProtocolDeviationRecorded)]
@@ -121,7 +208,7 @@ def test_a_follow_up_of_an_unknown_event_is_404() -> None:
 
 
 def test_acknowledging_is_once_and_unknown_alerts_are_refused() -> None:
-    serious = report(FORM.model_copy(update={"grade": 5}))
+    serious = report(FORM.model_copy(update=DEATH))
     [alert] = alert_for([CONSENT, serious])
     assert isinstance(alert, SeriousAdverseEventAlertRaised)
     [ack] = domain.acknowledge(domain.replay(given([CONSENT, serious, alert])), alert.alert_id)
@@ -134,7 +221,7 @@ def test_acknowledging_is_once_and_unknown_alerts_are_refused() -> None:
 
 
 def test_escalation_is_due_at_each_whole_interval_not_before_and_not_twice() -> None:
-    serious = report(FORM.model_copy(update={"grade": 5}))
+    serious = report(FORM.model_copy(update=DEATH))
     [alert] = alert_for([CONSENT, serious])
     assert isinstance(alert, SeriousAdverseEventAlertRaised)
     hour = timedelta(hours=1)

@@ -10,6 +10,8 @@ import pytest
 from services.visits import domain
 from shared.contracts import rules
 from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
     DomainEvent,
     EventEnvelope,
     GraftProcedurePerformed,
@@ -17,11 +19,12 @@ from shared.contracts.events import (
     RecordedEvent,
     SubjectCompletedStudy,
     SubjectRandomized,
+    SubjectScreened,
     SubjectWithdrawn,
     VisitCompleted,
     VisitMissed,
 )
-from shared.contracts.forms import ProcedureForm, VisitRecord, WithdrawalForm
+from shared.contracts.forms import ProcedureForm, ScreeningForm, VisitRecord, WithdrawalForm
 from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -200,21 +203,91 @@ def test_nothing_but_safety_information_is_taken_for_a_withdrawn_subject() -> No
         visit(after, "M3", SURGERY + timedelta(days=90))
     with pytest.raises(rules.SubjectIsWithdrawn):
         domain.withdraw(domain.replay(after), form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
-    assert domain.missed_visits(domain.replay(after), protocol=PROTOCOL, today=TODAY) == []
+    # Windows that closed while the subject took part were missed; the later visits are not expected.
+    missed = domain.missed_visits(domain.replay(after), protocol=PROTOCOL, site="NFH", today=TODAY)
+    assert [m.visit for m in missed if isinstance(m, VisitMissed)] == ["W1", "M1"]
+
+
+def test_after_a_death_only_the_windows_closed_before_it_are_missed() -> None:
+    death = AdverseEventReported(
+        ae_id=uuid4(),
+        term="Cardiac arrest",
+        onset_date=SURGERY + timedelta(days=30),
+        site_aware_at=datetime(2026, 3, 2, 1, tzinfo=UTC),
+        grade=5,
+        seriousness=("death",),
+        serious=True,
+        relationship={"fat_graft": "not_related", "hair_transplantation": "not_related"},
+        action_taken="none",
+        outcome="fatal",
+    )
+    history = [*operated(), recorded(death)]
+    missed = domain.missed_visits(domain.replay(history), protocol=PROTOCOL, site="NFH", today=TODAY)
+    assert [m.visit for m in missed if isinstance(m, VisitMissed)] == ["W1"]
+
+
+def test_a_death_learned_at_a_follow_up_ends_participation_on_the_sites_date_of_it() -> None:
+    ae_id = uuid4()
+    reported = AdverseEventReported(
+        ae_id=ae_id,
+        term="Sepsis",
+        onset_date=SURGERY + timedelta(days=20),
+        site_aware_at=datetime(2026, 2, 10, 1, tzinfo=UTC),
+        grade=4,
+        seriousness=("hospitalization_or_prolongation",),
+        serious=True,
+        relationship={"fat_graft": "possible", "hair_transplantation": "possible"},
+        action_taken="hospitalized",
+        outcome="not_recovered",
+    )
+    # 20:00 UTC on 25 Feb is 26 Feb in Guangzhou, the day M1's window (ending 26 Feb) is still open.
+    fatal = AdverseEventUpdated(
+        ae_id=ae_id,
+        site_aware_at=datetime(2026, 2, 25, 20, tzinfo=UTC),
+        grade=5,
+        seriousness=("death",),
+        outcome="fatal",
+        serious=True,
+    )
+    state = domain.replay([*operated(), recorded(reported), recorded(fatal)])
+    assert domain.end_of_participation(state, protocol=PROTOCOL, site="NFH") == date(2026, 2, 26)
+    missed = domain.missed_visits(state, protocol=PROTOCOL, site="NFH", today=TODAY)
+    assert [m.visit for m in missed if isinstance(m, VisitMissed)] == ["W1"]
+
+
+@pytest.mark.parametrize(
+    ("days_before_surgery", "deviation"), [(31, True), (30, False), (1, False), (0, True), (-1, True)]
+)
+def test_screening_must_fall_on_day_minus_30_to_minus_1_before_surgery(
+    days_before_surgery: int, deviation: bool
+) -> None:
+    on = SURGERY - timedelta(days=days_before_surgery)
+    form = ScreeningForm(screening_date=on, age_years=40, sex="male", height_cm=Decimal(175), weight_kg=Decimal(70))
+    screened = SubjectScreened(
+        screening_number=1, screening_date=on, eligible=True, bmi=Decimal("22.9"), criteria=(), form=form
+    )
+    events = procedure([recorded(screened), randomized()])
+    codes = [e.code for e in events if isinstance(e, ProtocolDeviationRecorded)]
+    assert (domain.SCREENING_OUT_OF_WINDOW in codes) is deviation
 
 
 def test_missed_visits_are_those_whose_window_closed_before_today_without_a_record() -> None:
     history = operated()
     w1_end = SURGERY + timedelta(days=9)
-    assert domain.missed_visits(domain.replay(history), protocol=PROTOCOL, today=w1_end) == []
-    [missed] = domain.missed_visits(domain.replay(history), protocol=PROTOCOL, today=w1_end + timedelta(days=1))
+    assert domain.missed_visits(domain.replay(history), protocol=PROTOCOL, site="NFH", today=w1_end) == []
+    [missed] = domain.missed_visits(
+        domain.replay(history), protocol=PROTOCOL, site="NFH", today=w1_end + timedelta(days=1)
+    )
     assert isinstance(missed, VisitMissed) and missed.visit == "W1" and missed.window_end == w1_end
     after = [*history, recorded(missed)]
-    assert domain.missed_visits(domain.replay(after), protocol=PROTOCOL, today=w1_end + timedelta(days=1)) == []
+    assert (
+        domain.missed_visits(domain.replay(after), protocol=PROTOCOL, site="NFH", today=w1_end + timedelta(days=1))
+        == []
+    )
     [w1] = visit(history, "W1", SURGERY + timedelta(days=7))
     assert (
         domain.missed_visits(
-            domain.replay([*history, recorded(w1)]), protocol=PROTOCOL, today=w1_end + timedelta(days=2)
+            domain.replay([*history, recorded(w1)]), protocol=PROTOCOL, site="NFH", today=w1_end + timedelta(days=2)
         )
         == []
     )
