@@ -24,6 +24,7 @@ from shared.contracts.commands import (
     TrialCommand,
 )
 from shared.contracts.events import CriterionResult
+from shared.contracts.forms import SeriousnessCriterion
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -89,6 +90,10 @@ class AdverseEventRecorded(RecordedResponse):
 
     ae_id: str
     serious: bool
+    derived_seriousness: list[SeriousnessCriterion] = Field(
+        default_factory=list,
+        description="ICH E2A criteria the system added from the form (hospitalized ⇒ hospitalization_or_prolongation)",
+    )
 
 
 class AlertAcknowledged(RecordedResponse):

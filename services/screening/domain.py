@@ -7,6 +7,7 @@ from functools import reduce
 
 from services.screening.eligibility import evaluate
 from shared.contracts.events import (
+    ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
@@ -15,7 +16,7 @@ from shared.contracts.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
-from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.contracts.forms import ConsentForm, ConsentRefusalForm, ConsentWithdrawalForm, ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import (
     AlreadyRandomized,
@@ -49,6 +50,14 @@ class DateAfterScreening(RuleViolation):
     rule, kind, title = "date.not_after_screening", Refusal.INVALID, "Date after the screening date"
 
 
+class ConsentWasDeclined(RuleViolation):
+    rule, title = "consent.declined", "The person declined to consent"
+
+
+class ConsentAlreadyGiven(RuleViolation):
+    rule, title = "consent.refusal_before_consent", "Consent already given"
+
+
 class WithdrawalBeforeConsent(RuleViolation):
     rule, kind, title = "consent.withdrawal_after_signing", Refusal.INVALID, "Withdrawal dated before consent"
 
@@ -58,6 +67,7 @@ class ScreeningState:
     consented_form_versions: frozenset[str] = field(default_factory=frozenset)
     consent: ConsentRecorded | None = None
     consent_withdrawn: bool = False
+    consent_declined: bool = False
     screenings: int = 0
     randomized: bool = False
     withdrawn: bool = False
@@ -69,6 +79,8 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
             return replace(state, consented_form_versions=state.consented_form_versions | {version}, consent=event)
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
+        case ConsentDeclined():
+            return replace(state, consent_declined=True)
         case SubjectScreened():
             return replace(state, screenings=state.screenings + 1)
         case SubjectRandomized():
@@ -86,6 +98,8 @@ def replay(history: Sequence[RecordedEvent]) -> ScreeningState:
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
     if state.withdrawn:
         raise SubjectIsWithdrawn(f"{subject} is withdrawn from the study")
+    if state.consent_declined:
+        raise ConsentWasDeclined(f"{subject} declined to consent; no trial procedure may follow")
     if state.consent_withdrawn:
         raise ConsentWasWithdrawn(f"{subject} withdrew consent; no further trial procedures")
     if state.consent is None:
@@ -142,9 +156,10 @@ def withdraw_consent(
     subject: str,
     today: date,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=False)
     _not_after(form.withdrawn_on, today, "withdrawn_on")
-    consent = _valid_consent(state, subject)
+    # Recordable before or after the subject's withdrawal from the study: they are different facts.
+    consent = _valid_consent(replace(state, withdrawn=False), subject)
     if form.withdrawn_on < consent.signed_on:
         raise WithdrawalBeforeConsent(
             f"withdrawn_on {form.withdrawn_on} is before consent signed on {consent.signed_on}", field="withdrawn_on"
@@ -174,8 +189,29 @@ def record_consent(
         )
     if state.consent_withdrawn:
         raise ConsentWasWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
+    if state.consent_declined:
+        raise ConsentWasDeclined(f"{subject} declined to consent; a later approach needs a new subject id")
     if form.consent_form_version in state.consented_form_versions:
         raise ConsentAlreadyRecorded(
             f"{subject} already consented on form version {form.consent_form_version}", field="consent_form_version"
         )
     return [ConsentRecorded(**form.model_dump())]
+
+
+def decline_consent(
+    state: ScreeningState,
+    form: ConsentRefusalForm,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
+    today: date,
+) -> list[DomainEvent]:
+    """A person approached who declines: recorded so CONSORT counts everyone assessed; nothing may follow."""
+    check_site(protocol, site, subject)
+    _not_after(form.declined_on, today, "declined_on")
+    if state.consent is not None:
+        raise ConsentAlreadyGiven(f"{subject} consented; a change of mind is a consent withdrawal")
+    if state.consent_declined:
+        raise ConsentWasDeclined(f"{subject}'s refusal is recorded already")
+    return [ConsentDeclined(**form.model_dump())]

@@ -5,10 +5,12 @@ from faststream.nats import NatsRouter
 from services.screening import domain
 from services.screening.settings import ScreeningSettings
 from shared.contracts.commands import (
+    DECLINE_CONSENT,
     RECORD_CONSENT,
     SCREEN_SUBJECT,
     WITHDRAW_CONSENT,
     CommandReply,
+    DeclineConsent,
     RecordConsent,
     ScreenSubject,
     WithdrawConsent,
@@ -44,6 +46,17 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             ctx,
             domain.replay,
             lambda state: domain.withdraw_consent(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
+            ),
+        )
+
+    @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
+    async def decline_consent(command: DeclineConsent) -> CommandReply:
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: domain.decline_consent(
                 state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
         )

@@ -15,6 +15,7 @@ from shared.contracts.forms import (
     AdverseEventForm,
     AlertAcknowledgement,
     ConsentForm,
+    ConsentRefusalForm,
     ConsentWithdrawalForm,
     ProcedureForm,
     RandomizationInvalidationForm,
@@ -37,6 +38,7 @@ F = TypeVar("F", bound=BaseModel)
 
 RECORD_CONSENT = command_subject("screening", "record_consent")
 WITHDRAW_CONSENT = command_subject("screening", "withdraw_consent")
+DECLINE_CONSENT = command_subject("screening", "decline_consent")
 SCREEN_SUBJECT = command_subject("screening", "screen_subject")
 RANDOMIZE_SUBJECT = command_subject("randomization", "randomize_subject")
 INVALIDATE_RANDOMIZATION = command_subject("randomization", "invalidate_randomization")
@@ -52,6 +54,7 @@ WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
 COMMAND_RIGHTS: dict[str, Right] = {
     RECORD_CONSENT: Right.POST_SITE_FORMS,
     WITHDRAW_CONSENT: Right.POST_SITE_FORMS,
+    DECLINE_CONSENT: Right.POST_SITE_FORMS,
     SCREEN_SUBJECT: Right.POST_SITE_FORMS,
     RANDOMIZE_SUBJECT: Right.POST_SITE_FORMS,
     INVALIDATE_RANDOMIZATION: Right.INVALIDATE_RANDOMIZATION,
@@ -96,6 +99,7 @@ class Command(BaseModel, Generic[F]):
 
 RecordConsent = Command[ConsentForm]
 WithdrawConsent = Command[ConsentWithdrawalForm]
+DeclineConsent = Command[ConsentRefusalForm]
 ScreenSubject = Command[ScreeningForm]
 RandomizeSubject = Command[RandomizationRequest]
 InvalidateRandomization = Command[RandomizationInvalidationForm]

@@ -73,6 +73,24 @@ class ConsentWithdrawalForm(BaseModel):
     recorded_by: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
 
 
+class ConsentRefusalReason(StrEnum):
+    NOT_INTERESTED = "not_interested"
+    CONCERNS_ABOUT_SURGERY = "concerns_about_surgery"
+    TIME_OR_TRAVEL = "time_or_travel"
+    PREFERS_OTHER_TREATMENT = "prefers_other_treatment"
+    OTHER = "other"
+
+
+class ConsentRefusalForm(BaseModel):
+    """Approached and told about the trial, the person declined to consent: counted in CONSORT, never screened."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    declined_on: ClinicalDate
+    recorded_by: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
+    reason: ConsentRefusalReason | None = Field(None, description="optional: why, if the person said")
+
+
 class Sex(StrEnum):
     FEMALE = "female"
     MALE = "male"

@@ -164,6 +164,11 @@ class Eligibility(_Strict):
     inclusion: Inclusion
     exclusion: Exclusion
 
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every criterion's code in the protocol's order: IN01 … IN09, then EX01 … EX11."""
+        return (*Inclusion.model_fields, *Exclusion.model_fields)
+
 
 class DayRange(_Strict):
     earliest: int = Field(gt=0)

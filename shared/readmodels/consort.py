@@ -14,23 +14,42 @@ SELECT DISTINCT ON (subject_id) subject_id, screening_number, eligible
   FROM screening_log ORDER BY subject_id, screening_number DESC
 """
 
-ASSESSED = "SELECT count(DISTINCT subject_id) FROM screening_log"
+# Everyone approached: a subject exists from their consent, or from their refusal to consent.
+ASSESSED = "SELECT count(*) FROM subjects"
 
-EXCLUDED_BY_CRITERION = f"""
+# $1: every criterion code in the protocol's order. Each excluded subject once, by the first criterion failed.
+EXCLUDED_BY_FIRST_CRITERION = f"""
+SELECT first_code AS code, count(*) AS n
+  FROM (SELECT DISTINCT ON (l.subject_id) l.subject_id, c.code AS first_code
+          FROM ({LATEST_SCREENING}) AS l
+          JOIN screening_criteria AS c USING (subject_id, screening_number)
+         WHERE NOT l.eligible AND c.blocks AND l.subject_id NOT IN (SELECT subject_id FROM randomizations)
+         ORDER BY l.subject_id, array_position($1::text[], c.code)) AS first_failed
+ GROUP BY first_code ORDER BY array_position($1::text[], first_code)
+"""
+
+# Every criterion failed, by criterion: one subject may fail several, so these may add up to more.
+FAILED_CRITERIA = f"""
 SELECT c.code, count(*) AS n
   FROM ({LATEST_SCREENING}) AS l
   JOIN screening_criteria AS c USING (subject_id, screening_number)
  WHERE NOT l.eligible AND c.blocks AND l.subject_id NOT IN (SELECT subject_id FROM randomizations)
- GROUP BY c.code ORDER BY c.code
+ GROUP BY c.code ORDER BY array_position($1::text[], c.code)
 """
 
+# Everyone approached and not randomized, in exactly one box: not meeting the criteria (at the latest
+# screening), declined (refused consent, or withdrew it), or other reasons (e.g. not yet screened or randomized).
 NOT_RANDOMIZED = f"""
-SELECT count(*) FILTER (WHERE NOT l.eligible) AS ineligible,
-       count(*) FILTER (WHERE l.eligible AND s.state = '{SubjectState.CONSENT_WITHDRAWN}') AS declined,
-       count(*) FILTER (WHERE l.eligible AND s.state IS DISTINCT FROM '{SubjectState.CONSENT_WITHDRAWN}') AS other
-  FROM ({LATEST_SCREENING}) AS l
-  LEFT JOIN subjects AS s USING (subject_id)
- WHERE l.subject_id NOT IN (SELECT subject_id FROM randomizations)
+SELECT count(*) FILTER (WHERE l.eligible IS FALSE) AS ineligible,
+       count(*) FILTER (WHERE l.eligible IS NOT FALSE
+                          AND (s.state = '{SubjectState.CONSENT_DECLINED}' OR s.consent_withdrawn_on IS NOT NULL))
+           AS declined,
+       count(*) FILTER (WHERE s.state = '{SubjectState.CONSENT_DECLINED}') AS refused_consent,
+       count(*) FILTER (WHERE l.eligible IS NOT FALSE AND s.state <> '{SubjectState.CONSENT_DECLINED}'
+                          AND s.consent_withdrawn_on IS NULL) AS other
+  FROM subjects AS s
+  LEFT JOIN ({LATEST_SCREENING}) AS l USING (subject_id)
+ WHERE s.subject_id NOT IN (SELECT subject_id FROM randomizations)
 """
 
 # $1: the arms that receive the fat graft; $2: the primary-endpoint visit (both from the protocol definition).
@@ -77,16 +96,26 @@ class Consort(BaseModel):
     assessed_for_eligibility: int
     excluded: int
     not_meeting_criteria: int
-    excluded_by_criterion: dict[str, int] = Field(description="subjects failing each criterion (one may fail several)")
-    declined_to_participate: int
-    other_reasons: int = Field(description="eligible, not (yet) randomized")
+    excluded_by_criterion: dict[str, int] = Field(
+        description="subjects not meeting the criteria, each once, by the first criterion failed (protocol order)"
+    )
+    failed_criteria: dict[str, int] = Field(
+        description="every criterion failed, by criterion: one subject may fail several, so these can add up to more"
+    )
+    declined_to_participate: int = Field(
+        description="refused consent when approached, or withdrew it before allocation"
+    )
+    refused_consent: int = Field(description="of those declining: refused consent when approached")
+    other_reasons: int = Field(description="consented, and not (yet) screened or randomized")
     randomized: int
     arms: list[ArmFlow]
 
 
 async def consort(conn: Connection, protocol: ProtocolDefinition) -> Consort:
     assessed = int(await conn.fetchval(ASSESSED))
-    by_criterion = {r["code"]: r["n"] for r in await conn.fetch(EXCLUDED_BY_CRITERION)}
+    codes = list(protocol.eligibility.codes)
+    by_criterion = {r["code"]: r["n"] for r in await conn.fetch(EXCLUDED_BY_FIRST_CRITERION, codes)}
+    failed = {r["code"]: r["n"] for r in await conn.fetch(FAILED_CRITERIA, codes)}
     not_randomized = await conn.fetchrow(NOT_RANDOMIZED)
     assert not_randomized is not None
     discontinued: dict[str, dict[str, int]] = {}
@@ -113,7 +142,9 @@ async def consort(conn: Connection, protocol: ProtocolDefinition) -> Consort:
         excluded=excluded,
         not_meeting_criteria=not_randomized["ineligible"],
         excluded_by_criterion=by_criterion,
+        failed_criteria=failed,
         declined_to_participate=not_randomized["declined"],
+        refused_consent=not_randomized["refused_consent"],
         other_reasons=not_randomized["other"],
         randomized=sum(a.allocated for a in arms),
         arms=arms,
@@ -136,7 +167,8 @@ def _arrow(x1: int, y1: int, x2: int, y2: int) -> str:
 
 def consort_svg(flow: Consort, *, title: str) -> str:
     """The CONSORT layout: enrolment at the top, one column per arm for allocation, follow-up, analysis."""
-    criteria = [f"  {code}: {n}" for code, n in flow.excluded_by_criterion.items()]
+    # Each subject once, by the first criterion failed: the lines add up to the box's number.
+    criteria = [f"    first failed {code}: {n}" for code, n in flow.excluded_by_criterion.items()]
     parts = [
         _box(250, 40, 300, [f"Assessed for eligibility (n={flow.assessed_for_eligibility})"], bold=True),
         _box(
@@ -148,6 +180,7 @@ def consort_svg(flow: Consort, *, title: str) -> str:
                 f"• Not meeting inclusion criteria or excluded (n={flow.not_meeting_criteria})",
                 *criteria,
                 f"• Declined to participate (n={flow.declined_to_participate})",
+                f"    refused consent: {flow.refused_consent}",
                 f"• Other reasons (n={flow.other_reasons})",
             ],
         ),

@@ -20,6 +20,7 @@ class SubjectState(StrEnum):
     ELIGIBLE = "eligible"
     SCREEN_FAILED = "screen_failed"
     CONSENT_WITHDRAWN = "consent_withdrawn"
+    CONSENT_DECLINED = "consent_declined"
     RANDOMIZED = "randomized"
     TREATED = "treated"
     WITHDRAWN = "withdrawn"
@@ -33,6 +34,8 @@ class VisitStatus(StrEnum):
     SCHEDULED = "scheduled"
     COMPLETED = "completed"
     MISSED = "missed"
+    # After a withdrawal or a death: neither scheduled nor missed (`not_expected_reason` says which).
+    NOT_EXPECTED = "not_expected"
 
 
 class AdverseEventView(BaseModel):
@@ -66,6 +69,7 @@ class SubjectView(BaseModel):
     consent_form_version: str | None
     consented_on: date | None
     consent_withdrawn_on: date | None
+    consent_declined_on: date | None
     eligible: bool | None = Field(description="outcome of the latest screening; null before screening")
     screenings: int = Field(description="how many times screened (re-screens included)")
     last_screened_on: date | None
@@ -85,7 +89,8 @@ class SubjectView(BaseModel):
 
 
 SELECT_SUBJECT = """
-SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, eligible, screenings,
+SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, consent_declined_on,
+       eligible, screenings,
        last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated,
        died_on, surgery_date, withdrawn_on, withdrawal_reason, completed_on, last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2

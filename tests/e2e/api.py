@@ -9,6 +9,7 @@ from devstack.examples import CONSENT as CONSENT  # re-exported: the forms tests
 from devstack.examples import ELIGIBLE as ELIGIBLE
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
+from shared.contracts.protocol import ProtocolDefinition
 from tests.conftest import SubjectIds
 
 SECRET = "k" * 40
@@ -23,6 +24,7 @@ class System:
     processes: ServiceProcesses
     url: str
     database_url: str
+    protocol: ProtocolDefinition
 
 
 def token(role: Role, site: str | None = None) -> str:

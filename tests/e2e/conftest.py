@@ -5,21 +5,41 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import yaml
 
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
+from shared.contracts.protocol import load_protocol
 from shared.runtime.postgres import create_pool
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_KEYS, Servers, database_url_for
 from tests.e2e.api import KEYS, TEST_SEED, System
 
+# Beside the protocol's own sites (UTC+8), two at the far ends of the day: there the site's date differs from
+# the UTC date most hours, so a date taken from UTC instead of the site's zone fails the tests most of the day.
+FAR_SITES = (
+    {"code": "KIR", "name": "Test site, Kiritimati (UTC+14)", "status": "active", "time_zone": "Pacific/Kiritimati"},
+    {"code": "PPG", "name": "Test site, Pago Pago (UTC-11)", "status": "active", "time_zone": "Pacific/Pago_Pago"},
+)
+
 
 @pytest.fixture(scope="session")
-def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    definition = yaml.safe_load(DEFAULT_PROTOCOL_FILE.read_text())
+    definition["sites"] += FAR_SITES
+    path = tmp_path_factory.mktemp("protocol") / "e2e.yaml"
+    path.write_text(yaml.safe_dump(definition))
+    return path
+
+
+@pytest.fixture(scope="session")
+def system(servers: Servers, system_protocol_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     asyncio.run(create_database(servers.admin_database_url, name, owner=OWNER_ROLE))
     database_url = database_url_for(servers.admin_database_url, name)
@@ -31,6 +51,7 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         TOKEN_SIGNING_KEYS=KEYS,
         COMMAND_TIMEOUT_SECONDS="3",
         RANDOMIZATION_SEED=TEST_SEED,
+        PROTOCOL_FILE=str(system_protocol_file),
         **COMMAND_KEYS,
     )
     roles = database_urls(database_url)
@@ -45,7 +66,7 @@ def system(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     url = f"http://127.0.0.1:{port}"
     try:
         processes.wait_ready(url)
-        yield System(processes, url, database_url)
+        yield System(processes, url, database_url, load_protocol(system_protocol_file))
     finally:
         processes.stop()
 

@@ -221,7 +221,7 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
     live = await read_pool.fetch("SELECT * FROM subjects ORDER BY subject_id")
     assert {p.json()["subject"] for p in posted} <= {r["subject_id"] for r in live}
 
-    await rebuild([SubjectsProjection()], js, read_pool)
+    await rebuild([SubjectsProjection(system.protocol)], js, read_pool)
     assert await read_pool.fetch("SELECT * FROM subjects ORDER BY subject_id") == live
 
 

@@ -197,7 +197,7 @@ async def test_sixty_simultaneous_requests_fill_forty_places_exactly_once_even_w
 
     await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
     await apply_migrations(pool, "reporting", REPORTING_MIGRATIONS)
-    runner = ProjectionRunner(RandomizationsProjection(), own_nc.jetstream(), pool)
+    runner = ProjectionRunner(RandomizationsProjection(PROTOCOL), own_nc.jetstream(), pool)
     task = asyncio.create_task(runner.run())
     try:
         await wait_for_checkpoint(pool, "randomizations", max(e.sequence for e in (*recorded, *closed)), timeout=20)

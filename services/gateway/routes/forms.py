@@ -21,6 +21,7 @@ from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath
 from shared.contracts.commands import (
     COMMAND_RIGHTS,
+    DECLINE_CONSENT,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
     RECORD_CONSENT,
@@ -36,6 +37,7 @@ from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     ConsentForm,
+    ConsentRefusalForm,
     ConsentWithdrawalForm,
     ProcedureForm,
     RandomizationInvalidationForm,
@@ -73,6 +75,10 @@ SUBJECT_FORMS = (
     FormRoute(
         "withdraw_consent", "/consent/withdrawal", WITHDRAW_CONSENT, ConsentWithdrawalForm, RecordedResponse,
         "Record that the subject withdrew consent", "screening",
+    ),
+    FormRoute(
+        "decline_consent", "/consent/refusal", DECLINE_CONSENT, ConsentRefusalForm, RecordedResponse,
+        "Record that the person approached declined to consent (CONSORT: declined to participate)", "screening",
     ),
     FormRoute(
         "screen_subject", "/screening", SCREEN_SUBJECT, ScreeningForm, ScreeningRecorded,

@@ -22,10 +22,10 @@ __all__ = [
 
 def all_projections(protocol: ProtocolDefinition) -> list[Projection]:
     return [
-        SubjectsProjection(),
+        SubjectsProjection(protocol),
         ScreeningLogProjection(),
-        RandomizationsProjection(),
+        RandomizationsProjection(protocol),
         SafetyProjection(),
-        VisitsProjection(protocol.schedule),
+        VisitsProjection(protocol),
         AuditTrailProjection(),
     ]

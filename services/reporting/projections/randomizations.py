@@ -1,13 +1,14 @@
 """Every allocation (invalidated ones marked) and when enrollment closed."""
 
 from shared.contracts.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
+from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_RANDOMIZATION = """
 INSERT INTO randomizations (randomization_number, subject_id, site, stratum, arm, list_version,
-                            randomized_at, actor, sequence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                            randomized_at, randomized_on, actor, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 
 
@@ -28,6 +29,9 @@ class RandomizationsProjection:
     name: str = ReadModel.RANDOMIZATIONS
     tables: tuple[str, ...] = TABLES[ReadModel.RANDOMIZATIONS]
 
+    def __init__(self, protocol: ProtocolDefinition) -> None:
+        self._protocol = protocol
+
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
@@ -41,6 +45,7 @@ class RandomizationsProjection:
                     r.arm,
                     r.list_version,
                     e.time,
+                    self._protocol.local_date(e.siteid or r.stratum, e.time),
                     e.actor,
                     event.sequence,
                 )

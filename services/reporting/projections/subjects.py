@@ -3,6 +3,7 @@
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
     GraftProcedurePerformed,
@@ -13,6 +14,7 @@ from shared.contracts.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
+from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import SubjectState
 from shared.runtime.postgres import Connection
@@ -44,9 +46,19 @@ UPDATE subjects
 """
 
 
+INSERT_DECLINED = f"""
+INSERT INTO subjects (subject_id, site, state, consent_declined_on, consent_declined_reason,
+                      first_event_at, last_event_at, last_event_type, last_sequence)
+VALUES ($1, $2, '{SubjectState.CONSENT_DECLINED}', $3, $4, $5, $5, $6, $7)
+"""
+
+
+# A subject who left the study, died or completed it keeps that state; the withdrawn consent is recorded beside it.
 UPDATE_CONSENT_WITHDRAWN = f"""
 UPDATE subjects
-   SET state = '{SubjectState.CONSENT_WITHDRAWN}', consent_withdrawn_on = $2,
+   SET state = CASE WHEN state IN ('{SubjectState.WITHDRAWN}', '{SubjectState.DIED}', '{SubjectState.COMPLETED}')
+                    THEN state ELSE '{SubjectState.CONSENT_WITHDRAWN}' END,
+       consent_withdrawn_on = $2,
        last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
@@ -55,7 +67,7 @@ UPDATE subjects
 UPDATE_RANDOMIZED = f"""
 UPDATE subjects
    SET state = '{SubjectState.RANDOMIZED}', arm = $2, randomization_number = $3, randomized_at = $4,
-       last_event_at = $4, last_event_type = $5, last_sequence = $6
+       randomized_on = $7, last_event_at = $4, last_event_type = $5, last_sequence = $6
  WHERE subject_id = $1
 """
 
@@ -96,7 +108,8 @@ UPDATE subjects
 
 MARK_DIED = f"""
 UPDATE subjects
-   SET state = '{SubjectState.DIED}', died_on = $2, last_event_at = $3, last_event_type = $4, last_sequence = $5
+   SET state = '{SubjectState.DIED}', died_on = COALESCE(died_on, $2),
+       last_event_at = $3, last_event_type = $4, last_sequence = $5
  WHERE subject_id = $1
 """
 
@@ -106,6 +119,9 @@ class SubjectsProjection:
 
     name: str = ReadModel.SUBJECTS
     tables: tuple[str, ...] = TABLES[ReadModel.SUBJECTS]
+
+    def __init__(self, protocol: ProtocolDefinition) -> None:
+        self._protocol = protocol
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -117,6 +133,17 @@ class SubjectsProjection:
                     e.siteid,
                     consent.consent_form_version,
                     consent.signed_on,
+                    e.time,
+                    e.type,
+                    event.sequence,
+                )
+            case ConsentDeclined() as declined:
+                await conn.execute(
+                    INSERT_DECLINED,
+                    e.subject,
+                    e.siteid,
+                    declined.declined_on,
+                    declined.reason,
                     e.time,
                     e.type,
                     event.sequence,
@@ -146,6 +173,7 @@ class SubjectsProjection:
                     e.time,
                     e.type,
                     event.sequence,
+                    self._protocol.local_date(e.siteid or randomized.stratum, e.time),
                 )
             case RandomizationInvalidated():
                 await conn.execute(UPDATE_INVALIDATED, e.subject, e.time, e.type, event.sequence)
@@ -159,7 +187,9 @@ class SubjectsProjection:
                 await conn.execute(UPDATE_COMPLETED, e.subject, c.completed_on, e.time, e.type, event.sequence)
             case AdverseEventReported(grade=5) as ae:
                 await conn.execute(MARK_DIED, e.subject, ae.onset_date, e.time, e.type, event.sequence)
-            case AdverseEventUpdated(grade=5):
-                await conn.execute(MARK_DIED, e.subject, e.time.date(), e.time, e.type, event.sequence)
+            case AdverseEventUpdated(grade=5) as update:
+                # Death learned at a follow-up: the site's date of learning it (the follow-up has no date of death).
+                died_on = self._protocol.local_date(e.siteid or "", update.site_aware_at)
+                await conn.execute(MARK_DIED, e.subject, died_on, e.time, e.type, event.sequence)
             case _:
                 pass

@@ -1,7 +1,15 @@
 """The surgery record and every visit's window and status."""
 
-from shared.contracts.events import GraftProcedurePerformed, RecordedEvent, VisitCompleted, VisitMissed
-from shared.contracts.protocol import Schedule
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    GraftProcedurePerformed,
+    RecordedEvent,
+    SubjectWithdrawn,
+    VisitCompleted,
+    VisitMissed,
+)
+from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import visit_windows
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import VisitStatus
@@ -53,14 +61,23 @@ UPDATE visits SET status = '{VisitStatus.MISSED}', recorded_at = $3
 """
 
 
+# Participation ended early: the visits still ahead are not expected. A window closed before the end stays
+# scheduled until the visits service records it missed.
+MARK_NOT_EXPECTED = f"""
+UPDATE visits SET status = '{VisitStatus.NOT_EXPECTED}', not_expected_reason = $3, recorded_at = $4
+ WHERE subject_id = $1 AND status = '{VisitStatus.SCHEDULED}' AND window_end >= $2
+"""
+
+
 class VisitsProjection:
     """`procedures` and `visits`: the surgery record and every visit's window and status."""
 
     name: str = ReadModel.VISITS
     tables: tuple[str, ...] = TABLES[ReadModel.VISITS]
 
-    def __init__(self, schedule: Schedule) -> None:
-        self._schedule = schedule
+    def __init__(self, protocol: ProtocolDefinition) -> None:
+        self._protocol = protocol
+        self._schedule = protocol.schedule
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
@@ -112,5 +129,13 @@ class VisitsProjection:
                 )
             case VisitMissed() as m:
                 await conn.execute(MARK_VISIT_MISSED, e.subject, m.visit, e.time)
+            case SubjectWithdrawn() as w:
+                reason = f"withdrawn on {w.withdrawn_on} ({w.reason_category})"
+                await conn.execute(MARK_NOT_EXPECTED, e.subject, w.withdrawn_on, reason, e.time)
+            case AdverseEventReported(grade=5) as ae:
+                await conn.execute(MARK_NOT_EXPECTED, e.subject, ae.onset_date, f"died on {ae.onset_date}", e.time)
+            case AdverseEventUpdated(grade=5) as update:
+                died_on = self._protocol.local_date(e.siteid or "", update.site_aware_at)
+                await conn.execute(MARK_NOT_EXPECTED, e.subject, died_on, f"died on {died_on}", e.time)
             case _:
                 pass

@@ -3,6 +3,7 @@
 from shared.contracts.events.catalogue import (
     AdverseEventReported,
     AdverseEventUpdated,
+    ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
     CriterionKind,
@@ -39,6 +40,7 @@ from shared.contracts.events.envelope import (
 __all__ = [
     "AdverseEventReported",
     "AdverseEventUpdated",
+    "ConsentDeclined",
     "ConsentRecorded",
     "ConsentWithdrawn",
     "CriterionKind",

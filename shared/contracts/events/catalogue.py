@@ -13,6 +13,7 @@ from shared.contracts.forms import (
     ActionTaken,
     AdverseEventOutcome,
     Anaesthesia,
+    ConsentRefusalReason,
     DecidedBy,
     DonorSite,
     FatGraftRecord,
@@ -34,6 +35,17 @@ class ConsentRecorded(DomainEvent):
     obtained_by: str = Field(min_length=1, max_length=64, description="staff identifier, not a name")
     signed_by_subject: bool
     signed_by_representative: bool
+
+
+@register
+class ConsentDeclined(DomainEvent):
+    """Approached about the trial, the person declined to consent; no trial procedure follows."""
+
+    event_type = "ConsentDeclined"
+
+    declined_on: date
+    recorded_by: str = Field(min_length=1, max_length=64)
+    reason: ConsentRefusalReason | None = None
 
 
 @register

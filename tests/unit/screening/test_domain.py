@@ -7,8 +7,15 @@ import pytest
 
 from services.screening import domain
 from shared.contracts import rules
-from shared.contracts.events import ConsentRecorded, ConsentWithdrawn, DomainEvent, SubjectScreened
-from shared.contracts.forms import ConsentForm, ConsentWithdrawalForm, ScreeningForm
+from shared.contracts.events import (
+    ConsentDeclined,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    DomainEvent,
+    SubjectScreened,
+    SubjectWithdrawn,
+)
+from shared.contracts.forms import ConsentForm, ConsentRefusalForm, ConsentWithdrawalForm, ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.unit.history import given
@@ -155,3 +162,32 @@ def test_consent_withdrawal_needs_consent_and_happens_once() -> None:
     assert withdrawn == ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
     with pytest.raises(rules.ConsentWasWithdrawn):
         withdraw([*decide(), withdrawn])
+
+
+def test_a_refusal_of_consent_is_recorded_and_nothing_may_follow_it() -> None:
+    refusal = ConsentRefusalForm(declined_on=date(2026, 11, 20), recorded_by="crc-01", reason="concerns_about_surgery")
+
+    def decline(history: list[DomainEvent]) -> list[DomainEvent]:
+        state = domain.replay(given(history))
+        return domain.decline_consent(state, refusal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+
+    [declined] = decline([])
+    assert isinstance(declined, ConsentDeclined) and declined.reason == "concerns_about_surgery"
+    with pytest.raises(domain.ConsentWasDeclined):
+        decline([declined])
+    with pytest.raises(domain.ConsentWasDeclined):
+        decide(history=[declined])
+    with pytest.raises(domain.ConsentWasDeclined):
+        screen([declined])
+    with pytest.raises(domain.ConsentAlreadyGiven):
+        decline(decide())
+
+
+def test_consent_may_be_withdrawn_after_the_subject_was_withdrawn_from_the_study() -> None:
+    withdrawal = ConsentWithdrawalForm(withdrawn_on=date(2026, 11, 24), recorded_by="inv-01")
+    left = SubjectWithdrawn(withdrawn_on=date(2026, 11, 23), reason_category="subject_decision", decided_by="subject")
+    state = domain.replay(given([*decide(), left]))
+    [withdrawn] = domain.withdraw_consent(
+        state, withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+    )
+    assert isinstance(withdrawn, ConsentWithdrawn)
