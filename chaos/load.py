@@ -108,7 +108,7 @@ class Load:
             ae = (
                 serious_adverse_event()
                 if serious
-                else serious_adverse_event(grade=1, seriousness=[], outcome="recovered")
+                else serious_adverse_event(grade=1, seriousness=[], outcome="recovered", action_taken="treatment_given")
             )
             steps.append(("sae" if serious else "adverse_event", "adverse-events", ae))
             for form, route, body in steps:

@@ -100,7 +100,11 @@ PERMISSIONS: dict[str, Permissions] = {
     "admin": Permissions(publish=[">"], subscribe=[">"]),
     "gateway": Permissions(publish=["trial.cmd.>"]),
     "screening": Permissions(
-        publish=[*facts("ConsentRecorded", "ConsentWithdrawn", "SubjectScreened"), *READ_EVENTS, *STREAMS_EXIST],
+        publish=[
+            *facts("ConsentRecorded", "ConsentDeclined", "ConsentWithdrawn", "SubjectScreened"),
+            *READ_EVENTS,
+            *STREAMS_EXIST,
+        ],
         subscribe=commands("screening"),
         responds=True,
     ),

@@ -1,4 +1,4 @@
-"""CDISC SDTM-shaped exports (DM, IE, DS, PR, SV, AE) derived from the read models, with a define-style
+"""CDISC SDTM-shaped exports (DM, IE, DS, PR, SV, AE, DV) derived from the read models, with a define-style
 description of every column. Dates are ISO 8601; one row per record as SDTM lays them out."""
 
 import csv
@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.subjects import VisitStatus
+from shared.readmodels.trial import deviations
 from shared.runtime.postgres import Connection
 
 Rows = list[dict[str, Any]]
@@ -109,6 +110,17 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("AEREL", "Causality", "Char", "Strongest relatedness to either procedure"),
         ("AEACN", "Action Taken", "Char", "Collected"),
         ("AEOUT", "Outcome of Adverse Event", "Char", "Collected (latest)"),
+    ],
+    "DV": [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: DV"),
+        ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
+        ("DVSEQ", "Sequence Number", "Num", "Derived"),
+        ("DVREFID", "Reference ID", "Char", "ProtocolDeviationRecorded.deviation_id"),
+        ("DVTERM", "Protocol Deviation Term", "Char", "ProtocolDeviationRecorded.description"),
+        ("DVDECOD", "Protocol Deviation Coded Term", "Char", "The rule code as recorded (e.g. VISIT_OUT_OF_WINDOW_M1)"),
+        ("DVCAT", "Category for Protocol Deviation", "Char", "The rule broken (the code without the visit)"),
+        ("DVSTDTC", "Start Date/Time of Deviation", "Char", "The site's date when the deviation was recorded"),
     ],
 }
 
@@ -213,9 +225,10 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 
 async def ds(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     rows = await conn.fetch(
-        """SELECT s.subject_id, s.state, s.consented_on, s.last_screened_on, r.randomized_at::date AS randomized_on,
+        """SELECT s.subject_id, s.state, s.consented_on, s.last_screened_on, r.randomized_on,
                   s.completed_on, s.withdrawn_on, s.withdrawal_reason, s.died_on, s.consent_withdrawn_on
-             FROM subjects AS s LEFT JOIN randomizations AS r USING (subject_id) ORDER BY s.subject_id"""
+             FROM subjects AS s LEFT JOIN randomizations AS r USING (subject_id)
+            WHERE s.consented_on IS NOT NULL ORDER BY s.subject_id"""
     )
     out = []
     for r in rows:
@@ -329,6 +342,28 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     return out
 
 
+async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+    found = sorted((await deviations(conn, protocol)).deviations, key=lambda d: (d.subject_id, d.recorded_on, d.code))
+    out: Rows = []
+    seq: dict[str, int] = {}
+    for d in found:
+        seq[d.subject_id] = seq.get(d.subject_id, 0) + 1
+        out.append(
+            {
+                "STUDYID": protocol.trial_id,
+                "DOMAIN": "DV",
+                "USUBJID": f"{protocol.trial_id}-{d.subject_id}",
+                "DVSEQ": seq[d.subject_id],
+                "DVREFID": str(d.deviation_id),
+                "DVTERM": d.description,
+                "DVDECOD": d.code,
+                "DVCAT": d.kind,
+                "DVSTDTC": _iso(d.recorded_on),
+            }
+        )
+    return out
+
+
 DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] = {
     "DM": dm,
     "IE": ie,
@@ -336,6 +371,7 @@ DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] 
     "PR": pr,
     "SV": sv,
     "AE": ae,
+    "DV": dv,
 }
 
 

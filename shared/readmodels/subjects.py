@@ -60,6 +60,7 @@ class VisitView(BaseModel):
     in_window: bool | None
     follicle_survival_pct: Decimal | None
     corrections: int
+    not_expected_reason: str | None = Field(None, description="why a visit is no longer expected")
 
 
 class SubjectView(BaseModel):
@@ -77,6 +78,7 @@ class SubjectView(BaseModel):
     arm: str | None = Field(description="allocated arm (the trial is open label)")
     randomization_number: int | None
     randomization_invalidated: bool
+    randomized_on: date | None = Field(description="the site's date of the randomization")
     died_on: date | None
     surgery_date: date | None
     withdrawn_on: date | None
@@ -91,13 +93,14 @@ class SubjectView(BaseModel):
 SELECT_SUBJECT = """
 SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, consent_declined_on,
        eligible, screenings,
-       last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated,
+       last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated, randomized_on,
        died_on, surgery_date, withdrawn_on, withdrawal_reason, completed_on, last_event_type, last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
 """
 
 SELECT_SUBJECT_VISITS = """
-SELECT visit, status, target_date, window_start, window_end, visit_date, in_window, follicle_survival_pct, corrections
+SELECT visit, status, target_date, window_start, window_end, visit_date, in_window, follicle_survival_pct, corrections,
+       not_expected_reason
   FROM visits WHERE subject_id = $1 ORDER BY target_date
 """
 

@@ -4,9 +4,11 @@ import io
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -23,7 +25,7 @@ async def enrollment(conn: Connection) -> list[EnrollmentPoint]:
     rows = await conn.fetch(
         """SELECT d.day, d.site, d.arm, d.n AS randomized,
                   sum(d.n) OVER (PARTITION BY d.site, d.arm ORDER BY d.day) AS cumulative
-             FROM (SELECT randomized_at::date AS day, site, arm, count(*) AS n
+             FROM (SELECT randomized_on AS day, site, arm, count(*) AS n
                      FROM randomizations GROUP BY 1, 2, 3) AS d
             ORDER BY d.day, d.site, d.arm"""
     )
@@ -71,6 +73,7 @@ class VisitCompliance(BaseModel):
     out_of_window: int
     missed: int
     scheduled: int = Field(description="window still ahead or open")
+    not_expected: int = Field(description="after the subject's withdrawal or death: neither scheduled nor missed")
 
 
 async def visit_compliance(conn: Connection) -> list[VisitCompliance]:
@@ -79,11 +82,71 @@ async def visit_compliance(conn: Connection) -> list[VisitCompliance]:
                   count(*) FILTER (WHERE status = '{VisitStatus.COMPLETED}' AND in_window) AS in_window,
                   count(*) FILTER (WHERE status = '{VisitStatus.COMPLETED}' AND NOT in_window) AS out_of_window,
                   count(*) FILTER (WHERE status = '{VisitStatus.MISSED}') AS missed,
-                  count(*) FILTER (WHERE status = '{VisitStatus.SCHEDULED}') AS scheduled
+                  count(*) FILTER (WHERE status = '{VisitStatus.SCHEDULED}') AS scheduled,
+                  count(*) FILTER (WHERE status = '{VisitStatus.NOT_EXPECTED}') AS not_expected
              FROM visits GROUP BY site, visit
             ORDER BY site, min(target_date), visit"""
     )
     return [VisitCompliance.model_validate(dict(r)) for r in rows]
+
+
+class Deviation(BaseModel):
+    deviation_id: UUID
+    site: str
+    subject_id: str
+    recorded_on: date = Field(description="the site's date when the deviation was recorded")
+    kind: str = Field(description="the rule broken, e.g. VISIT_OUT_OF_WINDOW")
+    code: str = Field(description="the rule code as recorded, e.g. VISIT_OUT_OF_WINDOW_M1")
+    description: str
+
+
+class DeviationCount(BaseModel):
+    site: str
+    kind: str
+    deviations: int
+    subjects: int
+
+
+class DeviationsReport(BaseModel):
+    by_site_and_kind: list[DeviationCount]
+    deviations: list[Deviation]
+
+
+def deviation_kind(code: str, protocol: ProtocolDefinition) -> str:
+    """A visit's deviation code names the visit (VISIT_OUT_OF_WINDOW_M1); its kind is the rule without it."""
+    for visit in protocol.schedule.follow_up:
+        if code.endswith(f"_{visit.code}"):
+            return code.removesuffix(f"_{visit.code}")
+    return code
+
+
+async def deviations(conn: Connection, protocol: ProtocolDefinition) -> DeviationsReport:
+    rows = await conn.fetch(
+        """SELECT deviation_id, site, subject_id, code, description, recorded_at
+             FROM protocol_deviations ORDER BY site, recorded_at, subject_id, code"""
+    )
+    found = [
+        Deviation(
+            deviation_id=r["deviation_id"],
+            site=r["site"],
+            subject_id=r["subject_id"],
+            recorded_on=protocol.local_date(r["site"], r["recorded_at"]),
+            kind=deviation_kind(r["code"], protocol),
+            code=r["code"],
+            description=r["description"],
+        )
+        for r in rows
+    ]
+    counts: dict[tuple[str, str], list[str]] = {}
+    for d in found:
+        counts.setdefault((d.site, d.kind), []).append(d.subject_id)
+    return DeviationsReport(
+        by_site_and_kind=[
+            DeviationCount(site=site, kind=kind, deviations=len(subjects), subjects=len(set(subjects)))
+            for (site, kind), subjects in sorted(counts.items())
+        ],
+        deviations=found,
+    )
 
 
 class AdverseEventCount(BaseModel):

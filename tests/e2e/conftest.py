@@ -26,6 +26,7 @@ from tests.e2e.api import KEYS, TEST_SEED, System
 FAR_SITES = (
     {"code": "KIR", "name": "Test site, Kiritimati (UTC+14)", "status": "active", "time_zone": "Pacific/Kiritimati"},
     {"code": "PPG", "name": "Test site, Pago Pago (UTC-11)", "status": "active", "time_zone": "Pacific/Pago_Pago"},
+    {"code": "XSP", "name": "Test site, suspended", "status": "suspended", "time_zone": "UTC"},
 )
 
 

@@ -48,12 +48,18 @@ async def randomized_days_ago(
         signed_by_subject=True,
         signed_by_representative=False,
     )
+    number = 10_000 + uuid.uuid4().int % 2_000_000_000  # beside the concealed list, a number of its own
     allocation = SubjectRandomized(
-        arm=arm, randomization_number=999, stratum=site, stratum_slot=999, list_version=1, list_commitment="0" * 64
+        arm=arm,
+        randomization_number=number,
+        stratum=site,
+        stratum_slot=number,
+        list_version=1,
+        list_commitment="0" * 64,
     )
     envelopes = [EventEnvelope.wrap(e, meta, event_id=uuid.uuid4(), time=when) for e in (consent, allocation)]
     await store.append(envelopes, subject_filter=subject_history(site, subject), expected_last_sequence=0)
-    return site, subject, when.date()
+    return site, subject, protocol.local_date(site, when)
 
 
 def surgery(on: date, *, fat_graft: bool) -> dict[str, Any]:
@@ -192,7 +198,7 @@ async def test_the_missed_visit_job_run_twice_records_each_missed_visit_once(
     assert operated.status_code == 201
     job = [sys.executable, "-m", "services.visits", "missed-visits"]
     nats_url = system.processes.nats_urls.get("visits", system.processes.env["NATS_URL"])
-    env = env_with(NATS_URL=nats_url, LOG_LEVEL="WARNING")
+    env = env_with(NATS_URL=nats_url, LOG_LEVEL="WARNING", PROTOCOL_FILE=system.processes.env["PROTOCOL_FILE"])
     for _ in range(2):
         run = await asyncio.create_subprocess_exec(*job, env=env, stdout=asyncio.subprocess.PIPE)
         out, _ = await asyncio.wait_for(run.communicate(), 120)

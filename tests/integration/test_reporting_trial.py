@@ -26,12 +26,14 @@ from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
 from shared.contracts.events import (
     AdverseEventReported,
+    ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
     EventEnvelope,
     EventMetadata,
     GraftProcedurePerformed,
+    ProtocolDeviationRecorded,
     RandomizationInvalidated,
     SubjectRandomized,
     SubjectScreened,
@@ -44,6 +46,7 @@ from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
 from shared.readmodels import sdtm
 from shared.readmodels.consort import consort
+from shared.readmodels.trial import deviations, visit_compliance
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
@@ -104,13 +107,17 @@ class Script:
     screened: set[str] = field(default_factory=set)
     failed_codes: dict[str, set[str]] = field(default_factory=dict)
     declined: set[str] = field(default_factory=set)
+    refused_consent: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
+    never_screened: set[str] = field(default_factory=set)
     arm: dict[str, str] = field(default_factory=dict)
     operated_as: dict[str, str | None] = field(default_factory=dict)
     withdrawn: dict[str, str] = field(default_factory=dict)
     died: set[str] = field(default_factory=set)
     invalidated: set[str] = field(default_factory=set)
     m6_done: set[str] = field(default_factory=set)
+    not_expected: dict[str, set[str]] = field(default_factory=dict)
+    deviations: dict[str, str] = field(default_factory=dict)
 
     def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> None:
         when = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
@@ -139,13 +146,18 @@ def write_script() -> Script:
         signed_by_subject=True,
         signed_by_representative=False,
     )
-    subjects = [(SITES[i % 3], f"{SITES[i % 3]}-{100 + i:03d}") for i in range(56)]
+    subjects = [(SITES[i % 3], f"{SITES[i % 3]}-{100 + i:03d}") for i in range(59)]
     number = 0
     for i, (site, subject) in enumerate(subjects):
         day = START + timedelta(days=i)
+        if i >= 56:  # approached, refused consent: assessed, declined, never screened
+            s.add(site, subject, ConsentDeclined(declined_on=day, recorded_by="crc-01", reason="time_or_travel"), day)
+            s.refused_consent.add(subject)
+            continue
         s.add(site, subject, consent, START)
         if i >= 50:
-            continue  # consented, never screened: not assessed
+            s.never_screened.add(subject)  # consented, not (yet) screened: other reasons
+            continue
         s.screened.add(subject)
         if i < len(FAILURES):
             changes, codes = FAILURES[i]
@@ -199,6 +211,7 @@ def write_script() -> Script:
                     )
                     s.add(site, subject, lost, windows["M1"].end)
                     s.withdrawn[subject] = "lost_to_follow_up"
+                    s.not_expected[subject] = {"M3", "M6", "M12"}
                 break
             if number == 16 and code == "M6":
                 left = SubjectWithdrawn(
@@ -206,6 +219,10 @@ def write_script() -> Script:
                 )
                 s.add(site, subject, left, windows["M3"].end)
                 s.withdrawn[subject] = "subject_decision"
+                # Consent withdrawn after the withdrawal from the study: recorded, the state stays withdrawn.
+                later = windows["M3"].end + timedelta(days=2)
+                s.add(site, subject, ConsentWithdrawn(withdrawn_on=later, recorded_by="inv-01"), later)
+                s.not_expected[subject] = {"M6", "M12"}
                 break
             if number in (17, 18) and code == "M6":
                 missed = VisitMissed(visit="M6", target_date=windows["M6"].target, window_end=windows["M6"].end)
@@ -231,6 +248,22 @@ def write_script() -> Script:
                 action_taken="none", outcome="fatal",
             ), surgery_on + timedelta(days=200))  # fmt: skip
             s.died.add(subject)
+            s.not_expected[subject] = {"M12"}
+        if number == 21:
+            # As the visits service records it: screened 45 days before the surgery (day -30 to -1 allowed).
+            deviation = ProtocolDeviationRecorded(
+                deviation_id=uuid4(),
+                code="SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY",
+                description="screening 45 days before surgery (day -30 to -1)",
+            )
+            s.add(site, subject, deviation, surgery_on)
+            s.deviations[subject] = deviation.code
+        if number == 19:
+            s.deviations[subject] = "VISIT_OUT_OF_WINDOW_M6"
+            deviation = ProtocolDeviationRecorded(
+                deviation_id=uuid4(), code="VISIT_OUT_OF_WINDOW_M6", description="M6 three days after its window"
+            )
+            s.add(site, subject, deviation, windows["M6"].end + timedelta(days=3))
     assert number == 40
     return s
 
@@ -290,13 +323,23 @@ async def test_every_consort_box_equals_the_count_from_the_script(
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
         flow = await consort(conn, PROTOCOL)
-    assert flow.assessed_for_eligibility == len(s.screened) == 50
+    assessed = s.screened | s.never_screened | s.refused_consent
+    assert flow.assessed_for_eligibility == len(assessed) == 59
     assert flow.not_meeting_criteria == len(s.failed_codes) == 8
-    assert flow.excluded_by_criterion == dict(
-        sorted(Counter(c for codes in s.failed_codes.values() for c in codes).items())
+    order = PROTOCOL.eligibility.codes
+    first_failed = Counter(min(codes, key=order.index) for codes in s.failed_codes.values())
+    assert flow.excluded_by_criterion == dict(sorted(first_failed.items(), key=lambda item: order.index(item[0])))
+    assert flow.failed_criteria == dict(
+        sorted(Counter(c for codes in s.failed_codes.values() for c in codes).items(), key=lambda i: order.index(i[0]))
     )
-    assert (flow.declined_to_participate, flow.other_reasons) == (len(s.declined), len(s.waiting)) == (1, 1)
-    assert flow.excluded == 10 and flow.randomized == len(s.arm) == 40
+    assert flow.declined_to_participate == len(s.declined | s.refused_consent) == 4
+    assert flow.refused_consent == len(s.refused_consent) == 3
+    assert flow.other_reasons == len(s.waiting | s.never_screened) == 7
+    assert flow.randomized == len(s.arm) == 40
+    # Box by box: every subject assessed is in exactly one box.
+    assert sum(flow.excluded_by_criterion.values()) == flow.not_meeting_criteria
+    assert flow.excluded == flow.not_meeting_criteria + flow.declined_to_participate + flow.other_reasons == 19
+    assert flow.assessed_for_eligibility == flow.excluded + flow.randomized
     for arm in flow.arms:
         mine = {subject for subject, a in s.arm.items() if a == arm.arm}
         assert arm.allocated == len(mine) == 20
@@ -310,6 +353,42 @@ async def test_every_consort_box_equals_the_count_from_the_script(
         assert arm.randomization_invalidated == len(mine & s.invalidated)
         assert arm.analysed == len((mine & s.m6_done) - s.invalidated)
         assert arm.excluded_from_analysis == arm.allocated - arm.analysed
+
+
+async def test_visits_after_a_withdrawal_or_a_death_are_not_expected_and_say_why(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    rows = await projected.fetch(
+        "SELECT subject_id, visit, not_expected_reason FROM visits WHERE status = 'not_expected'"
+    )
+    found: dict[str, set[str]] = {}
+    for r in rows:
+        found.setdefault(r["subject_id"], set()).add(r["visit"])
+        assert r["not_expected_reason"].startswith(("withdrawn on", "died on"))
+    assert found == s.not_expected
+    async with projected.acquire() as conn:
+        compliance = await visit_compliance(conn)
+    assert sum(c.not_expected for c in compliance) == sum(len(v) for v in s.not_expected.values()) == 9
+    states: dict[str, str] = {
+        r["subject_id"]: r["state"] for r in await projected.fetch("SELECT subject_id, state FROM subjects")
+    }
+    assert {states[x] for x in s.withdrawn} == {"withdrawn"}, "a later consent withdrawal keeps the state"
+    assert {states[x] for x in s.refused_consent} == {"consent_declined"}
+
+
+async def test_the_deviations_report_and_dv_list_each_deviation_with_its_rule_code(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        report = await deviations(conn, PROTOCOL)
+        dv = await sdtm.dv(conn, PROTOCOL)
+    assert {d.subject_id: d.code for d in report.deviations} == s.deviations
+    kinds = {(c.kind, c.deviations) for c in report.by_site_and_kind}
+    assert kinds == {("SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", 1), ("VISIT_OUT_OF_WINDOW", 1)}
+    assert {r["USUBJID"].removeprefix("NCT06646146-"): r["DVDECOD"] for r in dv} == s.deviations
+    assert {r["DVCAT"] for r in dv} == {"SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", "VISIT_OUT_OF_WINDOW"}
 
 
 async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_randomized_subject(

@@ -15,10 +15,12 @@ from shared.readmodels import sdtm
 from shared.readmodels.consort import Consort, consort, consort_svg
 from shared.readmodels.trial import (
     AuditEntry,
+    DeviationsReport,
     EnrollmentPoint,
     SafetySummary,
     VisitCompliance,
     audit_trail,
+    deviations,
     enrollment,
     enrollment_svg,
     safety_summary,
@@ -43,6 +45,7 @@ def reports_router() -> APIRouter:
             ("enrollment.json", "Enrollment over time (JSON)"),
             ("visit-compliance.json", "Visit compliance by visit and site"),
             ("adverse-events.json", "Adverse events by arm, grade, seriousness and relatedness; open SAE alerts"),
+            ("deviations.json", "Protocol deviations by site and kind, each with subject, date and rule code"),
             ("audit-trail.json", "Audit trail (filter by subject, since, until)"),
             *[(f"exports/{d}.csv", f"SDTM {d} export") for d in sdtm.DOMAINS],
             ("exports/define.json", "Define: every exported column described"),
@@ -101,6 +104,11 @@ def reports_router() -> APIRouter:
     async def adverse_events(request: Request, caller: reader) -> SafetySummary:
         async with request.app.state.pool.acquire() as conn:
             return await safety_summary(conn)
+
+    @router.get("/deviations.json", operation_id="deviations", summary="Protocol deviations by site and kind")
+    async def deviations_json(request: Request, caller: reader) -> DeviationsReport:
+        async with request.app.state.pool.acquire() as conn:
+            return await deviations(conn, request.app.state.settings.protocol())
 
     @router.get("/audit-trail.json", operation_id="audit_trail", summary="Every event: who, what, when, why")
     async def audit(

@@ -1,0 +1,24 @@
+"""Every fact in the catalogue can be recorded by the service that decides it, and by nobody else."""
+
+import pytest
+
+from ops.bus_permissions import PERMISSIONS
+from shared.contracts.events import registered_types
+from shared.runtime.eventstore import EVENTS_PREFIX
+
+# A deviation is recorded by whichever service finds it: a late surgery (visits), a late SAE report (safety).
+DECIDED_BY_SEVERAL = {"ProtocolDeviationRecorded": ["visits", "safety"]}
+
+
+@pytest.mark.parametrize("event_type", sorted({event_type for event_type, _ in registered_types()}))
+def test_each_event_type_has_exactly_one_publishing_service(event_type: str) -> None:
+    publishers = [
+        user
+        for user, permissions in PERMISSIONS.items()
+        if user != "admin"
+        and any(s.startswith(f"{EVENTS_PREFIX}.") and s.endswith(f".{event_type}") for s in permissions.publish)
+    ]
+    if event_type in DECIDED_BY_SEVERAL:
+        assert sorted(publishers) == sorted(DECIDED_BY_SEVERAL[event_type])
+    else:
+        assert len(publishers) == 1, f"{event_type} is published by {publishers or 'nobody'}"
