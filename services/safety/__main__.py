@@ -34,7 +34,8 @@ def main() -> int:
             print("SAFETY_TOKEN (a safety_officer token) is required to acknowledge alerts", file=sys.stderr)
             return 2
         settings = SafetySettings()
-        asyncio.run(watch(settings.nats_url, os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"), token))
+        gateway = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
+        asyncio.run(watch(settings.nats_url, gateway, token, settings.protocol()))
         return 0
     run_faststream(NAME, build_app, SafetySettings)
     return 0

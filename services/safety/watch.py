@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import nats.errors
@@ -19,11 +20,13 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
 from shared.runtime.eventstore import ALERTS_STREAM, fetch_available
 
 
-def describe(alert: SaeAlertMessage, *, now: datetime, again: bool) -> str:
+def describe(alert: SaeAlertMessage, *, now: datetime, again: bool, protocol: ProtocolDefinition | None = None) -> str:
+    """One line per alert; the site's awareness in the site's own time (and UTC), as the 24 h clock runs."""
     age = now - alert.raised_at
     hours, minutes = divmod(int(age.total_seconds()) // 60, 60)
     flags = [
@@ -31,17 +34,30 @@ def describe(alert: SaeAlertMessage, *, now: datetime, again: bool) -> str:
         *(["LATE REPORT"] if alert.late else []),
         *(["again"] if again else []),
     ]
+    site = protocol.site(alert.site) if protocol else None
+    aware = alert.site_aware_at.astimezone(UTC)
+    if site is not None:
+        local = alert.site_aware_at.astimezone(ZoneInfo(site.time_zone))
+        aware_at = f"{local:%Y-%m-%d %H:%M} {site.time_zone} ({aware:%H:%M} UTC)"
+    else:
+        aware_at = f"{aware:%Y-%m-%d %H:%M} UTC"
     return (
         f"[{str(alert.alert_id)[:8]}] {' | '.join(flags)} — {alert.site} {alert.subject}: {alert.term}, "
         f"grade {alert.grade}, {', '.join(alert.seriousness) or 'grade 5'}; site aware "
-        f"{alert.site_aware_at:%Y-%m-%d %H:%M %Z}; alert age {hours}h{minutes:02d}m"
+        f"{aware_at}; alert age {hours}h{minutes:02d}m"
     )
 
 
 class AlertWatcher:
-    def __init__(self, gateway: httpx.AsyncClient, show: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        gateway: httpx.AsyncClient,
+        show: Callable[[str], None] = print,
+        protocol: ProtocolDefinition | None = None,
+    ) -> None:
         self._gateway = gateway
         self._show = show
+        self._protocol = protocol
         self.pending: dict[uuid.UUID, list[Msg]] = {}
 
     async def acknowledged(self, alert_id: uuid.UUID) -> bool:
@@ -59,7 +75,8 @@ class AlertWatcher:
             await msg.ack()  # taken on already (here or elsewhere): stop delivering it
             return None
         self.pending.setdefault(alert.alert_id, []).append(msg)
-        self._show(describe(alert, now=datetime.now(UTC), again=msg.metadata.num_delivered > 1))
+        again = msg.metadata.num_delivered > 1
+        self._show(describe(alert, now=datetime.now(UTC), again=again, protocol=self._protocol))
         return alert
 
     async def acknowledge(self, prefix: str) -> bool:
@@ -88,11 +105,11 @@ async def consume(js: JetStreamContext, watcher: AlertWatcher, stop: asyncio.Eve
             await watcher.receive(msg)
 
 
-async def watch(nats_url: str, gateway_url: str, token: str) -> None:
+async def watch(nats_url: str, gateway_url: str, token: str, protocol: ProtocolDefinition | None = None) -> None:
     nc = await bus.connect(nats_url, name="trial-safety-watch")
     stop = asyncio.Event()
     async with httpx.AsyncClient(base_url=gateway_url, headers={"Authorization": f"Bearer {token}"}) as gateway:
-        watcher = AlertWatcher(gateway)
+        watcher = AlertWatcher(gateway, protocol=protocol)
         consumer = asyncio.create_task(consume(nc.jetstream(), watcher, stop))
         print("watching SAE alerts; type 'ack <id>' to acknowledge, 'quit' to leave", flush=True)
         loop = asyncio.get_running_loop()
