@@ -25,6 +25,7 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import CriterionResult
 from shared.contracts.forms import SeriousnessCriterion
+from shared.contracts.protocol import SiteStatus
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -93,6 +94,9 @@ class AdverseEventRecorded(RecordedResponse):
     derived_seriousness: list[SeriousnessCriterion] = Field(
         default_factory=list,
         description="ICH E2A criteria the system added from the form (hospitalized ⇒ hospitalization_or_prolongation)",
+    )
+    site_status: SiteStatus | None = Field(
+        None, description="the site's status: safety information from a suspended site is taken, and flagged here"
     )
 
 

@@ -2,6 +2,7 @@
 
 from uuid import uuid5
 
+import structlog
 from faststream.nats import NatsRouter
 
 from services.safety import domain
@@ -23,14 +24,30 @@ from shared.contracts.events import (
     RecordedEvent,
     SeriousAdverseEventAlertRaised,
 )
+from shared.contracts.protocol import ProtocolDefinition, SiteStatus
 from shared.runtime.eventstore import trial_wide
-from shared.runtime.service import ServiceRuntime
+from shared.runtime.service import ResultOf, ServiceRuntime
+
+log = structlog.get_logger(__name__)
 
 
-def _adverse_event(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
-    ae = next(e.data for e in events if isinstance(e.data, AdverseEventReported | AdverseEventUpdated))
-    # Criteria the system added are said in the answer, so the site sees why an event became serious.
-    return {"ae_id": str(ae.ae_id), "serious": ae.serious, "derived_seriousness": list(ae.derived_seriousness)}
+def _adverse_event(protocol: ProtocolDefinition, site: str) -> ResultOf:
+    """The answer: the event's id, whether it is serious and which criteria the system added (so the site sees
+    why), and the site's status, which flags an event taken from a site that no longer enrols."""
+    known = protocol.site(site)
+    if known is not None and known.status is not SiteStatus.ACTIVE:
+        log.warning("adverse_event_from_inactive_site", site=site, site_status=str(known.status))
+
+    def result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+        ae = next(e.data for e in events if isinstance(e.data, AdverseEventReported | AdverseEventUpdated))
+        return {
+            "ae_id": str(ae.ae_id),
+            "serious": ae.serious,
+            "derived_seriousness": list(ae.derived_seriousness),
+            "site_status": str(known.status) if known else None,
+        }
+
+    return result
 
 
 def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRouter:
@@ -52,7 +69,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
                 subject=ctx.subject,
                 now=ctx.received_at,
             ),
-            result=_adverse_event,
+            result=_adverse_event(protocol, ctx.site),
         )
 
     @router.subscriber(UPDATE_ADVERSE_EVENT, queue=settings.command_queue)
@@ -64,7 +81,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
             lambda state: domain.follow_up(
                 state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, now=ctx.received_at
             ),
-            result=_adverse_event,
+            result=_adverse_event(protocol, ctx.site),
         )
 
     @router.subscriber(ACKNOWLEDGE_ALERT, queue=settings.command_queue)

@@ -262,6 +262,7 @@ async def test_a_suspended_sites_adverse_events_are_taken_while_its_enrolment_is
         f"{base}/adverse-events", json=serious_adverse_event(), headers=headers(bearer, new_key())
     )
     assert reported.status_code == 201, reported.text
+    assert reported.json()["site_status"] == "suspended"
     _, other = await subject_ids.fresh("XSP")
     refused = await client.post(
         f"/v1/sites/{site}/subjects/{other}/consent", json=CONSENT, headers=headers(bearer, new_key())
