@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup run test test-unit lint format bench chaos clean-data release-images
+.PHONY: setup browser run test test-unit lint format bench chaos clean-data release-images
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -25,13 +25,19 @@ $(TOOLS)/checkov/.synced: deploy/policy-requirements.txt | $(UV)
 	VIRTUAL_ENV=$(TOOLS)/checkov $(UV) pip sync --quiet deploy/policy-requirements.txt
 	touch $@
 
+# A real browser for the report-page test: Debian's chromium, which Playwright drives (its own browser
+# download is not used). Installed when missing, as root (CI is root); otherwise say what to do.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "chromium is missing and could not be installed: run 'apt-get install -y chromium' as root"; exit 1; }
+
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
 	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
 run: setup
 	$(PY) -m devstack
 
-test: setup
+test: setup browser
 	$(PY) -m pytest
 
 test-unit: setup

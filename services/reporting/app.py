@@ -13,7 +13,7 @@ from tqdm import tqdm
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
-from shared.readmodels import sdtm
+from shared.readmodels import datasets
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
@@ -126,15 +126,15 @@ async def replay_dead_letters(settings: ReportingSettings, *, replay: bool) -> i
 
 
 async def exports(settings: ReportingSettings) -> dict[str, str]:
-    """Every SDTM domain as CSV text, and define.json describing the columns, by file name."""
+    """Every SDTM domain and ADaM dataset as CSV text, and define.json describing the columns, by file name."""
     protocol = load_protocol(settings.protocol_file)
     pool = await create_pool(settings.database_url, max_size=1)
     files = {}
     try:
         async with pool.acquire() as conn:
-            for domain, build in sdtm.DOMAINS.items():
-                files[f"{domain.lower()}.csv"] = sdtm.to_csv(domain, await build(conn, protocol))
+            for name, build in datasets.DATASETS.items():
+                files[f"{name.lower()}.csv"] = datasets.to_csv(name, await build(conn, protocol))
     finally:
         await pool.close()
-    files["define.json"] = json.dumps(sdtm.define(), indent=2)
+    files["define.json"] = json.dumps(datasets.define(), indent=2)
     return files

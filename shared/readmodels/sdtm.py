@@ -1,8 +1,6 @@
 """CDISC SDTM-shaped exports (DM, IE, DS, PR, SV, AE, DV) derived from the read models, with a define-style
 description of every column. Dates are ISO 8601; one row per record as SDTM lays them out."""
 
-import csv
-import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -373,18 +371,3 @@ DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] 
     "AE": ae,
     "DV": dv,
 }
-
-
-def to_csv(domain: str, rows: Rows) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[v[0] for v in DEFINE[domain]], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def define() -> dict[str, list[dict[str, str]]]:
-    return {
-        domain: [{"variable": v, "label": label, "type": kind, "origin": origin} for v, label, kind, origin in cols]
-        for domain, cols in DEFINE.items()
-    }

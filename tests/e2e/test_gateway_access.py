@@ -28,6 +28,7 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
         for form in (
             "/consent",
             "/consent/withdrawal",
+            "/consent/refusal",
             "/screening",
             "/randomization",
             "/adverse-events",
@@ -43,11 +44,22 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("GET", "/v1/randomization/allocation-list.csv", {Role.STATISTICIAN}, False),
     *[
         ("GET", f"/v1/reports{report}", READERS, False)
-        for report in ("", "/consort.json", "/consort.svg", "/enrollment.json", "/visit-compliance.json")
+        for report in (
+            "",
+            "/consort.json",
+            "/consort.svg",
+            "/enrollment.json",
+            "/visit-compliance.json",
+            "/deviations.json",
+            "/primary-endpoint.json",
+            "/endpoints.json",
+            "/endpoints.svg",
+        )
     ],
     ("GET", "/v1/reports/adverse-events.json", READERS, False),
     ("GET", "/v1/reports/audit-trail.json", READERS, False),
     ("GET", "/v1/reports/exports/DM.csv", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
+    ("GET", "/v1/reports/exports/ADSL.csv", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
     ("GET", "/v1/reports/exports/define.json", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
 ]
 

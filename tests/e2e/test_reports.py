@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role
-from shared.readmodels import sdtm
+from shared.readmodels import datasets
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import consented, headers, new_key, token
@@ -50,10 +50,10 @@ async def test_the_audit_trail_shows_who_did_what_for_a_subject(
 
 
 async def test_exports_are_csv_with_the_sdtm_columns_for_data_managers(client: httpx.AsyncClient) -> None:
-    for domain in sdtm.DOMAINS:
+    for domain in datasets.DATASETS:
         exported = await client.get(f"/v1/reports/exports/{domain}.csv", headers=headers(token(Role.DATA_MANAGER)))
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
-        assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [v[0] for v in sdtm.DEFINE[domain]]
+        assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [v[0] for v in datasets.DEFINE[domain]]
     unknown = await client.get("/v1/reports/exports/XX.csv", headers=headers(token(Role.DATA_MANAGER)))
     assert unknown.status_code == 404
     define = (await client.get("/v1/reports/exports/define.json", headers=headers(token(Role.STATISTICIAN)))).json()

@@ -7,13 +7,14 @@ Runs on a nats-server of its own: forty randomizations fill the trial's cap.
 import asyncio
 import csv
 import io
+import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import nats
@@ -44,13 +45,15 @@ from shared.contracts.events import (
 from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
-from shared.readmodels import sdtm
+from shared.readmodels import adam, datasets, sdtm
 from shared.readmodels.consort import consort
+from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
 from shared.readmodels.trial import deviations, visit_compliance
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +106,7 @@ FAILURES: list[tuple[dict[str, Any], set[str]]] = [
 class Script:
     """What happened, kept apart from the events so the expected report is computed independently."""
 
-    histories: dict[tuple[str, str], list[tuple[DomainEvent, datetime, str | None]]] = field(default_factory=dict)
+    histories: dict[tuple[str, str], list[tuple[DomainEvent, datetime, str | None, UUID]]] = field(default_factory=dict)
     screened: set[str] = field(default_factory=set)
     failed_codes: dict[str, set[str]] = field(default_factory=dict)
     declined: set[str] = field(default_factory=set)
@@ -119,9 +122,17 @@ class Script:
     not_expected: dict[str, set[str]] = field(default_factory=dict)
     deviations: dict[str, str] = field(default_factory=dict)
 
-    def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> None:
+    # Follicle survival at the primary-endpoint visit as last recorded, and whether in window, per subject.
+    m6: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    # Every visit event's follicle survival by event id; the ids a correction superseded.
+    visit_values: dict[UUID, float] = field(default_factory=dict)
+    superseded: set[UUID] = field(default_factory=set)
+
+    def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> UUID:
         when = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
-        self.histories.setdefault((site, subject), []).append((event, when, reason))
+        event_id = uuid4()
+        self.histories.setdefault((site, subject), []).append((event, when, reason, event_id))
+        return event_id
 
 
 def screening(form_changes: dict[str, Any], on: date, number: int) -> SubjectScreened:
@@ -231,14 +242,33 @@ def write_script() -> Script:
             late = number == 19 and code == "M6"
             visit_day = windows[code].end + timedelta(days=3) if late else windows[code].target
             w = windows[code]
-            s.add(site, subject, VisitCompleted(
+            # Known values that differ by subject and arm: follicle survival 62-99 %.
+            survival = Decimal(62 + (number * 7) % 30 + (8 if arm == "FG_HT" else 0))
+            recorded = VisitCompleted(
                 visit=code, visit_date=visit_day, study_day=(visit_day - surgery_on).days, target_date=w.target,
                 window_start=w.start, window_end=w.end, in_window=not late, hair_density_per_cm2=Decimal(40),
-                grafts_surviving=800, follicle_survival_pct=Decimal(80), satisfaction=8, mlossi=1, losdi=3,
-                photo_reference=None,
-            ), visit_day)  # fmt: skip
+                grafts_surviving=int(survival * 10), follicle_survival_pct=survival, satisfaction=8, mlossi=1,
+                losdi=3, photo_reference=None,
+            )  # fmt: skip
+            first = s.add(site, subject, recorded, visit_day)
+            s.visit_values[first] = float(survival)
             if code == "M6":
                 s.m6_done.add(subject)
+                s.m6[subject] = (float(survival), not late)
+            if code == "M6" and number == 22:  # recounted: the correction replaces the value, nothing is lost
+                recount = survival - 11
+                corrected = recorded.model_copy(
+                    update={
+                        "follicle_survival_pct": recount,
+                        "grafts_surviving": int(recount * 10),
+                        "supersedes": first,
+                    }
+                )
+                s.visit_values[s.add(site, subject, corrected, visit_day + timedelta(days=2), "grafts recounted")] = (
+                    float(recount)
+                )
+                s.superseded.add(first)
+                s.m6[subject] = (float(recount), True)
         if number == 20:
             s.add(site, subject, AdverseEventReported(
                 ae_id=uuid4(), term="Sepsis", onset_date=surgery_on + timedelta(days=200),
@@ -284,10 +314,10 @@ async def recorded_trial(own_nats: str) -> AsyncIterator[tuple[Client, Script, i
     last = 0
     for (site, subject), history in script.histories.items():
         expected = 0
-        for event, when, reason in history:
+        for event, when, reason, event_id in history:
             meta = EventMetadata("/trial/script", site, subject, "inv-01", "script", PROTOCOL.version, reason=reason)
             [recorded] = await store.append(
-                [EventEnvelope.wrap(event, meta, event_id=uuid4(), time=when)],
+                [EventEnvelope.wrap(event, meta, event_id=event_id, time=when)],
                 subject_filter=subject_history(site, subject),
                 expected_last_sequence=expected,
             )
@@ -391,17 +421,73 @@ async def test_the_deviations_report_and_dv_list_each_deviation_with_its_rule_co
     assert {r["DVCAT"] for r in dv} == {"SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", "VISIT_OUT_OF_WINDOW"}
 
 
+async def test_the_primary_endpoint_equals_the_scripts_values_computed_by_hand(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        report = primary_endpoint(await endpoint_records(conn), PROTOCOL)
+    assert (report.visit, report.endpoint) == ("M6", "Follicle survival (%)")
+    valid = {subject: m6 for subject, m6 in s.m6.items() if subject not in s.invalidated}
+    sizes = []
+    for analysis, window_only in zip(report.analyses, (True, False), strict=True):
+        chosen = {x: value for x, (value, in_window) in valid.items() if in_window or not window_only}
+        a = [v for x, v in chosen.items() if s.arm[x] == "FG_HT"]
+        b = [v for x, v in chosen.items() if s.arm[x] == "HT"]
+        arms = {arm.arm: arm for arm in analysis.arms}
+        for arm, values in (("FG_HT", a), ("HT", b)):
+            q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+            got = arms[arm]
+            assert got.n == len(values)
+            expected = [statistics.fmean(values), statistics.stdev(values), median, q1, q3]
+            assert [got.mean, got.sd, got.median, got.q1, got.q3] == pytest.approx(expected, abs=0.0051)
+        assert analysis.difference == "FG_HT - HT"
+        assert analysis.welch is not None and analysis.hodges_lehmann is not None
+        welch = [analysis.welch.estimate, analysis.welch.ci_low, analysis.welch.ci_high]
+        assert welch == pytest.approx(welch_by_formula(a, b), abs=0.0051)
+        shift = [analysis.hodges_lehmann.estimate, analysis.hodges_lehmann.ci_low, analysis.hodges_lehmann.ci_high]
+        assert shift == pytest.approx(hodges_lehmann_by_hand(a, b), abs=0.0051)
+        sizes.append(len(chosen))
+    assert sizes[1] == sizes[0] + 1, "the late M6 joins the second analysis only"
+
+
+async def test_adam_datasets_round_trip_to_dm_and_to_the_visit_events(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        adsl, dm, adeff = (
+            await adam.adsl(conn, PROTOCOL),
+            await sdtm.dm(conn, PROTOCOL),
+            await adam.adeff(conn, PROTOCOL),
+        )
+    assert [r["USUBJID"] for r in adsl] == [r["USUBJID"] for r in dm]
+    subject = {r["USUBJID"]: r["SUBJID"] for r in adsl}
+    assert {subject[r["USUBJID"]] for r in adsl if r["ITTFL"] == "N"} == s.invalidated
+    in_window = {x for x, (_, ok) in s.m6.items() if ok and x not in s.invalidated}
+    assert {subject[r["USUBJID"]] for r in adsl if r["PPROTFL"] == "Y"} == in_window
+    assert {subject[r["USUBJID"]] for r in adsl if r["DCSREAS"] == "DEATH"} == s.died
+    sources = {UUID(r["SRCEVID"]) for r in adeff}
+    assert sources <= set(s.visit_values) and not sources & s.superseded, "every value traces to its current event"
+    for row in adeff:
+        if row["PARAMCD"] == "FOLSURV":
+            assert float(row["AVAL"]) == s.visit_values[UUID(row["SRCEVID"])]
+    assert len(adeff) == len(sources) * len(ASSESSMENTS)
+
+
 async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_randomized_subject(
     recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
 ) -> None:
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
-        for domain, build in sdtm.DOMAINS.items():
-            text = sdtm.to_csv(domain, await build(conn, PROTOCOL))
+        for domain, build in datasets.DATASETS.items():
+            text = datasets.to_csv(domain, await build(conn, PROTOCOL))
             reader = csv.DictReader(io.StringIO(text))
             rows = list(reader)
-            assert reader.fieldnames == [v[0] for v in sdtm.DEFINE[domain]]
-            assert {r["DOMAIN"] for r in rows} <= {domain} and all(r["STUDYID"] == "NCT06646146" for r in rows)
+            assert reader.fieldnames == [v[0] for v in datasets.DEFINE[domain]]
+            # SDTM rows name their domain; ADaM datasets have no DOMAIN column.
+            assert {r.get("DOMAIN", domain) for r in rows} <= {domain}
+            assert rows and all(r["STUDYID"] == "NCT06646146" for r in rows)
             if domain == "DM":
                 assert sorted(r["SUBJID"] for r in rows) == sorted(s.arm)
                 assert sum(r["DTHFL"] == "Y" for r in rows) == len(s.died)

@@ -1,4 +1,5 @@
-"""`/v1/reports/exports/…`: the SDTM-shaped exports and their define, for data managers and statisticians."""
+"""`/v1/reports/exports/…`: the SDTM-shaped exports, the ADaM analysis datasets and their define, for data
+managers and statisticians."""
 
 from typing import Annotated
 
@@ -8,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
-from shared.readmodels import sdtm
+from shared.readmodels import datasets
 
 
 def exports_router() -> APIRouter:
@@ -18,23 +19,23 @@ def exports_router() -> APIRouter:
 
     @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
     async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
-        return sdtm.define()
+        return datasets.define()
 
     @router.get(
         "/exports/{domain}.csv",
         operation_id="export_domain",
-        summary="SDTM-shaped CSV of one domain (DM, IE, DS, PR, SV, AE)",
+        summary="CSV of one SDTM domain (DM, IE, DS, PR, SV, AE, DV) or ADaM dataset (ADSL, ADEFF)",
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
     )
     async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
-        build = sdtm.DOMAINS.get(domain.upper())
+        build = datasets.DATASETS.get(domain.upper())
         if build is None:
-            raise HTTPException(404, f"no export {domain}; one of {list(sdtm.DOMAINS)}")
+            raise HTTPException(404, f"no export {domain}; one of {list(datasets.DATASETS)}")
         async with request.app.state.pool.acquire() as conn:
             rows = await build(conn, request.app.state.settings.protocol())
         return PlainTextResponse(
-            sdtm.to_csv(domain.upper(), rows),
+            datasets.to_csv(domain.upper(), rows),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
         )

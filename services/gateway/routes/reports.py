@@ -5,14 +5,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from shared.contracts.forms import Instant
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
-from shared.readmodels import sdtm
+from shared.readmodels import adam, sdtm
 from shared.readmodels.consort import Consort, consort, consort_svg
+from shared.readmodels.endpoints import (
+    PrimaryEndpointReport,
+    VisitEstimate,
+    endpoint_records,
+    over_time,
+    over_time_svg,
+    primary_endpoint,
+    primary_endpoint_table,
+)
 from shared.readmodels.trial import (
     AuditEntry,
     DeviationsReport,
@@ -28,6 +38,11 @@ from shared.readmodels.trial import (
 )
 
 SVG = "image/svg+xml"
+PAGE_STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse;margin:1em 0}"
+    " td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left} caption{font-weight:bold;text-align:left}"
+    " figure{margin:1em 0} img{max-width:100%;border:1px solid #eee}"
+)
 
 
 def reports_router() -> APIRouter:
@@ -38,6 +53,13 @@ def reports_router() -> APIRouter:
     @router.get("", operation_id="reports_index", summary="A page linking every report", response_class=HTMLResponse)
     async def index(request: Request, caller: reader) -> HTMLResponse:
         p = request.app.state.settings.protocol()
+        async with request.app.state.pool.acquire() as conn:
+            primary = primary_endpoint(await endpoint_records(conn), p)
+        pictures = [
+            ("consort.svg", "CONSORT flow diagram"),
+            ("enrollment.svg", "Enrollment over time by site and arm"),
+            ("endpoints.svg", "Every assessment by visit and arm (mean, 95% CI)"),
+        ]
         links = [
             ("consort.svg", "CONSORT flow diagram"),
             ("consort.json", "CONSORT flow (JSON)"),
@@ -47,13 +69,24 @@ def reports_router() -> APIRouter:
             ("adverse-events.json", "Adverse events by arm, grade, seriousness and relatedness; open SAE alerts"),
             ("deviations.json", "Protocol deviations by site and kind, each with subject, date and rule code"),
             ("audit-trail.json", "Audit trail (filter by subject, since, until)"),
+            ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
+            ("endpoints.json", "Every assessment by visit and arm (JSON)"),
             *[(f"exports/{d}.csv", f"SDTM {d} export") for d in sdtm.DOMAINS],
+            *[(f"exports/{d}.csv", f"ADaM {d} dataset") for d in adam.DATASETS],
             ("exports/define.json", "Define: every exported column described"),
         ]
         items = "".join(f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in links)
+        figures = "".join(
+            f'<figure><img src="/v1/reports/{href}" alt="{escape(text)}">'
+            f"<figcaption>{escape(text)}</figcaption></figure>"
+            for href, text in pictures
+        )
         return HTMLResponse(
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(p.trial_id)} reports</title></head>"
-            f"<body><h1>{escape(p.trial_id)} — reports</h1><p>{escape(p.title)}</p><ul>{items}</ul></body></html>"
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(p.trial_id)} reports</title>"
+            f"<style>{PAGE_STYLE}</style></head>"
+            f"<body><h1>{escape(p.trial_id)} — reports</h1><p>{escape(p.title)}</p>"
+            f"<h2>Primary endpoint</h2>{primary_endpoint_table(primary)}"
+            f"<h2>Pictures</h2>{figures}<h2>Reports and exports</h2><ul>{items}</ul></body></html>"
         )
 
     @router.get("/consort.json", operation_id="consort", summary="CONSORT 2010 flow")
@@ -94,6 +127,38 @@ def reports_router() -> APIRouter:
             points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment", fat_graft_arms=p.fat_graft_arms
         )
         return Response(svg, media_type=SVG)
+
+    @router.get(
+        "/primary-endpoint.json",
+        operation_id="primary_endpoint",
+        summary="Follicle survival at the primary-endpoint visit by arm: summaries, Welch and Hodges-Lehmann",
+    )
+    async def primary_endpoint_json(request: Request, caller: reader) -> PrimaryEndpointReport:
+        async with request.app.state.pool.acquire() as conn:
+            records = await endpoint_records(conn)
+        return primary_endpoint(records, request.app.state.settings.protocol())
+
+    @router.get(
+        "/endpoints.json", operation_id="endpoints_over_time", summary="Every assessment by visit and arm (95% CI)"
+    )
+    async def endpoints_json(request: Request, caller: reader) -> list[VisitEstimate]:
+        async with request.app.state.pool.acquire() as conn:
+            records = await endpoint_records(conn)
+        return over_time(records, request.app.state.settings.protocol())
+
+    @router.get(
+        "/endpoints.svg",
+        operation_id="endpoints_plot",
+        summary="Every assessment by visit and arm: means with 95% confidence intervals",
+        response_class=Response,
+        responses={200: {"content": {SVG: {}}}},
+    )
+    async def endpoints_plot(request: Request, caller: reader) -> Response:
+        protocol = request.app.state.settings.protocol()
+        async with request.app.state.pool.acquire() as conn:
+            estimates = over_time(await endpoint_records(conn), protocol)
+        # Rendering takes a few hundred milliseconds: off the event loop, on a figure of its own.
+        return Response(await run_in_threadpool(over_time_svg, estimates, protocol), media_type=SVG)
 
     @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
     async def compliance(request: Request, caller: reader) -> list[VisitCompliance]:

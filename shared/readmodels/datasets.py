@@ -1,0 +1,31 @@
+"""Every dataset the trial exports by name, SDTM domains and ADaM datasets: one table for the HTTP exports
+and the export command, one CSV layout, one define-style description."""
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+
+from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels import adam, sdtm
+from shared.runtime.postgres import Connection
+
+Build = Callable[[Connection, ProtocolDefinition], Awaitable[sdtm.Rows]]
+
+DATASETS: dict[str, Build] = {**sdtm.DOMAINS, **adam.DATASETS}
+DEFINE = {**sdtm.DEFINE, **adam.DEFINE}
+
+
+def to_csv(dataset: str, rows: sdtm.Rows) -> str:
+    """The dataset's columns in the order its definition gives them, one row per record."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[v[0] for v in DEFINE[dataset]], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def define() -> dict[str, list[dict[str, str]]]:
+    return {
+        name: [{"variable": v, "label": label, "type": kind, "origin": origin} for v, label, kind, origin in cols]
+        for name, cols in DEFINE.items()
+    }

@@ -1,0 +1,308 @@
+"""The trial's endpoints by arm, from the visits read model: follicle survival at the primary-endpoint visit
+(the question the trial asks), every assessment over time, and the rows the ADaM datasets are built from.
+
+The visits read model holds each visit's current record (a correction replaces what it supersedes), so
+corrections are applied and superseded records excluded here by construction. Statistics come from SciPy;
+nothing below re-implements a test or a distribution.
+"""
+
+import io
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from html import escape
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy import stats
+
+from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.subjects import VisitStatus
+from shared.runtime.postgres import Connection
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One assessment the follow-up visits record: its ADaM parameter code, label and read-model column."""
+
+    paramcd: str
+    param: str
+    column: str
+
+
+# The assessments of the protocol's follow-up visits, in the order the reports show them.
+ASSESSMENTS = (
+    Assessment("FOLSURV", "Follicle survival (%)", "follicle_survival_pct"),
+    Assessment("HAIRDENS", "Hair density in the recipient area (hairs/cm2)", "hair_density_per_cm2"),
+    Assessment("SATIS", "Patient satisfaction (0-10)", "satisfaction"),
+    Assessment("MLOSSI", "Modified localized scleroderma skin severity index (mLoSSI)", "mlossi"),
+    Assessment("LOSDI", "Localized scleroderma skin damage index (LoSDI)", "losdi"),
+)
+PRIMARY = ASSESSMENTS[0]
+
+
+class EndpointRecord(BaseModel):
+    """One subject's assessments at one visit, as currently recorded."""
+
+    subject_id: str
+    site: str
+    arm: str
+    randomization_valid: bool = Field(description="false when the randomization was invalidated")
+    visit: str
+    visit_date: date
+    study_day: int = Field(description="days since the surgery (day 0)")
+    in_window: bool
+    follicle_survival_pct: Decimal
+    hair_density_per_cm2: Decimal
+    satisfaction: int
+    mlossi: int
+    losdi: int
+    event_id: UUID = Field(description="the visit event the values come from")
+
+    def value(self, assessment: Assessment) -> float:
+        return float(getattr(self, assessment.column))
+
+
+async def endpoint_records(conn: Connection) -> list[EndpointRecord]:
+    rows = await conn.fetch(
+        """SELECT r.subject_id, r.site, r.arm, NOT r.invalidated AS randomization_valid, v.visit, v.visit_date,
+                  v.study_day, v.in_window, v.follicle_survival_pct, v.hair_density_per_cm2, v.satisfaction,
+                  v.mlossi, v.losdi, v.event_id
+             FROM randomizations AS r JOIN visits AS v USING (subject_id)
+            WHERE v.status = $1
+            ORDER BY r.subject_id, v.target_date""",
+        VisitStatus.COMPLETED.value,
+    )
+    return [EndpointRecord.model_validate(dict(r)) for r in rows]
+
+
+class ArmSummary(BaseModel):
+    arm: str
+    n: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+class Difference(BaseModel):
+    method: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    confidence: float = CONFIDENCE
+
+
+class PrimaryAnalysis(BaseModel):
+    analysis_set: str
+    arms: list[ArmSummary]
+    difference: str = Field(description="which arm minus which")
+    welch: Difference | None = Field(description="mean difference, Welch's unequal-variance t interval")
+    hodges_lehmann: Difference | None = Field(
+        description="Hodges-Lehmann shift (median of all pairwise differences), Mann-Whitney based interval"
+    )
+
+
+class PrimaryEndpointReport(BaseModel):
+    endpoint: str
+    visit: str
+    analyses: list[PrimaryAnalysis]
+
+
+def _rounded(value: float | np.floating[Any]) -> float:
+    """Reports print two decimals; the tests compare at that precision."""
+    return round(float(value), 2)
+
+
+def summarize(arm: str, values: list[float]) -> ArmSummary:
+    if not values:
+        return ArmSummary(arm=arm, n=0, mean=None, sd=None, median=None, q1=None, q3=None)
+    data = np.asarray(values)
+    q1, median, q3 = np.percentile(data, [25, 50, 75])
+    sd = _rounded(np.std(data, ddof=1)) if len(values) > 1 else None
+    return ArmSummary(
+        arm=arm,
+        n=len(values),
+        mean=_rounded(data.mean()),
+        sd=sd,
+        median=_rounded(median),
+        q1=_rounded(q1),
+        q3=_rounded(q3),
+    )
+
+
+def welch(a: list[float], b: list[float]) -> Difference | None:
+    """Mean of `a` minus mean of `b` with Welch's t interval (no equal-variance assumption); none without data
+    enough to estimate a variance."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if np.var(a) + np.var(b) == 0:
+        return None  # no spread in either arm: the interval is undefined, not zero-wide
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(CONFIDENCE)
+    if not (np.isfinite(interval.low) and np.isfinite(interval.high)):
+        return None
+    return Difference(
+        method="Welch t",
+        estimate=_rounded(np.mean(a) - np.mean(b)),
+        ci_low=_rounded(float(interval.low)),
+        ci_high=_rounded(float(interval.high)),
+    )
+
+
+def hodges_lehmann(a: list[float], b: list[float]) -> Difference | None:
+    """The Hodges-Lehmann shift of `a` against `b` and its distribution-free interval.
+
+    The estimate is the median of the n·m differences a_i − b_j; the interval runs between the order
+    statistics the Mann-Whitney critical value picks (Hollander & Wolfe, large-sample form: the normal
+    quantile from SciPy, as R's wilcox.test does without exact tables).
+    """
+    n, m = len(a), len(b)
+    if n < 2 or m < 2:
+        return None
+    differences = np.sort(np.subtract.outer(np.asarray(a), np.asarray(b)).ravel())
+    z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2)
+    k = int(np.floor(n * m / 2 - z * np.sqrt(n * m * (n + m + 1) / 12)))
+    k = max(k, 1)  # the interval cannot be narrower than the extreme differences allow
+    return Difference(
+        method="Hodges-Lehmann",
+        estimate=_rounded(np.median(differences)),
+        ci_low=_rounded(differences[k - 1]),
+        ci_high=_rounded(differences[n * m - k]),
+    )
+
+
+def analyse(records: list[EndpointRecord], protocol: ProtocolDefinition, *, analysis_set: str) -> PrimaryAnalysis:
+    experimental, comparator = (a.code for a in protocol.arms)
+    by_arm = {arm.code: [r.value(PRIMARY) for r in records if r.arm == arm.code] for arm in protocol.arms}
+    a, b = by_arm[experimental], by_arm[comparator]
+    return PrimaryAnalysis(
+        analysis_set=analysis_set,
+        arms=[summarize(arm, values) for arm, values in by_arm.items()],
+        difference=f"{experimental} - {comparator}",
+        welch=welch(a, b),
+        hodges_lehmann=hodges_lehmann(a, b),
+    )
+
+
+def primary_endpoint(records: list[EndpointRecord], protocol: ProtocolDefinition) -> PrimaryEndpointReport:
+    """Follicle survival at the primary-endpoint visit: the analysis set (valid randomization, the visit done
+    in its window), and beside it the same with out-of-window visits included."""
+    visit = protocol.schedule.primary_endpoint
+    at_visit = [r for r in records if r.visit == visit.code and r.randomization_valid]
+    return PrimaryEndpointReport(
+        endpoint=PRIMARY.param,
+        visit=visit.code,
+        analyses=[
+            analyse(
+                [r for r in at_visit if r.in_window],
+                protocol,
+                analysis_set=f"randomized, randomization valid, {visit.code} done in its window",
+            ),
+            analyse(
+                at_visit,
+                protocol,
+                analysis_set=f"randomized, randomization valid, {visit.code} done (out-of-window visits included)",
+            ),
+        ],
+    )
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def primary_endpoint_table(report: PrimaryEndpointReport) -> str:
+    """The primary endpoint as an HTML table for the report page: one block per analysis set."""
+    rows = []
+    for analysis in report.analyses:
+        rows.append(f'<tr><th colspan="7">{escape(analysis.analysis_set)}</th></tr>')
+        for arm in analysis.arms:
+            iqr = f"{_number(arm.q1)} – {_number(arm.q3)}"
+            cells = [arm.arm, str(arm.n), _number(arm.mean), _number(arm.sd), _number(arm.median), iqr, ""]
+            rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        for difference in (analysis.welch, analysis.hodges_lehmann):
+            text = (
+                f"{difference.method}: {difference.estimate:.2f} "
+                f"({difference.confidence:.0%} CI {difference.ci_low:.2f} to {difference.ci_high:.2f})"
+                if difference
+                else "too few subjects to compare"
+            )
+            rows.append(f'<tr><td colspan="6">{escape(analysis.difference)}</td><td>{escape(text)}</td></tr>')
+    header = "".join(f"<th>{h}</th>" for h in ("arm", "n", "mean", "SD", "median", "IQR", "difference"))
+    caption = f"<caption>{escape(report.endpoint)} at {escape(report.visit)}</caption>"
+    return f"<table>{caption}<tr>{header}</tr>{''.join(rows)}</table>"
+
+
+class VisitEstimate(BaseModel):
+    paramcd: str
+    visit: str
+    arm: str
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+def over_time(records: list[EndpointRecord], protocol: ProtocolDefinition) -> list[VisitEstimate]:
+    """Each assessment by visit and arm: mean with its 95 % t interval (valid randomizations, all visits done)."""
+    out = []
+    valid = [r for r in records if r.randomization_valid]
+    for assessment in ASSESSMENTS:
+        for visit in protocol.schedule.follow_up:
+            for arm in protocol.arms:
+                values = [r.value(assessment) for r in valid if r.visit == visit.code and r.arm == arm.code]
+                mean = low = high = None
+                if values:
+                    mean = _rounded(np.mean(values))
+                if len(values) > 1:
+                    interval = stats.t.interval(
+                        CONFIDENCE, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
+                    )
+                    low, high = (_rounded(x) if np.isfinite(x) else mean for x in interval)
+                out.append(
+                    VisitEstimate(
+                        paramcd=assessment.paramcd,
+                        visit=visit.code,
+                        arm=arm.code,
+                        n=len(values),
+                        mean=mean,
+                        ci_low=low,
+                        ci_high=high,
+                    )
+                )
+    return out
+
+
+def over_time_svg(estimates: list[VisitEstimate], protocol: ProtocolDefinition) -> str:
+    """One panel per assessment: each arm's mean by visit with its 95 % interval (matplotlib SVG).
+
+    Drawn on a `Figure` of its own, never through pyplot's global state, so it may run in a worker thread."""
+    from matplotlib.figure import Figure
+
+    visits = [v.code for v in protocol.schedule.follow_up]
+    fig = Figure(figsize=(7, 2.6 * len(ASSESSMENTS)))
+    axes = fig.subplots(len(ASSESSMENTS), 1, sharex=True)
+    for ax, assessment in zip(axes, ASSESSMENTS, strict=True):
+        for offset, arm in zip((-0.08, 0.08), protocol.arms, strict=False):
+            points = [e for e in estimates if e.paramcd == assessment.paramcd and e.arm == arm.code and e.n]
+            x = [visits.index(e.visit) + offset for e in points]
+            y = [e.mean for e in points]
+            errors: Any = [
+                [(e.mean or 0) - (e.ci_low if e.ci_low is not None else e.mean or 0) for e in points],
+                [(e.ci_high if e.ci_high is not None else e.mean or 0) - (e.mean or 0) for e in points],
+            ]
+            ax.errorbar(x, y, yerr=errors, marker="o", capsize=3, label=arm.code)
+        ax.set_title(assessment.param, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xticks(range(len(visits)), visits)
+    axes[0].legend(title="arm (mean, 95% CI)", fontsize=8)
+    fig.tight_layout()
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    return out.getvalue()

@@ -1,0 +1,25 @@
+"""The endpoint statistics computed independently of the code under test, for the tests to compare against."""
+
+import math
+import statistics
+from itertools import product
+
+from scipy.stats import t as student_t
+
+
+def welch_by_formula(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Welch (1947): the difference of means, its standard error and the Welch-Satterthwaite degrees of freedom."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    half = student_t.ppf(0.975, df) * math.sqrt(va + vb)
+    return difference, difference - half, difference + half
+
+
+def hodges_lehmann_by_hand(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Every pairwise difference, sorted; the median; the Mann-Whitney order statistics (normal quantile)."""
+    differences = sorted(x - y for x, y in product(a, b))
+    n, m = len(a), len(b)
+    z = statistics.NormalDist().inv_cdf(0.975)
+    k = max(1, math.floor(n * m / 2 - z * math.sqrt(n * m * (n + m + 1) / 12)))
+    return statistics.median(differences), differences[k - 1], differences[n * m - k]
