@@ -7,6 +7,7 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
@@ -61,7 +62,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await pool.close()
             log.info("gateway_stopped")
 
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from the gateway itself, never from a CDN.
+    app = FastAPIOffline(
         title="NCT06646146 trial gateway",
         version="1.0",
         description="Forms from the sites, reads for monitors, acknowledgements for the safety team.",

@@ -227,7 +227,7 @@ def consort_svg(flow: Consort, *, title: str) -> str:
             parts.append(_arrow(x + 180, y + 16 * len(lines) + 12, x + 180, y_next))
             y = y_next
         parts.pop()  # no arrow below the last box
-        parts.append(_arrow(400, top - 62, x + 180, top))
+        parts.append(_arrow(400, top - 52, x + 180, top))  # from the Randomized box's lower edge
     height = top + 420
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="960" height="{height}" '

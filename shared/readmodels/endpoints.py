@@ -6,7 +6,6 @@ corrections are applied and superseded records excluded here by construction. St
 nothing below re-implements a test or a distribution.
 """
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 from scipy import stats
 
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.pictures import svg_text
 from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -303,6 +303,4 @@ def over_time_svg(estimates: list[VisitEstimate], protocol: ProtocolDefinition) 
     axes[-1].set_xticks(range(len(visits)), visits)
     axes[0].legend(title="arm (mean, 95% CI)", fontsize=8)
     fig.tight_layout()
-    out = io.StringIO()
-    fig.savefig(out, format="svg")
-    return out.getvalue()
+    return svg_text(fig)

@@ -1,7 +1,6 @@
 """Enrollment over time, visit compliance, adverse events by arm, open SAE alerts, the audit trail."""
 
-import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -9,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.pictures import svg_text
 from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -33,14 +33,14 @@ async def enrollment(conn: Connection) -> list[EnrollmentPoint]:
 
 
 def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str, fat_graft_arms: tuple[str, ...]) -> str:
-    """Cumulative randomizations per site and arm, with the trial total against the cap (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Cumulative randomizations per site and arm as steps with a marker on every enrolment day, the trial total
+    against the cap, on an axis from the first enrolment day to the last (matplotlib, a Figure of its own, so it
+    may be drawn in a worker thread)."""
     import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
     series: dict[tuple[str, str], tuple[list[date], list[int]]] = {}
     for p in points:
         days, counts = series.setdefault((p.site, p.arm), ([], []))
@@ -48,22 +48,39 @@ def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str, fat_g
         counts.append(p.cumulative)
     for (site, arm), (days, counts) in sorted(series.items()):
         style = "-" if arm in fat_graft_arms else "--"
-        ax.step(mdates.date2num(days), counts, where="post", label=f"{site} {arm}", linestyle=style)  # type: ignore[no-untyped-call]
+        ax.step(
+            mdates.date2num(days),  # type: ignore[no-untyped-call]
+            counts,
+            where="post",
+            marker="o",
+            markersize=4,
+            label=f"{site} {arm}",
+            linestyle=style,
+        )
     if points:
         total_days = sorted({p.day for p in points})
         totals = [sum(p.randomized for p in points if p.day <= d) for d in total_days]
-        ax.step(mdates.date2num(total_days), totals, where="post", color="black", linewidth=2, label="trial total")  # type: ignore[no-untyped-call]
+        ax.step(
+            mdates.date2num(total_days),  # type: ignore[no-untyped-call]
+            totals,
+            where="post",
+            marker="o",
+            color="black",
+            linewidth=2,
+            label="trial total",
+        )
+        first, last = total_days[0] - timedelta(days=1), total_days[-1] + timedelta(days=1)
+        ax.set_xlim(mdates.date2num(first), mdates.date2num(last))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     ax.axhline(cap, color="#c0392b", linestyle=":", label=f"enrollment cap ({cap})")
+    ax.set_ylim(0, cap * 1.08)
     ax.set_ylabel("subjects randomized")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    out = io.StringIO()
-    fig.savefig(out, format="svg")
-    plt.close(fig)
-    return out.getvalue()
+    return svg_text(fig)
 
 
 class VisitCompliance(BaseModel):

@@ -7,8 +7,11 @@ import structlog
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json", *, service: str) -> None:
+    # Colours only on a terminal: a log redirected to a file (as `make run` does) stays plain text.
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     structlog.configure(

@@ -123,8 +123,12 @@ def reports_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             points = await enrollment(conn)
         p = request.app.state.settings.protocol()
-        svg = enrollment_svg(
-            points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment", fat_graft_arms=p.fat_graft_arms
+        svg = await run_in_threadpool(
+            enrollment_svg,
+            points,
+            cap=p.enrollment_cap,
+            title=f"{p.trial_id} enrollment",
+            fat_graft_arms=p.fat_graft_arms,
         )
         return Response(svg, media_type=SVG)
 
