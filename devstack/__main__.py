@@ -14,6 +14,7 @@ from devstack.examples import CONSENT
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
 from ops.bus_permissions import PERMISSIONS
+from ops.cli import write_access
 from services.gateway.auth import SITE_ROLES, Role, issue_token
 from services.gateway.settings import GatewaySettings
 from shared.contracts.protocol import load_protocol
@@ -59,6 +60,15 @@ def main() -> int:
             GATEWAY_PORT=port,
             LOG_FORMAT="console",
             RANDOMIZATION_SEED=os.environ.get("RANDOMIZATION_SEED") or local_test_seed(data),
+        )
+        # What `trial <verb>` needs to act as each service against this system, kept with its data.
+        write_access(
+            data,
+            {
+                "nats_urls": nats_urls,
+                "database_urls": roles,
+                "env": {k: env[k] for k in ("NATS_URL", "DATABASE_URL", "SECRETS_DIR", "RANDOMIZATION_SEED")},
+            },
         )
         # Streams and read-model schema exist before any service takes traffic.
         subprocess.run([sys.executable, "-m", "ops.provision"], env=env, check=True)

@@ -13,6 +13,7 @@ from datetime import date
 from services.visits.app import NAME, build_app
 from services.visits.handlers import record_missed_visits
 from services.visits.settings import VisitsSettings
+from shared.runtime.logging import configure_logging
 from shared.runtime.runner import run_faststream
 from shared.runtime.service import ServiceRuntime
 from shared.runtime.settings import load_settings
@@ -34,7 +35,9 @@ def main() -> int:
     parser.add_argument("--today", type=date.fromisoformat, default=None)
     args = parser.parse_args()
     if args.command == "missed-visits":
-        print(f"{asyncio.run(missed_visits_once(load_settings(VisitsSettings), args.today))} visits recorded as missed")
+        settings = load_settings(VisitsSettings)
+        configure_logging(settings.log_level, settings.log_format, service=NAME)
+        print(f"{asyncio.run(missed_visits_once(settings, args.today))} visits recorded as missed")
         return 0
     run_faststream(NAME, build_app, VisitsSettings)
     return 0

@@ -294,7 +294,10 @@ async def rebuild(
     """
     info = await js.stream_info(EVENTS_STREAM)
     last = info.state.last_seq
-    sub = await js.subscribe(f"{EVENTS_PREFIX}.>", ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL)
+    # The stream is named: a service user may not look streams up by subject.
+    sub = await js.subscribe(
+        f"{EVENTS_PREFIX}.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
+    )
     replayed = dict.fromkeys((p.name for p in projections), 0)
     live: dict[str, tuple[int, dict[str, str]]] = {}
     unreadable: list[int] = []

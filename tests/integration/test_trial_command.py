@@ -1,0 +1,101 @@
+"""`trial <verb>` against a system started as `make run` starts it: every verb finds its credentials in the
+data folder and runs as its service; every failure is one sentence and a non-zero exit within seconds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+TRIAL = str(Path(sys.executable).parent / "trial")  # the console script the project installs
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    data = tmp_path_factory.mktemp("make-run-data")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env |= {"TRIAL_DATA_DIR": str(data), "GATEWAY_PORT": str(port), "NATS_PORT": str(free_port())}
+    system = subprocess.Popen(
+        [sys.executable, "-m", "devstack"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert system.poll() is None, "make run's system exited while starting"
+            assert time.monotonic() < deadline, "make run's system did not become ready"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        yield data
+    finally:
+        system.send_signal(signal.SIGINT)
+        system.wait(timeout=60)
+
+
+def trial(*args: str, data: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")} | {"TRIAL_DATA_DIR": str(data)}
+    return subprocess.run([TRIAL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_every_verb_runs_as_its_service_with_the_credentials_kept_in_the_data_folder(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    token = trial("token", "--role", "monitor", data=data_dir)
+    assert token.returncode == 0 and token.stdout.strip().count(".") == 2, token.stderr
+    exported = trial("export", "--out", str(tmp_path / "exports"), data=data_dir)
+    assert exported.returncode == 0, exported.stderr
+    assert {"dm.csv", "dv.csv", "adsl.csv", "adeff.csv", "define.json"} <= {
+        p.name for p in (tmp_path / "exports").iterdir()
+    }
+    for verb in (["rebuild"], ["dead-letters"], ["dead-letters", "--service", "safety"], ["missed-visits"]):
+        done = trial(*verb, data=data_dir)
+        assert done.returncode == 0, (verb, done.stdout, done.stderr)
+    listed = tmp_path / "allocation-list.csv"
+    assert trial("allocation-list", "--out", str(listed), data=data_dir).returncode == 0
+    verified = trial("allocation-list", "--verify", str(listed), data=data_dir)
+    assert verified.returncode == 0 and verified.stdout.startswith("OK"), verified.stdout + verified.stderr
+
+
+def one_sentence_within_seconds(result: subprocess.CompletedProcess[str], started: float, expected: str) -> None:
+    assert time.monotonic() - started < 15, "never a hang"
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_without_a_system_the_answer_says_how_to_start_one(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = trial("rebuild", data=tmp_path)
+    one_sentence_within_seconds(result, started, "no system found")
+
+
+def test_refused_credentials_are_said_at_once_not_retried_for_half_a_minute(data_dir: Path, tmp_path: Path) -> None:
+    access = json.loads((data_dir / "access.json").read_text())
+    access["nats_urls"] = {user: url.replace("@", "x@", 1) for user, url in access["nats_urls"].items()}
+    (tmp_path / "access.json").write_text(json.dumps(access))
+    started = time.monotonic()
+    result = trial("missed-visits", data=tmp_path)
+    one_sentence_within_seconds(result, started, "credentials refused")
+
+
+def test_the_allocation_list_without_its_seed_is_refused_before_anything_runs(data_dir: Path, tmp_path: Path) -> None:
+    access = json.loads((data_dir / "access.json").read_text())
+    del access["env"]["RANDOMIZATION_SEED"]
+    (tmp_path / "access.json").write_text(json.dumps(access))
+    started = time.monotonic()
+    result = trial("allocation-list", "--out", str(tmp_path / "list.csv"), data=tmp_path)
+    one_sentence_within_seconds(result, started, "needs RANDOMIZATION_SEED")
