@@ -58,6 +58,7 @@ class Site(BaseModel):
     name: str
     status: SiteStatus
     time_zone: str = Field(description="IANA time zone, e.g. Asia/Shanghai: the site's dates are local dates there")
+    country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 (SDTM DM.COUNTRY), e.g. CHN")
 
     @field_validator("time_zone")
     @classmethod
@@ -80,6 +81,7 @@ class _Strict(BaseModel):
 class Criterion(_Strict):
     """A criterion's wording as the protocol states it; reported beside every result."""
 
+    label: str = Field(min_length=1, max_length=40, description="short name (SDTM IETEST: at most 40 characters)")
     text: str = Field(min_length=1)
 
 
@@ -168,6 +170,12 @@ class Eligibility(_Strict):
     def codes(self) -> tuple[str, ...]:
         """Every criterion's code in the protocol's order: IN01 … IN09, then EX01 … EX11."""
         return (*Inclusion.model_fields, *Exclusion.model_fields)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Every criterion's short name by its code."""
+        criteria: dict[str, Criterion] = {**dict(self.inclusion), **dict(self.exclusion)}
+        return {code: criterion.label for code, criterion in criteria.items()}
 
 
 class DayRange(_Strict):

@@ -77,7 +77,9 @@ async def adsl(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     }
     out: Rows = []
     for row in await dm(conn, protocol):
-        r = extra[row["SUBJID"]]
+        r = extra.get(row["SUBJID"])
+        if r is None:
+            continue  # consented, never allocated: in DM, not in the analysis datasets
         ended = r["completed_on"] or r["withdrawn_on"] or r["died_on"]
         status = "COMPLETED" if r["completed_on"] else ("DISCONTINUED" if ended else "ONGOING")
         reason = "DEATH" if r["died_on"] and not r["completed_on"] else (r["withdrawal_reason"] or "").upper()

@@ -1,7 +1,9 @@
-"""CDISC SDTM-shaped exports (DM, IE, DS, PR, SV, AE, DV) derived from the read models, with a define-style
-description of every column. Dates are ISO 8601; one row per record as SDTM lays them out."""
+"""CDISC SDTM-shaped exports (DM with SUPPDM, IE, DS, PR, SV, AE, DV) derived from the read models, with a
+define-style description of every column. Dates are ISO 8601; study days count from the surgery (RFSTDTC) as
+day 1, as SDTM does; one row per record as SDTM lays them out."""
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from shared.contracts.protocol import ProtocolDefinition
@@ -18,25 +20,38 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: DM"),
         ("USUBJID", "Unique Subject Identifier", "Char", "Derived: STUDYID-SUBJID"),
         ("SUBJID", "Subject Identifier for the Study", "Char", "Collected: subject id given at consent"),
+        ("RFSTDTC", "Subject Reference Start Date/Time", "Char", "Surgery date (day 0; SDTM study day 1)"),
+        ("RFENDTC", "Subject Reference End Date/Time", "Char", "Completion, withdrawal or death date"),
+        ("RFXSTDTC", "Date/Time of First Study Treatment", "Char", "Surgery date (the one exposure)"),
+        ("RFXENDTC", "Date/Time of Last Study Treatment", "Char", "Surgery date (the one exposure)"),
+        ("RFICDTC", "Date/Time of Informed Consent", "Char", "ConsentRecorded.signed_on"),
+        ("RFPENDTC", "Date/Time of End of Participation", "Char", "Last date the subject took part (any record)"),
+        ("DTHDTC", "Date/Time of Death", "Char", "Derived from the grade 5 adverse event"),
+        ("DTHFL", "Subject Death Flag", "Char", "Y when a grade 5 adverse event was reported"),
         ("SITEID", "Study Site Identifier", "Char", "Collected"),
         ("AGE", "Age", "Num", "Collected at screening (latest screening)"),
         ("AGEU", "Age Units", "Char", "Assigned: YEARS"),
         ("SEX", "Sex", "Char", "Collected at screening: F or M"),
-        ("ARMCD", "Planned Arm Code", "Char", "Randomization (SubjectRandomized)"),
+        ("RACE", "Race", "Char", "Not collected: the protocol records age and sex only"),
+        ("ETHNIC", "Ethnicity", "Char", "Not collected: the protocol records age and sex only"),
+        ("ARMCD", "Planned Arm Code", "Char", "Randomization (SubjectRandomized); null when ARMNRS says why"),
         ("ARM", "Description of Planned Arm", "Char", "Protocol arm name"),
-        (
-            "ACTARMCD",
-            "Actual Arm Code",
-            "Char",
-            "Surgery record: FG_HT with fat graft, HT without, NOTTRT",
-        ),
+        ("ACTARMCD", "Actual Arm Code", "Char", "Surgery record: FG_HT with fat graft, HT without; null if none"),
         ("ACTARM", "Description of Actual Arm", "Char", "Derived"),
-        ("RFICDTC", "Date/Time of Informed Consent", "Char", "ConsentRecorded.signed_on"),
-        ("RFSTDTC", "Subject Reference Start Date/Time", "Char", "Surgery date (day 0)"),
-        ("RFENDTC", "Subject Reference End Date/Time", "Char", "Completion or withdrawal date"),
-        ("DTHFL", "Subject Death Flag", "Char", "Y when a grade 5 adverse event was reported"),
-        ("DTHDTC", "Date/Time of Death", "Char", "Derived from the grade 5 adverse event"),
-        ("RANDNO", "Randomization Number", "Num", "SubjectRandomized.randomization_number (supplemental)"),
+        ("ARMNRS", "Reason Arm and/or Actual Arm is Null", "Char", "SCREEN FAILURE, NOT ASSIGNED or NOT TREATED"),
+        ("ACTARMUD", "Description of Unplanned Actual Arm", "Char", "Empty: an operated subject had one arm's surgery"),
+        ("COUNTRY", "Country", "Char", "Protocol: the site's ISO 3166-1 alpha-3 country"),
+    ],
+    "SUPPDM": [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("RDOMAIN", "Related Domain Abbreviation", "Char", "Assigned: DM"),
+        ("USUBJID", "Unique Subject Identifier", "Char", "DM.USUBJID"),
+        ("IDVAR", "Identifying Variable", "Char", "Empty: one value per subject"),
+        ("IDVARVAL", "Identifying Variable Value", "Char", "Empty"),
+        ("QNAM", "Qualifier Variable Name", "Char", "RANDNO"),
+        ("QLABEL", "Qualifier Variable Label", "Char", "Randomization Number"),
+        ("QVAL", "Data Value", "Char", "SubjectRandomized.randomization_number"),
+        ("QORIG", "Origin", "Char", "Assigned"),
     ],
     "IE": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
@@ -49,7 +64,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
             "Char",
             "Protocol code (IN01–IN09, EX01–EX11)",
         ),
-        ("IETEST", "Inclusion/Exclusion Criterion", "Char", "Protocol criterion text (first 200 characters)"),
+        ("IETEST", "Inclusion/Exclusion Criterion", "Char", "The criterion's short name in the protocol (≤ 40)"),
         ("IECAT", "Inclusion/Exclusion Category", "Char", "INCLUSION or EXCLUSION"),
         ("IEORRES", "I/E Criterion Original Result", "Char", "N: inclusion not met; Y: exclusion met; blank: missing"),
         ("IESTRESC", "I/E Criterion Result in Std Format", "Char", "As IEORRES"),
@@ -64,6 +79,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DSDECOD", "Standardized Disposition Term", "Char", "CDISC NCOMPLT / milestone terms"),
         ("DSCAT", "Category for Disposition Event", "Char", "PROTOCOL MILESTONE or DISPOSITION EVENT"),
         ("DSSTDTC", "Start Date/Time of Disposition Event", "Char", "Event date"),
+        ("DSSTDY", "Study Day of Start of Disposition Event", "Num", "From RFSTDTC (day 1; no day 0)"),
     ],
     "PR": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
@@ -75,20 +91,18 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("PRDOSU", "Dose Units", "Char", "FOLLICULAR UNITS or mL"),
         ("PRLOC", "Location of Procedure", "Char", "Donor site, or fat harvest site"),
         ("PRSTDTC", "Start Date/Time of Procedure", "Char", "GraftProcedurePerformed.procedure_date (latest record)"),
+        ("PRSTDY", "Study Day of Start of Procedure", "Num", "From RFSTDTC (day 1; no day 0)"),
     ],
     "SV": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
         ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: SV"),
         ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
-        ("VISITNUM", "Visit Number", "Num", "Order in the protocol schedule"),
-        ("VISIT", "Visit Name", "Char", "Protocol visit code"),
-        ("SVSTDTC", "Start Date/Time of Visit", "Char", "VisitCompleted.visit_date"),
-        (
-            "SVUPDES",
-            "Description of Unplanned Visit",
-            "Char",
-            "OUT OF WINDOW when outside the protocol window",
-        ),
+        ("VISITNUM", "Visit Number", "Num", "Order in the protocol schedule: screening, surgery, then follow-up"),
+        ("VISIT", "Visit Name", "Char", "Protocol visit name"),
+        ("SVSTDTC", "Start Date/Time of Visit", "Char", "Screening date, surgery date, or VisitCompleted.visit_date"),
+        ("SVENDTC", "End Date/Time of Visit", "Char", "As SVSTDTC: every visit lasts one day"),
+        ("SVSTDY", "Study Day of Start of Visit", "Num", "From RFSTDTC (day 1; no day 0)"),
+        ("SVUPDES", "Description of Unplanned Visit", "Char", "Empty: every visit is a planned one"),
     ],
     "AE": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
@@ -97,6 +111,12 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("AESEQ", "Sequence Number", "Num", "Derived"),
         ("AETERM", "Reported Term for the Adverse Event", "Char", "Collected"),
         ("AESTDTC", "Start Date/Time of Adverse Event", "Char", "Collected onset date"),
+        (
+            "AESTDY",
+            "Study Day of Start of Adverse Event",
+            "Num",
+            "From RFSTDTC (day 1; no day 0); empty before surgery",
+        ),
         ("AETOXGR", "Standard Toxicity Grade", "Char", "CTCAE grade 1–5 (latest)"),
         ("AESER", "Serious Event", "Char", "Y when an ICH E2A criterion applies or grade 5"),
         ("AESDTH", "Results in Death", "Char", "ICH E2A criterion"),
@@ -106,8 +126,9 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("AESCONG", "Congenital Anomaly or Birth Defect", "Char", "ICH E2A criterion"),
         ("AESMIE", "Other Medically Important Serious Event", "Char", "ICH E2A criterion"),
         ("AEREL", "Causality", "Char", "Strongest relatedness to either procedure"),
-        ("AEACN", "Action Taken", "Char", "Collected"),
-        ("AEOUT", "Outcome of Adverse Event", "Char", "Collected (latest)"),
+        ("AEACN", "Action Taken with Study Treatment", "Char", "NOT APPLICABLE: a one-time procedure (CT ACN)"),
+        ("AEACNOTH", "Other Action Taken", "Char", "Collected action (e.g. TREATMENT GIVEN, HOSPITALIZED)"),
+        ("AEOUT", "Outcome of Adverse Event", "Char", "Collected (latest), CT OUT"),
     ],
     "DV": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
@@ -119,6 +140,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DVDECOD", "Protocol Deviation Coded Term", "Char", "The rule code as recorded (e.g. VISIT_OUT_OF_WINDOW_M1)"),
         ("DVCAT", "Category for Protocol Deviation", "Char", "The rule broken (the code without the visit)"),
         ("DVSTDTC", "Start Date/Time of Deviation", "Char", "The site's date when the deviation was recorded"),
+        ("DVSTDY", "Study Day of Start of Deviation", "Num", "From RFSTDTC (day 1; no day 0); empty before surgery"),
     ],
 }
 
@@ -140,6 +162,30 @@ SERIOUSNESS = {
     "AESMIE": "other_important_medical_event",
 }
 RELATEDNESS_ORDER = ["not_applicable", "not_related", "unlikely", "possible", "probable", "definite"]
+# CDISC controlled terminology (codelist OUT) for the collected outcome.
+OUTCOME_TERMS = {
+    "recovered": "RECOVERED/RESOLVED",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "fatal": "FATAL",
+}
+# The visits before follow-up, as the protocol's schedule names them (SCR and D0 are not follow-up visits).
+SCREENING_VISIT, SURGERY_VISIT = "SCREENING", "SURGERY"
+
+
+def study_day(day: date | None, reference: date | None) -> int | str:
+    """SDTM study day from the reference start (the surgery): day 1 is the reference day, there is no day 0."""
+    if day is None or reference is None:
+        return ""
+    days = (day - reference).days
+    return days + 1 if days >= 0 else days
+
+
+async def reference_starts(conn: Connection) -> dict[str, date]:
+    """Each operated subject's RFSTDTC: the surgery date."""
+    rows = await conn.fetch("SELECT subject_id, surgery_date FROM subjects WHERE surgery_date IS NOT NULL")
+    return {r["subject_id"]: r["surgery_date"] for r in rows}
 
 
 def _iso(value: Any) -> str:
@@ -150,45 +196,84 @@ def _yn(flag: bool) -> str:
     return "Y" if flag else "N"
 
 
+DM_ROWS = """
+SELECT s.subject_id, s.site, s.state, r.arm, r.randomization_number, l.age_years, l.sex, l.eligible,
+       s.consented_on, s.surgery_date, coalesce(s.completed_on, s.withdrawn_on, s.died_on) AS ended, s.died_on,
+       p.subject_id IS NOT NULL AS operated, p.ecm_svf_gel_ml IS NOT NULL AS grafted,
+       greatest(s.consented_on, s.last_screened_on, r.randomized_on, s.surgery_date, s.completed_on,
+                s.withdrawn_on, s.died_on, s.consent_withdrawn_on,
+                (SELECT max(v.visit_date) FROM visits AS v WHERE v.subject_id = s.subject_id)) AS last_part
+  FROM subjects AS s
+  LEFT JOIN randomizations AS r USING (subject_id)
+  LEFT JOIN procedures AS p USING (subject_id)
+  LEFT JOIN (SELECT DISTINCT ON (subject_id) subject_id, age_years, sex, eligible FROM screening_log
+              ORDER BY subject_id, screening_number DESC) AS l USING (subject_id)
+ WHERE s.consented_on IS NOT NULL
+ ORDER BY s.subject_id
+"""
+
+
+def _not_allocated(r: Any) -> str:
+    """SDTMIG 3.4: ARMCD and ARM stay null for a subject never allocated, and ARMNRS says why."""
+    return "SCREEN FAILURE" if r["eligible"] is False else "NOT ASSIGNED"
+
+
 async def dm(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+    """Every subject who gave consent: screen failures and subjects never allocated too (SDTMIG 3.4)."""
     arms = {a.code: a.name for a in protocol.arms}
-    rows = await conn.fetch(
-        """SELECT r.subject_id, r.site, r.arm, r.randomization_number, l.age_years, l.sex, s.consented_on,
-                  s.surgery_date, coalesce(s.completed_on, s.withdrawn_on) AS ended, s.died_on,
-                  p.subject_id IS NOT NULL AS operated, p.ecm_svf_gel_ml IS NOT NULL AS grafted
-             FROM randomizations AS r
-             JOIN subjects AS s USING (subject_id)
-             LEFT JOIN procedures AS p USING (subject_id)
-             LEFT JOIN (SELECT DISTINCT ON (subject_id) subject_id, age_years, sex FROM screening_log
-                         ORDER BY subject_id, screening_number DESC) AS l USING (subject_id)
-            ORDER BY r.randomization_number"""
-    )
     out = []
-    for r in rows:
-        actual = protocol.arm_treated_as(fat_graft=r["grafted"]) if r["operated"] else "NOTTRT"
+    for r in await conn.fetch(DM_ROWS):
+        actual = protocol.arm_treated_as(fat_graft=r["grafted"]) if r["operated"] else ""
+        site = protocol.site(r["site"])
+        reason = _not_allocated(r) if r["arm"] is None else ("" if actual else "NOT TREATED")
         out.append(
             {
                 "STUDYID": protocol.trial_id,
                 "DOMAIN": "DM",
                 "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
                 "SUBJID": r["subject_id"],
-                "SITEID": r["site"],
-                "AGE": r["age_years"] if r["age_years"] is not None else "",
-                "AGEU": "YEARS",
-                "SEX": {"female": "F", "male": "M"}.get(r["sex"] or "", ""),
-                "ARMCD": r["arm"],
-                "ARM": arms.get(r["arm"], r["arm"]),
-                "ACTARMCD": actual,
-                "ACTARM": arms.get(actual, "Not Treated"),
-                "RFICDTC": _iso(r["consented_on"]),
                 "RFSTDTC": _iso(r["surgery_date"]),
                 "RFENDTC": _iso(r["ended"]),
-                "DTHFL": "Y" if r["died_on"] else "",
+                "RFXSTDTC": _iso(r["surgery_date"]),
+                "RFXENDTC": _iso(r["surgery_date"]),
+                "RFICDTC": _iso(r["consented_on"]),
+                "RFPENDTC": _iso(r["last_part"]),
                 "DTHDTC": _iso(r["died_on"]),
-                "RANDNO": r["randomization_number"],
+                "DTHFL": "Y" if r["died_on"] else "",
+                "SITEID": r["site"],
+                "AGE": r["age_years"] if r["age_years"] is not None else "",
+                "AGEU": "YEARS" if r["age_years"] is not None else "",
+                "SEX": {"female": "F", "male": "M"}.get(r["sex"] or "", ""),
+                "RACE": "",
+                "ETHNIC": "",
+                "ARMCD": r["arm"] or "",
+                "ARM": arms.get(r["arm"], "") if r["arm"] else "",
+                "ACTARMCD": actual,
+                "ACTARM": arms.get(actual, "") if actual else "",
+                "ARMNRS": reason,
+                "ACTARMUD": "",
+                "COUNTRY": site.country if site else "",
             }
         )
     return out
+
+
+async def suppdm(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+    rows = await conn.fetch("SELECT subject_id, randomization_number FROM randomizations ORDER BY subject_id")
+    return [
+        {
+            "STUDYID": protocol.trial_id,
+            "RDOMAIN": "DM",
+            "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
+            "IDVAR": "",
+            "IDVARVAL": "",
+            "QNAM": "RANDNO",
+            "QLABEL": "Randomization Number",
+            "QVAL": str(r["randomization_number"]),
+            "QORIG": "Assigned",
+        }
+        for r in rows
+    ]
 
 
 async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
@@ -199,6 +284,7 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
              JOIN screening_criteria AS c USING (subject_id, screening_number)
             WHERE c.blocks ORDER BY c.subject_id, c.code"""
     )
+    label = protocol.eligibility.labels
     out: Rows = []
     seq: dict[str, int] = {}
     for r in rows:
@@ -211,7 +297,7 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
                 "IESEQ": seq[r["subject_id"]],
                 "IETESTCD": r["code"],
-                "IETEST": r["rule"][:200],
+                "IETEST": label.get(r["code"], r["rule"][:40]),
                 "IECAT": r["kind"].upper(),
                 "IEORRES": result,
                 "IESTRESC": result,
@@ -228,6 +314,7 @@ async def ds(conn: Connection, protocol: ProtocolDefinition) -> Rows:
              FROM subjects AS s LEFT JOIN randomizations AS r USING (subject_id)
             WHERE s.consented_on IS NOT NULL ORDER BY s.subject_id"""
     )
+    starts = await reference_starts(conn)
     out = []
     for r in rows:
         events = [("INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", r["consented_on"])]
@@ -256,6 +343,7 @@ async def ds(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                     "DSDECOD": term,
                     "DSCAT": category,
                     "DSSTDTC": _iso(on),
+                    "DSSTDY": study_day(on, starts.get(r["subject_id"])),
                 }
             )
     return out
@@ -265,7 +353,13 @@ async def pr(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     out = []
     for r in await conn.fetch("SELECT * FROM procedures ORDER BY subject_id"):
         usubjid = f"{protocol.trial_id}-{r['subject_id']}"
-        base = {"STUDYID": protocol.trial_id, "DOMAIN": "PR", "USUBJID": usubjid, "PRSTDTC": _iso(r["procedure_date"])}
+        base = {
+            "STUDYID": protocol.trial_id,
+            "DOMAIN": "PR",
+            "USUBJID": usubjid,
+            "PRSTDTC": _iso(r["procedure_date"]),
+            "PRSTDY": study_day(r["procedure_date"], r["procedure_date"]),  # the surgery is the reference start
+        }
         out.append(
             base
             | {
@@ -291,29 +385,39 @@ async def pr(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 
 
 async def sv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
-    order = {v.code: i for i, v in enumerate(protocol.schedule.follow_up, start=1)}
-    rows = await conn.fetch(
-        "SELECT subject_id, visit, visit_date, in_window FROM visits WHERE status = $1 ORDER BY subject_id",
-        VisitStatus.COMPLETED.value,
-    )
-    return sorted(
-        (
-            {
-                "STUDYID": protocol.trial_id,
-                "DOMAIN": "SV",
-                "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
-                "VISITNUM": order.get(r["visit"], 99),
-                "VISIT": r["visit"],
-                "SVSTDTC": _iso(r["visit_date"]),
-                "SVUPDES": "" if r["in_window"] else "OUT OF WINDOW",
-            }
-            for r in rows
-        ),
-        key=lambda row: (row["USUBJID"], row["VISITNUM"]),
-    )
+    """Screening (latest), surgery and every follow-up visit done, numbered in the protocol's order."""
+    starts = await reference_starts(conn)
+    follow_up = {v.code: (i, v.name) for i, v in enumerate(protocol.schedule.follow_up, start=3)}
+    visits: list[tuple[str, int, str, date]] = [
+        (r["subject_id"], 1, SCREENING_VISIT, r["last_screened_on"])
+        for r in await conn.fetch(
+            "SELECT subject_id, last_screened_on FROM subjects WHERE last_screened_on IS NOT NULL"
+        )
+    ]
+    visits += [(subject, 2, SURGERY_VISIT, day) for subject, day in starts.items()]
+    for r in await conn.fetch(
+        "SELECT subject_id, visit, visit_date FROM visits WHERE status = $1", VisitStatus.COMPLETED.value
+    ):
+        number, name = follow_up.get(r["visit"], (99, r["visit"]))
+        visits.append((r["subject_id"], number, name.upper(), r["visit_date"]))
+    return [
+        {
+            "STUDYID": protocol.trial_id,
+            "DOMAIN": "SV",
+            "USUBJID": f"{protocol.trial_id}-{subject}",
+            "VISITNUM": number,
+            "VISIT": name,
+            "SVSTDTC": _iso(day),
+            "SVENDTC": _iso(day),
+            "SVSTDY": study_day(day, starts.get(subject)),
+            "SVUPDES": "",
+        }
+        for subject, number, name, day in sorted(visits, key=lambda v: (v[0], v[1]))
+    ]
 
 
 async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+    starts = await reference_starts(conn)
     out: Rows = []
     seq: dict[str, int] = {}
     for r in await conn.fetch("SELECT * FROM adverse_events ORDER BY subject_id, reported_at"):
@@ -329,12 +433,14 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "AESEQ": seq[r["subject_id"]],
                 "AETERM": r["term"],
                 "AESTDTC": _iso(r["onset_date"]),
+                "AESTDY": study_day(r["onset_date"], starts.get(r["subject_id"])),
                 "AETOXGR": str(r["grade"]),
                 "AESER": _yn(r["serious"]),
                 **{variable: _yn(criterion in r["seriousness"]) for variable, criterion in SERIOUSNESS.items()},
                 "AEREL": strongest.upper(),
-                "AEACN": r["action_taken"].upper(),
-                "AEOUT": r["outcome"].upper(),
+                "AEACN": "NOT APPLICABLE",
+                "AEACNOTH": "" if r["action_taken"] == "none" else r["action_taken"].replace("_", " ").upper(),
+                "AEOUT": OUTCOME_TERMS.get(r["outcome"], r["outcome"].upper()),
             }
         )
     return out
@@ -342,6 +448,7 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 
 async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     found = sorted((await deviations(conn, protocol)).deviations, key=lambda d: (d.subject_id, d.recorded_on, d.code))
+    starts = await reference_starts(conn)
     out: Rows = []
     seq: dict[str, int] = {}
     for d in found:
@@ -357,6 +464,7 @@ async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "DVDECOD": d.code,
                 "DVCAT": d.kind,
                 "DVSTDTC": _iso(d.recorded_on),
+                "DVSTDY": study_day(d.recorded_on, starts.get(d.subject_id)),
             }
         )
     return out
@@ -364,6 +472,7 @@ async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 
 DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] = {
     "DM": dm,
+    "SUPPDM": suppdm,
     "IE": ie,
     "DS": ds,
     "PR": pr,

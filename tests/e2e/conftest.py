@@ -24,9 +24,21 @@ from tests.e2e.api import KEYS, TEST_SEED, System
 # Beside the protocol's own sites (UTC+8), two at the far ends of the day: there the site's date differs from
 # the UTC date most hours, so a date taken from UTC instead of the site's zone fails the tests most of the day.
 FAR_SITES = (
-    {"code": "KIR", "name": "Test site, Kiritimati (UTC+14)", "status": "active", "time_zone": "Pacific/Kiritimati"},
-    {"code": "PPG", "name": "Test site, Pago Pago (UTC-11)", "status": "active", "time_zone": "Pacific/Pago_Pago"},
-    {"code": "XSP", "name": "Test site, suspended", "status": "suspended", "time_zone": "UTC"},
+    {
+        "code": "KIR",
+        "name": "Test site, Kiritimati (UTC+14)",
+        "status": "active",
+        "time_zone": "Pacific/Kiritimati",
+        "country": "KIR",
+    },
+    {
+        "code": "PPG",
+        "name": "Test site, Pago Pago (UTC-11)",
+        "status": "active",
+        "time_zone": "Pacific/Pago_Pago",
+        "country": "ASM",
+    },
+    {"code": "XSP", "name": "Test site, suspended", "status": "suspended", "time_zone": "UTC", "country": "CHN"},
 )
 
 

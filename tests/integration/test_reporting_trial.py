@@ -461,7 +461,7 @@ async def test_adam_datasets_round_trip_to_dm_and_to_the_visit_events(
             await sdtm.dm(conn, PROTOCOL),
             await adam.adeff(conn, PROTOCOL),
         )
-    assert [r["USUBJID"] for r in adsl] == [r["USUBJID"] for r in dm]
+    assert [r["USUBJID"] for r in adsl] == [r["USUBJID"] for r in dm if r["ARMCD"]], "DM's randomized subjects"
     subject = {r["USUBJID"]: r["SUBJID"] for r in adsl}
     assert {subject[r["USUBJID"]] for r in adsl if r["ITTFL"] == "N"} == s.invalidated
     in_window = {x for x, (_, ok) in s.m6.items() if ok and x not in s.invalidated}
@@ -488,12 +488,34 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
             # SDTM rows name their domain; ADaM datasets have no DOMAIN column.
             assert {r.get("DOMAIN", domain) for r in rows} <= {domain}
             assert rows and all(r["STUDYID"] == "NCT06646146" for r in rows)
+            subject = {r["USUBJID"]: r["USUBJID"].removeprefix("NCT06646146-") for r in rows}
             if domain == "DM":
-                assert sorted(r["SUBJID"] for r in rows) == sorted(s.arm)
+                # Everyone who consented, screen failures and subjects never allocated too (SDTMIG 3.4).
+                assert sorted(r["SUBJID"] for r in rows) == sorted(s.screened | s.never_screened)
+                assert sorted(r["SUBJID"] for r in rows if r["ARMCD"]) == sorted(s.arm)
+                assert {r["SUBJID"] for r in rows if r["ARMNRS"] == "SCREEN FAILURE"} == set(s.failed_codes)
+                assert all(bool(r["ARMCD"]) != bool(r["ARMNRS"]) or r["ARMNRS"] == "NOT TREATED" for r in rows)
+                assert {r["ACTARMCD"] for r in rows} == {"FG_HT", "HT", ""} and {r["COUNTRY"] for r in rows} == {"CHN"}
                 assert sum(r["DTHFL"] == "Y" for r in rows) == len(s.died)
-                assert {r["ACTARMCD"] for r in rows} == {"FG_HT", "HT", "NOTTRT"}
+            if domain == "SUPPDM":
+                assert {(subject[r["USUBJID"]], r["QNAM"]) for r in rows} == {(x, "RANDNO") for x in s.arm}
             if domain == "IE":
-                assert {r["USUBJID"].removeprefix("NCT06646146-") for r in rows} >= set(s.failed_codes)
+                assert {subject[r["USUBJID"]] for r in rows} >= set(s.failed_codes)
+                assert max(len(r["IETEST"]) for r in rows) <= 40
+            if domain == "SV":
+                names = {r["VISIT"] for r in rows}
+                assert {"SCREENING", "SURGERY", "WEEK 1", "MONTH 6"} <= names
+                assert {r["SVUPDES"] for r in rows} == {""}, "every visit is a planned one"
+                assert {r["SVSTDY"] for r in rows if r["VISIT"] == "SURGERY"} == {"1"}
+                assert all(r["SVSTDTC"] == r["SVENDTC"] for r in rows)
+            if domain == "AE":
+                assert {r["AEOUT"] for r in rows} <= {
+                    "RECOVERED/RESOLVED",
+                    "RECOVERING/RESOLVING",
+                    "NOT RECOVERED/NOT RESOLVED",
+                    "RECOVERED/RESOLVED WITH SEQUELAE",
+                    "FATAL",
+                }
 
 
 async def test_a_rebuild_equals_the_live_read_models_table_by_table(
