@@ -20,6 +20,7 @@ from services.gateway.routes.safety import safety_router
 from services.gateway.routes.subjects import subjects_router
 from services.gateway.settings import GatewaySettings
 from shared.contracts.attestation import CommandSigner
+from shared.readmodels.dictionary import AeDictionary
 from shared.runtime import bus
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.postgres import apply_migrations, create_pool, create_pool_when_up
@@ -70,6 +71,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Read once at start: a dictionary file that cannot be used stops the gateway with the file named.
+    app.state.ae_dictionary = AeDictionary.load(settings.ae_dictionary_file)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationId)

@@ -14,6 +14,7 @@ from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
 from shared.readmodels import datasets
+from shared.readmodels.dictionary import AeDictionary
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
@@ -132,7 +133,7 @@ async def exports(settings: ReportingSettings) -> dict[str, str]:
     files = {}
     try:
         async with pool.acquire() as conn:
-            for name, build in datasets.DATASETS.items():
+            for name, build in datasets.builders(AeDictionary.load(settings.ae_dictionary_file)).items():
                 files[f"{name.lower()}.csv"] = datasets.to_csv(name, await build(conn, protocol))
     finally:
         await pool.close()

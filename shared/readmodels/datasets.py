@@ -7,12 +7,28 @@ from collections.abc import Awaitable, Callable
 
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels import adam, sdtm
+from shared.readmodels.dictionary import AeDictionary
 from shared.runtime.postgres import Connection
 
 Build = Callable[[Connection, ProtocolDefinition], Awaitable[sdtm.Rows]]
 
-DATASETS: dict[str, Build] = {**sdtm.DOMAINS, **adam.DATASETS}
-DEFINE = {**sdtm.DEFINE, **adam.DEFINE}
+# In the order a reviewer reads them: SDTM (each supplemental dataset after its parent), then ADaM.
+NAMES = ("DM", "SUPPDM", "IE", "DS", "PR", "SV", "AE", "SUPPAE", "DV", *adam.DATASETS)
+DEFINE = {name: {**sdtm.DEFINE, **adam.DEFINE}[name] for name in NAMES}
+
+
+def builders(dictionary: AeDictionary) -> dict[str, Build]:
+    """Every dataset's builder; the adverse-event domains code their terms with the sponsor's dictionary."""
+
+    def coded(build: Callable[[Connection, ProtocolDefinition, AeDictionary], Awaitable[sdtm.Rows]]) -> Build:
+        return lambda conn, protocol: build(conn, protocol, dictionary)
+
+    found: dict[str, Build] = {
+        **sdtm.DOMAINS,
+        **{name: coded(build) for name, build in sdtm.CODED_DOMAINS.items()},
+        **adam.DATASETS,
+    }
+    return {name: found[name] for name in NAMES}
 
 
 def to_csv(dataset: str, rows: sdtm.Rows) -> str:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.subjects import VisitStatus
 from shared.readmodels.trial import deviations
 from shared.runtime.postgres import Connection
@@ -31,14 +32,19 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("SITEID", "Study Site Identifier", "Char", "Collected"),
         ("AGE", "Age", "Num", "Collected at screening (latest screening)"),
         ("AGEU", "Age Units", "Char", "Assigned: YEARS"),
-        ("SEX", "Sex", "Char", "Collected at screening: F or M"),
+        ("SEX", "Sex", "Char", "Collected at screening: F or M; U before any screening"),
         ("RACE", "Race", "Char", "Not collected: the protocol records age and sex only"),
         ("ETHNIC", "Ethnicity", "Char", "Not collected: the protocol records age and sex only"),
         ("ARMCD", "Planned Arm Code", "Char", "Randomization (SubjectRandomized); null when ARMNRS says why"),
         ("ARM", "Description of Planned Arm", "Char", "Protocol arm name"),
         ("ACTARMCD", "Actual Arm Code", "Char", "Surgery record: FG_HT with fat graft, HT without; null if none"),
         ("ACTARM", "Description of Actual Arm", "Char", "Derived"),
-        ("ARMNRS", "Reason Arm and/or Actual Arm is Null", "Char", "SCREEN FAILURE, NOT ASSIGNED or NOT TREATED"),
+        (
+            "ARMNRS",
+            "Reason Arm and/or Actual Arm is Null",
+            "Char",
+            "SCREEN FAILURE, NOT ASSIGNED, ASSIGNED, NOT TREATED",
+        ),
         ("ACTARMUD", "Description of Unplanned Actual Arm", "Char", "Empty: an operated subject had one arm's surgery"),
         ("COUNTRY", "Country", "Char", "Protocol: the site's ISO 3166-1 alpha-3 country"),
     ],
@@ -66,7 +72,14 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         ("IETEST", "Inclusion/Exclusion Criterion", "Char", "The criterion's short name in the protocol (≤ 40)"),
         ("IECAT", "Inclusion/Exclusion Category", "Char", "INCLUSION or EXCLUSION"),
-        ("IEORRES", "I/E Criterion Original Result", "Char", "N: inclusion not met; Y: exclusion met; blank: missing"),
+        ("VISITNUM", "Visit Number", "Num", "1: the screening visit"),
+        ("VISIT", "Visit Name", "Char", "SCREENING"),
+        (
+            "IEORRES",
+            "I/E Criterion Original Result",
+            "Char",
+            "N: inclusion unmet or unconfirmed; Y: exclusion not ruled out",
+        ),
         ("IESTRESC", "I/E Criterion Result in Std Format", "Char", "As IEORRES"),
         ("IEDTC", "Date/Time of Collection", "Char", "Screening date of the latest screening"),
     ],
@@ -93,6 +106,17 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("PRSTDTC", "Start Date/Time of Procedure", "Char", "GraftProcedurePerformed.procedure_date (latest record)"),
         ("PRSTDY", "Study Day of Start of Procedure", "Num", "From RFSTDTC (day 1; no day 0)"),
     ],
+    "SUPPAE": [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("RDOMAIN", "Related Domain Abbreviation", "Char", "Assigned: AE"),
+        ("USUBJID", "Unique Subject Identifier", "Char", "AE.USUBJID"),
+        ("IDVAR", "Identifying Variable", "Char", "AESEQ"),
+        ("IDVARVAL", "Identifying Variable Value", "Char", "AE.AESEQ"),
+        ("QNAM", "Qualifier Variable Name", "Char", "AECODST"),
+        ("QLABEL", "Qualifier Variable Label", "Char", "Coding Status"),
+        ("QVAL", "Data Value", "Char", "CODED, or NOT CODED when the dictionary holds no such term"),
+        ("QORIG", "Origin", "Char", "Assigned"),
+    ],
     "SV": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
         ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: SV"),
@@ -109,7 +133,9 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: AE"),
         ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
         ("AESEQ", "Sequence Number", "Num", "Derived"),
-        ("AETERM", "Reported Term for the Adverse Event", "Char", "Collected"),
+        ("AETERM", "Reported Term for the Adverse Event", "Char", "Collected verbatim"),
+        ("AEDECOD", "Dictionary-Derived Term", "Char", "Preferred term from the sponsor's dictionary file"),
+        ("AEBODSYS", "Body System or Organ Class", "Char", "System organ class from the sponsor's dictionary file"),
         ("AESTDTC", "Start Date/Time of Adverse Event", "Char", "Collected onset date"),
         (
             "AESTDY",
@@ -225,7 +251,7 @@ async def dm(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     for r in await conn.fetch(DM_ROWS):
         actual = protocol.arm_treated_as(fat_graft=r["grafted"]) if r["operated"] else ""
         site = protocol.site(r["site"])
-        reason = _not_allocated(r) if r["arm"] is None else ("" if actual else "NOT TREATED")
+        reason = _not_allocated(r) if r["arm"] is None else ("" if actual else "ASSIGNED, NOT TREATED")
         out.append(
             {
                 "STUDYID": protocol.trial_id,
@@ -243,7 +269,7 @@ async def dm(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "SITEID": r["site"],
                 "AGE": r["age_years"] if r["age_years"] is not None else "",
                 "AGEU": "YEARS" if r["age_years"] is not None else "",
-                "SEX": {"female": "F", "male": "M"}.get(r["sex"] or "", ""),
+                "SEX": {"female": "F", "male": "M"}.get(r["sex"] or "", "U"),  # U: consented, never screened
                 "RACE": "",
                 "ETHNIC": "",
                 "ARMCD": r["arm"] or "",
@@ -289,7 +315,9 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     seq: dict[str, int] = {}
     for r in rows:
         seq[r["subject_id"]] = seq.get(r["subject_id"], 0) + 1
-        result = "" if r["outcome"] == "missing" else ("N" if r["kind"] == "inclusion" else "Y")
+        # Only criteria that kept the subject out are listed; a missing answer keeps a subject out as an
+        # unconfirmed inclusion (N) or an exclusion not ruled out (Y) would.
+        result = "N" if r["kind"] == "inclusion" else "Y"
         out.append(
             {
                 "STUDYID": protocol.trial_id,
@@ -299,6 +327,8 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "IETESTCD": r["code"],
                 "IETEST": label.get(r["code"], r["rule"][:40]),
                 "IECAT": r["kind"].upper(),
+                "VISITNUM": 1,
+                "VISIT": SCREENING_VISIT,
                 "IEORRES": result,
                 "IESTRESC": result,
                 "IEDTC": _iso(r["screening_date"]),
@@ -416,7 +446,7 @@ async def sv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     ]
 
 
-async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary) -> Rows:
     starts = await reference_starts(conn)
     out: Rows = []
     seq: dict[str, int] = {}
@@ -425,6 +455,7 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
         strongest = max(
             (r["fat_graft_relatedness"], r["hair_transplantation_relatedness"]), key=RELATEDNESS_ORDER.index
         )
+        coding = dictionary.code(r["term"])
         out.append(
             {
                 "STUDYID": protocol.trial_id,
@@ -432,6 +463,8 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
                 "AESEQ": seq[r["subject_id"]],
                 "AETERM": r["term"],
+                "AEDECOD": coding.preferred_term if coding else "",
+                "AEBODSYS": coding.system_organ_class if coding else "",
                 "AESTDTC": _iso(r["onset_date"]),
                 "AESTDY": study_day(r["onset_date"], starts.get(r["subject_id"])),
                 "AETOXGR": str(r["grade"]),
@@ -444,6 +477,24 @@ async def ae(conn: Connection, protocol: ProtocolDefinition) -> Rows:
             }
         )
     return out
+
+
+async def suppae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary) -> Rows:
+    """Each adverse event's coding status: an uncoded term is listed for the data manager, never guessed."""
+    return [
+        {
+            "STUDYID": row["STUDYID"],
+            "RDOMAIN": "AE",
+            "USUBJID": row["USUBJID"],
+            "IDVAR": "AESEQ",
+            "IDVARVAL": str(row["AESEQ"]),
+            "QNAM": "AECODST",
+            "QLABEL": "Coding Status",
+            "QVAL": "CODED" if row["AEDECOD"] else "NOT CODED",
+            "QORIG": "Assigned",
+        }
+        for row in await ae(conn, protocol, dictionary)
+    ]
 
 
 async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
@@ -470,6 +521,11 @@ async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     return out
 
 
+# The domains that need the sponsor's dictionary take it as well (`datasets.builders`).
+CODED_DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition, AeDictionary], Awaitable[Rows]]] = {
+    "AE": ae,
+    "SUPPAE": suppae,
+}
 DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] = {
     "DM": dm,
     "SUPPDM": suppdm,
@@ -477,6 +533,5 @@ DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] 
     "DS": ds,
     "PR": pr,
     "SV": sv,
-    "AE": ae,
     "DV": dv,
 }

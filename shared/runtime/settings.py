@@ -28,6 +28,10 @@ class TrialSettings(BaseSettings):
         None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.contracts.attestation)"
     )
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
+    ae_dictionary_file: Path | None = Field(
+        None,
+        description="the sponsor's adverse-event dictionary (CSV: verbatim_term,preferred_term,system_organ_class)",
+    )
 
     def protocol(self) -> ProtocolDefinition:
         """The protocol definition this process runs, read once."""

@@ -50,7 +50,7 @@ async def test_the_audit_trail_shows_who_did_what_for_a_subject(
 
 
 async def test_exports_are_csv_with_the_sdtm_columns_for_data_managers(client: httpx.AsyncClient) -> None:
-    for domain in datasets.DATASETS:
+    for domain in datasets.NAMES:
         exported = await client.get(f"/v1/reports/exports/{domain}.csv", headers=headers(token(Role.DATA_MANAGER)))
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
         assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [v[0] for v in datasets.DEFINE[domain]]

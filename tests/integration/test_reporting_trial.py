@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -47,17 +48,21 @@ from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
 from shared.readmodels import adam, datasets, sdtm
 from shared.readmodels.consort import consort
+from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
 from shared.readmodels.trial import deviations, visit_compliance
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests import sdtm_basics
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 
 pytestmark = pytest.mark.integration
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+# A small local dictionary as the sponsor would supply (MedDRA itself is licensed).
+DICTIONARY = AeDictionary.load(Path(__file__).parent.parent / "data" / "ae-dictionary.csv")
 SITES = ("NFH", "GZ2", "SZ3")
 START = date(2025, 1, 6)
 ELIGIBLE: dict[str, Any] = {
@@ -127,6 +132,7 @@ class Script:
     # Every visit event's follicle survival by event id; the ids a correction superseded.
     visit_values: dict[UUID, float] = field(default_factory=dict)
     superseded: set[UUID] = field(default_factory=set)
+    uncoded: set[str] = field(default_factory=set)
 
     def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> UUID:
         when = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
@@ -279,6 +285,14 @@ def write_script() -> Script:
             ), surgery_on + timedelta(days=200))  # fmt: skip
             s.died.add(subject)
             s.not_expected[subject] = {"M12"}
+        if number == 23:  # a verbatim term the sponsor's dictionary does not hold: left uncoded, and said so
+            s.add(site, subject, AdverseEventReported(
+                ae_id=uuid4(), term="Itchy scalp after graft", onset_date=surgery_on + timedelta(days=20),
+                site_aware_at=datetime.combine(surgery_on + timedelta(days=20), datetime.min.time(), UTC), grade=1,
+                seriousness=(), serious=False, action_taken="none", outcome="recovered",
+                relationship={"fat_graft": "possible", "hair_transplantation": "possible"},
+            ), surgery_on + timedelta(days=20))  # fmt: skip
+            s.uncoded.add(subject)
         if number == 21:
             # As the visits service records it: screened 45 days before the surgery (day -30 to -1 allowed).
             deviation = ProtocolDeviationRecorded(
@@ -480,7 +494,7 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
 ) -> None:
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
-        for domain, build in datasets.DATASETS.items():
+        for domain, build in datasets.builders(DICTIONARY).items():
             text = datasets.to_csv(domain, await build(conn, PROTOCOL))
             reader = csv.DictReader(io.StringIO(text))
             rows = list(reader)
@@ -494,7 +508,9 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
                 assert sorted(r["SUBJID"] for r in rows) == sorted(s.screened | s.never_screened)
                 assert sorted(r["SUBJID"] for r in rows if r["ARMCD"]) == sorted(s.arm)
                 assert {r["SUBJID"] for r in rows if r["ARMNRS"] == "SCREEN FAILURE"} == set(s.failed_codes)
-                assert all(bool(r["ARMCD"]) != bool(r["ARMNRS"]) or r["ARMNRS"] == "NOT TREATED" for r in rows)
+                assert all(
+                    bool(r["ARMCD"]) != bool(r["ARMNRS"]) or r["ARMNRS"] == "ASSIGNED, NOT TREATED" for r in rows
+                )
                 assert {r["ACTARMCD"] for r in rows} == {"FG_HT", "HT", ""} and {r["COUNTRY"] for r in rows} == {"CHN"}
                 assert sum(r["DTHFL"] == "Y" for r in rows) == len(s.died)
             if domain == "SUPPDM":
@@ -508,7 +524,12 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
                 assert {r["SVUPDES"] for r in rows} == {""}, "every visit is a planned one"
                 assert {r["SVSTDY"] for r in rows if r["VISIT"] == "SURGERY"} == {"1"}
                 assert all(r["SVSTDTC"] == r["SVENDTC"] for r in rows)
+            if domain == "SUPPAE":
+                assert {subject[r["USUBJID"]] for r in rows if r["QVAL"] == "NOT CODED"} == s.uncoded
             if domain == "AE":
+                coded = {r["AETERM"]: (r["AEDECOD"], r["AEBODSYS"]) for r in rows}
+                assert coded["Sepsis"] == ("Sepsis", "Infections and infestations")
+                assert coded["Itchy scalp after graft"] == ("", ""), "never coded by a guess"
                 assert {r["AEOUT"] for r in rows} <= {
                     "RECOVERED/RESOLVED",
                     "RECOVERING/RESOLVING",
@@ -516,6 +537,21 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
                     "RECOVERED/RESOLVED WITH SEQUELAE",
                     "FATAL",
                 }
+
+
+async def test_the_sdtm_datasets_pass_the_independent_basics_check_but_for_the_uncoded_term(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    built = datasets.builders(DICTIONARY)
+    found = []
+    async with projected.acquire() as conn:
+        for domain in sdtm_basics.BASICS["domains"]:
+            found += sdtm_basics.findings(domain, datasets.to_csv(domain, await built[domain](conn, PROTOCOL)))
+    # The one finding is real and wanted: a verbatim term the sponsor's dictionary does not hold.
+    assert len(found) == 1, "\n".join(found)
+    [uncoded] = found
+    assert uncoded.startswith("AE.AEDECOD row") and uncoded.endswith("required, empty") and len(s.uncoded) == 1
 
 
 async def test_a_rebuild_equals_the_live_read_models_table_by_table(

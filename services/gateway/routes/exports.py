@@ -24,14 +24,14 @@ def exports_router() -> APIRouter:
     @router.get(
         "/exports/{domain}.csv",
         operation_id="export_domain",
-        summary="CSV of one SDTM domain (DM, IE, DS, PR, SV, AE, DV) or ADaM dataset (ADSL, ADEFF)",
+        summary="CSV of one SDTM domain (DM, SUPPDM, IE, DS, PR, SV, AE, SUPPAE, DV) or ADaM dataset (ADSL, ADEFF)",
         response_class=PlainTextResponse,
         responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
     )
     async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
-        build = datasets.DATASETS.get(domain.upper())
+        build = datasets.builders(request.app.state.ae_dictionary).get(domain.upper())
         if build is None:
-            raise HTTPException(404, f"no export {domain}; one of {list(datasets.DATASETS)}")
+            raise HTTPException(404, f"no export {domain}; one of {list(datasets.NAMES)}")
         async with request.app.state.pool.acquire() as conn:
             rows = await build(conn, request.app.state.settings.protocol())
         return PlainTextResponse(

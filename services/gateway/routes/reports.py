@@ -12,7 +12,7 @@ from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from shared.contracts.forms import Instant
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
-from shared.readmodels import adam, sdtm
+from shared.readmodels import adam, datasets
 from shared.readmodels.consort import Consort, consort, consort_svg
 from shared.readmodels.endpoints import (
     PrimaryEndpointReport,
@@ -71,8 +71,7 @@ def reports_router() -> APIRouter:
             ("audit-trail.json", "Audit trail (filter by subject, since, until)"),
             ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
             ("endpoints.json", "Every assessment by visit and arm (JSON)"),
-            *[(f"exports/{d}.csv", f"SDTM {d} export") for d in sdtm.DOMAINS],
-            *[(f"exports/{d}.csv", f"ADaM {d} dataset") for d in adam.DATASETS],
+            *[(f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.NAMES],
             ("exports/define.json", "Define: every exported column described"),
         ]
         items = "".join(f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in links)
