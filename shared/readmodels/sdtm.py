@@ -78,7 +78,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
             "IEORRES",
             "I/E Criterion Original Result",
             "Char",
-            "N: inclusion unmet or unconfirmed; Y: exclusion not ruled out",
+            "N: inclusion not met or not confirmed; Y: exclusion met or not ruled out",
         ),
         ("IESTRESC", "I/E Criterion Result in Std Format", "Char", "As IEORRES"),
         ("IEDTC", "Date/Time of Collection", "Char", "Screening date of the latest screening"),
