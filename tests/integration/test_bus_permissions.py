@@ -179,7 +179,15 @@ async def test_a_reply_reaches_only_the_asker(connect: Connect) -> None:
 
     await screening.subscribe("trial.cmd.screening.probe", cb=answer)
     await screening.flush()
-    reply = await gateway.request("trial.cmd.screening.probe", b"{}", timeout=2)
+    # Once seen answering "no responders" on a loaded machine, though the subscription was flushed: ask
+    # again for a few seconds; what is checked is who else sees the answer.
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                reply = await gateway.request("trial.cmd.screening.probe", b"{}", timeout=2)
+                break
+            except nats.errors.NoRespondersError:
+                await asyncio.sleep(0.2)
     assert reply.data == b"secret answer"
     await asyncio.sleep(0.2)
     assert seen == [] and any("permissions violation" in str(e) for e in spy_errors)
