@@ -169,10 +169,8 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
         case "rebuild":
             return Verb("reporting", ["services.reporting", "rebuild"], needs_database=True), []
         case "export":
-            return Verb("reporting", ["services.reporting", "export"], needs_bus=False, needs_database=True), [
-                "--out",
-                args.out,
-            ]
+            verb = Verb("reporting", ["services.reporting", "export"], needs_bus=False, needs_database=True)
+            return verb, ["--out", args.out]
         case "dead-letters":
             command = [f"services.{args.service}", "dead-letters"]
             verb = Verb(args.service, command, needs_database=args.service == "reporting")
