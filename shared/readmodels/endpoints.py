@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from html import escape
-from typing import Any
+from typing import Any, SupportsFloat
 from uuid import UUID
 
-import numpy as np
 from pydantic import BaseModel, Field
-from scipy import stats
 
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.pictures import svg_text
@@ -23,6 +21,8 @@ from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
 
 CONFIDENCE = 0.95
+# NumPy and SciPy are imported where a statistic is computed: a process that never computes one (the gateway
+# answering forms, the reporting service projecting) does not carry them (about 100 MB).
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,14 @@ class PrimaryEndpointReport(BaseModel):
     analyses: list[PrimaryAnalysis]
 
 
-def _rounded(value: float | np.floating[Any]) -> float:
+def _rounded(value: SupportsFloat) -> float:
     """Reports print two decimals; the tests compare at that precision."""
     return round(float(value), 2)
 
 
 def summarize(arm: str, values: list[float]) -> ArmSummary:
+    import numpy as np
+
     if not values:
         return ArmSummary(arm=arm, n=0, mean=None, sd=None, median=None, q1=None, q3=None)
     data = np.asarray(values)
@@ -139,6 +141,9 @@ def summarize(arm: str, values: list[float]) -> ArmSummary:
 def welch(a: list[float], b: list[float]) -> Difference | None:
     """Mean of `a` minus mean of `b` with Welch's t interval (no equal-variance assumption); none without data
     enough to estimate a variance."""
+    import numpy as np
+    from scipy import stats
+
     if len(a) < 2 or len(b) < 2:
         return None
     if np.var(a) + np.var(b) == 0:
@@ -162,6 +167,9 @@ def hodges_lehmann(a: list[float], b: list[float]) -> Difference | None:
     statistics the Mann-Whitney critical value picks (Hollander & Wolfe, large-sample form: the normal
     quantile from SciPy, as R's wilcox.test does without exact tables).
     """
+    import numpy as np
+    from scipy import stats
+
     n, m = len(a), len(b)
     if n < 2 or m < 2:
         return None
@@ -251,6 +259,9 @@ class VisitEstimate(BaseModel):
 
 def over_time(records: list[EndpointRecord], protocol: ProtocolDefinition) -> list[VisitEstimate]:
     """Each assessment by visit and arm: mean with its 95 % t interval (valid randomizations, all visits done)."""
+    import numpy as np
+    from scipy import stats
+
     out = []
     valid = [r for r in records if r.randomization_valid]
     for assessment in ASSESSMENTS:
