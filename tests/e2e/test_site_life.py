@@ -294,3 +294,28 @@ async def test_a_surgery_on_the_screening_day_is_a_deviation_listed_in_the_repor
     assert mine == [("SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", "SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", today)]
     exported = (await client.get("/v1/reports/exports/DV.csv", headers=reader)).text
     assert [line for line in exported.splitlines() if f"-{subject}," in line and "SCREENING_OUTSIDE" in line]
+
+
+async def test_consort_counts_a_screen_failure_once_by_its_first_failed_criterion_and_every_criterion_beside(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    reader = headers(token(Role.DATA_MANAGER))
+    before = (await client.get("/v1/reports/consort.json", headers=reader)).json()
+    site, subject, bearer = await consented(client, subject_ids)
+    failing = ELIGIBLE | {"age_years": 61, "pregnant": True}  # IN07 and EX04: inclusion comes first
+    screened = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/screening", json=failing, headers=headers(bearer, new_key())
+    )
+    assert screened.status_code == 201 and not screened.json()["eligible"], screened.text
+    await wait_for_checkpoint(read_pool, "screening_log", screened.json()["stream_sequence"])
+    await wait_for_checkpoint(read_pool, "subjects", screened.json()["stream_sequence"])
+    after = (await client.get("/v1/reports/consort.json", headers=reader)).json()
+
+    def grew(box: str, code: str) -> int:
+        return int(after[box].get(code, 0)) - int(before[box].get(code, 0))
+
+    assert (grew("excluded_by_criterion", "IN07"), grew("excluded_by_criterion", "EX04")) == (1, 0)
+    assert (grew("failed_criteria", "IN07"), grew("failed_criteria", "EX04")) == (1, 1)
+    assert after["not_meeting_criteria"] - before["not_meeting_criteria"] == 1
+    assert sum(after["excluded_by_criterion"].values()) == after["not_meeting_criteria"]
+    assert after["assessed_for_eligibility"] == after["excluded"] + after["randomized"]
