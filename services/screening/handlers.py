@@ -1,5 +1,8 @@
 """Screening command handlers: each decides on the subject's history with one domain rule."""
 
+from collections.abc import Callable
+from typing import Any
+
 from faststream.nats import NatsRouter
 
 from services.screening import domain
@@ -9,14 +12,17 @@ from shared.contracts.commands import (
     RECORD_CONSENT,
     SCREEN_SUBJECT,
     WITHDRAW_CONSENT,
+    Command,
     CommandReply,
     DeclineConsent,
     RecordConsent,
     ScreenSubject,
     WithdrawConsent,
 )
-from shared.contracts.events import RecordedEvent, SubjectScreened
-from shared.runtime.service import ServiceRuntime
+from shared.contracts.events import DomainEvent, RecordedEvent, SubjectScreened
+from shared.runtime.service import ResultOf, ServiceRuntime
+
+Rule = Callable[..., list[DomainEvent]]
 
 
 def _screening_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -28,49 +34,32 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
     router = NatsRouter()
     protocol = runtime.protocol
 
-    @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
-    async def record_consent(command: RecordConsent) -> CommandReply:
+    async def decide(command: Command[Any], rule: Rule, result: ResultOf | None = None) -> CommandReply:
+        """Every screening rule decides on the subject's state and form, with the protocol and the site's today."""
         ctx, form = command.context, command.form
         return await runtime.decide_on_subject(
             ctx,
             domain.replay,
-            lambda state: domain.record_consent(
+            lambda state: rule(
                 state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
+            result=result,
         )
+
+    @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
+    async def record_consent(command: RecordConsent) -> CommandReply:
+        return await decide(command, domain.record_consent)
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: domain.withdraw_consent(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
-            ),
-        )
+        return await decide(command, domain.withdraw_consent)
 
     @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
     async def decline_consent(command: DeclineConsent) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: domain.decline_consent(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
-            ),
-        )
+        return await decide(command, domain.decline_consent)
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: domain.screen(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
-            ),
-            result=_screening_result,
-        )
+        return await decide(command, domain.screen, _screening_result)
 
     return router

@@ -38,7 +38,7 @@ from shared.contracts.rules import (
     SubjectIsWithdrawn,
     check_site,
 )
-from shared.contracts.schedule import screening_window, surgery_deadline, visit_windows
+from shared.contracts.schedule import date_of_death, screening_window, surgery_deadline, visit_windows
 
 SURGERY_LATE = "SURGERY_AFTER_WINDOW"
 FAT_GRAFT_MISSING = "FAT_GRAFT_MISSING_IN_FG_HT"
@@ -98,9 +98,8 @@ class FollowUpState:
     missed: frozenset[str] = frozenset()
     deviations: frozenset[str] = frozenset()
     withdrawn_on: date | None = None
-    # Death: the onset date of a fatal adverse event, or when the site learned a follow-up made one fatal.
-    died_on: date | None = None
-    died_known_at: datetime | None = None
+    # The first grade 5 adverse event (report or follow-up): its date of death is the site's (`date_of_death`).
+    death: AdverseEventReported | AdverseEventUpdated | None = None
     completed: bool = False
 
     @property
@@ -127,10 +126,8 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
             return replace(state, deviations=state.deviations | {d.code})
         case SubjectWithdrawn() as w:
             return replace(state, withdrawn_on=w.withdrawn_on)
-        case AdverseEventReported(grade=5) as ae if state.died_on is None and state.died_known_at is None:
-            return replace(state, died_on=ae.onset_date)
-        case AdverseEventUpdated(grade=5) as ae if state.died_on is None and state.died_known_at is None:
-            return replace(state, died_known_at=ae.site_aware_at)
+        case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal if state.death is None:
+            return replace(state, death=fatal)
         case SubjectCompletedStudy():
             return replace(state, completed=True)
         case _:
@@ -292,7 +289,7 @@ def withdraw(
 
 def end_of_participation(state: FollowUpState, *, protocol: ProtocolDefinition, site: str) -> date | None:
     """The day a subject's participation ended early (withdrawal or death, whichever came first)."""
-    died = state.died_on or (protocol.local_date(site, state.died_known_at) if state.died_known_at else None)
+    died = date_of_death(state.death, protocol, site) if state.death else None
     ends = [day for day in (state.withdrawn_on, died) if day is not None]
     return min(ends) if ends else None
 

@@ -6,7 +6,8 @@ Shared: the visits service decides with it, the reports show the same windows.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from shared.contracts.protocol import Schedule
+from shared.contracts.events import AdverseEventReported, AdverseEventUpdated, DomainEvent
+from shared.contracts.protocol import ProtocolDefinition, Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,16 @@ def screening_window(surgery: date, plan: Schedule) -> VisitWindow:
     days = plan.screening_days_before_surgery
     start, end = surgery - timedelta(days=days.earliest), surgery - timedelta(days=days.latest)
     return VisitWindow("SCR", end, start, end, end_of_study=False)
+
+
+def date_of_death(event: DomainEvent, protocol: ProtocolDefinition, site: str) -> date | None:
+    """The date of death a grade 5 adverse event records: its onset when reported fatal; when a follow-up made
+    it fatal, the site's date of learning it (the follow-up form has no date of death). None for any other fact.
+    """
+    match event:
+        case AdverseEventReported(grade=5):
+            return event.onset_date
+        case AdverseEventUpdated(grade=5):
+            return protocol.local_date(site, event.site_aware_at)
+        case _:
+            return None

@@ -5,7 +5,6 @@ The system runs with two sites at the far ends of the day (KIR, UTC+14; PPG, UTC
 date taken from UTC instead of the site's zone is wrong most hours of the day.
 """
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -17,19 +16,14 @@ import pytest
 from devstack.examples import serious_adverse_event
 from services.gateway.auth import Role
 from shared.contracts.events import (
-    ConsentRecorded,
-    DomainEvent,
-    EventEnvelope,
-    EventMetadata,
     ProtocolDeviationRecorded,
-    SubjectRandomized,
     SubjectScreened,
 )
 from shared.contracts.forms import ScreeningForm
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import CONSENT, ELIGIBLE, System, consented, headers, new_key, token
+from tests.e2e.api import CONSENT, ELIGIBLE, System, allocation, append, consent_on, consented, headers, new_key, token
 from tests.e2e.test_visits import assessments, surgery
 
 pytestmark = pytest.mark.e2e
@@ -45,36 +39,6 @@ async def on_the_sites_today(
         if system.protocol.local_date(site, datetime.now(UTC)) == today:
             return today, response
     raise AssertionError("the site's day turned over twice during one request")
-
-
-async def append(store: EventStore, site: str, subject: str, facts: list[tuple[DomainEvent, datetime]]) -> None:
-    """History set up as if it happened then: the gateway (rightly) records only what happens now."""
-    meta = EventMetadata("/trial/test", site, subject, "setup", "setup", "1.0")
-    envelopes = [EventEnvelope.wrap(f, meta, event_id=uuid.uuid4(), time=at) for f, at in facts]
-    await store.append(envelopes, subject_filter=subject_history(site, subject), expected_last_sequence=0)
-
-
-def consent_on(day: date) -> ConsentRecorded:
-    return ConsentRecorded(
-        consent_form_version="1.0",
-        signed_on=day,
-        obtained_by="inv-01",
-        signed_by_subject=True,
-        signed_by_representative=False,
-    )
-
-
-def allocation(site: str, arm: str = "FG_HT") -> SubjectRandomized:
-    """Set up beside the concealed list: a number of its own, far above any the list hands out."""
-    number = 10_000 + uuid.uuid4().int % 2_000_000_000
-    return SubjectRandomized(
-        arm=arm,
-        randomization_number=number,
-        stratum=site,
-        stratum_slot=number,
-        list_version=1,
-        list_commitment="0" * 64,
-    )
 
 
 @pytest.mark.parametrize("site", ["KIR", "PPG"])

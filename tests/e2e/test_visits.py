@@ -6,7 +6,6 @@ gateway (rightly) only records what happens now, and a follow-up spans a year.
 
 import asyncio
 import sys
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,18 +16,14 @@ import pytest
 from devstack.servers import env_with
 from services.gateway.auth import Role
 from shared.contracts.events import (
-    ConsentRecorded,
-    EventEnvelope,
-    EventMetadata,
     ProtocolDeviationRecorded,
-    SubjectRandomized,
     VisitMissed,
 )
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import System, headers, new_key, token
+from tests.e2e.api import System, allocation, append, consent_on, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
 
@@ -40,25 +35,7 @@ async def randomized_days_ago(
 ) -> tuple[str, str, date]:
     site, subject = await subject_ids.fresh()
     when = datetime.now(UTC) - timedelta(days=days)
-    meta = EventMetadata("/trial/test", site, subject, "setup", "setup", protocol.version)
-    consent = ConsentRecorded(
-        consent_form_version="1.0",
-        signed_on=when.date(),
-        obtained_by="inv-01",
-        signed_by_subject=True,
-        signed_by_representative=False,
-    )
-    number = 10_000 + uuid.uuid4().int % 2_000_000_000  # beside the concealed list, a number of its own
-    allocation = SubjectRandomized(
-        arm=arm,
-        randomization_number=number,
-        stratum=site,
-        stratum_slot=number,
-        list_version=1,
-        list_commitment="0" * 64,
-    )
-    envelopes = [EventEnvelope.wrap(e, meta, event_id=uuid.uuid4(), time=when) for e in (consent, allocation)]
-    await store.append(envelopes, subject_filter=subject_history(site, subject), expected_last_sequence=0)
+    await append(store, site, subject, [(consent_on(when.date()), when), (allocation(site, arm), when)])
     return site, subject, protocol.local_date(site, when)
 
 

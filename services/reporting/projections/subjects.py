@@ -15,6 +15,7 @@ from shared.contracts.events import (
     SubjectWithdrawn,
 )
 from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.schedule import date_of_death
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import SubjectState
 from shared.runtime.postgres import Connection
@@ -185,11 +186,8 @@ class SubjectsProjection:
                 )
             case SubjectCompletedStudy() as c:
                 await conn.execute(UPDATE_COMPLETED, e.subject, c.completed_on, e.time, e.type, event.sequence)
-            case AdverseEventReported(grade=5) as ae:
-                await conn.execute(MARK_DIED, e.subject, ae.onset_date, e.time, e.type, event.sequence)
-            case AdverseEventUpdated(grade=5) as update:
-                # Death learned at a follow-up: the site's date of learning it (the follow-up has no date of death).
-                died_on = self._protocol.local_date(e.siteid or "", update.site_aware_at)
+            case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
+                died_on = date_of_death(fatal, self._protocol, e.siteid or "")
                 await conn.execute(MARK_DIED, e.subject, died_on, e.time, e.type, event.sequence)
             case _:
                 pass

@@ -10,7 +10,7 @@ from shared.contracts.events import (
     VisitMissed,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.schedule import visit_windows
+from shared.contracts.schedule import date_of_death, visit_windows
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import VisitStatus
 from shared.runtime.postgres import Connection
@@ -132,10 +132,8 @@ class VisitsProjection:
             case SubjectWithdrawn() as w:
                 reason = f"withdrawn on {w.withdrawn_on} ({w.reason_category})"
                 await conn.execute(MARK_NOT_EXPECTED, e.subject, w.withdrawn_on, reason, e.time)
-            case AdverseEventReported(grade=5) as ae:
-                await conn.execute(MARK_NOT_EXPECTED, e.subject, ae.onset_date, f"died on {ae.onset_date}", e.time)
-            case AdverseEventUpdated(grade=5) as update:
-                died_on = self._protocol.local_date(e.siteid or "", update.site_aware_at)
+            case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
+                died_on = date_of_death(fatal, self._protocol, e.siteid or "")
                 await conn.execute(MARK_NOT_EXPECTED, e.subject, died_on, f"died on {died_on}", e.time)
             case _:
                 pass
