@@ -13,6 +13,7 @@ from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
+from services.gateway.openapi import install_openapi
 from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
 from services.gateway.routes.reports import reports_router
@@ -103,5 +104,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(safety_router())
     app.include_router(reports_router())
     app.include_router(exports_router())
-
+    install_openapi(app)
     return app

@@ -6,12 +6,23 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from shared.contracts.protocol import parse_fraction
+from shared.contracts.protocol import FRACTION_TEXT, parse_fraction
 
 # Everything accepted must be representable wherever it goes (the record, Postgres, exports): clinical
 # dates and instants within a plausible range, text without control characters, numbers bounded before
@@ -33,25 +44,84 @@ def _plausible_instant(value: datetime) -> datetime:
     return value
 
 
-_DECIMAL = re.compile(r"-?\d{1,9}(\.\d{1,9})?")
+DECIMAL_TEXT = re.compile(r"-?\d{1,9}(\.\d{1,9})?")
 
 
 def _bounded_decimal(value: object) -> object:
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+    if isinstance(value, str) and not DECIMAL_TEXT.fullmatch(value):
         raise ValueError("a decimal number of at most 9 digits before and after the point, no exponent")
     return value
+
+
+class TextPattern:
+    """A number that may also be written as exact text ("55.5"): the text's pattern in the JSON Schema."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = f"^{pattern.pattern}$"
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        found = handler(schema)
+        for branch in found.get("anyOf", []):
+            if branch.get("type") == "string":
+                branch["pattern"] = self.pattern
+        return found
 
 
 Text = Annotated[str, AfterValidator(_no_control_characters)]
 ClinicalDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
-Measure = Annotated[Decimal, BeforeValidator(_bounded_decimal)]
+Measure = Annotated[Decimal, BeforeValidator(_bounded_decimal), TextPattern(DECIMAL_TEXT)]
+
+
+# Every form carries an example in the OpenAPI document; these two are also what `make run`, the benchmarks
+# and the tests post (`devstack.examples`).
+CONSENT_EXAMPLE: dict[str, Any] = {
+    "consent_form_version": "1.0",
+    "signed_on": "2026-11-20",
+    "obtained_by": "inv-01",
+    "signed_by_subject": True,
+}
+# Meets every inclusion criterion and no exclusion criterion.
+ELIGIBLE_EXAMPLE: dict[str, Any] = {
+    "screening_date": "2026-11-24",
+    "age_years": 35,
+    "sex": "female",
+    "height_cm": 160,
+    "weight_kg": 55,
+    "localized_scleroderma_symptoms": True,
+    "alopecia_secondary_to_localized_scleroderma": True,
+    "hair_loss_onset_date": "2024-01-01",
+    "adequate_donor_hair": True,
+    "last_disease_activity_date": "2025-01-01",
+    "biopsy": {
+        "inflammatory_cell_infiltration": False,
+        "follicle_orifices_absent": True,
+        "follicles_replaced_by_connective_tissue": True,
+    },
+    "fit_for_anaesthesia_and_surgery": True,
+    "willing_to_comply_with_follow_up": True,
+    "hair_loss_area_fraction": "1/4",
+    "scalp_infection": False,
+    "contraindications": [],
+    "pregnant": False,
+    "breastfeeding": False,
+    "last_vasodilator_or_immunosuppressant_start": "never",
+    "last_topical_ointment_on_surgical_area": "never",
+    "serology": {"hiv": "negative", "hbv": "negative", "hcv": "negative", "htlv": "negative", "syphilis": "negative"},
+    "last_tumour_diagnosis": "never",
+    "prednisolone_mg_per_day": 0,
+    "investigator_judges_unsuitable": False,
+}
 
 
 class ConsentForm(BaseModel):
     """Informed consent as signed (IN09). Identifies staff by code, never by name."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [CONSENT_EXAMPLE]},
+    )
 
     consent_form_version: Text = Field(min_length=1, max_length=20, examples=["1.0"])
     signed_on: ClinicalDate = Field(description="date the consent form was signed; not after today")
@@ -67,7 +137,11 @@ class ConsentForm(BaseModel):
 class ConsentWithdrawalForm(BaseModel):
     """The subject (or representative) withdrew consent: no further trial procedures."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"withdrawn_on": "2027-02-01", "recorded_by": "crc-01"}]},
+    )
 
     withdrawn_on: ClinicalDate
     recorded_by: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
@@ -84,7 +158,13 @@ class ConsentRefusalReason(StrEnum):
 class ConsentRefusalForm(BaseModel):
     """Approached and told about the trial, the person declined to consent: counted in CONSORT, never screened."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"declined_on": "2026-11-20", "recorded_by": "crc-01", "reason": "concerns_about_surgery"}]
+        },
+    )
 
     declined_on: ClinicalDate
     recorded_by: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
@@ -142,6 +222,7 @@ DateOrNever = ClinicalDate | Never | None
 AreaFraction = Annotated[
     Fraction,
     BeforeValidator(parse_fraction),
+    TextPattern(FRACTION_TEXT),
     Field(ge=0, le=1, description="fraction of the scalp, exactly: '1/3', '0.25'", examples=["1/4"]),
     PlainSerializer(str, return_type=str),
 ]
@@ -153,7 +234,11 @@ class ScreeningForm(BaseModel):
     No names or birth dates: age in whole years and sex are all the protocol needs (IN07, EX04).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [ELIGIBLE_EXAMPLE]},
+    )
 
     screening_date: ClinicalDate
     age_years: int = Field(ge=0, le=120, description="whole years at screening (IN07)")
@@ -191,13 +276,23 @@ class ScreeningForm(BaseModel):
 class RandomizationRequest(BaseModel):
     """Randomize a consented, eligible subject. Nothing to fill in: who asks comes from the token."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{}]},
+    )
 
 
 class RandomizationInvalidationForm(BaseModel):
     """A randomization made in error (wrong subject, found ineligible later); the slot is never reused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"reason": "randomized in error: the screening form belonged to another subject"}]
+        },
+    )
 
     reason: Text = Field(min_length=10, max_length=500, description="why the randomization is invalid")
 
@@ -253,7 +348,24 @@ CtcaeGrade = Annotated[int, Field(ge=1, le=5, description="CTCAE grade 1–5 (5 
 class AdverseEventForm(BaseModel):
     """An adverse event as the site reports it. Serious is derived, never typed in."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "term": "Scalp necrosis",
+                    "onset_date": "2026-12-03",
+                    "site_aware_at": "2026-12-03T09:30:00+08:00",
+                    "grade": 3,
+                    "seriousness": ["hospitalization_or_prolongation"],
+                    "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
+                    "action_taken": "hospitalized",
+                    "outcome": "recovering",
+                }
+            ]
+        },
+    )
 
     term: Text = Field(min_length=2, max_length=200, description="CTCAE / MedDRA term, no personal data")
     onset_date: ClinicalDate
@@ -268,7 +380,19 @@ class AdverseEventForm(BaseModel):
 class AdverseEventFollowUp(BaseModel):
     """New information on a reported adverse event; fields left out are unchanged."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ae_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                    "site_aware_at": "2026-12-08T10:00:00+08:00",
+                    "outcome": "recovered",
+                }
+            ]
+        },
+    )
 
     ae_id: UUID
     site_aware_at: Instant = Field(description="when the site learned the new information")
@@ -282,7 +406,11 @@ class AdverseEventFollowUp(BaseModel):
 class AlertAcknowledgement(BaseModel):
     """A safety officer has seen the alert and taken it on."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"alert_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7"}]},
+    )
 
     alert_id: UUID
 
@@ -323,7 +451,23 @@ class ProcedureForm(BaseModel):
     A correction repeats the whole record, names the event it `supersedes`, and gives a reason.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "procedure_date": "2026-12-01",
+                    "surgeon": "srg-01",
+                    "anaesthesia": "local",
+                    "recipient_area_cm2": 24.5,
+                    "follicular_units": 1200,
+                    "donor_site": "occipital",
+                    "fat_graft": {"fat_harvest_site": "abdomen", "harvested_fat_ml": 60, "ecm_svf_gel_ml": 12.5},
+                }
+            ]
+        },
+    )
 
     procedure_date: ClinicalDate
     surgeon: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
@@ -339,7 +483,23 @@ class ProcedureForm(BaseModel):
 class VisitAssessments(BaseModel):
     """The follow-up assessments (photographs are referenced, stored outside the event log)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "visit_date": "2027-06-01",
+                    "hair_density_per_cm2": 42.5,
+                    "grafts_surviving": 980,
+                    "satisfaction": 8,
+                    "mlossi": 3,
+                    "losdi": 4,
+                    "photo_reference": "pacs:NFH-001/M6/1",
+                }
+            ]
+        },
+    )
 
     visit_date: ClinicalDate
     hair_density_per_cm2: Measure = Field(ge=0, le=400, decimal_places=1)
@@ -377,7 +537,13 @@ class DecidedBy(StrEnum):
 class WithdrawalForm(BaseModel):
     """End of participation before the end of study: no further visits are expected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"withdrawn_on": "2027-03-01", "reason_category": "subject_decision", "decided_by": "subject"}]
+        },
+    )
 
     withdrawn_on: ClinicalDate
     reason_category: WithdrawalReason

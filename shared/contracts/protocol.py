@@ -21,20 +21,23 @@ SiteCode = Annotated[str, Field(pattern=SITE_CODE_PATTERN, examples=["NFH"])]
 SubjectId = Annotated[str, Field(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"])]
 
 
-_FRACTION = re.compile(r"\d{1,30}(\.\d{1,30})?(/\d{1,30})?")
+# Exact text of a fraction of the scalp; also its pattern in the forms' JSON Schema.
+FRACTION_TEXT = re.compile(r"\d{1,30}(\.\d{1,30})?(/\d{1,30})?")
 
 
 def parse_fraction(value: object) -> Fraction:
     """'1/3', '0.25' or a number, exactly: one third stays one third."""
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("a fraction such as '1/3' or '0.25'")
+    # A JSON number is taken as written (its shortest decimal text): 0.1 is one tenth, not the binary float.
+    text = repr(value) if isinstance(value, float) else str(value)
     # Bounded before parsing: an exponent of millions would take seconds and megabytes to expand.
-    if not _FRACTION.fullmatch(str(value).strip()):
+    if not FRACTION_TEXT.fullmatch(text):
         raise ValueError("a fraction such as '1/3' or '0.25': at most 30 digits a part, no exponent")
     try:
-        return Fraction(str(value).strip())
+        return Fraction(text)
     except (ValueError, ZeroDivisionError) as exc:
         raise ValueError(f"not a fraction: {value!r}") from exc
 

@@ -3,13 +3,18 @@ managers and statisticians."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Path, Request
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
+from services.gateway.openapi import CsvResponse
 from shared.readmodels import datasets
+
+# One of the exported datasets by its name, exactly (`DM`, `ADSL`): validated, and an enum in the OpenAPI.
+Dataset = Annotated[
+    str, Path(pattern=f"^({'|'.join(datasets.NAMES)})$", json_schema_extra={"enum": list(datasets.NAMES)})
+]
 
 
 def exports_router() -> APIRouter:
@@ -25,18 +30,14 @@ def exports_router() -> APIRouter:
         "/exports/{domain}.csv",
         operation_id="export_domain",
         summary="CSV of one SDTM domain (DM, SUPPDM, IE, DS, PR, SV, AE, SUPPAE, DV) or ADaM dataset (ADSL, ADEFF)",
-        response_class=PlainTextResponse,
-        responses={200: {"content": {"text/csv": {}}}, **problem_responses(404)},
+        response_class=CsvResponse,
     )
-    async def export(request: Request, domain: str, caller: exporter) -> PlainTextResponse:
-        build = datasets.builders(request.app.state.ae_dictionary).get(domain.upper())
-        if build is None:
-            raise HTTPException(404, f"no export {domain}; one of {list(datasets.NAMES)}")
+    async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
+        build = datasets.builders(request.app.state.ae_dictionary)[domain]
         async with request.app.state.pool.acquire() as conn:
             rows = await build(conn, request.app.state.settings.protocol())
-        return PlainTextResponse(
-            datasets.to_csv(domain.upper(), rows),
-            media_type="text/csv",
+        return CsvResponse(
+            datasets.to_csv(domain, rows),
             headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
         )
 

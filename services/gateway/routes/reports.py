@@ -4,12 +4,13 @@ from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
+from services.gateway.openapi import SvgResponse
 from shared.contracts.forms import Instant
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
 from shared.readmodels import adam, datasets
@@ -37,7 +38,6 @@ from shared.readmodels.trial import (
     visit_compliance,
 )
 
-SVG = "image/svg+xml"
 PAGE_STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse;margin:1em 0}"
     " td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left} caption{font-weight:bold;text-align:left}"
@@ -97,14 +97,13 @@ def reports_router() -> APIRouter:
         "/consort.svg",
         operation_id="consort_diagram",
         summary="CONSORT 2010 flow diagram",
-        response_class=Response,
-        responses={200: {"content": {SVG: {}}}},
+        response_class=SvgResponse,
     )
-    async def consort_diagram(request: Request, caller: reader) -> Response:
+    async def consort_diagram(request: Request, caller: reader) -> SvgResponse:
         async with request.app.state.pool.acquire() as conn:
             flow = await consort(conn, request.app.state.settings.protocol())
         title = f"{request.app.state.settings.protocol().trial_id} — CONSORT flow"
-        return Response(consort_svg(flow, title=title), media_type=SVG)
+        return SvgResponse(consort_svg(flow, title=title))
 
     @router.get("/enrollment.json", operation_id="enrollment", summary="Randomizations per day, site and arm")
     async def enrollment_json(request: Request, caller: reader) -> list[EnrollmentPoint]:
@@ -115,10 +114,9 @@ def reports_router() -> APIRouter:
         "/enrollment.svg",
         operation_id="enrollment_plot",
         summary="Cumulative enrollment by site and arm against the cap",
-        response_class=Response,
-        responses={200: {"content": {SVG: {}}}},
+        response_class=SvgResponse,
     )
-    async def enrollment_plot(request: Request, caller: reader) -> Response:
+    async def enrollment_plot(request: Request, caller: reader) -> SvgResponse:
         async with request.app.state.pool.acquire() as conn:
             points = await enrollment(conn)
         p = request.app.state.settings.protocol()
@@ -129,7 +127,7 @@ def reports_router() -> APIRouter:
             title=f"{p.trial_id} enrollment",
             fat_graft_arms=p.fat_graft_arms,
         )
-        return Response(svg, media_type=SVG)
+        return SvgResponse(svg)
 
     @router.get(
         "/primary-endpoint.json",
@@ -153,15 +151,14 @@ def reports_router() -> APIRouter:
         "/endpoints.svg",
         operation_id="endpoints_plot",
         summary="Every assessment by visit and arm: means with 95% confidence intervals",
-        response_class=Response,
-        responses={200: {"content": {SVG: {}}}},
+        response_class=SvgResponse,
     )
-    async def endpoints_plot(request: Request, caller: reader) -> Response:
+    async def endpoints_plot(request: Request, caller: reader) -> SvgResponse:
         protocol = request.app.state.settings.protocol()
         async with request.app.state.pool.acquire() as conn:
             estimates = over_time(await endpoint_records(conn), protocol)
         # Rendering takes a few hundred milliseconds: off the event loop, on a figure of its own.
-        return Response(await run_in_threadpool(over_time_svg, estimates, protocol), media_type=SVG)
+        return SvgResponse(await run_in_threadpool(over_time_svg, estimates, protocol))
 
     @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
     async def compliance(request: Request, caller: reader) -> list[VisitCompliance]:

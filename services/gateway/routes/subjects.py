@@ -3,12 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
+from services.gateway.openapi import CsvResponse
 from services.gateway.params import SitePath, SubjectPath
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
@@ -61,18 +61,17 @@ def subjects_router() -> APIRouter:
         tags=["randomization"],
         operation_id="export_allocation_list",
         summary="The concealed allocation list (statisticians); its SHA-256 is the recorded commitment",
-        response_class=PlainTextResponse,
-        responses={200: {"content": {"text/csv": {}}}, **problem_responses(401, 403, 503)},
+        response_class=CsvResponse,
+        responses=problem_responses(401, 403, 503),
     )
     async def export_allocation_list(
         request: Request, caller: Annotated[Principal, allowed(Right.READ_ALLOCATION_LIST)]
-    ) -> PlainTextResponse:
+    ) -> CsvResponse:
         bus: CommandBus = request.app.state.bus
         request_model = ExportRequest(actor=caller.actor, role=caller.role, correlation_id=request.state.correlation_id)
         exported = await bus.export(EXPORT_ALLOCATION_LIST, request_model, caller=caller)
-        return PlainTextResponse(
+        return CsvResponse(
             exported.content,
-            media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="allocation-list.csv"', "Cache-Control": "no-store"},
         )
 

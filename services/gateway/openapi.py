@@ -1,0 +1,89 @@
+"""The gateway's OpenAPI document as the gateway really answers, so that generated clients work.
+
+FastAPI's own document says more than is true in three places, corrected here once for every route:
+refusals are documented in the route's media type (CSV, HTML) although they are served as
+`application/problem+json`; request validation failures are documented as FastAPI's `HTTPValidationError`
+although they are problems too; and bounds on a number that may also be written as exact decimal text
+(`"55.5"`) are left beside the `anyOf` under pydantic's names (`ge`, `le`), not JSON Schema's.
+Non-JSON successes (CSV, HTML, SVG, XML) are text with the response class's media type.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import PlainTextResponse
+
+from services.gateway.errors import PROBLEM_JSON
+
+PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+
+
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
+
+
+class SvgResponse(PlainTextResponse):
+    media_type = "image/svg+xml"
+
+
+class XmlResponse(PlainTextResponse):
+    media_type = "application/xml"
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the corrected document at `/openapi.json` (built once, on first request, as FastAPI does)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = corrected(document)
+        return app.openapi_schema
+
+    setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented way to replace the document
+
+
+def corrected(document: dict[str, Any]) -> dict[str, Any]:
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON in content or any(_is_validation_error(c) for c in content.values()):
+                    response["content"] = {PROBLEM_JSON: PROBLEM}
+    schemas = document["components"]["schemas"]
+    for name in VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    _walk(document, _exact_number)
+    return document
+
+
+def _is_validation_error(content: dict[str, Any]) -> bool:
+    return content.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1] in VALIDATION_SCHEMAS
+
+
+def _walk(node: Any, fix: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(node, dict):
+        fix(node)
+        for value in node.values():
+            _walk(value, fix)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, fix)
+
+
+def _exact_number(node: dict[str, Any]) -> None:
+    """A number or its exact text (`TextPattern`): pydantic's bounds go on the number, as JSON Schema's."""
+    branches = node.get("anyOf")
+    if not isinstance(branches, list):
+        return
+    numbers = [b for b in branches if b.get("type") == "number"]
+    if not numbers or not any(b.get("type") == "string" for b in branches):
+        return
+    for pydantic_name, json_schema_name in BOUNDS.items():
+        if pydantic_name in node:
+            bound = node.pop(pydantic_name)
+            for number in numbers:
+                number[json_schema_name] = bound
