@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi_offline import FastAPIOffline
 
 from services.gateway.command_bus import CommandBus
@@ -14,6 +14,7 @@ from services.gateway.errors import ProblemError, install_error_handlers, proble
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
 from services.gateway.openapi import install_openapi
+from services.gateway.params import known_query_parameters
 from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
 from services.gateway.routes.reports import reports_router
@@ -70,6 +71,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0",
         description="Forms from the sites, reads for monitors, acknowledgements for the safety team.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_parameters)],
     )
     app.state.settings = settings
     # Read once at start: a dictionary file that cannot be used stops the gateway with the file named.

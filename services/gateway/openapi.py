@@ -5,7 +5,8 @@ refusals are documented in the route's media type (CSV, HTML) although they are 
 `application/problem+json`; request validation failures are documented as FastAPI's `HTTPValidationError`
 although they are problems too; and bounds on a number that may also be written as exact decimal text
 (`"55.5"`) are left beside the `anyOf` under pydantic's names (`ge`, `le`), not JSON Schema's.
-Non-JSON successes (CSV, HTML, SVG, XML) are text with the response class's media type.
+Non-JSON successes (CSV, HTML, SVG, XML) are text with the response class's media type. Refusals FastAPI
+gives on every route (an unknown query parameter, an unreadable body) are documented on every route.
 """
 
 from collections.abc import Callable
@@ -49,9 +50,20 @@ def install_openapi(app: FastAPI) -> None:
 def corrected(document: dict[str, Any]) -> dict[str, Any]:
     for item in document["paths"].values():
         for operation in item.values():
-            for response in operation.get("responses", {}).values():
+            responses = operation.setdefault("responses", {})
+            # Every operation refuses a query parameter it does not know (`known_query_parameters`), and one
+            # with a body refuses a body that is not text at all (FastAPI's 400).
+            responses.setdefault("422", {"description": "Unprocessable Content"})
+            if "requestBody" in operation:
+                responses.setdefault("400", {"description": "Bad Request: the body is not readable"})
+            for status, response in responses.items():
                 content = response.get("content", {})
-                if PROBLEM_JSON in content or any(_is_validation_error(c) for c in content.values()):
+                refusal = int(status) >= 400
+                if (
+                    (refusal and not content)
+                    or PROBLEM_JSON in content
+                    or any(map(_is_validation_error, content.values()))
+                ):
                     response["content"] = {PROBLEM_JSON: PROBLEM}
     schemas = document["components"]["schemas"]
     for name in VALIDATION_SCHEMAS:

@@ -1,9 +1,12 @@
-"""The path and header parameters routes share, each with its pattern: refused with 422 before anything runs."""
+"""The path and header parameters routes share, each with its pattern: refused with 422 before anything runs;
+and no parameter a route does not know (a mistyped filter would otherwise be ignored in silence)."""
 
 from typing import Annotated
 
-from fastapi import Header, Path
+from fastapi import Header, Path, Request
+from fastapi.dependencies.models import Dependant
 
+from services.gateway.errors import ProblemError
 from services.gateway.idempotency import KEY_PATTERN
 from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 
@@ -18,3 +21,23 @@ IdempotencyKey = Annotated[
         description="unique per intended request; a retry with the same key returns the first answer",
     ),
 ]
+
+
+def known_query_parameters(request: Request) -> None:
+    """A query parameter the route does not declare is refused with 422, naming it."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    known = _query_parameters(dependant) if dependant else set()
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ProblemError(
+            422,
+            "validation",
+            "Invalid request",
+            f"unknown query parameter {unknown[0]!r}; this operation takes {sorted(known) or 'none'}",
+            rule="query.unknown",
+            field=f"query.{unknown[0]}",
+        )
+
+
+def _query_parameters(dependant: Dependant) -> set[str]:
+    return {p.alias for p in dependant.query_params}.union(*map(_query_parameters, dependant.dependencies))

@@ -4,6 +4,7 @@ import asyncio
 import json
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Never
 
@@ -15,6 +16,7 @@ from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
 from shared.readmodels import datasets
 from shared.readmodels.dictionary import AeDictionary
+from shared.readmodels.odm import odm_snapshot
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
@@ -127,7 +129,8 @@ async def replay_dead_letters(settings: ReportingSettings, *, replay: bool) -> i
 
 
 async def exports(settings: ReportingSettings) -> dict[str, str]:
-    """Every SDTM domain and ADaM dataset as CSV text, and define.json describing the columns, by file name."""
+    """Every SDTM domain and ADaM dataset as CSV text, define.json describing the columns and the ODM snapshot of
+    the clinical data, by file name."""
     protocol = load_protocol(settings.protocol_file)
     pool = await create_pool(settings.database_url, max_size=1)
     files = {}
@@ -135,6 +138,7 @@ async def exports(settings: ReportingSettings) -> dict[str, str]:
         async with pool.acquire() as conn:
             for name, build in datasets.builders(AeDictionary.load(settings.ae_dictionary_file)).items():
                 files[f"{name.lower()}.csv"] = datasets.to_csv(name, await build(conn, protocol))
+            files["odm.xml"] = await odm_snapshot(conn, protocol, datetime.now(UTC))
     finally:
         await pool.close()
     files["define.json"] = json.dumps(datasets.define(), indent=2)

@@ -10,6 +10,7 @@ import pytest
 from services.gateway.auth import Role
 from shared.readmodels import datasets
 from shared.runtime.projections import wait_for_checkpoint
+from tests import odm_check
 from tests.conftest import SubjectIds
 from tests.e2e.api import consented, headers, new_key, token
 
@@ -55,6 +56,13 @@ async def test_exports_are_csv_with_the_sdtm_columns_for_data_managers(client: h
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
         assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [v[0] for v in datasets.DEFINE[domain]]
     unknown = await client.get("/v1/reports/exports/XX.csv", headers=headers(token(Role.DATA_MANAGER)))
-    assert unknown.status_code == 404
+    assert unknown.status_code == 422 and unknown.json()["field"] == "path.domain", unknown.text
     define = (await client.get("/v1/reports/exports/define.json", headers=headers(token(Role.STATISTICIAN)))).json()
     assert [v["variable"] for v in define["DM"]][:3] == ["STUDYID", "DOMAIN", "USUBJID"]
+
+
+async def test_the_odm_export_is_an_odm_document_that_passes_the_odm_schema(client: httpx.AsyncClient) -> None:
+    exported = await client.get("/v1/reports/exports/odm.xml", headers=headers(token(Role.DATA_MANAGER)))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/xml")
+    assert 'filename="odm.xml"' in exported.headers["content-disposition"]
+    assert odm_check.findings(exported.content) == []

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
+from xml.etree import ElementTree as ET
 
 import asyncpg
 import nats
@@ -50,12 +51,13 @@ from shared.readmodels import adam, datasets, sdtm
 from shared.readmodels.consort import consort
 from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
+from shared.readmodels.odm import odm_snapshot
 from shared.readmodels.trial import deviations, visit_compliance
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
-from tests import sdtm_basics
+from tests import odm_check, sdtm_basics
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 
 pytestmark = pytest.mark.integration
@@ -552,6 +554,43 @@ async def test_the_sdtm_datasets_pass_the_independent_basics_check_but_for_the_u
     assert len(found) == 1, "\n".join(found)
     [uncoded] = found
     assert uncoded.startswith("AE.AEDECOD row") and uncoded.endswith("required, empty") and len(s.uncoded) == 1
+
+
+async def test_the_odm_snapshot_passes_the_odm_model_and_holds_what_the_script_recorded(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    _, s, _ = recorded_trial
+    async with projected.acquire() as conn:
+        document = (await odm_snapshot(conn, PROTOCOL, datetime(2027, 6, 1, tzinfo=UTC))).encode()
+        subjects = {r["subject_id"] for r in await conn.fetch("SELECT subject_id FROM subjects")}
+    assert odm_check.findings(document) == []
+    root = ET.fromstring(document)
+    ns = {"odm": odm_check.NS}
+
+    def values(item: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for subject in root.iterfind("odm:ClinicalData/odm:SubjectData", ns):
+            for data in subject.iterfind(f".//odm:ItemData[@ItemOID='{item}']", ns):
+                found.setdefault(subject.get("SubjectKey", ""), []).append(data.get("Value", ""))
+        return found
+
+    keys = {e.get("SubjectKey") for e in root.iterfind("odm:ClinicalData/odm:SubjectData", ns)}
+    assert keys == subjects and s.arm.keys() <= keys
+    assert {k: v for k, v in values("IT.RANDOMIZATION.ARM").items()} == {k: [a] for k, a in s.arm.items()}
+    assert set(values("IT.END.DIED_ON")) == s.died
+    # Every criterion that failed a screen failure is there, by its code, as one that blocks.
+    codes, blocking = values("IT.CRITERION.CODE"), values("IT.CRITERION.BLOCKS")
+    for subject, failed in s.failed_codes.items():
+        assert failed <= {c for c, b in zip(codes[subject], blocking[subject], strict=True) if b == "true"}
+    sites = {loc.get("OID") for loc in root.iterfind("odm:AdminData/odm:Location", ns)}
+    assert sites == {f"LOC.{site.code}" for site in PROTOCOL.sites}
+    # The checker is not a rubber stamp: an item nobody defined, and a value off its code list, are found.
+    broken = document.replace(b'ItemOID="IT.SURGERY.SURGEON"', b'ItemOID="IT.SURGERY.SURGEONS"', 1)
+    assert any("IT.SURGERY.SURGEONS" in f for f in odm_check.findings(broken))
+    off_list = document.replace(b'Value="FG_HT"', b'Value="FG"', 1)
+    assert any("not in CL.ARM" in f for f in odm_check.findings(off_list))
+    off_schema = document.replace(b'Mandatory="No"', b'Mandatory="Maybe"', 1)
+    assert any(f.startswith("ODM 1.3.2 schema:") for f in odm_check.findings(off_schema))
 
 
 async def test_a_rebuild_equals_the_live_read_models_table_by_table(

@@ -58,7 +58,7 @@ def test_every_verb_runs_as_its_service_with_the_credentials_kept_in_the_data_fo
     assert token.returncode == 0 and token.stdout.strip().count(".") == 2, token.stderr
     exported = trial("export", "--out", str(tmp_path / "exports"), data=data_dir)
     assert exported.returncode == 0, exported.stderr
-    assert {"dm.csv", "dv.csv", "adsl.csv", "adeff.csv", "define.json"} <= {
+    assert {"dm.csv", "dv.csv", "adsl.csv", "adeff.csv", "define.json", "odm.xml"} <= {
         p.name for p in (tmp_path / "exports").iterdir()
     }
     for verb in (["rebuild"], ["dead-letters"], ["dead-letters", "--service", "safety"], ["missed-visits"]):

@@ -73,6 +73,7 @@ def reports_router() -> APIRouter:
             ("endpoints.json", "Every assessment by visit and arm (JSON)"),
             *[(f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.NAMES],
             ("exports/define.json", "Define: every exported column described"),
+            ("exports/odm.xml", "CDISC ODM 1.3.2 snapshot of the clinical data"),
         ]
         items = "".join(f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in links)
         figures = "".join(

@@ -24,7 +24,7 @@ def subjects_router() -> APIRouter:
         tags=["subjects"],
         operation_id="list_subjects",
         summary="The site's subjects and their state, by subject id, a page at a time",
-        responses=problem_responses(401, 403, 422),
+        responses=problem_responses(401, 403, 404, 422),
     )
     async def get_subjects(
         request: Request,

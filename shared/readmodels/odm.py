@@ -1,0 +1,383 @@
+"""CDISC ODM 1.3.2 snapshot of the clinical data as the sites entered it, for an EDC, a sponsor's warehouse
+or a regulator's reviewer: the study's metadata (events, forms, item groups, items, code lists), the sites
+(AdminData locations) and every subject's data by event, form and item group, from the read models.
+
+One table (`GROUPS`) says what is exported: each item group's form, event, rows and items. Dates are the
+sites' local dates, instants ISO 8601 with their offset; an empty value is left out (ODM: not collected).
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from shared.contracts import forms
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.postgres import Connection
+
+NS = "http://www.cdisc.org/ns/odm/v1.3"
+SOURCE_SYSTEM = "trial-backend"
+
+
+@dataclass(frozen=True)
+class Item:
+    column: str
+    label: str
+    data_type: str = "text"  # ODM DataType: text, integer, float, date, datetime, boolean
+    codelist: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """An item group, its form and event, and the query giving its rows (`subject_id`, `site`, `repeat_key`
+    for repeating groups, `event` where the event comes from the row, and one column per item)."""
+
+    oid: str
+    name: str
+    form: str
+    event: str | None
+    query: str
+    items: tuple[Item, ...]
+    repeating: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    oid: str
+    name: str
+    kind: str  # ODM StudyEventDef Type: Scheduled, Unscheduled, Common
+
+
+FORM_NAMES = {
+    "CONSENT": "Informed consent",
+    "SCREENING": "Screening and eligibility",
+    "RANDOMIZATION": "Randomization",
+    "SURGERY": "Surgery (day 0)",
+    "VISIT": "Follow-up visit",
+    "AE": "Adverse event",
+    "END": "End of participation",
+}
+
+GROUPS: tuple[Group, ...] = (
+    Group(
+        "CONSENT",
+        "Informed consent",
+        "CONSENT",
+        "SCR",
+        """SELECT subject_id, site, consented_on, consent_form_version, consent_declined_on,
+                  consent_declined_reason, consent_withdrawn_on FROM subjects""",
+        (
+            Item("consented_on", "Date consent was signed", "date"),
+            Item("consent_form_version", "Consent form version"),
+            Item("consent_declined_on", "Date consent was declined", "date"),
+            Item("consent_declined_reason", "Why consent was declined", codelist="CONSENT_REFUSAL_REASON"),
+            Item("consent_withdrawn_on", "Date consent was withdrawn", "date"),
+        ),
+    ),
+    Group(
+        "SCREENING",
+        "Screening",
+        "SCREENING",
+        "SCR",
+        """SELECT subject_id, site, screening_number::text AS repeat_key, screening_number, screening_date,
+                  age_years, sex, bmi, eligible, protocol_version FROM screening_log""",
+        (
+            Item("screening_number", "Screening number (a rescreening counts up)", "integer"),
+            Item("screening_date", "Screening date", "date"),
+            Item("age_years", "Age at screening (years)", "integer"),
+            Item("sex", "Sex", codelist="SEX"),
+            Item("bmi", "Body mass index (kg/m2)", "float"),
+            Item("eligible", "Eligible", "boolean"),
+            Item("protocol_version", "Protocol version the criteria were evaluated under"),
+        ),
+        repeating=True,
+    ),
+    Group(
+        "CRITERION",
+        "Eligibility criterion",
+        "SCREENING",
+        "SCR",
+        """SELECT c.subject_id, l.site, c.screening_number || '.' || c.code AS repeat_key, c.screening_number,
+                  c.code, c.kind, c.outcome, c.blocks, c.value
+             FROM screening_criteria AS c JOIN screening_log AS l USING (subject_id, screening_number)""",
+        (
+            Item("screening_number", "Screening number", "integer"),
+            Item("code", "Criterion code (IN01-IN09, EX01-EX11)"),
+            Item("kind", "Inclusion or exclusion", codelist="CRITERION_KIND"),
+            Item("outcome", "Outcome", codelist="CRITERION_OUTCOME"),
+            Item("blocks", "Makes the subject ineligible", "boolean"),
+            Item("value", "Value the outcome was decided on"),
+        ),
+        repeating=True,
+    ),
+    Group(
+        "RANDOMIZATION",
+        "Randomization",
+        "RANDOMIZATION",
+        "D0",
+        """SELECT subject_id, site, randomization_number, arm, randomized_on, invalidated, invalidation_reason
+             FROM randomizations""",
+        (
+            Item("randomization_number", "Randomization number", "integer"),
+            Item("arm", "Arm", codelist="ARM"),
+            Item("randomized_on", "Date randomized", "date"),
+            Item("invalidated", "Randomization invalidated", "boolean"),
+            Item("invalidation_reason", "Why the randomization was invalidated"),
+        ),
+    ),
+    Group(
+        "SURGERY",
+        "Surgery",
+        "SURGERY",
+        "D0",
+        """SELECT subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2, follicular_units,
+                  donor_site, fat_harvest_site, harvested_fat_ml, ecm_svf_gel_ml FROM procedures""",
+        (
+            Item("procedure_date", "Date of surgery", "date"),
+            Item("surgeon", "Surgeon (staff code)"),
+            Item("anaesthesia", "Anaesthesia", codelist="ANAESTHESIA"),
+            Item("recipient_area_cm2", "Recipient area (cm2)", "float"),
+            Item("follicular_units", "Follicular units transplanted", "integer"),
+            Item("donor_site", "Donor site", codelist="DONOR_SITE"),
+            Item("fat_harvest_site", "Fat harvest site", codelist="FAT_HARVEST_SITE"),
+            Item("harvested_fat_ml", "Fat harvested (mL)", "float"),
+            Item("ecm_svf_gel_ml", "ECM/SVF-gel grafted (mL)", "float"),
+        ),
+    ),
+    Group(
+        "VISIT",
+        "Follow-up assessments",
+        "VISIT",
+        None,
+        """SELECT subject_id, site, visit AS event, status, visit_date, in_window, hair_density_per_cm2,
+                  grafts_surviving, follicle_survival_pct, satisfaction, mlossi, losdi, photo_reference
+             FROM visits WHERE status IN ('completed', 'missed')""",
+        (
+            Item("status", "Visit status", codelist="VISIT_STATUS"),
+            Item("visit_date", "Visit date", "date"),
+            Item("in_window", "Within the visit window", "boolean"),
+            Item("hair_density_per_cm2", "Hair density (hairs/cm2)", "float"),
+            Item("grafts_surviving", "Grafts surviving", "integer"),
+            Item("follicle_survival_pct", "Follicle survival (%)", "float"),
+            Item("satisfaction", "Patient satisfaction (0-10)", "integer"),
+            Item("mlossi", "mLoSSI", "integer"),
+            Item("losdi", "LoSDI", "integer"),
+            Item("photo_reference", "Photograph reference"),
+        ),
+    ),
+    Group(
+        "AE",
+        "Adverse event",
+        "AE",
+        "AE",
+        """SELECT subject_id, site, ae_id::text AS repeat_key, term, onset_date, site_aware_at, grade, serious,
+                  array_to_string(seriousness, ' ') AS seriousness, fat_graft_relatedness,
+                  hair_transplantation_relatedness, action_taken, outcome, follow_ups FROM adverse_events""",
+        (
+            Item("term", "Reported term"),
+            Item("onset_date", "Onset date", "date"),
+            Item("site_aware_at", "Site aware at", "datetime"),
+            Item("grade", "CTCAE grade", "integer"),
+            Item("serious", "Serious", "boolean"),
+            Item("seriousness", "Seriousness criteria (space separated)"),
+            Item("fat_graft_relatedness", "Relationship to the fat graft", codelist="RELATEDNESS"),
+            Item(
+                "hair_transplantation_relatedness", "Relationship to the hair transplantation", codelist="RELATEDNESS"
+            ),
+            Item("action_taken", "Action taken", codelist="ACTION_TAKEN"),
+            Item("outcome", "Outcome", codelist="AE_OUTCOME"),
+            Item("follow_ups", "Follow-up reports", "integer"),
+        ),
+        repeating=True,
+    ),
+    Group(
+        "END",
+        "End of participation",
+        "END",
+        "END",
+        """SELECT subject_id, site, completed_on, withdrawn_on, withdrawal_reason, died_on FROM subjects
+            WHERE coalesce(completed_on, withdrawn_on, died_on) IS NOT NULL""",
+        (
+            Item("completed_on", "Date the study was completed", "date"),
+            Item("withdrawn_on", "Date of withdrawal", "date"),
+            Item("withdrawal_reason", "Reason for withdrawal", codelist="WITHDRAWAL_REASON"),
+            Item("died_on", "Date of death", "date"),
+        ),
+    ),
+)
+
+CODELISTS: dict[str, type[StrEnum]] = {
+    "CONSENT_REFUSAL_REASON": forms.ConsentRefusalReason,
+    "SEX": forms.Sex,
+    "ANAESTHESIA": forms.Anaesthesia,
+    "DONOR_SITE": forms.DonorSite,
+    "FAT_HARVEST_SITE": forms.FatHarvestSite,
+    "RELATEDNESS": forms.Relatedness,
+    "ACTION_TAKEN": forms.ActionTaken,
+    "AE_OUTCOME": forms.AdverseEventOutcome,
+    "WITHDRAWAL_REASON": forms.WithdrawalReason,
+}
+# Code lists of the read models' own words (not a form's): the values each column may hold.
+FIXED_CODELISTS: dict[str, tuple[str, ...]] = {
+    "CRITERION_KIND": ("inclusion", "exclusion"),
+    "CRITERION_OUTCOME": ("met", "not_met", "missing"),
+    "VISIT_STATUS": ("completed", "missed"),
+}
+
+
+def events(protocol: ProtocolDefinition) -> list[Event]:
+    return [
+        Event("SCR", "Screening", "Scheduled"),
+        Event("D0", "Randomization and surgery (day 0)", "Scheduled"),
+        *(Event(v.code, v.name, "Scheduled") for v in protocol.schedule.follow_up),
+        Event("AE", "Adverse events", "Common"),
+        Event("END", "End of participation", "Common"),
+    ]
+
+
+def forms_of(event: Event, protocol: ProtocolDefinition) -> list[str]:
+    """The forms an event holds, in the order they are filled in; the visit form in every follow-up visit."""
+    visits = [v.code for v in protocol.schedule.follow_up]
+    return list(dict.fromkeys(g.form for g in GROUPS if event.oid in ([g.event] if g.event else visits)))
+
+
+def _e(parent: ET.Element | None, tag: str, **attributes: str) -> ET.Element:
+    # Unqualified names under the root's default namespace (ElementTree's own default-namespace writing
+    # refuses unqualified attributes, and ODM's attributes are unqualified).
+    return ET.Element(tag, attributes) if parent is None else ET.SubElement(parent, tag, attributes)
+
+
+def _text(parent: ET.Element, tag: str, text: str) -> None:
+    translated = _e(_e(parent, tag), "TranslatedText", **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
+    translated.text = text
+
+
+def _value(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> None:
+    variables = _e(study, "GlobalVariables")
+    _e(variables, "StudyName").text = protocol.trial_id
+    _e(variables, "StudyDescription").text = protocol.title
+    _e(variables, "ProtocolName").text = f"{protocol.trial_id} version {protocol.version}"
+    mdv = _e(study, "MetaDataVersion", OID=mdv_oid, Name=f"Protocol version {protocol.version}")
+    schedule = _e(mdv, "Protocol")
+    all_events = events(protocol)
+    for order, event in enumerate(all_events, start=1):
+        _e(schedule, "StudyEventRef", StudyEventOID=f"SE.{event.oid}", OrderNumber=str(order), Mandatory="No")
+    for event in all_events:
+        definition = _e(mdv, "StudyEventDef", OID=f"SE.{event.oid}", Name=event.name, Repeating="No", Type=event.kind)
+        for order, form in enumerate(forms_of(event, protocol), start=1):
+            _e(definition, "FormRef", FormOID=f"F.{form}", OrderNumber=str(order), Mandatory="No")
+    for form, name in FORM_NAMES.items():
+        definition = _e(mdv, "FormDef", OID=f"F.{form}", Name=name, Repeating="No")
+        for order, group in enumerate((g for g in GROUPS if g.form == form), start=1):
+            _e(definition, "ItemGroupRef", ItemGroupOID=f"IG.{group.oid}", OrderNumber=str(order), Mandatory="No")
+    for group in GROUPS:
+        definition = _e(
+            mdv, "ItemGroupDef", OID=f"IG.{group.oid}", Name=group.name, Repeating="Yes" if group.repeating else "No"
+        )
+        for order, item in enumerate(group.items, start=1):
+            _e(definition, "ItemRef", ItemOID=_item_oid(group, item), OrderNumber=str(order), Mandatory="No")
+    for group in GROUPS:
+        for item in group.items:
+            definition = _e(mdv, "ItemDef", OID=_item_oid(group, item), Name=item.column, DataType=item.data_type)
+            _text(definition, "Description", item.label)
+            _text(definition, "Question", item.label)
+            if item.codelist:
+                _e(definition, "CodeListRef", CodeListOID=f"CL.{item.codelist}")
+    codes = {"ARM": {a.code: a.name for a in protocol.arms}}
+    codes |= {name: {v.value: v.value.replace("_", " ") for v in enum} for name, enum in CODELISTS.items()}
+    codes |= {name: {v: v.replace("_", " ") for v in values} for name, values in FIXED_CODELISTS.items()}
+    for name, decodes in codes.items():
+        codelist = _e(mdv, "CodeList", OID=f"CL.{name}", Name=name, DataType="text")
+        for value, decode in decodes.items():
+            _text(_e(codelist, "CodeListItem", CodedValue=value), "Decode", decode)
+
+
+def _item_oid(group: Group, item: Item) -> str:
+    return f"IT.{group.oid}.{item.column.upper()}"
+
+
+async def _admin(
+    root: ET.Element, conn: Connection, protocol: ProtocolDefinition, mdv_oid: str, as_of: datetime
+) -> None:
+    """Every site, with the first date it used this metadata version (its first subject, else the export)."""
+    first = {
+        r["site"]: r["first"]
+        for r in await conn.fetch("SELECT site, min(first_event_at) AS first FROM subjects GROUP BY site")
+    }
+    admin = _e(root, "AdminData", StudyOID=protocol.trial_id)
+    for site in protocol.sites:
+        location = _e(admin, "Location", OID=f"LOC.{site.code}", Name=site.name, LocationType="Site")
+        effective = protocol.local_date(site.code, first.get(site.code, as_of))
+        _e(
+            location,
+            "MetaDataVersionRef",
+            StudyOID=protocol.trial_id,
+            MetaDataVersionOID=mdv_oid,
+            EffectiveDate=effective.isoformat(),
+        )
+
+
+async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefinition, mdv_oid: str) -> None:
+    # subject → event → form → [(group, row)]
+    data: dict[str, dict[str, dict[str, list[tuple[Group, Any]]]]] = {}
+    sites: dict[str, str] = {}
+    for group in GROUPS:
+        for row in await conn.fetch(group.query):
+            sites[row["subject_id"]] = row["site"]
+            event = group.event or row["event"]
+            data.setdefault(row["subject_id"], {}).setdefault(event, {}).setdefault(group.form, []).append((group, row))
+    clinical = _e(root, "ClinicalData", StudyOID=protocol.trial_id, MetaDataVersionOID=mdv_oid)
+    order = [e.oid for e in events(protocol)]
+    for subject in sorted(data):
+        subject_data = _e(clinical, "SubjectData", SubjectKey=subject)
+        _e(subject_data, "SiteRef", LocationOID=f"LOC.{sites[subject]}")
+        for event in sorted(data[subject], key=order.index):
+            event_data = _e(subject_data, "StudyEventData", StudyEventOID=f"SE.{event}")
+            for form, groups in data[subject][event].items():
+                form_data = _e(event_data, "FormData", FormOID=f"F.{form}")
+                for group, row in sorted(groups, key=lambda g: (GROUPS.index(g[0]), g[1].get("repeat_key") or "")):
+                    keys = {"ItemGroupRepeatKey": row["repeat_key"]} if group.repeating else {}
+                    group_data = _e(form_data, "ItemGroupData", ItemGroupOID=f"IG.{group.oid}", **keys)
+                    for item in group.items:
+                        value = _value(row[item.column])
+                        if value is not None:
+                            _e(group_data, "ItemData", ItemOID=_item_oid(group, item), Value=value)
+
+
+async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: datetime) -> str:
+    """The ODM 1.3.2 snapshot document (XML text) as of `as_of`."""
+    mdv_oid = f"MDV.{protocol.version}"
+    stamp = as_of.isoformat(timespec="seconds")
+    root = _e(
+        None,
+        "ODM",
+        xmlns=NS,
+        FileType="Snapshot",
+        Granularity="All",
+        FileOID=f"{protocol.trial_id}.{as_of:%Y%m%dT%H%M%S}",
+        CreationDateTime=stamp,
+        AsOfDateTime=stamp,
+        ODMVersion="1.3.2",
+        Originator=protocol.trial_id,
+        SourceSystem=SOURCE_SYSTEM,
+    )
+    _metadata(_e(root, "Study", OID=protocol.trial_id), protocol, mdv_oid)
+    await _admin(root, conn, protocol, mdv_oid, as_of)
+    await _clinical(root, conn, protocol, mdv_oid)
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document.decode()
