@@ -34,8 +34,9 @@ browser:
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
 	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
+# `make run CLUSTER=3`: the same system on a three-node JetStream cluster (streams replicated on each node).
 run: setup
-	$(PY) -m devstack
+	CLUSTER=$(CLUSTER) $(PY) -m devstack
 
 test: setup browser
 	$(PY) -m pytest
@@ -44,11 +45,13 @@ test-unit: setup
 	$(PY) -m pytest tests/unit
 
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(if $(CLUSTER),--cluster $(CLUSTER))
 
-# Every component SIGKILLed under load, three rounds; `make test` runs one shorter round.
+# Every component SIGKILLed under load, three rounds; `make test` runs one shorter round. `make chaos
+# CLUSTER=3`: on a three-node cluster, the event stream's leader, a follower and the metadata leader killed
+# and a node cut off, each round.
 chaos: setup
-	$(PY) -m chaos
+	$(PY) -m chaos $(if $(CLUSTER),--cluster $(CLUSTER))
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,9 +1,12 @@
 """`make bench`: the real system on fresh embedded servers, each figure beside its raw limit from the same run.
 
-Writes bench/results.json and bench/results.svg. Sizes from the environment: BENCH_WRITE_SUBJECTS
-(600 subjects, three requests each), BENCH_CLIENTS (32), BENCH_REBUILD_EVENTS (200000).
+Writes bench/results.json and bench/results.svg; with `--cluster 3` (`make bench CLUSTER=3`) the write path and
+the raw publish are measured again on a three-node JetStream cluster in the same run. Sizes from the
+environment: BENCH_WRITE_SUBJECTS (600 subjects, three requests each), BENCH_CLIENTS (32),
+BENCH_REBUILD_EVENTS (200000).
 """
 
+import argparse
 import asyncio
 import json
 import os
@@ -23,7 +26,7 @@ import matplotlib.pyplot as plt
 from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
 from bench.write_path import bench_protocol, raw_http, raw_publish, write_path
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, free_port
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
 from devstack.system import LocalSystem
 from services.gateway.auth import Role, issue_token
@@ -63,9 +66,24 @@ def plot(results: dict[str, Any], path: Path) -> None:
     latency.set_xscale("log")
     latency.set_xlabel("milliseconds, log (solid p50, pale p99)")
     latency.set_title(f"Trial backend on {results['machine']['cpus']} cores — system (red) beside raw limits (grey)")
+    cluster = results.get("cluster")
+    if cluster:
+        nodes = cluster["nodes"]
+        rows[3:3] = [
+            (f"write path, {nodes}-node cluster", cluster["system"], SYSTEM),
+            (f"raw publish+ack, {nodes} replicas", cluster["jetstream_publish"], RAW),
+        ]
     rate_rows = [
         (f"write path ({write['clients']} clients)", write["system"]["per_s"], SYSTEM),
         ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"]["per_s"], RAW),
+        *(
+            [
+                (f"write path, {cluster['nodes']}-node cluster", cluster["system"]["per_s"], SYSTEM),
+                (f"raw publish+ack, {cluster['nodes']} replicas", cluster["jetstream_publish"]["per_s"], RAW),
+            ]
+            if cluster
+            else []
+        ),
         ("raw uvicorn endpoint", write["raw_limits"]["uvicorn_endpoint"]["per_s"], RAW),
         ("rebuild, every read model", rebuild["system_events_per_s"], SYSTEM),
         ("raw JetStream consume", rebuild["raw_limit_jetstream_consume_per_s"], RAW),
@@ -97,9 +115,12 @@ def resident_mb(process: psutil.Process) -> float:
 
 def processes(system: LocalSystem) -> dict[str, psutil.Process]:
     """Every process of the running system by name, and this benchmark's own (the load generator)."""
-    assert system.services is not None and system.nats.process is not None
+    assert system.services is not None
     found = {name: psutil.Process(p.pid) for name, p in system.services.processes.items()}
-    found["nats"] = psutil.Process(system.nats.process.pid)
+    nodes = system.nats.nodes if isinstance(system.nats, NatsCluster) else {"nats": system.nats}
+    for name, node in nodes.items():
+        assert node.process is not None
+        found[name] = psutil.Process(node.process.pid)
     postmaster = system.postgres.pid()
     if postmaster is not None:
         found["postgres"] = psutil.Process(postmaster)
@@ -166,6 +187,50 @@ async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, client
     }
 
 
+async def cluster_benchmarks(system: LocalSystem, base: Path, subjects: int, clients: int) -> dict[str, Any]:
+    """The write path and the raw publish again, on a JetStream cluster with every stream on each node."""
+    sites = tuple(s.code for s in load_protocol(DEFAULT_PROTOCOL_FILE).sites)
+    keys = {"bench": SECRET}
+    tokens = {s: issue_token(keys, issuer="trial-gateway", role=Role.INVESTIGATOR, site=s, hours=1) for s in sites}
+    publish = await raw_publish(system.nats_url, subjects * 3, clients, replicas=system.stream_replicas)
+    write = await write_path(system.gateway_url, tokens, sites, subjects, clients)
+    return {"system": write["system"], "statuses": write["statuses"], "jetstream_publish": publish.as_dict()}
+
+
+def on_a_cluster(base: Path, protocol: Path, nodes: int, subjects: int, clients: int, single: dict[str, Any]) -> Any:
+    system = bench_system(base / f"cluster{nodes}", protocol, cluster=nodes)
+    try:
+        system.start(log_dir=base / f"logs-cluster{nodes}")
+        found = asyncio.run(cluster_benchmarks(system, base, subjects, clients))
+    finally:
+        system.stop()
+    one = single["write_path"]
+    return {
+        "what": f"the same write path and publish on a {nodes}-node JetStream cluster, streams with {nodes} replicas",
+        "nodes": nodes,
+        **found,
+        "ratio_per_s_to_single_node": round(found["system"]["per_s"] / one["system"]["per_s"], 3),
+        "ratio_p50_to_single_node": round(found["system"]["p50_ms"] / one["system"]["p50_ms"], 2),
+        "ratio_publish_per_s_to_single_node": round(
+            found["jetstream_publish"]["per_s"] / one["raw_limits"]["jetstream_publish"]["per_s"], 3
+        ),
+        "replication_ms_per_publish_p50": round(
+            found["jetstream_publish"]["p50_ms"] - one["raw_limits"]["jetstream_publish"]["p50_ms"], 2
+        ),
+    }
+
+
+def bench_system(data: Path, protocol: Path, *, cluster: int = 1) -> LocalSystem:
+    return LocalSystem(
+        data,
+        cluster=cluster,
+        TOKEN_SIGNING_KEYS=f"bench:{SECRET}",
+        RANDOMIZATION_SEED=SEED,
+        PROTOCOL_FILE=str(protocol),
+        LOG_LEVEL="WARNING",
+    )
+
+
 def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
     """On servers of its own, so the stream holds exactly the events measured."""
     nats_server = EmbeddedNats(base / "nats-rebuild", port=free_port())
@@ -195,29 +260,30 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--cluster", type=int, default=1, help="also measure the write path on a cluster of this many nodes"
+    )
+    args = parser.parse_args()
     subjects = min(int(os.environ.get("BENCH_WRITE_SUBJECTS", "600")), 3 * 499)  # SAE subjects start at 500
     clients = int(os.environ.get("BENCH_CLIENTS", "32"))
     rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
     with tempfile.TemporaryDirectory(prefix="trial-bench-") as tmp:
         base = Path(tmp)
         protocol = bench_protocol(DEFAULT_PROTOCOL_FILE, base / "protocol.yaml", subjects)
-        system = LocalSystem(
-            base / "system",
-            TOKEN_SIGNING_KEYS=f"bench:{SECRET}",
-            RANDOMIZATION_SEED=SEED,
-            PROTOCOL_FILE=str(protocol),
-            LOG_LEVEL="WARNING",
-        )
+        system = bench_system(base / "system", protocol)
         try:
             system.start(log_dir=base / "logs")
             live = asyncio.run(live_benchmarks(system, base, subjects, clients))
         finally:
             system.stop()
+        cluster = on_a_cluster(base, protocol, args.cluster, subjects, clients, live) if args.cluster > 1 else None
         rebuild = rebuild_benchmark(base, rebuild_events)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
         **live,
+        **({"cluster": cluster} if cluster else {}),
         "rebuild": rebuild,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -238,6 +304,13 @@ def main() -> int:
     )
     print(f"write path CPU ms per request: {w['cpu_ms_per_request']} ({w['cores_busy']} cores busy)")
     print(f"memory after load (MB): {results['memory_after_load_mb']}")
+    if cluster:
+        print(
+            f"on {cluster['nodes']} nodes: write path {cluster['system']['per_s']} req/s, "
+            f"p50 {cluster['system']['p50_ms']} ms ({cluster['ratio_per_s_to_single_node']} of one node); raw publish "
+            f"{cluster['jetstream_publish']['per_s']}/s ({cluster['ratio_publish_per_s_to_single_node']} of one node), "
+            f"+{cluster['replication_ms_per_publish_p50']} ms p50 per append for the replication"
+        )
     print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
     return 0
 

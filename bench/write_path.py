@@ -19,6 +19,7 @@ from tqdm import tqdm
 from bench.measure import Summary, now_ms
 from devstack.examples import CONSENT, ELIGIBLE
 from devstack.servers import free_port
+from shared.runtime import bus
 
 FORMS: tuple[tuple[str, dict[str, Any]], ...] = (("consent", CONSENT), ("screening", ELIGIBLE), ("randomization", {}))
 
@@ -101,12 +102,16 @@ async def write_path(
     }
 
 
-async def raw_publish(nats_url: str, n: int, clients: int) -> Throughput:
-    """JetStream publish with ack to a file stream on the same fsync-always server: the floor of one append."""
-    nc = await nats.connect(nats_url)
+async def raw_publish(nats_url: str, n: int, clients: int, *, replicas: int = 1) -> Throughput:
+    """JetStream publish with ack to a file stream on the same fsync-always server (or cluster, with as many
+    replicas as the system's streams): the floor of one append."""
+    nc = await nats.connect(bus.servers(nats_url))
     js = nc.jetstream()
     stream = f"BENCH_{uuid.uuid4().hex[:8]}"
-    await js.add_stream(api.StreamConfig(name=stream, subjects=[f"bench.{stream}.>"], storage=api.StorageType.FILE))
+    config = api.StreamConfig(
+        name=stream, subjects=[f"bench.{stream}.>"], storage=api.StorageType.FILE, num_replicas=replicas
+    )
+    await js.add_stream(config)
     payload = b"x" * 1500  # about a screening event
 
     def publish(i: int) -> Callable[[], Awaitable[None]]:

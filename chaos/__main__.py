@@ -1,12 +1,14 @@
 """`make chaos`: the whole system under a mixed write load, every component SIGKILLed in turn, several rounds.
 
 Prints what it does and what it found, writes chaos/report.json and chaos/timeline.svg (every
-request's latency over time, the crashes marked). Exits 1 when anything was lost, doubled or stuck.
+request's latency over time, the crashes marked; `-cluster3` in their names on a three-node cluster, with
+the leader changes and the longest write stall). Exits 1 when anything was lost, doubled or stuck.
 """
 
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -40,7 +42,8 @@ def plot(run: ChaosRun, path: Path) -> None:
             rasterized=True,  # thousands of points: a picture, not thousands of SVG elements
         )
     for crash in run.crashes:
-        ax.axvspan(crash.killed_at, crash.back_at, color="#e74c3c", alpha=0.15)
+        colour = "#8e44ad" if crash.fault == "partition" else "#e74c3c"
+        ax.axvspan(crash.killed_at, crash.back_at, color=colour, alpha=0.15)
         ax.annotate(
             crash.component,
             (crash.killed_at, 1.0),
@@ -50,8 +53,23 @@ def plot(run: ChaosRun, path: Path) -> None:
             ha="right",
             fontsize=8,
         )
+    for change in run.leaders[1:]:
+        ax.axvline(change.at, color="#27ae60", linewidth=1, linestyle="--")
+        ax.annotate(
+            f"leader: {change.leader or 'none'}",
+            (change.at, 0.02),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="bottom",
+            ha="left",
+            fontsize=7,
+            color="#27ae60",
+        )
     ax.set_yscale("log")
-    ax.set_xlabel("seconds since the load started (red: component killed until restarted)")
+    marks = "red: killed until restarted" + (
+        "; purple: cut off (SIGSTOP); green: the event stream's leader changed" if run.leaders else ""
+    )
+    ax.set_xlabel(f"seconds since the load started ({marks})")
     ax.set_ylabel("request → final answer, ms (log)")
     verdict = "nothing lost, doubled or stuck" if run.ok else f"{len(run.findings.problems)} problem(s)"
     ax.set_title(f"{len(run.answers)} requests, {len(run.crashes)} SIGKILLs — {verdict}")
@@ -66,9 +84,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="passes over every component (default 3)")
     parser.add_argument("--clients", type=int, default=20, help="concurrent site clients (default 20)")
     parser.add_argument("--seed", type=int, default=7, help="order and timing of the crashes")
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=int(os.environ.get("CLUSTER") or 1),
+        help="nodes of the JetStream cluster (default 1: one server; 3: kill leaders and cut a node off)",
+    )
     args = parser.parse_args()
     data = new_data_dir()
-    system = chaos_system(data)
+    system = chaos_system(data, cluster=args.cluster)
+    suffix = f"-cluster{args.cluster}" if args.cluster > 1 else ""
     say(f"starting the system in {data}")
     try:
         system.start(log_dir=data / "logs")
@@ -79,19 +104,26 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "ok": run.ok,
         "seconds": round(run.seconds, 1),
+        "cluster_nodes": args.cluster,
         "crashes": [asdict(c) for c in run.crashes],
+        "stream_leader_changes": [asdict(c) for c in run.leaders[1:]],
+        "longest_write_stall_seconds": round(run.longest_stall, 2),
         "counts": run.findings.counts,
         "connection_failures_retried": run.transport_errors,
         "failure": run.failure,
         "problems": run.findings.problems,
     }
-    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(run, OUT / "timeline.svg")
+    report_file, timeline_file = OUT / f"report{suffix}.json", OUT / f"timeline{suffix}.svg"
+    report_file.write_text(json.dumps(report, indent=2) + "\n")
+    plot(run, timeline_file)
     for name, count in run.findings.counts.items():
         say(f"{name}: {count}")
     for problem in ([run.failure] if run.failure else []) + run.findings.problems:
         say(f"PROBLEM: {problem}")
-    say(f"{'OK' if run.ok else 'FAILED'}; wrote {OUT / 'report.json'} and {OUT / 'timeline.svg'}")
+    if run.leaders:
+        changes, stall = len(run.leaders) - 1, run.longest_stall
+        say(f"the event stream's leader changed {changes} times; longest write stall {stall:.1f}s")
+    say(f"{'OK' if run.ok else 'FAILED'}; wrote {report_file} and {timeline_file}")
     if run.ok:
         shutil.rmtree(data, ignore_errors=True)
     else:

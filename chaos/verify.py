@@ -26,6 +26,7 @@ from services.reporting.projections import all_projections
 from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.contracts.events import RecordedEvent
 from shared.contracts.protocol import load_protocol
+from shared.runtime import bus
 from shared.runtime.deadletters import dead_letters
 from shared.runtime.eventstore import (
     ALERTS_PREFIX,
@@ -54,7 +55,7 @@ async def verify(
     system: LocalSystem, load: Load, *, ack_wait: float, settle_seconds: float = 60.0, say: Callable[[str], None]
 ) -> Findings:
     findings = Findings()
-    nc = await nats.connect(system.nats_url, name="trial-chaos-verify")
+    nc = await nats.connect(bus.servers(system.nats_url), name="trial-chaos-verify")
     try:
         js = nc.jetstream()
         say("waiting for every consumer and read model to catch up")

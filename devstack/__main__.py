@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from devstack.examples import CONSENT
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, local_secrets
+from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
 from ops.bus_permissions import PERMISSIONS
 from ops.cli import write_access
@@ -37,13 +37,19 @@ def main() -> int:
     try:
         nats_url = os.environ.get("NATS_URL")
         nats_urls: dict[str, str] = {}
+        cluster = int(os.environ.get("CLUSTER") or 1)
         if not nats_url:
-            nats = EmbeddedNats(data / "nats", port=int(os.environ.get("NATS_PORT", "4222")))
+            nats_port = int(os.environ.get("NATS_PORT", "4222"))
+            nats = (
+                NatsCluster(data / "nats-cluster", size=cluster, port=nats_port)
+                if cluster > 1
+                else EmbeddedNats(data / "nats", port=nats_port)
+            )
             nats_url = nats.start()
             nats_urls = {user: nats.url_for(user) for user in PERMISSIONS}
+            servers = f"a {cluster}-node JetStream cluster" if cluster > 1 else "nats-server"
             print(
-                f"nats-server (JetStream, fsync before ack, a user per service) on port {nats.port}, "
-                f"data in {nats.data_dir}",
+                f"{servers} (fsync before ack, a user per service) from port {nats.port}, data in {nats.data_dir}",
                 flush=True,
             )
         database_url = os.environ.get("DATABASE_URL")
@@ -60,6 +66,7 @@ def main() -> int:
             GATEWAY_PORT=port,
             LOG_FORMAT="console",
             RANDOMIZATION_SEED=os.environ.get("RANDOMIZATION_SEED") or local_test_seed(data),
+            STREAM_REPLICAS=str(cluster),
         )
         # What `trial <verb>` needs to act as each service against this system, kept with its data.
         write_access(

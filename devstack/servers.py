@@ -14,7 +14,9 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -60,19 +62,38 @@ def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} did not become ready in {timeout:.0f}s")
 
 
+@dataclass(frozen=True)
+class ClusterRoutes:
+    """A node's place in a cluster: the cluster's name, the node's route port and its peers' route ports."""
+
+    name: str
+    port: int
+    peers: tuple[int, ...]
+
+
 class EmbeddedNats:
     """nats-server with JetStream under `data_dir`; `sync_interval: always` so an ack means on disk."""
 
     def __init__(
-        self, data_dir: Path, *, port: int = 4222, monitor_port: int | None = None, least_privilege: bool = True
+        self,
+        data_dir: Path,
+        *,
+        port: int = 4222,
+        monitor_port: int | None = None,
+        least_privilege: bool = True,
+        server_name: str = "trial_dev",
+        cluster: ClusterRoutes | None = None,
+        passwords: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.monitor_port = monitor_port or free_port()
+        self.server_name = server_name
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
         # One user per service with only its own subjects (ops/bus_permissions.py); passwords are
-        # made once and kept with the data, readable by the owner only.
-        self.passwords = bus_passwords(data_dir) if least_privilege else None
+        # made once and kept with the data, readable by the owner only (a cluster's nodes share them).
+        self.passwords = passwords or (bus_passwords(data_dir) if least_privilege else None)
 
     @property
     def url(self) -> str:
@@ -85,15 +106,26 @@ class EmbeddedNats:
         return f"nats://{user}:{self.passwords[user]}@127.0.0.1:{self.port}"
 
     def config(self) -> str:
+        routes = ""
+        if self.cluster is not None:
+            peers = ", ".join(f"nats-route://127.0.0.1:{port}" for port in self.cluster.peers)
+            routes = (
+                f"cluster {{\n  name: {self.cluster.name}\n  listen: 127.0.0.1:{self.cluster.port}\n"
+                f"  routes: [{peers}]\n}}\n"
+            )
         return (
-            f"server_name: trial_dev\n"
-            f"listen: 127.0.0.1:{self.port}\n"
-            f"http: 127.0.0.1:{self.monitor_port}\n"
-            f"jetstream {{\n"
-            f'  store_dir: "{self.data_dir / "jetstream"}"\n'
-            f"  sync_interval: always\n"
-            f"}}\n"
-        ) + (nats_authorization(self.passwords) if self.passwords else "")
+            (
+                f"server_name: {self.server_name}\n"
+                f"listen: 127.0.0.1:{self.port}\n"
+                f"http: 127.0.0.1:{self.monitor_port}\n"
+                f"jetstream {{\n"
+                f'  store_dir: "{self.data_dir / "jetstream"}"\n'
+                f"  sync_interval: always\n"
+                f"}}\n"
+            )
+            + routes
+            + (nats_authorization(self.passwords) if self.passwords else "")
+        )
 
     def start(self, timeout: float = 20.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +162,94 @@ class EmbeddedNats:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the node is there but answers nobody, as behind a network partition."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def jetstream(self, query: str = "") -> dict[str, Any]:
+        """The node's JetStream monitoring report (`/jsz`)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/jsz?{query}", timeout=2) as answer:
+            report: dict[str, Any] = json.load(answer)
+        return report
+
+
+class NatsCluster:
+    """A JetStream cluster of `size` nats-servers on loopback, from the same wheel and with the same users and
+    permissions as one server; every node fsyncs before it acknowledges. Clients get every node's URL
+    (comma-separated) and move to another node when theirs dies."""
+
+    NAME = "trial"
+
+    def __init__(self, data_dir: Path, *, size: int = 3, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        passwords = bus_passwords(data_dir)
+        route_ports = [free_port() for _ in range(size)]
+        self.nodes = {
+            f"nats-{i + 1}": EmbeddedNats(
+                data_dir / f"n{i + 1}",
+                port=port + i if port else free_port(),
+                server_name=f"trial_n{i + 1}",
+                cluster=ClusterRoutes(self.NAME, route_ports[i], tuple(p for p in route_ports if p != route_ports[i])),
+                passwords=passwords,
+            )
+            for i in range(size)
+        }
+        self.passwords = passwords
+
+    @property
+    def port(self) -> int:
+        return next(iter(self.nodes.values())).port
+
+    @property
+    def url(self) -> str:
+        return self.url_for("admin")
+
+    def url_for(self, user: str) -> str:
+        return ",".join(node.url_for(user) for node in self.nodes.values())
+
+    def start(self, timeout: float = 30.0) -> str:
+        for node in self.nodes.values():
+            node.start(timeout)
+        _wait_until(lambda: self.meta_leader() is not None, timeout, "the JetStream cluster's meta leader")
+        return self.url
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes.values():
+            node.kill()
+
+    def node_named(self, server_name: str) -> str:
+        """The node (`nats-2`) of a server name (`trial_n2`), as leaders are reported."""
+        return next(name for name, node in self.nodes.items() if node.server_name == server_name)
+
+    def meta_leader(self) -> str | None:
+        """The node leading the cluster's JetStream metadata (streams, consumers), if one is elected now."""
+        for node in self.nodes.values():
+            with contextlib.suppress(OSError, ValueError):
+                leader = node.jetstream().get("meta_cluster", {}).get("leader")
+                if leader:
+                    return self.node_named(leader)
+        return None
+
+    def stream_leader(self, stream: str) -> str | None:
+        """The node leading `stream`'s replicas, if one is elected now."""
+        for node in self.nodes.values():
+            with contextlib.suppress(OSError, ValueError):
+                for account in node.jetstream("accounts=true&streams=true").get("account_details", []):
+                    for detail in account.get("stream_detail", []):
+                        leader = detail.get("cluster", {}).get("leader")
+                        if detail.get("name") == stream and leader:
+                            return self.node_named(leader)
+        return None
 
 
 class EmbeddedPostgres:

@@ -8,7 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.servers import EmbeddedNats, EmbeddedPostgres, database_urls, env_with, free_port, local_secrets
+from devstack.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    NatsCluster,
+    database_urls,
+    env_with,
+    free_port,
+    local_secrets,
+)
 from devstack.stack import SERVICES, ServiceProcesses
 from ops.bus_permissions import PERMISSIONS
 
@@ -24,12 +32,19 @@ class LocalSystem:
         gateway_port: int | None = None,
         nats_port: int | None = None,
         second_replicas: tuple[str, ...] = (),
+        cluster: int = 1,
         **env: str,
     ) -> None:
         self.data = data
         # A second replica of these services runs beside the first (`screening#2`), as in production.
         self.replicas = tuple(f"{name}#2" for name in second_replicas)
-        self.nats = EmbeddedNats(data / "nats", port=nats_port or free_port())
+        # One nats-server, or a JetStream cluster (`nats-1`, `nats-2`, …) with every stream replicated on each node.
+        self.nats: EmbeddedNats | NatsCluster = (
+            NatsCluster(data / "nats", size=cluster, port=nats_port)
+            if cluster > 1
+            else EmbeddedNats(data / "nats", port=nats_port or free_port())
+        )
+        self.stream_replicas = cluster
         self.postgres = EmbeddedPostgres(data / "postgres")
         self.gateway_port = gateway_port or free_port()
         self.extra_env = env
@@ -49,7 +64,12 @@ class LocalSystem:
         self.nats.start()
         self.database_url = self.postgres.start()
         env = (
-            env_with(NATS_URL=self.nats.url, DATABASE_URL=self.database_url, GATEWAY_PORT=str(self.gateway_port))
+            env_with(
+                NATS_URL=self.nats.url,
+                DATABASE_URL=self.database_url,
+                GATEWAY_PORT=str(self.gateway_port),
+                STREAM_REPLICAS=str(self.stream_replicas),
+            )
             | local_secrets(self.data)
             | self.extra_env
         )
@@ -63,22 +83,32 @@ class LocalSystem:
         self.services.start(*SERVICES, *self.replicas)
         self.services.wait_ready(self.gateway_url)
 
+    @property
+    def components(self) -> tuple[str, ...]:
+        """What can be killed and restarted: the servers (each node of a cluster) and the services."""
+        if isinstance(self.nats, NatsCluster):
+            return (*self.nats.nodes, "postgres", *SERVICES)
+        return COMPONENTS
+
     def kill(self, component: str) -> None:
         """SIGKILL: no shutdown of any kind, as when a node or container dies."""
-        if component == "nats":
-            self.nats.kill()
+        if component == "nats" or component in self._nodes():
+            self._nodes().get(component, self.nats).kill()
         elif component == "postgres":
             self.postgres.kill()
         else:
             self._processes().kill(component)
 
     def restart(self, component: str) -> None:
-        if component == "nats":
-            self.nats.start()
+        if component == "nats" or component in self._nodes():
+            self._nodes().get(component, self.nats).start()
         elif component == "postgres":
             self.postgres.restart()
         else:
             self._processes().start(component)
+
+    def _nodes(self) -> dict[str, EmbeddedNats]:
+        return self.nats.nodes if isinstance(self.nats, NatsCluster) else {}
 
     def check_alive(self) -> None:
         """Raises when a service exited on its own."""

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import shared.runtime.metrics  # noqa: F401 - registers the metrics the alerts refer to
+from devstack.servers import NatsCluster
 from devstack.stack import SERVICES
 from ops.bus_permissions import nats_authorization
 
@@ -263,6 +264,24 @@ def test_prod_encrypts_bus_and_database_connections_and_declares_the_service_rol
     values = yaml.safe_load((K8S / "overlays" / "prod" / "nats-values.yaml").read_text())
     assert values["config"]["nats"]["tls"]["enabled"] and values["config"]["cluster"]["tls"]["enabled"]
     assert values["config"]["merge"]["$include"].endswith("auth.conf")
+
+
+def test_prod_nats_is_the_cluster_the_cluster_tests_run(tmp_path: Path) -> None:
+    """Three nodes spread over hosts, fsync before every acknowledgement, every stream on each node: what
+    `tests/chaos/test_cluster.py` and `make chaos CLUSTER=3` run (`NatsCluster`, `STREAM_REPLICAS`)."""
+    values = yaml.safe_load((K8S / "overlays" / "prod" / "nats-values.yaml").read_text())
+    tested = NatsCluster(tmp_path)
+    assert values["config"]["cluster"]["enabled"] and values["config"]["cluster"]["replicas"] == len(tested.nodes)
+    assert values["config"]["jetstream"]["enabled"] and values["config"]["jetstream"]["fileStore"]["enabled"]
+    assert not values["config"]["jetstream"]["memoryStore"]["enabled"]
+    node = next(iter(tested.nodes.values()))
+    assert values["config"]["merge"]["jetstream"]["sync_interval"] == "always"
+    assert "sync_interval: always" in node.config() and node.cluster is not None
+    spread = values["podTemplate"]["topologySpreadConstraints"]["kubernetes.io/hostname"]
+    assert (spread["maxSkew"], spread["whenUnsatisfiable"]) == (1, "DoNotSchedule")
+    assert values["podDisruptionBudget"]["enabled"]
+    [config] = by_kind(render("prod"), "ConfigMap")
+    assert int(config["data"]["STREAM_REPLICAS"]) == len(tested.nodes)
 
 
 def test_every_service_runs_and_is_scraped_for_metrics_on_its_health_port(
