@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import yaml
 from nats.js import api
 from tqdm import tqdm
@@ -105,7 +104,7 @@ async def write_path(
 async def raw_publish(nats_url: str, n: int, clients: int, *, replicas: int = 1) -> Throughput:
     """JetStream publish with ack to a file stream on the same fsync-always server (or cluster, with as many
     replicas as the system's streams): the floor of one append."""
-    nc = await nats.connect(bus.servers(nats_url))
+    nc = await bus.connect(nats_url, name="trial-bench-publish")
     js = nc.jetstream()
     stream = f"BENCH_{uuid.uuid4().hex[:8]}"
     config = api.StreamConfig(

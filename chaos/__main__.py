@@ -105,9 +105,10 @@ def main() -> int:
         "ok": run.ok,
         "seconds": round(run.seconds, 1),
         "cluster_nodes": args.cluster,
-        "crashes": [asdict(c) for c in run.crashes],
+        "crashes": [asdict(c) | {"write_stall_seconds": round(run.stall_after(c), 2)} for c in run.crashes],
         "stream_leader_changes": [asdict(c) for c in run.leaders[1:]],
-        "longest_write_stall_seconds": round(run.longest_stall, 2),
+        "longest_write_stall_seconds": round(run.longest_stall[0], 2),
+        "longest_write_stall_began_at": round(run.longest_stall[1], 2),
         "counts": run.findings.counts,
         "connection_failures_retried": run.transport_errors,
         "failure": run.failure,
@@ -121,8 +122,8 @@ def main() -> int:
     for problem in ([run.failure] if run.failure else []) + run.findings.problems:
         say(f"PROBLEM: {problem}")
     if run.leaders:
-        changes, stall = len(run.leaders) - 1, run.longest_stall
-        say(f"the event stream's leader changed {changes} times; longest write stall {stall:.1f}s")
+        changes, (stall, began) = len(run.leaders) - 1, run.longest_stall
+        say(f"the event stream's leader changed {changes} times; longest write stall {stall:.1f}s from {began:.1f}s")
     say(f"{'OK' if run.ok else 'FAILED'}; wrote {report_file} and {timeline_file}")
     if run.ok:
         shutil.rmtree(data, ignore_errors=True)

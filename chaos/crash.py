@@ -59,11 +59,21 @@ class ChaosRun:
     def ok(self) -> bool:
         return self.failure is None and not self.findings.problems
 
-    @property
-    def longest_stall(self) -> float:
-        """The longest time, in seconds, in which no write was recorded anywhere (from the first to the last)."""
+    def stall_after(self, crash: Crash) -> float:
+        """The longest time without a recorded write that overlaps the fault (from the fault to its recovery)."""
         recorded = sorted(a.answered_at for a in self.answers if a.recorded)
-        return max((b - a for a, b in itertools.pairwise(recorded)), default=0.0)
+        gaps = [
+            b - max(a, crash.killed_at)
+            for a, b in itertools.pairwise(recorded)
+            if a <= crash.back_at and b >= crash.killed_at
+        ]
+        return max(gaps, default=0.0)
+
+    @property
+    def longest_stall(self) -> tuple[float, float]:
+        """The longest time, in seconds, in which no write was recorded anywhere, and when it began."""
+        recorded = sorted(a.answered_at for a in self.answers if a.recorded)
+        return max(((b - a, a) for a, b in itertools.pairwise(recorded)), default=(0.0, 0.0))
 
 
 # Two of each (but the gateway, one port here): replicas share commands, the reaction's consumer and
@@ -104,18 +114,22 @@ CLUSTER_FAULTS = ("stream leader", "follower", "meta leader", "partition")
 PARTITION_SECONDS = 10.0
 
 
-def node_for(cluster: NatsCluster, fault: str) -> str:
-    leader = cluster.stream_leader(EVENTS_STREAM)
-    match fault:
-        case "stream leader" | "partition":
-            chosen = leader
-        case "meta leader":
-            chosen = cluster.meta_leader()
-        case _:
-            chosen = next(name for name in cluster.nodes if name != leader)
-    if chosen is None:
-        raise RuntimeError(f"no {fault} elected in the cluster")
-    return chosen
+def node_for(cluster: NatsCluster, fault: str, *, within: float = 30.0) -> str:
+    """The node holding the role now; waits for an election still under way (after the previous fault)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        leader = cluster.stream_leader(EVENTS_STREAM)
+        match fault:
+            case "stream leader" | "partition":
+                chosen = leader
+            case "meta leader":
+                chosen = cluster.meta_leader()
+            case _:
+                chosen = next(name for name in cluster.nodes if name != leader) if leader else None
+        if chosen is not None:
+            return chosen
+        time.sleep(0.25)
+    raise RuntimeError(f"no node held the role of {fault} for {within:.0f}s")
 
 
 async def fault(system: LocalSystem, step: str, rng: random.Random, started: float) -> Crash:
@@ -156,15 +170,15 @@ async def crash_each(
     rng: random.Random,
     between: tuple[float, float],
     say: Callable[[str], None],
+    crashes: list[Crash],
     leaders: list[LeaderChange],
-) -> list[Crash]:
+) -> None:
     """Under load: for each step, after a random while, SIGKILL the component, leave it down briefly, restart
     it (in a cluster: a node by its role, or a node cut off for a while)."""
     stop = asyncio.Event()
     load_task = asyncio.create_task(load.run(stop))
     cluster = system.nats if isinstance(system.nats, NatsCluster) else None
     watch = asyncio.create_task(watch_leader(cluster, load.started, leaders)) if cluster else None
-    crashes: list[Crash] = []
     try:
         for step in order:
             await asyncio.sleep(rng.uniform(*between))
@@ -180,7 +194,6 @@ async def crash_each(
         if watch is not None:
             watch.cancel()
         await load_task
-    return crashes
 
 
 async def crash_and_verify(
@@ -204,7 +217,7 @@ async def crash_and_verify(
     leaders: list[LeaderChange] = []
     failure = None
     try:
-        crashes = await crash_each(system, load, order, rng=rng, between=between, say=say, leaders=leaders)
+        await crash_each(system, load, order, rng=rng, between=between, say=say, crashes=crashes, leaders=leaders)
     except Exception as exc:  # e.g. a request that never got a final answer
         failure = f"{type(exc).__name__}: {exc}"
     say(f"{len(load.answers)} answers, {load.transport_errors} connection failures retried; verifying")

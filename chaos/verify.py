@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-import nats
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from prometheus_client.parser import text_string_to_metric_families
@@ -55,7 +53,7 @@ async def verify(
     system: LocalSystem, load: Load, *, ack_wait: float, settle_seconds: float = 60.0, say: Callable[[str], None]
 ) -> Findings:
     findings = Findings()
-    nc = await nats.connect(bus.servers(system.nats_url), name="trial-chaos-verify")
+    nc = await bus.connect(system.nats_url, name="trial-chaos-verify")
     try:
         js = nc.jetstream()
         say("waiting for every consumer and read model to catch up")

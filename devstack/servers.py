@@ -172,9 +172,10 @@ class EmbeddedNats:
         if self.process is not None:
             self.process.send_signal(signal.SIGCONT)
 
-    def jetstream(self, query: str = "") -> dict[str, Any]:
+    def jetstream(self, query: str = "", *, timeout: float = 2.0) -> dict[str, Any]:
         """The node's JetStream monitoring report (`/jsz`)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/jsz?{query}", timeout=2) as answer:
+        url = f"http://127.0.0.1:{self.monitor_port}/jsz?{query}"
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             report: dict[str, Any] = json.load(answer)
         return report
 
@@ -235,7 +236,7 @@ class NatsCluster:
         """The node leading the cluster's JetStream metadata (streams, consumers), if one is elected now."""
         for node in self.nodes.values():
             with contextlib.suppress(OSError, ValueError):
-                leader = node.jetstream().get("meta_cluster", {}).get("leader")
+                leader = node.jetstream(timeout=0.5).get("meta_cluster", {}).get("leader")
                 if leader:
                     return self.node_named(leader)
         return None
@@ -244,7 +245,7 @@ class NatsCluster:
         """The node leading `stream`'s replicas, if one is elected now."""
         for node in self.nodes.values():
             with contextlib.suppress(OSError, ValueError):
-                for account in node.jetstream("accounts=true&streams=true").get("account_details", []):
+                for account in node.jetstream("accounts=true&streams=true", timeout=0.5).get("account_details", []):
                     for detail in account.get("stream_detail", []):
                         leader = detail.get("cluster", {}).get("leader")
                         if detail.get("name") == stream and leader:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import nats.errors
 import structlog
 from faststream import BaseMiddleware, StreamMessage
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import REGISTRY
 
@@ -61,10 +61,13 @@ def build_broker(settings: TrialSettings, name: str, *, answers_commands: bool =
     if answers_commands and not settings.command_verify_keys:
         raise InvalidKey("COMMAND_VERIFY_KEYS is not set: the gateway's public key(s), 'kid:<base64url>'")
     verifier = CommandVerifier(settings.command_verify_keys) if settings.command_verify_keys else None
+    login = bus.credentials(settings.nats_url)
     return NatsBroker(
-        bus.servers(settings.nats_url),
+        bus.bare_servers(settings.nats_url),
         name=f"trial-{name}",
         inbox_prefix=bus.inbox_prefix(settings.nats_url),
+        security=NatsUserPassword(*login) if login else None,
+        **bus.LIVENESS,
         # SIGTERM: stop taking messages, let in-flight handlers finish, then close.
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,

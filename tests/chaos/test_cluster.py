@@ -9,7 +9,6 @@ The short form of `make chaos CLUSTER=3`: one round, a few clients.
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
 
 from chaos.crash import CLUSTER_FAULTS, chaos_system, crash_and_verify
@@ -33,7 +32,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
 
 
 async def test_the_streams_are_replicated_on_every_node(system: LocalSystem) -> None:
-    nc = await nats.connect(bus.servers(system.nats_url))
+    nc = await bus.connect(system.nats_url, name="trial-test-cluster")
     try:
         for stream in (EVENTS_STREAM, ALERTS_STREAM):
             info = await nc.jetstream().stream_info(stream)
