@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -27,6 +28,23 @@ OUT = Path(__file__).resolve().parent
 
 def say(line: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {line}", flush=True)
+
+
+LEADER = "#27ae60"
+
+
+def mark(ax: Any, at: float, text: str, *, top: bool, color: str = "black") -> None:
+    """Upright text at `at` seconds, along the top (faults) or the bottom (leader changes) of the plot."""
+    ax.annotate(
+        text,
+        (at, 1.0 if top else 0.02),
+        xycoords=("data", "axes fraction"),
+        rotation=90,
+        va="top" if top else "bottom",
+        ha="right" if top else "left",
+        fontsize=8 if top else 7,
+        color=color,
+    )
 
 
 def plot(run: ChaosRun, path: Path) -> None:
@@ -44,27 +62,10 @@ def plot(run: ChaosRun, path: Path) -> None:
     for crash in run.crashes:
         colour = "#8e44ad" if crash.fault == "partition" else "#e74c3c"
         ax.axvspan(crash.killed_at, crash.back_at, color=colour, alpha=0.15)
-        ax.annotate(
-            crash.component,
-            (crash.killed_at, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-        )
+        mark(ax, crash.killed_at, crash.component, top=True)
     for change in run.leaders[1:]:
-        ax.axvline(change.at, color="#27ae60", linewidth=1, linestyle="--")
-        ax.annotate(
-            f"leader: {change.leader or 'none'}",
-            (change.at, 0.02),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="bottom",
-            ha="left",
-            fontsize=7,
-            color="#27ae60",
-        )
+        ax.axvline(change.at, color=LEADER, linewidth=1, linestyle="--")
+        mark(ax, change.at, f"leader: {change.leader or 'none'}", top=False, color=LEADER)
     ax.set_yscale("log")
     marks = "red: killed until restarted" + (
         "; purple: cut off (SIGSTOP); green: the event stream's leader changed" if run.leaders else ""
