@@ -1,6 +1,6 @@
 """The gateway's OpenAPI document as the gateway really answers, so that generated clients work.
 
-FastAPI's own document says more than is true in three places, corrected here once for every route:
+FastAPI's own document is wrong in a few places, corrected here once for every route:
 refusals are documented in the route's media type (CSV, HTML) although they are served as
 `application/problem+json`; request validation failures are documented as FastAPI's `HTTPValidationError`
 although they are problems too; and bounds on a number that may also be written as exact decimal text
