@@ -5,13 +5,11 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Never
 
 import asyncpg
 import nats
-from tqdm import tqdm
 
-from services.reporting.app import MIGRATIONS, shown_on
+from services.reporting.app import MIGRATIONS
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
 from shared.contracts.events import (
@@ -26,6 +24,7 @@ from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EVENTS_PREFIX, event_subject, provision_streams
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.runtime.progress import progress, shown_on
 from shared.runtime.projections import rebuild
 
 
@@ -87,7 +86,7 @@ async def fill_stream(nats_url: str, protocol: ProtocolDefinition, total: int) -
         async with gate:
             await js.publish(event_subject(site, subject, envelope.type), envelope.to_json())
 
-    with tqdm(total=total, desc="fill stream", unit="event") as bar:
+    with progress(total=total, desc="fill stream", unit="event") as bar:
         for start in range(0, total, 2000):
             await asyncio.gather(*(publish(i) for i in range(start, min(total, start + 2000))))
             bar.update(min(total, start + 2000) - start)
@@ -134,7 +133,7 @@ async def rebuild_rate(nats_url: str, database_url: str, protocol: ProtocolDefin
     await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
     await apply_migrations(pool, "reporting", MIGRATIONS)
     try:
-        bar: tqdm[Never] = tqdm(desc="rebuild read models", unit="event")
+        bar = progress(desc="rebuild read models", unit="event")
         with bar:
             started = time.perf_counter()
             results = await rebuild(all_projections(protocol), nc.jetstream(), pool, progress=shown_on(bar))

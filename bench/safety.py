@@ -6,11 +6,11 @@ import uuid
 import httpx
 import nats
 from nats.aio.msg import Msg
-from tqdm import tqdm
 
 from bench.measure import Summary, now_ms
 from devstack.examples import CONSENT, serious_adverse_event
 from shared.contracts.alerts import SaeAlertMessage
+from shared.runtime.progress import progress
 
 
 async def raw_round_trip(nats_url: str, n: int) -> Summary:
@@ -50,7 +50,9 @@ async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n
     try:
         async with httpx.AsyncClient(base_url=gateway_url, timeout=15) as client:
             sites = sorted(tokens)
-            for i in tqdm(range(n), desc="SAE latency", unit="SAE"):
+            bar = progress(total=n, desc="SAE latency", unit="SAE")
+            for i in range(n):
+                bar.update()
                 site = sites[i % len(sites)]
                 subject = f"{site}-{500 + i // len(sites):03d}"
                 auth = {"Authorization": f"Bearer {tokens[site]}"}

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import yaml
 from nats.js import api
-from tqdm import tqdm
 
 from bench.measure import Summary, now_ms
 from devstack.examples import CONSENT, ELIGIBLE
 from devstack.servers import free_port
 from shared.runtime import bus
+from shared.runtime.progress import progress
 
 FORMS: tuple[tuple[str, dict[str, Any]], ...] = (("consent", CONSENT), ("screening", ELIGIBLE), ("randomization", {}))
 
@@ -45,7 +45,7 @@ async def concurrently(clients: int, work: list[Callable[[], Awaitable[None]]], 
     """Run the work items from `clients` concurrent workers; each item's latency and the overall rate."""
     queue = list(reversed(work))
     samples: list[float] = []
-    bar = tqdm(total=len(work), desc=desc, unit="req")
+    bar = progress(total=len(work), desc=desc, unit="req")
 
     async def worker() -> None:
         while queue:
@@ -69,7 +69,7 @@ async def write_path(
     statuses: dict[int, int] = {}
     numbers = iter(range(subjects))
     samples: list[float] = []
-    bar = tqdm(total=subjects * len(FORMS), desc="write path", unit="req")
+    bar = progress(total=subjects * len(FORMS), desc="write path", unit="req")
     async with httpx.AsyncClient(base_url=gateway, timeout=30, limits=httpx.Limits(max_connections=clients)) as http:
 
         async def client() -> None:

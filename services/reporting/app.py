@@ -3,13 +3,10 @@
 import asyncio
 import json
 import signal
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Never
 
 import structlog
-from tqdm import tqdm
 
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
@@ -24,6 +21,7 @@ from shared.runtime.eventstore import DecodedEvents, streams_ready
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.metrics import OPEN_SAE_ALERTS
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool, create_pool_when_up
+from shared.runtime.progress import progress, shown_on
 from shared.runtime.projections import Projection, ProjectionRunner, RebuildResult, applying, rebuild
 
 log = structlog.get_logger(__name__)
@@ -84,20 +82,12 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         log.info("reporting_stopped")
 
 
-def shown_on(bar: "tqdm[Never]") -> Callable[[int, int], None]:
-    def show(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    return show
-
-
 async def rebuild_all(settings: ReportingSettings) -> dict[str, RebuildResult]:
     """Reset every read model and replay the stream into it, showing progress."""
     nc = await bus.connect(settings.nats_url, name="trial-reporting-rebuild")
     pool = await create_pool(settings.database_url, max_size=2)
     try:
-        bar: tqdm[Never] = tqdm(desc="rebuild read models", unit="event")
+        bar = progress(desc="rebuild read models", unit="event")
         with bar:
             projections = all_projections(load_protocol(settings.protocol_file))
             replayed = await rebuild(projections, nc.jetstream(), pool, progress=shown_on(bar))
