@@ -134,9 +134,9 @@ def node_for(cluster: NatsCluster, fault: str, *, within: float = 30.0) -> str:
 
 async def fault(system: LocalSystem, step: str, rng: random.Random, started: float) -> Crash:
     """One step of the order: a component killed and restarted, or (in a cluster) a node by its role."""
-    killed = time.monotonic() - started
     if isinstance(system.nats, NatsCluster) and step in CLUSTER_FAULTS:
         node = await asyncio.to_thread(node_for, system.nats, step)
+        killed = time.monotonic() - started
         if step == "partition":
             system.nats.nodes[node].pause()
             await asyncio.sleep(PARTITION_SECONDS)
@@ -144,7 +144,7 @@ async def fault(system: LocalSystem, step: str, rng: random.Random, started: flo
             return Crash(f"{node} ({step})", killed, time.monotonic() - started, fault="partition")
         step, component = f"{node} ({step})", node
     else:
-        component = step
+        component, killed = step, time.monotonic() - started
     await asyncio.to_thread(system.kill, component)
     await asyncio.sleep(rng.uniform(0.2, 1.0))
     await asyncio.to_thread(system.restart, component)
