@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser run test test-unit lint format bench chaos clean-data release-images
+.PHONY: setup browser load-tool run test test-unit lint format bench chaos clean-data release-images
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -31,6 +31,12 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "chromium is missing and could not be installed: run 'apt-get install -y chromium' as root"; exit 1; }
 
+# A compiled HTTP load generator for the benchmarks (Debian's wrk), so the load does not take the cores it
+# measures. Installed when missing, as root; otherwise say what to do.
+load-tool:
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "wrk is missing and could not be installed: run 'apt-get install -y wrk' as root"; exit 1; }
+
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
 	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
@@ -44,7 +50,7 @@ test: setup browser
 test-unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: setup
+bench: setup load-tool
 	$(PY) -m bench $(if $(CLUSTER),--cluster $(CLUSTER))
 
 # Every component SIGKILLed under load, three rounds; `make test` runs one shorter round. `make chaos

@@ -1,9 +1,8 @@
 """`make bench`: the real system on fresh embedded servers, each figure beside its raw limit from the same run.
 
 Writes bench/results.json and bench/results.svg; with `--cluster 3` (`make bench CLUSTER=3`) the write path and
-the raw publish are measured again on a three-node JetStream cluster in the same run. Sizes from the
-environment: BENCH_WRITE_SUBJECTS (600 subjects, three requests each), BENCH_CLIENTS (32),
-BENCH_REBUILD_EVENTS (200000).
+the raw publish are measured again on a three-node JetStream cluster in the same run. The HTTP load is wrk's.
+Sizes from the environment: BENCH_WRITE_SECONDS (20), BENCH_CLIENTS (32), BENCH_REBUILD_EVENTS (200000).
 """
 
 import argparse
@@ -25,7 +24,7 @@ import matplotlib.pyplot as plt
 
 from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
-from bench.write_path import bench_protocol, raw_http, raw_publish, write_path
+from bench.write_path import BENCH_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
 from devstack.system import LocalSystem
@@ -38,6 +37,7 @@ SECRET = "b" * 40
 SEED = "42" * 32
 SYSTEM, RAW = "#c0392b", "#7f8c8d"
 SEQUENTIAL_APPENDS = 300  # one publisher, one append at a time: the latency of a single fsynced append
+PUBLISHES = 2000  # appends of the raw publish with as many concurrent publishers as the write path has clients
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -142,35 +142,49 @@ def cpu_seconds(system: LocalSystem) -> dict[str, float]:
     return used
 
 
-async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, clients: int) -> dict[str, Any]:
-    sites = tuple(s.code for s in load_protocol(DEFAULT_PROTOCOL_FILE).sites)
+def site_tokens(protocol: Path) -> dict[str, str]:
+    """An investigator's token for every site of the benchmark's protocol (its own sites too)."""
     keys = {"bench": SECRET}
-    tokens = {s: issue_token(keys, issuer="trial-gateway", role=Role.INVESTIGATOR, site=s, hours=1) for s in sites}
-    requests = subjects * 3
-    publish = await raw_publish(system.nats_url, requests, clients)
+    return {
+        site.code: issue_token(keys, issuer="trial-gateway", role=Role.INVESTIGATOR, site=site.code, hours=1)
+        for site in load_protocol(protocol).sites
+    }
+
+
+async def live_benchmarks(system: LocalSystem, base: Path, protocol: Path, clients: int) -> dict[str, Any]:
+    tokens = site_tokens(protocol)
+    seconds = float(os.environ.get("BENCH_WRITE_SECONDS", "20"))
+    publish = await raw_publish(system.nats_url, PUBLISHES, clients)
     one_by_one = await raw_publish(system.nats_url, SEQUENTIAL_APPENDS, 1)
-    http = await raw_http(requests, clients, base)
+    http = await raw_http(clients, seconds / 2, base)
     before = cpu_seconds(system)
-    write = await write_path(system.gateway_url, tokens, sites, subjects, clients)
+    write = await write_path(system.gateway_url, tokens, clients, seconds, base)
     after = cpu_seconds(system)
+    after["load generator"] = before["load generator"] + write.pop("load_generator_cpu_seconds")
+    http.pop("load_generator_cpu_seconds")
+    requests = write["system"]["requests"]
     # What bounds the write path: CPU milliseconds per request, by process, against the machine's cores.
     cpu_ms = {name: round(1000 * (after[name] - before[name]) / requests, 2) for name in after}
     busy = sum(after[name] - before[name] for name in after) / (requests / write["system"]["per_s"])
     memory = memory_after_load(system)
     raw = await raw_round_trip(system.nats_url, 2000)
-    sae = await sae_latency(system.gateway_url, system.nats_url, tokens, 60)
+    # The SAE subjects (500 and up) at the protocol's own sites, apart from the write path's.
+    sae = await sae_latency(
+        system.gateway_url, system.nats_url, {s: t for s, t in tokens.items() if s not in BENCH_SITES}, 60
+    )
     return {
         "write_path": {
-            "what": f"consent → screening → randomization through the gateway, {clients} concurrent clients",
+            "what": f"consent → screening → randomization through the gateway, {clients} concurrent clients (wrk)",
             "clients": clients,
+            "seconds": seconds,
             **write,
-            "raw_limits": {"jetstream_publish": publish.as_dict(), "uvicorn_endpoint": http.as_dict()},
+            "raw_limits": {"jetstream_publish": publish.as_dict(), "uvicorn_endpoint": http["system"]},
             "raw_limits_what": {
                 "jetstream_publish": "JetStream publish with ack, 1.5 kB, file stream, fsync always, same clients",
-                "uvicorn_endpoint": "a bare ASGI endpoint answering 201 under uvicorn, same client and concurrency",
+                "uvicorn_endpoint": "a bare ASGI endpoint answering 201 under uvicorn, the same wrk load",
             },
             "ratio_per_s_to_publish": round(write["system"]["per_s"] / publish.as_dict()["per_s"], 3),
-            "ratio_per_s_to_uvicorn": round(write["system"]["per_s"] / http.as_dict()["per_s"], 3),
+            "ratio_per_s_to_uvicorn": round(write["system"]["per_s"] / http["system"]["per_s"], 3),
             "ratio_p50_to_publish": round(write["system"]["p50_ms"] / publish.latency.p50_ms, 1),
             "cpu_ms_per_request": cpu_ms,
             "cores_busy": round(busy, 2),
@@ -190,14 +204,12 @@ async def live_benchmarks(system: LocalSystem, base: Path, subjects: int, client
     }
 
 
-async def cluster_benchmarks(system: LocalSystem, base: Path, subjects: int, clients: int) -> dict[str, Any]:
+async def cluster_benchmarks(system: LocalSystem, base: Path, protocol: Path, clients: int) -> dict[str, Any]:
     """The write path and the raw publish again, on a JetStream cluster with every stream on each node."""
-    sites = tuple(s.code for s in load_protocol(DEFAULT_PROTOCOL_FILE).sites)
-    keys = {"bench": SECRET}
-    tokens = {s: issue_token(keys, issuer="trial-gateway", role=Role.INVESTIGATOR, site=s, hours=1) for s in sites}
-    publish = await raw_publish(system.nats_url, subjects * 3, clients, replicas=system.stream_replicas)
+    seconds = float(os.environ.get("BENCH_WRITE_SECONDS", "20"))
+    publish = await raw_publish(system.nats_url, PUBLISHES, clients, replicas=system.stream_replicas)
     one_by_one = await raw_publish(system.nats_url, SEQUENTIAL_APPENDS, 1, replicas=system.stream_replicas)
-    write = await write_path(system.gateway_url, tokens, sites, subjects, clients)
+    write = await write_path(system.gateway_url, site_tokens(protocol), clients, seconds, base)
     return {
         "system": write["system"],
         "statuses": write["statuses"],
@@ -206,11 +218,11 @@ async def cluster_benchmarks(system: LocalSystem, base: Path, subjects: int, cli
     }
 
 
-def on_a_cluster(base: Path, protocol: Path, nodes: int, subjects: int, clients: int, single: dict[str, Any]) -> Any:
+def on_a_cluster(base: Path, protocol: Path, nodes: int, clients: int, single: dict[str, Any]) -> Any:
     system = bench_system(base / f"cluster{nodes}", protocol, cluster=nodes)
     try:
         system.start(log_dir=base / f"logs-cluster{nodes}")
-        found = asyncio.run(cluster_benchmarks(system, base, subjects, clients))
+        found = asyncio.run(cluster_benchmarks(system, base, protocol, clients))
     finally:
         system.stop()
     one = single["write_path"]
@@ -275,19 +287,18 @@ def main() -> int:
         "--cluster", type=int, default=1, help="also measure the write path on a cluster of this many nodes"
     )
     args = parser.parse_args()
-    subjects = min(int(os.environ.get("BENCH_WRITE_SUBJECTS", "600")), 3 * 499)  # SAE subjects start at 500
     clients = int(os.environ.get("BENCH_CLIENTS", "32"))
     rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
     with tempfile.TemporaryDirectory(prefix="trial-bench-") as tmp:
         base = Path(tmp)
-        protocol = bench_protocol(DEFAULT_PROTOCOL_FILE, base / "protocol.yaml", subjects)
+        protocol = bench_protocol(DEFAULT_PROTOCOL_FILE, base / "protocol.yaml")
         system = bench_system(base / "system", protocol)
         try:
             system.start(log_dir=base / "logs")
-            live = asyncio.run(live_benchmarks(system, base, subjects, clients))
+            live = asyncio.run(live_benchmarks(system, base, protocol, clients))
         finally:
             system.stop()
-        cluster = on_a_cluster(base, protocol, args.cluster, subjects, clients, live) if args.cluster > 1 else None
+        cluster = on_a_cluster(base, protocol, args.cluster, clients, live) if args.cluster > 1 else None
         rebuild = rebuild_benchmark(base, rebuild_events)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,7 +1,12 @@
 """The write path: consent, screening and randomization through the gateway from concurrent site clients,
-beside a bare JetStream publish-with-ack and a bare uvicorn endpoint measured with the same client."""
+beside a bare JetStream publish-with-ack and a bare uvicorn endpoint. The HTTP load comes from `wrk`
+(compiled, one connection per thread; `write_path.lua`), so the load generator does not take the cores it
+measures; its own CPU is counted beside the system's."""
 
 import asyncio
+import json
+import os
+import resource
 import sys
 import time
 import uuid
@@ -23,10 +28,22 @@ from shared.runtime.progress import progress
 FORMS: tuple[tuple[str, dict[str, Any]], ...] = (("consent", CONSENT), ("screening", ELIGIBLE), ("randomization", {}))
 
 
-def bench_protocol(source: Path, target: Path, subjects: int) -> Path:
-    """The trial's protocol with room to randomize every benchmark subject (the real cap is 40)."""
+# Sites of the benchmark's own, beside the protocol's (whose subjects 500 and up the SAE benchmark uses):
+# room for every subject a timed run can reach.
+BENCH_SITES = ("BA", "BB", "BC", "BD")
+SUBJECTS_PER_SITE = 999  # subject ids are SITE-NNN
+WRK_SCRIPT = Path(__file__).with_name("write_path.lua")
+
+
+def bench_protocol(source: Path, target: Path) -> Path:
+    """The trial's protocol with the benchmark's sites and room to randomize every subject there (the real
+    cap is 40)."""
     document = yaml.safe_load(source.read_text())
-    document["enrollment_cap"] = max(document["enrollment_cap"], subjects)
+    first = document["sites"][0]
+    document["sites"] += [
+        first | {"code": code, "name": f"Benchmark site {code}", "status": "active"} for code in BENCH_SITES
+    ]
+    document["enrollment_cap"] = max(document["enrollment_cap"], SUBJECTS_PER_SITE * len(BENCH_SITES))
     target.write_text(yaml.safe_dump(document, sort_keys=False))
     return target
 
@@ -61,44 +78,62 @@ async def concurrently(clients: int, work: list[Callable[[], Awaitable[None]]], 
     return Throughput(len(samples), time.perf_counter() - started, Summary.of(samples))
 
 
-async def write_path(
-    gateway: str, tokens: dict[str, str], sites: tuple[str, ...], subjects: int, clients: int
-) -> dict[str, Any]:
-    """Each client takes subjects through consent → screening → randomization, one request after another."""
-    per_form: dict[str, list[float]] = {form: [] for form, _ in FORMS}
-    statuses: dict[int, int] = {}
-    numbers = iter(range(subjects))
-    samples: list[float] = []
-    bar = progress(total=subjects * len(FORMS), desc="write path", unit="req")
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, limits=httpx.Limits(max_connections=clients)) as http:
+def _lua(value: Any) -> str:
+    """A Lua literal of strings, numbers, lists and string-keyed tables (long brackets: nothing to escape)."""
+    if isinstance(value, str):
+        return f"[==[{value}]==]"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "{" + ", ".join(_lua(v) for v in value) + "}"
+    return "{" + ", ".join(f"[ {_lua(k)} ] = {_lua(v)}" for k, v in value.items()) + "}"
 
-        async def client() -> None:
-            for n in numbers:
-                site = sites[n % len(sites)]
-                subject = f"{site}-{n // len(sites) + 1:03d}"
-                auth = {"Authorization": f"Bearer {tokens[site]}"}
-                for form, body in FORMS:
-                    started = now_ms()
-                    response = await http.post(
-                        f"/v1/sites/{site}/subjects/{subject}/{form}",
-                        json=body,
-                        headers=auth | {"Idempotency-Key": f"bench-{uuid.uuid4()}"},
-                    )
-                    elapsed = now_ms() - started
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                    per_form[form].append(elapsed)
-                    samples.append(elapsed)
-                    bar.update()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        seconds = time.perf_counter() - started
-    bar.close()
+async def wrk(url: str, plan: dict[str, Any], *, clients: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    """Run `write_path.lua` under wrk for `seconds` with one connection per thread; the figures, the answers'
+    statuses and wrk's own CPU seconds."""
+    plan_file = workdir / "wrk-plan.lua"
+    plan_file.write_text(f"return {_lua(plan | {'threads': clients})}\n")
+    command = ["wrk", "-t", str(clients), "-c", str(clients), "-d", f"{seconds:.0f}s", "--timeout", "30s"]
+    print(f"wrk: {clients} connections for {seconds:.0f} s against {url}", file=sys.stderr, flush=True)
+    # wrk is the only child of this process to end meanwhile: its CPU is what the children used.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = await asyncio.create_subprocess_exec(
+        *command, "-s", str(WRK_SCRIPT), url, env={"WRK_PLAN": str(plan_file), "PATH": os.environ.get("PATH", "")},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = [line for line in output.decode().splitlines() if line.startswith("WRK_RESULT ")]
+    if process.returncode or not found:
+        raise RuntimeError(f"wrk failed ({process.returncode}): {output.decode()[-2000:]}")
+    result = json.loads(found[-1].removeprefix("WRK_RESULT "))
     return {
-        "system": Throughput(len(samples), seconds, Summary.of(samples)).as_dict(),
-        "by_form": {form: Summary.of(s).as_dict() for form, s in per_form.items()},
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "system": {
+            "requests": result["requests"],
+            "per_s": round(result["requests"] / result["seconds"], 1),
+            "p50_ms": result["p50_ms"],
+            "p99_ms": result["p99_ms"],
+            "mean_ms": result["mean_ms"],
+        },
+        "statuses": dict(sorted(result["statuses"].items())),
+        "load_generator_cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
     }
+
+
+async def write_path(
+    gateway: str, tokens: dict[str, str], clients: int, seconds: float, workdir: Path
+) -> dict[str, Any]:
+    """Each client takes subjects of the benchmark's sites through consent → screening → randomization, one
+    request after another, for `seconds`."""
+    plan = {
+        "subjects": SUBJECTS_PER_SITE * len(BENCH_SITES),
+        "sites": list(BENCH_SITES),
+        "forms": [form for form, _ in FORMS],
+        "tokens": {site: tokens[site] for site in BENCH_SITES},
+        "bodies": {form: json.dumps(body) for form, body in FORMS},
+    }
+    return await wrk(gateway, plan, clients=clients, seconds=seconds, workdir=workdir)
 
 
 async def raw_publish(nats_url: str, n: int, clients: int, *, replicas: int = 1) -> Throughput:
@@ -139,32 +174,31 @@ async def app(scope, receive, send):
 """
 
 
-async def raw_http(n: int, clients: int, workdir: Path) -> Throughput:
-    """A bare ASGI endpoint under uvicorn (uvloop, httptools), one process like the gateway: the HTTP floor."""
+async def raw_http(clients: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    """A bare ASGI endpoint under uvicorn (uvloop, httptools), one process like the gateway, loaded as the
+    write path is (the consent form, a fresh key each): the HTTP floor."""
     (workdir / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level", "warning", cwd=workdir
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=10, limits=httpx.Limits(max_connections=clients)
-        ) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             for _ in range(100):
                 try:
                     await http.get("/")
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-
-            def post(i: int) -> Callable[[], Awaitable[None]]:
-                async def go() -> None:
-                    response = await http.post("/", json=CONSENT, headers={"Idempotency-Key": f"bare-{i}"})
-                    response.raise_for_status()
-
-                return go
-
-            return await concurrently(clients, [post(i) for i in range(n)], "raw uvicorn endpoint")
+        plan = {
+            "subjects": 10**9,
+            "sites": ["X"],
+            "forms": ["consent"],
+            "tokens": {"X": "bare"},
+            "bodies": {"consent": json.dumps(CONSENT)},
+        }
+        return await wrk(url, plan, clients=clients, seconds=seconds, workdir=workdir)
     finally:
         server.terminate()
         await server.wait()
