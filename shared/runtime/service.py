@@ -220,7 +220,8 @@ class ServiceRuntime:
             COMMANDS.labels(outcome="refused").inc()
             return CommandReply(accepted=False, rejection=Rejection.of(violation))
         except (TooMuchContention, nats.errors.Error, TimeoutError) as exc:
-            bound.warning("command_unavailable", error=type(exc).__name__)
+            # What the server said, when it said something (a JetStream API error's code and description).
+            bound.warning("command_unavailable", error=type(exc).__name__, detail=str(exc) or None)
             COMMANDS.labels(outcome="unavailable").inc()
             return CommandReply(accepted=False, unavailable=True)
         except Exception:
