@@ -151,9 +151,10 @@ def site_tokens(protocol: Path) -> dict[str, str]:
     }
 
 
-async def live_benchmarks(system: LocalSystem, base: Path, protocol: Path, clients: int) -> dict[str, Any]:
+async def live_benchmarks(
+    system: LocalSystem, base: Path, protocol: Path, clients: int, seconds: float
+) -> dict[str, Any]:
     tokens = site_tokens(protocol)
-    seconds = float(os.environ.get("BENCH_WRITE_SECONDS", "20"))
     publish = await raw_publish(system.nats_url, PUBLISHES, clients)
     one_by_one = await raw_publish(system.nats_url, SEQUENTIAL_APPENDS, 1)
     http = await raw_http(clients, seconds / 2, base)
@@ -205,9 +206,10 @@ async def live_benchmarks(system: LocalSystem, base: Path, protocol: Path, clien
     }
 
 
-async def cluster_benchmarks(system: LocalSystem, base: Path, protocol: Path, clients: int) -> dict[str, Any]:
+async def cluster_benchmarks(
+    system: LocalSystem, base: Path, protocol: Path, clients: int, seconds: float
+) -> dict[str, Any]:
     """The write path and the raw publish again, on a JetStream cluster with every stream on each node."""
-    seconds = float(os.environ.get("BENCH_WRITE_SECONDS", "20"))
     publish = await raw_publish(system.nats_url, PUBLISHES, clients, replicas=system.stream_replicas)
     one_by_one = await raw_publish(system.nats_url, SEQUENTIAL_APPENDS, 1, replicas=system.stream_replicas)
     write = await write_path(system.gateway_url, site_tokens(protocol), clients, seconds, base)
@@ -219,11 +221,11 @@ async def cluster_benchmarks(system: LocalSystem, base: Path, protocol: Path, cl
     }
 
 
-def on_a_cluster(base: Path, protocol: Path, nodes: int, clients: int, single: dict[str, Any]) -> Any:
+def on_a_cluster(base: Path, protocol: Path, nodes: int, clients: int, seconds: float, single: dict[str, Any]) -> Any:
     system = bench_system(base / f"cluster{nodes}", protocol, cluster=nodes)
     try:
         system.start(log_dir=base / f"logs-cluster{nodes}")
-        found = asyncio.run(cluster_benchmarks(system, base, protocol, clients))
+        found = asyncio.run(cluster_benchmarks(system, base, protocol, clients, seconds))
     finally:
         system.stop()
     one = single["write_path"]
@@ -289,6 +291,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     clients = int(os.environ.get("BENCH_CLIENTS", "32"))
+    seconds = float(os.environ.get("BENCH_WRITE_SECONDS", "20"))
     rebuild_events = int(os.environ.get("BENCH_REBUILD_EVENTS", "200000"))
     with tempfile.TemporaryDirectory(prefix="trial-bench-") as tmp:
         base = Path(tmp)
@@ -296,10 +299,10 @@ def main() -> int:
         system = bench_system(base / "system", protocol)
         try:
             system.start(log_dir=base / "logs")
-            live = asyncio.run(live_benchmarks(system, base, protocol, clients))
+            live = asyncio.run(live_benchmarks(system, base, protocol, clients, seconds))
         finally:
             system.stop()
-        cluster = on_a_cluster(base, protocol, args.cluster, clients, live) if args.cluster > 1 else None
+        cluster = on_a_cluster(base, protocol, args.cluster, clients, seconds, live) if args.cluster > 1 else None
         rebuild = rebuild_benchmark(base, rebuild_events)
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

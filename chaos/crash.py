@@ -59,21 +59,21 @@ class ChaosRun:
     def ok(self) -> bool:
         return self.failure is None and not self.findings.problems
 
+    def _gaps(self) -> list[tuple[float, float]]:
+        """Each interval between two writes recorded one after the other: (from, to), seconds since the start."""
+        return list(itertools.pairwise(sorted(a.answered_at for a in self.answers if a.recorded)))
+
     def stall_after(self, crash: Crash) -> float:
         """The longest time without a recorded write that overlaps the fault (from the fault to its recovery)."""
-        recorded = sorted(a.answered_at for a in self.answers if a.recorded)
-        gaps = [
-            b - max(a, crash.killed_at)
-            for a, b in itertools.pairwise(recorded)
-            if a <= crash.back_at and b >= crash.killed_at
+        overlapping = [
+            b - max(a, crash.killed_at) for a, b in self._gaps() if a <= crash.back_at and b >= crash.killed_at
         ]
-        return max(gaps, default=0.0)
+        return max(overlapping, default=0.0)
 
     @property
     def longest_stall(self) -> tuple[float, float]:
         """The longest time, in seconds, in which no write was recorded anywhere, and when it began."""
-        recorded = sorted(a.answered_at for a in self.answers if a.recorded)
-        return max(((b - a, a) for a, b in itertools.pairwise(recorded)), default=(0.0, 0.0))
+        return max(((b - a, a) for a, b in self._gaps()), default=(0.0, 0.0))
 
 
 # Two of each (but the gateway, one port here): replicas share commands, the reaction's consumer and
