@@ -78,7 +78,7 @@ class ChaosRun:
 
 # Two of each (but the gateway, one port here): replicas share commands, the reaction's consumer and
 # the read models' leadership, and each keeps a history the other makes stale.
-REPLICATED = ("reporting", "screening", "randomization", "safety", "visits")
+REPLICATED = ("reporting", "screening", "randomization", "safety", "visits", "datamanagement")
 
 
 def chaos_system(data: Path, *, cluster: int = 1) -> LocalSystem:

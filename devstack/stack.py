@@ -11,7 +11,7 @@ from typing import IO
 from devstack.servers import free_port
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
-SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "gateway")
+SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "datamanagement", "gateway")
 
 
 class ServiceProcesses:

@@ -68,6 +68,8 @@ PROJECTION_CONSUMERS = tuple(durable_consumer(model) for model in ReadModel)
 SAE_REACTION_CONSUMER = "reaction-sae-alerts"
 ENROLLMENT_REACTION = "enrollment-closing"
 ENROLLMENT_REACTION_CONSUMER = f"reaction-{ENROLLMENT_REACTION}"
+EDIT_CHECKS_REACTION = "edit-checks"
+EDIT_CHECKS_REACTION_CONSUMER = f"reaction-{EDIT_CHECKS_REACTION}"
 
 # Reading histories from the legal record.
 READ_EVENTS = reading(EVENTS_STREAM)
@@ -101,7 +103,9 @@ PERMISSIONS: dict[str, Permissions] = {
     "gateway": Permissions(publish=["trial.cmd.>"]),
     "screening": Permissions(
         publish=[
-            *facts("ConsentRecorded", "ConsentDeclined", "ConsentWithdrawn", "SubjectScreened"),
+            *facts(
+                "ConsentRecorded", "ConsentDeclined", "ConsentWithdrawn", "SubjectScreened", "ProtocolDeviationRecorded"
+            ),
             *READ_EVENTS,
             *STREAMS_EXIST,
         ],
@@ -153,6 +157,17 @@ PERMISSIONS: dict[str, Permissions] = {
             *STREAMS_EXIST,
         ],
         subscribe=commands("safety"),
+        responds=True,
+    ),
+    "datamanagement": Permissions(
+        publish=[
+            *facts("QueryOpened", "QueryAnswered", "QueryClosed", "QueryReopened", "FormVerified"),
+            *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
+            *STREAMS_EXIST,
+            dead_letters("reaction", EDIT_CHECKS_REACTION),
+            *READ_DEAD_LETTERS,
+        ],
+        subscribe=commands("datamanagement"),
         responds=True,
     ),
     "reporting": Permissions(

@@ -15,6 +15,7 @@ from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
 from services.gateway.openapi import install_openapi
 from services.gateway.params import known_query_parameters
+from services.gateway.routes.casebook import casebook_router
 from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
 from services.gateway.routes.reports import reports_router
@@ -103,6 +104,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     app.include_router(forms_router())
     app.include_router(subjects_router())
+    app.include_router(casebook_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
     app.include_router(exports_router())

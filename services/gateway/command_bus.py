@@ -106,6 +106,19 @@ class AlertAcknowledged(RecordedResponse):
     alert_id: str
 
 
+class QueryRecorded(RecordedResponse):
+    """201: the query's step is recorded; `query_id` names the query for its answer, close or re-open."""
+
+    query_id: str
+
+
+class FormVerificationRecorded(RecordedResponse):
+    """201: the form's record is verified against source (or already was: the first verification is returned)."""
+
+    form: str
+    version: str
+
+
 class ScreeningRecorded(RecordedResponse):
     """201: eligibility evaluated on every criterion, each with its outcome, value and rule."""
 
@@ -153,11 +166,15 @@ async def submit_command(
         await keys.release(principal.scope, idempotency_key)
         raise
     if reply.rejection is not None:
-        problem = rejection_problem(reply.rejection).problem.model_copy(
+        refused = rejection_problem(reply.rejection)
+        problem = refused.problem.model_copy(
             update={"instance": request.url.path, "correlation_id": request.state.correlation_id}
         )
         response: Response = JSONResponse(
-            problem.model_dump(exclude_none=True), status_code=problem.status, media_type="application/problem+json"
+            problem.model_dump(exclude_none=True),
+            status_code=problem.status,
+            media_type="application/problem+json",
+            headers=refused.headers,
         )
     else:
         assert reply.last_sequence is not None and reply.event_ids

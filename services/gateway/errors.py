@@ -25,6 +25,8 @@ STATUS_OF: dict[Refusal, int] = {
     Refusal.INVALID: 422,
     Refusal.CONFLICT: 409,
     Refusal.NOT_FOUND: 404,
+    Refusal.FORBIDDEN: 403,
+    Refusal.STALE: 412,
 }
 
 
@@ -46,6 +48,7 @@ class Problem(BaseModel):
     field: str | None = None
     errors: list[FieldError] | None = None
     correlation_id: str | None = None
+    current_version: str | None = Field(None, description="on 412: the record now current (its ETag, unquoted)")
 
 
 class ProblemError(Exception):
@@ -82,7 +85,7 @@ def service_unavailable(detail: str) -> ProblemError:
 
 
 def rejection_problem(rejection: Rejection) -> ProblemError:
-    return ProblemError(
+    error = ProblemError(
         STATUS_OF[rejection.kind],
         f"rule/{rejection.rule}",
         rejection.title,
@@ -90,6 +93,10 @@ def rejection_problem(rejection: Rejection) -> ProblemError:
         rule=rejection.rule,
         field=rejection.field,
     )
+    if rejection.current_version is not None:
+        error.problem.current_version = str(rejection.current_version)
+        error.headers["ETag"] = f'"{rejection.current_version}"'
+    return error
 
 
 def problem_response(problem: Problem, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,17 +2,55 @@
 and no parameter a route does not know (a mistyped filter would otherwise be ignored in silence)."""
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Header, Path, Request
 from fastapi.dependencies.models import Dependant
 
 from services.gateway.errors import ProblemError
 from services.gateway.idempotency import KEY_PATTERN
+from shared.contracts.forms import FORM_PATTERN, VISIT_CODE_PATTERN, Correctable
 from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 
 SitePath = Annotated[str, Path(pattern=SITE_CODE_PATTERN, examples=["NFH"], description="site code")]
 SubjectPath = Annotated[str, Path(pattern=SUBJECT_ID_PATTERN, examples=["NFH-001"], description="subject id")]
-VisitPath = Annotated[str, Path(pattern=r"^[A-Z][A-Z0-9]{1,4}$", examples=["M6"], description="visit code")]
+VisitPath = Annotated[str, Path(pattern=VISIT_CODE_PATTERN, examples=["M6"], description="visit code")]
+FormPath = Annotated[
+    str, Path(pattern=FORM_PATTERN, examples=["screening"], description="consent, screening, visit-M1, ae-<id>, …")
+]
+QueryPath = Annotated[UUID, Path(description="the query's id")]
+ETAG_PATTERN = r'^"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"$'
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        pattern=ETAG_PATTERN,
+        description="a correction: the ETag of the form's record it was made on; stale → 412 with the current one",
+    ),
+]
+
+
+def etag(version: UUID) -> str:
+    return f'"{version}"'
+
+
+def with_if_match(form: Correctable, if_match: str | None) -> Correctable:
+    """A form sent with `If-Match` corrects the record that ETag names (`supersedes`, which it must agree with)."""
+    if if_match is None:
+        return form
+    version = UUID(if_match.strip('"'))
+    if form.supersedes not in (None, version):
+        raise ProblemError(
+            422,
+            "validation",
+            "Invalid request",
+            f"If-Match names {version} but the body supersedes {form.supersedes}",
+            rule="correction.if_match",
+            field="header.if-match",
+        )
+    return form.model_copy(update={"supersedes": version})
+
+
 IdempotencyKey = Annotated[
     str,
     Header(

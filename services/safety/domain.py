@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import reduce
 from uuid import UUID
 
+from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -105,6 +106,7 @@ class AdverseEvent:
     action_taken: ActionTaken
     outcome: AdverseEventOutcome
     site_aware_at: datetime
+    record_id: UUID  # its current record (report, correction or follow-up): what a correction supersedes
 
     @property
     def serious(self) -> bool:
@@ -117,10 +119,13 @@ class SafetyState:
     adverse_events: dict[UUID, AdverseEvent] = field(default_factory=dict)
     alerts_by_ae: dict[UUID, SeriousAdverseEventAlertRaised] = field(default_factory=dict)
     acknowledged: dict[UUID, SeriousAdverseEventAcknowledged] = field(default_factory=dict)
+    # Every record of an adverse event, current or not, to the event it is about: a stale correction is named.
+    records: dict[UUID, UUID] = field(default_factory=dict)
 
 
-def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
-    match event:
+def evolve(state: SafetyState, recorded: RecordedEvent) -> SafetyState:
+    record_id = recorded.envelope.id
+    match event := recorded.data:
         case ConsentRecorded():
             return replace(state, consented=True)
         case AdverseEventReported():
@@ -133,8 +138,13 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
                 event.action_taken,
                 event.outcome,
                 event.site_aware_at,
+                record_id,
             )
-            return replace(state, adverse_events={**state.adverse_events, ae.ae_id: ae})
+            return replace(
+                state,
+                adverse_events={**state.adverse_events, ae.ae_id: ae},
+                records={**state.records, record_id: ae.ae_id},
+            )
         case AdverseEventUpdated():
             old = state.adverse_events.get(event.ae_id)
             if old is None:
@@ -147,8 +157,13 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
                 outcome=event.outcome or old.outcome,
                 # The 24-hour clock of an event that becomes serious starts when the site learned that.
                 site_aware_at=event.site_aware_at if not old.serious else old.site_aware_at,
+                record_id=record_id,
             )
-            return replace(state, adverse_events={**state.adverse_events, ae.ae_id: ae})
+            return replace(
+                state,
+                adverse_events={**state.adverse_events, ae.ae_id: ae},
+                records={**state.records, record_id: ae.ae_id},
+            )
         case SeriousAdverseEventAlertRaised():
             return replace(state, alerts_by_ae={**state.alerts_by_ae, event.ae_id: event})
         case SeriousAdverseEventAcknowledged():
@@ -158,7 +173,7 @@ def evolve(state: SafetyState, event: DomainEvent) -> SafetyState:
 
 
 def replay(history: Sequence[RecordedEvent]) -> SafetyState:
-    return reduce(evolve, (e.data for e in history), SafetyState())
+    return reduce(evolve, history, SafetyState())
 
 
 def _check_times(protocol: ProtocolDefinition, site: str, onset: date, aware: datetime, now: datetime) -> None:
@@ -188,6 +203,13 @@ def report(
     check_site(protocol, site, subject, enrolling=False)
     if not state.consented:
         raise NotConsented(f"{subject} has no informed consent on record")
+    if form.supersedes is not None:
+        # A correction of the whole report (term, onset, grade, seriousness, relationship): the same event.
+        corrected = state.records.get(form.supersedes)
+        current = state.adverse_events[corrected].record_id if corrected else None
+        corrects(current, form.supersedes, form.reason, f"ae-{corrected}")
+        assert corrected is not None
+        ae_id = corrected
     _check_times(protocol, site, form.onset_date, form.site_aware_at, now)
     seriousness, derived = assessed(Assessment(form.grade, tuple(form.seriousness), form.action_taken, form.outcome))
     return [
@@ -203,6 +225,7 @@ def report(
             relationship=form.relationship,
             action_taken=form.action_taken,
             outcome=form.outcome,
+            supersedes=form.supersedes,
         )
     ]
 

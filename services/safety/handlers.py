@@ -70,6 +70,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
                 now=ctx.received_at,
             ),
             result=_adverse_event(protocol, ctx.site),
+            reason=form.reason,
         )
 
     @router.subscriber(UPDATE_ADVERSE_EVENT, queue=settings.command_queue)

@@ -4,13 +4,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import reduce
+from uuid import UUID
 
 from services.screening.eligibility import evaluate
+from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    ProtocolDeviationRecorded,
     RecordedEvent,
     SubjectRandomized,
     SubjectScreened,
@@ -58,31 +61,43 @@ class ConsentAlreadyGiven(RuleViolation):
     rule, title = "consent.refusal_before_consent", "Consent already given"
 
 
+RANDOMIZED_INELIGIBLE = "RANDOMIZED_INELIGIBLE"
+
+
 class WithdrawalBeforeConsent(RuleViolation):
     rule, kind, title = "consent.withdrawal_after_signing", Refusal.INVALID, "Withdrawal dated before consent"
 
 
 @dataclass(frozen=True)
 class ScreeningState:
-    consented_form_versions: frozenset[str] = field(default_factory=frozenset)
+    # The consent form versions signed, by the record of each (a correction replaces its record's version).
+    consents: dict[UUID, str] = field(default_factory=dict)
     consent: ConsentRecorded | None = None
+    consent_id: UUID | None = None
     consent_withdrawn: bool = False
     consent_declined: bool = False
     screenings: int = 0
+    screening_id: UUID | None = None
     randomized: bool = False
     withdrawn: bool = False
 
+    @property
+    def consented_form_versions(self) -> frozenset[str]:
+        return frozenset(self.consents.values())
 
-def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
-    match event:
-        case ConsentRecorded(consent_form_version=version):
-            return replace(state, consented_form_versions=state.consented_form_versions | {version}, consent=event)
+
+def evolve(state: ScreeningState, recorded: RecordedEvent) -> ScreeningState:
+    record_id = recorded.envelope.id
+    match event := recorded.data:
+        case ConsentRecorded(consent_form_version=version, supersedes=supersedes):
+            consents = {k: v for k, v in state.consents.items() if k != supersedes} | {record_id: version}
+            return replace(state, consents=consents, consent=event, consent_id=record_id)
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
         case ConsentDeclined():
             return replace(state, consent_declined=True)
-        case SubjectScreened():
-            return replace(state, screenings=state.screenings + 1)
+        case SubjectScreened(screening_number=number):
+            return replace(state, screenings=number, screening_id=record_id)
         case SubjectRandomized():
             return replace(state, randomized=True)
         case SubjectWithdrawn():
@@ -92,7 +107,7 @@ def evolve(state: ScreeningState, event: DomainEvent) -> ScreeningState:
 
 
 def replay(history: Sequence[RecordedEvent]) -> ScreeningState:
-    return reduce(evolve, (e.data for e in history), ScreeningState())
+    return reduce(evolve, history, ScreeningState())
 
 
 def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
@@ -120,14 +135,20 @@ def screen(
     site: str,
     subject: str,
     today: date,
+    deviation_id: UUID,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject)
     _not_after(form.screening_date, today, "screening_date")
     for name, day in form.dates().items():
         if day > form.screening_date:
             raise DateAfterScreening(f"{name} {day} is after the screening date {form.screening_date}", field=name)
-    consent = _valid_consent(state, subject)
-    if state.randomized:
+    # A correction re-evaluates the screening it corrects, whatever happened since: a randomized subject
+    # found ineligible stays in its arm, with a deviation (and the edit check's query) for people to review.
+    correcting = corrects(state.screening_id, form.supersedes, form.reason, "screening")
+    consent = state.consent if correcting else _valid_consent(state, subject)
+    if consent is None:
+        raise NotConsented(f"{subject} has no informed consent on record")
+    if state.randomized and not correcting:
         raise AlreadyRandomized(f"{subject} is randomized; eligibility is no longer re-assessed")
     if form.screening_date < consent.signed_on:
         raise ScreeningBeforeConsent(
@@ -135,16 +156,24 @@ def screen(
             field="screening_date",
         )
     result = evaluate(form, protocol.eligibility, consent_form_version=consent.consent_form_version)
-    return [
-        SubjectScreened(
-            screening_number=state.screenings + 1,
-            screening_date=form.screening_date,
-            eligible=result.eligible,
-            bmi=result.bmi,
-            criteria=result.criteria,
-            form=form,
-        )
-    ]
+    screened = SubjectScreened(
+        screening_number=state.screenings if correcting else state.screenings + 1,
+        screening_date=form.screening_date,
+        eligible=result.eligible,
+        bmi=result.bmi,
+        criteria=result.criteria,
+        form=form.model_copy(update={"supersedes": None, "reason": None}),
+        supersedes=form.supersedes,
+    )
+    if not (state.randomized and not result.eligible):
+        return [screened]
+    deviation = ProtocolDeviationRecorded(
+        deviation_id=deviation_id,
+        code=RANDOMIZED_INELIGIBLE,
+        description=f"randomized, but the corrected screening is not eligible ({', '.join(screened.reasons)})",
+        related_event_id=form.supersedes,
+    )
+    return [screened, deviation]
 
 
 def withdraw_consent(
@@ -187,15 +216,23 @@ def record_consent(
         raise ConsentNotSigned(
             "the subject or a legally authorised representative must sign", field="signed_by_subject"
         )
-    if state.consent_withdrawn:
-        raise ConsentWasWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
     if state.consent_declined:
         raise ConsentWasDeclined(f"{subject} declined to consent; a later approach needs a new subject id")
+    if corrects(state.consent_id, form.supersedes, form.reason, "consent"):
+        # The record as it should have been (version, date, who signed): taken even after consent was withdrawn.
+        if form.consent_form_version in {v for k, v in state.consents.items() if k != form.supersedes}:
+            raise ConsentAlreadyRecorded(
+                f"{subject} has another consent on form version {form.consent_form_version}",
+                field="consent_form_version",
+            )
+        return [ConsentRecorded(**form.model_dump(exclude={"reason"}))]
+    if state.consent_withdrawn:
+        raise ConsentWasWithdrawn(f"{subject} withdrew consent; a new participation needs a new subject id")
     if form.consent_form_version in state.consented_form_versions:
         raise ConsentAlreadyRecorded(
             f"{subject} already consented on form version {form.consent_form_version}", field="consent_form_version"
         )
-    return [ConsentRecorded(**form.model_dump())]
+    return [ConsentRecorded(**form.model_dump(exclude={"reason"}))]
 
 
 def decline_consent(

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from typing import Any
+from uuid import uuid5
 
 from faststream.nats import NatsRouter
 
@@ -34,16 +35,20 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
     router = NatsRouter()
     protocol = runtime.protocol
 
-    async def decide(command: Command[Any], rule: Rule, result: ResultOf | None = None) -> CommandReply:
-        """Every screening rule decides on the subject's state and form, with the protocol and the site's today."""
+    async def decide(
+        command: Command[Any], rule: Rule, result: ResultOf | None = None, **facts: object
+    ) -> CommandReply:
+        """Every screening rule decides on the subject's state and form, with the protocol and the site's today;
+        a correction's reason goes in the envelope, where the audit trail shows it."""
         ctx, form = command.context, command.form
         return await runtime.decide_on_subject(
             ctx,
             domain.replay,
             lambda state: rule(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx), **facts
             ),
             result=result,
+            reason=getattr(form, "reason", None),
         )
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
@@ -60,6 +65,8 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
-        return await decide(command, domain.screen, _screening_result)
+        return await decide(
+            command, domain.screen, _screening_result, deviation_id=uuid5(command.context.command_id, "deviation")
+        )
 
     return router

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from uuid import UUID
 
+from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -32,7 +33,6 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import (
     DateInFuture,
     NotRandomized,
-    ReasonRequired,
     Refusal,
     RuleViolation,
     SubjectIsWithdrawn,
@@ -77,10 +77,6 @@ class UnknownVisit(RuleViolation):
     rule, kind, title = "visit.code", Refusal.INVALID, "Unknown visit"
 
 
-class BadCorrection(RuleViolation):
-    rule, kind, title = "correction.supersedes_current", Refusal.INVALID, "Correction of another record"
-
-
 class MoreSurvivingThanTransplanted(RuleViolation):
     rule, kind, title = "visit.grafts_surviving", Refusal.INVALID, "More grafts surviving than transplanted"
 
@@ -98,6 +94,7 @@ class FollowUpState:
     missed: frozenset[str] = frozenset()
     deviations: frozenset[str] = frozenset()
     withdrawn_on: date | None = None
+    withdrawal_id: UUID | None = None
     # The first grade 5 adverse event (report or follow-up): its date of death is the site's (`date_of_death`).
     death: AdverseEventReported | AdverseEventUpdated | None = None
     completed: bool = False
@@ -125,7 +122,7 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case ProtocolDeviationRecorded() as d:
             return replace(state, deviations=state.deviations | {d.code})
         case SubjectWithdrawn() as w:
-            return replace(state, withdrawn_on=w.withdrawn_on)
+            return replace(state, withdrawn_on=w.withdrawn_on, withdrawal_id=e.id)
         case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal if state.death is None:
             return replace(state, death=fatal)
         case SubjectCompletedStudy():
@@ -146,17 +143,6 @@ def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:
     if state.invalidated:
         raise RandomizationInvalid(f"{subject}'s randomization was invalidated")
     return state.randomized
-
-
-def _correction(current: UUID | None, supersedes: UUID | None, reason: str | None, what: str) -> bool:
-    """Whether this record corrects the current one; refuses a second record that is not a correction."""
-    if supersedes is None:
-        return False
-    if supersedes != current:
-        raise BadCorrection(f"supersedes must name the current {what} record {current}", field="supersedes")
-    if not (reason and reason.strip()):
-        raise ReasonRequired("say why the record is corrected", field="reason")
-    return True
 
 
 def _deviation(
@@ -189,7 +175,7 @@ def record_procedure(
         )
     if state.procedure is not None and form.supersedes is None:
         raise ProcedureAlreadyRecorded(f"{subject}'s surgery is recorded; send a correction with supersedes and reason")
-    _correction(state.procedure_id, form.supersedes, form.reason, "surgery")
+    corrects(state.procedure_id, form.supersedes, form.reason, "procedure")
     events: list[DomainEvent] = [GraftProcedurePerformed(**form.model_dump(exclude={"reason"}))]
     found: list[tuple[str, str]] = []
     deadline = surgery_deadline(randomized_on, protocol.schedule)
@@ -246,7 +232,7 @@ def record_visit(
     current = state.visits.get(record.visit)
     if current is not None and record.supersedes is None:
         raise VisitAlreadyRecorded(f"{record.visit} is recorded; send a correction with supersedes and reason")
-    correcting = _correction(current[1] if current else None, record.supersedes, record.reason, record.visit)
+    correcting = corrects(current[1] if current else None, record.supersedes, record.reason, f"visit-{record.visit}")
     if state.completed and not correcting:
         raise SubjectHasCompleted(f"{subject} has completed the study")
     if record.grafts_surviving > procedure.follicular_units:
@@ -279,12 +265,14 @@ def withdraw(
     state: FollowUpState, form: WithdrawalForm, *, protocol: ProtocolDefinition, site: str, subject: str, today: date
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject, enrolling=False)
-    _participating(state, subject)
+    # A correction of the withdrawal (its date, reason or who decided) is taken from a withdrawn subject.
+    if not corrects(state.withdrawal_id, form.supersedes, form.reason, "withdrawal"):
+        _participating(state, subject)
     if state.completed:
         raise SubjectHasCompleted(f"{subject} has completed the study; nothing to withdraw from")
     if form.withdrawn_on > today:
         raise DateInFuture(f"withdrawn_on {form.withdrawn_on} is after today", field="withdrawn_on")
-    return [SubjectWithdrawn(**form.model_dump())]
+    return [SubjectWithdrawn(**form.model_dump(exclude={"reason"}))]
 
 
 def end_of_participation(state: FollowUpState, *, protocol: ProtocolDefinition, site: str) -> date | None:

@@ -67,6 +67,7 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
             lambda state: domain.withdraw(
                 state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
             ),
+            reason=form.reason,
         )
 
     return router

@@ -25,14 +25,25 @@ class Right(StrEnum):
     READ_ADVERSE_EVENTS = "read_adverse_events"
     READ_ALLOCATION_LIST = "read_allocation_list"
     INVALIDATE_RANDOMIZATION = "invalidate_randomization"
+    OPEN_QUERIES = "open_queries"  # and close or re-open the queries one opened
+    ANSWER_QUERIES = "answer_queries"
+    VERIFY_FORMS = "verify_forms"
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
 RIGHTS: dict[Role, frozenset[Right]] = {
-    Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
-    Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS}),
-    Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS}),
-    Role.DATA_MANAGER: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.INVALIDATE_RANDOMIZATION}),
+    Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
+    Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
+    Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS, Right.OPEN_QUERIES, Right.VERIFY_FORMS}),
+    Role.DATA_MANAGER: frozenset(
+        {
+            Right.READ_SUBJECTS,
+            Right.READ_REPORTS,
+            Right.EXPORT_DATA,
+            Right.INVALIDATE_RANDOMIZATION,
+            Right.OPEN_QUERIES,
+        }
+    ),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),
     Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
 }

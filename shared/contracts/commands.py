@@ -17,7 +17,10 @@ from shared.contracts.forms import (
     ConsentForm,
     ConsentRefusalForm,
     ConsentWithdrawalForm,
+    FormVerificationRecord,
     ProcedureForm,
+    QueryOpening,
+    QueryStep,
     RandomizationInvalidationForm,
     RandomizationRequest,
     ScreeningForm,
@@ -49,6 +52,11 @@ ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
 RECORD_PROCEDURE = command_subject("visits", "record_procedure")
 RECORD_VISIT = command_subject("visits", "record_visit")
 WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
+OPEN_QUERY = command_subject("datamanagement", "open_query")
+ANSWER_QUERY = command_subject("datamanagement", "answer_query")
+CLOSE_QUERY = command_subject("datamanagement", "close_query")
+REOPEN_QUERY = command_subject("datamanagement", "reopen_query")
+VERIFY_FORM = command_subject("datamanagement", "verify_form")
 
 # The right each command needs: the gateway checks it per route, the service again on the attested caller.
 COMMAND_RIGHTS: dict[str, Right] = {
@@ -65,6 +73,11 @@ COMMAND_RIGHTS: dict[str, Right] = {
     RECORD_PROCEDURE: Right.POST_SITE_FORMS,
     RECORD_VISIT: Right.POST_SITE_FORMS,
     WITHDRAW_SUBJECT: Right.POST_SITE_FORMS,
+    OPEN_QUERY: Right.OPEN_QUERIES,
+    ANSWER_QUERY: Right.ANSWER_QUERIES,
+    CLOSE_QUERY: Right.OPEN_QUERIES,
+    REOPEN_QUERY: Right.OPEN_QUERIES,
+    VERIFY_FORM: Right.VERIFY_FORMS,
 }
 
 
@@ -108,6 +121,9 @@ UpdateAdverseEvent = Command[AdverseEventFollowUp]
 RecordProcedure = Command[ProcedureForm]
 RecordVisit = Command[VisitRecord]
 WithdrawSubject = Command[WithdrawalForm]
+OpenQuery = Command[QueryOpening]
+StepQuery = Command[QueryStep]
+VerifyForm = Command[FormVerificationRecord]
 
 
 class TrialCommand(BaseModel, Generic[F]):
@@ -144,6 +160,7 @@ class Rejection(BaseModel):
     title: str
     detail: str
     field: str | None = None
+    current_version: UUID | None = None
 
     @classmethod
     def of(cls, violation: RuleViolation) -> "Rejection":
@@ -153,6 +170,7 @@ class Rejection(BaseModel):
             title=violation.title,
             detail=violation.detail,
             field=violation.field,
+            current_version=violation.current_version,
         )
 
 

@@ -114,7 +114,23 @@ ELIGIBLE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class ConsentForm(BaseModel):
+# A form's name in the casebook: where queries and source data verification point, and its resource path.
+VISIT_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,4}$"
+FORM_PATTERN = (
+    r"^(consent|screening|procedure|withdrawal|visit-[A-Z][A-Z0-9]{1,4}"
+    r"|ae-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+
+
+class Correctable(BaseModel):
+    """What makes a posted form a correction: the record it supersedes, and why. The gateway takes the version
+    from `If-Match` (the form's ETag) too; a correction made on an older record is refused (412)."""
+
+    supersedes: UUID | None = Field(None, description="the record this one corrects: the form's current version")
+    reason: Text | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
+
+
+class ConsentForm(Correctable):
     """Informed consent as signed (IN09). Identifies staff by code, never by name."""
 
     model_config = ConfigDict(
@@ -228,7 +244,7 @@ AreaFraction = Annotated[
 ]
 
 
-class ScreeningForm(BaseModel):
+class ScreeningForm(Correctable):
     """The facts the eligibility criteria need. Times are dates, compared with `screening_date`.
 
     No names or birth dates: age in whole years and sex are all the protocol needs (IN07, EX04).
@@ -345,7 +361,7 @@ class ProcedureRelationship(BaseModel):
 CtcaeGrade = Annotated[int, Field(ge=1, le=5, description="CTCAE grade 1–5 (5 = death)")]
 
 
-class AdverseEventForm(BaseModel):
+class AdverseEventForm(Correctable):
     """An adverse event as the site reports it. Serious is derived, never typed in."""
 
     model_config = ConfigDict(
@@ -445,7 +461,7 @@ class FatGraftRecord(BaseModel):
     ecm_svf_gel_ml: Measure = Field(gt=0, le=200, decimal_places=1)
 
 
-class ProcedureForm(BaseModel):
+class ProcedureForm(Correctable):
     """The surgery (day 0), as the protocol lists it for both arms; `fat_graft` for arm FG_HT.
 
     A correction repeats the whole record, names the event it `supersedes`, and gives a reason.
@@ -476,11 +492,9 @@ class ProcedureForm(BaseModel):
     follicular_units: int = Field(ge=1, le=10000, description="follicular units transplanted")
     donor_site: DonorSite
     fat_graft: FatGraftRecord | None = None
-    supersedes: UUID | None = Field(None, description="the event this record corrects")
-    reason: Text | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
 
 
-class VisitAssessments(BaseModel):
+class VisitAssessments(Correctable):
     """The follow-up assessments (photographs are referenced, stored outside the event log)."""
 
     model_config = ConfigDict(
@@ -508,14 +522,12 @@ class VisitAssessments(BaseModel):
     mlossi: int = Field(ge=0, le=300, description="modified Localized Scleroderma Skin Severity Index")
     losdi: int = Field(ge=0, le=300, description="Localized Scleroderma Skin Damage Index")
     photo_reference: Text | None = Field(None, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
-    supersedes: UUID | None = Field(None, description="the event this record corrects")
-    reason: Text | None = Field(None, min_length=5, max_length=500, description="why, when correcting")
 
 
 class VisitRecord(VisitAssessments):
     """A visit's assessments with the visit code taken from the path."""
 
-    visit: Text = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
+    visit: Text = Field(pattern=VISIT_CODE_PATTERN)
 
 
 class WithdrawalReason(StrEnum):
@@ -534,7 +546,7 @@ class DecidedBy(StrEnum):
     SPONSOR = "sponsor"
 
 
-class WithdrawalForm(BaseModel):
+class WithdrawalForm(Correctable):
     """End of participation before the end of study: no further visits are expected."""
 
     model_config = ConfigDict(
@@ -548,3 +560,70 @@ class WithdrawalForm(BaseModel):
     withdrawn_on: ClinicalDate
     reason_category: WithdrawalReason
     decided_by: DecidedBy
+
+
+FIELD_PATH_PATTERN = r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$"
+QueryText = Annotated[Text, Field(min_length=1, max_length=2000)]
+
+
+class QueryOpening(BaseModel):
+    """A monitor's or data manager's question on one form of a subject, optionally on one field."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"form": "screening", "field": "weight_kg", "text": "Source says 45 kg; please check."}]
+        },
+    )
+
+    form: str = Field(pattern=FORM_PATTERN, description="consent, screening, procedure, withdrawal, visit-M1, ae-<id>")
+    field: str | None = Field(None, max_length=100, pattern=FIELD_PATH_PATTERN, description="a field of the form")
+    text: QueryText
+
+
+class QueryMessage(BaseModel):
+    """The site's answer, or the opener's comment when re-opening."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [{"text": "Transcription error, corrected."}]}
+    )
+
+    text: QueryText
+
+
+class QueryClosing(BaseModel):
+    """The opener's closing comment, if any."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [{"text": "Corrected value matches source."}]}
+    )
+
+    text: QueryText | None = None
+
+
+class QueryStep(BaseModel):
+    """An answer, close or re-open of one query (its id from the path)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query_id: UUID
+    text: QueryText | None = None
+
+
+class FormVerification(BaseModel):
+    """Source data verification of one record of a form: its version (the form's ETag)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"version": "7c9e6679-7425-40de-944b-e07fc1f90ae7"}]},
+    )
+
+    version: UUID
+
+
+class FormVerificationRecord(FormVerification):
+    """A verification with the form's name taken from the path."""
+
+    form: str = Field(pattern=FORM_PATTERN)

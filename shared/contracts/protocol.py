@@ -224,6 +224,15 @@ class Randomization(_Strict):
     block_sizes: tuple[int, ...] = Field(min_length=1)
 
 
+class EditCheck(_Strict):
+    """A data check run on every new fact: where it holds, a query is opened on the form; a correction that
+    makes it pass closes the query. The code names the function that checks it."""
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
+    text: str = Field(min_length=1, description="the query's text, with {parameters} and {values} filled in")
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class ProtocolDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -237,6 +246,7 @@ class ProtocolDefinition(BaseModel):
     consent_form_versions: tuple[str, ...] = Field(min_length=1)
     eligibility: Eligibility
     schedule: Schedule
+    edit_checks: tuple[EditCheck, ...] = ()
 
     @model_validator(mode="after")
     def _blocks_fit_the_arms(self) -> "ProtocolDefinition":
@@ -246,7 +256,11 @@ class ProtocolDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _codes_are_unique(self) -> "ProtocolDefinition":
-        for name, codes in (("sites", [s.code for s in self.sites]), ("arms", [a.code for a in self.arms])):
+        for name, codes in (
+            ("sites", [s.code for s in self.sites]),
+            ("arms", [a.code for a in self.arms]),
+            ("edit_checks", [c.code for c in self.edit_checks]),
+        ):
             if len(codes) != len(set(codes)):
                 raise ValueError(f"{name}: codes must be unique, got {codes}")
         return self

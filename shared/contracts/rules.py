@@ -1,6 +1,7 @@
 """Domain rule errors: which rule, what kind of refusal, the field it is about; and the rules every service checks."""
 
 from enum import StrEnum
+from uuid import UUID
 
 from shared.contracts.events import DomainEvent
 from shared.contracts.protocol import ProtocolDefinition, SiteStatus
@@ -12,6 +13,8 @@ class Refusal(StrEnum):
     INVALID = "invalid"  # the form breaks a rule on its own values (422)
     CONFLICT = "conflict"  # the form is well-formed but the trial's state forbids it (409)
     NOT_FOUND = "not_found"  # it names something the trial does not have (404)
+    FORBIDDEN = "forbidden"  # the caller's role may do this, but not to this record (403)
+    STALE = "stale"  # a correction made on a record that has been corrected since (412)
 
 
 class RuleViolation(Exception):
@@ -23,10 +26,12 @@ class RuleViolation(Exception):
     # A refusal that needs a person (e.g. an allocation list used up): logged as an error, not as information.
     alarm: bool = False
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, current_version: UUID | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # For a stale correction: the record now current, which the client reads again before correcting.
+        self.current_version = current_version
 
 
 class RecordedBefore(Exception):
@@ -67,6 +72,14 @@ class DateInFuture(RuleViolation):
 
 class ReasonRequired(RuleViolation):
     rule, kind, title = "correction.reason", Refusal.INVALID, "A correction needs a reason"
+
+
+class StaleCorrection(RuleViolation):
+    rule, kind, title = "correction.current_version", Refusal.STALE, "Correction of a record that is not current"
+
+
+class NothingToCorrect(RuleViolation):
+    rule, kind, title = "correction.record", Refusal.NOT_FOUND, "No such record to correct"
 
 
 class UnknownSite(RuleViolation):

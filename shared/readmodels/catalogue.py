@@ -11,6 +11,7 @@ class ReadModel(StrEnum):
     VISITS = "visits"
     SAFETY = "safety"
     AUDIT_TRAIL = "audit_trail"
+    DATA_MANAGEMENT = "data_management"
 
 
 TABLES: dict[ReadModel, tuple[str, ...]] = {
@@ -20,6 +21,7 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
     ReadModel.VISITS: ("procedures", "visits"),
     ReadModel.SAFETY: ("adverse_events", "sae_alerts", "protocol_deviations"),
     ReadModel.AUDIT_TRAIL: ("audit_trail",),
+    ReadModel.DATA_MANAGEMENT: ("casebook_forms", "queries", "query_messages"),
 }
 
 

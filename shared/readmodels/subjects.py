@@ -11,6 +11,8 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, Field
 
+from shared.readmodels.datamanagement import FormSummary, QueryView, find_queries, subject_forms
+
 
 class SubjectState(StrEnum):
     """Where a subject stands: the `subjects` read model's `state`, written by its projection, read by the gateway
@@ -88,6 +90,8 @@ class SubjectView(BaseModel):
     last_event_at: datetime
     visits: list[VisitView] = Field(default_factory=list)
     adverse_events: list[AdverseEventView] = Field(default_factory=list)
+    forms: list[FormSummary] = Field(default_factory=list, description="every form, its version and verification")
+    queries: list[QueryView] = Field(default_factory=list, description="every query on the subject's forms")
 
 
 SELECT_SUBJECT = """
@@ -111,13 +115,22 @@ SELECT ae_id, term, onset_date, grade, serious, seriousness, outcome, reported_a
 
 
 async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectView | None:
-    row = await pool.fetchrow(SELECT_SUBJECT, site, subject)
-    if row is None:
-        return None
-    adverse_events = await pool.fetch(SELECT_SUBJECT_ADVERSE_EVENTS, subject)
-    visits = await pool.fetch(SELECT_SUBJECT_VISITS, subject)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(SELECT_SUBJECT, site, subject)
+        if row is None:
+            return None
+        adverse_events = await conn.fetch(SELECT_SUBJECT_ADVERSE_EVENTS, subject)
+        visits = await conn.fetch(SELECT_SUBJECT_VISITS, subject)
+        forms = await subject_forms(conn, subject)
+        queries = await find_queries(conn, subject=subject)
     return SubjectView.model_validate(
-        {**dict(row), "visits": [dict(r) for r in visits], "adverse_events": [dict(r) for r in adverse_events]}
+        {
+            **dict(row),
+            "visits": [dict(r) for r in visits],
+            "adverse_events": [dict(r) for r in adverse_events],
+            "forms": forms,
+            "queries": queries,
+        }
     )
 
 

@@ -231,6 +231,7 @@ class AuditEntry(BaseModel):
     correlation_id: str
     causation_id: str | None
     data: dict[str, Any]
+    changes: list[dict[str, Any]] | None = Field(None, description="a correction's fields, old → new")
 
 
 async def audit_trail(
@@ -238,7 +239,7 @@ async def audit_trail(
 ) -> list[AuditEntry]:
     rows = await conn.fetch(
         """SELECT sequence, event_id::text, event_type, site, subject_id, recorded_at, actor, actor_role, actor_site,
-                  reason, protocol_version, correlation_id, causation_id, data
+                  reason, protocol_version, correlation_id, causation_id, data, changes
              FROM audit_trail
             WHERE ($1::text IS NULL OR subject_id = $1)
               AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3)

@@ -8,7 +8,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from devstack.servers import env_with
-from devstack.stack import ServiceProcesses
+from devstack.stack import SERVICES, ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from services.reporting.projections import SubjectsProjection
 from shared.runtime.eventstore import EventStore, subject_history
@@ -29,10 +29,13 @@ async def test_consent_is_recorded_and_read_back(
         f"/v1/sites/{site}/subjects/{subject}/consent", json=FORM, headers=headers(bearer, new_key())
     )
     assert posted.status_code == 201, posted.text
-    await wait_for_checkpoint(read_pool, "subjects", posted.json()["stream_sequence"])
+    for read_model in ("subjects", "data_management"):
+        await wait_for_checkpoint(read_pool, read_model, posted.json()["stream_sequence"])
     read = await client.get(f"/v1/sites/{site}/subjects/{subject}", headers=headers(bearer))
     assert read.status_code == 200
-    assert read.json() | {"last_event_at": None} == {
+    [consent_form] = read.json()["forms"]
+    assert consent_form.pop("recorded_at") == read.json()["last_event_at"]
+    assert read.json() | {"last_event_at": None, "forms": [consent_form]} == {
         "subject_id": subject,
         "site": site,
         "state": "consented",
@@ -57,6 +60,8 @@ async def test_consent_is_recorded_and_read_back(
         "last_event_at": None,
         "visits": [],
         "adverse_events": [],
+        "forms": [{"form": "consent", "version": posted.json()["event_id"], "sdv": "not_verified", "open_queries": 0}],
+        "queries": [],
     }
 
 
@@ -230,7 +235,7 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
 async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
     codes = system.processes.stop()
     system.processes.start()
-    assert codes == {"gateway": 0, "visits": 0, "safety": 0, "screening": 0, "randomization": 0, "reporting": 0}
+    assert codes == dict.fromkeys(SERVICES, 0)
     system.processes.wait_ready(system.url)
 
 

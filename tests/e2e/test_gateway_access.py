@@ -19,6 +19,9 @@ SITE_STAFF = {Role.SITE_COORDINATOR, Role.INVESTIGATOR}
 READERS = {Role.MONITOR, Role.DATA_MANAGER, Role.STATISTICIAN}
 SUBJECT = "/v1/sites/{site}/subjects/{site}-999"
 ALERT = f"/v1/safety/alerts/{uuid.uuid4()}"
+QUERY = f"{SUBJECT}/queries/{uuid.uuid4()}"
+# Site staff read their own site's casebooks; monitors and data managers every site's.
+CASEBOOK_READERS = SITE_STAFF | {Role.MONITOR, Role.DATA_MANAGER}
 
 # The contract's access table, written out here independently of the gateway's own RIGHTS table.
 # (method, path, who may, whether site roles are limited to their own site)
@@ -36,8 +39,14 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
         )
     ],
     ("POST", SUBJECT + "/randomization/invalidation", {Role.DATA_MANAGER}, True),
-    ("GET", "/v1/sites/{site}/subjects", SITE_STAFF | {Role.MONITOR}, True),
-    ("GET", SUBJECT, SITE_STAFF | {Role.MONITOR}, True),
+    ("GET", "/v1/sites/{site}/subjects", CASEBOOK_READERS, True),
+    ("GET", SUBJECT, CASEBOOK_READERS, True),
+    ("GET", SUBJECT + "/forms/consent", CASEBOOK_READERS, True),
+    ("POST", SUBJECT + "/forms/consent/verification", {Role.MONITOR}, True),
+    ("POST", SUBJECT + "/queries", {Role.MONITOR, Role.DATA_MANAGER}, True),
+    ("POST", QUERY + "/answer", SITE_STAFF, True),
+    ("POST", QUERY + "/close", {Role.MONITOR, Role.DATA_MANAGER}, True),
+    ("POST", QUERY + "/reopen", {Role.MONITOR, Role.DATA_MANAGER}, True),
     ("GET", "/v1/safety/alerts", {Role.SAFETY_OFFICER}, False),
     ("GET", ALERT, {Role.SAFETY_OFFICER}, False),
     ("POST", ALERT + "/acknowledgement", {Role.SAFETY_OFFICER}, False),
@@ -54,6 +63,9 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
             "/primary-endpoint.json",
             "/endpoints.json",
             "/endpoints.svg",
+            "/queries.json",
+            "/sdv.json",
+            "/sdv-worklist.json",
         )
     ],
     ("GET", "/v1/reports/adverse-events.json", READERS, False),

@@ -18,7 +18,7 @@ from services.gateway.command_bus import (
     submit_command,
 )
 from services.gateway.errors import problem_responses
-from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath
+from services.gateway.params import IdempotencyKey, IfMatch, SitePath, SubjectPath, VisitPath, with_if_match
 from shared.contracts.commands import (
     COMMAND_RIGHTS,
     DECLINE_CONSENT,
@@ -39,6 +39,7 @@ from shared.contracts.forms import (
     ConsentForm,
     ConsentRefusalForm,
     ConsentWithdrawalForm,
+    Correctable,
     ProcedureForm,
     RandomizationInvalidationForm,
     RandomizationRequest,
@@ -121,6 +122,7 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
         form: BaseModel,
         caller: Annotated[Principal, allowed(route.right, per_site=True)],
         key: IdempotencyKey,
+        if_match: IfMatch = None,
     ) -> Response:
         return await submit_command(
             request,
@@ -129,7 +131,7 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
             site=site,
             subject=subject,
             nats_subject=route.command,
-            form=form,
+            form=with_if_match(form, if_match) if isinstance(form, Correctable) else form,
             answer=route.answer,
         )
 
@@ -159,7 +161,7 @@ def add_subject_post(
         tags=[tag],
         summary=summary,
         response_model=answer,
-        responses=problem_responses(401, 403, 404, 409, 413, 422, 503),
+        responses=problem_responses(401, 403, 404, 409, 412, 413, 422, 503),
         route_class_override=rights_first(right, per_site=True),
     )
 
@@ -178,13 +180,14 @@ def forms_router() -> APIRouter:
         form: VisitAssessments,
         caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_VISIT], per_site=True)],
         key: IdempotencyKey,
+        if_match: IfMatch = None,
     ) -> Response:
         return await submit_command(
             request,
             principal=caller,
             idempotency_key=key,
             nats_subject=RECORD_VISIT,
-            form=VisitRecord(visit=visit, **form.model_dump()),
+            form=VisitRecord(visit=visit, **with_if_match(form, if_match).model_dump()),
             site=site,
             subject=subject,
         )

@@ -12,9 +12,18 @@ from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from services.gateway.openapi import SvgResponse
 from shared.contracts.forms import Instant
-from shared.contracts.protocol import SUBJECT_ID_PATTERN
+from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 from shared.readmodels import adam, datasets
 from shared.readmodels.consort import Consort, consort, consort_svg
+from shared.readmodels.datamanagement import (
+    QueriesReport,
+    SdvReport,
+    WorkItem,
+    data_management_tables,
+    queries_report,
+    sdv_report,
+    sdv_worklist,
+)
 from shared.readmodels.endpoints import (
     PrimaryEndpointReport,
     VisitEstimate,
@@ -55,6 +64,7 @@ def reports_router() -> APIRouter:
         p = request.app.state.settings.protocol()
         async with request.app.state.pool.acquire() as conn:
             primary = primary_endpoint(await endpoint_records(conn), p)
+            data_management = data_management_tables(await queries_report(conn), await sdv_report(conn))
         pictures = [
             ("consort.svg", "CONSORT flow diagram"),
             ("enrollment.svg", "Enrollment over time by site and arm"),
@@ -68,7 +78,10 @@ def reports_router() -> APIRouter:
             ("visit-compliance.json", "Visit compliance by visit and site"),
             ("adverse-events.json", "Adverse events by arm, grade, seriousness and relatedness; open SAE alerts"),
             ("deviations.json", "Protocol deviations by site and kind, each with subject, date and rule code"),
-            ("audit-trail.json", "Audit trail (filter by subject, since, until)"),
+            ("audit-trail.json", "Audit trail (filter by subject, since, until); corrections old → new"),
+            ("queries.json", "Open queries by site, form and age, each with its thread"),
+            ("sdv.json", "Source data verification by site and subject (% of forms verified)"),
+            ("sdv-worklist.json", "Monitors' work list: forms not yet verified, oldest first"),
             ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
             ("endpoints.json", "Every assessment by visit and arm (JSON)"),
             *[(f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.NAMES],
@@ -86,6 +99,7 @@ def reports_router() -> APIRouter:
             f"<style>{PAGE_STYLE}</style></head>"
             f"<body><h1>{escape(p.trial_id)} — reports</h1><p>{escape(p.title)}</p>"
             f"<h2>Primary endpoint</h2>{primary_endpoint_table(primary)}"
+            f"<h2>Data management</h2>{data_management}"
             f"<h2>Pictures</h2>{figures}<h2>Reports and exports</h2><ul>{items}</ul></body></html>"
         )
 
@@ -175,6 +189,32 @@ def reports_router() -> APIRouter:
     async def deviations_json(request: Request, caller: reader) -> DeviationsReport:
         async with request.app.state.pool.acquire() as conn:
             return await deviations(conn, request.app.state.settings.protocol())
+
+    @router.get("/queries.json", operation_id="queries_report", summary="Open queries by site, form and age")
+    async def queries_json(
+        request: Request, caller: reader, site: Annotated[str | None, Query(pattern=SITE_CODE_PATTERN)] = None
+    ) -> QueriesReport:
+        async with request.app.state.pool.acquire() as conn:
+            return await queries_report(conn, site=site)
+
+    @router.get("/sdv.json", operation_id="sdv_report", summary="Source data verification by site and subject")
+    async def sdv_json(
+        request: Request, caller: reader, site: Annotated[str | None, Query(pattern=SITE_CODE_PATTERN)] = None
+    ) -> SdvReport:
+        async with request.app.state.pool.acquire() as conn:
+            return await sdv_report(conn, site=site)
+
+    @router.get(
+        "/sdv-worklist.json", operation_id="sdv_worklist", summary="Forms not yet verified, the longest waiting first"
+    )
+    async def worklist_json(
+        request: Request,
+        caller: reader,
+        site: Annotated[str | None, Query(pattern=SITE_CODE_PATTERN)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[WorkItem]:
+        async with request.app.state.pool.acquire() as conn:
+            return await sdv_worklist(conn, site=site, limit=limit)
 
     @router.get("/audit-trail.json", operation_id="audit_trail", summary="Every event: who, what, when, why")
     async def audit(

@@ -1,6 +1,7 @@
 """Read-model projections. One `match` case per event type used; every other event only advances the checkpoint."""
 
 from services.reporting.projections.audit import AuditTrailProjection
+from services.reporting.projections.datamanagement import DataManagementProjection
 from services.reporting.projections.randomizations import RandomizationsProjection
 from services.reporting.projections.safety import SafetyProjection
 from services.reporting.projections.screening import ScreeningLogProjection
@@ -11,6 +12,7 @@ from shared.runtime.projections import Projection
 
 __all__ = [
     "AuditTrailProjection",
+    "DataManagementProjection",
     "RandomizationsProjection",
     "SafetyProjection",
     "ScreeningLogProjection",
@@ -28,4 +30,5 @@ def all_projections(protocol: ProtocolDefinition) -> list[Projection]:
         SafetyProjection(),
         VisitsProjection(protocol),
         AuditTrailProjection(),
+        DataManagementProjection(),
     ]

@@ -1,5 +1,6 @@
-"""Every event as recorded: who, what, when, why, under which protocol version."""
+"""Every event as recorded: who, what, when, why, under which protocol version; a correction's old → new."""
 
+from shared.contracts.casebook import field_changes
 from shared.contracts.events import RecordedEvent
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
@@ -7,9 +8,11 @@ from shared.runtime.postgres import Connection
 INSERT_AUDIT = """
 INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
                          actor_role, actor_site, actor_token, reason, protocol_version, correlation_id,
-                         causation_id, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                         causation_id, data, changes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 """
+
+SUPERSEDED_DATA = "SELECT data FROM audit_trail WHERE event_id = $1"
 
 
 class AuditTrailProjection:
@@ -20,6 +23,12 @@ class AuditTrailProjection:
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         e = event.envelope
+        data = e.data.model_dump(mode="json")
+        changes = None
+        if (supersedes := getattr(e.data, "supersedes", None)) is not None:
+            # The record it corrects is earlier in the stream, so already here.
+            old = await conn.fetchval(SUPERSEDED_DATA, supersedes)
+            changes = field_changes(old or {}, data)
         await conn.execute(
             INSERT_AUDIT,
             event.sequence,
@@ -37,5 +46,6 @@ class AuditTrailProjection:
             e.protocolversion,
             e.correlationid,
             e.causationid,
-            e.data.model_dump(mode="json"),
+            data,
+            changes,
         )

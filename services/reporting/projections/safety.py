@@ -13,10 +13,16 @@ from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
 
 INSERT_ADVERSE_EVENT = """
-INSERT INTO adverse_events (ae_id, subject_id, site, term, onset_date, site_aware_at, reported_at, grade,
+INSERT INTO adverse_events AS a (ae_id, subject_id, site, term, onset_date, site_aware_at, reported_at, grade,
                             seriousness, serious, fat_graft_relatedness, hair_transplantation_relatedness,
                             action_taken, outcome, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $7)
+ON CONFLICT (ae_id) DO UPDATE
+   SET term = EXCLUDED.term, onset_date = EXCLUDED.onset_date, site_aware_at = EXCLUDED.site_aware_at,
+       grade = EXCLUDED.grade, seriousness = EXCLUDED.seriousness, serious = EXCLUDED.serious,
+       fat_graft_relatedness = EXCLUDED.fat_graft_relatedness,
+       hair_transplantation_relatedness = EXCLUDED.hair_transplantation_relatedness,
+       action_taken = EXCLUDED.action_taken, outcome = EXCLUDED.outcome, updated_at = EXCLUDED.updated_at
 """
 
 

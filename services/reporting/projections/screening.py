@@ -11,6 +11,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 
 
+# A correction replaces the screening it corrects (same number), criteria and all; the audit trail keeps both.
+DELETE_CORRECTED = "DELETE FROM screening_log WHERE subject_id = $1 AND screening_number = $2"
+
+
 INSERT_CRITERIA = """
 INSERT INTO screening_criteria (subject_id, screening_number, code, kind, outcome, blocks, value, rule)
 SELECT $1, $2, c.code, c.kind, c.outcome, c.blocks, c.value, c.rule
@@ -29,6 +33,8 @@ class ScreeningLogProjection:
         e = event.envelope
         match e.data:
             case SubjectScreened() as screened:
+                if screened.supersedes is not None:
+                    await conn.execute(DELETE_CORRECTED, e.subject, screened.screening_number)
                 await conn.execute(
                     INSERT_SCREENING,
                     e.subject,

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events.envelope import DomainEvent, register
 from shared.contracts.forms import (
+    FORM_PATTERN,
     ActionTaken,
     AdverseEventOutcome,
     Anaesthesia,
@@ -35,6 +36,7 @@ class ConsentRecorded(DomainEvent):
     obtained_by: str = Field(min_length=1, max_length=64, description="staff identifier, not a name")
     signed_by_subject: bool
     signed_by_representative: bool
+    supersedes: UUID | None = None
 
 
 @register
@@ -98,6 +100,7 @@ class SubjectScreened(DomainEvent):
     bmi: Decimal | None
     criteria: tuple[CriterionResult, ...]
     form: ScreeningForm
+    supersedes: UUID | None = Field(None, description="the screening this one corrects (same screening number)")
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -176,6 +179,7 @@ class AdverseEventReported(DomainEvent):
     relationship: ProcedureRelationship
     action_taken: ActionTaken
     outcome: AdverseEventOutcome
+    supersedes: UUID | None = Field(None, description="the record of this adverse event that this one corrects")
 
 
 @register
@@ -303,6 +307,62 @@ class SubjectWithdrawn(DomainEvent):
     withdrawn_on: date
     reason_category: WithdrawalReason
     decided_by: DecidedBy
+    supersedes: UUID | None = None
+
+
+@register
+class QueryOpened(DomainEvent):
+    """A question on a form of the subject's casebook: by a monitor or data manager, or by an edit check."""
+
+    event_type = "QueryOpened"
+
+    query_id: UUID
+    form: str = Field(pattern=FORM_PATTERN)
+    field: str | None = Field(None, max_length=100, description="the form's field it is about, dotted")
+    text: str = Field(min_length=1, max_length=2000)
+    form_version: UUID = Field(description="the record of the form the query was raised on")
+    check: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]{2,40}$", description="the edit check that raised it")
+    parameters: dict[str, str] = Field(default_factory=dict, description="the edit check's parameters")
+
+
+@register
+class QueryAnswered(DomainEvent):
+    """The site's answer; the query waits for its opener to close or re-open it."""
+
+    event_type = "QueryAnswered"
+
+    query_id: UUID
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@register
+class QueryClosed(DomainEvent):
+    """Resolved: by its opener, or by the edit check once the data no longer raises it."""
+
+    event_type = "QueryClosed"
+
+    query_id: UUID
+    text: str | None = Field(None, max_length=2000)
+
+
+@register
+class QueryReopened(DomainEvent):
+    """The answer did not resolve it: the site is asked again."""
+
+    event_type = "QueryReopened"
+
+    query_id: UUID
+    text: str = Field(min_length=1, max_length=2000)
+
+
+@register
+class FormVerified(DomainEvent):
+    """Source data verification: a monitor checked this record of the form against the hospital's source."""
+
+    event_type = "FormVerified"
+
+    form: str = Field(pattern=FORM_PATTERN)
+    version: UUID = Field(description="the record verified; a later correction leaves the form changed since")
 
 
 @register

@@ -243,3 +243,44 @@ def test_escalation_is_due_at_each_whole_interval_not_before_and_not_twice() -> 
         domain.escalate(domain.replay(given([CONSENT, serious, alert, ack])), alert.alert_id, 2, overdue_since=NOW)
         == []
     )
+
+
+def test_a_correction_of_the_report_is_the_same_event_and_making_it_serious_raises_the_alert_then() -> None:
+    history = given([CONSENT, report()])
+    reported = history[-1]
+    correction = FORM.model_copy(
+        update={
+            "seriousness": ["hospitalization_or_prolongation"],
+            "supersedes": reported.envelope.id,
+            "reason": "admitted overnight, left out of the report",
+        }
+    )
+    [corrected] = domain.report(
+        domain.replay(history), correction, ae_id=uuid4(), protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+    )
+    assert isinstance(corrected, AdverseEventReported)
+    assert (corrected.ae_id, corrected.serious, corrected.supersedes) == (AE_ID, True, reported.envelope.id)
+    [alert] = alert_for([CONSENT, report(), corrected])
+    assert isinstance(alert, SeriousAdverseEventAlertRaised) and alert.site_aware_at == FORM.site_aware_at
+
+
+def test_a_correction_made_on_an_adverse_events_earlier_record_is_stale_and_one_on_no_record_is_404() -> None:
+    history = given([CONSENT, report()])
+    follow_up = AdverseEventUpdated(ae_id=AE_ID, site_aware_at=NOW, outcome="recovered", serious=False)
+    later = [*history, *given([follow_up])]
+    stale = FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "term was misspelt"})
+    with pytest.raises(rules.StaleCorrection) as refused:
+        domain.report(
+            domain.replay(later), stale, ae_id=uuid4(), protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+        )
+    assert refused.value.current_version == later[-1].envelope.id
+    with pytest.raises(rules.NothingToCorrect):
+        domain.report(
+            domain.replay(later),
+            stale.model_copy(update={"supersedes": uuid4()}),
+            ae_id=uuid4(),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            now=NOW,
+        )

@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 
@@ -12,6 +13,8 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    ProtocolDeviationRecorded,
+    SubjectRandomized,
     SubjectScreened,
     SubjectWithdrawn,
 )
@@ -99,6 +102,7 @@ def test_suspended_site_cannot_consent_subjects() -> None:
         decide(protocol=suspended)
 
 
+DEVIATION_ID = uuid4()
 SCREENING_FORM = ScreeningForm(
     screening_date=date(2026, 11, 24), age_years=40, sex="male", height_cm=Decimal("175"), weight_kg=Decimal("70")
 )
@@ -106,7 +110,9 @@ SCREENING_FORM = ScreeningForm(
 
 def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> list[DomainEvent]:
     state = domain.replay(given(history))
-    return domain.screen(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+    return domain.screen(
+        state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+    )
 
 
 def test_screening_without_consent_is_refused_under_in09() -> None:
@@ -191,3 +197,79 @@ def test_consent_may_be_withdrawn_after_the_subject_was_withdrawn_from_the_study
         state, withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
     )
     assert isinstance(withdrawn, ConsentWithdrawn)
+
+
+def test_consent_is_corrected_on_its_current_record_with_a_reason_even_after_it_was_withdrawn() -> None:
+    history = given([*decide(), ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="crc-01")])
+    current = history[0].envelope.id
+    correction = FORM.model_copy(
+        update={"signed_on": date(2026, 11, 19), "supersedes": current, "reason": "date copied from the wrong page"}
+    )
+    state = domain.replay(history)
+    [corrected] = domain.record_consent(
+        state, correction, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+    )
+    assert isinstance(corrected, ConsentRecorded)
+    assert (corrected.signed_on, corrected.supersedes) == (date(2026, 11, 19), current)
+    with pytest.raises(rules.ReasonRequired):
+        domain.record_consent(
+            state,
+            correction.model_copy(update={"reason": " "}),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            today=TODAY,
+        )
+    with pytest.raises(rules.StaleCorrection):
+        domain.record_consent(
+            state,
+            correction.model_copy(update={"supersedes": uuid4()}),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            today=TODAY,
+        )
+
+
+def test_a_corrected_screening_is_evaluated_again_under_the_same_number() -> None:
+    history = given([*decide(), *screen([*decide()])])
+    first = history[-1].envelope.id
+    light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": first, "reason": "scale error"})
+    state = domain.replay(history)
+    [corrected] = domain.screen(
+        state, light, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+    )
+    assert isinstance(corrected, SubjectScreened)
+    assert (corrected.screening_number, corrected.supersedes, corrected.bmi) == (1, first, Decimal("16.3"))
+    assert corrected.form.supersedes is None and corrected.form.reason is None, "the form as the site filled it"
+
+
+def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_arm_with_a_deviation() -> None:
+    randomized = SubjectRandomized(
+        arm="HT", randomization_number=1, stratum="NFH", stratum_slot=1, list_version=1, list_commitment="0" * 64
+    )
+    history = given([*decide(), *screen([*decide()]), randomized])
+    screened = history[-2].envelope.id
+    light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": screened, "reason": "scale"})
+    with pytest.raises(rules.AlreadyRandomized):
+        domain.screen(
+            domain.replay(history),
+            light.model_copy(update={"supersedes": None}),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            today=TODAY,
+            deviation_id=DEVIATION_ID,
+        )
+    corrected, deviation = domain.screen(
+        domain.replay(history),
+        light,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        today=TODAY,
+        deviation_id=DEVIATION_ID,
+    )
+    assert isinstance(corrected, SubjectScreened) and not corrected.eligible
+    assert isinstance(deviation, ProtocolDeviationRecorded)
+    assert (deviation.code, deviation.deviation_id) == (domain.RANDOMIZED_INELIGIBLE, DEVIATION_ID)

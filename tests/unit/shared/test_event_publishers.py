@@ -7,7 +7,7 @@ from shared.contracts.events import catalogue, registered_types
 from shared.runtime.eventstore import EVENTS_PREFIX
 
 # A deviation is recorded by whichever service finds it: a late surgery (visits), a late SAE report (safety).
-DECIDED_BY_SEVERAL = {"ProtocolDeviationRecorded": ["visits", "safety"]}
+DECIDED_BY_SEVERAL = {"ProtocolDeviationRecorded": ["screening", "visits", "safety"]}
 
 
 # The catalogue's own events (tests register made-up ones of their own).

@@ -165,8 +165,9 @@ def test_a_second_surgery_record_is_refused_unless_it_corrects_the_current_one_w
     with pytest.raises(domain.ProcedureAlreadyRecorded):
         procedure(history)
     current = history[-1].envelope.id
-    with pytest.raises(domain.BadCorrection):
+    with pytest.raises(rules.StaleCorrection) as stale:
         procedure(history, PROCEDURE.model_copy(update={"supersedes": uuid4(), "reason": "typo in units"}))
+    assert stale.value.current_version == current and stale.value.kind is rules.Refusal.STALE
     with pytest.raises(rules.ReasonRequired):
         procedure(history, PROCEDURE.model_copy(update={"supersedes": current}))
     corrected = procedure(history, PROCEDURE.model_copy(update={"supersedes": current, "reason": "FU miscounted"}))
@@ -309,3 +310,34 @@ def test_a_visit_is_corrected_by_a_new_record_naming_the_one_it_supersedes_with_
         EventEnvelope.wrap(corrected, META, event_id=uuid4(), time=datetime.now(UTC))
     why = dataclasses.replace(META, reason="density misread")
     assert EventEnvelope.wrap(corrected, why, event_id=uuid4(), time=datetime.now(UTC)).reason == "density misread"
+
+
+def test_a_withdrawal_is_corrected_on_its_current_record_with_a_reason() -> None:
+    form = WithdrawalForm(withdrawn_on=date(2026, 3, 1), reason_category="subject_decision", decided_by="subject")
+    history = operated()
+    [withdrawn] = domain.withdraw(
+        domain.replay(history), form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+    )
+    after = [*history, recorded(withdrawn)]
+    first = after[-1].envelope.id
+    correction = form.model_copy(
+        update={"withdrawn_on": date(2026, 2, 27), "supersedes": first, "reason": "date taken from the letter"}
+    )
+    [corrected] = domain.withdraw(
+        domain.replay(after), correction, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+    )
+    assert isinstance(corrected, SubjectWithdrawn)
+    assert (corrected.withdrawn_on, corrected.supersedes) == (date(2026, 2, 27), first)
+    again = [*after, recorded(corrected)]
+    with pytest.raises(rules.StaleCorrection) as stale:
+        domain.withdraw(domain.replay(again), correction, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+    assert stale.value.current_version == again[-1].envelope.id
+    with pytest.raises(rules.ReasonRequired):
+        domain.withdraw(
+            domain.replay(again),
+            correction.model_copy(update={"supersedes": again[-1].envelope.id, "reason": None}),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            today=TODAY,
+        )

@@ -1,0 +1,289 @@
+"""Pure rules of data management: the query workflow, source data verification, and reconciling edit-check findings.
+
+A query goes open → answered → closed, or back to re-opened for another answer; only its opener closes or
+re-opens it (an edit check's query: the check itself once the data pass, or a data manager). Every step is
+an event; nothing is deleted.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+from functools import reduce
+from uuid import UUID
+
+from shared.contracts.access import Role
+from shared.contracts.casebook import FormRecord, form_of, has_field
+from shared.contracts.commands import ActorContext
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    DomainEvent,
+    FormVerified,
+    QueryAnswered,
+    QueryClosed,
+    QueryOpened,
+    QueryReopened,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectRandomized,
+)
+from shared.contracts.forms import AdverseEventOutcome, FormVerificationRecord, QueryOpening, QueryStep
+from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
+
+
+class QueryState(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+class FormNotRecorded(RuleViolation):
+    rule, kind, title = "casebook.form", Refusal.NOT_FOUND, "The subject has no such form"
+
+
+class UnknownField(RuleViolation):
+    rule, kind, title = "query.field", Refusal.INVALID, "The form has no such field"
+
+
+class UnknownQuery(RuleViolation):
+    rule, kind, title = "query.known", Refusal.NOT_FOUND, "No such query"
+
+
+class NotAwaitingAnswer(RuleViolation):
+    rule, title = "query.awaiting_answer", "The query is not waiting for an answer"
+
+
+class AlreadyClosed(RuleViolation):
+    rule, title = "query.open", "The query is closed"
+
+
+class NothingToReopen(RuleViolation):
+    rule, title = "query.reopen_answered_or_closed", "Only an answered or closed query can be re-opened"
+
+
+class NotTheOpener(RuleViolation):
+    rule, kind, title = "query.opener", Refusal.FORBIDDEN, "Only the query's opener may close or re-open it"
+
+
+class TextRequired(RuleViolation):
+    rule, kind, title = "query.text", Refusal.INVALID, "Text required"
+
+
+class StaleVerification(RuleViolation):
+    rule, kind, title = "sdv.current_version", Refusal.STALE, "Only the form's current record can be verified"
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    query_id: UUID
+    form: str
+    field: str | None
+    opened_by: str
+    form_version: UUID
+    check: str | None
+    state: QueryState = QueryState.OPEN
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is not QueryState.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventCourse:
+    """What the edit checks need of one adverse event: its current values and when it was last heard of."""
+
+    term: str
+    onset_date: date
+    serious_since: datetime | None
+    outcome: AdverseEventOutcome
+    last_follow_up_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Casebook:
+    """A subject's forms as data management sees them: current records, queries, verifications."""
+
+    records: dict[str, FormRecord] = field(default_factory=dict)
+    queries: dict[UUID, Query] = field(default_factory=dict)
+    verified: dict[str, UUID] = field(default_factory=dict)
+    randomized_at: datetime | None = None
+    adverse_events: dict[UUID, AdverseEventCourse] = field(default_factory=dict)
+
+
+def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
+    e = event.envelope
+    form = form_of(e.data)
+    if form is not None:
+        book = replace(book, records={**book.records, form: FormRecord(form, e.id, event.sequence, e.time, e.data)})
+    match e.data:
+        case QueryOpened() as q:
+            opened = Query(q.query_id, q.form, q.field, e.actor, q.form_version, q.check)
+            return replace(book, queries={**book.queries, q.query_id: opened})
+        case QueryAnswered(query_id=query_id):
+            return _step(book, query_id, QueryState.ANSWERED)
+        case QueryClosed(query_id=query_id):
+            return _step(book, query_id, QueryState.CLOSED)
+        case QueryReopened(query_id=query_id):
+            return _step(book, query_id, QueryState.REOPENED)
+        case FormVerified() as v:
+            return replace(book, verified={**book.verified, v.form: v.version})
+        case SubjectRandomized():
+            return replace(book, randomized_at=e.time)
+        case RandomizationInvalidated():
+            return replace(book, randomized_at=None)
+        case AdverseEventReported() as r:
+            earlier = book.adverse_events.get(r.ae_id)
+            course = AdverseEventCourse(
+                r.term,
+                r.onset_date,
+                (earlier.serious_since if earlier and earlier.serious_since else e.time) if r.serious else None,
+                r.outcome,
+                earlier.last_follow_up_at if earlier else None,
+            )
+            return replace(book, adverse_events={**book.adverse_events, r.ae_id: course})
+        case AdverseEventUpdated() as u if u.ae_id in book.adverse_events:
+            was = book.adverse_events[u.ae_id]
+            serious_since = (was.serious_since or e.time) if u.serious else None
+            course = replace(
+                was, serious_since=serious_since, outcome=u.outcome or was.outcome, last_follow_up_at=e.time
+            )
+            return replace(book, adverse_events={**book.adverse_events, u.ae_id: course})
+        case _:
+            return book
+
+
+def _step(book: Casebook, query_id: UUID, state: QueryState) -> Casebook:
+    query = book.queries.get(query_id)
+    if query is None:
+        return book
+    return replace(book, queries={**book.queries, query_id: replace(query, state=state)})
+
+
+def replay(history: Sequence[RecordedEvent]) -> Casebook:
+    return reduce(evolve, history, Casebook())
+
+
+def _record(book: Casebook, form: str) -> FormRecord:
+    record = book.records.get(form)
+    if record is None:
+        raise FormNotRecorded(f"the subject has no {form} form recorded", field="form")
+    return record
+
+
+def _query(book: Casebook, query_id: UUID) -> Query:
+    query = book.queries.get(query_id)
+    if query is None:
+        raise UnknownQuery(f"the subject has no query {query_id}", field="query")
+    return query
+
+
+def _text(step: QueryStep) -> str:
+    if not step.text or not step.text.strip():
+        raise TextRequired("say what the answer or the reason to re-open is", field="text")
+    return step.text
+
+
+def open_query(book: Casebook, form: QueryOpening, *, query_id: UUID) -> list[DomainEvent]:
+    record = _record(book, form.form)
+    if form.field is not None and not has_field(form.form, form.field):
+        raise UnknownField(f"{form.form} has no field {form.field}", field="field")
+    return [
+        QueryOpened(query_id=query_id, form=form.form, field=form.field, text=form.text, form_version=record.version)
+    ]
+
+
+def answer_query(book: Casebook, step: QueryStep) -> list[DomainEvent]:
+    query = _query(book, step.query_id)
+    if query.state not in (QueryState.OPEN, QueryState.REOPENED):
+        raise NotAwaitingAnswer(f"query {query.query_id} is {query.state}", field="query")
+    return [QueryAnswered(query_id=query.query_id, text=_text(step))]
+
+
+def _check_opener(query: Query, caller: ActorContext) -> None:
+    # An edit check's query has no person as opener: the data managers, who own the checks, stand in.
+    if caller.actor == query.opened_by or (query.check is not None and caller.role == Role.DATA_MANAGER):
+        return
+    raise NotTheOpener(f"query {query.query_id} was opened by {query.opened_by}", field="query")
+
+
+def close_query(book: Casebook, step: QueryStep, *, caller: ActorContext) -> list[DomainEvent]:
+    query = _query(book, step.query_id)
+    _check_opener(query, caller)
+    if not query.is_open:
+        raise AlreadyClosed(f"query {query.query_id} is closed already", field="query")
+    return [QueryClosed(query_id=query.query_id, text=step.text)]
+
+
+def reopen_query(book: Casebook, step: QueryStep, *, caller: ActorContext) -> list[DomainEvent]:
+    query = _query(book, step.query_id)
+    _check_opener(query, caller)
+    if query.state not in (QueryState.ANSWERED, QueryState.CLOSED):
+        raise NothingToReopen(f"query {query.query_id} is {query.state}", field="query")
+    return [QueryReopened(query_id=query.query_id, text=_text(step))]
+
+
+def verify_form(book: Casebook, verification: FormVerificationRecord) -> list[DomainEvent]:
+    record = _record(book, verification.form)
+    if record.version != verification.version:
+        raise StaleVerification(
+            f"{verification.form}'s current record is {record.version}, not {verification.version}",
+            field="version",
+            current_version=record.version,
+        )
+    verified = FormVerified(form=verification.form, version=record.version)
+    if book.verified.get(verification.form) == record.version:
+        raise RecordedBefore(verified)
+    return [verified]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An edit check holding on a form: the query it needs."""
+
+    check: str
+    form: str
+    field: str | None
+    text: str
+    parameters: dict[str, str]
+
+
+RESOLVED = "Resolved: the data no longer raise this check."
+
+
+def reconcile(
+    book: Casebook, findings: Iterable[Finding], *, checked: frozenset[str], query_ids: Callable[[Finding], UUID]
+) -> list[DomainEvent]:
+    """Open a query for each new finding; close the edit checks' queries whose finding is gone.
+
+    A finding is new unless a query of the same check on the same form and field is open, or was closed
+    (by a data manager: the value is right) on the same record: a correction of that record asks again.
+    """
+    found = list(findings)
+    events: list[DomainEvent] = []
+    automatic = [q for q in book.queries.values() if q.check is not None]
+    for finding in found:
+        version = book.records[finding.form].version
+        raised = any(
+            (q.check, q.form, q.field) == (finding.check, finding.form, finding.field)
+            and (q.is_open or q.form_version == version)
+            for q in automatic
+        )
+        if not raised:
+            events.append(
+                QueryOpened(
+                    query_id=query_ids(finding),
+                    form=finding.form,
+                    field=finding.field,
+                    text=finding.text,
+                    form_version=version,
+                    check=finding.check,
+                    parameters=finding.parameters,
+                )
+            )
+    holding = {(f.check, f.form, f.field) for f in found}
+    for q in automatic:
+        if q.is_open and q.check in checked and (q.check, q.form, q.field) not in holding:
+            events.append(QueryClosed(query_id=q.query_id, text=RESOLVED))
+    return events

@@ -1,0 +1,203 @@
+"""Data management handlers: the query workflow and source data verification; the edit checks as a reaction."""
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import structlog
+from faststream.nats import NatsRouter
+
+from services.datamanagement import domain
+from services.datamanagement.checks import CheckContext, checks_of, finding_query_id, findings
+from services.datamanagement.settings import DataManagementSettings
+from shared.contracts.commands import (
+    ANSWER_QUERY,
+    CLOSE_QUERY,
+    OPEN_QUERY,
+    REOPEN_QUERY,
+    VERIFY_FORM,
+    CommandReply,
+    OpenQuery,
+    StepQuery,
+    VerifyForm,
+)
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ConsentRecorded,
+    DomainEvent,
+    FormVerified,
+    GraftProcedurePerformed,
+    QueryAnswered,
+    QueryClosed,
+    QueryOpened,
+    QueryReopened,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectRandomized,
+    SubjectScreened,
+    VisitCompleted,
+)
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.decisions import Clock, record_on_subject
+from shared.runtime.eventstore import EventStore, History, trial_wide
+from shared.runtime.service import ServiceRuntime
+
+log = structlog.get_logger(__name__)
+
+
+def _query_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+    step = events[-1].data
+    assert isinstance(step, QueryOpened | QueryAnswered | QueryClosed | QueryReopened)
+    return {"query_id": str(step.query_id)}
+
+
+def _verification_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+    verified = events[-1].data
+    assert isinstance(verified, FormVerified)
+    return {"form": verified.form, "version": str(verified.version)}
+
+
+def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(OPEN_QUERY, queue=settings.command_queue)
+    async def open_query(command: OpenQuery) -> CommandReply:
+        ctx = command.context
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda book: domain.open_query(book, command.form, query_id=uuid5(ctx.command_id, "query")),
+            result=_query_result,
+        )
+
+    @router.subscriber(ANSWER_QUERY, queue=settings.command_queue)
+    async def answer_query(command: StepQuery) -> CommandReply:
+        return await runtime.decide_on_subject(
+            command.context, domain.replay, lambda book: domain.answer_query(book, command.form), result=_query_result
+        )
+
+    @router.subscriber(CLOSE_QUERY, queue=settings.command_queue)
+    async def close_query(command: StepQuery) -> CommandReply:
+        ctx = command.context
+        return await runtime.decide_on_subject(
+            ctx, domain.replay, lambda book: domain.close_query(book, command.form, caller=ctx), result=_query_result
+        )
+
+    @router.subscriber(REOPEN_QUERY, queue=settings.command_queue)
+    async def reopen_query(command: StepQuery) -> CommandReply:
+        ctx = command.context
+        return await runtime.decide_on_subject(
+            ctx, domain.replay, lambda book: domain.reopen_query(book, command.form, caller=ctx), result=_query_result
+        )
+
+    @router.subscriber(VERIFY_FORM, queue=settings.command_queue)
+    async def verify_form(command: VerifyForm) -> CommandReply:
+        return await runtime.decide_on_subject(
+            command.context,
+            domain.replay,
+            lambda book: domain.verify_form(book, command.form),
+            result=_verification_result,
+        )
+
+    return router
+
+
+async def run_edit_checks(
+    store: EventStore,
+    protocol: ProtocolDefinition,
+    *,
+    site: str,
+    subject: str,
+    because_of: UUID,
+    now: datetime,
+    correlation_id: str,
+) -> int:
+    """Run every edit check on the subject's casebook: open the queries found, close the ones resolved."""
+    checks = checks_of(protocol)
+    context = CheckContext(protocol, site, now)
+
+    def decide(history: History) -> list[DomainEvent]:
+        book = domain.replay(history.events)
+        return domain.reconcile(
+            book,
+            findings(book, checks, context),
+            checked=frozenset(c.code for c in checks),
+            query_ids=finding_query_id(because_of),
+        )
+
+    outcome = await record_on_subject(
+        store,
+        recorder="datamanagement",
+        site=site,
+        subject=subject,
+        decide=decide,
+        because_of=because_of,
+        correlation_id=correlation_id,
+        protocol_version=protocol.version,
+    )
+    raised = [e.data for e in outcome.events if isinstance(e.data, QueryOpened)]
+    if outcome.events and not outcome.replayed:
+        log.info("edit_checks_recorded", site=site, opened=[q.check for q in raised], events=len(outcome.events))
+    return 0 if outcome.replayed else len(outcome.events)
+
+
+class EditChecks:
+    """Reaction: every new fact on a subject's forms runs the edit checks on the subject's casebook."""
+
+    name = "edit-checks"
+    event_types: tuple[str, ...] = tuple(
+        t.event_type
+        for t in (
+            ConsentRecorded,
+            SubjectScreened,
+            SubjectRandomized,
+            RandomizationInvalidated,
+            GraftProcedurePerformed,
+            VisitCompleted,
+            AdverseEventReported,
+            AdverseEventUpdated,
+        )
+    )
+
+    def __init__(self, store: EventStore, protocol: ProtocolDefinition, clock: Clock) -> None:
+        self._store = store
+        self._protocol = protocol
+        self._clock = clock
+        checks_of(protocol)
+
+    async def react(self, event: RecordedEvent) -> None:
+        trigger = event.envelope
+        assert trigger.siteid is not None
+        # The trigger's id stands for the command id: a redelivered trigger finds what it recorded.
+        await run_edit_checks(
+            self._store,
+            self._protocol,
+            site=trigger.siteid,
+            subject=trigger.subject,
+            because_of=trigger.id,
+            now=self._clock(),
+            correlation_id=trigger.correlationid,
+        )
+
+
+async def sweep_serious_adverse_events(store: EventStore, protocol: ProtocolDefinition, *, now: datetime) -> int:
+    """The checks that time alone can make hold (a serious adverse event's follow-up overdue), run for every
+    subject with a serious adverse event; once an hour per subject at most, whichever replica runs it."""
+    serious: set[tuple[str, str]] = set()
+    for event_type in (AdverseEventReported.event_type, AdverseEventUpdated.event_type):
+        for e in (await store.load(trial_wide(event_type))).events:
+            if getattr(e.data, "serious", False) and e.envelope.siteid:
+                serious.add((e.envelope.siteid, e.envelope.subject))
+    hour = now.strftime("%Y-%m-%dT%H")
+    recorded = 0
+    for site, subject in sorted(serious):
+        recorded += await run_edit_checks(
+            store,
+            protocol,
+            site=site,
+            subject=subject,
+            because_of=uuid5(NAMESPACE_URL, f"edit-checks/{subject}/{hour}"),
+            now=now,
+            correlation_id=f"edit-checks-{hour}",
+        )
+    return recorded

@@ -1,0 +1,143 @@
+"""A subject's casebook for data management: each form's current record (its ETag), queries and their steps,
+and source data verification."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from services.gateway.access import allowed
+from services.gateway.auth import Principal, Right
+from services.gateway.command_bus import FormVerificationRecorded, QueryRecorded, submit_command
+from services.gateway.errors import ProblemError, problem_responses
+from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
+from services.gateway.routes.forms import add_subject_post
+from shared.contracts.commands import (
+    ANSWER_QUERY,
+    CLOSE_QUERY,
+    COMMAND_RIGHTS,
+    OPEN_QUERY,
+    REOPEN_QUERY,
+    VERIFY_FORM,
+)
+from shared.contracts.forms import (
+    FormVerification,
+    FormVerificationRecord,
+    QueryClosing,
+    QueryMessage,
+    QueryOpening,
+    QueryStep,
+)
+from shared.readmodels.datamanagement import FormView, find_form
+
+
+def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> Callable[..., Awaitable[Response]]:
+    """A step of one query: the query's id from the path, the text from the body."""
+
+    async def step(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        query: QueryPath,
+        form: BaseModel,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        text = getattr(form, "text", None)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=command,
+            form=QueryStep(query_id=query, text=text),
+            answer=QueryRecorded,
+        )
+
+    step.__annotations__["form"] = body
+    return step
+
+
+def casebook_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/v1/sites/{site}/subjects/{subject}/forms/{form}",
+        tags=["data management"],
+        operation_id="get_form",
+        summary="A form's current record, its verification and queries; a correction sends its ETag as If-Match",
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def get_form(
+        request: Request,
+        response: Response,
+        site: SitePath,
+        subject: SubjectPath,
+        form: FormPath,
+        caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)],
+    ) -> FormView:
+        async with request.app.state.pool.acquire() as conn:
+            found = await find_form(conn, site, subject, form)
+        if found is None:
+            raise ProblemError(404, "form-not-found", "Form not found", f"no {form} recorded for {subject} at {site}")
+        response.headers["ETag"] = etag(found.version)
+        return found
+
+    async def open_query(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: QueryOpening,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[OPEN_QUERY], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=OPEN_QUERY,
+            form=form,
+            answer=QueryRecorded,
+        )
+
+    async def verify_form(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: FormPath,
+        verification: FormVerification,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[VERIFY_FORM], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=VERIFY_FORM,
+            form=FormVerificationRecord(form=form, version=verification.version),
+            answer=FormVerificationRecorded,
+        )
+
+    for path, endpoint, name, summary, answer, command in (
+        ("/queries", open_query, "open_query",
+         "Open a query on a form, optionally on one field (monitors, data managers)", QueryRecorded, OPEN_QUERY),
+        ("/queries/{query}/answer", _query_step(ANSWER_QUERY, QueryMessage), "answer_query",
+         "Answer a query (the subject's site staff); a correction of the form goes with its own reason",
+         QueryRecorded, ANSWER_QUERY),
+        ("/queries/{query}/close", _query_step(CLOSE_QUERY, QueryClosing), "close_query",
+         "Close a query (its opener; a data manager for an edit check's)", QueryRecorded, CLOSE_QUERY),
+        ("/queries/{query}/reopen", _query_step(REOPEN_QUERY, QueryMessage), "reopen_query",
+         "Re-open an answered or closed query with a comment (its opener)", QueryRecorded, REOPEN_QUERY),
+        ("/forms/{form}/verification", verify_form, "verify_form",
+         "Mark a form's current record verified against source (monitors); a later correction resets it",
+         FormVerificationRecorded, VERIFY_FORM),
+    ):  # fmt: skip
+        add_subject_post(router, path, endpoint, name, "data management", summary, answer, COMMAND_RIGHTS[command])
+    return router

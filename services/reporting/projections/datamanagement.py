@@ -1,0 +1,88 @@
+"""Every form's current record and its verification; every query and the thread of its steps."""
+
+from shared.contracts.casebook import form_of
+from shared.contracts.events import (
+    DomainEvent,
+    FormVerified,
+    QueryAnswered,
+    QueryClosed,
+    QueryOpened,
+    QueryReopened,
+    RecordedEvent,
+)
+from shared.readmodels.catalogue import TABLES, ReadModel
+from shared.runtime.postgres import Connection
+
+UPSERT_FORM = """
+INSERT INTO casebook_forms AS f (subject_id, form, site, event_type, version, version_sequence, first_recorded_at,
+                                 recorded_at, records, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8)
+ON CONFLICT (subject_id, form) DO UPDATE
+   SET event_type = EXCLUDED.event_type, version = EXCLUDED.version, version_sequence = EXCLUDED.version_sequence,
+       recorded_at = EXCLUDED.recorded_at, records = f.records + 1, data = EXCLUDED.data
+"""
+
+MARK_VERIFIED = """
+UPDATE casebook_forms SET verified_version = $3, verified_at = $4, verified_by = $5
+ WHERE subject_id = $1 AND form = $2
+"""
+
+INSERT_QUERY = """
+INSERT INTO queries (query_id, site, subject_id, form, field, check_code, state, opened_by, opened_at, form_version,
+                     updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $8)
+"""
+
+# answered_at and closed_at keep the last time the query reached that state.
+STEP_QUERY = """
+UPDATE queries
+   SET state = $2, updated_at = $3,
+       answered_at = CASE WHEN $2 = 'answered' THEN $3 ELSE answered_at END,
+       closed_at = CASE WHEN $2 = 'closed' THEN $3 WHEN $2 = 'reopened' THEN NULL ELSE closed_at END
+ WHERE query_id = $1
+"""
+
+INSERT_MESSAGE = """
+INSERT INTO query_messages (query_id, sequence, step, actor, actor_role, at, text) VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+STEPS: dict[type[DomainEvent], str] = {
+    QueryOpened: "opened",
+    QueryAnswered: "answered",
+    QueryClosed: "closed",
+    QueryReopened: "reopened",
+}
+
+
+class DataManagementProjection:
+    """`casebook_forms`, `queries`, `query_messages`: what monitors verify and query, and where each stands."""
+
+    name: str = ReadModel.DATA_MANAGEMENT
+    tables: tuple[str, ...] = TABLES[ReadModel.DATA_MANAGEMENT]
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        e = event.envelope
+        match e.data:
+            case QueryOpened() as q:
+                await conn.execute(
+                    INSERT_QUERY, q.query_id, e.siteid, e.subject, q.form, q.field, q.check, e.actor, e.time,
+                    q.form_version,
+                )  # fmt: skip
+                await self._message(conn, event, q.query_id, q.text)
+            case QueryAnswered() | QueryClosed() | QueryReopened() as step:
+                await conn.execute(STEP_QUERY, step.query_id, STEPS[type(step)], e.time)
+                await self._message(conn, event, step.query_id, step.text)
+            case FormVerified() as v:
+                await conn.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
+            case data if (form := form_of(data)) is not None:
+                await conn.execute(
+                    UPSERT_FORM, e.subject, form, e.siteid, e.type, e.id, event.sequence, e.time,
+                    data.model_dump(mode="json"),
+                )  # fmt: skip
+            case _:
+                pass
+
+    async def _message(self, conn: Connection, event: RecordedEvent, query_id: object, text: str | None) -> None:
+        e = event.envelope
+        step = STEPS[type(e.data)]
+        await conn.execute(INSERT_MESSAGE, query_id, event.sequence, step, e.actor, e.actorrole, e.time, text)

@@ -1,0 +1,141 @@
+"""The subject's casebook: which recorded fact is which form, each form's current record, and its fields.
+
+A form's current record is its version: the ETag of the form resource, what a correction supersedes,
+what source data verification marks and what a query was raised on.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import get_args
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ConsentRecorded,
+    DomainEvent,
+    GraftProcedurePerformed,
+    RecordedEvent,
+    SubjectScreened,
+    SubjectWithdrawn,
+    VisitCompleted,
+)
+from shared.contracts.forms import (
+    AdverseEventForm,
+    ConsentForm,
+    Correctable,
+    ProcedureForm,
+    ScreeningForm,
+    VisitAssessments,
+    WithdrawalForm,
+)
+from shared.contracts.rules import NothingToCorrect, ReasonRequired, StaleCorrection
+
+
+def form_of(data: DomainEvent) -> str | None:
+    """The form a fact records, or None for a fact that is no site form (an alert, a query, a missed visit)."""
+    match data:
+        case ConsentRecorded():
+            return "consent"
+        case SubjectScreened():
+            return "screening"
+        case GraftProcedurePerformed():
+            return "procedure"
+        case VisitCompleted(visit=visit):
+            return f"visit-{visit}"
+        case AdverseEventReported(ae_id=ae_id) | AdverseEventUpdated(ae_id=ae_id):
+            return f"ae-{ae_id}"
+        case SubjectWithdrawn():
+            return "withdrawal"
+        case _:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class FormRecord:
+    """The record of a form now current: a correction, a re-screen or an adverse event's follow-up replaces it."""
+
+    form: str
+    version: UUID
+    sequence: int
+    recorded_at: datetime
+    data: DomainEvent
+
+
+def current_records(history: Iterable[RecordedEvent]) -> dict[str, FormRecord]:
+    current: dict[str, FormRecord] = {}
+    for event in history:
+        form = form_of(event.data)
+        if form is not None:
+            current[form] = FormRecord(form, event.envelope.id, event.sequence, event.envelope.time, event.data)
+    return current
+
+
+def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, form: str) -> bool:
+    """Whether a posted form corrects the form's current record. A correction names the record it was made on
+    (only the current one may be corrected: else 412 with the current one) and says why."""
+    if supersedes is None:
+        return False
+    if current is None:
+        raise NothingToCorrect(f"the subject has no {form} record to correct", field="supersedes")
+    if supersedes != current:
+        raise StaleCorrection(
+            f"the {form} correction was made on {supersedes}, but the current record is {current}: read it again",
+            field="supersedes",
+            current_version=current,
+        )
+    if not (reason and reason.strip()):
+        raise ReasonRequired(f"say why the {form} record is corrected", field="reason")
+    return True
+
+
+_POSTED_AS: dict[str, type[BaseModel]] = {
+    "consent": ConsentForm,
+    "screening": ScreeningForm,
+    "procedure": ProcedureForm,
+    "withdrawal": WithdrawalForm,
+    "visit": VisitAssessments,
+    "ae": AdverseEventForm,
+}
+
+
+def has_field(form: str, path: str) -> bool:
+    """Whether a dotted path names a field of the form as the site posts it (`weight_kg`, `biopsy.pregnant`)."""
+    model: type[BaseModel] | None = _POSTED_AS[form.split("-", 1)[0]]
+    for name in path.split("."):
+        if model is None or name not in model.model_fields or name in Correctable.model_fields:
+            return False
+        model = _model_in(model.model_fields[name].annotation)
+    return True
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The form model a field holds, itself or as the one model of an optional."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def field_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[dict[str, object]]:
+    """Old → new per field (dotted for nested forms) between two records of a form, as the audit trail shows it."""
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    skipped = {"supersedes", "form.supersedes", "form.reason"}
+    return [
+        {"field": name, "old": flat_old.get(name), "new": flat_new.get(name)}
+        for name in sorted(flat_old.keys() | flat_new.keys())
+        if name not in skipped and flat_old.get(name) != flat_new.get(name)
+    ]
+
+
+def _flatten(values: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for name, value in values.items():
+        if isinstance(value, Mapping):
+            flat |= _flatten(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat

@@ -1,0 +1,237 @@
+"""The data-management read model as the gateway reads it: a form's current record and its verification, queries
+with their threads, and the reports over them (open queries by site, form and age; SDV by site and subject)."""
+
+from datetime import datetime
+from enum import StrEnum
+from html import escape
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from shared.runtime.postgres import Connection
+
+
+class SdvStatus(StrEnum):
+    NOT_VERIFIED = "not_verified"
+    VERIFIED = "verified"
+    CHANGED_SINCE_VERIFICATION = "changed_since_verification"
+
+
+SDV_STATUS = """CASE WHEN verified_version IS NULL THEN 'not_verified'
+                     WHEN verified_version = version THEN 'verified'
+                     ELSE 'changed_since_verification' END"""
+
+
+class QueryMessageView(BaseModel):
+    step: str
+    actor: str
+    actor_role: str | None
+    at: datetime
+    text: str | None
+
+
+class QueryView(BaseModel):
+    query_id: UUID
+    site: str
+    subject_id: str
+    form: str
+    field: str | None
+    check: str | None = Field(description="the edit check that raised it; null for a person's query")
+    state: str
+    opened_by: str
+    opened_at: datetime
+    age_days: int = Field(description="whole days since it was opened")
+    form_version: UUID = Field(description="the record of the form it was raised on")
+    messages: list[QueryMessageView] = Field(default_factory=list)
+
+
+class FormView(BaseModel):
+    """A form's current record: `version` is its ETag, what a correction supersedes and what a monitor verifies."""
+
+    site: str
+    subject_id: str
+    form: str
+    event_type: str
+    version: UUID
+    recorded_at: datetime
+    records: int = Field(description="1, plus corrections, re-screens and follow-ups")
+    data: dict[str, Any]
+    sdv: SdvStatus
+    verified_version: UUID | None
+    verified_at: datetime | None
+    verified_by: str | None
+    queries: list[QueryView] = Field(default_factory=list)
+
+
+class FormSummary(BaseModel):
+    form: str
+    version: UUID
+    recorded_at: datetime
+    sdv: SdvStatus
+    open_queries: int
+
+
+SELECT_QUERIES = """
+SELECT query_id, site, subject_id, form, field, check_code AS check, state, opened_by, opened_at, form_version,
+       floor(extract(epoch FROM (now() - opened_at)) / 86400)::int AS age_days
+  FROM queries
+ WHERE ($1::text IS NULL OR subject_id = $1) AND ($2::text IS NULL OR form = $2)
+   AND ($3::text IS NULL OR site = $3) AND (NOT $4 OR state <> 'closed')
+ ORDER BY opened_at, query_id
+"""
+
+
+async def find_queries(
+    conn: Connection,
+    *,
+    subject: str | None = None,
+    form: str | None = None,
+    site: str | None = None,
+    open_only: bool = False,
+) -> list[QueryView]:
+    rows = await conn.fetch(SELECT_QUERIES, subject, form, site, open_only)
+    messages: dict[UUID, list[QueryMessageView]] = {}
+    if rows:
+        for m in await conn.fetch(
+            "SELECT query_id, step, actor, actor_role, at, text FROM query_messages"
+            " WHERE query_id = ANY($1::uuid[]) ORDER BY sequence",
+            [r["query_id"] for r in rows],
+        ):
+            messages.setdefault(m["query_id"], []).append(QueryMessageView.model_validate(dict(m)))
+    return [QueryView.model_validate({**dict(r), "messages": messages.get(r["query_id"], [])}) for r in rows]
+
+
+async def find_form(conn: Connection, site: str, subject: str, form: str) -> FormView | None:
+    row = await conn.fetchrow(
+        f"""SELECT site, subject_id, form, event_type, version, recorded_at, records, data, {SDV_STATUS} AS sdv,
+                   verified_version, verified_at, verified_by
+              FROM casebook_forms WHERE site = $1 AND subject_id = $2 AND form = $3""",
+        site,
+        subject,
+        form,
+    )
+    if row is None:
+        return None
+    return FormView.model_validate({**dict(row), "queries": await find_queries(conn, subject=subject, form=form)})
+
+
+async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
+    rows = await conn.fetch(
+        f"""SELECT f.form, f.version, f.recorded_at, {SDV_STATUS} AS sdv,
+                   (SELECT count(*) FROM queries q
+                     WHERE q.subject_id = f.subject_id AND q.form = f.form AND q.state <> 'closed') AS open_queries
+              FROM casebook_forms f WHERE f.subject_id = $1 ORDER BY f.first_recorded_at, f.form""",
+        subject,
+    )
+    return [FormSummary.model_validate(dict(r)) for r in rows]
+
+
+class OpenQueryCount(BaseModel):
+    site: str
+    form_kind: str = Field(description="consent, screening, procedure, visit, ae or withdrawal")
+    age: str = Field(description="days open: 0-7, 8-14, 15-30, over 30")
+    open: int
+
+
+class QueriesReport(BaseModel):
+    counts: list[OpenQueryCount]
+    open: list[QueryView] = Field(description="every query not closed, oldest first")
+
+
+AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
+                     WHEN now() - opened_at <= interval '14 days' THEN '8-14'
+                     WHEN now() - opened_at <= interval '30 days' THEN '15-30'
+                     ELSE 'over 30' END"""
+
+
+async def queries_report(conn: Connection, *, site: str | None = None) -> QueriesReport:
+    counts = await conn.fetch(
+        f"""SELECT site, split_part(form, '-', 1) AS form_kind, {AGE_BUCKET} AS age, count(*)::int AS open
+              FROM queries WHERE state <> 'closed' AND ($1::text IS NULL OR site = $1)
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+        site,
+    )
+    return QueriesReport(
+        counts=[OpenQueryCount.model_validate(dict(r)) for r in counts],
+        open=await find_queries(conn, site=site, open_only=True),
+    )
+
+
+class SdvCount(BaseModel):
+    site: str
+    subject_id: str | None = Field(description="null on a site's total")
+    forms: int
+    verified: int
+    changed_since_verification: int
+    not_verified: int
+    verified_pct: float = Field(description="verified forms out of all forms, %")
+
+
+class SdvReport(BaseModel):
+    sites: list[SdvCount]
+    subjects: list[SdvCount]
+
+
+SDV_COUNTS = f"""
+SELECT site, {{subject}} AS subject_id, count(*)::int AS forms,
+       count(*) FILTER (WHERE {SDV_STATUS} = 'verified')::int AS verified,
+       count(*) FILTER (WHERE {SDV_STATUS} = 'changed_since_verification')::int AS changed_since_verification,
+       count(*) FILTER (WHERE {SDV_STATUS} = 'not_verified')::int AS not_verified,
+       round(100.0 * count(*) FILTER (WHERE {SDV_STATUS} = 'verified') / count(*), 1)::float AS verified_pct
+  FROM casebook_forms WHERE ($1::text IS NULL OR site = $1)
+ GROUP BY {{group}} ORDER BY {{group}}
+"""
+
+
+async def sdv_report(conn: Connection, *, site: str | None = None) -> SdvReport:
+    sites = await conn.fetch(SDV_COUNTS.format(subject="NULL::text", group="site"), site)
+    subjects = await conn.fetch(SDV_COUNTS.format(subject="subject_id", group="site, subject_id"), site)
+    return SdvReport(
+        sites=[SdvCount.model_validate(dict(r)) for r in sites],
+        subjects=[SdvCount.model_validate(dict(r)) for r in subjects],
+    )
+
+
+class WorkItem(BaseModel):
+    site: str
+    subject_id: str
+    form: str
+    version: UUID
+    recorded_at: datetime
+    sdv: SdvStatus
+
+
+async def sdv_worklist(conn: Connection, *, site: str | None = None, limit: int = 100) -> list[WorkItem]:
+    """A monitor's work: forms whose current record is not verified, the longest waiting first."""
+    rows = await conn.fetch(
+        f"""SELECT site, subject_id, form, version, recorded_at, {SDV_STATUS} AS sdv FROM casebook_forms
+             WHERE verified_version IS DISTINCT FROM version AND ($1::text IS NULL OR site = $1)
+             ORDER BY recorded_at, subject_id, form LIMIT $2""",
+        site,
+        limit,
+    )
+    return [WorkItem.model_validate(dict(r)) for r in rows]
+
+
+def _table(caption: str, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    empty = f'<tr><td colspan="{len(header)}">none</td></tr>' if not rows else ""
+    return f"<table><caption>{escape(caption)}</caption><tr>{head}</tr>{body}{empty}</table>"
+
+
+def data_management_tables(queries: QueriesReport, sdv: SdvReport) -> str:
+    """Open queries and source data verification as HTML tables for the report page."""
+    return _table(
+        "Open queries by site, form and days open",
+        ("site", "form", "days open", "open"),
+        [(c.site, c.form_kind, c.age, c.open) for c in queries.counts],
+    ) + _table(
+        "Source data verification by site",
+        ("site", "forms", "verified", "changed since verification", "not verified", "verified %"),
+        [
+            (c.site, c.forms, c.verified, c.changed_since_verification, c.not_verified, c.verified_pct)
+            for c in sdv.sites
+        ],
+    )

@@ -1,0 +1,220 @@
+"""Data management through the gateway: queries, a correction with its reason and re-evaluation, source data
+verification, the audit trail's old → new, and an edit check that opens a query and closes it on correction."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.gateway.auth import Role
+from shared.contracts.events import QueryClosed, QueryOpened, RecordedEvent
+from shared.runtime.eventstore import EventStore, subject_history
+from shared.runtime.projections import wait_for_checkpoint
+from tests.conftest import SubjectIds
+from tests.e2e.api import CONSENT, ELIGIBLE, headers, new_key, token
+
+pytestmark = pytest.mark.e2e
+
+
+async def recorded(
+    store: EventStore, site: str, subject: str, found: Callable[[RecordedEvent], bool], timeout: float = 30
+) -> RecordedEvent:
+    """The first event of the subject's history that `found` accepts, once a reaction has recorded it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = (await store.load(subject_history(site, subject))).events
+        match = next((e for e in events if found(e)), None)
+        if match is not None:
+            return match
+        assert time.monotonic() < deadline, f"nothing recorded on {subject} in {timeout:.0f}s"
+        await asyncio.sleep(0.1)
+
+
+async def form(client: httpx.AsyncClient, base: str, name: str, bearer: str) -> httpx.Response:
+    response = await client.get(f"{base}/forms/{name}", headers=headers(bearer))
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_and_closed(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject = await subject_ids.fresh()
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator, monitor, data_manager = (
+        token(Role.SITE_COORDINATOR, site),
+        token(Role.MONITOR),
+        token(Role.DATA_MANAGER),
+    )
+    for path, body in (("consent", CONSENT), ("screening", ELIGIBLE)):
+        answer = await client.post(f"{base}/{path}", json=body, headers=headers(coordinator, new_key()))
+        assert answer.status_code == 201, answer.text
+    await wait_for_checkpoint(read_pool, "data_management", answer.json()["stream_sequence"])
+
+    first = await form(client, base, "screening", monitor)
+    first_version = first.json()["version"]
+    assert first.headers["ETag"] == f'"{first_version}"' and first.json()["sdv"] == "not_verified"
+    verified = await client.post(
+        f"{base}/forms/screening/verification", json={"version": first_version}, headers=headers(monitor, new_key())
+    )
+    assert verified.status_code == 201, verified.text
+    opened = await client.post(
+        f"{base}/queries",
+        json={"form": "screening", "field": "weight_kg", "text": "Source says 43 kg, not 55."},
+        headers=headers(monitor, new_key()),
+    )
+    assert opened.status_code == 201, opened.text
+    query = opened.json()["query_id"]
+
+    # Who may do what: the site answers, never closes; a monitor cannot answer; only the opener closes.
+    refused = {
+        "site closes": await client.post(
+            f"{base}/queries/{query}/close", json={}, headers=headers(coordinator, new_key())
+        ),
+        "monitor answers": await client.post(
+            f"{base}/queries/{query}/answer", json={"text": "fine"}, headers=headers(monitor, new_key())
+        ),
+        "another monitor closes": await client.post(
+            f"{base}/queries/{query}/close", json={}, headers=headers(token(Role.MONITOR), new_key())
+        ),
+        "another site answers": await client.post(
+            f"{base}/queries/{query}/answer",
+            json={"text": "not ours"},
+            headers=headers(token(Role.SITE_COORDINATOR, "SZ3" if site != "SZ3" else "GZ2"), new_key()),
+        ),
+    }
+    assert {what: r.status_code for what, r in refused.items()} == dict.fromkeys(refused, 403)
+    assert refused["another monitor closes"].json()["rule"] == "query.opener"
+    unknown_field = await client.post(
+        f"{base}/queries",
+        json={"form": "screening", "field": "weight", "text": "?"},
+        headers=headers(monitor, new_key()),
+    )
+    assert unknown_field.status_code == 422 and unknown_field.json()["rule"] == "query.field"
+
+    answered = await client.post(
+        f"{base}/queries/{query}/answer",
+        json={"text": "Transcription error; corrected."},
+        headers=headers(coordinator, new_key()),
+    )
+    assert answered.status_code == 201, answered.text
+    correction = {**ELIGIBLE, "weight_kg": 43, "reason": "transcription error: the scale read 43 kg"}
+    corrected = await client.post(
+        f"{base}/screening",
+        json=correction,
+        headers=headers(coordinator, new_key()) | {"If-Match": first.headers["ETag"]},
+    )
+    assert corrected.status_code == 201, corrected.text
+    # Re-evaluated on the corrected form: BMI 16.8 fails IN06 and EX05.
+    assert corrected.json()["eligible"] is False and corrected.json()["screening_number"] == 1
+    stale = await client.post(
+        f"{base}/screening",
+        json=correction,
+        headers=headers(coordinator, new_key()) | {"If-Match": first.headers["ETag"]},
+    )
+    assert stale.status_code == 412 and stale.json()["rule"] == "correction.current_version"
+    assert stale.json()["current_version"] == corrected.json()["event_id"]
+    assert stale.headers["ETag"] == f'"{corrected.json()["event_id"]}"'
+    await wait_for_checkpoint(read_pool, "data_management", corrected.json()["stream_sequence"])
+
+    second = await form(client, base, "screening", monitor)
+    assert second.json()["sdv"] == "changed_since_verification" and second.json()["version"] != first_version
+    worklist = (
+        await client.get("/v1/reports/sdv-worklist.json", params={"site": site}, headers=headers(monitor))
+    ).json()
+    assert {"subject_id": subject, "form": "screening", "sdv": "changed_since_verification"}.items() <= next(
+        item for item in worklist if item["subject_id"] == subject and item["form"] == "screening"
+    ).items()
+    reverified = await client.post(
+        f"{base}/forms/screening/verification",
+        json={"version": second.json()["version"]},
+        headers=headers(monitor, new_key()),
+    )
+    closed = await client.post(
+        f"{base}/queries/{query}/close", json={"text": "Matches source."}, headers=headers(monitor, new_key())
+    )
+    assert reverified.status_code == 201 and closed.status_code == 201, closed.text
+    await wait_for_checkpoint(read_pool, "data_management", closed.json()["stream_sequence"])
+    await wait_for_checkpoint(read_pool, "audit_trail", closed.json()["stream_sequence"])
+    await wait_for_checkpoint(read_pool, "subjects", closed.json()["stream_sequence"])
+
+    view = (await client.get(base, headers=headers(coordinator))).json()
+    assert view["state"] == "screen_failed" and view["screen_failure_reasons"] == ["IN06", "EX05"]
+    [thread] = view["queries"]
+    assert thread["state"] == "closed" and thread["field"] == "weight_kg"
+    assert [m["step"] for m in thread["messages"]] == ["opened", "answered", "closed"]
+    assert {f["form"]: f["sdv"] for f in view["forms"]} == {"consent": "not_verified", "screening": "verified"}
+
+    trail = (
+        await client.get("/v1/reports/audit-trail.json", params={"subject": subject}, headers=headers(data_manager))
+    ).json()
+    steps = [(e["event_type"], e["actor_role"]) for e in trail]
+    assert steps == [
+        ("ConsentRecorded", "site_coordinator"),
+        ("SubjectScreened", "site_coordinator"),
+        ("FormVerified", "monitor"),
+        ("QueryOpened", "monitor"),
+        ("QueryAnswered", "site_coordinator"),
+        ("SubjectScreened", "site_coordinator"),
+        ("FormVerified", "monitor"),
+        ("QueryClosed", "monitor"),
+    ]
+    correction_entry = trail[5]
+    assert correction_entry["reason"] == correction["reason"]
+    changes = {c["field"]: (c["old"], c["new"]) for c in correction_entry["changes"]}
+    assert changes["form.weight_kg"] == ("55", "43") and changes["eligible"] == (True, False)
+    assert changes["bmi"] == ("21.5", "16.8")
+
+
+async def test_an_edit_check_opens_a_query_on_an_adverse_event_and_closes_it_when_the_onset_is_corrected(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject = await subject_ids.fresh()
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator = token(Role.SITE_COORDINATOR, site)
+    consent = await client.post(f"{base}/consent", json=CONSENT, headers=headers(coordinator, new_key()))
+    assert consent.status_code == 201, consent.text
+    signed_on = date.fromisoformat(CONSENT["signed_on"])
+    adverse_event: dict[str, Any] = {
+        "term": "Scalp pruritus",
+        "onset_date": (signed_on - timedelta(days=2)).isoformat(),
+        "site_aware_at": f"{signed_on.isoformat()}T10:00:00+08:00",
+        "grade": 1,
+        "seriousness": [],
+        "relationship": {"fat_graft": "not_related", "hair_transplantation": "not_related"},
+        "action_taken": "none",
+        "outcome": "recovering",
+    }
+    reported = await client.post(f"{base}/adverse-events", json=adverse_event, headers=headers(coordinator, new_key()))
+    assert reported.status_code == 201, reported.text
+    ae_form = f"ae-{reported.json()['ae_id']}"
+
+    raised = await recorded(store, site, subject, lambda e: isinstance(e.data, QueryOpened))
+    assert isinstance(raised.data, QueryOpened)
+    assert (raised.data.check, raised.data.form, raised.data.field) == (
+        "AE_ONSET_BEFORE_CONSENT",
+        ae_form,
+        "onset_date",
+    )
+    assert raised.envelope.actor == "service:datamanagement"
+    await wait_for_checkpoint(read_pool, "data_management", raised.sequence)
+    report = await client.get("/v1/reports/queries.json", params={"site": site}, headers=headers(token(Role.MONITOR)))
+    assert str(raised.data.query_id) in {q["query_id"] for q in report.json()["open"]}
+
+    current = await form(client, base, ae_form, coordinator)
+    fixed = {**adverse_event, "onset_date": signed_on.isoformat(), "reason": "onset misread from the source notes"}
+    corrected = await client.post(
+        f"{base}/adverse-events",
+        json=fixed,
+        headers=headers(coordinator, new_key()) | {"If-Match": current.headers["ETag"]},
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert corrected.json()["ae_id"] == reported.json()["ae_id"]
+    resolved = await recorded(store, site, subject, lambda e: isinstance(e.data, QueryClosed))
+    assert isinstance(resolved.data, QueryClosed) and resolved.data.query_id == raised.data.query_id
+    assert resolved.envelope.actor == "service:datamanagement"

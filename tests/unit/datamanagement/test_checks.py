@@ -1,0 +1,184 @@
+"""Each edit check holds where its rule does and not at its boundary; an unknown check stops start-up."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.datamanagement import checks, domain
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    ConsentRecorded,
+    DomainEvent,
+    EventEnvelope,
+    GraftProcedurePerformed,
+    RecordedEvent,
+    SubjectRandomized,
+    SubjectScreened,
+    VisitCompleted,
+)
+from shared.contracts.forms import ELIGIBLE_EXAMPLE, ScreeningForm
+from shared.contracts.protocol import EditCheck, InvalidProtocolDefinition, load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.history import META
+
+PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+CHECKS = {c.code: c for c in checks.checks_of(PROTOCOL)}
+RANDOMIZED_AT = datetime(2026, 1, 10, 2, tzinfo=UTC)  # 10:00 in Guangzhou
+SURGERY = date(2026, 1, 20)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def at(event: DomainEvent, when: datetime = RANDOMIZED_AT) -> RecordedEvent:
+    return RecordedEvent(1, "", EventEnvelope.wrap(event, META, event_id=uuid4(), time=when))
+
+
+def found(*history: RecordedEvent, code: str, now: datetime = NOW) -> list[domain.Finding]:
+    book = domain.replay(history)
+    return checks.findings(book, (CHECKS[code],), checks.CheckContext(PROTOCOL, "NFH", now))
+
+
+def consent(on: date = date(2026, 1, 5)) -> RecordedEvent:
+    return at(
+        ConsentRecorded(
+            consent_form_version="1.0",
+            signed_on=on,
+            obtained_by="inv-01",
+            signed_by_subject=True,
+            signed_by_representative=False,
+        )
+    )
+
+
+def randomized() -> RecordedEvent:
+    return at(
+        SubjectRandomized(
+            arm="HT", randomization_number=1, stratum="NFH", stratum_slot=1, list_version=1, list_commitment="0" * 64
+        )
+    )
+
+
+def operated(on: date = SURGERY, units: int = 1000) -> RecordedEvent:
+    return at(
+        GraftProcedurePerformed(
+            procedure_date=on,
+            surgeon="s",
+            anaesthesia="local",
+            recipient_area_cm2=Decimal(20),
+            follicular_units=units,
+            donor_site="occipital",
+            fat_graft=None,
+        )
+    )
+
+
+def visit(code: str, day: int, density: str = "40", surviving: int = 900) -> RecordedEvent:
+    on = SURGERY + timedelta(days=day)
+    return at(
+        VisitCompleted(
+            visit=code,
+            visit_date=on,
+            study_day=day,
+            target_date=on,
+            window_start=on,
+            window_end=on,
+            in_window=True,
+            hair_density_per_cm2=Decimal(density),
+            grafts_surviving=surviving,
+            follicle_survival_pct=None,
+            satisfaction=8,
+            mlossi=1,
+            losdi=1,
+            photo_reference=None,
+        )
+    )
+
+
+def adverse_event(onset: date, *, serious: bool = False, ae_id: UUID | None = None) -> RecordedEvent:
+    return at(
+        AdverseEventReported(
+            ae_id=ae_id or uuid4(),
+            term="Scalp necrosis",
+            onset_date=onset,
+            site_aware_at=datetime(onset.year, onset.month, onset.day, 12, tzinfo=UTC),
+            grade=3,
+            seriousness=("hospitalization_or_prolongation",) if serious else (),
+            serious=serious,
+            relationship={"fat_graft": "not_related", "hair_transplantation": "possible"},
+            action_taken="hospitalized" if serious else "none",
+            outcome="recovering",
+        ),
+        datetime(onset.year, onset.month, onset.day, 13, tzinfo=UTC),
+    )
+
+
+def test_an_adverse_event_with_onset_before_consent_is_queried_on_its_onset() -> None:
+    [finding] = found(consent(), adverse_event(date(2026, 1, 4)), code="AE_ONSET_BEFORE_CONSENT")
+    assert (finding.field, finding.check) == ("onset_date", "AE_ONSET_BEFORE_CONSENT")
+    assert "2026-01-04" in finding.text and "2026-01-05" in finding.text
+    assert found(consent(), adverse_event(date(2026, 1, 5)), code="AE_ONSET_BEFORE_CONSENT") == []
+
+
+def test_more_grafts_surviving_than_transplanted_is_queried_on_the_visit() -> None:
+    [finding] = found(operated(units=1000), visit("M1", 30, surviving=1001), code="GRAFTS_SURVIVING_OVER_TRANSPLANTED")
+    assert (finding.form, finding.field) == ("visit-M1", "grafts_surviving")
+    assert found(operated(units=1000), visit("M1", 30, surviving=1000), code="GRAFTS_SURVIVING_OVER_TRANSPLANTED") == []
+
+
+def test_hair_density_down_by_more_than_half_since_the_previous_visit_is_queried() -> None:
+    history = (operated(), visit("W1", 7, "40"), visit("M1", 30, "19.9"), visit("M3", 90, "10"))
+    assert [(f.form, f.field) for f in found(*history, code="HAIR_DENSITY_DROP")] == [
+        ("visit-M1", "hair_density_per_cm2")
+    ], "exactly half (19.9 → 10 is 50.3 %) is not more than half"
+    assert found(operated(), visit("W1", 7, "40"), visit("M1", 30, "20"), code="HAIR_DENSITY_DROP") == []
+
+
+def test_a_visit_out_of_the_window_of_the_surgery_as_it_stands_is_queried() -> None:
+    assert found(operated(), visit("W1", 9), code="VISIT_OUT_OF_WINDOW") == []
+    [finding] = found(operated(), visit("W1", 10), code="VISIT_OUT_OF_WINDOW")
+    assert (finding.form, finding.field) == ("visit-W1", "visit_date")
+
+
+def test_surgery_after_the_day_0_window_is_queried_on_its_date() -> None:
+    deadline = date(2026, 1, 10) + timedelta(days=PROTOCOL.schedule.surgery_within_days_of_randomization)
+    assert found(randomized(), operated(deadline), code="SURGERY_AFTER_WINDOW") == []
+    [finding] = found(randomized(), operated(deadline + timedelta(days=1)), code="SURGERY_AFTER_WINDOW")
+    assert (finding.form, finding.field) == ("procedure", "procedure_date")
+
+
+def test_a_serious_adverse_event_without_follow_up_within_seven_days_is_queried_until_one_arrives() -> None:
+    ae_id = uuid4()
+    report = adverse_event(date(2026, 2, 1), serious=True, ae_id=ae_id)
+    reported_at = report.envelope.time
+    code = "SAE_FOLLOW_UP_OVERDUE"
+    assert found(consent(), report, code=code, now=reported_at + timedelta(days=7)) == []
+    [finding] = found(consent(), report, code=code, now=reported_at + timedelta(days=7, seconds=1))
+    assert finding.form == f"ae-{ae_id}" and finding.field is None
+    follow_up = at(
+        AdverseEventUpdated(ae_id=ae_id, site_aware_at=reported_at, outcome="recovered", serious=True),
+        reported_at + timedelta(days=9),
+    )
+    assert found(consent(), report, follow_up, code=code, now=reported_at + timedelta(days=10)) == []
+    minor = adverse_event(date(2026, 2, 1))
+    assert found(consent(), minor, code=code, now=reported_at + timedelta(days=30)) == []
+
+
+def test_a_randomized_subject_whose_screening_is_not_eligible_is_queried() -> None:
+    form = ScreeningForm.model_validate(ELIGIBLE_EXAMPLE)
+    screening = SubjectScreened(
+        screening_number=1, screening_date=form.screening_date, eligible=True, bmi=None, criteria=(), form=form
+    )
+    assert found(at(screening), randomized(), code="RANDOMIZED_INELIGIBLE") == []
+    failed = at(screening.model_copy(update={"eligible": False}))
+    assert found(failed, code="RANDOMIZED_INELIGIBLE") == [], "a screen failure not randomized is no finding"
+    [finding] = found(failed, randomized(), code="RANDOMIZED_INELIGIBLE")
+    assert finding.form == "screening"
+
+
+def test_every_check_in_the_protocol_has_a_function_and_an_unknown_one_stops_start_up() -> None:
+    assert set(CHECKS) == set(checks.CHECKS)
+    amended = PROTOCOL.model_copy(update={"edit_checks": (*PROTOCOL.edit_checks, EditCheck(code="NO_SUCH", text="x"))})
+    with pytest.raises(InvalidProtocolDefinition, match="NO_SUCH"):
+        checks.checks_of(amended)

@@ -1,0 +1,314 @@
+"""The query workflow, source data verification and edit-check reconciliation: every transition and refusal,
+and properties over any sequence of actions."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import UUID, uuid4, uuid5
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.datamanagement import domain
+from shared.contracts.access import Role
+from shared.contracts.commands import ActorContext
+from shared.contracts.events import (
+    ConsentRecorded,
+    DomainEvent,
+    EventEnvelope,
+    FormVerified,
+    QueryClosed,
+    QueryOpened,
+    RecordedEvent,
+    SubjectScreened,
+)
+from shared.contracts.forms import ELIGIBLE_EXAMPLE, FormVerificationRecord, QueryOpening, QueryStep, ScreeningForm
+from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
+from tests.unit.history import META
+
+MONITOR, OTHER_MONITOR, SITE, DATA_MANAGER = "monitor-1", "monitor-2", "crc-1", "dm-1"
+ROLES = {
+    MONITOR: Role.MONITOR,
+    OTHER_MONITOR: Role.MONITOR,
+    SITE: Role.SITE_COORDINATOR,
+    DATA_MANAGER: Role.DATA_MANAGER,
+}
+CONSENT = ConsentRecorded(
+    consent_form_version="1.0",
+    signed_on=date(2026, 1, 5),
+    obtained_by="inv-01",
+    signed_by_subject=True,
+    signed_by_representative=False,
+)
+
+
+def screened(weight: str = "55", supersedes: UUID | None = None) -> SubjectScreened:
+    form = ScreeningForm.model_validate({**ELIGIBLE_EXAMPLE, "weight_kg": weight})
+    return SubjectScreened(
+        screening_number=1,
+        screening_date=form.screening_date,
+        eligible=True,
+        bmi=Decimal("21.5"),
+        criteria=(),
+        form=form,
+        supersedes=supersedes,
+    )
+
+
+def by(actor: str, event: DomainEvent, sequence: int) -> RecordedEvent:
+    meta = replace(META, actor=actor, actor_role=ROLES.get(actor), reason="as recorded" if event.corrects else None)
+    time = datetime(2026, 1, 10, 9, tzinfo=UTC)
+    return RecordedEvent(sequence, "", EventEnvelope.wrap(event, meta, event_id=uuid4(), time=time))
+
+
+class Casebook:
+    """A subject's history as it grows, each fact recorded by someone."""
+
+    def __init__(self, *facts: tuple[str, DomainEvent]) -> None:
+        self.history: list[RecordedEvent] = []
+        for actor, fact in facts:
+            self.record(actor, fact)
+
+    def record(self, actor: str, *facts: DomainEvent) -> list[RecordedEvent]:
+        added = [by(actor, f, len(self.history) + i + 1) for i, f in enumerate(facts)]
+        self.history += added
+        return added
+
+    @property
+    def state(self) -> domain.Casebook:
+        return domain.replay(self.history)
+
+    def version(self, form: str) -> UUID:
+        return self.state.records[form].version
+
+
+def caller(actor: str) -> ActorContext:
+    return ActorContext(
+        command_id=uuid4(),
+        correlation_id="c",
+        actor=actor,
+        role=ROLES[actor],
+        token_id="t",
+        received_at=datetime(2026, 1, 10, tzinfo=UTC),
+    )
+
+
+QUERY_ID = uuid4()
+
+
+def with_query(field: str | None = "weight_kg") -> Casebook:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    opening = QueryOpening(form="screening", field=field, text="Source says 43 kg.")
+    book.record(MONITOR, *domain.open_query(book.state, opening, query_id=QUERY_ID))
+    return book
+
+
+def step(text: str | None = "because") -> QueryStep:
+    return QueryStep(query_id=QUERY_ID, text=text)
+
+
+def test_a_query_is_opened_on_the_current_record_of_a_form() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    [opened] = domain.open_query(
+        book.state, QueryOpening(form="screening", field="weight_kg", text="?"), query_id=QUERY_ID
+    )
+    assert opened == QueryOpened(
+        query_id=QUERY_ID, form="screening", field="weight_kg", text="?", form_version=book.version("screening")
+    )
+
+
+def test_a_query_on_a_form_not_recorded_is_refused() -> None:
+    with pytest.raises(domain.FormNotRecorded) as refused:
+        domain.open_query(Casebook((SITE, CONSENT)).state, QueryOpening(form="procedure", text="?"), query_id=QUERY_ID)
+    assert refused.value.kind is Refusal.NOT_FOUND and refused.value.rule == "casebook.form"
+
+
+@pytest.mark.parametrize("field", ["weight", "reason", "supersedes", "biopsy.nonsense", "weight_kg.unit"])
+def test_a_query_on_a_field_the_form_does_not_have_is_refused(field: str) -> None:
+    with pytest.raises(domain.UnknownField):
+        with_query(field)
+
+
+@pytest.mark.parametrize("field", [None, "weight_kg", "biopsy.follicle_orifices_absent", "serology.hiv"])
+def test_a_query_may_name_a_field_or_nested_field_of_the_form(field: str | None) -> None:
+    assert with_query(field).state.queries[QUERY_ID].field == field
+
+
+def test_the_site_answers_an_open_query_and_the_opener_closes_it() -> None:
+    book = with_query()
+    book.record(SITE, *domain.answer_query(book.state, step("Corrected.")))
+    assert book.state.queries[QUERY_ID].state is domain.QueryState.ANSWERED
+    [closed] = domain.close_query(book.state, step(None), caller=caller(MONITOR))
+    assert closed == QueryClosed(query_id=QUERY_ID, text=None)
+
+
+def test_an_answered_query_is_not_answered_again_until_reopened() -> None:
+    book = with_query()
+    book.record(SITE, *domain.answer_query(book.state, step()))
+    with pytest.raises(domain.NotAwaitingAnswer):
+        domain.answer_query(book.state, step())
+    book.record(MONITOR, *domain.reopen_query(book.state, step("Still 55 in the CRF."), caller=caller(MONITOR)))
+    assert book.state.queries[QUERY_ID].state is domain.QueryState.REOPENED
+    assert domain.answer_query(book.state, step())
+
+
+def test_only_the_opener_closes_or_reopens_a_persons_query() -> None:
+    book = with_query()
+    for someone in (OTHER_MONITOR, DATA_MANAGER, SITE):
+        with pytest.raises(domain.NotTheOpener) as refused:
+            domain.close_query(book.state, step(), caller=caller(someone))
+        assert refused.value.kind is Refusal.FORBIDDEN
+    book.record(SITE, *domain.answer_query(book.state, step()))
+    with pytest.raises(domain.NotTheOpener):
+        domain.reopen_query(book.state, step(), caller=caller(OTHER_MONITOR))
+
+
+def test_a_data_manager_closes_an_edit_checks_query_a_monitor_does_not() -> None:
+    book = with_query()
+    automatic = replace(book.state.queries[QUERY_ID], opened_by="service:datamanagement", check="HAIR_DENSITY_DROP")
+    state = replace(book.state, queries={QUERY_ID: automatic})
+    assert domain.close_query(state, step("Value confirmed against source."), caller=caller(DATA_MANAGER))
+    with pytest.raises(domain.NotTheOpener):
+        domain.close_query(state, step(), caller=caller(MONITOR))
+
+
+def test_a_closed_query_is_not_closed_again_nor_answered_but_can_be_reopened() -> None:
+    book = with_query()
+    book.record(MONITOR, *domain.close_query(book.state, step(), caller=caller(MONITOR)))
+    with pytest.raises(domain.AlreadyClosed):
+        domain.close_query(book.state, step(), caller=caller(MONITOR))
+    with pytest.raises(domain.NotAwaitingAnswer):
+        domain.answer_query(book.state, step())
+    assert domain.reopen_query(book.state, step("Source changed."), caller=caller(MONITOR))
+
+
+def test_an_open_query_cannot_be_reopened() -> None:
+    with pytest.raises(domain.NothingToReopen):
+        domain.reopen_query(with_query().state, step(), caller=caller(MONITOR))
+
+
+def test_an_answer_and_a_reopening_need_text() -> None:
+    book = with_query()
+    with pytest.raises(domain.TextRequired):
+        domain.answer_query(book.state, step(None))
+    book.record(SITE, *domain.answer_query(book.state, step()))
+    with pytest.raises(domain.TextRequired):
+        domain.reopen_query(book.state, step("  "), caller=caller(MONITOR))
+
+
+def test_a_step_on_an_unknown_query_is_refused() -> None:
+    with pytest.raises(domain.UnknownQuery) as refused:
+        domain.answer_query(with_query().state, QueryStep(query_id=uuid4(), text="?"))
+    assert refused.value.kind is Refusal.NOT_FOUND
+
+
+def test_a_monitor_verifies_the_current_record_once_and_a_correction_leaves_it_changed() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    first = book.version("screening")
+    [verified] = domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+    assert verified == FormVerified(form="screening", version=first)
+    book.record(MONITOR, verified)
+    with pytest.raises(RecordedBefore):
+        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+    book.record(SITE, screened("43", supersedes=first))
+    with pytest.raises(domain.StaleVerification) as stale:
+        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+    assert stale.value.kind is Refusal.STALE and stale.value.current_version == book.version("screening")
+    assert book.state.verified["screening"] == first != book.version("screening")
+
+
+def test_verifying_a_form_not_recorded_is_refused() -> None:
+    with pytest.raises(domain.FormNotRecorded):
+        domain.verify_form(Casebook((SITE, CONSENT)).state, FormVerificationRecord(form="screening", version=uuid4()))
+
+
+def finding(form: str = "screening", check: str = "RANDOMIZED_INELIGIBLE") -> domain.Finding:
+    return domain.Finding(check, form, None, "text", {})
+
+
+def reconcile(book: Casebook, *found: domain.Finding) -> list[DomainEvent]:
+    return domain.reconcile(
+        book.state, found, checked=frozenset({"RANDOMIZED_INELIGIBLE"}), query_ids=lambda f: uuid5(QUERY_ID, f.form)
+    )
+
+
+def test_an_edit_check_opens_one_query_per_finding_and_closes_it_when_the_finding_is_gone() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    [opened] = reconcile(book, finding())
+    assert isinstance(opened, QueryOpened) and opened.check == "RANDOMIZED_INELIGIBLE"
+    book.record("service:datamanagement", opened)
+    assert reconcile(book, finding()) == []
+    [closed] = reconcile(book)
+    assert closed == QueryClosed(query_id=opened.query_id, text=domain.RESOLVED)
+
+
+def test_a_finding_a_data_manager_closed_is_raised_again_only_on_a_new_record() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    [opened] = reconcile(book, finding())
+    assert isinstance(opened, QueryOpened)
+    book.record("service:datamanagement", opened)
+    book.record(DATA_MANAGER, QueryClosed(query_id=opened.query_id, text="confirmed"))
+    assert reconcile(book, finding()) == []
+    book.record(SITE, screened("43", supersedes=book.version("screening")))
+    [again] = reconcile(book, finding())
+    assert isinstance(again, QueryOpened) and again.form_version == book.version("screening")
+
+
+def test_queries_of_checks_not_run_are_left_alone() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    [opened] = reconcile(book, finding())
+    assert isinstance(opened, QueryOpened)
+    book.record("service:datamanagement", opened.model_copy(update={"check": "ANOTHER_CHECK"}))
+    assert reconcile(book) == []
+
+
+ACTORS = st.sampled_from([MONITOR, OTHER_MONITOR, SITE, DATA_MANAGER])
+ACTIONS = st.lists(
+    st.tuples(st.sampled_from(["answer", "close", "reopen", "correct", "verify", "verify_old"]), ACTORS), max_size=30
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(actions=ACTIONS, automatic=st.booleans())
+def test_no_sequence_of_actions_closes_a_query_without_its_opener_or_verifies_a_changed_form(
+    actions: list[tuple[str, str]], automatic: bool
+) -> None:
+    book = with_query()
+    if automatic:
+        # The same query, raised by an edit check instead of a person.
+        opened = book.history[-1]
+        raised = opened.data.model_copy(update={"check": "HAIR_DENSITY_DROP"})
+        book.history[-1] = by("service:datamanagement", raised, opened.sequence)
+    opener = book.state.queries[QUERY_ID].opened_by
+    versions = [book.version("screening")]
+    for action, actor in actions:
+        state = book.state
+        try:
+            match action:
+                case "answer":
+                    decided = domain.answer_query(state, step())
+                case "close":
+                    decided = domain.close_query(state, step(), caller=caller(actor))
+                case "reopen":
+                    decided = domain.reopen_query(state, step(), caller=caller(actor))
+                case "correct":
+                    decided = [screened(str(40 + len(versions)), supersedes=versions[-1])]
+                case "verify":
+                    decided = domain.verify_form(state, FormVerificationRecord(form="screening", version=versions[-1]))
+                case _:
+                    decided = domain.verify_form(state, FormVerificationRecord(form="screening", version=versions[0]))
+        except (RuleViolation, RecordedBefore):
+            continue
+        [recorded] = book.record(actor, *decided)
+        if action == "correct":
+            versions.append(recorded.envelope.id)
+        if isinstance(recorded.data, QueryClosed):
+            assert actor == opener or (automatic and actor == DATA_MANAGER)
+        if isinstance(recorded.data, FormVerified):
+            assert recorded.data.version == book.version("screening"), "only the current record is ever verified"
+    final = book.state
+    verified = final.verified.get("screening")
+    assert verified is None or verified in versions
+    if verified is not None and versions.index(verified) < len(versions) - 1:
+        assert final.records["screening"].version != verified, "a later correction shows as changed"
