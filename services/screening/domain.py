@@ -75,6 +75,7 @@ class ScreeningState:
     consent: ConsentRecorded | None = None
     consent_id: UUID | None = None
     consent_withdrawn: bool = False
+    consent_withdrawal_id: UUID | None = None
     consent_declined: bool = False
     screenings: int = 0
     screening_id: UUID | None = None
@@ -93,7 +94,7 @@ def evolve(state: ScreeningState, recorded: RecordedEvent) -> ScreeningState:
             consents = {k: v for k, v in state.consents.items() if k != supersedes} | {record_id: version}
             return replace(state, consents=consents, consent=event, consent_id=record_id)
         case ConsentWithdrawn():
-            return replace(state, consent_withdrawn=True)
+            return replace(state, consent_withdrawn=True, consent_withdrawal_id=record_id)
         case ConsentDeclined():
             return replace(state, consent_declined=True)
         case SubjectScreened(screening_number=number):
@@ -188,12 +189,14 @@ def withdraw_consent(
     check_site(protocol, site, subject, enrolling=False)
     _not_after(form.withdrawn_on, today, "withdrawn_on")
     # Recordable before or after the subject's withdrawal from the study: they are different facts.
-    consent = _valid_consent(replace(state, withdrawn=False), subject)
+    correcting = corrects(state.consent_withdrawal_id, form.supersedes, form.reason, "consent-withdrawal")
+    earlier = replace(state, withdrawn=False, consent_withdrawn=state.consent_withdrawn and not correcting)
+    consent = _valid_consent(earlier, subject)
     if form.withdrawn_on < consent.signed_on:
         raise WithdrawalBeforeConsent(
             f"withdrawn_on {form.withdrawn_on} is before consent signed on {consent.signed_on}", field="withdrawn_on"
         )
-    return [ConsentWithdrawn(withdrawn_on=form.withdrawn_on, recorded_by=form.recorded_by)]
+    return [ConsentWithdrawn(withdrawn_on=form.withdrawn_on, recorded_by=form.recorded_by, supersedes=form.supersedes)]
 
 
 def record_consent(

@@ -15,7 +15,9 @@ from pydantic import BaseModel
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    ConsentDeclined,
     ConsentRecorded,
+    ConsentWithdrawn,
     DomainEvent,
     GraftProcedurePerformed,
     RecordedEvent,
@@ -26,6 +28,8 @@ from shared.contracts.events import (
 from shared.contracts.forms import (
     AdverseEventForm,
     ConsentForm,
+    ConsentRefusalForm,
+    ConsentWithdrawalForm,
     Correctable,
     ProcedureForm,
     ScreeningForm,
@@ -40,6 +44,10 @@ def form_of(data: DomainEvent) -> str | None:
     match data:
         case ConsentRecorded():
             return "consent"
+        case ConsentWithdrawn():
+            return "consent-withdrawal"
+        case ConsentDeclined():
+            return "consent-refusal"
         case SubjectScreened():
             return "screening"
         case GraftProcedurePerformed():
@@ -94,6 +102,8 @@ def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, 
 
 _POSTED_AS: dict[str, type[BaseModel]] = {
     "consent": ConsentForm,
+    "consent-withdrawal": ConsentWithdrawalForm,
+    "consent-refusal": ConsentRefusalForm,
     "screening": ScreeningForm,
     "procedure": ProcedureForm,
     "withdrawal": WithdrawalForm,
@@ -102,11 +112,20 @@ _POSTED_AS: dict[str, type[BaseModel]] = {
 }
 
 
+def form_kind(form: str) -> str:
+    """A form's kind: its name, or `visit` and `ae` for the forms there are one of per visit and event."""
+    prefix = form.split("-", 1)[0]
+    return prefix if prefix in ("visit", "ae") else form
+
+
 def has_field(form: str, path: str) -> bool:
     """Whether a dotted path names a field of the form as the site posts it (`weight_kg`, `biopsy.pregnant`)."""
-    model: type[BaseModel] | None = _POSTED_AS[form.split("-", 1)[0]]
-    for name in path.split("."):
-        if model is None or name not in model.model_fields or name in Correctable.model_fields:
+    model: type[BaseModel] | None = _POSTED_AS[form_kind(form)]
+    names = path.split(".")
+    if issubclass(_POSTED_AS[form_kind(form)], Correctable) and names[0] in Correctable.model_fields:
+        return False  # what a correction adds is not part of the form
+    for name in names:
+        if model is None or name not in model.model_fields:
             return False
         model = _model_in(model.model_fields[name].annotation)
     return True

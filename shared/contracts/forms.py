@@ -117,7 +117,7 @@ ELIGIBLE_EXAMPLE: dict[str, Any] = {
 # A form's name in the casebook: where queries and source data verification point, and its resource path.
 VISIT_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,4}$"
 FORM_PATTERN = (
-    r"^(consent|screening|procedure|withdrawal|visit-[A-Z][A-Z0-9]{1,4}"
+    r"^(consent|consent-withdrawal|consent-refusal|screening|procedure|withdrawal|visit-[A-Z][A-Z0-9]{1,4}"
     r"|ae-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 
@@ -150,7 +150,7 @@ class ConsentForm(Correctable):
     )
 
 
-class ConsentWithdrawalForm(BaseModel):
+class ConsentWithdrawalForm(Correctable):
     """The subject (or representative) withdrew consent: no further trial procedures."""
 
     model_config = ConfigDict(

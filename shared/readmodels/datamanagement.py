@@ -129,7 +129,7 @@ async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
 
 class OpenQueryCount(BaseModel):
     site: str
-    form_kind: str = Field(description="consent, screening, procedure, visit, ae or withdrawal")
+    form_kind: str = Field(description="the form, or visit and ae for any visit's or adverse event's")
     age: str = Field(description="days open: 0-7, 8-14, 15-30, over 30")
     open: int
 
@@ -139,6 +139,8 @@ class QueriesReport(BaseModel):
     open: list[QueryView] = Field(description="every query not closed, oldest first")
 
 
+# As `shared.contracts.casebook.form_kind` says it.
+FORM_KIND = "CASE WHEN form LIKE 'visit-%' THEN 'visit' WHEN form LIKE 'ae-%' THEN 'ae' ELSE form END"
 AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
                      WHEN now() - opened_at <= interval '14 days' THEN '8-14'
                      WHEN now() - opened_at <= interval '30 days' THEN '15-30'
@@ -147,7 +149,7 @@ AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
 
 async def queries_report(conn: Connection, *, site: str | None = None) -> QueriesReport:
     counts = await conn.fetch(
-        f"""SELECT site, split_part(form, '-', 1) AS form_kind, {AGE_BUCKET} AS age, count(*)::int AS open
+        f"""SELECT site, {FORM_KIND} AS form_kind, {AGE_BUCKET} AS age, count(*)::int AS open
               FROM queries WHERE state <> 'closed' AND ($1::text IS NULL OR site = $1)
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
         site,
@@ -166,6 +168,20 @@ class SdvCount(BaseModel):
     changed_since_verification: int
     not_verified: int
     verified_pct: float = Field(description="verified forms out of all forms, %")
+
+    @classmethod
+    def of_subject(cls, site: str, subject: str, forms: list[FormSummary]) -> "SdvCount":
+        """A subject's count, from its forms (as `SDV_COUNTS` counts them per site and subject)."""
+        count = {status: sum(f.sdv is status for f in forms) for status in SdvStatus}
+        return cls(
+            site=site,
+            subject_id=subject,
+            forms=len(forms),
+            verified=count[SdvStatus.VERIFIED],
+            changed_since_verification=count[SdvStatus.CHANGED_SINCE_VERIFICATION],
+            not_verified=count[SdvStatus.NOT_VERIFIED],
+            verified_pct=round(100 * count[SdvStatus.VERIFIED] / len(forms), 1) if forms else 0.0,
+        )
 
 
 class SdvReport(BaseModel):

@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, Field
 
-from shared.readmodels.datamanagement import FormSummary, QueryView, find_queries, subject_forms
+from shared.readmodels.datamanagement import FormSummary, QueryView, SdvCount, find_queries, subject_forms
 
 
 class SubjectState(StrEnum):
@@ -91,6 +91,7 @@ class SubjectView(BaseModel):
     visits: list[VisitView] = Field(default_factory=list)
     adverse_events: list[AdverseEventView] = Field(default_factory=list)
     forms: list[FormSummary] = Field(default_factory=list, description="every form, its version and verification")
+    sdv: SdvCount | None = Field(None, description="source data verification of the subject's forms")
     queries: list[QueryView] = Field(default_factory=list, description="every query on the subject's forms")
 
 
@@ -129,6 +130,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
             "visits": [dict(r) for r in visits],
             "adverse_events": [dict(r) for r in adverse_events],
             "forms": forms,
+            "sdv": SdvCount.of_subject(site, subject, forms),
             "queries": queries,
         }
     )

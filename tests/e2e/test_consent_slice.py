@@ -61,6 +61,15 @@ async def test_consent_is_recorded_and_read_back(
         "visits": [],
         "adverse_events": [],
         "forms": [{"form": "consent", "version": posted.json()["event_id"], "sdv": "not_verified", "open_queries": 0}],
+        "sdv": {
+            "site": site,
+            "subject_id": subject,
+            "forms": 1,
+            "verified": 0,
+            "changed_since_verification": 0,
+            "not_verified": 1,
+            "verified_pct": 0.0,
+        },
         "queries": [],
     }
 

@@ -4,7 +4,7 @@ verification, the audit trail's old → new, and an edit check that opens a quer
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +13,7 @@ import pytest
 
 from services.gateway.auth import Role
 from shared.contracts.events import QueryClosed, QueryOpened, RecordedEvent
+from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
@@ -149,6 +150,7 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
     assert thread["state"] == "closed" and thread["field"] == "weight_kg"
     assert [m["step"] for m in thread["messages"]] == ["opened", "answered", "closed"]
     assert {f["form"]: f["sdv"] for f in view["forms"]} == {"consent": "not_verified", "screening": "verified"}
+    assert (view["sdv"]["forms"], view["sdv"]["verified"], view["sdv"]["verified_pct"]) == (2, 1, 50.0)
 
     trail = (
         await client.get("/v1/reports/audit-trail.json", params={"subject": subject}, headers=headers(data_manager))
@@ -171,6 +173,62 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
     assert changes["bmi"] == ("21.5", "16.8")
 
 
+def pruritus(onset: date, aware: datetime) -> dict[str, Any]:
+    return {
+        "term": "Scalp pruritus",
+        "onset_date": onset.isoformat(),
+        "site_aware_at": aware.isoformat(),
+        "grade": 1,
+        "seriousness": [],
+        "relationship": {"fat_graft": "not_related", "hair_transplantation": "not_related"},
+        "action_taken": "none",
+        "outcome": "recovering",
+    }
+
+
+async def test_an_adverse_event_corrected_to_serious_raises_its_sae_alert_then(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool, protocol: ProtocolDefinition
+) -> None:
+    site, subject = await subject_ids.fresh()
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator = token(Role.SITE_COORDINATOR, site)
+    consented = await client.post(f"{base}/consent", json=CONSENT, headers=headers(coordinator, new_key()))
+    assert consented.status_code == 201, consented.text
+    aware = datetime.now(UTC) - timedelta(hours=1)
+    minor = pruritus(protocol.local_date(site, aware), aware)
+    reported = await client.post(f"{base}/adverse-events", json=minor, headers=headers(coordinator, new_key()))
+    assert reported.status_code == 201 and reported.json()["serious"] is False, reported.text
+    await wait_for_checkpoint(read_pool, "data_management", reported.json()["stream_sequence"])
+    current = await form(client, base, f"ae-{reported.json()['ae_id']}", coordinator)
+    serious = {
+        **minor,
+        "grade": 3,
+        "seriousness": ["hospitalization_or_prolongation"],
+        "action_taken": "hospitalized",
+        "reason": "the subject was admitted; left out of the first report",
+    }
+    corrected = await client.post(
+        f"{base}/adverse-events",
+        json=serious,
+        headers=headers(coordinator, new_key()) | {"If-Match": current.headers["ETag"]},
+    )
+    assert corrected.status_code == 201 and corrected.json()["serious"] is True, corrected.text
+    assert corrected.json()["ae_id"] == reported.json()["ae_id"]
+    officer = token(Role.SAFETY_OFFICER)
+    deadline = time.monotonic() + 30
+    while not (
+        alerts := [
+            a
+            for a in (await client.get("/v1/safety/alerts", headers=headers(officer))).json()
+            if a["ae_id"] == reported.json()["ae_id"]
+        ]
+    ):
+        assert time.monotonic() < deadline, "no SAE alert for the corrected adverse event"
+        await asyncio.sleep(0.1)
+    [alert] = alerts
+    assert alert["subject_id"] == subject and alert["grade"] == 3 and not alert["late"]
+
+
 async def test_an_edit_check_opens_a_query_on_an_adverse_event_and_closes_it_when_the_onset_is_corrected(
     client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, read_pool: asyncpg.Pool
 ) -> None:
@@ -180,16 +238,7 @@ async def test_an_edit_check_opens_a_query_on_an_adverse_event_and_closes_it_whe
     consent = await client.post(f"{base}/consent", json=CONSENT, headers=headers(coordinator, new_key()))
     assert consent.status_code == 201, consent.text
     signed_on = date.fromisoformat(CONSENT["signed_on"])
-    adverse_event: dict[str, Any] = {
-        "term": "Scalp pruritus",
-        "onset_date": (signed_on - timedelta(days=2)).isoformat(),
-        "site_aware_at": f"{signed_on.isoformat()}T10:00:00+08:00",
-        "grade": 1,
-        "seriousness": [],
-        "relationship": {"fat_graft": "not_related", "hair_transplantation": "not_related"},
-        "action_taken": "none",
-        "outcome": "recovering",
-    }
+    adverse_event = pruritus(signed_on - timedelta(days=2), datetime.fromisoformat(f"{signed_on}T10:00:00+08:00"))
     reported = await client.post(f"{base}/adverse-events", json=adverse_event, headers=headers(coordinator, new_key()))
     assert reported.status_code == 201, reported.text
     ae_form = f"ae-{reported.json()['ae_id']}"

@@ -58,6 +58,7 @@ class ConsentWithdrawn(DomainEvent):
 
     withdrawn_on: date
     recorded_by: str = Field(min_length=1, max_length=64)
+    supersedes: UUID | None = None
 
 
 class CriterionOutcome(StrEnum):

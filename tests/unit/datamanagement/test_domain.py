@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.datamanagement import domain
 from shared.contracts.access import Role
+from shared.contracts.casebook import has_field
 from shared.contracts.commands import ActorContext
 from shared.contracts.events import (
     ConsentRecorded,
@@ -133,6 +134,21 @@ def test_a_query_on_a_field_the_form_does_not_have_is_refused(field: str) -> Non
 @pytest.mark.parametrize("field", [None, "weight_kg", "biopsy.follicle_orifices_absent", "serology.hiv"])
 def test_a_query_may_name_a_field_or_nested_field_of_the_form(field: str | None) -> None:
     assert with_query(field).state.queries[QUERY_ID].field == field
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "known"),
+    [
+        ("consent-refusal", "reason", True),  # the refusal's own reason category
+        ("consent", "reason", False),  # a correction's reason is not part of the form
+        ("visit-M6", "hair_density_per_cm2", True),
+        ("ae-0f8fad5b-d9cb-469f-a165-70867728950e", "relationship.fat_graft", True),
+        ("procedure", "fat_graft.ecm_svf_gel_ml", True),
+        ("withdrawal", "visit_date", False),
+    ],
+)
+def test_the_fields_of_each_kind_of_form_are_those_the_site_posts(form: str, field: str, known: bool) -> None:
+    assert has_field(form, field) is known
 
 
 def test_the_site_answers_an_open_query_and_the_opener_closes_it() -> None:

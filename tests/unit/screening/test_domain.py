@@ -273,3 +273,21 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
     assert isinstance(corrected, SubjectScreened) and not corrected.eligible
     assert isinstance(deviation, ProtocolDeviationRecorded)
     assert (deviation.code, deviation.deviation_id) == (domain.RANDOMIZED_INELIGIBLE, DEVIATION_ID)
+
+
+def test_a_consent_withdrawal_and_a_refusal_are_corrected_on_their_current_record() -> None:
+    withdrawal = ConsentWithdrawalForm(withdrawn_on=date(2026, 11, 24), recorded_by="crc-01")
+    history = given([*decide(), ConsentWithdrawn(withdrawn_on=date(2026, 11, 24), recorded_by="crc-01")])
+    with pytest.raises(rules.ConsentWasWithdrawn):
+        domain.withdraw_consent(
+            domain.replay(history), withdrawal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+        )
+    fixed = withdrawal.model_copy(
+        update={"withdrawn_on": date(2026, 11, 23), "supersedes": history[-1].envelope.id, "reason": "date misread"}
+    )
+    [corrected] = domain.withdraw_consent(
+        domain.replay(history), fixed, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+    )
+    assert corrected == ConsentWithdrawn(
+        withdrawn_on=date(2026, 11, 23), recorded_by="crc-01", supersedes=history[-1].envelope.id
+    )
