@@ -1,9 +1,5 @@
 """Wiring of the safety service: command handlers, the alert reaction, and the escalation clock."""
 
-import asyncio
-import contextlib
-
-import structlog
 from faststream import FastStream
 
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
@@ -15,12 +11,10 @@ from shared.runtime.deadletters import dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
 from shared.runtime.decisions import Clock, utc_now
 from shared.runtime.eventstore import EventStore
-from shared.runtime.projections import TRANSIENT
 from shared.runtime.reactions import reacting
 from shared.runtime.service import ServiceRuntime
 
 NAME = "safety"
-log = structlog.get_logger(__name__)
 
 
 async def replay_dead_letters(settings: SafetySettings, *, replay: bool) -> int:
@@ -44,32 +38,18 @@ def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream
     runtime.react_with(
         lambda: SeriousAdverseEventAlerts(runtime.store, runtime.broker.connection.jetstream(), runtime.protocol)
     )
+    runtime.every(
+        settings.escalation_check_seconds,
+        lambda: escalate_overdue(
+            runtime.store,
+            runtime.broker.connection.jetstream(),
+            runtime.protocol,
+            now=runtime.clock(),
+            interval=settings.acknowledgement_interval,
+        ),
+        name="escalation_check",
+    )
     app = FastStream(runtime.broker, logger=None)
-    clock_task: list[asyncio.Task[None]] = []
-
-    async def escalation_clock() -> None:
-        js = runtime.broker.connection.jetstream()
-        while True:
-            try:
-                await escalate_overdue(
-                    runtime.store, js, runtime.protocol, now=runtime.clock(), interval=settings.acknowledgement_interval
-                )
-            except TRANSIENT as exc:
-                log.warning("escalation_check_failed", error=repr(exc))
-            await asyncio.sleep(settings.escalation_check_seconds)
-
-    async def start() -> None:
-        await runtime.start()
-        clock_task.append(asyncio.create_task(escalation_clock()))
-
-    async def stop() -> None:
-        # The clock has nothing in hand worth waiting for; the reaction finishes its message (runtime.stop).
-        for task in clock_task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await runtime.stop()
-
-    app.on_startup(start)
-    app.on_shutdown(stop)
+    app.on_startup(runtime.start)
+    app.on_shutdown(runtime.stop)
     return app

@@ -24,6 +24,7 @@ from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_an
 from shared.runtime.eventstore import EventStore, streams_ready, subject_history
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.metrics import COMMANDS
+from shared.runtime.projections import TRANSIENT
 from shared.runtime.reactions import Reaction, ReactionRunner
 from shared.runtime.settings import TrialSettings
 
@@ -93,6 +94,8 @@ class ServiceRuntime:
     _health: HealthServer | None = field(default=None, init=False)
     _reactions: list[Callable[[], Reaction]] = field(default_factory=list, init=False)
     _running: list[tuple[ReactionRunner, asyncio.Task[None]]] = field(default_factory=list, init=False)
+    _clocks: list[tuple[float, Callable[[], Awaitable[object]], str]] = field(default_factory=list, init=False)
+    _ticking: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     @classmethod
     def create(
@@ -117,11 +120,26 @@ class ServiceRuntime:
         for build in self._reactions:
             runner = ReactionRunner(build(), js)
             self._running.append((runner, asyncio.create_task(runner.run())))
+        self._ticking = [asyncio.create_task(self._tick(*clock)) for clock in self._clocks]
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
 
     def react_with(self, build: Callable[[], Reaction]) -> None:
         """Run a reaction on its durable consumer from start to stop; `build` makes it once the store is open."""
         self._reactions.append(build)
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
+        """A clock: run `job` at start and then every `seconds` until stop (missed visits, escalations, the
+        time-based edit checks). Each job is idempotent and safe on every replica; a failure the next tick may
+        not meet is logged as `<name>_failed`."""
+        self._clocks.append((seconds, job, name))
+
+    async def _tick(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+        while True:
+            try:
+                await job()
+            except TRANSIENT as exc:
+                log.warning(f"{name}_failed", error=repr(exc))
+            await asyncio.sleep(seconds)
 
     async def _handlers_subscribed(self) -> bool:
         """Ready means commands are answered: every handler subscribed and the server has seen it."""
@@ -131,7 +149,11 @@ class ServiceRuntime:
         return True
 
     async def stop(self) -> None:
-        # A reaction finishes the message in hand before it stops.
+        # A clock has nothing in hand worth waiting for; a reaction finishes the message in hand before it stops.
+        for task in self._ticking:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for runner, _ in self._running:
             runner.stop()
         for _, task in self._running:

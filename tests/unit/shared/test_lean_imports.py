@@ -18,6 +18,7 @@ HEAVY = ("numpy", "scipy", "matplotlib")
         "services.randomization.app",
         "services.visits.app",
         "services.safety.app",
+        "services.datamanagement.app",
     ],
 )
 def test_starting_a_service_imports_no_statistics_or_plotting_library(module: str) -> None:
