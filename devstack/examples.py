@@ -14,11 +14,13 @@ ELIGIBLE: dict[str, Any] = ELIGIBLE_EXAMPLE
 
 
 def serious_adverse_event(**changes: Any) -> dict[str, Any]:
-    """Grade 3, hospitalization: serious (an SAE alert follows), the site aware an hour ago."""
+    """Grade 3, hospitalization: serious (an SAE alert follows), the site aware an hour ago of an event that began
+    the day before (in every site's time zone the awareness is then on or after the onset, at any hour)."""
+    aware = datetime.now(UTC) - timedelta(hours=1)
     return {
         "term": "Scalp necrosis",
-        "onset_date": datetime.now(UTC).date().isoformat(),
-        "site_aware_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "onset_date": (aware - timedelta(days=1)).date().isoformat(),
+        "site_aware_at": aware.isoformat(),
         "grade": 3,
         "seriousness": ["hospitalization_or_prolongation"],
         "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},

@@ -62,7 +62,8 @@ async def test_the_report_page_shows_the_primary_endpoint_and_every_picture_in_a
     for n in range(3):
         for arm in ("FG_HT", "HT"):
             last = max(last, await followed_to_m6(client, store, subject_ids, protocol, arm, n))
-    await wait_for_checkpoint(read_pool, "visits", last)
+    for read_model in ("visits", "data_management"):
+        await wait_for_checkpoint(read_pool, read_model, last)
     reader = headers(token(Role.STATISTICIAN))
     primary = (await client.get("/v1/reports/primary-endpoint.json", headers=reader)).json()
     assert all(arm["n"] >= 3 for arm in primary["analyses"][0]["arms"]), primary
@@ -78,8 +79,14 @@ async def test_the_report_page_shows_the_primary_endpoint_and_every_picture_in_a
             page = await context.new_page()
             response = await page.goto(f"{system.url}/v1/reports", wait_until="load")
             assert response is not None and response.status == 200
-            caption = await page.inner_text("table caption")
-            assert caption == "Follicle survival (%) at M6"
+            captions = await page.eval_on_selector_all("table caption", "all => all.map(c => c.textContent)")
+            assert captions == [
+                "Follicle survival (%) at M6",
+                "Open queries by site, form and days open",
+                "Source data verification by site",
+            ]
+            verification = await page.inner_text("table:nth-of-type(3)")
+            assert "changed since verification" in verification and "\nnone" not in verification, verification
             assert "Welch t:" in await page.inner_text("table") and "Hodges-Lehmann:" in await page.inner_text("table")
             # Every picture decoded by the browser: an SVG that failed to load or parse has no width.
             widths = await page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")

@@ -1,5 +1,6 @@
 """The forms site apps post, each becoming one command: the table of them, and the routes."""
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -137,6 +138,12 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
 
     # FastAPI reads the body's model from the signature: give it this route's form.
     post_form.__annotations__["form"] = route.form
+    if not issubclass(route.form, Correctable):
+        # A form that is never corrected takes no If-Match: the header is not documented, nor read.
+        signature = inspect.signature(post_form)
+        post_form.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[p for p in signature.parameters.values() if p.name != "if_match"]
+        )
     add_subject_post(router, route.path, post_form, route.name, route.tag, route.summary, route.answer, route.right)
 
 

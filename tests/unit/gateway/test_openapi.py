@@ -97,3 +97,14 @@ def test_every_form_has_an_example_its_form_accepts(path: str, method: str) -> N
     assert schema.get("examples"), f"{name} has no example"
     for example in schema["examples"]:
         FORMS[name].model_validate(example)
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [(path, method) for path, method, operation in operations() if "requestBody" in operation],
+)
+def test_if_match_is_taken_exactly_where_the_form_can_be_corrected(path: str, method: str) -> None:
+    operation = DOCUMENT["paths"][path][method]
+    name = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+    assert ("If-Match" in headers) is issubclass(FORMS[name], forms.Correctable), name
