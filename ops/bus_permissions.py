@@ -161,7 +161,15 @@ PERMISSIONS: dict[str, Permissions] = {
     ),
     "datamanagement": Permissions(
         publish=[
-            *facts("QueryOpened", "QueryAnswered", "QueryClosed", "QueryReopened", "FormVerified"),
+            *facts(
+                "QueryOpened",
+                "QueryAnswered",
+                "QueryClosed",
+                "QueryReopened",
+                "FormVerified",
+                "CasebookLocked",
+                "CasebookUnlocked",
+            ),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
             *STREAMS_EXIST,
             dead_letters("reaction", EDIT_CHECKS_REACTION),

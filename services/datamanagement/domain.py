@@ -18,6 +18,8 @@ from shared.contracts.commands import ActorContext
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
+    CasebookUnlocked,
     DomainEvent,
     FormVerified,
     QueryAnswered,
@@ -29,7 +31,7 @@ from shared.contracts.events import (
     SubjectRandomized,
 )
 from shared.contracts.forms import AdverseEventOutcome, FormVerificationRecord, QueryOpening, QueryStep
-from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
+from shared.contracts.rules import ReasonRequired, RecordedBefore, Refusal, RuleViolation
 
 
 class QueryState(StrEnum):
@@ -71,6 +73,18 @@ class TextRequired(RuleViolation):
     rule, kind, title = "query.text", Refusal.INVALID, "Text required"
 
 
+class AlreadyLocked(RuleViolation):
+    rule, title = "casebook.locked_already", "The casebook is locked already"
+
+
+class NotLocked(RuleViolation):
+    rule, title = "casebook.not_locked", "The casebook is not locked"
+
+
+class QueriesOpen(RuleViolation):
+    rule, title = "casebook.queries_closed", "A casebook is locked with every query closed"
+
+
 class StaleVerification(RuleViolation):
     rule, kind, title = "sdv.current_version", Refusal.STALE, "Only the form's current record can be verified"
 
@@ -110,10 +124,17 @@ class Casebook:
     verified: dict[str, UUID] = field(default_factory=dict)
     randomized_at: datetime | None = None
     adverse_events: dict[UUID, AdverseEventCourse] = field(default_factory=dict)
+    lock: CasebookLocked | None = None
+    last_sequence: int = 0
+
+    @property
+    def locked(self) -> bool:
+        return self.lock is not None
 
 
 def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
     e = event.envelope
+    book = replace(book, last_sequence=event.sequence)
     form = form_of(e.data)
     if form is not None:
         book = replace(book, records={**book.records, form: FormRecord(form, e.id, event.sequence, e.time, e.data)})
@@ -129,6 +150,10 @@ def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
             return _step(book, query_id, QueryState.REOPENED)
         case FormVerified() as v:
             return replace(book, verified={**book.verified, v.form: v.version})
+        case CasebookLocked() as lock:
+            return replace(book, lock=lock)
+        case CasebookUnlocked():
+            return replace(book, lock=None)
         case SubjectRandomized():
             return replace(book, randomized_at=e.time)
         case RandomizationInvalidated():
@@ -236,6 +261,26 @@ def verify_form(book: Casebook, verification: FormVerificationRecord) -> list[Do
     if book.verified.get(verification.form) == record.version:
         raise RecordedBefore(verified)
     return [verified]
+
+
+def lock_casebook(book: Casebook) -> list[DomainEvent]:
+    """Locked through the subject's last record, once every query on it is closed."""
+    if book.locked:
+        raise AlreadyLocked("the subject's casebook is locked already")
+    if not book.records:
+        raise FormNotRecorded("the subject has no form recorded: nothing to lock", field="subject")
+    still_open = sorted(q.form for q in book.queries.values() if q.is_open)
+    if still_open:
+        raise QueriesOpen(f"queries are open on {', '.join(still_open)}: close them before locking")
+    return [CasebookLocked(through_sequence=book.last_sequence)]
+
+
+def unlock_casebook(book: Casebook, *, reason: str) -> list[DomainEvent]:
+    if not book.locked:
+        raise NotLocked("the subject's casebook is not locked")
+    if not reason.strip():
+        raise ReasonRequired("say why the locked data must be opened again", field="reason")
+    return [CasebookUnlocked()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,17 +12,22 @@ from services.datamanagement.settings import DataManagementSettings
 from shared.contracts.commands import (
     ANSWER_QUERY,
     CLOSE_QUERY,
+    LOCK_CASEBOOK,
     OPEN_QUERY,
     REOPEN_QUERY,
+    UNLOCK_CASEBOOK,
     VERIFY_FORM,
     CommandReply,
+    LockCasebook,
     OpenQuery,
     StepQuery,
+    UnlockCasebook,
     VerifyForm,
 )
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookUnlocked,
     ConsentRecorded,
     DomainEvent,
     FormVerified,
@@ -90,6 +95,21 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
             ctx, domain.replay, lambda book: domain.reopen_query(book, command.form, caller=ctx), result=_query_result
         )
 
+    @router.subscriber(LOCK_CASEBOOK, queue=settings.command_queue)
+    async def lock_casebook(command: LockCasebook) -> CommandReply:
+        return await runtime.decide_on_subject(command.context, domain.replay, domain.lock_casebook, while_locked=True)
+
+    @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
+    async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
+        reason = command.form.reason
+        return await runtime.decide_on_subject(
+            command.context,
+            domain.replay,
+            lambda book: domain.unlock_casebook(book, reason=reason),
+            reason=reason,
+            while_locked=True,
+        )
+
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)
     async def verify_form(command: VerifyForm) -> CommandReply:
         return await runtime.decide_on_subject(
@@ -118,6 +138,8 @@ async def run_edit_checks(
 
     def decide(history: History) -> list[DomainEvent]:
         book = domain.replay(history.events)
+        if book.locked:
+            return []  # no query is raised in a locked casebook; unlocking runs the checks again
         return domain.reconcile(
             book,
             findings(book, checks, context),
@@ -156,6 +178,7 @@ class EditChecks:
             VisitCompleted,
             AdverseEventReported,
             AdverseEventUpdated,
+            CasebookUnlocked,
         )
     )
 

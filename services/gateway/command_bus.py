@@ -98,6 +98,9 @@ class AdverseEventRecorded(RecordedResponse):
     site_status: SiteStatus | None = Field(
         None, description="the site's status: safety information from a suspended site is taken, and flagged here"
     )
+    casebook_locked: bool = Field(
+        False, description="the subject's casebook is locked: safety information is taken, and flagged here"
+    )
 
 
 class AlertAcknowledged(RecordedResponse):

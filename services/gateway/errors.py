@@ -27,6 +27,7 @@ STATUS_OF: dict[Refusal, int] = {
     Refusal.NOT_FOUND: 404,
     Refusal.FORBIDDEN: 403,
     Refusal.STALE: 412,
+    Refusal.LOCKED: 423,
 }
 
 

@@ -6,6 +6,7 @@ from faststream.nats import NatsRouter
 from services.randomization import domain
 from services.randomization.allocation import AllocationList
 from services.randomization.settings import RandomizationSettings
+from shared.contracts.casebook import refuse_if_locked
 from shared.contracts.commands import (
     EXPORT_ALLOCATION_LIST,
     INVALIDATE_RANDOMIZATION,
@@ -45,6 +46,7 @@ def build_router(
 
         async def decide(trial: History) -> list[DomainEvent]:
             subject = await runtime.store.load(subject_history(ctx.site, ctx.subject))
+            refuse_if_locked(subject.events)
             return domain.randomize(
                 domain.replay(subject.events),
                 domain.Allocations.of([e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]),

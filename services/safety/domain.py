@@ -10,6 +10,8 @@ from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
+    CasebookUnlocked,
     ConsentRecorded,
     DomainEvent,
     ProtocolDeviationRecorded,
@@ -121,6 +123,7 @@ class SafetyState:
     acknowledged: dict[UUID, SeriousAdverseEventAcknowledged] = field(default_factory=dict)
     # Every record of an adverse event, current or not, to the event it is about: a stale correction is named.
     records: dict[UUID, UUID] = field(default_factory=dict)
+    locked: bool = False
 
 
 def evolve(state: SafetyState, recorded: RecordedEvent) -> SafetyState:
@@ -166,6 +169,10 @@ def evolve(state: SafetyState, recorded: RecordedEvent) -> SafetyState:
             )
         case SeriousAdverseEventAlertRaised():
             return replace(state, alerts_by_ae={**state.alerts_by_ae, event.ae_id: event})
+        case CasebookLocked():
+            return replace(state, locked=True)
+        case CasebookUnlocked():
+            return replace(state, locked=False)
         case SeriousAdverseEventAcknowledged():
             return replace(state, acknowledged={event.alert_id: event, **state.acknowledged})
         case _:
@@ -226,6 +233,7 @@ def report(
             action_taken=form.action_taken,
             outcome=form.outcome,
             supersedes=form.supersedes,
+            while_locked=state.locked,
         )
     ]
 
@@ -260,6 +268,7 @@ def follow_up(
             seriousness=seriousness if changed else None,
             derived_seriousness=derived,
             serious=is_serious(grade, seriousness),
+            while_locked=state.locked,
         )
     ]
 

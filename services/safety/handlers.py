@@ -44,6 +44,7 @@ def _adverse_event(protocol: ProtocolDefinition, site: str) -> ResultOf:
             "ae_id": str(ae.ae_id),
             "serious": ae.serious,
             "derived_seriousness": list(ae.derived_seriousness),
+            "casebook_locked": ae.while_locked,
             "site_status": str(known.status) if known else None,
         }
 
@@ -71,6 +72,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
             ),
             result=_adverse_event(protocol, ctx.site),
             reason=form.reason,
+            while_locked=True,
         )
 
     @router.subscriber(UPDATE_ADVERSE_EVENT, queue=settings.command_queue)
@@ -83,6 +85,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
                 state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, now=ctx.received_at
             ),
             result=_adverse_event(protocol, ctx.site),
+            while_locked=True,
         )
 
     @router.subscriber(ACKNOWLEDGE_ALERT, queue=settings.command_queue)
@@ -107,6 +110,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
             domain.replay,
             lambda state: domain.acknowledge(state, alert_id),
             result=lambda _: where,
+            while_locked=True,
         )
 
     return router

@@ -9,6 +9,7 @@ from faststream.nats import NatsRouter
 
 from services.visits import domain
 from services.visits.settings import VisitsSettings
+from shared.contracts.casebook import locked
 from shared.contracts.commands import (
     RECORD_PROCEDURE,
     RECORD_VISIT,
@@ -99,8 +100,11 @@ async def _record_missed(runtime: ServiceRuntime, site: str, subject: str, today
         recorder=runtime.name,
         site=site,
         subject=subject,
-        decide=lambda history: domain.missed_visits(
-            domain.replay(history.events), protocol=runtime.protocol, site=site, today=today
+        # A locked casebook is left as it stands: its windows were settled before the lock.
+        decide=lambda history: (
+            []
+            if locked(history.events)
+            else domain.missed_visits(domain.replay(history.events), protocol=runtime.protocol, site=site, today=today)
         ),
         because_of=_missed_visit_run(subject, today),
         correlation_id=f"missed-visits-{today}",

@@ -28,6 +28,7 @@ class Right(StrEnum):
     OPEN_QUERIES = "open_queries"  # and close or re-open the queries one opened
     ANSWER_QUERIES = "answer_queries"
     VERIFY_FORMS = "verify_forms"
+    LOCK_CASEBOOKS = "lock_casebooks"
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
@@ -42,6 +43,7 @@ RIGHTS: dict[Role, frozenset[Right]] = {
             Right.EXPORT_DATA,
             Right.INVALIDATE_RANDOMIZATION,
             Right.OPEN_QUERIES,
+            Right.LOCK_CASEBOOKS,
         }
     ),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),

@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
+    CasebookUnlocked,
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
@@ -36,7 +38,7 @@ from shared.contracts.forms import (
     VisitAssessments,
     WithdrawalForm,
 )
-from shared.contracts.rules import NothingToCorrect, ReasonRequired, StaleCorrection
+from shared.contracts.rules import CasebookIsLocked, NothingToCorrect, ReasonRequired, StaleCorrection
 
 
 def form_of(data: DomainEvent) -> str | None:
@@ -80,6 +82,24 @@ def current_records(history: Iterable[RecordedEvent]) -> dict[str, FormRecord]:
         if form is not None:
             current[form] = FormRecord(form, event.envelope.id, event.sequence, event.envelope.time, event.data)
     return current
+
+
+def locked(history: Iterable[RecordedEvent]) -> CasebookLocked | None:
+    """The lock on the subject's casebook, if it is locked now."""
+    lock = None
+    for event in history:
+        match event.data:
+            case CasebookLocked() as locking:
+                lock = locking
+            case CasebookUnlocked():
+                lock = None
+    return lock
+
+
+def refuse_if_locked(history: Iterable[RecordedEvent]) -> None:
+    """Nothing is entered or corrected in a locked casebook (safety information excepted, by its callers)."""
+    if locked(history) is not None:
+        raise CasebookIsLocked("the subject's casebook is locked: a data manager unlocks it, with a reason")
 
 
 def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, form: str) -> bool:

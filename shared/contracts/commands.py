@@ -14,6 +14,8 @@ from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     AlertAcknowledgement,
+    CasebookLock,
+    CasebookUnlock,
     ConsentForm,
     ConsentRefusalForm,
     ConsentWithdrawalForm,
@@ -57,6 +59,8 @@ ANSWER_QUERY = command_subject("datamanagement", "answer_query")
 CLOSE_QUERY = command_subject("datamanagement", "close_query")
 REOPEN_QUERY = command_subject("datamanagement", "reopen_query")
 VERIFY_FORM = command_subject("datamanagement", "verify_form")
+LOCK_CASEBOOK = command_subject("datamanagement", "lock_casebook")
+UNLOCK_CASEBOOK = command_subject("datamanagement", "unlock_casebook")
 
 # The right each command needs: the gateway checks it per route, the service again on the attested caller.
 COMMAND_RIGHTS: dict[str, Right] = {
@@ -78,6 +82,8 @@ COMMAND_RIGHTS: dict[str, Right] = {
     CLOSE_QUERY: Right.OPEN_QUERIES,
     REOPEN_QUERY: Right.OPEN_QUERIES,
     VERIFY_FORM: Right.VERIFY_FORMS,
+    LOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
+    UNLOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
 }
 
 
@@ -124,6 +130,8 @@ WithdrawSubject = Command[WithdrawalForm]
 OpenQuery = Command[QueryOpening]
 StepQuery = Command[QueryStep]
 VerifyForm = Command[FormVerificationRecord]
+LockCasebook = Command[CasebookLock]
+UnlockCasebook = Command[CasebookUnlock]
 
 
 class TrialCommand(BaseModel, Generic[F]):

@@ -627,3 +627,21 @@ class FormVerificationRecord(FormVerification):
     """A verification with the form's name taken from the path."""
 
     form: str = Field(pattern=FORM_PATTERN)
+
+
+class CasebookLock(BaseModel):
+    """Lock a subject's casebook: every form verified or not, no query may be open."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{}]})
+
+
+class CasebookUnlock(BaseModel):
+    """Unlock a subject's casebook, saying why."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "a query on the M6 visit raised after the lock"}]},
+    )
+
+    reason: Text = Field(min_length=10, max_length=500, description="why the locked data must be opened again")

@@ -15,6 +15,7 @@ class Refusal(StrEnum):
     NOT_FOUND = "not_found"  # it names something the trial does not have (404)
     FORBIDDEN = "forbidden"  # the caller's role may do this, but not to this record (403)
     STALE = "stale"  # a correction made on a record that has been corrected since (412)
+    LOCKED = "locked"  # the subject's casebook is locked: unlock it first, with a reason (423)
 
 
 class RuleViolation(Exception):
@@ -80,6 +81,10 @@ class StaleCorrection(RuleViolation):
 
 class NothingToCorrect(RuleViolation):
     rule, kind, title = "correction.record", Refusal.NOT_FOUND, "No such record to correct"
+
+
+class CasebookIsLocked(RuleViolation):
+    rule, kind, title = "casebook.locked", Refusal.LOCKED, "The subject's casebook is locked"
 
 
 class UnknownSite(RuleViolation):

@@ -86,6 +86,7 @@ class SubjectView(BaseModel):
     withdrawn_on: date | None
     withdrawal_reason: str | None
     completed_on: date | None
+    casebook_locked_at: datetime | None = Field(None, description="when a data manager locked the casebook")
     last_event_type: str
     last_event_at: datetime
     visits: list[VisitView] = Field(default_factory=list)
@@ -99,7 +100,8 @@ SELECT_SUBJECT = """
 SELECT subject_id, site, state, consent_form_version, consented_on, consent_withdrawn_on, consent_declined_on,
        eligible, screenings,
        last_screened_on, screen_failure_reasons, arm, randomization_number, randomization_invalidated, randomized_on,
-       died_on, surgery_date, withdrawn_on, withdrawal_reason, completed_on, last_event_type, last_event_at
+       died_on, surgery_date, withdrawn_on, withdrawal_reason, completed_on, casebook_locked_at, last_event_type,
+       last_event_at
 FROM subjects WHERE site = $1 AND subject_id = $2
 """
 

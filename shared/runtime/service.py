@@ -15,13 +15,14 @@ from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import REGISTRY
 
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
+from shared.contracts.casebook import refuse_if_locked
 from shared.contracts.commands import CommandContext, CommandReply, Rejection
 from shared.contracts.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation
 from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
-from shared.runtime.eventstore import EventStore, streams_ready, subject_history
+from shared.runtime.eventstore import EventStore, History, streams_ready, subject_history
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.metrics import COMMANDS
 from shared.runtime.projections import TRANSIENT
@@ -206,13 +207,21 @@ class ServiceRuntime:
         *,
         result: ResultOf | None = None,
         reason: str | None = None,
+        while_locked: bool = False,
     ) -> CommandReply:
         """The shape of every command about one subject: its history replayed into the service's state,
-        one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.)"""
+        one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.) A locked
+        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock."""
+
+        def decide(history: History) -> Sequence[DomainEvent]:
+            if not while_locked:
+                refuse_if_locked(history.events)
+            return rule(replay(history.events))
+
         return await self.execute(
             ctx,
             subject_filter=subject_history(ctx.site, ctx.subject),
-            decide=lambda history: rule(replay(history.events)),
+            decide=decide,
             result=result,
             reason=reason,
         )

@@ -11,13 +11,14 @@ import asyncpg
 import httpx
 import pytest
 
+from devstack.examples import serious_adverse_event
 from services.gateway.auth import Role
 from shared.contracts.events import QueryClosed, QueryOpened, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import CONSENT, ELIGIBLE, headers, new_key, token
+from tests.e2e.api import CONSENT, ELIGIBLE, allocation, append, consent_on, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
 
@@ -267,3 +268,70 @@ async def test_an_edit_check_opens_a_query_on_an_adverse_event_and_closes_it_whe
     resolved = await recorded(store, site, subject, lambda e: isinstance(e.data, QueryClosed))
     assert isinstance(resolved.data, QueryClosed) and resolved.data.query_id == raised.data.query_id
     assert resolved.envelope.actor == "service:datamanagement"
+
+
+async def test_a_locked_casebook_refuses_a_visit_takes_an_sae_flagged_and_opens_again_only_with_a_reason(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject = await subject_ids.fresh()
+    randomized_at = datetime.now(UTC) - timedelta(days=20)
+    await append(
+        store, site, subject, [(consent_on(randomized_at.date()), randomized_at), (allocation(site), randomized_at)]
+    )
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator, data_manager = token(Role.SITE_COORDINATOR, site), token(Role.DATA_MANAGER)
+    day0 = randomized_at.date() + timedelta(days=5)
+    surgery = {
+        "procedure_date": day0.isoformat(),
+        "surgeon": "sur-01",
+        "anaesthesia": "local",
+        "recipient_area_cm2": 30,
+        "follicular_units": 1500,
+        "donor_site": "occipital",
+        "fat_graft": {"fat_harvest_site": "abdomen", "harvested_fat_ml": 80, "ecm_svf_gel_ml": 10},
+    }
+    operated = await client.post(f"{base}/procedures", json=surgery, headers=headers(coordinator, new_key()))
+    assert operated.status_code == 201, operated.text
+    lock = await client.post(f"{base}/casebook/lock", json={}, headers=headers(data_manager, new_key()))
+    assert lock.status_code == 201, lock.text
+
+    visit = {
+        "visit_date": (day0 + timedelta(days=7)).isoformat(),
+        "hair_density_per_cm2": 40,
+        "grafts_surviving": 1200,
+        "satisfaction": 8,
+        "mlossi": 1,
+        "losdi": 2,
+    }
+    refused = await client.post(f"{base}/visits/W1", json=visit, headers=headers(coordinator, new_key()))
+    assert refused.status_code == 423 and refused.json()["rule"] == "casebook.locked", refused.text
+    query = {"form": "procedure", "text": "Recipient area in the notes is 32 cm²."}
+    assert (
+        await client.post(f"{base}/queries", json=query, headers=headers(token(Role.MONITOR), new_key()))
+    ).status_code == 423
+    sae = await client.post(
+        f"{base}/adverse-events", json=serious_adverse_event(), headers=headers(coordinator, new_key())
+    )
+    assert sae.status_code == 201 and sae.json()["casebook_locked"] is True, sae.text
+    await wait_for_checkpoint(read_pool, "subjects", sae.json()["stream_sequence"])
+    assert (await client.get(base, headers=headers(coordinator))).json()["casebook_locked_at"] is not None
+
+    no_reason = await client.post(f"{base}/casebook/unlock", json={}, headers=headers(data_manager, new_key()))
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "body.reason"
+    unlocked = await client.post(
+        f"{base}/casebook/unlock",
+        json={"reason": "the W1 visit arrived after the lock"},
+        headers=headers(data_manager, new_key()),
+    )
+    assert unlocked.status_code == 201, unlocked.text
+    accepted = await client.post(f"{base}/visits/W1", json=visit, headers=headers(coordinator, new_key()))
+    assert accepted.status_code == 201, accepted.text
+    await wait_for_checkpoint(read_pool, "subjects", accepted.json()["stream_sequence"])
+    assert (await client.get(base, headers=headers(coordinator))).json()["casebook_locked_at"] is None
+    trail = (
+        await client.get("/v1/reports/audit-trail.json", params={"subject": subject}, headers=headers(data_manager))
+    ).json()
+    [unlock_entry] = [e for e in trail if e["event_type"] == "CasebookUnlocked"]
+    assert (
+        unlock_entry["reason"] == "the W1 visit arrived after the lock" and unlock_entry["actor_role"] == "data_manager"
+    )

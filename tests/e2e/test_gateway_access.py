@@ -47,6 +47,8 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("POST", QUERY + "/answer", SITE_STAFF, True),
     ("POST", QUERY + "/close", {Role.MONITOR, Role.DATA_MANAGER}, True),
     ("POST", QUERY + "/reopen", {Role.MONITOR, Role.DATA_MANAGER}, True),
+    ("POST", SUBJECT + "/casebook/lock", {Role.DATA_MANAGER}, True),
+    ("POST", SUBJECT + "/casebook/unlock", {Role.DATA_MANAGER}, True),
     ("GET", "/v1/safety/alerts", {Role.SAFETY_OFFICER}, False),
     ("GET", ALERT, {Role.SAFETY_OFFICER}, False),
     ("POST", ALERT + "/acknowledgement", {Role.SAFETY_OFFICER}, False),

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
-from services.gateway.command_bus import FormVerificationRecorded, QueryRecorded, submit_command
+from services.gateway.command_bus import FormVerificationRecorded, QueryRecorded, RecordedResponse, submit_command
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
 from services.gateway.routes.forms import add_subject_post
@@ -18,11 +18,15 @@ from shared.contracts.commands import (
     ANSWER_QUERY,
     CLOSE_QUERY,
     COMMAND_RIGHTS,
+    LOCK_CASEBOOK,
     OPEN_QUERY,
     REOPEN_QUERY,
+    UNLOCK_CASEBOOK,
     VERIFY_FORM,
 )
 from shared.contracts.forms import (
+    CasebookLock,
+    CasebookUnlock,
     FormVerification,
     FormVerificationRecord,
     QueryClosing,
@@ -125,6 +129,42 @@ def casebook_router() -> APIRouter:
             answer=FormVerificationRecorded,
         )
 
+    async def lock_casebook(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: CasebookLock,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[LOCK_CASEBOOK], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=LOCK_CASEBOOK,
+            form=form,
+        )
+
+    async def unlock_casebook(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: CasebookUnlock,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[UNLOCK_CASEBOOK], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=UNLOCK_CASEBOOK,
+            form=form,
+        )
+
     for path, endpoint, name, summary, answer, command in (
         ("/queries", open_query, "open_query",
          "Open a query on a form, optionally on one field (monitors, data managers)", QueryRecorded, OPEN_QUERY),
@@ -138,6 +178,11 @@ def casebook_router() -> APIRouter:
         ("/forms/{form}/verification", verify_form, "verify_form",
          "Mark a form's current record verified against source (monitors); a later correction resets it",
          FormVerificationRecorded, VERIFY_FORM),
+        ("/casebook/lock", lock_casebook, "lock_casebook",
+         "Lock the subject's casebook (data managers; every query closed): forms are refused with 423, "
+         "safety information is taken and flagged", RecordedResponse, LOCK_CASEBOOK),
+        ("/casebook/unlock", unlock_casebook, "unlock_casebook",
+         "Unlock the subject's casebook with a reason (data managers)", RecordedResponse, UNLOCK_CASEBOOK),
     ):  # fmt: skip
         add_subject_post(router, path, endpoint, name, "data management", summary, answer, COMMAND_RIGHTS[command])
     return router

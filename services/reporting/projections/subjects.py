@@ -3,6 +3,8 @@
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
+    CasebookUnlocked,
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
@@ -115,6 +117,11 @@ UPDATE subjects
 """
 
 
+# Whether the casebook is locked: the lock's time, or null once unlocked (not a clinical event: the
+# subject's last event stays what it was).
+MARK_LOCKED = "UPDATE subjects SET casebook_locked_at = $2 WHERE subject_id = $1"
+
+
 class SubjectsProjection:
     """`subjects`: each subject's site, state and latest screening outcome, for reads and reports."""
 
@@ -189,5 +196,9 @@ class SubjectsProjection:
             case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
                 died_on = date_of_death(fatal, self._protocol, e.siteid or "")
                 await conn.execute(MARK_DIED, e.subject, died_on, e.time, e.type, event.sequence)
+            case CasebookLocked():
+                await conn.execute(MARK_LOCKED, e.subject, e.time)
+            case CasebookUnlocked():
+                await conn.execute(MARK_LOCKED, e.subject, None)
             case _:
                 pass

@@ -3,6 +3,8 @@
 from shared.contracts.events.catalogue import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
+    CasebookUnlocked,
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
@@ -45,6 +47,8 @@ from shared.contracts.events.envelope import (
 __all__ = [
     "AdverseEventReported",
     "AdverseEventUpdated",
+    "CasebookLocked",
+    "CasebookUnlocked",
     "ConsentDeclined",
     "ConsentRecorded",
     "ConsentWithdrawn",

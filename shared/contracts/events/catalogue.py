@@ -181,6 +181,7 @@ class AdverseEventReported(DomainEvent):
     action_taken: ActionTaken
     outcome: AdverseEventOutcome
     supersedes: UUID | None = Field(None, description="the record of this adverse event that this one corrects")
+    while_locked: bool = Field(False, description="taken while the subject's casebook was locked")
 
 
 @register
@@ -200,6 +201,7 @@ class AdverseEventUpdated(DomainEvent):
     action_taken: ActionTaken | None = None
     outcome: AdverseEventOutcome | None = None
     serious: bool
+    while_locked: bool = Field(False, description="taken while the subject's casebook was locked")
 
 
 @register
@@ -364,6 +366,24 @@ class FormVerified(DomainEvent):
 
     form: str = Field(pattern=FORM_PATTERN)
     version: UUID = Field(description="the record verified; a later correction leaves the form changed since")
+
+
+@register
+class CasebookLocked(DomainEvent):
+    """A data manager locked the subject's casebook: no data is entered or corrected until it is unlocked;
+    safety information is still taken (and flagged)."""
+
+    event_type = "CasebookLocked"
+
+    through_sequence: int = Field(ge=1, description="the last record of the subject's history the lock covers")
+
+
+@register
+class CasebookUnlocked(DomainEvent):
+    """Unlocked again, with the reason in the envelope (e.g. a query raised after the lock)."""
+
+    event_type = "CasebookUnlocked"
+    is_correction = True  # an unlock reopens locked data: it must say why, like a correction
 
 
 @register

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from services.datamanagement import domain
 from shared.contracts.access import Role
-from shared.contracts.casebook import has_field
+from shared.contracts.casebook import has_field, locked, refuse_if_locked
 from shared.contracts.commands import ActorContext
 from shared.contracts.events import (
+    CasebookLocked,
     ConsentRecorded,
     DomainEvent,
     EventEnvelope,
@@ -25,7 +26,7 @@ from shared.contracts.events import (
     SubjectScreened,
 )
 from shared.contracts.forms import ELIGIBLE_EXAMPLE, FormVerificationRecord, QueryOpening, QueryStep, ScreeningForm
-from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
+from shared.contracts.rules import CasebookIsLocked, ReasonRequired, RecordedBefore, Refusal, RuleViolation
 from tests.unit.history import META
 
 MONITOR, OTHER_MONITOR, SITE, DATA_MANAGER = "monitor-1", "monitor-2", "crc-1", "dm-1"
@@ -328,3 +329,34 @@ def test_no_sequence_of_actions_closes_a_query_without_its_opener_or_verifies_a_
     assert verified is None or verified in versions
     if verified is not None and versions.index(verified) < len(versions) - 1:
         assert final.records["screening"].version != verified, "a later correction shows as changed"
+
+
+def test_a_casebook_is_locked_through_its_last_record_once_every_query_is_closed() -> None:
+    with pytest.raises(domain.FormNotRecorded):
+        domain.lock_casebook(Casebook().state)
+    book = with_query()
+    with pytest.raises(domain.QueriesOpen) as refused:
+        domain.lock_casebook(book.state)
+    assert "screening" in refused.value.detail
+    book.record(MONITOR, *domain.close_query(book.state, step(), caller=caller(MONITOR)))
+    [lock] = domain.lock_casebook(book.state)
+    assert lock == CasebookLocked(through_sequence=book.history[-1].sequence)
+    book.record(DATA_MANAGER, lock)
+    assert locked(book.history) == lock
+    with pytest.raises(domain.AlreadyLocked):
+        domain.lock_casebook(book.state)
+
+
+def test_a_locked_casebook_refuses_entry_until_unlocked_with_a_reason() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    with pytest.raises(domain.NotLocked):
+        domain.unlock_casebook(book.state, reason="nothing to open")
+    book.record(DATA_MANAGER, *domain.lock_casebook(book.state))
+    with pytest.raises(CasebookIsLocked) as refused:
+        refuse_if_locked(book.history)
+    assert refused.value.kind is Refusal.LOCKED
+    with pytest.raises(ReasonRequired):
+        domain.unlock_casebook(book.state, reason="  ")
+    book.record(DATA_MANAGER, *domain.unlock_casebook(book.state, reason="a query after the lock"))
+    refuse_if_locked(book.history)
+    assert locked(book.history) is None

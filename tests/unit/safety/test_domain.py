@@ -10,6 +10,7 @@ from shared.contracts import rules
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    CasebookLocked,
     ConsentRecorded,
     DomainEvent,
     ProtocolDeviationRecorded,
@@ -284,3 +285,12 @@ def test_a_correction_made_on_an_adverse_events_earlier_record_is_stale_and_one_
             subject="NFH-001",
             now=NOW,
         )
+
+
+def test_adverse_events_are_taken_in_a_locked_casebook_and_flagged() -> None:
+    history = given([CONSENT, CasebookLocked(through_sequence=1)])
+    [taken] = domain.report(
+        domain.replay(history), FORM, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+    )
+    assert isinstance(taken, AdverseEventReported) and taken.while_locked
+    assert not report().while_locked
