@@ -170,6 +170,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "CasebookLocked",
                 "CasebookUnlocked",
             ),
+            *trial_facts("DatabaseLocked"),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
             *STREAMS_EXIST,
             dead_letters("reaction", EDIT_CHECKS_REACTION),

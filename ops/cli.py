@@ -169,7 +169,8 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
         case "rebuild":
             return Verb("reporting", ["services.reporting", "rebuild"], needs_database=True), []
         case "export":
-            verb = Verb("reporting", ["services.reporting", "export"], needs_bus=False, needs_database=True)
+            # The bus too: once the database is locked, the exports are replayed from the record as of the lock.
+            verb = Verb("reporting", ["services.reporting", "export"], needs_database=True)
             return verb, ["--out", args.out]
         case "dead-letters":
             command = [f"services.{args.service}", "dead-letters"]

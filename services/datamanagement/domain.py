@@ -20,6 +20,7 @@ from shared.contracts.events import (
     AdverseEventUpdated,
     CasebookLocked,
     CasebookUnlocked,
+    DatabaseLocked,
     DomainEvent,
     FormVerified,
     QueryAnswered,
@@ -83,6 +84,14 @@ class NotLocked(RuleViolation):
 
 class QueriesOpen(RuleViolation):
     rule, title = "casebook.queries_closed", "A casebook is locked with every query closed"
+
+
+class CasebooksOpen(RuleViolation):
+    rule, title = "database.casebooks_locked", "The database is locked once every casebook is"
+
+
+class DatabaseIsLocked(RuleViolation):
+    rule, title = "database.locked", "The database is locked for analysis"
 
 
 class StaleVerification(RuleViolation):
@@ -275,12 +284,31 @@ def lock_casebook(book: Casebook) -> list[DomainEvent]:
     return [CasebookLocked(through_sequence=book.last_sequence)]
 
 
-def unlock_casebook(book: Casebook, *, reason: str) -> list[DomainEvent]:
+def unlock_casebook(book: Casebook, *, reason: str, database_lock: DatabaseLocked | None) -> list[DomainEvent]:
+    if database_lock is not None:
+        raise DatabaseIsLocked(f"the database is locked for analysis through {database_lock.through_sequence}")
     if not book.locked:
         raise NotLocked("the subject's casebook is not locked")
     if not reason.strip():
         raise ReasonRequired("say why the locked data must be opened again", field="reason")
     return [CasebookUnlocked()]
+
+
+def lock_database(record: Sequence[RecordedEvent]) -> list[DomainEvent]:
+    """Decided on the whole record: once, and only when the casebook of every subject with a form is locked."""
+    histories: dict[str, list[RecordedEvent]] = {}
+    for event in record:
+        if isinstance(event.data, DatabaseLocked):
+            raise DatabaseIsLocked(f"the database is locked already, through {event.data.through_sequence}")
+        if event.envelope.siteid is not None:
+            histories.setdefault(event.envelope.subject, []).append(event)
+    casebooks = {subject: replay(events) for subject, events in histories.items()}
+    subjects = sorted(subject for subject, book in casebooks.items() if book.records)
+    still_open = [subject for subject in subjects if not casebooks[subject].locked]
+    if not subjects or still_open:
+        shown = ", ".join(still_open[:10]) + (" …" if len(still_open) > 10 else "")
+        raise CasebooksOpen(f"{len(still_open)} casebooks are not locked: {shown or 'no casebook yet'}")
+    return [DatabaseLocked(through_sequence=record[-1].sequence, subjects=len(subjects))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,14 @@ from shared.contracts.commands import (
     ANSWER_QUERY,
     CLOSE_QUERY,
     LOCK_CASEBOOK,
+    LOCK_DATABASE,
     OPEN_QUERY,
     REOPEN_QUERY,
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
     CommandReply,
     LockCasebook,
+    LockDatabase,
     OpenQuery,
     StepQuery,
     UnlockCasebook,
@@ -29,6 +31,7 @@ from shared.contracts.events import (
     AdverseEventUpdated,
     CasebookUnlocked,
     ConsentRecorded,
+    DatabaseLocked,
     DomainEvent,
     FormVerified,
     GraftProcedurePerformed,
@@ -44,10 +47,18 @@ from shared.contracts.events import (
 )
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.decisions import Clock, record_on_subject
-from shared.runtime.eventstore import EventStore, History, trial_wide
+from shared.runtime.eventstore import EVENTS_PREFIX, EventStore, History, trial_history, trial_wide
 from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
+EVERYTHING = f"{EVENTS_PREFIX}.>"
+
+
+async def locked_database(store: EventStore, protocol: ProtocolDefinition) -> DatabaseLocked | None:
+    """The database lock, once recorded."""
+    recorded = (await store.load(trial_history(protocol.trial_id, DatabaseLocked.event_type))).events
+    lock = recorded[0].data if recorded else None
+    return lock if isinstance(lock, DatabaseLocked) else None
 
 
 def _query_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -102,12 +113,23 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
     @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
     async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
         reason = command.form.reason
+        database_lock = await locked_database(runtime.store, runtime.protocol)
         return await runtime.decide_on_subject(
             command.context,
             domain.replay,
-            lambda book: domain.unlock_casebook(book, reason=reason),
+            lambda book: domain.unlock_casebook(book, reason=reason, database_lock=database_lock),
             reason=reason,
             while_locked=True,
+        )
+
+    @router.subscriber(LOCK_DATABASE, queue=settings.command_queue)
+    async def lock_database(command: LockDatabase) -> CommandReply:
+        # Decided on the whole record and appended expecting its last fact: nothing anywhere slips in between.
+        return await runtime.execute(
+            command.context,
+            subject_filter=EVERYTHING,
+            decide=lambda record: domain.lock_database(record.events),
+            result=lambda events: {"site": None, "subject": runtime.protocol.trial_id},
         )
 
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)

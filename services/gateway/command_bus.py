@@ -73,8 +73,8 @@ class RecordedResponse(BaseModel):
 
     event_id: str
     event_ids: list[str]
-    site: str
-    subject: str
+    site: str | None = Field(description="the subject's site; null for a fact about the whole trial")
+    subject: str = Field(description="the trial subject, or the trial for a fact about the whole trial")
     stream_sequence: int = Field(description="position in the event stream; read models reach it shortly")
 
 

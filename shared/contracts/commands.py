@@ -19,6 +19,7 @@ from shared.contracts.forms import (
     ConsentForm,
     ConsentRefusalForm,
     ConsentWithdrawalForm,
+    DatabaseLock,
     FormVerificationRecord,
     ProcedureForm,
     QueryOpening,
@@ -61,6 +62,7 @@ REOPEN_QUERY = command_subject("datamanagement", "reopen_query")
 VERIFY_FORM = command_subject("datamanagement", "verify_form")
 LOCK_CASEBOOK = command_subject("datamanagement", "lock_casebook")
 UNLOCK_CASEBOOK = command_subject("datamanagement", "unlock_casebook")
+LOCK_DATABASE = command_subject("datamanagement", "lock_database")
 
 # The right each command needs: the gateway checks it per route, the service again on the attested caller.
 COMMAND_RIGHTS: dict[str, Right] = {
@@ -84,6 +86,7 @@ COMMAND_RIGHTS: dict[str, Right] = {
     VERIFY_FORM: Right.VERIFY_FORMS,
     LOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
     UNLOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
+    LOCK_DATABASE: Right.LOCK_CASEBOOKS,
 }
 
 
@@ -143,6 +146,7 @@ class TrialCommand(BaseModel, Generic[F]):
 
 
 AcknowledgeAlert = TrialCommand[AlertAcknowledgement]
+LockDatabase = TrialCommand[DatabaseLock]
 
 
 class ExportRequest(BaseModel):

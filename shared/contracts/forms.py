@@ -645,3 +645,9 @@ class CasebookUnlock(BaseModel):
     )
 
     reason: Text = Field(min_length=10, max_length=500, description="why the locked data must be opened again")
+
+
+class DatabaseLock(BaseModel):
+    """Freeze the trial's database for analysis: every subject's casebook is locked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{}]})

@@ -7,7 +7,7 @@ projection is active (a Postgres advisory lock); the others wait to take over.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -294,63 +294,112 @@ async def rebuild(
     """
     info = await js.stream_info(EVENTS_STREAM)
     last = info.state.last_seq
+    live: dict[str, tuple[int, dict[str, str]]] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        for projection in projections:
+            await ensure_checkpoint(conn, projection.name)
+            # Holding the checkpoint row keeps the live runner still while both sides are measured.
+            position = await conn.fetchval(
+                "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+                projection.name,
+            )
+            live[projection.name] = (int(position), await table_checksums(conn, projection.tables))
+            await conn.execute(
+                "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
+                projection.name,
+            )
+            await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
+        replayed, unreadable = await replay_into(
+            conn, projections, js, last=last, batch_size=batch_size, progress=progress
+        )
+        return {
+            p.name: RebuildResult(
+                replayed[p.name],
+                last,
+                unreadable,
+                live[p.name][0],
+                live[p.name][1],
+                await table_checksums(conn, p.tables),
+            )
+            for p in projections
+        }
+
+
+async def replay_into(
+    conn: Connection,
+    projections: Sequence[Projection],
+    js: JetStreamContext,
+    *,
+    last: int,
+    batch_size: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, int], tuple[int, ...]]:
+    """Apply the stream from its start through `last` to empty read models, in the caller's transaction.
+    Returns how many events each applied, and the sequences of events no code can read (stepped over)."""
     # The stream is named: a service user may not look streams up by subject.
     sub = await js.subscribe(
         f"{EVENTS_PREFIX}.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
     )
     replayed = dict.fromkeys((p.name for p in projections), 0)
-    live: dict[str, tuple[int, dict[str, str]]] = {}
     unreadable: list[int] = []
+
+    async def flush(batch: list[RecordedEvent], upto: int) -> None:
+        for projection in projections:
+            replayed[projection.name] += await apply_batch(conn, projection, batch)
+            await skip_to(conn, projection.name, upto)
+        batch.clear()
+
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            for projection in projections:
-                await ensure_checkpoint(conn, projection.name)
-                # Holding the checkpoint row keeps the live runner still while both sides are measured.
-                position = await conn.fetchval(
-                    "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
-                    projection.name,
-                )
-                live[projection.name] = (int(position), await table_checksums(conn, projection.tables))
-                await conn.execute(
-                    "UPDATE projection_checkpoints SET last_sequence = 0, updated_at = now() WHERE projection = $1",
-                    projection.name,
-                )
-                await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
-
-            async def flush(batch: list[RecordedEvent], upto: int) -> None:
-                for projection in projections:
-                    replayed[projection.name] += await apply_batch(conn, projection, batch)
-                    await skip_to(conn, projection.name, upto)
-                batch.clear()
-
-            batch: list[RecordedEvent] = []
-            sequence = 0
-            while sequence < last:
-                msg = await sub.next_msg(timeout=10.0)
-                sequence = msg.metadata.sequence.stream
-                try:
-                    batch.append(to_recorded(msg))
-                except UndecodableEvent as exc:
-                    # Already dead-lettered by the live runner; the rebuild names it and steps over it.
-                    log.error("rebuild_unreadable_event", sequence=sequence, error=str(exc))
-                    unreadable.append(sequence)
-                    await flush(batch, sequence)
-                if len(batch) >= batch_size or sequence >= last:
-                    await flush(batch, sequence)
-                    if progress:
-                        progress(sequence, last)
-            await flush(batch, last)
-            results = {
-                p.name: RebuildResult(
-                    replayed[p.name],
-                    last,
-                    tuple(unreadable),
-                    live[p.name][0],
-                    live[p.name][1],
-                    await table_checksums(conn, p.tables),
-                )
-                for p in projections
-            }
+        batch: list[RecordedEvent] = []
+        sequence = 0
+        while sequence < last:
+            msg = await sub.next_msg(timeout=10.0)
+            sequence = msg.metadata.sequence.stream
+            if sequence > last:
+                break
+            try:
+                batch.append(to_recorded(msg))
+            except UndecodableEvent as exc:
+                # Already dead-lettered by the live runner; the replay names it and steps over it.
+                log.error("rebuild_unreadable_event", sequence=sequence, error=str(exc))
+                unreadable.append(sequence)
+                await flush(batch, sequence)
+            if len(batch) >= batch_size or sequence >= last:
+                await flush(batch, sequence)
+                if progress:
+                    progress(sequence, last)
+        await flush(batch, last)
     finally:
         await sub.unsubscribe()
-    return results
+    return replayed, tuple(unreadable)
+
+
+FOREIGN_KEYS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'
+"""
+
+
+@contextlib.asynccontextmanager
+async def read_models_as_of(
+    projections: Sequence[Projection], js: JetStreamContext, pool: asyncpg.Pool, *, through: int
+) -> AsyncIterator[Connection]:
+    """The read models as they stood at sequence `through`: replayed into temporary tables that shadow the live
+    ones on one connection (Postgres looks in the session's temporary schema first), so every report and export
+    reads them unchanged, while the live models, their readers and their runners are untouched."""
+    tables = [*(t for p in projections for t in p.tables), "projection_checkpoints"]
+    async with pool.acquire() as conn:
+        # Read before the shadows exist: a definition printed after would name the live table outright.
+        keys = {t: await conn.fetch(FOREIGN_KEYS, f"public.{t}") for t in tables}
+        try:
+            for table in tables:
+                await conn.execute(f"CREATE TEMPORARY TABLE {table} (LIKE public.{table} INCLUDING ALL)")
+            for table, constraints in keys.items():
+                for name, definition in constraints:
+                    await conn.execute(f"ALTER TABLE pg_temp.{table} ADD CONSTRAINT {name} {definition}")
+            async with conn.transaction():
+                for projection in projections:
+                    await ensure_checkpoint(conn, projection.name)
+                await replay_into(conn, projections, js, last=through)
+            yield conn
+        finally:
+            await conn.execute(f"DROP TABLE IF EXISTS {', '.join(f'pg_temp.{t}' for t in tables)} CASCADE")

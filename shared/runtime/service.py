@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.contracts.casebook import refuse_if_locked
-from shared.contracts.commands import CommandContext, CommandReply, Rejection
+from shared.contracts.commands import ActorContext, CommandContext, CommandReply, Rejection
 from shared.contracts.events import DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation
@@ -184,11 +184,13 @@ class ServiceRuntime:
             protocol_version=self.protocol.version,
         )
 
-    def metadata(self, ctx: CommandContext, *, reason: str | None = None) -> EventMetadata:
+    def metadata(self, ctx: ActorContext, *, reason: str | None = None) -> EventMetadata:
+        """Who did it and why; about the command's subject, or about the trial for a command that names none."""
+        site, subject = (ctx.site, ctx.subject) if isinstance(ctx, CommandContext) else (None, self.protocol.trial_id)
         return EventMetadata(
             source=f"/trial/{self.name}",
-            site=ctx.site,
-            subject=ctx.subject,
+            site=site,
+            subject=subject,
             actor=ctx.actor,
             actor_role=ctx.role,
             actor_site=ctx.actor_site,
@@ -228,7 +230,7 @@ class ServiceRuntime:
 
     async def execute(
         self,
-        ctx: CommandContext,
+        ctx: ActorContext,
         *,
         subject_filter: str,
         decide: Decide,
@@ -236,7 +238,9 @@ class ServiceRuntime:
         reason: str | None = None,
     ) -> CommandReply:
         """Decide and append, and turn the outcome into the reply the gateway expects."""
-        bound = log.bind(correlation_id=ctx.correlation_id, command_id=str(ctx.command_id), site=ctx.site)
+        bound = log.bind(
+            correlation_id=ctx.correlation_id, command_id=str(ctx.command_id), site=getattr(ctx, "site", None)
+        )
         try:
             outcome = await decide_and_append(
                 self.store,

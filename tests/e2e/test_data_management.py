@@ -335,3 +335,13 @@ async def test_a_locked_casebook_refuses_a_visit_takes_an_sae_flagged_and_opens_
     assert (
         unlock_entry["reason"] == "the W1 visit arrived after the lock" and unlock_entry["actor_role"] == "data_manager"
     )
+
+
+async def test_the_database_is_not_locked_while_a_casebook_is_open(client: httpx.AsyncClient) -> None:
+    refused = await client.post(
+        "/v1/trial/database-lock", json={}, headers=headers(token(Role.DATA_MANAGER), new_key())
+    )
+    assert refused.status_code == 409 and refused.json()["rule"] == "database.casebooks_locked", refused.text
+    assert (
+        await client.post("/v1/trial/database-lock", json={}, headers=headers(token(Role.MONITOR), new_key()))
+    ).status_code == 403

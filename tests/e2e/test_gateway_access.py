@@ -49,6 +49,7 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("POST", QUERY + "/reopen", {Role.MONITOR, Role.DATA_MANAGER}, True),
     ("POST", SUBJECT + "/casebook/lock", {Role.DATA_MANAGER}, True),
     ("POST", SUBJECT + "/casebook/unlock", {Role.DATA_MANAGER}, True),
+    ("POST", "/v1/trial/database-lock", {Role.DATA_MANAGER}, False),
     ("GET", "/v1/safety/alerts", {Role.SAFETY_OFFICER}, False),
     ("GET", ALERT, {Role.SAFETY_OFFICER}, False),
     ("POST", ALERT + "/acknowledgement", {Role.SAFETY_OFFICER}, False),

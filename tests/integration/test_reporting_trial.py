@@ -24,7 +24,7 @@ import pytest
 from nats.aio.client import Client
 
 from devstack.servers import EmbeddedNats, free_port
-from services.reporting.app import MIGRATIONS
+from services.reporting.app import MIGRATIONS, export_files
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
 from shared.contracts.events import (
@@ -54,9 +54,16 @@ from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
 from shared.readmodels.odm import odm_snapshot
 from shared.readmodels.trial import deviations, visit_compliance
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_wide
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
-from shared.runtime.projections import ProjectionRunner, apply_batch, rebuild, table_checksums, wait_for_checkpoint
+from shared.runtime.projections import (
+    ProjectionRunner,
+    apply_batch,
+    read_models_as_of,
+    rebuild,
+    table_checksums,
+    wait_for_checkpoint,
+)
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests import odm_check, sdtm_basics
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
@@ -619,3 +626,28 @@ async def test_a_projection_fed_the_same_events_twice_changes_nothing(
         async with projected.acquire() as conn, conn.transaction():
             assert await apply_batch(conn, projection, events) == 0
         assert await table_checksums(projected, projection.tables) == before
+
+
+async def test_the_read_models_as_of_a_sequence_export_the_same_bytes_every_time_and_leave_the_live_ones_be(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    nc, _, last = recorded_trial
+    js = nc.jetstream()
+    projections = all_projections(PROTOCOL)
+    as_of = datetime(2027, 1, 1, tzinfo=UTC)
+    async with projected.acquire() as conn:
+        live = await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of)
+        checksums = await table_checksums(conn, [t for p in projections for t in p.tables])
+    async with read_models_as_of(projections, js, projected, through=last) as conn:
+        assert await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of) == live
+    # As of just before the last adverse event: without it, and byte for byte the same on every replay.
+    last_report = (await EventStore(js).load(trial_wide(AdverseEventReported.event_type))).events[-1].sequence
+    frozen = []
+    for _ in range(2):
+        async with read_models_as_of(projections, js, projected, through=last_report - 1) as conn:
+            frozen.append(await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of))
+    assert frozen[0] == frozen[1]
+    assert frozen[0]["ae.csv"].count("\n") == live["ae.csv"].count("\n") - 1
+    async with projected.acquire() as conn:
+        assert await table_checksums(conn, [t for p in projections for t in p.tables]) == checksums, "live untouched"
+        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'pg_temp%'") == 0

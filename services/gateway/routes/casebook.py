@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.gateway.access import allowed
+from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import FormVerificationRecorded, QueryRecorded, RecordedResponse, submit_command
 from services.gateway.errors import ProblemError, problem_responses
@@ -19,6 +19,7 @@ from shared.contracts.commands import (
     CLOSE_QUERY,
     COMMAND_RIGHTS,
     LOCK_CASEBOOK,
+    LOCK_DATABASE,
     OPEN_QUERY,
     REOPEN_QUERY,
     UNLOCK_CASEBOOK,
@@ -27,6 +28,7 @@ from shared.contracts.commands import (
 from shared.contracts.forms import (
     CasebookLock,
     CasebookUnlock,
+    DatabaseLock,
     FormVerification,
     FormVerificationRecord,
     QueryClosing,
@@ -164,6 +166,30 @@ def casebook_router() -> APIRouter:
             nats_subject=UNLOCK_CASEBOOK,
             form=form,
         )
+
+    async def lock_database(
+        request: Request,
+        form: DatabaseLock,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[LOCK_DATABASE])],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request, principal=caller, idempotency_key=key, nats_subject=LOCK_DATABASE, form=form
+        )
+
+    router.add_api_route(
+        "/v1/trial/database-lock",
+        lock_database,
+        methods=["POST"],
+        status_code=201,
+        tags=["data management"],
+        operation_id="lock_database",
+        summary="Lock the database for analysis (data managers), once every casebook is locked; exports are "
+        "made as of the lock from then on",
+        response_model=RecordedResponse,
+        responses=problem_responses(401, 403, 409, 413, 422, 503),
+        route_class_override=rights_first(COMMAND_RIGHTS[LOCK_DATABASE], per_site=False),
+    )
 
     for path, endpoint, name, summary, answer, command in (
         ("/queries", open_query, "open_query",

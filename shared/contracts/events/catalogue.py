@@ -387,6 +387,17 @@ class CasebookUnlocked(DomainEvent):
 
 
 @register
+class DatabaseLocked(DomainEvent):
+    """Trial-level: every casebook locked, the database is frozen for analysis. Exports are made from the record
+    as of `through_sequence`: the same bytes every time, whatever safety information arrives later."""
+
+    event_type = "DatabaseLocked"
+
+    through_sequence: int = Field(ge=1, description="the last fact of the record the lock covers")
+    subjects: int = Field(ge=1, description="the casebooks locked")
+
+
+@register
 class SubjectCompletedStudy(DomainEvent):
     """The end-of-study visit is done."""
 

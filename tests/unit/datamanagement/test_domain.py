@@ -17,6 +17,7 @@ from shared.contracts.commands import ActorContext
 from shared.contracts.events import (
     CasebookLocked,
     ConsentRecorded,
+    DatabaseLocked,
     DomainEvent,
     EventEnvelope,
     FormVerified,
@@ -350,13 +351,50 @@ def test_a_casebook_is_locked_through_its_last_record_once_every_query_is_closed
 def test_a_locked_casebook_refuses_entry_until_unlocked_with_a_reason() -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     with pytest.raises(domain.NotLocked):
-        domain.unlock_casebook(book.state, reason="nothing to open")
+        domain.unlock_casebook(book.state, reason="nothing to open", database_lock=None)
     book.record(DATA_MANAGER, *domain.lock_casebook(book.state))
     with pytest.raises(CasebookIsLocked) as refused:
         refuse_if_locked(book.history)
     assert refused.value.kind is Refusal.LOCKED
     with pytest.raises(ReasonRequired):
-        domain.unlock_casebook(book.state, reason="  ")
-    book.record(DATA_MANAGER, *domain.unlock_casebook(book.state, reason="a query after the lock"))
+        domain.unlock_casebook(book.state, reason="  ", database_lock=None)
+    book.record(DATA_MANAGER, *domain.unlock_casebook(book.state, reason="a query after the lock", database_lock=None))
     refuse_if_locked(book.history)
     assert locked(book.history) is None
+
+
+def subject_record(subject: str, *facts: DomainEvent) -> list[RecordedEvent]:
+    meta = replace(META, subject=subject, actor=DATA_MANAGER)
+    time = datetime(2026, 1, 10, 9, tzinfo=UTC)
+    return [RecordedEvent(0, "", EventEnvelope.wrap(f, meta, event_id=uuid4(), time=time)) for f in facts]
+
+
+def numbered(*histories: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Interleaved as the stream holds them, numbered in order."""
+    merged = [e for history in histories for e in history]
+    return [replace(e, sequence=i) for i, e in enumerate(merged, start=1)]
+
+
+def test_the_database_is_locked_once_and_only_when_every_casebook_is() -> None:
+    lock = CasebookLocked(through_sequence=2)
+    first = subject_record("NFH-001", CONSENT, lock)
+    second = subject_record("NFH-002", CONSENT)
+    with pytest.raises(domain.CasebooksOpen) as refused:
+        domain.lock_database(numbered(first, second))
+    assert "NFH-002" in refused.value.detail and "NFH-001" not in refused.value.detail
+    record = numbered(first, subject_record("NFH-002", CONSENT, lock))
+    [frozen] = domain.lock_database(record)
+    assert frozen == DatabaseLocked(through_sequence=4, subjects=2)
+    with pytest.raises(domain.DatabaseIsLocked):
+        domain.lock_database([*record, replace(by(DATA_MANAGER, frozen, 5))])
+    with pytest.raises(domain.CasebooksOpen):
+        domain.lock_database([])
+
+
+def test_no_casebook_is_unlocked_once_the_database_is_locked() -> None:
+    book = Casebook((SITE, CONSENT))
+    book.record(DATA_MANAGER, *domain.lock_casebook(book.state))
+    with pytest.raises(domain.DatabaseIsLocked):
+        domain.unlock_casebook(
+            book.state, reason="late query", database_lock=DatabaseLocked(through_sequence=9, subjects=1)
+        )

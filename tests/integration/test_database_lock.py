@@ -1,0 +1,112 @@
+"""The database lock on a record of its own: decided on the whole record, recorded once at trial level, and
+then no casebook is unlocked."""
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
+from uuid import uuid4
+
+import nats
+import pytest
+from faststream import TestApp
+from nats.aio.client import Client
+
+from devstack.servers import EmbeddedNats, free_port
+from services.datamanagement.app import build_app
+from services.datamanagement.settings import DataManagementSettings
+from shared.contracts.access import Role
+from shared.contracts.commands import (
+    LOCK_DATABASE,
+    UNLOCK_CASEBOOK,
+    ActorContext,
+    CommandContext,
+    CommandReply,
+    LockDatabase,
+    UnlockCasebook,
+)
+from shared.contracts.events import CasebookLocked, ConsentRecorded, DatabaseLocked, EventEnvelope, EventMetadata
+from shared.contracts.forms import CasebookUnlock, DatabaseLock
+from shared.contracts.protocol import load_protocol
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.conftest import COMMAND_VERIFY_KEYS, as_gateway
+
+pytestmark = pytest.mark.integration
+PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+CONSENT = ConsentRecorded(
+    consent_form_version="1.0",
+    signed_on=date(2026, 11, 20),
+    obtained_by="inv-01",
+    signed_by_subject=True,
+    signed_by_representative=False,
+)
+
+
+@pytest.fixture(scope="module")
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats-database-lock"), port=free_port())
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def record(own_nats: str) -> AsyncIterator[Client]:
+    nc = await nats.connect(own_nats)
+    await provision_streams(nc.jetstream())
+    async with TestApp(build_app(DataManagementSettings(nats_url=own_nats, command_verify_keys=COMMAND_VERIFY_KEYS))):
+        yield nc
+    await nc.close()
+
+
+def actor() -> ActorContext:
+    return ActorContext(
+        command_id=uuid4(),
+        correlation_id="corr-db-lock",
+        actor="dm-1",
+        role=Role.DATA_MANAGER,
+        token_id="test-token",
+        received_at=NOW,
+    )
+
+
+async def send(nc: Client, subject: str, command: LockDatabase | UnlockCasebook, site: str | None) -> CommandReply:
+    payload = command.model_dump_json().encode()
+    headers = as_gateway(subject, payload, site=site, role=Role.DATA_MANAGER)
+    return CommandReply.model_validate_json((await nc.request(subject, payload, timeout=10, headers=headers)).data)
+
+
+async def casebook(store: EventStore, subject: str, *, lock: bool) -> None:
+    meta = EventMetadata("/trial/test", "NFH", subject, "setup", "setup", PROTOCOL.version)
+    facts = [CONSENT, CasebookLocked(through_sequence=1)] if lock else [CONSENT]
+    envelopes = [EventEnvelope.wrap(f, meta, event_id=uuid4(), time=NOW) for f in facts]
+    await store.append(envelopes, subject_filter=subject_history("NFH", subject), expected_last_sequence=0)
+
+
+async def test_the_database_is_locked_once_every_casebook_is_and_no_casebook_is_unlocked_after(
+    record: Client,
+) -> None:
+    store = EventStore(record.jetstream())
+    await casebook(store, "NFH-001", lock=True)
+    await casebook(store, "NFH-002", lock=False)
+    refused = await send(record, LOCK_DATABASE, LockDatabase(context=actor(), form=DatabaseLock()), None)
+    assert refused.rejection is not None and refused.rejection.rule == "database.casebooks_locked"
+    assert "NFH-002" in refused.rejection.detail
+
+    meta = EventMetadata("/trial/test", "NFH", "NFH-002", "setup", "setup", PROTOCOL.version)
+    history = await store.load(subject_history("NFH", "NFH-002"))
+    lock = EventEnvelope.wrap(CasebookLocked(through_sequence=history.last_sequence), meta, event_id=uuid4(), time=NOW)
+    [locked] = await store.append(
+        [lock], subject_filter=subject_history("NFH", "NFH-002"), expected_last_sequence=history.last_sequence
+    )
+    accepted = await send(record, LOCK_DATABASE, LockDatabase(context=actor(), form=DatabaseLock()), None)
+    assert accepted.accepted and accepted.result["subject"] == PROTOCOL.trial_id, accepted
+    [frozen] = (await store.load(trial_history(PROTOCOL.trial_id, DatabaseLocked.event_type))).events
+    assert frozen.data == DatabaseLocked(through_sequence=locked.sequence, subjects=2)
+    assert (frozen.envelope.siteid, frozen.envelope.actor, frozen.envelope.actorrole) == (None, "dm-1", "data_manager")
+
+    again = await send(record, LOCK_DATABASE, LockDatabase(context=actor(), form=DatabaseLock()), None)
+    assert again.rejection is not None and again.rejection.rule == "database.locked"
+    context = CommandContext(**actor().model_dump(), site="NFH", subject="NFH-002")
+    unlock = UnlockCasebook(context=context, form=CasebookUnlock(reason="a late query on the consent"))
+    kept = await send(record, UNLOCK_CASEBOOK, unlock, "NFH")
+    assert kept.rejection is not None and kept.rejection.rule == "database.locked"
