@@ -169,6 +169,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "FormVerified",
                 "CasebookLocked",
                 "CasebookUnlocked",
+                "SignatureApplied",
             ),
             *trial_facts("DatabaseLocked"),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),

@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True)
     token.add_argument("--site")
     token.add_argument("--hours", default="8")
+    token.add_argument("--name", help="the holder's printed name (shown under an electronic signature)")
     return top
 
 
@@ -184,6 +185,7 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
             return Verb("randomization", ["services.randomization", "export"], needs_seed=True), ["--out", args.out]
         case _:
             token = ["--role", args.role, "--hours", args.hours, *(["--site", args.site] if args.site else [])]
+            token += ["--name", args.name] if args.name else []
             return Verb("gateway", ["services.gateway", "token"], needs_bus=False), token
 
 

@@ -20,7 +20,6 @@ from shared.contracts.events import (
     AdverseEventUpdated,
     CasebookLocked,
     CasebookUnlocked,
-    DatabaseLocked,
     DomainEvent,
     FormVerified,
     QueryAnswered,
@@ -29,10 +28,19 @@ from shared.contracts.events import (
     QueryReopened,
     RandomizationInvalidated,
     RecordedEvent,
+    SignatureApplied,
+    SubjectCompletedStudy,
     SubjectRandomized,
+    SubjectWithdrawn,
 )
-from shared.contracts.forms import AdverseEventOutcome, FormVerificationRecord, QueryOpening, QueryStep
-from shared.contracts.rules import ReasonRequired, RecordedBefore, Refusal, RuleViolation
+from shared.contracts.forms import (
+    AdverseEventOutcome,
+    FormVerificationRecord,
+    QueryOpening,
+    QueryStep,
+    SignatureKind,
+)
+from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
 
 
 class QueryState(StrEnum):
@@ -72,26 +80,6 @@ class NotTheOpener(RuleViolation):
 
 class TextRequired(RuleViolation):
     rule, kind, title = "query.text", Refusal.INVALID, "Text required"
-
-
-class AlreadyLocked(RuleViolation):
-    rule, title = "casebook.locked_already", "The casebook is locked already"
-
-
-class NotLocked(RuleViolation):
-    rule, title = "casebook.not_locked", "The casebook is not locked"
-
-
-class QueriesOpen(RuleViolation):
-    rule, title = "casebook.queries_closed", "A casebook is locked with every query closed"
-
-
-class CasebooksOpen(RuleViolation):
-    rule, title = "database.casebooks_locked", "The database is locked once every casebook is"
-
-
-class DatabaseIsLocked(RuleViolation):
-    rule, title = "database.locked", "The database is locked for analysis"
 
 
 class StaleVerification(RuleViolation):
@@ -135,6 +123,9 @@ class Casebook:
     adverse_events: dict[UUID, AdverseEventCourse] = field(default_factory=dict)
     lock: CasebookLocked | None = None
     last_sequence: int = 0
+    # Participation over (completed, withdrawn, died): the casebook can be signed as complete.
+    ended: bool = False
+    signatures: dict[SignatureKind, SignatureApplied] = field(default_factory=dict)
 
     @property
     def locked(self) -> bool:
@@ -143,7 +134,7 @@ class Casebook:
 
 def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
     e = event.envelope
-    book = replace(book, last_sequence=event.sequence)
+    book = replace(book, last_sequence=event.sequence, ended=book.ended or _ends_participation(e.data))
     form = form_of(e.data)
     if form is not None:
         book = replace(book, records={**book.records, form: FormRecord(form, e.id, event.sequence, e.time, e.data)})
@@ -159,6 +150,8 @@ def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
             return _step(book, query_id, QueryState.REOPENED)
         case FormVerified() as v:
             return replace(book, verified={**book.verified, v.form: v.version})
+        case SignatureApplied() as signature:
+            return replace(book, signatures={**book.signatures, signature.kind: signature})
         case CasebookLocked() as lock:
             return replace(book, lock=lock)
         case CasebookUnlocked():
@@ -186,6 +179,16 @@ def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
             return replace(book, adverse_events={**book.adverse_events, u.ae_id: course})
         case _:
             return book
+
+
+def _ends_participation(data: DomainEvent) -> bool:
+    match data:
+        case (
+            SubjectCompletedStudy() | SubjectWithdrawn() | AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5)
+        ):
+            return True
+        case _:
+            return False
 
 
 def _step(book: Casebook, query_id: UUID, state: QueryState) -> Casebook:
@@ -270,45 +273,6 @@ def verify_form(book: Casebook, verification: FormVerificationRecord) -> list[Do
     if book.verified.get(verification.form) == record.version:
         raise RecordedBefore(verified)
     return [verified]
-
-
-def lock_casebook(book: Casebook) -> list[DomainEvent]:
-    """Locked through the subject's last record, once every query on it is closed."""
-    if book.locked:
-        raise AlreadyLocked("the subject's casebook is locked already")
-    if not book.records:
-        raise FormNotRecorded("the subject has no form recorded: nothing to lock", field="subject")
-    still_open = sorted(q.form for q in book.queries.values() if q.is_open)
-    if still_open:
-        raise QueriesOpen(f"queries are open on {', '.join(still_open)}: close them before locking")
-    return [CasebookLocked(through_sequence=book.last_sequence)]
-
-
-def unlock_casebook(book: Casebook, *, reason: str, database_lock: DatabaseLocked | None) -> list[DomainEvent]:
-    if database_lock is not None:
-        raise DatabaseIsLocked(f"the database is locked for analysis through {database_lock.through_sequence}")
-    if not book.locked:
-        raise NotLocked("the subject's casebook is not locked")
-    if not reason.strip():
-        raise ReasonRequired("say why the locked data must be opened again", field="reason")
-    return [CasebookUnlocked()]
-
-
-def lock_database(record: Sequence[RecordedEvent]) -> list[DomainEvent]:
-    """Decided on the whole record: once, and only when the casebook of every subject with a form is locked."""
-    histories: dict[str, list[RecordedEvent]] = {}
-    for event in record:
-        if isinstance(event.data, DatabaseLocked):
-            raise DatabaseIsLocked(f"the database is locked already, through {event.data.through_sequence}")
-        if event.envelope.siteid is not None:
-            histories.setdefault(event.envelope.subject, []).append(event)
-    casebooks = {subject: replay(events) for subject, events in histories.items()}
-    subjects = sorted(subject for subject, book in casebooks.items() if book.records)
-    still_open = [subject for subject in subjects if not casebooks[subject].locked]
-    if not subjects or still_open:
-        shown = ", ".join(still_open[:10]) + (" …" if len(still_open) > 10 else "")
-        raise CasebooksOpen(f"{len(still_open)} casebooks are not locked: {shown or 'no casebook yet'}")
-    return [DatabaseLocked(through_sequence=record[-1].sequence, subjects=len(subjects))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """Data management handlers: the query workflow and source data verification; the edit checks as a reaction."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
+from zoneinfo import ZoneInfo
 
 import structlog
 from faststream.nats import NatsRouter
 
-from services.datamanagement import domain
+from services.datamanagement import domain, locks, signatures
 from services.datamanagement.checks import CheckContext, checks_of, finding_query_id, findings
 from services.datamanagement.settings import DataManagementSettings
 from shared.contracts.commands import (
@@ -16,12 +17,14 @@ from shared.contracts.commands import (
     LOCK_DATABASE,
     OPEN_QUERY,
     REOPEN_QUERY,
+    SIGN,
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
     CommandReply,
     LockCasebook,
     LockDatabase,
     OpenQuery,
+    Sign,
     StepQuery,
     UnlockCasebook,
     VerifyForm,
@@ -41,6 +44,7 @@ from shared.contracts.events import (
     QueryReopened,
     RandomizationInvalidated,
     RecordedEvent,
+    SignatureApplied,
     SubjectRandomized,
     SubjectScreened,
     VisitCompleted,
@@ -65,6 +69,12 @@ def _query_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
     step = events[-1].data
     assert isinstance(step, QueryOpened | QueryAnswered | QueryClosed | QueryReopened)
     return {"query_id": str(step.query_id)}
+
+
+def _signature_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+    signature = events[-1].data
+    assert isinstance(signature, SignatureApplied)
+    return signature.model_dump(mode="json", include={"signature_id", "kind", "printed_name", "signed_at_site"})
 
 
 def _verification_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -108,7 +118,7 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
 
     @router.subscriber(LOCK_CASEBOOK, queue=settings.command_queue)
     async def lock_casebook(command: LockCasebook) -> CommandReply:
-        return await runtime.decide_on_subject(command.context, domain.replay, domain.lock_casebook, while_locked=True)
+        return await runtime.decide_on_subject(command.context, domain.replay, locks.lock_casebook, while_locked=True)
 
     @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
     async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
@@ -117,7 +127,7 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
         return await runtime.decide_on_subject(
             command.context,
             domain.replay,
-            lambda book: domain.unlock_casebook(book, reason=reason, database_lock=database_lock),
+            lambda book: locks.unlock_casebook(book, reason=reason, database_lock=database_lock),
             reason=reason,
             while_locked=True,
         )
@@ -128,8 +138,22 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
         return await runtime.execute(
             command.context,
             subject_filter=EVERYTHING,
-            decide=lambda record: domain.lock_database(record.events),
+            decide=lambda record: locks.lock_database(record.events),
             result=lambda events: {"site": None, "subject": runtime.protocol.trial_id},
+        )
+
+    @router.subscriber(SIGN, queue=settings.command_queue)
+    async def sign(command: Sign) -> CommandReply:
+        ctx = command.context
+        site = runtime.protocol.site(ctx.site)
+        zone = ZoneInfo(site.time_zone) if site else UTC
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda book: signatures.sign(
+                book, command.form, signer=ctx, site_zone=zone, signature_id=uuid5(ctx.command_id, "signature")
+            ),
+            result=_signature_result,
         )
 
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)

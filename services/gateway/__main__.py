@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--site", help="site code, for site roles")
     token.add_argument("--hours", type=float, default=8.0)
     token.add_argument("--actor", help="staff code the token stands for (default: generated)")
+    token.add_argument("--name", help="the holder's printed name (shown under an electronic signature)")
     args = parser.parse_args(argv)
     settings = load_settings(GatewaySettings)
     if args.command == "token":
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                     site=args.site,
                     hours=args.hours,
                     actor=args.actor,
+                    name=args.name,
                 )
             )
         except (TokenRequestInvalid, UnsafeConfiguration) as exc:

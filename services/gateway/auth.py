@@ -20,6 +20,8 @@ ALGORITHM = "HS256"
 
 # Staff codes and token ids: printable, bounded (they travel in every command and event).
 CLAIM_PATTERN = r"^[\x21-\x7e]{1,100}$"
+# A person's printed name: any printable text, bounded (it is shown under a signature).
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,100}$"
 
 
 class Principal(BaseModel):
@@ -29,6 +31,9 @@ class Principal(BaseModel):
     site: SiteCode | None = None
     token_id: str = Field(pattern=CLAIM_PATTERN)
     issuer: str = Field(pattern=CLAIM_PATTERN)
+    # When the person last proved who they are (OIDC `auth_time`): an electronic signature needs it fresh.
+    authenticated_at: datetime | None = None
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="the printed name a signature shows")
 
     @model_validator(mode="after")
     def _site_roles_name_one_site(self) -> Self:
@@ -56,8 +61,18 @@ class TokenRequestInvalid(ValueError):
 
 
 def issue_token(
-    keys: dict[str, str], *, issuer: str, role: Role, site: str | None, hours: float, actor: str | None = None
+    keys: dict[str, str],
+    *,
+    issuer: str,
+    role: Role,
+    site: str | None,
+    hours: float,
+    actor: str | None = None,
+    name: str | None = None,
+    authenticated_at: datetime | None = None,
 ) -> str:
+    """A development-issuer token; like an OIDC provider's, it says when its holder authenticated (`auth_time`:
+    now, unless given) and, if given, the holder's printed name."""
     if role in SITE_ROLES and not site:
         raise TokenRequestInvalid(f"role {role} needs --site")
     if role not in SITE_ROLES and site:
@@ -75,6 +90,8 @@ def issue_token(
         "nbf": now,
         "exp": now + timedelta(hours=hours),
         "jti": uuid.uuid4().hex,
+        "auth_time": int((authenticated_at or now).timestamp()),
+        **({"name": name} if name else {}),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
 
@@ -94,8 +111,15 @@ def verify_token(token: str, keys: dict[str, str], *, issuer: str, max_hours: fl
         )
         if not 0 < claims["exp"] - claims["iat"] <= max_hours * 3600:
             raise InvalidToken(f"token lifetime over {max_hours:g} hours")
+        auth_time = claims.get("auth_time")
         return Principal(
-            actor=claims["sub"], role=claims.get("role"), site=claims.get("site"), token_id=claims["jti"], issuer=issuer
+            actor=claims["sub"],
+            role=claims.get("role"),
+            site=claims.get("site"),
+            token_id=claims["jti"],
+            issuer=issuer,
+            authenticated_at=datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int) else None,
+            name=claims.get("name"),
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc

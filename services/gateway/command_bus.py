@@ -122,6 +122,15 @@ class FormVerificationRecorded(RecordedResponse):
     version: str
 
 
+class SignatureRecorded(RecordedResponse):
+    """201: the signature, as it will be shown (or the one standing, if nothing it covers changed since)."""
+
+    signature_id: str
+    kind: str
+    printed_name: str
+    signed_at_site: str = Field(description="the instant of signing in the site's time zone, with its offset")
+
+
 class ScreeningRecorded(RecordedResponse):
     """201: eligibility evaluated on every criterion, each with its outcome, value and rule."""
 
@@ -157,6 +166,8 @@ async def submit_command(
         actor_site=principal.site,
         token_id=principal.token_id,
         received_at=datetime.now(UTC),
+        authenticated_at=principal.authenticated_at,
+        printed_name=principal.name,
     )
     message: BaseModel = (
         Command(context=CommandContext(**actor.model_dump(), site=site, subject=subject), form=form)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.commands import Rejection
+from shared.contracts.forms import SIGNING_REAUTHENTICATION
 from shared.contracts.rules import Refusal
 from shared.runtime.postgres import CONNECTION_ERRORS
 
@@ -28,6 +29,7 @@ STATUS_OF: dict[Refusal, int] = {
     Refusal.FORBIDDEN: 403,
     Refusal.STALE: 412,
     Refusal.LOCKED: 423,
+    Refusal.REAUTHENTICATE: 401,
 }
 
 
@@ -97,6 +99,12 @@ def rejection_problem(rejection: Rejection) -> ProblemError:
     if rejection.current_version is not None:
         error.problem.current_version = str(rejection.current_version)
         error.headers["ETag"] = f'"{rejection.current_version}"'
+    if rejection.kind is Refusal.REAUTHENTICATE:
+        # RFC 9470: the client signs the person in again, no older than max_age, and repeats the request.
+        error.headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", '
+            f'error_description="{rejection.detail}", max_age="{int(SIGNING_REAUTHENTICATION.total_seconds())}"'
+        )
     return error
 
 

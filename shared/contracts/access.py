@@ -29,12 +29,15 @@ class Right(StrEnum):
     ANSWER_QUERIES = "answer_queries"
     VERIFY_FORMS = "verify_forms"
     LOCK_CASEBOOKS = "lock_casebooks"
+    SIGN_CASEBOOKS = "sign_casebooks"
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
-    Role.INVESTIGATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
+    Role.INVESTIGATOR: frozenset(
+        {Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES, Right.SIGN_CASEBOOKS}
+    ),
     Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS, Right.OPEN_QUERIES, Right.VERIFY_FORMS}),
     Role.DATA_MANAGER: frozenset(
         {

@@ -27,6 +27,7 @@ from shared.contracts.forms import (
     RandomizationInvalidationForm,
     RandomizationRequest,
     ScreeningForm,
+    Signing,
     VisitRecord,
     WithdrawalForm,
 )
@@ -63,6 +64,7 @@ VERIFY_FORM = command_subject("datamanagement", "verify_form")
 LOCK_CASEBOOK = command_subject("datamanagement", "lock_casebook")
 UNLOCK_CASEBOOK = command_subject("datamanagement", "unlock_casebook")
 LOCK_DATABASE = command_subject("datamanagement", "lock_database")
+SIGN = command_subject("datamanagement", "sign")
 
 # The right each command needs: the gateway checks it per route, the service again on the attested caller.
 COMMAND_RIGHTS: dict[str, Right] = {
@@ -87,6 +89,7 @@ COMMAND_RIGHTS: dict[str, Right] = {
     LOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
     UNLOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
     LOCK_DATABASE: Right.LOCK_CASEBOOKS,
+    SIGN: Right.SIGN_CASEBOOKS,
 }
 
 
@@ -102,6 +105,8 @@ class ActorContext(BaseModel):
     actor_site: SiteCode | None = Field(None, description="the site of a site role's token")
     token_id: str = Field(min_length=1, max_length=100, description="the token's id (jti), for the audit trail")
     received_at: AwareDatetime
+    authenticated_at: AwareDatetime | None = Field(None, description="when the caller last authenticated (auth_time)")
+    printed_name: str | None = Field(None, max_length=100, description="the caller's name, for a signature")
 
 
 class CommandContext(ActorContext):
@@ -135,6 +140,7 @@ StepQuery = Command[QueryStep]
 VerifyForm = Command[FormVerificationRecord]
 LockCasebook = Command[CasebookLock]
 UnlockCasebook = Command[CasebookUnlock]
+Sign = Command[Signing]
 
 
 class TrialCommand(BaseModel, Generic[F]):

@@ -2,7 +2,7 @@
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -651,3 +651,36 @@ class DatabaseLock(BaseModel):
     """Freeze the trial's database for analysis: every subject's casebook is locked."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{}]})
+
+
+class SignatureKind(StrEnum):
+    ELIGIBILITY = "eligibility"
+    CASEBOOK = "casebook"
+
+
+# What each signature means, stated by the signer word for word (21 CFR 11.50: the meaning is part of it).
+SIGNATURE_MEANINGS: dict[SignatureKind, str] = {
+    SignatureKind.ELIGIBILITY: "I confirm eligibility",
+    SignatureKind.CASEBOOK: "casebook reviewed and complete",
+}
+
+
+# How recent the signer's authentication must be (sign in again just before signing: 21 CFR 11.200).
+SIGNING_REAUTHENTICATION = timedelta(minutes=5)
+
+
+class SignatureForm(BaseModel):
+    """An investigator's electronic signature: the meaning, stated as the protocol words it. The token must show
+    an authentication of the last few minutes (sign in again just before signing)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [{"meaning": "I confirm eligibility"}]}
+    )
+
+    meaning: Text = Field(min_length=1, max_length=100)
+
+
+class Signing(SignatureForm):
+    """A signature with its kind taken from the path."""
+
+    kind: SignatureKind

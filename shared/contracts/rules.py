@@ -16,6 +16,7 @@ class Refusal(StrEnum):
     FORBIDDEN = "forbidden"  # the caller's role may do this, but not to this record (403)
     STALE = "stale"  # a correction made on a record that has been corrected since (412)
     LOCKED = "locked"  # the subject's casebook is locked: unlock it first, with a reason (423)
+    REAUTHENTICATE = "reauthenticate"  # authenticate again, then repeat (401, RFC 9470 step-up)
 
 
 class RuleViolation(Exception):

@@ -251,3 +251,63 @@ def data_management_tables(queries: QueriesReport, sdv: SdvReport) -> str:
             for c in sdv.sites
         ],
     )
+
+
+# A signature stands while every record it covers is still its form's current one.
+SIGNATURE_STANDS = """NOT EXISTS (SELECT 1 FROM jsonb_each_text(s.covers) c
+                      JOIN casebook_forms f ON f.subject_id = s.subject_id AND f.form = c.key
+                     WHERE f.version::text <> c.value)"""
+
+
+class SignatureStatus(StrEnum):
+    VALID = "valid"
+    INVALIDATED_BY_CHANGE = "invalidated_by_change"
+
+
+class SignatureView(BaseModel):
+    signature_id: UUID
+    kind: str
+    meaning: str
+    signer: str
+    printed_name: str
+    signed_at: datetime
+    signed_at_site: str = Field(description="the instant of signing in the site's time zone")
+    covers: dict[str, UUID]
+    covered_sha256: str
+    status: SignatureStatus
+
+
+async def subject_signatures(conn: Connection, subject: str) -> list[SignatureView]:
+    rows = await conn.fetch(
+        f"""SELECT signature_id, kind, meaning, signer, printed_name, signed_at, signed_at_site, covers,
+                   covered_sha256, CASE WHEN {SIGNATURE_STANDS} THEN 'valid' ELSE 'invalidated_by_change' END AS status
+              FROM signatures s WHERE s.subject_id = $1 ORDER BY signed_at, signature_id""",
+        subject,
+    )
+    return [SignatureView.model_validate(dict(r)) for r in rows]
+
+
+class ToSign(BaseModel):
+    subject_id: str
+    kind: str
+    why: str = Field(description="never signed, or a covered record changed since it was")
+
+
+async def to_sign(conn: Connection, site: str) -> list[ToSign]:
+    """An investigator's list: eligible subjects and finished casebooks without a signature that stands."""
+    signed = f"""(SELECT CASE WHEN bool_or({SIGNATURE_STANDS}) THEN 'valid'
+                               WHEN count(*) > 0 THEN 'a covered record changed since it was signed' END
+                    FROM signatures s WHERE s.subject_id = {{subject}} AND s.kind = '{{kind}}')"""
+    rows = await conn.fetch(
+        f"""SELECT subject_id, kind, coalesce(why, 'not signed') AS why FROM (
+                SELECT f.subject_id, 'eligibility' AS kind, {signed.format(subject="f.subject_id", kind="eligibility")}
+                       AS why
+                  FROM casebook_forms f
+                 WHERE f.site = $1 AND f.form = 'screening' AND (f.data ->> 'eligible')::boolean
+                UNION ALL
+                SELECT j.subject_id, 'casebook', {signed.format(subject="j.subject_id", kind="casebook")}
+                  FROM subjects j WHERE j.site = $1 AND j.state IN ('completed', 'withdrawn', 'died')
+            ) t WHERE why IS DISTINCT FROM 'valid' ORDER BY subject_id, kind""",
+        site,
+    )
+    return [ToSign.model_validate(dict(r)) for r in rows]

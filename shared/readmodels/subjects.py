@@ -11,7 +11,15 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, Field
 
-from shared.readmodels.datamanagement import FormSummary, QueryView, SdvCount, find_queries, subject_forms
+from shared.readmodels.datamanagement import (
+    FormSummary,
+    QueryView,
+    SdvCount,
+    SignatureView,
+    find_queries,
+    subject_forms,
+    subject_signatures,
+)
 
 
 class SubjectState(StrEnum):
@@ -94,6 +102,7 @@ class SubjectView(BaseModel):
     forms: list[FormSummary] = Field(default_factory=list, description="every form, its version and verification")
     sdv: SdvCount | None = Field(None, description="source data verification of the subject's forms")
     queries: list[QueryView] = Field(default_factory=list, description="every query on the subject's forms")
+    signatures: list[SignatureView] = Field(default_factory=list, description="investigators' signatures")
 
 
 SELECT_SUBJECT = """
@@ -126,6 +135,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
         visits = await conn.fetch(SELECT_SUBJECT_VISITS, subject)
         forms = await subject_forms(conn, subject)
         queries = await find_queries(conn, subject=subject)
+        signatures = await subject_signatures(conn, subject)
     return SubjectView.model_validate(
         {
             **dict(row),
@@ -134,6 +144,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
             "forms": forms,
             "sdv": SdvCount.of_subject(site, subject, forms),
             "queries": queries,
+            "signatures": signatures,
         }
     )
 

@@ -56,6 +56,7 @@ async def test_consent_is_recorded_and_read_back(
         "withdrawn_on": None,
         "withdrawal_reason": None,
         "completed_on": None,
+        "casebook_locked_at": None,
         "last_event_type": "ConsentRecorded",
         "last_event_at": None,
         "visits": [],
@@ -71,6 +72,7 @@ async def test_consent_is_recorded_and_read_back(
             "verified_pct": 0.0,
         },
         "queries": [],
+        "signatures": [],
     }
 
 

@@ -12,13 +12,24 @@ import httpx
 import pytest
 
 from devstack.examples import serious_adverse_event
-from services.gateway.auth import Role
+from services.gateway.auth import Role, issue_token
 from shared.contracts.events import QueryClosed, QueryOpened, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import CONSENT, ELIGIBLE, allocation, append, consent_on, headers, new_key, token
+from tests.e2e.api import (
+    CONSENT,
+    ELIGIBLE,
+    ISSUER,
+    SECRET,
+    allocation,
+    append,
+    consent_on,
+    headers,
+    new_key,
+    token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -345,3 +356,80 @@ async def test_the_database_is_not_locked_while_a_casebook_is_open(client: httpx
     assert (
         await client.post("/v1/trial/database-lock", json={}, headers=headers(token(Role.MONITOR), new_key()))
     ).status_code == 403
+
+
+def investigator(site: str, *, authenticated_minutes_ago: float = 0) -> str:
+    """An investigator's token as the identity provider issues it after a sign-in that long ago."""
+    return issue_token(
+        {"e2e": SECRET},
+        issuer=ISSUER,
+        role=Role.INVESTIGATOR,
+        site=site,
+        hours=1,
+        actor="inv-007",
+        name="Dr Li Wei",
+        authenticated_at=datetime.now(UTC) - timedelta(minutes=authenticated_minutes_ago),
+    )
+
+
+async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signed_again_after_a_fresh_sign_in(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject = await subject_ids.fresh()
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator = token(Role.SITE_COORDINATOR, site)
+    for path, body in (("consent", CONSENT), ("screening", ELIGIBLE)):
+        recorded = await client.post(f"{base}/{path}", json=body, headers=headers(coordinator, new_key()))
+        assert recorded.status_code == 201, recorded.text
+    statement = {"meaning": "I confirm eligibility"}
+
+    stale = await client.post(
+        f"{base}/signatures/eligibility",
+        json=statement,
+        headers=headers(investigator(site, authenticated_minutes_ago=10), new_key()),
+    )
+    assert stale.status_code == 401 and stale.json()["rule"] == "signature.reauthentication", stale.text
+    challenge = stale.headers["WWW-Authenticate"]
+    assert 'error="insufficient_user_authentication"' in challenge and 'max_age="300"' in challenge
+    unstated = await client.post(
+        f"{base}/signatures/eligibility", json={"meaning": "ok"}, headers=headers(investigator(site), new_key())
+    )
+    assert unstated.status_code == 422 and unstated.json()["rule"] == "signature.meaning"
+    by_coordinator = await client.post(
+        f"{base}/signatures/eligibility", json=statement, headers=headers(coordinator, new_key())
+    )
+    assert by_coordinator.status_code == 403
+
+    signed = await client.post(
+        f"{base}/signatures/eligibility", json=statement, headers=headers(investigator(site), new_key())
+    )
+    assert signed.status_code == 201, signed.text
+    assert signed.json()["printed_name"] == "Dr Li Wei" and signed.json()["signed_at_site"].endswith("+08:00")
+    await wait_for_checkpoint(read_pool, "data_management", signed.json()["stream_sequence"])
+    listed = await client.get(f"/v1/sites/{site}/signatures/to-sign", headers=headers(investigator(site)))
+    assert subject not in {item["subject_id"] for item in listed.json()}
+
+    current = await form(client, base, "screening", coordinator)
+    correction = {**ELIGIBLE, "weight_kg": 57, "reason": "weighed again: 57 kg, not 55"}
+    corrected = await client.post(
+        f"{base}/screening",
+        json=correction,
+        headers=headers(coordinator, new_key()) | {"If-Match": current.headers["ETag"]},
+    )
+    assert corrected.status_code == 201 and corrected.json()["eligible"], corrected.text
+    await wait_for_checkpoint(read_pool, "data_management", corrected.json()["stream_sequence"])
+    view = (await client.get(base, headers=headers(coordinator))).json()
+    assert [s["status"] for s in view["signatures"]] == ["invalidated_by_change"]
+    listed = await client.get(f"/v1/sites/{site}/signatures/to-sign", headers=headers(investigator(site)))
+    assert {"subject_id": subject, "kind": "eligibility", "why": "a covered record changed since it was signed"} in (
+        listed.json()
+    )
+
+    again = await client.post(
+        f"{base}/signatures/eligibility", json=statement, headers=headers(investigator(site), new_key())
+    )
+    assert again.status_code == 201 and again.json()["signature_id"] != signed.json()["signature_id"], again.text
+    await wait_for_checkpoint(read_pool, "data_management", again.json()["stream_sequence"])
+    view = (await client.get(base, headers=headers(coordinator))).json()
+    assert [s["status"] for s in view["signatures"]] == ["invalidated_by_change", "valid"]
+    assert view["signatures"][1]["covers"]["screening"] == corrected.json()["event_id"]

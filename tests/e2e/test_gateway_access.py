@@ -48,6 +48,8 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("POST", QUERY + "/close", {Role.MONITOR, Role.DATA_MANAGER}, True),
     ("POST", QUERY + "/reopen", {Role.MONITOR, Role.DATA_MANAGER}, True),
     ("POST", SUBJECT + "/casebook/lock", {Role.DATA_MANAGER}, True),
+    ("POST", SUBJECT + "/signatures/eligibility", {Role.INVESTIGATOR}, True),
+    ("GET", "/v1/sites/{site}/signatures/to-sign", {Role.INVESTIGATOR}, True),
     ("POST", SUBJECT + "/casebook/unlock", {Role.DATA_MANAGER}, True),
     ("POST", "/v1/trial/database-lock", {Role.DATA_MANAGER}, False),
     ("GET", "/v1/safety/alerts", {Role.SAFETY_OFFICER}, False),

@@ -10,7 +10,13 @@ from pydantic import BaseModel
 
 from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
-from services.gateway.command_bus import FormVerificationRecorded, QueryRecorded, RecordedResponse, submit_command
+from services.gateway.command_bus import (
+    FormVerificationRecorded,
+    QueryRecorded,
+    RecordedResponse,
+    SignatureRecorded,
+    submit_command,
+)
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
 from services.gateway.routes.forms import add_subject_post
@@ -22,6 +28,7 @@ from shared.contracts.commands import (
     LOCK_DATABASE,
     OPEN_QUERY,
     REOPEN_QUERY,
+    SIGN,
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
 )
@@ -35,8 +42,11 @@ from shared.contracts.forms import (
     QueryMessage,
     QueryOpening,
     QueryStep,
+    SignatureForm,
+    SignatureKind,
+    Signing,
 )
-from shared.readmodels.datamanagement import FormView, find_form
+from shared.readmodels.datamanagement import FormView, ToSign, find_form, to_sign
 
 
 def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> Callable[..., Awaitable[Response]]:
@@ -91,6 +101,21 @@ def casebook_router() -> APIRouter:
             raise ProblemError(404, "form-not-found", "Form not found", f"no {form} recorded for {subject} at {site}")
         response.headers["ETag"] = etag(found.version)
         return found
+
+    @router.get(
+        "/v1/sites/{site}/signatures/to-sign",
+        tags=["data management"],
+        operation_id="to_sign",
+        summary="The investigator's list: eligible subjects and finished casebooks without a signature that stands",
+        responses=problem_responses(401, 403, 422),
+    )
+    async def signatures_to_sign(
+        request: Request,
+        site: SitePath,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
+    ) -> list[ToSign]:
+        async with request.app.state.pool.acquire() as conn:
+            return await to_sign(conn, site)
 
     async def open_query(
         request: Request,
@@ -191,6 +216,26 @@ def casebook_router() -> APIRouter:
         route_class_override=rights_first(COMMAND_RIGHTS[LOCK_DATABASE], per_site=False),
     )
 
+    async def sign(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        kind: SignatureKind,
+        form: SignatureForm,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=SIGN,
+            form=Signing(kind=kind, meaning=form.meaning),
+            answer=SignatureRecorded,
+        )
+
     for path, endpoint, name, summary, answer, command in (
         ("/queries", open_query, "open_query",
          "Open a query on a form, optionally on one field (monitors, data managers)", QueryRecorded, OPEN_QUERY),
@@ -207,6 +252,9 @@ def casebook_router() -> APIRouter:
         ("/casebook/lock", lock_casebook, "lock_casebook",
          "Lock the subject's casebook (data managers; every query closed): forms are refused with 423, "
          "safety information is taken and flagged", RecordedResponse, LOCK_CASEBOOK),
+        ("/signatures/{kind}", sign, "sign",
+         "Sign the subject's eligibility or, at the end, its casebook (investigators, signed in again within "
+         "the last 5 minutes: else 401 insufficient_user_authentication)", SignatureRecorded, SIGN),
         ("/casebook/unlock", unlock_casebook, "unlock_casebook",
          "Unlock the subject's casebook with a reason (data managers)", RecordedResponse, UNLOCK_CASEBOOK),
     ):  # fmt: skip

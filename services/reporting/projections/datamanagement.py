@@ -1,4 +1,4 @@
-"""Every form's current record and its verification; every query and the thread of its steps."""
+"""Every form's current record and its verification; every query and the thread of its steps; every signature."""
 
 from shared.contracts.casebook import form_of
 from shared.contracts.events import (
@@ -9,6 +9,7 @@ from shared.contracts.events import (
     QueryOpened,
     QueryReopened,
     RecordedEvent,
+    SignatureApplied,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
@@ -46,6 +47,12 @@ INSERT_MESSAGE = """
 INSERT INTO query_messages (query_id, sequence, step, actor, actor_role, at, text) VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
+INSERT_SIGNATURE = """
+INSERT INTO signatures (signature_id, site, subject_id, kind, meaning, signer, printed_name, signed_at, signed_at_site,
+                        authenticated_at, covers, covered_sha256)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+"""
+
 STEPS: dict[type[DomainEvent], str] = {
     QueryOpened: "opened",
     QueryAnswered: "answered",
@@ -74,6 +81,12 @@ class DataManagementProjection:
                 await self._message(conn, event, step.query_id, step.text)
             case FormVerified() as v:
                 await conn.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
+            case SignatureApplied() as s:
+                await conn.execute(
+                    INSERT_SIGNATURE, s.signature_id, e.siteid, e.subject, s.kind, s.meaning, e.actor, s.printed_name,
+                    s.signed_at, s.signed_at_site, s.authenticated_at, s.model_dump(mode="json")["covers"],
+                    s.covered_sha256,
+                )  # fmt: skip
             case data if (form := form_of(data)) is not None:
                 await conn.execute(
                     UPSERT_FORM, e.subject, form, e.siteid, e.type, e.id, event.sequence, e.time,

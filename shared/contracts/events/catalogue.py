@@ -21,6 +21,7 @@ from shared.contracts.forms import (
     ProcedureRelationship,
     ScreeningForm,
     SeriousnessCriterion,
+    SignatureKind,
     WithdrawalReason,
 )
 
@@ -384,6 +385,24 @@ class CasebookUnlocked(DomainEvent):
 
     event_type = "CasebookUnlocked"
     is_correction = True  # an unlock reopens locked data: it must say why, like a correction
+
+
+@register
+class SignatureApplied(DomainEvent):
+    """An investigator's electronic signature (21 CFR 11.50, 11.70): who (printed name), when (UTC and the site's
+    time), what it means, and exactly the records it covers; a later record of a covered form invalidates it."""
+
+    event_type = "SignatureApplied"
+
+    signature_id: UUID
+    kind: SignatureKind
+    meaning: str
+    printed_name: str = Field(min_length=1, max_length=100)
+    signed_at: AwareDatetime
+    signed_at_site: str = Field(description="the same instant in the site's time zone, ISO 8601 with its offset")
+    authenticated_at: AwareDatetime = Field(description="the signer's authentication just before signing")
+    covers: dict[str, UUID] = Field(description="each covered form and the record (version) signed")
+    covered_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the covered records' data")
 
 
 @register

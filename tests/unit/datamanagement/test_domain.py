@@ -2,21 +2,17 @@
 and properties over any sequence of actions."""
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from uuid import UUID, uuid4, uuid5
+from datetime import UTC, datetime
+from uuid import uuid4, uuid5
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.datamanagement import domain
-from shared.contracts.access import Role
+from services.datamanagement import domain, locks
 from shared.contracts.casebook import has_field, locked, refuse_if_locked
-from shared.contracts.commands import ActorContext
 from shared.contracts.events import (
     CasebookLocked,
-    ConsentRecorded,
     DatabaseLocked,
     DomainEvent,
     EventEnvelope,
@@ -24,91 +20,24 @@ from shared.contracts.events import (
     QueryClosed,
     QueryOpened,
     RecordedEvent,
-    SubjectScreened,
 )
-from shared.contracts.forms import ELIGIBLE_EXAMPLE, FormVerificationRecord, QueryOpening, QueryStep, ScreeningForm
+from shared.contracts.forms import FormVerificationRecord, QueryOpening, QueryStep
 from shared.contracts.rules import CasebookIsLocked, ReasonRequired, RecordedBefore, Refusal, RuleViolation
-from tests.unit.history import META
-
-MONITOR, OTHER_MONITOR, SITE, DATA_MANAGER = "monitor-1", "monitor-2", "crc-1", "dm-1"
-ROLES = {
-    MONITOR: Role.MONITOR,
-    OTHER_MONITOR: Role.MONITOR,
-    SITE: Role.SITE_COORDINATOR,
-    DATA_MANAGER: Role.DATA_MANAGER,
-}
-CONSENT = ConsentRecorded(
-    consent_form_version="1.0",
-    signed_on=date(2026, 1, 5),
-    obtained_by="inv-01",
-    signed_by_subject=True,
-    signed_by_representative=False,
+from tests.unit.datamanagement.casebooks import (
+    CONSENT,
+    DATA_MANAGER,
+    MONITOR,
+    OTHER_MONITOR,
+    QUERY_ID,
+    SITE,
+    Casebook,
+    by,
+    caller,
+    screened,
+    step,
+    with_query,
 )
-
-
-def screened(weight: str = "55", supersedes: UUID | None = None) -> SubjectScreened:
-    form = ScreeningForm.model_validate({**ELIGIBLE_EXAMPLE, "weight_kg": weight})
-    return SubjectScreened(
-        screening_number=1,
-        screening_date=form.screening_date,
-        eligible=True,
-        bmi=Decimal("21.5"),
-        criteria=(),
-        form=form,
-        supersedes=supersedes,
-    )
-
-
-def by(actor: str, event: DomainEvent, sequence: int) -> RecordedEvent:
-    meta = replace(META, actor=actor, actor_role=ROLES.get(actor), reason="as recorded" if event.corrects else None)
-    time = datetime(2026, 1, 10, 9, tzinfo=UTC)
-    return RecordedEvent(sequence, "", EventEnvelope.wrap(event, meta, event_id=uuid4(), time=time))
-
-
-class Casebook:
-    """A subject's history as it grows, each fact recorded by someone."""
-
-    def __init__(self, *facts: tuple[str, DomainEvent]) -> None:
-        self.history: list[RecordedEvent] = []
-        for actor, fact in facts:
-            self.record(actor, fact)
-
-    def record(self, actor: str, *facts: DomainEvent) -> list[RecordedEvent]:
-        added = [by(actor, f, len(self.history) + i + 1) for i, f in enumerate(facts)]
-        self.history += added
-        return added
-
-    @property
-    def state(self) -> domain.Casebook:
-        return domain.replay(self.history)
-
-    def version(self, form: str) -> UUID:
-        return self.state.records[form].version
-
-
-def caller(actor: str) -> ActorContext:
-    return ActorContext(
-        command_id=uuid4(),
-        correlation_id="c",
-        actor=actor,
-        role=ROLES[actor],
-        token_id="t",
-        received_at=datetime(2026, 1, 10, tzinfo=UTC),
-    )
-
-
-QUERY_ID = uuid4()
-
-
-def with_query(field: str | None = "weight_kg") -> Casebook:
-    book = Casebook((SITE, CONSENT), (SITE, screened()))
-    opening = QueryOpening(form="screening", field=field, text="Source says 43 kg.")
-    book.record(MONITOR, *domain.open_query(book.state, opening, query_id=QUERY_ID))
-    return book
-
-
-def step(text: str | None = "because") -> QueryStep:
-    return QueryStep(query_id=QUERY_ID, text=text)
+from tests.unit.history import META
 
 
 def test_a_query_is_opened_on_the_current_record_of_a_form() -> None:
@@ -334,31 +263,31 @@ def test_no_sequence_of_actions_closes_a_query_without_its_opener_or_verifies_a_
 
 def test_a_casebook_is_locked_through_its_last_record_once_every_query_is_closed() -> None:
     with pytest.raises(domain.FormNotRecorded):
-        domain.lock_casebook(Casebook().state)
+        locks.lock_casebook(Casebook().state)
     book = with_query()
-    with pytest.raises(domain.QueriesOpen) as refused:
-        domain.lock_casebook(book.state)
+    with pytest.raises(locks.QueriesOpen) as refused:
+        locks.lock_casebook(book.state)
     assert "screening" in refused.value.detail
     book.record(MONITOR, *domain.close_query(book.state, step(), caller=caller(MONITOR)))
-    [lock] = domain.lock_casebook(book.state)
+    [lock] = locks.lock_casebook(book.state)
     assert lock == CasebookLocked(through_sequence=book.history[-1].sequence)
     book.record(DATA_MANAGER, lock)
     assert locked(book.history) == lock
-    with pytest.raises(domain.AlreadyLocked):
-        domain.lock_casebook(book.state)
+    with pytest.raises(locks.AlreadyLocked):
+        locks.lock_casebook(book.state)
 
 
 def test_a_locked_casebook_refuses_entry_until_unlocked_with_a_reason() -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
-    with pytest.raises(domain.NotLocked):
-        domain.unlock_casebook(book.state, reason="nothing to open", database_lock=None)
-    book.record(DATA_MANAGER, *domain.lock_casebook(book.state))
+    with pytest.raises(locks.NotLocked):
+        locks.unlock_casebook(book.state, reason="nothing to open", database_lock=None)
+    book.record(DATA_MANAGER, *locks.lock_casebook(book.state))
     with pytest.raises(CasebookIsLocked) as refused:
         refuse_if_locked(book.history)
     assert refused.value.kind is Refusal.LOCKED
     with pytest.raises(ReasonRequired):
-        domain.unlock_casebook(book.state, reason="  ", database_lock=None)
-    book.record(DATA_MANAGER, *domain.unlock_casebook(book.state, reason="a query after the lock", database_lock=None))
+        locks.unlock_casebook(book.state, reason="  ", database_lock=None)
+    book.record(DATA_MANAGER, *locks.unlock_casebook(book.state, reason="a query after the lock", database_lock=None))
     refuse_if_locked(book.history)
     assert locked(book.history) is None
 
@@ -379,22 +308,22 @@ def test_the_database_is_locked_once_and_only_when_every_casebook_is() -> None:
     lock = CasebookLocked(through_sequence=2)
     first = subject_record("NFH-001", CONSENT, lock)
     second = subject_record("NFH-002", CONSENT)
-    with pytest.raises(domain.CasebooksOpen) as refused:
-        domain.lock_database(numbered(first, second))
+    with pytest.raises(locks.CasebooksOpen) as refused:
+        locks.lock_database(numbered(first, second))
     assert "NFH-002" in refused.value.detail and "NFH-001" not in refused.value.detail
     record = numbered(first, subject_record("NFH-002", CONSENT, lock))
-    [frozen] = domain.lock_database(record)
+    [frozen] = locks.lock_database(record)
     assert frozen == DatabaseLocked(through_sequence=4, subjects=2)
-    with pytest.raises(domain.DatabaseIsLocked):
-        domain.lock_database([*record, replace(by(DATA_MANAGER, frozen, 5))])
-    with pytest.raises(domain.CasebooksOpen):
-        domain.lock_database([])
+    with pytest.raises(locks.DatabaseIsLocked):
+        locks.lock_database([*record, by(DATA_MANAGER, frozen, 5)])
+    with pytest.raises(locks.CasebooksOpen):
+        locks.lock_database([])
 
 
 def test_no_casebook_is_unlocked_once_the_database_is_locked() -> None:
     book = Casebook((SITE, CONSENT))
-    book.record(DATA_MANAGER, *domain.lock_casebook(book.state))
-    with pytest.raises(domain.DatabaseIsLocked):
-        domain.unlock_casebook(
+    book.record(DATA_MANAGER, *locks.lock_casebook(book.state))
+    with pytest.raises(locks.DatabaseIsLocked):
+        locks.unlock_casebook(
             book.state, reason="late query", database_lock=DatabaseLocked(through_sequence=9, subjects=1)
         )
