@@ -171,7 +171,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "CasebookUnlocked",
                 "SignatureApplied",
             ),
-            *trial_facts("DatabaseLocked"),
+            *trial_facts("DatabaseLocked", "UserAccessRevoked", "UserAccessRestored"),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
             *STREAMS_EXIST,
             dead_letters("reaction", EDIT_CHECKS_REACTION),

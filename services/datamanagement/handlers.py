@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo
 import structlog
 from faststream.nats import NatsRouter
 
-from services.datamanagement import domain, locks, signatures
+from services.datamanagement import access, domain, locks, signatures
 from services.datamanagement.checks import CheckContext, checks_of, finding_query_id, findings
 from services.datamanagement.settings import DataManagementSettings
 from shared.contracts.commands import (
     ANSWER_QUERY,
+    CHANGE_ACCESS,
     CLOSE_QUERY,
     LOCK_CASEBOOK,
     LOCK_DATABASE,
@@ -20,6 +21,7 @@ from shared.contracts.commands import (
     SIGN,
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
+    ChangeAccess,
     CommandReply,
     LockCasebook,
     LockDatabase,
@@ -140,6 +142,19 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
             subject_filter=EVERYTHING,
             decide=lambda record: locks.lock_database(record.events),
             result=lambda events: {"site": None, "subject": runtime.protocol.trial_id},
+        )
+
+    @router.subscriber(CHANGE_ACCESS, queue=settings.command_queue)
+    async def change_access(command: ChangeAccess) -> CommandReply:
+        trial = runtime.protocol.trial_id
+        return await runtime.execute(
+            command.context,
+            subject_filter=trial_history(trial),
+            decide=lambda history: access.change_access(
+                [e.data for e in history.events], command.form, by=command.context.actor
+            ),
+            reason=command.form.reason,
+            result=lambda events: {"site": None, "subject": trial},
         )
 
     @router.subscriber(SIGN, queue=settings.command_queue)

@@ -18,6 +18,7 @@ from services.gateway.settings import GatewaySettings
 from shared.contracts.commands import Rejection
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import UnknownSite
+from shared.readmodels.datamanagement import access_revoked
 
 bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
 
@@ -40,6 +41,8 @@ async def principal(
         )
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+    if await access_revoked(request.app.state.pool, caller.actor):
+        raise unauthorized("access revoked")
     return caller
 
 

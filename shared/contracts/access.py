@@ -30,6 +30,7 @@ class Right(StrEnum):
     VERIFY_FORMS = "verify_forms"
     LOCK_CASEBOOKS = "lock_casebooks"
     SIGN_CASEBOOKS = "sign_casebooks"
+    MANAGE_ACCESS = "manage_access"
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
@@ -47,6 +48,7 @@ RIGHTS: dict[Role, frozenset[Right]] = {
             Right.INVALIDATE_RANDOMIZATION,
             Right.OPEN_QUERIES,
             Right.LOCK_CASEBOOKS,
+            Right.MANAGE_ACCESS,
         }
     ),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),

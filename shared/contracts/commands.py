@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.access import Right
 from shared.contracts.forms import (
+    AccessChangeRecord,
     AdverseEventFollowUp,
     AdverseEventForm,
     AlertAcknowledgement,
@@ -65,6 +66,7 @@ LOCK_CASEBOOK = command_subject("datamanagement", "lock_casebook")
 UNLOCK_CASEBOOK = command_subject("datamanagement", "unlock_casebook")
 LOCK_DATABASE = command_subject("datamanagement", "lock_database")
 SIGN = command_subject("datamanagement", "sign")
+CHANGE_ACCESS = command_subject("datamanagement", "change_access")
 
 # The right each command needs: the gateway checks it per route, the service again on the attested caller.
 COMMAND_RIGHTS: dict[str, Right] = {
@@ -90,6 +92,7 @@ COMMAND_RIGHTS: dict[str, Right] = {
     UNLOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
     LOCK_DATABASE: Right.LOCK_CASEBOOKS,
     SIGN: Right.SIGN_CASEBOOKS,
+    CHANGE_ACCESS: Right.MANAGE_ACCESS,
 }
 
 
@@ -153,6 +156,7 @@ class TrialCommand(BaseModel, Generic[F]):
 
 AcknowledgeAlert = TrialCommand[AlertAcknowledgement]
 LockDatabase = TrialCommand[DatabaseLock]
+ChangeAccess = TrialCommand[AccessChangeRecord]
 
 
 class ExportRequest(BaseModel):

@@ -684,3 +684,22 @@ class Signing(SignatureForm):
     """A signature with its kind taken from the path."""
 
     kind: SignatureKind
+
+
+class AccessChange(BaseModel):
+    """Revoke or restore a user's access: the user's id (the tokens' subject) and why."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"user": "crc-17", "reason": "left the study team on 2026-11-30"}]},
+    )
+
+    user: str = Field(pattern=r"^[\x21-\x7e]{1,100}$", description="the user's id: the subject (sub) of their tokens")
+    reason: Text = Field(min_length=10, max_length=500)
+
+
+class AccessChangeRecord(AccessChange):
+    """With whether access is revoked or restored, from the path."""
+
+    revoked: bool

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from pydantic import BaseModel, Field
 
 from shared.runtime.postgres import Connection
@@ -311,3 +312,8 @@ async def to_sign(conn: Connection, site: str) -> list[ToSign]:
         site,
     )
     return [ToSign.model_validate(dict(r)) for r in rows]
+
+
+async def access_revoked(pool: asyncpg.Pool, user: str) -> bool:
+    """Whether a data manager revoked this user's access (and nobody restored it)."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM revoked_users WHERE user_id = $1)", user))

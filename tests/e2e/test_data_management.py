@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import httpx
@@ -433,3 +434,29 @@ async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signe
     view = (await client.get(base, headers=headers(coordinator))).json()
     assert [s["status"] for s in view["signatures"]] == ["invalidated_by_change", "valid"]
     assert view["signatures"][1]["covers"]["screening"] == corrected.json()["event_id"]
+
+
+async def test_a_revoked_users_tokens_are_refused_from_the_answer_on_and_work_again_once_restored(
+    client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    user = f"crc-{uuid4().hex[:8]}"
+    started = datetime.now(UTC) - timedelta(seconds=5)
+    leaver = issue_token({"e2e": SECRET}, issuer=ISSUER, role=Role.SITE_COORDINATOR, site=site, hours=1, actor=user)
+    data_manager = token(Role.DATA_MANAGER)
+    assert (await client.get(f"/v1/sites/{site}/subjects", headers=headers(leaver))).status_code == 200
+    change = {"user": user, "reason": "left the study team today"}
+    revoked = await client.post("/v1/access/revocations", json=change, headers=headers(data_manager, new_key()))
+    assert revoked.status_code == 201, revoked.text
+    refused = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/consent", json=CONSENT, headers=headers(leaver, new_key())
+    )
+    assert refused.status_code == 401 and refused.json()["detail"] == "access revoked"
+    assert (await client.get(f"/v1/sites/{site}/subjects", headers=headers(leaver))).status_code == 401
+    restored = await client.post("/v1/access/restorations", json=change, headers=headers(data_manager, new_key()))
+    assert restored.status_code == 201, restored.text
+    assert (await client.get(f"/v1/sites/{site}/subjects", headers=headers(leaver))).status_code == 200
+    since = {"since": started.isoformat(), "limit": 1000}
+    trail = (await client.get("/v1/reports/audit-trail.json", params=since, headers=headers(data_manager))).json()
+    changes = [(e["event_type"], e["reason"]) for e in trail if e["data"].get("user") == user]
+    assert changes == [("UserAccessRevoked", change["reason"]), ("UserAccessRestored", change["reason"])]

@@ -52,6 +52,8 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("GET", "/v1/sites/{site}/signatures/to-sign", {Role.INVESTIGATOR}, True),
     ("POST", SUBJECT + "/casebook/unlock", {Role.DATA_MANAGER}, True),
     ("POST", "/v1/trial/database-lock", {Role.DATA_MANAGER}, False),
+    ("POST", "/v1/access/revocations", {Role.DATA_MANAGER}, False),
+    ("POST", "/v1/access/restorations", {Role.DATA_MANAGER}, False),
     ("GET", "/v1/safety/alerts", {Role.SAFETY_OFFICER}, False),
     ("GET", ALERT, {Role.SAFETY_OFFICER}, False),
     ("POST", ALERT + "/acknowledgement", {Role.SAFETY_OFFICER}, False),

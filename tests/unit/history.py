@@ -12,7 +12,7 @@ META = EventMetadata("/trial/test", "NFH", "NFH-001", "tester", "corr", "1.0")
 
 def recorded(event: DomainEvent, on: date = date(2026, 1, 10)) -> RecordedEvent:
     time = datetime(on.year, on.month, on.day, 9, tzinfo=UTC)
-    meta = replace(META, reason="as the test records it") if event.corrects else META
+    meta = replace(META, reason="as the test records it") if event.needs_reason else META
     return RecordedEvent(0, "", EventEnvelope.wrap(event, meta, event_id=uuid4(), time=time))
 
 

@@ -1,6 +1,8 @@
 """A subject's casebook for data management: each form's current record (its ETag), queries and their steps,
 and source data verification."""
 
+import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -22,6 +24,7 @@ from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePat
 from services.gateway.routes.forms import add_subject_post
 from shared.contracts.commands import (
     ANSWER_QUERY,
+    CHANGE_ACCESS,
     CLOSE_QUERY,
     COMMAND_RIGHTS,
     LOCK_CASEBOOK,
@@ -33,6 +36,8 @@ from shared.contracts.commands import (
     VERIFY_FORM,
 )
 from shared.contracts.forms import (
+    AccessChange,
+    AccessChangeRecord,
     CasebookLock,
     CasebookUnlock,
     DatabaseLock,
@@ -46,7 +51,9 @@ from shared.contracts.forms import (
     SignatureKind,
     Signing,
 )
+from shared.readmodels.catalogue import ReadModel
 from shared.readmodels.datamanagement import FormView, ToSign, find_form, to_sign
+from shared.runtime.projections import wait_for_checkpoint
 
 
 def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> Callable[..., Awaitable[Response]]:
@@ -75,6 +82,30 @@ def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> 
 
     step.__annotations__["form"] = body
     return step
+
+
+def _access_change(revoked: bool) -> Callable[..., Awaitable[Response]]:
+    async def change_access(
+        request: Request,
+        form: AccessChange,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[CHANGE_ACCESS])],
+        key: IdempotencyKey,
+    ) -> Response:
+        response = await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            nats_subject=CHANGE_ACCESS,
+            form=AccessChangeRecord(**form.model_dump(), revoked=revoked),
+        )
+        if response.status_code == 201:
+            # Every gateway replica reads the read model on each request: answer once it holds the change.
+            recorded = json.loads(bytes(response.body))["stream_sequence"]
+            with contextlib.suppress(TimeoutError):
+                await wait_for_checkpoint(request.app.state.pool, ReadModel.DATA_MANAGEMENT, recorded, timeout=5)
+        return response
+
+    return change_access
 
 
 def casebook_router() -> APIRouter:
@@ -234,6 +265,27 @@ def casebook_router() -> APIRouter:
             nats_subject=SIGN,
             form=Signing(kind=kind, meaning=form.meaning),
             answer=SignatureRecorded,
+        )
+
+    for revoked, path, summary in (
+        (
+            True,
+            "/v1/access/revocations",
+            "Revoke a user's access (data managers): their tokens are refused from the answer on",
+        ),
+        (False, "/v1/access/restorations", "Restore a revoked user's access (data managers)"),
+    ):
+        router.add_api_route(
+            path,
+            _access_change(revoked),
+            methods=["POST"],
+            status_code=201,
+            tags=["access"],
+            operation_id="revoke_access" if revoked else "restore_access",
+            summary=summary,
+            response_model=RecordedResponse,
+            responses=problem_responses(401, 403, 409, 413, 422, 503),
+            route_class_override=rights_first(COMMAND_RIGHTS[CHANGE_ACCESS], per_site=False),
         )
 
     for path, endpoint, name, summary, answer, command in (

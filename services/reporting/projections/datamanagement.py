@@ -10,6 +10,8 @@ from shared.contracts.events import (
     QueryReopened,
     RecordedEvent,
     SignatureApplied,
+    UserAccessRestored,
+    UserAccessRevoked,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import Connection
@@ -53,6 +55,9 @@ INSERT INTO signatures (signature_id, site, subject_id, kind, meaning, signer, p
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 
+REVOKE = "INSERT INTO revoked_users (user_id, revoked_at, revoked_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+RESTORE = "DELETE FROM revoked_users WHERE user_id = $1"
+
 STEPS: dict[type[DomainEvent], str] = {
     QueryOpened: "opened",
     QueryAnswered: "answered",
@@ -81,6 +86,10 @@ class DataManagementProjection:
                 await self._message(conn, event, step.query_id, step.text)
             case FormVerified() as v:
                 await conn.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
+            case UserAccessRevoked(user=user):
+                await conn.execute(REVOKE, user, e.time, e.actor)
+            case UserAccessRestored(user=user):
+                await conn.execute(RESTORE, user)
             case SignatureApplied() as s:
                 await conn.execute(
                     INSERT_SIGNATURE, s.signature_id, e.siteid, e.subject, s.kind, s.meaning, e.actor, s.printed_name,

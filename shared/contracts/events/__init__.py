@@ -30,6 +30,8 @@ from shared.contracts.events.catalogue import (
     SubjectRandomized,
     SubjectScreened,
     SubjectWithdrawn,
+    UserAccessRestored,
+    UserAccessRevoked,
     VisitCompleted,
     VisitMissed,
 )
@@ -83,6 +85,8 @@ __all__ = [
     "UndecodableEvent",
     "UnknownEventType",
     "UnsupportedSchemaVersion",
+    "UserAccessRestored",
+    "UserAccessRevoked",
     "VisitCompleted",
     "VisitMissed",
     "decode_envelope",

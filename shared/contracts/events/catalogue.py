@@ -384,7 +384,7 @@ class CasebookUnlocked(DomainEvent):
     """Unlocked again, with the reason in the envelope (e.g. a query raised after the lock)."""
 
     event_type = "CasebookUnlocked"
-    is_correction = True  # an unlock reopens locked data: it must say why, like a correction
+    reason_required = True
 
 
 @register
@@ -403,6 +403,26 @@ class SignatureApplied(DomainEvent):
     authenticated_at: AwareDatetime = Field(description="the signer's authentication just before signing")
     covers: dict[str, UUID] = Field(description="each covered form and the record (version) signed")
     covered_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the covered records' data")
+
+
+@register
+class UserAccessRevoked(DomainEvent):
+    """Trial-level: a data manager disabled a user; the gateway refuses that user's tokens from then on."""
+
+    event_type = "UserAccessRevoked"
+    reason_required = True
+
+    user: str = Field(pattern=r"^[\x21-\x7e]{1,100}$", description="the user's id: the tokens' subject (sub)")
+
+
+@register
+class UserAccessRestored(DomainEvent):
+    """Trial-level: a revoked user may act again."""
+
+    event_type = "UserAccessRestored"
+    reason_required = True
+
+    user: str = Field(pattern=r"^[\x21-\x7e]{1,100}$")
 
 
 @register

@@ -20,11 +20,18 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int] = 1
     # A correction supersedes an earlier fact and must say why (the envelope's `reason`).
     is_correction: ClassVar[bool] = False
+    # Other facts that must say why (an unlock, a revoked access).
+    reason_required: ClassVar[bool] = False
 
     @property
     def corrects(self) -> bool:
         """Whether this fact supersedes another (always, for correction types; when it names one, else)."""
         return self.is_correction or getattr(self, "supersedes", None) is not None
+
+    @property
+    def needs_reason(self) -> bool:
+        """Whether the envelope must say why: a correction, an unlock, a revoked access."""
+        return self.corrects or self.reason_required
 
 
 _REGISTRY: dict[tuple[str, int], type[DomainEvent]] = {}
@@ -116,8 +123,8 @@ class EventEnvelope(BaseModel):
                 f"type/schemaversion {self.type} v{self.schemaversion} do not match the data model "
                 f"{self.data.event_type} v{self.data.schema_version}"
             )
-        if self.data.corrects and not (self.reason and self.reason.strip()):
-            raise ValueError(f"reason: required on the correction {self.type}")
+        if self.data.needs_reason and not (self.reason and self.reason.strip()):
+            raise ValueError(f"reason: required on {self.type}")
         return self
 
     @classmethod

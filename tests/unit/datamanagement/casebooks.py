@@ -48,7 +48,7 @@ def screened(weight: str = "55", supersedes: UUID | None = None) -> SubjectScree
 
 
 def by(actor: str, event: DomainEvent, sequence: int) -> RecordedEvent:
-    meta = replace(META, actor=actor, actor_role=ROLES.get(actor), reason="as recorded" if event.corrects else None)
+    meta = replace(META, actor=actor, actor_role=ROLES.get(actor), reason="as recorded" if event.needs_reason else None)
     time = datetime(2026, 1, 10, 9, tzinfo=UTC)
     return RecordedEvent(sequence, "", EventEnvelope.wrap(event, meta, event_id=uuid4(), time=time))
 
