@@ -21,6 +21,7 @@ from services.gateway.routes.forms import forms_router
 from services.gateway.routes.reports import reports_router
 from services.gateway.routes.safety import safety_router
 from services.gateway.routes.subjects import subjects_router
+from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
 from shared.contracts.attestation import CommandSigner
 from shared.readmodels.dictionary import AeDictionary
@@ -105,6 +106,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(forms_router())
     app.include_router(subjects_router())
     app.include_router(casebook_router())
+    app.include_router(trial_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
     app.include_router(exports_router())

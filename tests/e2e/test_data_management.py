@@ -456,7 +456,7 @@ async def test_a_revoked_users_tokens_are_refused_from_the_answer_on_and_work_ag
     restored = await client.post("/v1/access/restorations", json=change, headers=headers(data_manager, new_key()))
     assert restored.status_code == 201, restored.text
     assert (await client.get(f"/v1/sites/{site}/subjects", headers=headers(leaver))).status_code == 200
-    since = {"since": started.isoformat(), "limit": 1000}
+    since: dict[str, str | int] = {"since": started.isoformat(), "limit": 1000}
     trail = (await client.get("/v1/reports/audit-trail.json", params=since, headers=headers(data_manager))).json()
     changes = [(e["event_type"], e["reason"]) for e in trail if e["data"].get("user") == user]
     assert changes == [("UserAccessRevoked", change["reason"]), ("UserAccessRestored", change["reason"])]

@@ -1,8 +1,6 @@
 """A subject's casebook for data management: each form's current record (its ETag), queries and their steps,
-and source data verification."""
+source data verification, signatures and the casebook's lock."""
 
-import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -10,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.gateway.access import allowed, rights_first
+from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import (
     FormVerificationRecorded,
@@ -21,14 +19,12 @@ from services.gateway.command_bus import (
 )
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
-from services.gateway.routes.forms import add_subject_post
+from services.gateway.routes.forms import FormRoute, add_form_route, add_subject_post
 from shared.contracts.commands import (
     ANSWER_QUERY,
-    CHANGE_ACCESS,
     CLOSE_QUERY,
     COMMAND_RIGHTS,
     LOCK_CASEBOOK,
-    LOCK_DATABASE,
     OPEN_QUERY,
     REOPEN_QUERY,
     SIGN,
@@ -36,11 +32,8 @@ from shared.contracts.commands import (
     VERIFY_FORM,
 )
 from shared.contracts.forms import (
-    AccessChange,
-    AccessChangeRecord,
     CasebookLock,
     CasebookUnlock,
-    DatabaseLock,
     FormVerification,
     FormVerificationRecord,
     QueryClosing,
@@ -51,9 +44,26 @@ from shared.contracts.forms import (
     SignatureKind,
     Signing,
 )
-from shared.readmodels.catalogue import ReadModel
 from shared.readmodels.datamanagement import FormView, ToSign, find_form, to_sign
-from shared.runtime.projections import wait_for_checkpoint
+
+TAG = "data management"
+
+# Posted as they are, like the site's forms.
+CASEBOOK_FORMS = (
+    FormRoute(
+        "open_query", "/queries", OPEN_QUERY, QueryOpening, QueryRecorded,
+        "Open a query on a form, optionally on one field (monitors, data managers)", TAG,
+    ),
+    FormRoute(
+        "lock_casebook", "/casebook/lock", LOCK_CASEBOOK, CasebookLock, RecordedResponse,
+        "Lock the subject's casebook (data managers; every query closed): forms are refused with 423, safety "
+        "information is taken and flagged", TAG,
+    ),
+    FormRoute(
+        "unlock_casebook", "/casebook/unlock", UNLOCK_CASEBOOK, CasebookUnlock, RecordedResponse,
+        "Unlock the subject's casebook with a reason (data managers)", TAG,
+    ),
+)  # fmt: skip
 
 
 def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> Callable[..., Awaitable[Response]]:
@@ -68,7 +78,6 @@ def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> 
         caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command], per_site=True)],
         key: IdempotencyKey,
     ) -> Response:
-        text = getattr(form, "text", None)
         return await submit_command(
             request,
             principal=caller,
@@ -76,7 +85,7 @@ def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> 
             site=site,
             subject=subject,
             nats_subject=command,
-            form=QueryStep(query_id=query, text=text),
+            form=QueryStep(query_id=query, text=getattr(form, "text", None)),
             answer=QueryRecorded,
         )
 
@@ -84,28 +93,46 @@ def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> 
     return step
 
 
-def _access_change(revoked: bool) -> Callable[..., Awaitable[Response]]:
-    async def change_access(
-        request: Request,
-        form: AccessChange,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[CHANGE_ACCESS])],
-        key: IdempotencyKey,
-    ) -> Response:
-        response = await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            nats_subject=CHANGE_ACCESS,
-            form=AccessChangeRecord(**form.model_dump(), revoked=revoked),
-        )
-        if response.status_code == 201:
-            # Every gateway replica reads the read model on each request: answer once it holds the change.
-            recorded = json.loads(bytes(response.body))["stream_sequence"]
-            with contextlib.suppress(TimeoutError):
-                await wait_for_checkpoint(request.app.state.pool, ReadModel.DATA_MANAGEMENT, recorded, timeout=5)
-        return response
+async def verify_form(
+    request: Request,
+    site: SitePath,
+    subject: SubjectPath,
+    form: FormPath,
+    verification: FormVerification,
+    caller: Annotated[Principal, allowed(COMMAND_RIGHTS[VERIFY_FORM], per_site=True)],
+    key: IdempotencyKey,
+) -> Response:
+    return await submit_command(
+        request,
+        principal=caller,
+        idempotency_key=key,
+        site=site,
+        subject=subject,
+        nats_subject=VERIFY_FORM,
+        form=FormVerificationRecord(form=form, version=verification.version),
+        answer=FormVerificationRecorded,
+    )
 
-    return change_access
+
+async def sign(
+    request: Request,
+    site: SitePath,
+    subject: SubjectPath,
+    kind: SignatureKind,
+    form: SignatureForm,
+    caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
+    key: IdempotencyKey,
+) -> Response:
+    return await submit_command(
+        request,
+        principal=caller,
+        idempotency_key=key,
+        site=site,
+        subject=subject,
+        nats_subject=SIGN,
+        form=Signing(kind=kind, meaning=form.meaning),
+        answer=SignatureRecorded,
+    )
 
 
 def casebook_router() -> APIRouter:
@@ -113,7 +140,7 @@ def casebook_router() -> APIRouter:
 
     @router.get(
         "/v1/sites/{site}/subjects/{subject}/forms/{form}",
-        tags=["data management"],
+        tags=[TAG],
         operation_id="get_form",
         summary="A form's current record, its verification and queries; a correction sends its ETag as If-Match",
         responses=problem_responses(401, 403, 404, 422),
@@ -135,7 +162,7 @@ def casebook_router() -> APIRouter:
 
     @router.get(
         "/v1/sites/{site}/signatures/to-sign",
-        tags=["data management"],
+        tags=[TAG],
         operation_id="to_sign",
         summary="The investigator's list: eligible subjects and finished casebooks without a signature that stands",
         responses=problem_responses(401, 403, 422),
@@ -148,149 +175,9 @@ def casebook_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             return await to_sign(conn, site)
 
-    async def open_query(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        form: QueryOpening,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[OPEN_QUERY], per_site=True)],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=OPEN_QUERY,
-            form=form,
-            answer=QueryRecorded,
-        )
-
-    async def verify_form(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        form: FormPath,
-        verification: FormVerification,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[VERIFY_FORM], per_site=True)],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=VERIFY_FORM,
-            form=FormVerificationRecord(form=form, version=verification.version),
-            answer=FormVerificationRecorded,
-        )
-
-    async def lock_casebook(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        form: CasebookLock,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[LOCK_CASEBOOK], per_site=True)],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=LOCK_CASEBOOK,
-            form=form,
-        )
-
-    async def unlock_casebook(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        form: CasebookUnlock,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[UNLOCK_CASEBOOK], per_site=True)],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=UNLOCK_CASEBOOK,
-            form=form,
-        )
-
-    async def lock_database(
-        request: Request,
-        form: DatabaseLock,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[LOCK_DATABASE])],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request, principal=caller, idempotency_key=key, nats_subject=LOCK_DATABASE, form=form
-        )
-
-    router.add_api_route(
-        "/v1/trial/database-lock",
-        lock_database,
-        methods=["POST"],
-        status_code=201,
-        tags=["data management"],
-        operation_id="lock_database",
-        summary="Lock the database for analysis (data managers), once every casebook is locked; exports are "
-        "made as of the lock from then on",
-        response_model=RecordedResponse,
-        responses=problem_responses(401, 403, 409, 413, 422, 503),
-        route_class_override=rights_first(COMMAND_RIGHTS[LOCK_DATABASE], per_site=False),
-    )
-
-    async def sign(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        kind: SignatureKind,
-        form: SignatureForm,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
-        key: IdempotencyKey,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=SIGN,
-            form=Signing(kind=kind, meaning=form.meaning),
-            answer=SignatureRecorded,
-        )
-
-    for revoked, path, summary in (
-        (
-            True,
-            "/v1/access/revocations",
-            "Revoke a user's access (data managers): their tokens are refused from the answer on",
-        ),
-        (False, "/v1/access/restorations", "Restore a revoked user's access (data managers)"),
-    ):
-        router.add_api_route(
-            path,
-            _access_change(revoked),
-            methods=["POST"],
-            status_code=201,
-            tags=["access"],
-            operation_id="revoke_access" if revoked else "restore_access",
-            summary=summary,
-            response_model=RecordedResponse,
-            responses=problem_responses(401, 403, 409, 413, 422, 503),
-            route_class_override=rights_first(COMMAND_RIGHTS[CHANGE_ACCESS], per_site=False),
-        )
-
+    for route in CASEBOOK_FORMS:
+        add_form_route(router, route)
     for path, endpoint, name, summary, answer, command in (
-        ("/queries", open_query, "open_query",
-         "Open a query on a form, optionally on one field (monitors, data managers)", QueryRecorded, OPEN_QUERY),
         ("/queries/{query}/answer", _query_step(ANSWER_QUERY, QueryMessage), "answer_query",
          "Answer a query (the subject's site staff); a correction of the form goes with its own reason",
          QueryRecorded, ANSWER_QUERY),
@@ -301,14 +188,9 @@ def casebook_router() -> APIRouter:
         ("/forms/{form}/verification", verify_form, "verify_form",
          "Mark a form's current record verified against source (monitors); a later correction resets it",
          FormVerificationRecorded, VERIFY_FORM),
-        ("/casebook/lock", lock_casebook, "lock_casebook",
-         "Lock the subject's casebook (data managers; every query closed): forms are refused with 423, "
-         "safety information is taken and flagged", RecordedResponse, LOCK_CASEBOOK),
         ("/signatures/{kind}", sign, "sign",
          "Sign the subject's eligibility or, at the end, its casebook (investigators, signed in again within "
          "the last 5 minutes: else 401 insufficient_user_authentication)", SignatureRecorded, SIGN),
-        ("/casebook/unlock", unlock_casebook, "unlock_casebook",
-         "Unlock the subject's casebook with a reason (data managers)", RecordedResponse, UNLOCK_CASEBOOK),
     ):  # fmt: skip
-        add_subject_post(router, path, endpoint, name, "data management", summary, answer, COMMAND_RIGHTS[command])
+        add_subject_post(router, path, endpoint, name, TAG, summary, answer, COMMAND_RIGHTS[command])
     return router

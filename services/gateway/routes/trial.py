@@ -1,0 +1,90 @@
+"""Trial-level data management: the database lock for analysis, and users' access."""
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from services.gateway.access import allowed, rights_first
+from services.gateway.auth import Principal
+from services.gateway.command_bus import RecordedResponse, submit_command
+from services.gateway.errors import problem_responses
+from services.gateway.params import IdempotencyKey
+from shared.contracts.commands import CHANGE_ACCESS, COMMAND_RIGHTS, LOCK_DATABASE
+from shared.contracts.forms import AccessChange, AccessChangeRecord, DatabaseLock
+from shared.readmodels.catalogue import ReadModel
+from shared.runtime.projections import wait_for_checkpoint
+
+
+async def held_by_every_replica(request: Request, response: Response) -> None:
+    """Every gateway replica looks the caller up in the read model on each request: answer once it holds the
+    change (or after a few seconds: the fact is recorded, the read model follows)."""
+    recorded = json.loads(bytes(response.body))["stream_sequence"]
+    with contextlib.suppress(TimeoutError):
+        await wait_for_checkpoint(request.app.state.pool, ReadModel.DATA_MANAGEMENT, recorded, timeout=5)
+
+
+def _trial_command(
+    command: str,
+    body: type[BaseModel],
+    to_form: Callable[[BaseModel], BaseModel] = lambda form: form,
+    *,
+    then: Callable[[Request, Response], Awaitable[None]] | None = None,
+) -> Callable[..., Awaitable[Response]]:
+    """A command about the whole trial, from a body made into the command's form; `then` runs after a 201."""
+
+    async def post(
+        request: Request,
+        form: BaseModel,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command])],
+        key: IdempotencyKey,
+    ) -> Response:
+        response = await submit_command(
+            request, principal=caller, idempotency_key=key, nats_subject=command, form=to_form(form)
+        )
+        if then is not None and response.status_code == 201:
+            await then(request, response)
+        return response
+
+    post.__annotations__["form"] = body
+    return post
+
+
+def _access_change(*, revoked: bool) -> Callable[..., Awaitable[Response]]:
+    return _trial_command(
+        CHANGE_ACCESS,
+        AccessChange,
+        lambda form: AccessChangeRecord(**form.model_dump(), revoked=revoked),
+        then=held_by_every_replica,
+    )
+
+
+def trial_router() -> APIRouter:
+    router = APIRouter()
+    for path, endpoint, name, summary, command, tag in (
+        ("/v1/trial/database-lock", _trial_command(LOCK_DATABASE, DatabaseLock), "lock_database",
+         "Lock the database for analysis (data managers), once every casebook is locked; exports are made as of "
+         "the lock from then on", LOCK_DATABASE, "data management"),
+        ("/v1/access/revocations", _access_change(revoked=True), "revoke_access",
+         "Revoke a user's access (data managers): their tokens are refused from the answer on", CHANGE_ACCESS,
+         "access"),
+        ("/v1/access/restorations", _access_change(revoked=False), "restore_access",
+         "Restore a revoked user's access (data managers)", CHANGE_ACCESS, "access"),
+    ):  # fmt: skip
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            status_code=201,
+            tags=[tag],
+            operation_id=name,
+            summary=summary,
+            response_model=RecordedResponse,
+            responses=problem_responses(401, 403, 409, 413, 422, 503),
+            route_class_override=rights_first(COMMAND_RIGHTS[command], per_site=False),
+        )
+    return router
