@@ -1,7 +1,8 @@
-"""Wiring of the data management service: query and verification commands, the edit checks, and their sweep."""
+"""Wiring of the data management service: its commands, the edit checks as a reaction, and their sweep."""
 
 from faststream import FastStream
 
+from services.datamanagement.checks import checks_of
 from services.datamanagement.handlers import EditChecks, build_router, sweep_serious_adverse_events
 from services.datamanagement.settings import DataManagementSettings
 from shared.runtime.decisions import Clock, utc_now
@@ -12,6 +13,7 @@ NAME = "datamanagement"
 
 def build_app(settings: DataManagementSettings, *, clock: Clock = utc_now) -> FastStream:
     runtime = ServiceRuntime.create(NAME, settings, clock=clock)
+    checks_of(runtime.protocol)  # an edit check the code does not know stops start-up here, named
     runtime.broker.include_router(build_router(runtime, settings))
     runtime.react_with(lambda: EditChecks(runtime.store, runtime.protocol, runtime.clock))
     runtime.every(

@@ -1,4 +1,5 @@
-"""Data management handlers: the query workflow and source data verification; the edit checks as a reaction."""
+"""Data management handlers: queries, source data verification, signatures, locks and users' access; the edit
+checks as a reaction and on a clock."""
 
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -247,7 +248,6 @@ class EditChecks:
         self._store = store
         self._protocol = protocol
         self._clock = clock
-        checks_of(protocol)
 
     async def react(self, event: RecordedEvent) -> None:
         trigger = event.envelope

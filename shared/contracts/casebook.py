@@ -75,15 +75,6 @@ class FormRecord:
     data: DomainEvent
 
 
-def current_records(history: Iterable[RecordedEvent]) -> dict[str, FormRecord]:
-    current: dict[str, FormRecord] = {}
-    for event in history:
-        form = form_of(event.data)
-        if form is not None:
-            current[form] = FormRecord(form, event.envelope.id, event.sequence, event.envelope.time, event.data)
-    return current
-
-
 def locked(history: Iterable[RecordedEvent]) -> CasebookLocked | None:
     """The lock on the subject's casebook, if it is locked now."""
     lock = None
@@ -140,10 +131,11 @@ def form_kind(form: str) -> str:
 
 def has_field(form: str, path: str) -> bool:
     """Whether a dotted path names a field of the form as the site posts it (`weight_kg`, `biopsy.pregnant`)."""
-    model: type[BaseModel] | None = _POSTED_AS[form_kind(form)]
+    posted = _POSTED_AS[form_kind(form)]
     names = path.split(".")
-    if issubclass(_POSTED_AS[form_kind(form)], Correctable) and names[0] in Correctable.model_fields:
+    if issubclass(posted, Correctable) and names[0] in Correctable.model_fields:
         return False  # what a correction adds is not part of the form
+    model: type[BaseModel] | None = posted
     for name in names:
         if model is None or name not in model.model_fields:
             return False
