@@ -138,7 +138,7 @@ def screen(
     today: date,
     deviation_id: UUID,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    check_site(protocol, site, subject, enrolling=form.supersedes is None)
     _not_after(form.screening_date, today, "screening_date")
     for name, day in form.dates().items():
         if day > form.screening_date:
@@ -208,7 +208,8 @@ def record_consent(
     subject: str,
     today: date,
 ) -> list[DomainEvent]:
-    check_site(protocol, site, subject)
+    # A correction is data cleaning, not enrolment: taken from a suspended site too.
+    check_site(protocol, site, subject, enrolling=form.supersedes is None)
     if form.consent_form_version not in protocol.consent_form_versions:
         raise UnknownConsentFormVersion(
             f"version {form.consent_form_version} is not one of {list(protocol.consent_form_versions)}",

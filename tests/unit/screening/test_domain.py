@@ -291,3 +291,20 @@ def test_a_consent_withdrawal_and_a_refusal_are_corrected_on_their_current_recor
     assert corrected == ConsentWithdrawn(
         withdrawn_on=date(2026, 11, 23), recorded_by="crc-01", supersedes=history[-1].envelope.id
     )
+
+
+def test_a_suspended_site_corrects_its_screening_but_does_not_screen_anew() -> None:
+    suspended = PROTOCOL.model_copy(
+        update={"sites": tuple(s.model_copy(update={"status": "suspended"}) for s in PROTOCOL.sites)}
+    )
+    history = given([*decide(), *screen([*decide()])])
+    state = domain.replay(history)
+
+    def screened(form: ScreeningForm) -> list[DomainEvent]:
+        return domain.screen(
+            state, form, protocol=suspended, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+        )
+
+    with pytest.raises(rules.SiteNotActive):
+        screened(SCREENING_FORM)
+    assert screened(SCREENING_FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "misread"}))
