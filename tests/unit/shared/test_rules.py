@@ -6,7 +6,10 @@ import importlib
 from shared.contracts.rules import RuleViolation
 
 # Every module that defines rule errors.
-DOMAINS = [f"services.{service}.domain" for service in ("screening", "randomization", "visits", "safety")]
+DOMAINS = [
+    *(f"services.{service}.domain" for service in ("screening", "randomization", "visits", "safety")),
+    *(f"services.datamanagement.{rules}" for rules in ("domain", "locks", "signatures", "access")),
+]
 
 
 def every_rule() -> list[type[RuleViolation]]:
