@@ -183,3 +183,46 @@ async def test_the_missed_visit_job_run_twice_records_each_missed_visit_once(
     events = (await store.load(subject_history(site, subject))).events
     missed = sorted(e.data.visit for e in events if isinstance(e.data, VisitMissed))
     assert missed == ["M1", "M3", "W1"]
+
+
+async def test_a_corrected_withdrawal_date_moves_which_visits_are_no_longer_expected(
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 60, "HT")
+    bearer = token(Role.INVESTIGATOR, site)
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=5)
+    assert (
+        await client.post(f"{base}/procedures", json=surgery(day0, fat_graft=False), headers=headers(bearer, new_key()))
+    ).status_code == 201
+    withdrawal = {
+        "withdrawn_on": (day0 + timedelta(days=20)).isoformat(),
+        "reason_category": "subject_decision",
+        "decided_by": "subject",
+    }
+    first = await client.post(f"{base}/withdrawal", json=withdrawal, headers=headers(bearer, new_key()))
+    assert first.status_code == 201, first.text
+    later = {
+        **withdrawal,
+        "withdrawn_on": (day0 + timedelta(days=40)).isoformat(),
+        "reason": "the letter is dated later",
+    }
+    corrected = await client.post(
+        f"{base}/withdrawal",
+        json=later,
+        headers=headers(bearer, new_key()) | {"If-Match": f'"{first.json()["event_id"]}"'},
+    )
+    assert corrected.status_code == 201, corrected.text
+    await wait_for_checkpoint(read_pool, "visits", corrected.json()["stream_sequence"])
+    await wait_for_checkpoint(read_pool, "subjects", corrected.json()["stream_sequence"])
+    read = (await client.get(base, headers=headers(bearer))).json()
+    assert read["withdrawn_on"] == later["withdrawn_on"]
+    status = {v["visit"]: (v["status"], v["not_expected_reason"]) for v in read["visits"]}
+    # M1's window (days 23 to 37) closed before the corrected withdrawal on day 40: expected, so missed, not excused.
+    assert status["M1"][0] in ("scheduled", "missed")
+    reason = f"withdrawn on {later['withdrawn_on']} (subject_decision)"
+    assert [status[v] for v in ("M3", "M6", "M12")] == [("not_expected", reason)] * 3

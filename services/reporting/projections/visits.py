@@ -63,6 +63,13 @@ UPDATE visits SET status = '{VisitStatus.MISSED}', recorded_at = $3
 
 # Participation ended early: the visits still ahead are not expected. A window closed before the end stays
 # scheduled until the visits service records it missed.
+WITHDRAWN_ON = "withdrawn on "
+EXPECTED_AGAIN = f"""
+UPDATE visits SET status = '{VisitStatus.SCHEDULED}', not_expected_reason = NULL
+ WHERE subject_id = $1 AND status = '{VisitStatus.NOT_EXPECTED}' AND not_expected_reason LIKE $2
+"""
+
+
 MARK_NOT_EXPECTED = f"""
 UPDATE visits SET status = '{VisitStatus.NOT_EXPECTED}', not_expected_reason = $3, recorded_at = $4
  WHERE subject_id = $1 AND status = '{VisitStatus.SCHEDULED}' AND window_end >= $2
@@ -130,7 +137,11 @@ class VisitsProjection:
             case VisitMissed() as m:
                 await conn.execute(MARK_VISIT_MISSED, e.subject, m.visit, e.time)
             case SubjectWithdrawn() as w:
-                reason = f"withdrawn on {w.withdrawn_on} ({w.reason_category})"
+                if w.supersedes is not None:
+                    # A corrected withdrawal: what the withdrawal as first recorded made not expected is
+                    # scheduled again, then the corrected date decides.
+                    await conn.execute(EXPECTED_AGAIN, e.subject, f"{WITHDRAWN_ON}%")
+                reason = f"{WITHDRAWN_ON}{w.withdrawn_on} ({w.reason_category})"
                 await conn.execute(MARK_NOT_EXPECTED, e.subject, w.withdrawn_on, reason, e.time)
             case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
                 died_on = date_of_death(fatal, self._protocol, e.siteid or "")
