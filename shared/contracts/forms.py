@@ -115,9 +115,10 @@ ELIGIBLE_EXAMPLE: dict[str, Any] = {
 
 
 # A form's name in the casebook: where queries and source data verification point, and its resource path.
-VISIT_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,4}$"
+VISIT_CODE = "[A-Z][A-Z0-9]{1,4}"
+VISIT_CODE_PATTERN = f"^{VISIT_CODE}$"
 FORM_PATTERN = (
-    r"^(consent|consent-withdrawal|consent-refusal|screening|procedure|withdrawal|visit-[A-Z][A-Z0-9]{1,4}"
+    f"^(consent|consent-withdrawal|consent-refusal|screening|procedure|withdrawal|visit-{VISIT_CODE}"
     r"|ae-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 )
 

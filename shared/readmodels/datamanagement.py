@@ -170,20 +170,6 @@ class SdvCount(BaseModel):
     not_verified: int
     verified_pct: float = Field(description="verified forms out of all forms, %")
 
-    @classmethod
-    def of_subject(cls, site: str, subject: str, forms: list[FormSummary]) -> "SdvCount":
-        """A subject's count, from its forms (as `SDV_COUNTS` counts them per site and subject)."""
-        count = {status: sum(f.sdv is status for f in forms) for status in SdvStatus}
-        return cls(
-            site=site,
-            subject_id=subject,
-            forms=len(forms),
-            verified=count[SdvStatus.VERIFIED],
-            changed_since_verification=count[SdvStatus.CHANGED_SINCE_VERIFICATION],
-            not_verified=count[SdvStatus.NOT_VERIFIED],
-            verified_pct=round(100 * count[SdvStatus.VERIFIED] / len(forms), 1) if forms else 0.0,
-        )
-
 
 class SdvReport(BaseModel):
     sites: list[SdvCount]
@@ -196,14 +182,15 @@ SELECT site, {{subject}} AS subject_id, count(*)::int AS forms,
        count(*) FILTER (WHERE {SDV_STATUS} = 'changed_since_verification')::int AS changed_since_verification,
        count(*) FILTER (WHERE {SDV_STATUS} = 'not_verified')::int AS not_verified,
        round(100.0 * count(*) FILTER (WHERE {SDV_STATUS} = 'verified') / count(*), 1)::float AS verified_pct
-  FROM casebook_forms WHERE ($1::text IS NULL OR site = $1)
+  FROM casebook_forms WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR subject_id = $2)
  GROUP BY {{group}} ORDER BY {{group}}
 """
+BY_SUBJECT = SDV_COUNTS.format(subject="subject_id", group="site, subject_id")
 
 
 async def sdv_report(conn: Connection, *, site: str | None = None) -> SdvReport:
-    sites = await conn.fetch(SDV_COUNTS.format(subject="NULL::text", group="site"), site)
-    subjects = await conn.fetch(SDV_COUNTS.format(subject="subject_id", group="site, subject_id"), site)
+    sites = await conn.fetch(SDV_COUNTS.format(subject="NULL::text", group="site"), site, None)
+    subjects = await conn.fetch(BY_SUBJECT, site, None)
     return SdvReport(
         sites=[SdvCount.model_validate(dict(r)) for r in sites],
         subjects=[SdvCount.model_validate(dict(r)) for r in subjects],
@@ -236,6 +223,12 @@ def _table(caption: str, header: tuple[str, ...], rows: list[tuple[object, ...]]
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     empty = f'<tr><td colspan="{len(header)}">none</td></tr>' if not rows else ""
     return f"<table><caption>{escape(caption)}</caption><tr>{head}</tr>{body}{empty}</table>"
+
+
+async def subject_sdv(conn: Connection, subject: str) -> SdvCount | None:
+    """One subject's count, as the report counts it; None before any form."""
+    row = await conn.fetchrow(BY_SUBJECT, None, subject)
+    return SdvCount.model_validate(dict(row)) if row else None
 
 
 def data_management_tables(queries: QueriesReport, sdv: SdvReport) -> str:

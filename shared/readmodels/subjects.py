@@ -18,6 +18,7 @@ from shared.readmodels.datamanagement import (
     SignatureView,
     find_queries,
     subject_forms,
+    subject_sdv,
     subject_signatures,
 )
 
@@ -136,13 +137,14 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
         forms = await subject_forms(conn, subject)
         queries = await find_queries(conn, subject=subject)
         signatures = await subject_signatures(conn, subject)
+        sdv = await subject_sdv(conn, subject)
     return SubjectView.model_validate(
         {
             **dict(row),
             "visits": [dict(r) for r in visits],
             "adverse_events": [dict(r) for r in adverse_events],
             "forms": forms,
-            "sdv": SdvCount.of_subject(site, subject, forms),
+            "sdv": sdv,
             "queries": queries,
             "signatures": signatures,
         }

@@ -1,16 +1,14 @@
 """The database lock on a record of its own: decided on the whole record, recorded once at trial level, and
 then no casebook is unlocked."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from uuid import uuid4
 
-import nats
 import pytest
 from faststream import TestApp
 from nats.aio.client import Client
 
-from devstack.servers import EmbeddedNats, free_port
 from services.datamanagement.app import build_app
 from services.datamanagement.settings import DataManagementSettings
 from shared.contracts.access import Role
@@ -26,7 +24,7 @@ from shared.contracts.commands import (
 from shared.contracts.events import CasebookLocked, ConsentRecorded, DatabaseLocked, EventEnvelope, EventMetadata
 from shared.contracts.forms import CasebookUnlock, DatabaseLock
 from shared.contracts.protocol import load_protocol
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history
+from shared.runtime.eventstore import EventStore, subject_history, trial_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_VERIFY_KEYS, as_gateway
 
@@ -43,19 +41,10 @@ CONSENT = ConsentRecorded(
 
 
 @pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats-database-lock"), port=free_port())
-    yield server.start()
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-async def record(own_nats: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(own_nats)
-    await provision_streams(nc.jetstream())
+async def record(own_nats: str, own_nc: Client) -> AsyncIterator[Client]:
+    """The data management service on a record of its own (a database lock is decided on the whole record)."""
     async with TestApp(build_app(DataManagementSettings(nats_url=own_nats, command_verify_keys=COMMAND_VERIFY_KEYS))):
-        yield nc
-    await nc.close()
+        yield own_nc
 
 
 def actor() -> ActorContext:

@@ -1,15 +1,12 @@
 """The time-based edit check on a record of its own: an SAE without follow-up for over 7 days gets one query, once
 per hour at most whoever runs the sweep, and the follow-up's arrival closes it on the next run."""
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
-import nats
 import pytest
 from nats.aio.client import Client
 
-from devstack.servers import EmbeddedNats, free_port
 from services.datamanagement.handlers import sweep_serious_adverse_events
 from shared.contracts.events import (
     AdverseEventReported,
@@ -22,7 +19,7 @@ from shared.contracts.events import (
     QueryOpened,
 )
 from shared.contracts.protocol import load_protocol
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history
+from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 pytestmark = pytest.mark.integration
@@ -32,21 +29,6 @@ REPORTED = NOW - timedelta(days=8)
 AE_ID = uuid4()
 
 
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats-edit-check-sweep"), port=free_port())
-    yield server.start()
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-async def record(own_nats: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(own_nats)
-    await provision_streams(nc.jetstream())
-    yield nc
-    await nc.close()
-
-
 async def append(store: EventStore, fact: DomainEvent, at: datetime) -> None:
     meta = EventMetadata("/trial/test", "NFH", "NFH-001", "inv-01", "sweep", PROTOCOL.version)
     history = await store.load(subject_history("NFH", "NFH-001"))
@@ -54,8 +36,8 @@ async def append(store: EventStore, fact: DomainEvent, at: datetime) -> None:
     await store.append([envelope], subject_filter=history.subject_filter, expected_last_sequence=history.last_sequence)
 
 
-async def test_an_overdue_sae_follow_up_is_queried_once_and_the_query_closes_when_it_arrives(record: Client) -> None:
-    store = EventStore(record.jetstream())
+async def test_an_overdue_sae_follow_up_is_queried_once_and_the_query_closes_when_it_arrives(own_nc: Client) -> None:
+    store = EventStore(own_nc.jetstream())
     consent = ConsentRecorded(
         consent_form_version="1.0",
         signed_on=date(2026, 1, 5),

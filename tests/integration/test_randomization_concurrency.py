@@ -7,7 +7,7 @@ that no other test has randomized into.
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -18,7 +18,7 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from devstack.servers import EmbeddedNats, env_with, free_port
+from devstack.servers import EmbeddedNats, env_with
 from devstack.stack import ServiceProcesses
 from services.randomization.app import allocation_list_for
 from services.randomization.settings import RandomizationSettings
@@ -35,7 +35,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import RandomizationRequest, ScreeningForm
 from shared.contracts.protocol import load_protocol
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
+from shared.runtime.eventstore import EventStore, subject_history, trial_history, trial_wide
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
 from shared.runtime.projections import ProjectionRunner, wait_for_checkpoint
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -47,27 +47,6 @@ pytestmark = pytest.mark.integration
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 SITES = [s.code for s in PROTOCOL.sites]
 SUBJECTS = [(site, f"{site}-{n:03d}") for n in range(1, 21) for site in SITES]  # 60, interleaved
-
-
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats-randomization"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def own_nats(own_server: EmbeddedNats) -> str:
-    return own_server.url
-
-
-@pytest.fixture(scope="module")
-async def own_nc(own_nats: str) -> AsyncIterator[Client]:
-    client = await nats.connect(own_nats)
-    await provision_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import csv
 import io
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +23,6 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from devstack.servers import EmbeddedNats, free_port
 from services.reporting.app import MIGRATIONS, export_files
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
@@ -320,13 +319,6 @@ def write_script() -> Script:
             s.add(site, subject, deviation, windows["M6"].end + timedelta(days=3))
     assert number == 40
     return s
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path_factory.mktemp("nats-reporting"), port=free_port())
-    yield server.start()
-    server.stop()
 
 
 @pytest.fixture(scope="module")
