@@ -7,11 +7,15 @@ delivered until acknowledged; and nothing is left pending, in flight or dead-let
 
 import asyncio
 import collections
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from prometheus_client.parser import text_string_to_metric_families
@@ -57,7 +61,7 @@ async def verify(
     try:
         js = nc.jetstream()
         say("waiting for every consumer and read model to catch up")
-        await settled(js, system, settle_seconds, findings)
+        await settled(nc, js, system, settle_seconds, findings)
         events = (await EventStore(js).load(f"{EVENTS_PREFIX}.>")).events
         findings.counts["events"] = len(events)
         say(f"checking {len(load.answers)} answers against {len(events)} events")
@@ -75,24 +79,46 @@ async def verify(
     return findings
 
 
-async def settled(js: JetStreamContext, system: LocalSystem, timeout: float, findings: Findings) -> None:
-    """Every durable consumer of the record has nothing pending and every projection is at the end."""
+async def consumers_behind(nc: Client, js: JetStreamContext) -> dict[str, tuple[int, int] | str]:
+    """Each durable consumer of the record still at work (pending, unacknowledged), or not answering.
+
+    Asked one by one, by the names the metadata layer holds: in a cluster the consumer list leaves out, without
+    an error, every consumer whose leader does not answer in time (the server's `missing`, which nats.py drops),
+    and a list that forgets a consumer still redelivering would call the system settled too soon.
+    """
+    reply = json.loads((await nc.request(f"$JS.API.CONSUMER.NAMES.{EVENTS_STREAM}", b"{}", timeout=5)).data)
+    behind: dict[str, tuple[int, int] | str] = {}
+    for name in reply.get("consumers") or ():
+        try:
+            info = await js.consumer_info(EVENTS_STREAM, name, timeout=2)
+        except (nats.errors.TimeoutError, nats.js.errors.Error) as exc:
+            behind[name] = f"no answer ({type(exc).__name__})"
+            continue
+        if info.config.durable_name and (info.num_pending or info.num_ack_pending):
+            behind[name] = (info.num_pending or 0, info.num_ack_pending or 0)
+    return behind
+
+
+async def settled(nc: Client, js: JetStreamContext, system: LocalSystem, timeout: float, findings: Findings) -> None:
+    """Every durable consumer of the record has nothing pending and every projection is at the end, twice in a
+    row a second apart (a node back from a partition may answer once for a term that has ended)."""
     deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
     pool = await create_pool(database_urls(system.database_url)["reporting"], max_size=1)
     names = [p.name for p in all_projections(load_protocol(DEFAULT_PROTOCOL_FILE))]
     try:
         while True:
             last = (await js.stream_info(EVENTS_STREAM)).state.last_seq
-            behind = {
-                c.name: (c.num_pending, c.num_ack_pending)
-                for c in await js.consumers_info(EVENTS_STREAM)
-                if c.config.durable_name and (c.num_pending or c.num_ack_pending)
-            }
+            behind = await consumers_behind(nc, js)
             for name in names:
                 position = await read_checkpoint(pool, name)
                 if position < last:
                     behind[f"projection {name}"] = (last - position, 0)
-            if not behind:
+            if behind:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= 1.0:
                 return
             if time.monotonic() > deadline:
                 findings.problems.append(f"stuck after {timeout:.0f}s (pending, unacknowledged): {behind}")
