@@ -37,7 +37,16 @@ load-tool:
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "wrk is missing and could not be installed: run 'apt-get install -y wrk' as root"; exit 1; }
 
-setup: $(VENV)/.synced $(TOOLS)/checkov/.synced
+# The development OpenID Connect provider (node-oidc-provider, devstack/identity/), from its lock file. Node and
+# npm come with the machine image; installed from Debian when missing, as root; otherwise say what to do.
+IDENTITY := devstack/identity
+$(IDENTITY)/node_modules/.installed: $(IDENTITY)/package.json $(IDENTITY)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; } \
+		|| { echo "node and npm are missing and could not be installed: run 'apt-get install -y nodejs npm' as root"; exit 1; }
+	npm ci --prefix $(IDENTITY) --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.synced $(TOOLS)/checkov/.synced $(IDENTITY)/node_modules/.installed
 	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
 # `make run CLUSTER=3`: the same system on a three-node JetStream cluster (streams replicated on each node).

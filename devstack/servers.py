@@ -53,7 +53,7 @@ def ephemeral_ports() -> tuple[int, int]:
         return 32768, 60999  # Linux's default
 
 
-def _wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -134,7 +134,7 @@ class EmbeddedNats:
         binary = Path(sys.executable).parent / "nats-server"
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 - the server writes to it until stopped
         self.process = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
-        _wait_until(self._healthy, timeout, "nats-server")
+        wait_until(self._healthy, timeout, "nats-server")
         return self.url
 
     def _healthy(self) -> bool:
@@ -217,7 +217,7 @@ class NatsCluster:
     def start(self, timeout: float = 30.0) -> str:
         for node in self.nodes.values():
             node.start(timeout)
-        _wait_until(lambda: self.meta_leader() is not None, timeout, "the JetStream cluster's meta leader")
+        wait_until(lambda: self.meta_leader() is not None, timeout, "the JetStream cluster's meta leader")
         return self.url
 
     def stop(self) -> None:

@@ -167,7 +167,12 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
             ctx,
             domain.replay,
             lambda book: signatures.sign(
-                book, command.form, signer=ctx, site_zone=zone, signature_id=uuid5(ctx.command_id, "signature")
+                book,
+                command.form,
+                signer=ctx,
+                site_zone=zone,
+                signature_id=uuid5(ctx.command_id, "signature"),
+                reauthentication=runtime.protocol.signatures.reauthentication,
             ),
             result=_signature_result,
         )

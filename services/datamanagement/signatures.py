@@ -4,14 +4,14 @@ records current then, and needs an authentication of the last few minutes."""
 
 import hashlib
 import json
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from uuid import UUID
 
 from services.datamanagement.domain import Casebook
 from shared.contracts.casebook import FormRecord
 from shared.contracts.commands import ActorContext
 from shared.contracts.events import DomainEvent, SignatureApplied, SubjectScreened
-from shared.contracts.forms import SIGNATURE_MEANINGS, SIGNING_REAUTHENTICATION, SignatureKind, Signing
+from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind, Signing
 from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
 
 
@@ -28,7 +28,13 @@ class NothingToSign(RuleViolation):
 
 
 def sign(
-    book: Casebook, signing: Signing, *, signer: ActorContext, site_zone: tzinfo, signature_id: UUID
+    book: Casebook,
+    signing: Signing,
+    *,
+    signer: ActorContext,
+    site_zone: tzinfo,
+    signature_id: UUID,
+    reauthentication: timedelta,
 ) -> list[DomainEvent]:
     """An investigator's signature on exactly the records now current: eligibility (consent and screening, the
     screening eligible), or the whole casebook once participation is over and every query closed. The signer
@@ -36,9 +42,10 @@ def sign(
     if signing.meaning != SIGNATURE_MEANINGS[signing.kind]:
         raise WrongMeaning(f"a {signing.kind} signature states '{SIGNATURE_MEANINGS[signing.kind]}'", field="meaning")
     authenticated = signer.authenticated_at
-    if authenticated is None or signer.received_at - authenticated > SIGNING_REAUTHENTICATION:
+    if authenticated is None or signer.received_at - authenticated > reauthentication:
         raise ReauthenticationRequired(
-            f"sign in again: a signature needs an authentication of the last {SIGNING_REAUTHENTICATION}"
+            f"sign in again: a signature needs an authentication of the last {reauthentication}",
+            max_age=int(reauthentication.total_seconds()),
         )
     covered = _covered(book, signing.kind)
     covers = {form: record.version for form, record in covered.items()}

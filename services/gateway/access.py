@@ -11,16 +11,19 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway.auth import InvalidToken, Principal, Right, verify_token
+from services.gateway.auth import InvalidToken, Principal, Right, RoleNotGranted
 from services.gateway.errors import forbidden, rejection_problem, unauthorized
+from services.gateway.oidc import TrustedIssuers
 from services.gateway.params import SitePath
-from services.gateway.settings import GatewaySettings
 from shared.contracts.commands import Rejection
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import UnknownSite
 from shared.readmodels.datamanagement import access_revoked
 
-bearer = HTTPBearer(auto_error=False, description="token from `python -m services.gateway token`")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="an access token from the trial's identity provider (in development: `trial token`)",
+)
 
 
 async def principal(
@@ -31,16 +34,13 @@ async def principal(
         return known  # verified by `rights_first` before the body was read
     if credentials is None:
         raise unauthorized("missing bearer token")
-    settings: GatewaySettings = request.app.state.settings
+    issuers: TrustedIssuers = request.app.state.issuers
     try:
-        caller = verify_token(
-            credentials.credentials,
-            settings.signing_keys(),
-            issuer=settings.token_issuer,
-            max_hours=settings.token_max_hours,
-        )
+        caller = await issuers.verify(credentials.credentials)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+    except RoleNotGranted as exc:
+        raise forbidden(str(exc)) from exc
     if await access_revoked(request.app.state.pool, caller.actor):
         raise unauthorized("access revoked")
     return caller

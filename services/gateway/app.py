@@ -5,6 +5,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi_offline import FastAPIOffline
@@ -13,6 +14,7 @@ from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, install_error_handlers, problem_responses
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import BodySizeLimit, CorrelationId, RequestMetrics
+from services.gateway.oidc import trusted_issuers
 from services.gateway.openapi import install_openapi
 from services.gateway.params import known_query_parameters
 from services.gateway.routes.casebook import casebook_router
@@ -43,7 +45,8 @@ async def migrate(settings: GatewaySettings) -> None:
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     # Refuse to start rather than accept tokens or send commands that nobody should trust.
-    settings.signing_keys()
+    provider_http = httpx.AsyncClient(timeout=5)
+    issuers = trusted_issuers(settings, provider_http)
     signer = CommandSigner(settings.serving_command_signing_key())
 
     @contextlib.asynccontextmanager
@@ -65,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await health.stop()
             await nc.drain()
             await pool.close()
+            await provider_http.aclose()
             log.info("gateway_stopped")
 
     # The docs pages load Swagger UI and ReDoc from the gateway itself, never from a CDN.
@@ -76,6 +80,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         dependencies=[Depends(known_query_parameters)],
     )
     app.state.settings = settings
+    app.state.issuers = issuers
     # Read once at start: a dictionary file that cannot be used stops the gateway with the file named.
     app.state.ae_dictionary = AeDictionary.load(settings.ae_dictionary_file)
     install_error_handlers(app)

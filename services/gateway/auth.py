@@ -56,6 +56,10 @@ class InvalidToken(Exception):
     """Missing, expired, forged or malformed: 401. The message names no personal data."""
 
 
+class RoleNotGranted(Exception):
+    """A valid token whose holder has no trial role (or more than one): 403."""
+
+
 class TokenRequestInvalid(ValueError):
     pass
 
@@ -79,6 +83,10 @@ def issue_token(
         raise TokenRequestInvalid(f"role {role} is not tied to a site; omit --site")
     if not 0 < hours <= 24 * 31:
         raise TokenRequestInvalid("hours must be between 0 and 744")
+    if not keys:
+        raise TokenRequestInvalid(
+            "no development issuer here (no TOKEN_SIGNING_KEYS): sign in at the identity provider"
+        )
     kid, secret = next(iter(keys.items()))
     now = datetime.now(UTC)
     claims = {

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.commands import Rejection
-from shared.contracts.forms import SIGNING_REAUTHENTICATION
 from shared.contracts.rules import Refusal
 from shared.runtime.postgres import CONNECTION_ERRORS
 
@@ -101,9 +100,9 @@ def rejection_problem(rejection: Rejection) -> ProblemError:
         error.headers["ETag"] = f'"{rejection.current_version}"'
     if rejection.kind is Refusal.REAUTHENTICATE:
         # RFC 9470: the client signs the person in again, no older than max_age, and repeats the request.
+        max_age = f', max_age="{rejection.max_age}"' if rejection.max_age is not None else ""
         error.headers["WWW-Authenticate"] = (
-            f'Bearer error="insufficient_user_authentication", '
-            f'error_description="{rejection.detail}", max_age="{int(SIGNING_REAUTHENTICATION.total_seconds())}"'
+            f'Bearer error="insufficient_user_authentication", error_description="{rejection.detail}"{max_age}'
         )
     return error
 

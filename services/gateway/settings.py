@@ -1,6 +1,8 @@
 """Gateway settings, from the environment (secrets also as files under SECRETS_DIR)."""
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.runtime.settings import TrialSettings
 
@@ -23,6 +25,15 @@ class GatewaySettings(TrialSettings):
     token_signing_keys: SecretStr | None = None
     token_issuer: str = "trial-gateway"
     token_max_hours: float = Field(MAX_TOKEN_HOURS, gt=0, le=MAX_TOKEN_HOURS)
+    # The identity provider (production): its issuer URL and the audience its access tokens name for the gateway;
+    # the keys come from its discovery document unless OIDC_JWKS_URL says where. Role and site come from groups.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_keys_cache_seconds: float = Field(300.0, gt=0)
+    oidc_groups_claim: str = "groups"
+    oidc_group_prefix: str = "trial"
+    oidc_name_claim: str = "name"
     # "kid:<base64url raw Ed25519 private key>": signs every command (shared.contracts.attestation); never on a service.
     command_signing_key: SecretStr | None = None
     # Accepts the development token key published in this repository; never in production.
@@ -41,12 +52,23 @@ class GatewaySettings(TrialSettings):
                 raise ValueError("each key is 'kid:secret' with a secret of at least 32 characters")
         return value
 
+    @model_validator(mode="after")
+    def _a_provider_names_its_audience(self) -> Self:
+        if self.oidc_issuer is not None and not self.oidc_audience:
+            raise ValueError("OIDC_AUDIENCE: the audience the provider's tokens name for this gateway")
+        return self
+
     def signing_keys(self) -> dict[str, str]:
-        """The token keys; refuses to go on without configured keys, or with the development key outside
-        development mode."""
+        """The development issuer's token keys: none when the identity provider is the only issuer; refuses to go
+        on with no issuer at all, or with the development key outside development mode."""
         if self.token_signing_keys is None:
+            if self.oidc_issuer is not None and not self.development_mode:
+                return {}
             if not self.development_mode:
-                raise UnsafeConfiguration("TOKEN_SIGNING_KEYS is not set (or DEVELOPMENT_MODE for the known dev key)")
+                raise UnsafeConfiguration(
+                    "no token issuer: set OIDC_ISSUER and OIDC_AUDIENCE (or TOKEN_SIGNING_KEYS, or DEVELOPMENT_MODE "
+                    "for the known development key)"
+                )
             return _parsed(DEV_SIGNING_KEYS)
         keys = _parsed(self.token_signing_keys.get_secret_value())
         if not self.development_mode and PUBLISHED_KEYS & set(keys.values()):

@@ -183,6 +183,7 @@ class Rejection(BaseModel):
     detail: str
     field: str | None = None
     current_version: UUID | None = None
+    max_age: int | None = None
 
     @classmethod
     def of(cls, violation: RuleViolation) -> "Rejection":
@@ -193,6 +194,7 @@ class Rejection(BaseModel):
             detail=violation.detail,
             field=violation.field,
             current_version=violation.current_version,
+            max_age=violation.max_age,
         )
 
 

@@ -2,7 +2,7 @@
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -664,10 +664,6 @@ SIGNATURE_MEANINGS: dict[SignatureKind, str] = {
     SignatureKind.ELIGIBILITY: "I confirm eligibility",
     SignatureKind.CASEBOOK: "casebook reviewed and complete",
 }
-
-
-# How recent the signer's authentication must be (sign in again just before signing: 21 CFR 11.200).
-SIGNING_REAUTHENTICATION = timedelta(minutes=5)
 
 
 class SignatureForm(BaseModel):

@@ -1,7 +1,7 @@
 """The protocol definition: trial facts that change by amendment (a new version), never by code."""
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -233,6 +233,16 @@ class EditCheck(_Strict):
     parameters: dict[str, str] = Field(default_factory=dict)
 
 
+class SignaturePolicy(_Strict):
+    """How an electronic signature is given: after a sign-in no older than this (the sponsor's procedure)."""
+
+    reauthentication_seconds: int = Field(300, gt=0, le=3600)
+
+    @property
+    def reauthentication(self) -> timedelta:
+        return timedelta(seconds=self.reauthentication_seconds)
+
+
 class ProtocolDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -246,6 +256,7 @@ class ProtocolDefinition(BaseModel):
     consent_form_versions: tuple[str, ...] = Field(min_length=1)
     eligibility: Eligibility
     schedule: Schedule
+    signatures: SignaturePolicy = SignaturePolicy()
     edit_checks: tuple[EditCheck, ...] = ()
 
     @model_validator(mode="after")

@@ -28,12 +28,21 @@ class RuleViolation(Exception):
     # A refusal that needs a person (e.g. an allocation list used up): logged as an error, not as information.
     alarm: bool = False
 
-    def __init__(self, detail: str, *, field: str | None = None, current_version: UUID | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        current_version: UUID | None = None,
+        max_age: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
         # For a stale correction: the record now current, which the client reads again before correcting.
         self.current_version = current_version
+        # For a fresh sign-in: how recent (seconds, RFC 9470 `max_age`) the person's authentication must be.
+        self.max_age = max_age
 
 
 class RecordedBefore(Exception):

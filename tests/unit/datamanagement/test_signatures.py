@@ -8,7 +8,8 @@ import pytest
 
 from services.datamanagement import domain, signatures
 from shared.contracts.events import SignatureApplied, SubjectCompletedStudy
-from shared.contracts.forms import SIGNING_REAUTHENTICATION, SignatureKind, Signing
+from shared.contracts.forms import SignatureKind, Signing
+from shared.contracts.protocol import SignaturePolicy
 from shared.contracts.rules import RecordedBefore, Refusal
 from tests.unit.datamanagement.casebooks import (
     CONSENT,
@@ -22,6 +23,7 @@ from tests.unit.datamanagement.casebooks import (
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+WINDOW = SignaturePolicy().reauthentication  # the protocol's five minutes
 ELIGIBILITY = Signing(kind=SignatureKind.ELIGIBILITY, meaning="I confirm eligibility")
 CASEBOOK = Signing(kind=SignatureKind.CASEBOOK, meaning="casebook reviewed and complete")
 
@@ -42,7 +44,9 @@ def sign(
             "printed_name": name,
         }
     )
-    [signature] = signatures.sign(book.state, signing, signer=investigator, site_zone=SHANGHAI, signature_id=uuid4())
+    [signature] = signatures.sign(
+        book.state, signing, signer=investigator, site_zone=SHANGHAI, signature_id=uuid4(), reauthentication=WINDOW
+    )
     assert isinstance(signature, SignatureApplied)
     return signature
 
@@ -64,13 +68,13 @@ def test_a_signature_states_its_meaning_word_for_word() -> None:
     assert refused.value.field == "meaning"
 
 
-@pytest.mark.parametrize("ago", [SIGNING_REAUTHENTICATION + timedelta(seconds=1), timedelta(hours=8)])
+@pytest.mark.parametrize("ago", [WINDOW + timedelta(seconds=1), timedelta(hours=8)])
 def test_a_signature_needs_an_authentication_of_the_last_five_minutes(ago: timedelta) -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     with pytest.raises(signatures.ReauthenticationRequired) as refused:
         sign(book, authenticated_ago=ago)
-    assert refused.value.kind is Refusal.REAUTHENTICATE
-    assert sign(book, authenticated_ago=SIGNING_REAUTHENTICATION)
+    assert refused.value.kind is Refusal.REAUTHENTICATE and refused.value.max_age == 300
+    assert sign(book, authenticated_ago=WINDOW)
 
 
 def test_only_an_eligible_screening_is_signed_and_the_name_falls_back_to_the_staff_code() -> None:

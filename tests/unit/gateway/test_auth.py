@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import pytest
 
@@ -8,11 +9,13 @@ from services.gateway.auth import (
     InvalidToken,
     Right,
     Role,
+    RoleNotGranted,
     TokenRequestInvalid,
     issue_token,
     verify_token,
 )
 from services.gateway.idempotency import command_id, key_scope
+from services.gateway.oidc import OidcVerifier, ProviderKeys
 
 KEYS = {"k1": "a" * 40}
 ISSUER = "trial-gateway"
@@ -104,3 +107,46 @@ def test_the_same_staff_code_at_two_sites_or_from_two_issuers_keeps_its_keys_apa
     scopes = {key_scope("trial-gateway", "sc-1", "NFH"), key_scope("trial-gateway", "sc-1", "GZ2")}
     scopes.add(key_scope("https://idp.example", "sc-1", "NFH"))
     assert len({command_id(scope, "key-00001") for scope in scopes}) == 3
+
+
+PROVIDER = OidcVerifier(
+    ProviderKeys(httpx.AsyncClient(), "https://login.example.org"),
+    issuer="https://login.example.org",
+    audience="urn:trial",
+    max_hours=1,
+)
+
+
+@pytest.mark.parametrize(
+    ("groups", "role", "site"),
+    [
+        (["staff", "trial:NFH:investigator"], Role.INVESTIGATOR, "NFH"),
+        (["trial:data_manager", "other-trial:monitor"], Role.DATA_MANAGER, None),
+        (["trial:GZ2:site_coordinator", "trial:GZ2:site_coordinator"], Role.SITE_COORDINATOR, "GZ2"),
+    ],
+)
+def test_the_provider_groups_give_one_trial_role_and_its_site(groups: list[str], role: Role, site: str | None) -> None:
+    assert PROVIDER.trial_role(groups) == (role, site)
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        None,
+        "trial:NFH:investigator",  # a string, not a list of groups
+        [],
+        ["trial:investigator"],  # a site role without its site
+        ["trial:NFH:monitor"],  # a trial-wide role tied to a site
+        ["trial:NFH:surgeon"],
+        ["trial:NFH:GZ2:investigator"],
+        ["trials:NFH:investigator"],
+    ],
+)
+def test_groups_giving_no_trial_role_are_refused(groups: object) -> None:
+    with pytest.raises(RoleNotGranted, match="no trial role"):
+        PROVIDER.trial_role(groups)
+
+
+def test_an_account_with_two_trial_roles_is_refused_rather_than_guessed() -> None:
+    with pytest.raises(RoleNotGranted, match="more than one trial role"):
+        PROVIDER.trial_role(["trial:NFH:investigator", "trial:GZ2:investigator"])

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.gateway.settings import DEV_SIGNING_KEYS, GatewaySettings, UnsafeConfiguration
 from shared.runtime.settings import PROJECT_ROOT, load_settings
@@ -18,9 +19,16 @@ def test_secrets_are_read_from_files_when_a_secrets_dir_is_given(
     assert list(load_settings(GatewaySettings).signing_keys()) == ["k9"]
 
 
-def test_the_gateway_refuses_to_go_on_without_configured_token_keys() -> None:
-    with pytest.raises(UnsafeConfiguration, match="TOKEN_SIGNING_KEYS is not set"):
+def test_the_gateway_refuses_to_go_on_without_a_token_issuer() -> None:
+    with pytest.raises(UnsafeConfiguration, match="no token issuer: set OIDC_ISSUER"):
         GatewaySettings().signing_keys()
+
+
+def test_with_an_identity_provider_alone_the_gateway_issues_no_tokens_of_its_own() -> None:
+    settings = GatewaySettings(oidc_issuer="https://login.example.org/realms/trial", oidc_audience="urn:trial")
+    assert settings.signing_keys() == {}
+    with pytest.raises(ValidationError, match="OIDC_AUDIENCE"):
+        GatewaySettings(oidc_issuer="https://login.example.org/realms/trial")
 
 
 @pytest.mark.parametrize("published", [DEV_SIGNING_KEYS, "ops:dev-only-signing-key-never-use-in-production-0123"])
@@ -47,5 +55,6 @@ def test_the_gateway_process_exits_at_once_with_one_sentence_when_unsafe(tmp_pat
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "gateway: refusing to start: TOKEN_SIGNING_KEYS is not set (or DEVELOPMENT_MODE for the known dev key)"
+        "gateway: refusing to start: no token issuer: set OIDC_ISSUER and OIDC_AUDIENCE (or TOKEN_SIGNING_KEYS, or "
+        "DEVELOPMENT_MODE for the known development key)"
     )
