@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from devstack.examples import CONSENT
+from devstack.identity import GATEWAY_AUDIENCE, IdentityProvider, development_accounts
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
 from ops.bus_permissions import PERMISSIONS
@@ -25,6 +26,7 @@ def main() -> int:
     data = Path(os.environ.get("TRIAL_DATA_DIR", PROJECT_ROOT / "data"))
     port = os.environ.get("GATEWAY_PORT", "8000")
     nats = postgres = None
+    identity: IdentityProvider | None = None
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -59,8 +61,15 @@ def main() -> int:
             database_url = postgres.start()
             roles = database_urls(database_url)
             print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
+        protocol = load_protocol(Path(os.environ.get("PROTOCOL_FILE") or DEFAULT_PROTOCOL_FILE))
+        identity = IdentityProvider(
+            data / "identity", development_accounts(protocol), port=int(os.environ.get("IDENTITY_PORT", "8100"))
+        )
+        print(f"OpenID Connect provider (development sign-in) at {identity.start()}", flush=True)
         env = env_with(
             **local_secrets(data),
+            OIDC_ISSUER=identity.issuer,
+            OIDC_AUDIENCE=GATEWAY_AUDIENCE,
             NATS_URL=nats_url,
             DATABASE_URL=database_url,
             GATEWAY_PORT=port,
@@ -87,6 +96,7 @@ def main() -> int:
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)
         print_welcome(gateway, nats_urls.get("safety-team"), services.health_ports, env)
+        print_sign_in(identity)
         while not stopping:
             services.check_alive()
             time.sleep(0.2)
@@ -98,6 +108,8 @@ def main() -> int:
             postgres.stop()
         if nats is not None:
             nats.stop()
+        if identity is not None:
+            identity.stop()
         print("stopped; data kept for the next start", flush=True)
     return 0
 
@@ -144,6 +156,16 @@ def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[
         + "\nMetrics (Prometheus; /healthz and /readyz beside them):\n"
         + "".join(f"  {name:<14} http://127.0.0.1:{port}/metrics\n" for name, port in health_ports.items())
         + "\nCtrl-C stops everything.",
+        flush=True,
+    )
+
+
+def print_sign_in(identity: IdentityProvider) -> None:
+    logins = ", ".join(a.login for a in identity.accounts)
+    print(
+        f"\nOr as a person signed in at the identity provider ({identity.issuer}; any password), e.g.:\n"
+        "  TOKEN=$(.venv/bin/python -m devstack.identity sign-in site-coordinator.nfh)\n"
+        f"  accounts: {logins}",
         flush=True,
     )
 

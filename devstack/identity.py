@@ -6,6 +6,8 @@ would a hospital's provider's. Its keys are made once and kept with the data; `r
 signing key (the old one kept or dropped) and restarts it, as a provider's key rotation does.
 """
 
+import argparse
+import asyncio
 import base64
 import hashlib
 import json
@@ -13,6 +15,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -258,3 +261,26 @@ async def _tokens(client: httpx.AsyncClient, issuer: str, code: str, verifier: s
     response.raise_for_status()
     tokens = response.json()
     return SignedIn(tokens["access_token"], tokens.get("refresh_token"), tokens.get("id_token"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m devstack.identity sign-in LOGIN`: an access token for the gateway from the provider `make run`
+    started, as the site app would get it."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.identity")
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("sign-in", help="sign in at the development provider; print the access token")
+    command.add_argument("login", help="an account of the provider, e.g. investigator.nfh")
+    command.add_argument("--issuer", default="http://127.0.0.1:8100")
+    command.add_argument("--max-age", type=int, help="sign in again unless the last sign-in is this recent")
+    args = parser.parse_args(argv)
+    try:
+        signed_in = asyncio.run(sign_in(args.issuer, args.login, max_age=args.max_age))
+    except (httpx.HTTPError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(signed_in.access_token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -77,7 +77,8 @@ def _query_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
 def _signature_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
     signature = events[-1].data
     assert isinstance(signature, SignatureApplied)
-    return signature.model_dump(mode="json", include={"signature_id", "kind", "printed_name", "signed_at_site"})
+    shown = {"signature_id", "kind", "printed_name", "signed_at_site", "authenticated_at"}
+    return signature.model_dump(mode="json", include=shown)
 
 
 def _verification_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:

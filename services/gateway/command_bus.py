@@ -129,6 +129,7 @@ class SignatureRecorded(RecordedResponse):
     kind: str
     printed_name: str
     signed_at_site: str = Field(description="the instant of signing in the site's time zone, with its offset")
+    authenticated_at: str = Field(description="the sign-in the signature rests on (the token's auth_time), UTC")
 
 
 class ScreeningRecorded(RecordedResponse):

@@ -8,6 +8,7 @@ import httpx
 
 from devstack.examples import CONSENT as CONSENT  # re-exported: the forms tests post
 from devstack.examples import ELIGIBLE as ELIGIBLE
+from devstack.identity import Account, trial_group
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
 from shared.contracts.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata, SubjectRandomized
@@ -28,6 +29,13 @@ class System:
     url: str
     database_url: str
     protocol: ProtocolDefinition
+    identity_provider: str  # the issuer URL of the real OpenID Connect provider the gateway trusts
+
+
+# An account of the provider's that only the revocation test uses (revoked, then restored).
+LEAVER = Account("leaver.nfh", "Coordinator Leaving", (trial_group(Role.SITE_COORDINATOR, "NFH"),))
+# The e2e protocol's signature window: short, so a test sees a sign-in grow too old to sign.
+REAUTHENTICATION_SECONDS = 8
 
 
 def token(role: Role, site: str | None = None) -> str:

@@ -13,13 +13,14 @@ import httpx
 import pytest
 import yaml
 
+from devstack.identity import GATEWAY_AUDIENCE, IdentityProvider, development_accounts
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
 from shared.contracts.protocol import load_protocol
 from shared.runtime.postgres import create_pool
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_KEYS, Servers, database_url_for
-from tests.e2e.api import KEYS, TEST_SEED, System
+from tests.e2e.api import KEYS, LEAVER, REAUTHENTICATION_SECONDS, TEST_SEED, System
 
 # Beside the protocol's own sites (UTC+8), two at the far ends of the day: there the site's date differs from
 # the UTC date most hours, so a date taken from UTC instead of the site's zone fails the tests most of the day.
@@ -46,13 +47,27 @@ FAR_SITES = (
 def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     definition = yaml.safe_load(DEFAULT_PROTOCOL_FILE.read_text())
     definition["sites"] += FAR_SITES
+    definition["signatures"]["reauthentication_seconds"] = REAUTHENTICATION_SECONDS
     path = tmp_path_factory.mktemp("protocol") / "e2e.yaml"
     path.write_text(yaml.safe_dump(definition))
     return path
 
 
 @pytest.fixture(scope="session")
-def system(servers: Servers, system_protocol_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def identity_provider(system_protocol_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real OpenID Connect provider with a person per role at each site, the gateway's production issuer."""
+    accounts = (*development_accounts(load_protocol(system_protocol_file)), LEAVER)
+    provider = IdentityProvider(tmp_path_factory.mktemp("identity"), accounts)
+    try:
+        yield provider.start()
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="session")
+def system(
+    servers: Servers, system_protocol_file: Path, identity_provider: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     asyncio.run(create_database(servers.admin_database_url, name, owner=OWNER_ROLE))
     database_url = database_url_for(servers.admin_database_url, name)
@@ -62,6 +77,8 @@ def system(servers: Servers, system_protocol_file: Path, tmp_path_factory: pytes
         DATABASE_URL=database_url,
         GATEWAY_PORT=str(port),
         TOKEN_SIGNING_KEYS=KEYS,
+        OIDC_ISSUER=identity_provider,
+        OIDC_AUDIENCE=GATEWAY_AUDIENCE,
         COMMAND_TIMEOUT_SECONDS="3",
         RANDOMIZATION_SEED=TEST_SEED,
         PROTOCOL_FILE=str(system_protocol_file),
@@ -79,7 +96,7 @@ def system(servers: Servers, system_protocol_file: Path, tmp_path_factory: pytes
     url = f"http://127.0.0.1:{port}"
     try:
         processes.wait_ready(url)
-        yield System(processes, url, database_url, load_protocol(system_protocol_file))
+        yield System(processes, url, database_url, load_protocol(system_protocol_file), identity_provider)
     finally:
         processes.stop()
 

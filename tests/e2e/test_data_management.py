@@ -23,6 +23,7 @@ from tests.e2e.api import (
     CONSENT,
     ELIGIBLE,
     ISSUER,
+    REAUTHENTICATION_SECONDS,
     SECRET,
     allocation,
     append,
@@ -391,7 +392,9 @@ async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signe
     )
     assert stale.status_code == 401 and stale.json()["rule"] == "signature.reauthentication", stale.text
     challenge = stale.headers["WWW-Authenticate"]
-    assert 'error="insufficient_user_authentication"' in challenge and 'max_age="300"' in challenge
+    assert (
+        'error="insufficient_user_authentication"' in challenge and f'max_age="{REAUTHENTICATION_SECONDS}"' in challenge
+    )
     unstated = await client.post(
         f"{base}/signatures/eligibility", json={"meaning": "ok"}, headers=headers(investigator(site), new_key())
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,12 +21,21 @@ pytestmark = pytest.mark.integration
 TRIAL = str(Path(sys.executable).parent / "trial")  # the console script the project installs
 
 
+@dataclass(frozen=True)
+class MakeRun:
+    data: Path
+    gateway: str
+    identity_provider: str
+
+
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
     data = tmp_path_factory.mktemp("make-run-data")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    identity_port = free_port()
     env |= {"TRIAL_DATA_DIR": str(data), "GATEWAY_PORT": str(port), "NATS_PORT": str(free_port())}
+    env |= {"IDENTITY_PORT": str(identity_port)}
     system = subprocess.Popen(
         [sys.executable, "-m", "devstack"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -40,10 +50,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        yield data
+        yield MakeRun(data, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{identity_port}")
     finally:
         system.send_signal(signal.SIGINT)
         system.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def data_dir(make_run: MakeRun) -> Path:
+    return make_run.data
 
 
 def trial(*args: str, data: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -68,6 +83,22 @@ def test_every_verb_runs_as_its_service_with_the_credentials_kept_in_the_data_fo
     assert trial("allocation-list", "--out", str(listed), data=data_dir).returncode == 0
     verified = trial("allocation-list", "--verify", str(listed), data=data_dir)
     assert verified.returncode == 0 and verified.stdout.startswith("OK"), verified.stdout + verified.stderr
+
+
+def test_a_person_signed_in_at_make_runs_identity_provider_is_let_in_by_its_gateway(make_run: MakeRun) -> None:
+    issuer = make_run.identity_provider
+    signed_in = subprocess.run(
+        [sys.executable, "-m", "devstack.identity", "sign-in", "site-coordinator.nfh", "--issuer", issuer],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert signed_in.returncode == 0, signed_in.stderr
+    gateway = make_run.gateway
+    bearer = {"Authorization": f"Bearer {signed_in.stdout.strip()}"}
+    assert httpx.get(f"{gateway}/v1/sites/NFH/subjects", headers=bearer, timeout=10).status_code == 200
+    assert httpx.get(f"{gateway}/v1/sites/GZ2/subjects", headers=bearer, timeout=10).status_code == 403
 
 
 def one_sentence_within_seconds(result: subprocess.CompletedProcess[str], started: float, expected: str) -> None:

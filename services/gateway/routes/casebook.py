@@ -190,7 +190,8 @@ def casebook_router() -> APIRouter:
          FormVerificationRecorded, VERIFY_FORM),
         ("/signatures/{kind}", sign, "sign",
          "Sign the subject's eligibility or, at the end, its casebook (investigators, signed in again within "
-         "the last 5 minutes: else 401 insufficient_user_authentication)", SignatureRecorded, SIGN),
+         "the protocol's window, 5 minutes: else 401 insufficient_user_authentication with max_age)",
+         SignatureRecorded, SIGN),
     ):  # fmt: skip
         add_subject_post(router, path, endpoint, name, TAG, summary, answer, COMMAND_RIGHTS[command])
     return router
