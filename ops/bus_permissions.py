@@ -75,6 +75,8 @@ EDIT_CHECKS_REACTION_CONSUMER = f"reaction-{EDIT_CHECKS_REACTION}"
 READ_EVENTS = reading(EVENTS_STREAM)
 # The services that dead-letter read their own letters back to replay them (references only, no content).
 READ_DEAD_LETTERS = reading(DEAD_LETTER_STREAM)
+# The database lock for analysis, read directly (it closes enrolment; nothing is unlocked after it).
+READ_DATABASE_LOCK = f"$JS.API.DIRECT.GET.{EVENTS_STREAM}.{EVENTS_PREFIX}.{TRIAL_SCOPE}.*.DatabaseLocked"
 STREAMS_EXIST = [f"$JS.API.STREAM.INFO.{ALERTS_STREAM}", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]
 
 
@@ -107,6 +109,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "ConsentRecorded", "ConsentDeclined", "ConsentWithdrawn", "SubjectScreened", "ProtocolDeviationRecorded"
             ),
             *READ_EVENTS,
+            READ_DATABASE_LOCK,
             *STREAMS_EXIST,
         ],
         subscribe=commands("screening"),
@@ -173,6 +176,7 @@ PERMISSIONS: dict[str, Permissions] = {
             ),
             *trial_facts("DatabaseLocked", "UserAccessRevoked", "UserAccessRestored"),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
+            READ_DATABASE_LOCK,
             *STREAMS_EXIST,
             dead_letters("reaction", EDIT_CHECKS_REACTION),
             *READ_DEAD_LETTERS,

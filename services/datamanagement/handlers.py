@@ -37,7 +37,6 @@ from shared.contracts.events import (
     AdverseEventUpdated,
     CasebookUnlocked,
     ConsentRecorded,
-    DatabaseLocked,
     DomainEvent,
     FormVerified,
     GraftProcedurePerformed,
@@ -59,13 +58,6 @@ from shared.runtime.service import ServiceRuntime
 
 log = structlog.get_logger(__name__)
 EVERYTHING = f"{EVENTS_PREFIX}.>"
-
-
-async def locked_database(store: EventStore, protocol: ProtocolDefinition) -> DatabaseLocked | None:
-    """The database lock, once recorded."""
-    recorded = (await store.load(trial_history(protocol.trial_id, DatabaseLocked.event_type))).events
-    lock = recorded[0].data if recorded else None
-    return lock if isinstance(lock, DatabaseLocked) else None
 
 
 def _query_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
@@ -127,7 +119,7 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
     @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
     async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
         reason = command.form.reason
-        database_lock = await locked_database(runtime.store, runtime.protocol)
+        database_lock = await runtime.database_lock()
         return await runtime.decide_on_subject(
             command.context,
             domain.replay,

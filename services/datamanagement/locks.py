@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from services.datamanagement.domain import Casebook, FormNotRecorded, replay
 from shared.contracts.events import CasebookLocked, CasebookUnlocked, DatabaseLocked, DomainEvent, RecordedEvent
-from shared.contracts.rules import ReasonRequired, RuleViolation
+from shared.contracts.rules import DatabaseIsLocked, ReasonRequired, RuleViolation
 
 
 class AlreadyLocked(RuleViolation):
@@ -22,10 +22,6 @@ class QueriesOpen(RuleViolation):
 
 class CasebooksOpen(RuleViolation):
     rule, title = "database.casebooks_locked", "The database is locked once every casebook is"
-
-
-class DatabaseIsLocked(RuleViolation):
-    rule, title = "database.locked", "The database is locked for analysis"
 
 
 def lock_casebook(book: Casebook) -> list[DomainEvent]:

@@ -25,10 +25,19 @@ from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     AdverseEventOutcome,
+    ProcedureRelationship,
     SeriousnessCriterion,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import DateInFuture, NotConsented, RecordedBefore, Refusal, RuleViolation, check_site
+from shared.contracts.rules import (
+    DateInFuture,
+    NotConsented,
+    NotDelegated,
+    RecordedBefore,
+    Refusal,
+    RuleViolation,
+    check_site,
+)
 
 # ICH E2A / GCP: the site reports a serious adverse event to the sponsor within 24 hours of awareness.
 REPORTING_DEADLINE = timedelta(hours=24)
@@ -109,6 +118,7 @@ class AdverseEvent:
     outcome: AdverseEventOutcome
     site_aware_at: datetime
     record_id: UUID  # its current record (report, correction or follow-up): what a correction supersedes
+    relationship: ProcedureRelationship | None = None  # the investigator's causality assessment
 
     @property
     def serious(self) -> bool:
@@ -142,6 +152,7 @@ def evolve(state: SafetyState, recorded: RecordedEvent) -> SafetyState:
                 event.outcome,
                 event.site_aware_at,
                 record_id,
+                event.relationship,
             )
             return replace(
                 state,
@@ -158,6 +169,7 @@ def evolve(state: SafetyState, recorded: RecordedEvent) -> SafetyState:
                 seriousness=event.seriousness if event.seriousness is not None else old.seriousness,
                 action_taken=event.action_taken or old.action_taken,
                 outcome=event.outcome or old.outcome,
+                relationship=event.relationship or old.relationship,
                 # The 24-hour clock of an event that becomes serious starts when the site learned that.
                 site_aware_at=event.site_aware_at if not old.serious else old.site_aware_at,
                 record_id=record_id,
@@ -204,12 +216,16 @@ def report(
     site: str,
     subject: str,
     now: datetime,
+    assesses: bool,
 ) -> list[DomainEvent]:
     """Accepted for any consented subject, withdrawn or not, at a suspended site too: safety information
-    is never turned away."""
+    is never turned away. `assesses`: the caller may give the causality (an investigator); a coordinator reports
+    without it, and a coordinator's correction keeps the investigator's assessment."""
     check_site(protocol, site, subject, enrolling=False)
+    _assessed_by_an_investigator(form.relationship, assesses)
     if not state.consented:
         raise NotConsented(f"{subject} has no informed consent on record")
+    relationship = form.relationship
     if form.supersedes is not None:
         # A correction of the whole report (term, onset, grade, seriousness, relationship): the same event.
         corrected = state.records.get(form.supersedes)
@@ -217,6 +233,8 @@ def report(
         corrects(current, form.supersedes, form.reason, f"ae-{corrected}")
         assert corrected is not None
         ae_id = corrected
+        if not assesses:
+            relationship = state.adverse_events[corrected].relationship
     _check_times(protocol, site, form.onset_date, form.site_aware_at, now)
     seriousness, derived = assessed(Assessment(form.grade, tuple(form.seriousness), form.action_taken, form.outcome))
     return [
@@ -229,13 +247,26 @@ def report(
             seriousness=seriousness,
             derived_seriousness=derived,
             serious=is_serious(form.grade, seriousness),
-            relationship=form.relationship,
+            relationship=relationship,
             action_taken=form.action_taken,
             outcome=form.outcome,
             supersedes=form.supersedes,
             while_locked=state.locked,
         )
     ]
+
+
+class CausalityAssessment(NotDelegated):
+    rule = "delegation.causality"
+
+
+def _assessed_by_an_investigator(relationship: ProcedureRelationship | None, assesses: bool) -> None:
+    if relationship is not None and not assesses:
+        raise CausalityAssessment(
+            "an adverse event's causality is the investigator's assessment: report it without the relationship; "
+            "the investigator gives it",
+            field="relationship",
+        )
 
 
 def follow_up(
@@ -246,8 +277,10 @@ def follow_up(
     site: str,
     subject: str,
     now: datetime,
+    assesses: bool,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject, enrolling=False)
+    _assessed_by_an_investigator(form.relationship, assesses)
     current = state.adverse_events.get(form.ae_id)
     if current is None:
         raise UnknownAdverseEvent(f"{subject} has no adverse event {form.ae_id}", field="ae_id")

@@ -7,6 +7,7 @@ from faststream.nats import NatsRouter
 
 from services.safety import domain
 from services.safety.settings import SafetySettings
+from shared.contracts.access import Right, may
 from shared.contracts.commands import (
     ACKNOWLEDGE_ALERT,
     REPORT_ADVERSE_EVENT,
@@ -69,6 +70,7 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
                 site=ctx.site,
                 subject=ctx.subject,
                 now=ctx.received_at,
+                assesses=may(ctx.role, Right.ASSESS_CAUSALITY),
             ),
             result=_adverse_event(protocol, ctx.site),
             reason=form.reason,
@@ -82,7 +84,13 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
             ctx,
             domain.replay,
             lambda state: domain.follow_up(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, now=ctx.received_at
+                state,
+                form,
+                protocol=protocol,
+                site=ctx.site,
+                subject=ctx.subject,
+                now=ctx.received_at,
+                assesses=may(ctx.role, Right.ASSESS_CAUSALITY),
             ),
             result=_adverse_event(protocol, ctx.site),
             while_locked=True,

@@ -12,6 +12,7 @@ from shared.contracts.events import (
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
+    DatabaseLocked,
     DomainEvent,
     ProtocolDeviationRecorded,
     RecordedEvent,
@@ -24,8 +25,10 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import (
     AlreadyRandomized,
     ConsentWasWithdrawn,
+    DatabaseIsLocked,
     DateInFuture,
     NotConsented,
+    NotDelegated,
     Refusal,
     RuleViolation,
     SubjectIsWithdrawn,
@@ -64,6 +67,10 @@ class ConsentAlreadyGiven(RuleViolation):
 RANDOMIZED_INELIGIBLE = "RANDOMIZED_INELIGIBLE"
 
 
+class InvestigatorJudgement(NotDelegated):
+    rule = "delegation.investigator_judgement"
+
+
 class WithdrawalBeforeConsent(RuleViolation):
     rule, kind, title = "consent.withdrawal_after_signing", Refusal.INVALID, "Withdrawal dated before consent"
 
@@ -79,6 +86,8 @@ class ScreeningState:
     consent_declined: bool = False
     screenings: int = 0
     screening_id: UUID | None = None
+    # The investigator's EX11 judgement on the current screening: a coordinator's correction keeps it.
+    judged_unsuitable: bool | None = None
     randomized: bool = False
     withdrawn: bool = False
 
@@ -97,8 +106,9 @@ def evolve(state: ScreeningState, recorded: RecordedEvent) -> ScreeningState:
             return replace(state, consent_withdrawn=True, consent_withdrawal_id=record_id)
         case ConsentDeclined():
             return replace(state, consent_declined=True)
-        case SubjectScreened(screening_number=number):
-            return replace(state, screenings=number, screening_id=record_id)
+        case SubjectScreened(screening_number=number, form=form):
+            judged = form.investigator_judges_unsuitable
+            return replace(state, screenings=number, screening_id=record_id, judged_unsuitable=judged)
         case SubjectRandomized():
             return replace(state, randomized=True)
         case SubjectWithdrawn():
@@ -123,6 +133,14 @@ def _valid_consent(state: ScreeningState, subject: str) -> ConsentRecorded:
     return state.consent
 
 
+def _not_locked_for_analysis(database_lock: DatabaseLocked | None) -> None:
+    """Once the database is locked every casebook is, and no new person enters the trial."""
+    if database_lock is not None:
+        raise DatabaseIsLocked(
+            f"the database is locked for analysis through {database_lock.through_sequence}: nobody new is enrolled"
+        )
+
+
 def _not_after(day: date, today: date, field: str) -> None:
     if day > today:
         raise DateInFuture(f"{field} {day} is after today {today}", field=field)
@@ -137,8 +155,16 @@ def screen(
     subject: str,
     today: date,
     deviation_id: UUID,
+    judges: bool,
 ) -> list[DomainEvent]:
+    """`judges`: the caller may give the investigator's judgement (EX11); a coordinator's form leaves it out, and a
+    coordinator's correction keeps the investigator's answer on the record it corrects."""
     check_site(protocol, site, subject, enrolling=form.supersedes is None)
+    if form.investigator_judges_unsuitable is not None and not judges:
+        raise InvestigatorJudgement(
+            "EX11 is the investigator's judgement: leave it out; the investigator records it",
+            field="investigator_judges_unsuitable",
+        )
     _not_after(form.screening_date, today, "screening_date")
     for name, day in form.dates().items():
         if day > form.screening_date:
@@ -146,6 +172,8 @@ def screen(
     # A correction re-evaluates the screening it corrects, whatever happened since: a randomized subject
     # found ineligible stays in its arm, with a deviation (and the edit check's query) for people to review.
     correcting = corrects(state.screening_id, form.supersedes, form.reason, "screening")
+    if correcting and not judges:
+        form = form.model_copy(update={"investigator_judges_unsuitable": state.judged_unsuitable})
     consent = state.consent if correcting else _valid_consent(state, subject)
     if consent is None:
         raise NotConsented(f"{subject} has no informed consent on record")
@@ -207,9 +235,11 @@ def record_consent(
     site: str,
     subject: str,
     today: date,
+    database_lock: DatabaseLocked | None,
 ) -> list[DomainEvent]:
     # A correction is data cleaning, not enrolment: taken from a suspended site too.
     check_site(protocol, site, subject, enrolling=form.supersedes is None)
+    _not_locked_for_analysis(database_lock)
     if form.consent_form_version not in protocol.consent_form_versions:
         raise UnknownConsentFormVersion(
             f"version {form.consent_form_version} is not one of {list(protocol.consent_form_versions)}",
@@ -247,9 +277,11 @@ def decline_consent(
     site: str,
     subject: str,
     today: date,
+    database_lock: DatabaseLocked | None,
 ) -> list[DomainEvent]:
     """A person approached who declines: recorded so CONSORT counts everyone assessed; nothing may follow."""
     check_site(protocol, site, subject)
+    _not_locked_for_analysis(database_lock)
     _not_after(form.declined_on, today, "declined_on")
     if state.consent is not None:
         raise ConsentAlreadyGiven(f"{subject} consented; a change of mind is a consent withdrawal")

@@ -8,6 +8,7 @@ from faststream.nats import NatsRouter
 
 from services.screening import domain
 from services.screening.settings import ScreeningSettings
+from shared.contracts.access import Right, may
 from shared.contracts.commands import (
     DECLINE_CONSENT,
     RECORD_CONSENT,
@@ -53,7 +54,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
-        return await decide(command, domain.record_consent)
+        return await decide(command, domain.record_consent, database_lock=await runtime.database_lock())
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
@@ -61,12 +62,17 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
 
     @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
     async def decline_consent(command: DeclineConsent) -> CommandReply:
-        return await decide(command, domain.decline_consent)
+        return await decide(command, domain.decline_consent, database_lock=await runtime.database_lock())
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
+        ctx = command.context
         return await decide(
-            command, domain.screen, _screening_result, deviation_id=uuid5(command.context.command_id, "deviation")
+            command,
+            domain.screen,
+            _screening_result,
+            deviation_id=uuid5(ctx.command_id, "deviation"),
+            judges=may(ctx.role, Right.JUDGE_ELIGIBILITY),
         )
 
     return router

@@ -31,13 +31,23 @@ class Right(StrEnum):
     LOCK_CASEBOOKS = "lock_casebooks"
     SIGN_CASEBOOKS = "sign_casebooks"
     MANAGE_ACCESS = "manage_access"
+    # The investigator's own judgement, never a coordinator's data entry (the protocol's delegation).
+    JUDGE_ELIGIBILITY = "judge_eligibility"  # EX11: judged unsuitable by the investigator
+    ASSESS_CAUSALITY = "assess_causality"  # an adverse event's relationship to each procedure
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
     Role.INVESTIGATOR: frozenset(
-        {Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES, Right.SIGN_CASEBOOKS}
+        {
+            Right.POST_SITE_FORMS,
+            Right.READ_SUBJECTS,
+            Right.ANSWER_QUERIES,
+            Right.SIGN_CASEBOOKS,
+            Right.JUDGE_ELIGIBILITY,
+            Right.ASSESS_CAUSALITY,
+        }
     ),
     Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS, Right.OPEN_QUERIES, Right.VERIFY_FORMS}),
     Role.DATA_MANAGER: frozenset(
@@ -55,3 +65,8 @@ RIGHTS: dict[Role, frozenset[Right]] = {
     Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
 }
 SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
+
+
+def may(role: str, right: Right) -> bool:
+    """The role, as a token or a command names it, has the right (a role the table does not know has none)."""
+    return any(known == role and right in rights for known, rights in RIGHTS.items())

@@ -389,7 +389,9 @@ class AdverseEventForm(Correctable):
     site_aware_at: Instant = Field(description="when the site became aware (starts the 24-hour clock)")
     grade: CtcaeGrade
     seriousness: list[SeriousnessCriterion] = Field(default_factory=list, description="ICH E2A criteria that apply")
-    relationship: ProcedureRelationship
+    relationship: ProcedureRelationship | None = Field(
+        None, description="causality to each procedure: the investigator's assessment (investigators only)"
+    )
     action_taken: ActionTaken
     outcome: AdverseEventOutcome
 
@@ -415,7 +417,9 @@ class AdverseEventFollowUp(BaseModel):
     site_aware_at: Instant = Field(description="when the site learned the new information")
     grade: CtcaeGrade | None = None
     seriousness: list[SeriousnessCriterion] | None = None
-    relationship: ProcedureRelationship | None = None
+    relationship: ProcedureRelationship | None = Field(
+        None, description="causality to each procedure: the investigator's assessment (investigators only)"
+    )
     action_taken: ActionTaken | None = None
     outcome: AdverseEventOutcome | None = None
 

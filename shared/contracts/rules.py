@@ -54,7 +54,17 @@ class RecordedBefore(Exception):
         self.fact = fact
 
 
+class NotDelegated(RuleViolation):
+    """A field that is someone else's judgement under the protocol's delegation (e.g. the investigator's)."""
+
+    kind, title = Refusal.FORBIDDEN, "Not delegated to this role"
+
+
 # Rules more than one service enforces, named once.
+
+
+class DatabaseIsLocked(RuleViolation):
+    rule, title = "database.locked", "The database is locked for analysis"
 
 
 class NotConsented(RuleViolation):

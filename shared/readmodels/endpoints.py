@@ -6,6 +6,7 @@ corrections are applied and superseded records excluded here by construction. St
 nothing below re-implements a test or a distribution.
 """
 
+import statistics
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -146,8 +147,10 @@ def welch(a: list[float], b: list[float]) -> Difference | None:
 
     if len(a) < 2 or len(b) < 2:
         return None
-    if np.var(a) + np.var(b) == 0:
-        return None  # no spread in either arm: the interval is undefined, not zero-wide
+    if statistics.variance(a) + statistics.variance(b) == 0:
+        # No spread in either arm: the interval is undefined, not zero-wide. The standard library's variance (exact
+        # sums) rather than numpy's, whose rounding leaves a few ulps of spread on identical values.
+        return None
     result = stats.ttest_ind(a, b, equal_var=False)
     interval = result.confidence_interval(CONFIDENCE)
     if not (np.isfinite(interval.low) and np.isfinite(interval.high)):

@@ -151,7 +151,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("AESDISAB", "Persist or Signif Disability/Incapacity", "Char", "ICH E2A criterion"),
         ("AESCONG", "Congenital Anomaly or Birth Defect", "Char", "ICH E2A criterion"),
         ("AESMIE", "Other Medically Important Serious Event", "Char", "ICH E2A criterion"),
-        ("AEREL", "Causality", "Char", "Strongest relatedness to either procedure"),
+        ("AEREL", "Causality", "Char", "Strongest relatedness to either procedure; blank until assessed"),
         ("AEACN", "Action Taken with Study Treatment", "Char", "NOT APPLICABLE: a one-time procedure (CT ACN)"),
         ("AEACNOTH", "Other Action Taken", "Char", "Collected action (e.g. TREATMENT GIVEN, HOSPITALIZED)"),
         ("AEOUT", "Outcome of Adverse Event", "Char", "Collected (latest), CT OUT"),
@@ -452,9 +452,9 @@ async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDicti
     seq: dict[str, int] = {}
     for r in await conn.fetch("SELECT * FROM adverse_events ORDER BY subject_id, reported_at"):
         seq[r["subject_id"]] = seq.get(r["subject_id"], 0) + 1
-        strongest = max(
-            (r["fat_graft_relatedness"], r["hair_transplantation_relatedness"]), key=RELATEDNESS_ORDER.index
-        )
+        assessed = (r["fat_graft_relatedness"], r["hair_transplantation_relatedness"])
+        # Blank until the investigator has assessed the causality.
+        strongest = "" if None in assessed else max(assessed, key=RELATEDNESS_ORDER.index)
         coding = dictionary.code(r["term"])
         out.append(
             {

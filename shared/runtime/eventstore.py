@@ -233,6 +233,15 @@ class EventStore:
         self._keep(history)
         return history
 
+    async def last(self, subject: str) -> RecordedEvent | None:
+        """The last fact on one subject, by a direct read (no consumer, nothing left on the server)."""
+        try:
+            raw = await self._js.get_msg(EVENTS_STREAM, subject=subject, direct=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        assert raw.data is not None and raw.subject is not None and raw.seq is not None
+        return RecordedEvent(sequence=raw.seq, nats_subject=raw.subject, envelope=decode_envelope(raw.data))
+
     async def _read_after(self, subject_filter: str, sequence: int) -> tuple[RecordedEvent, ...]:
         """The events matching the filter after `sequence`, through a short-lived ordered consumer.
 

@@ -17,12 +17,12 @@ from prometheus_client import REGISTRY
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.contracts.casebook import refuse_if_locked
 from shared.contracts.commands import ActorContext, CommandContext, CommandReply, Rejection
-from shared.contracts.events import DomainEvent, EventMetadata, RecordedEvent
+from shared.contracts.events import DatabaseLocked, DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation
 from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
-from shared.runtime.eventstore import EventStore, History, streams_ready, subject_history
+from shared.runtime.eventstore import EventStore, History, event_subject, streams_ready, subject_history
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.metrics import COMMANDS
 from shared.runtime.projections import TRANSIENT
@@ -97,6 +97,7 @@ class ServiceRuntime:
     _running: list[tuple[ReactionRunner, asyncio.Task[None]]] = field(default_factory=list, init=False)
     _clocks: list[tuple[float, Callable[[], Awaitable[object]], str]] = field(default_factory=list, init=False)
     _ticking: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _database_lock: DatabaseLocked | None = field(default=None, init=False)
 
     @classmethod
     def create(
@@ -169,6 +170,14 @@ class ServiceRuntime:
         if self._store is None:
             raise RuntimeError("the service has not started")
         return self._store
+
+    async def database_lock(self) -> DatabaseLocked | None:
+        """The database lock for analysis, once recorded: read directly until then, kept once seen (never lifted)."""
+        if self._database_lock is None:
+            recorded = await self.store.last(event_subject(None, self.protocol.trial_id, DatabaseLocked.event_type))
+            if recorded is not None and isinstance(recorded.data, DatabaseLocked):
+                self._database_lock = recorded.data
+        return self._database_lock
 
     def today(self, ctx: CommandContext) -> date:
         """The date at the command's site when it arrived: "today" for every rule about its forms."""

@@ -19,6 +19,8 @@ from tests.conftest import SubjectIds
 SECRET = "k" * 40
 KEYS = f"e2e:{SECRET}"
 ISSUER = "trial-gateway"
+# The screening as a coordinator enters it: EX11 is the investigator's judgement (a correction keeps it).
+ENTERED = {k: v for k, v in ELIGIBLE.items() if k != "investigator_judges_unsuitable"}
 # Every test session against the same stream must use the same list: a fixed, test-kind seed.
 TEST_SEED = "0123456789abcdef" * 4
 

@@ -22,6 +22,7 @@ from tests.conftest import SubjectIds
 from tests.e2e.api import (
     CONSENT,
     ELIGIBLE,
+    ENTERED,
     ISSUER,
     REAUTHENTICATION_SECONDS,
     SECRET,
@@ -66,8 +67,8 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
         token(Role.MONITOR),
         token(Role.DATA_MANAGER),
     )
-    for path, body in (("consent", CONSENT), ("screening", ELIGIBLE)):
-        answer = await client.post(f"{base}/{path}", json=body, headers=headers(coordinator, new_key()))
+    for path, body, by in (("consent", CONSENT, coordinator), ("screening", ELIGIBLE, token(Role.INVESTIGATOR, site))):
+        answer = await client.post(f"{base}/{path}", json=body, headers=headers(by, new_key()))
         assert answer.status_code == 201, answer.text
     await wait_for_checkpoint(read_pool, "data_management", answer.json()["stream_sequence"])
 
@@ -118,7 +119,7 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
         headers=headers(coordinator, new_key()),
     )
     assert answered.status_code == 201, answered.text
-    correction = {**ELIGIBLE, "weight_kg": 43, "reason": "transcription error: the scale read 43 kg"}
+    correction = {**ENTERED, "weight_kg": 43, "reason": "transcription error: the scale read 43 kg"}
     corrected = await client.post(
         f"{base}/screening",
         json=correction,
@@ -194,7 +195,6 @@ def pruritus(onset: date, aware: datetime) -> dict[str, Any]:
         "site_aware_at": aware.isoformat(),
         "grade": 1,
         "seriousness": [],
-        "relationship": {"fat_graft": "not_related", "hair_transplantation": "not_related"},
         "action_taken": "none",
         "outcome": "recovering",
     }
@@ -380,8 +380,8 @@ async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signe
     site, subject = await subject_ids.fresh()
     base = f"/v1/sites/{site}/subjects/{subject}"
     coordinator = token(Role.SITE_COORDINATOR, site)
-    for path, body in (("consent", CONSENT), ("screening", ELIGIBLE)):
-        recorded = await client.post(f"{base}/{path}", json=body, headers=headers(coordinator, new_key()))
+    for path, body, by in (("consent", CONSENT, coordinator), ("screening", ELIGIBLE, investigator(site))):
+        recorded = await client.post(f"{base}/{path}", json=body, headers=headers(by, new_key()))
         assert recorded.status_code == 201, recorded.text
     statement = {"meaning": "I confirm eligibility"}
 
@@ -414,7 +414,7 @@ async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signe
     assert subject not in {item["subject_id"] for item in listed.json()}
 
     current = await form(client, base, "screening", coordinator)
-    correction = {**ELIGIBLE, "weight_kg": 57, "reason": "weighed again: 57 kg, not 55"}
+    correction = {**ENTERED, "weight_kg": 57, "reason": "weighed again: 57 kg, not 55"}
     corrected = await client.post(
         f"{base}/screening",
         json=correction,

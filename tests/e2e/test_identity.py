@@ -1,5 +1,6 @@
 """People signed in at a real OpenID Connect provider, through the gateway: their role and site from the
-provider's groups, revocation from the next request on, and a signature that needs a fresh sign-in."""
+provider's groups, revocation from the next request on, a signature that needs a fresh sign-in, and the
+protocol's delegation (the investigator's judgements are the investigator's)."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from tests.conftest import SubjectIds
 from tests.e2e.api import (
     CONSENT,
     ELIGIBLE,
+    ENTERED,
     LEAVER,
     REAUTHENTICATION_SECONDS,
     System,
@@ -76,12 +78,13 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
     site, subject = await subject_ids.fresh("NFH")
     base = f"/v1/sites/{site}/subjects/{subject}"
     coordinator = token(Role.SITE_COORDINATOR, site)
-    for path, body in (("consent", CONSENT), ("screening", ELIGIBLE)):
-        recorded = await client.post(f"{base}/{path}", json=body, headers=headers(coordinator, new_key()))
-        assert recorded.status_code == 201, recorded.text
     statement = {"meaning": "I confirm eligibility"}
     async with httpx.AsyncClient(timeout=10) as browser:  # the investigator's browser: the provider's session
         signed_in = (await sign_in(system.identity_provider, "investigator.nfh", http=browser)).access_token
+        # The coordinator enters consent and screening; EX11 is the investigator's, who screens.
+        for path, body, by in (("consent", CONSENT, coordinator), ("screening", ELIGIBLE, signed_in)):
+            recorded = await client.post(f"{base}/{path}", json=body, headers=headers(by, new_key()))
+            assert recorded.status_code == 201, recorded.text
         signed = await client.post(
             f"{base}/signatures/eligibility", json=statement, headers=headers(signed_in, new_key())
         )
@@ -91,7 +94,7 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
         current = await client.get(f"{base}/forms/screening", headers=headers(coordinator))
         corrected = await client.post(
             f"{base}/screening",
-            json={**ELIGIBLE, "weight_kg": 57, "reason": "weighed again: 57 kg"},
+            json={**ENTERED, "weight_kg": 57, "reason": "weighed again: 57 kg"},
             headers=headers(coordinator, new_key()) | {"If-Match": current.headers["ETag"]},
         )
         assert corrected.status_code == 201, corrected.text
@@ -119,3 +122,54 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
     view = (await client.get(base, headers=headers(coordinator))).json()
     assert [s["status"] for s in view["signatures"]] == ["invalidated_by_change", "valid"]
     assert view["signatures"][1]["covers"]["screening"] == corrected.json()["event_id"]
+
+
+async def test_the_investigators_judgements_are_the_investigators_coordinators_enter_the_data(
+    client: httpx.AsyncClient, system: System, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh("SZ3")
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    coordinator = (await sign_in(system.identity_provider, "site-coordinator.sz3")).access_token
+    investigator = (await sign_in(system.identity_provider, "investigator.sz3")).access_token
+    assert (await client.post(f"{base}/consent", json=CONSENT, headers=headers(coordinator, new_key()))).is_success
+
+    judged = await client.post(f"{base}/screening", json=ELIGIBLE, headers=headers(coordinator, new_key()))
+    assert judged.status_code == 403, judged.text
+    assert (judged.json()["rule"], judged.json()["field"]) == (
+        "delegation.investigator_judgement",
+        "investigator_judges_unsuitable",
+    )
+    entered = await client.post(f"{base}/screening", json=ENTERED, headers=headers(coordinator, new_key()))
+    assert entered.status_code == 201 and not entered.json()["eligible"], entered.text
+    assert {c["code"]: c["outcome"] for c in entered.json()["criteria"]}["EX11"] == "missing"
+    confirmed = await client.post(
+        f"{base}/screening",
+        json=ELIGIBLE | {"reason": "EX11 judged by the investigator"},
+        headers=headers(investigator, new_key()) | {"If-Match": f'"{entered.json()["event_id"]}"'},
+    )
+    assert confirmed.status_code == 201 and confirmed.json()["eligible"], confirmed.text
+
+    aware = datetime.now(UTC)
+    adverse_event = {
+        "term": "Scalp pruritus",
+        "onset_date": system.protocol.local_date(site, aware).isoformat(),
+        "site_aware_at": aware.isoformat(),
+        "grade": 1,
+        "action_taken": "none",
+        "outcome": "recovering",
+    }
+    causality = {"fat_graft": "unlikely", "hair_transplantation": "possible"}
+    assessed_by_coordinator = await client.post(
+        f"{base}/adverse-events",
+        json=adverse_event | {"relationship": causality},
+        headers=headers(coordinator, new_key()),
+    )
+    assert assessed_by_coordinator.status_code == 403, assessed_by_coordinator.text
+    assert assessed_by_coordinator.json()["rule"] == "delegation.causality"
+    reported = await client.post(f"{base}/adverse-events", json=adverse_event, headers=headers(coordinator, new_key()))
+    assert reported.status_code == 201, reported.text
+    follow_up = {"ae_id": reported.json()["ae_id"], "site_aware_at": aware.isoformat(), "relationship": causality}
+    assessed = await client.post(
+        f"{base}/adverse-events/follow-up", json=follow_up, headers=headers(investigator, new_key())
+    )
+    assert assessed.status_code == 201, assessed.text

@@ -9,7 +9,7 @@ import pytest
 from services.gateway.auth import Role
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import ELIGIBLE, consented, headers, new_key, token
+from tests.e2e.api import ELIGIBLE, ENTERED, consented, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ async def test_screening_before_consent_is_409_under_in09(client: httpx.AsyncCli
     site, subject = await subject_ids.fresh()
     response = await client.post(
         f"/v1/sites/{site}/subjects/{subject}/screening",
-        json=ELIGIBLE,
+        json=ENTERED,
         headers=headers(token(Role.SITE_COORDINATOR, site), new_key()),
     )
     assert response.status_code == 409

@@ -23,7 +23,19 @@ from shared.contracts.forms import ScreeningForm
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import CONSENT, ELIGIBLE, System, allocation, append, consent_on, consented, headers, new_key, token
+from tests.e2e.api import (
+    CONSENT,
+    ELIGIBLE,
+    ENTERED,
+    System,
+    allocation,
+    append,
+    consent_on,
+    consented,
+    headers,
+    new_key,
+    token,
+)
 from tests.e2e.test_visits import assessments, surgery
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +115,7 @@ async def test_a_refusal_of_consent_is_recorded_and_closes_the_door_to_screening
     assert declined.status_code == 201, declined.text
     again = await client.post(f"{base}/consent", json=CONSENT, headers=headers(bearer, new_key()))
     assert again.status_code == 409 and again.json()["rule"] == "consent.declined"
-    screened = await client.post(f"{base}/screening", json=ELIGIBLE, headers=headers(bearer, new_key()))
+    screened = await client.post(f"{base}/screening", json=ENTERED, headers=headers(bearer, new_key()))
     assert screened.status_code == 409 and screened.json()["rule"] == "consent.declined"
     await wait_for_checkpoint(read_pool, "subjects", declined.json()["stream_sequence"])
     read = (await client.get(base, headers=headers(bearer))).json()

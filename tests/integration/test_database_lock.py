@@ -1,5 +1,5 @@
 """The database lock on a record of its own: decided on the whole record, recorded once at trial level, and
-then no casebook is unlocked."""
+then no casebook is unlocked and nobody new enters the trial (each service as its own bus user)."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -8,21 +8,29 @@ from uuid import uuid4
 import pytest
 from faststream import TestApp
 from nats.aio.client import Client
+from pydantic import BaseModel
 
+from devstack.servers import EmbeddedNats
 from services.datamanagement.app import build_app
 from services.datamanagement.settings import DataManagementSettings
+from services.screening.app import build_app as build_screening_app
+from services.screening.settings import ScreeningSettings
 from shared.contracts.access import Role
 from shared.contracts.commands import (
+    DECLINE_CONSENT,
     LOCK_DATABASE,
+    RECORD_CONSENT,
     UNLOCK_CASEBOOK,
     ActorContext,
     CommandContext,
     CommandReply,
+    DeclineConsent,
     LockDatabase,
+    RecordConsent,
     UnlockCasebook,
 )
 from shared.contracts.events import CasebookLocked, ConsentRecorded, DatabaseLocked, EventEnvelope, EventMetadata
-from shared.contracts.forms import CasebookUnlock, DatabaseLock
+from shared.contracts.forms import CasebookUnlock, ConsentForm, ConsentRefusalForm, DatabaseLock
 from shared.contracts.protocol import load_protocol
 from shared.runtime.eventstore import EventStore, subject_history, trial_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -41,9 +49,14 @@ CONSENT = ConsentRecorded(
 
 
 @pytest.fixture(scope="module")
-async def record(own_nats: str, own_nc: Client) -> AsyncIterator[Client]:
-    """The data management service on a record of its own (a database lock is decided on the whole record)."""
-    async with TestApp(build_app(DataManagementSettings(nats_url=own_nats, command_verify_keys=COMMAND_VERIFY_KEYS))):
+async def record(own_server: EmbeddedNats, own_nc: Client) -> AsyncIterator[Client]:
+    """The data management and screening services on a record of its own (a database lock is decided on the whole
+    record), each connected as its own least-privilege user."""
+    data_management = DataManagementSettings(
+        nats_url=own_server.url_for("datamanagement"), command_verify_keys=COMMAND_VERIFY_KEYS
+    )
+    screening = ScreeningSettings(nats_url=own_server.url_for("screening"), command_verify_keys=COMMAND_VERIFY_KEYS)
+    async with TestApp(build_app(data_management)), TestApp(build_screening_app(screening)):
         yield own_nc
 
 
@@ -58,9 +71,11 @@ def actor() -> ActorContext:
     )
 
 
-async def send(nc: Client, subject: str, command: LockDatabase | UnlockCasebook, site: str | None) -> CommandReply:
+async def send(
+    nc: Client, subject: str, command: BaseModel, site: str | None, role: Role = Role.DATA_MANAGER
+) -> CommandReply:
     payload = command.model_dump_json().encode()
-    headers = as_gateway(subject, payload, site=site, role=Role.DATA_MANAGER)
+    headers = as_gateway(subject, payload, site=site, role=role)
     return CommandReply.model_validate_json((await nc.request(subject, payload, timeout=10, headers=headers)).data)
 
 
@@ -99,3 +114,17 @@ async def test_the_database_is_locked_once_every_casebook_is_and_no_casebook_is_
     unlock = UnlockCasebook(context=context, form=CasebookUnlock(reason="a late query on the consent"))
     kept = await send(record, UNLOCK_CASEBOOK, unlock, "NFH")
     assert kept.rejection is not None and kept.rejection.rule == "database.locked"
+
+    newcomer = CommandContext(**actor().model_dump(), site="NFH", subject="NFH-003")
+    coordinator = newcomer.model_copy(update={"role": Role.SITE_COORDINATOR, "actor_site": "NFH"})
+    consent = ConsentForm(
+        consent_form_version="1.0", signed_on=date(2026, 11, 24), obtained_by="inv-01", signed_by_subject=True
+    )
+    refusal = ConsentRefusalForm(declined_on=date(2026, 11, 24), recorded_by="crc-01")
+    for subject, command in (
+        (RECORD_CONSENT, RecordConsent(context=coordinator, form=consent)),
+        (DECLINE_CONSENT, DeclineConsent(context=coordinator, form=refusal)),
+    ):
+        enrolled = await send(record, subject, command, "NFH", role=Role.SITE_COORDINATOR)
+        assert enrolled.rejection is not None and enrolled.rejection.rule == "database.locked", enrolled
+    assert not (await store.load(subject_history("NFH", "NFH-003"))).events

@@ -81,8 +81,8 @@ class SafetyProjection:
                     ae.grade,
                     list(ae.seriousness),
                     ae.serious,
-                    ae.relationship.fat_graft,
-                    ae.relationship.hair_transplantation,
+                    ae.relationship.fat_graft if ae.relationship else None,
+                    ae.relationship.hair_transplantation if ae.relationship else None,
                     ae.action_taken,
                     ae.outcome,
                 )

@@ -178,7 +178,9 @@ class AdverseEventReported(DomainEvent):
         (), description="criteria the system added from the form (hospitalized ⇒ hospitalization), in seriousness too"
     )
     serious: bool
-    relationship: ProcedureRelationship
+    relationship: ProcedureRelationship | None = Field(
+        None, description="the investigator's causality assessment; none until an investigator gives it"
+    )
     action_taken: ActionTaken
     outcome: AdverseEventOutcome
     supersedes: UUID | None = Field(None, description="the record of this adverse event that this one corrects")

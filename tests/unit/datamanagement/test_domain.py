@@ -22,7 +22,14 @@ from shared.contracts.events import (
     RecordedEvent,
 )
 from shared.contracts.forms import FormVerificationRecord, QueryOpening, QueryStep
-from shared.contracts.rules import CasebookIsLocked, ReasonRequired, RecordedBefore, Refusal, RuleViolation
+from shared.contracts.rules import (
+    CasebookIsLocked,
+    DatabaseIsLocked,
+    ReasonRequired,
+    RecordedBefore,
+    Refusal,
+    RuleViolation,
+)
 from tests.unit.datamanagement.casebooks import (
     CONSENT,
     DATA_MANAGER,
@@ -314,7 +321,7 @@ def test_the_database_is_locked_once_and_only_when_every_casebook_is() -> None:
     record = numbered(first, subject_record("NFH-002", CONSENT, lock))
     [frozen] = locks.lock_database(record)
     assert frozen == DatabaseLocked(through_sequence=4, subjects=2)
-    with pytest.raises(locks.DatabaseIsLocked):
+    with pytest.raises(DatabaseIsLocked):
         locks.lock_database([*record, by(DATA_MANAGER, frozen, 5)])
     with pytest.raises(locks.CasebooksOpen):
         locks.lock_database([])
@@ -323,7 +330,7 @@ def test_the_database_is_locked_once_and_only_when_every_casebook_is() -> None:
 def test_no_casebook_is_unlocked_once_the_database_is_locked() -> None:
     book = Casebook((SITE, CONSENT))
     book.record(DATA_MANAGER, *locks.lock_casebook(book.state))
-    with pytest.raises(locks.DatabaseIsLocked):
+    with pytest.raises(DatabaseIsLocked):
         locks.unlock_casebook(
             book.state, reason="late query", database_lock=DatabaseLocked(through_sequence=9, subjects=1)
         )

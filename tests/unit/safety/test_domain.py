@@ -48,7 +48,9 @@ DEATH = {"grade": 5, "seriousness": ["death"], "outcome": "fatal"}
 
 def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = None) -> AdverseEventReported:
     state = domain.replay(given([CONSENT] if history is None else history))
-    [event] = domain.report(state, form, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
+    [event] = domain.report(
+        state, form, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=True
+    )
     assert isinstance(event, AdverseEventReported)
     return event
 
@@ -104,7 +106,7 @@ def test_a_follow_up_follows_the_same_rules_as_the_report() -> None:
 
     def follow_up(**changes: object) -> list[DomainEvent]:
         form = AdverseEventFollowUp.model_validate({"ae_id": AE_ID, "site_aware_at": NOW} | changes)
-        return domain.follow_up(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
+        return domain.follow_up(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=True)
 
     with pytest.raises(domain.AwareBeforeOnset):
         follow_up(site_aware_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC), grade=3)
@@ -123,7 +125,9 @@ def test_a_suspended_sites_adverse_events_are_accepted() -> None:
         update={"sites": tuple(s.model_copy(update={"status": "suspended"}) for s in PROTOCOL.sites)}
     )
     state = domain.replay(given([CONSENT]))
-    [event] = domain.report(state, FORM, ae_id=AE_ID, protocol=suspended, site="NFH", subject="NFH-001", now=NOW)
+    [event] = domain.report(
+        state, FORM, ae_id=AE_ID, protocol=suspended, site="NFH", subject="NFH-001", now=NOW, assesses=True
+    )
     assert isinstance(event, AdverseEventReported)
 
 
@@ -148,7 +152,9 @@ def test_an_onset_on_the_sites_today_is_accepted_and_the_next_day_is_the_future(
 
     def report_at(onset: date) -> list[DomainEvent]:
         form = FORM.model_copy(update={"onset_date": onset, "site_aware_at": now})
-        return domain.report(state, form, ae_id=AE_ID, protocol=protocol, site="NFH", subject="NFH-001", now=now)
+        return domain.report(
+            state, form, ae_id=AE_ID, protocol=protocol, site="NFH", subject="NFH-001", now=now, assesses=True
+        )
 
     assert report_at(onset_today)
     with pytest.raises(rules.DateInFuture):
@@ -188,7 +194,13 @@ def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> Non
     reported = report()
     follow_up = AdverseEventFollowUp(ae_id=AE_ID, site_aware_at=NOW, seriousness=["life_threatening"])
     [update] = domain.follow_up(
-        domain.replay(given([CONSENT, reported])), follow_up, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+        domain.replay(given([CONSENT, reported])),
+        follow_up,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        now=NOW,
+        assesses=True,
     )
     assert update.serious  # type: ignore[attr-defined]
     [alert] = alert_for([CONSENT, reported, update], reported_at=NOW)
@@ -205,6 +217,7 @@ def test_a_follow_up_of_an_unknown_event_is_404() -> None:
             site="NFH",
             subject="NFH-001",
             now=NOW,
+            assesses=True,
         )
 
 
@@ -257,7 +270,14 @@ def test_a_correction_of_the_report_is_the_same_event_and_making_it_serious_rais
         }
     )
     [corrected] = domain.report(
-        domain.replay(history), correction, ae_id=uuid4(), protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+        domain.replay(history),
+        correction,
+        ae_id=uuid4(),
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        now=NOW,
+        assesses=True,
     )
     assert isinstance(corrected, AdverseEventReported)
     assert (corrected.ae_id, corrected.serious, corrected.supersedes) == (AE_ID, True, reported.envelope.id)
@@ -272,7 +292,14 @@ def test_a_correction_made_on_an_adverse_events_earlier_record_is_stale_and_one_
     stale = FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "term was misspelt"})
     with pytest.raises(rules.StaleCorrection) as refused:
         domain.report(
-            domain.replay(later), stale, ae_id=uuid4(), protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+            domain.replay(later),
+            stale,
+            ae_id=uuid4(),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            now=NOW,
+            assesses=True,
         )
     assert refused.value.current_version == later[-1].envelope.id
     with pytest.raises(rules.NothingToCorrect):
@@ -284,13 +311,82 @@ def test_a_correction_made_on_an_adverse_events_earlier_record_is_stale_and_one_
             site="NFH",
             subject="NFH-001",
             now=NOW,
+            assesses=True,
         )
 
 
 def test_adverse_events_are_taken_in_a_locked_casebook_and_flagged() -> None:
     history = given([CONSENT, CasebookLocked(through_sequence=1)])
     [taken] = domain.report(
-        domain.replay(history), FORM, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW
+        domain.replay(history),
+        FORM,
+        ae_id=AE_ID,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        now=NOW,
+        assesses=True,
     )
     assert isinstance(taken, AdverseEventReported) and taken.while_locked
     assert not report().while_locked
+
+
+def test_causality_is_the_investigators_a_coordinator_reports_without_it() -> None:
+    state = domain.replay(given([CONSENT]))
+    with pytest.raises(domain.CausalityAssessment) as refused:
+        domain.report(
+            state, FORM, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=False
+        )
+    assert (refused.value.rule, refused.value.field) == ("delegation.causality", "relationship")
+    unassessed = FORM.model_copy(update={"relationship": None})
+    [reported] = domain.report(
+        state, unassessed, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=False
+    )
+    assert isinstance(reported, AdverseEventReported) and reported.relationship is None
+
+
+def test_the_investigator_assesses_causality_by_follow_up_and_a_coordinators_correction_keeps_it() -> None:
+    reported = report(FORM.model_copy(update={"relationship": None}))
+    assessment = AdverseEventFollowUp.model_validate(
+        {
+            "ae_id": AE_ID,
+            "site_aware_at": NOW,
+            "relationship": {"fat_graft": "unlikely", "hair_transplantation": "possible"},
+        }
+    )
+    history = [CONSENT, reported]
+
+    def follow_up(assesses: bool) -> list[DomainEvent]:
+        return domain.follow_up(
+            domain.replay(given(history)),
+            assessment,
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-001",
+            now=NOW,
+            assesses=assesses,
+        )
+
+    with pytest.raises(domain.CausalityAssessment):
+        follow_up(assesses=False)
+    [assessed] = follow_up(assesses=True)
+    recorded = given([*history, assessed])
+    correction = FORM.model_copy(
+        update={
+            "relationship": None,
+            "term": "Scalp infection",
+            "supersedes": recorded[-1].envelope.id,
+            "reason": "term",
+        }
+    )
+    [corrected] = domain.report(
+        domain.replay(recorded),
+        correction,
+        ae_id=uuid4(),
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        now=NOW,
+        assesses=False,
+    )
+    assert isinstance(corrected, AdverseEventReported) and corrected.relationship == assessment.relationship

@@ -12,6 +12,7 @@ from shared.contracts.events import (
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
+    DatabaseLocked,
     DomainEvent,
     ProtocolDeviationRecorded,
     SubjectRandomized,
@@ -36,9 +37,14 @@ def decide(
     site: str = "NFH",
     subject: str = "NFH-001",
     protocol: ProtocolDefinition = PROTOCOL,
+    database_lock: DatabaseLocked | None = None,
 ) -> list[DomainEvent]:
     state = domain.replay(given(list(history or [])))
-    return list(domain.record_consent(state, form, protocol=protocol, site=site, subject=subject, today=TODAY))
+    return list(
+        domain.record_consent(
+            state, form, protocol=protocol, site=site, subject=subject, today=TODAY, database_lock=database_lock
+        )
+    )
 
 
 def test_consent_on_an_approved_form_is_recorded() -> None:
@@ -111,7 +117,14 @@ SCREENING_FORM = ScreeningForm(
 def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> list[DomainEvent]:
     state = domain.replay(given(history))
     return domain.screen(
-        state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+        state,
+        form,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        today=TODAY,
+        deviation_id=DEVIATION_ID,
+        judges=True,
     )
 
 
@@ -175,7 +188,9 @@ def test_a_refusal_of_consent_is_recorded_and_nothing_may_follow_it() -> None:
 
     def decline(history: list[DomainEvent]) -> list[DomainEvent]:
         state = domain.replay(given(history))
-        return domain.decline_consent(state, refusal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY)
+        return domain.decline_consent(
+            state, refusal, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, database_lock=None
+        )
 
     [declined] = decline([])
     assert isinstance(declined, ConsentDeclined) and declined.reason == "concerns_about_surgery"
@@ -207,7 +222,7 @@ def test_consent_is_corrected_on_its_current_record_with_a_reason_even_after_it_
     )
     state = domain.replay(history)
     [corrected] = domain.record_consent(
-        state, correction, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY
+        state, correction, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, database_lock=None
     )
     assert isinstance(corrected, ConsentRecorded)
     assert (corrected.signed_on, corrected.supersedes) == (date(2026, 11, 19), current)
@@ -219,6 +234,7 @@ def test_consent_is_corrected_on_its_current_record_with_a_reason_even_after_it_
             site="NFH",
             subject="NFH-001",
             today=TODAY,
+            database_lock=None,
         )
     with pytest.raises(rules.StaleCorrection):
         domain.record_consent(
@@ -228,6 +244,7 @@ def test_consent_is_corrected_on_its_current_record_with_a_reason_even_after_it_
             site="NFH",
             subject="NFH-001",
             today=TODAY,
+            database_lock=None,
         )
 
 
@@ -237,7 +254,14 @@ def test_a_corrected_screening_is_evaluated_again_under_the_same_number() -> Non
     light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": first, "reason": "scale error"})
     state = domain.replay(history)
     [corrected] = domain.screen(
-        state, light, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+        state,
+        light,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        today=TODAY,
+        deviation_id=DEVIATION_ID,
+        judges=True,
     )
     assert isinstance(corrected, SubjectScreened)
     assert (corrected.screening_number, corrected.supersedes, corrected.bmi) == (1, first, Decimal("16.3"))
@@ -260,6 +284,7 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
             subject="NFH-001",
             today=TODAY,
             deviation_id=DEVIATION_ID,
+            judges=True,
         )
     corrected, deviation = domain.screen(
         domain.replay(history),
@@ -269,6 +294,7 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
         subject="NFH-001",
         today=TODAY,
         deviation_id=DEVIATION_ID,
+        judges=True,
     )
     assert isinstance(corrected, SubjectScreened) and not corrected.eligible
     assert isinstance(deviation, ProtocolDeviationRecorded)
@@ -302,9 +328,63 @@ def test_a_suspended_site_corrects_its_screening_but_does_not_screen_anew() -> N
 
     def screened(form: ScreeningForm) -> list[DomainEvent]:
         return domain.screen(
-            state, form, protocol=suspended, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+            state,
+            form,
+            protocol=suspended,
+            site="NFH",
+            subject="NFH-001",
+            today=TODAY,
+            deviation_id=DEVIATION_ID,
+            judges=True,
         )
 
     with pytest.raises(rules.SiteNotActive):
         screened(SCREENING_FORM)
     assert screened(SCREENING_FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "misread"}))
+
+
+def by_coordinator(state: domain.ScreeningState, form: ScreeningForm) -> list[DomainEvent]:
+    return domain.screen(
+        state,
+        form,
+        protocol=PROTOCOL,
+        site="NFH",
+        subject="NFH-001",
+        today=TODAY,
+        deviation_id=DEVIATION_ID,
+        judges=False,
+    )
+
+
+def test_ex11_is_the_investigators_judgement_a_coordinator_leaves_it_out() -> None:
+    state = domain.replay(given(decide()))
+    judged = SCREENING_FORM.model_copy(update={"investigator_judges_unsuitable": False})
+    with pytest.raises(domain.InvestigatorJudgement) as refused:
+        by_coordinator(state, judged)
+    assert (refused.value.rule, refused.value.field) == (
+        "delegation.investigator_judgement",
+        "investigator_judges_unsuitable",
+    )
+    assert refused.value.kind is rules.Refusal.FORBIDDEN
+    [entered] = by_coordinator(state, SCREENING_FORM)
+    assert isinstance(entered, SubjectScreened)
+    [ex11] = [c for c in entered.criteria if c.code == "EX11"]
+    assert ex11.outcome == "missing" and not entered.eligible, "eligible only once the investigator has judged"
+
+
+def test_a_coordinators_correction_keeps_the_investigators_ex11_judgement() -> None:
+    judged = SCREENING_FORM.model_copy(update={"investigator_judges_unsuitable": False})
+    history = given([*decide(), *screen([*decide()], judged)])
+    correction = SCREENING_FORM.model_copy(
+        update={"weight_kg": Decimal("71"), "supersedes": history[-1].envelope.id, "reason": "weighed again"}
+    )
+    [corrected] = by_coordinator(domain.replay(history), correction)
+    assert isinstance(corrected, SubjectScreened)
+    [ex11] = [c for c in corrected.criteria if c.code == "EX11"]
+    assert corrected.form.investigator_judges_unsuitable is False and ex11.outcome == "not_met"
+
+
+def test_nobody_new_is_enrolled_once_the_database_is_locked_for_analysis() -> None:
+    with pytest.raises(rules.DatabaseIsLocked) as refused:
+        decide(database_lock=DatabaseLocked(through_sequence=41, subjects=40))
+    assert refused.value.rule == "database.locked" and "through 41" in refused.value.detail
