@@ -10,7 +10,8 @@ from pathlib import Path
 
 import uvloop
 
-from services.reporting.app import exports, migrate, rebuild_all, replay_dead_letters, serve
+from services.reporting.app import migrate, rebuild_all, replay_dead_letters, serve
+from services.reporting.exports import exports
 from services.reporting.settings import ReportingSettings
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import load_settings

@@ -1,29 +1,24 @@
 """Wiring of the reporting service: migrations, then one runner per projection until stopped."""
 
 import asyncio
-import json
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
+from services.reporting.exports import freeze_when_locked
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
-from shared.contracts.events import DatabaseLocked
-from shared.contracts.protocol import ProtocolDefinition, load_protocol
-from shared.readmodels import datasets
+from shared.contracts.protocol import load_protocol
 from shared.readmodels.dictionary import AeDictionary
-from shared.readmodels.odm import odm_snapshot
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
-from shared.runtime.eventstore import DecodedEvents, EventStore, streams_ready, trial_history
+from shared.runtime.eventstore import DecodedEvents, streams_ready
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.metrics import OPEN_SAE_ALERTS
 from shared.runtime.postgres import (
     SHARED_MIGRATIONS,
-    Connection,
     apply_migrations,
     create_pool,
     create_pool_when_up,
@@ -34,7 +29,6 @@ from shared.runtime.projections import (
     ProjectionRunner,
     RebuildResult,
     applying,
-    read_models_as_of,
     rebuild,
 )
 
@@ -51,7 +45,8 @@ async def migrate(settings: ReportingSettings) -> None:
         await pool.close()
 
 
-def stop_all(runners: list[ProjectionRunner]) -> None:
+def stop_all(runners: list[ProjectionRunner], stopping: asyncio.Event) -> None:
+    stopping.set()
     for runner in runners:
         runner.stop()
 
@@ -69,10 +64,16 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     await streams_ready(js)
     decoded = DecodedEvents()
     runners = [ProjectionRunner(p, js, pool, decoded=decoded) for p in chosen]
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_all, runners)
+        loop.add_signal_handler(sig, stop_all, runners, stopping)
     tasks = [asyncio.create_task(r.run()) for r in runners]
+    protocol = load_protocol(settings.protocol_file)
+    dictionary = AeDictionary.load(settings.ae_dictionary_file)
+    freezer = asyncio.create_task(
+        freeze_when_locked(js, pool, protocol, dictionary, every=settings.lock_check_seconds, stopping=stopping)
+    )
 
     async def projections_running() -> bool:
         return not any(t.done() for t in tasks)
@@ -90,6 +91,8 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     try:
         await asyncio.gather(*tasks)
     finally:
+        stopping.set()
+        await freezer
         await health.stop()
         await pool.close()
         await nc.drain()
@@ -130,42 +133,3 @@ async def replay_dead_letters(settings: ReportingSettings, *, replay: bool) -> i
     finally:
         await pool.close()
         await nc.close()
-
-
-async def exports(settings: ReportingSettings) -> dict[str, str]:
-    """Every SDTM domain and ADaM dataset as CSV text, define.json describing the columns and the ODM snapshot of
-    the clinical data, by file name. Once the database is locked, all of it as of the lock (the same bytes every
-    time, whatever safety information came after), with `database-lock.json` saying which lock."""
-    protocol = load_protocol(settings.protocol_file)
-    dictionary = AeDictionary.load(settings.ae_dictionary_file)
-    nc = await bus.connect(settings.nats_url, name="trial-reporting-export")
-    pool = await create_pool(settings.database_url, max_size=1)
-    try:
-        js = nc.jetstream()
-        locks = (await EventStore(js).load(trial_history(protocol.trial_id, DatabaseLocked.event_type))).events
-        if not locks:
-            async with pool.acquire() as conn:
-                return await export_files(conn, protocol, dictionary, as_of=datetime.now(UTC))
-        lock = locks[0]
-        assert isinstance(lock.data, DatabaseLocked)
-        through = lock.data.through_sequence
-        async with read_models_as_of(all_projections(protocol), js, pool, through=through) as conn:
-            files = await export_files(conn, protocol, dictionary, as_of=lock.envelope.time)
-        summary = {"through_sequence": through, "locked_at": lock.envelope.time.isoformat(), "by": lock.envelope.actor}
-        return files | {"database-lock.json": json.dumps(summary, indent=2)}
-    finally:
-        await pool.close()
-        await nc.close()
-
-
-async def export_files(
-    conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary, *, as_of: datetime
-) -> dict[str, str]:
-    """The export files from the read models on `conn`."""
-    files = {
-        f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol))
-        for name, build in datasets.builders(dictionary).items()
-    }
-    files["odm.xml"] = await odm_snapshot(conn, protocol, as_of)
-    files["define.json"] = json.dumps(datasets.define(), indent=2)
-    return files

@@ -21,7 +21,14 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
     ReadModel.VISITS: ("procedures", "visits"),
     ReadModel.SAFETY: ("adverse_events", "sae_alerts", "protocol_deviations"),
     ReadModel.AUDIT_TRAIL: ("audit_trail",),
-    ReadModel.DATA_MANAGEMENT: ("casebook_forms", "queries", "query_messages", "signatures", "revoked_users"),
+    ReadModel.DATA_MANAGEMENT: (
+        "casebook_forms",
+        "queries",
+        "query_messages",
+        "signatures",
+        "revoked_users",
+        "database_lock",
+    ),
 }
 
 

@@ -310,3 +310,27 @@ async def to_sign(conn: Connection, site: str) -> list[ToSign]:
 async def access_revoked(pool: asyncpg.Pool, user: str) -> bool:
     """Whether a data manager revoked this user's access (and nobody restored it)."""
     return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM revoked_users WHERE user_id = $1)", user))
+
+
+class DatabaseLockView(BaseModel):
+    """The database lock for analysis: what the exports are made as of, once it exists."""
+
+    through_sequence: int
+    subjects: int
+    locked_at: datetime
+    locked_by: str
+
+
+async def database_lock(conn: Connection) -> DatabaseLockView | None:
+    row = await conn.fetchrow("SELECT through_sequence, subjects, locked_at, locked_by FROM database_lock")
+    return DatabaseLockView(**dict(row)) if row else None
+
+
+# Beside the export files once the database is locked: which lock they are made as of.
+LOCK_FILE = "database-lock.json"
+
+
+async def frozen_export(conn: Connection, name: str) -> str | None:
+    """One export file as of the database lock, once the reporting service has made them."""
+    content: str | None = await conn.fetchval("SELECT content FROM frozen_exports WHERE name = $1", name)
+    return content

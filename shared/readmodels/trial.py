@@ -170,7 +170,10 @@ class AdverseEventCount(BaseModel):
     arm: str
     grade: int
     serious: bool
-    related: bool = Field(description="possibly, probably or definitely related to either procedure")
+    related: bool | None = Field(
+        description="possibly, probably or definitely related to either procedure; null while the investigator has "
+        "not assessed the causality"
+    )
     subjects: int
     events: int
 

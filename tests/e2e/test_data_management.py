@@ -173,7 +173,7 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
     steps = [(e["event_type"], e["actor_role"]) for e in trail]
     assert steps == [
         ("ConsentRecorded", "site_coordinator"),
-        ("SubjectScreened", "site_coordinator"),
+        ("SubjectScreened", "investigator"),
         ("FormVerified", "monitor"),
         ("QueryOpened", "monitor"),
         ("QueryAnswered", "site_coordinator"),
@@ -323,7 +323,9 @@ async def test_a_locked_casebook_refuses_a_visit_takes_an_sae_flagged_and_opens_
         await client.post(f"{base}/queries", json=query, headers=headers(token(Role.MONITOR), new_key()))
     ).status_code == 423
     sae = await client.post(
-        f"{base}/adverse-events", json=serious_adverse_event(), headers=headers(coordinator, new_key())
+        f"{base}/adverse-events",
+        json=serious_adverse_event(relationship=None),  # the causality is the investigator's, later
+        headers=headers(coordinator, new_key()),
     )
     assert sae.status_code == 201 and sae.json()["casebook_locked"] is True, sae.text
     await wait_for_checkpoint(read_pool, "subjects", sae.json()["stream_sequence"])

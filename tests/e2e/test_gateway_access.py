@@ -81,6 +81,7 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
     ("GET", "/v1/reports/exports/ADSL.csv", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
     ("GET", "/v1/reports/exports/define.json", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
     ("GET", "/v1/reports/exports/odm.xml", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
+    ("GET", "/v1/reports/exports/database-lock.json", {Role.DATA_MANAGER, Role.STATISTICIAN}, False),
 ]
 
 

@@ -125,7 +125,7 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
 
 
 async def test_the_investigators_judgements_are_the_investigators_coordinators_enter_the_data(
-    client: httpx.AsyncClient, system: System, subject_ids: SubjectIds
+    client: httpx.AsyncClient, system: System, subject_ids: SubjectIds, read_pool: asyncpg.Pool
 ) -> None:
     site, subject = await subject_ids.fresh("SZ3")
     base = f"/v1/sites/{site}/subjects/{subject}"
@@ -168,6 +168,10 @@ async def test_the_investigators_judgements_are_the_investigators_coordinators_e
     assert assessed_by_coordinator.json()["rule"] == "delegation.causality"
     reported = await client.post(f"{base}/adverse-events", json=adverse_event, headers=headers(coordinator, new_key()))
     assert reported.status_code == 201, reported.text
+    await wait_for_checkpoint(read_pool, "safety", reported.json()["stream_sequence"])
+    summary = await client.get("/v1/reports/adverse-events.json", headers=headers(token(Role.DATA_MANAGER)))
+    assert summary.status_code == 200, summary.text
+    assert any(count["related"] is None for count in summary.json()["adverse_events"]), "unassessed: unknown"
     follow_up = {"ae_id": reported.json()["ae_id"], "site_aware_at": aware.isoformat(), "relationship": causality}
     assessed = await client.post(
         f"{base}/adverse-events/follow-up", json=follow_up, headers=headers(investigator, new_key())

@@ -7,6 +7,7 @@ Runs on a nats-server of its own: forty randomizations fill the trial's cap.
 import asyncio
 import csv
 import io
+import json
 import statistics
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -19,18 +20,26 @@ from uuid import UUID, uuid4
 from xml.etree import ElementTree as ET
 
 import asyncpg
+import httpx
 import nats
 import pytest
 from nats.aio.client import Client
 
-from services.reporting.app import MIGRATIONS, export_files
+from services.gateway.app import create_app
+from services.gateway.auth import issue_token
+from services.gateway.settings import GatewaySettings
+from services.reporting.app import MIGRATIONS
+from services.reporting.exports import export_files, files_as_of_lock, freeze_exports
 from services.reporting.projections import all_projections
+from services.reporting.projections.datamanagement import DataManagementProjection
 from services.screening.eligibility import evaluate
+from shared.contracts.access import Role
 from shared.contracts.events import (
     AdverseEventReported,
     ConsentDeclined,
     ConsentRecorded,
     ConsentWithdrawn,
+    DatabaseLocked,
     DomainEvent,
     EventEnvelope,
     EventMetadata,
@@ -53,7 +62,7 @@ from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
 from shared.readmodels.odm import odm_snapshot
 from shared.readmodels.trial import deviations, visit_compliance
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_wide
+from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import (
     ProjectionRunner,
@@ -66,6 +75,7 @@ from shared.runtime.projections import (
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests import odm_check, sdtm_basics
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
+from tests.conftest import COMMAND_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -643,3 +653,59 @@ async def test_the_read_models_as_of_a_sequence_export_the_same_bytes_every_time
     async with projected.acquire() as conn:
         assert await table_checksums(conn, [t for p in projections for t in p.tables]) == checksums, "live untouched"
         assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname LIKE 'pg_temp%'") == 0
+
+
+async def test_once_the_database_is_locked_every_export_is_the_one_made_as_of_the_lock(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool, database_url: str, own_nats: str
+) -> None:
+    """Last in this module: it locks the module's record (as of just before its last adverse event report)."""
+    nc, script, _ = recorded_trial
+    js = nc.jetstream()
+    store = EventStore(js)
+    through = (await store.load(trial_wide(AdverseEventReported.event_type))).events[-1].sequence - 1
+    meta = EventMetadata("/trial/datamanagement", None, PROTOCOL.trial_id, "dm-1", "corr-lock", PROTOCOL.version)
+    lock = DatabaseLocked(through_sequence=through, subjects=len(script.histories))
+    [locked] = await store.append(
+        [EventEnvelope.wrap(lock, meta, event_id=uuid4(), time=datetime(2027, 2, 1, tzinfo=UTC))],
+        subject_filter=trial_history(PROTOCOL.trial_id, DatabaseLocked.event_type),
+        expected_last_sequence=0,
+    )
+    runner = ProjectionRunner(DataManagementProjection(), js, projected)
+    running = asyncio.create_task(runner.run())
+    try:
+        await wait_for_checkpoint(projected, ReadModel.DATA_MANAGEMENT, locked.sequence, timeout=60)
+    finally:
+        runner.stop()
+        await running
+
+    settings = GatewaySettings(
+        nats_url=own_nats,
+        database_url=database_url,
+        token_signing_keys=f"t:{'t' * 40}",
+        command_signing_key=COMMAND_KEYS["COMMAND_SIGNING_KEY"],
+    )
+    dictionary = AeDictionary.load(settings.ae_dictionary_file)
+    assert await freeze_exports(js, projected, PROTOCOL, dictionary)
+    assert await freeze_exports(js, projected, PROTOCOL, dictionary), "made once, kept"
+    reproduced = await files_as_of_lock(js, projected, PROTOCOL, dictionary, locked)
+    async with projected.acquire() as conn:
+        live = await export_files(conn, PROTOCOL, dictionary, as_of=datetime.now(UTC))
+    assert reproduced["ae.csv"].count("\n") == live["ae.csv"].count("\n") - 1, "the report after the lock left out"
+
+    app = create_app(settings)
+    bearer = issue_token({"t": "t" * 40}, issuer=settings.token_issuer, role=Role.STATISTICIAN, site=None, hours=1)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http,
+    ):
+        for name, path in (
+            ("ae.csv", "AE.csv"),
+            ("adsl.csv", "ADSL.csv"),
+            ("odm.xml", "odm.xml"),
+            ("database-lock.json", "database-lock.json"),
+        ):
+            served = await http.get(f"/v1/reports/exports/{path}", headers={"Authorization": f"Bearer {bearer}"})
+            assert served.status_code == 200, served.text
+            assert served.text == reproduced[name], f"{name}: byte for byte as of the lock"
+            assert served.headers["Database-Lock-Sequence"] == str(through)
+    assert json.loads(reproduced["database-lock.json"])["through_sequence"] == through

@@ -1,57 +1,100 @@
 """`/v1/reports/exports/…`: the SDTM-shaped exports, the ADaM analysis datasets and their define, and the
-ODM snapshot of the clinical data, for data managers and statisticians."""
+ODM snapshot of the clinical data, for data managers and statisticians.
 
+Once the database is locked for analysis, every export is the one made from the record as of the lock (the same
+bytes every time) and says which lock in the `Database-Lock-Sequence` header; until the reporting service has made
+them (seconds after the lock), 503 with Retry-After."""
+
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
-from services.gateway.errors import problem_responses
+from services.gateway.errors import ProblemError, problem_responses, service_unavailable
 from services.gateway.openapi import CsvResponse, XmlResponse
 from shared.readmodels import datasets
+from shared.readmodels.datamanagement import LOCK_FILE, database_lock, frozen_export
 from shared.readmodels.odm import odm_snapshot
+from shared.runtime.postgres import Connection
 
 # One of the exported datasets by its name, exactly (`DM`, `ADSL`): validated, and an enum in the OpenAPI.
 Dataset = Annotated[
     str, Path(pattern=f"^({'|'.join(datasets.NAMES)})$", json_schema_extra={"enum": list(datasets.NAMES)})
 ]
+LOCK_HEADER = "Database-Lock-Sequence"
+LOCKED = "; once the database is locked, as of the lock (header Database-Lock-Sequence)"
+
+
+async def export_file(
+    request: Request, name: str, live: Callable[[Connection], Awaitable[str]] | None
+) -> tuple[str, dict[str, str]]:
+    """The file from the live read models, or as of the database lock once there is one, with the lock's sequence
+    (`live` None: a file there is only as of a lock)."""
+    async with request.app.state.pool.acquire() as conn:
+        lock = await database_lock(conn)
+        if lock is None:
+            if live is None:
+                raise ProblemError(404, "not-locked", "Not locked", "the database is not locked for analysis")
+            return await live(conn), {"Content-Disposition": f'attachment; filename="{name}"'}
+        frozen = await frozen_export(conn, name)
+    if frozen is None:
+        raise service_unavailable("the database is locked: its exports as of the lock are being made")
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', LOCK_HEADER: str(lock.through_sequence)}
+    return frozen, headers
 
 
 def exports_router() -> APIRouter:
     """Every export needs EXPORT_DATA."""
     exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
-    router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
+    router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 503))
 
     @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
     async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
         return datasets.define()
 
     @router.get(
+        "/exports/database-lock.json",
+        operation_id="export_database_lock",
+        summary="Which database lock the exports are made as of (404 until the database is locked)",
+        responses=problem_responses(404),
+    )
+    async def lock_file(request: Request, caller: exporter) -> Response:
+        content, headers = await export_file(request, LOCK_FILE, None)
+        return Response(content, media_type="application/json", headers=headers)
+
+    @router.get(
         "/exports/odm.xml",
         operation_id="export_odm",
-        summary="CDISC ODM 1.3.2 snapshot of the clinical data: metadata, sites and every subject's forms",
+        summary="CDISC ODM 1.3.2 snapshot of the clinical data: metadata, sites and every subject's forms" + LOCKED,
         response_class=XmlResponse,
     )
     async def odm_export(request: Request, caller: exporter) -> XmlResponse:
-        async with request.app.state.pool.acquire() as conn:
-            document = await odm_snapshot(conn, request.app.state.settings.protocol(), datetime.now(UTC))
-        return XmlResponse(document, headers={"Content-Disposition": 'attachment; filename="odm.xml"'})
+        protocol = request.app.state.settings.protocol()
+
+        async def live(conn: Connection) -> str:
+            return await odm_snapshot(conn, protocol, datetime.now(UTC))
+
+        content, headers = await export_file(request, "odm.xml", live)
+        return XmlResponse(content, headers=headers)
 
     @router.get(
         "/exports/{domain}.csv",
         operation_id="export_domain",
-        summary="CSV of one SDTM domain (DM, SUPPDM, IE, DS, PR, SV, AE, SUPPAE, DV) or ADaM dataset (ADSL, ADEFF)",
+        summary="CSV of one SDTM domain (DM, SUPPDM, IE, DS, PR, SV, AE, SUPPAE, DV) or ADaM dataset (ADSL, ADEFF)"
+        + LOCKED,
         response_class=CsvResponse,
     )
     async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
         build = datasets.builders(request.app.state.ae_dictionary)[domain]
-        async with request.app.state.pool.acquire() as conn:
-            rows = await build(conn, request.app.state.settings.protocol())
-        return CsvResponse(
-            datasets.to_csv(domain, rows),
-            headers={"Content-Disposition": f'attachment; filename="{domain.lower()}.csv"'},
-        )
+
+        async def live(conn: Connection) -> str:
+            return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()))
+
+        content, headers = await export_file(request, f"{domain.lower()}.csv", live)
+        return CsvResponse(content, headers=headers)
 
     return router

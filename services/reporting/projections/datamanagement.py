@@ -2,6 +2,7 @@
 
 from shared.contracts.casebook import form_of
 from shared.contracts.events import (
+    DatabaseLocked,
     DomainEvent,
     FormVerified,
     QueryAnswered,
@@ -57,6 +58,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 
 REVOKE = "INSERT INTO revoked_users (user_id, revoked_at, revoked_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 RESTORE = "DELETE FROM revoked_users WHERE user_id = $1"
+LOCK_DATABASE = """
+INSERT INTO database_lock (trial_id, through_sequence, subjects, locked_at, locked_by) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
+"""
 
 STEPS: dict[type[DomainEvent], str] = {
     QueryOpened: "opened",
@@ -90,6 +95,8 @@ class DataManagementProjection:
                 await conn.execute(REVOKE, user, e.time, e.actor)
             case UserAccessRestored(user=user):
                 await conn.execute(RESTORE, user)
+            case DatabaseLocked() as lock:
+                await conn.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
             case SignatureApplied() as s:
                 await conn.execute(
                     INSERT_SIGNATURE, s.signature_id, e.siteid, e.subject, s.kind, s.meaning, e.actor, s.printed_name,
