@@ -18,6 +18,7 @@ import shared.runtime.metrics  # noqa: F401 - registers the metrics the alerts r
 from devstack.servers import NatsCluster
 from devstack.stack import SERVICES
 from ops.bus_permissions import nats_authorization
+from services.gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.deploy
 
@@ -127,6 +128,20 @@ def test_prod_runs_everything_twice_spread_across_nodes_with_a_budget_and_an_aut
     assert cluster["spec"]["instances"] == 3 and cluster["spec"]["backup"]["barmanObjectStore"]["destinationPath"]
     [backup] = by_kind(objects, "ScheduledBackup")
     assert backup["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+
+
+def test_prod_takes_tokens_from_the_identity_provider_only_and_lets_the_gateway_reach_it() -> None:
+    objects = render("prod")
+    [config] = by_kind(objects, "ConfigMap")
+    settings = GatewaySettings(oidc_issuer=config["data"]["OIDC_ISSUER"], oidc_audience=config["data"]["OIDC_AUDIENCE"])
+    assert settings.signing_keys() == {}, "no development issuer beside the provider"
+    [gateway] = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "gateway"]
+    mounted = [s["secret"]["name"] for v in gateway["spec"]["template"]["spec"]["volumes"] if "projected" in v
+               for s in v["projected"]["sources"]]  # fmt: skip
+    assert "trial-gateway-token-keys" not in mounted and "trial-command-keys" in mounted
+    [egress] = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "gateway-to-identity-provider"]
+    assert egress["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+    assert egress["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
 
 
 def test_networking_is_denied_by_default_and_opened_flow_by_flow(overlay: tuple[str, list[dict[str, Any]]]) -> None:
