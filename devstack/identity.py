@@ -13,7 +13,6 @@ import hashlib
 import json
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.parse
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.servers import free_port, wait_until
+from devstack.servers import free_port, stop_process, wait_until
 from shared.contracts.access import SITE_ROLES, Role
 from shared.contracts.protocol import ProtocolDefinition
 
@@ -166,14 +165,7 @@ class IdentityProvider:
             return False
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout)
 
     def rotate_keys(self, *, keep_previous: bool) -> str:
         """A new signing key first in the published set (the previous one kept for tokens already out, or

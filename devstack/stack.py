@@ -1,6 +1,5 @@
 """Each service as its own process (`python -m services.<name>`), as Kubernetes runs them; stopped cleanly."""
 
-import signal
 import subprocess
 import sys
 import time
@@ -8,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from devstack.servers import free_port
+from devstack.servers import free_port, stop_process
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
 SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "datamanagement", "gateway")
@@ -87,13 +86,7 @@ class ServiceProcesses:
         codes: dict[str, int] = {}
         for name in reversed([n for n in self.processes if not names or n in names]):
             process = self.processes.pop(name)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout)
             codes[name] = process.returncode
         return codes
 

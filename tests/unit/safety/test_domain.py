@@ -1,6 +1,7 @@
 """Seriousness, the 24-hour clock, one alert per SAE, acknowledgement and escalation — pure rules."""
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from uuid import UUID, uuid4
 
 import pytest
@@ -44,13 +45,14 @@ FORM = AdverseEventForm(
 )
 AE_ID = UUID("00000000-0000-0000-0000-0000000000ae")
 DEATH = {"grade": 5, "seriousness": ["death"], "outcome": "fatal"}
+# At the site, now: what the reports and follow-ups below share.
+report_at_nfh = partial(domain.report, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
+follow_up_at_nfh = partial(domain.follow_up, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW)
 
 
 def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = None) -> AdverseEventReported:
     state = domain.replay(given([CONSENT] if history is None else history))
-    [event] = domain.report(
-        state, form, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=True
-    )
+    [event] = report_at_nfh(state, form, ae_id=AE_ID, assesses=True)
     assert isinstance(event, AdverseEventReported)
     return event
 
@@ -106,7 +108,7 @@ def test_a_follow_up_follows_the_same_rules_as_the_report() -> None:
 
     def follow_up(**changes: object) -> list[DomainEvent]:
         form = AdverseEventFollowUp.model_validate({"ae_id": AE_ID, "site_aware_at": NOW} | changes)
-        return domain.follow_up(state, form, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=True)
+        return follow_up_at_nfh(state, form, assesses=True)
 
     with pytest.raises(domain.AwareBeforeOnset):
         follow_up(site_aware_at=datetime(2026, 11, 1, 9, 0, tzinfo=UTC), grade=3)
@@ -193,15 +195,7 @@ def test_an_sae_reported_over_24_hours_after_awareness_is_late_and_a_deviation(d
 def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> None:
     reported = report()
     follow_up = AdverseEventFollowUp(ae_id=AE_ID, site_aware_at=NOW, seriousness=["life_threatening"])
-    [update] = domain.follow_up(
-        domain.replay(given([CONSENT, reported])),
-        follow_up,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        now=NOW,
-        assesses=True,
-    )
+    [update] = follow_up_at_nfh(domain.replay(given([CONSENT, reported])), follow_up, assesses=True)
     assert update.serious  # type: ignore[attr-defined]
     [alert] = alert_for([CONSENT, reported, update], reported_at=NOW)
     assert isinstance(alert, SeriousAdverseEventAlertRaised)
@@ -210,13 +204,9 @@ def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> Non
 
 def test_a_follow_up_of_an_unknown_event_is_404() -> None:
     with pytest.raises(domain.UnknownAdverseEvent):
-        domain.follow_up(
+        follow_up_at_nfh(
             domain.replay(given([CONSENT])),
             AdverseEventFollowUp(ae_id=uuid4(), site_aware_at=NOW, grade=3),
-            protocol=PROTOCOL,
-            site="NFH",
-            subject="NFH-001",
-            now=NOW,
             assesses=True,
         )
 
@@ -269,16 +259,7 @@ def test_a_correction_of_the_report_is_the_same_event_and_making_it_serious_rais
             "reason": "admitted overnight, left out of the report",
         }
     )
-    [corrected] = domain.report(
-        domain.replay(history),
-        correction,
-        ae_id=uuid4(),
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        now=NOW,
-        assesses=True,
-    )
+    [corrected] = report_at_nfh(domain.replay(history), correction, ae_id=uuid4(), assesses=True)
     assert isinstance(corrected, AdverseEventReported)
     assert (corrected.ae_id, corrected.serious, corrected.supersedes) == (AE_ID, True, reported.envelope.id)
     [alert] = alert_for([CONSENT, report(), corrected])
@@ -291,42 +272,17 @@ def test_a_correction_made_on_an_adverse_events_earlier_record_is_stale_and_one_
     later = [*history, *given([follow_up])]
     stale = FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "term was misspelt"})
     with pytest.raises(rules.StaleCorrection) as refused:
-        domain.report(
-            domain.replay(later),
-            stale,
-            ae_id=uuid4(),
-            protocol=PROTOCOL,
-            site="NFH",
-            subject="NFH-001",
-            now=NOW,
-            assesses=True,
-        )
+        report_at_nfh(domain.replay(later), stale, ae_id=uuid4(), assesses=True)
     assert refused.value.current_version == later[-1].envelope.id
     with pytest.raises(rules.NothingToCorrect):
-        domain.report(
-            domain.replay(later),
-            stale.model_copy(update={"supersedes": uuid4()}),
-            ae_id=uuid4(),
-            protocol=PROTOCOL,
-            site="NFH",
-            subject="NFH-001",
-            now=NOW,
-            assesses=True,
+        report_at_nfh(
+            domain.replay(later), stale.model_copy(update={"supersedes": uuid4()}), ae_id=uuid4(), assesses=True
         )
 
 
 def test_adverse_events_are_taken_in_a_locked_casebook_and_flagged() -> None:
     history = given([CONSENT, CasebookLocked(through_sequence=1)])
-    [taken] = domain.report(
-        domain.replay(history),
-        FORM,
-        ae_id=AE_ID,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        now=NOW,
-        assesses=True,
-    )
+    [taken] = report_at_nfh(domain.replay(history), FORM, ae_id=AE_ID, assesses=True)
     assert isinstance(taken, AdverseEventReported) and taken.while_locked
     assert not report().while_locked
 
@@ -334,14 +290,10 @@ def test_adverse_events_are_taken_in_a_locked_casebook_and_flagged() -> None:
 def test_causality_is_the_investigators_a_coordinator_reports_without_it() -> None:
     state = domain.replay(given([CONSENT]))
     with pytest.raises(domain.CausalityAssessment) as refused:
-        domain.report(
-            state, FORM, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=False
-        )
+        report_at_nfh(state, FORM, ae_id=AE_ID, assesses=False)
     assert (refused.value.rule, refused.value.field) == ("delegation.causality", "relationship")
     unassessed = FORM.model_copy(update={"relationship": None})
-    [reported] = domain.report(
-        state, unassessed, ae_id=AE_ID, protocol=PROTOCOL, site="NFH", subject="NFH-001", now=NOW, assesses=False
-    )
+    [reported] = report_at_nfh(state, unassessed, ae_id=AE_ID, assesses=False)
     assert isinstance(reported, AdverseEventReported) and reported.relationship is None
 
 
@@ -357,15 +309,7 @@ def test_the_investigator_assesses_causality_by_follow_up_and_a_coordinators_cor
     history = [CONSENT, reported]
 
     def follow_up(assesses: bool) -> list[DomainEvent]:
-        return domain.follow_up(
-            domain.replay(given(history)),
-            assessment,
-            protocol=PROTOCOL,
-            site="NFH",
-            subject="NFH-001",
-            now=NOW,
-            assesses=assesses,
-        )
+        return follow_up_at_nfh(domain.replay(given(history)), assessment, assesses=assesses)
 
     with pytest.raises(domain.CausalityAssessment):
         follow_up(assesses=False)
@@ -379,14 +323,5 @@ def test_the_investigator_assesses_causality_by_follow_up_and_a_coordinators_cor
             "reason": "term",
         }
     )
-    [corrected] = domain.report(
-        domain.replay(recorded),
-        correction,
-        ae_id=uuid4(),
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        now=NOW,
-        assesses=False,
-    )
+    [corrected] = report_at_nfh(domain.replay(recorded), correction, ae_id=uuid4(), assesses=False)
     assert isinstance(corrected, AdverseEventReported) and corrected.relationship == assessment.relationship

@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from uuid import uuid4
 
 import pytest
@@ -109,6 +110,10 @@ def test_suspended_site_cannot_consent_subjects() -> None:
 
 
 DEVIATION_ID = uuid4()
+# At the site, today: what the screenings below share.
+screen_at_nfh = partial(
+    domain.screen, protocol=PROTOCOL, site="NFH", subject="NFH-001", today=TODAY, deviation_id=DEVIATION_ID
+)
 SCREENING_FORM = ScreeningForm(
     screening_date=date(2026, 11, 24), age_years=40, sex="male", height_cm=Decimal("175"), weight_kg=Decimal("70")
 )
@@ -116,16 +121,7 @@ SCREENING_FORM = ScreeningForm(
 
 def screen(history: list[DomainEvent], form: ScreeningForm = SCREENING_FORM) -> list[DomainEvent]:
     state = domain.replay(given(history))
-    return domain.screen(
-        state,
-        form,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        today=TODAY,
-        deviation_id=DEVIATION_ID,
-        judges=True,
-    )
+    return screen_at_nfh(state, form, judges=True)
 
 
 def test_screening_without_consent_is_refused_under_in09() -> None:
@@ -253,16 +249,7 @@ def test_a_corrected_screening_is_evaluated_again_under_the_same_number() -> Non
     first = history[-1].envelope.id
     light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": first, "reason": "scale error"})
     state = domain.replay(history)
-    [corrected] = domain.screen(
-        state,
-        light,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        today=TODAY,
-        deviation_id=DEVIATION_ID,
-        judges=True,
-    )
+    [corrected] = screen_at_nfh(state, light, judges=True)
     assert isinstance(corrected, SubjectScreened)
     assert (corrected.screening_number, corrected.supersedes, corrected.bmi) == (1, first, Decimal("16.3"))
     assert corrected.form.supersedes is None and corrected.form.reason is None, "the form as the site filled it"
@@ -276,26 +263,8 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
     screened = history[-2].envelope.id
     light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": screened, "reason": "scale"})
     with pytest.raises(rules.AlreadyRandomized):
-        domain.screen(
-            domain.replay(history),
-            light.model_copy(update={"supersedes": None}),
-            protocol=PROTOCOL,
-            site="NFH",
-            subject="NFH-001",
-            today=TODAY,
-            deviation_id=DEVIATION_ID,
-            judges=True,
-        )
-    corrected, deviation = domain.screen(
-        domain.replay(history),
-        light,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        today=TODAY,
-        deviation_id=DEVIATION_ID,
-        judges=True,
-    )
+        screen_at_nfh(domain.replay(history), light.model_copy(update={"supersedes": None}), judges=True)
+    corrected, deviation = screen_at_nfh(domain.replay(history), light, judges=True)
     assert isinstance(corrected, SubjectScreened) and not corrected.eligible
     assert isinstance(deviation, ProtocolDeviationRecorded)
     assert (deviation.code, deviation.deviation_id) == (domain.RANDOMIZED_INELIGIBLE, DEVIATION_ID)
@@ -343,30 +312,17 @@ def test_a_suspended_site_corrects_its_screening_but_does_not_screen_anew() -> N
     assert screened(SCREENING_FORM.model_copy(update={"supersedes": history[-1].envelope.id, "reason": "misread"}))
 
 
-def by_coordinator(state: domain.ScreeningState, form: ScreeningForm) -> list[DomainEvent]:
-    return domain.screen(
-        state,
-        form,
-        protocol=PROTOCOL,
-        site="NFH",
-        subject="NFH-001",
-        today=TODAY,
-        deviation_id=DEVIATION_ID,
-        judges=False,
-    )
-
-
 def test_ex11_is_the_investigators_judgement_a_coordinator_leaves_it_out() -> None:
     state = domain.replay(given(decide()))
     judged = SCREENING_FORM.model_copy(update={"investigator_judges_unsuitable": False})
     with pytest.raises(domain.InvestigatorJudgement) as refused:
-        by_coordinator(state, judged)
+        screen_at_nfh(state, judged, judges=False)
     assert (refused.value.rule, refused.value.field) == (
         "delegation.investigator_judgement",
         "investigator_judges_unsuitable",
     )
     assert refused.value.kind is rules.Refusal.FORBIDDEN
-    [entered] = by_coordinator(state, SCREENING_FORM)
+    [entered] = screen_at_nfh(state, SCREENING_FORM, judges=False)
     assert isinstance(entered, SubjectScreened)
     [ex11] = [c for c in entered.criteria if c.code == "EX11"]
     assert ex11.outcome == "missing" and not entered.eligible, "eligible only once the investigator has judged"
@@ -378,7 +334,7 @@ def test_a_coordinators_correction_keeps_the_investigators_ex11_judgement() -> N
     correction = SCREENING_FORM.model_copy(
         update={"weight_kg": Decimal("71"), "supersedes": history[-1].envelope.id, "reason": "weighed again"}
     )
-    [corrected] = by_coordinator(domain.replay(history), correction)
+    [corrected] = screen_at_nfh(domain.replay(history), correction, judges=False)
     assert isinstance(corrected, SubjectScreened)
     [ex11] = [c for c in corrected.criteria if c.code == "EX11"]
     assert corrected.form.investigator_judges_unsuitable is False and ex11.outcome == "not_met"
