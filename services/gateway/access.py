@@ -11,8 +11,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway.auth import InvalidToken, Principal, Right, RoleNotGranted
-from services.gateway.errors import forbidden, rejection_problem, unauthorized
+from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, Right, RoleNotGranted
+from services.gateway.errors import forbidden, rejection_problem, service_unavailable, unauthorized
 from services.gateway.oidc import TrustedIssuers
 from services.gateway.params import SitePath
 from shared.contracts.commands import Rejection
@@ -41,6 +41,8 @@ async def principal(
         raise unauthorized(str(exc)) from exc
     except RoleNotGranted as exc:
         raise forbidden(str(exc)) from exc
+    except ProviderUnavailable as exc:
+        raise service_unavailable(str(exc)) from exc
     if await access_revoked(request.app.state.pool, caller.actor):
         raise unauthorized("access revoked")
     return caller

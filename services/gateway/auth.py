@@ -30,7 +30,7 @@ class Principal(BaseModel):
     role: Role
     site: SiteCode | None = None
     token_id: str = Field(pattern=CLAIM_PATTERN)
-    issuer: str = Field(pattern=CLAIM_PATTERN)
+    issuer: str = Field(pattern=r"^[\x21-\x7e]{1,300}$")  # an identity provider's URL may be long
     # When the person last proved who they are (OIDC `auth_time`): an electronic signature needs it fresh.
     authenticated_at: datetime | None = None
     name: str | None = Field(None, pattern=NAME_PATTERN, description="the printed name a signature shows")
@@ -54,6 +54,10 @@ class Principal(BaseModel):
 
 class InvalidToken(Exception):
     """Missing, expired, forged or malformed: 401. The message names no personal data."""
+
+
+class ProviderUnavailable(Exception):
+    """The identity provider's keys cannot be fetched and none is known for the token: 503, try again."""
 
 
 class RoleNotGranted(Exception):

@@ -17,7 +17,7 @@ import jwt
 import structlog
 from pydantic import ValidationError
 
-from services.gateway.auth import InvalidToken, Principal, RoleNotGranted, verify_token
+from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, RoleNotGranted, verify_token
 from services.gateway.settings import GatewaySettings
 from shared.contracts.access import SITE_ROLES, Role
 
@@ -47,6 +47,7 @@ class ProviderKeys:
         self._refetch_seconds = refetch_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -float("inf")
+        self._reachable = True  # the last fetch got the keys
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK:
@@ -57,6 +58,8 @@ class ProviderKeys:
                 if self._fetched_at == seen:  # else another request fetched them while this one waited
                     await self._fetch()
         known = self._keys.get(kid)
+        if known is None and not self._reachable:
+            raise ProviderUnavailable("the identity provider's keys cannot be fetched now")
         if known is None:
             raise InvalidToken("token signed with a key the identity provider does not publish")
         return known
@@ -73,10 +76,10 @@ class ProviderKeys:
         except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKSetError) as exc:
             # The keys known so far stay in use: a provider that is briefly away does not sign everyone out.
             log.warning("identity_provider_keys_unavailable", error=repr(exc))
-            self._fetched_at = time.monotonic()
+            self._fetched_at, self._reachable = time.monotonic(), False
             return
         self._keys = {k.key_id: k for k in keys if k.key_id and k.public_key_use in (None, "sig")}
-        self._fetched_at = time.monotonic()
+        self._fetched_at, self._reachable = time.monotonic(), True
         log.info("identity_provider_keys_fetched", kids=sorted(self._keys))
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from devstack.identity import GATEWAY_AUDIENCE, Account, IdentityProvider, development_accounts, sign_in
-from services.gateway.auth import InvalidToken, RoleNotGranted, issue_token
+from services.gateway.auth import InvalidToken, ProviderUnavailable, RoleNotGranted, issue_token
 from services.gateway.oidc import OidcVerifier, ProviderKeys, TrustedIssuers
 from shared.contracts.access import Role
 from shared.contracts.protocol import ProtocolDefinition
@@ -143,3 +143,20 @@ async def test_a_second_sign_in_keeps_the_first_authentication_time_unless_a_fre
     assert first.authenticated_at is not None and fresh.authenticated_at is not None
     assert silent.authenticated_at == first.authenticated_at
     assert fresh.authenticated_at - first.authenticated_at >= timedelta(seconds=1)
+
+
+async def test_a_provider_out_of_reach_is_a_retry_later_not_a_refusal_and_its_return_needs_nothing(
+    tmp_path: Path, http: httpx.AsyncClient, protocol: ProtocolDefinition
+) -> None:
+    provider = provider_in(tmp_path, protocol)
+    provider.start()
+    try:
+        token = (await sign_in(provider.issuer, "safety-officer")).access_token
+        provider.stop()
+        gateway = issuers(provider, http)
+        with pytest.raises(ProviderUnavailable):
+            await gateway.verify(token)
+        provider.start()
+        assert (await gateway.verify(token)).role is Role.SAFETY_OFFICER
+    finally:
+        provider.stop()
