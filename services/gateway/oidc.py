@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, RoleNotGranted, verify_token
 from services.gateway.settings import GatewaySettings
-from shared.contracts.access import SITE_ROLES, Role
+from shared.contracts.access import Role, trial_roles
 
 log = structlog.get_logger(__name__)
 
@@ -143,16 +143,7 @@ class OidcVerifier:
 
     def trial_role(self, groups: Any) -> tuple[Role, str | None]:
         """The one trial role the groups give (`trial:NFH:investigator`, `trial:monitor`); other groups ignored."""
-        granted: set[tuple[Role, str | None]] = set()
-        for group in groups if isinstance(groups, list) else ():
-            prefix, *rest = str(group).split(":")
-            if prefix != self._group_prefix or not rest:
-                continue
-            *site, role = rest
-            if role not in Role.__members__.values() or len(site) > 1:
-                continue
-            if (Role(role) in SITE_ROLES) == bool(site):
-                granted.add((Role(role), site[0] if site else None))
+        granted = trial_roles(groups, self._group_prefix)
         if len(granted) != 1:
             raise RoleNotGranted(
                 "the identity provider gives this account no trial role"

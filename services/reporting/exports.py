@@ -19,7 +19,7 @@ from services.reporting.settings import ReportingSettings
 from shared.contracts.events import DatabaseLocked, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.readmodels import datasets
-from shared.readmodels.datamanagement import LOCK_FILE
+from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile
 from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.odm import odm_snapshot
 from shared.runtime import bus
@@ -65,8 +65,8 @@ async def files_as_of_lock(
     through = lock.data.through_sequence
     async with read_models_as_of(all_projections(protocol), js, pool, through=through) as conn:
         files = await export_files(conn, protocol, dictionary, as_of=lock.envelope.time)
-    summary = {"through_sequence": through, "locked_at": lock.envelope.time.isoformat(), "by": lock.envelope.actor}
-    return files | {LOCK_FILE: json.dumps(summary, indent=2)}
+    summary = DatabaseLockFile(through_sequence=through, locked_at=lock.envelope.time, by=lock.envelope.actor)
+    return files | {LOCK_FILE: summary.model_dump_json(indent=2)}
 
 
 async def exports(settings: ReportingSettings) -> dict[str, str]:

@@ -70,3 +70,19 @@ SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
 def may(role: str, right: Right) -> bool:
     """The role, as a token or a command names it, has the right (a role the table does not know has none)."""
     return any(known == role and right in rights for known, rights in RIGHTS.items())
+
+
+def trial_roles(groups: object, prefix: str = "trial") -> set[tuple[Role, str | None]]:
+    """The trial roles an identity provider's groups give: `trial:NFH:investigator` (a site role at its site),
+    `trial:monitor` (a trial-wide role); any other group is not the trial's and is ignored."""
+    granted: set[tuple[Role, str | None]] = set()
+    for group in groups if isinstance(groups, list) else ():
+        head, *rest = str(group).split(":")
+        if head != prefix or not rest:
+            continue
+        *site, role = rest
+        if role not in Role.__members__.values() or len(site) > 1:
+            continue
+        if (Role(role) in SITE_ROLES) == bool(site):
+            granted.add((Role(role), site[0] if site else None))
+    return granted

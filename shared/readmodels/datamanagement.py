@@ -330,6 +330,14 @@ async def database_lock(conn: Connection) -> DatabaseLockView | None:
 LOCK_FILE = "database-lock.json"
 
 
+class DatabaseLockFile(BaseModel):
+    """`database-lock.json`: the lock the exports are made as of."""
+
+    through_sequence: int = Field(description="the last fact of the record the exports cover")
+    locked_at: datetime
+    by: str = Field(description="the data manager who locked the database")
+
+
 async def frozen_export(conn: Connection, name: str) -> str | None:
     """One export file as of the database lock, once the reporting service has made them."""
     content: str | None = await conn.fetchval("SELECT content FROM frozen_exports WHERE name = $1", name)

@@ -17,7 +17,7 @@ from services.gateway.auth import Principal, Right
 from services.gateway.errors import ProblemError, problem_responses, service_unavailable
 from services.gateway.openapi import CsvResponse, XmlResponse
 from shared.readmodels import datasets
-from shared.readmodels.datamanagement import LOCK_FILE, database_lock, frozen_export
+from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile, database_lock, frozen_export
 from shared.readmodels.odm import odm_snapshot
 from shared.runtime.postgres import Connection
 
@@ -60,7 +60,7 @@ def exports_router() -> APIRouter:
         "/exports/database-lock.json",
         operation_id="export_database_lock",
         summary="Which database lock the exports are made as of (404 until the database is locked)",
-        responses=problem_responses(404),
+        responses={200: {"model": DatabaseLockFile}, **problem_responses(404)},
     )
     async def lock_file(request: Request, caller: exporter) -> Response:
         content, headers = await export_file(request, LOCK_FILE, None)
