@@ -102,7 +102,8 @@ SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.safety-team.>"
 PERMISSIONS: dict[str, Permissions] = {
     # Streams, consumers and the migration of the record: the provisioning job and the tests' fixtures.
     "admin": Permissions(publish=[">"], subscribe=[">"]),
-    "gateway": Permissions(publish=["trial.cmd.>"]),
+    # Commands, and how far the record goes (a read that waits for a client's own writes checks it exists).
+    "gateway": Permissions(publish=["trial.cmd.>", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]),
     "screening": Permissions(
         publish=[
             *facts(

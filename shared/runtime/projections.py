@@ -68,6 +68,18 @@ async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, time
             await asyncio.sleep(0.02)
 
 
+async def wait_for_read_models(pool: asyncpg.Pool, names: Sequence[str], sequence: int, timeout: float) -> None:
+    """Wait until every one of these read models has applied the record through `sequence` (a client's
+    read-your-writes: the `stream_sequence` of its own answer); TimeoutError when they have not in time."""
+    async with asyncio.timeout(timeout):
+        while await pool.fetchval(
+            "SELECT count(*) FROM projection_checkpoints WHERE projection = ANY($1::text[]) AND last_sequence >= $2",
+            list(names),
+            sequence,
+        ) < len(names):
+            await asyncio.sleep(0.02)
+
+
 class SequenceGap(Exception):
     """An event arrived before the one right after the checkpoint; nothing is applied, the runner re-reads."""
 

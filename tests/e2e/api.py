@@ -32,6 +32,7 @@ class System:
     database_url: str
     protocol: ProtocolDefinition
     identity_provider: str  # the issuer URL of the real OpenID Connect provider the gateway trusts
+    web_url: str  # the web app for site staff, monitors, the safety team and data managers
 
 
 # An account of the provider's that only the revocation test uses (revoked, then restored).

@@ -13,7 +13,14 @@ import httpx
 import pytest
 import yaml
 
-from devstack.identity import GATEWAY_AUDIENCE, IdentityProvider, development_accounts
+from devstack.identity import (
+    GATEWAY_AUDIENCE,
+    REDIRECT_URI,
+    IdentityProvider,
+    development_accounts,
+    web_app_env,
+    web_callback,
+)
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
 from shared.contracts.protocol import load_protocol
@@ -54,10 +61,20 @@ def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def identity_provider(system_protocol_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real OpenID Connect provider with a person per role at each site, the gateway's production issuer."""
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def identity_provider(
+    system_protocol_file: Path, web_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real OpenID Connect provider with a person per role at each site, the gateway's production issuer; the
+    web app is one of its clients."""
     accounts = (*development_accounts(load_protocol(system_protocol_file)), LEAVER)
-    provider = IdentityProvider(tmp_path_factory.mktemp("identity"), accounts)
+    provider = IdentityProvider(
+        tmp_path_factory.mktemp("identity"), accounts, redirect_uris=(REDIRECT_URI, web_callback(web_port))
+    )
     try:
         yield provider.start()
     finally:
@@ -66,7 +83,11 @@ def identity_provider(system_protocol_file: Path, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="session")
 def system(
-    servers: Servers, system_protocol_file: Path, identity_provider: str, tmp_path_factory: pytest.TempPathFactory
+    servers: Servers,
+    system_protocol_file: Path,
+    identity_provider: str,
+    web_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[System]:
     name = f"e2e_{uuid.uuid4().hex[:10]}"
     asyncio.run(create_database(servers.admin_database_url, name, owner=OWNER_ROLE))
@@ -83,6 +104,7 @@ def system(
         RANDOMIZATION_SEED=TEST_SEED,
         PROTOCOL_FILE=str(system_protocol_file),
         **COMMAND_KEYS,
+        **web_app_env(web_port=web_port, gateway_url=f"http://127.0.0.1:{port}"),
     )
     roles = database_urls(database_url)
     owner = env | {"DATABASE_URL": roles["migrate"]}
@@ -96,7 +118,15 @@ def system(
     url = f"http://127.0.0.1:{port}"
     try:
         processes.wait_ready(url)
-        yield System(processes, url, database_url, load_protocol(system_protocol_file), identity_provider)
+        processes.start("web", ready_within=60)
+        yield System(
+            processes,
+            url,
+            database_url,
+            load_protocol(system_protocol_file),
+            identity_provider,
+            f"http://127.0.0.1:{web_port}",
+        )
     finally:
         processes.stop()
 

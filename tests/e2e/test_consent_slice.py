@@ -244,9 +244,10 @@ async def test_reporting_killed_mid_stream_catches_up_to_exactly_what_a_rebuild_
 
 
 async def test_every_service_drains_and_exits_cleanly_on_sigterm(system: System) -> None:
+    running = list(system.processes.processes)  # every service, and the web app beside them
     codes = system.processes.stop()
-    system.processes.start()
-    assert codes == dict.fromkeys(SERVICES, 0)
+    system.processes.start(*running)
+    assert codes == dict.fromkeys(running, 0) and set(SERVICES) < set(running)
     system.processes.wait_ready(system.url)
 
 
@@ -262,3 +263,19 @@ async def test_services_that_speak_only_nats_answer_health_probes(servers: Serve
             assert (await http.get("/elsewhere")).status_code == 404
     finally:
         assert processes.stop() == {"screening": 0}
+
+
+async def test_a_read_after_ones_own_write_includes_it_and_one_beyond_the_record_is_refused(
+    client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer = token(Role.SITE_COORDINATOR, site)
+    path = f"/v1/sites/{site}/subjects/{subject}"
+    recorded = await client.post(f"{path}/consent", json=FORM, headers=headers(bearer, new_key()))
+    assert recorded.status_code == 201, recorded.text
+    sequence = recorded.json()["stream_sequence"]
+    # Right after the answer, with its sequence: the read models have it (without, it may not be there yet).
+    read = await client.get(path, headers=headers(bearer) | {"Read-After": str(sequence)})
+    assert read.status_code == 200 and read.json()["state"] == "consented", read.text
+    beyond = await client.get(path, headers=headers(bearer) | {"Read-After": str(sequence + 10**9)})
+    assert beyond.status_code == 422 and beyond.json()["rule"] == "read_after.recorded", beyond.text

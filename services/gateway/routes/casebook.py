@@ -4,7 +4,7 @@ source data verification, signatures and the casebook's lock."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from services.gateway.command_bus import (
     submit_command,
 )
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
+from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag, read_after
 from services.gateway.routes.forms import FormRoute, add_form_route, add_subject_post
 from shared.contracts.commands import (
     ANSWER_QUERY,
@@ -142,8 +142,9 @@ def casebook_router() -> APIRouter:
         "/v1/sites/{site}/subjects/{subject}/forms/{form}",
         tags=[TAG],
         operation_id="get_form",
+        dependencies=[Depends(read_after)],
         summary="A form's current record, its verification and queries; a correction sends its ETag as If-Match",
-        responses=problem_responses(401, 403, 404, 422),
+        responses=problem_responses(401, 403, 404, 422, 503),
     )
     async def get_form(
         request: Request,

@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import CommandBus
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.openapi import CsvResponse
-from services.gateway.params import SitePath, SubjectPath
+from services.gateway.params import SitePath, SubjectPath, read_after
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
 from shared.readmodels.subjects import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
@@ -23,8 +23,9 @@ def subjects_router() -> APIRouter:
         "/v1/sites/{site}/subjects",
         tags=["subjects"],
         operation_id="list_subjects",
+        dependencies=[Depends(read_after)],
         summary="The site's subjects and their state, by subject id, a page at a time",
-        responses=problem_responses(401, 403, 404, 422),
+        responses=problem_responses(401, 403, 404, 422, 503),
     )
     async def get_subjects(
         request: Request,
@@ -42,8 +43,9 @@ def subjects_router() -> APIRouter:
         "/v1/sites/{site}/subjects/{subject}",
         tags=["subjects"],
         operation_id="get_subject",
+        dependencies=[Depends(read_after)],
         summary="One subject and its state",
-        responses=problem_responses(401, 403, 404, 422),
+        responses=problem_responses(401, 403, 404, 422, 503),
     )
     async def get_subject(
         request: Request,

@@ -1,0 +1,93 @@
+"""The gateway's public API, called with the signed-in person's token: this app is its reference site app, so
+whatever it does a hospital's own app can do too. Its forms come from the gateway's OpenAPI document."""
+
+from typing import Any
+
+import httpx
+
+from services.web.session import Session
+
+
+class GatewayProblem(Exception):
+    """A problem the gateway answered (RFC 9457): shown next to the fields it names."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(problem.get("detail") or problem.get("title") or str(status))
+        self.status = status
+        self.problem = problem
+
+    @property
+    def by_field(self) -> dict[str, str]:
+        """Messages by the form's field path (`weight_kg`, `serology.hiv`); the rest under ""."""
+        messages: dict[str, str] = {}
+        for error in self.problem.get("errors") or ():
+            field = str(error.get("field", "")).removeprefix("body.").removeprefix("body")
+            messages.setdefault(field, str(error.get("message", "")))
+        if not messages:
+            field = str(self.problem.get("field") or "")
+            rule = self.problem.get("rule")
+            messages[field] = f"{self.problem.get('detail', '')}" + (f" ({rule})" if rule else "")
+        return messages
+
+
+class Gateway:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self._openapi: dict[str, Any] | None = None
+
+    async def get(self, session: Session, path: str, *, read_after: int | None = None, **params: Any) -> Any:
+        """`read_after`: the `stream_sequence` of this person's last write, so the page shows it (read your writes)."""
+        headers = {"Authorization": f"Bearer {session.access_token}"}
+        if read_after is not None:
+            headers["Read-After"] = str(read_after)
+        return self._answer(await self._http.get(path, params=params, headers=headers))
+
+    async def post(
+        self, session: Session, path: str, body: dict[str, Any], *, key: str, if_match: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {session.access_token}", "Idempotency-Key": key}
+        if if_match:
+            headers["If-Match"] = if_match
+        answer: dict[str, Any] = self._answer(await self._http.post(path, json=body, headers=headers))
+        return answer
+
+    @staticmethod
+    def _answer(answer: httpx.Response) -> Any:
+        if answer.status_code >= 400:
+            try:
+                problem = answer.json()
+            except ValueError:
+                problem = {"detail": answer.text[:200]}
+            raise GatewayProblem(answer.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
+        return answer.json()
+
+    async def openapi(self) -> dict[str, Any]:
+        if self._openapi is None:
+            answer = await self._http.get("/openapi.json")
+            answer.raise_for_status()
+            self._openapi = answer.json()
+        return self._openapi
+
+    async def request_schema(self, operation_id: str) -> dict[str, Any]:
+        """The JSON schema of an operation's request body, `$ref`s resolved against the document's components."""
+        document = await self.openapi()
+        for item in document["paths"].values():
+            for operation in item.values():
+                if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                    resolved: dict[str, Any] = resolve(schema, document)
+                    return resolved
+        raise KeyError(operation_id)
+
+
+def resolve(schema: Any, document: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            target: Any = document
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return resolve(target, document)
+        return {k: resolve(v, document) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [resolve(v, document) for v in schema]
+    return schema

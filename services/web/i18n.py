@@ -1,0 +1,100 @@
+"""English and Simplified Chinese (the sites are in Guangzhou and Shenzhen): the browser's language unless the
+person chose one. Field labels fall back to the schema's English title where no translation is given."""
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+LANGUAGES = ("en", "zh")
+LANGUAGE_COOKIE = "trial_lang"
+
+# key: (English, 简体中文)
+TEXT: dict[str, tuple[str, str]] = {
+    "app": ("NCT06646146 trial", "NCT06646146 临床试验"),
+    "sign_in": ("Sign in", "登录"),
+    "sign_out": ("Sign out", "退出"),
+    "signed_in_as": ("Signed in as", "当前用户"),
+    "language": ("中文", "English"),
+    "subjects": ("Subjects", "受试者"),
+    "subject": ("Subject", "受试者"),
+    "state": ("State", "状态"),
+    "arm": ("Arm", "组别"),
+    "eligible": ("Eligible", "符合入组"),
+    "last_change": ("Last change", "最近更新"),
+    "new_subject": ("New subject: record consent", "新受试者：记录知情同意"),
+    "subject_id": ("Subject id", "受试者编号"),
+    "consent": ("Informed consent", "知情同意"),
+    "screening": ("Screening", "筛选"),
+    "randomization": ("Randomization", "随机分组"),
+    "randomize": ("Randomize", "随机分组"),
+    "confirm_randomization": (
+        "Randomize this subject? The allocation cannot be undone.",
+        "确认对该受试者进行随机分组？分组结果不可撤销。",
+    ),
+    "confirm": ("Confirm", "确认"),
+    "cancel": ("Cancel", "取消"),
+    "save": ("Save", "保存"),
+    "criteria": ("Eligibility criteria", "入选/排除标准"),
+    "criterion": ("Criterion", "标准"),
+    "outcome": ("Outcome", "结果"),
+    "value": ("Value", "数值"),
+    "visits": ("Visit schedule", "随访计划"),
+    "visit": ("Visit", "随访"),
+    "window": ("Window", "时间窗"),
+    "status": ("Status", "状态"),
+    "adverse_events": ("Adverse events", "不良事件"),
+    "queries": ("Queries", "质疑"),
+    "answer": ("Answer", "回复"),
+    "surgery": ("Surgery", "手术"),
+    "yes": ("Yes", "是"),
+    "no": ("No", "否"),
+    "not_known": ("Not known", "未知"),
+    "none": ("None", "无"),
+    "required": ("required", "必填"),
+    "problem": ("The form was not accepted", "表单未被接受"),
+    "recorded": ("Recorded", "已记录"),
+    "not_allowed": ("Your role does not do this here.", "您的角色无权执行此操作。"),
+    "sign_in_failed": ("Sign-in did not succeed", "登录未成功"),
+    "back": ("Back", "返回"),
+    "site_time": ("Dates are the site's, in its time zone", "日期均为研究中心当地日期"),
+    # Form fields the sites use most (others show the protocol's English).
+    "consent_form_version": ("Consent form version", "知情同意书版本"),
+    "signed_on": ("Signed on", "签署日期"),
+    "obtained_by": ("Obtained by (staff code)", "获取人（工号）"),
+    "signed_by_subject": ("Signed by the subject", "受试者本人签署"),
+    "signed_by_representative": ("Signed by a legal representative", "法定代理人签署"),
+    "screening_date": ("Screening date", "筛选日期"),
+    "age_years": ("Age (years)", "年龄（岁）"),
+    "sex": ("Sex", "性别"),
+    "height_cm": ("Height (cm)", "身高（厘米）"),
+    "weight_kg": ("Weight (kg)", "体重（公斤）"),
+    "pregnant": ("Pregnant", "妊娠"),
+    "breastfeeding": ("Breastfeeding", "哺乳期"),
+    "scalp_infection": ("Scalp infection", "头皮感染"),
+    "investigator_judges_unsuitable": ("EX11: judged unsuitable by the investigator", "EX11：研究者判断不适合"),
+}
+
+
+def language(request: Request) -> str:
+    """The person's choice, else the browser's first language we have, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """`t(key)` in the language, `t(key, fallback)` where the key may have no translation (a form field)."""
+    index = LANGUAGES.index(lang)
+
+    def t(key: str, fallback: str | None = None) -> str:
+        found = TEXT.get(key)
+        return found[index] if found else (fallback if fallback is not None else key)
+
+    return t
