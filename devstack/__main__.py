@@ -11,7 +11,14 @@ from datetime import date
 from pathlib import Path
 
 from devstack.examples import CONSENT
-from devstack.identity import GATEWAY_AUDIENCE, IdentityProvider, development_accounts
+from devstack.identity import (
+    GATEWAY_AUDIENCE,
+    REDIRECT_URI,
+    IdentityProvider,
+    development_accounts,
+    web_app_env,
+    web_callback,
+)
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, database_urls, env_with, local_secrets
 from devstack.stack import ServiceProcesses
 from ops.bus_permissions import PERMISSIONS
@@ -62,14 +69,19 @@ def main() -> int:
             roles = database_urls(database_url)
             print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
         protocol = load_protocol(Path(os.environ.get("PROTOCOL_FILE") or DEFAULT_PROTOCOL_FILE))
+        web_port = int(os.environ.get("WEB_PORT", "8200"))
         identity = IdentityProvider(
-            data / "identity", development_accounts(protocol), port=int(os.environ.get("IDENTITY_PORT", "8100"))
+            data / "identity",
+            development_accounts(protocol),
+            port=int(os.environ.get("IDENTITY_PORT", "8100")),
+            redirect_uris=(REDIRECT_URI, web_callback(web_port)),
         )
         print(f"OpenID Connect provider (development sign-in) at {identity.start()}", flush=True)
         env = env_with(
             **local_secrets(data),
             OIDC_ISSUER=identity.issuer,
             OIDC_AUDIENCE=GATEWAY_AUDIENCE,
+            **web_app_env(web_port=web_port, gateway_url=f"http://127.0.0.1:{port}"),
             NATS_URL=nats_url,
             DATABASE_URL=database_url,
             GATEWAY_PORT=port,
@@ -95,8 +107,9 @@ def main() -> int:
         services.start()
         gateway = f"http://127.0.0.1:{port}"
         services.wait_ready(gateway)
+        services.start("web")
         print_welcome(gateway, nats_urls.get("safety-team"), services.health_ports, env)
-        print_sign_in(identity)
+        print_sign_in(identity, f"http://127.0.0.1:{web_port}")
         while not stopping:
             services.check_alive()
             time.sleep(0.2)
@@ -160,9 +173,10 @@ def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[
     )
 
 
-def print_sign_in(identity: IdentityProvider) -> None:
+def print_sign_in(identity: IdentityProvider, web: str) -> None:
     logins = ", ".join(a.login for a in identity.accounts)
     print(
+        f"\nWeb app: {web}  (sign in as one of the accounts below)\n"
         f"\nOr as a person signed in at the identity provider ({identity.issuer}; any password), e.g.:\n"
         "  TOKEN=$(.venv/bin/python -m devstack.identity sign-in site-coordinator.nfh)\n"
         f"  accounts: {logins}",

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.servers import free_port, stop_process, wait_until
@@ -184,14 +183,9 @@ def web_callback(web_port: int) -> str:
 
 
 def web_app_env(*, web_port: int, gateway_url: str) -> dict[str, str]:
-    """What the web app needs beside the others' settings (the provider is the gateway's `OIDC_ISSUER`): where it
-    is, the gateway, a session key."""
-    return {
-        "WEB_PORT": str(web_port),
-        "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
-        "GATEWAY_URL": gateway_url,
-        "WEB_SESSION_KEY": Fernet.generate_key().decode(),
-    }
+    """What the web app needs beside the others' settings (the provider is the gateway's `OIDC_ISSUER`; its session
+    key comes with the local secrets): where it is, and the gateway."""
+    return {"WEB_PORT": str(web_port), "PUBLIC_URL": f"http://127.0.0.1:{web_port}", "GATEWAY_URL": gateway_url}
 
 
 @dataclass(frozen=True)

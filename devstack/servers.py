@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from cryptography.fernet import Fernet
 
 from ops.bus_permissions import PERMISSIONS, nats_authorization
 from shared.contracts.attestation import new_key_pair
@@ -364,18 +365,21 @@ def local_secrets(data_dir: Path) -> dict[str, str]:
     """Secrets of a local system, made once and kept with its data as files (SECRETS_DIR, one file per
     setting, as Kubernetes mounts them): the token key, and the gateway's command key pair."""
     folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    made: dict[str, str] = {}
     if not (folder / "command_verify_keys").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o700)
         signing, verifying = new_key_pair("local")
-        made = {
+        made |= {
             "token_signing_keys": f"local:{secrets.token_urlsafe(32)}",
             "command_signing_key": signing,
             "command_verify_keys": verifying,
         }
-        for name, value in made.items():
-            (folder / name).write_text(value)
-            (folder / name).chmod(0o600)
+    if not (folder / "web_session_key").exists():  # a data folder from before the web app gets one too
+        made["web_session_key"] = Fernet.generate_key().decode()
+    for name, value in made.items():
+        (folder / name).write_text(value)
+        (folder / name).chmod(0o600)
     return {"SECRETS_DIR": str(folder)}
 
 

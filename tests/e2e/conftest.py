@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from devstack.identity import (
     GATEWAY_AUDIENCE,
@@ -105,6 +106,7 @@ def system(
         PROTOCOL_FILE=str(system_protocol_file),
         **COMMAND_KEYS,
         **web_app_env(web_port=web_port, gateway_url=f"http://127.0.0.1:{port}"),
+        WEB_SESSION_KEY=Fernet.generate_key().decode(),
     )
     roles = database_urls(database_url)
     owner = env | {"DATABASE_URL": roles["migrate"]}

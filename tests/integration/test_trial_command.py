@@ -26,6 +26,7 @@ class MakeRun:
     data: Path
     gateway: str
     identity_provider: str
+    web: str
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +36,26 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     identity_port = free_port()
     env |= {"TRIAL_DATA_DIR": str(data), "GATEWAY_PORT": str(port), "NATS_PORT": str(free_port())}
-    env |= {"IDENTITY_PORT": str(identity_port)}
-    system = subprocess.Popen(
-        [sys.executable, "-m", "devstack"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    web_port = free_port()
+    env |= {"IDENTITY_PORT": str(identity_port), "WEB_PORT": str(web_port)}
+    output = data / "make-run.log"
+    with output.open("wb") as log:
+        system = subprocess.Popen([sys.executable, "-m", "devstack"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert system.poll() is None, "make run's system exited while starting"
+            assert system.poll() is None, "make run's system exited while starting:\n" + output.read_text()[-3000:]
             assert time.monotonic() < deadline, "make run's system did not become ready"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                if ready and httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        yield MakeRun(data, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{identity_port}")
+        yield MakeRun(
+            data, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{identity_port}", f"http://127.0.0.1:{web_port}"
+        )
     finally:
         system.send_signal(signal.SIGINT)
         system.wait(timeout=60)
@@ -99,6 +104,10 @@ def test_a_person_signed_in_at_make_runs_identity_provider_is_let_in_by_its_gate
     bearer = {"Authorization": f"Bearer {signed_in.stdout.strip()}"}
     assert httpx.get(f"{gateway}/v1/sites/NFH/subjects", headers=bearer, timeout=10).status_code == 200
     assert httpx.get(f"{gateway}/v1/sites/GZ2/subjects", headers=bearer, timeout=10).status_code == 403
+    # The web app beside it sends a browser to sign in at that provider.
+    sign_in = httpx.get(f"{make_run.web}/", timeout=10, follow_redirects=True)
+    assert sign_in.url.host == "127.0.0.1" and str(sign_in.url).startswith(f"{issuer}/"), sign_in.url
+    assert 'name="login"' in sign_in.text
 
 
 def one_sentence_within_seconds(result: subprocess.CompletedProcess[str], started: float, expected: str) -> None:
