@@ -2,6 +2,7 @@
 top of the gateway's public API, signed in at the trial's identity provider. `create_app(settings)` wires it."""
 
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from services.web.session import Cookies, Session
 from services.web.settings import WebSettings
 from services.web.signin import Provider, SignInFailed, new_attempt
 from shared.contracts.access import SITE_ROLES, Right, may
+from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
 from shared.runtime.health import HealthServer
 
 log = structlog.get_logger(__name__)
@@ -27,10 +29,30 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 # The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
 # title, and the fields the app fills itself or leaves to another step.
+NEW_RECORD = frozenset({"supersedes", "reason"})
 CASEBOOK_FORMS: dict[str, tuple[str, str, frozenset[str]]] = {
-    "record_consent": ("consent", "consent", frozenset({"supersedes", "reason"})),
-    "screen_subject": ("screening", "screening", frozenset({"supersedes", "reason"})),
+    "record_consent": ("consent", "consent", NEW_RECORD),
+    "screen_subject": ("screening", "screening", NEW_RECORD),
+    "record_procedure": ("procedures", "surgery", NEW_RECORD),
+    "record_visit": ("visits/{visit}", "visit", NEW_RECORD),
+    "report_adverse_event": ("adverse-events", "adverse_event", NEW_RECORD),
 }
+
+
+def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit; an
+    adverse event once consented (safety information is always taken)."""
+    due: list[tuple[str, dict[str, str]]] = []
+    if view["state"] in ("consented", "screen_failed", "eligible") and not view["arm"]:
+        due.append(("screen_subject", {}))
+    if view["arm"] and not view["surgery_date"] and not view["withdrawn_on"]:
+        due.append(("record_procedure", {}))
+    scheduled = [v for v in view["visits"] if v["status"] == "scheduled"]
+    if view["surgery_date"] and scheduled and not view["withdrawn_on"]:
+        due.append(("record_visit", {"visit": scheduled[0]["visit"]}))
+    if view["consented_on"]:
+        due.append(("report_adverse_event", {}))
+    return due
 
 
 class SignInNeeded(Exception):
@@ -228,12 +250,17 @@ def create_app(settings: WebSettings) -> FastAPI:
             screened = await request.app.state.gateway.get(
                 session, f"/v1/sites/{site}/subjects/{subject}/forms/screening", read_after=read_after
             )
-        if may_post and view["state"] in ("consented", "screen_failed", "eligible") and not view["arm"]:
-            action = f"/sites/{site}/subjects/{subject}/forms/screen_subject"
-            forms.append(posted or await form_page(request, "screen_subject", action, {}, {}))
+        for operation, extra in due_forms(view) if may_post else ():
+            action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
+            shown = posted if posted is not None and posted.action == action else None
+            shown = shown or await form_page(request, operation, action, {}, {})
+            shown.extra |= extra
+            forms.append(shown)
         return page(
             request, "casebook.html", session, status=status, site=site, subject=view, screened=screened, forms=forms,
-            may_post=may_post, key=str(uuid.uuid4()),
+            may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
+            may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
+            key=str(uuid.uuid4()),
         )  # fmt: skip
 
     @app.post("/sites/{site}/subjects/{subject}/forms/{operation}")
@@ -242,7 +269,10 @@ def create_app(settings: WebSettings) -> FastAPI:
         form = await checked_form(request, session)
         if operation not in CASEBOOK_FORMS:
             raise GatewayProblem(404, {"detail": f"no form {operation}"})
-        path = CASEBOOK_FORMS[operation][0]
+        visit = str(form.get("visit", ""))
+        if "{visit}" in CASEBOOK_FORMS[operation][0] and visit not in {v.code for v in protocol.schedule.follow_up}:
+            raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
+        path = CASEBOOK_FORMS[operation][0].format(visit=visit)
         specs = await form_fields(request, operation)
         body = parsed(form, specs)
         try:
@@ -252,7 +282,64 @@ def create_app(settings: WebSettings) -> FastAPI:
         except GatewayProblem as problem:
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             posted = await form_page(request, operation, action, body, problem.by_field)
+            posted.extra["visit"] = visit
             return await casebook_page(request, session, site, subject, status=problem.status, posted=posted)
+        return written(site, subject, answer)
+
+    @app.post("/sites/{site}/subjects/{subject}/queries")
+    async def open_query(request: Request, site: str, subject: str) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        body = {k: str(form.get(k, "")).strip() for k in ("form", "field", "text")}
+        body = {k: v for k, v in body.items() if v}
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/sites/{site}/subjects/{subject}/queries", body, key=str(form.get("key"))
+        )
+        return written(site, subject, answer)
+
+    @app.post("/sites/{site}/subjects/{subject}/queries/{query}/{step}")
+    async def query_step(request: Request, site: str, subject: str, query: uuid.UUID, step: str) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        if step not in ("answer", "close", "reopen"):
+            raise GatewayProblem(404, {"detail": f"no step {step!r} of a query"})
+        answer = await request.app.state.gateway.post(
+            session,
+            f"/v1/sites/{site}/subjects/{subject}/queries/{query}/{step}",
+            {"text": str(form.get("text", "")).strip()},
+            key=str(form.get("key")),
+        )
+        return written(site, subject, answer)
+
+    @app.get("/sites/{site}/subjects/{subject}/sign/{kind}")
+    async def signing(request: Request, site: str, subject: str, kind: SignatureKind) -> Response:
+        """An electronic signature needs a fresh sign-in: the investigator is sent to sign in again first."""
+        session = signed_in(request)
+        # Signed in within the first half of the protocol's window: time left to read and sign before it closes.
+        window = protocol.signatures.reauthentication_seconds
+        if session.authenticated_at is None or time.time() - session.authenticated_at > window / 2:
+            return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
+        view = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
+        meaning = SIGNATURE_MEANINGS[kind]
+        return page(
+            request, "sign.html", session, site=site, subject=view, kind=kind, meaning=meaning, key=str(uuid.uuid4())
+        )
+
+    @app.post("/sites/{site}/subjects/{subject}/sign/{kind}")
+    async def sign(request: Request, site: str, subject: str, kind: SignatureKind) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        try:
+            answer = await request.app.state.gateway.post(
+                session,
+                f"/v1/sites/{site}/subjects/{subject}/signatures/{kind}",
+                {"meaning": SIGNATURE_MEANINGS[kind]},
+                key=str(form.get("key")),
+            )
+        except GatewayProblem as problem:
+            if problem.status == 401:  # the sign-in grew too old while the page was open: sign in again
+                return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
+            raise
         return written(site, subject, answer)
 
     @app.get("/sites/{site}/subjects/{subject}/randomization")

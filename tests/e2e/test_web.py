@@ -2,6 +2,7 @@
 provider: a coordinator and an investigator take a subject from consent to randomization, the server's
 validation messages stand next to their fields, and a Chinese-language session shows translated labels."""
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import date
@@ -12,7 +13,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from devstack.examples import CONSENT, ELIGIBLE
 from tests.conftest import SubjectIds
-from tests.e2e.api import System
+from tests.e2e.api import REAUTHENTICATION_SECONDS, System
+from tests.e2e.test_visits import assessments, surgery
 
 pytestmark = pytest.mark.e2e
 
@@ -58,42 +60,81 @@ async def fill(page: Page, values: dict[str, Any], prefix: str = "") -> None:
             await page.fill(f"[name='{name}']", str(value))
 
 
-async def test_a_coordinator_and_an_investigator_take_a_subject_from_consent_to_randomization(
+async def submit(page: Page, action_suffix: str) -> None:
+    """Submit the form posting to this action, and wait for the page the app answers with."""
+    async with page.expect_navigation():
+        await page.click(f"form[action$='{action_suffix}'] button[type=submit]")
+
+
+async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and_a_query_answered(
     browser: Browser, system: System, subject_ids: SubjectIds
 ) -> None:
     _, subject = await subject_ids.fresh("NFH")
+    casebook = f"{system.web_url}/sites/NFH/subjects/{subject}"
+    today = date.today()
     coordinator = await signed_in(browser, system, "site-coordinator.nfh")
     assert coordinator.url.endswith("/sites/NFH/subjects")
     await coordinator.fill("input[name=subject_id]", subject)
-    await fill(coordinator, CONSENT | {"signed_on": date.today().isoformat()})
-    await coordinator.click("form:has(input[name=subject_id]) button[type=submit]")
-    await coordinator.wait_for_url(lambda url: f"/sites/NFH/subjects/{subject}?seen=" in url)
+    await fill(coordinator, CONSENT | {"signed_on": today.isoformat()})
+    await submit(coordinator, "/sites/NFH/subjects")
     assert "consented" in await coordinator.inner_text("h1")
 
     # The investigator screens (EX11 is the investigator's judgement); a wrong weight is refused next to its field.
     investigator = await signed_in(browser, system, "investigator.nfh")
-    await investigator.goto(f"{system.web_url}/sites/NFH/subjects/{subject}")
-    screening = ELIGIBLE | {"screening_date": date.today().isoformat()}
+    await investigator.goto(casebook)
+    screening = ELIGIBLE | {"screening_date": today.isoformat()}
     await fill(investigator, screening | {"weight_kg": "fifty-five"})
-    await investigator.click("form[action$='screen_subject'] button[type=submit]")
-    weight = investigator.locator("#f-weight_kg")
-    assert await weight.get_attribute("aria-invalid") == "true"
+    await submit(investigator, "screen_subject")
+    assert await investigator.get_attribute("#f-weight_kg", "aria-invalid") == "true"
     assert await investigator.locator("#f-weight_kg-error").is_visible()
     await fill(investigator, {"weight_kg": screening["weight_kg"]})
-    await investigator.click("form[action$='screen_subject'] button[type=submit]")
-    await investigator.wait_for_selector("#eligible")
+    await submit(investigator, "screen_subject")
     assert await investigator.inner_text("#eligible") == "Yes"
-    criteria = await investigator.inner_text("table")
-    assert "IN06" in criteria and "EX11" in criteria
+    assert "EX11" in await investigator.inner_text("table")
+
+    # Signing asks for a fresh sign-in at the provider first (this one has aged past half the protocol's window),
+    # then states its meaning.
+    await asyncio.sleep(REAUTHENTICATION_SECONDS / 2 + 1)
+    await investigator.click("text=Sign eligibility")
+    await investigator.wait_for_selector("input[name=login]")
+    await investigator.fill("input[name=login]", "investigator.nfh")
+    await investigator.fill("input[name=password]", "signing again")
+    await investigator.click("button[type=submit]")
+    await investigator.wait_for_selector("#meaning")
+    assert "I confirm eligibility" in await investigator.inner_text("#meaning")
+    async with investigator.expect_navigation():
+        await investigator.click("form[action$='/sign/eligibility'] button[type=submit]")
+    assert "(valid)" in await investigator.inner_text("#signatures")
 
     # The coordinator randomizes, with a confirmation step; the arm is shown after.
-    await coordinator.reload()
+    await coordinator.goto(casebook)
     await coordinator.click("text=Randomize")
-    await coordinator.wait_for_url(f"**/sites/NFH/subjects/{subject}/randomization")
-    await coordinator.click("button:has-text('Confirm')")
-    await coordinator.wait_for_selector("#allocation")
-    allocation = await coordinator.inner_text("#allocation")
-    assert "FG_HT" in allocation or "HT" in allocation
+    await coordinator.wait_for_url(f"{casebook}/randomization")
+    async with coordinator.expect_navigation():
+        await coordinator.click("button:has-text('Confirm')")
+    arm = (await coordinator.inner_text("#allocation")).split(":")[1].split("·")[0].strip()
+    assert arm in ("FG_HT", "HT")
+
+    # Surgery, then the visits the schedule names next: W1, then M1.
+    await fill(coordinator, surgery(today, fat_graft=arm == "FG_HT"))
+    await submit(coordinator, "record_procedure")
+    for visit in ("W1", "M1"):
+        assert (await coordinator.inner_text("form[action$='record_visit'] h2")).endswith(visit)
+        await fill(coordinator, assessments(today))
+        await submit(coordinator, "record_visit")
+    assert "completed" in await coordinator.inner_text("table:has(caption:has-text('Visit schedule'))")
+
+    # A monitor questions the screening weight; the coordinator answers.
+    monitor = await signed_in(browser, system, "monitor")
+    await monitor.goto(casebook)
+    await monitor.select_option("#query-form", "screening")
+    await monitor.fill("#query-field", "weight_kg")
+    await monitor.fill("#query-text", "The source says 57 kg")
+    await submit(monitor, "/queries")
+    await coordinator.goto(casebook)
+    await coordinator.fill("#queries input[name=text]", "Checked: 55 kg in the source")
+    await submit(coordinator, "/answer")
+    assert await coordinator.get_attribute("#queries article", "data-state") == "answered"
 
 
 async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(
