@@ -1,6 +1,7 @@
 """The trial in a browser for site staff, monitors, the safety team and data managers: server-rendered pages on
 top of the gateway's public API, signed in at the trial's identity provider. `create_app(settings)` wires it."""
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -11,7 +12,8 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from services.web.forms import Field, FormPage, fields, filled, parsed
@@ -94,6 +96,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                 await health.stop()
 
     app = FastAPI(title="NCT06646146 trial: web app", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> Response:
         lang = language(request)
@@ -188,6 +191,8 @@ def create_app(settings: WebSettings) -> FastAPI:
         session = signed_in(request)
         if session.role in SITE_ROLES and session.site:
             return RedirectResponse(f"/sites/{session.site}/subjects", status_code=303)
+        if may(session.role, Right.ACKNOWLEDGE_ALERTS):
+            return RedirectResponse("/safety", status_code=303)
         return page(request, "home.html", session)
 
     @app.get("/sites/{site}/subjects")
@@ -341,6 +346,50 @@ def create_app(settings: WebSettings) -> FastAPI:
                 return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
             raise
         return written(site, subject, answer)
+
+    @app.get("/safety")
+    async def safety_inbox(request: Request, seen: int | None = None) -> Response:
+        session = signed_in(request)
+        alerts = await request.app.state.gateway.get(session, "/v1/safety/alerts", read_after=seen)
+        return page(request, "safety.html", session, alerts=alerts)
+
+    @app.get("/safety/rows")
+    async def safety_rows(request: Request) -> Response:
+        session = signed_in(request)
+        alerts = await request.app.state.gateway.get(session, "/v1/safety/alerts")
+        return page(request, "_alert_rows.html", session, alerts=alerts)
+
+    @app.get("/safety/events")
+    async def safety_events(request: Request) -> Response:
+        """Server-sent events: `alerts` whenever the open alerts change (looked at every second, for ten minutes;
+        the browser reconnects by itself)."""
+        session = signed_in(request)
+        gateway: Gateway = request.app.state.gateway
+
+        async def changes() -> AsyncIterator[str]:
+            seen: set[str] | None = None
+            for _ in range(600):
+                if await request.is_disconnected():
+                    return
+                try:
+                    now = {a["alert_id"] for a in await gateway.get(session, "/v1/safety/alerts")}
+                except (GatewayProblem, httpx.HTTPError):
+                    now = seen or set()
+                if seen is not None and now != seen:
+                    yield f"event: alerts\ndata: {len(now)}\n\n"
+                seen = now
+                await asyncio.sleep(1)
+
+        return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.post("/safety/alerts/{alert}/acknowledgement")
+    async def acknowledge(request: Request, alert: uuid.UUID) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/safety/alerts/{alert}/acknowledgement", {}, key=str(form.get("key"))
+        )
+        return RedirectResponse(f"/safety?seen={answer['stream_sequence']}", status_code=303)
 
     @app.get("/sites/{site}/subjects/{subject}/randomization")
     async def randomization_confirmation(request: Request, site: str, subject: str) -> Response:

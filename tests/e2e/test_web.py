@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from devstack.examples import CONSENT, ELIGIBLE
+from devstack.examples import CONSENT, ELIGIBLE, serious_adverse_event
+from shared.contracts.access import Role
 from tests.conftest import SubjectIds
-from tests.e2e.api import REAUTHENTICATION_SECONDS, System
+from tests.e2e.api import REAUTHENTICATION_SECONDS, System, headers, new_key, token
 from tests.e2e.test_visits import assessments, surgery
 
 pytestmark = pytest.mark.e2e
@@ -147,3 +149,23 @@ async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(
     await page.click("header a[lang='en']")
     await page.wait_for_selector("html[lang='en']")
     assert "Subjects" in await page.inner_text("h1")
+
+
+async def test_the_safety_officer_sees_a_new_sae_appear_without_reloading_and_acknowledges_it(
+    browser: Browser, system: System, client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    safety = await signed_in(browser, system, "safety-officer")
+    assert safety.url.endswith("/safety")
+    site, subject = await subject_ids.fresh("SZ3")
+    investigator = token(Role.INVESTIGATOR, site)
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    assert (await client.post(f"{base}/consent", json=CONSENT, headers=headers(investigator, new_key()))).is_success
+    reported = await client.post(
+        f"{base}/adverse-events", json=serious_adverse_event(), headers=headers(investigator, new_key())
+    )
+    assert reported.status_code == 201 and reported.json()["serious"], reported.text
+    row = safety.locator(f"tr[data-subject='{subject}']")
+    await row.wait_for()  # pushed by the server: the page was not reloaded
+    async with safety.expect_navigation():
+        await row.locator("button[type=submit]").click()
+    assert await safety.locator(f"tr[data-subject='{subject}']").count() == 0

@@ -3,14 +3,14 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import AlertAcknowledged, submit_command
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import IdempotencyKey
+from services.gateway.params import IdempotencyKey, read_after
 from shared.contracts.commands import ACKNOWLEDGE_ALERT
 from shared.contracts.forms import AlertAcknowledgement
 from shared.readmodels.alerts import AlertState, AlertView, find_alerts
@@ -49,7 +49,8 @@ def safety_router() -> APIRouter:
         tags=["safety"],
         operation_id="list_alerts",
         summary="SAE alerts (safety officers), oldest first, with the 24-hour reporting deadline",
-        responses=problem_responses(401, 403, 422),
+        responses=problem_responses(401, 403, 422, 503),
+        dependencies=[Depends(read_after)],
     )
     async def list_alerts(
         request: Request,
