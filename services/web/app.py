@@ -3,9 +3,11 @@ top of the gateway's public API, signed in at the trial's identity provider. `cr
 
 import asyncio
 import contextlib
+import operator
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from services.web.settings import WebSettings
 from services.web.signin import Provider, SignInFailed, new_attempt
 from shared.contracts.access import SITE_ROLES, Right, may
 from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
+from shared.readmodels.index import EXPORTS, PICTURES, REPORTS
 from shared.runtime.health import HealthServer
 
 log = structlog.get_logger(__name__)
@@ -193,6 +196,10 @@ def create_app(settings: WebSettings) -> FastAPI:
             return RedirectResponse(f"/sites/{session.site}/subjects", status_code=303)
         if may(session.role, Right.ACKNOWLEDGE_ALERTS):
             return RedirectResponse("/safety", status_code=303)
+        if may(session.role, Right.VERIFY_FORMS):
+            return RedirectResponse("/worklist", status_code=303)
+        if may(session.role, Right.READ_REPORTS):
+            return RedirectResponse("/reports", status_code=303)
         return page(request, "home.html", session)
 
     @app.get("/sites/{site}/subjects")
@@ -346,6 +353,67 @@ def create_app(settings: WebSettings) -> FastAPI:
                 return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
             raise
         return written(site, subject, answer)
+
+    @app.get("/worklist")
+    async def worklist(request: Request, seen: int | None = None) -> Response:
+        """A monitor's work: forms waiting for source verification, oldest first, and every query not closed."""
+        session = signed_in(request)
+        forms = await request.app.state.gateway.get(session, "/v1/reports/sdv-worklist.json")
+        queries = await request.app.state.gateway.get(session, "/v1/reports/queries.json")
+        return page(request, "worklist.html", session, forms=forms, queries=queries["open"])
+
+    @app.get("/reports")
+    async def reports(request: Request) -> Response:
+        session = signed_in(request)
+        return page(
+            request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=EXPORTS,
+            may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
+            key=str(uuid.uuid4()),
+        )  # fmt: skip
+
+    @app.get("/reports/{path:path}")
+    async def report_file(request: Request, path: str) -> Response:
+        session = signed_in(request)
+        if path not in {p for p, _ in (*PICTURES, *REPORTS, *EXPORTS)}:
+            raise GatewayProblem(404, {"detail": f"no report {path}"})
+        served = await request.app.state.gateway.file(session, f"/v1/reports/{path}")
+        kept = {
+            k: v for k, v in served.headers.items() if k.lower() in ("content-disposition", "database-lock-sequence")
+        }
+        return Response(served.content, media_type=served.headers.get("content-type"), headers=kept)
+
+    @app.post("/trial/database-lock")
+    async def lock_database(request: Request) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        await request.app.state.gateway.post(session, "/v1/trial/database-lock", {}, key=str(form.get("key")))
+        return RedirectResponse("/reports", status_code=303)
+
+    @app.get("/sites/{site}/calendar")
+    async def calendar(request: Request, site: str) -> Response:
+        """A coordinator's week: visits whose window is open or opens within seven days, and those overdue."""
+        session = signed_in(request)
+        gateway: Gateway = request.app.state.gateway
+        today = protocol.local_date(site, datetime.now(UTC))
+        listed = await gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
+        due, overdue = [], []
+        for summary in listed["items"]:
+            if not summary["arm"]:
+                continue
+            view = await gateway.get(session, f"/v1/sites/{site}/subjects/{summary['subject_id']}")
+            for visit in view["visits"]:
+                if visit["status"] != "scheduled":
+                    continue
+                entry = {"subject_id": view["subject_id"], **visit}
+                if date.fromisoformat(visit["window_end"]) < today:
+                    overdue.append(entry)
+                elif date.fromisoformat(visit["window_start"]) <= today + timedelta(days=7):
+                    due.append(entry)
+        order = operator.itemgetter("window_end")
+        return page(
+            request, "calendar.html", session, site=site, today=today, due=sorted(due, key=order),
+            overdue=sorted(overdue, key=order),
+        )  # fmt: skip
 
     @app.get("/safety")
     async def safety_inbox(request: Request, seen: int | None = None) -> Response:

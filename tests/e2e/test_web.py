@@ -5,18 +5,23 @@ validation messages stand next to their fields, and a Chinese-language session s
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from devstack.examples import CONSENT, ELIGIBLE, serious_adverse_event
 from shared.contracts.access import Role
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.eventstore import EventStore
+from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import REAUTHENTICATION_SECONDS, System, headers, new_key, token
-from tests.e2e.test_visits import assessments, surgery
+from tests.e2e.test_visits import assessments, randomized_days_ago, surgery
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +174,50 @@ async def test_the_safety_officer_sees_a_new_sae_appear_without_reloading_and_ac
     async with safety.expect_navigation():
         await row.locator("button[type=submit]").click()
     assert await safety.locator(f"tr[data-subject='{subject}']").count() == 0
+
+
+async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pictures_and_exports(
+    browser: Browser, system: System, client: httpx.AsyncClient, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+) -> None:
+    site, subject = await subject_ids.fresh("GZ2")
+    consented = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/consent",
+        json=CONSENT,
+        headers=headers(token(Role.INVESTIGATOR, site), new_key()),
+    )
+    assert consented.status_code == 201, consented.text
+    await wait_for_checkpoint(read_pool, "data_management", consented.json()["stream_sequence"])
+    monitor = await signed_in(browser, system, "monitor")
+    assert monitor.url.endswith("/worklist")
+    assert subject in await monitor.inner_text("#to-verify"), "its consent waits for verification"
+    data_manager = await signed_in(browser, system, "data-manager")
+    assert data_manager.url.endswith("/reports")
+    await data_manager.wait_for_load_state("networkidle")
+    widths = await data_manager.eval_on_selector_all("figure img", "images => images.map(i => i.naturalWidth)")
+    assert len(widths) == 3 and all(w > 0 for w in widths), widths
+    async with data_manager.expect_download() as download:
+        await data_manager.click("a[href='/reports/exports/DM.csv']")
+    saved = await (await download.value).path()
+    assert saved is not None and (await asyncio.to_thread(Path(saved).read_text)).startswith("STUDYID")
+
+
+async def test_a_coordinators_calendar_shows_the_visits_due_this_week(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 10, "HT")
+    operated = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/procedures",
+        json=surgery(randomized_on + timedelta(days=2), fat_graft=False),
+        headers=headers(token(Role.INVESTIGATOR, site), new_key()),
+    )
+    assert operated.status_code == 201, operated.text
+    coordinator = await signed_in(browser, system, f"site-coordinator.{site.lower()}")
+    await coordinator.goto(f"{system.web_url}/sites/{site}/calendar")
+    due = await coordinator.inner_text("#due")
+    assert subject in due and "W1" in due, due  # day 8 after surgery: W1's window (days 5 to 9) is open
+    assert subject not in await coordinator.inner_text("#overdue")

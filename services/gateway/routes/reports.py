@@ -13,7 +13,6 @@ from services.gateway.errors import problem_responses
 from services.gateway.openapi import SvgResponse
 from shared.contracts.forms import Instant
 from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
-from shared.readmodels import adam, datasets
 from shared.readmodels.consort import Consort, consort, consort_svg
 from shared.readmodels.datamanagement import (
     QueriesReport,
@@ -33,6 +32,7 @@ from shared.readmodels.endpoints import (
     primary_endpoint,
     primary_endpoint_table,
 )
+from shared.readmodels.index import EXPORTS, PICTURES, REPORTS
 from shared.readmodels.trial import (
     AuditEntry,
     DeviationsReport,
@@ -65,34 +65,13 @@ def reports_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             primary = primary_endpoint(await endpoint_records(conn), p)
             data_management = data_management_tables(await queries_report(conn), await sdv_report(conn))
-        pictures = [
-            ("consort.svg", "CONSORT flow diagram"),
-            ("enrollment.svg", "Enrollment over time by site and arm"),
-            ("endpoints.svg", "Every assessment by visit and arm (mean, 95% CI)"),
-        ]
-        links = [
-            ("consort.svg", "CONSORT flow diagram"),
-            ("consort.json", "CONSORT flow (JSON)"),
-            ("enrollment.svg", "Enrollment over time by site and arm"),
-            ("enrollment.json", "Enrollment over time (JSON)"),
-            ("visit-compliance.json", "Visit compliance by visit and site"),
-            ("adverse-events.json", "Adverse events by arm, grade, seriousness and relatedness; open SAE alerts"),
-            ("deviations.json", "Protocol deviations by site and kind, each with subject, date and rule code"),
-            ("audit-trail.json", "Audit trail (filter by subject, since, until); corrections old → new"),
-            ("queries.json", "Open queries by site, form and age, each with its thread"),
-            ("sdv.json", "Source data verification by site and subject (% of forms verified)"),
-            ("sdv-worklist.json", "Monitors' work list: forms not yet verified, oldest first"),
-            ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
-            ("endpoints.json", "Every assessment by visit and arm (JSON)"),
-            *[(f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.NAMES],
-            ("exports/define.json", "Define: every exported column described"),
-            ("exports/odm.xml", "CDISC ODM 1.3.2 snapshot of the clinical data"),
-        ]
-        items = "".join(f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in links)
+        items = "".join(
+            f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in (*REPORTS, *EXPORTS)
+        )
         figures = "".join(
             f'<figure><img src="/v1/reports/{href}" alt="{escape(text)}">'
             f"<figcaption>{escape(text)}</figcaption></figure>"
-            for href, text in pictures
+            for href, text in PICTURES
         )
         return HTMLResponse(
             f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(p.trial_id)} reports</title>"
