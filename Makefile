@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser load-tool run test test-unit lint format bench chaos clean-data release-images
+.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -55,6 +55,13 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# The web app's main pages in a real browser, for the README (docs/screenshots/).
+screenshots: setup browser
+	@fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } \
+		|| echo "no Chinese font: run 'apt-get install -y fonts-wqy-zenhei' as root for the Chinese labels in the pictures"
+	mkdir -p docs/screenshots
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/e2e/test_web.py
 
 test-unit: setup
 	$(PY) -m pytest tests/unit

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
@@ -101,6 +102,15 @@ def create_app(settings: WebSettings) -> FastAPI:
     app = FastAPI(title="NCT06646146 trial: web app", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
+    def site_time(instant: str | None, site: str) -> str:
+        """An instant as the site reads it: its local date and time, with the offset."""
+        if not instant:
+            return ""
+        known = protocol.site(site)
+        moment = datetime.fromisoformat(instant)
+        local = moment.astimezone(ZoneInfo(known.time_zone)) if known else moment
+        return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
+
     def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> Response:
         lang = language(request)
         response = TEMPLATES.TemplateResponse(
@@ -112,6 +122,7 @@ def create_app(settings: WebSettings) -> FastAPI:
                 "other_lang": LANGUAGES[1 - LANGUAGES.index(lang)],
                 "session": session,
                 "protocol": protocol,
+                "local": site_time,
                 **context,
             },
             status_code=status,

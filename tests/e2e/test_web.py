@@ -3,6 +3,7 @@ provider: a coordinator and an investigator take a subject from consent to rando
 validation messages stand next to their fields, and a Chinese-language session shows translated labels."""
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -48,6 +49,13 @@ async def signed_in(browser: Browser, system: System, login: str, *, language: s
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{system.web_url}/**")
     return page
+
+
+async def shot(page: Page, name: str) -> None:
+    """`make screenshots`: the page as the person sees it, for the README (SCREENSHOTS_DIR names the folder)."""
+    folder = os.environ.get("SCREENSHOTS_DIR")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
 
 
 async def fill(page: Page, values: dict[str, Any], prefix: str = "") -> None:
@@ -98,6 +106,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     await submit(investigator, "screen_subject")
     assert await investigator.inner_text("#eligible") == "Yes"
     assert "EX11" in await investigator.inner_text("table")
+    await shot(investigator, "casebook")
 
     # Signing asks for a fresh sign-in at the provider first (this one has aged past half the protocol's window),
     # then states its meaning.
@@ -151,6 +160,7 @@ async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(
     assert await page.get_attribute("html", "lang") == "zh-Hans"
     assert "受试者" in await page.inner_text("h1")
     assert await page.inner_text("label[for='f-signed_on']") == "签署日期 *"
+    await shot(page, "subjects-zh")
     await page.click("header a[lang='en']")
     await page.wait_for_selector("html[lang='en']")
     assert "Subjects" in await page.inner_text("h1")
@@ -171,6 +181,7 @@ async def test_the_safety_officer_sees_a_new_sae_appear_without_reloading_and_ac
     assert reported.status_code == 201 and reported.json()["serious"], reported.text
     row = safety.locator(f"tr[data-subject='{subject}']")
     await row.wait_for()  # pushed by the server: the page was not reloaded
+    await shot(safety, "safety-inbox")
     async with safety.expect_navigation():
         await row.locator("button[type=submit]").click()
     assert await safety.locator(f"tr[data-subject='{subject}']").count() == 0
@@ -195,6 +206,7 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     await data_manager.wait_for_load_state("networkidle")
     widths = await data_manager.eval_on_selector_all("figure img", "images => images.map(i => i.naturalWidth)")
     assert len(widths) == 3 and all(w > 0 for w in widths), widths
+    await shot(data_manager, "reports")
     async with data_manager.expect_download() as download:
         await data_manager.click("a[href='/reports/exports/DM.csv']")
     saved = await (await download.value).path()
