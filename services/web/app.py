@@ -42,7 +42,13 @@ CASEBOOK_FORMS: dict[str, tuple[str, str, frozenset[str]]] = {
     "record_procedure": ("procedures", "surgery", NEW_RECORD),
     "record_visit": ("visits/{visit}", "visit", NEW_RECORD),
     "report_adverse_event": ("adverse-events", "adverse_event", NEW_RECORD),
+    "follow_up_adverse_event": ("adverse-events/follow-up", "follow_up", frozenset({"ae_id"})),
+    "withdraw_subject": ("withdrawal", "withdrawal", NEW_RECORD),
 }
+# Fields the app fills from the page (hidden), not the person: which visit, which adverse event.
+FROM_PAGE = ("visit", "ae_id")
+# A casebook's steps that take no form of their own, by the gateway's path under the subject.
+CASEBOOK_STEPS = ("casebook/lock", "casebook/unlock")
 
 
 def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
@@ -58,6 +64,9 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
         due.append(("record_visit", {"visit": scheduled[0]["visit"]}))
     if view["consented_on"]:
         due.append(("report_adverse_event", {}))
+        due += [("follow_up_adverse_event", {"ae_id": ae["ae_id"]}) for ae in view["adverse_events"]]
+    if view["arm"] and not view["withdrawn_on"] and not view["completed_on"]:
+        due.append(("withdraw_subject", {}))
     return due
 
 
@@ -218,7 +227,12 @@ def create_app(settings: WebSettings) -> FastAPI:
         session = signed_in(request)
         listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
         consent = await form_page(request, "record_consent", f"/sites/{site}/subjects", {}, {})
-        return page(request, "subjects.html", session, site=site, subjects=listed["items"], consent=consent)
+        to_sign = []
+        if may(session.role, Right.SIGN_CASEBOOKS) and session.site == site:
+            to_sign = await request.app.state.gateway.get(session, f"/v1/sites/{site}/signatures/to-sign")
+        return page(
+            request, "subjects.html", session, site=site, subjects=listed["items"], consent=consent, to_sign=to_sign
+        )
 
     @app.post("/sites/{site}/subjects")
     async def new_subject(request: Request, site: str) -> Response:
@@ -275,7 +289,8 @@ def create_app(settings: WebSettings) -> FastAPI:
             )
         for operation, extra in due_forms(view) if may_post else ():
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
-            shown = posted if posted is not None and posted.action == action else None
+            wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
+            shown = posted if posted is not None and wanted else None
             shown = shown or await form_page(request, operation, action, {}, {})
             shown.extra |= extra
             forms.append(shown)
@@ -283,6 +298,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             request, "casebook.html", session, status=status, site=site, subject=view, screened=screened, forms=forms,
             may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
             may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
+            may_verify=may(session.role, Right.VERIFY_FORMS), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
             key=str(uuid.uuid4()),
         )  # fmt: skip
 
@@ -297,7 +313,9 @@ def create_app(settings: WebSettings) -> FastAPI:
             raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
         path = CASEBOOK_FORMS[operation][0].format(visit=visit)
         specs = await form_fields(request, operation)
-        body = parsed(form, specs)
+        body = parsed(form, specs) | {
+            k: str(form[k]) for k in FROM_PAGE if k in CASEBOOK_FORMS[operation][2] and k in form
+        }
         try:
             answer = await request.app.state.gateway.post(
                 session, f"/v1/sites/{site}/subjects/{subject}/{path}", body, key=str(form.get("key"))
@@ -305,8 +323,33 @@ def create_app(settings: WebSettings) -> FastAPI:
         except GatewayProblem as problem:
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             posted = await form_page(request, operation, action, body, problem.by_field)
-            posted.extra["visit"] = visit
+            posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
             return await casebook_page(request, session, site, subject, status=problem.status, posted=posted)
+        return written(site, subject, answer)
+
+    @app.post("/sites/{site}/subjects/{subject}/forms/{name}/verification")
+    async def verify(request: Request, site: str, subject: str, name: str) -> Response:
+        """A monitor verifies the form's record shown on the page (its version): a later one is not verified by it."""
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        answer = await request.app.state.gateway.post(
+            session,
+            f"/v1/sites/{site}/subjects/{subject}/forms/{name}/verification",
+            {"version": str(form.get("version", ""))},
+            key=str(form.get("key")),
+        )
+        return written(site, subject, answer)
+
+    @app.post("/sites/{site}/subjects/{subject}/casebook/{step}")
+    async def casebook_step(request: Request, site: str, subject: str, step: str) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        if f"casebook/{step}" not in CASEBOOK_STEPS:
+            raise GatewayProblem(404, {"detail": f"no casebook step {step!r}"})
+        body = {"reason": str(form.get("reason", "")).strip()} if step == "unlock" else {}
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/sites/{site}/subjects/{subject}/casebook/{step}", body, key=str(form.get("key"))
+        )
         return written(site, subject, answer)
 
     @app.post("/sites/{site}/subjects/{subject}/queries")

@@ -201,6 +201,10 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     monitor = await signed_in(browser, system, "monitor")
     assert monitor.url.endswith("/worklist")
     assert subject in await monitor.inner_text("#to-verify"), "its consent waits for verification"
+    await monitor.click(f"#to-verify a:has-text('{subject}')")
+    async with monitor.expect_navigation():
+        await monitor.click("tr[data-form='consent'] button[type=submit]")
+    assert await monitor.inner_text("tr[data-form='consent'] .sdv") == "verified"
     data_manager = await signed_in(browser, system, "data-manager")
     assert data_manager.url.endswith("/reports")
     await data_manager.wait_for_load_state("networkidle")
@@ -211,6 +215,11 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
         await data_manager.click("a[href='/reports/exports/DM.csv']")
     saved = await (await download.value).path()
     assert saved is not None and (await asyncio.to_thread(Path(saved).read_text)).startswith("STUDYID")
+    # Every query on it closed (none opened): the data manager locks the subject's casebook.
+    await data_manager.goto(f"{system.web_url}/sites/{site}/subjects/{subject}")
+    async with data_manager.expect_navigation():
+        await data_manager.click("#forms form[action$='/casebook/lock'] button")
+    assert "Locked" in await data_manager.inner_text("#casebook-lock")
 
 
 async def test_a_coordinators_calendar_shows_the_visits_due_this_week(
