@@ -45,6 +45,30 @@ CASEBOOK_FORMS: dict[str, tuple[str, str, frozenset[str]]] = {
     "follow_up_adverse_event": ("adverse-events/follow-up", "follow_up", frozenset({"ae_id"})),
     "withdraw_subject": ("withdrawal", "withdrawal", NEW_RECORD),
 }
+
+
+def correcting(form_name: str) -> tuple[str, dict[str, str]]:
+    """The operation that corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`), and what the page fills."""
+    kind, _, rest = form_name.partition("-")
+    match kind:
+        case "consent" if not rest:
+            return "record_consent", {}
+        case "screening" | "procedure" | "withdrawal" if not rest:
+            return {"screening": "screen_subject", "procedure": "record_procedure"}.get(kind, "withdraw_subject"), {}
+        case "visit":
+            return "record_visit", {"visit": rest}
+        case "ae":
+            return "report_adverse_event", {}
+    raise GatewayProblem(404, {"detail": f"the {form_name} form is not corrected here"})
+
+
+def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A record's data as the form's fields: a screening keeps the form as the site filled it."""
+    return dict(data["form"]) if form_name == "screening" else data
+
+
+# Fields that are the investigator's judgement: not shown to whoever may not give it.
+DELEGATED = {"investigator_judges_unsuitable": Right.JUDGE_ELIGIBILITY, "relationship": Right.ASSESS_CAUSALITY}
 # Fields the app fills from the page (hidden), not the person: which visit, which adverse event.
 FROM_PAGE = ("visit", "ae_id")
 # A casebook's steps that take no form of their own, by the gateway's path under the subject.
@@ -226,7 +250,7 @@ def create_app(settings: WebSettings) -> FastAPI:
     async def subjects(request: Request, site: str) -> Response:
         session = signed_in(request)
         listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
-        consent = await form_page(request, "record_consent", f"/sites/{site}/subjects", {}, {})
+        consent = await form_page(request, session, "record_consent", f"/sites/{site}/subjects", {}, {})
         to_sign = []
         if may(session.role, Right.SIGN_CASEBOOKS) and session.site == site:
             to_sign = await request.app.state.gateway.get(session, f"/v1/sites/{site}/signatures/to-sign")
@@ -239,7 +263,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         session = signed_in(request)
         form = await checked_form(request, session)
         subject = str(form.get("subject_id", "")).strip()
-        specs = await form_fields(request, "record_consent")
+        specs = await form_fields(request, session, "record_consent")
         body = parsed(form, specs)
         try:
             answer = await request.app.state.gateway.post(
@@ -249,7 +273,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             errors = problem.by_field
             if "subject" in str(problem.problem.get("field") or "") or problem.status == 404:
                 errors = {"subject_id": str(problem)}
-            consent = await form_page(request, "record_consent", f"/sites/{site}/subjects", body, errors)
+            consent = await form_page(request, session, "record_consent", f"/sites/{site}/subjects", body, errors)
             consent.extra["subject_id"] = subject
             listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
             return page(
@@ -291,7 +315,7 @@ def create_app(settings: WebSettings) -> FastAPI:
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
             shown = posted if posted is not None and wanted else None
-            shown = shown or await form_page(request, operation, action, {}, {})
+            shown = shown or await form_page(request, session, operation, action, {}, {})
             shown.extra |= extra
             forms.append(shown)
         return page(
@@ -312,7 +336,7 @@ def create_app(settings: WebSettings) -> FastAPI:
         if "{visit}" in CASEBOOK_FORMS[operation][0] and visit not in {v.code for v in protocol.schedule.follow_up}:
             raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
         path = CASEBOOK_FORMS[operation][0].format(visit=visit)
-        specs = await form_fields(request, operation)
+        specs = await form_fields(request, session, operation)
         body = parsed(form, specs) | {
             k: str(form[k]) for k in FROM_PAGE if k in CASEBOOK_FORMS[operation][2] and k in form
         }
@@ -322,9 +346,47 @@ def create_app(settings: WebSettings) -> FastAPI:
             )
         except GatewayProblem as problem:
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
-            posted = await form_page(request, operation, action, body, problem.by_field)
+            posted = await form_page(request, session, operation, action, body, problem.by_field)
             posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
             return await casebook_page(request, session, site, subject, status=problem.status, posted=posted)
+        return written(site, subject, answer)
+
+    @app.get("/sites/{site}/subjects/{subject}/forms/{name}/correction")
+    async def correction(request: Request, site: str, subject: str, name: str) -> Response:
+        """A form's current record, to correct with a reason; posted against its version (If-Match)."""
+        session = signed_in(request)
+        operation, extra = correcting(name)
+        current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
+        action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
+        shown = await form_page(request, session, operation, action, recorded_values(name, current["data"]), {})
+        shown.extra |= extra | {"version": current["version"]}
+        return page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=shown)
+
+    @app.post("/sites/{site}/subjects/{subject}/forms/{name}/correction")
+    async def correct(request: Request, site: str, subject: str, name: str) -> Response:
+        session = signed_in(request)
+        form = await checked_form(request, session)
+        operation, extra = correcting(name)
+        path = CASEBOOK_FORMS[operation][0].format(**extra)
+        specs = await form_fields(request, session, operation)
+        version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
+        body = parsed(form, specs) | {"reason": reason}
+        try:
+            answer = await request.app.state.gateway.post(
+                session,
+                f"/v1/sites/{site}/subjects/{subject}/{path}",
+                body,
+                key=str(form.get("key")),
+                if_match=f'"{version}"',
+            )
+        except GatewayProblem as problem:
+            action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
+            shown = await form_page(request, session, operation, action, body, problem.by_field)
+            shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
+            return page(
+                request, "correction.html", session, status=problem.status, site=site, subject_id=subject, name=name,
+                form=shown,
+            )  # fmt: skip
         return written(site, subject, answer)
 
     @app.post("/sites/{site}/subjects/{subject}/forms/{name}/verification")
@@ -528,14 +590,22 @@ def create_app(settings: WebSettings) -> FastAPI:
         )
         return written(site, subject, answer)
 
-    async def form_fields(request: Request, operation: str) -> tuple[Field, ...]:
-        skip = CASEBOOK_FORMS[operation][2]
-        return fields(await request.app.state.gateway.request_schema(operation), skip=skip)
+    async def form_fields(request: Request, session: Session, operation: str) -> tuple[Field, ...]:
+        """The operation's fields, but those that are another role's judgement (the protocol's delegation)."""
+        others = frozenset(name for name, right in DELEGATED.items() if not may(session.role, right))
+        return fields(
+            await request.app.state.gateway.request_schema(operation), skip=CASEBOOK_FORMS[operation][2] | others
+        )
 
     async def form_page(
-        request: Request, operation: str, action: str, values: dict[str, Any], errors: dict[str, str]
+        request: Request,
+        session: Session,
+        operation: str,
+        action: str,
+        values: dict[str, Any],
+        errors: dict[str, str],
     ) -> FormPage:
-        specs = filled(await form_fields(request, operation), values, errors)
+        specs = filled(await form_fields(request, session, operation), values, errors)
         message = errors.get("", "")
         return FormPage(CASEBOOK_FORMS[operation][1], action, specs, key=str(uuid.uuid4()), message=message)
 

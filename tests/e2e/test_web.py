@@ -152,6 +152,16 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     await submit(coordinator, "/answer")
     assert await coordinator.get_attribute("#queries article", "data-state") == "answered"
 
+    # The coordinator corrects the weight with a reason; EX11 stays the investigator's, and the signature over the
+    # screening is invalidated by the change.
+    await coordinator.click("tr[data-form='screening'] a:has-text('Correct')")
+    assert await coordinator.locator("[name='investigator_judges_unsuitable']").count() == 0
+    assert await coordinator.input_value("#f-weight_kg") == str(screening["weight_kg"])
+    await fill(coordinator, {"weight_kg": "57", "reason": "weighed again: 57 kg"})
+    await submit(coordinator, "/forms/screening/correction")
+    assert await coordinator.inner_text("#eligible") == "Yes"
+    assert "invalidated_by_change" in await coordinator.inner_text("#signatures")
+
 
 async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(
     browser: Browser, system: System
