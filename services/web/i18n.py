@@ -22,6 +22,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "arm": ("Arm", "组别"),
     "eligible": ("Eligible", "符合入组"),
     "last_change": ("Last change", "最近更新"),
+    "next_visit": ("Next visit (window)", "下次随访（时间窗）"),
     "new_subject": ("New subject: record consent", "新受试者：记录知情同意"),
     "subject_id": ("Subject id", "受试者编号"),
     "consent": ("Informed consent", "知情同意"),

@@ -160,6 +160,8 @@ class SubjectSummary(BaseModel):
     randomization_number: int | None
     last_event_type: str
     last_event_at: datetime
+    next_visit: str | None = Field(None, description="the first visit still scheduled; null before the surgery")
+    next_visit_window: tuple[date, date] | None = Field(None, description="its window, first and last day")
 
 
 class SubjectPage(BaseModel):
@@ -168,10 +170,15 @@ class SubjectPage(BaseModel):
 
 
 SELECT_SUBJECTS = """
-SELECT subject_id, site, state, eligible, arm, randomization_number, last_event_type, last_event_at
-  FROM subjects
- WHERE site = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR subject_id > $3)
- ORDER BY subject_id
+SELECT s.subject_id, s.site, s.state, s.eligible, s.arm, s.randomization_number, s.last_event_type,
+       s.last_event_at, v.visit AS next_visit,
+       CASE WHEN v.visit IS NULL THEN NULL ELSE ARRAY[v.window_start, v.window_end] END AS next_visit_window
+  FROM subjects s
+  LEFT JOIN LATERAL (SELECT visit, window_start, window_end FROM visits
+                      WHERE visits.subject_id = s.subject_id AND visits.status = 'scheduled'
+                      ORDER BY target_date LIMIT 1) v ON true
+ WHERE s.site = $1 AND ($2::text IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.subject_id > $3)
+ ORDER BY s.subject_id
  LIMIT $4
 """
 

@@ -252,3 +252,5 @@ async def test_a_coordinators_calendar_shows_the_visits_due_this_week(
     due = await coordinator.inner_text("#due")
     assert subject in due and "W1" in due, due  # day 8 after surgery: W1's window (days 5 to 9) is open
     assert subject not in await coordinator.inner_text("#overdue")
+    await coordinator.goto(f"{system.web_url}/sites/{site}/subjects")
+    assert "W1 (" in await coordinator.inner_text(f"tr:has(a:has-text('{subject}'))"), "the next visit and its window"
