@@ -11,6 +11,8 @@ from devstack.servers import free_port, stop_process
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
 SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "datamanagement", "gateway")
+# Everything that runs: the services, and the web app in front of the gateway (one Deployment each).
+APPS = (*SERVICES, "web")
 
 
 class ServiceProcesses:

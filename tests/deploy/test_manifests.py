@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 import shared.runtime.metrics  # noqa: F401 - registers the metrics the alerts refer to
 from devstack.servers import NatsCluster
-from devstack.stack import SERVICES
+from devstack.stack import APPS
 from ops.bus_permissions import nats_authorization
 from services.gateway.settings import GatewaySettings
 
@@ -107,7 +107,7 @@ def test_every_long_running_container_has_probes_on_real_health_endpoints(
 def test_prod_runs_everything_twice_spread_across_nodes_with_a_budget_and_an_autoscaled_gateway() -> None:
     objects = render("prod")
     deployments = by_kind(objects, "Deployment")
-    assert len(deployments) == len(SERVICES)
+    assert len(deployments) == len(APPS)
     budgets = {
         p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] for p in by_kind(objects, "PodDisruptionBudget")
     }
@@ -140,7 +140,8 @@ def test_prod_takes_tokens_from_the_identity_provider_only_and_lets_the_gateway_
                for s in v["projected"]["sources"]]  # fmt: skip
     assert "trial-gateway-token-keys" not in mounted and "trial-command-keys" in mounted
     [egress] = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "gateway-to-identity-provider"]
-    assert egress["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "gateway"}
+    [selected] = egress["spec"]["podSelector"]["matchExpressions"]
+    assert selected["key"] == "app.kubernetes.io/name" and set(selected["values"]) == {"gateway", "web"}
     assert egress["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]
 
 
@@ -247,7 +248,7 @@ def secret_files(deployment: dict[str, Any]) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_every_service_connects_as_its_own_bus_user_and_database_role(
+def test_every_service_connects_as_its_own_bus_user_and_database_role_and_the_web_app_to_neither(
     overlay: tuple[str, list[dict[str, Any]]],
 ) -> None:
     _, objects = overlay
@@ -256,6 +257,9 @@ def test_every_service_connects_as_its_own_bus_user_and_database_role(
     for deployment in by_kind(objects, "Deployment"):
         name = deployment["metadata"]["name"]
         files = secret_files(deployment)
+        if name == "web":  # the web app reaches the gateway only: no bus, no database, its session key alone
+            assert files == {"web_session_key": ("trial-web-session", "key")}
+            continue
         assert files["nats_url"] == ("trial-nats-users", name)
         expected_db = {"gateway": "trial-db-gateway", "reporting": "trial-db-projections"}.get(name)
         assert files.get("database_url", (None, None))[0] == expected_db, name
@@ -306,7 +310,7 @@ def test_every_service_runs_and_is_scraped_for_metrics_on_its_health_port(
     [config] = [o for o in by_kind(objects, "ConfigMap") if o["metadata"]["name"] == "trial-config"]
     port = int(config["data"]["HEALTH_PORT"])
     deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) == set(APPS)
     for service, deployment in deployments.items():
         template = deployment["spec"]["template"]
         assert template["metadata"]["annotations"] == {
