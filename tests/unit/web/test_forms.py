@@ -1,0 +1,56 @@
+"""The web app's forms from the gateway's schemas, and what a browser posts back into the gateway's JSON."""
+
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.datastructures import FormData
+
+from services.web.forms import fields, filled, parsed
+from services.web.gateway import resolve
+from shared.contracts.forms import AdverseEventForm, ScreeningForm
+
+
+def schema_of(form: type[BaseModel]) -> dict[str, Any]:
+    """As the gateway's OpenAPI document gives it, references resolved."""
+    schema = form.model_json_schema()
+    resolved: dict[str, Any] = resolve(schema, schema)
+    return resolved
+
+
+def test_a_schema_becomes_labelled_fields_of_the_right_kind_without_the_ones_the_app_fills() -> None:
+    specs = {f.name: f for f in fields(schema_of(ScreeningForm), skip=frozenset({"supersedes", "reason"}))}
+    assert "supersedes" not in specs and "reason" not in specs
+    assert specs["screening_date"].kind == "date" and specs["screening_date"].required
+    assert specs["pregnant"].kind == "boolean" and specs["sex"].kind == "choice"
+    assert specs["sex"].options == ("female", "male")
+    serology = specs["serology"]
+    assert serology.kind == "group" and serology.children[0].name == "serology.hiv"
+    assert specs["contraindications"].kind == "choices"
+
+
+def test_what_is_posted_becomes_the_gateways_json_and_what_is_left_empty_is_left_out() -> None:
+    specs = fields(schema_of(ScreeningForm))
+    posted = FormData(
+        [
+            ("screening_date", "2026-11-24"),
+            ("weight_kg", " 55 "),
+            ("pregnant", "false"),
+            ("scalp_infection", ""),  # not known: left out, the criterion is then missing
+            ("serology.hiv", "negative"),
+            ("serology.hbv", ""),
+            ("contraindications", "severe_diabetes"),
+        ]
+    )
+    body = parsed(posted, specs)
+    assert body["screening_date"] == "2026-11-24" and body["weight_kg"] == "55"
+    assert body["pregnant"] is False and "scalp_infection" not in body
+    assert body["serology"] == {"hiv": "negative"}
+    assert body["contraindications"] == ["severe_diabetes"]
+    assert "biopsy" not in body, "a group left empty is left out"
+
+
+def test_the_gateways_message_stands_beside_its_field_and_the_posted_values_are_kept() -> None:
+    specs = fields(schema_of(AdverseEventForm))
+    shown = {f.name: f for f in filled(specs, {"term": "Scalp pruritus", "grade": "9"}, {"grade": "must be 1 to 5"})}
+    assert shown["grade"].error == "must be 1 to 5" and shown["grade"].value == "9"
+    assert shown["term"].value == "Scalp pruritus" and not shown["term"].error
