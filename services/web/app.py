@@ -471,12 +471,17 @@ def create_app(settings: WebSettings) -> FastAPI:
         return written(site, subject, answer)
 
     @app.get("/worklist")
-    async def worklist(request: Request, seen: int | None = None) -> Response:
-        """A monitor's work: forms waiting for source verification, oldest first, and every query not closed."""
+    async def worklist(request: Request, site: str | None = None) -> Response:
+        """A monitor's work, at every site or one: forms waiting for source verification, oldest first, and every
+        query not closed."""
         session = signed_in(request)
-        forms = await request.app.state.gateway.get(session, "/v1/reports/sdv-worklist.json")
-        queries = await request.app.state.gateway.get(session, "/v1/reports/queries.json")
-        return page(request, "worklist.html", session, forms=forms, queries=queries["open"])
+        if site is not None and protocol.site(site) is None:
+            raise GatewayProblem(404, {"detail": f"no site {site} in the protocol"})
+        at_site = {"site": site} if site else {}
+        forms = await request.app.state.gateway.get(session, "/v1/reports/sdv-worklist.json", **at_site)
+        queries = (await request.app.state.gateway.get(session, "/v1/reports/queries.json"))["open"]
+        queries = [q for q in queries if site is None or q["site"] == site]
+        return page(request, "worklist.html", session, forms=forms, queries=queries, site=site)
 
     @app.get("/reports")
     async def reports(request: Request) -> Response:
@@ -486,6 +491,15 @@ def create_app(settings: WebSettings) -> FastAPI:
             may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
             key=str(uuid.uuid4()),
         )  # fmt: skip
+
+    @app.get("/reports/page")
+    async def report_page(request: Request) -> Response:
+        """The gateway's report page (the primary endpoint, the data-management tables, the pictures) as it renders
+        it, its links pointing here, where the browser's session reaches them."""
+        session = signed_in(request)
+        served = await request.app.state.gateway.file(session, "/v1/reports")
+        html = served.text.replace('"/v1/reports/', '"/reports/')
+        return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
     @app.get("/reports/{path:path}")
     async def report_file(request: Request, path: str) -> Response:

@@ -83,7 +83,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "worklist": ("Monitoring work list", "监查工作清单"),
     "to_verify": ("Forms waiting for source data verification, oldest first", "待源数据核查的表单（最早在前）"),
     "days_open": ("Days open", "已开放天数"),
+    "all_sites": ("All sites", "全部中心"),
     "reports": ("Reports", "报告"),
+    "report_page": (
+        "The report page: primary endpoint, queries and verification tables",
+        "报告页：主要终点、质疑及源数据核查表",
+    ),
     "exports": ("Exports", "数据导出"),
     "database_lock": ("Lock the database for analysis", "锁定数据库以供分析"),
     "database_lock_text": (

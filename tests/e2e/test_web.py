@@ -212,6 +212,11 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     assert monitor.url.endswith("/worklist")
     # Oldest first (a long list in a long-running trial): at least this consent waits somewhere in it.
     assert await monitor.locator("#to-verify tbody a").count() > 0
+    async with monitor.expect_navigation():
+        await monitor.click("nav a:has-text('SZ3')")
+    assert (await monitor.inner_text("h1")).endswith("SZ3")
+    shown = await monitor.eval_on_selector_all("#to-verify tr:has(a) td:first-child", "c => c.map(x => x.textContent)")
+    assert set(shown) <= {"SZ3"}, shown
     await monitor.goto(f"{system.web_url}/sites/{site}/subjects/{subject}")
     async with monitor.expect_navigation():
         await monitor.click("tr[data-form='consent'] button[type=submit]")
@@ -222,6 +227,10 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     widths = await data_manager.eval_on_selector_all("figure img", "images => images.map(i => i.naturalWidth)")
     assert len(widths) == 3 and all(w > 0 for w in widths), widths
     await shot(data_manager, "reports")
+    await data_manager.click("a[href='/reports/page']")
+    captions = await data_manager.eval_on_selector_all("table caption", "all => all.map(c => c.textContent)")
+    assert "Open queries by site, form and days open" in captions, captions
+    await data_manager.go_back()
     async with data_manager.expect_download() as download:
         await data_manager.click("a[href='/reports/exports/DM.csv']")
     saved = await (await download.value).path()
