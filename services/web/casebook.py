@@ -1,0 +1,67 @@
+"""What a subject's casebook offers in the web app, by the gateway's operations: which form comes next, which
+corrects which record, which fields the page fills and which are another role's judgement. Pure: no I/O."""
+
+from typing import Any
+
+from services.web.gateway import GatewayProblem
+from shared.contracts.access import Right
+
+# The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
+# title, and the fields the app fills itself or leaves to another step.
+NEW_RECORD = frozenset({"supersedes", "reason"})
+CASEBOOK_FORMS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "record_consent": ("consent", "consent", NEW_RECORD),
+    "screen_subject": ("screening", "screening", NEW_RECORD),
+    "record_procedure": ("procedures", "surgery", NEW_RECORD),
+    "record_visit": ("visits/{visit}", "visit", NEW_RECORD),
+    "report_adverse_event": ("adverse-events", "adverse_event", NEW_RECORD),
+    "follow_up_adverse_event": ("adverse-events/follow-up", "follow_up", frozenset({"ae_id"})),
+    "withdraw_subject": ("withdrawal", "withdrawal", NEW_RECORD),
+}
+
+
+def correcting(form_name: str) -> tuple[str, dict[str, str]]:
+    """The operation that corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`), and what the page fills."""
+    kind, _, rest = form_name.partition("-")
+    match kind:
+        case "consent" if not rest:
+            return "record_consent", {}
+        case "screening" | "procedure" | "withdrawal" if not rest:
+            return {"screening": "screen_subject", "procedure": "record_procedure"}.get(kind, "withdraw_subject"), {}
+        case "visit":
+            return "record_visit", {"visit": rest}
+        case "ae":
+            return "report_adverse_event", {}
+    raise GatewayProblem(404, {"detail": f"the {form_name} form is not corrected here"})
+
+
+def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A record's data as the form's fields: a screening keeps the form as the site filled it."""
+    return dict(data["form"]) if form_name == "screening" else data
+
+
+# Fields that are the investigator's judgement: not shown to whoever may not give it.
+DELEGATED = {"investigator_judges_unsuitable": Right.JUDGE_ELIGIBILITY, "relationship": Right.ASSESS_CAUSALITY}
+# Fields the app fills from the page (hidden), not the person: which visit, which adverse event.
+FROM_PAGE = ("visit", "ae_id")
+# A casebook's steps that take no form of their own, by the gateway's path under the subject.
+CASEBOOK_STEPS = ("casebook/lock", "casebook/unlock")
+
+
+def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit; an
+    adverse event once consented (safety information is always taken)."""
+    due: list[tuple[str, dict[str, str]]] = []
+    if view["state"] in ("consented", "screen_failed", "eligible") and not view["arm"]:
+        due.append(("screen_subject", {}))
+    if view["arm"] and not view["surgery_date"] and not view["withdrawn_on"]:
+        due.append(("record_procedure", {}))
+    scheduled = [v for v in view["visits"] if v["status"] == "scheduled"]
+    if view["surgery_date"] and scheduled and not view["withdrawn_on"]:
+        due.append(("record_visit", {"visit": scheduled[0]["visit"]}))
+    if view["consented_on"]:
+        due.append(("report_adverse_event", {}))
+        due += [("follow_up_adverse_event", {"ae_id": ae["ae_id"]}) for ae in view["adverse_events"]]
+    if view["arm"] and not view["withdrawn_on"] and not view["completed_on"]:
+        due.append(("withdraw_subject", {}))
+    return due

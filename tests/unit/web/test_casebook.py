@@ -1,0 +1,49 @@
+"""Which form a casebook offers next, and which operation corrects which record."""
+
+from typing import Any
+
+import pytest
+
+from services.web.casebook import correcting, due_forms
+from services.web.gateway import GatewayProblem
+
+
+def view(**state: Any) -> dict[str, Any]:
+    empty = {"state": "consented", "arm": None, "surgery_date": None, "withdrawn_on": None, "completed_on": None}
+    return empty | {"consented_on": "2026-11-20", "visits": [], "adverse_events": []} | state
+
+
+def test_screening_until_randomized_then_the_surgery_then_the_next_scheduled_visit() -> None:
+    assert [f for f, _ in due_forms(view())] == ["screen_subject", "report_adverse_event"]
+    randomized = view(state="randomized", arm="HT")
+    assert [f for f, _ in due_forms(randomized)] == ["record_procedure", "report_adverse_event", "withdraw_subject"]
+    visits = [{"visit": "W1", "status": "completed"}, {"visit": "M1", "status": "scheduled"}]
+    operated = view(state="in_follow_up", arm="HT", surgery_date="2026-11-25", visits=visits)
+    assert ("record_visit", {"visit": "M1"}) in due_forms(operated)
+    assert not any(f == "record_visit" for f, _ in due_forms(operated | {"withdrawn_on": "2026-11-28"}))
+
+
+def test_each_adverse_event_has_its_follow_up() -> None:
+    events = [{"ae_id": "a1"}, {"ae_id": "a2"}]
+    follow_ups = [extra for form, extra in due_forms(view(adverse_events=events)) if form == "follow_up_adverse_event"]
+    assert follow_ups == [{"ae_id": "a1"}, {"ae_id": "a2"}]
+
+
+@pytest.mark.parametrize(
+    ("form", "operation", "extra"),
+    [
+        ("consent", "record_consent", {}),
+        ("screening", "screen_subject", {}),
+        ("procedure", "record_procedure", {}),
+        ("visit-M6", "record_visit", {"visit": "M6"}),
+        ("ae-0f8fad5b-d9cb-469f-a165-70867728950e", "report_adverse_event", {}),
+        ("withdrawal", "withdraw_subject", {}),
+    ],
+)
+def test_a_record_is_corrected_by_the_form_that_made_it(form: str, operation: str, extra: dict[str, str]) -> None:
+    assert correcting(form) == (operation, extra)
+
+
+def test_a_form_this_app_does_not_correct_is_not_found() -> None:
+    with pytest.raises(GatewayProblem):
+        correcting("consent-refusal")
