@@ -1,0 +1,147 @@
+"""What every page of the web app shares: rendering in the person's language, who is signed in, the CSRF check, the
+casebook's forms from the gateway's schemas, and the casebook page itself (`app.state.pages`, `PagesOf` in routes)."""
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.web.casebook import CASEBOOK_FORMS, DELEGATED, due_forms
+from services.web.forms import Field, FormPage, fields, filled
+from services.web.gateway import GatewayProblem
+from services.web.i18n import LANGUAGES, language, translator
+from services.web.session import Cookies, Session
+from shared.contracts.access import Right, may
+from shared.contracts.protocol import ProtocolDefinition
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class SignInNeeded(Exception):
+    """No session (or an expired one): the browser is sent to sign in, and back here after."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class Pages:
+    def __init__(self, cookies: Cookies, protocol: ProtocolDefinition) -> None:
+        self.cookies = cookies
+        self.protocol = protocol
+
+    def site_time(self, instant: str | None, site: str) -> str:
+        """An instant as the site reads it: its local date and time, with the offset."""
+        if not instant:
+            return ""
+        known = self.protocol.site(site)
+        moment = datetime.fromisoformat(instant)
+        local = moment.astimezone(ZoneInfo(known.time_zone)) if known else moment
+        return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
+
+    def page(
+        self, request: Request, template: str, session: Session | None, status: int = 200, **context: Any
+    ) -> Response:
+        lang = language(request)
+        response = TEMPLATES.TemplateResponse(
+            request,
+            template,
+            {
+                "t": translator(lang),
+                "lang": lang,
+                "other_lang": LANGUAGES[1 - LANGUAGES.index(lang)],
+                "session": session,
+                "protocol": self.protocol,
+                "local": self.site_time,
+                **context,
+            },
+            status_code=status,
+        )
+        # Pages show one person's data: never kept by a shared cache or the browser's history cache.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def signed_in(self, request: Request) -> Session:
+        session = self.cookies.session(request)
+        if session is None:
+            raise SignInNeeded(request.url.path)
+        return session
+
+    async def checked_form(self, request: Request, session: Session) -> Any:
+        form = await request.form()
+        if not session.csrf_matches(str(form.get("csrf", ""))):
+            raise GatewayProblem(403, {"detail": "the form is stale or not from this app: open it again"})
+        return form
+
+    @staticmethod
+    def written(site: str, subject: str, answer: dict[str, Any]) -> Response:
+        """After a write, the casebook as of it: the page asks the gateway to read after its sequence."""
+        return RedirectResponse(f"/sites/{site}/subjects/{subject}?seen={answer['stream_sequence']}", status_code=303)
+
+    async def form_fields(self, request: Request, session: Session, operation: str) -> tuple[Field, ...]:
+        """The operation's fields, but those that are another role's judgement (the protocol's delegation)."""
+        others = frozenset(name for name, right in DELEGATED.items() if not may(session.role, right))
+        return fields(
+            await request.app.state.gateway.request_schema(operation), skip=CASEBOOK_FORMS[operation][2] | others
+        )
+
+    async def form_page(
+        self,
+        request: Request,
+        session: Session,
+        operation: str,
+        action: str,
+        values: dict[str, Any],
+        errors: dict[str, str],
+    ) -> FormPage:
+        specs = filled(await self.form_fields(request, session, operation), values, errors)
+        message = errors.get("", "")
+        return FormPage(CASEBOOK_FORMS[operation][1], action, specs, key=str(uuid.uuid4()), message=message)
+
+    async def casebook_page(
+        self,
+        request: Request,
+        session: Session,
+        site: str,
+        subject: str,
+        *,
+        status: int = 200,
+        posted: FormPage | None = None,
+        read_after: int | None = None,
+    ) -> Response:
+        view = await request.app.state.gateway.get(
+            session, f"/v1/sites/{site}/subjects/{subject}", read_after=read_after
+        )
+        screened = None
+        forms: list[FormPage] = []
+        may_post = may(session.role, Right.POST_SITE_FORMS) and session.site == site
+        if view["screenings"]:
+            screened = await request.app.state.gateway.get(
+                session, f"/v1/sites/{site}/subjects/{subject}/forms/screening", read_after=read_after
+            )
+        for operation, extra in due_forms(view) if may_post else ():
+            action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
+            wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
+            shown = posted if posted is not None and wanted else None
+            shown = shown or await self.form_page(request, session, operation, action, {}, {})
+            shown.extra |= extra
+            forms.append(shown)
+        return self.page(
+            request, "casebook.html", session, status=status, site=site, subject=view, screened=screened, forms=forms,
+            may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
+            may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
+            may_verify=may(session.role, Right.VERIFY_FORMS), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
+            key=str(uuid.uuid4()),
+        )  # fmt: skip
+
+
+def pages_of(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+PagesOf = Annotated[Pages, Depends(pages_of)]

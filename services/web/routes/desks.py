@@ -1,0 +1,117 @@
+"""The trial-wide desks: a monitor's work list, the safety officer's SAE inbox (pushed by server-sent events), the
+reports and exports, and the database lock."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from services.web.gateway import Gateway, GatewayProblem
+from services.web.pages import PagesOf
+from shared.contracts.access import Right, may
+from shared.readmodels.index import EXPORTS, PICTURES, REPORTS
+
+router = APIRouter()
+
+
+@router.get("/worklist")
+async def worklist(request: Request, pages: PagesOf, site: str | None = None) -> Response:
+    """A monitor's work, at every site or one: forms waiting for source verification, oldest first, and every
+    query not closed."""
+    session = pages.signed_in(request)
+    if site is not None and pages.protocol.site(site) is None:
+        raise GatewayProblem(404, {"detail": f"no site {site} in the protocol"})
+    at_site = {"site": site} if site else {}
+    forms = await request.app.state.gateway.get(session, "/v1/reports/sdv-worklist.json", **at_site)
+    queries = (await request.app.state.gateway.get(session, "/v1/reports/queries.json"))["open"]
+    queries = [q for q in queries if site is None or q["site"] == site]
+    return pages.page(request, "worklist.html", session, forms=forms, queries=queries, site=site)
+
+
+@router.get("/reports")
+async def reports(request: Request, pages: PagesOf) -> Response:
+    session = pages.signed_in(request)
+    return pages.page(
+        request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=EXPORTS,
+        may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
+        key=str(uuid.uuid4()),
+    )  # fmt: skip
+
+
+@router.get("/reports/page")
+async def report_page(request: Request, pages: PagesOf) -> Response:
+    """The gateway's report page (the primary endpoint, the data-management tables, the pictures) as it renders
+    it, its links pointing here, where the browser's session reaches them."""
+    session = pages.signed_in(request)
+    served = await request.app.state.gateway.file(session, "/v1/reports")
+    html = served.text.replace('"/v1/reports/', '"/reports/')
+    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/reports/{path:path}")
+async def report_file(request: Request, pages: PagesOf, path: str) -> Response:
+    session = pages.signed_in(request)
+    if path not in {p for p, _ in (*PICTURES, *REPORTS, *EXPORTS)}:
+        raise GatewayProblem(404, {"detail": f"no report {path}"})
+    served = await request.app.state.gateway.file(session, f"/v1/reports/{path}")
+    kept = {k: v for k, v in served.headers.items() if k.lower() in ("content-disposition", "database-lock-sequence")}
+    return Response(served.content, media_type=served.headers.get("content-type"), headers=kept)
+
+
+@router.post("/trial/database-lock")
+async def lock_database(request: Request, pages: PagesOf) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    await request.app.state.gateway.post(session, "/v1/trial/database-lock", {}, key=str(form.get("key")))
+    return RedirectResponse("/reports", status_code=303)
+
+
+@router.get("/safety")
+async def safety_inbox(request: Request, pages: PagesOf, seen: int | None = None) -> Response:
+    session = pages.signed_in(request)
+    alerts = await request.app.state.gateway.get(session, "/v1/safety/alerts", read_after=seen)
+    return pages.page(request, "safety.html", session, alerts=alerts)
+
+
+@router.get("/safety/rows")
+async def safety_rows(request: Request, pages: PagesOf) -> Response:
+    session = pages.signed_in(request)
+    alerts = await request.app.state.gateway.get(session, "/v1/safety/alerts")
+    return pages.page(request, "_alert_rows.html", session, alerts=alerts)
+
+
+@router.get("/safety/events")
+async def safety_events(request: Request, pages: PagesOf) -> Response:
+    """Server-sent events: `alerts` whenever the open alerts change (looked at every second, for ten minutes;
+    the browser reconnects by itself)."""
+    session = pages.signed_in(request)
+    gateway: Gateway = request.app.state.gateway
+
+    async def changes() -> AsyncIterator[str]:
+        seen: set[str] | None = None
+        for _ in range(600):
+            if await request.is_disconnected():
+                return
+            try:
+                now = {a["alert_id"] for a in await gateway.get(session, "/v1/safety/alerts")}
+            except (GatewayProblem, httpx.HTTPError):
+                now = seen or set()
+            if seen is not None and now != seen:
+                yield f"event: alerts\ndata: {len(now)}\n\n"
+            seen = now
+            await asyncio.sleep(1)
+
+    return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/safety/alerts/{alert}/acknowledgement")
+async def acknowledge(request: Request, pages: PagesOf, alert: uuid.UUID) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    answer = await request.app.state.gateway.post(
+        session, f"/v1/safety/alerts/{alert}/acknowledgement", {}, key=str(form.get("key"))
+    )
+    return RedirectResponse(f"/safety?seen={answer['stream_sequence']}", status_code=303)

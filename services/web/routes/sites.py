@@ -1,0 +1,79 @@
+"""A site's subjects (each with its next visit), a new subject's consent, and the coordinator's visit calendar."""
+
+import operator
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.web.forms import parsed
+from services.web.gateway import Gateway, GatewayProblem
+from services.web.pages import PagesOf
+from shared.contracts.access import Right, may
+
+router = APIRouter()
+
+
+@router.get("/sites/{site}/subjects")
+async def subjects(request: Request, pages: PagesOf, site: str) -> Response:
+    session = pages.signed_in(request)
+    listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
+    consent = await pages.form_page(request, session, "record_consent", f"/sites/{site}/subjects", {}, {})
+    to_sign = []
+    if may(session.role, Right.SIGN_CASEBOOKS) and session.site == site:
+        to_sign = await request.app.state.gateway.get(session, f"/v1/sites/{site}/signatures/to-sign")
+    return pages.page(
+        request, "subjects.html", session, site=site, subjects=listed["items"], consent=consent, to_sign=to_sign
+    )
+
+
+@router.post("/sites/{site}/subjects")
+async def new_subject(request: Request, pages: PagesOf, site: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    subject = str(form.get("subject_id", "")).strip()
+    specs = await pages.form_fields(request, session, "record_consent")
+    body = parsed(form, specs)
+    try:
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/sites/{site}/subjects/{subject}/consent", body, key=str(form.get("key"))
+        )
+    except GatewayProblem as problem:
+        errors = problem.by_field
+        if "subject" in str(problem.problem.get("field") or "") or problem.status == 404:
+            errors = {"subject_id": str(problem)}
+        consent = await pages.form_page(request, session, "record_consent", f"/sites/{site}/subjects", body, errors)
+        consent.extra["subject_id"] = subject
+        listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
+        return pages.page(
+            request, "subjects.html", session, status=problem.status, site=site, subjects=listed["items"],
+            consent=consent,
+        )  # fmt: skip
+    return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/calendar")
+async def calendar(request: Request, pages: PagesOf, site: str) -> Response:
+    """A coordinator's week: visits whose window is open or opens within seven days, and those overdue."""
+    session = pages.signed_in(request)
+    gateway: Gateway = request.app.state.gateway
+    today = pages.protocol.local_date(site, datetime.now(UTC))
+    listed = await gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
+    due, overdue = [], []
+    for summary in listed["items"]:
+        if not summary["arm"]:
+            continue
+        view = await gateway.get(session, f"/v1/sites/{site}/subjects/{summary['subject_id']}")
+        for visit in view["visits"]:
+            if visit["status"] != "scheduled":
+                continue
+            entry = {"subject_id": view["subject_id"], **visit}
+            if date.fromisoformat(visit["window_end"]) < today:
+                overdue.append(entry)
+            elif date.fromisoformat(visit["window_start"]) <= today + timedelta(days=7):
+                due.append(entry)
+    order = operator.itemgetter("window_end")
+    return pages.page(
+        request, "calendar.html", session, site=site, today=today, due=sorted(due, key=order),
+        overdue=sorted(overdue, key=order),
+    )  # fmt: skip

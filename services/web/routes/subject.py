@@ -1,0 +1,191 @@
+"""One subject's casebook: its forms, corrections, verification, lock, queries, signature and randomization."""
+
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.web.casebook import CASEBOOK_FORMS, CASEBOOK_STEPS, FROM_PAGE, correcting, recorded_values
+from services.web.forms import parsed
+from services.web.gateway import GatewayProblem
+from services.web.pages import PagesOf
+from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
+
+router = APIRouter()
+
+
+@router.get("/sites/{site}/subjects/{subject}")
+async def casebook(request: Request, pages: PagesOf, site: str, subject: str, seen: int | None = None) -> Response:
+    session = pages.signed_in(request)
+    return await pages.casebook_page(request, session, site, subject, read_after=seen)
+
+
+@router.post("/sites/{site}/subjects/{subject}/forms/{operation}")
+async def post_casebook_form(request: Request, pages: PagesOf, site: str, subject: str, operation: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    if operation not in CASEBOOK_FORMS:
+        raise GatewayProblem(404, {"detail": f"no form {operation}"})
+    visit = str(form.get("visit", ""))
+    if "{visit}" in CASEBOOK_FORMS[operation][0] and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
+        raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
+    path = CASEBOOK_FORMS[operation][0].format(visit=visit)
+    specs = await pages.form_fields(request, session, operation)
+    body = parsed(form, specs) | {k: str(form[k]) for k in FROM_PAGE if k in CASEBOOK_FORMS[operation][2] and k in form}
+    try:
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/sites/{site}/subjects/{subject}/{path}", body, key=str(form.get("key"))
+        )
+    except GatewayProblem as problem:
+        action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
+        posted = await pages.form_page(request, session, operation, action, body, problem.by_field)
+        posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
+        return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
+    return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/subjects/{subject}/forms/{name}/correction")
+async def correction(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
+    """A form's current record, to correct with a reason; posted against its version (If-Match)."""
+    session = pages.signed_in(request)
+    operation, extra = correcting(name)
+    current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
+    action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
+    shown = await pages.form_page(request, session, operation, action, recorded_values(name, current["data"]), {})
+    shown.extra |= extra | {"version": current["version"]}
+    return pages.page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=shown)
+
+
+@router.post("/sites/{site}/subjects/{subject}/forms/{name}/correction")
+async def correct(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    operation, extra = correcting(name)
+    path = CASEBOOK_FORMS[operation][0].format(**extra)
+    specs = await pages.form_fields(request, session, operation)
+    version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
+    body = parsed(form, specs) | {"reason": reason}
+    try:
+        answer = await request.app.state.gateway.post(
+            session,
+            f"/v1/sites/{site}/subjects/{subject}/{path}",
+            body,
+            key=str(form.get("key")),
+            if_match=f'"{version}"',
+        )
+    except GatewayProblem as problem:
+        action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
+        shown = await pages.form_page(request, session, operation, action, body, problem.by_field)
+        shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
+        return pages.page(
+            request, "correction.html", session, status=problem.status, site=site, subject_id=subject, name=name,
+            form=shown,
+        )  # fmt: skip
+    return pages.written(site, subject, answer)
+
+
+@router.post("/sites/{site}/subjects/{subject}/forms/{name}/verification")
+async def verify(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
+    """A monitor verifies the form's record shown on the page (its version): a later one is not verified by it."""
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    answer = await request.app.state.gateway.post(
+        session,
+        f"/v1/sites/{site}/subjects/{subject}/forms/{name}/verification",
+        {"version": str(form.get("version", ""))},
+        key=str(form.get("key")),
+    )
+    return pages.written(site, subject, answer)
+
+
+@router.post("/sites/{site}/subjects/{subject}/casebook/{step}")
+async def casebook_step(request: Request, pages: PagesOf, site: str, subject: str, step: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    if f"casebook/{step}" not in CASEBOOK_STEPS:
+        raise GatewayProblem(404, {"detail": f"no casebook step {step!r}"})
+    body = {"reason": str(form.get("reason", "")).strip()} if step == "unlock" else {}
+    answer = await request.app.state.gateway.post(
+        session, f"/v1/sites/{site}/subjects/{subject}/casebook/{step}", body, key=str(form.get("key"))
+    )
+    return pages.written(site, subject, answer)
+
+
+@router.post("/sites/{site}/subjects/{subject}/queries")
+async def open_query(request: Request, pages: PagesOf, site: str, subject: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    body = {k: str(form.get(k, "")).strip() for k in ("form", "field", "text")}
+    body = {k: v for k, v in body.items() if v}
+    answer = await request.app.state.gateway.post(
+        session, f"/v1/sites/{site}/subjects/{subject}/queries", body, key=str(form.get("key"))
+    )
+    return pages.written(site, subject, answer)
+
+
+@router.post("/sites/{site}/subjects/{subject}/queries/{query}/{step}")
+async def query_step(
+    request: Request, pages: PagesOf, site: str, subject: str, query: uuid.UUID, step: str
+) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    if step not in ("answer", "close", "reopen"):
+        raise GatewayProblem(404, {"detail": f"no step {step!r} of a query"})
+    answer = await request.app.state.gateway.post(
+        session,
+        f"/v1/sites/{site}/subjects/{subject}/queries/{query}/{step}",
+        {"text": str(form.get("text", "")).strip()},
+        key=str(form.get("key")),
+    )
+    return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/subjects/{subject}/sign/{kind}")
+async def signing(request: Request, pages: PagesOf, site: str, subject: str, kind: SignatureKind) -> Response:
+    """An electronic signature needs a fresh sign-in: the investigator is sent to sign in again first."""
+    session = pages.signed_in(request)
+    # Signed in within the first half of the protocol's window: time left to read and sign before it closes.
+    window = pages.protocol.signatures.reauthentication_seconds
+    if session.authenticated_at is None or time.time() - session.authenticated_at > window / 2:
+        return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
+    view = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
+    meaning = SIGNATURE_MEANINGS[kind]
+    return pages.page(
+        request, "sign.html", session, site=site, subject=view, kind=kind, meaning=meaning, key=str(uuid.uuid4())
+    )
+
+
+@router.post("/sites/{site}/subjects/{subject}/sign/{kind}")
+async def sign(request: Request, pages: PagesOf, site: str, subject: str, kind: SignatureKind) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    try:
+        answer = await request.app.state.gateway.post(
+            session,
+            f"/v1/sites/{site}/subjects/{subject}/signatures/{kind}",
+            {"meaning": SIGNATURE_MEANINGS[kind]},
+            key=str(form.get("key")),
+        )
+    except GatewayProblem as problem:
+        if problem.status == 401:  # the sign-in grew too old while the page was open: sign in again
+            return RedirectResponse(f"/signin?max_age=0&next={request.url.path}", status_code=303)
+        raise
+    return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/subjects/{subject}/randomization")
+async def randomization_confirmation(request: Request, pages: PagesOf, site: str, subject: str) -> Response:
+    session = pages.signed_in(request)
+    view = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
+    return pages.page(request, "randomize.html", session, site=site, subject=view, key=str(uuid.uuid4()))
+
+
+@router.post("/sites/{site}/subjects/{subject}/randomization")
+async def randomize(request: Request, pages: PagesOf, site: str, subject: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    answer = await request.app.state.gateway.post(
+        session, f"/v1/sites/{site}/subjects/{subject}/randomization", {}, key=str(form.get("key"))
+    )
+    return pages.written(site, subject, answer)
