@@ -307,6 +307,27 @@ async def to_sign(conn: Connection, site: str) -> list[ToSign]:
     return [ToSign.model_validate(dict(r)) for r in rows]
 
 
+class SignatureCount(BaseModel):
+    """A site's electronic signatures of one kind: standing, invalidated by a later change."""
+
+    site: str
+    kind: str
+    valid: int
+    invalidated_by_change: int
+
+
+async def signatures_report(conn: Connection) -> list[SignatureCount]:
+    """Every site's signatures by kind, each counted once per subject by its latest signature."""
+    rows = await conn.fetch(
+        f"""SELECT site, kind, count(*) FILTER (WHERE stands) AS valid,
+                   count(*) FILTER (WHERE NOT stands) AS invalidated_by_change
+              FROM (SELECT DISTINCT ON (s.subject_id, s.kind) s.site, s.kind, {SIGNATURE_STANDS} AS stands
+                      FROM signatures s ORDER BY s.subject_id, s.kind, s.signed_at DESC) latest
+             GROUP BY site, kind ORDER BY site, kind"""
+    )
+    return [SignatureCount.model_validate(dict(r)) for r in rows]
+
+
 async def access_revoked(pool: asyncpg.Pool, user: str) -> bool:
     """Whether a data manager revoked this user's access (and nobody restored it)."""
     return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM revoked_users WHERE user_id = $1)", user))

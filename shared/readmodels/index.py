@@ -20,6 +20,7 @@ REPORTS: tuple[tuple[str, str], ...] = (
     ("queries.json", "Open queries by site, form and age, each with its thread"),
     ("sdv.json", "Source data verification by site and subject (% of forms verified)"),
     ("sdv-worklist.json", "Monitors' work list: forms not yet verified, oldest first"),
+    ("signatures.json", "Investigators' signatures by site and kind: standing, or invalidated by a change"),
     ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
     ("endpoints.json", "Every assessment by visit and arm (JSON)"),
 )

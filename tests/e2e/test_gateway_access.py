@@ -73,6 +73,7 @@ ACCESS: list[tuple[str, str, set[Role], bool]] = [
             "/queries.json",
             "/sdv.json",
             "/sdv-worklist.json",
+            "/signatures.json",
         )
     ],
     ("GET", "/v1/reports/adverse-events.json", READERS, False),

@@ -240,6 +240,11 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     async with data_manager.expect_navigation():
         await data_manager.click("#forms form[action$='/casebook/lock'] button")
     assert "Locked" in await data_manager.inner_text("#casebook-lock")
+    # The JSON reports as tables, each under its title: a table, or the word saying there is nothing yet.
+    for report, title in (("adverse-events.json", "Adverse events"), ("signatures.json", "Investigators' signatures")):
+        await data_manager.goto(f"{system.web_url}/reports/table/{report}")
+        assert (await data_manager.inner_text("h1")).startswith(title), report
+        assert await data_manager.locator("main table, main p:has-text('None'), main dl").count() > 0, report
 
 
 async def test_a_coordinators_calendar_shows_the_visits_due_this_week(

@@ -17,11 +17,13 @@ from shared.readmodels.consort import Consort, consort, consort_svg
 from shared.readmodels.datamanagement import (
     QueriesReport,
     SdvReport,
+    SignatureCount,
     WorkItem,
     data_management_tables,
     queries_report,
     sdv_report,
     sdv_worklist,
+    signatures_report,
 )
 from shared.readmodels.endpoints import (
     PrimaryEndpointReport,
@@ -175,6 +177,15 @@ def reports_router() -> APIRouter:
     ) -> QueriesReport:
         async with request.app.state.pool.acquire() as conn:
             return await queries_report(conn, site=site)
+
+    @router.get(
+        "/signatures.json",
+        operation_id="signatures_report",
+        summary="Investigators' electronic signatures by site and kind: standing, or invalidated by a later change",
+    )
+    async def signatures_json(request: Request, caller: reader) -> list[SignatureCount]:
+        async with request.app.state.pool.acquire() as conn:
+            return await signatures_report(conn)
 
     @router.get("/sdv.json", operation_id="sdv_report", summary="Source data verification by site and subject")
     async def sdv_json(

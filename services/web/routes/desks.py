@@ -2,8 +2,10 @@
 reports and exports, and the database lock."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
@@ -49,6 +51,39 @@ async def report_page(request: Request, pages: PagesOf) -> Response:
     served = await request.app.state.gateway.file(session, "/v1/reports")
     html = served.text.replace('"/v1/reports/', '"/reports/')
     return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/reports/table/{path}")
+async def report_table(request: Request, pages: PagesOf, path: str) -> Response:
+    """A JSON report as tables: each list of records one table, the rest as plain values."""
+    session = pages.signed_in(request)
+    titles = dict(REPORTS)
+    if not path.endswith(".json") or path not in titles:
+        raise GatewayProblem(404, {"detail": f"no report {path}"})
+    report = await request.app.state.gateway.get(session, f"/v1/reports/{path}")
+    tables, values = report_tables(report)
+    return pages.page(
+        request, "report_table.html", session, title=titles[path], path=path, tables=tables, values=values
+    )
+
+
+def report_tables(report: Any) -> tuple[list[tuple[str, list[str], list[list[str]]]], list[tuple[str, str]]]:
+    """(caption, columns, rows) for every list of records in a report, and its other values as text."""
+    tables: list[tuple[str, list[str], list[list[str]]]] = []
+    values: list[tuple[str, str]] = []
+    parts = report.items() if isinstance(report, dict) else [("", report)]
+    for name, value in parts:
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(value[0])
+            rows = [[shown(record.get(c)) for c in columns] for record in value]
+            tables.append((str(name).replace("_", " "), columns, rows))
+        else:
+            values.append((str(name).replace("_", " "), shown(value)))
+    return tables, values
+
+
+def shown(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @router.get("/reports/{path:path}")
