@@ -9,7 +9,6 @@ signing key (the old one kept or dropped) and restarts it, as a provider's key r
 import argparse
 import asyncio
 import base64
-import hashlib
 import json
 import secrets
 import shutil
@@ -25,6 +24,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.servers import free_port, stop_process, wait_until
+from services.web.signin import challenge
 from shared.contracts.access import SITE_ROLES, Role
 from shared.contracts.protocol import ProtocolDefinition
 
@@ -195,12 +195,6 @@ class SignedIn:
     id_token: str | None
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 async def sign_in(
     issuer: str,
     login: str,
@@ -215,7 +209,7 @@ async def sign_in(
     own = http is None
     client = http or httpx.AsyncClient(timeout=10)
     try:
-        verifier, challenge = _pkce()
+        verifier = secrets.token_urlsafe(48)
         state = secrets.token_urlsafe(16)
         query = {
             "client_id": CLIENT_ID,
@@ -223,7 +217,7 @@ async def sign_in(
             "redirect_uri": REDIRECT_URI,
             "scope": "openid profile groups",
             "resource": resource,
-            "code_challenge": challenge,
+            "code_challenge": challenge(verifier),
             "code_challenge_method": "S256",
             "state": state,
         } | ({"max_age": str(max_age)} if max_age is not None else {})
