@@ -28,9 +28,17 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
+class JsonText(str):
+    """A value already encoded as JSON (by pydantic, once): a json or jsonb parameter takes it as it is."""
+
+
+def _encode_json(value: object) -> str:
+    return value if isinstance(value, JsonText) else json.dumps(value)
+
+
 async def _init_connection(conn: Connection) -> None:
     for jsontype in ("json", "jsonb"):
-        await conn.set_type_codec(jsontype, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(jsontype, encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

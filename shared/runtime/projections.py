@@ -21,24 +21,37 @@ from nats.js import JetStreamContext, api
 from shared.contracts.events import RecordedEvent, UndecodableEvent
 from shared.readmodels.catalogue import durable_consumer
 from shared.runtime.deadletters import dead_letter
-from shared.runtime.eventstore import EVENTS_PREFIX, EVENTS_STREAM, DecodedEvents, fetch_available, to_recorded
+from shared.runtime.eventstore import (
+    EVENTS_PREFIX,
+    EVENTS_STREAM,
+    DecodedEvents,
+    fetch_available,
+    read_through,
+    to_recorded,
+)
 from shared.runtime.metrics import CONSUMER_LAG
 from shared.runtime.postgres import CONNECTION_ERRORS, Connection
+from shared.runtime.writebatch import WriteBatch
 
 log = structlog.get_logger(__name__)
 
 FETCH_BATCH = 256
+# Events per transaction statement group in a rebuild: large, so each statement carries many rows.
+REPLAY_BATCH = 2000
 # Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
 TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, nats.errors.Error)
 
 
 class Projection(Protocol):
-    """A read model: `apply` handles the event types it uses and ignores the rest; it owns `tables`."""
+    """A read model: `apply` handles the event types it uses and ignores the rest; it owns `tables`.
+
+    It writes to a `WriteBatch`, each write's first parameter naming the rows it writes (see `writebatch`).
+    """
 
     name: str
     tables: tuple[str, ...]
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None: ...
 
 
 async def table_checksums(conn: Connection | asyncpg.Pool, tables: Sequence[str]) -> dict[str, str]:
@@ -102,14 +115,16 @@ async def apply_batch(conn: Connection, projection: Projection, events: Sequence
         )
     )
     applied = 0
+    writes = WriteBatch(conn)
     for event in events:
         if event.sequence <= checkpoint:
             continue
         if event.sequence != checkpoint + 1:
             raise SequenceGap(f"{projection.name}: at {checkpoint}, got {event.sequence}")
-        await projection.apply(conn, event)
+        await projection.apply(writes, event)
         checkpoint = event.sequence
         applied += 1
+    await writes.flush()
     await conn.execute(
         "UPDATE projection_checkpoints SET last_sequence = $2, updated_at = now() WHERE projection = $1",
         projection.name,
@@ -136,7 +151,9 @@ def applying(projection: Projection, pool: asyncpg.Pool) -> Callable[[Msg], Awai
     async def handle(msg: Msg) -> None:
         event = to_recorded(msg)
         async with pool.acquire() as conn, conn.transaction():
-            await projection.apply(conn, event)
+            writes = WriteBatch(conn)
+            await projection.apply(writes, event)
+            await writes.flush()
 
     return handle
 
@@ -295,7 +312,7 @@ async def rebuild(
     js: JetStreamContext,
     pool: asyncpg.Pool,
     *,
-    batch_size: int = 500,
+    batch_size: int = REPLAY_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, RebuildResult]:
     """Reset the read models and replay the whole stream into them, in one pass and atomically.
@@ -343,46 +360,56 @@ async def replay_into(
     js: JetStreamContext,
     *,
     last: int,
-    batch_size: int = 500,
+    batch_size: int = REPLAY_BATCH,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, int], tuple[int, ...]]:
     """Apply the stream from its start through `last` to empty read models, in the caller's transaction.
-    Returns how many events each applied, and the sequences of events no code can read (stepped over)."""
-    # The stream is named: a service user may not look streams up by subject.
-    sub = await js.subscribe(
-        f"{EVENTS_PREFIX}.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
-    )
+    Returns how many events each applied, and the sequences of events no code can read (stepped over).
+
+    A batch is decoded while the one before it is being written: Postgres and Python work at once.
+    """
     replayed = dict.fromkeys((p.name for p in projections), 0)
     unreadable: list[int] = []
 
-    async def flush(batch: list[RecordedEvent], upto: int) -> None:
-        for projection in projections:
-            replayed[projection.name] += await apply_batch(conn, projection, batch)
-            await skip_to(conn, projection.name, upto)
-        batch.clear()
-
-    try:
-        batch: list[RecordedEvent] = []
-        sequence = 0
-        while sequence < last:
-            msg = await sub.next_msg(timeout=10.0)
-            sequence = msg.metadata.sequence.stream
-            if sequence > last:
-                break
+    def runs(msgs: Sequence[Msg]) -> list[tuple[list[RecordedEvent], int]]:
+        """The batch decoded, in runs of events each with the sequence its checkpoint moves to: an event no
+        code can read (already dead-lettered by the live runner) ends a run and is stepped over."""
+        found: list[tuple[list[RecordedEvent], int]] = []
+        events: list[RecordedEvent] = []
+        for msg in msgs:
             try:
-                batch.append(to_recorded(msg))
+                events.append(to_recorded(msg))
             except UndecodableEvent as exc:
-                # Already dead-lettered by the live runner; the replay names it and steps over it.
+                sequence = msg.metadata.sequence.stream
                 log.error("rebuild_unreadable_event", sequence=sequence, error=str(exc))
                 unreadable.append(sequence)
-                await flush(batch, sequence)
-            if len(batch) >= batch_size or sequence >= last:
-                await flush(batch, sequence)
-                if progress:
-                    progress(sequence, last)
-        await flush(batch, last)
+                found.append((events, sequence))
+                events = []
+        found.append((events, msgs[-1].metadata.sequence.stream))
+        return found
+
+    async def write(batch: list[tuple[list[RecordedEvent], int]]) -> None:
+        for events, upto in batch:
+            for projection in projections:
+                replayed[projection.name] += await apply_batch(conn, projection, events)
+                await skip_to(conn, projection.name, upto)
+            if progress:
+                progress(upto, last)
+
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for msgs in read_through(js, last, batch_size=batch_size):
+            batch = runs(msgs)  # while the batch before is being written
+            if writing:
+                await writing
+            writing = asyncio.create_task(write(batch))
+        if writing:
+            await writing
     finally:
-        await sub.unsubscribe()
+        if writing and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
     return replayed, tuple(unreadable)
 
 
@@ -393,7 +420,12 @@ SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1
 
 @contextlib.asynccontextmanager
 async def read_models_as_of(
-    projections: Sequence[Projection], js: JetStreamContext, pool: asyncpg.Pool, *, through: int
+    projections: Sequence[Projection],
+    js: JetStreamContext,
+    pool: asyncpg.Pool,
+    *,
+    through: int,
+    batch_size: int = REPLAY_BATCH,
 ) -> AsyncIterator[Connection]:
     """The read models as they stood at sequence `through`: replayed into temporary tables that shadow the live
     ones on one connection (Postgres looks in the session's temporary schema first), so every report and export
@@ -411,7 +443,7 @@ async def read_models_as_of(
             async with conn.transaction():
                 for projection in projections:
                     await ensure_checkpoint(conn, projection.name)
-                await replay_into(conn, projections, js, last=through)
+                await replay_into(conn, projections, js, last=through, batch_size=batch_size)
             yield conn
         finally:
             await conn.execute(f"DROP TABLE IF EXISTS {', '.join(f'pg_temp.{t}' for t in tables)} CASCADE")

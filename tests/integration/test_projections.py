@@ -14,8 +14,9 @@ from prometheus_client import REGISTRY
 from shared.contracts.events import RecordedEvent
 from shared.runtime.deadletters import dead_letters, replay
 from shared.runtime.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
-from shared.runtime.postgres import SHARED_MIGRATIONS, Connection, apply_migrations
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
 from shared.runtime.projections import ProjectionRunner, applying, rebuild, wait_for_checkpoint
+from shared.runtime.writebatch import WriteBatch
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import envelope
 
@@ -28,7 +29,7 @@ class CountingProjection:
     name = "counting"
     tables: tuple[str, ...] = ("applied",)
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
         await conn.execute(
             "INSERT INTO applied (sequence, event_id, times) VALUES ($1, $2, 1) "
             "ON CONFLICT (sequence) DO UPDATE SET times = applied.times + 1",
@@ -45,7 +46,7 @@ class CrashingProjection(CountingProjection):
     def __init__(self, crash_at_sequence: int) -> None:
         self.crash_at = crash_at_sequence
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
         if event.sequence == self.crash_at:
             raise Crash
         await super().apply(conn, event)
@@ -59,7 +60,7 @@ class BuggyProjection(CountingProjection):
         self.bad_sequence = bad_sequence
         self.fixed = False
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
         if event.sequence == self.bad_sequence and not self.fixed:
             raise ValueError("no rule for this case yet")
         await super().apply(conn, event)

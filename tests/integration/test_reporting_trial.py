@@ -614,6 +614,22 @@ async def test_a_rebuild_equals_the_live_read_models_table_by_table(
         assert result.equal, f"{name}: {result.live_checksums} != {result.rebuilt_checksums}"
 
 
+async def test_the_read_models_are_the_same_whether_events_come_one_at_a_time_or_all_in_one_batch(
+    recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
+) -> None:
+    # Batched writes are regrouped per statement: one event per batch regroups nothing.
+    nc, _, last = recorded_trial
+    projections = all_projections(PROTOCOL)
+    tables = [t for p in projections for t in p.tables]
+    checksums = []
+    for batch_size in (1, last):
+        async with read_models_as_of(projections, nc.jetstream(), projected, through=last, batch_size=batch_size) as c:
+            checksums.append(await table_checksums(c, tables))
+    assert checksums[0] == checksums[1]
+    async with projected.acquire() as conn:
+        assert await table_checksums(conn, tables) == checksums[0], "the live models, batched as they came"
+
+
 async def test_a_projection_fed_the_same_events_twice_changes_nothing(
     recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
 ) -> None:

@@ -3,7 +3,8 @@
 from shared.contracts.casebook import field_changes
 from shared.contracts.events import RecordedEvent
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.postgres import Connection
+from shared.runtime.postgres import JsonText
+from shared.runtime.writebatch import WriteBatch
 
 INSERT_AUDIT = """
 INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
@@ -21,15 +22,14 @@ class AuditTrailProjection:
     name: str = ReadModel.AUDIT_TRAIL
     tables: tuple[str, ...] = TABLES[ReadModel.AUDIT_TRAIL]
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
-        data = e.data.model_dump(mode="json")
         changes = None
         if (supersedes := getattr(e.data, "supersedes", None)) is not None:
             # The record it corrects is earlier in the stream, so already here.
-            old = await conn.fetchval(SUPERSEDED_DATA, supersedes)
-            changes = field_changes(old or {}, data)
-        await conn.execute(
+            old = await writes.fetchval(SUPERSEDED_DATA, supersedes)
+            changes = field_changes(old or {}, e.data.model_dump(mode="json"))
+        await writes.execute(
             INSERT_AUDIT,
             event.sequence,
             e.id,
@@ -46,6 +46,6 @@ class AuditTrailProjection:
             e.protocolversion,
             e.correlationid,
             e.causationid,
-            data,
+            JsonText(event.data_json),
             changes,
         )

@@ -15,7 +15,8 @@ from shared.contracts.events import (
     UserAccessRevoked,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.postgres import Connection
+from shared.runtime.postgres import JsonText
+from shared.runtime.writebatch import WriteBatch
 
 UPSERT_FORM = """
 INSERT INTO casebook_forms AS f (subject_id, form, site, event_type, version, version_sequence, first_recorded_at,
@@ -77,41 +78,41 @@ class DataManagementProjection:
     name: str = ReadModel.DATA_MANAGEMENT
     tables: tuple[str, ...] = TABLES[ReadModel.DATA_MANAGEMENT]
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case QueryOpened() as q:
-                await conn.execute(
+                await writes.execute(
                     INSERT_QUERY, q.query_id, e.siteid, e.subject, q.form, q.field, q.check, e.actor, e.time,
                     q.form_version,
                 )  # fmt: skip
-                await self._message(conn, event, q.query_id, q.text)
+                await self._message(writes, event, q.query_id, q.text)
             case QueryAnswered() | QueryClosed() | QueryReopened() as step:
-                await conn.execute(STEP_QUERY, step.query_id, STEPS[type(step)], e.time)
-                await self._message(conn, event, step.query_id, step.text)
+                await writes.execute(STEP_QUERY, step.query_id, STEPS[type(step)], e.time)
+                await self._message(writes, event, step.query_id, step.text)
             case FormVerified() as v:
-                await conn.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
+                await writes.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
             case UserAccessRevoked(user=user):
-                await conn.execute(REVOKE, user, e.time, e.actor)
+                await writes.execute(REVOKE, user, e.time, e.actor)
             case UserAccessRestored(user=user):
-                await conn.execute(RESTORE, user)
+                await writes.execute(RESTORE, user)
             case DatabaseLocked() as lock:
-                await conn.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
+                await writes.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
             case SignatureApplied() as s:
-                await conn.execute(
+                await writes.execute(
                     INSERT_SIGNATURE, s.signature_id, e.siteid, e.subject, s.kind, s.meaning, e.actor, s.printed_name,
                     s.signed_at, s.signed_at_site, s.authenticated_at, s.model_dump(mode="json")["covers"],
                     s.covered_sha256,
                 )  # fmt: skip
             case data if (form := form_of(data)) is not None:
-                await conn.execute(
+                await writes.execute(
                     UPSERT_FORM, e.subject, form, e.siteid, e.type, e.id, event.sequence, e.time,
-                    data.model_dump(mode="json"),
+                    JsonText(event.data_json),
                 )  # fmt: skip
             case _:
                 pass
 
-    async def _message(self, conn: Connection, event: RecordedEvent, query_id: object, text: str | None) -> None:
+    async def _message(self, writes: WriteBatch, event: RecordedEvent, query_id: object, text: str | None) -> None:
         e = event.envelope
         step = STEPS[type(e.data)]
-        await conn.execute(INSERT_MESSAGE, query_id, event.sequence, step, e.actor, e.actorrole, e.time, text)
+        await writes.execute(INSERT_MESSAGE, query_id, event.sequence, step, e.actor, e.actorrole, e.time, text)

@@ -3,7 +3,7 @@
 from shared.contracts.events import EnrollmentClosed, RandomizationInvalidated, RecordedEvent, SubjectRandomized
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.postgres import Connection
+from shared.runtime.writebatch import WriteBatch
 
 INSERT_RANDOMIZATION = """
 INSERT INTO randomizations (randomization_number, subject_id, site, stratum, arm, list_version,
@@ -32,11 +32,11 @@ class RandomizationsProjection:
     def __init__(self, protocol: ProtocolDefinition) -> None:
         self._protocol = protocol
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case SubjectRandomized() as r:
-                await conn.execute(
+                await writes.execute(
                     INSERT_RANDOMIZATION,
                     r.randomization_number,
                     e.subject,
@@ -50,8 +50,8 @@ class RandomizationsProjection:
                     event.sequence,
                 )
             case RandomizationInvalidated() as invalidated:
-                await conn.execute(MARK_RANDOMIZATION_INVALID, invalidated.randomization_number, e.reason, e.actor)
+                await writes.execute(MARK_RANDOMIZATION_INVALID, invalidated.randomization_number, e.reason, e.actor)
             case EnrollmentClosed() as closed:
-                await conn.execute(INSERT_ENROLLMENT_CLOSED, e.subject, e.time, closed.randomized, closed.cap)
+                await writes.execute(INSERT_ENROLLMENT_CLOSED, e.subject, e.time, closed.randomized, closed.cap)
             case _:
                 pass

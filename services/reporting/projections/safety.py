@@ -10,7 +10,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertRaised,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.postgres import Connection
+from shared.runtime.writebatch import WriteBatch
 
 INSERT_ADVERSE_EVENT = """
 INSERT INTO adverse_events AS a (ae_id, subject_id, site, term, onset_date, site_aware_at, reported_at, grade,
@@ -65,11 +65,11 @@ class SafetyProjection:
     name: str = ReadModel.SAFETY
     tables: tuple[str, ...] = TABLES[ReadModel.SAFETY]
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case AdverseEventReported() as ae:
-                await conn.execute(
+                await writes.execute(
                     INSERT_ADVERSE_EVENT,
                     ae.ae_id,
                     e.subject,
@@ -87,7 +87,7 @@ class SafetyProjection:
                     ae.outcome,
                 )
             case AdverseEventUpdated() as update:
-                await conn.execute(
+                await writes.execute(
                     UPDATE_ADVERSE_EVENT,
                     update.ae_id,
                     update.grade,
@@ -100,7 +100,7 @@ class SafetyProjection:
                     e.time,
                 )
             case SeriousAdverseEventAlertRaised() as alert:
-                await conn.execute(
+                await writes.execute(
                     INSERT_ALERT,
                     alert.alert_id,
                     alert.ae_id,
@@ -115,11 +115,11 @@ class SafetyProjection:
                     alert.late,
                 )
             case SeriousAdverseEventAcknowledged() as ack:
-                await conn.execute(ACKNOWLEDGE_ALERT, ack.alert_id, e.time, e.actor)
+                await writes.execute(ACKNOWLEDGE_ALERT, ack.alert_id, e.time, e.actor)
             case SeriousAdverseEventAlertEscalated() as escalated:
-                await conn.execute(ESCALATE_ALERT, escalated.alert_id, escalated.escalation, e.time)
+                await writes.execute(ESCALATE_ALERT, escalated.alert_id, escalated.escalation, e.time)
             case ProtocolDeviationRecorded() as deviation:
-                await conn.execute(
+                await writes.execute(
                     INSERT_DEVIATION,
                     deviation.deviation_id,
                     e.subject,

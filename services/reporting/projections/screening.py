@@ -2,7 +2,7 @@
 
 from shared.contracts.events import RecordedEvent, SubjectScreened
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.postgres import Connection
+from shared.runtime.writebatch import WriteBatch
 
 INSERT_SCREENING = """
 INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,
@@ -29,13 +29,13 @@ class ScreeningLogProjection:
     name: str = ReadModel.SCREENING_LOG
     tables: tuple[str, ...] = TABLES[ReadModel.SCREENING_LOG]
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case SubjectScreened() as screened:
                 if screened.supersedes is not None:
-                    await conn.execute(DELETE_CORRECTED, e.subject, screened.screening_number)
-                await conn.execute(
+                    await writes.execute(DELETE_CORRECTED, e.subject, screened.screening_number)
+                await writes.execute(
                     INSERT_SCREENING,
                     e.subject,
                     screened.screening_number,
@@ -50,7 +50,7 @@ class ScreeningLogProjection:
                     screened.form.sex,
                 )
                 c = screened.criteria
-                await conn.execute(
+                await writes.execute(
                     INSERT_CRITERIA,
                     e.subject,
                     screened.screening_number,

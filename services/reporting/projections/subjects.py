@@ -20,7 +20,7 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import date_of_death
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import SubjectState
-from shared.runtime.postgres import Connection
+from shared.runtime.writebatch import WriteBatch
 
 # The states are the read model's contract (`SubjectState`), shared with the gateway and the reports.
 UPSERT_CONSENTED = f"""
@@ -131,11 +131,11 @@ class SubjectsProjection:
     def __init__(self, protocol: ProtocolDefinition) -> None:
         self._protocol = protocol
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case ConsentRecorded() as consent:
-                await conn.execute(
+                await writes.execute(
                     UPSERT_CONSENTED,
                     e.subject,
                     e.siteid,
@@ -146,7 +146,7 @@ class SubjectsProjection:
                     event.sequence,
                 )
             case ConsentDeclined() as declined:
-                await conn.execute(
+                await writes.execute(
                     INSERT_DECLINED,
                     e.subject,
                     e.siteid,
@@ -157,7 +157,7 @@ class SubjectsProjection:
                     event.sequence,
                 )
             case SubjectScreened() as screened:
-                await conn.execute(
+                await writes.execute(
                     UPDATE_SCREENED,
                     e.subject,
                     screened.eligible,
@@ -169,11 +169,11 @@ class SubjectsProjection:
                     event.sequence,
                 )
             case ConsentWithdrawn() as withdrawn:
-                await conn.execute(
+                await writes.execute(
                     UPDATE_CONSENT_WITHDRAWN, e.subject, withdrawn.withdrawn_on, e.time, e.type, event.sequence
                 )
             case SubjectRandomized() as randomized:
-                await conn.execute(
+                await writes.execute(
                     UPDATE_RANDOMIZED,
                     e.subject,
                     randomized.arm,
@@ -184,21 +184,21 @@ class SubjectsProjection:
                     self._protocol.local_date(e.siteid or randomized.stratum, e.time),
                 )
             case RandomizationInvalidated():
-                await conn.execute(UPDATE_INVALIDATED, e.subject, e.time, e.type, event.sequence)
+                await writes.execute(UPDATE_INVALIDATED, e.subject, e.time, e.type, event.sequence)
             case GraftProcedurePerformed() as p:
-                await conn.execute(UPDATE_TREATED, e.subject, p.procedure_date, e.time, e.type, event.sequence)
+                await writes.execute(UPDATE_TREATED, e.subject, p.procedure_date, e.time, e.type, event.sequence)
             case SubjectWithdrawn() as w:
-                await conn.execute(
+                await writes.execute(
                     UPDATE_WITHDRAWN, e.subject, w.withdrawn_on, w.reason_category, e.time, e.type, event.sequence
                 )
             case SubjectCompletedStudy() as c:
-                await conn.execute(UPDATE_COMPLETED, e.subject, c.completed_on, e.time, e.type, event.sequence)
+                await writes.execute(UPDATE_COMPLETED, e.subject, c.completed_on, e.time, e.type, event.sequence)
             case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
                 died_on = date_of_death(fatal, self._protocol, e.siteid or "")
-                await conn.execute(MARK_DIED, e.subject, died_on, e.time, e.type, event.sequence)
+                await writes.execute(MARK_DIED, e.subject, died_on, e.time, e.type, event.sequence)
             case CasebookLocked():
-                await conn.execute(MARK_LOCKED, e.subject, e.time)
+                await writes.execute(MARK_LOCKED, e.subject, e.time)
             case CasebookUnlocked():
-                await conn.execute(MARK_LOCKED, e.subject, None)
+                await writes.execute(MARK_LOCKED, e.subject, None)
             case _:
                 pass

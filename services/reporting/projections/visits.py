@@ -13,7 +13,7 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import date_of_death, visit_windows
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.readmodels.subjects import VisitStatus
-from shared.runtime.postgres import Connection
+from shared.runtime.writebatch import WriteBatch
 
 UPSERT_PROCEDURE = """
 INSERT INTO procedures AS p (subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2,
@@ -86,12 +86,12 @@ class VisitsProjection:
         self._protocol = protocol
         self._schedule = protocol.schedule
 
-    async def apply(self, conn: Connection, event: RecordedEvent) -> None:
+    async def apply(self, writes: WriteBatch, event: RecordedEvent) -> None:
         e = event.envelope
         match e.data:
             case GraftProcedurePerformed() as p:
                 graft = p.fat_graft
-                await conn.execute(
+                await writes.execute(
                     UPSERT_PROCEDURE,
                     e.subject,
                     e.siteid,
@@ -108,12 +108,12 @@ class VisitsProjection:
                     e.time,
                 )
                 windows = visit_windows(p.procedure_date, self._schedule)
-                await conn.executemany(
+                await writes.executemany(
                     SCHEDULE_VISIT,
                     [(e.subject, w.code, e.siteid, w.target, w.start, w.end) for w in windows.values()],
                 )
             case VisitCompleted() as v:
-                await conn.execute(
+                await writes.execute(
                     UPSERT_VISIT_COMPLETED,
                     e.subject,
                     v.visit,
@@ -135,16 +135,16 @@ class VisitsProjection:
                     e.time,
                 )
             case VisitMissed() as m:
-                await conn.execute(MARK_VISIT_MISSED, e.subject, m.visit, e.time)
+                await writes.execute(MARK_VISIT_MISSED, e.subject, m.visit, e.time)
             case SubjectWithdrawn() as w:
                 if w.supersedes is not None:
                     # A corrected withdrawal: what the withdrawal as first recorded made not expected is
                     # scheduled again, then the corrected date decides.
-                    await conn.execute(EXPECTED_AGAIN, e.subject, f"{WITHDRAWN_ON}%")
+                    await writes.execute(EXPECTED_AGAIN, e.subject, f"{WITHDRAWN_ON}%")
                 reason = f"{WITHDRAWN_ON}{w.withdrawn_on} ({w.reason_category})"
-                await conn.execute(MARK_NOT_EXPECTED, e.subject, w.withdrawn_on, reason, e.time)
+                await writes.execute(MARK_NOT_EXPECTED, e.subject, w.withdrawn_on, reason, e.time)
             case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal:
                 died_on = date_of_death(fatal, self._protocol, e.siteid or "")
-                await conn.execute(MARK_NOT_EXPECTED, e.subject, died_on, f"died on {died_on}", e.time)
+                await writes.execute(MARK_NOT_EXPECTED, e.subject, died_on, f"died on {died_on}", e.time)
             case _:
                 pass

@@ -3,6 +3,7 @@
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar, Literal, Self, TypeVar
 from uuid import UUID
 
@@ -179,7 +180,7 @@ def decode_envelope(raw: bytes) -> EventEnvelope:
         raise UndecodableEvent(f"{type_name} v{version} does not match its schema: {problems}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RecordedEvent:
     """An event as read back from the stream, with its position."""
 
@@ -190,3 +191,8 @@ class RecordedEvent:
     @property
     def data(self) -> DomainEvent:
         return self.envelope.data
+
+    @cached_property
+    def data_json(self) -> str:
+        """The data as JSON text, encoded once for every read model that stores it."""
+        return self.envelope.data.model_dump_json()
