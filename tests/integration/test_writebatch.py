@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from shared.runtime.postgres import Connection
 from shared.runtime.writebatch import WriteBatch
 
 pytestmark = pytest.mark.integration
@@ -28,18 +29,18 @@ def random_writes(seed: int, count: int, keys: int) -> list[tuple[str, tuple[obj
     return writes
 
 
-async def rows(conn: asyncpg.Connection) -> list[tuple[str, str, int]]:
+async def rows(conn: Connection) -> list[tuple[str, str, int]]:
     return [tuple(r) for r in await conn.fetch("SELECT key, text, number FROM rows ORDER BY key")]
 
 
 @pytest.fixture
-async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def conn(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     async with pool.acquire() as conn:
         await conn.execute("CREATE TEMPORARY TABLE rows (key text PRIMARY KEY, text text NOT NULL, number int)")
         yield conn
 
 
-async def test_writes_in_a_batch_leave_the_rows_as_one_statement_at_a_time_does(conn: asyncpg.Connection) -> None:
+async def test_writes_in_a_batch_leave_the_rows_as_one_statement_at_a_time_does(conn: Connection) -> None:
     for seed in range(40):
         writes = random_writes(seed, count=60, keys=random.Random(seed).choice((1, 3, 8)))
         async with conn.transaction():
@@ -55,7 +56,7 @@ async def test_writes_in_a_batch_leave_the_rows_as_one_statement_at_a_time_does(
             await conn.execute("TRUNCATE rows")
 
 
-async def test_a_batch_sends_one_statement_per_wave_not_per_row(conn: asyncpg.Connection) -> None:
+async def test_a_batch_sends_one_statement_per_wave_not_per_row(conn: Connection) -> None:
     batch = WriteBatch(conn)
     for key in range(500):
         await batch.execute(CREATE, f"k{key}", "a")
@@ -66,7 +67,7 @@ async def test_a_batch_sends_one_statement_per_wave_not_per_row(conn: asyncpg.Co
     assert {text for _, text, _ in await rows(conn)} == {"abc"}
 
 
-async def test_a_read_in_a_batch_sees_the_writes_made_before_it(conn: asyncpg.Connection) -> None:
+async def test_a_read_in_a_batch_sees_the_writes_made_before_it(conn: Connection) -> None:
     batch = WriteBatch(conn)
     await batch.executemany(CREATE, [("k1", "a"), ("k2", "b")])
     assert await batch.fetchval("SELECT string_agg(text, '' ORDER BY key) FROM rows") == "ab"
