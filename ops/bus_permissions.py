@@ -39,8 +39,8 @@ def trial_facts(*event_types: str) -> list[str]:
 
 
 def reading(stream: str, *durables: str) -> list[str]:
-    """Reading a stream through short-lived consumers the server names (histories, replays), and through
-    the user's own durable consumers only: no user can create over, pull from, acknowledge for or delete
+    """Reading a stream by direct gets (histories), through short-lived consumers the server names (replays),
+    and through the user's own durable consumers only: no user can create over, pull from, acknowledge for or delete
     another's durable consumer (e.g. the SAE reaction's), nor touch the stream's configuration."""
     own = [
         api
@@ -56,6 +56,8 @@ def reading(stream: str, *durables: str) -> list[str]:
     ]
     return [
         f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",  # histories: the leader's next event after what is known
+        f"$JS.API.DIRECT.GET.{stream}",  # ... and the rest in batches
         f"$JS.API.CONSUMER.CREATE.{stream}",  # no name in the subject: the server names an ephemeral one
         f"$JS.API.CONSUMER.INFO.{stream}.*",
         f"$JS.FC.{stream}.>",  # flow control of the short-lived ordered consumers

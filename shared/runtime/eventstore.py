@@ -7,6 +7,7 @@ so `trial.events.<site>.<subject>.*` is one subject's history and
 
 import asyncio
 import contextlib
+import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
 MSG_ID = "Nats-Msg-Id"
 
-# A reader's consumer lives on the server this long after its reader stopped listening.
-_READER_IDLE_SECONDS = 5.0
+# Direct gets: events per request, and the headers and statuses of the answers.
+_DIRECT_BATCH = 256
+STATUS, SEQUENCE, SUBJECT, NUM_PENDING = "Status", "Nats-Sequence", "Nats-Subject", "Nats-Num-Pending"
+END_OF_BATCH, NOT_FOUND = "204", "404"
 # Batches a replay reads ahead of the batch being applied.
 _PREFETCH_BATCHES = 2
 
@@ -245,32 +248,76 @@ class EventStore:
         return RecordedEvent(sequence=raw.seq, nats_subject=raw.subject, envelope=decode_envelope(raw.data))
 
     async def _read_after(self, subject_filter: str, sequence: int) -> tuple[RecordedEvent, ...]:
-        """The events matching the filter after `sequence`, through a short-lived ordered consumer.
+        """The events matching the filter after `sequence`, read without a consumer: nothing per read is left
+        on the server, and readers need no right to create consumers over the record.
 
-        The server names the consumer and removes it once nobody listens: readers need no right to name,
-        pull from or delete consumers, which keeps every durable consumer safe from other bus users.
+        The stream's leader has the last word (`STREAM.MSG.GET`, the next event after what we have); what
+        follows it comes in bulk by batched direct gets, which any replica may answer, possibly one that is
+        behind, so the leader is asked again after each bulk read. A history known up to date costs one request.
         """
-        sub = await self._js.subscribe(
-            subject_filter,
-            stream=EVENTS_STREAM,
-            ordered_consumer=True,
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if sequence else api.DeliverPolicy.ALL,
-            config=api.ConsumerConfig(opt_start_seq=sequence + 1 if sequence else None),
-            inactive_threshold=_READER_IDLE_SECONDS,
-        )
+        events: list[RecordedEvent] = []
+        after = sequence
+        while (following := await self._next_on_leader(subject_filter, after)) is not None:
+            events.append(following)
+            events.extend(await self._direct_after(subject_filter, following.sequence))
+            after = events[-1].sequence
+        return tuple(events)
+
+    async def _next_on_leader(self, subject_filter: str, sequence: int) -> RecordedEvent | None:
         try:
-            info = await sub.consumer_info()
-            if not info.num_pending and not (info.delivered and info.delivered.consumer_seq):
-                return ()
-            events: list[RecordedEvent] = []
-            while True:
-                msg = await sub.next_msg(timeout=self._timeout)
-                events.append(to_recorded(msg))
-                if not msg.metadata.num_pending:
-                    return tuple(events)
-        finally:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+            raw = await self._js.get_msg(EVENTS_STREAM, seq=sequence + 1, subject=subject_filter, next=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        assert raw.data is not None and raw.subject is not None and raw.seq is not None
+        return RecordedEvent(sequence=raw.seq, nats_subject=raw.subject, envelope=decode_envelope(raw.data))
+
+    async def _direct_after(self, subject_filter: str, sequence: int) -> list[RecordedEvent]:
+        """Batched direct gets (server 2.11+) from `sequence` + 1 until the answering server has no more."""
+        events: list[RecordedEvent] = []
+        while True:
+            request = {"seq": sequence + 1, "next_by_subj": subject_filter, "batch": _DIRECT_BATCH}
+            replies, status, pending = await _direct_get_batch(self._js, request, self._timeout)
+            events.extend(
+                RecordedEvent(
+                    sequence=int(headers[SEQUENCE]), nats_subject=headers[SUBJECT], envelope=decode_envelope(data)
+                )
+                for headers, data in replies
+            )
+            if status == NOT_FOUND or (status == END_OF_BATCH and pending == "0"):
+                return events
+            if status != END_OF_BATCH or not replies:
+                raise nats.js.errors.ServiceUnavailableError(description=f"direct get answered {status}")
+            sequence = events[-1].sequence
+
+
+async def _direct_get_batch(
+    js: JetStreamContext, request: dict[str, object], timeout: float
+) -> tuple[list[tuple[dict[str, str], bytes]], str, str | None]:
+    """One batched direct get: the messages (headers, data), then the closing status and how many remain.
+
+    nats.py has no batched direct get: the request goes over the context's own connection and API prefix,
+    and the answers (the messages, then an end-of-batch status) come to an inbox of this request's own.
+    """
+    nc, api_prefix = js._nc, js._prefix
+    replies: list[tuple[dict[str, str], bytes]] = []
+    ended: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+
+    async def collect(msg: Msg) -> None:
+        headers = msg.headers or {}
+        if STATUS not in headers:
+            replies.append((headers, msg.data))
+        elif not ended.done():
+            ended.set_result(headers)
+
+    sub = await nc.subscribe(nc.new_inbox(), cb=collect)
+    try:
+        await nc.publish(f"{api_prefix}.DIRECT.GET.{EVENTS_STREAM}", json.dumps(request).encode(), reply=sub.subject)
+        async with asyncio.timeout(timeout):
+            end = await ended
+    finally:
+        with contextlib.suppress(nats.errors.Error):
+            await sub.unsubscribe()
+    return replies, end[STATUS], end.get(NUM_PENDING)
 
 
 async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float = 1.0) -> list[Msg]:

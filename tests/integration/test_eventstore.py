@@ -16,6 +16,7 @@ from shared.runtime.eventstore import (
     ConcurrencyConflict,
     EventStore,
     History,
+    event_subject,
     subject_history,
     trial_wide,
 )
@@ -281,3 +282,33 @@ async def test_a_replica_decides_on_what_it_appended_without_reading_it_back(js:
     kept = store.kept(stream)
     assert kept is not None and versions(kept) == ["1.0"], "what it appended is kept, with its sequence"
     assert kept.events == (await EventStore(js).load(stream)).events
+
+
+async def test_a_history_longer_than_a_direct_get_batch_loads_whole_and_in_order(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    other_site, other = SubjectIds.synthetic()
+    appended: list[int] = []
+    writer = EventStore(js)
+    for _ in range(600):  # interleaved with another subject's, so the filter skips half the stream
+        [recorded] = await writer.append(
+            [envelope(site, subject)],
+            subject_filter=subject_history(site, subject),
+            expected_last_sequence=appended[-1] if appended else 0,
+        )
+        appended.append(recorded.sequence)
+        noise = envelope(other_site, other)
+        await js.publish(event_subject(other_site, other, noise.type), noise.to_json(), stream=EVENTS_STREAM)
+    history = await EventStore(js).load(subject_history(site, subject))
+    assert [e.sequence for e in history.events] == appended
+    assert {e.envelope.subject for e in history.events} == {subject}
+
+
+async def test_loading_histories_leaves_no_consumer_on_the_server(js: JetStreamContext) -> None:
+    site, subject = SubjectIds.synthetic()
+    store = EventStore(js)
+    history = subject_history(site, subject)
+    await store.append([envelope(site, subject)], subject_filter=history, expected_last_sequence=0)
+    before = (await js.stream_info(EVENTS_STREAM)).state.consumer_count
+    for _ in range(20):
+        assert len((await EventStore(js).load(history)).events) == 1
+    assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before
