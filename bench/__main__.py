@@ -22,9 +22,10 @@ import psutil
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import profile
 from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
-from bench.write_path import BENCH_SITES, bench_protocol, raw_http, raw_publish, write_path
+from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
 from devstack.system import LocalSystem
@@ -169,6 +170,7 @@ async def live_benchmarks(
     cpu_ms = {name: round(1000 * (after[name] - before[name]) / recorded, 2) for name in after}
     busy = sum(after[name] - before[name] for name in after) / seconds
     memory = memory_after_load(system)
+    profiled = await profile_write_path(system, tokens, clients, seconds / 2, base)
     raw = await raw_round_trip(system.nats_url, 2000)
     # The SAE subjects (500 and up) at the protocol's own sites, apart from the write path's.
     sae = await sae_latency(
@@ -191,6 +193,7 @@ async def live_benchmarks(
             "cpu_ms_per_request": cpu_ms,
             "cores_busy": round(busy, 2),
         },
+        "write_path_profile": profiled,
         "publish_one_client": one_by_one.as_dict(),
         "memory_after_load_mb": memory,
         "sae_alert_latency": {
@@ -204,6 +207,20 @@ async def live_benchmarks(
             "ratio_from_request_sent_p50": round(sae["after_request"].p50_ms / raw.p50_ms, 1),
         },
     }
+
+
+async def profile_write_path(
+    system: LocalSystem, tokens: dict[str, str], clients: int, seconds: float, base: Path
+) -> dict[str, Any]:
+    """The same load again, on sites of its own, with every Python process sampled (after the measured run:
+    the sampler takes CPU too)."""
+    pids = {name: p.pid for name, p in processes(system).items() if name in SERVICES}
+    load = asyncio.create_task(write_path(system.gateway_url, tokens, clients, seconds, base, PROFILE_SITES))
+    samples = await profile.sample(pids, seconds, base)
+    await load
+    summaries = {name: profile.summary(raw) for name, raw in samples.items()}
+    profile.plot(summaries, OUT / "profile.svg")
+    return summaries
 
 
 async def cluster_benchmarks(
@@ -336,7 +353,7 @@ def main() -> int:
             f"{cluster['jetstream_publish']['per_s']}/s ({cluster['ratio_publish_per_s_to_single_node']} of one node), "
             f"one append at a time: +{cluster['replication_ms_per_append_p50']} ms p50 for the replication"
         )
-    print(f"wrote {OUT / 'results.json'} and {OUT / 'results.svg'}")
+    print(f"wrote {OUT / 'results.json'}, {OUT / 'results.svg'} and {OUT / 'profile.svg'}")
     return 0
 
 

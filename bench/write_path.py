@@ -31,6 +31,8 @@ FORMS: tuple[tuple[str, dict[str, Any]], ...] = (("consent", CONSENT), ("screeni
 # Sites of the benchmark's own, beside the protocol's (whose subjects 500 and up the SAE benchmark uses):
 # room for every subject a timed run can reach.
 BENCH_SITES = ("BA", "BB", "BC", "BD")
+# ... and for the run that is profiled after the measured one.
+PROFILE_SITES = ("BP", "BQ")
 SUBJECTS_PER_SITE = 999  # subject ids are SITE-NNN
 WRK_SCRIPT = Path(__file__).with_name("write_path.lua")
 
@@ -40,10 +42,11 @@ def bench_protocol(source: Path, target: Path) -> Path:
     cap is 40)."""
     document = yaml.safe_load(source.read_text())
     first = document["sites"][0]
+    sites = BENCH_SITES + PROFILE_SITES
     document["sites"] += [
-        first | {"code": code, "name": f"Benchmark site {code}", "status": "active"} for code in BENCH_SITES
+        first | {"code": code, "name": f"Benchmark site {code}", "status": "active"} for code in sites
     ]
-    document["enrollment_cap"] = max(document["enrollment_cap"], SUBJECTS_PER_SITE * len(BENCH_SITES))
+    document["enrollment_cap"] = max(document["enrollment_cap"], SUBJECTS_PER_SITE * len(sites))
     target.write_text(yaml.safe_dump(document, sort_keys=False))
     return target
 
@@ -124,15 +127,20 @@ async def wrk(url: str, plan: dict[str, Any], *, clients: int, seconds: float, w
 
 
 async def write_path(
-    gateway: str, tokens: dict[str, str], clients: int, seconds: float, workdir: Path
+    gateway: str,
+    tokens: dict[str, str],
+    clients: int,
+    seconds: float,
+    workdir: Path,
+    sites: tuple[str, ...] = BENCH_SITES,
 ) -> dict[str, Any]:
     """Each client takes subjects of the benchmark's sites through consent → screening → randomization, one
     request after another, for `seconds`."""
     plan = {
-        "subjects": SUBJECTS_PER_SITE * len(BENCH_SITES),
-        "sites": list(BENCH_SITES),
+        "subjects": SUBJECTS_PER_SITE * len(sites),
+        "sites": list(sites),
         "forms": [form for form, _ in FORMS],
-        "tokens": {site: tokens[site] for site in BENCH_SITES},
+        "tokens": {site: tokens[site] for site in sites},
         "bodies": {form: json.dumps(body) for form, body in FORMS},
     }
     return await wrk(gateway, plan, clients=clients, seconds=seconds, workdir=workdir)
