@@ -39,6 +39,7 @@ MSG_ID = "Nats-Msg-Id"
 
 # Direct gets: events per request, and the headers and statuses of the answers.
 _DIRECT_BATCH = 256
+_REPLICAS_RECHECK_SECONDS = 60.0
 STATUS, SEQUENCE, SUBJECT, NUM_PENDING = "Status", "Nats-Sequence", "Nats-Subject", "Nats-Num-Pending"
 END_OF_BATCH, NOT_FOUND = "204", "404"
 # Batches a replay reads ahead of the batch being applied.
@@ -177,11 +178,23 @@ class EventStore:
     used filters) and the next load of that filter fetches and decodes only the events after it.
     """
 
-    def __init__(self, js: JetStreamContext, *, timeout: float = 5.0, cached_histories: int = 2048) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        timeout: float = 5.0,
+        cached_histories: int = 2048,
+        confirm_on_leader: bool | None = None,
+    ) -> None:
+        """`confirm_on_leader`: whether a history read asks the stream's leader for the last word; by default,
+        when the stream has more than one replica."""
         self._js = js
         self._timeout = timeout
         self._histories: OrderedDict[str, History] = OrderedDict()
         self._cached_histories = cached_histories
+        self._confirm_on_leader = confirm_on_leader
+        self._replicas = 1
+        self._replicas_checked_at: float | None = None
 
     async def append(
         self, events: Sequence[EventEnvelope], *, subject_filter: str, expected_last_sequence: int
@@ -251,10 +264,13 @@ class EventStore:
         """The events matching the filter after `sequence`, read without a consumer: nothing per read is left
         on the server, and readers need no right to create consumers over the record.
 
-        The stream's leader has the last word (`STREAM.MSG.GET`, the next event after what we have); what
-        follows it comes in bulk by batched direct gets, which any replica may answer, possibly one that is
-        behind, so the leader is asked again after each bulk read. A history known up to date costs one request.
+        On a stream of one replica, batched direct gets answer alone (one request). On a replicated stream any
+        replica may answer a direct get, possibly one that is behind: there the stream's leader has the last
+        word (`STREAM.MSG.GET`, the next event after what we have), what follows comes in bulk by direct gets,
+        and the leader is asked again after each bulk read.
         """
+        if not (self._confirm_on_leader if self._confirm_on_leader is not None else await self._replicated()):
+            return tuple(await self._direct_after(subject_filter, sequence))
         events: list[RecordedEvent] = []
         after = sequence
         while (following := await self._next_on_leader(subject_filter, after)) is not None:
@@ -262,6 +278,14 @@ class EventStore:
             events.extend(await self._direct_after(subject_filter, following.sequence))
             after = events[-1].sequence
         return tuple(events)
+
+    async def _replicated(self) -> bool:
+        """Whether the event stream has more than one replica, asked again every minute (a stream scaled up)."""
+        now = asyncio.get_running_loop().time()
+        if self._replicas_checked_at is None or now - self._replicas_checked_at > _REPLICAS_RECHECK_SECONDS:
+            self._replicas = (await self._js.stream_info(EVENTS_STREAM)).config.num_replicas or 1
+            self._replicas_checked_at = now
+        return self._replicas > 1
 
     async def _next_on_leader(self, subject_filter: str, sequence: int) -> RecordedEvent | None:
         try:

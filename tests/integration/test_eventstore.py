@@ -284,7 +284,10 @@ async def test_a_replica_decides_on_what_it_appended_without_reading_it_back(js:
     assert kept.events == (await EventStore(js).load(stream)).events
 
 
-async def test_a_history_longer_than_a_direct_get_batch_loads_whole_and_in_order(js: JetStreamContext) -> None:
+@pytest.mark.parametrize("confirm_on_leader", [False, True], ids=["one replica", "replicated"])
+async def test_a_history_longer_than_a_direct_get_batch_loads_whole_and_in_order(
+    js: JetStreamContext, confirm_on_leader: bool
+) -> None:
     site, subject = SubjectIds.synthetic()
     other_site, other = SubjectIds.synthetic()
     appended: list[int] = []
@@ -298,8 +301,17 @@ async def test_a_history_longer_than_a_direct_get_batch_loads_whole_and_in_order
         appended.append(recorded.sequence)
         noise = envelope(other_site, other)
         await js.publish(event_subject(other_site, other, noise.type), noise.to_json(), stream=EVENTS_STREAM)
-    history = await EventStore(js).load(subject_history(site, subject))
+    reader = EventStore(js, confirm_on_leader=confirm_on_leader)
+    history = await reader.load(subject_history(site, subject))
     assert [e.sequence for e in history.events] == appended
+    # Read again after one more: only what is new is read, and it joins what was kept.
+    [last] = await writer.append(
+        [envelope(site, subject)], subject_filter=subject_history(site, subject), expected_last_sequence=appended[-1]
+    )
+    assert [e.sequence for e in (await reader.load(subject_history(site, subject))).events] == [
+        *appended,
+        last.sequence,
+    ]
     assert {e.envelope.subject for e in history.events} == {subject}
 
 
