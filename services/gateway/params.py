@@ -64,7 +64,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def known_query_parameters(request: Request) -> None:
+async def known_query_parameters(request: Request) -> None:
     """A query parameter the route does not declare is refused with 422, naming it."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
     known = _query_parameters(dependant) if dependant else set()
