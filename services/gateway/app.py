@@ -52,7 +52,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Its schema is migrated beforehand by the owner (`migrate`, the migration job).
-        pool = await create_pool_when_up(settings.database_url, max_size=settings.pool_size)
+        # Idempotency keys and read-model reads: nothing the gateway does outlives a statement or transaction.
+        pool = await create_pool_when_up(settings.database_url, max_size=settings.pool_size, stateless=True)
         nc = await bus.connect(settings.nats_url, name="trial-gateway", max_reconnect_attempts=-1)
         app.state.pool = pool
         app.state.nc = nc

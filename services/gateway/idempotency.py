@@ -40,6 +40,13 @@ class StoredResponse:
     body: bytes
 
 
+CLAIM = """
+INSERT INTO idempotency_keys (scope, key, request_hash, state, leased_until)
+VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4))
+ON CONFLICT DO NOTHING RETURNING true
+"""
+
+
 class IdempotencyKeys:
     def __init__(self, pool: asyncpg.Pool, *, lease_seconds: float) -> None:
         self._pool = pool
@@ -70,18 +77,12 @@ class IdempotencyKeys:
             await asyncio.sleep(0.025)
 
     async def _try_claim(self, scope: str, key: str, fingerprint: str) -> "StoredResponse | InFlight | None":
+        # A new key (nearly every request) is claimed by one statement; only a key seen before needs a transaction.
+        if await self._pool.fetchval(CLAIM, scope, key, fingerprint, self._lease):
+            return None
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """INSERT INTO idempotency_keys (scope, key, request_hash, state, leased_until)
-                   VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4))
-                   ON CONFLICT DO NOTHING RETURNING true""",
-                scope,
-                key,
-                fingerprint,
-                self._lease,
-            )
-            if inserted:
-                return None
+            if await conn.fetchval(CLAIM, scope, key, fingerprint, self._lease):
+                return None  # the claim before it was released (a 503) in between
             row = await conn.fetchrow(
                 """SELECT request_hash, state, leased_until > now() AS leased, status_code, response_body
                    FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE""",

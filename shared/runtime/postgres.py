@@ -41,19 +41,37 @@ async def _init_connection(conn: Connection) -> None:
         await conn.set_type_codec(jsontype, encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+class _StatelessSession(asyncpg.Connection):
+    """A connection whose users leave no session state behind (no SET, advisory lock, LISTEN or cursor outside
+    a transaction): given back to the pool without the reset query, one round trip fewer per use. An open
+    transaction is still rolled back."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, stateless: bool = False) -> asyncpg.Pool:
+    """`stateless`: every user of the pool leaves no session state (see `_StatelessSession`)."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        connection_class=_StatelessSession if stateless else asyncpg.Connection,
+    )
     assert pool is not None
     return pool
 
 
-async def create_pool_when_up(url: str, *, max_size: int = 10, longest_pause: float = 5.0) -> asyncpg.Pool:
+async def create_pool_when_up(
+    url: str, *, max_size: int = 10, stateless: bool = False, longest_pause: float = 5.0
+) -> asyncpg.Pool:
     """A service that starts while the database is down (both restarted at once) waits for it, saying so:
     a transient fault never ends the process. Wrong credentials or a missing database still fail at once."""
     pause = 0.2
     while True:
         try:
-            return await create_pool(url, max_size=max_size)
+            return await create_pool(url, max_size=max_size, stateless=stateless)
         except CONNECTION_ERRORS as exc:
             log.warning("postgres_unavailable", error=type(exc).__name__, retry_in=pause)
             await asyncio.sleep(pause)

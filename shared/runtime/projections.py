@@ -97,10 +97,6 @@ class SequenceGap(Exception):
     """An event arrived before the one right after the checkpoint; nothing is applied, the runner re-reads."""
 
 
-# What stops the runner's follow loop: it pauses, then starts again from the checkpoint.
-INTERRUPTIONS: tuple[type[Exception], ...] = (*TRANSIENT, SequenceGap)
-
-
 async def apply_batch(conn: Connection, projection: Projection, events: Sequence[RecordedEvent]) -> int:
     """Apply events above the checkpoint and move it, in the caller's transaction. Returns how many applied.
 
@@ -131,6 +127,49 @@ async def apply_batch(conn: Connection, projection: Projection, events: Sequence
         checkpoint,
     )
     return applied
+
+
+class CheckpointMoved(Exception):
+    """The checkpoint is not where the runner left it (a rebuild moved it): nothing applied, the runner re-reads."""
+
+
+# Moves the checkpoint only from where the runner knows it stands.
+ADVANCE = """
+UPDATE projection_checkpoints SET last_sequence = $3, updated_at = now()
+ WHERE projection = $1 AND last_sequence = $2
+RETURNING last_sequence
+"""
+
+
+async def apply_following(conn: Connection, projection: Projection, events: Sequence[RecordedEvent], at: int) -> int:
+    """`apply_batch` for the runner that leads the projection and so knows its checkpoint (`at`): the rows and
+    the checkpoint move in one transaction, on the condition that the checkpoint still stands at `at` (else
+    `CheckpointMoved`, nothing applied), and a batch the model ignores entirely only moves the checkpoint: one
+    statement, no transaction. Returns the new checkpoint."""
+    fresh = [e for e in events if e.sequence > at]
+    for before, event in zip([at, *(e.sequence for e in fresh)], fresh, strict=False):
+        if event.sequence != before + 1:
+            raise SequenceGap(f"{projection.name}: at {before}, got {event.sequence}")
+    if not fresh:
+        return at
+    writes = WriteBatch(conn, begin_when_sending=True)
+    try:
+        for event in fresh:
+            await projection.apply(writes, event)
+        await writes.flush()
+        if await conn.fetchval(ADVANCE, projection.name, at, fresh[-1].sequence) is None:
+            raise CheckpointMoved(f"{projection.name}: no longer at {at}")
+        if writes.transaction is not None:
+            await writes.transaction.commit()
+    except BaseException:
+        if writes.transaction is not None:
+            await writes.transaction.rollback()
+        raise
+    return fresh[-1].sequence
+
+
+# What stops the runner's follow loop: it pauses, then starts again from the checkpoint.
+INTERRUPTIONS: tuple[type[Exception], ...] = (*TRANSIENT, SequenceGap, CheckpointMoved)
 
 
 async def skip_to(conn: Connection, name: str, sequence: int) -> None:
@@ -179,6 +218,8 @@ class ProjectionRunner:
         self._retry_delay = retry_delay
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
+        # Where the checkpoint stands, as this runner (the projection's leader) last moved it.
+        self._checkpoint = 0
         self.dead_letters = 0
         self.durable = durable_consumer(projection.name)
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
@@ -213,7 +254,8 @@ class ProjectionRunner:
         # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
         # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
         await ensure_checkpoint(leader, self.projection.name)
-        start = await read_checkpoint(leader, self.projection.name) + 1
+        self._checkpoint = await read_checkpoint(leader, self.projection.name)
+        start = self._checkpoint + 1
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self._js.delete_consumer(EVENTS_STREAM, self.durable)
         config = api.ConsumerConfig(
@@ -246,8 +288,7 @@ class ProjectionRunner:
     async def _handle(self, conn: Connection, msgs: Sequence[Msg]) -> None:
         try:
             events = [self._decoded.of(m) for m in msgs]
-            async with conn.transaction():
-                await apply_batch(conn, self.projection, events)
+            self._checkpoint = await apply_following(conn, self.projection, events, self._checkpoint)
             return
         except INTERRUPTIONS:
             raise
@@ -255,6 +296,7 @@ class ProjectionRunner:
             self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
         for msg in msgs:
             await self._handle_one(conn, msg)
+        self._checkpoint = await read_checkpoint(conn, self.projection.name)
 
     async def _handle_one(self, conn: Connection, msg: Msg) -> None:
         sequence = msg.metadata.sequence.stream

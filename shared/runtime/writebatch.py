@@ -14,14 +14,20 @@ everything written before it, so it sees the batch's own writes.
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
+from asyncpg.transaction import Transaction
+
 from shared.runtime.postgres import Connection
 
 
 class WriteBatch:
     """Writes kept in order per key and sent grouped by statement; a read sends what came before it."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, begin_when_sending: bool = False) -> None:
+        """`begin_when_sending`: open a transaction (`transaction`) just before the first statement is sent, so
+        a batch that writes and reads nothing costs no round trip; the caller commits or rolls it back."""
         self._conn = conn
+        self._begin_when_sending = begin_when_sending
+        self.transaction: Transaction | None = None
         # wave -> statement -> rows, in the order the statements and rows came.
         self._waves: list[dict[str, list[Sequence[Any]]]] = []
         # key -> the wave and statement of its last write
@@ -37,13 +43,21 @@ class WriteBatch:
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         await self.flush()
+        await self._begin()
         self.round_trips += 1
         return await self._conn.fetchval(query, *args)
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         await self.flush()
+        await self._begin()
         self.round_trips += 1
         return await self._conn.fetch(query, *args)
+
+    async def _begin(self) -> None:
+        if self._begin_when_sending and self.transaction is None:
+            self.transaction = self._conn.transaction()
+            await self.transaction.start()
+            self.round_trips += 1
 
     def _add(self, statement: str, row: Sequence[Any]) -> None:
         key = row[0] if row else None
@@ -57,6 +71,8 @@ class WriteBatch:
     async def flush(self) -> None:
         """Send every kept write, wave by wave; the batch is empty after."""
         waves, self._waves, self._last = self._waves, [], {}
+        if waves:
+            await self._begin()
         for wave in waves:
             for statement, rows in wave.items():
                 if len(rows) == 1:

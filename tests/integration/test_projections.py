@@ -5,6 +5,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -15,7 +16,17 @@ from shared.contracts.events import RecordedEvent
 from shared.runtime.deadletters import dead_letters, replay
 from shared.runtime.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
-from shared.runtime.projections import ProjectionRunner, applying, rebuild, wait_for_checkpoint
+from shared.runtime.projections import (
+    CheckpointMoved,
+    ProjectionRunner,
+    apply_following,
+    applying,
+    ensure_checkpoint,
+    read_checkpoint,
+    rebuild,
+    skip_to,
+    wait_for_checkpoint,
+)
 from shared.runtime.writebatch import WriteBatch
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import envelope
@@ -82,6 +93,14 @@ async def append_many(store: EventStore, count: int) -> list[int]:
         )
         sequences.append(recorded[0].sequence)
     return sequences
+
+
+async def append_to(store: EventStore, site: str, subject: str) -> int:
+    history = await store.load(subject_history(site, subject))
+    [recorded] = await store.append(
+        [envelope(site, subject)], subject_filter=history.subject_filter, expected_last_sequence=history.last_sequence
+    )
+    return recorded.sequence
 
 
 @contextlib.asynccontextmanager
@@ -212,3 +231,56 @@ async def test_a_dead_letter_is_counted_and_replayed_once_the_handler_is_fixed(
     assert await dead_letters(js, handler=handler, include_resolved=True) == [letter]
     again = await replay(js, handler, applying(projection, read_model))
     assert again.replayed == [] and dict(await snapshot(read_model))[sequences[1]] == 1, "replayed once only"
+
+
+class SelectiveProjection(CountingProjection):
+    """Uses only the events of one subject: every other batch only moves the checkpoint."""
+
+    name = "selective"
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+
+    async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
+        if event.envelope.subject == self.subject:
+            await super().apply(conn, event)
+
+
+async def test_a_rebuild_under_a_running_runner_leaves_every_event_applied_once(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    projection = SelectiveProjection(subject)
+    async with running(ProjectionRunner(projection, js, read_model, batch_size=2)):
+        ours = [await append_to(store, site, subject) for _ in range(3)]
+        others = await append_many(store, 4)
+        await wait_for_checkpoint(read_model, projection.name, others[-1])
+        # The rebuild moves the checkpoint under the runner; the runner finds it moved and follows on from there.
+        await rebuild([projection], js, read_model)
+        later = await append_many(store, 2)
+        ours.append(await append_to(store, site, subject))
+        await wait_for_checkpoint(read_model, projection.name, max(later[-1], ours[-1]))
+    assert dict(await snapshot(read_model)) == dict.fromkeys(ours, 1)
+
+
+async def test_a_runner_whose_checkpoint_moved_under_it_applies_nothing_and_is_told(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    sequence = await append_to(store, site, subject)
+    [event] = (await store.load(subject_history(site, subject))).events
+    async with read_model.acquire() as conn:
+        await ensure_checkpoint(conn, "counting")
+        await skip_to(conn, "counting", sequence - 1)
+        assert await apply_following(conn, CountingProjection(), [event], sequence - 1) == sequence
+        assert await apply_following(conn, CountingProjection(), [event], sequence) == sequence, "seen: skipped"
+        # A runner that does not know its checkpoint moved (a rebuild took it) applies the event again: undone.
+        with pytest.raises(CheckpointMoved):
+            await apply_following(conn, CountingProjection(), [event], sequence - 1)
+        await skip_to(conn, "counting", sequence + 5)
+        with pytest.raises(CheckpointMoved):
+            await apply_following(
+                conn, SelectiveProjection("nobody"), [replace(event, sequence=sequence + 1)], sequence
+            )
+        assert await read_checkpoint(conn, "counting") == sequence + 5
+    assert dict(await snapshot(read_model)) == {sequence: 1}
