@@ -193,6 +193,7 @@ class EventStore:
         self._histories: OrderedDict[str, History] = OrderedDict()
         self._cached_histories = cached_histories
         self._confirm_on_leader = confirm_on_leader
+        self._direct = DirectGets(js)
         self._replicas = 1
         self._replicas_checked_at: float | None = None
 
@@ -300,7 +301,7 @@ class EventStore:
         events: list[RecordedEvent] = []
         while True:
             request = {"seq": sequence + 1, "next_by_subj": subject_filter, "batch": _DIRECT_BATCH}
-            replies, status, pending = await _direct_get_batch(self._js, request, self._timeout)
+            replies, status, pending = await self._direct.ask(request, self._timeout)
             events.extend(
                 RecordedEvent(
                     sequence=int(headers[SEQUENCE]), nats_subject=headers[SUBJECT], envelope=decode_envelope(data)
@@ -314,34 +315,57 @@ class EventStore:
             sequence = events[-1].sequence
 
 
-async def _direct_get_batch(
-    js: JetStreamContext, request: dict[str, object], timeout: float
-) -> tuple[list[tuple[dict[str, str], bytes]], str, str | None]:
-    """One batched direct get: the messages (headers, data), then the closing status and how many remain.
+@dataclass
+class _DirectBatch:
+    replies: list[tuple[dict[str, str], bytes]]
+    ended: asyncio.Future[dict[str, str]]
 
-    nats.py has no batched direct get: the request goes over the context's own connection and API prefix,
-    and the answers (the messages, then an end-of-batch status) come to an inbox of this request's own.
+
+class DirectGets:
+    """Batched direct gets (server 2.11+) over one connection, their answers routed from one subscription.
+
+    nats.py has no batched direct get. As its request/reply does, the answers of every request (the messages, then
+    an end-of-batch status) come to one wildcard inbox, each request to a token of its own: one message sent per
+    request, no subscription made or removed per request.
     """
-    nc, api_prefix = js._nc, js._prefix
-    replies: list[tuple[dict[str, str], bytes]] = []
-    ended: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
 
-    async def collect(msg: Msg) -> None:
+    def __init__(self, js: JetStreamContext) -> None:
+        # The context's own connection and API prefix (nats.py keeps them private).
+        self._nc, self._api = js._nc, js._prefix
+        self._inbox = self._nc.new_inbox()
+        self._subscribed = False
+        self._asked = 0
+        self._pending: dict[str, _DirectBatch] = {}
+
+    async def _route(self, msg: Msg) -> None:
+        batch = self._pending.get(msg.subject.rpartition(".")[2])
+        if batch is None:
+            return  # the asker gave up (timed out)
         headers = msg.headers or {}
         if STATUS not in headers:
-            replies.append((headers, msg.data))
-        elif not ended.done():
-            ended.set_result(headers)
+            batch.replies.append((headers, msg.data))
+        elif not batch.ended.done():
+            batch.ended.set_result(headers)
 
-    sub = await nc.subscribe(nc.new_inbox(), cb=collect)
-    try:
-        await nc.publish(f"{api_prefix}.DIRECT.GET.{EVENTS_STREAM}", json.dumps(request).encode(), reply=sub.subject)
-        async with asyncio.timeout(timeout):
-            end = await ended
-    finally:
-        with contextlib.suppress(nats.errors.Error):
-            await sub.unsubscribe()
-    return replies, end[STATUS], end.get(NUM_PENDING)
+    async def ask(
+        self, request: dict[str, object], timeout: float
+    ) -> tuple[list[tuple[dict[str, str], bytes]], str, str | None]:
+        """One batched direct get: the messages (headers, data), then the closing status and how many remain."""
+        if not self._subscribed:
+            await self._nc.subscribe(f"{self._inbox}.*", cb=self._route)
+            self._subscribed = True
+        self._asked += 1
+        token = str(self._asked)
+        batch = self._pending[token] = _DirectBatch([], asyncio.get_running_loop().create_future())
+        try:
+            await self._nc.publish(
+                f"{self._api}.DIRECT.GET.{EVENTS_STREAM}", json.dumps(request).encode(), reply=f"{self._inbox}.{token}"
+            )
+            async with asyncio.timeout(timeout):
+                end = await batch.ended
+        finally:
+            del self._pending[token]
+        return batch.replies, end[STATUS], end.get(NUM_PENDING)
 
 
 async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float = 1.0) -> list[Msg]:

@@ -36,6 +36,8 @@ from shared.runtime.writebatch import WriteBatch
 log = structlog.get_logger(__name__)
 
 FETCH_BATCH = 256
+# A read model trails the record by at most this much more, and under load applies a few events per statement.
+GATHER_SECONDS = 0.02
 # Events per transaction statement group in a rebuild: large, so each statement carries many rows.
 REPLAY_BATCH = 2000
 # Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
@@ -208,7 +210,10 @@ class ProjectionRunner:
         retry_delay: float = 0.5,
         batch_size: int = FETCH_BATCH,
         decoded: DecodedEvents | None = None,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
+        """`gather_seconds`: after a batch smaller than `batch_size`, how long to let the next one gather
+        (under a steady stream of writes, fewer and larger batches; alone, an event is applied at once)."""
         self.projection = projection
         # Shared by the runners of one process: each event is decoded once for all the read models.
         self._decoded = decoded or DecodedEvents()
@@ -217,6 +222,7 @@ class ProjectionRunner:
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
         self._batch_size = batch_size
+        self._gather_seconds = gather_seconds
         self._stopping = asyncio.Event()
         # Where the checkpoint stands, as this runner (the projection's leader) last moved it.
         self._checkpoint = 0
@@ -281,6 +287,8 @@ class ProjectionRunner:
                 self._lag.set(msgs[-1].metadata.num_pending)
                 # AckPolicy.ALL: acknowledging the last message acknowledges the whole batch.
                 await msgs[-1].ack()
+                if len(msgs) < self._batch_size:
+                    await self._pause(self._gather_seconds)
         finally:
             with contextlib.suppress(*TRANSIENT):
                 await sub.unsubscribe()
