@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench import profile
-from bench.rebuild import fill_stream, raw_consume, raw_inserts, rebuild_rate
+from bench.rebuild import RebuildRun, fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
@@ -279,25 +279,40 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
     postgres = EmbeddedPostgres(base / "pg-rebuild")
     protocol = load_protocol(DEFAULT_PROTOCOL_FILE)
 
-    async def measure(nats_url: str, database_url: str) -> tuple[float, float, float]:
+    async def measure(nats_url: str, database_url: str) -> tuple[float, float, float, RebuildRun]:
         await fill_stream(nats_url, protocol, events)
         consume = await raw_consume(nats_url, events)
+        decode = await raw_consume(nats_url, events, decode=True)
         inserts = await raw_inserts(database_url, events)
-        return consume, inserts, await rebuild_rate(nats_url, database_url, protocol)
+        postmaster = postgres.pid()
+        assert postmaster is not None
+        return (
+            consume,
+            decode,
+            inserts,
+            await rebuild_rate(nats_url, database_url, protocol, psutil.Process(postmaster)),
+        )
 
     try:
-        consume, inserts, rate = asyncio.run(measure(nats_server.start(), postgres.start()))
+        consume, decode, inserts, run = asyncio.run(measure(nats_server.start(), postgres.start()))
     finally:
         postgres.stop()
         nats_server.stop()
     return {
         "what": f"rebuild of every read model from a stream of {events} events (consent, screening, adverse event)",
         "events": events,
-        "system_events_per_s": round(rate),
+        "system_events_per_s": round(run.events_per_s),
         "raw_limit_jetstream_consume_per_s": round(consume),
+        "raw_limit_consume_and_decode_per_s": round(decode),
         "raw_limit_asyncpg_batched_inserts_per_s": round(inserts),
-        "ratio_to_consume": round(rate / consume, 3),
-        "ratio_to_inserts": round(rate / inserts, 3),
+        "ratio_to_consume": round(run.events_per_s / consume, 3),
+        "ratio_to_consume_and_decode": round(run.events_per_s / decode, 3),
+        "ratio_to_inserts": round(run.events_per_s / inserts, 3),
+        # What bounds it: the CPU each event costs on each side (one core each at most: one Python process,
+        # one Postgres backend), beside the decoding alone.
+        "python_cpu_us_per_event": round(run.python_us_per_event, 1),
+        "postgres_cpu_us_per_event": round(run.postgres_us_per_event, 1),
+        "decode_us_per_event": round(1e6 / decode - 1e6 / consume, 1),
     }
 
 
@@ -342,7 +357,9 @@ def main() -> int:
     )
     print(
         f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "
-        f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s)"
+        f"consume and decode {r['raw_limit_consume_and_decode_per_s']}/s, "
+        f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s); CPU per event: "
+        f"{r['python_cpu_us_per_event']} µs Python, {r['postgres_cpu_us_per_event']} µs Postgres"
     )
     print(f"write path CPU ms per request: {w['cpu_ms_per_request']} ({w['cores_busy']} cores busy)")
     print(f"memory after load (MB): {results['memory_after_load_mb']}")

@@ -3,11 +3,13 @@
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
 import nats
+import psutil
 
 from services.reporting.app import MIGRATIONS
 from services.reporting.projections import all_projections
@@ -22,7 +24,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import event_subject, provision_streams, read_through
+from shared.runtime.eventstore import event_subject, provision_streams, read_through, to_recorded
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.progress import progress, shown_on
 from shared.runtime.projections import REPLAY_BATCH, rebuild
@@ -94,13 +96,17 @@ async def fill_stream(nats_url: str, protocol: ProtocolDefinition, total: int) -
     return total
 
 
-async def raw_consume(nats_url: str, total: int) -> float:
-    """Messages per second read the way a rebuild reads them (`read_through`), doing nothing with them."""
+async def raw_consume(nats_url: str, total: int, *, decode: bool = False) -> float:
+    """Messages per second read the way a rebuild reads them (`read_through`), doing nothing with them, or only
+    decoding each into its validated event (`decode`): the floor under any rebuild that reads the record."""
     nc = await nats.connect(nats_url)
     started = time.perf_counter()
     read = 0
     async for batch in read_through(nc.jetstream(), total, batch_size=REPLAY_BATCH):
         read += len(batch)
+        if decode:
+            for msg in batch:
+                to_recorded(msg)
     elapsed = time.perf_counter() - started
     await nc.close()
     assert read == total
@@ -126,8 +132,18 @@ async def raw_inserts(database_url: str, total: int) -> float:
     return total / elapsed
 
 
-async def rebuild_rate(nats_url: str, database_url: str, protocol: ProtocolDefinition) -> float:
-    """Events per second for the rebuild of every read model in one pass."""
+@dataclass(frozen=True)
+class RebuildRun:
+    events_per_s: float
+    # CPU per event, microseconds: this process (read, decode, apply, driver) and Postgres (every backend).
+    python_us_per_event: float
+    postgres_us_per_event: float
+
+
+async def rebuild_rate(
+    nats_url: str, database_url: str, protocol: ProtocolDefinition, postgres: psutil.Process
+) -> RebuildRun:
+    """Events per second for the rebuild of every read model in one pass, and the CPU each side spent."""
     nc = await nats.connect(nats_url)
     pool = await create_pool(database_url, max_size=2)
     await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
@@ -135,10 +151,17 @@ async def rebuild_rate(nats_url: str, database_url: str, protocol: ProtocolDefin
     try:
         bar = progress(desc="rebuild read models", unit="event")
         with bar:
-            started = time.perf_counter()
+            started, cpu, database = time.perf_counter(), time.process_time(), cpu_seconds(postgres)
             results = await rebuild(all_projections(protocol), nc.jetstream(), pool, progress=shown_on(bar))
             elapsed = time.perf_counter() - started
+            cpu, database = time.process_time() - cpu, cpu_seconds(postgres) - database
     finally:
         await pool.close()
         await nc.close()
-    return next(iter(results.values())).last_sequence / elapsed
+    events = next(iter(results.values())).last_sequence
+    return RebuildRun(events / elapsed, 1e6 * cpu / events, 1e6 * database / events)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU of a process and all its children (Postgres: the postmaster and its backends)."""
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])

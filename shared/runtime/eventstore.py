@@ -183,7 +183,7 @@ class EventStore:
         js: JetStreamContext,
         *,
         timeout: float = 5.0,
-        cached_histories: int = 2048,
+        cached_histories: int = 256,
         confirm_on_leader: bool | None = None,
     ) -> None:
         """`confirm_on_leader`: whether a history read asks the stream's leader for the last word; by default,
@@ -436,7 +436,7 @@ class DecodedEvents:
     """Events of the record decoded once for every consumer in a process that reads the same server's
     stream (e.g. the reporting service's read models), by stream sequence, the most recent kept."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._events: OrderedDict[int, RecordedEvent] = OrderedDict()
         self._size = size
 
