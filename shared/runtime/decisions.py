@@ -55,7 +55,8 @@ async def decide_and_append(
     clock: Clock = utc_now,
     max_attempts: int = 5,
 ) -> Outcome:
-    meta = replace(meta, causation_id=str(command_id))
+    cause = str(command_id)
+    meta = replace(meta, causation_id=cause)
     trust_kept = True
     for attempt in range(1, max_attempts + 1):
         # First on the history this process already holds, without reading: if it is stale, the
@@ -63,7 +64,7 @@ async def decide_and_append(
         # nothing to record, is only ever concluded on the history as it is now.
         kept = store.kept(subject_filter) if trust_kept else None
         history = kept or await store.load(subject_filter)
-        earlier = tuple(e for e in history.events if e.envelope.causationid == str(command_id))
+        earlier = tuple(e for e in history.events if e.envelope.causationid == cause)
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
         before = History(
