@@ -387,8 +387,9 @@ async def read_through(
     """The event stream from its start through sequence `last`, in batches of up to `batch_size` messages.
 
     The fast path for replays: an ordered push consumer whose callback gathers the batches, with no task and
-    no timer per message (nats.py's `next_msg` makes both). The server waits while `prefetch` batches are not
-    taken yet (flow control). `TimeoutError` when nothing arrives for `timeout` seconds.
+    no timer per message (nats.py's `next_msg` makes both). While the caller has not taken the batches read
+    ahead, the callback waits and so does the server (flow control). `TimeoutError` when nothing arrives for
+    `timeout` seconds.
     """
     if last < 1:
         return

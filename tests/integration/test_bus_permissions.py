@@ -89,11 +89,20 @@ async def test_a_service_cannot_append_another_services_kind_of_fact(connect: Co
 
 
 @pytest.mark.parametrize("service", sorted(OWN_FACT))
-async def test_a_service_reaches_its_own_subjects(connect: Connect, service: str) -> None:
+async def test_a_service_reaches_its_own_subjects(connect: Connect, service: str, store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    meta = EventMetadata("/trial/test", site, subject, "tester", "probe", "1.0")
+    envelope = EventEnvelope.wrap(CONSENT, meta, event_id=uuid.uuid4(), time=datetime.now(UTC))
+    await store.append([envelope], subject_filter=subject_history(site, subject), expected_last_sequence=0)
     nc, errors = await connect(service)
     # Reading histories is allowed (every decision reads one); the stream's configuration is not touched.
     info = await nc.jetstream(timeout=0.5).stream_info(EVENTS_STREAM)
     assert info.config.name == EVENTS_STREAM and not errors
+    # ... by direct gets, and on a replicated stream the leader's word as well.
+    for confirm in (False, True):
+        theirs = EventStore(nc.jetstream(timeout=2), confirm_on_leader=confirm)
+        assert [e.envelope.id for e in (await theirs.load(subject_history(site, subject))).events] == [envelope.id]
+        assert not errors
 
 
 @pytest.mark.parametrize("service", ["screening", "randomization", "visits", "reporting", "gateway"])
