@@ -91,7 +91,10 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
         assert signed.status_code == 201, signed.text
         assert signed.json()["printed_name"] == "Investigator NFH"
 
-        current = await client.get(f"{base}/forms/screening", headers=headers(coordinator))
+        # Read models trail the record: the read says to wait for the signature.
+        after = {"Read-After": str(signed.json()["stream_sequence"])}
+        current = await client.get(f"{base}/forms/screening", headers=headers(coordinator) | after)
+        assert current.status_code == 200, current.text
         corrected = await client.post(
             f"{base}/screening",
             json={**ENTERED, "weight_kg": 57, "reason": "weighed again: 57 kg"},
