@@ -42,8 +42,6 @@ _DIRECT_BATCH = 256
 _REPLICAS_RECHECK_SECONDS = 60.0
 STATUS, SEQUENCE, SUBJECT, NUM_PENDING = "Status", "Nats-Sequence", "Nats-Subject", "Nats-Num-Pending"
 END_OF_BATCH, NOT_FOUND = "204", "404"
-# Batches a replay reads ahead of the batch being applied.
-_PREFETCH_BATCHES = 2
 
 
 # The site token of trial-level facts (no site code can start with "_").
@@ -384,42 +382,31 @@ async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *,
 async def read_through(
     js: JetStreamContext, last: int, *, batch_size: int, timeout: float = 10.0
 ) -> AsyncIterator[list[Msg]]:
-    """The event stream from its start through sequence `last`, in batches of up to `batch_size` messages.
+    """The event stream from its start through sequence `last`, in batches of up to `batch_size` messages, through
+    an ordered push consumer. `TimeoutError` (nats.py's) when nothing arrives for `timeout` seconds.
 
-    The fast path for replays: an ordered push consumer whose callback gathers the batches, with no task and
-    no timer per message (nats.py's `next_msg` makes both). While the caller has not taken the batches read
-    ahead, the callback waits and so does the server (flow control). `TimeoutError` when nothing arrives for
-    `timeout` seconds.
+    Read with `next_msg`, not a callback: nats.py answers the server's flow control for a callback subscription
+    on receipt, not once the message is taken, so a reader slower than the server (any replay that writes)
+    lets messages pile up in the client until it drops them as a slow consumer. `next_msg` answers only once
+    the messages before it are taken: the server waits for the reader.
     """
     if last < 1:
         return
-    ready: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=_PREFETCH_BATCHES)
-    gathered: list[Msg] = []
-
-    async def gather(msg: Msg) -> None:
-        nonlocal gathered
-        sequence = msg.metadata.sequence.stream
-        if sequence > last:
-            return
-        gathered.append(msg)
-        if len(gathered) >= batch_size or sequence == last:
-            batch, gathered = gathered, []
-            await ready.put(batch)
-
     # The stream is named: a service user may not look streams up by subject.
     sub = await js.subscribe(
-        f"{EVENTS_PREFIX}.>",
-        stream=EVENTS_STREAM,
-        ordered_consumer=True,
-        deliver_policy=api.DeliverPolicy.ALL,
-        cb=gather,
+        f"{EVENTS_PREFIX}.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
     )
     try:
+        batch: list[Msg] = []
         while True:
-            async with asyncio.timeout(timeout):
-                batch = await ready.get()
-            yield batch
-            if batch[-1].metadata.sequence.stream >= last:
+            msg = await sub.next_msg(timeout=timeout)
+            sequence = msg.metadata.sequence.stream
+            if sequence <= last:
+                batch.append(msg)
+            if batch and (sequence >= last or len(batch) >= batch_size):
+                yield batch
+                batch = []
+            if sequence >= last:
                 return
     finally:
         with contextlib.suppress(nats.errors.Error):
