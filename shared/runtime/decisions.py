@@ -67,8 +67,10 @@ async def decide_and_append(
         earlier = tuple(e for e in history.events if e.envelope.causationid == cause)
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
-        before = History(
-            subject_filter, tuple(e for e in history.events if not earlier or e.sequence < earlier[0].sequence)
+        before = (
+            History(subject_filter, tuple(e for e in history.events if e.sequence < earlier[0].sequence))
+            if earlier
+            else history
         )
         try:
             decided = decide(before)
