@@ -388,10 +388,9 @@ async def rebuild(
                 projection.name,
             )
             await conn.execute(f"TRUNCATE {', '.join(projection.tables)}")
-        async with indexes_built_after(conn, [t for p in projections for t in p.tables]):
-            replayed, unreadable = await replay_into(
-                conn, projections, js, last=last, batch_size=batch_size, progress=progress
-            )
+        replayed, unreadable = await replay_into(
+            conn, projections, js, last=last, batch_size=batch_size, progress=progress
+        )
         return {
             p.name: RebuildResult(
                 replayed[p.name],
@@ -403,26 +402,6 @@ async def rebuild(
             )
             for p in projections
         }
-
-
-# Indexes no constraint stands behind (the upserts need their keys; the reads need these only once it is done).
-SECONDARY_INDEXES = """
-SELECT i.indexname, i.indexdef FROM pg_indexes AS i
- WHERE i.schemaname = current_schema() AND i.tablename = ANY($1::text[])
-   AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conname = i.indexname AND c.conindid <> 0)
-"""
-
-
-@contextlib.asynccontextmanager
-async def indexes_built_after(conn: Connection, tables: Sequence[str]) -> AsyncIterator[None]:
-    """The tables' secondary indexes dropped, then built again in one pass each once the rows are in, in the
-    caller's transaction: a bulk load keeps no index up to date row by row."""
-    found = await conn.fetch(SECONDARY_INDEXES, list(tables))
-    for index in found:
-        await conn.execute(f"DROP INDEX {index['indexname']}")
-    yield
-    for index in found:
-        await conn.execute(index["indexdef"])
 
 
 async def replay_into(
