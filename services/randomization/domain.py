@@ -2,7 +2,7 @@
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import reduce
 
 from services.randomization.allocation import AllocationList
@@ -88,14 +88,40 @@ class Allocations:
     """What the trial has allocated so far: the count (the cap) and the slots used in each stratum."""
 
     total: int = 0
-    used: Counter[str] | None = None
+    used: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def of(cls, randomized: Sequence[SubjectRandomized]) -> "Allocations":
         return cls(total=len(randomized), used=Counter(r.stratum for r in randomized))
 
     def used_in(self, stratum: str) -> int:
-        return (self.used or Counter())[stratum]
+        return self.used[stratum]
+
+    def adding(self, randomized: SubjectRandomized) -> "Allocations":
+        return Allocations(self.total + 1, self.used + Counter([randomized.stratum]))
+
+
+class AllocationTally:
+    """`Allocations` of the trial's randomization history, kept between decisions: a history that extends the one
+    seen last is folded from where that one ended (the record only grows); any other (a retry's, shorter) afresh.
+    Each allocation then costs its new events, not the whole trial's."""
+
+    def __init__(self) -> None:
+        self._seen = 0
+        self._last_sequence = 0
+        self._allocations = Allocations()
+
+    def of(self, history: Sequence[RecordedEvent]) -> Allocations:
+        extends = self._seen <= len(history) and (
+            self._seen == 0 or history[self._seen - 1].sequence == self._last_sequence
+        )
+        allocations, new = (self._allocations, history[self._seen :]) if extends else (Allocations(), history)
+        for event in new:
+            if isinstance(event.data, SubjectRandomized):
+                allocations = allocations.adding(event.data)
+        self._seen, self._allocations = len(history), allocations
+        self._last_sequence = history[-1].sequence if history else 0
+        return allocations
 
 
 def randomize(

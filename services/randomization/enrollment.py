@@ -22,14 +22,15 @@ class EnrollmentClosing:
 
     def __init__(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
+        self._allocations = domain.AllocationTally()
 
     async def react(self, event: RecordedEvent) -> None:
         runtime, protocol = self._runtime, self._runtime.protocol
         closed_filter = trial_history(protocol.trial_id, EnrollmentClosed.event_type)
-        randomized = [e.data for e in (await runtime.store.load(ALL_RANDOMIZATIONS)).events]
+        randomized = (await runtime.store.load(ALL_RANDOMIZATIONS)).events
         closed = (await runtime.store.load(closed_filter)).events
         decided = domain.close_enrollment(
-            domain.Allocations.of([r for r in randomized if isinstance(r, SubjectRandomized)]),
+            self._allocations.of(randomized),
             already_closed=bool(closed),
             protocol=protocol,
         )

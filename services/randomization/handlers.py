@@ -39,6 +39,7 @@ def build_router(
 ) -> NatsRouter:
     router = NatsRouter()
     protocol = runtime.protocol
+    allocations = domain.AllocationTally()
 
     @router.subscriber(RANDOMIZE_SUBJECT, queue=settings.command_queue)
     async def randomize_subject(command: RandomizeSubject) -> CommandReply:
@@ -49,7 +50,7 @@ def build_router(
             refuse_if_locked(subject.events)
             return domain.randomize(
                 domain.replay(subject.events),
-                domain.Allocations.of([e.data for e in trial.events if isinstance(e.data, SubjectRandomized)]),
+                allocations.of(trial.events),
                 allocation_list,
                 protocol=protocol,
                 site=ctx.site,

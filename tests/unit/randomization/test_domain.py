@@ -1,9 +1,13 @@
 """Given a subject's history and the trial's allocations, when randomizing, then the allocation or the rule."""
 
+from collections import Counter
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from services.randomization import domain
 from services.randomization.allocation import ListParameters, SeedKind, generate
@@ -155,3 +159,24 @@ def test_enrollment_closes_at_the_cap_once() -> None:
         EnrollmentClosed(randomized=PROTOCOL.enrollment_cap, cap=PROTOCOL.enrollment_cap)
     ]
     assert domain.close_enrollment(at_cap, already_closed=True, protocol=PROTOCOL) == []
+
+
+@hypothesis.given(
+    strata=st.lists(st.sampled_from(["NFH", "GZ2", "SZ3"]), max_size=15),
+    lengths=st.lists(st.integers(0, 15), max_size=8),
+)
+def test_the_tally_of_any_history_shown_in_any_order_equals_the_count_from_scratch(
+    strata: list[str], lengths: list[int]
+) -> None:
+    slots: Counter[str] = Counter()
+    randomized = []
+    for stratum in strata:
+        slots[stratum] += 1
+        randomized.append(allocated(slots[stratum], stratum))
+    history = [replace(e, sequence=i + 1) for i, e in enumerate(given(randomized))]
+    tally = domain.AllocationTally()
+    for length in [*lengths, len(history)]:  # growing, shrinking (a retry's) and whole
+        shown = history[:length]
+        assert tally.of(shown) == domain.Allocations.of(
+            [e.data for e in shown if isinstance(e.data, SubjectRandomized)]
+        )
