@@ -25,7 +25,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("prometheus_client", "metrics"),
     ("jwt", "tokens (PyJWT, cryptography)"),
     ("cryptography", "tokens (PyJWT, cryptography)"),
-    ("asyncio", "event loop (asyncio)"),
+    ("asyncio", "event loop and socket writes (asyncio)"),
     ("/shared/", "the trial's code"),
     ("/services/", "the trial's code"),
 )
