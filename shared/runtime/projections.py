@@ -38,7 +38,7 @@ log = structlog.get_logger(__name__)
 FETCH_BATCH = 256
 # A read model trails the record by at most this much more, and under load applies a few events per statement.
 GATHER_SECONDS = 0.02
-# Events per transaction statement group in a rebuild: large, so each statement carries many rows.
+# Events a rebuild applies per batch: many, so each statement carries many rows.
 REPLAY_BATCH = 2000
 # Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
 TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, nats.errors.Error)
