@@ -159,21 +159,21 @@ async def submit_command(
     stored = await keys.claim(principal.scope, idempotency_key, fingerprint, wait=bus.timeout + 1)
     if stored is not None:
         return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
-    actor = ActorContext(
-        command_id=command_id(principal.scope, idempotency_key),
-        correlation_id=request.state.correlation_id,
-        actor=principal.actor,
-        role=principal.role,
-        actor_site=principal.site,
-        token_id=principal.token_id,
-        received_at=datetime.now(UTC),
-        authenticated_at=principal.authenticated_at,
-        printed_name=principal.name,
-    )
+    actor = {
+        "command_id": command_id(principal.scope, idempotency_key),
+        "correlation_id": request.state.correlation_id,
+        "actor": principal.actor,
+        "role": principal.role,
+        "actor_site": principal.site,
+        "token_id": principal.token_id,
+        "received_at": datetime.now(UTC),
+        "authenticated_at": principal.authenticated_at,
+        "printed_name": principal.name,
+    }
     message: BaseModel = (
-        Command(context=CommandContext(**actor.model_dump(), site=site, subject=subject), form=form)
+        Command(context=CommandContext(**actor, site=site, subject=subject), form=form)
         if site is not None and subject is not None
-        else TrialCommand(context=actor, form=form)
+        else TrialCommand(context=ActorContext(**actor), form=form)
     )
     try:
         reply = await bus.send(nats_subject, message, caller=principal, site=site)
@@ -203,7 +203,7 @@ async def submit_command(
                 **reply.result,
             }
         )
-        response = JSONResponse(body.model_dump(mode="json"), status_code=201)
+        response = Response(body.model_dump_json(), status_code=201, media_type="application/json")
     await keys.complete(principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
     return response
 
