@@ -42,7 +42,10 @@ async def sample(pids: Mapping[str, int], seconds: float, workdir: Path) -> dict
         )
         for name, pid in pids.items()
     ]  # fmt: skip
-    await asyncio.gather(*(r.wait() for r in recorders))
+    codes = await asyncio.gather(*(r.wait() for r in recorders))
+    for name, code in zip(pids, codes, strict=True):
+        if code:  # e.g. no right to trace another process (py-spy needs ptrace: root, or CAP_SYS_PTRACE)
+            print(f"py-spy could not sample {name} (exit {code}); it is left out of the profile", file=sys.stderr)
     return {name: path for name, path in files.items() if path.exists()}
 
 
