@@ -10,24 +10,26 @@ from typing import Any
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 RATE = 250  # samples per second: enough for shares of a few percent in ten seconds
-# The parts of a request's work, by where the code lives (first match wins), for the per-process breakdown.
+# The parts of a request's work, by the package a frame's file is in (py-spy names a frame `function (path:line)`,
+# the path from the package or whole), for the per-process breakdown.
 PARTS: tuple[tuple[str, str], ...] = (
     ("pydantic", "validation and serialization (pydantic)"),
-    ("asyncpg", "Postgres driver (asyncpg)"),
-    ("/nats/", "NATS client (nats-py)"),
-    ("faststream", "FastStream"),
-    ("starlette", "HTTP framework (FastAPI/Starlette)"),
-    ("fastapi", "HTTP framework (FastAPI/Starlette)"),
-    ("uvicorn", "HTTP server (uvicorn)"),
-    ("h11", "HTTP server (uvicorn)"),
-    ("httptools", "HTTP server (uvicorn)"),
-    ("structlog", "logging (structlog)"),
-    ("prometheus_client", "metrics"),
-    ("jwt", "tokens (PyJWT, cryptography)"),
-    ("cryptography", "tokens (PyJWT, cryptography)"),
-    ("asyncio", "event loop and socket writes (asyncio)"),
-    ("/shared/", "the trial's code"),
-    ("/services/", "the trial's code"),
+    ("asyncpg/", "Postgres driver (asyncpg)"),
+    ("nats/", "NATS client (nats-py)"),
+    ("faststream/", "FastStream"),
+    ("fast_depends/", "FastStream"),
+    ("starlette/", "HTTP framework (FastAPI/Starlette)"),
+    ("fastapi/", "HTTP framework (FastAPI/Starlette)"),
+    ("uvicorn/", "HTTP server (uvicorn)"),
+    ("httptools/", "HTTP server (uvicorn)"),
+    ("structlog/", "logging (structlog)"),
+    ("prometheus_client/", "metrics"),
+    ("jwt/", "tokens (PyJWT, cryptography)"),
+    ("cryptography/", "tokens (PyJWT, cryptography)"),
+    ("asyncio/", "event loop and socket writes (asyncio)"),
+    ("anyio/", "event loop and socket writes (asyncio)"),
+    ("shared/", "the trial's code"),
+    ("services/", "the trial's code"),
 )
 
 
@@ -60,7 +62,8 @@ def stacks(raw: Path) -> Counter[tuple[str, ...]]:
 
 
 def part_of(frame: str) -> str:
-    return next((part for needle, part in PARTS if needle in frame), "other")
+    path = frame.rpartition(" (")[2]
+    return next((part for package, part in PARTS if path.startswith(package) or f"/{package}" in path), "other")
 
 
 def summary(raw: Path, top: int = 8) -> dict[str, Any]:
