@@ -22,7 +22,7 @@ import psutil
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import profile
+from bench import measure, profile
 from bench.rebuild import RebuildRun, fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
@@ -136,11 +136,10 @@ def memory_after_load(system: LocalSystem) -> dict[str, float]:
 
 def cpu_seconds(system: LocalSystem) -> dict[str, float]:
     """CPU time used so far by each process (Postgres: the postmaster and every backend)."""
-    used = {}
-    for name, process in processes(system).items():
-        family = [process, *process.children(recursive=True)] if name == "postgres" else [process]
-        used[name] = sum(p.cpu_times().user + p.cpu_times().system for p in family)
-    return used
+    return {
+        name: measure.cpu_seconds(process, with_children=name == "postgres")
+        for name, process in processes(system).items()
+    }
 
 
 def site_tokens(protocol: Path) -> dict[str, str]:

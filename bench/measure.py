@@ -1,8 +1,10 @@
-"""Timing helpers: samples in milliseconds, summarized by percentiles."""
+"""Timing helpers: samples in milliseconds, summarized by percentiles; CPU seconds of processes."""
 
 import statistics
 import time
 from dataclasses import asdict, dataclass
+
+import psutil
 
 
 def now_ms() -> float:
@@ -26,3 +28,9 @@ class Summary:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+def cpu_seconds(process: psutil.Process, *, with_children: bool = False) -> float:
+    """User and system CPU used so far by a process, and by all its children (Postgres: every backend)."""
+    family = [process, *process.children(recursive=True)] if with_children else [process]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in family)

@@ -11,6 +11,7 @@ import asyncpg
 import nats
 import psutil
 
+from bench.measure import cpu_seconds
 from services.reporting.app import MIGRATIONS
 from services.reporting.projections import all_projections
 from services.screening.eligibility import evaluate
@@ -151,17 +152,13 @@ async def rebuild_rate(
     try:
         bar = progress(desc="rebuild read models", unit="event")
         with bar:
-            started, cpu, database = time.perf_counter(), time.process_time(), cpu_seconds(postgres)
+            database = cpu_seconds(postgres, with_children=True)
+            started, cpu = time.perf_counter(), time.process_time()
             results = await rebuild(all_projections(protocol), nc.jetstream(), pool, progress=shown_on(bar))
             elapsed = time.perf_counter() - started
-            cpu, database = time.process_time() - cpu, cpu_seconds(postgres) - database
+            cpu, database = time.process_time() - cpu, cpu_seconds(postgres, with_children=True) - database
     finally:
         await pool.close()
         await nc.close()
     events = next(iter(results.values())).last_sequence
     return RebuildRun(events / elapsed, 1e6 * cpu / events, 1e6 * database / events)
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    """User and system CPU of a process and all its children (Postgres: the postmaster and its backends)."""
-    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])

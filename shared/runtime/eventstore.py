@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -252,8 +253,12 @@ class EventStore:
 
     async def last(self, subject: str) -> RecordedEvent | None:
         """The last fact on one subject, by a direct read (no consumer, nothing left on the server)."""
+        return await self._get(subject=subject, direct=True)
+
+    async def _get(self, **request: Any) -> RecordedEvent | None:
+        """One message of the event stream by `get_msg` (direct, or from the stream's leader); None if none."""
         try:
-            raw = await self._js.get_msg(EVENTS_STREAM, subject=subject, direct=True)
+            raw = await self._js.get_msg(EVENTS_STREAM, **request)
         except nats.js.errors.NotFoundError:
             return None
         assert raw.data is not None and raw.subject is not None and raw.seq is not None
@@ -272,7 +277,7 @@ class EventStore:
             return tuple(await self._direct_after(subject_filter, sequence))
         events: list[RecordedEvent] = []
         after = sequence
-        while (following := await self._next_on_leader(subject_filter, after)) is not None:
+        while (following := await self._get(seq=after + 1, subject=subject_filter, next=True)) is not None:
             events.append(following)
             events.extend(await self._direct_after(subject_filter, following.sequence))
             after = events[-1].sequence
@@ -285,14 +290,6 @@ class EventStore:
             self._replicas = (await self._js.stream_info(EVENTS_STREAM)).config.num_replicas or 1
             self._replicas_checked_at = now
         return self._replicas > 1
-
-    async def _next_on_leader(self, subject_filter: str, sequence: int) -> RecordedEvent | None:
-        try:
-            raw = await self._js.get_msg(EVENTS_STREAM, seq=sequence + 1, subject=subject_filter, next=True)
-        except nats.js.errors.NotFoundError:
-            return None
-        assert raw.data is not None and raw.subject is not None and raw.seq is not None
-        return RecordedEvent(sequence=raw.seq, nats_subject=raw.subject, envelope=decode_envelope(raw.data))
 
     async def _direct_after(self, subject_filter: str, sequence: int) -> list[RecordedEvent]:
         """Batched direct gets (server 2.11+) from `sequence` + 1 until the answering server has no more."""

@@ -112,23 +112,26 @@ async def apply_batch(conn: Connection, projection: Projection, events: Sequence
             "SELECT last_sequence FROM projection_checkpoints WHERE projection = $1 FOR UPDATE", projection.name
         )
     )
-    applied = 0
+    fresh = following(projection, events, checkpoint)
     writes = WriteBatch(conn)
-    for event in events:
-        if event.sequence <= checkpoint:
-            continue
-        if event.sequence != checkpoint + 1:
-            raise SequenceGap(f"{projection.name}: at {checkpoint}, got {event.sequence}")
+    for event in fresh:
         await projection.apply(writes, event)
-        checkpoint = event.sequence
-        applied += 1
     await writes.flush()
     await conn.execute(
         "UPDATE projection_checkpoints SET last_sequence = $2, updated_at = now() WHERE projection = $1",
         projection.name,
-        checkpoint,
+        fresh[-1].sequence if fresh else checkpoint,
     )
-    return applied
+    return len(fresh)
+
+
+def following(projection: Projection, events: Sequence[RecordedEvent], at: int) -> list[RecordedEvent]:
+    """The events after checkpoint `at`; `SequenceGap` unless they follow it one by one."""
+    fresh = [e for e in events if e.sequence > at]
+    for before, event in zip([at, *(e.sequence for e in fresh)], fresh, strict=False):
+        if event.sequence != before + 1:
+            raise SequenceGap(f"{projection.name}: at {before}, got {event.sequence}")
+    return fresh
 
 
 class CheckpointMoved(Exception):
@@ -148,10 +151,7 @@ async def apply_following(conn: Connection, projection: Projection, events: Sequ
     the checkpoint move in one transaction, on the condition that the checkpoint still stands at `at` (else
     `CheckpointMoved`, nothing applied), and a batch the model ignores entirely only moves the checkpoint: one
     statement, no transaction. Returns the new checkpoint."""
-    fresh = [e for e in events if e.sequence > at]
-    for before, event in zip([at, *(e.sequence for e in fresh)], fresh, strict=False):
-        if event.sequence != before + 1:
-            raise SequenceGap(f"{projection.name}: at {before}, got {event.sequence}")
+    fresh = following(projection, events, at)
     if not fresh:
         return at
     writes = WriteBatch(conn, begin_when_sending=True)

@@ -6,7 +6,7 @@ from bench.profile import summary
 
 RAW = """\
 process 7:"python -m services.gateway";run (asyncio/runners.py:118);execute (asyncpg/connection.py:377) 30
-process 7:"gateway";run (asyncio/runners.py:118);submit (services/gateway/app.py:1);validate (/venv/site-packages/pydantic/main.py:792) 10
+process 7:"gateway";run (asyncio/runners.py:118);validate (/venv/site-packages/pydantic/main.py:792) 10
 process 7:"python -m services.gateway";run (asyncio/runners.py:118) 50
 process 7:"python -m services.gateway";decide (shared/runtime/decisions.py:60) 10
 not a stack line
