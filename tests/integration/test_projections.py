@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -198,6 +199,23 @@ async def test_rebuild_replays_the_whole_stream_and_names_what_it_could_not_read
     rows = dict(await snapshot(read_model))
     assert all(rows[s] == 1 for s in sequences)
     assert progress[-1] == (result.last_sequence, result.last_sequence)
+
+
+async def test_a_rebuild_replays_with_the_cyclic_collector_off_and_turns_it_back_on(
+    store: EventStore, js: JetStreamContext, read_model: asyncpg.Pool
+) -> None:
+    await append_many(store, 2)
+    collector_on: list[bool] = []
+
+    class ObservingProjection(CountingProjection):
+        async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
+            collector_on.append(gc.isenabled())
+            await super().apply(conn, event)
+
+    assert gc.isenabled()
+    await rebuild([ObservingProjection()], js, read_model)
+    assert collector_on and not any(collector_on)
+    assert gc.isenabled()
 
 
 async def test_a_dead_letter_is_counted_and_replayed_once_the_handler_is_fixed(

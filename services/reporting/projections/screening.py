@@ -12,7 +12,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 
 
 # A correction replaces the screening it corrects (same number), criteria and all; the audit trail keeps both.
-DELETE_CORRECTED = "DELETE FROM screening_log WHERE subject_id = $1 AND screening_number = $2"
+DELETE_CORRECTED = """
+WITH criteria AS (DELETE FROM screening_criteria WHERE subject_id = $1 AND screening_number = $2)
+DELETE FROM screening_log WHERE subject_id = $1 AND screening_number = $2
+"""
 
 
 INSERT_CRITERIA = """
