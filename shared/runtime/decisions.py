@@ -64,7 +64,7 @@ async def decide_and_append(
         # nothing to record, is only ever concluded on the history as it is now.
         kept = store.kept(subject_filter) if trust_kept else None
         history = kept or await store.load(subject_filter)
-        earlier = tuple(e for e in history.events if e.envelope.causationid == cause)
+        earlier = history.caused_by(cause)
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
         before = (

@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -97,10 +97,36 @@ class History:
 
     subject_filter: str
     events: tuple[RecordedEvent, ...]
+    # Each cause's events (the command, or the trigger, that recorded them): a decision looks for its own earlier
+    # events on every attempt, and a trial-wide history holds thousands. Built once, then carried on (`extended`).
+    _by_cause: dict[str, tuple[RecordedEvent, ...]] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._by_cause is None:
+            object.__setattr__(self, "_by_cause", _by_cause(self.events, {}))
 
     @property
     def last_sequence(self) -> int:
         return self.events[-1].sequence if self.events else 0
+
+    def caused_by(self, cause: str) -> tuple[RecordedEvent, ...]:
+        """The events recorded because of `cause` (a command's id, or a trigger's), in stream order."""
+        assert self._by_cause is not None
+        return self._by_cause.get(cause, ())
+
+    def extended(self, later: Sequence[RecordedEvent]) -> "History":
+        """This history and the facts recorded after it."""
+        assert self._by_cause is not None
+        return History(self.subject_filter, self.events + tuple(later), _by_cause(later, dict(self._by_cause)))
+
+
+def _by_cause(
+    events: Sequence[RecordedEvent], known: dict[str, tuple[RecordedEvent, ...]]
+) -> dict[str, tuple[RecordedEvent, ...]]:
+    for event in events:
+        if (cause := event.envelope.causationid) is not None:
+            known[cause] = (*known.get(cause, ()), event)
+    return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +257,7 @@ class EventStore:
         if kept is not None and kept.last_sequence == expected_last_sequence:
             # The server checked that nothing else matched the filter in between: the kept history
             # and what we appended are the whole history now.
-            self._keep(History(subject_filter, kept.events + tuple(recorded)))
+            self._keep(kept.extended(recorded))
         return recorded
 
     def kept(self, subject_filter: str) -> History | None:
@@ -247,7 +273,7 @@ class EventStore:
     async def load(self, subject_filter: str) -> History:
         """The whole ordered history matching a filter: what was loaded before, and what is new since."""
         known = self._histories.get(subject_filter) or History(subject_filter, ())
-        history = History(subject_filter, known.events + await self._read_after(subject_filter, known.last_sequence))
+        history = known.extended(await self._read_after(subject_filter, known.last_sequence))
         self._keep(history)
         return history
 
