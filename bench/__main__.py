@@ -23,13 +23,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench import measure, profile
-from bench.rebuild import RebuildRun, fill_stream, raw_consume, raw_inserts, rebuild_rate
+from bench.rebuild import CopyRun, RebuildRun, copy_back, fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
 from devstack.system import LocalSystem
 from services.gateway.auth import Role, issue_token
+from services.reporting.projections import all_projections
 from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
@@ -89,6 +90,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("raw uvicorn endpoint", write["raw_limits"]["uvicorn_endpoint"]["per_s"], RAW),
         ("rebuild, every read model", rebuild["system_events_per_s"], SYSTEM),
         ("raw JetStream consume", rebuild["raw_limit_jetstream_consume_per_s"], RAW),
+        ("raw COPY of the read models' rows", rebuild["raw_limit_copy_into_read_models_per_s"], RAW),
         ("raw asyncpg batched inserts", rebuild["raw_limit_asyncpg_batched_inserts_per_s"], RAW),
     ]
     rates.barh([r[0] for r in rate_rows], [r[1] for r in rate_rows], color=[r[2] for r in rate_rows])
@@ -278,22 +280,19 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
     postgres = EmbeddedPostgres(base / "pg-rebuild")
     protocol = load_protocol(DEFAULT_PROTOCOL_FILE)
 
-    async def measure(nats_url: str, database_url: str) -> tuple[float, float, float, RebuildRun]:
+    async def measure(nats_url: str, database_url: str) -> tuple[float, float, float, RebuildRun, CopyRun]:
         await fill_stream(nats_url, protocol, events)
         consume = await raw_consume(nats_url, events)
         decode = await raw_consume(nats_url, events, decode=True)
         inserts = await raw_inserts(database_url, events)
         postmaster = postgres.pid()
         assert postmaster is not None
-        return (
-            consume,
-            decode,
-            inserts,
-            await rebuild_rate(nats_url, database_url, protocol, psutil.Process(postmaster)),
-        )
+        run = await rebuild_rate(nats_url, database_url, protocol, psutil.Process(postmaster))
+        tables = [table for projection in all_projections(protocol) for table in projection.tables]
+        return consume, decode, inserts, run, await copy_back(database_url, tables, events, psutil.Process(postmaster))
 
     try:
-        consume, decode, inserts, run = asyncio.run(measure(nats_server.start(), postgres.start()))
+        consume, decode, inserts, run, copy = asyncio.run(measure(nats_server.start(), postgres.start()))
     finally:
         postgres.stop()
         nats_server.stop()
@@ -304,13 +303,18 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
         "raw_limit_jetstream_consume_per_s": round(consume),
         "raw_limit_consume_and_decode_per_s": round(decode),
         "raw_limit_asyncpg_batched_inserts_per_s": round(inserts),
+        # The read models' own rows, COPYed back into their tables: the most any rebuild of them could reach.
+        "raw_limit_copy_into_read_models_per_s": round(copy.events_per_s),
         "ratio_to_consume": round(run.events_per_s / consume, 3),
         "ratio_to_consume_and_decode": round(run.events_per_s / decode, 3),
         "ratio_to_inserts": round(run.events_per_s / inserts, 3),
+        "ratio_to_copy": round(run.events_per_s / copy.events_per_s, 3),
+        "copy_ratio_to_consume": round(copy.events_per_s / consume, 3),
         # What bounds it: the CPU each event costs on each side (one core each at most: one Python process,
         # one Postgres backend), beside the decoding alone.
         "python_cpu_us_per_event": round(run.python_us_per_event, 1),
         "postgres_cpu_us_per_event": round(run.postgres_us_per_event, 1),
+        "copy_postgres_cpu_us_per_event": round(copy.postgres_us_per_event, 1),
         "decode_us_per_event": round(1e6 / decode - 1e6 / consume, 1),
     }
 
@@ -357,8 +361,9 @@ def main() -> int:
     print(
         f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "
         f"consume and decode {r['raw_limit_consume_and_decode_per_s']}/s, "
-        f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s); CPU per event: "
-        f"{r['python_cpu_us_per_event']} µs Python, {r['postgres_cpu_us_per_event']} µs Postgres"
+        f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s, the same rows by COPY "
+        f"{r['raw_limit_copy_into_read_models_per_s']} events/s); CPU per event: {r['python_cpu_us_per_event']} µs "
+        f"Python, {r['postgres_cpu_us_per_event']} µs Postgres ({r['copy_postgres_cpu_us_per_event']} µs by COPY)"
     )
     print(f"write path CPU ms per request: {w['cpu_ms_per_request']} ({w['cores_busy']} cores busy)")
     print(f"memory after load (MB): {results['memory_after_load_mb']}")
