@@ -103,7 +103,7 @@ class History:
 
     def __post_init__(self) -> None:
         if self._by_cause is None:
-            object.__setattr__(self, "_by_cause", _by_cause(self.events, {}))
+            object.__setattr__(self, "_by_cause", _indexed_by_cause(self.events, {}))
 
     @property
     def last_sequence(self) -> int:
@@ -117,10 +117,10 @@ class History:
     def extended(self, later: Sequence[RecordedEvent]) -> "History":
         """This history and the facts recorded after it."""
         assert self._by_cause is not None
-        return History(self.subject_filter, self.events + tuple(later), _by_cause(later, dict(self._by_cause)))
+        return History(self.subject_filter, self.events + tuple(later), _indexed_by_cause(later, dict(self._by_cause)))
 
 
-def _by_cause(
+def _indexed_by_cause(
     events: Sequence[RecordedEvent], known: dict[str, tuple[RecordedEvent, ...]]
 ) -> dict[str, tuple[RecordedEvent, ...]]:
     for event in events:

@@ -1,23 +1,17 @@
 """A history finds the events each cause recorded at once, however it was built: whole, or extended bit by bit."""
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import hypothesis
 from hypothesis import strategies as st
 
-from shared.contracts.events import ConsentRecorded, EventEnvelope, RecordedEvent
+from shared.contracts.events import EventEnvelope, RecordedEvent
 from shared.runtime.eventstore import History
+from tests.unit.datamanagement.casebooks import CONSENT
 from tests.unit.history import META
 
-CONSENT = ConsentRecorded(
-    consent_form_version="1.0",
-    signed_on=date(2026, 1, 2),
-    obtained_by="inv-01",
-    signed_by_subject=True,
-    signed_by_representative=False,
-)
 CAUSES = ("command-a", "command-b", "trigger-c", None)
 
 
