@@ -1,5 +1,6 @@
 """Wiring of the randomization service: the list from the secret seed, committed before any allocation."""
 
+import asyncio
 import uuid
 
 from faststream import FastStream
@@ -10,8 +11,8 @@ from services.randomization.handlers import build_router
 from services.randomization.settings import RandomizationSettings
 from shared.contracts.events import EventEnvelope, RandomizationListCommitted
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.decisions import Clock, utc_now
-from shared.runtime.eventstore import ConcurrencyConflict, trial_history
+from shared.runtime.decisions import IN_FLIGHT_PAUSE, Clock, utc_now
+from shared.runtime.eventstore import ConcurrencyConflict, SameEventInFlight, trial_history
 from shared.runtime.service import ServiceRuntime
 
 NAME = "randomization"
@@ -61,7 +62,7 @@ async def commit_list(runtime: ServiceRuntime, allocation_list: AllocationList) 
     )
     subject_filter = trial_history(runtime.protocol.trial_id, RandomizationListCommitted.event_type)
     committed = None
-    for _ in range(5):  # replicas starting together: one records it, the others read it
+    for attempt in range(1, 6):  # replicas starting together: one records it, the others read it
         history = await runtime.store.load(subject_filter)
         versions = {
             e.data.list_version: e.data for e in history.events if isinstance(e.data, RandomizationListCommitted)
@@ -74,6 +75,8 @@ async def commit_list(runtime: ServiceRuntime, allocation_list: AllocationList) 
                 [envelope], subject_filter=subject_filter, expected_last_sequence=history.last_sequence
             )
             return event
+        except SameEventInFlight:
+            await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)  # another replica is recording it: read it after
         except ConcurrencyConflict:
             continue
     if committed is None:

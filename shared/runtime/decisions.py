@@ -5,6 +5,7 @@ and every event it produced names it as `causationid`, so a retried command find
 events in the history and returns them instead of deciding again: no fact is ever recorded twice.
 """
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -15,7 +16,7 @@ import structlog
 
 from shared.contracts.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
 from shared.contracts.rules import RecordedBefore, RuleViolation
-from shared.runtime.eventstore import ConcurrencyConflict, EventStore, History, subject_history
+from shared.runtime.eventstore import ConcurrencyConflict, EventStore, History, SameEventInFlight, subject_history
 from shared.runtime.metrics import CONFLICTS_RETRIED
 
 log = structlog.get_logger(__name__)
@@ -23,6 +24,8 @@ log = structlog.get_logger(__name__)
 # A decision is pure; it may be async only to read more history (e.g. the subject's, for a trial-wide decision).
 Decide = Callable[[History], Sequence[DomainEvent] | Awaitable[Sequence[DomainEvent]]]
 Clock = Callable[[], datetime]
+# How long to let another writer finish recording the same event before reading again, per attempt.
+IN_FLIGHT_PAUSE = 0.05
 
 
 def utc_now() -> datetime:
@@ -107,10 +110,12 @@ async def decide_and_append(
                     "command_completed_after_interruption", subject_filter=subject_filter, appended=len(recorded)
                 )
             return Outcome(earlier + tuple(recorded), replayed=bool(earlier))
-        except ConcurrencyConflict:
+        except ConcurrencyConflict as conflict:
             trust_kept = False
             CONFLICTS_RETRIED.inc()
             log.info("append_conflict_retrying", subject_filter=subject_filter, attempt=attempt)
+            if isinstance(conflict, SameEventInFlight):
+                await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)
     raise TooMuchContention(f"{subject_filter}: still conflicting after {max_attempts} attempts")
 
 

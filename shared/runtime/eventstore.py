@@ -31,6 +31,9 @@ DEAD_LETTER_PREFIX = "trial.deadletters"
 
 # JetStream API error codes (server `errors.json`), mapped to types rather than parsed from text.
 ERR_WRONG_LAST_SEQUENCE = 10071
+# A message with this Nats-Msg-Id is being stored right now (a replicated stream, another writer): its outcome is
+# not known yet.
+ERR_DUPLICATE_IN_PROCESS = 10158
 ERR_STREAM_NOT_FOUND = 10059
 
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
@@ -89,6 +92,17 @@ class AlreadyRecorded(ConcurrencyConflict):
         self.args = (f"event {event_id} is already recorded at sequence {sequence}",)
         self.event_id = event_id
         self.sequence = sequence
+
+
+class SameEventInFlight(ConcurrencyConflict):
+    """Another writer is recording this very event (same id) at this moment, e.g. two replicas carrying out one
+    command on a replicated stream. Its outcome is not known yet: the caller waits a moment, then reads the
+    history again, where the event will be once recorded."""
+
+    def __init__(self, subject_filter: str, expected: int, event_id: str) -> None:
+        super().__init__(subject_filter, expected)
+        self.args = (f"event {event_id} is being recorded by another writer",)
+        self.event_id = event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +261,8 @@ class EventStore:
             except nats.js.errors.APIError as exc:
                 if exc.err_code == ERR_WRONG_LAST_SEQUENCE:
                     raise ConcurrencyConflict(subject_filter, expected) from exc
+                if exc.err_code == ERR_DUPLICATE_IN_PROCESS:
+                    raise SameEventInFlight(subject_filter, expected, str(envelope.id)) from exc
                 raise
             if ack.duplicate:
                 raise AlreadyRecorded(subject_filter, expected, str(envelope.id), ack.seq)

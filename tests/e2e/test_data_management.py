@@ -343,6 +343,7 @@ async def test_a_locked_casebook_refuses_a_visit_takes_an_sae_flagged_and_opens_
     assert accepted.status_code == 201, accepted.text
     await wait_for_checkpoint(read_pool, "subjects", accepted.json()["stream_sequence"])
     assert (await client.get(base, headers=headers(coordinator))).json()["casebook_locked_at"] is None
+    await wait_for_checkpoint(read_pool, "audit_trail", accepted.json()["stream_sequence"])
     trail = (
         await client.get("/v1/reports/audit-trail.json", params={"subject": subject}, headers=headers(data_manager))
     ).json()
@@ -462,6 +463,8 @@ async def test_a_revoked_users_tokens_are_refused_from_the_answer_on_and_work_ag
     assert restored.status_code == 201, restored.text
     assert (await client.get(f"/v1/sites/{site}/subjects", headers=headers(leaver))).status_code == 200
     since: dict[str, str | int] = {"since": started.isoformat(), "limit": 1000}
-    trail = (await client.get("/v1/reports/audit-trail.json", params=since, headers=headers(data_manager))).json()
+    # The audit trail is a read model of its own: read it once it includes the restoration.
+    after = headers(data_manager) | {"Read-After": str(restored.json()["stream_sequence"])}
+    trail = (await client.get("/v1/reports/audit-trail.json", params=since, headers=after)).json()
     changes = [(e["event_type"], e["reason"]) for e in trail if e["data"].get("user") == user]
     assert changes == [("UserAccessRevoked", change["reason"]), ("UserAccessRestored", change["reason"])]
