@@ -81,9 +81,9 @@ async def known_query_parameters(request: Request) -> None:
         )
 
 
-# The query parameters each route declares, found once per route: walking its dependencies on every request
-# was an eighth of the gateway's CPU under load. By the route's id (a route compares by value, so it is no key),
-# and only while that route lives: an app's routes go when the app goes.
+# The query parameters each route declares, found once per route rather than by walking its dependencies on
+# every request. By the route's id (a route compares by value, so it is no key), and only while that route lives:
+# an app's routes go when the app goes.
 _DECLARED: dict[int, tuple["weakref.ref[object]", frozenset[str]]] = {}
 
 
