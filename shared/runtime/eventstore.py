@@ -129,8 +129,10 @@ class History:
         return self._by_cause.get(cause, ())
 
     def extended(self, later: Sequence[RecordedEvent]) -> "History":
-        """This history and the facts recorded after it."""
+        """This history and the facts recorded after it (itself when there are none: nothing copied)."""
         assert self._by_cause is not None
+        if not later:
+            return self
         return History(self.subject_filter, self.events + tuple(later), _indexed_by_cause(later, dict(self._by_cause)))
 
 
