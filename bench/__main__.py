@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 
 from bench import measure, profile
 from bench.rebuild import CopyRun, RebuildRun, copy_back, fill_stream, raw_consume, raw_inserts, rebuild_rate
-from bench.safety import raw_round_trip, sae_latency
+from bench.safety import SAE_PATH, floors, raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
@@ -50,7 +50,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         results["rebuild"],
         results["memory_after_load_mb"],
     )
-    fig, (latency, rates, cpu, rss) = plt.subplots(4, 1, figsize=(10, 16), gridspec_kw={"height_ratios": [3, 2, 2, 2]})
+    fig, (latency, hops, rates, cpu, rss) = plt.subplots(
+        5, 1, figsize=(10, 20), gridspec_kw={"height_ratios": [3, 2.5, 2, 2, 2]}
+    )
     rows = [
         ("write path via gateway", write["system"], SYSTEM),
         ("raw JetStream publish+ack", write["raw_limits"]["jetstream_publish"], RAW),
@@ -97,12 +99,29 @@ def plot(results: dict[str, Any], path: Path) -> None:
     rates.invert_yaxis()
     rates.set_xscale("log")
     rates.set_xlabel("requests or events per second, log")
+    by_hop(hops, sae)
     cores = f"{write['cores_busy']} of {results['machine']['cpus']} cores busy"
     by_process(cpu, write["cpu_ms_per_request"], f"CPU ms per write request, by process ({cores})")
     by_process(rss, memory, "resident memory after the load, MB")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def by_hop(ax: Any, sae: dict[str, Any]) -> None:
+    """An SAE report's request hop by hop (p50), each beside the raw floor of what it must do."""
+    names = list(sae["hops"])
+    y = range(len(names))
+    ax.barh([i - 0.2 for i in y], [sae["hops"][n]["p50_ms"] for n in names], height=0.4, color=SYSTEM)
+    ax.barh([i + 0.2 for i in y], [sae["hops"][n]["floor_p50_ms"] for n in names], height=0.4, color=RAW)
+    ax.set_yticks(list(y), names)
+    ax.invert_yaxis()
+    whole = sae["system_from_request_sent"]
+    ax.set_title(
+        f"An SAE report's request hop by hop (red: p50, {whole['p50_ms']} ms in all, p99 {whole['p99_ms']} ms)\n"
+        f"beside the raw operations each hop needs, one after another (grey: {sae['floor_p50_ms']} ms in all)"
+    )
+    ax.set_xlabel("milliseconds, p50")
 
 
 def by_process(ax: Any, figures: dict[str, float], label: str) -> None:
@@ -177,6 +196,14 @@ async def live_benchmarks(
     sae = await sae_latency(
         system.gateway_url, system.nats_url, {s: t for s, t in tokens.items() if s not in BENCH_SITES}, 60
     )
+    floor = await floors(system.gateway_url, system.database_url, 300)
+    floor |= {"nats_round_trip": raw, "jetstream_append": one_by_one.latency}
+    floor_of = {hop.name: round(sum(floor[f].p50_ms for f in hop.floors), 3) for hop in SAE_PATH}
+    hops = {
+        hop.name: {**sae[hop.name].as_dict(), "floor_p50_ms": floor_of[hop.name], "floors": list(hop.floors)}
+        for hop in SAE_PATH
+    }
+    floor_p50 = round(sum(floor_of.values()), 3)
     return {
         "write_path": {
             "what": f"consent → screening → randomization through the gateway, {clients} concurrent clients (wrk)",
@@ -206,6 +233,14 @@ async def live_benchmarks(
             "ratio_p50": round(sae["after_201"].p50_ms / raw.p50_ms, 1),
             "ratio_p99": round(sae["after_201"].p99_ms / raw.p99_ms, 1),
             "ratio_from_request_sent_p50": round(sae["after_request"].p50_ms / raw.p50_ms, 1),
+            "hops_what": (
+                "each hop of the report's request (the gateway's Server-Timing header), beside the p50 sum of the raw "
+                "operations the design needs in it (`floors`), each measured one after another in the same run"
+            ),
+            "hops": hops,
+            "floors": {name: summary.as_dict() for name, summary in floor.items()},
+            "floor_p50_ms": floor_p50,
+            "ratio_from_request_sent_p50_to_floors": round(sae["after_request"].p50_ms / floor_p50, 1),
         },
     }
 
@@ -356,7 +391,9 @@ def main() -> int:
     )
     print(
         f"SAE alert: p50 {s['system_from_request_sent']['p50_ms']} ms from the request, {s['system']['p50_ms']} ms "
-        f"after the 201 (raw round trip {s['raw_limit']['p50_ms']} ms)"
+        f"after the 201 (raw round trip {s['raw_limit']['p50_ms']} ms; the raw operations of its path "
+        f"{s['floor_p50_ms']} ms): "
+        + ", ".join(f"{name} {hop['p50_ms']} (floor {hop['floor_p50_ms']})" for name, hop in s["hops"].items())
     )
     print(
         f"rebuild: {r['system_events_per_s']} events/s (raw consume {r['raw_limit_jetstream_consume_per_s']}/s, "

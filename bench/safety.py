@@ -1,8 +1,11 @@
-"""SAE alert latency: from the gateway's 201 to the safety team's subscriber, beside a raw NATS round trip."""
+"""SAE alert latency: from the report's request to the safety team's subscriber, hop by hop as the gateway's
+Server-Timing tells it, each hop beside the raw floor of what it must do (measured in the same run)."""
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
+import asyncpg
 import httpx
 import nats
 from nats.aio.msg import Msg
@@ -33,8 +36,57 @@ async def raw_round_trip(nats_url: str, n: int) -> Summary:
         await nc.close()
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """A W3C Server-Timing value (`hop;dur=ms, …`) as milliseconds by hop."""
+    hops = {}
+    for entry in header.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if key == "dur":
+                hops[name] = float(value)
+    return hops
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One stretch of a report's path, and the raw operations the design needs there (names of `floors`)."""
+
+    name: str
+    floors: tuple[str, ...]
+
+
+# A report's path in the order it runs, as the gateway's Server-Timing splits it (`total` and the client's own
+# clock give the first and the third; `command` less `service` gives the transit).
+SAE_PATH = (
+    Hop("client and HTTP", ("http_round_trip",)),
+    Hop("token and revocation check", ("postgres_read",)),
+    Hop("gateway: form, routing, answer", ()),
+    Hop("idempotency key claimed", ("postgres_commit",)),
+    Hop("command sent, verified, answered", ("nats_round_trip",)),
+    Hop("service: history read, decide, append", ("nats_round_trip", "jetstream_append")),
+    Hop("idempotency answer stored", ("postgres_commit",)),
+)
+
+
+def path_hops(timing: dict[str, float], round_trip_ms: float) -> list[float]:
+    """One report's milliseconds in each hop of SAE_PATH."""
+    total, command, service = timing["total"], timing["command"], timing["service"]
+    gateway_own = total - timing["auth"] - timing["claim"] - command - timing["complete"]
+    return [
+        round_trip_ms - total,
+        timing["auth"],
+        gateway_own,
+        timing["claim"],
+        command - service,
+        service,
+        timing["complete"],
+    ]
+
+
 async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n: int) -> dict[str, Summary]:
-    """Report n SAEs one after another; time each until its alert reaches a subscriber of trial.alerts.sae.>."""
+    """Report n SAEs one after another; time each until its alert reaches a subscriber of trial.alerts.sae.>,
+    and each hop of its request."""
     nc = await nats.connect(nats_url)
     arrived: dict[str, float] = {}
     waiters: dict[str, asyncio.Event] = {}
@@ -47,6 +99,7 @@ async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n
     await nc.subscribe("trial.alerts.sae.>", cb=on_alert)
     from_201: list[float] = []
     from_request: list[float] = []
+    hops: list[list[float]] = []
     try:
         async with httpx.AsyncClient(base_url=gateway_url, timeout=15) as client:
             sites = sorted(tokens)
@@ -74,6 +127,41 @@ async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n
                 await asyncio.wait_for(waiters.setdefault(ae_id, asyncio.Event()).wait(), 30)
                 from_201.append(max(0.0, arrived[ae_id] - answered))
                 from_request.append(arrived[ae_id] - sent)
+                hops.append(path_hops(server_timing(response.headers["server-timing"]), answered - sent))
     finally:
         await nc.close()
-    return {"after_201": Summary.of(from_201), "after_request": Summary.of(from_request)}
+    by_hop = {hop.name: Summary.of([h[i] for h in hops]) for i, hop in enumerate(SAE_PATH)}
+    return {"after_201": Summary.of(from_201), "after_request": Summary.of(from_request), **by_hop}
+
+
+async def floors(gateway_url: str, database_url: str, n: int) -> dict[str, Summary]:
+    """The raw operations a report's path is made of, one after another as a report does them: an HTTP round
+    trip to the gateway's liveness route with the same client, a Postgres read by key and a committed insert."""
+    http: list[float] = []
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=15) as client:
+        for _ in range(n):
+            started = now_ms()
+            (await client.get("/healthz")).raise_for_status()
+            http.append(now_ms() - started)
+    conn = await asyncpg.connect(database_url)
+    table = f"bench_floor_{uuid.uuid4().hex[:8]}"
+    read: list[float] = []
+    commit: list[float] = []
+    try:
+        await conn.execute(f"CREATE TABLE {table} (key text PRIMARY KEY, body bytea)")
+        body = b"x" * 400  # about a stored answer
+        for i in range(n):
+            started = now_ms()
+            await conn.execute(f"INSERT INTO {table} VALUES ($1, $2)", f"key-{i}", body)
+            commit.append(now_ms() - started)
+            started = now_ms()
+            await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE key = $1)", f"key-{i}")
+            read.append(now_ms() - started)
+        await conn.execute(f"DROP TABLE {table}")
+    finally:
+        await conn.close()
+    return {
+        "http_round_trip": Summary.of(http),
+        "postgres_read": Summary.of(read),
+        "postgres_commit": Summary.of(commit),
+    }

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, Right, RoleNotGranted
 from services.gateway.errors import forbidden, rejection_problem, service_unavailable, unauthorized
+from services.gateway.middleware import timed
 from services.gateway.oidc import TrustedIssuers
 from services.gateway.params import SitePath
 from shared.contracts.commands import Rejection
@@ -35,16 +36,17 @@ async def principal(
     if credentials is None:
         raise unauthorized("missing bearer token")
     issuers: TrustedIssuers = request.app.state.issuers
-    try:
-        caller = await issuers.verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise unauthorized(str(exc)) from exc
-    except RoleNotGranted as exc:
-        raise forbidden(str(exc)) from exc
-    except ProviderUnavailable as exc:
-        raise service_unavailable(str(exc)) from exc
-    if await access_revoked(request.app.state.pool, caller.actor):
-        raise unauthorized("access revoked")
+    with timed(request, "auth"):
+        try:
+            caller = await issuers.verify(credentials.credentials)
+        except InvalidToken as exc:
+            raise unauthorized(str(exc)) from exc
+        except RoleNotGranted as exc:
+            raise forbidden(str(exc)) from exc
+        except ProviderUnavailable as exc:
+            raise service_unavailable(str(exc)) from exc
+        if await access_revoked(request.app.state.pool, caller.actor):
+            raise unauthorized("access revoked")
     return caller
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from services.gateway.auth import Principal
 from services.gateway.errors import ProblemError, rejection_problem, service_unavailable
 from services.gateway.idempotency import IdempotencyKeys, StoredResponse, command_id, request_hash
+from services.gateway.middleware import note_time, timed
 from shared.contracts.attestation import CommandSigner
 from shared.contracts.commands import (
     ActorContext,
@@ -156,7 +157,8 @@ async def submit_command(
     keys: IdempotencyKeys = request.app.state.idempotency
     bus: CommandBus = request.app.state.bus
     fingerprint = request_hash(request.method, request.url.path, await request.body())
-    stored = await keys.claim(principal.scope, idempotency_key, fingerprint, wait=bus.timeout + 1)
+    with timed(request, "claim"):
+        stored = await keys.claim(principal.scope, idempotency_key, fingerprint, wait=bus.timeout + 1)
     if stored is not None:
         return Response(stored.body, status_code=stored.status_code, media_type=_media_type(stored.status_code))
     actor = {
@@ -176,10 +178,13 @@ async def submit_command(
         else TrialCommand(context=ActorContext(**actor), form=form)
     )
     try:
-        reply = await bus.send(nats_subject, message, caller=principal, site=site)
+        with timed(request, "command"):
+            reply = await bus.send(nats_subject, message, caller=principal, site=site)
     except ProblemError:
         await keys.release(principal.scope, idempotency_key)
         raise
+    if reply.decided_ms is not None:
+        note_time(request, "service", reply.decided_ms)
     if reply.rejection is not None:
         refused = rejection_problem(reply.rejection)
         problem = refused.problem.model_copy(
@@ -204,7 +209,10 @@ async def submit_command(
             }
         )
         response = Response(body.model_dump_json(), status_code=201, media_type="application/json")
-    await keys.complete(principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body)))
+    with timed(request, "complete"):
+        await keys.complete(
+            principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body))
+        )
     return response
 
 

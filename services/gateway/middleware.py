@@ -1,8 +1,10 @@
-"""ASGI middleware: correlation ids on every request, request metrics, and a hard limit on body size."""
+"""ASGI middleware: correlation ids on every request, request metrics and timings, and a hard limit on body size."""
 
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import Iterator
 
 import structlog
 from starlette.requests import Request
@@ -41,8 +43,33 @@ class CorrelationId:
             await self.app(scope, receive, send_with_id)
 
 
+SERVER_TIMING = "server_timing"
+
+
+def note_time(request: Request, hop: str, ms: float) -> None:
+    """One hop of this request's time, for its `Server-Timing` header (nothing outside the middleware)."""
+    hops: list[tuple[str, float]] | None = request.scope.get("state", {}).get(SERVER_TIMING)
+    if hops is not None:
+        hops.append((hop, ms))
+
+
+@contextlib.contextmanager
+def timed(request: Request, hop: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        note_time(request, hop, 1000 * (time.perf_counter() - started))
+
+
+def server_timing(hops: list[tuple[str, float]], total_ms: float) -> bytes:
+    """The W3C Server-Timing header's value: each hop, then the whole request up to its response."""
+    return ", ".join(f"{hop};dur={ms:.2f}" for hop, ms in [*hops, ("total", total_ms)]).encode()
+
+
 class RequestMetrics:
-    """Counts and times every request by method, route template (never the concrete path) and status."""
+    """Counts and times every request by method, route template (never the concrete path) and status, and
+    tells the caller where its time went: a `Server-Timing` header with the hops the route noted (`timed`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,11 +80,15 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500  # unless a response starts
+        hops: list[tuple[str, float]] = []
+        scope.setdefault("state", {})[SERVER_TIMING] = hops
 
         async def send_noting_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                total_ms = 1000 * (time.perf_counter() - started)
+                message["headers"] = [*message.get("headers", []), (b"server-timing", server_timing(hops, total_ms))]
             await send(message)
 
         try:

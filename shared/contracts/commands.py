@@ -210,3 +210,6 @@ class CommandReply(BaseModel):
     result: dict[str, Any] = Field(default_factory=dict)
     rejection: Rejection | None = None
     unavailable: bool = False
+    decided_ms: float | None = Field(
+        None, description="the service's own time to load the history, decide and record: the gateway's Server-Timing"
+    )

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -246,7 +247,20 @@ class ServiceRuntime:
         result: ResultOf | None = None,
         reason: str | None = None,
     ) -> CommandReply:
-        """Decide and append, and turn the outcome into the reply the gateway expects."""
+        """Decide and append, and turn the outcome into the reply the gateway expects, with the time it took."""
+        started = time.perf_counter()
+        reply = await self._reply(ctx, subject_filter=subject_filter, decide=decide, result=result, reason=reason)
+        return reply.model_copy(update={"decided_ms": round(1000 * (time.perf_counter() - started), 2)})
+
+    async def _reply(
+        self,
+        ctx: ActorContext,
+        *,
+        subject_filter: str,
+        decide: Decide,
+        result: ResultOf | None,
+        reason: str | None,
+    ) -> CommandReply:
         bound = log.bind(
             correlation_id=ctx.correlation_id, command_id=str(ctx.command_id), site=getattr(ctx, "site", None)
         )
@@ -274,18 +288,18 @@ class ServiceRuntime:
             COMMANDS.labels(outcome="failed").inc()
             return CommandReply(accepted=False, unavailable=True)
         COMMANDS.labels(outcome="replayed" if outcome.replayed else "accepted").inc()
+        # Built from the recorded events, so a replayed command answers exactly as the first time.
+        answer = result(outcome.events) if result else {}
         bound.info(
             "command_accepted",
             events=[e.envelope.type for e in outcome.events],
             replayed=outcome.replayed,
-            # Built from the recorded events, so a replayed command answers exactly as the first time.
-            result=result(outcome.events) if result else {},
+            result=answer,
         )
         return CommandReply(
             accepted=True,
             event_ids=[e.envelope.id for e in outcome.events],
             last_sequence=outcome.events[-1].sequence if outcome.events else None,
             replayed=outcome.replayed,
-            # Built from the recorded events, so a replayed command answers exactly as the first time.
-            result=result(outcome.events) if result else {},
+            result=answer,
         )

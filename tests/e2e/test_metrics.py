@@ -7,10 +7,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.examples import serious_adverse_event
+from bench.safety import server_timing
+from devstack.examples import CONSENT, serious_adverse_event
 from devstack.stack import SERVICES
+from services.gateway.auth import Role
 from tests.conftest import SubjectIds
-from tests.e2e.api import System, consented, headers, new_key
+from tests.e2e.api import System, consented, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +76,22 @@ async def test_every_service_exposes_what_operations_watch(
 
     for service in SERVICES:  # and each process's own: memory, CPU, open files
         assert value(await scrape(system, service), "process_resident_memory_bytes") > 0, service
+
+
+async def test_a_form_answers_with_where_its_time_went_and_a_retry_with_its_shorter_path(
+    client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject = await subject_ids.fresh()
+    sent = headers(token(Role.SITE_COORDINATOR, site), new_key())
+    path = f"/v1/sites/{site}/subjects/{subject}/consent"
+    first = await client.post(path, json=CONSENT, headers=sent)
+    assert first.status_code == 201, first.text
+    hops = server_timing(first.headers["server-timing"])
+    assert list(hops) == ["auth", "claim", "command", "service", "complete", "total"]
+    assert all(ms > 0 for ms in hops.values()), hops
+    assert hops["service"] < hops["command"]
+    assert hops["auth"] + hops["claim"] + hops["command"] + hops["complete"] < hops["total"]
+
+    again = await client.post(path, json=CONSENT, headers=sent)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert list(server_timing(again.headers["server-timing"])) == ["auth", "claim", "total"]
