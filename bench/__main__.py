@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 
 from bench import measure, profile
 from bench.rebuild import CopyRun, RebuildRun, copy_back, fill_stream, raw_consume, raw_inserts, rebuild_rate
-from bench.safety import SAE_PATH, floors, raw_round_trip, sae_latency
+from bench.safety import SAE_PATH, floors, quiet, raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
 from devstack.stack import SERVICES
@@ -192,6 +192,7 @@ async def live_benchmarks(
     memory = memory_after_load(system)
     profiled = await profile_write_path(system, tokens, clients, seconds / 2, base)
     raw = await raw_round_trip(system.nats_url, 2000)
+    caught_up_s = await quiet(system.nats_url)
     # The SAE subjects (500 and up) at the protocol's own sites, apart from the write path's.
     sae = await sae_latency(
         system.gateway_url, system.nats_url, {s: t for s, t in tokens.items() if s not in BENCH_SITES}, 60
@@ -226,6 +227,7 @@ async def live_benchmarks(
         "memory_after_load_mb": memory,
         "sae_alert_latency": {
             "what": "SAE report through the gateway → alert received by a subscriber of trial.alerts.sae.>",
+            "consumers_caught_up_after_s": caught_up_s,
             "system": sae["after_201"].as_dict(),
             "system_from_request_sent": sae["after_request"].as_dict(),
             "raw_limit": raw.as_dict(),

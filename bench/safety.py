@@ -11,6 +11,7 @@ import nats
 from nats.aio.msg import Msg
 
 from bench.measure import Summary, now_ms
+from chaos.verify import consumers_behind
 from devstack.examples import CONSENT, serious_adverse_event
 from shared.contracts.alerts import SaeAlertMessage
 from shared.runtime.progress import progress
@@ -82,6 +83,20 @@ def path_hops(timing: dict[str, float], round_trip_ms: float) -> list[float]:
         service,
         timing["complete"],
     ]
+
+
+async def quiet(nats_url: str, timeout: float = 300) -> float:
+    """Wait until every durable consumer of the record has caught up with the load before (a backlog would
+    measure its own catching up, not a report's path); the seconds it took."""
+    nc = await nats.connect(nats_url)
+    started = now_ms()
+    try:
+        async with asyncio.timeout(timeout):
+            while await consumers_behind(nc, nc.jetstream()):
+                await asyncio.sleep(0.25)
+    finally:
+        await nc.close()
+    return round((now_ms() - started) / 1000, 1)
 
 
 async def sae_latency(gateway_url: str, nats_url: str, tokens: dict[str, str], n: int) -> dict[str, Summary]:
