@@ -36,7 +36,7 @@ from shared.runtime.eventstore import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
     EventStore,
-    fetch_available,
+    PullFeed,
 )
 from shared.runtime.postgres import create_pool
 from shared.runtime.projections import read_checkpoint, rebuild
@@ -209,8 +209,7 @@ async def check_alerts(js: JetStreamContext, answers: list[Answer], ack_wait: fl
         all(n == 1 for n in raised.values()), f"alerts raised twice: {[k for k, n in raised.items() if n > 1]}"
     )
     # The safety team's own consumer: every alert, again after the ack wait, and no more once acknowledged.
-    inbox = await js.pull_subscribe_bind(durable=SAFETY_TEAM_CONSUMER, stream=ALERTS_STREAM)
-    try:
+    async with PullFeed(js, ALERTS_STREAM, SAFETY_TEAM_CONSUMER, batch=64) as inbox:
         first = await drain(inbox)
         await asyncio.sleep(ack_wait + 0.5)
         second = await drain(inbox)
@@ -220,15 +219,13 @@ async def check_alerts(js: JetStreamContext, answers: list[Answer], ack_wait: fl
             await msg.ack_sync()
         await asyncio.sleep(ack_wait + 0.5)
         findings.check(not await drain(inbox), "acknowledged SAE alerts were delivered again")
-    finally:
-        await inbox.unsubscribe()
 
 
-async def drain(inbox: JetStreamContext.PullSubscription) -> dict[str, Msg]:
+async def drain(inbox: PullFeed) -> dict[str, Msg]:
     """Every alert the consumer delivers now, by AE, left unacknowledged."""
     found: dict[str, Msg] = {}
     while True:
-        msgs = await fetch_available(inbox, 64)
+        msgs = await inbox.next()
         if not msgs:
             return found
         for msg in msgs:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
-from shared.runtime.eventstore import ALERTS_STREAM, fetch_available
+from shared.runtime.eventstore import ALERTS_STREAM, PullFeed
 
 
 def describe(alert: SaeAlertMessage, *, now: datetime, again: bool, protocol: ProtocolDefinition | None = None) -> str:
@@ -99,10 +99,10 @@ class AlertWatcher:
 
 
 async def consume(js: JetStreamContext, watcher: AlertWatcher, stop: asyncio.Event) -> None:
-    sub = await js.pull_subscribe_bind(durable=SAFETY_TEAM_CONSUMER, stream=ALERTS_STREAM)
-    while not stop.is_set():
-        for msg in await fetch_available(sub, 10):
-            await watcher.receive(msg)
+    async with PullFeed(js, ALERTS_STREAM, SAFETY_TEAM_CONSUMER, batch=10) as feed:
+        while not stop.is_set():
+            for msg in await feed.next():
+                await watcher.receive(msg)
 
 
 async def watch(nats_url: str, gateway_url: str, token: str, protocol: ProtocolDefinition | None = None) -> None:

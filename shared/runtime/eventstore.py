@@ -407,17 +407,83 @@ class DirectGets:
         return batch.replies, end[STATUS], end.get(NUM_PENDING)
 
 
-async def fetch_available(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float = 1.0) -> list[Msg]:
-    """Up to `batch` messages from a pull consumer; none when nothing arrives within `wait` seconds.
+# A pull request's end, from the server: no messages (404), expired (408), or ended otherwise (409: leadership
+# changed, too many unacknowledged, the consumer deleted or changed).
+_REQUEST_ENDED = {"404", "408", "409"}
+_HEARTBEAT = "100"
 
-    nats.py signals "nothing yet" with its own TimeoutError on some paths and a plain
-    asyncio.TimeoutError on others (also while reconnecting): both mean "ask again". Each call
-    sends a new pull request, so asking again also resumes after a reconnect.
+
+class PullFeed:
+    """A durable pull consumer's messages as they arrive: what is there is handed over at once, up to a batch.
+
+    Not nats.py's `fetch(n)`, which waits for the rest of a batch until the server ends the request. When a fetch
+    gives up an instant before the server expires its request, the next fetch takes that expiry as its own answer
+    and asks again, leaving a second request open; a message that later meets the older one is held until that
+    request expires (measured: 2 messages in 60, arriving 25 ms apart, each held 0.5–0.6 s; an SAE alert once
+    held 0.76 s). Here one pull request at a time is open; it ends when the server says so (a status), when it has
+    delivered its whole batch, or, should its status be lost (a reconnect), when it has long expired.
     """
-    try:
-        return await sub.fetch(batch, timeout=wait)
-    except TimeoutError:
-        return []
+
+    def __init__(self, js: JetStreamContext, stream: str, durable: str, *, batch: int, expires: float = 2.0) -> None:
+        # The context's own connection and API prefix (nats.py keeps them private).
+        self._nc = js._nc
+        self._next = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = self._nc.new_inbox()
+        self._batch = batch
+        self._expires = expires
+        self._sub: Any = None
+        self._open = 0  # messages the open request may still deliver; 0: none open
+        self._open_until = 0.0
+
+    async def __aenter__(self) -> "PullFeed":
+        self._sub = await self._nc.subscribe(self._inbox)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._sub.unsubscribe()
+
+    async def next(self, wait: float = 1.0) -> list[Msg]:
+        """What has arrived, up to the batch size, as soon as anything has; none when nothing arrives within
+        `wait` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            if self._open == 0 or loop.time() > self._open_until:
+                await self._request(loop.time())
+            try:
+                msg = await self._sub.next_msg(timeout=max(deadline - loop.time(), 0.001))
+            except TimeoutError:  # nats.py's own is one too
+                return []
+            status = (msg.headers or {}).get(STATUS)
+            if status is None:
+                return await self._with_what_else_is_here(msg)
+            if status == _HEARTBEAT:
+                continue
+            if status not in _REQUEST_ENDED:
+                raise nats.js.errors.APIError.from_msg(msg)  # e.g. 503: no such consumer
+            self._open = 0
+            if status == "409":  # not a plain expiry: ask again, but not in a tight loop
+                await asyncio.sleep(min(0.05, max(deadline - loop.time(), 0.0)))
+
+    async def _request(self, now: float) -> None:
+        request = {"batch": self._batch, "expires": int(self._expires * 1e9)}
+        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        self._open = self._batch
+        self._open_until = now + self._expires + 1.0
+
+    async def _with_what_else_is_here(self, first: Msg) -> list[Msg]:
+        msgs = [first]
+        while len(msgs) < self._batch and self._sub.pending_msgs > 0:
+            msg = await self._sub.next_msg(timeout=1.0)
+            status = (msg.headers or {}).get(STATUS)
+            if status is None:
+                msgs.append(msg)
+            elif status in _REQUEST_ENDED:
+                self._open = 0
+        # Delivered for an earlier request too, perhaps: a request never counts below nothing left open.
+        self._open = max(self._open - len(msgs), 0)
+        return msgs
 
 
 async def read_through(

@@ -26,7 +26,7 @@ from shared.runtime.eventstore import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
     DecodedEvents,
-    fetch_available,
+    PullFeed,
     read_through,
     to_recorded,
 )
@@ -275,11 +275,10 @@ class ProjectionRunner:
             max_ack_pending=self._batch_size * 4,
         )
         await self._js.add_consumer(EVENTS_STREAM, config=config)
-        sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=EVENTS_STREAM)
         self._log.info("projection_following", from_sequence=start)
-        try:
+        async with PullFeed(self._js, EVENTS_STREAM, self.durable, batch=self._batch_size) as feed:
             while not self._stopping.is_set():
-                msgs = await fetch_available(sub, self._batch_size)
+                msgs = await feed.next()
                 if not msgs:
                     self._lag.set(0)
                     await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)
@@ -290,9 +289,6 @@ class ProjectionRunner:
                 await msgs[-1].ack()
                 if len(msgs) < self._batch_size:
                     await self._pause(self._gather_seconds)
-        finally:
-            with contextlib.suppress(*TRANSIENT):
-                await sub.unsubscribe()
 
     async def _handle(self, conn: Connection, msgs: Sequence[Msg]) -> None:
         try:

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext, api
 
 from shared.contracts.events import RecordedEvent, UndecodableEvent
 from shared.runtime.deadletters import dead_letter
-from shared.runtime.eventstore import EVENTS_STREAM, fetch_available, to_recorded, trial_wide
+from shared.runtime.eventstore import EVENTS_STREAM, PullFeed, to_recorded, trial_wide
 from shared.runtime.metrics import CONSUMER_LAG
 from shared.runtime.projections import TRANSIENT
 
@@ -90,19 +90,15 @@ class ReactionRunner:
         while not self._stopping.is_set():
             try:
                 await self.ensure_consumer()
-                sub = await self._js.pull_subscribe_bind(durable=self.durable, stream=EVENTS_STREAM)
-                try:
-                    await self._consume(sub)
-                finally:
-                    with contextlib.suppress(*TRANSIENT):
-                        await sub.unsubscribe()
+                async with PullFeed(self._js, EVENTS_STREAM, self.durable, batch=self._batch_size) as feed:
+                    await self._consume(feed)
             except TRANSIENT as exc:
                 self._log.warning("reaction_interrupted", error=repr(exc))
                 await self._pause(self._retry_delay * 4)
 
-    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _consume(self, feed: PullFeed) -> None:
         while not self._stopping.is_set():
-            msgs = await fetch_available(sub, self._batch_size)
+            msgs = await feed.next()
             for msg in msgs:
                 await self._handle(msg)
             self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)

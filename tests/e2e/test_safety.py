@@ -28,7 +28,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, fetch_available, subject_history
+from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, PullFeed, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, consented, headers, new_key, token
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def alert_inbox(js: JetStreamContext) -> AsyncIterator[JetStreamContext.PullSubscription]:
+async def alert_inbox(js: JetStreamContext) -> AsyncIterator[PullFeed]:
     """A durable subscriber of the SAE alerts (new ones only), redelivering after one second."""
     name = f"test-inbox-{uuid.uuid4().hex[:8]}"
     config = api.ConsumerConfig(
@@ -48,18 +48,15 @@ async def alert_inbox(js: JetStreamContext) -> AsyncIterator[JetStreamContext.Pu
         ack_wait=1.0,
     )
     await js.add_consumer(ALERTS_STREAM, config=config)
-    sub = await js.pull_subscribe_bind(durable=name, stream=ALERTS_STREAM)
-    yield sub
-    await sub.unsubscribe()
+    async with PullFeed(js, ALERTS_STREAM, name, batch=10) as feed:
+        yield feed
     await js.delete_consumer(ALERTS_STREAM, name)
 
 
-async def next_alert_for(
-    sub: JetStreamContext.PullSubscription, ae_id: str, timeout: float = 15
-) -> tuple[SaeAlertMessage, Msg]:
+async def next_alert_for(feed: PullFeed, ae_id: str, timeout: float = 15) -> tuple[SaeAlertMessage, Msg]:
     async with asyncio.timeout(timeout):
         while True:
-            msgs = await fetch_available(sub, 10)
+            msgs = await feed.next()
             found: tuple[SaeAlertMessage, Msg] | None = None
             for msg in msgs:
                 alert = SaeAlertMessage.model_validate_json(msg.data)
@@ -85,7 +82,7 @@ async def report(client: httpx.AsyncClient, site: str, subject: str, bearer: str
 
 
 async def test_an_sae_reaches_a_durable_subscriber_again_until_acknowledged_and_then_no_more(
-    client: httpx.AsyncClient, subject_ids: SubjectIds, alert_inbox: JetStreamContext.PullSubscription, system: System
+    client: httpx.AsyncClient, subject_ids: SubjectIds, alert_inbox: PullFeed, system: System
 ) -> None:
     site, subject, bearer = await consented(client, subject_ids)
     body = await report(client, site, subject, bearer)
