@@ -420,11 +420,12 @@ class PullFeed:
     gives up an instant before the server expires its request, the next fetch takes that expiry as its own answer
     and asks again, leaving a second request open; a message that later meets the older one is held until that
     request expires (measured: 2 messages in 60, arriving 25 ms apart, each held 0.5–0.6 s; an SAE alert once
-    held 0.76 s). Here one pull request at a time is open; it ends when the server says so (a status), when it has
-    delivered its whole batch, or, should its status be lost (a reconnect), when it has long expired.
+    held 0.76 s). Here one pull request at a time is counted open; it ends when the server says so (a status to
+    that request's own reply subject), when it has delivered its whole batch, or, should its status be lost (a
+    reconnect), once it has expired. Messages are taken whichever request they came for.
     """
 
-    def __init__(self, js: JetStreamContext, stream: str, durable: str, *, batch: int, expires: float = 2.0) -> None:
+    def __init__(self, js: JetStreamContext, stream: str, durable: str, *, batch: int, expires: float = 1.0) -> None:
         # The context's own connection and API prefix (nats.py keeps them private).
         self._nc = js._nc
         self._next = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
@@ -432,11 +433,13 @@ class PullFeed:
         self._batch = batch
         self._expires = expires
         self._sub: Any = None
-        self._open = 0  # messages the open request may still deliver; 0: none open
+        self._asked = 0
+        self._open_reply = ""  # the reply subject of the request counted open
+        self._open = 0  # messages it may still deliver; 0: none open
         self._open_until = 0.0
 
     async def __aenter__(self) -> "PullFeed":
-        self._sub = await self._nc.subscribe(self._inbox)
+        self._sub = await self._nc.subscribe(f"{self._inbox}.*")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -462,15 +465,21 @@ class PullFeed:
                 continue
             if status not in _REQUEST_ENDED:
                 raise nats.js.errors.APIError.from_msg(msg)  # e.g. 503: no such consumer
+            if msg.subject != self._open_reply:
+                continue  # the end of a request already given up
             self._open = 0
             if status == "409":  # not a plain expiry: ask again, but not in a tight loop
                 await asyncio.sleep(min(0.05, max(deadline - loop.time(), 0.0)))
 
     async def _request(self, now: float) -> None:
+        self._asked += 1
+        self._open_reply = f"{self._inbox}.{self._asked}"
         request = {"batch": self._batch, "expires": int(self._expires * 1e9)}
-        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._open_reply)
         self._open = self._batch
-        self._open_until = now + self._expires + 1.0
+        # Past this its end is taken as lost (a reconnect): a request still open after all only delivers
+        # messages, which are taken, and its end is ignored.
+        self._open_until = now + self._expires + 0.1
 
     async def _with_what_else_is_here(self, first: Msg) -> list[Msg]:
         msgs = [first]
@@ -479,7 +488,7 @@ class PullFeed:
             status = (msg.headers or {}).get(STATUS)
             if status is None:
                 msgs.append(msg)
-            elif status in _REQUEST_ENDED:
+            elif status in _REQUEST_ENDED and msg.subject == self._open_reply:
                 self._open = 0
         # Delivered for an earlier request too, perhaps: a request never counts below nothing left open.
         self._open = max(self._open - len(msgs), 0)

@@ -1,6 +1,7 @@
 """A durable consumer's messages are handed over as they arrive, whatever pull request they meet on the server."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -73,3 +74,18 @@ async def test_a_consumer_deleted_under_the_feed_is_an_error_for_its_owner_to_ac
             async with asyncio.timeout(10):
                 while True:
                     await feed.next(wait=0.5)
+
+
+async def test_the_end_of_a_request_given_up_on_leaves_no_more_requests_open_than_before(
+    js: JetStreamContext, stream: str
+) -> None:
+    async with PullFeed(js, stream, "feed", batch=4, expires=0.3) as feed:
+        for _ in range(6):
+            assert await feed.next(wait=0.05) == []
+            time.sleep(0.5)  # the event loop held past the request's life: its end is read late, after another ask
+        for _ in range(4):
+            assert await feed.next(wait=0.4) == []
+        waiting = (await js.consumer_info(stream, "feed")).num_waiting
+        await js.publish(f"{stream}.a", b"still")
+        [still] = await feed.next(wait=10)
+    assert waiting <= 2 and still.data == b"still"
