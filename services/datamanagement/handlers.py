@@ -191,6 +191,7 @@ async def run_edit_checks(
     because_of: UUID,
     now: datetime,
     correlation_id: str,
+    trigger_sequence: int = 0,
 ) -> int:
     """Run every edit check on the subject's casebook: open the queries found, close the ones resolved."""
     checks = checks_of(protocol)
@@ -216,6 +217,7 @@ async def run_edit_checks(
         because_of=because_of,
         correlation_id=correlation_id,
         protocol_version=protocol.version,
+        trigger_sequence=trigger_sequence,
     )
     raised = [e.data for e in outcome.events if isinstance(e.data, QueryOpened)]
     if outcome.events and not outcome.replayed:
@@ -259,6 +261,7 @@ class EditChecks:
             because_of=trigger.id,
             now=self._clock(),
             correlation_id=trigger.correlationid,
+            trigger_sequence=event.sequence,
         )
 
 

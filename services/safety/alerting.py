@@ -91,6 +91,7 @@ class SeriousAdverseEventAlerts:
             because_of=trigger.id,
             correlation_id=trigger.correlationid,
             protocol_version=self._protocol.version,
+            trigger_sequence=event.sequence,
         )
         for recorded in outcome.events:
             if isinstance(recorded.data, SeriousAdverseEventAlertRaised):

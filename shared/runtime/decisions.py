@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
+import nats.errors
 import structlog
 
 from shared.contracts.events import DomainEvent, EventEnvelope, EventMetadata, RecordedEvent
@@ -48,6 +49,11 @@ class TooMuchContention(Exception):
     """The stream kept changing under us; the caller should answer 503 and let the client retry."""
 
 
+class HistoryBehind(nats.errors.Error):
+    """Every read of the history stopped short of the sequence it must show: the bus is not answering up to
+    date (a replica behind, a leader whose term has ended). Transient: the trigger is handled again later."""
+
+
 async def decide_and_append(
     store: EventStore,
     *,
@@ -57,7 +63,10 @@ async def decide_and_append(
     command_id: UUID,
     clock: Clock = utc_now,
     max_attempts: int = 5,
+    at_least: int = 0,
 ) -> Outcome:
+    """`at_least`: a stream sequence the history must reach before anything is decided on it (a reaction's
+    trigger, which a read from a replica behind, or from a leader whose term has ended, may not show yet)."""
     cause = str(command_id)
     meta = replace(meta, causation_id=cause)
     trust_kept = True
@@ -67,6 +76,13 @@ async def decide_and_append(
         # nothing to record, is only ever concluded on the history as it is now.
         kept = store.kept(subject_filter) if trust_kept else None
         history = kept or await store.load(subject_filter)
+        if history.last_sequence < at_least:
+            # Deciding without the trigger would find nothing to do and record nothing: read again, later.
+            if attempt == max_attempts:
+                raise HistoryBehind(f"{subject_filter}: read up to {history.last_sequence}, not {at_least}")
+            trust_kept = False
+            await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)
+            continue
         earlier = history.caused_by(cause)
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
@@ -80,7 +96,12 @@ async def decide_and_append(
             if inspect.isawaitable(decided):
                 decided = await decided
         except RecordedBefore as done:
-            # Append-only: a fact seen in any history, kept or read, stands recorded.
+            if kept is not None:
+                # Whether it still stands may hang on what came after it (a signature, a correction since):
+                # concluded, like a refusal, only on the history as it is now.
+                trust_kept = False
+                continue
+            # Append-only: a fact seen in any history stands recorded.
             standing = next(e for e in reversed(history.events) if e.data == done.fact)
             return Outcome((standing,), replayed=True)
         except RuleViolation:
@@ -130,11 +151,13 @@ async def record_on_subject(
     correlation_id: str,
     protocol_version: str,
     clock: Clock = utc_now,
+    trigger_sequence: int = 0,
 ) -> Outcome:
     """A fact the system records itself about one subject (an alert, an escalation, a missed visit).
 
     Decided on the subject's history like a command; `because_of` (the id of the trigger, or of the
-    run) stands for the command id, so a redelivered trigger or a rerun finds what it recorded.
+    run) stands for the command id, so a redelivered trigger or a rerun finds what it recorded. A
+    reaction names its trigger's sequence: it decides only on a history that shows the trigger.
     """
     meta = EventMetadata.recorded_by(
         recorder, site=site, subject=subject, correlation_id=correlation_id, protocol_version=protocol_version
@@ -146,6 +169,7 @@ async def record_on_subject(
         meta=meta,
         command_id=because_of,
         clock=clock,
+        at_least=trigger_sequence,
     )
 
 

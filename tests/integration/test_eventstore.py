@@ -9,7 +9,7 @@ from nats.js import JetStreamContext, api
 
 from shared.contracts.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata
 from shared.contracts.rules import NotConsented
-from shared.runtime.decisions import Outcome, decide_and_append, event_id
+from shared.runtime.decisions import HistoryBehind, Outcome, decide_and_append, event_id
 from shared.runtime.eventstore import (
     EVENTS_STREAM,
     AlreadyRecorded,
@@ -322,3 +322,53 @@ async def test_loading_histories_leaves_no_consumer_on_the_server(js: JetStreamC
     for _ in range(20):
         assert len((await EventStore(js).load(history)).events) == 1
     assert (await js.stream_info(EVENTS_STREAM)).state.consumer_count == before
+
+
+async def test_a_reaction_decides_only_on_a_history_that_shows_its_trigger(store: EventStore) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    [trigger] = await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0)
+    real_load = store.load
+    reads: list[int] = []
+
+    async def behind_twice(subject_filter: str) -> History:
+        history = await real_load(subject_filter)
+        reads.append(history.last_sequence)
+        # A replica behind (or a leader whose term has ended) answers the first two reads without the trigger.
+        return History(subject_filter, ()) if len(reads) <= 2 else history
+
+    lagging = EventStore.__new__(EventStore)
+    lagging.__dict__.update(store.__dict__)
+    lagging._histories = type(store._histories)()  # nothing kept: every attempt reads
+    lagging.load = behind_twice  # type: ignore[method-assign]
+    decided_on: list[int] = []
+
+    def decide(history: History) -> list[DomainEvent]:
+        decided_on.append(history.last_sequence)
+        return [consent("2.0")]
+
+    outcome = await decide_and_append(
+        lagging, subject_filter=stream, decide=decide, meta=meta, command_id=uuid4(), at_least=trigger.sequence
+    )
+    assert decided_on == [trigger.sequence] and len(reads) == 3
+    assert [e.sequence for e in outcome.events] > [trigger.sequence]
+
+
+async def test_a_history_that_never_shows_the_trigger_is_a_transient_error_and_nothing_is_recorded(
+    store: EventStore,
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    stream = subject_history(site, subject)
+    meta = EventMetadata("/trial/test", site, subject, "tester", "corr", "1.0")
+    [trigger] = await store.append([envelope(site, subject)], subject_filter=stream, expected_last_sequence=0)
+    with pytest.raises(HistoryBehind):
+        await decide_and_append(
+            store,
+            subject_filter=stream,
+            decide=lambda h: [consent("2.0")],
+            meta=meta,
+            command_id=uuid4(),
+            at_least=trigger.sequence + 1_000_000,
+        )
+    assert (await store.load(stream)).events == (trigger,)

@@ -82,7 +82,8 @@ async def test_the_end_of_a_request_given_up_on_leaves_no_more_requests_open_tha
     async with PullFeed(js, stream, "feed", batch=4, expires=0.3) as feed:
         for _ in range(6):
             assert await feed.next(wait=0.05) == []
-            time.sleep(0.5)  # the event loop held past the request's life: its end is read late, after another ask
+            # The event loop held past the request's life, on purpose: its end is read late, after another ask.
+            time.sleep(0.5)  # noqa: ASYNC251
         for _ in range(4):
             assert await feed.next(wait=0.4) == []
         waiting = (await js.consumer_info(stream, "feed")).num_waiting
