@@ -80,9 +80,8 @@ async def decide_and_append(
             # Deciding without the trigger would find nothing to do and record nothing: read again, later.
             if attempt == max_attempts:
                 raise HistoryBehind(f"{subject_filter}: read up to {history.last_sequence}, not {at_least}")
-            if kept is None:  # a kept history is read afresh at once; a fresh read behind, after a pause
-                await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)
             trust_kept = False
+            await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)
             continue
         earlier = history.caused_by(cause)
         # Decide on the history as it stood before this command's first event, if it has one: a
