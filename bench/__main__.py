@@ -35,7 +35,7 @@ from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 OUT = Path(__file__).resolve().parent
-SECRET = "b" * 40
+SECRET = "ejqUJLKkV_x7uARlnz_4dTw772tvt_I2fHwOkbRpZ1U"  # the benchmark's own token key, published with it
 SEED = "42" * 32
 SYSTEM, RAW = "#c0392b", "#7f8c8d"
 SEQUENTIAL_APPENDS = 300  # one publisher, one append at a time: the latency of a single fsynced append

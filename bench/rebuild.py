@@ -28,7 +28,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import event_subject, provision_streams, read_through, to_recorded
+from shared.runtime.eventstore import event_subject, provision_streams, read_through
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.progress import progress, shown_on
 from shared.runtime.projections import REPLAY_BATCH, rebuild
@@ -110,7 +110,7 @@ async def raw_consume(nats_url: str, total: int, *, decode: bool = False) -> flo
         read += len(batch)
         if decode:
             for msg in batch:
-                to_recorded(msg)
+                msg.recorded()
     elapsed = time.perf_counter() - started
     await nc.close()
     assert read == total

@@ -25,7 +25,7 @@ from shared.contracts.protocol import load_protocol
 from shared.runtime.eventstore import EVENTS_STREAM
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
-SIGNING_KEYS = {"chaos": "c" * 40}
+SIGNING_KEYS = {"chaos": "uKfdGs7nHB0vLI9lIYwiTY1yxs_59Yp-C3VxYVV2DhE"}  # the crash runs' own token key
 SEED = "5e" * 32
 ACK_WAIT_SECONDS = 2.0
 

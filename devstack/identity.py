@@ -130,6 +130,12 @@ class IdentityProvider:
                     "client_id": CLIENT_ID,
                     "token_endpoint_auth_method": "none",  # a public client: PKCE instead of a secret
                     "redirect_uris": list(self.redirect_uris),
+                    # Back to the app once the provider has ended its session too (RP-initiated logout).
+                    "post_logout_redirect_uris": [
+                        uri.removesuffix("/signin/callback") + "/signed-out"
+                        for uri in self.redirect_uris
+                        if uri.endswith("/signin/callback")
+                    ],
                     "grant_types": ["authorization_code", "refresh_token"],
                     "response_types": ["code"],
                 }

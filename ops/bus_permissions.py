@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.contracts.alerts import SAFETY_TEAM_CONSUMER
 from shared.readmodels.catalogue import ReadModel, durable_consumer
 from shared.runtime.bus import inbox_prefix_of
 from shared.runtime.eventstore import (
@@ -39,9 +40,11 @@ def trial_facts(*event_types: str) -> list[str]:
 
 
 def reading(stream: str, *durables: str) -> list[str]:
-    """Reading a stream by direct gets (histories), through short-lived consumers the server names (replays),
-    and through the user's own durable consumers only: no user can create over, pull from, acknowledge for or delete
-    another's durable consumer (e.g. the SAE reaction's), nor touch the stream's configuration."""
+    """Reading a stream by direct gets (histories, replays, dead letters) and through the user's own durable
+    consumers only. No consumer is created any other way: the unnamed create (`CONSUMER.CREATE.<stream>`) takes the
+    consumer's name from the request's body and creates or updates whatever it names, so a right to it would be a
+    right to rewrite any consumer, e.g. the SAE reaction's. No user can create over, pull from, acknowledge for or
+    delete another's durable consumer, nor touch the stream's configuration."""
     own = [
         api
         for durable in durables
@@ -49,6 +52,7 @@ def reading(stream: str, *durables: str) -> list[str]:
             f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}",
             f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
@@ -58,9 +62,6 @@ def reading(stream: str, *durables: str) -> list[str]:
         f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.STREAM.MSG.GET.{stream}",  # histories: the leader's next event after what is known
         f"$JS.API.DIRECT.GET.{stream}",  # ... and the rest in batches
-        f"$JS.API.CONSUMER.CREATE.{stream}",  # no name in the subject: the server names an ephemeral one
-        f"$JS.API.CONSUMER.INFO.{stream}.*",
-        f"$JS.FC.{stream}.>",  # flow control of the short-lived ordered consumers
         *own,
     ]
 
@@ -99,7 +100,7 @@ def commands(service: str) -> list[str]:
     return [f"trial.cmd.{service}.>"]
 
 
-SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.safety-team.>"
+SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.{SAFETY_TEAM_CONSUMER}.>"
 
 PERMISSIONS: dict[str, Permissions] = {
     # Streams, consumers and the migration of the record: the provisioning job and the tests' fixtures.
@@ -157,6 +158,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "ProtocolDeviationRecorded",
             ),
             f"{ALERTS_PREFIX}.>",
+            f"$JS.API.CONSUMER.INFO.{ALERTS_STREAM}.{SAFETY_TEAM_CONSUMER}",  # checked for drift, never changed
             dead_letters("reaction", ">"),
             *READ_DEAD_LETTERS,
             *reading(EVENTS_STREAM, SAE_REACTION_CONSUMER),
@@ -198,8 +200,8 @@ PERMISSIONS: dict[str, Permissions] = {
     # The safety team's terminal: its durable consumer of the alerts, and nothing else.
     "safety-team": Permissions(
         publish=[
-            f"$JS.API.CONSUMER.INFO.{ALERTS_STREAM}.safety-team",
-            f"$JS.API.CONSUMER.MSG.NEXT.{ALERTS_STREAM}.safety-team",
+            f"$JS.API.CONSUMER.INFO.{ALERTS_STREAM}.{SAFETY_TEAM_CONSUMER}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{ALERTS_STREAM}.{SAFETY_TEAM_CONSUMER}",
             SAFETY_TEAM_ACKS,
         ]
     ),

@@ -22,6 +22,17 @@ const provider = new Provider(config.issuer, {
   },
   features: {
     devInteractions: { enabled: true },
+    // Sign-out from the trial's apps ends this provider's session too. The app asked for it (with the ID token as
+    // its hint): confirmed at once, and the browser goes back to the app.
+    rpInitiatedLogout: {
+      enabled: true,
+      logoutSource(ctx, form) {
+        const confirmed = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
+        ctx.body = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Signing out</title></head><body>
+${confirmed}<noscript><button type="submit" form="op.logoutForm">Sign out</button></noscript>
+<script>document.getElementById('op.logoutForm').submit()</script></body></html>`;
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: (ctx, client, oneOf) => (oneOf ? oneOf[0] : config.default_resource),

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.gateway import tokens
 from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, Right, RoleNotGranted
 from services.gateway.errors import forbidden, rejection_problem, service_unavailable, unauthorized
 from services.gateway.middleware import timed
@@ -19,7 +20,6 @@ from services.gateway.params import SitePath
 from shared.contracts.commands import Rejection
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import UnknownSite
-from shared.readmodels.datamanagement import access_revoked
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -45,8 +45,9 @@ async def principal(
             raise forbidden(str(exc)) from exc
         except ProviderUnavailable as exc:
             raise service_unavailable(str(exc)) from exc
-        if await access_revoked(request.app.state.pool, caller.actor):
-            raise unauthorized("access revoked")
+        refused = await tokens.refusal(request.app.state.pool, caller)
+        if refused is not None:
+            raise unauthorized(refused)
     return caller
 
 

@@ -22,6 +22,7 @@ from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
 from services.gateway.routes.reports import reports_router
 from services.gateway.routes.safety import safety_router
+from services.gateway.routes.session import session_router
 from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
@@ -116,5 +117,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(safety_router())
     app.include_router(reports_router())
     app.include_router(exports_router())
+    app.include_router(session_router())
     install_openapi(app)
     return app

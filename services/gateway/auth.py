@@ -1,8 +1,9 @@
 """Who may do what: signed expiring tokens naming a role (and a site for site roles), and the rights table."""
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import Any, Self
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,6 +35,7 @@ class Principal(BaseModel):
     # When the person last proved who they are (OIDC `auth_time`): an electronic signature needs it fresh.
     authenticated_at: datetime | None = None
     name: str | None = Field(None, pattern=NAME_PATTERN, description="the printed name a signature shows")
+    expires_at: datetime = Field(description="when the token stops being taken anyway")
 
     @model_validator(mode="after")
     def _site_roles_name_one_site(self) -> Self:
@@ -54,6 +56,22 @@ class Principal(BaseModel):
 
 class InvalidToken(Exception):
     """Missing, expired, forged or malformed: 401. The message names no personal data."""
+
+
+# Clocks of a provider and of the gateway differ by a little; a sign-in later than this is one that has not happened.
+CLOCK_SKEW_SECONDS = 60
+
+
+def signed_in_at(claims: dict[str, Any]) -> datetime | None:
+    """When the token's holder proved who they are (OIDC `auth_time`), which an electronic signature needs recent.
+    A sign-in after the token was issued, or after now, is no sign-in that happened: the token is refused."""
+    auth_time = claims.get("auth_time")
+    if not isinstance(auth_time, int) or isinstance(auth_time, bool):
+        return None
+    latest = min(int(claims["iat"]), time.time()) + CLOCK_SKEW_SECONDS
+    if auth_time > latest:
+        raise InvalidToken("token says its holder signed in after it was issued")
+    return datetime.fromtimestamp(auth_time, UTC)
 
 
 class ProviderUnavailable(Exception):
@@ -123,15 +141,15 @@ def verify_token(token: str, keys: dict[str, str], *, issuer: str, max_hours: fl
         )
         if not 0 < claims["exp"] - claims["iat"] <= max_hours * 3600:
             raise InvalidToken(f"token lifetime over {max_hours:g} hours")
-        auth_time = claims.get("auth_time")
         return Principal(
             actor=claims["sub"],
             role=claims.get("role"),
             site=claims.get("site"),
             token_id=claims["jti"],
             issuer=issuer,
-            authenticated_at=datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int) else None,
+            authenticated_at=signed_in_at(claims),
             name=claims.get("name"),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc

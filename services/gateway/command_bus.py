@@ -210,9 +210,14 @@ async def submit_command(
         )
         response = Response(body.model_dump_json(), status_code=201, media_type="application/json")
     with timed(request, "complete"):
-        await keys.complete(
-            principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body))
-        )
+        if response.status_code == 401:
+            # Refused for who is asking (a sign-in too old to sign with), not for what: nothing was recorded, and the
+            # same request after a fresh sign-in must be decided afresh, under the same key.
+            await keys.release(principal.scope, idempotency_key)
+        else:
+            await keys.complete(
+                principal.scope, idempotency_key, StoredResponse(response.status_code, bytes(response.body))
+            )
     return response
 
 

@@ -17,9 +17,17 @@ import jwt
 import structlog
 from pydantic import ValidationError
 
-from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, RoleNotGranted, verify_token
+from services.gateway.auth import (
+    InvalidToken,
+    Principal,
+    ProviderUnavailable,
+    RoleNotGranted,
+    signed_in_at,
+    verify_token,
+)
 from services.gateway.settings import GatewaySettings
 from shared.contracts.access import Role, trial_roles
+from shared.runtime.logging import error_summary
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +83,7 @@ class ProviderKeys:
             keys = jwt.PyJWKSet.from_dict(answer.json()).keys
         except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKSetError) as exc:
             # The keys known so far stay in use: a provider that is briefly away does not sign everyone out.
-            log.warning("identity_provider_keys_unavailable", error=repr(exc))
+            log.warning("identity_provider_keys_unavailable", error=error_summary(exc))
             self._fetched_at, self._reachable = time.monotonic(), False
             return
         self._keys = {k.key_id: k for k in keys if k.key_id and k.public_key_use in (None, "sig")}
@@ -121,7 +129,6 @@ class OidcVerifier:
             if not 0 < claims["exp"] - claims["iat"] <= self._max_hours * 3600:
                 raise InvalidToken(f"token lifetime over {self._max_hours:g} hours")
             role, site = self.trial_role(claims.get(self._groups_claim))
-            auth_time = claims.get("auth_time")
             return Principal(
                 actor=claims["sub"],
                 role=role,
@@ -129,8 +136,9 @@ class OidcVerifier:
                 # Providers differ (jti, Entra's uti): a digest of the token stands in where none is given.
                 token_id=str(claims.get("jti") or claims.get("uti") or hashlib.sha256(token.encode()).hexdigest()[:32]),
                 issuer=self.issuer,
-                authenticated_at=datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int) else None,
+                authenticated_at=signed_in_at(claims),
                 name=claims.get(self._name_claim),
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired") from exc

@@ -63,7 +63,9 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     js = nc.jetstream()
     await streams_ready(js)
     decoded = DecodedEvents()
-    runners = [ProjectionRunner(p, js, pool, decoded=decoded) for p in chosen]
+    runners = [
+        ProjectionRunner(p, js, pool, decoded=decoded, check_seconds=settings.consumer_check_seconds) for p in chosen
+    ]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,6 +24,7 @@ from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.odm import odm_snapshot
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore, trial_history
+from shared.runtime.logging import error_summary
 from shared.runtime.postgres import Connection, create_pool
 from shared.runtime.projections import read_models_as_of
 
@@ -123,6 +124,6 @@ async def freeze_when_locked(
             if await freeze_exports(js, pool, protocol, dictionary):
                 return
         except Exception as exc:  # a server away, a statement cancelled: the next round tries again
-            log.warning("freezing_exports_failed", error=repr(exc))
+            log.warning("freezing_exports_failed", error=error_summary(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), every)

@@ -20,6 +20,7 @@ from shared.contracts.events import (
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.decisions import record_on_subject
 from shared.runtime.eventstore import EventStore, History, trial_wide
+from shared.runtime.metrics import SAE_ALERTS_RECONCILED
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,42 @@ class SeriousAdverseEventAlerts:
                     late=recorded.data.late,
                     replayed=outcome.replayed,
                 )
+
+
+async def reconcile_alerts(
+    store: EventStore, alerts: SeriousAdverseEventAlerts, *, now: datetime, grace: timedelta
+) -> int:
+    """Every serious adverse event in the record has its alert, whatever became of the reaction's consumer: one
+    serious for longer than `grace` without an alert is raised now, through the reaction itself (the same alert id,
+    so never twice), and said with how late. Safe to run on every replica."""
+    raised = {
+        e.data.ae_id
+        for e in (await store.load(trial_wide(SeriousAdverseEventAlertRaised.event_type))).events
+        if isinstance(e.data, SeriousAdverseEventAlertRaised)
+    }
+    reports = [
+        *(await store.load(trial_wide(AdverseEventReported.event_type))).events,
+        *(await store.load(trial_wide(AdverseEventUpdated.event_type))).events,
+    ]
+    missed: dict[UUID, RecordedEvent] = {}
+    for event in sorted(reports, key=lambda e: e.sequence):
+        data = event.data
+        overdue = now - event.envelope.time > grace
+        if isinstance(data, AdverseEventReported | AdverseEventUpdated) and data.serious and overdue:
+            missed.setdefault(data.ae_id, event)
+    for ae_id in raised:
+        missed.pop(ae_id, None)
+    for ae_id, trigger in missed.items():
+        await alerts.react(trigger)
+        SAE_ALERTS_RECONCILED.inc()
+        log.error(
+            "sae_alert_raised_late",
+            ae_id=str(ae_id),
+            site=trigger.envelope.siteid,
+            sequence=trigger.sequence,
+            late_seconds=round((now - trigger.envelope.time).total_seconds()),
+        )
+    return len(missed)
 
 
 async def escalate_overdue(

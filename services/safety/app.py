@@ -1,16 +1,20 @@
 """Wiring of the safety service: command handlers, the alert reaction, and the escalation clock."""
 
+from datetime import timedelta
+
 from faststream import FastStream
 
-from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue
+from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue, reconcile_alerts
 from services.safety.handlers import build_router
 from services.safety.settings import SafetySettings
+from shared.contracts.alerts import safety_team_consumer
 from shared.contracts.protocol import load_protocol
 from shared.runtime import bus
+from shared.runtime.consumers import drifted
 from shared.runtime.deadletters import dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
 from shared.runtime.decisions import Clock, utc_now
-from shared.runtime.eventstore import EventStore
+from shared.runtime.eventstore import ALERTS_STREAM, EventStore
 from shared.runtime.reactions import reacting
 from shared.runtime.service import ServiceRuntime
 
@@ -35,8 +39,26 @@ async def replay_dead_letters(settings: SafetySettings, *, replay: bool) -> int:
 def build_app(settings: SafetySettings, *, clock: Clock = utc_now) -> FastStream:
     runtime = ServiceRuntime.create(NAME, settings, clock=clock)
     runtime.broker.include_router(build_router(runtime, settings))
-    runtime.react_with(
-        lambda: SeriousAdverseEventAlerts(runtime.store, runtime.broker.connection.jetstream(), runtime.protocol)
+
+    def alerts() -> SeriousAdverseEventAlerts:
+        return SeriousAdverseEventAlerts(runtime.store, runtime.broker.connection.jetstream(), runtime.protocol)
+
+    runtime.react_with(alerts)
+    runtime.every(
+        settings.alert_reconciliation_seconds,
+        lambda: reconcile_alerts(
+            runtime.store,
+            alerts(),
+            now=runtime.clock(),
+            grace=timedelta(seconds=settings.alert_reconciliation_grace_seconds),
+        ),
+        name="alert_reconciliation",
+    )
+    # The safety team's consumer belongs to the provisioning job: checked here too, an alarm if it drifts.
+    runtime.every(
+        settings.consumer_check_seconds,
+        lambda: drifted(runtime.broker.connection.jetstream(), ALERTS_STREAM, safety_team_consumer()),
+        name="safety_team_consumer_check",
     )
     runtime.every(
         settings.escalation_check_seconds,

@@ -59,6 +59,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     app = FastAPI(title="NCT06646146 trial: web app", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.pages = pages
+    app.state.settings = settings
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for routes in (account, sites, subject, desks):
         app.include_router(routes.router)
@@ -69,6 +70,11 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @app.exception_handler(GatewayProblem)
     async def problem_page(request: Request, exc: GatewayProblem) -> Response:
+        if exc.status == 401:
+            # The gateway no longer takes this session's token (signed out elsewhere, expired, revoked): it is over.
+            response = RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+            cookies.forget(response)
+            return response
         session = cookies.session(request)
         return pages.page(request, "message.html", session, status=exc.status, title="problem", detail=str(exc))
 

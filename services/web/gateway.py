@@ -51,6 +51,12 @@ class Gateway:
         answer: dict[str, Any] = self._answer(await self._http.post(path, json=body, headers=headers))
         return answer
 
+    async def sign_out(self, session: Session) -> None:
+        """The gateway refuses this session's token from now on."""
+        answer = await self._http.post("/v1/sign-out", headers={"Authorization": f"Bearer {session.access_token}"})
+        if answer.status_code >= 400:
+            self._answer(answer)
+
     async def file(self, session: Session, path: str) -> httpx.Response:
         """A report or export as the gateway serves it (its bytes and content type), for the browser to show."""
         answer = await self._http.get(path, headers={"Authorization": f"Bearer {session.access_token}"})

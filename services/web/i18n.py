@@ -107,6 +107,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "recorded": ("Recorded", "已记录"),
     "not_allowed": ("Your role does not do this here.", "您的角色无权执行此操作。"),
     "sign_in_failed": ("Sign-in did not succeed", "登录未成功"),
+    "signed_out": ("You are signed out", "您已退出"),
+    "sign_out_failed": (
+        "Sign-out could not reach the server: you are still signed in. Try again.",
+        "无法连接服务器完成退出：您仍处于登录状态。请重试。",
+    ),
+    "another_person": (
+        "Another person signed in: a signature needs the same person to sign in again",
+        "登录的是另一位用户：签名须由本人重新登录",
+    ),
     "back": ("Back", "返回"),
     "site_time": ("Dates are the site's, in its time zone", "日期均为研究中心当地日期"),
     # Form fields the sites use most (others show the protocol's English).

@@ -27,6 +27,8 @@ class Session:
     site: str | None
     authenticated_at: int | None
     csrf: str
+    # The provider's ID token, shown back to it at sign-out (RP-initiated logout) so it ends its own session too.
+    id_token: str | None = None
 
     @property
     def expired(self) -> bool:
@@ -44,6 +46,8 @@ class SignInAttempt:
     verifier: str
     nonce: str
     next: str
+    # A fresh sign-in before signing: whoever signs in must be this person (`sub`), or the session stays as it was.
+    same_person: str | None = None
 
 
 class Cookies:
@@ -88,8 +92,9 @@ class Cookies:
         except TypeError:
             return None
 
-    def forget(self, response: Response) -> None:
-        for name in (SESSION_COOKIE, SIGN_IN_COOKIE):
+    def forget(self, response: Response, *names: str) -> None:
+        """Delete the cookies named (both by default: the session and a sign-in in progress)."""
+        for name in names or (SESSION_COOKIE, SIGN_IN_COOKIE):
             response.delete_cookie(name, path="/", secure=self._secure, httponly=True, samesite="lax")
 
 

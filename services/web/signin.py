@@ -20,7 +20,7 @@ class SignInFailed(Exception):
     """The provider said no, or answered something this app cannot use: shown, never a 500."""
 
 
-def new_attempt(next_path: str) -> SignInAttempt:
+def new_attempt(next_path: str, *, same_person: str | None = None) -> SignInAttempt:
     # Only a path of this app: never an open redirect to somewhere else.
     safe_next = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
     return SignInAttempt(
@@ -28,6 +28,7 @@ def new_attempt(next_path: str) -> SignInAttempt:
         verifier=secrets.token_urlsafe(48),
         nonce=secrets.token_urlsafe(16),
         next=safe_next,
+        same_person=same_person,
     )
 
 
@@ -96,7 +97,8 @@ class Provider:
             raise SignInFailed("the identity provider cannot be reached") from exc
         if answer.status_code != 200:
             raise SignInFailed(f"the identity provider refused the sign-in ({answer.status_code})")
-        token = str(answer.json().get("access_token", ""))
+        tokens = answer.json()
+        token = str(tokens.get("access_token", ""))
         try:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.InvalidTokenError as exc:
@@ -115,4 +117,18 @@ class Provider:
             site=site,
             authenticated_at=auth_time if isinstance(auth_time, int) else None,
             csrf=new_csrf(),
+            id_token=tokens.get("id_token") if isinstance(tokens.get("id_token"), str) else None,
         )
+
+    async def end_session_url(self, session: Session, *, signed_out_url: str) -> str | None:
+        """Where the browser goes to end the provider's own session too (OpenID Connect RP-Initiated Logout), so that
+        signing in again asks for credentials; None where the provider offers no such endpoint."""
+        await self._endpoint("authorization_endpoint")  # the discovery document, read once
+        assert self._discovery is not None
+        endpoint = self._discovery.get("end_session_endpoint")
+        if not isinstance(endpoint, str):
+            return None
+        query = {"client_id": self._client_id, "post_logout_redirect_uri": signed_out_url}
+        if session.id_token:
+            query["id_token_hint"] = session.id_token
+        return f"{endpoint}?{urllib.parse.urlencode(query)}"

@@ -9,6 +9,7 @@ from nats.js import JetStreamContext, api
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shared.contracts.forms import SeriousnessCriterion
+from shared.runtime.consumers import drifted
 from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, MSG_ID
 
 # The safety team's durable consumer: every alert, delivered again until it is acknowledged.
@@ -56,9 +57,8 @@ async def publish_alert(js: JetStreamContext, alert: SaeAlertMessage) -> int:
     return ack.seq
 
 
-async def provision_safety_team_consumer(js: JetStreamContext, *, ack_wait: float = 60.0) -> None:
-    """Exists before the first alert, so no alert waits for someone to start watching."""
-    config = api.ConsumerConfig(
+def safety_team_consumer(*, ack_wait: float = 60.0) -> api.ConsumerConfig:
+    return api.ConsumerConfig(
         durable_name=SAFETY_TEAM_CONSUMER,
         filter_subject=f"{ALERTS_PREFIX}.>",
         deliver_policy=api.DeliverPolicy.ALL,
@@ -66,6 +66,13 @@ async def provision_safety_team_consumer(js: JetStreamContext, *, ack_wait: floa
         ack_wait=ack_wait,
         max_deliver=-1,
     )
-    # If it exists with other settings (e.g. an ack wait chosen by ops), it is kept as it is.
+
+
+async def provision_safety_team_consumer(js: JetStreamContext, *, ack_wait: float = 60.0) -> None:
+    """Exists before the first alert, so no alert waits for someone to start watching."""
+    config = safety_team_consumer(ack_wait=ack_wait)
+    # If it exists with another acknowledgement wait (chosen by ops), it is kept as it is; one that delivers
+    # otherwise is an alarm (the safety service keeps checking it too).
     with contextlib.suppress(nats.js.errors.BadRequestError):
         await js.add_consumer(ALERTS_STREAM, config=config)
+    await drifted(js, ALERTS_STREAM, config)

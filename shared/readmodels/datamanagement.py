@@ -7,7 +7,6 @@ from html import escape
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel, Field
 
 from shared.runtime.postgres import Connection
@@ -326,11 +325,6 @@ async def signatures_report(conn: Connection) -> list[SignatureCount]:
              GROUP BY site, kind ORDER BY site, kind"""
     )
     return [SignatureCount.model_validate(dict(r)) for r in rows]
-
-
-async def access_revoked(pool: asyncpg.Pool, user: str) -> bool:
-    """Whether a data manager revoked this user's access (and nobody restored it)."""
-    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM revoked_users WHERE user_id = $1)", user))
 
 
 class DatabaseLockView(BaseModel):

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 
-from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_PREFIX, EVENTS_STREAM, MSG_ID
+from shared.contracts.events import RecordedEvent, decode_envelope
+from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_STREAM, MSG_ID, DirectGets
+from shared.runtime.logging import error_summary
 from shared.runtime.metrics import DEAD_LETTERS
 
 REASON = "Trial-Dead-Letter-Reason"
@@ -64,35 +65,23 @@ async def dead_letters(
 ) -> list[DeadLetter]:
     """The dead letters not yet replayed (optionally of one handler, e.g. `projection:subjects`), oldest first."""
     subject = dead_letter_subject(*handler.split(":", 1)) if handler else f"{DEAD_LETTER_PREFIX}.>"
-    # The stream is named: looking it up by subject is an API call no service user may make.
-    sub = await js.subscribe(
-        subject, stream=DEAD_LETTER_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
-    )
     found: list[DeadLetter] = []
     resolved: set[int] = set()
-    try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=1)
-            except nats.errors.TimeoutError:
-                break  # nothing (more) to read
-            headers = msg.headers or {}
+    async for batch in DirectGets(js, DEAD_LETTER_STREAM).after(subject, 0, batch=256, timeout=5.0):
+        for msg in batch:
+            headers = msg.headers
             if RESOLVES in headers:
                 resolved.add(int(headers[RESOLVES]))
             else:
                 found.append(
                     DeadLetter(
-                        sequence=msg.metadata.sequence.stream,
+                        sequence=msg.sequence,
                         handler=headers.get(HANDLER, ""),
                         original_subject=headers.get(ORIGINAL_SUBJECT, ""),
                         original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
                         reason=headers.get(REASON, ""),
                     )
                 )
-            if msg.metadata.num_pending == 0:
-                break
-    finally:
-        await sub.unsubscribe()
     return [d for d in found if include_resolved or d.sequence not in resolved]
 
 
@@ -102,14 +91,14 @@ class Replay:
     failed: list[tuple[DeadLetter, str]] = field(default_factory=list)
 
 
-async def replay(js: JetStreamContext, handler: str, handle: Callable[[Msg], Awaitable[None]]) -> Replay:
+async def replay(js: JetStreamContext, handler: str, handle: Callable[[RecordedEvent], Awaitable[None]]) -> Replay:
     """Hand each unresolved dead letter's original to `handle` again; mark the ones it now processes."""
     outcome = Replay()
     for letter in await dead_letters(js, handler=handler):
         try:
             await handle(await original(js, letter.original_sequence))
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = error_summary(exc)
             log.error("dead_letter_replay_failed", handler=handler, sequence=letter.original_sequence, reason=reason)
             outcome.failed.append((letter, reason))
             continue
@@ -126,18 +115,11 @@ async def replay(js: JetStreamContext, handler: str, handle: Callable[[Msg], Awa
     return outcome
 
 
-async def original(js: JetStreamContext, sequence: int) -> Msg:
-    """The event at `sequence` in the record, as a consumer would receive it."""
-    sub = await js.subscribe(
-        f"{EVENTS_PREFIX}.>",
-        stream=EVENTS_STREAM,
-        ordered_consumer=True,
-        config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence),
-    )
-    try:
-        return await sub.next_msg(timeout=5)
-    finally:
-        await sub.unsubscribe()
+async def original(js: JetStreamContext, sequence: int) -> RecordedEvent:
+    """The event at `sequence` in the record, by a direct get; `UndecodableEvent` if no code can read it."""
+    raw = await js.get_msg(EVENTS_STREAM, seq=sequence, direct=True)
+    assert raw.data is not None and raw.subject is not None
+    return RecordedEvent(sequence=sequence, nats_subject=raw.subject, envelope=decode_envelope(raw.data))
 
 
 def print_replay(outcome: Replay) -> int:

@@ -337,40 +337,48 @@ class EventStore:
 
     async def _direct_after(self, subject_filter: str, sequence: int) -> list[RecordedEvent]:
         """Batched direct gets (server 2.11+) from `sequence` + 1 until the answering server has no more."""
-        events: list[RecordedEvent] = []
-        while True:
-            request = {"seq": sequence + 1, "next_by_subj": subject_filter, "batch": _DIRECT_BATCH}
-            replies, status, pending = await self._direct.ask(request, self._timeout)
-            events.extend(
-                RecordedEvent(
-                    sequence=int(headers[SEQUENCE]), nats_subject=headers[SUBJECT], envelope=decode_envelope(data)
-                )
-                for headers, data in replies
-            )
-            if status == NOT_FOUND or (status == END_OF_BATCH and pending == "0"):
-                return events
-            if status != END_OF_BATCH or not replies:
-                raise nats.js.errors.ServiceUnavailableError(description=f"direct get answered {status}")
-            sequence = events[-1].sequence
+        return [
+            stored.recorded()
+            async for batch in self._direct.after(subject_filter, sequence, batch=_DIRECT_BATCH, timeout=self._timeout)
+            for stored in batch
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message of a stream as a direct get returns it: no consumer, no acknowledgement."""
+
+    sequence: int
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+
+    def recorded(self) -> RecordedEvent:
+        """Decoded as an event of the record; raises `UndecodableEvent` with the reason."""
+        return RecordedEvent(sequence=self.sequence, nats_subject=self.subject, envelope=decode_envelope(self.data))
 
 
 @dataclass
 class _DirectBatch:
-    replies: list[tuple[dict[str, str], bytes]]
+    replies: list[StoredMessage]
     ended: asyncio.Future[dict[str, str]]
 
 
 class DirectGets:
-    """Batched direct gets (server 2.11+) over one connection, their answers routed from one subscription.
+    """Batched direct gets (server 2.11+) of one stream over one connection, their answers routed from one
+    subscription. This is how every service reads the record and the dead letters: no consumer is made, so no bus
+    user needs the right to create consumers beyond its own durable ones (a right to create unnamed ones is a right
+    to create or update any, since the server takes the name from the request's body).
 
     nats.py has no batched direct get. As its request/reply does, the answers of every request (the messages, then
     an end-of-batch status) come to one wildcard inbox, each request to a token of its own: one message sent per
     request, no subscription made or removed per request.
     """
 
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, stream: str = EVENTS_STREAM) -> None:
         # The context's own connection and API prefix (nats.py keeps them private).
         self._nc, self._api = js._nc, js._prefix
+        self._stream = stream
         self._inbox = self._nc.new_inbox()
         self._subscribed = False
         self._asked = 0
@@ -382,14 +390,12 @@ class DirectGets:
             return  # the asker gave up (timed out)
         headers = msg.headers or {}
         if STATUS not in headers:
-            batch.replies.append((headers, msg.data))
+            batch.replies.append(StoredMessage(int(headers[SEQUENCE]), headers[SUBJECT], msg.data, headers))
         elif not batch.ended.done():
             batch.ended.set_result(headers)
 
-    async def ask(
-        self, request: dict[str, object], timeout: float
-    ) -> tuple[list[tuple[dict[str, str], bytes]], str, str | None]:
-        """One batched direct get: the messages (headers, data), then the closing status and how many remain."""
+    async def ask(self, request: dict[str, object], timeout: float) -> tuple[list[StoredMessage], str, str | None]:
+        """One batched direct get: the messages, then the closing status and how many remain."""
         if not self._subscribed:
             await self._nc.subscribe(f"{self._inbox}.*", cb=self._route)
             self._subscribed = True
@@ -398,13 +404,28 @@ class DirectGets:
         batch = self._pending[token] = _DirectBatch([], asyncio.get_running_loop().create_future())
         try:
             await self._nc.publish(
-                f"{self._api}.DIRECT.GET.{EVENTS_STREAM}", json.dumps(request).encode(), reply=f"{self._inbox}.{token}"
+                f"{self._api}.DIRECT.GET.{self._stream}", json.dumps(request).encode(), reply=f"{self._inbox}.{token}"
             )
             async with asyncio.timeout(timeout):
                 end = await batch.ended
         finally:
             del self._pending[token]
         return batch.replies, end[STATUS], end.get(NUM_PENDING)
+
+    async def after(
+        self, subject_filter: str, sequence: int, *, batch: int, timeout: float
+    ) -> AsyncIterator[list[StoredMessage]]:
+        """The messages matching the filter after `sequence`, in batches, until the answering server has no more."""
+        while True:
+            request = {"seq": sequence + 1, "next_by_subj": subject_filter, "batch": batch}
+            replies, status, pending = await self.ask(request, timeout)
+            if replies:
+                yield replies
+            if status == NOT_FOUND or (status == END_OF_BATCH and pending == "0"):
+                return
+            if status != END_OF_BATCH or not replies:
+                raise nats.js.errors.ServiceUnavailableError(description=f"direct get answered {status}")
+            sequence = replies[-1].sequence
 
 
 # A pull request's end, from the server: no messages (404), expired (408), or ended otherwise (409: leadership
@@ -497,36 +518,28 @@ class PullFeed:
 
 async def read_through(
     js: JetStreamContext, last: int, *, batch_size: int, timeout: float = 10.0
-) -> AsyncIterator[list[Msg]]:
-    """The event stream from its start through sequence `last`, in batches of up to `batch_size` messages, through
-    an ordered push consumer. `TimeoutError` (nats.py's) when nothing arrives for `timeout` seconds.
-
-    Read with `next_msg`, not a callback: nats.py answers the server's flow control for a callback subscription
-    on receipt, not once the message is taken, so a reader slower than the server (any replay that writes)
-    lets messages pile up in the client until it drops them as a slow consumer. `next_msg` answers only once
-    the messages before it are taken: the server waits for the reader.
-    """
+) -> AsyncIterator[list[StoredMessage]]:
+    """The event stream from its start through sequence `last`, in batches of up to `batch_size` messages, by
+    batched direct gets (no consumer). A replica that answers before it has caught up with `last` is asked again;
+    `TimeoutError` when the stream has not reached `last` within `timeout` seconds."""
     if last < 1:
         return
-    # The stream is named: a service user may not look streams up by subject.
-    sub = await js.subscribe(
-        f"{EVENTS_PREFIX}.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=api.DeliverPolicy.ALL
-    )
-    try:
-        batch: list[Msg] = []
-        while True:
-            msg = await sub.next_msg(timeout=timeout)
-            sequence = msg.metadata.sequence.stream
-            if sequence <= last:
-                batch.append(msg)
-            if batch and (sequence >= last or len(batch) >= batch_size):
-                yield batch
-                batch = []
-            if sequence >= last:
+    direct = DirectGets(js)
+    read = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while read < last:
+        async for batch in direct.after(f"{EVENTS_PREFIX}.>", read, batch=batch_size, timeout=timeout):
+            wanted = [m for m in batch if m.sequence <= last]
+            if wanted:
+                yield wanted
+                read = wanted[-1].sequence
+                deadline = loop.time() + timeout
+            if read >= last or len(wanted) < len(batch):
                 return
-    finally:
-        with contextlib.suppress(nats.errors.Error):
-            await sub.unsubscribe()
+        if loop.time() > deadline:
+            raise TimeoutError(f"the event stream answered up to {read}, not {last}")
+        await asyncio.sleep(0.05)
 
 
 def to_recorded(msg: Msg) -> RecordedEvent:

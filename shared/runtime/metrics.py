@@ -25,6 +25,14 @@ CONSUMER_LAG = Gauge("trial_consumer_lag_events", "Events in the record a consum
 DEAD_LETTERS = Counter(
     "trial_dead_letters", "Messages a handler gave up on, sent to the dead-letter stream", ["handler"]
 )
+CONSUMER_DRIFT = Counter(
+    "trial_consumer_drift",
+    "Durable consumers found with another delivery than their owner made (filter, acknowledgement, deliveries)",
+    ["consumer"],
+)
+SAE_ALERTS_RECONCILED = Counter(
+    "trial_sae_alerts_reconciled", "SAE alerts the reaction missed, raised late by the safety service's reconciliation"
+)
 OPEN_SAE_ALERTS = Gauge("trial_open_sae_alerts", "SAE alerts raised and not yet acknowledged by the safety team")
 
 

@@ -21,15 +21,17 @@ from nats.js import JetStreamContext, api
 
 from shared.contracts.events import RecordedEvent, UndecodableEvent
 from shared.readmodels.catalogue import durable_consumer
+from shared.runtime.consumers import CHECK_SECONDS, drifted
 from shared.runtime.deadletters import dead_letter
 from shared.runtime.eventstore import (
     EVENTS_PREFIX,
     EVENTS_STREAM,
     DecodedEvents,
     PullFeed,
+    StoredMessage,
     read_through,
-    to_recorded,
 )
+from shared.runtime.logging import error_summary
 from shared.runtime.metrics import CONSUMER_LAG
 from shared.runtime.postgres import CONNECTION_ERRORS, Connection
 from shared.runtime.writebatch import WriteBatch
@@ -184,14 +186,13 @@ async def skip_to(conn: Connection, name: str, sequence: int) -> None:
     )
 
 
-def applying(projection: Projection, pool: asyncpg.Pool) -> Callable[[Msg], Awaitable[None]]:
+def applying(projection: Projection, pool: asyncpg.Pool) -> Callable[[RecordedEvent], Awaitable[None]]:
     """Apply one event to the read model now, outside stream order: a dead letter's replay.
 
     (`rebuild` applies every event again in stream order, when order matters for the model.)
     """
 
-    async def handle(msg: Msg) -> None:
-        event = to_recorded(msg)
+    async def handle(event: RecordedEvent) -> None:
         async with pool.acquire() as conn, conn.transaction():
             writes = WriteBatch(conn)
             await projection.apply(writes, event)
@@ -211,6 +212,7 @@ class ProjectionRunner:
         retry_delay: float = 0.5,
         batch_size: int = FETCH_BATCH,
         decoded: DecodedEvents | None = None,
+        check_seconds: float = CHECK_SECONDS,
         gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         """`gather_seconds`: after a batch smaller than `batch_size`, how long to let the next one gather
@@ -224,6 +226,7 @@ class ProjectionRunner:
         self._retry_delay = retry_delay
         self._batch_size = batch_size
         self._gather_seconds = gather_seconds
+        self._check_seconds = check_seconds
         self._stopping = asyncio.Event()
         # Where the checkpoint stands, as this runner (the projection's leader) last moved it.
         self._checkpoint = 0
@@ -254,7 +257,7 @@ class ProjectionRunner:
                         with contextlib.suppress(*TRANSIENT):
                             await leader.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
             except INTERRUPTIONS as exc:
-                self._log.warning("projection_interrupted", error=repr(exc))
+                self._log.warning("projection_interrupted", error=type(exc).__name__)
                 await self._pause(self._retry_delay * 4)
 
     async def _follow(self, leader: Connection) -> None:
@@ -276,8 +279,15 @@ class ProjectionRunner:
         )
         await self._js.add_consumer(EVENTS_STREAM, config=config)
         self._log.info("projection_following", from_sequence=start)
+        loop = asyncio.get_running_loop()
+        check_at = loop.time() + self._check_seconds
         async with PullFeed(self._js, EVENTS_STREAM, self.durable, batch=self._batch_size) as feed:
             while not self._stopping.is_set():
+                if loop.time() >= check_at:
+                    # Changed behind the runner's back: made again from the checkpoint, which nothing else moves.
+                    if await drifted(self._js, EVENTS_STREAM, config):
+                        return
+                    check_at = loop.time() + self._check_seconds
                 msgs = await feed.next()
                 if not msgs:
                     self._lag.set(0)
@@ -298,7 +308,9 @@ class ProjectionRunner:
         except INTERRUPTIONS:
             raise
         except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
-            self._log.warning("projection_batch_failed", error=repr(exc), first=msgs[0].metadata.sequence.stream)
+            self._log.warning(
+                "projection_batch_failed", error=error_summary(exc), first=msgs[0].metadata.sequence.stream
+            )
         for msg in msgs:
             await self._handle_one(conn, msg)
         self._checkpoint = await read_checkpoint(conn, self.projection.name)
@@ -319,9 +331,11 @@ class ProjectionRunner:
                 break  # reading it again will not help
             except Exception as exc:
                 error = exc
-                self._log.warning("projection_event_failed", sequence=sequence, attempt=attempt, error=repr(exc))
+                self._log.warning(
+                    "projection_event_failed", sequence=sequence, attempt=attempt, error=error_summary(exc)
+                )
                 await self._pause(self._retry_delay * attempt)
-        await self._dead_letter(conn, msg, f"{type(error).__name__}: {error}")
+        await self._dead_letter(conn, msg, error_summary(error) if error else "failed")
 
     async def _dead_letter(self, conn: Connection, msg: Msg, reason: str) -> None:
         sequence = msg.metadata.sequence.stream
@@ -431,21 +445,21 @@ async def _replay_into(
     replayed = dict.fromkeys((p.name for p in projections), 0)
     unreadable: list[int] = []
 
-    def runs(msgs: Sequence[Msg]) -> list[tuple[list[RecordedEvent], int]]:
+    def runs(msgs: Sequence[StoredMessage]) -> list[tuple[list[RecordedEvent], int]]:
         """The batch decoded, in runs of events each with the sequence its checkpoint moves to: an event no
         code can read (already dead-lettered by the live runner) ends a run and is stepped over."""
         found: list[tuple[list[RecordedEvent], int]] = []
         events: list[RecordedEvent] = []
         for msg in msgs:
             try:
-                events.append(to_recorded(msg))
+                events.append(msg.recorded())
             except UndecodableEvent as exc:
-                sequence = msg.metadata.sequence.stream
-                log.error("rebuild_unreadable_event", sequence=sequence, error=str(exc))
+                sequence = msg.sequence
+                log.error("rebuild_unreadable_event", sequence=sequence, error=error_summary(exc))
                 unreadable.append(sequence)
                 found.append((events, sequence))
                 events = []
-        found.append((events, msgs[-1].metadata.sequence.stream))
+        found.append((events, msgs[-1].sequence))
         return found
 
     async def write(batch: list[tuple[list[RecordedEvent], int]]) -> None:

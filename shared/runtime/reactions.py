@@ -18,8 +18,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.contracts.events import RecordedEvent, UndecodableEvent
+from shared.runtime.consumers import CHECK_SECONDS, drifted
 from shared.runtime.deadletters import dead_letter
 from shared.runtime.eventstore import EVENTS_STREAM, PullFeed, to_recorded, trial_wide
+from shared.runtime.logging import error_summary
 from shared.runtime.metrics import CONSUMER_LAG
 from shared.runtime.projections import TRANSIENT
 
@@ -33,13 +35,9 @@ class Reaction(Protocol):
     async def react(self, event: RecordedEvent) -> None: ...
 
 
-def reacting(reaction: Reaction) -> Callable[[Msg], Awaitable[None]]:
+def reacting(reaction: Reaction) -> Callable[[RecordedEvent], Awaitable[None]]:
     """React to one event again: a dead letter's replay (reactions are idempotent by construction)."""
-
-    async def handle(msg: Msg) -> None:
-        await reaction.react(to_recorded(msg))
-
-    return handle
+    return reaction.react
 
 
 class ReactionRunner:
@@ -53,6 +51,7 @@ class ReactionRunner:
         retry_delay: float = 0.5,
         ack_wait: float = 10.0,
         batch_size: int = 16,
+        check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.reaction = reaction
         self._js = js
@@ -61,6 +60,7 @@ class ReactionRunner:
         self._retry_delay = retry_delay
         self._ack_wait = ack_wait
         self._batch_size = batch_size
+        self._check_seconds = check_seconds
         self._stopping = asyncio.Event()
         self.durable = f"reaction-{reaction.name}"
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
@@ -70,8 +70,8 @@ class ReactionRunner:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def ensure_consumer(self) -> None:
-        config = api.ConsumerConfig(
+    def consumer_config(self) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
             durable_name=self.durable,
             filter_subjects=[trial_wide(t) for t in self.reaction.event_types],
             deliver_policy=api.DeliverPolicy.ALL,
@@ -79,11 +79,21 @@ class ReactionRunner:
             ack_wait=self._ack_wait,
             max_ack_pending=self._batch_size * 8,
         )
+
+    async def ensure_consumer(self) -> None:
+        """The consumer as this reaction makes it. One found delivering otherwise (changed behind its back: its
+        acknowledgements may have passed facts never reacted to) is made again from the record's start: reactions
+        are idempotent, so every trigger is reacted to once more and what was missed is done now."""
+        config = self.consumer_config()
+        # Looked at before anything is written: an update would put the filter back, but not what it let pass.
+        if await drifted(self._js, EVENTS_STREAM, config, gone=False):
+            await self._js.delete_consumer(EVENTS_STREAM, self.durable)
+            self._log.warning("reaction_consumer_made_again", from_sequence=1)
         try:
             # Creating a consumer that exists with the same configuration is a no-op.
             await self._js.add_consumer(EVENTS_STREAM, config=config)
         except nats.js.errors.BadRequestError as exc:
-            # Another configuration from an earlier version: keep it (and its acknowledgements), say so.
+            # Another acknowledgement wait or batch, from an earlier version: keep it (and its acknowledgements).
             self._log.warning("reaction_consumer_differs", error=exc.description)
 
     async def run(self) -> None:
@@ -93,22 +103,29 @@ class ReactionRunner:
                 async with PullFeed(self._js, EVENTS_STREAM, self.durable, batch=self._batch_size) as feed:
                     await self._consume(feed)
             except TRANSIENT as exc:
-                self._log.warning("reaction_interrupted", error=repr(exc))
+                self._log.warning("reaction_interrupted", error=type(exc).__name__)
                 await self._pause(self._retry_delay * 4)
 
     async def _consume(self, feed: PullFeed) -> None:
+        """Until stopped, or until the consumer is found changed (then `run` makes it again)."""
+        loop = asyncio.get_running_loop()
+        check_at = loop.time() + self._check_seconds
         while not self._stopping.is_set():
             msgs = await feed.next()
             for msg in msgs:
                 await self._handle(msg)
             self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)
+            if loop.time() >= check_at:
+                if await drifted(self._js, EVENTS_STREAM, self.consumer_config()):
+                    return
+                check_at = loop.time() + self._check_seconds
 
     async def _handle(self, msg: Msg) -> None:
         sequence = msg.metadata.sequence.stream
         try:
             event = to_recorded(msg)
         except UndecodableEvent as exc:
-            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            await self._dead_letter(msg, error_summary(exc))
             return
         if msg.metadata.num_delivered > self._max_deliveries:
             await self._dead_letter(msg, f"delivered {msg.metadata.num_delivered} times without success")
@@ -124,9 +141,9 @@ class ReactionRunner:
                 raise
             except Exception as exc:
                 error = exc
-                self._log.warning("reaction_failed", sequence=sequence, attempt=attempt, error=repr(exc))
+                self._log.warning("reaction_failed", sequence=sequence, attempt=attempt, error=error_summary(exc))
                 await self._pause(self._retry_delay * attempt)
-        await self._dead_letter(msg, f"{type(error).__name__}: {error}")
+        await self._dead_letter(msg, error_summary(error) if error else "failed")
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         await dead_letter(self._js, msg, kind="reaction", name=self.reaction.name, reason=reason)

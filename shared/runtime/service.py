@@ -25,6 +25,7 @@ from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.runtime.eventstore import EventStore, History, event_subject, streams_ready, subject_history
 from shared.runtime.health import HealthServer, nats_connected
+from shared.runtime.logging import error_summary
 from shared.runtime.metrics import COMMANDS
 from shared.runtime.projections import TRANSIENT
 from shared.runtime.reactions import Reaction, ReactionRunner
@@ -121,7 +122,7 @@ class ServiceRuntime:
         )
         await self._health.start()
         for build in self._reactions:
-            runner = ReactionRunner(build(), js)
+            runner = ReactionRunner(build(), js, check_seconds=self.settings.consumer_check_seconds)
             self._running.append((runner, asyncio.create_task(runner.run())))
         self._ticking = [asyncio.create_task(self._tick(*clock)) for clock in self._clocks]
         log.info("service_started", service=self.name, protocol_version=self.protocol.version)
@@ -141,7 +142,7 @@ class ServiceRuntime:
             try:
                 await job()
             except TRANSIENT as exc:
-                log.warning(f"{name}_failed", error=repr(exc))
+                log.warning(f"{name}_failed", error=error_summary(exc))
             await asyncio.sleep(seconds)
 
     async def _handlers_subscribed(self) -> bool:
@@ -290,12 +291,8 @@ class ServiceRuntime:
         COMMANDS.labels(outcome="replayed" if outcome.replayed else "accepted").inc()
         # Built from the recorded events, so a replayed command answers exactly as the first time.
         answer = result(outcome.events) if result else {}
-        bound.info(
-            "command_accepted",
-            events=[e.envelope.type for e in outcome.events],
-            replayed=outcome.replayed,
-            result=answer,
-        )
+        # The events' types only: what was decided (eligibility, arm, values) is in the record, never in a log.
+        bound.info("command_accepted", events=[e.envelope.type for e in outcome.events], replayed=outcome.replayed)
         return CommandReply(
             accepted=True,
             event_ids=[e.envelope.id for e in outcome.events],

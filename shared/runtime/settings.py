@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.protocol import ProtocolDefinition, cached_protocol
+from shared.runtime.consumers import CHECK_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROTOCOL_FILE = PROJECT_ROOT / "protocol" / "NCT06646146.yaml"
@@ -26,6 +27,9 @@ class TrialSettings(BaseSettings):
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of each stream (3 in a cluster)")
     command_verify_keys: str | None = Field(
         None, description="services: the gateway's public keys, 'kid:<base64url>[,...]' (shared.contracts.attestation)"
+    )
+    consumer_check_seconds: float = Field(
+        CHECK_SECONDS, gt=0, description="how often a durable consumer's owner checks it still delivers as made"
     )
     health_port: int | None = Field(None, ge=1, le=65535, description="serve /healthz and /readyz here (probes)")
     ae_dictionary_file: Path | None = Field(

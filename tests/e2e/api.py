@@ -16,7 +16,7 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore, subject_history
 from tests.conftest import SubjectIds
 
-SECRET = "k" * 40
+SECRET = "fcmjBGtth1w8kQm_PEF8jMwKSbkimeSwphaHENXkvsk"  # a test key: random, and published with the tests
 KEYS = f"e2e:{SECRET}"
 ISSUER = "trial-gateway"
 # The screening as a coordinator enters it: EX11 is the investigator's judgement (a correction keeps it).

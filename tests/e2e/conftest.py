@@ -102,6 +102,7 @@ def system(
         OIDC_ISSUER=identity_provider,
         OIDC_AUDIENCE=GATEWAY_AUDIENCE,
         COMMAND_TIMEOUT_SECONDS="3",
+        CONSUMER_CHECK_SECONDS="2",
         RANDOMIZATION_SEED=TEST_SEED,
         PROTOCOL_FILE=str(system_protocol_file),
         **COMMAND_KEYS,

@@ -108,7 +108,8 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
         # The sign-in grows older than the protocol's window; a silent sign-in keeps its time, so it is refused.
         await asyncio.sleep(REAUTHENTICATION_SECONDS + 1)
         silent = (await sign_in(system.identity_provider, "investigator.nfh", http=browser)).access_token
-        stale = await client.post(f"{base}/signatures/eligibility", json=statement, headers=headers(silent, new_key()))
+        key = new_key()  # the page repeats the same request, under the same key, after the fresh sign-in
+        stale = await client.post(f"{base}/signatures/eligibility", json=statement, headers=headers(silent, key))
         assert stale.status_code == 401 and stale.json()["rule"] == "signature.reauthentication", stale.text
         challenge = stale.headers["WWW-Authenticate"]
         assert f'max_age="{REAUTHENTICATION_SECONDS}"' in challenge, challenge
@@ -117,7 +118,7 @@ async def test_a_signature_invalidated_by_a_correction_is_signed_again_only_afte
         fresh = (
             await sign_in(system.identity_provider, "investigator.nfh", http=browser, max_age=REAUTHENTICATION_SECONDS)
         ).access_token
-        again = await client.post(f"{base}/signatures/eligibility", json=statement, headers=headers(fresh, new_key()))
+        again = await client.post(f"{base}/signatures/eligibility", json=statement, headers=headers(fresh, key))
     assert again.status_code == 201, again.text
     authenticated = datetime.fromisoformat(again.json()["authenticated_at"])
     assert (datetime.now(UTC) - authenticated).total_seconds() < REAUTHENTICATION_SECONDS

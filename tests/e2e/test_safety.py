@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,12 @@ import asyncpg
 import httpx
 import nats.errors
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from devstack.examples import serious_adverse_event
+from ops.bus_permissions import SAE_REACTION_CONSUMER
 from services.gateway.auth import Role
 from services.safety.alerting import escalate_overdue
 from services.safety.watch import AlertWatcher
@@ -28,7 +31,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EventStore, PullFeed, subject_history
+from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_STREAM, EventStore, PullFeed, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, consented, headers, new_key, token
@@ -112,6 +115,36 @@ async def test_an_sae_reaches_a_durable_subscriber_again_until_acknowledged_and_
                 assert await watcher.receive(msg) is None, "an acknowledged alert is not shown again"
                 late_deliveries += 1
         assert late_deliveries <= 2, "settled deliveries stop coming"
+
+
+async def test_an_sae_reported_while_the_reactions_consumer_is_rewritten_to_deliver_nothing_still_raises_its_alert(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, alert_inbox: PullFeed, nc: Client, js: JetStreamContext
+) -> None:
+    # Only the administrator can still do this (no service user may: test_bus_permissions); done all the same.
+    silencing = {
+        "stream_name": EVENTS_STREAM,
+        "config": {
+            "name": SAE_REACTION_CONSUMER,
+            "ack_policy": "explicit",
+            "deliver_policy": "all",
+            "filter_subject": "trial.events.NOTHING.>",
+            "max_deliver": 1,
+        },
+    }
+    answer = await nc.request(f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}", json.dumps(silencing).encode())
+    assert b'"error"' not in answer.data, answer.data
+    site, subject, bearer = await consented(client, subject_ids)
+
+    body = await report(client, site, subject, bearer)
+
+    alert, msg = await next_alert_for(alert_inbox, body["ae_id"], timeout=60)
+    await msg.ack()
+    assert (alert.site, alert.subject) == (site, subject)
+    info = await js.consumer_info(EVENTS_STREAM, SAE_REACTION_CONSUMER)
+    assert set(info.config.filter_subjects or []) == {
+        "trial.events.*.*.AdverseEventReported",
+        "trial.events.*.*.AdverseEventUpdated",
+    }, "the reaction made its consumer again"
 
 
 async def test_acknowledging_twice_returns_the_first_acknowledgement(

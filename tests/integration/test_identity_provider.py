@@ -17,7 +17,7 @@ from shared.contracts.protocol import ProtocolDefinition
 
 OTHER_API = "urn:nct06646146:another-api"
 NO_ROLE = Account("visitor", "A Visitor", ("staff",))
-DEVELOPMENT_KEYS = {"dev": "d" * 40}
+DEVELOPMENT_KEYS = {"dev": "Ee4MVjrfHa882d11HIRyq3gFIOp1kS5av0vku167-bU"}
 
 
 def provider_in(folder: Path, protocol: ProtocolDefinition) -> IdentityProvider:

@@ -78,6 +78,7 @@ from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 from tests.conftest import COMMAND_KEYS
 
 pytestmark = pytest.mark.integration
+TOKEN_KEY = "Sk_1u1x6Z2I_rZXJTiJzKWPGF6vnPz3m0j9GZhUYW1g"  # a test key: random, and published with the tests
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 # A small local dictionary as the sponsor would supply (MedDRA itself is licensed).
@@ -697,7 +698,7 @@ async def test_once_the_database_is_locked_every_export_is_the_one_made_as_of_th
     settings = GatewaySettings(
         nats_url=own_nats,
         database_url=database_url,
-        token_signing_keys=f"t:{'t' * 40}",
+        token_signing_keys=f"t:{TOKEN_KEY}",
         command_signing_key=COMMAND_KEYS["COMMAND_SIGNING_KEY"],
     )
     dictionary = AeDictionary.load(settings.ae_dictionary_file)
@@ -709,7 +710,13 @@ async def test_once_the_database_is_locked_every_export_is_the_one_made_as_of_th
     assert reproduced["ae.csv"].count("\n") == live["ae.csv"].count("\n") - 1, "the report after the lock left out"
 
     app = create_app(settings)
-    bearer = issue_token({"t": "t" * 40}, issuer=settings.token_issuer, role=Role.STATISTICIAN, site=None, hours=1)
+    bearer = issue_token(
+        {"t": "Sk_1u1x6Z2I_rZXJTiJzKWPGF6vnPz3m0j9GZhUYW1g"},
+        issuer=settings.token_issuer,
+        role=Role.STATISTICIAN,
+        site=None,
+        hours=1,
+    )
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http,

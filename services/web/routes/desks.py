@@ -124,20 +124,24 @@ async def safety_events(request: Request, pages: PagesOf) -> Response:
     the browser reconnects by itself)."""
     session = pages.signed_in(request)
     gateway: Gateway = request.app.state.gateway
+    # The gateway says who may see the alerts: its refusal is this page's, before any stream is opened.
+    first = {a["alert_id"] for a in await gateway.get(session, "/v1/safety/alerts")}
 
     async def changes() -> AsyncIterator[str]:
-        seen: set[str] | None = None
+        seen = first
         for _ in range(600):
+            await asyncio.sleep(1)
             if await request.is_disconnected():
                 return
             try:
                 now = {a["alert_id"] for a in await gateway.get(session, "/v1/safety/alerts")}
-            except (GatewayProblem, httpx.HTTPError):
-                now = seen or set()
-            if seen is not None and now != seen:
+            except GatewayProblem:
+                return  # signed out, or no longer allowed: nothing more to ask on this person's behalf
+            except httpx.HTTPError:
+                now = seen
+            if now != seen:
                 yield f"event: alerts\ndata: {len(now)}\n\n"
             seen = now
-            await asyncio.sleep(1)
 
     return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

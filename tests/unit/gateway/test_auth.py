@@ -150,3 +150,16 @@ def test_groups_giving_no_trial_role_are_refused(groups: object) -> None:
 def test_an_account_with_two_trial_roles_is_refused_rather_than_guessed() -> None:
     with pytest.raises(RoleNotGranted, match="more than one trial role"):
         PROVIDER.trial_role(["trial:NFH:investigator", "trial:GZ2:investigator"])
+
+
+def test_a_token_saying_its_holder_signed_in_after_it_was_issued_is_refused() -> None:
+    now = datetime.now(UTC)
+    tomorrow = int((now + timedelta(days=1)).timestamp())
+    with pytest.raises(InvalidToken, match="signed in after it was issued"):
+        verify_token(signed(auth_time=tomorrow), KEYS, issuer=ISSUER)
+    # A provider's clock a few seconds ahead is no lie; a sign-in an hour ago is a real one.
+    a_little_ahead = int((now + timedelta(seconds=5)).timestamp())
+    assert verify_token(signed(auth_time=a_little_ahead), KEYS, issuer=ISSUER).authenticated_at is not None
+    an_hour_ago = int((now - timedelta(hours=1)).timestamp())
+    principal = verify_token(signed(auth_time=an_hour_ago), KEYS, issuer=ISSUER)
+    assert principal.authenticated_at == datetime.fromtimestamp(an_hour_ago, UTC)

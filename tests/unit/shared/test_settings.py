@@ -1,5 +1,6 @@
 """Settings: environment first, secrets as files when mounted."""
 
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from shared.runtime.settings import PROJECT_ROOT, load_settings
 def test_secrets_are_read_from_files_when_a_secrets_dir_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "token_signing_keys").write_text("k9:" + "s" * 40)
+    (tmp_path / "token_signing_keys").write_text("k9:dtp5NW0-tKvJfWMWAuCWuWtZzeYhc48vm-qOVIvt0nk")
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
     assert list(load_settings(GatewaySettings).signing_keys()) == ["k9"]
 
@@ -34,7 +35,7 @@ def test_with_an_identity_provider_alone_the_gateway_issues_no_tokens_of_its_own
 @pytest.mark.parametrize("published", [DEV_SIGNING_KEYS, "ops:dev-only-signing-key-never-use-in-production-0123"])
 def test_the_gateway_refuses_a_published_development_key_outside_development_mode(published: str) -> None:
     with pytest.raises(UnsafeConfiguration, match="published"):
-        GatewaySettings(token_signing_keys=f"k9:{'s' * 40},{published}").signing_keys()
+        GatewaySettings(token_signing_keys=f"k9:dtp5NW0-tKvJfWMWAuCWuWtZzeYhc48vm-qOVIvt0nk,{published}").signing_keys()
     assert "dev" in GatewaySettings(development_mode=True).signing_keys()
 
 
@@ -58,3 +59,23 @@ def test_the_gateway_process_exits_at_once_with_one_sentence_when_unsafe(tmp_pat
         "gateway: refusing to start: no token issuer: set OIDC_ISSUER and OIDC_AUDIENCE (or TOKEN_SIGNING_KEYS, or "
         "DEVELOPMENT_MODE for the known development key)"
     )
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("a" * 32, "too short"),
+        ("k" * 40, "too short"),
+        ("0123456789abcdef" * 3, "too short"),  # hex: 4 bits a character
+        ("ab" * 40, "not random"),
+        ("password" * 8, "not random"),
+    ],
+)
+def test_the_gateway_refuses_a_token_key_of_low_entropy(secret: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        GatewaySettings(token_signing_keys=f"k9:{secret}")
+
+
+def test_a_key_from_a_random_generator_is_taken_in_base64url_or_hex() -> None:
+    for secret in (secrets.token_urlsafe(32), secrets.token_hex(32)):
+        assert GatewaySettings(token_signing_keys=f"k9:{secret}").signing_keys() == {"k9": secret}
