@@ -105,8 +105,9 @@ SAFETY_TEAM_ACKS = f"$JS.ACK.{ALERTS_STREAM}.{SAFETY_TEAM_CONSUMER}.>"
 PERMISSIONS: dict[str, Permissions] = {
     # Streams, consumers and the migration of the record: the provisioning job and the tests' fixtures.
     "admin": Permissions(publish=[">"], subscribe=[">"]),
-    # Commands, and how far the record goes (a read that waits for a client's own writes checks it exists).
-    "gateway": Permissions(publish=["trial.cmd.>", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]),
+    # Commands, how far the record goes (a read that waits for a client's own writes checks it exists), and the
+    # record itself for whose access is revoked (it already reads every read model).
+    "gateway": Permissions(publish=["trial.cmd.>", *READ_EVENTS]),
     "screening": Permissions(
         publish=[
             *facts(

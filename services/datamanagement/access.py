@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from shared.contracts.access import revoked_users
 from shared.contracts.events import DomainEvent, UserAccessRestored, UserAccessRevoked
 from shared.contracts.forms import AccessChangeRecord
 from shared.contracts.rules import RecordedBefore, RuleViolation
@@ -13,19 +14,6 @@ class NotRevoked(RuleViolation):
 
 class OwnAccess(RuleViolation):
     rule, title = "access.own", "Nobody revokes their own access"
-
-
-def revoked_users(facts: Sequence[DomainEvent]) -> frozenset[str]:
-    revoked: frozenset[str] = frozenset()
-    for fact in facts:
-        match fact:
-            case UserAccessRevoked(user=user):
-                revoked |= {user}
-            case UserAccessRestored(user=user):
-                revoked -= {user}
-            case _:
-                pass
-    return revoked
 
 
 def change_access(facts: Sequence[DomainEvent], change: AccessChangeRecord, *, by: str) -> list[DomainEvent]:

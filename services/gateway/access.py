@@ -11,7 +11,6 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.gateway import tokens
 from services.gateway.auth import InvalidToken, Principal, ProviderUnavailable, Right, RoleNotGranted
 from services.gateway.errors import forbidden, rejection_problem, service_unavailable, unauthorized
 from services.gateway.middleware import timed
@@ -45,7 +44,7 @@ async def principal(
             raise forbidden(str(exc)) from exc
         except ProviderUnavailable as exc:
             raise service_unavailable(str(exc)) from exc
-        refused = await tokens.refusal(request.app.state.pool, caller)
+        refused = await request.app.state.standing.refusal(caller)
         if refused is not None:
             raise unauthorized(refused)
     return caller

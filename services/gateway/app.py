@@ -26,9 +26,11 @@ from services.gateway.routes.session import session_router
 from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
+from services.gateway.tokens import TokenStanding
 from shared.contracts.attestation import CommandSigner
 from shared.readmodels.dictionary import AeDictionary
 from shared.runtime import bus
+from shared.runtime.eventstore import EventStore
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.postgres import apply_migrations, create_pool, create_pool_when_up
 
@@ -60,6 +62,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.nc = nc
         app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds, signer=signer)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
+        app.state.standing = TokenStanding(
+            pool, EventStore(nc.jetstream(), cached_histories=1), settings.protocol().trial_id
+        )
         # Metrics on the health port, as every service: not on the public port behind the ingress.
         health = HealthServer(settings.health_port, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)})
         await health.start()

@@ -1,14 +1,17 @@
-"""Whether a verified token still stands: not ended by its holder (a sign-out), and its holder's access not revoked
-by a data manager. One statement per request, both asked at once."""
+"""Whether a verified token still stands: not ended by its holder (a sign-out, kept in the gateway's own table), and
+its holder's access not revoked by a data manager (read from the record itself, where only the data management
+service may write it: no database role can let a revoked user in again). Both asked at once, per request."""
+
+import asyncio
+from dataclasses import dataclass
 
 import asyncpg
 
 from services.gateway.auth import Principal
+from shared.contracts.access import revoked_users
+from shared.runtime.eventstore import EventStore, trial_history
 
-STANDING = """
-SELECT EXISTS (SELECT 1 FROM ended_tokens WHERE issuer = $1 AND token_id = $2) AS ended,
-       EXISTS (SELECT 1 FROM revoked_users WHERE user_id = $3) AS revoked
-"""
+ENDED = "SELECT EXISTS (SELECT 1 FROM ended_tokens WHERE issuer = $1 AND token_id = $2)"
 
 # Ended tokens are kept until they expire, and for a while after (a clock behind); then forgotten.
 END = """
@@ -17,17 +20,31 @@ INSERT INTO ended_tokens (issuer, token_id, expires_at) VALUES ($1, $2, $3) ON C
 """
 
 
-async def refusal(pool: asyncpg.Pool, caller: Principal) -> str | None:
-    """Why this verified token is no longer taken, or None when it stands."""
-    row = await pool.fetchrow(STANDING, caller.issuer, caller.token_id, caller.actor)
-    assert row is not None
-    if row["ended"]:
-        return "signed out: sign in again"
-    if row["revoked"]:
-        return "access revoked"
-    return None
+@dataclass
+class TokenStanding:
+    pool: asyncpg.Pool
+    record: EventStore
+    trial_id: str
+    # The revoked users as of the trial-level history last read (its last sequence): worked out once per change.
+    _revoked: tuple[int, frozenset[str]] = (-1, frozenset())
 
+    async def refusal(self, caller: Principal) -> str | None:
+        """Why this verified token is no longer taken, or None when it stands."""
+        ended, revoked = await asyncio.gather(
+            self.pool.fetchval(ENDED, caller.issuer, caller.token_id), self.revoked_users()
+        )
+        if ended:
+            return "signed out: sign in again"
+        if caller.actor in revoked:
+            return "access revoked"
+        return None
 
-async def end(pool: asyncpg.Pool, caller: Principal) -> None:
-    """Refuse this token from now on, on every replica: what a sign-out does."""
-    await pool.execute(END, caller.issuer, caller.token_id, caller.expires_at)
+    async def revoked_users(self) -> frozenset[str]:
+        history = await self.record.load(trial_history(self.trial_id))
+        if history.last_sequence != self._revoked[0]:
+            self._revoked = (history.last_sequence, revoked_users(e.data for e in history.events))
+        return self._revoked[1]
+
+    async def end(self, caller: Principal) -> None:
+        """Refuse this token from now on, on every replica: what a sign-out does."""
+        await self.pool.execute(END, caller.issuer, caller.token_id, caller.expires_at)

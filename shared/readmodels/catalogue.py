@@ -26,7 +26,6 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
         "queries",
         "query_messages",
         "signatures",
-        "revoked_users",
         "database_lock",
     ),
 }

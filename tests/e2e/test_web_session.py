@@ -28,7 +28,7 @@ async def test_a_cookie_copied_before_sign_out_is_refused_after_it(browser: Brow
     await sign_out(page, system)
 
     elsewhere = await browser.new_context()
-    await elsewhere.add_cookies(copied)
+    await elsewhere.add_cookies(copied)  # type: ignore[arg-type]  # the same cookies, as a thief would set them
     thief = await elsewhere.new_page()
     await thief.goto(subjects)
     assert not thief.url.startswith(subjects), "the copied session still opened the site's subjects"

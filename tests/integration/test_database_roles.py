@@ -70,6 +70,7 @@ async def test_the_projections_role_writes_read_models_and_not_the_gateways_keys
     projections = as_role["reporting"]
     await projections.execute(ROW)
     await projections.execute("TRUNCATE subjects")  # a rebuild
-    for statement in (KEY, "SELECT * FROM idempotency_keys", "DROP TABLE subjects"):
+    # Neither the gateway's keys nor its ended tokens (a sign-out undone would let a copied session in again).
+    for statement in (KEY, "SELECT * FROM idempotency_keys", "DELETE FROM ended_tokens", "DROP TABLE subjects"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await projections.execute(statement)

@@ -3,7 +3,6 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.gateway import tokens
 from services.gateway.access import Caller
 from services.gateway.errors import problem_responses
 
@@ -20,7 +19,7 @@ def session_router() -> APIRouter:
         responses=problem_responses(401, 503),
     )
     async def sign_out(request: Request, caller: Caller) -> Response:
-        await tokens.end(request.app.state.pool, caller)
+        await request.app.state.standing.end(caller)
         return Response(status_code=204)
 
     return router

@@ -11,8 +11,6 @@ from shared.contracts.events import (
     QueryReopened,
     RecordedEvent,
     SignatureApplied,
-    UserAccessRestored,
-    UserAccessRevoked,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import JsonText
@@ -57,8 +55,6 @@ INSERT INTO signatures (signature_id, site, subject_id, kind, meaning, signer, p
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 
-REVOKE = "INSERT INTO revoked_users (user_id, revoked_at, revoked_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-RESTORE = "DELETE FROM revoked_users WHERE user_id = $1"
 LOCK_DATABASE = """
 INSERT INTO database_lock (trial_id, through_sequence, subjects, locked_at, locked_by) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING
@@ -92,10 +88,6 @@ class DataManagementProjection:
                 await self._message(writes, event, step.query_id, step.text)
             case FormVerified() as v:
                 await writes.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
-            case UserAccessRevoked(user=user):
-                await writes.execute(REVOKE, user, e.time, e.actor)
-            case UserAccessRestored(user=user):
-                await writes.execute(RESTORE, user)
             case DatabaseLocked() as lock:
                 await writes.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
             case SignatureApplied() as s:

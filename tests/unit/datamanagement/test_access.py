@@ -3,6 +3,7 @@
 import pytest
 
 from services.datamanagement import access
+from shared.contracts.access import revoked_users
 from shared.contracts.events import UserAccessRestored, UserAccessRevoked
 from shared.contracts.forms import AccessChangeRecord
 from shared.contracts.rules import RecordedBefore
@@ -25,9 +26,7 @@ def test_a_user_is_revoked_once_and_restored_only_when_revoked() -> None:
     ]
     with pytest.raises(access.NotRevoked):
         access.change_access([*revoked, UserAccessRestored(user="crc-17")], change("crc-17", revoked=False), by="x")
-    assert access.revoked_users([*revoked, UserAccessRevoked(user="inv-2"), UserAccessRestored(user="crc-17")]) == {
-        "inv-2"
-    }
+    assert revoked_users([*revoked, UserAccessRevoked(user="inv-2"), UserAccessRestored(user="crc-17")]) == {"inv-2"}
 
 
 def test_nobody_revokes_their_own_access() -> None:
