@@ -1,5 +1,6 @@
 """`make run`: the whole system on this machine. Embedded servers unless NATS_URL / DATABASE_URL are set."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -40,8 +41,10 @@ def main() -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    # Ctrl-C, a stop, or the terminal closed (SIGHUP): everything is stopped in order. Should this process be killed
+    # outright, every child ends with it all the same (`ends_with_its_starter`).
+    for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, on_signal)
     services: ServiceProcesses | None = None
     try:
         nats_url = os.environ.get("NATS_URL")
@@ -114,7 +117,7 @@ def main() -> int:
             services.check_alive()
             time.sleep(0.2)
     finally:
-        print("\nstopping…", flush=True)
+        say("\nstopping…")
         if services is not None:
             services.stop()
         if postgres is not None:
@@ -123,8 +126,14 @@ def main() -> int:
             nats.stop()
         if identity is not None:
             identity.stop()
-        print("stopped; data kept for the next start", flush=True)
+        say("stopped; data kept for the next start")
     return 0
+
+
+def say(text: str) -> None:
+    """A line on the terminal, if there still is one (closed, it refuses writes: the stop goes on regardless)."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
 
 
 def local_test_seed(data: Path) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack.servers import free_port, stop_process, wait_until
+from devstack.servers import ends_with_its_starter, free_port, stop_process, wait_until
 from services.web.signin import challenge
 from shared.contracts.access import SITE_ROLES, Role
 from shared.contracts.protocol import ProtocolDefinition
@@ -156,7 +156,11 @@ class IdentityProvider:
         config.chmod(0o600)
         log = open(self.data_dir / "provider.log", "ab")  # noqa: SIM115 - the provider writes to it until stopped
         self.process = subprocess.Popen(
-            [node, str(PROVIDER_DIR / "provider.mjs"), str(config)], stdout=log, stderr=log, start_new_session=True
+            [node, str(PROVIDER_DIR / "provider.mjs"), str(config)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=ends_with_its_starter(),
         )
         wait_until(self._ready, timeout, "the identity provider")
         return self.issuer

