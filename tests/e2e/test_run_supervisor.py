@@ -54,8 +54,9 @@ def supervisor(data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[p
         started = [*psutil.Process(process.pid).children(recursive=True), psutil.Process(postmaster)]
         yield process, started, ports
     finally:
-        for leftover in [process, *started]:
-            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+        process.kill()
+        for leftover in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 leftover.kill()
 
 
