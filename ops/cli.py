@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncpg
 import nats.errors
 
+from shared.contracts.access import Role
 from shared.runtime import bus
 from shared.runtime.settings import PROJECT_ROOT
 
@@ -147,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
     verbs.add_parser("rebuild", help="rebuild every read model from the record and compare it with the live one")
     export = verbs.add_parser("export", help="write the SDTM and ADaM datasets and define.json to a folder")
-    export.add_argument("--out", default="exports", help="the folder (default: exports)")
+    export.add_argument("--out", type=Path, help="the folder (default: exports/ in the data folder)")
     letters = verbs.add_parser("dead-letters", help="list what a handler could not process; --replay hands it back")
     letters.add_argument("--service", choices=["reporting", "safety"], default="reporting")
     letters.add_argument("--replay", action="store_true", help="hand each letter to its handler again")
@@ -155,14 +156,24 @@ def parser() -> argparse.ArgumentParser:
     missed.add_argument("--today", help="one date for every site (default: each site's own today)")
     listing = verbs.add_parser("allocation-list", help="export the concealed allocation list, or verify a copy")
     action = listing.add_mutually_exclusive_group(required=True)
-    action.add_argument("--out", help="write the list (CSV) to this file")
-    action.add_argument("--verify", metavar="CSV", help="check a copy against the commitment on the record")
+    action.add_argument("--out", type=Path, help="write the list (CSV) to this file (keep it out of the checkout)")
+    action.add_argument("--verify", type=Path, metavar="CSV", help="check a copy against the commitment on the record")
     token = verbs.add_parser("token", help="issue a token for the development issuer (make run)")
-    token.add_argument("--role", required=True)
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--site")
-    token.add_argument("--hours", default="8")
+    token.add_argument("--hours", type=float, default=8.0)
     token.add_argument("--name", help="the holder's printed name (shown under an electronic signature)")
     return top
+
+
+def writable_folder(folder: Path, *, made_if_missing: bool = False) -> Path:
+    """A folder that exists (or, `made_if_missing`, whose parent does) and may be written."""
+    existing = folder.absolute().parent if made_if_missing and not folder.exists() else folder.absolute()
+    if not existing.is_dir():
+        raise CannotRun(f"the folder {existing} does not exist: create it first")
+    if not os.access(existing, os.W_OK):
+        raise CannotRun(f"the folder {existing} cannot be written")
+    return folder
 
 
 def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
@@ -172,7 +183,8 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
         case "export":
             # The bus too: once the database is locked, the exports are replayed from the record as of the lock.
             verb = Verb("reporting", ["services.reporting", "export"], needs_database=True)
-            return verb, ["--out", args.out]
+            out = writable_folder(args.out or data_dir() / "exports", made_if_missing=True)
+            return verb, ["--out", str(out)]
         case "dead-letters":
             command = [f"services.{args.service}", "dead-letters"]
             verb = Verb(args.service, command, needs_database=args.service == "reporting")
@@ -180,11 +192,17 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
         case "missed-visits":
             return Verb("visits", ["services.visits", "missed-visits"]), ["--today", args.today] if args.today else []
         case "allocation-list" if args.verify:
-            return Verb("randomization", ["services.randomization", "verify"], needs_seed=False), [args.verify]
+            if not args.verify.is_file():
+                raise CannotRun(f"{args.verify} is not a file: give the CSV that `trial allocation-list --out` wrote")
+            return Verb("randomization", ["services.randomization", "verify"], needs_seed=False), [str(args.verify)]
         case "allocation-list":
-            return Verb("randomization", ["services.randomization", "export"], needs_seed=True), ["--out", args.out]
+            writable_folder(args.out.absolute().parent)  # the list's own folder
+            return Verb("randomization", ["services.randomization", "export"], needs_seed=True), [
+                "--out",
+                str(args.out),
+            ]
         case _:
-            token = ["--role", args.role, "--hours", args.hours, *(["--site", args.site] if args.site else [])]
+            token = ["--role", args.role, "--hours", str(args.hours), *(["--site", args.site] if args.site else [])]
             token += ["--name", args.name] if args.name else []
             return Verb("gateway", ["services.gateway", "token"], needs_bus=False), token
 

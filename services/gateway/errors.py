@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import nats.errors
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,8 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 
 # Postgres or the network failing under a request: the client retries later, nothing was half-written.
-DEPENDENCY_ERRORS = CONNECTION_ERRORS
+# Postgres, and NATS where the gateway reads the record itself (whose access is revoked): 503, retry.
+DEPENDENCY_ERRORS = (*CONNECTION_ERRORS, nats.errors.Error)
 
 STATUS_OF: dict[Refusal, int] = {
     Refusal.INVALID: 422,

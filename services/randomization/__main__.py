@@ -34,7 +34,11 @@ async def committed_lists(settings: TrialSettings) -> dict[int, RandomizationLis
 
 
 def verify(path: Path, settings: TrialSettings) -> int:
-    exported = path.read_bytes()
+    try:
+        exported = path.read_bytes()
+    except OSError as exc:
+        print(f"{path} cannot be read ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 2
     rows = read_csv(exported)
     if not rows:
         print(f"{path}: no allocations in the file", file=sys.stderr)
@@ -66,7 +70,11 @@ def main() -> int:
     if args.command == "export":
         settings = load_settings(RandomizationSettings)
         allocation_list = allocation_list_for(load_protocol(settings.protocol_file), settings)
-        args.out.write_bytes(allocation_list.to_csv())
+        try:
+            args.out.write_bytes(allocation_list.to_csv())
+        except OSError as exc:
+            print(f"{args.out} cannot be written ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+            return 2
         print(f"{args.out}: commitment {allocation_list.commitment}")
         return 0
     run_faststream(NAME, build_app, RandomizationSettings)

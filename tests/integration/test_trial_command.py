@@ -139,3 +139,26 @@ def test_the_allocation_list_without_its_seed_is_refused_before_anything_runs(da
     started = time.monotonic()
     result = trial("allocation-list", "--out", str(tmp_path / "list.csv"), data=tmp_path)
     one_sentence_within_seconds(result, started, "needs RANDOMIZATION_SEED")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["allocation-list", "--verify", "nowhere/list.csv"], "is not a file"),
+        (["allocation-list", "--out", "nowhere/list.csv"], "does not exist: create it first"),
+        (["export", "--out", "nowhere/deeper/exports"], "does not exist: create it first"),
+    ],
+)
+def test_a_missing_file_or_folder_is_one_sentence_not_a_traceback(
+    data_dir: Path, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    started = time.monotonic()
+    result = trial(*[a.replace("nowhere", str(tmp_path / "nowhere")) for a in args], data=data_dir)
+    one_sentence_within_seconds(result, started, expected)
+
+
+def test_an_unknown_role_is_refused_by_trial_itself(tmp_path: Path) -> None:
+    result = trial("token", "--role", "surgeon", data=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: trial token") and "python -m" not in result.stderr, result.stderr
+    assert "invalid choice: 'surgeon'" in result.stderr
