@@ -5,7 +5,9 @@ refusals are documented in the route's media type (CSV, HTML) although they are 
 `application/problem+json`; request validation failures are documented as FastAPI's `HTTPValidationError`
 although they are problems too; and bounds on a number that may also be written as exact decimal text
 (`"55.5"`) are left beside the `anyOf` under pydantic's names (`ge`, `le`), not JSON Schema's.
-Non-JSON successes (CSV, HTML, SVG, XML) are text with the response class's media type. Refusals FastAPI
+Non-JSON successes (CSV, HTML, SVG, XML) are text with the response class's media type; SVG and XML are also
+documented as bytes (`application/octet-stream`, served to a client asking for it), the form a generated client
+reads without any configuration. Refusals FastAPI
 gives on every route (an unknown query parameter, an unreadable body) are documented on every route.
 """
 
@@ -15,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import PROBLEM_JSON
 
@@ -27,12 +31,30 @@ class CsvResponse(PlainTextResponse):
     media_type = "text/csv"
 
 
-class SvgResponse(PlainTextResponse):
+# A document's bytes, for a client that asks for nothing else: generated clients read this, and neither SVG nor XML.
+DOWNLOAD = "application/octet-stream"
+
+
+class DocumentResponse(PlainTextResponse):
+    """An XML document (an SVG picture, the ODM export) in its own media type, or, to a client that asks for
+    `application/octet-stream` and not that type, the same bytes as such (both are documented)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accept = Headers(scope=scope).get("accept", "")
+        if DOWNLOAD in accept and str(self.media_type) not in accept:
+            self.headers["content-type"] = DOWNLOAD
+        await super().__call__(scope, receive, send)
+
+
+class SvgResponse(DocumentResponse):
     media_type = "image/svg+xml"
 
 
-class XmlResponse(PlainTextResponse):
+class XmlResponse(DocumentResponse):
     media_type = "application/xml"
+
+
+DOCUMENT_TYPES = (SvgResponse.media_type, XmlResponse.media_type)
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -58,6 +80,8 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("400", {"description": "Bad Request: the body is not readable"})
             for status, response in responses.items():
                 content = response.get("content", {})
+                if any(media_type in content for media_type in DOCUMENT_TYPES):
+                    content[DOWNLOAD] = {"schema": {"type": "string", "format": "binary"}}
                 refusal = int(status) >= 400
                 if (
                     (refusal and not content)

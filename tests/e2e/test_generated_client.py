@@ -1,5 +1,5 @@
 """A site app built the way site apps are built: a Python client generated from the gateway's own OpenAPI
-document (openapi-python-client, warnings fail it), taking a subject from consent through screening,
+document (openapi-python-client, no configuration, warnings fail it), taking a subject from consent through screening,
 randomization, surgery, an adverse event and its follow-up to withdrawal, and reading the subject back."""
 
 import importlib
@@ -24,8 +24,8 @@ from tests.e2e.api import System, new_key, token
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = Path(__file__).parent.parent / "data" / "openapi-client.yaml"
-PACKAGE = "trial_gateway_client"
+# The package the generator names from the document's title, with no configuration at all.
+PACKAGE = "nct06646146_trial_gateway_client"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def generated(system: System, tmp_path_factory: pytest.TempPathFactory) -> Itera
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     done = subprocess.run(
         [Path(sys.executable).parent / "openapi-python-client", "generate", "--path", str(document),
-         "--output-path", str(folder / "out"), "--config", str(CONFIG), "--fail-on-warning"],
+         "--output-path", str(folder / "out"), "--fail-on-warning"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": path}, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -106,3 +106,23 @@ async def test_a_generated_client_takes_a_subject_from_consent_to_withdrawal(
         site, subject, client=client, body=model("RandomizationRequest", {}), idempotency_key=new_key()
     )
     assert isinstance(again, problem) and again.status == 409 and again.rule, again
+
+
+async def test_a_generated_client_reads_the_pictures_and_the_odm_export_as_bytes(
+    generated: str, system: System
+) -> None:
+    reader = module("client").AuthenticatedClient(base_url=system.url, token=token(Role.DATA_MANAGER))
+    diagram = await module("api.reports.consort_diagram").asyncio(client=reader)
+    assert diagram.payload.read().lstrip().startswith(b"<svg"), diagram
+    odm = await module("api.reports.export_odm").asyncio(client=reader)
+    assert b"<ODM" in odm.payload.read(), odm
+
+
+async def test_the_documents_bytes_are_served_as_such_to_a_client_that_asks_for_them(system: System) -> None:
+    bearer = {"Authorization": f"Bearer {token(Role.DATA_MANAGER)}"}
+    async with httpx.AsyncClient(base_url=system.url, headers=bearer, timeout=30) as http:
+        as_picture = await http.get("/v1/reports/consort.svg")
+        as_bytes = await http.get("/v1/reports/consort.svg", headers={"Accept": "application/octet-stream"})
+    assert as_picture.headers["content-type"].startswith("image/svg+xml")
+    assert as_bytes.headers["content-type"] == "application/octet-stream"
+    assert as_bytes.content == as_picture.content
