@@ -3,62 +3,19 @@ data folder and runs as its service; every failure is one sentence and a non-zer
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.servers import free_port
+from tests.integration.conftest import MakeRun
 
 pytestmark = pytest.mark.integration
 
 TRIAL = str(Path(sys.executable).parent / "trial")  # the console script the project installs
-
-
-@dataclass(frozen=True)
-class MakeRun:
-    data: Path
-    gateway: str
-    identity_provider: str
-    web: str
-
-
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
-    data = tmp_path_factory.mktemp("make-run-data")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    identity_port = free_port()
-    env |= {"TRIAL_DATA_DIR": str(data), "GATEWAY_PORT": str(port), "NATS_PORT": str(free_port())}
-    web_port = free_port()
-    env |= {"IDENTITY_PORT": str(identity_port), "WEB_PORT": str(web_port)}
-    output = data / "make-run.log"
-    with output.open("wb") as log:
-        system = subprocess.Popen([sys.executable, "-m", "devstack"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert system.poll() is None, "make run's system exited while starting:\n" + output.read_text()[-3000:]
-            assert time.monotonic() < deadline, "make run's system did not become ready"
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-                if ready and httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        yield MakeRun(
-            data, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{identity_port}", f"http://127.0.0.1:{web_port}"
-        )
-    finally:
-        system.send_signal(signal.SIGINT)
-        system.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
