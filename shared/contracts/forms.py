@@ -16,12 +16,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, core_schema
 
+from shared.contracts.decimals import DecimalRange
 from shared.contracts.protocol import FRACTION_TEXT, parse_fraction
 
 # Everything accepted must be representable wherever it goes (the record, Postgres, exports): clinical
@@ -44,15 +46,6 @@ def _plausible_instant(value: datetime) -> datetime:
     return value
 
 
-DECIMAL_TEXT = re.compile(r"-?\d{1,9}(\.\d{1,9})?")
-
-
-def _bounded_decimal(value: object) -> object:
-    if isinstance(value, str) and not DECIMAL_TEXT.fullmatch(value):
-        raise ValueError("a decimal number of at most 9 digits before and after the point, no exponent")
-    return value
-
-
 class TextPattern:
     """A number that may also be written as exact text ("55.5"): the text's pattern in the JSON Schema."""
 
@@ -70,7 +63,39 @@ class TextPattern:
 Text = Annotated[str, AfterValidator(_no_control_characters)]
 ClinicalDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
 Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
-Measure = Annotated[Decimal, BeforeValidator(_bounded_decimal), TextPattern(DECIMAL_TEXT)]
+
+
+class Measured:
+    """A measurement, as a number or as its exact decimal text ("55.5"), from its lower bound (`ge`, or above `gt`)
+    to `le`, with at most `places` digits after the point. The text's pattern is the range itself
+    (`shared.contracts.decimals`): the JSON Schema admits exactly the texts the validation accepts."""
+
+    def __init__(self, *, le: int, ge: int | None = None, gt: int | None = None, places: int = 9) -> None:
+        low = ge if ge is not None else gt
+        if low is None:
+            raise TypeError("a measurement has a lower bound: ge or gt")
+        self.range = DecimalRange(low, le, low_inclusive=ge is not None, places=places)
+        self.text = self.range.compiled()
+        self.bounds = Field(ge=ge, gt=gt, le=le, decimal_places=places)
+        within = f"from {low}" if ge is not None else f"above {low}"
+        digits = "no digits" if places == 0 else "one digit" if places == 1 else f"at most {places} digits"
+        self.rule = f"a decimal number {within} to {le}, {digits} after the point, without sign or exponent"
+
+    def _exact_text(self, value: object) -> object:
+        if isinstance(value, str) and not self.text.fullmatch(value):
+            raise ValueError(self.rule)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        bounded = handler.generate_schema(Annotated[Decimal, self.bounds])
+        return core_schema.no_info_before_validator_function(self._exact_text, bounded)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        found = handler(schema)
+        for branch in found.get("anyOf", []):
+            if branch.get("type") == "string":
+                branch["pattern"] = self.text.pattern
+        return found
 
 
 # Every form carries an example in the OpenAPI document; these two are also what `make run`, the benchmarks
@@ -260,8 +285,8 @@ class ScreeningForm(Correctable):
     screening_date: ClinicalDate
     age_years: int = Field(ge=0, le=120, description="whole years at screening (IN07)")
     sex: Sex
-    height_cm: Measure = Field(ge=100, le=230, max_digits=5, decimal_places=1, description="IN06/EX05")
-    weight_kg: Measure = Field(ge=25, le=250, max_digits=5, decimal_places=1, description="IN06/EX05")
+    height_cm: Annotated[Decimal, Measured(ge=100, le=230, places=1)] = Field(description="IN06/EX05")
+    weight_kg: Annotated[Decimal, Measured(ge=25, le=250, places=1)] = Field(description="IN06/EX05")
     localized_scleroderma_symptoms: bool | None = Field(None, description="IN01")
     loscat_score: int | None = Field(None, ge=0, le=500, description="LoSCAT, assists IN01")
     alopecia_secondary_to_localized_scleroderma: bool | None = Field(None, description="IN02")
@@ -282,7 +307,9 @@ class ScreeningForm(Correctable):
     last_topical_ointment_on_surgical_area: DateOrNever = Field(None, description="EX07")
     serology: SerologyResults | None = Field(None, description="EX08")
     last_tumour_diagnosis: DateOrNever = Field(None, description="EX09")
-    prednisolone_mg_per_day: Measure | None = Field(None, ge=0, le=1000, description="EX10; 0 for none")
+    prednisolone_mg_per_day: Annotated[Decimal, Measured(ge=0, le=1000)] | None = Field(
+        None, description="EX10; 0 for none"
+    )
     investigator_judges_unsuitable: bool | None = Field(None, description="EX11")
 
     def dates(self) -> dict[str, date]:
@@ -462,8 +489,8 @@ class FatGraftRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     fat_harvest_site: FatHarvestSite
-    harvested_fat_ml: Measure = Field(gt=0, le=1000, decimal_places=1)
-    ecm_svf_gel_ml: Measure = Field(gt=0, le=200, decimal_places=1)
+    harvested_fat_ml: Annotated[Decimal, Measured(gt=0, le=1000, places=1)]
+    ecm_svf_gel_ml: Annotated[Decimal, Measured(gt=0, le=200, places=1)]
 
 
 class ProcedureForm(Correctable):
@@ -493,7 +520,7 @@ class ProcedureForm(Correctable):
     procedure_date: ClinicalDate
     surgeon: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="staff code")
     anaesthesia: Anaesthesia
-    recipient_area_cm2: Measure = Field(gt=0, le=500, decimal_places=1)
+    recipient_area_cm2: Annotated[Decimal, Measured(gt=0, le=500, places=1)]
     follicular_units: int = Field(ge=1, le=10000, description="follicular units transplanted")
     donor_site: DonorSite
     fat_graft: FatGraftRecord | None = None
@@ -521,7 +548,7 @@ class VisitAssessments(Correctable):
     )
 
     visit_date: ClinicalDate
-    hair_density_per_cm2: Measure = Field(ge=0, le=400, decimal_places=1)
+    hair_density_per_cm2: Annotated[Decimal, Measured(ge=0, le=400, places=1)]
     grafts_surviving: int = Field(ge=0, le=10000)
     satisfaction: int = Field(ge=0, le=10, description="patient satisfaction 0–10")
     mlossi: int = Field(ge=0, le=300, description="modified Localized Scleroderma Skin Severity Index")

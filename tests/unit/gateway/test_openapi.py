@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
@@ -57,10 +57,14 @@ def test_every_success_names_its_media_type_with_a_schema() -> None:
     media = {}
     for path, method, operation in operations():
         for status, response in operation["responses"].items():
-            if int(status) < 400:
-                assert len(response["content"]) == 1, (path, method, response["content"])
-                [(media_type, content)] = response["content"].items()
-                assert content["schema"], (path, method)
+            if status == "204":
+                assert "content" not in response, (path, method)  # a sign-out answers nothing
+            elif int(status) < 400:
+                # One media type, and for an XML document its bytes as such too (`application/octet-stream`).
+                media_types = [m for m in response["content"] if m != "application/octet-stream"]
+                assert len(media_types) == 1, (path, method, response["content"])
+                [media_type] = media_types
+                assert all(content["schema"] for content in response["content"].values()), (path, method)
                 media[path] = media_type
     assert media["/v1/reports/consort.svg"] == "image/svg+xml"
     assert media["/v1/reports/exports/{domain}.csv"] == "text/csv"
@@ -68,17 +72,37 @@ def test_every_success_names_its_media_type_with_a_schema() -> None:
     assert media["/v1/reports"] == "text/html"
 
 
-def test_bounds_are_json_schema_keywords_and_decimal_text_has_a_pattern() -> None:
+def test_bounds_are_json_schema_keywords_and_decimal_text_has_the_ranges_pattern() -> None:
     pydantic_only = [n for n in nodes(DOCUMENT) if {"ge", "le", "gt", "lt"} & n.keys()]
     assert not pydantic_only
     screening = DOCUMENT["components"]["schemas"]["ScreeningForm"]["properties"]
-    [measure, _null] = screening["prednisolone_mg_per_day"]["anyOf"]
-    number, text = measure["anyOf"]
+    number, text, _null = screening["prednisolone_mg_per_day"]["anyOf"]
     assert (number["minimum"], number["maximum"]) == (0, 1000)
-    assert text["pattern"] == f"^{forms.DECIMAL_TEXT.pattern}$"
     # JSON Schema's `pattern` matches anywhere in the text: the anchors make it the whole text.
-    assert re.search(text["pattern"], "12.5") and not re.search(text["pattern"], "")
-    assert not re.search(text["pattern"], "1e3") and not re.search(text["pattern"], " 12.5")
+    for written in ("12.5", "0", "1000", "1000.0", "999.123456789"):
+        assert re.search(text["pattern"], written), written
+    for written in ("", "1000.5", "-1", "1e3", " 12.5", "012", "+5", "1.0000000001"):
+        assert not re.search(text["pattern"], written), written
+    _, height = screening["height_cm"]["anyOf"]
+    assert not re.search(height["pattern"], "0") and not re.search(height["pattern"], "230.1")
+    assert re.search(height["pattern"], "100") and re.search(height["pattern"], "230.0")
+
+
+def test_a_measurement_written_as_text_is_taken_exactly_when_its_pattern_admits_it() -> None:
+    height = re.compile(screening_property("height_cm")["anyOf"][1]["pattern"])
+    for written in ("0", "99.9", "100", "159.5", "230", "230.0", "230.1", "160.55", "0160"):
+        admitted = bool(height.search(written))
+        try:
+            forms.ScreeningForm.model_validate(forms.ELIGIBLE_EXAMPLE | {"height_cm": written})
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert admitted == accepted, written
+
+
+def screening_property(name: str) -> dict[str, Any]:
+    item: dict[str, Any] = DOCUMENT["components"]["schemas"]["ScreeningForm"]["properties"][name]
+    return item
 
 
 def test_the_export_domain_is_an_enum_of_the_datasets() -> None:
