@@ -78,6 +78,8 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("422", {"description": "Unprocessable Content"})
             if "requestBody" in operation:
                 responses.setdefault("400", {"description": "Bad Request: the body is not readable"})
+            if any(p["name"] == "Read-After" for p in operation.get("parameters", [])):
+                responses.setdefault("409", {"description": "Conflict: Read-After is beyond the record"})
             for status, response in responses.items():
                 content = response.get("content", {})
                 if any(media_type in content for media_type in DOCUMENT_TYPES):
@@ -89,11 +91,26 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
                     or any(map(_is_validation_error, content.values()))
                 ):
                     response["content"] = {PROBLEM_JSON: PROBLEM}
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _without_null(parameter["schema"])
     schemas = document["components"]["schemas"]
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     _walk(document, _exact_number)
     return document
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter is left out to say "none": a query string or header cannot be null, so its schema has no `null`
+    branch (pydantic's `X | None` gives it one)."""
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [b for b in branches if b.get("type") != "null"]
+    if len(kept) == len(branches):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return rest | kept[0] if len(kept) == 1 else rest | {"anyOf": kept}
 
 
 def _is_validation_error(content: dict[str, Any]) -> bool:

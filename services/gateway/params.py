@@ -120,10 +120,11 @@ async def read_after(
         return
     recorded = (await request.app.state.nc.jetstream().stream_info(EVENTS_STREAM)).state.last_seq
     if read_after > recorded:
+        # The record does not reach it (yet): a conflict with its state, not a malformed header.
         raise ProblemError(
-            422,
-            "validation",
-            "Invalid request",
+            409,
+            "read-after-beyond-the-record",
+            "Read-After is beyond the record",
             f"Read-After {read_after} is beyond the record (its last sequence is {recorded})",
             rule="read_after.recorded",
             field="header.Read-After",

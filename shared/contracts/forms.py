@@ -39,6 +39,14 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _written_instant(value: object) -> object:
+    """An instant is written as ISO 8601 text with its offset: a bare number would be read as seconds (or
+    milliseconds) since 1970, which nobody at a site means."""
+    if isinstance(value, int | float) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9.eE+-]+\s*", value)):
+        raise ValueError("a date and time in ISO 8601 with its UTC offset, e.g. 2026-12-07T08:00:00+08:00")
+    return value
+
+
 def _plausible_instant(value: datetime) -> datetime:
     # Checked on the local date, before any conversion to UTC could overflow.
     if not EARLIEST <= value.date() <= LATEST:
@@ -62,7 +70,7 @@ class TextPattern:
 
 Text = Annotated[str, AfterValidator(_no_control_characters)]
 ClinicalDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_written_instant), AfterValidator(_plausible_instant)]
 
 
 class Measured:

@@ -278,4 +278,4 @@ async def test_a_read_after_ones_own_write_includes_it_and_one_beyond_the_record
     read = await client.get(path, headers=headers(bearer) | {"Read-After": str(sequence)})
     assert read.status_code == 200 and read.json()["state"] == "consented", read.text
     beyond = await client.get(path, headers=headers(bearer) | {"Read-After": str(sequence + 10**9)})
-    assert beyond.status_code == 422 and beyond.json()["rule"] == "read_after.recorded", beyond.text
+    assert beyond.status_code == 409 and beyond.json()["rule"] == "read_after.recorded", beyond.text

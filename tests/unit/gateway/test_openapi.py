@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
@@ -132,3 +132,19 @@ def test_if_match_is_taken_exactly_where_the_form_can_be_corrected(path: str, me
     name = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
     assert ("If-Match" in headers) is issubclass(FORMS[name], forms.Correctable), name
+
+
+def test_no_parameter_is_documented_as_null_and_read_after_documents_its_conflict() -> None:
+    for path, method, operation in operations():
+        for parameter in operation.get("parameters", []):
+            branches = parameter["schema"].get("anyOf", [parameter["schema"]])
+            assert all(b.get("type") != "null" for b in branches), (path, method, parameter["name"])
+            if parameter["name"] == "Read-After":
+                assert parameter["schema"]["type"] == "integer"
+                assert "409" in operation["responses"], (path, method)
+
+
+@pytest.mark.parametrize("written", ["-62135596800", "0.5", "1577836800", "2026-12-01"])
+def test_an_instant_is_iso_8601_with_its_offset_never_a_bare_number(written: str) -> None:
+    with pytest.raises(ValidationError, match=r"ISO 8601 with its UTC offset|timezone"):
+        TypeAdapter(forms.Instant).validate_python(written)
