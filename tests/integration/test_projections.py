@@ -235,7 +235,8 @@ async def test_a_dead_letter_is_counted_and_replayed_once_the_handler_is_fixed(
     assert REGISTRY.get_sample_value("trial_consumer_lag_events", {"consumer": f"projection-{projection.name}"}) == 0
     assert sequences[1] not in dict(await snapshot(read_model)), "the runner went on without it"
     [letter] = await dead_letters(js, handler=handler)
-    assert letter.original_sequence == sequences[1] and "no rule for this case yet" in letter.reason
+    # The kind of failure, never its message (which may quote the event's values).
+    assert letter.original_sequence == sequences[1] and letter.reason == "ValueError"
 
     still_broken = await replay(js, handler, applying(projection, read_model))
     assert (still_broken.replayed, [d.original_sequence for d, _ in still_broken.failed]) == ([], [sequences[1]])
