@@ -16,6 +16,7 @@ from services.gateway.errors import forbidden, rejection_problem, service_unavai
 from services.gateway.middleware import timed
 from services.gateway.oidc import TrustedIssuers
 from services.gateway.params import SitePath
+from shared.contracts.access import DOES
 from shared.contracts.commands import Rejection
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import UnknownSite
@@ -56,7 +57,7 @@ Caller = Annotated[Principal, Depends(principal)]
 def require(caller: Principal, right: Right) -> None:
     """The one place rights are checked: the role's row in RIGHTS."""
     if not caller.may(right):
-        raise forbidden(f"role {caller.role} may not {right.replace('_', ' ')}")
+        raise forbidden(f"a {caller.role.replace('_', ' ')} may not {DOES[right]}")
 
 
 def require_site(caller: Principal, site: str, protocol: ProtocolDefinition) -> None:

@@ -29,6 +29,7 @@ STATUS_OF: dict[Refusal, int] = {
     Refusal.NOT_FOUND: 404,
     Refusal.FORBIDDEN: 403,
     Refusal.STALE: 412,
+    Refusal.VERSION_REQUIRED: 428,
     Refusal.LOCKED: 423,
     Refusal.REAUTHENTICATE: 401,
 }

@@ -147,7 +147,10 @@ def randomize(
     if screening is None:
         raise NotScreened(f"{subject} has not been screened")
     if not screening.eligible:
-        raise NotEligible(f"{subject} is not eligible at screening {screening.screening_number}: {screening.reasons}")
+        failed = ", ".join(screening.reasons)
+        raise NotEligible(
+            f"{subject} is not eligible at screening {screening.screening_number} (criteria not passed: {failed})"
+        )
     if allocations.total >= protocol.enrollment_cap:
         raise EnrollmentFull(f"all {protocol.enrollment_cap} places of the trial are allocated")
     slot = allocation_list.slot(site, allocations.used_in(site) + 1)

@@ -77,6 +77,15 @@ def in01(f: ScreeningForm, ctx: Context) -> Decided:
     return _flag(f.localized_scleroderma_symptoms), None if f.loscat_score is None else f"LoSCAT {f.loscat_score}"
 
 
+def _said(answer: bool | None) -> str:
+    """A yes/no item as staff read it."""
+    return "not given" if answer is None else "yes" if answer else "no"
+
+
+def _given(value: object) -> str:
+    return "not given" if value is None else str(value)
+
+
 def in02(f: ScreeningForm, ctx: Context) -> Decided:
     return _flag(f.alopecia_secondary_to_localized_scleroderma), None
 
@@ -85,7 +94,7 @@ def in03(f: ScreeningForm, ctx: Context) -> Decided:
     cutoff = months_before(f.screening_date, ctx.rules.inclusion.IN03.min_hair_loss_months)
     onset = f.hair_loss_onset_date
     lasting = MISSING if onset is None else (MET if onset < cutoff else NOT_MET)
-    value = f"onset {onset} (must be before {cutoff}); donor hair adequate: {f.adequate_donor_hair}"
+    value = f"onset {_given(onset)} (must be before {cutoff}); donor hair adequate: {_said(f.adequate_donor_hair)}"
     return _all_of(lasting, _flag(f.adequate_donor_hair)), value
 
 
@@ -103,7 +112,14 @@ def in04(f: ScreeningForm, ctx: Context) -> Decided:
             _flag(b.follicles_replaced_by_connective_tissue),
         )
     )
-    value = f"last activity {last} (must be before {cutoff}); biopsy {b.model_dump() if b else None}"
+    biopsy = (
+        "not given"
+        if b is None
+        else f"inflammatory-cell infiltration {_said(b.inflammatory_cell_infiltration)}, follicle orifices absent "
+        f"{_said(b.follicle_orifices_absent)}, follicles replaced by connective tissue "
+        f"{_said(b.follicles_replaced_by_connective_tissue)}"
+    )
+    value = f"last activity {_given(last)} (must be before {cutoff}); biopsy: {biopsy}"
     return _all_of(inactive, *findings), value
 
 
@@ -150,7 +166,8 @@ def ex03(f: ScreeningForm, ctx: Context) -> Decided:
 def ex04(f: ScreeningForm, ctx: Context) -> Decided:
     if f.sex is Sex.MALE:
         return NOT_MET, "not applicable (male)"
-    return _any_of(_flag(f.pregnant), _flag(f.breastfeeding)), f"pregnant {f.pregnant}, breastfeeding {f.breastfeeding}"
+    value = f"pregnant {_said(f.pregnant)}, breastfeeding {_said(f.breastfeeding)}"
+    return _any_of(_flag(f.pregnant), _flag(f.breastfeeding)), value
 
 
 def ex05(f: ScreeningForm, ctx: Context) -> Decided:
@@ -172,7 +189,7 @@ def ex08(f: ScreeningForm, ctx: Context) -> Decided:
         return MISSING, None
     results = f.serology.model_dump()
     parts = (MISSING if r is None else (MET if r == Serology.POSITIVE else NOT_MET) for r in results.values())
-    return _any_of(*parts), ", ".join(f"{test} {result}" for test, result in results.items())
+    return _any_of(*parts), ", ".join(f"{test} {_given(result)}" for test, result in results.items())
 
 
 def ex09(f: ScreeningForm, ctx: Context) -> Decided:

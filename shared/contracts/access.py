@@ -39,6 +39,27 @@ class Right(StrEnum):
     ASSESS_CAUSALITY = "assess_causality"  # an adverse event's relationship to each procedure
 
 
+# What each right lets a person do, as a refusal names it ("may not ...").
+DOES: dict[Right, str] = {
+    Right.POST_SITE_FORMS: "enter or correct a site's forms",
+    Right.READ_SUBJECTS: "read subjects",
+    Right.READ_REPORTS: "read the reports",
+    Right.EXPORT_DATA: "export the data",
+    Right.ACKNOWLEDGE_ALERTS: "acknowledge SAE alerts",
+    Right.READ_ADVERSE_EVENTS: "read adverse events and SAE alerts",
+    Right.READ_ALLOCATION_LIST: "read the allocation list",
+    Right.INVALIDATE_RANDOMIZATION: "invalidate a randomization",
+    Right.OPEN_QUERIES: "open, close or re-open queries",
+    Right.ANSWER_QUERIES: "answer queries",
+    Right.VERIFY_FORMS: "verify forms against source",
+    Right.LOCK_CASEBOOKS: "lock or unlock casebooks, or lock the database",
+    Right.SIGN_CASEBOOKS: "sign eligibility or casebooks",
+    Right.MANAGE_ACCESS: "revoke or restore users' access",
+    Right.JUDGE_ELIGIBILITY: "give the investigator's judgement on eligibility (EX11)",
+    Right.ASSESS_CAUSALITY: "assess an adverse event's causality",
+}
+
+
 # The whole access policy, in one table. Site roles are further limited to their own site.
 RIGHTS: dict[Role, frozenset[Right]] = {
     Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),

@@ -38,7 +38,13 @@ from shared.contracts.forms import (
     VisitAssessments,
     WithdrawalForm,
 )
-from shared.contracts.rules import CasebookIsLocked, NothingToCorrect, ReasonRequired, StaleCorrection
+from shared.contracts.rules import (
+    CasebookIsLocked,
+    NothingToCorrect,
+    ReasonRequired,
+    StaleCorrection,
+    VersionRequired,
+)
 
 
 def form_of(data: DomainEvent) -> str | None:
@@ -97,6 +103,12 @@ def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, 
     """Whether a posted form corrects the form's current record. A correction names the record it was made on
     (only the current one may be corrected: else 412 with the current one) and says why."""
     if supersedes is None:
+        if reason and current is not None:  # meant as a correction, but of which record?
+            raise VersionRequired(
+                f"a correction of the {form} record names the record it corrects: send If-Match with the form's "
+                f"current ETag (GET …/forms/{form})",
+                field="If-Match",
+            )
         return False
     if current is None:
         raise NothingToCorrect(f"the subject has no {form} record to correct", field="supersedes")

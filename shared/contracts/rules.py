@@ -15,6 +15,7 @@ class Refusal(StrEnum):
     NOT_FOUND = "not_found"  # it names something the trial does not have (404)
     FORBIDDEN = "forbidden"  # the caller's role may do this, but not to this record (403)
     STALE = "stale"  # a correction made on a record that has been corrected since (412)
+    VERSION_REQUIRED = "version_required"  # a correction that does not name the record it corrects (428, RFC 6585)
     LOCKED = "locked"  # the subject's casebook is locked: unlock it first, with a reason (423)
     REAUTHENTICATE = "reauthenticate"  # authenticate again, then repeat (401, RFC 9470 step-up)
 
@@ -97,6 +98,14 @@ class ReasonRequired(RuleViolation):
 
 class StaleCorrection(RuleViolation):
     rule, kind, title = "correction.current_version", Refusal.STALE, "Correction of a record that is not current"
+
+
+class VersionRequired(RuleViolation):
+    rule, kind, title = "correction.version", Refusal.VERSION_REQUIRED, "A correction names the record it corrects"
+
+
+class UnknownSubject(RuleViolation):
+    rule, kind, title = "subject.known", Refusal.NOT_FOUND, "Unknown subject"
 
 
 class NothingToCorrect(RuleViolation):

@@ -20,7 +20,7 @@ from shared.contracts.casebook import refuse_if_locked
 from shared.contracts.commands import ActorContext, CommandContext, CommandReply, Rejection
 from shared.contracts.events import DatabaseLocked, DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
-from shared.contracts.rules import RuleViolation
+from shared.contracts.rules import RuleViolation, UnknownSubject
 from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
 from shared.runtime.eventstore import EventStore, History, event_subject, streams_ready, subject_history
@@ -221,12 +221,16 @@ class ServiceRuntime:
         result: ResultOf | None = None,
         reason: str | None = None,
         while_locked: bool = False,
+        creates_subject: bool = False,
     ) -> CommandReply:
         """The shape of every command about one subject: its history replayed into the service's state,
         one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.) A locked
-        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock."""
+        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock. A subject
+        with no history is unknown (404) to every command but those that make one (`creates_subject`: consent)."""
 
         def decide(history: History) -> Sequence[DomainEvent]:
+            if not history.events and not creates_subject:
+                raise UnknownSubject(f"no subject {ctx.subject} at site {ctx.site}", field="subject")
             if not while_locked:
                 refuse_if_locked(history.events)
             return rule(replay(history.events))

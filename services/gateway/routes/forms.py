@@ -168,7 +168,7 @@ def add_subject_post(
         tags=[tag],
         summary=summary,
         response_model=answer,
-        responses=problem_responses(401, 403, 404, 409, 412, 413, 422, 423, 503),
+        responses=problem_responses(401, 403, 404, 409, 412, 413, 422, 423, 428, 503),
         route_class_override=rights_first(right, per_site=True),
     )
 

@@ -4,6 +4,7 @@ import httpx
 import jwt
 import pytest
 
+from services.gateway.access import require
 from services.gateway.auth import (
     RIGHTS,
     InvalidToken,
@@ -14,8 +15,10 @@ from services.gateway.auth import (
     issue_token,
     verify_token,
 )
+from services.gateway.errors import ProblemError
 from services.gateway.idempotency import command_id, key_scope
 from services.gateway.oidc import OidcVerifier, ProviderKeys
+from shared.contracts.access import DOES
 
 KEYS = {"k1": "a" * 40}
 ISSUER = "trial-gateway"
@@ -163,3 +166,16 @@ def test_a_token_saying_its_holder_signed_in_after_it_was_issued_is_refused() ->
     an_hour_ago = int((now - timedelta(hours=1)).timestamp())
     principal = verify_token(signed(auth_time=an_hour_ago), KEYS, issuer=ISSUER)
     assert principal.authenticated_at == datetime.fromtimestamp(an_hour_ago, UTC)
+
+
+def test_a_refusal_says_in_words_the_right_the_caller_lacks() -> None:
+    coordinator = verify_token(
+        issue_token(KEYS, issuer=ISSUER, role=Role.SITE_COORDINATOR, site="NFH", hours=1), KEYS, issuer=ISSUER
+    )
+    with pytest.raises(ProblemError) as closing:
+        require(coordinator, Right.OPEN_QUERIES)
+    assert closing.value.problem.detail == "a site coordinator may not open, close or re-open queries"
+    with pytest.raises(ProblemError) as signing:
+        require(coordinator, Right.SIGN_CASEBOOKS)
+    assert signing.value.problem.detail == "a site coordinator may not sign eligibility or casebooks"
+    assert set(DOES) == set(Right), "every right has its words"

@@ -262,7 +262,11 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
     history = given([*decide(), *screen([*decide()]), randomized])
     screened = history[-2].envelope.id
     light = SCREENING_FORM.model_copy(update={"weight_kg": Decimal("50"), "supersedes": screened, "reason": "scale"})
-    with pytest.raises(rules.AlreadyRandomized):
+    with pytest.raises(rules.AlreadyRandomized):  # a new screening: none after randomization
+        screen_at_nfh(
+            domain.replay(history), light.model_copy(update={"supersedes": None, "reason": None}), judges=True
+        )
+    with pytest.raises(rules.VersionRequired):  # meant as a correction, but of no named record: say so
         screen_at_nfh(domain.replay(history), light.model_copy(update={"supersedes": None}), judges=True)
     corrected, deviation = screen_at_nfh(domain.replay(history), light, judges=True)
     assert isinstance(corrected, SubjectScreened) and not corrected.eligible
