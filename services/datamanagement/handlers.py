@@ -1,7 +1,9 @@
 """Data management handlers: queries, source data verification, signatures, locks and users' access; the edit
 checks as a reaction and on a clock."""
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 from zoneinfo import ZoneInfo
 
@@ -23,6 +25,7 @@ from shared.contracts.commands import (
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
     ChangeAccess,
+    CommandContext,
     CommandReply,
     LockCasebook,
     LockDatabase,
@@ -82,47 +85,51 @@ def _verification_result(events: tuple[RecordedEvent, ...]) -> dict[str, object]
 def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> NatsRouter:
     router = NatsRouter()
 
+    async def on_records(
+        ctx: CommandContext, rule: Callable[[domain.Casebook], Sequence[DomainEvent]], **options: Any
+    ) -> CommandReply:
+        """Data management works on a subject's records: a subject with none is unknown (404)."""
+        return await runtime.decide_on_subject(ctx, domain.replay, rule, known_subject=True, **options)
+
     @router.subscriber(OPEN_QUERY, queue=settings.command_queue)
     async def open_query(command: OpenQuery) -> CommandReply:
         ctx = command.context
-        return await runtime.decide_on_subject(
+        return await on_records(
             ctx,
-            domain.replay,
             lambda book: domain.open_query(book, command.form, query_id=uuid5(ctx.command_id, "query")),
             result=_query_result,
         )
 
     @router.subscriber(ANSWER_QUERY, queue=settings.command_queue)
     async def answer_query(command: StepQuery) -> CommandReply:
-        return await runtime.decide_on_subject(
-            command.context, domain.replay, lambda book: domain.answer_query(book, command.form), result=_query_result
+        return await on_records(
+            command.context, lambda book: domain.answer_query(book, command.form), result=_query_result
         )
 
     @router.subscriber(CLOSE_QUERY, queue=settings.command_queue)
     async def close_query(command: StepQuery) -> CommandReply:
         ctx = command.context
-        return await runtime.decide_on_subject(
-            ctx, domain.replay, lambda book: domain.close_query(book, command.form, caller=ctx), result=_query_result
+        return await on_records(
+            ctx, lambda book: domain.close_query(book, command.form, caller=ctx), result=_query_result
         )
 
     @router.subscriber(REOPEN_QUERY, queue=settings.command_queue)
     async def reopen_query(command: StepQuery) -> CommandReply:
         ctx = command.context
-        return await runtime.decide_on_subject(
-            ctx, domain.replay, lambda book: domain.reopen_query(book, command.form, caller=ctx), result=_query_result
+        return await on_records(
+            ctx, lambda book: domain.reopen_query(book, command.form, caller=ctx), result=_query_result
         )
 
     @router.subscriber(LOCK_CASEBOOK, queue=settings.command_queue)
     async def lock_casebook(command: LockCasebook) -> CommandReply:
-        return await runtime.decide_on_subject(command.context, domain.replay, locks.lock_casebook, while_locked=True)
+        return await on_records(command.context, locks.lock_casebook, while_locked=True)
 
     @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
     async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
         reason = command.form.reason
         database_lock = await runtime.database_lock()
-        return await runtime.decide_on_subject(
+        return await on_records(
             command.context,
-            domain.replay,
             lambda book: locks.unlock_casebook(book, reason=reason, database_lock=database_lock),
             reason=reason,
             while_locked=True,
@@ -156,9 +163,8 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
         ctx = command.context
         site = runtime.protocol.site(ctx.site)
         zone = ZoneInfo(site.time_zone) if site else UTC
-        return await runtime.decide_on_subject(
+        return await on_records(
             ctx,
-            domain.replay,
             lambda book: signatures.sign(
                 book,
                 command.form,
@@ -172,9 +178,8 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
 
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)
     async def verify_form(command: VerifyForm) -> CommandReply:
-        return await runtime.decide_on_subject(
+        return await on_records(
             command.context,
-            domain.replay,
             lambda book: domain.verify_form(book, command.form),
             result=_verification_result,
         )

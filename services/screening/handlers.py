@@ -37,7 +37,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
     protocol = runtime.protocol
 
     async def decide(
-        command: Command[Any], rule: Rule, result: ResultOf | None = None, *, creates: bool = False, **facts: object
+        command: Command[Any], rule: Rule, result: ResultOf | None = None, **facts: object
     ) -> CommandReply:
         """Every screening rule decides on the subject's state and form, with the protocol and the site's today;
         a correction's reason goes in the envelope, where the audit trail shows it."""
@@ -50,12 +50,11 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             ),
             result=result,
             reason=getattr(form, "reason", None),
-            creates_subject=creates,
         )
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
-        return await decide(command, domain.record_consent, creates=True, database_lock=await runtime.database_lock())
+        return await decide(command, domain.record_consent, database_lock=await runtime.database_lock())
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
@@ -63,7 +62,7 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
 
     @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
     async def decline_consent(command: DeclineConsent) -> CommandReply:
-        return await decide(command, domain.decline_consent, creates=True, database_lock=await runtime.database_lock())
+        return await decide(command, domain.decline_consent, database_lock=await runtime.database_lock())
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:

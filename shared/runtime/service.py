@@ -221,15 +221,16 @@ class ServiceRuntime:
         result: ResultOf | None = None,
         reason: str | None = None,
         while_locked: bool = False,
-        creates_subject: bool = False,
+        known_subject: bool = False,
     ) -> CommandReply:
         """The shape of every command about one subject: its history replayed into the service's state,
         one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.) A locked
-        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock. A subject
-        with no history is unknown (404) to every command but those that make one (`creates_subject`: consent)."""
+        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock. A command on a
+        subject's records (`known_subject`: queries, verification, signatures, locks) finds a subject with no
+        history unknown (404); a site form there is refused by the protocol's own rule (no consent yet: 409)."""
 
         def decide(history: History) -> Sequence[DomainEvent]:
-            if not history.events and not creates_subject:
+            if known_subject and not history.events:
                 raise UnknownSubject(f"no subject {ctx.subject} at site {ctx.site}", field="subject")
             if not while_locked:
                 refuse_if_locked(history.events)

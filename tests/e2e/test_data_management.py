@@ -468,3 +468,24 @@ async def test_a_revoked_users_tokens_are_refused_from_the_answer_on_and_work_ag
     trail = (await client.get("/v1/reports/audit-trail.json", params=since, headers=after)).json()
     changes = [(e["event_type"], e["reason"]) for e in trail if e["data"].get("user") == user]
     assert changes == [("UserAccessRevoked", change["reason"]), ("UserAccessRestored", change["reason"])]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "role"),
+    [
+        ("signatures/eligibility", {"meaning": "I confirm eligibility"}, Role.INVESTIGATOR),
+        ("queries", {"form": "screening", "text": "Source?"}, Role.MONITOR),
+        ("forms/screening/verification", {"version": "00000000-0000-0000-0000-000000000000"}, Role.MONITOR),
+        ("casebook/lock", {}, Role.DATA_MANAGER),
+    ],
+)
+async def test_an_unknown_subjects_records_are_404_whatever_is_asked_of_them(
+    client: httpx.AsyncClient, subject_ids: SubjectIds, path: str, body: dict[str, str], role: Role
+) -> None:
+    site, subject = await subject_ids.fresh()
+    bearer = token(role, site if role is Role.INVESTIGATOR else None)
+    response = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/{path}", json=body, headers=headers(bearer, new_key())
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["rule"] == "subject.known", response.text
