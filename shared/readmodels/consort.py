@@ -63,7 +63,12 @@ SELECT r.arm,
            AS other_procedure,
        count(*) FILTER (WHERE s.withdrawal_reason = '{WithdrawalReason.LOST_TO_FOLLOW_UP}') AS lost_to_follow_up,
        count(*) FILTER (WHERE s.state = '{SubjectState.DIED}') AS died,
-       count(*) FILTER (WHERE NOT r.invalidated AND primary_visit.status = '{VisitStatus.COMPLETED}') AS analysed
+       count(*) FILTER (WHERE NOT r.invalidated AND primary_visit.status = '{VisitStatus.COMPLETED}'
+                          AND primary_visit.in_window) AS analysed,
+       count(*) FILTER (WHERE NOT r.invalidated AND primary_visit.status = '{VisitStatus.COMPLETED}'
+                          AND NOT primary_visit.in_window) AS primary_out_of_window,
+       count(*) FILTER (WHERE NOT r.invalidated AND primary_visit.status IS DISTINCT FROM '{VisitStatus.COMPLETED}')
+           AS primary_not_done
   FROM randomizations AS r
   LEFT JOIN procedures AS p USING (subject_id)
   LEFT JOIN subjects AS s USING (subject_id)
@@ -88,11 +93,17 @@ class ArmFlow(BaseModel):
     lost_to_follow_up: int
     discontinued: dict[str, int] = Field(description="withdrawals by reason (lost to follow-up apart)")
     died: int
-    analysed: int = Field(description="valid randomization and the primary endpoint visit (M6) done")
-    excluded_from_analysis: int
+    analysed: int = Field(
+        description="the primary analysis set: valid randomization and the primary-endpoint visit (M6) done in its "
+        "window; the same n as the primary endpoint's first analysis"
+    )
+    excluded_from_analysis: int = Field(description="allocated and not analysed: the three reasons below, each once")
+    primary_visit_out_of_window: int = Field(description="excluded: the primary-endpoint visit done outside its window")
+    primary_visit_not_done: int = Field(description="excluded: the primary-endpoint visit not done (yet)")
 
 
 class Consort(BaseModel):
+    primary_visit: str = Field(description="the primary-endpoint visit, whose analysis set is the Analysed box")
     assessed_for_eligibility: int
     excluded: int
     not_meeting_criteria: int
@@ -133,11 +144,14 @@ async def consort(conn: Connection, protocol: ProtocolDefinition) -> Consort:
             died=r["died"],
             analysed=r["analysed"],
             excluded_from_analysis=r["allocated"] - r["analysed"],
+            primary_visit_out_of_window=r["primary_out_of_window"],
+            primary_visit_not_done=r["primary_not_done"],
         )
         for r in await conn.fetch(PER_ARM, list(protocol.fat_graft_arms), protocol.schedule.primary_endpoint.code)
     ]
     excluded = not_randomized["ineligible"] + not_randomized["declined"] + not_randomized["other"]
     return Consort(
+        primary_visit=protocol.schedule.primary_endpoint.code,
         assessed_for_eligibility=assessed,
         excluded=excluded,
         not_meeting_criteria=not_randomized["ineligible"],
@@ -169,6 +183,7 @@ def consort_svg(flow: Consort, *, title: str) -> str:
     """The CONSORT layout: enrolment at the top, one column per arm for allocation, follow-up, analysis."""
     # Each subject once, by the first criterion failed: the lines add up to the box's number.
     criteria = [f"    first failed {code}: {n}" for code, n in flow.excluded_by_criterion.items()]
+    primary = flow.primary_visit
     parts = [
         _box(250, 40, 300, [f"Assessed for eligibility (n={flow.assessed_for_eligibility})"], bold=True),
         _box(
@@ -213,9 +228,11 @@ def consort_svg(flow: Consort, *, title: str) -> str:
             (
                 "Analysis",
                 [
-                    f"Analysed (n={arm.analysed})",
+                    f"Analysed (n={arm.analysed}): {primary} done in its window",
                     f"• Excluded from analysis (n={arm.excluded_from_analysis})",
                     f"    randomization invalidated: {arm.randomization_invalidated}",
+                    f"    {primary} outside its window: {arm.primary_visit_out_of_window}",
+                    f"    {primary} not done: {arm.primary_visit_not_done}",
                 ],
             ),
         ]

@@ -409,8 +409,20 @@ async def test_every_consort_box_equals_the_count_from_the_script(
         assert sum(arm.discontinued.values()) == sum(s.withdrawn.get(x) == "subject_decision" for x in mine)
         assert arm.died == len(mine & s.died)
         assert arm.randomization_invalidated == len(mine & s.invalidated)
-        assert arm.analysed == len((mine & s.m6_done) - s.invalidated)
-        assert arm.excluded_from_analysis == arm.allocated - arm.analysed
+        in_window = {x for x, (_, ok) in s.m6.items() if ok}
+        assert arm.analysed == len((mine & in_window) - s.invalidated)
+        assert arm.primary_visit_out_of_window == len((mine & s.m6_done) - in_window - s.invalidated)
+        assert arm.primary_visit_not_done == len(mine - s.m6_done - s.invalidated)
+        assert (
+            arm.excluded_from_analysis
+            == arm.allocated - arm.analysed
+            == (arm.randomization_invalidated + arm.primary_visit_out_of_window + arm.primary_visit_not_done)
+        )
+    # The flow diagram's Analysed boxes are the primary analysis set, arm by arm.
+    async with projected.acquire() as conn:
+        report = primary_endpoint(await endpoint_records(conn), PROTOCOL)
+    assert {a.arm: a.n for a in report.analyses[0].arms} == {a.arm: a.analysed for a in flow.arms}
+    assert sum(a.primary_visit_out_of_window for a in flow.arms) >= 1, "the script has a late M6"
 
 
 async def test_visits_after_a_withdrawal_or_a_death_are_not_expected_and_say_why(

@@ -33,8 +33,11 @@ def test_consort_arrows_to_the_arms_start_below_the_randomized_box() -> None:
         died=0,
         analysed=1,
         excluded_from_analysis=0,
+        primary_visit_out_of_window=0,
+        primary_visit_not_done=0,
     )
     flow = Consort(
+        primary_visit="M6",
         assessed_for_eligibility=3,
         excluded=1,
         not_meeting_criteria=1,
