@@ -88,6 +88,7 @@ class SeriousAdverseEventAlerts:
                 reported_at=trigger.time,
                 alert_id=alert_id_for(data.ae_id),
                 deviation_id=uuid5(data.ae_id, "late-sae-deviation"),
+                reported_on=self._protocol.local_date(site, trigger.time),
             ),
             because_of=trigger.id,
             correlation_id=trigger.correlationid,

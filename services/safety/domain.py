@@ -307,9 +307,16 @@ def follow_up(
 
 
 def raise_alert(
-    state: SafetyState, ae_id: UUID, *, reported_at: datetime, alert_id: UUID, deviation_id: UUID
+    state: SafetyState,
+    ae_id: UUID,
+    *,
+    reported_at: datetime,
+    alert_id: UUID,
+    deviation_id: UUID,
+    reported_on: date | None = None,
 ) -> list[DomainEvent]:
-    """One alert per serious adverse event, however it became serious; a late report is also a deviation."""
+    """One alert per serious adverse event, however it became serious; a late report is also a deviation, on
+    the report's date at the site (`reported_on`)."""
     ae = state.adverse_events.get(ae_id)
     if ae is None or not ae.serious or ae_id in state.alerts_by_ae:
         return []
@@ -332,6 +339,7 @@ def raise_alert(
         code=LATE_SAE_DEVIATION,
         description=f"serious adverse event reported {hours:.1f} h after the site became aware (limit 24 h)",
         related_event_id=alert_id,
+        occurred_on=reported_on,
     )
     return [alert, deviation]
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from functools import reduce
 from uuid import UUID
 
@@ -89,6 +89,7 @@ class ScreeningState:
     # The investigator's EX11 judgement on the current screening: a coordinator's correction keeps it.
     judged_unsuitable: bool | None = None
     randomized: bool = False
+    randomized_at: datetime | None = None
     withdrawn: bool = False
 
     @property
@@ -110,7 +111,7 @@ def evolve(state: ScreeningState, recorded: RecordedEvent) -> ScreeningState:
             judged = form.investigator_judges_unsuitable
             return replace(state, screenings=number, screening_id=record_id, judged_unsuitable=judged)
         case SubjectRandomized():
-            return replace(state, randomized=True)
+            return replace(state, randomized=True, randomized_at=recorded.envelope.time)
         case SubjectWithdrawn():
             return replace(state, withdrawn=True)
         case _:
@@ -201,6 +202,8 @@ def screen(
         code=RANDOMIZED_INELIGIBLE,
         description=f"randomized, but the corrected screening is not eligible ({', '.join(screened.reasons)})",
         related_event_id=form.supersedes,
+        # The deviation is the randomization of a subject not eligible: it happened on the randomization's date.
+        occurred_on=protocol.local_date(site, state.randomized_at) if state.randomized_at else None,
     )
     return [screened, deviation]
 

@@ -145,12 +145,8 @@ def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:
     return state.randomized
 
 
-def _deviation(
-    ids: DeviationIds, code: str, description: str, related: UUID | None = None
-) -> ProtocolDeviationRecorded:
-    return ProtocolDeviationRecorded(
-        deviation_id=ids(code), code=code, description=description, related_event_id=related
-    )
+def _deviation(ids: DeviationIds, code: str, description: str, *, on: date) -> ProtocolDeviationRecorded:
+    return ProtocolDeviationRecorded(deviation_id=ids(code), code=code, description=description, occurred_on=on)
 
 
 def record_procedure(
@@ -201,7 +197,11 @@ def record_procedure(
         )
     if not grafted_arm and form.fat_graft is not None:
         found.append((FAT_GRAFT_IN_HT, f"arm {randomized.arm} subject received an ECM/SVF-gel fat graft"))
-    events += [_deviation(deviation_ids, code, text) for code, text in found if code not in state.deviations]
+    events += [
+        _deviation(deviation_ids, code, text, on=form.procedure_date)
+        for code, text in found
+        if code not in state.deviations
+    ]
     return events
 
 
@@ -255,7 +255,7 @@ def record_visit(
     code = f"{VISIT_OUT_OF_WINDOW}_{record.visit}"
     if not in_window and code not in state.deviations:
         text = f"{record.visit} on {record.visit_date}, window {window.start} to {window.end}"
-        events.append(_deviation(deviation_ids, code, text))
+        events.append(_deviation(deviation_ids, code, text, on=record.visit_date))
     if window.end_of_study and not state.completed:
         events.append(SubjectCompletedStudy(completed_on=record.visit_date, final_visit=record.visit))
     return events

@@ -165,7 +165,7 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DVTERM", "Protocol Deviation Term", "Char", "ProtocolDeviationRecorded.description"),
         ("DVDECOD", "Protocol Deviation Coded Term", "Char", "The rule code as recorded (e.g. VISIT_OUT_OF_WINDOW_M1)"),
         ("DVCAT", "Category for Protocol Deviation", "Char", "The rule broken (the code without the visit)"),
-        ("DVSTDTC", "Start Date/Time of Deviation", "Char", "The site's date when the deviation was recorded"),
+        ("DVSTDTC", "Start Date/Time of Deviation", "Char", "The site's date the deviation happened on"),
         ("DVSTDY", "Study Day of Start of Deviation", "Num", "From RFSTDTC (day 1; no day 0); empty before surgery"),
     ],
 }
@@ -498,7 +498,7 @@ async def suppae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeD
 
 
 async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
-    found = sorted((await deviations(conn, protocol)).deviations, key=lambda d: (d.subject_id, d.recorded_on, d.code))
+    found = sorted((await deviations(conn, protocol)).deviations, key=lambda d: (d.subject_id, d.occurred_on, d.code))
     starts = await reference_starts(conn)
     out: Rows = []
     seq: dict[str, int] = {}
@@ -514,8 +514,8 @@ async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "DVTERM": d.description,
                 "DVDECOD": d.code,
                 "DVCAT": d.kind,
-                "DVSTDTC": _iso(d.recorded_on),
-                "DVSTDY": study_day(d.recorded_on, starts.get(d.subject_id)),
+                "DVSTDTC": _iso(d.occurred_on),
+                "DVSTDY": study_day(d.occurred_on, starts.get(d.subject_id)),
             }
         )
     return out

@@ -111,6 +111,10 @@ class Deviation(BaseModel):
     deviation_id: UUID
     site: str
     subject_id: str
+    occurred_on: date = Field(
+        description="the site's date the deviation happened on (the visit's, the surgery's, the late report's, the "
+        "randomization's); the date it was recorded for a deviation from before the record kept it"
+    )
     recorded_on: date = Field(description="the site's date when the deviation was recorded")
     kind: str = Field(description="the rule broken, e.g. VISIT_OUT_OF_WINDOW")
     code: str = Field(description="the rule code as recorded, e.g. VISIT_OUT_OF_WINDOW_M1")
@@ -139,7 +143,7 @@ def deviation_kind(code: str, protocol: ProtocolDefinition) -> str:
 
 async def deviations(conn: Connection, protocol: ProtocolDefinition) -> DeviationsReport:
     rows = await conn.fetch(
-        """SELECT deviation_id, site, subject_id, code, description, recorded_at
+        """SELECT deviation_id, site, subject_id, code, description, recorded_at, occurred_on
              FROM protocol_deviations ORDER BY site, recorded_at, subject_id, code"""
     )
     found = [
@@ -147,6 +151,7 @@ async def deviations(conn: Connection, protocol: ProtocolDefinition) -> Deviatio
             deviation_id=r["deviation_id"],
             site=r["site"],
             subject_id=r["subject_id"],
+            occurred_on=r["occurred_on"] or protocol.local_date(r["site"], r["recorded_at"]),
             recorded_on=protocol.local_date(r["site"], r["recorded_at"]),
             kind=deviation_kind(r["code"], protocol),
             code=r["code"],

@@ -5,6 +5,8 @@ The system runs with two sites at the far ends of the day (KIR, UTC+14; PPG, UTC
 date taken from UTC instead of the site's zone is wrong most hours of the day.
 """
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -265,11 +267,13 @@ async def test_a_surgery_on_the_screening_day_is_a_deviation_listed_in_the_repor
     await wait_for_checkpoint(read_pool, "safety", operated.json()["stream_sequence"])
     reader = headers(token(Role.DATA_MANAGER))
     report = (await client.get("/v1/reports/deviations.json", headers=reader)).json()
-    mine = [(d["kind"], d["code"], d["recorded_on"]) for d in report["deviations"] if d["subject_id"] == subject]
+    mine = [(d["kind"], d["occurred_on"], d["recorded_on"]) for d in report["deviations"] if d["subject_id"] == subject]
     today = system.protocol.local_date(site, datetime.now(UTC)).isoformat()
-    assert mine == [("SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", "SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", today)]
+    # It happened on the surgery's day, ten days before it was entered.
+    assert mine == [("SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", day.isoformat(), today)]
     exported = (await client.get("/v1/reports/exports/DV.csv", headers=reader)).text
-    assert [line for line in exported.splitlines() if f"-{subject}," in line and "SCREENING_OUTSIDE" in line]
+    [row] = [r for r in csv.DictReader(io.StringIO(exported)) if r["USUBJID"].endswith(f"-{subject}")]
+    assert (row["DVDECOD"], row["DVSTDTC"], row["DVSTDY"]) == ("SCREENING_OUTSIDE_DAYS_BEFORE_SURGERY", str(day), "1")
 
 
 async def test_consort_counts_a_screen_failure_once_by_its_first_failed_criterion_and_every_criterion_beside(

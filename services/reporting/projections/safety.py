@@ -54,8 +54,9 @@ UPDATE sae_alerts SET escalations = GREATEST(escalations, $2), last_escalated_at
 
 
 INSERT_DEVIATION = """
-INSERT INTO protocol_deviations (deviation_id, subject_id, site, code, description, related_event_id, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO protocol_deviations (deviation_id, subject_id, site, code, description, related_event_id, recorded_at,
+                                 occurred_on)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
@@ -128,6 +129,7 @@ class SafetyProjection:
                     deviation.description,
                     deviation.related_event_id,
                     e.time,
+                    deviation.occurred_on,
                 )
             case _:
                 pass

@@ -252,6 +252,11 @@ class ProtocolDeviationRecorded(DomainEvent):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     description: str = Field(min_length=1, max_length=500)
     related_event_id: UUID | None = None
+    occurred_on: date | None = Field(
+        None,
+        description="the site's date the deviation happened on: the visit's or the surgery's date, the late report's, "
+        "the randomization's (none on records from before it was kept: the date it was recorded stands in)",
+    )
 
 
 @register

@@ -59,7 +59,12 @@ def report(form: AdverseEventForm = FORM, history: list[DomainEvent] | None = No
 
 def alert_for(events: list[DomainEvent], reported_at: datetime = NOW) -> list[DomainEvent]:
     return domain.raise_alert(
-        domain.replay(given(events)), AE_ID, reported_at=reported_at, alert_id=uuid4(), deviation_id=uuid4()
+        domain.replay(given(events)),
+        AE_ID,
+        reported_at=reported_at,
+        alert_id=uuid4(),
+        deviation_id=uuid4(),
+        reported_on=reported_at.date(),
     )
 
 
@@ -190,6 +195,7 @@ def test_an_sae_reported_over_24_hours_after_awareness_is_late_and_a_deviation(d
     assert isinstance(events[0], SeriousAdverseEventAlertRaised) and events[0].late is late
     deviations = [e for e in events if isinstance(e, ProtocolDeviationRecorded)]
     assert [d.code for d in deviations] == (["SAE_REPORTED_LATE"] if late else [])
+    assert all(d.occurred_on == (serious.site_aware_at + delay).date() for d in deviations), "the late report's day"
 
 
 def test_a_follow_up_that_makes_the_event_serious_raises_the_alert_then() -> None:

@@ -272,6 +272,8 @@ def test_a_randomized_subject_whose_corrected_screening_is_ineligible_keeps_the_
     assert isinstance(corrected, SubjectScreened) and not corrected.eligible
     assert isinstance(deviation, ProtocolDeviationRecorded)
     assert (deviation.code, deviation.deviation_id) == (domain.RANDOMIZED_INELIGIBLE, DEVIATION_ID)
+    randomized_on = PROTOCOL.local_date("NFH", history[-1].envelope.time)
+    assert deviation.occurred_on == randomized_on, "the randomization's day, not the correction's"
 
 
 def test_a_consent_withdrawal_and_a_refusal_are_corrected_on_their_current_record() -> None:

@@ -91,8 +91,12 @@ def operated(arm: str = "FG_HT") -> list[RecordedEvent]:
     return [*history, recorded(surgery, SURGERY)]
 
 
+def deviations(events: list[DomainEvent]) -> list[ProtocolDeviationRecorded]:
+    return [e for e in events if isinstance(e, ProtocolDeviationRecorded)]
+
+
 def codes(events: list[DomainEvent]) -> list[str]:
-    return [e.code for e in events if isinstance(e, ProtocolDeviationRecorded)]
+    return [e.code for e in deviations(events)]
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,7 @@ def test_w1_out_of_its_window_is_recorded_with_a_deviation(day: int, in_window: 
     events = visit(operated(), "W1", SURGERY + timedelta(days=day))
     assert isinstance(events[0], VisitCompleted) and events[0].in_window is in_window
     assert codes(events) == ([] if in_window else ["VISIT_OUT_OF_WINDOW_W1"])
+    assert all(e.occurred_on == SURGERY + timedelta(days=day) for e in deviations(events)), "the visit's day"
 
 
 def test_the_visit_records_survival_against_the_grafts_transplanted() -> None:
@@ -145,12 +150,15 @@ def test_a_fat_graft_record_that_does_not_match_the_arm_is_a_deviation(
     events = procedure([randomized(arm)], form)
     assert isinstance(events[0], GraftProcedurePerformed)
     assert codes(events) == expected
+    assert all(e.occurred_on == form.procedure_date for e in deviations(events)), "the surgery's day"
 
 
 @pytest.mark.parametrize(("days", "late"), [(30, False), (31, True)])
 def test_surgery_more_than_30_days_after_randomization_is_a_deviation(days: int, late: bool) -> None:
     form = PROCEDURE.model_copy(update={"procedure_date": RANDOMIZED_ON + timedelta(days=days)})
-    assert codes(procedure([randomized()], form)) == (["SURGERY_AFTER_WINDOW"] if late else [])
+    events = procedure([randomized()], form)
+    assert codes(events) == (["SURGERY_AFTER_WINDOW"] if late else [])
+    assert all(e.occurred_on == form.procedure_date for e in deviations(events))
 
 
 def test_surgery_needs_a_randomization_before_it() -> None:
