@@ -7,7 +7,6 @@ after the lock reaches its read model, and keeps them (`frozen_exports`); the ga
 
 import asyncio
 import contextlib
-import json
 from datetime import UTC, datetime
 
 import asyncpg
@@ -45,7 +44,7 @@ async def export_files(
         for name, build in datasets.builders(dictionary).items()
     }
     files["odm.xml"] = await odm_snapshot(conn, protocol, as_of)
-    files["define.json"] = json.dumps(datasets.define(), indent=2)
+    files["define.json"] = datasets.define_json()
     return files
 
 

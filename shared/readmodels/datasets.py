@@ -3,6 +3,7 @@ and the export command, one CSV layout, one define-style description."""
 
 import csv
 import io
+import json
 from collections.abc import Awaitable, Callable
 
 from shared.contracts.protocol import ProtocolDefinition
@@ -40,8 +41,16 @@ def to_csv(dataset: str, rows: sdtm.Rows) -> str:
     return out.getvalue()
 
 
-def define() -> dict[str, list[dict[str, str]]]:
+Define = dict[str, list[dict[str, str]]]
+
+
+def define() -> Define:
     return {
         name: [{"variable": v, "label": label, "type": kind, "origin": origin} for v, label, kind, origin in cols]
         for name, cols in DEFINE.items()
     }
+
+
+def define_json() -> str:
+    """define.json as every export writes it and the gateway serves it: the same bytes."""
+    return json.dumps(define(), indent=2)

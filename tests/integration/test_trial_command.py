@@ -119,3 +119,18 @@ def test_an_unknown_role_is_refused_by_trial_itself(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("usage: trial token") and "python -m" not in result.stderr, result.stderr
     assert "invalid choice: 'surgeon'" in result.stderr
+
+
+def test_the_exports_trial_writes_are_the_bytes_the_gateway_serves(make_run: MakeRun, tmp_path: Path) -> None:
+    written = trial("export", "--out", str(tmp_path / "exports"), data=make_run.data)
+    assert written.returncode == 0, written.stderr
+    bearer = trial("token", "--role", "data_manager", data=make_run.data).stdout.strip()
+    files = sorted(p for p in (tmp_path / "exports").iterdir() if p.suffix in (".csv", ".json"))
+    assert "define.json" in {p.name for p in files}
+    for path in files:
+        name = path.name if path.suffix == ".json" else f"{path.stem.upper()}.csv"
+        served = httpx.get(
+            f"{make_run.gateway}/v1/reports/exports/{name}", headers={"Authorization": f"Bearer {bearer}"}, timeout=30
+        )
+        assert served.status_code == 200, (name, served.text)
+        assert served.content == path.read_bytes(), name

@@ -52,9 +52,14 @@ def exports_router() -> APIRouter:
     exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
     router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 503))
 
-    @router.get("/exports/define.json", operation_id="export_define", summary="Every exported column described")
-    async def define(caller: exporter) -> dict[str, list[dict[str, str]]]:
-        return datasets.define()
+    @router.get(
+        "/exports/define.json",
+        operation_id="export_define",
+        summary="Every exported column described",
+        response_model=datasets.Define,
+    )
+    async def define(caller: exporter) -> Response:
+        return Response(datasets.define_json(), media_type="application/json")
 
     @router.get(
         "/exports/database-lock.json",
