@@ -97,6 +97,7 @@ class Difference(BaseModel):
     ci_low: float
     ci_high: float
     confidence: float = CONFIDENCE
+    interval: str = Field("t distribution", description="where the interval comes from: which distribution")
 
 
 class PrimaryAnalysis(BaseModel):
@@ -105,7 +106,8 @@ class PrimaryAnalysis(BaseModel):
     difference: str = Field(description="which arm minus which")
     welch: Difference | None = Field(description="mean difference, Welch's unequal-variance t interval")
     hodges_lehmann: Difference | None = Field(
-        description="Hodges-Lehmann shift (median of all pairwise differences), Mann-Whitney based interval"
+        description="Hodges-Lehmann shift (median of all pairwise differences), its interval from the Mann-Whitney "
+        "distribution: exact for fewer than 50 per arm without ties, else the large-sample approximation"
     )
 
 
@@ -163,12 +165,48 @@ def welch(a: list[float], b: list[float]) -> Difference | None:
     )
 
 
+# As R's wilcox.test: the exact distribution of the Mann-Whitney statistic below 50 subjects per arm with no ties,
+# the large-sample normal form otherwise.
+EXACT_BELOW = 50
+EXACT = "exact Mann-Whitney distribution"
+LARGE_SAMPLE = "large-sample normal approximation"
+
+
+def mann_whitney_counts(n: int, m: int) -> list[int]:
+    """How many of the C(n+m, n) equally likely orderings of two untied samples give each value of the
+    Mann-Whitney statistic U, from 0 to n·m: its exact null distribution (f(i, j, u) = f(i-1, j, u-j) + f(i, j-1, u),
+    built up one observation at a time)."""
+    previous = [[1] for _ in range(m + 1)]  # no observations of the first sample: U = 0, one way
+    for i in range(1, n + 1):
+        current = [[1]]  # none of the second: U = 0
+        for j in range(1, m + 1):
+            counts = [0] * (i * j + 1)
+            for u, ways in enumerate(previous[j]):  # the largest is the first sample's: it beats all j
+                counts[u + j] += ways
+            for u, ways in enumerate(current[j - 1]):  # ... or the second's
+                counts[u] += ways
+            current.append(counts)
+        previous = current
+    return previous[m]
+
+
+def _exact_rank(n: int, m: int, tail: float) -> int:
+    """The smallest u with P(U ≤ u) ≥ `tail` (R's qwilcox), at least 1."""
+    counts = mann_whitney_counts(n, m)
+    total, below = sum(counts), 0
+    for u, ways in enumerate(counts):
+        below += ways
+        if below >= tail * total:
+            return max(u, 1)
+    return max(len(counts) - 1, 1)
+
+
 def hodges_lehmann(a: list[float], b: list[float]) -> Difference | None:
     """The Hodges-Lehmann shift of `a` against `b` and its distribution-free interval.
 
-    The estimate is the median of the n·m differences a_i − b_j; the interval runs between the order
-    statistics the Mann-Whitney critical value picks (Hollander & Wolfe, large-sample form: the normal
-    quantile from SciPy, as R's wilcox.test does without exact tables).
+    The estimate is the median of the n·m differences a_i − b_j; the interval runs between the order statistics
+    the Mann-Whitney distribution picks (Hollander & Wolfe): its exact distribution for small untied samples, the
+    normal approximation otherwise (as R's wilcox.test), and the report says which.
     """
     import numpy as np
     from scipy import stats
@@ -177,14 +215,19 @@ def hodges_lehmann(a: list[float], b: list[float]) -> Difference | None:
     if n < 2 or m < 2:
         return None
     differences = np.sort(np.subtract.outer(np.asarray(a), np.asarray(b)).ravel())
-    z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2)
-    k = int(np.floor(n * m / 2 - z * np.sqrt(n * m * (n + m + 1) / 12)))
-    k = max(k, 1)  # the interval cannot be narrower than the extreme differences allow
+    tail = (1 - CONFIDENCE) / 2
+    if n < EXACT_BELOW and m < EXACT_BELOW and len(set(a) | set(b)) == n + m:
+        k, interval = _exact_rank(n, m, tail), EXACT
+    else:
+        z = stats.norm.ppf(1 - tail)
+        # The interval cannot be narrower than the extreme differences allow.
+        k, interval = max(int(np.floor(n * m / 2 - z * np.sqrt(n * m * (n + m + 1) / 12))), 1), LARGE_SAMPLE
     return Difference(
         method="Hodges-Lehmann",
         estimate=_rounded(np.median(differences)),
         ci_low=_rounded(differences[k - 1]),
         ci_high=_rounded(differences[n * m - k]),
+        interval=interval,
     )
 
 
