@@ -9,7 +9,7 @@ import pytest
 from services.gateway.auth import Role
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import ELIGIBLE, ENTERED, consented, headers, new_key, token
+from tests.e2e.api import ELIGIBLE, ENTERED, consented, eligible_subject, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
 
@@ -138,3 +138,17 @@ async def test_a_withdrawn_subject_cannot_be_screened(client: httpx.AsyncClient,
         f"/v1/sites/{site}/subjects/{subject}/screening", json=ELIGIBLE, headers=headers(bearer, new_key())
     )
     assert response.status_code == 409 and response.json()["rule"] == "consent.withdrawn"
+
+
+async def test_a_correction_without_the_forms_version_is_asked_for_it(
+    client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject, bearer = await eligible_subject(client, subject_ids)
+    corrected = ELIGIBLE | {"weight_kg": 57, "reason": "weighed again: 57 kg"}
+    response = await client.post(
+        f"/v1/sites/{site}/subjects/{subject}/screening", json=corrected, headers=headers(bearer, new_key())
+    )
+    assert response.status_code == 428, response.text
+    problem = response.json()
+    assert (problem["rule"], problem["field"]) == ("correction.version", "If-Match"), problem
+    assert "If-Match" in problem["detail"] and "forms/screening" in problem["detail"]
