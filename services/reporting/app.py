@@ -1,9 +1,11 @@
 """Wiring of the reporting service: migrations, then one runner per projection until stopped."""
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
+import nats.errors
 import structlog
 
 from services.reporting.exports import freeze_when_locked
@@ -31,6 +33,7 @@ from shared.runtime.projections import (
     applying,
     rebuild,
 )
+from shared.runtime.runner import exit_within
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -46,6 +49,7 @@ async def migrate(settings: ReportingSettings) -> None:
 
 
 def stop_all(runners: list[ProjectionRunner], stopping: asyncio.Event) -> None:
+    exit_within()
     stopping.set()
     for runner in runners:
         runner.stop()
@@ -97,7 +101,8 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         await freezer
         await health.stop()
         await pool.close()
-        await nc.drain()
+        with contextlib.suppress(nats.errors.Error):  # the bus may be gone already (stopped with everything)
+            await nc.drain()
         log.info("reporting_stopped")
 
 

@@ -1,7 +1,9 @@
 """Entry point shared by every `python -m services.<name>`: settings from the environment, logs, signals."""
 
 import asyncio
+import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +18,22 @@ from shared.runtime.logging import configure_logging
 from shared.runtime.settings import TrialSettings, load_settings
 
 S = TypeVar("S", bound=TrialSettings)
+
+# A stop is bounded: should draining hang (the bus gone with the supervisor that started the process, a connection
+# reconnecting for ever), the process ends all the same, before Kubernetes' 30 s grace period would end it.
+STOP_DEADLINE_SECONDS = 25.0
+
+
+def exit_within(seconds: float = STOP_DEADLINE_SECONDS) -> None:
+    """From now on, the process ends within `seconds`, however its stop goes (called when a stop begins)."""
+
+    def end() -> None:
+        structlog.get_logger().error("stop_deadline_passed", seconds=seconds)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
 
 
 def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_type: type[S]) -> None:
@@ -35,6 +53,13 @@ def run_faststream(name: str, build_app: Callable[[S], FastStream], settings_typ
     except InvalidKey as exc:
         print(f"{name}: invalid COMMAND_VERIFY_KEYS: {exc}", file=sys.stderr)
         sys.exit(2)
-    # FastStream handles SIGINT and SIGTERM: it stops consuming and waits for in-flight handlers.
+    # FastStream handles SIGINT and SIGTERM (its `exit`): it stops consuming and waits for in-flight handlers.
+    stop = app.exit
+
+    def exit_bounded() -> None:
+        exit_within()
+        stop()
+
+    app.exit = exit_bounded  # type: ignore[method-assign]
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(app.run())

@@ -3,6 +3,7 @@
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,11 @@ def test_the_gateway_refuses_a_token_key_of_low_entropy(secret: str, why: str) -
 def test_a_key_from_a_random_generator_is_taken_in_base64url_or_hex() -> None:
     for secret in (secrets.token_urlsafe(32), secrets.token_hex(32)):
         assert GatewaySettings(token_signing_keys=f"k9:{secret}").signing_keys() == {"k9": secret}
+
+
+def test_a_stop_that_hangs_still_ends_the_process_at_its_deadline() -> None:
+    hanging = "from shared.runtime.runner import exit_within; exit_within(0.5); import time; time.sleep(30)"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", hanging], capture_output=True, text=True, timeout=20, check=False)
+    assert done.returncode == 1 and time.monotonic() - started < 10
+    assert "stop_deadline_passed" in done.stdout + done.stderr
