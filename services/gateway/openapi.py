@@ -21,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import PROBLEM_JSON
+from shared.contracts.dictionary import DataDictionary, Item, data_dictionary
 
 PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -96,8 +97,50 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document["components"]["schemas"]
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
+    dictionary = data_dictionary()
+    for name, form in dictionary.forms.items():
+        if form.model in schemas:
+            _labelled(schemas[form.model], dictionary.items_of(name), schemas, dictionary)
     _walk(document, _exact_number)
     return document
+
+
+def _labelled(
+    schema: dict[str, Any], items: dict[str, Item], schemas: dict[str, Any], dictionary: DataDictionary
+) -> None:
+    """Each item's words from the data dictionary: the English question as the title and its help as the
+    description, and, for any site app in either language, both (`x-label`, `x-hint`), the unit (`x-unit`), the
+    code list's decodes (`x-codes`), when it is collected (`x-when`) and who answers it (`x-answered-by`)."""
+    properties = schema.get("properties", {})
+    for name, item in items.items():
+        if name not in properties:
+            continue
+        entry = properties[name]
+        entry["title"] = item.label.en
+        entry["x-label"] = item.label.model_dump()
+        if item.hint is not None:
+            entry["description"] = item.hint.en
+            entry["x-hint"] = item.hint.model_dump()
+        if item.unit is not None:
+            entry["x-unit"] = item.unit
+        if item.code_list is not None:
+            entry["x-codes"] = {c.code: {"en": c.en, "zh": c.zh} for c in dictionary.code_lists[item.code_list]}
+        if item.when is not None:
+            entry["x-when"] = {"condition": item.when, **dictionary.conditions[item.when].model_dump()}
+        if item.answered_by is not None:
+            entry["x-answered-by"] = item.answered_by.value
+        for ref in _refs(entry):
+            _labelled(schemas[ref], item.items, schemas, dictionary)
+
+
+def _refs(node: Any) -> list[str]:
+    """The component schemas a property refers to (through `anyOf` and `items` too)."""
+    if isinstance(node, dict):
+        own = [node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ corrects which record, which fields the page fills and which are another role's 
 from typing import Any
 
 from services.web.gateway import GatewayProblem
-from shared.contracts.access import Right
 
 # The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
 # title, and the fields the app fills itself or leaves to another step.
@@ -40,8 +39,6 @@ def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
     return dict(data["form"]) if form_name == "screening" else data
 
 
-# Fields that are the investigator's judgement: not shown to whoever may not give it.
-DELEGATED = {"investigator_judges_unsuitable": Right.JUDGE_ELIGIBILITY, "relationship": Right.ASSESS_CAUSALITY}
 # Fields the app fills from the page (hidden), not the person: which visit, which adverse event.
 FROM_PAGE = ("visit", "ae_id")
 # A casebook's steps that take no form of their own, by the gateway's path under the subject.

@@ -15,13 +15,28 @@ UNKNOWN = ""
 class Field:
     name: str  # dotted path: serology.hiv
     label: str
-    kind: str  # boolean | choice | choices | date | number | text | group
+    kind: str  # boolean | choice | choices | date | datetime | number | text | group
     required: bool = False
     options: tuple[str, ...] = ()
     hint: str = ""
     children: tuple["Field", ...] = ()
     value: Any = None
     error: str = ""
+    # From the data dictionary (the schema's `x-` words): the question, help and decodes in each language, the unit.
+    labels: dict[str, str] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
+    unit: str = ""
+    decodes: dict[str, dict[str, str]] = field(default_factory=dict)
+    answered_by: str | None = None  # the right an item needs (the investigator's judgements)
+
+    def label_in(self, lang: str) -> str:
+        return self.labels.get(lang) or self.label
+
+    def hint_in(self, lang: str) -> str:
+        return self.hints.get(lang) or self.hint
+
+    def option_in(self, option: str, lang: str) -> str:
+        return self.decodes.get(option, {}).get(lang) or option.replace("_", " ")
 
 
 def _simple(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -58,9 +73,26 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
             kind, options = "choices", tuple(str(o) for o in simple["items"]["enum"])
         elif simple.get("format") == "date":
             kind = "date"
+        elif simple.get("format") == "date-time":
+            kind = "datetime"
         elif simple.get("type") in ("integer", "number"):
             kind = "number"
-        found.append(Field(path, label, kind, name in required, options, hint, children))
+        found.append(
+            Field(
+                path,
+                label,
+                kind,
+                name in required,
+                options,
+                hint,
+                children,
+                labels=dict(raw.get("x-label") or {}),
+                hints=dict(raw.get("x-hint") or {}),
+                unit=str(raw.get("x-unit") or ""),
+                decodes=dict(raw.get("x-codes") or simple.get("x-codes") or {}),
+                answered_by=raw.get("x-answered-by"),
+            )
+        )
     return tuple(found)
 
 

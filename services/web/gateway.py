@@ -99,7 +99,9 @@ def resolve(schema: Any, document: dict[str, Any]) -> Any:
             target: Any = document
             for part in schema["$ref"].lstrip("#/").split("/"):
                 target = target[part]
-            return resolve(target, document)
+            # What stands beside the reference (an item's words from the dictionary) is kept over the target's.
+            beside = {k: resolve(v, document) for k, v in schema.items() if k != "$ref"}
+            return {**resolve(target, document), **beside}
         return {k: resolve(v, document) for k, v in schema.items()}
     if isinstance(schema, list):
         return [resolve(v, document) for v in schema]

@@ -1,5 +1,6 @@
 """English and Simplified Chinese (the sites are in Guangzhou and Shenzhen): the browser's language unless the
-person chose one. Field labels fall back to the schema's English title where no translation is given."""
+person chose one. A form's items speak with the data dictionary's words (the schema's `x-label`, `x-hint`,
+`x-codes`), in the page's language."""
 
 from collections.abc import Callable
 
@@ -118,21 +119,6 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "back": ("Back", "返回"),
     "site_time": ("Dates are the site's, in its time zone", "日期均为研究中心当地日期"),
-    # Form fields the sites use most (others show the protocol's English).
-    "consent_form_version": ("Consent form version", "知情同意书版本"),
-    "signed_on": ("Signed on", "签署日期"),
-    "obtained_by": ("Obtained by (staff code)", "获取人（工号）"),
-    "signed_by_subject": ("Signed by the subject", "受试者本人签署"),
-    "signed_by_representative": ("Signed by a legal representative", "法定代理人签署"),
-    "screening_date": ("Screening date", "筛选日期"),
-    "age_years": ("Age (years)", "年龄（岁）"),
-    "sex": ("Sex", "性别"),
-    "height_cm": ("Height (cm)", "身高（厘米）"),
-    "weight_kg": ("Weight (kg)", "体重（公斤）"),
-    "pregnant": ("Pregnant", "妊娠"),
-    "breastfeeding": ("Breastfeeding", "哺乳期"),
-    "scalp_infection": ("Scalp infection", "头皮感染"),
-    "investigator_judges_unsuitable": ("EX11: judged unsuitable by the investigator", "EX11：研究者判断不适合"),
 }
 
 

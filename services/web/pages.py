@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.web.casebook import CASEBOOK_FORMS, DELEGATED, due_forms
+from services.web.casebook import CASEBOOK_FORMS, due_forms
 from services.web.forms import Field, FormPage, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
@@ -83,11 +83,10 @@ class Pages:
         return RedirectResponse(f"/sites/{site}/subjects/{subject}?seen={answer['stream_sequence']}", status_code=303)
 
     async def form_fields(self, request: Request, session: Session, operation: str) -> tuple[Field, ...]:
-        """The operation's fields, but those that are another role's judgement (the protocol's delegation)."""
-        others = frozenset(name for name, right in DELEGATED.items() if not may(session.role, right))
-        return fields(
-            await request.app.state.gateway.request_schema(operation), skip=CASEBOOK_FORMS[operation][2] | others
-        )
+        """The operation's fields, but those that are another role's judgement (the protocol's delegation: the
+        dictionary says who answers an item, `x-answered-by`)."""
+        shown = fields(await request.app.state.gateway.request_schema(operation), skip=CASEBOOK_FORMS[operation][2])
+        return tuple(f for f in shown if f.answered_by is None or may(session.role, Right(f.answered_by)))
 
     async def form_page(
         self,

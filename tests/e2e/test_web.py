@@ -21,7 +21,7 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import REAUTHENTICATION_SECONDS, System, headers, new_key, token
+from tests.e2e.api import REAUTHENTICATION_SECONDS, System, consented, headers, new_key, token
 from tests.e2e.test_visits import assessments, randomized_days_ago, surgery
 
 pytestmark = pytest.mark.e2e
@@ -269,3 +269,24 @@ async def test_a_coordinators_calendar_shows_the_visits_due_this_week(
     assert subject not in await coordinator.inner_text("#overdue")
     await coordinator.goto(f"{system.web_url}/sites/{site}/subjects")
     assert "W1 (" in await coordinator.inner_text(f"tr:has(a:has-text('{subject}'))"), "the next visit and its window"
+
+
+async def test_a_form_speaks_with_the_data_dictionarys_words_units_and_decodes_in_the_pages_language(
+    browser: Browser, system: System, client: httpx.AsyncClient, subject_ids: SubjectIds
+) -> None:
+    site, subject, _ = await consented(client, subject_ids)
+    casebook = f"{system.web_url}/sites/{site}/subjects/{subject}"
+    for language, height, hint, female in (
+        ("zh-CN", "身高 (cm) *", "用于计算BMI", "女"),
+        ("en-GB", "Height (cm) *", "For the BMI", "Female"),
+    ):
+        page = await signed_in(browser, system, f"investigator.{site.lower()}", language=language)
+        await page.goto(casebook)
+        assert await page.inner_text("label[for='f-height_cm']") == height
+        assert hint in await page.inner_text("#f-height_cm-hint")
+        assert female in await page.inner_text("#f-sex")
+        assert await page.locator("#f-sex option[value='female']").count() == 1, "the code is what is posted"
+        await page.context.close()
+    coordinator = await signed_in(browser, system, f"site-coordinator.{site.lower()}")
+    await coordinator.goto(casebook)
+    assert await coordinator.locator("#f-investigator_judges_unsuitable").count() == 0, "the investigator's item"

@@ -1,0 +1,154 @@
+"""The data dictionary: every case report form's items declared once (`protocol/<trial>-forms.yaml`), in the shape
+of CDISC ODM's MetaDataVersion, validated by one pydantic model. Labels, hints, units and code lists' decodes come
+from here, in both languages; the typed forms are checked against it (`tests/unit/shared/test_dictionary.py`)."""
+
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.contracts.access import Right
+
+LANGUAGES = ("en", "zh")
+DEFAULT_DICTIONARY_FILE = Path(__file__).resolve().parents[2] / "protocol" / "NCT06646146-forms.yaml"
+
+
+class ItemType(StrEnum):
+    TEXT = "text"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    FRACTION = "fraction"
+    DATE = "date"
+    DATETIME = "datetime"
+    DATE_OR_NEVER = "date_or_never"
+    BOOLEAN = "boolean"
+    CODE = "code"  # one of a code list
+    CODES = "codes"  # any of a code list
+    GROUP = "group"  # items of its own
+
+
+class Translated(BaseModel):
+    """ODM's TranslatedText: the same words in each language staff read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    en: str = Field(min_length=1)
+    zh: str = Field(min_length=1)
+
+    def in_(self, language: str) -> str:
+        return self.zh if language == "zh" else self.en
+
+
+class CodeListItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    en: str
+    zh: str
+
+    @property
+    def decode(self) -> Translated:
+        return Translated(en=self.en, zh=self.zh)
+
+
+class Range(BaseModel):
+    """ODM's RangeCheck, hard: a value outside is refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int | None = None
+    max: int | None = None
+    min_exclusive: bool = False
+
+
+class Item(BaseModel):
+    """ODM's ItemDef (with its ItemRef's Mandatory and CollectionExceptionCondition)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ItemType
+    label: Translated
+    hint: Translated | None = None
+    required: bool = False
+    unit: str | None = None
+    range: Range | None = None
+    places: int | None = Field(None, ge=0, le=9, description="digits after the point, for a decimal")
+    length: tuple[int, int] | None = Field(None, description="shortest and longest text")
+    code_list: str | None = None
+    when: str | None = Field(None, description="the condition under which the item is collected at all")
+    answered_by: Right | None = Field(None, description="the right needed to answer it (the investigator's items)")
+    sdtm: str | None = Field(None, pattern=r"^[A-Z]{2,8}\.[A-Z0-9]{1,8}$", description="DOMAIN.VARIABLE")
+    items: dict[str, "Item"] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shape_follows_the_type(self) -> Self:
+        coded = self.type in (ItemType.CODE, ItemType.CODES)
+        if coded != (self.code_list is not None):
+            raise ValueError("a code or codes item names its code_list, and only those")
+        if (self.type is ItemType.GROUP) != bool(self.items):
+            raise ValueError("a group has items, and only a group")
+        if self.places is not None and self.type is not ItemType.DECIMAL:
+            raise ValueError("places are for decimals")
+        return self
+
+
+class Form(BaseModel):
+    """ODM's FormDef with its one ItemGroupDef."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field(description="the typed form in shared/contracts/forms.py that is checked against this one")
+    title: Translated
+    corrections: bool = Field(False, description="a correctable form: it carries the correction items too")
+    items: dict[str, Item]
+
+
+class DataDictionary(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    languages: list[Literal["en", "zh"]]
+    code_lists: dict[str, list[CodeListItem]]
+    conditions: dict[str, Translated]
+    correction_items: dict[str, Item]
+    forms: dict[str, Form]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        for name, form in self.forms.items():
+            for path, item in walk(form.items):
+                if item.code_list is not None and item.code_list not in self.code_lists:
+                    raise ValueError(f"{name}.{path}: no code list {item.code_list!r}")
+                if item.when is not None and item.when not in self.conditions:
+                    raise ValueError(f"{name}.{path}: no condition {item.when!r}")
+        return self
+
+    def items_of(self, form: str) -> dict[str, Item]:
+        """The form's items, the correction items first where it is correctable."""
+        declared = self.forms[form]
+        return ({**self.correction_items} if declared.corrections else {}) | declared.items
+
+    def decode(self, code_list: str, code: str) -> Translated | None:
+        return next((c.decode for c in self.code_lists[code_list] if c.code == code), None)
+
+
+def walk(items: dict[str, Item], prefix: str = "") -> list[tuple[str, Item]]:
+    """Every item with its dotted path (`serology.hiv`), groups before their items."""
+    found: list[tuple[str, Item]] = []
+    for name, item in items.items():
+        found.append((f"{prefix}{name}", item))
+        found.extend(walk(item.items, f"{prefix}{name}."))
+    return found
+
+
+def load_dictionary(path: Path = DEFAULT_DICTIONARY_FILE) -> DataDictionary:
+    return DataDictionary.model_validate(yaml.safe_load(path.read_text()))
+
+
+@cache
+def data_dictionary() -> DataDictionary:
+    """The trial's dictionary, read once."""
+    return load_dictionary()
