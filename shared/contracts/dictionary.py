@@ -131,6 +131,11 @@ class DataDictionary(BaseModel):
         declared = self.forms[form]
         return ({**self.correction_items} if declared.corrections else {}) | declared.items
 
+    def item(self, path: str) -> Item:
+        """An item by its form and dotted path: `screening.sex`, `procedure.fat_graft.ecm_svf_gel_ml`."""
+        form, _, rest = path.partition(".")
+        return dict(walk(self.items_of(form)))[rest]
+
     def decode(self, code_list: str, code: str) -> Translated | None:
         return next((c.decode for c in self.code_lists[code_list] if c.code == code), None)
 

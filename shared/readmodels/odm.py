@@ -9,11 +9,10 @@ sites' local dates, instants ISO 8601 with their offset; an empty value is left 
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from shared.contracts import forms
+from shared.contracts.dictionary import Translated, data_dictionary
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.postgres import Connection
 
@@ -23,10 +22,14 @@ SOURCE_SYSTEM = "trial-backend"
 
 @dataclass(frozen=True)
 class Item:
+    """A column of the group's rows. One a site entered names its data dictionary item (`form.path`), whose
+    question it takes in both languages; one the system derived (a BMI, an outcome) has its own English label."""
+
     column: str
-    label: str
+    label: str = ""
     data_type: str = "text"  # ODM DataType: text, integer, float, date, datetime, boolean
     codelist: str | None = None
+    entered: str | None = None  # the data dictionary item: "screening.sex"
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,9 @@ GROUPS: tuple[Group, ...] = (
                   consent_declined_reason, consent_withdrawn_on FROM subjects""",
         (
             Item("consented_on", "Date consent was signed", "date"),
-            Item("consent_form_version", "Consent form version"),
+            Item("consent_form_version", entered="consent.consent_form_version"),
             Item("consent_declined_on", "Date consent was declined", "date"),
-            Item("consent_declined_reason", "Why consent was declined", codelist="CONSENT_REFUSAL_REASON"),
+            Item("consent_declined_reason", codelist="CONSENT_REFUSAL_REASON", entered="consent-refusal.reason"),
             Item("consent_withdrawn_on", "Date consent was withdrawn", "date"),
         ),
     ),
@@ -85,9 +88,9 @@ GROUPS: tuple[Group, ...] = (
                   age_years, sex, bmi, eligible, protocol_version FROM screening_log""",
         (
             Item("screening_number", "Screening number (a rescreening counts up)", "integer"),
-            Item("screening_date", "Screening date", "date"),
-            Item("age_years", "Age at screening (years)", "integer"),
-            Item("sex", "Sex", codelist="SEX"),
+            Item("screening_date", data_type="date", entered="screening.screening_date"),
+            Item("age_years", data_type="integer", entered="screening.age_years"),
+            Item("sex", codelist="SEX", entered="screening.sex"),
             Item("bmi", "Body mass index (kg/m2)", "float"),
             Item("eligible", "Eligible", "boolean"),
             Item("protocol_version", "Protocol version the criteria were evaluated under"),
@@ -135,15 +138,15 @@ GROUPS: tuple[Group, ...] = (
         """SELECT subject_id, site, procedure_date, surgeon, anaesthesia, recipient_area_cm2, follicular_units,
                   donor_site, fat_harvest_site, harvested_fat_ml, ecm_svf_gel_ml FROM procedures""",
         (
-            Item("procedure_date", "Date of surgery", "date"),
-            Item("surgeon", "Surgeon (staff code)"),
-            Item("anaesthesia", "Anaesthesia", codelist="ANAESTHESIA"),
-            Item("recipient_area_cm2", "Recipient area (cm2)", "float"),
-            Item("follicular_units", "Follicular units transplanted", "integer"),
-            Item("donor_site", "Donor site", codelist="DONOR_SITE"),
-            Item("fat_harvest_site", "Fat harvest site", codelist="FAT_HARVEST_SITE"),
-            Item("harvested_fat_ml", "Fat harvested (mL)", "float"),
-            Item("ecm_svf_gel_ml", "ECM/SVF-gel grafted (mL)", "float"),
+            Item("procedure_date", data_type="date", entered="procedure.procedure_date"),
+            Item("surgeon", entered="procedure.surgeon"),
+            Item("anaesthesia", codelist="ANAESTHESIA", entered="procedure.anaesthesia"),
+            Item("recipient_area_cm2", data_type="float", entered="procedure.recipient_area_cm2"),
+            Item("follicular_units", data_type="integer", entered="procedure.follicular_units"),
+            Item("donor_site", codelist="DONOR_SITE", entered="procedure.donor_site"),
+            Item("fat_harvest_site", codelist="FAT_HARVEST_SITE", entered="procedure.fat_graft.fat_harvest_site"),
+            Item("harvested_fat_ml", data_type="float", entered="procedure.fat_graft.harvested_fat_ml"),
+            Item("ecm_svf_gel_ml", data_type="float", entered="procedure.fat_graft.ecm_svf_gel_ml"),
         ),
     ),
     Group(
@@ -156,15 +159,15 @@ GROUPS: tuple[Group, ...] = (
              FROM visits WHERE status IN ('completed', 'missed')""",
         (
             Item("status", "Visit status", codelist="VISIT_STATUS"),
-            Item("visit_date", "Visit date", "date"),
+            Item("visit_date", data_type="date", entered="visit.visit_date"),
             Item("in_window", "Within the visit window", "boolean"),
-            Item("hair_density_per_cm2", "Hair density (hairs/cm2)", "float"),
-            Item("grafts_surviving", "Grafts surviving", "integer"),
+            Item("hair_density_per_cm2", data_type="float", entered="visit.hair_density_per_cm2"),
+            Item("grafts_surviving", data_type="integer", entered="visit.grafts_surviving"),
             Item("follicle_survival_pct", "Follicle survival (%)", "float"),
-            Item("satisfaction", "Patient satisfaction (0-10)", "integer"),
-            Item("mlossi", "mLoSSI", "integer"),
-            Item("losdi", "LoSDI", "integer"),
-            Item("photo_reference", "Photograph reference"),
+            Item("satisfaction", data_type="integer", entered="visit.satisfaction"),
+            Item("mlossi", data_type="integer", entered="visit.mlossi"),
+            Item("losdi", data_type="integer", entered="visit.losdi"),
+            Item("photo_reference", entered="visit.photo_reference"),
         ),
     ),
     Group(
@@ -176,18 +179,20 @@ GROUPS: tuple[Group, ...] = (
                   array_to_string(seriousness, ' ') AS seriousness, fat_graft_relatedness,
                   hair_transplantation_relatedness, action_taken, outcome, follow_ups FROM adverse_events""",
         (
-            Item("term", "Reported term"),
-            Item("onset_date", "Onset date", "date"),
-            Item("site_aware_at", "Site aware at", "datetime"),
-            Item("grade", "CTCAE grade", "integer"),
+            Item("term", entered="adverse-event.term"),
+            Item("onset_date", data_type="date", entered="adverse-event.onset_date"),
+            Item("site_aware_at", data_type="datetime", entered="adverse-event.site_aware_at"),
+            Item("grade", data_type="integer", entered="adverse-event.grade"),
             Item("serious", "Serious", "boolean"),
             Item("seriousness", "Seriousness criteria (space separated)"),
-            Item("fat_graft_relatedness", "Relationship to the fat graft", codelist="RELATEDNESS"),
+            Item("fat_graft_relatedness", codelist="RELATEDNESS", entered="adverse-event.relationship.fat_graft"),
             Item(
-                "hair_transplantation_relatedness", "Relationship to the hair transplantation", codelist="RELATEDNESS"
+                "hair_transplantation_relatedness",
+                codelist="RELATEDNESS",
+                entered="adverse-event.relationship.hair_transplantation",
             ),
-            Item("action_taken", "Action taken", codelist="ACTION_TAKEN"),
-            Item("outcome", "Outcome", codelist="AE_OUTCOME"),
+            Item("action_taken", codelist="ACTION_TAKEN", entered="adverse-event.action_taken"),
+            Item("outcome", codelist="AE_OUTCOME", entered="adverse-event.outcome"),
             Item("follow_ups", "Follow-up reports", "integer"),
         ),
         repeating=True,
@@ -201,23 +206,24 @@ GROUPS: tuple[Group, ...] = (
             WHERE coalesce(completed_on, withdrawn_on, died_on) IS NOT NULL""",
         (
             Item("completed_on", "Date the study was completed", "date"),
-            Item("withdrawn_on", "Date of withdrawal", "date"),
-            Item("withdrawal_reason", "Reason for withdrawal", codelist="WITHDRAWAL_REASON"),
+            Item("withdrawn_on", data_type="date", entered="withdrawal.withdrawn_on"),
+            Item("withdrawal_reason", codelist="WITHDRAWAL_REASON", entered="withdrawal.reason_category"),
             Item("died_on", "Date of death", "date"),
         ),
     ),
 )
 
-CODELISTS: dict[str, type[StrEnum]] = {
-    "CONSENT_REFUSAL_REASON": forms.ConsentRefusalReason,
-    "SEX": forms.Sex,
-    "ANAESTHESIA": forms.Anaesthesia,
-    "DONOR_SITE": forms.DonorSite,
-    "FAT_HARVEST_SITE": forms.FatHarvestSite,
-    "RELATEDNESS": forms.Relatedness,
-    "ACTION_TAKEN": forms.ActionTaken,
-    "AE_OUTCOME": forms.AdverseEventOutcome,
-    "WITHDRAWAL_REASON": forms.WithdrawalReason,
+# The data dictionary's code lists, by their ODM name: decoded in both languages.
+CODELISTS: dict[str, str] = {
+    "CONSENT_REFUSAL_REASON": "consent_refusal_reason",
+    "SEX": "sex",
+    "ANAESTHESIA": "anaesthesia",
+    "DONOR_SITE": "donor_site",
+    "FAT_HARVEST_SITE": "fat_harvest_site",
+    "RELATEDNESS": "relatedness",
+    "ACTION_TAKEN": "action_taken",
+    "AE_OUTCOME": "ae_outcome",
+    "WITHDRAWAL_REASON": "withdrawal_reason",
 }
 # Code lists of the read models' own words (not a form's): the values each column may hold.
 FIXED_CODELISTS: dict[str, tuple[str, ...]] = {
@@ -249,9 +255,12 @@ def _e(parent: ET.Element | None, tag: str, **attributes: str) -> ET.Element:
     return ET.Element(tag, attributes) if parent is None else ET.SubElement(parent, tag, attributes)
 
 
-def _text(parent: ET.Element, tag: str, text: str) -> None:
-    translated = _e(_e(parent, tag), "TranslatedText", **{"{http://www.w3.org/XML/1998/namespace}lang": "en"})
-    translated.text = text
+def _text(parent: ET.Element, tag: str, text: str | Translated) -> None:
+    """ODM's translated text: each language the dictionary gives (English alone for the system's own words)."""
+    element = _e(parent, tag)
+    words = text.model_dump() if isinstance(text, Translated) else {"en": text}
+    for language, said in words.items():
+        _e(element, "TranslatedText", **{"{http://www.w3.org/XML/1998/namespace}lang": language}).text = said
 
 
 def _value(value: Any) -> str | None:
@@ -267,6 +276,7 @@ def _value(value: Any) -> str | None:
 
 
 def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> None:
+    dictionary = data_dictionary()
     variables = _e(study, "GlobalVariables")
     _e(variables, "StudyName").text = protocol.trial_id
     _e(variables, "StudyDescription").text = protocol.title
@@ -293,12 +303,13 @@ def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> 
     for group in GROUPS:
         for item in group.items:
             definition = _e(mdv, "ItemDef", OID=_item_oid(group, item), Name=item.column, DataType=item.data_type)
-            _text(definition, "Description", item.label)
-            _text(definition, "Question", item.label)
+            question = dictionary.item(item.entered).label if item.entered else item.label
+            _text(definition, "Description", question)
+            _text(definition, "Question", question)
             if item.codelist:
                 _e(definition, "CodeListRef", CodeListOID=f"CL.{item.codelist}")
-    codes = {"ARM": {a.code: a.name for a in protocol.arms}}
-    codes |= {name: {v.value: v.value.replace("_", " ") for v in enum} for name, enum in CODELISTS.items()}
+    codes: dict[str, dict[str, str | Translated]] = {"ARM": {a.code: a.name for a in protocol.arms}}
+    codes |= {name: {c.code: c.decode for c in dictionary.code_lists[listed]} for name, listed in CODELISTS.items()}
     codes |= {name: {v: v.replace("_", " ") for v in values} for name, values in FIXED_CODELISTS.items()}
     for name, decodes in codes.items():
         codelist = _e(mdv, "CodeList", OID=f"CL.{name}", Name=name, DataType="text")

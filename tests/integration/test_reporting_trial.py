@@ -608,6 +608,15 @@ async def test_the_odm_snapshot_passes_the_odm_model_and_holds_what_the_script_r
         assert failed <= {c for c, b in zip(codes[subject], blocking[subject], strict=True) if b == "true"}
     sites = {loc.get("OID") for loc in root.iterfind("odm:AdminData/odm:Location", ns)}
     assert sites == {f"LOC.{site.code}" for site in PROTOCOL.sites}
+    # Questions and decodes are the data dictionary's, in both languages.
+    lang = "{http://www.w3.org/XML/1998/namespace}lang"
+    mdv = "odm:Study/odm:MetaDataVersion"
+    question = root.find(f"{mdv}/odm:ItemDef[@OID='IT.SCREENING.SEX']/odm:Question", ns)
+    assert question is not None
+    assert {t.get(lang): t.text for t in question.iterfind("odm:TranslatedText", ns)} == {"en": "Sex", "zh": "性别"}
+    female = root.find(f"{mdv}/odm:CodeList[@OID='CL.SEX']/odm:CodeListItem[@CodedValue='female']/odm:Decode", ns)
+    assert female is not None
+    assert {t.get(lang): t.text for t in female.iterfind("odm:TranslatedText", ns)} == {"en": "Female", "zh": "女"}
     # The checker is not a rubber stamp: an item nobody defined, and a value off its code list, are found.
     broken = document.replace(b'ItemOID="IT.SURGERY.SURGEON"', b'ItemOID="IT.SURGERY.SURGEONS"', 1)
     assert any("IT.SURGERY.SURGEONS" in f for f in odm_check.findings(broken))

@@ -96,3 +96,16 @@ def test_a_code_list_or_condition_the_dictionary_does_not_declare_is_refused() -
     raw["forms"]["consent"]["items"]["signed_by_subject"]["when"] = "on_tuesdays"
     with pytest.raises(ValueError, match="no condition 'on_tuesdays'"):
         DataDictionary.model_validate(raw)
+
+
+def test_every_item_the_odm_export_takes_from_a_form_is_a_dictionary_item_with_its_code_list() -> None:
+    from shared.readmodels.odm import CODELISTS, GROUPS
+
+    for group in GROUPS:
+        for item in group.items:
+            if item.entered is None:
+                assert item.label, f"{group.oid}.{item.column}: a derived item has a label of its own"
+                continue
+            declared = DICTIONARY.item(item.entered)
+            if item.codelist in CODELISTS:
+                assert declared.code_list == CODELISTS[item.codelist], f"{group.oid}.{item.column}"
