@@ -4,6 +4,7 @@ corrects which record, which fields the page fills and which are another role's 
 from typing import Any
 
 from services.web.gateway import GatewayProblem
+from shared.contracts.dictionary import ItemType, data_dictionary, walk
 
 # The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
 # title, and the fields the app fills itself or leaves to another step.
@@ -62,3 +63,29 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     if view["arm"] and not view["withdrawn_on"] and not view["completed_on"]:
         due.append(("withdraw_subject", {}))
     return due
+
+
+def dictionary_form(form_name: str) -> str | None:
+    """The data dictionary's form a casebook form records: `visit-M1` is a `visit`, `ae-<id>` an `adverse-event`."""
+    kind, _, rest = form_name.partition("-")
+    known = {"visit": "visit", "ae": "adverse-event"}.get(kind) if rest and kind in ("visit", "ae") else form_name
+    return known if known in data_dictionary().forms else None
+
+
+def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """What a query may be raised on, picked and never typed: each form of the casebook, and each of its items by
+    its question in the page's language (a group's items under the group's), as `form|item` values."""
+    dictionary = data_dictionary()
+    targets = []
+    for form_name in form_names:
+        declared = dictionary_form(form_name)
+        items: list[tuple[str, str]] = [(f"{form_name}|", "—")]
+        if declared is not None:
+            labels: dict[str, str] = {}
+            for path, item in walk(dictionary.forms[declared].items):
+                parent, _, _ = path.rpartition(".")
+                labels[path] = f"{labels[parent]} › {item.label.in_(lang)}" if parent else item.label.in_(lang)
+                if item.type is not ItemType.GROUP:
+                    items.append((f"{form_name}|{path}", labels[path]))
+        targets.append((form_name, items))
+    return targets

@@ -53,6 +53,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_query": ("Open a query", "提出质疑"),
     "form": ("Form", "表单"),
     "field": ("Field", "字段"),
+    "query_on": ("On the form, or one of its items", "质疑对象：表单或其中一项"),
     "text": ("Text", "内容"),
     "close": ("Close", "关闭"),
     "reopen": ("Re-open", "重新打开"),

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.web.casebook import CASEBOOK_FORMS, due_forms
+from services.web.casebook import CASEBOOK_FORMS, due_forms, query_targets
 from services.web.forms import Field, FormPage, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
@@ -134,6 +134,7 @@ class Pages:
             may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
             may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
             may_verify=may(session.role, Right.VERIFY_FORMS), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
+            query_targets=query_targets([f["form"] for f in view.get("forms", [])], language(request)),
             key=str(uuid.uuid4()),
         )  # fmt: skip
 

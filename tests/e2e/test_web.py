@@ -143,8 +143,9 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     # A monitor questions the screening weight; the coordinator answers.
     monitor = await signed_in(browser, system, "monitor")
     await monitor.goto(casebook)
-    await monitor.select_option("#query-form", "screening")
-    await monitor.fill("#query-field", "weight_kg")
+    # The item is picked by its question, never typed as its name.
+    assert "Weight" in await monitor.inner_text("#query-target option[value='screening|weight_kg']")
+    await monitor.select_option("#query-target", "screening|weight_kg")
     await monitor.fill("#query-text", "The source says 57 kg")
     await submit(monitor, "/queries")
     await coordinator.goto(casebook)

@@ -116,7 +116,9 @@ async def casebook_step(request: Request, pages: PagesOf, site: str, subject: st
 async def open_query(request: Request, pages: PagesOf, site: str, subject: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
-    body = {k: str(form.get(k, "")).strip() for k in ("form", "field", "text")}
+    # The target is picked from the casebook's forms and their items (`form|item`), never typed.
+    form_name, _, field_name = str(form.get("target", "")).partition("|")
+    body = {"form": form_name, "field": field_name, "text": str(form.get("text", "")).strip()}
     body = {k: v for k, v in body.items() if v}
     answer = await request.app.state.gateway.post(
         session, f"/v1/sites/{site}/subjects/{subject}/queries", body, key=str(form.get("key"))

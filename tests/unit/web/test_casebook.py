@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from services.web.casebook import correcting, due_forms
+from services.web.casebook import correcting, due_forms, query_targets
 from services.web.gateway import GatewayProblem
 
 
@@ -47,3 +47,15 @@ def test_a_record_is_corrected_by_the_form_that_made_it(form: str, operation: st
 def test_a_form_this_app_does_not_correct_is_not_found() -> None:
     with pytest.raises(GatewayProblem):
         correcting("consent-refusal")
+
+
+def test_a_query_is_raised_on_a_form_or_one_of_its_items_picked_by_its_question() -> None:
+    ae = "ae-0b7e1f4e-9a0c-4f43-9d36-4c4a0a3f5e21"
+    targets = dict(query_targets(["screening", "visit-M1", ae, "consent-refusal"], "zh"))
+    screening = dict(targets["screening"])
+    assert screening["screening|"] == "—", "the whole form"
+    assert screening["screening|serology.hiv"] == "血清学检查（EX08） › HIV"
+    assert "screening|serology" not in screening, "a group is no item of its own"
+    assert dict(targets["visit-M1"])["visit-M1|satisfaction"] == "患者满意度"
+    assert dict(targets[ae])[f"{ae}|relationship.fat_graft"].endswith("与脂肪移植的相关性")
+    assert dict(query_targets(["screening"], "en")[0][1])["screening|weight_kg"] == "Weight"
