@@ -101,6 +101,7 @@ class Form(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field(description="the typed form in shared/contracts/forms.py that is checked against this one")
+    records: str = Field(description="the event type that records it (its data holds the items)")
     title: Translated
     corrections: bool = Field(False, description="a correctable form: it carries the correction items too")
     items: dict[str, Item]
@@ -135,6 +136,19 @@ class DataDictionary(BaseModel):
         """An item by its form and dotted path: `screening.sex`, `procedure.fat_graft.ecm_svf_gel_ml`."""
         form, _, rest = path.partition(".")
         return dict(walk(self.items_of(form)))[rest]
+
+    def form_recorded_by(self, event_type: str) -> str | None:
+        return next((name for name, form in self.forms.items() if form.records == event_type), None)
+
+    def label_of(self, event_type: str, field: str) -> Translated | None:
+        """The question of a recorded item (`weight_kg`, or `form.weight_kg` where the fact wraps the form),
+        by the fact that records it; None for what no form asks (a derived value)."""
+        form = self.form_recorded_by(event_type)
+        if form is None:
+            return None
+        items = dict(walk(self.items_of(form)))
+        found = items.get(field) or items.get(field.removeprefix("form."))
+        return found.label if found else None
 
     def decode(self, code_list: str, code: str) -> Translated | None:
         return next((c.decode for c in self.code_lists[code_list] if c.code == code), None)

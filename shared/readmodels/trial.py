@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.contracts.dictionary import data_dictionary
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.pictures import svg_text
 from shared.readmodels.subjects import VisitStatus
@@ -239,7 +240,10 @@ class AuditEntry(BaseModel):
     correlation_id: str
     causation_id: str | None
     data: dict[str, Any]
-    changes: list[dict[str, Any]] | None = Field(None, description="a correction's fields, old → new")
+    changes: list[dict[str, Any]] | None = Field(
+        None,
+        description="a correction's fields, old → new, each with its question (`label`: en, zh) where a form asks it",
+    )
 
 
 async def audit_trail(
@@ -257,4 +261,10 @@ async def audit_trail(
         until,
         limit,
     )
-    return [AuditEntry.model_validate(dict(r)) for r in rows]
+    entries = [AuditEntry.model_validate(dict(r)) for r in rows]
+    dictionary = data_dictionary()
+    for entry in entries:
+        for change in entry.changes or ():
+            label = dictionary.label_of(entry.event_type, str(change["field"]))
+            change["label"] = label.model_dump() if label else None
+    return entries

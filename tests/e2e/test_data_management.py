@@ -186,6 +186,9 @@ async def test_a_query_on_a_screening_weight_is_answered_corrected_reverified_an
     changes = {c["field"]: (c["old"], c["new"]) for c in correction_entry["changes"]}
     assert changes["form.weight_kg"] == ("55", "43") and changes["eligible"] == (True, False)
     assert changes["bmi"] == ("21.5", "16.8")
+    # Each change names its question where a form asks it (a derived value, like the BMI, has none).
+    labels = {c["field"]: c["label"] for c in correction_entry["changes"]}
+    assert labels["form.weight_kg"] == {"en": "Weight", "zh": "体重"} and labels["bmi"] is None
 
 
 def pruritus(onset: date, aware: datetime) -> dict[str, Any]:
