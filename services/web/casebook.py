@@ -1,10 +1,11 @@
 """What a subject's casebook offers in the web app, by the gateway's operations: which form comes next, which
 corrects which record, which fields the page fills and which are another role's judgement. Pure: no I/O."""
 
+from collections.abc import Callable
 from typing import Any
 
 from services.web.gateway import GatewayProblem
-from shared.contracts.dictionary import ItemType, data_dictionary, walk
+from shared.contracts.dictionary import Item, ItemType, data_dictionary, walk
 
 # The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
 # title, and the fields the app fills itself or leaves to another step.
@@ -89,3 +90,36 @@ def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tupl
                     items.append((f"{form_name}|{path}", labels[path]))
         targets.append((form_name, items))
     return targets
+
+
+def shown_values(form_name: str, values: dict[str, Any], lang: str, t: Callable[[str], str]) -> list[tuple[str, str]]:
+    """A record's values as a monitor reads them against source: each item by its question in the page's
+    language, coded values decoded, yes or no, units beside the numbers; a group's items under the group's."""
+    declared = dictionary_form(form_name)
+    if declared is None:
+        return [(name, str(value)) for name, value in values.items()]
+    dictionary = data_dictionary()
+    rows: list[tuple[str, str]] = []
+
+    def shown(item: Item, value: Any) -> str:
+        if value is None or value == []:
+            return "—"
+        if item.type is ItemType.BOOLEAN:
+            return t("yes") if value else t("no")
+        if item.code_list is not None:
+            codes = value if isinstance(value, list) else [value]
+            decoded = (dictionary.decode(item.code_list, str(c)) for c in codes)
+            return ", ".join(d.in_(lang) if d else str(c) for d, c in zip(decoded, codes, strict=True))
+        return f"{value} {item.unit}" if item.unit else str(value)
+
+    def add(items: dict[str, Item], found: dict[str, Any], under: str) -> None:
+        for name, item in items.items():
+            label = f"{under} › {item.label.in_(lang)}" if under else item.label.in_(lang)
+            value = found.get(name)
+            if item.type is ItemType.GROUP:
+                add(item.items, value if isinstance(value, dict) else {}, label)
+            else:
+                rows.append((label, shown(item, value)))
+
+    add(dictionary.forms[declared].items, values, "")
+    return rows

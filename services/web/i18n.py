@@ -41,6 +41,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "criterion": ("Criterion", "标准"),
     "outcome": ("Outcome", "结果"),
     "value": ("Value", "数值"),
+    "item": ("Item", "项目"),
     "visits": ("Visit schedule", "随访计划"),
     "visit": ("Visit", "随访"),
     "window": ("Window", "时间窗"),

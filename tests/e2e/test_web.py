@@ -143,6 +143,11 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     # A monitor questions the screening weight; the coordinator answers.
     monitor = await signed_in(browser, system, "monitor")
     await monitor.goto(casebook)
+    # The monitor reads the screening's values by their questions, units beside them, before questioning one.
+    await monitor.click("tr[data-form='screening'] td a:has-text('screening')")
+    values = await monitor.inner_text("#values")
+    assert "Weight" in values and f"{screening['weight_kg']} kg" in values and "Female" in values
+    await monitor.goto(casebook)
     # The item is picked by its question, never typed as its name.
     assert "Weight" in await monitor.inner_text("#query-target option[value='screening|weight_kg']")
     await monitor.select_option("#query-target", "screening|weight_kg")

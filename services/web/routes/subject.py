@@ -6,9 +6,17 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.web.casebook import CASEBOOK_FORMS, CASEBOOK_STEPS, FROM_PAGE, correcting, recorded_values
+from services.web.casebook import (
+    CASEBOOK_FORMS,
+    CASEBOOK_STEPS,
+    FROM_PAGE,
+    correcting,
+    recorded_values,
+    shown_values,
+)
 from services.web.forms import parsed
 from services.web.gateway import GatewayProblem
+from services.web.i18n import language, translator
 from services.web.pages import PagesOf
 from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
 
@@ -43,6 +51,16 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
         posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
         return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
     return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/subjects/{subject}/forms/{name}")
+async def form_view(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
+    """A form's current record, read-only: what a monitor verifies against source, in the page's language."""
+    session = pages.signed_in(request)
+    current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
+    lang = language(request)
+    rows = shown_values(name, recorded_values(name, current["data"]), lang, translator(lang))
+    return pages.page(request, "form.html", session, site=site, subject_id=subject, name=name, form=current, rows=rows)
 
 
 @router.get("/sites/{site}/subjects/{subject}/forms/{name}/correction")

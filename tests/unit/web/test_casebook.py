@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from services.web.casebook import correcting, due_forms, query_targets
+from services.web.casebook import correcting, due_forms, query_targets, shown_values
 from services.web.gateway import GatewayProblem
 
 
@@ -59,3 +59,22 @@ def test_a_query_is_raised_on_a_form_or_one_of_its_items_picked_by_its_question(
     assert dict(targets["visit-M1"])["visit-M1|satisfaction"] == "患者满意度"
     assert dict(targets[ae])[f"{ae}|relationship.fat_graft"].endswith("与脂肪移植的相关性")
     assert dict(query_targets(["screening"], "en")[0][1])["screening|weight_kg"] == "Weight"
+
+
+def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> None:
+    words = {"yes": "是", "no": "否"}
+    surgery = {
+        "procedure_date": "2026-12-01",
+        "surgeon": "sur-01",
+        "anaesthesia": "local_with_sedation",
+        "recipient_area_cm2": "30.0",
+        "follicular_units": 1500,
+        "donor_site": "occipital",
+        "fat_graft": {"fat_harvest_site": "abdomen", "harvested_fat_ml": "80.0", "ecm_svf_gel_ml": "10.0"},
+    }
+    rows = dict(shown_values("procedure", surgery, "zh", lambda key: words.get(key, key)))
+    assert rows["麻醉方式"] == "局部麻醉加镇静"
+    assert rows["受区面积"] == "30.0 cm²"
+    assert rows["ECM/SVF-gel脂肪移植 › 采集脂肪量"] == "80.0 mL"
+    screening = dict(shown_values("screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__))
+    assert (screening["妊娠（EX04）"], screening["手术禁忌（EX03）"], screening["性别"]) == ("否", "—", "—")
