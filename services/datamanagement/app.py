@@ -3,7 +3,8 @@
 from faststream import FastStream
 
 from services.datamanagement.checks import checks_of
-from services.datamanagement.handlers import EditChecks, build_router, sweep_serious_adverse_events
+from services.datamanagement.editchecks import EditChecks, sweep_serious_adverse_events
+from services.datamanagement.handlers import build_router
 from services.datamanagement.settings import DataManagementSettings
 from shared.runtime.decisions import Clock, utc_now
 from shared.runtime.service import ServiceRuntime

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from nats.aio.client import Client
 
-from services.datamanagement.handlers import sweep_serious_adverse_events
+from services.datamanagement.editchecks import sweep_serious_adverse_events
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,

@@ -1,0 +1,135 @@
+"""The edit checks as they run: on every new fact about a subject's forms (a reaction), and on a clock for the
+checks that time alone can make hold. Each run reconciles the subject's queries with what the checks find."""
+
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import structlog
+
+from services.datamanagement import domain
+from services.datamanagement.checks import CheckContext, checks_of, finding_query_id, findings
+from shared.contracts.events import (
+    AdverseEventReported,
+    AdverseEventUpdated,
+    CasebookUnlocked,
+    ConsentRecorded,
+    DomainEvent,
+    GraftProcedurePerformed,
+    QueryOpened,
+    RandomizationInvalidated,
+    RecordedEvent,
+    SubjectRandomized,
+    SubjectScreened,
+    VisitCompleted,
+)
+from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.decisions import Clock, record_on_subject
+from shared.runtime.eventstore import EventStore, History, trial_wide
+
+log = structlog.get_logger(__name__)
+
+
+async def run_edit_checks(
+    store: EventStore,
+    protocol: ProtocolDefinition,
+    *,
+    site: str,
+    subject: str,
+    because_of: UUID,
+    now: datetime,
+    correlation_id: str,
+    trigger_sequence: int = 0,
+) -> int:
+    """Run every edit check on the subject's casebook: open the queries found, close the ones resolved."""
+    checks = checks_of(protocol)
+    context = CheckContext(protocol, site, now)
+
+    def decide(history: History) -> list[DomainEvent]:
+        book = domain.replay(history.events)
+        if book.locked:
+            return []  # no query is raised in a locked casebook; unlocking runs the checks again
+        return domain.reconcile(
+            book,
+            findings(book, checks, context),
+            checked=frozenset(c.code for c in checks),
+            query_ids=finding_query_id(because_of),
+        )
+
+    outcome = await record_on_subject(
+        store,
+        recorder="datamanagement",
+        site=site,
+        subject=subject,
+        decide=decide,
+        because_of=because_of,
+        correlation_id=correlation_id,
+        protocol_version=protocol.version,
+        trigger_sequence=trigger_sequence,
+    )
+    raised = [e.data for e in outcome.events if isinstance(e.data, QueryOpened)]
+    if outcome.events and not outcome.replayed:
+        log.info("edit_checks_recorded", site=site, opened=[q.check for q in raised], events=len(outcome.events))
+    return 0 if outcome.replayed else len(outcome.events)
+
+
+class EditChecks:
+    """Reaction: every new fact on a subject's forms runs the edit checks on the subject's casebook."""
+
+    name = "edit-checks"
+    event_types: tuple[str, ...] = tuple(
+        t.event_type
+        for t in (
+            ConsentRecorded,
+            SubjectScreened,
+            SubjectRandomized,
+            RandomizationInvalidated,
+            GraftProcedurePerformed,
+            VisitCompleted,
+            AdverseEventReported,
+            AdverseEventUpdated,
+            CasebookUnlocked,
+        )
+    )
+
+    def __init__(self, store: EventStore, protocol: ProtocolDefinition, clock: Clock) -> None:
+        self._store = store
+        self._protocol = protocol
+        self._clock = clock
+
+    async def react(self, event: RecordedEvent) -> None:
+        trigger = event.envelope
+        assert trigger.siteid is not None
+        # The trigger's id stands for the command id: a redelivered trigger finds what it recorded.
+        await run_edit_checks(
+            self._store,
+            self._protocol,
+            site=trigger.siteid,
+            subject=trigger.subject,
+            because_of=trigger.id,
+            now=self._clock(),
+            correlation_id=trigger.correlationid,
+            trigger_sequence=event.sequence,
+        )
+
+
+async def sweep_serious_adverse_events(store: EventStore, protocol: ProtocolDefinition, *, now: datetime) -> int:
+    """The checks that time alone can make hold (a serious adverse event's follow-up overdue), run for every
+    subject with a serious adverse event; once an hour per subject at most, whichever replica runs it."""
+    serious: set[tuple[str, str]] = set()
+    for event_type in (AdverseEventReported.event_type, AdverseEventUpdated.event_type):
+        for e in (await store.load(trial_wide(event_type))).events:
+            if getattr(e.data, "serious", False) and e.envelope.siteid:
+                serious.add((e.envelope.siteid, e.envelope.subject))
+    hour = now.strftime("%Y-%m-%dT%H")
+    recorded = 0
+    for site, subject in sorted(serious):
+        recorded += await run_edit_checks(
+            store,
+            protocol,
+            site=site,
+            subject=subject,
+            because_of=uuid5(NAMESPACE_URL, f"edit-checks/{subject}/{hour}"),
+            now=now,
+            correlation_id=f"edit-checks-{hour}",
+        )
+    return recorded
