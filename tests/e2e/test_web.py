@@ -92,7 +92,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     await coordinator.fill("input[name=subject_id]", subject)
     await fill(coordinator, CONSENT | {"signed_on": today.isoformat()})
     await submit(coordinator, "/sites/NFH/subjects")
-    assert "consented" in await coordinator.inner_text("h1")
+    assert "Consented" in await coordinator.inner_text("h1")
 
     # The investigator screens (EX11 is the investigator's judgement); a wrong weight is refused next to its field.
     investigator = await signed_in(browser, system, "investigator.nfh")
@@ -106,6 +106,9 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     await submit(investigator, "screen_subject")
     assert await investigator.inner_text("#eligible") == "Yes"
     assert "EX11" in await investigator.inner_text("table")
+    # An exclusion not met is a pass for the subject, an inclusion met too: both read (and are coloured) as such.
+    assert await investigator.inner_text("tr:has-text('EX05 —') td[data-outcome]") == "Passes"
+    assert await investigator.get_attribute("tr:has-text('IN06 —') td[data-outcome='met']", "class") == "passes"
     await shot(investigator, "casebook")
 
     # Signing asks for a fresh sign-in at the provider first (this one has aged past half the protocol's window),
@@ -138,7 +141,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
         assert (await coordinator.inner_text("form[action$='record_visit'] h2")).endswith(visit)
         await fill(coordinator, assessments(today))
         await submit(coordinator, "record_visit")
-    assert "completed" in await coordinator.inner_text("table:has(caption:has-text('Visit schedule'))")
+    assert "Completed" in await coordinator.inner_text("table:has(caption:has-text('Visit schedule'))")
 
     # A monitor questions the screening weight; the coordinator answers.
     monitor = await signed_in(browser, system, "monitor")
