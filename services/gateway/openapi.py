@@ -118,6 +118,7 @@ def _labelled(
         entry = properties[name]
         entry["title"] = item.label.en
         entry["x-label"] = item.label.model_dump()
+        entry.pop("description", None)  # the dictionary's help or none: one place says what an item means
         if item.hint is not None:
             entry["description"] = item.hint.en
             entry["x-hint"] = item.hint.model_dump()

@@ -33,7 +33,8 @@ class Field:
         return self.labels.get(lang) or self.label
 
     def hint_in(self, lang: str) -> str:
-        return self.hints.get(lang) or self.hint
+        # An item the dictionary declares has its help there, in each language, or none.
+        return self.hints.get(lang, "") if self.labels else self.hint
 
     def option_in(self, option: str, lang: str) -> str:
         return self.decodes.get(option, {}).get(lang) or option.replace("_", " ")
