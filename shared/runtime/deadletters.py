@@ -67,7 +67,12 @@ async def dead_letters(
     subject = dead_letter_subject(*handler.split(":", 1)) if handler else f"{DEAD_LETTER_PREFIX}.>"
     found: list[DeadLetter] = []
     resolved: set[int] = set()
-    async for batch in DirectGets(js, DEAD_LETTER_STREAM).after(subject, 0, batch=256, timeout=5.0):
+    direct = DirectGets(js, DEAD_LETTER_STREAM)
+    try:
+        batches = [batch async for batch in direct.after(subject, 0, batch=256, timeout=5.0)]
+    finally:
+        await direct.close()
+    for batch in batches:
         for msg in batch:
             headers = msg.headers
             if RESOLVES in headers:

@@ -380,9 +380,16 @@ class DirectGets:
         self._nc, self._api = js._nc, js._prefix
         self._stream = stream
         self._inbox = self._nc.new_inbox()
-        self._subscribed = False
+        self._subscription: Any = None
         self._asked = 0
         self._pending: dict[str, _DirectBatch] = {}
+
+    async def close(self) -> None:
+        """Unsubscribe its inbox: for one made for a single read (a long-lived one stays open)."""
+        if self._subscription is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._subscription.unsubscribe()
+            self._subscription = None
 
     async def _route(self, msg: Msg) -> None:
         batch = self._pending.get(msg.subject.rpartition(".")[2])
@@ -396,9 +403,8 @@ class DirectGets:
 
     async def ask(self, request: dict[str, object], timeout: float) -> tuple[list[StoredMessage], str, str | None]:
         """One batched direct get: the messages, then the closing status and how many remain."""
-        if not self._subscribed:
-            await self._nc.subscribe(f"{self._inbox}.*", cb=self._route)
-            self._subscribed = True
+        if self._subscription is None:
+            self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._route)
         self._asked += 1
         token = str(self._asked)
         batch = self._pending[token] = _DirectBatch([], asyncio.get_running_loop().create_future())
@@ -528,18 +534,21 @@ async def read_through(
     read = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while read < last:
-        async for batch in direct.after(f"{EVENTS_PREFIX}.>", read, batch=batch_size, timeout=timeout):
-            wanted = [m for m in batch if m.sequence <= last]
-            if wanted:
-                yield wanted
-                read = wanted[-1].sequence
-                deadline = loop.time() + timeout
-            if read >= last or len(wanted) < len(batch):
-                return
-        if loop.time() > deadline:
-            raise TimeoutError(f"the event stream answered up to {read}, not {last}")
-        await asyncio.sleep(0.05)
+    try:
+        while read < last:
+            async for batch in direct.after(f"{EVENTS_PREFIX}.>", read, batch=batch_size, timeout=timeout):
+                wanted = [m for m in batch if m.sequence <= last]
+                if wanted:
+                    yield wanted
+                    read = wanted[-1].sequence
+                    deadline = loop.time() + timeout
+                if read >= last or len(wanted) < len(batch):
+                    return
+            if loop.time() > deadline:
+                raise TimeoutError(f"the event stream answered up to {read}, not {last}")
+            await asyncio.sleep(0.05)
+    finally:
+        await direct.close()
 
 
 def to_recorded(msg: Msg) -> RecordedEvent:
