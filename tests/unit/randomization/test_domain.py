@@ -15,6 +15,7 @@ from shared.contracts import rules
 from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
+    CriterionResult,
     DomainEvent,
     EnrollmentClosed,
     RandomizationInvalidated,
@@ -180,3 +181,11 @@ def test_the_tally_of_any_history_shown_in_any_order_equals_the_count_from_scrat
         assert tally.of(shown) == domain.Allocations.of(
             [e.data for e in shown if isinstance(e.data, SubjectRandomized)]
         )
+
+
+def test_a_refusal_for_eligibility_names_the_criteria_in_words_not_a_python_tuple() -> None:
+    waiting = CriterionResult(code="EX11", kind="exclusion", outcome="missing", value=None, rule="Judged unsuitable.")
+    not_judged = screened(False).model_copy(update={"criteria": (waiting,)})
+    with pytest.raises(domain.NotEligible) as refused:
+        randomize([CONSENT, not_judged])
+    assert "(criteria not passed: EX11)" in str(refused.value) and "('" not in str(refused.value)

@@ -257,3 +257,11 @@ def test_eligible_exactly_when_no_criterion_blocks(failures: dict[str, dict[str,
 def test_the_criteria_table_holds_exactly_the_protocols_criteria_in_its_order() -> None:
     assert list(eligibility.INCLUSION) == list(Inclusion.model_fields)
     assert list(eligibility.EXCLUSION) == list(Exclusion.model_fields)
+
+
+@pytest.mark.parametrize("changes", [{}, {"biopsy": None, "pregnant": None, "adequate_donor_hair": None}])
+def test_criterion_values_read_as_words_never_as_python(changes: dict[str, Any]) -> None:
+    values = [c.value for c in run(**changes).criteria if c.value]
+    assert values
+    for value in values:
+        assert not any(python in value for python in ("True", "False", "None", "{", "'")), value
