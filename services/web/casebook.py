@@ -66,20 +66,13 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return due
 
 
-def dictionary_form(form_name: str) -> str | None:
-    """The data dictionary's form a casebook form records: `visit-M1` is a `visit`, `ae-<id>` an `adverse-event`."""
-    kind, _, rest = form_name.partition("-")
-    known = {"visit": "visit", "ae": "adverse-event"}.get(kind) if rest and kind in ("visit", "ae") else form_name
-    return known if known in data_dictionary().forms else None
-
-
 def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """What a query may be raised on, picked and never typed: each form of the casebook, and each of its items by
     its question in the page's language (a group's items under the group's), as `form|item` values."""
     dictionary = data_dictionary()
     targets = []
     for form_name in form_names:
-        declared = dictionary_form(form_name)
+        declared = dictionary.casebook_form(form_name)
         items: list[tuple[str, str]] = [(f"{form_name}|", "—")]
         if declared is not None:
             labels: dict[str, str] = {}
@@ -95,10 +88,10 @@ def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tupl
 def shown_values(form_name: str, values: dict[str, Any], lang: str, t: Callable[[str], str]) -> list[tuple[str, str]]:
     """A record's values as a monitor reads them against source: each item by its question in the page's
     language, coded values decoded, yes or no, units beside the numbers; a group's items under the group's."""
-    declared = dictionary_form(form_name)
+    dictionary = data_dictionary()
+    declared = dictionary.casebook_form(form_name)
     if declared is None:
         return [(name, str(value)) for name, value in values.items()]
-    dictionary = data_dictionary()
     rows: list[tuple[str, str]] = []
 
     def shown(item: Item, value: Any) -> str:

@@ -7,11 +7,9 @@ what source data verification marks and what a query was raised on.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import get_args
 from uuid import UUID
 
-from pydantic import BaseModel
-
+from shared.contracts.dictionary import data_dictionary, walk
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -26,17 +24,6 @@ from shared.contracts.events import (
     SubjectScreened,
     SubjectWithdrawn,
     VisitCompleted,
-)
-from shared.contracts.forms import (
-    AdverseEventForm,
-    ConsentForm,
-    ConsentRefusalForm,
-    ConsentWithdrawalForm,
-    Correctable,
-    ProcedureForm,
-    ScreeningForm,
-    VisitAssessments,
-    WithdrawalForm,
 )
 from shared.contracts.rules import (
     CasebookIsLocked,
@@ -123,44 +110,12 @@ def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, 
     return True
 
 
-_POSTED_AS: dict[str, type[BaseModel]] = {
-    "consent": ConsentForm,
-    "consent-withdrawal": ConsentWithdrawalForm,
-    "consent-refusal": ConsentRefusalForm,
-    "screening": ScreeningForm,
-    "procedure": ProcedureForm,
-    "withdrawal": WithdrawalForm,
-    "visit": VisitAssessments,
-    "ae": AdverseEventForm,
-}
-
-
-def form_kind(form: str) -> str:
-    """A form's kind: its name, or `visit` and `ae` for the forms there are one of per visit and event."""
-    prefix = form.split("-", 1)[0]
-    return prefix if prefix in ("visit", "ae") else form
-
-
 def has_field(form: str, path: str) -> bool:
-    """Whether a dotted path names a field of the form as the site posts it (`weight_kg`, `biopsy.pregnant`)."""
-    posted = _POSTED_AS[form_kind(form)]
-    names = path.split(".")
-    if issubclass(posted, Correctable) and names[0] in Correctable.model_fields:
-        return False  # what a correction adds is not part of the form
-    model: type[BaseModel] | None = posted
-    for name in names:
-        if model is None or name not in model.model_fields:
-            return False
-        model = _model_in(model.model_fields[name].annotation)
-    return True
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    """The form model a field holds, itself or as the one model of an optional."""
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
+    """Whether a dotted path names an item of the form as the site posts it (`weight_kg`, `biopsy.pregnant`), by
+    the data dictionary: what a correction adds (its version, its reason) is not part of the form."""
+    dictionary = data_dictionary()
+    declared = dictionary.casebook_form(form)
+    return declared is not None and path in dict(walk(dictionary.forms[declared].items))
 
 
 def field_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[dict[str, object]]:

@@ -137,6 +137,13 @@ class DataDictionary(BaseModel):
         form, _, rest = path.partition(".")
         return dict(walk(self.items_of(form)))[rest]
 
+    def casebook_form(self, name: str) -> str | None:
+        """The form a casebook form (`screening`, `visit-M1`, `ae-<id>`) is an instance of: `visit-M1` is a
+        `visit`, `ae-<id>` an `adverse-event`; None for a name no form has."""
+        kind, _, rest = name.partition("-")
+        declared = {"visit": "visit", "ae": "adverse-event"}.get(kind, name) if rest else name
+        return declared if declared in self.forms else None
+
     def form_recorded_by(self, event_type: str) -> str | None:
         return next((name for name, form in self.forms.items() if form.records == event_type), None)
 

@@ -139,7 +139,7 @@ class QueriesReport(BaseModel):
     open: list[QueryView] = Field(description="every query not closed, oldest first")
 
 
-# As `shared.contracts.casebook.form_kind` says it.
+# A form's kind: its name, or `visit` and `ae` for the forms there are one of per visit and adverse event.
 FORM_KIND = "CASE WHEN form LIKE 'visit-%' THEN 'visit' WHEN form LIKE 'ae-%' THEN 'ae' ELSE form END"
 AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
                      WHEN now() - opened_at <= interval '14 days' THEN '8-14'
