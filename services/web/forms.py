@@ -3,6 +3,7 @@
 A field is shown by what its schema says: yes / no / not known for a boolean, a choice for an enumeration, a date
 picker for a date, boxes for a list of choices, a group for a nested object; what is left empty is left out."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,10 @@ class Field:
     unit: str = ""
     decodes: dict[str, dict[str, str]] = field(default_factory=dict)
     answered_by: str | None = None  # the right an item needs (the investigator's judgements)
+    # A number's range, from the schema: what a refusal of it says in the page's language.
+    low: float | None = None
+    high: float | None = None
+    low_exclusive: bool = False
 
     def label_in(self, lang: str) -> str:
         return self.labels.get(lang) or self.label
@@ -64,6 +69,8 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
         kind = "text"
         options: tuple[str, ...] = ()
         children: tuple[Field, ...] = ()
+        # A number, or a measurement written as a number or its exact text: its range is on the number.
+        number = next((b for b in simple.get("anyOf", [simple]) if b.get("type") in ("integer", "number")), None)
         if simple.get("type") == "object" and "properties" in simple:
             kind, children = "group", fields(simple, prefix=f"{path}.")
         elif simple.get("type") == "boolean":
@@ -76,7 +83,7 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
             kind = "date"
         elif simple.get("format") == "date-time":
             kind = "datetime"
-        elif simple.get("type") in ("integer", "number"):
+        elif number is not None:
             kind = "number"
         found.append(
             Field(
@@ -92,6 +99,9 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
                 unit=str(raw.get("x-unit") or ""),
                 decodes=dict(raw.get("x-codes") or simple.get("x-codes") or {}),
                 answered_by=raw.get("x-answered-by"),
+                low=(number or {}).get("minimum", (number or {}).get("exclusiveMinimum")),
+                high=(number or {}).get("maximum"),
+                low_exclusive="exclusiveMinimum" in (number or {}),
             )
         )
     return tuple(found)
@@ -116,16 +126,64 @@ def parsed(form: FormData, specs: tuple[Field, ...]) -> dict[str, Any]:
     return body
 
 
-def filled(specs: tuple[Field, ...], values: dict[str, Any], errors: dict[str, str]) -> tuple[Field, ...]:
-    """The fields with the values posted (or current) and the gateway's messages next to each."""
+# The gateway's rule codes (problem+json `errors[].rule`) a page says in its own words, from the item's range.
+NUMBER_RULES = frozenset(
+    {
+        "greater_than_equal",
+        "greater_than",
+        "less_than_equal",
+        "less_than",
+        "int_parsing",
+        "int_from_float",
+        "float_parsing",
+        "decimal_parsing",
+        "decimal_type",
+        "value_error",
+    }
+)
+DATE_RULES = frozenset(
+    {"date_parsing", "date_from_datetime_parsing", "date_type", "greater_than_equal", "less_than_equal"}
+)
+
+
+def explained(spec: Field, rule: str, message: str, t: Callable[[str], str]) -> str:
+    """What a refusal of this item says in the page's language (`t`): by the rule's code and the item's range; the
+    gateway's own words where no better ones are known."""
+    if rule == "missing":
+        return t("rule_missing")
+    if spec.kind == "number" and rule in NUMBER_RULES:
+        if spec.high is None or spec.low is None:
+            return t("rule_number")
+        words = t("rule_above" if spec.low_exclusive else "rule_between")
+        return words.format(low=_plain(spec.low), high=_plain(spec.high), unit=spec.unit).replace("  ", " ")
+    if spec.kind == "date" and rule in DATE_RULES:
+        return t("rule_date")
+    if spec.kind == "choice" and rule in ("enum", "literal_error"):
+        return t("rule_choice")
+    return message
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def filled(
+    specs: tuple[Field, ...],
+    values: dict[str, Any],
+    errors: dict[str, str],
+    explain: Callable[[Field, str], str] | None = None,
+) -> tuple[Field, ...]:
+    """The fields with the values posted (or current) and the gateway's messages next to each (`explain`: in the
+    page's words)."""
     shown = []
     for spec in specs:
         key = spec.name.rsplit(".", 1)[-1]
         value = values.get(key)
-        children = filled(spec.children, value if isinstance(value, dict) else {}, errors)
-        shown.append(
-            Field(**{**spec.__dict__, "children": children, "value": value, "error": errors.get(spec.name, "")})
-        )
+        children = filled(spec.children, value if isinstance(value, dict) else {}, errors, explain)
+        error = errors.get(spec.name, "")
+        if error and explain is not None:
+            error = explain(spec, error)
+        shown.append(Field(**{**spec.__dict__, "children": children, "value": value, "error": error}))
     return tuple(shown)
 
 

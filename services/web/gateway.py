@@ -17,6 +17,14 @@ class GatewayProblem(Exception):
         self.problem = problem
 
     @property
+    def rules_by_field(self) -> dict[str, str]:
+        """The rule each field breaks (`missing`, `greater_than_equal`, …), by the form's field path."""
+        return {
+            str(error.get("field", "")).removeprefix("body.").removeprefix("body"): str(error.get("rule", ""))
+            for error in self.problem.get("errors") or ()
+        }
+
+    @property
     def by_field(self) -> dict[str, str]:
         """Messages by the form's field path (`weight_kg`, `serology.hiv`); the rest under ""."""
         messages: dict[str, str] = {}

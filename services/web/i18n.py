@@ -43,6 +43,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "value": ("Value", "数值"),
     "item": ("Item", "项目"),
     # A criterion as it counts for the subject (an exclusion met fails), and the states a subject and a visit pass.
+    # A refused item, said by its rule's code and its range ({low}, {high}, {unit}).
+    "rule_missing": ("Required.", "必填。"),
+    "rule_between": ("A number from {low} to {high} {unit}.", "请填写{low}至{high}{unit}之间的数字。"),
+    "rule_above": ("A number above {low}, up to {high} {unit}.", "请填写大于{low}且不超过{high}{unit}的数字。"),
+    "rule_number": ("A number.", "请填写数字。"),
+    "rule_date": ("A date: year-month-day, from 1900 to 2199.", "请填写日期（年-月-日），1900年至2199年之间。"),
+    "rule_choice": ("Pick one of the choices.", "请从选项中选择。"),
     "criterion_passes": ("Passes", "符合"),
     "criterion_fails": ("Fails", "不符合"),
     "criterion_missing": ("Not answered: waits for an answer", "未填写：等待回答"),

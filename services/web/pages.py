@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.web.casebook import CASEBOOK_FORMS, due_forms, query_targets
-from services.web.forms import Field, FormPage, fields, filled
+from services.web.forms import Field, FormPage, explained, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
 from services.web.session import Cookies, Session
@@ -96,8 +96,16 @@ class Pages:
         action: str,
         values: dict[str, Any],
         errors: dict[str, str],
+        rules: dict[str, str] | None = None,
     ) -> FormPage:
-        specs = filled(await self.form_fields(request, session, operation), values, errors)
+        """`rules`: the rule code each refused field broke, for the page to say it in its own language."""
+        t = translator(language(request))
+        known = rules or {}
+
+        def explain(spec: Field, message: str) -> str:
+            return explained(spec, known.get(spec.name, ""), message, t)
+
+        specs = filled(await self.form_fields(request, session, operation), values, errors, explain)
         message = errors.get("", "")
         return FormPage(CASEBOOK_FORMS[operation][1], action, specs, key=str(uuid.uuid4()), message=message)
 

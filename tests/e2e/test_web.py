@@ -297,6 +297,10 @@ async def test_a_form_speaks_with_the_data_dictionarys_words_units_and_decodes_i
         assert hint in await page.inner_text("#f-height_cm-hint")
         assert female in await page.inner_text("#f-sex")
         assert await page.locator("#f-sex option[value='female']").count() == 1, "the code is what is posted"
+        if language == "zh-CN":  # a refusal beside its item, in the page's words, from the item's range
+            await fill(page, ELIGIBLE | {"screening_date": date.today().isoformat(), "height_cm": "0"})
+            await submit(page, "screen_subject")
+            assert await page.inner_text("#f-height_cm-error") == "请填写100至230cm之间的数字。"
         await page.context.close()
     coordinator = await signed_in(browser, system, f"site-coordinator.{site.lower()}")
     await coordinator.goto(casebook)

@@ -42,7 +42,9 @@ async def new_subject(request: Request, pages: PagesOf, site: str) -> Response:
         errors = problem.by_field
         if "subject" in str(problem.problem.get("field") or "") or problem.status == 404:
             errors = {"subject_id": str(problem)}
-        consent = await pages.form_page(request, session, "record_consent", f"/sites/{site}/subjects", body, errors)
+        consent = await pages.form_page(
+            request, session, "record_consent", f"/sites/{site}/subjects", body, errors, problem.rules_by_field
+        )
         consent.extra["subject_id"] = subject
         listed = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects", limit=200)
         return pages.page(

@@ -47,7 +47,9 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
         )
     except GatewayProblem as problem:
         action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
-        posted = await pages.form_page(request, session, operation, action, body, problem.by_field)
+        posted = await pages.form_page(
+            request, session, operation, action, body, problem.by_field, problem.rules_by_field
+        )
         posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
         return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
     return pages.written(site, subject, answer)
@@ -94,7 +96,9 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
         )
     except GatewayProblem as problem:
         action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
-        shown = await pages.form_page(request, session, operation, action, body, problem.by_field)
+        shown = await pages.form_page(
+            request, session, operation, action, body, problem.by_field, problem.rules_by_field
+        )
         shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
         return pages.page(
             request, "correction.html", session, status=problem.status, site=site, subject_id=subject, name=name,

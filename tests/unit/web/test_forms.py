@@ -54,3 +54,25 @@ def test_the_gateways_message_stands_beside_its_field_and_the_posted_values_are_
     shown = {f.name: f for f in filled(specs, {"term": "Scalp pruritus", "grade": "9"}, {"grade": "must be 1 to 5"})}
     assert shown["grade"].error == "must be 1 to 5" and shown["grade"].value == "9"
     assert shown["term"].value == "Scalp pruritus" and not shown["term"].error
+
+
+def test_a_refused_item_is_said_in_the_pages_words_from_its_rule_and_range() -> None:
+    from services.gateway.openapi import corrected
+    from services.web.forms import explained
+    from services.web.i18n import translator
+
+    schema = schema_of(ScreeningForm)
+    document = corrected({"paths": {}, "components": {"schemas": {"ScreeningForm": schema}}})
+    specs = {f.name: f for f in fields(document["components"]["schemas"]["ScreeningForm"])}
+    height, zh, en = specs["height_cm"], translator("zh"), translator("en")
+    assert height.kind == "number" and (height.low, height.high, height.unit) == (100, 230, "cm")
+    assert explained(height, "greater_than_equal", "Input should be greater than or equal to 100", zh) == (
+        "请填写100至230cm之间的数字。"
+    )
+    assert explained(height, "value_error", "Value error, a decimal…", en) == "A number from 100 to 230 cm."
+    assert explained(specs["screening_date"], "missing", "Field required", zh) == "必填。"
+    assert explained(specs["sex"], "enum", "Input should be 'female' or 'male'", zh) == "请从选项中选择。"
+    # A rule the page has no words for keeps the gateway's own.
+    assert explained(height, "decimal_max_places", "at most one digit after the point", zh) == (
+        "at most one digit after the point"
+    )
