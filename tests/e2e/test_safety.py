@@ -227,7 +227,13 @@ async def test_a_late_report_is_flagged_and_recorded_as_a_deviation(
     aware = datetime.now(UTC) - timedelta(hours=30)
     await report(client, site, subject, bearer, site_aware_at=aware.isoformat(), onset_date=aware.date().isoformat())
     await alert_recorded(store, site, subject)
-    events = (await store.load(subject_history(site, subject))).events
+    # The alert and the deviation are one decision, appended one after the other: read until both are there.
+    async with asyncio.timeout(15):
+        while True:
+            events = (await store.load(subject_history(site, subject))).events
+            if any(isinstance(e.data, ProtocolDeviationRecorded) for e in events):
+                break
+            await asyncio.sleep(0.05)
     [alert] = [e for e in events if isinstance(e.data, SeriousAdverseEventAlertRaised)]
     assert alert.data.late  # type: ignore[attr-defined]
     [deviation] = [e for e in events if isinstance(e.data, ProtocolDeviationRecorded)]
