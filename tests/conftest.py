@@ -20,7 +20,7 @@ from shared.contracts.access import SITE_ROLES, Role
 from shared.contracts.alerts import provision_safety_team_consumer
 from shared.contracts.attestation import CommandSigner, new_key_pair
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
-from shared.runtime.eventstore import EventStore, provision_streams, subject_history
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, provision_streams, subject_history
 from shared.runtime.postgres import create_pool
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
@@ -170,3 +170,20 @@ def subject_ids(store: EventStore, protocol: ProtocolDefinition) -> SubjectIds:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The unnamed consumer create, which takes the consumer's name from the body: creates or updates what it names.
+UNNAMED_CREATE = f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}"
+
+
+def silencing(name: str) -> dict[str, object]:
+    """What once silenced SAE alerts for good: a consumer of the record rewritten to deliver nothing, once."""
+    return {
+        "stream_name": EVENTS_STREAM,
+        "config": {
+            "name": name,
+            "ack_policy": "explicit",
+            "deliver_policy": "all",
+            "filter_subject": "trial.events.NOTHING.>",
+            "max_deliver": 1,
+        },
+    }

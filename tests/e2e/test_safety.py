@@ -33,7 +33,7 @@ from shared.contracts.events import (
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_STREAM, EventStore, PullFeed, subject_history
 from shared.runtime.projections import wait_for_checkpoint
-from tests.conftest import SubjectIds
+from tests.conftest import UNNAMED_CREATE, SubjectIds, silencing
 from tests.e2e.api import System, consented, headers, new_key, token
 
 pytestmark = pytest.mark.e2e
@@ -121,17 +121,7 @@ async def test_an_sae_reported_while_the_reactions_consumer_is_rewritten_to_deli
     client: httpx.AsyncClient, subject_ids: SubjectIds, alert_inbox: PullFeed, nc: Client, js: JetStreamContext
 ) -> None:
     # Only the administrator can still do this (no service user may: test_bus_permissions); done all the same.
-    silencing = {
-        "stream_name": EVENTS_STREAM,
-        "config": {
-            "name": SAE_REACTION_CONSUMER,
-            "ack_policy": "explicit",
-            "deliver_policy": "all",
-            "filter_subject": "trial.events.NOTHING.>",
-            "max_deliver": 1,
-        },
-    }
-    answer = await nc.request(f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}", json.dumps(silencing).encode())
+    answer = await nc.request(UNNAMED_CREATE, json.dumps(silencing(SAE_REACTION_CONSUMER)).encode())
     assert b'"error"' not in answer.data, answer.data
     site, subject, bearer = await consented(client, subject_ids)
 

@@ -25,7 +25,7 @@ from shared.runtime import bus
 from shared.runtime.deadletters import dead_letters, original
 from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.reactions import ReactionRunner
-from tests.conftest import Servers, SubjectIds
+from tests.conftest import UNNAMED_CREATE, Servers, SubjectIds, silencing
 from tests.unit.shared.test_envelope import CONSENT
 
 pytestmark = pytest.mark.integration
@@ -202,18 +202,7 @@ async def test_a_reply_reaches_only_the_asker(connect: Connect) -> None:
     assert seen == [] and any("permissions violation" in str(e) for e in spy_errors)
 
 
-# The request that silenced SAE alerts for good: the reaction's consumer rewritten to deliver nothing, once.
-SILENCE_SAE_ALERTS = {
-    "stream_name": EVENTS_STREAM,
-    "config": {
-        "name": SAE_REACTION_CONSUMER,
-        "ack_policy": "explicit",
-        "deliver_policy": "all",
-        "filter_subject": "trial.events.NOTHING.>",
-        "max_deliver": 1,
-    },
-}
-UNNAMED_CREATE = f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}"
+SILENCE_SAE_ALERTS = silencing(SAE_REACTION_CONSUMER)
 
 
 @pytest.mark.parametrize("user", sorted(set(PERMISSIONS) - {"admin"}))

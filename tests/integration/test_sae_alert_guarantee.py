@@ -25,24 +25,11 @@ from shared.runtime.eventstore import ALERTS_PREFIX, EVENTS_STREAM, EventStore, 
 from shared.runtime.metrics import CONSUMER_DRIFT
 from shared.runtime.reactions import ReactionRunner
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.conftest import UNNAMED_CREATE, silencing
 
 pytestmark = pytest.mark.integration
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 GRACE = timedelta(seconds=20)
-
-
-def silencing(name: str) -> dict[str, object]:
-    """What once silenced SAE alerts for good: the reaction's consumer rewritten to deliver nothing, once."""
-    return {
-        "stream_name": EVENTS_STREAM,
-        "config": {
-            "name": name,
-            "ack_policy": "explicit",
-            "deliver_policy": "all",
-            "filter_subject": "trial.events.NOTHING.>",
-            "max_deliver": 1,
-        },
-    }
 
 
 def serious_ae() -> AdverseEventReported:
@@ -82,7 +69,7 @@ async def test_a_reaction_consumer_rewritten_behind_its_back_is_an_alarm_and_is_
     runner = ReactionRunner(SeriousAdverseEventAlerts(EventStore(js), js, PROTOCOL), js)
     await runner.ensure_consumer()
     made = Delivery.of((await js.consumer_info(EVENTS_STREAM, runner.durable)).config)
-    await own_nc.request(f"$JS.API.CONSUMER.CREATE.{EVENTS_STREAM}", json.dumps(silencing(runner.durable)).encode())
+    await own_nc.request(UNNAMED_CREATE, json.dumps(silencing(runner.durable)).encode())
     assert Delivery.of((await js.consumer_info(EVENTS_STREAM, runner.durable)).config) != made, "the server took it"
     alarms = CONSUMER_DRIFT.labels(consumer=runner.durable)._value.get()
 
