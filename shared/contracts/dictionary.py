@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.access import Right
 
-LANGUAGES = ("en", "zh")
 DEFAULT_DICTIONARY_FILE = Path(__file__).resolve().parents[2] / "protocol" / "NCT06646146-forms.yaml"
 
 
