@@ -66,6 +66,17 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return due
 
 
+def form_title(form_name: str, lang: str) -> str:
+    """A casebook form as staff name it, in the page's language: `visit-M1` is "Follow-up visit M1"."""
+    dictionary = data_dictionary()
+    declared = dictionary.casebook_form(form_name)
+    if declared is None:
+        return form_name
+    title = dictionary.forms[declared].title.in_(lang)
+    kind, _, rest = form_name.partition("-")
+    return f"{title} {rest}" if kind == "visit" else f"{title} {rest[:8]}" if kind == "ae" else title
+
+
 def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """What a query may be raised on, picked and never typed: each form of the casebook, and each of its items by
     its question in the page's language (a group's items under the group's), as `form|item` values."""
@@ -73,7 +84,7 @@ def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tupl
     targets = []
     for form_name in form_names:
         declared = dictionary.casebook_form(form_name)
-        items: list[tuple[str, str]] = [(f"{form_name}|", "—")]
+        items: list[tuple[str, str]] = [(f"{form_name}|", form_title(form_name, lang))]
         if declared is not None:
             labels: dict[str, str] = {}
             for path, item in walk(dictionary.forms[declared].items):
@@ -97,6 +108,8 @@ def shown_values(form_name: str, values: dict[str, Any], lang: str, t: Callable[
     def shown(item: Item, value: Any) -> str:
         if value is None or value == []:
             return "—"
+        if value == "never" and item.type is ItemType.DATE_OR_NEVER:
+            return t("never")
         if item.type is ItemType.BOOLEAN:
             return t("yes") if value else t("no")
         if item.code_list is not None:

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.web.casebook import CASEBOOK_FORMS, due_forms, query_targets
+from services.web.casebook import CASEBOOK_FORMS, due_forms, form_title, query_targets
 from services.web.forms import Field, FormPage, explained, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
@@ -57,6 +57,7 @@ class Pages:
                 "session": session,
                 "protocol": self.protocol,
                 "local": self.site_time,
+                "form_title": form_title,
                 **context,
             },
             status_code=status,

@@ -147,7 +147,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     monitor = await signed_in(browser, system, "monitor")
     await monitor.goto(casebook)
     # The monitor reads the screening's values by their questions, units beside them, before questioning one.
-    await monitor.click("tr[data-form='screening'] td a:has-text('screening')")
+    await monitor.click("tr[data-form='screening'] td a:has-text('Screening')")
     values = await monitor.inner_text("#values")
     assert "Weight" in values and f"{screening['weight_kg']} kg" in values and "Female" in values
     await monitor.goto(casebook)
@@ -231,7 +231,8 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     await monitor.goto(f"{system.web_url}/sites/{site}/subjects/{subject}")
     async with monitor.expect_navigation():
         await monitor.click("tr[data-form='consent'] button[type=submit]")
-    assert await monitor.inner_text("tr[data-form='consent'] .sdv") == "verified"
+    assert await monitor.get_attribute("tr[data-form='consent'] .sdv", "data-sdv") == "verified"
+    assert await monitor.inner_text("tr[data-form='consent'] .sdv") == "Verified"
     data_manager = await signed_in(browser, system, "data-manager")
     assert data_manager.url.endswith("/reports")
     await data_manager.wait_for_load_state("networkidle")

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from services.web.casebook import correcting, due_forms, query_targets, shown_values
+from services.web.casebook import correcting, due_forms, form_title, query_targets, shown_values
 from services.web.gateway import GatewayProblem
 
 
@@ -53,7 +53,7 @@ def test_a_query_is_raised_on_a_form_or_one_of_its_items_picked_by_its_question(
     ae = "ae-0b7e1f4e-9a0c-4f43-9d36-4c4a0a3f5e21"
     targets = dict(query_targets(["screening", "visit-M1", ae, "consent-refusal"], "zh"))
     screening = dict(targets["screening"])
-    assert screening["screening|"] == "—", "the whole form"
+    assert screening["screening|"] == "筛选", "the whole form, by its title"
     assert screening["screening|serology.hiv"] == "血清学检查（EX08） › HIV"
     assert "screening|serology" not in screening, "a group is no item of its own"
     assert dict(targets["visit-M1"])["visit-M1|satisfaction"] == "患者满意度"
@@ -78,3 +78,6 @@ def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> No
     assert rows["ECM/SVF-gel脂肪移植 › 采集脂肪量"] == "80.0 mL"
     screening = dict(shown_values("screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__))
     assert (screening["妊娠（EX04）"], screening["手术禁忌（EX03）"], screening["性别"]) == ("否", "—", "—")
+    never = dict(shown_values("screening", {"last_tumour_diagnosis": "never"}, "zh", {"never": "从未"}.__getitem__))
+    assert never["最近一次肿瘤诊断日期（EX09）"] == "从未"
+    assert form_title("visit-M1", "zh") == "随访 M1" and form_title("screening", "en") == "Screening"
