@@ -22,6 +22,7 @@ from nats.js import api
 from bench.measure import Summary, now_ms
 from devstack.examples import CONSENT, ELIGIBLE
 from devstack.servers import free_port
+from shared.contracts.protocol import protocol_document
 from shared.runtime import bus
 from shared.runtime.progress import progress
 
@@ -40,7 +41,7 @@ WRK_SCRIPT = Path(__file__).with_name("write_path.lua")
 def bench_protocol(source: Path, target: Path) -> Path:
     """The trial's protocol with the benchmark's sites and room to randomize every subject there (the real
     cap is 40)."""
-    document = yaml.safe_load(source.read_text())
+    document = protocol_document(source)
     first = document["sites"][0]
     sites = BENCH_SITES + PROFILE_SITES
     document["sites"] += [

@@ -137,6 +137,7 @@ PERMISSIONS: dict[str, Permissions] = {
             *facts(
                 "GraftProcedurePerformed",
                 "VisitCompleted",
+                "FormRecorded",
                 "VisitMissed",
                 "SubjectWithdrawn",
                 "SubjectCompletedStudy",

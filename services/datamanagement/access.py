@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 
-from shared.contracts.access import revoked_users
 from shared.contracts.events import DomainEvent, UserAccessRestored, UserAccessRevoked
 from shared.contracts.forms import AccessChangeRecord
+from shared.contracts.revocations import revoked_users
 from shared.contracts.rules import RecordedBefore, RuleViolation
 
 

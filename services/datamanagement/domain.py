@@ -15,6 +15,7 @@ from uuid import UUID
 from shared.contracts.access import Role
 from shared.contracts.casebook import FormRecord, form_of, has_field
 from shared.contracts.commands import ActorContext
+from shared.contracts.dictionary import DataDictionary
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -222,9 +223,9 @@ def _text(step: QueryStep) -> str:
     return step.text
 
 
-def open_query(book: Casebook, form: QueryOpening, *, query_id: UUID) -> list[DomainEvent]:
+def open_query(book: Casebook, form: QueryOpening, *, query_id: UUID, dictionary: DataDictionary) -> list[DomainEvent]:
     record = _record(book, form.form)
-    if form.field is not None and not has_field(form.form, form.field):
+    if form.field is not None and not has_field(dictionary, form.form, form.field):
         raise UnknownField(f"{form.form} has no field {form.field}", field="field")
     return [
         QueryOpened(query_id=query_id, form=form.form, field=form.field, text=form.text, form_version=record.version)

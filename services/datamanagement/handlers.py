@@ -84,7 +84,9 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
         ctx = command.context
         return await on_records(
             ctx,
-            lambda book: domain.open_query(book, command.form, query_id=uuid5(ctx.command_id, "query")),
+            lambda book: domain.open_query(
+                book, command.form, query_id=uuid5(ctx.command_id, "query"), dictionary=runtime.protocol.forms
+            ),
             result=_query_result,
         )
 

@@ -115,7 +115,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             raise ProblemError(503, "not-ready", "Not ready", f"dependency unreachable: {type(exc).__name__}") from exc
         return {"status": "ready"}
 
-    app.include_router(forms_router())
+    app.include_router(forms_router(settings.protocol().forms))
     app.include_router(subjects_router())
     app.include_router(casebook_router())
     app.include_router(trial_router())
@@ -123,5 +123,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(reports_router())
     app.include_router(exports_router())
     app.include_router(session_router())
-    install_openapi(app)
+    install_openapi(app, settings.protocol().forms)
     return app

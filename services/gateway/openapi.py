@@ -21,7 +21,8 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import PROBLEM_JSON
-from shared.contracts.dictionary import DataDictionary, Item, data_dictionary
+from shared.contracts.collected import model_name
+from shared.contracts.dictionary import DataDictionary, Item
 
 PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -58,19 +59,19 @@ class XmlResponse(DocumentResponse):
 DOCUMENT_TYPES = (SvgResponse.media_type, XmlResponse.media_type)
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, dictionary: DataDictionary) -> None:
     """Serve the corrected document at `/openapi.json` (built once, on first request, as FastAPI does)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            app.openapi_schema = corrected(document)
+            app.openapi_schema = corrected(document, dictionary)
         return app.openapi_schema
 
     setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented way to replace the document
 
 
-def corrected(document: dict[str, Any]) -> dict[str, Any]:
+def corrected(document: dict[str, Any], dictionary: DataDictionary) -> dict[str, Any]:
     for item in document["paths"].values():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
@@ -97,10 +98,9 @@ def corrected(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document["components"]["schemas"]
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
-    dictionary = data_dictionary()
     for name, form in dictionary.forms.items():
-        if form.model in schemas:
-            _labelled(schemas[form.model], dictionary.items_of(name), schemas, dictionary)
+        if (form.model or model_name(name)) in schemas:
+            _labelled(schemas[form.model or model_name(name)], dictionary.items_of(name), schemas, dictionary)
     _walk(document, _exact_number)
     return document
 

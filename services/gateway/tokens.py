@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.gateway.auth import Principal
-from shared.contracts.access import revoked_users
+from shared.contracts.revocations import revoked_users
 from shared.runtime.eventstore import EventStore, trial_history
 
 ENDED = "SELECT EXISTS (SELECT 1 FROM ended_tokens WHERE issuer = $1 AND token_id = $2)"

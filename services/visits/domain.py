@@ -13,10 +13,12 @@ from functools import reduce
 from uuid import UUID
 
 from shared.contracts.casebook import corrects
+from shared.contracts.collected import casebook_name
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     DomainEvent,
+    FormRecorded,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
     RandomizationInvalidated,
@@ -98,6 +100,9 @@ class FollowUpState:
     # The first grade 5 adverse event (report or follow-up): its date of death is the site's (`date_of_death`).
     death: AdverseEventReported | AdverseEventUpdated | None = None
     completed: bool = False
+    female: bool | None = None
+    # Each collected form's current record, by its casebook name (`qol-M6`).
+    forms: dict[str, UUID] = field(default_factory=dict)
 
     @property
     def withdrawn(self) -> bool:
@@ -108,7 +113,9 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
     e = event.envelope
     match e.data:
         case SubjectScreened() as screened:
-            return replace(state, screened_on=screened.screening_date)
+            return replace(state, screened_on=screened.screening_date, female=screened.form.sex == "female")
+        case FormRecorded(form=form, visit=visit):
+            return replace(state, forms={**state.forms, casebook_name(form, visit): e.id})
         case SubjectRandomized() as r:
             return replace(state, randomized=r, randomized_at=e.time)
         case RandomizationInvalidated():
@@ -135,7 +142,7 @@ def replay(history: Sequence[RecordedEvent]) -> FollowUpState:
     return reduce(evolve, history, FollowUpState())
 
 
-def _participating(state: FollowUpState, subject: str) -> SubjectRandomized:
+def participating(state: FollowUpState, subject: str) -> SubjectRandomized:
     if state.withdrawn:
         raise SubjectIsWithdrawn(f"{subject} is withdrawn; only adverse-event information is accepted")
     if state.randomized is None:
@@ -160,7 +167,7 @@ def record_procedure(
     deviation_ids: DeviationIds,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject, enrolling=False)
-    randomized = _participating(state, subject)
+    randomized = participating(state, subject)
     if form.procedure_date > today:
         raise DateInFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
     assert state.randomized_at is not None
@@ -220,7 +227,7 @@ def record_visit(
     deviation_ids: DeviationIds,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject, enrolling=False)
-    _participating(state, subject)
+    participating(state, subject)
     known = [v.code for v in protocol.schedule.follow_up]
     if record.visit not in known:
         raise UnknownVisit(f"visit {record.visit} is not one of {known}", field="visit")
@@ -267,7 +274,7 @@ def withdraw(
     check_site(protocol, site, subject, enrolling=False)
     # A correction of the withdrawal (its date, reason or who decided) is taken from a withdrawn subject.
     if not corrects(state.withdrawal_id, form.supersedes, form.reason, "withdrawal"):
-        _participating(state, subject)
+        participating(state, subject)
     if state.completed:
         raise SubjectHasCompleted(f"{subject} has completed the study; nothing to withdraw from")
     if form.withdrawn_on > today:

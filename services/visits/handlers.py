@@ -7,14 +7,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import structlog
 from faststream.nats import NatsRouter
 
-from services.visits import domain
+from services.visits import collected, domain
 from services.visits.settings import VisitsSettings
 from shared.contracts.casebook import locked
 from shared.contracts.commands import (
+    RECORD_FORM,
     RECORD_PROCEDURE,
     RECORD_VISIT,
     WITHDRAW_SUBJECT,
     CommandReply,
+    RecordForm,
     RecordProcedure,
     RecordVisit,
     WithdrawSubject,
@@ -31,6 +33,8 @@ Rule = Callable[..., list[DomainEvent]]
 def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRouter:
     router = NatsRouter()
     protocol = runtime.protocol
+    if missing := collected.unruled(protocol.forms):
+        raise collected.UndecidableForm(f"collected forms' conditions or rules without their counterpart: {missing}")
 
     async def record(command: RecordProcedure | RecordVisit, rule: Rule) -> CommandReply:
         """Surgery and visits: recorded as they happened, with the deviations they imply."""
@@ -58,6 +62,18 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
     @router.subscriber(RECORD_VISIT, queue=settings.command_queue)
     async def record_visit(command: RecordVisit) -> CommandReply:
         return await record(command, domain.record_visit)
+
+    @router.subscriber(RECORD_FORM, queue=settings.command_queue)
+    async def record_form(command: RecordForm) -> CommandReply:
+        ctx, form = command.context, command.form
+        return await runtime.decide_on_subject(
+            ctx,
+            domain.replay,
+            lambda state: collected.record_form(
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
+            ),
+            reason=form.reason,
+        )
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:

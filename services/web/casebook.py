@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.web.gateway import GatewayProblem
-from shared.contracts.dictionary import Item, ItemType, data_dictionary, walk
+from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
 
 # The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
 # title, and the fields the app fills itself or leaves to another step.
@@ -66,9 +66,8 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     return due
 
 
-def form_title(form_name: str, lang: str) -> str:
+def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
     """A casebook form as staff name it, in the page's language: `visit-M1` is "Follow-up visit M1"."""
-    dictionary = data_dictionary()
     declared = dictionary.casebook_form(form_name)
     if declared is None:
         return form_name
@@ -77,14 +76,15 @@ def form_title(form_name: str, lang: str) -> str:
     return f"{title} {rest}" if kind == "visit" else f"{title} {rest[:8]}" if kind == "ae" else title
 
 
-def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tuple[str, str]]]]:
+def query_targets(
+    dictionary: DataDictionary, form_names: list[str], lang: str
+) -> list[tuple[str, list[tuple[str, str]]]]:
     """What a query may be raised on, picked and never typed: each form of the casebook, and each of its items by
     its question in the page's language (a group's items under the group's), as `form|item` values."""
-    dictionary = data_dictionary()
     targets = []
     for form_name in form_names:
         declared = dictionary.casebook_form(form_name)
-        items: list[tuple[str, str]] = [(f"{form_name}|", form_title(form_name, lang))]
+        items: list[tuple[str, str]] = [(f"{form_name}|", form_title(dictionary, form_name, lang))]
         if declared is not None:
             labels: dict[str, str] = {}
             for path, item in walk(dictionary.forms[declared].items):
@@ -96,10 +96,11 @@ def query_targets(form_names: list[str], lang: str) -> list[tuple[str, list[tupl
     return targets
 
 
-def shown_values(form_name: str, values: dict[str, Any], lang: str, t: Callable[[str], str]) -> list[tuple[str, str]]:
+def shown_values(
+    dictionary: DataDictionary, form_name: str, values: dict[str, Any], lang: str, t: Callable[[str], str]
+) -> list[tuple[str, str]]:
     """A record's values as a monitor reads them against source: each item by its question in the page's
     language, coded values decoded, yes or no, units beside the numbers; a group's items under the group's."""
-    dictionary = data_dictionary()
     declared = dictionary.casebook_form(form_name)
     if declared is None:
         return [(name, str(value)) for name, value in values.items()]

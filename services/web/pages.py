@@ -1,6 +1,7 @@
 """What every page of the web app shares: rendering in the person's language, who is signed in, the CSRF check, the
 casebook's forms from the gateway's schemas, and the casebook page itself (`app.state.pages`, `PagesOf` in routes)."""
 
+import functools
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -57,7 +58,7 @@ class Pages:
                 "session": session,
                 "protocol": self.protocol,
                 "local": self.site_time,
-                "form_title": form_title,
+                "form_title": functools.partial(form_title, self.protocol.forms),
                 **context,
             },
             status_code=status,
@@ -143,7 +144,9 @@ class Pages:
             may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
             may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
             may_verify=may(session.role, Right.VERIFY_FORMS), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
-            query_targets=query_targets([f["form"] for f in view.get("forms", [])], language(request)),
+            query_targets=query_targets(
+                self.protocol.forms, [f["form"] for f in view.get("forms", [])], language(request)
+            ),
             key=str(uuid.uuid4()),
         )  # fmt: skip
 

@@ -4,10 +4,7 @@ The gateway checks these before it reads a request; each service checks them aga
 gateway vouched for (`shared.contracts.attestation`), so no bus credential alone can act as any role.
 """
 
-from collections.abc import Iterable
 from enum import StrEnum
-
-from shared.contracts.events import DomainEvent, UserAccessRestored, UserAccessRevoked
 
 
 class Role(StrEnum):
@@ -110,17 +107,3 @@ def trial_roles(groups: object, prefix: str = "trial") -> set[tuple[Role, str | 
         if (Role(role) in SITE_ROLES) == bool(site):
             granted.add((Role(role), site[0] if site else None))
     return granted
-
-
-def revoked_users(facts: Iterable[DomainEvent]) -> frozenset[str]:
-    """The users whose access a data manager revoked and nobody restored, from the trial-level facts in order."""
-    revoked: frozenset[str] = frozenset()
-    for fact in facts:
-        match fact:
-            case UserAccessRevoked(user=user):
-                revoked |= {user}
-            case UserAccessRestored(user=user):
-                revoked -= {user}
-            case _:
-                pass
-    return revoked

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.contracts.dictionary import data_dictionary, walk
+from shared.contracts.dictionary import DataDictionary, walk
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -19,6 +19,7 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    FormRecorded,
     GraftProcedurePerformed,
     RecordedEvent,
     SubjectScreened,
@@ -53,6 +54,8 @@ def form_of(data: DomainEvent) -> str | None:
             return f"ae-{ae_id}"
         case SubjectWithdrawn():
             return "withdrawal"
+        case FormRecorded(form=form, visit=visit):
+            return f"{form}-{visit}"
         case _:
             return None
 
@@ -110,10 +113,9 @@ def corrects(current: UUID | None, supersedes: UUID | None, reason: str | None, 
     return True
 
 
-def has_field(form: str, path: str) -> bool:
+def has_field(dictionary: DataDictionary, form: str, path: str) -> bool:
     """Whether a dotted path names an item of the form as the site posts it (`weight_kg`, `biopsy.pregnant`), by
     the data dictionary: what a correction adds (its version, its reason) is not part of the form."""
-    dictionary = data_dictionary()
     declared = dictionary.casebook_form(form)
     return declared is not None and path in dict(walk(dictionary.forms[declared].items))
 

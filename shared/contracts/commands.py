@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.access import Right
+from shared.contracts.collected import CollectedForm
 from shared.contracts.forms import (
     AccessChangeRecord,
     AdverseEventFollowUp,
@@ -56,6 +57,7 @@ UPDATE_ADVERSE_EVENT = command_subject("safety", "update_adverse_event")
 ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
 RECORD_PROCEDURE = command_subject("visits", "record_procedure")
 RECORD_VISIT = command_subject("visits", "record_visit")
+RECORD_FORM = command_subject("visits", "record_form")
 WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
 OPEN_QUERY = command_subject("datamanagement", "open_query")
 ANSWER_QUERY = command_subject("datamanagement", "answer_query")
@@ -82,6 +84,7 @@ COMMAND_RIGHTS: dict[str, Right] = {
     ACKNOWLEDGE_ALERT: Right.ACKNOWLEDGE_ALERTS,
     RECORD_PROCEDURE: Right.POST_SITE_FORMS,
     RECORD_VISIT: Right.POST_SITE_FORMS,
+    RECORD_FORM: Right.POST_SITE_FORMS,
     WITHDRAW_SUBJECT: Right.POST_SITE_FORMS,
     OPEN_QUERY: Right.OPEN_QUERIES,
     ANSWER_QUERY: Right.ANSWER_QUERIES,
@@ -137,6 +140,7 @@ ReportAdverseEvent = Command[AdverseEventForm]
 UpdateAdverseEvent = Command[AdverseEventFollowUp]
 RecordProcedure = Command[ProcedureForm]
 RecordVisit = Command[VisitRecord]
+RecordForm = Command[CollectedForm]
 WithdrawSubject = Command[WithdrawalForm]
 OpenQuery = Command[QueryOpening]
 StepQuery = Command[QueryStep]

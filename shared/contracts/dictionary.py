@@ -1,18 +1,22 @@
-"""The data dictionary: every case report form's items declared once (`protocol/<trial>-forms.yaml`), in the shape
-of CDISC ODM's MetaDataVersion, validated by one pydantic model. Labels, hints, units and code lists' decodes come
-from here, in both languages; the typed forms are checked against it (`tests/unit/shared/test_dictionary.py`)."""
+"""The data dictionary: every case report form's items declared once (`protocol/<trial>-forms.yaml`, named by the
+protocol definition and versioned with it), in the shape of CDISC ODM's MetaDataVersion, validated by one pydantic
+model. Labels, hints, units and code lists' decodes come from here, in both languages. A form with its own typed
+model is checked against it (`tests/unit/shared/test_data_dictionary.py`); a collected form (a questionnaire) has
+none: its model is made from its entry (`shared.contracts.collected`)."""
 
+import re
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 from typing import Literal, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from shared.contracts.access import Right
 
-DEFAULT_DICTIONARY_FILE = Path(__file__).resolve().parents[2] / "protocol" / "NCT06646146-forms.yaml"
+# A collected form's fact: one event type for every form declared only here.
+FORM_RECORDED = "FormRecorded"
+FORM_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+ITEM_NAME = r"^[a-z][a-z0-9_]*$"
 
 
 class ItemType(StrEnum):
@@ -95,15 +99,34 @@ class Item(BaseModel):
 
 
 class Form(BaseModel):
-    """ODM's FormDef with its one ItemGroupDef."""
+    """ODM's FormDef with its one ItemGroupDef. A form with a `model` has its own command, rule and fact; one
+    without is a collected form: entered at each of its `visits`, recorded as a `FormRecorded`, its items
+    validated as declared here, and exported as findings in its `sdtm_domain`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str = Field(description="the typed form in shared/contracts/forms.py that is checked against this one")
-    records: str = Field(description="the event type that records it (its data holds the items)")
+    model: str | None = Field(None, description="the typed form in shared/contracts/forms.py checked against this")
+    records: str = Field(FORM_RECORDED, description="the event type that records it (its data holds the items)")
     title: Translated
     corrections: bool = Field(False, description="a correctable form: it carries the correction items too")
+    visits: tuple[str, ...] = Field((), description="a collected form: the follow-up visits it is entered at")
+    sdtm_domain: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="a collected form's findings domain")
     items: dict[str, Item]
+
+    @model_validator(mode="after")
+    def _collected_or_typed(self) -> Self:
+        if self.collected != bool(self.visits) or self.collected != (self.records == FORM_RECORDED):
+            raise ValueError(f"a form without a model is collected: it names its visits and is a {FORM_RECORDED}")
+        if self.collected and self.sdtm_domain is None:
+            raise ValueError("a collected form names its sdtm_domain (QS for a questionnaire)")
+        unsupported = {ItemType.FRACTION, ItemType.GROUP}
+        if self.collected and any(i.type in unsupported or i.answered_by for _, i in walk(self.items)):
+            raise ValueError("a collected form's items are single values any site staff may answer")
+        return self
+
+    @property
+    def collected(self) -> bool:
+        return self.model is None
 
 
 class DataDictionary(BaseModel):
@@ -115,11 +138,17 @@ class DataDictionary(BaseModel):
     conditions: dict[str, Translated]
     correction_items: dict[str, Item]
     forms: dict[str, Form]
+    # Each collected form's model, made once (`shared.contracts.collected`).
+    _models: dict[str, type[BaseModel]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
         for name, form in self.forms.items():
+            if not re.fullmatch(FORM_NAME, name):
+                raise ValueError(f"{name!r}: a form's name is lowercase words joined by '-'")
             for path, item in walk(form.items):
+                if not re.fullmatch(ITEM_NAME, path.rpartition(".")[2]):
+                    raise ValueError(f"{name}.{path}: an item's name is lowercase letters, digits and '_'")
                 if item.code_list is not None and item.code_list not in self.code_lists:
                     raise ValueError(f"{name}.{path}: no code list {item.code_list!r}")
                 if item.when is not None and item.when not in self.conditions:
@@ -136,25 +165,44 @@ class DataDictionary(BaseModel):
         form, _, rest = path.partition(".")
         return dict(walk(self.items_of(form)))[rest]
 
+    @property
+    def collected(self) -> dict[str, Form]:
+        """The forms declared only here, by name."""
+        return {name: form for name, form in self.forms.items() if form.collected}
+
     def casebook_form(self, name: str) -> str | None:
-        """The form a casebook form (`screening`, `visit-M1`, `ae-<id>`) is an instance of: `visit-M1` is a
-        `visit`, `ae-<id>` an `adverse-event`; None for a name no form has."""
+        """The form a casebook form (`screening`, `visit-M1`, `ae-<id>`, a collected form's `qol-M6`) is an
+        instance of: `visit-M1` is a `visit`, `ae-<id>` an `adverse-event`; None for a name no form has."""
+        if name in self.forms:
+            return name
+        collected, _, visit = name.rpartition("-")
+        if collected in self.collected and visit in self.forms[collected].visits:
+            return collected
         kind, _, rest = name.partition("-")
-        declared = {"visit": "visit", "ae": "adverse-event"}.get(kind, name) if rest else name
+        declared = {"visit": "visit", "ae": "adverse-event"}.get(kind) if rest else None
         return declared if declared in self.forms else None
 
-    def form_recorded_by(self, event_type: str) -> str | None:
+    def form_recorded_by(self, event_type: str, data: Mapping[str, object] | None = None) -> str | None:
+        """The form a fact records: by its type, and for a `FormRecorded` by the form it names."""
+        if event_type == FORM_RECORDED:
+            named = (data or {}).get("form")
+            return named if isinstance(named, str) and named in self.collected else None
         return next((name for name, form in self.forms.items() if form.records == event_type), None)
 
-    def label_of(self, event_type: str, field: str) -> Translated | None:
-        """The question of a recorded item (`weight_kg`, or `form.weight_kg` where the fact wraps the form),
-        by the fact that records it; None for what no form asks (a derived value)."""
-        form = self.form_recorded_by(event_type)
+    def label_of(self, event_type: str, field: str, data: Mapping[str, object] | None = None) -> Translated | None:
+        """The question of a recorded item (`weight_kg`, or `form.weight_kg` where the fact wraps the form, or
+        `answers.score` in a collected form's fact), by the fact that records it; None for what no form asks."""
+        form = self.form_recorded_by(event_type, data)
         if form is None:
             return None
         items = dict(walk(self.items_of(form)))
-        found = items.get(field) or items.get(field.removeprefix("form."))
+        found = items.get(field) or items.get(field.removeprefix("form.")) or items.get(field.removeprefix("answers."))
         return found.label if found else None
+
+    def made(self, form: str, make: Callable[[], type[BaseModel]]) -> type[BaseModel]:
+        if form not in self._models:
+            self._models[form] = make()
+        return self._models[form]
 
     def decode(self, code_list: str, code: str) -> Translated | None:
         return next((c.decode for c in self.code_lists[code_list] if c.code == code), None)
@@ -167,13 +215,3 @@ def walk(items: dict[str, Item], prefix: str = "") -> list[tuple[str, Item]]:
         found.append((f"{prefix}{name}", item))
         found.extend(walk(item.items, f"{prefix}{name}."))
     return found
-
-
-def load_dictionary(path: Path = DEFAULT_DICTIONARY_FILE) -> DataDictionary:
-    return DataDictionary.model_validate(yaml.safe_load(path.read_text()))
-
-
-@cache
-def data_dictionary() -> DataDictionary:
-    """The trial's dictionary, read once."""
-    return load_dictionary()

@@ -7,11 +7,13 @@ from enum import StrEnum
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.contracts.dictionary import DataDictionary
 
 SITE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,7}$"
 SUBJECT_ID_PATTERN = r"^[A-Z][A-Z0-9]{1,7}-[0-9]{3}$"
@@ -258,6 +260,15 @@ class ProtocolDefinition(BaseModel):
     schedule: Schedule
     signatures: SignaturePolicy = SignaturePolicy()
     edit_checks: tuple[EditCheck, ...] = ()
+    forms: DataDictionary = Field(description="the data dictionary: its own file, named here, beside this one")
+
+    @model_validator(mode="after")
+    def _collected_at_its_visits(self) -> "ProtocolDefinition":
+        visits = {v.code for v in self.schedule.follow_up}
+        for name, form in self.forms.collected.items():
+            if unknown := set(form.visits) - visits:
+                raise ValueError(f"forms.{name}.visits: {sorted(unknown)} are not follow-up visits of the schedule")
+        return self
 
     @model_validator(mode="after")
     def _blocks_fit_the_arms(self) -> "ProtocolDefinition":
@@ -302,9 +313,19 @@ class InvalidProtocolDefinition(Exception):
     """The definition file cannot run the trial; the message names the field and the rule."""
 
 
+def protocol_document(path: Path) -> dict[str, Any]:
+    """A definition file's document to change and write elsewhere (a test's or a benchmark's protocol): its data
+    dictionary named by its absolute path, so the copy reads the same one."""
+    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["forms"] = str((path.parent / document["forms"]).resolve())
+    return document
+
+
 def load_protocol(path: Path) -> ProtocolDefinition:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and isinstance(raw.get("forms"), str):
+            raw["forms"] = yaml.safe_load((path.parent / raw["forms"]).read_text(encoding="utf-8"))
         return ProtocolDefinition.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from shared.contracts.dictionary import Translated, data_dictionary
+from shared.contracts.dictionary import Translated
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.postgres import Connection
 
@@ -276,7 +276,7 @@ def _value(value: Any) -> str | None:
 
 
 def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> None:
-    dictionary = data_dictionary()
+    dictionary = protocol.forms
     variables = _e(study, "GlobalVariables")
     _e(variables, "StudyName").text = protocol.trial_id
     _e(variables, "StudyDescription").text = protocol.title

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared.contracts.dictionary import data_dictionary
+from shared.contracts.dictionary import DataDictionary
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.pictures import svg_text
 from shared.readmodels.subjects import VisitStatus
@@ -247,7 +247,13 @@ class AuditEntry(BaseModel):
 
 
 async def audit_trail(
-    conn: Connection, *, subject: str | None, since: datetime | None, until: datetime | None, limit: int
+    conn: Connection,
+    dictionary: DataDictionary,
+    *,
+    subject: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
 ) -> list[AuditEntry]:
     rows = await conn.fetch(
         """SELECT sequence, event_id::text, event_type, site, subject_id, recorded_at, actor, actor_role, actor_site,
@@ -262,9 +268,8 @@ async def audit_trail(
         limit,
     )
     entries = [AuditEntry.model_validate(dict(r)) for r in rows]
-    dictionary = data_dictionary()
     for entry in entries:
         for change in entry.changes or ():
-            label = dictionary.label_of(entry.event_type, str(change["field"]))
+            label = dictionary.label_of(entry.event_type, str(change["field"]), entry.data)
             change["label"] = label.model_dump() if label else None
     return entries

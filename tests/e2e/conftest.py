@@ -24,7 +24,7 @@ from devstack.identity import (
 )
 from devstack.servers import OWNER_ROLE, create_database, database_urls, env_with, free_port
 from devstack.stack import ServiceProcesses
-from shared.contracts.protocol import load_protocol
+from shared.contracts.protocol import load_protocol, protocol_document
 from shared.runtime.postgres import create_pool
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_KEYS, Servers, database_url_for
@@ -53,7 +53,7 @@ FAR_SITES = (
 
 @pytest.fixture(scope="session")
 def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    definition = yaml.safe_load(DEFAULT_PROTOCOL_FILE.read_text())
+    definition = protocol_document(DEFAULT_PROTOCOL_FILE)
     definition["sites"] += FAR_SITES
     definition["signatures"]["reauthentication_seconds"] = REAUTHENTICATION_SECONDS
     path = tmp_path_factory.mktemp("protocol") / "e2e.yaml"

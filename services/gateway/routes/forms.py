@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -20,12 +20,14 @@ from services.gateway.command_bus import (
 )
 from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey, IfMatch, SitePath, SubjectPath, VisitPath, with_if_match
+from shared.contracts.collected import CollectedForm, answers_model, answers_of
 from shared.contracts.commands import (
     COMMAND_RIGHTS,
     DECLINE_CONSENT,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
     RECORD_CONSENT,
+    RECORD_FORM,
     RECORD_PROCEDURE,
     RECORD_VISIT,
     REPORT_ADVERSE_EVENT,
@@ -34,6 +36,7 @@ from shared.contracts.commands import (
     WITHDRAW_CONSENT,
     WITHDRAW_SUBJECT,
 )
+from shared.contracts.dictionary import DataDictionary
 from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
@@ -136,15 +139,75 @@ def add_form_route(router: APIRouter, route: FormRoute) -> None:
             answer=route.answer,
         )
 
-    # FastAPI reads the body's model from the signature: give it this route's form.
-    post_form.__annotations__["form"] = route.form
-    if not issubclass(route.form, Correctable):
-        # A form that is never corrected takes no If-Match: the header is not documented, nor read.
-        signature = inspect.signature(post_form)
-        post_form.__signature__ = signature.replace(  # type: ignore[attr-defined]
+    add_subject_post(
+        router,
+        route.path,
+        taking(post_form, route.form),
+        route.name,
+        route.tag,
+        route.summary,
+        route.answer,
+        route.right,
+    )
+
+
+def taking(endpoint: Callable[..., Awaitable[Response]], form: type[BaseModel]) -> Callable[..., Awaitable[Response]]:
+    """The endpoint with this route's form as its body: FastAPI reads the body's model from the signature. A form
+    that is never corrected takes no If-Match: the header is neither documented nor read."""
+    endpoint.__annotations__["form"] = form
+    if not issubclass(form, Correctable):
+        signature = inspect.signature(endpoint)
+        endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[p for p in signature.parameters.values() if p.name != "if_match"]
         )
-    add_subject_post(router, route.path, post_form, route.name, route.tag, route.summary, route.answer, route.right)
+    return endpoint
+
+
+def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
+    """A form declared only in the data dictionary, posted at one of its visits: its model made from its entry."""
+    declared = dictionary.forms[name]
+    visits = "|".join(declared.visits)
+    AtItsVisits = Annotated[  # noqa: N806 (a type, read by FastAPI)
+        str, Path(pattern=f"^({visits})$", examples=[declared.visits[0]], description=f"the visit: {visits}")
+    ]
+
+    async def record_collected_form(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        visit: AtItsVisits,
+        form: BaseModel,
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_FORM], per_site=True)],
+        key: IdempotencyKey,
+        if_match: IfMatch = None,
+    ) -> Response:
+        posted = with_if_match(form, if_match) if isinstance(form, Correctable) else form
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=RECORD_FORM,
+            form=CollectedForm(
+                form=name,
+                visit=visit,
+                answers=answers_of(posted),
+                supersedes=getattr(posted, "supersedes", None),
+                reason=getattr(posted, "reason", None),
+            ),
+        )
+
+    add_subject_post(
+        router,
+        f"/visits/{{visit}}/forms/{name}",
+        taking(record_collected_form, answers_model(dictionary, name)),
+        f"record_{name.replace('-', '_')}",
+        "visits",
+        f"{declared.title.en}: entered at {', '.join(declared.visits)}",
+        RecordedResponse,
+        COMMAND_RIGHTS[RECORD_FORM],
+    )
 
 
 def add_subject_post(
@@ -173,11 +236,14 @@ def add_subject_post(
     )
 
 
-def forms_router() -> APIRouter:
-    """Every form a site posts: the table above, and the visits (whose code is in the path)."""
+def forms_router(dictionary: DataDictionary) -> APIRouter:
+    """Every form a site posts: the table above, the visits (whose code is in the path), and each collected form
+    the data dictionary declares."""
     router = APIRouter()
     for route in SUBJECT_FORMS:
         add_form_route(router, route)
+    for name in dictionary.collected:
+        add_collected_form_route(router, dictionary, name)
 
     async def record_visit(
         request: Request,

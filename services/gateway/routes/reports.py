@@ -216,6 +216,7 @@ def reports_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> list[AuditEntry]:
         async with request.app.state.pool.acquire() as conn:
-            return await audit_trail(conn, subject=subject, since=since, until=until, limit=limit)
+            forms = request.app.state.settings.protocol().forms
+            return await audit_trail(conn, forms, subject=subject, since=since, until=until, limit=limit)
 
     return router

@@ -61,7 +61,7 @@ async def form_view(request: Request, pages: PagesOf, site: str, subject: str, n
     session = pages.signed_in(request)
     current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
     lang = language(request)
-    rows = shown_values(name, recorded_values(name, current["data"]), lang, translator(lang))
+    rows = shown_values(pages.protocol.forms, name, recorded_values(name, current["data"]), lang, translator(lang))
     return pages.page(request, "form.html", session, site=site, subject_id=subject, name=name, form=current, rows=rows)
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from shared.contracts.events.envelope import DomainEvent, register
 from shared.contracts.forms import (
@@ -318,6 +318,21 @@ class SubjectWithdrawn(DomainEvent):
     withdrawn_on: date
     reason_category: WithdrawalReason
     decided_by: DecidedBy
+    supersedes: UUID | None = None
+
+
+@register
+class FormRecorded(DomainEvent):
+    """A collected form (declared only in the data dictionary: a questionnaire, say) entered at a visit. Its
+    answers are the items the form declares, by their names, as JSON values; the dictionary version it was
+    entered under says what they mean."""
+
+    event_type = "FormRecorded"
+
+    form: str = Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)
+    visit: str
+    answers: dict[str, JsonValue]
+    dictionary_version: str
     supersedes: UUID | None = None
 
 

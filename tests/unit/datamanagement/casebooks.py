@@ -16,7 +16,11 @@ from shared.contracts.events import (
     SubjectScreened,
 )
 from shared.contracts.forms import ELIGIBLE_EXAMPLE, QueryOpening, QueryStep, ScreeningForm
+from shared.contracts.protocol import load_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.unit.history import META
+
+FORMS = load_protocol(DEFAULT_PROTOCOL_FILE).forms
 
 MONITOR, OTHER_MONITOR, SITE, DATA_MANAGER = "monitor-1", "monitor-2", "crc-1", "dm-1"
 ROLES = {
@@ -91,7 +95,7 @@ QUERY_ID = uuid4()
 def with_query(field: str | None = "weight_kg") -> Casebook:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     opening = QueryOpening(form="screening", field=field, text="Source says 43 kg.")
-    book.record(MONITOR, *domain.open_query(book.state, opening, query_id=QUERY_ID))
+    book.record(MONITOR, *domain.open_query(book.state, opening, query_id=QUERY_ID, dictionary=FORMS))
     return book
 
 

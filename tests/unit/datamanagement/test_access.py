@@ -3,9 +3,9 @@
 import pytest
 
 from services.datamanagement import access
-from shared.contracts.access import revoked_users
 from shared.contracts.events import UserAccessRestored, UserAccessRevoked
 from shared.contracts.forms import AccessChangeRecord
+from shared.contracts.revocations import revoked_users
 from shared.contracts.rules import RecordedBefore
 
 REASON = "left the study team"

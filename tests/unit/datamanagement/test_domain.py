@@ -33,6 +33,7 @@ from shared.contracts.rules import (
 from tests.unit.datamanagement.casebooks import (
     CONSENT,
     DATA_MANAGER,
+    FORMS,
     MONITOR,
     OTHER_MONITOR,
     QUERY_ID,
@@ -50,7 +51,7 @@ from tests.unit.history import META
 def test_a_query_is_opened_on_the_current_record_of_a_form() -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     [opened] = domain.open_query(
-        book.state, QueryOpening(form="screening", field="weight_kg", text="?"), query_id=QUERY_ID
+        book.state, QueryOpening(form="screening", field="weight_kg", text="?"), query_id=QUERY_ID, dictionary=FORMS
     )
     assert opened == QueryOpened(
         query_id=QUERY_ID, form="screening", field="weight_kg", text="?", form_version=book.version("screening")
@@ -59,7 +60,12 @@ def test_a_query_is_opened_on_the_current_record_of_a_form() -> None:
 
 def test_a_query_on_a_form_not_recorded_is_refused() -> None:
     with pytest.raises(domain.FormNotRecorded) as refused:
-        domain.open_query(Casebook((SITE, CONSENT)).state, QueryOpening(form="procedure", text="?"), query_id=QUERY_ID)
+        domain.open_query(
+            Casebook((SITE, CONSENT)).state,
+            QueryOpening(form="procedure", text="?"),
+            query_id=QUERY_ID,
+            dictionary=FORMS,
+        )
     assert refused.value.kind is Refusal.NOT_FOUND and refused.value.rule == "casebook.form"
 
 
@@ -86,7 +92,7 @@ def test_a_query_may_name_a_field_or_nested_field_of_the_form(field: str | None)
     ],
 )
 def test_the_fields_of_each_kind_of_form_are_those_the_site_posts(form: str, field: str, known: bool) -> None:
-    assert has_field(form, field) is known
+    assert has_field(FORMS, form, field) is known
 
 
 def test_the_site_answers_an_open_query_and_the_opener_closes_it() -> None:

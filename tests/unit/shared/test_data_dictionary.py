@@ -2,15 +2,20 @@
 mandatory, its range and its code list, in both directions. A field added to a form and not to the dictionary
 (or the other way round) fails here."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from shared.contracts import forms
-from shared.contracts.dictionary import DataDictionary, Item, ItemType, data_dictionary, walk
+from shared.contracts.collected import answers_model
+from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
+from shared.contracts.protocol import cached_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.questionnaire import NAME, questionnaire_protocol
 
-DICTIONARY = data_dictionary()
+DICTIONARY = cached_protocol(DEFAULT_PROTOCOL_FILE).forms
 
 
 def resolved(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +56,13 @@ def bounds(schema: dict[str, Any]) -> tuple[Any, Any, bool]:
     return low, number.get("maximum"), "exclusiveMinimum" in number
 
 
-def check(items: dict[str, Item], schema: dict[str, Any], defs: dict[str, Any], where: str) -> None:
+def check(
+    items: dict[str, Item],
+    schema: dict[str, Any],
+    defs: dict[str, Any],
+    where: str,
+    dictionary: DataDictionary = DICTIONARY,
+) -> None:
     properties = schema["properties"]
     assert set(items) == set(properties), f"{where}: dictionary {sorted(items)} vs form {sorted(properties)}"
     required = set(schema.get("required", ()))
@@ -62,19 +73,41 @@ def check(items: dict[str, Item], schema: dict[str, Any], defs: dict[str, Any], 
         assert kind_of(prop, defs) == item.type, f"{at}: {kind_of(prop, defs)} in the form, {item.type} here"
         if item.code_list is not None:
             values = prop["enum"] if item.type is ItemType.CODE else resolved(prop["items"], defs)["enum"]
-            assert values == [c.code for c in DICTIONARY.code_lists[item.code_list]], f"{at}: code list"
+            assert values == [c.code for c in dictionary.code_lists[item.code_list]], f"{at}: code list"
         if item.range is not None and item.type in (ItemType.INTEGER, ItemType.DECIMAL):
             expected = (item.range.min, item.range.max, item.range.min_exclusive)
             assert bounds(prop) == expected, f"{at}: range {bounds(prop)} in the form, {expected} here"
         if item.type is ItemType.GROUP:
-            check(item.items, prop, defs, at)
+            check(item.items, prop, defs, at, dictionary)
 
 
 @pytest.mark.parametrize("form", sorted(DICTIONARY.forms))
 def test_each_typed_form_holds_exactly_the_dictionarys_items(form: str) -> None:
-    model: type[BaseModel] = getattr(forms, DICTIONARY.forms[form].model)
+    model: type[BaseModel] = getattr(forms, DICTIONARY.forms[form].model or "")
     schema = model.model_json_schema()
     check(DICTIONARY.items_of(form), schema, schema.get("$defs", {}), form)
+
+
+def test_a_collected_forms_model_is_made_to_hold_exactly_its_items(tmp_path: Path) -> None:
+    dictionary = questionnaire_protocol(tmp_path).forms
+    schema = answers_model(dictionary, NAME).model_json_schema()
+    declared = dictionary.items_of(NAME)
+    # An item collected under a condition is optional in the model: the form's rule asks for it where it holds.
+    optional = {
+        name: item.model_copy(update={"required": item.required and not item.when}) for name, item in declared.items()
+    }
+    check(optional, schema, schema.get("$defs", {}), NAME, dictionary)
+
+
+def test_a_collected_form_names_its_visits_and_findings_domain_and_a_typed_one_neither(tmp_path: Path) -> None:
+    raw = questionnaire_protocol(tmp_path).forms.model_dump()
+    raw["forms"][NAME]["visits"] = ()
+    with pytest.raises(ValueError, match="a form without a model is collected"):
+        DataDictionary.model_validate(raw)
+    raw = DICTIONARY.model_dump()
+    raw["forms"]["consent"]["visits"] = ("M1",)
+    with pytest.raises(ValueError, match="a form without a model is collected"):
+        DataDictionary.model_validate(raw)
 
 
 def test_every_label_hint_and_decode_is_in_both_languages_and_every_reference_resolves() -> None:

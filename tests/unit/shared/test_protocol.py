@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from shared.contracts.protocol import InvalidProtocolDefinition, SiteStatus, load_protocol
+from shared.contracts.protocol import InvalidProtocolDefinition, SiteStatus, load_protocol, protocol_document
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 
@@ -17,16 +18,17 @@ def test_the_default_definition_runs_the_registered_trial() -> None:
 
 
 def test_an_invalid_definition_names_the_field(tmp_path: Path) -> None:
-    broken = DEFAULT_PROTOCOL_FILE.read_text().replace("enrollment_cap: 40", "enrollment_cap: -1")
     path = tmp_path / "broken.yaml"
-    path.write_text(broken)
+    path.write_text(yaml.safe_dump(protocol_document(DEFAULT_PROTOCOL_FILE) | {"enrollment_cap": -1}))
     with pytest.raises(InvalidProtocolDefinition, match="enrollment_cap"):
         load_protocol(path)
 
 
 def test_duplicate_site_codes_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "dup.yaml"
-    path.write_text(DEFAULT_PROTOCOL_FILE.read_text().replace("code: GZ2", "code: NFH"))
+    document = protocol_document(DEFAULT_PROTOCOL_FILE)
+    document["sites"][1]["code"] = "NFH"
+    path.write_text(yaml.safe_dump(document))
     with pytest.raises(InvalidProtocolDefinition, match="sites: codes must be unique"):
         load_protocol(path)
 

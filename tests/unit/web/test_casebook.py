@@ -6,6 +6,10 @@ import pytest
 
 from services.web.casebook import correcting, due_forms, form_title, query_targets, shown_values
 from services.web.gateway import GatewayProblem
+from shared.contracts.protocol import cached_protocol
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+
+FORMS = cached_protocol(DEFAULT_PROTOCOL_FILE).forms
 
 
 def view(**state: Any) -> dict[str, Any]:
@@ -51,14 +55,14 @@ def test_a_form_this_app_does_not_correct_is_not_found() -> None:
 
 def test_a_query_is_raised_on_a_form_or_one_of_its_items_picked_by_its_question() -> None:
     ae = "ae-0b7e1f4e-9a0c-4f43-9d36-4c4a0a3f5e21"
-    targets = dict(query_targets(["screening", "visit-M1", ae, "consent-refusal"], "zh"))
+    targets = dict(query_targets(FORMS, ["screening", "visit-M1", ae, "consent-refusal"], "zh"))
     screening = dict(targets["screening"])
     assert screening["screening|"] == "筛选", "the whole form, by its title"
     assert screening["screening|serology.hiv"] == "血清学检查（EX08） › HIV"
     assert "screening|serology" not in screening, "a group is no item of its own"
     assert dict(targets["visit-M1"])["visit-M1|satisfaction"] == "患者满意度"
     assert dict(targets[ae])[f"{ae}|relationship.fat_graft"].endswith("与脂肪移植的相关性")
-    assert dict(query_targets(["screening"], "en")[0][1])["screening|weight_kg"] == "Weight"
+    assert dict(query_targets(FORMS, ["screening"], "en")[0][1])["screening|weight_kg"] == "Weight"
 
 
 def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> None:
@@ -72,12 +76,15 @@ def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> No
         "donor_site": "occipital",
         "fat_graft": {"fat_harvest_site": "abdomen", "harvested_fat_ml": "80.0", "ecm_svf_gel_ml": "10.0"},
     }
-    rows = dict(shown_values("procedure", surgery, "zh", lambda key: words.get(key, key)))
+    rows = dict(shown_values(FORMS, "procedure", surgery, "zh", lambda key: words.get(key, key)))
     assert rows["麻醉方式"] == "局部麻醉加镇静"
     assert rows["受区面积"] == "30.0 cm²"
     assert rows["ECM/SVF-gel脂肪移植 › 采集脂肪量"] == "80.0 mL"
-    screening = dict(shown_values("screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__))
+    screening = dict(
+        shown_values(FORMS, "screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__)
+    )
     assert (screening["妊娠（EX04）"], screening["手术禁忌（EX03）"], screening["性别"]) == ("否", "—", "—")
-    never = dict(shown_values("screening", {"last_tumour_diagnosis": "never"}, "zh", {"never": "从未"}.__getitem__))
+    never_said = {"never": "从未"}.__getitem__
+    never = dict(shown_values(FORMS, "screening", {"last_tumour_diagnosis": "never"}, "zh", never_said))
     assert never["最近一次肿瘤诊断日期（EX09）"] == "从未"
-    assert form_title("visit-M1", "zh") == "随访 M1" and form_title("screening", "en") == "Screening"
+    assert form_title(FORMS, "visit-M1", "zh") == "随访 M1" and form_title(FORMS, "screening", "en") == "Screening"

@@ -1,0 +1,58 @@
+"""A questionnaire the trial does not have, added to a copy of the protocol's data dictionary: what a sponsor adds
+in one dictionary entry. Tests load the copy and find the form everywhere the dictionary reaches."""
+
+from pathlib import Path
+
+import yaml
+
+from shared.contracts.protocol import ProtocolDefinition, load_protocol, protocol_document
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+
+NAME = "scalp-symptoms"
+QUESTIONNAIRE = """
+title: {en: Scalp symptoms, zh: 头皮症状}
+visits: [M1, M6]
+corrections: true
+sdtm_domain: QS
+items:
+  assessed_on:
+    type: date
+    required: true
+    label: {en: Date assessed, zh: 评估日期}
+    sdtm: QS.QSDTC
+  itch:
+    type: integer
+    required: true
+    range: {min: 0, max: 10}
+    label: {en: Itch, zh: 瘙痒}
+    hint: {en: "0 none, 10 the worst imaginable", zh: 0为无，10为可想象的最严重}
+  tightness:
+    type: code
+    code_list: scalp_tightness
+    label: {en: Scalp tightness, zh: 头皮紧绷感}
+  donor_fat_site_sore:
+    type: boolean
+    when: fat_graft_arm
+    label: {en: Fat harvest site still sore, zh: 脂肪采集部位仍有疼痛}
+"""
+TIGHTNESS = [
+    {"code": "none", "en": "None", "zh": "无"},
+    {"code": "mild", "en": "Mild", "zh": "轻度"},
+    {"code": "marked", "en": "Marked", "zh": "明显"},
+]
+
+
+def protocol_with_questionnaire(folder: Path) -> Path:
+    """A copy of the protocol definition whose data dictionary has the questionnaire: the protocol file's path."""
+    dictionary = yaml.safe_load((DEFAULT_PROTOCOL_FILE.parent / "NCT06646146-forms.yaml").read_text())
+    dictionary["forms"][NAME] = yaml.safe_load(QUESTIONNAIRE)
+    dictionary["code_lists"]["scalp_tightness"] = TIGHTNESS
+    (folder / "NCT06646146-forms.yaml").write_text(yaml.safe_dump(dictionary, allow_unicode=True, sort_keys=False))
+    document = protocol_document(DEFAULT_PROTOCOL_FILE) | {"forms": "NCT06646146-forms.yaml"}
+    protocol = folder / "NCT06646146.yaml"
+    protocol.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    return protocol
+
+
+def questionnaire_protocol(folder: Path) -> ProtocolDefinition:
+    return load_protocol(protocol_with_questionnaire(folder))
