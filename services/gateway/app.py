@@ -121,7 +121,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(trial_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
-    app.include_router(exports_router())
+    app.include_router(exports_router(settings.protocol().forms))
     app.include_router(session_router())
     install_openapi(app, settings.protocol().forms)
     return app

@@ -40,11 +40,11 @@ async def export_files(
 ) -> dict[str, str]:
     """The export files from the read models on `conn`, by file name."""
     files = {
-        f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol))
-        for name, build in datasets.builders(dictionary).items()
+        f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol), protocol.forms)
+        for name, build in datasets.builders(dictionary, protocol.forms).items()
     }
     files["odm.xml"] = await odm_snapshot(conn, protocol, as_of)
-    files["define.json"] = datasets.define_json()
+    files["define.json"] = datasets.define_json(protocol.forms)
     return files
 
 

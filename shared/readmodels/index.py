@@ -1,6 +1,7 @@
 """Every report and export by its path under `/v1/reports/` and its title: the gateway's report page and the web
 app list the same ones."""
 
+from shared.contracts.dictionary import DataDictionary
 from shared.readmodels import adam, datasets
 
 PICTURES: tuple[tuple[str, str], ...] = (
@@ -24,9 +25,13 @@ REPORTS: tuple[tuple[str, str], ...] = (
     ("primary-endpoint.json", "Primary endpoint by arm (JSON)"),
     ("endpoints.json", "Every assessment by visit and arm (JSON)"),
 )
-EXPORTS: tuple[tuple[str, str], ...] = (
-    *((f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.NAMES),
-    ("exports/define.json", "Define: every exported column described"),
-    ("exports/odm.xml", "CDISC ODM 1.3.2 snapshot of the clinical data"),
-    ("exports/database-lock.json", "The database lock the exports are made as of (once locked)"),
-)
+
+
+def exports(forms: DataDictionary) -> tuple[tuple[str, str], ...]:
+    """Every export: each dataset (the collected forms' findings domains among them), then the whole-trial files."""
+    return (
+        *((f"exports/{d}.csv", f"{'ADaM' if d in adam.DATASETS else 'SDTM'} {d}") for d in datasets.names(forms)),
+        ("exports/define.json", "Define: every exported column described"),
+        ("exports/odm.xml", "CDISC ODM 1.3.2 snapshot of the clinical data"),
+        ("exports/database-lock.json", "The database lock the exports are made as of (once locked)"),
+    )

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from shared.contracts.dictionary import Translated
+from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, ItemType, Translated
+from shared.contracts.dictionary import Item as DictionaryItem
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.postgres import Connection
 
@@ -44,6 +45,7 @@ class Group:
     query: str
     items: tuple[Item, ...]
     repeating: bool = False
+    visits: tuple[str, ...] = ()  # the events of a group whose event comes from the row, when not every visit
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,58 @@ FIXED_CODELISTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# A collected form's item type, as ODM's DataType.
+DATA_TYPES = {
+    ItemType.INTEGER: "integer",
+    ItemType.DECIMAL: "float",
+    ItemType.DATE: "date",
+    ItemType.DATETIME: "datetime",
+    ItemType.BOOLEAN: "boolean",
+}
+
+
+def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
+    """Each collected form as one item group at each of its visits, its items as the dictionary declares them
+    (names and codes are the dictionary's, held to lowercase words by its own validation)."""
+    found = []
+    for name, form in dictionary.collected.items():
+        columns = ", ".join(f"data->'answers'->>'{item}' AS {item}" for item in form.items)
+        found.append(
+            Group(
+                _oid(name),
+                form.title.en,
+                _oid(name),
+                None,
+                f"""SELECT subject_id, site, data->>'visit' AS event, {columns}
+                      FROM casebook_forms WHERE event_type = '{FORM_RECORDED}' AND data->>'form' = '{name}'""",
+                tuple(
+                    Item(
+                        item,
+                        data_type=DATA_TYPES.get(declared.type, "text"),
+                        codelist=_oid(declared.code_list) if declared.code_list else None,
+                        entered=f"{name}.{item}",
+                    )
+                    for item, declared in form.items.items()
+                ),
+                visits=form.visits,
+            )
+        )
+    return tuple(found)
+
+
+def _collected_items(dictionary: DataDictionary) -> list[DictionaryItem]:
+    return [item for form in dictionary.collected.values() for item in form.items.values()]
+
+
+def _oid(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def exported_groups(protocol: ProtocolDefinition) -> tuple[Group, ...]:
+    """What is exported: the fixed groups, then the collected forms'."""
+    return GROUPS + collected_groups(protocol.forms)
+
+
 def events(protocol: ProtocolDefinition) -> list[Event]:
     return [
         Event("SCR", "Screening", "Scheduled"),
@@ -245,8 +299,12 @@ def events(protocol: ProtocolDefinition) -> list[Event]:
 
 def forms_of(event: Event, protocol: ProtocolDefinition) -> list[str]:
     """The forms an event holds, in the order they are filled in; the visit form in every follow-up visit."""
-    visits = [v.code for v in protocol.schedule.follow_up]
-    return list(dict.fromkeys(g.form for g in GROUPS if event.oid in ([g.event] if g.event else visits)))
+    visits = tuple(v.code for v in protocol.schedule.follow_up)
+    return list(
+        dict.fromkeys(
+            g.form for g in exported_groups(protocol) if event.oid in ([g.event] if g.event else g.visits or visits)
+        )
+    )
 
 
 def _e(parent: ET.Element | None, tag: str, **attributes: str) -> ET.Element:
@@ -290,17 +348,18 @@ def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> 
         definition = _e(mdv, "StudyEventDef", OID=f"SE.{event.oid}", Name=event.name, Repeating="No", Type=event.kind)
         for order, form in enumerate(forms_of(event, protocol), start=1):
             _e(definition, "FormRef", FormOID=f"F.{form}", OrderNumber=str(order), Mandatory="No")
-    for form, name in FORM_NAMES.items():
+    exported = exported_groups(protocol)
+    for form, name in (FORM_NAMES | {g.form: g.name for g in exported[len(GROUPS) :]}).items():
         definition = _e(mdv, "FormDef", OID=f"F.{form}", Name=name, Repeating="No")
-        for order, group in enumerate((g for g in GROUPS if g.form == form), start=1):
+        for order, group in enumerate((g for g in exported if g.form == form), start=1):
             _e(definition, "ItemGroupRef", ItemGroupOID=f"IG.{group.oid}", OrderNumber=str(order), Mandatory="No")
-    for group in GROUPS:
+    for group in exported:
         definition = _e(
             mdv, "ItemGroupDef", OID=f"IG.{group.oid}", Name=group.name, Repeating="Yes" if group.repeating else "No"
         )
         for order, item in enumerate(group.items, start=1):
             _e(definition, "ItemRef", ItemOID=_item_oid(group, item), OrderNumber=str(order), Mandatory="No")
-    for group in GROUPS:
+    for group in exported:
         for item in group.items:
             definition = _e(mdv, "ItemDef", OID=_item_oid(group, item), Name=item.column, DataType=item.data_type)
             question = dictionary.item(item.entered).label if item.entered else item.label
@@ -309,7 +368,10 @@ def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> 
             if item.codelist:
                 _e(definition, "CodeListRef", CodeListOID=f"CL.{item.codelist}")
     codes: dict[str, dict[str, str | Translated]] = {"ARM": {a.code: a.name for a in protocol.arms}}
-    codes |= {name: {c.code: c.decode for c in dictionary.code_lists[listed]} for name, listed in CODELISTS.items()}
+    collected = {_oid(i.code_list): i.code_list for i in _collected_items(dictionary) if i.code_list}
+    codes |= {
+        name: {c.code: c.decode for c in dictionary.code_lists[lst]} for name, lst in (CODELISTS | collected).items()
+    }
     codes |= {name: {v: v.replace("_", " ") for v in values} for name, values in FIXED_CODELISTS.items()}
     for name, decodes in codes.items():
         codelist = _e(mdv, "CodeList", OID=f"CL.{name}", Name=name, DataType="text")
@@ -346,7 +408,8 @@ async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefini
     # subject → event → form → [(group, row)]
     data: dict[str, dict[str, dict[str, list[tuple[Group, Any]]]]] = {}
     sites: dict[str, str] = {}
-    for group in GROUPS:
+    exported = exported_groups(protocol)
+    for group in exported:
         for row in await conn.fetch(group.query):
             sites[row["subject_id"]] = row["site"]
             event = group.event or row["event"]
@@ -360,7 +423,7 @@ async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefini
             event_data = _e(subject_data, "StudyEventData", StudyEventOID=f"SE.{event}")
             for form, groups in data[subject][event].items():
                 form_data = _e(event_data, "FormData", FormOID=f"F.{form}")
-                for group, row in sorted(groups, key=lambda g: (GROUPS.index(g[0]), g[1].get("repeat_key") or "")):
+                for group, row in sorted(groups, key=lambda g: (exported.index(g[0]), g[1].get("repeat_key") or "")):
                     keys = {"ItemGroupRepeatKey": row["repeat_key"]} if group.repeating else {}
                     group_data = _e(form_data, "ItemGroupData", ItemGroupOID=f"IG.{group.oid}", **keys)
                     for item in group.items:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from shared.contracts.dictionary import FORM_RECORDED
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.subjects import VisitStatus
@@ -519,6 +520,77 @@ async def dv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
             }
         )
     return out
+
+
+def findings_define(domain: str) -> list[tuple[str, str, str, str]]:
+    """A findings domain made of collected forms (QS for questionnaires): one row per item answered."""
+    return [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("DOMAIN", "Domain Abbreviation", "Char", f"Assigned: {domain}"),
+        ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
+        (f"{domain}SEQ", "Sequence Number", "Num", "Derived"),
+        (f"{domain}TESTCD", "Short Name of Test", "Char", "Data dictionary: the item's name, upper case (≤ 8)"),
+        (f"{domain}TEST", "Name of Test", "Char", "Data dictionary: the item's question in English"),
+        (f"{domain}CAT", "Category", "Char", "Data dictionary: the form's title in English"),
+        (f"{domain}ORRES", "Result or Finding in Original Units", "Char", "Collected (FormRecorded.answers)"),
+        (f"{domain}STRESC", "Character Result in Standard Format", "Char", "A coded answer's English decode"),
+        (f"{domain}ORRESU", "Original Units", "Char", "Data dictionary: the item's unit"),
+        ("VISITNUM", "Visit Number", "Num", "Order in the protocol schedule, as SV"),
+        ("VISIT", "Visit Name", "Char", "Protocol visit name"),
+        (f"{domain}DTC", "Date/Time of Collection", "Char", "The form's record time, as the site's date"),
+        (f"{domain}DY", "Study Day of Collection", "Num", "From RFSTDTC (day 1; no day 0)"),
+    ]
+
+
+def findings(domain: str) -> Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]:
+    """The collected forms the data dictionary files under this findings domain, each answer a row."""
+
+    async def build(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+        dictionary = protocol.forms
+        forms = {name: f for name, f in dictionary.collected.items() if f.sdtm_domain == domain}
+        starts = await reference_starts(conn)
+        follow_up = {v.code: (i, v.name) for i, v in enumerate(protocol.schedule.follow_up, start=3)}
+        rows: Rows = []
+        records = await conn.fetch(
+            """SELECT subject_id, site, recorded_at, data FROM casebook_forms
+                WHERE event_type = $1 AND data->>'form' = ANY($2::text[]) ORDER BY subject_id, first_recorded_at""",
+            FORM_RECORDED,
+            list(forms),
+        )
+        sequence: dict[str, int] = {}
+        for record in records:
+            data, subject = record["data"], record["subject_id"]
+            form = forms[data["form"]]
+            number, visit = follow_up.get(data["visit"], (99, data["visit"]))
+            day = protocol.local_date(record["site"], record["recorded_at"])
+            for name, item in form.items.items():
+                value = data["answers"].get(name)
+                if value is None:
+                    continue
+                sequence[subject] = sequence.get(subject, 0) + 1
+                decoded = dictionary.decode(item.code_list, str(value)) if item.code_list else None
+                said = _yn(value) if isinstance(value, bool) else str(value)
+                rows.append(
+                    {
+                        "STUDYID": protocol.trial_id,
+                        "DOMAIN": domain,
+                        "USUBJID": f"{protocol.trial_id}-{subject}",
+                        f"{domain}SEQ": sequence[subject],
+                        f"{domain}TESTCD": name.upper().replace("_", "")[:8],
+                        f"{domain}TEST": item.label.en[:40],
+                        f"{domain}CAT": form.title.en,
+                        f"{domain}ORRES": said,
+                        f"{domain}STRESC": decoded.en if decoded else said,
+                        f"{domain}ORRESU": item.unit or "",
+                        "VISITNUM": number,
+                        "VISIT": visit.upper(),
+                        f"{domain}DTC": _iso(day),
+                        f"{domain}DY": study_day(day, starts.get(subject)),
+                    }
+                )
+        return rows
+
+    return build
 
 
 # The domains that need the sponsor's dictionary take it as well (`datasets.builders`).

@@ -8,8 +8,10 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role
+from shared.contracts.protocol import cached_protocol
 from shared.readmodels import datasets
 from shared.runtime.projections import wait_for_checkpoint
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests import odm_check
 from tests.conftest import SubjectIds
 from tests.e2e.api import consented, headers, new_key, token
@@ -51,10 +53,13 @@ async def test_the_audit_trail_shows_who_did_what_for_a_subject(
 
 
 async def test_exports_are_csv_with_the_sdtm_columns_for_data_managers(client: httpx.AsyncClient) -> None:
-    for domain in datasets.NAMES:
+    forms = cached_protocol(DEFAULT_PROTOCOL_FILE).forms
+    for domain in datasets.names(forms):
         exported = await client.get(f"/v1/reports/exports/{domain}.csv", headers=headers(token(Role.DATA_MANAGER)))
         assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
-        assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [v[0] for v in datasets.DEFINE[domain]]
+        assert csv.DictReader(io.StringIO(exported.text)).fieldnames == [
+            v[0] for v in datasets.define_of(forms)[domain]
+        ]
     unknown = await client.get("/v1/reports/exports/XX.csv", headers=headers(token(Role.DATA_MANAGER)))
     assert unknown.status_code == 422 and unknown.json()["field"] == "path.domain", unknown.text
     define = (await client.get("/v1/reports/exports/define.json", headers=headers(token(Role.STATISTICIAN)))).json()

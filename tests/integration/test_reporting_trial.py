@@ -520,11 +520,11 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
 ) -> None:
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
-        for domain, build in datasets.builders(DICTIONARY).items():
-            text = datasets.to_csv(domain, await build(conn, PROTOCOL))
+        for domain, build in datasets.builders(DICTIONARY, PROTOCOL.forms).items():
+            text = datasets.to_csv(domain, await build(conn, PROTOCOL), PROTOCOL.forms)
             reader = csv.DictReader(io.StringIO(text))
             rows = list(reader)
-            assert reader.fieldnames == [v[0] for v in datasets.DEFINE[domain]]
+            assert reader.fieldnames == [v[0] for v in datasets.define_of(PROTOCOL.forms)[domain]]
             # SDTM rows name their domain; ADaM datasets have no DOMAIN column.
             assert {r.get("DOMAIN", domain) for r in rows} <= {domain}
             assert rows and all(r["STUDYID"] == "NCT06646146" for r in rows)
@@ -569,11 +569,13 @@ async def test_the_sdtm_datasets_pass_the_independent_basics_check_but_for_the_u
     recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
 ) -> None:
     _, s, _ = recorded_trial
-    built = datasets.builders(DICTIONARY)
+    built = datasets.builders(DICTIONARY, PROTOCOL.forms)
     found = []
     async with projected.acquire() as conn:
         for domain in sdtm_basics.BASICS["domains"]:
-            found += sdtm_basics.findings(domain, datasets.to_csv(domain, await built[domain](conn, PROTOCOL)))
+            found += sdtm_basics.findings(
+                domain, datasets.to_csv(domain, await built[domain](conn, PROTOCOL), PROTOCOL.forms)
+            )
     # The one finding is real and wanted: a verbatim term the sponsor's dictionary does not hold.
     assert len(found) == 1, "\n".join(found)
     [uncoded] = found

@@ -16,15 +16,12 @@ from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import ProblemError, problem_responses, service_unavailable
 from services.gateway.openapi import CsvResponse, XmlResponse
+from shared.contracts.dictionary import DataDictionary
 from shared.readmodels import datasets
 from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile, database_lock, frozen_export
 from shared.readmodels.odm import odm_snapshot
 from shared.runtime.postgres import Connection
 
-# One of the exported datasets by its name, exactly (`DM`, `ADSL`): validated, and an enum in the OpenAPI.
-Dataset = Annotated[
-    str, Path(pattern=f"^({'|'.join(datasets.NAMES)})$", json_schema_extra={"enum": list(datasets.NAMES)})
-]
 LOCK_HEADER = "Database-Lock-Sequence"
 LOCKED = "; once the database is locked, as of the lock (header Database-Lock-Sequence)"
 
@@ -47,8 +44,14 @@ async def export_file(
     return frozen, headers
 
 
-def exports_router() -> APIRouter:
-    """Every export needs EXPORT_DATA."""
+def exports_router(forms: DataDictionary) -> APIRouter:
+    """Every export needs EXPORT_DATA. The datasets are the data dictionary's: its collected forms' findings
+    domains are among them."""
+    names = datasets.names(forms)
+    # One of the exported datasets by its name, exactly (`DM`, `ADSL`): validated, and an enum in the OpenAPI.
+    Dataset = Annotated[  # noqa: N806 (a type, read by FastAPI)
+        str, Path(pattern=f"^({'|'.join(names)})$", json_schema_extra={"enum": list(names)})
+    ]
     exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
     router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 503))
 
@@ -59,7 +62,7 @@ def exports_router() -> APIRouter:
         response_model=datasets.Define,
     )
     async def define(caller: exporter) -> Response:
-        return Response(datasets.define_json(), media_type="application/json")
+        return Response(datasets.define_json(forms), media_type="application/json")
 
     @router.get(
         "/exports/database-lock.json",
@@ -89,15 +92,14 @@ def exports_router() -> APIRouter:
     @router.get(
         "/exports/{domain}.csv",
         operation_id="export_domain",
-        summary="CSV of one SDTM domain (DM, SUPPDM, IE, DS, PR, SV, AE, SUPPAE, DV) or ADaM dataset (ADSL, ADEFF)"
-        + LOCKED,
+        summary=f"CSV of one SDTM domain or ADaM dataset ({', '.join(names)})" + LOCKED,
         response_class=CsvResponse,
     )
     async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
-        build = datasets.builders(request.app.state.ae_dictionary)[domain]
+        build = datasets.builders(request.app.state.ae_dictionary, forms)[domain]
 
         async def live(conn: Connection) -> str:
-            return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()))
+            return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()), forms)
 
         content, headers = await export_file(request, f"{domain.lower()}.csv", live)
         return CsvResponse(content, headers=headers)

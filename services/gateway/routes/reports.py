@@ -34,7 +34,7 @@ from shared.readmodels.endpoints import (
     primary_endpoint,
     primary_endpoint_table,
 )
-from shared.readmodels.index import EXPORTS, PICTURES, REPORTS
+from shared.readmodels.index import PICTURES, REPORTS, exports
 from shared.readmodels.trial import (
     AuditEntry,
     DeviationsReport,
@@ -68,7 +68,7 @@ def reports_router() -> APIRouter:
             primary = primary_endpoint(await endpoint_records(conn), p)
             data_management = data_management_tables(await queries_report(conn), await sdv_report(conn))
         items = "".join(
-            f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in (*REPORTS, *EXPORTS)
+            f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in (*REPORTS, *exports(p.forms))
         )
         figures = "".join(
             f'<figure><img src="/v1/reports/{href}" alt="{escape(text)}">'

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
-from shared.readmodels.index import EXPORTS, PICTURES, REPORTS
+from shared.readmodels.index import PICTURES, REPORTS, exports
 
 router = APIRouter()
 
@@ -37,7 +37,7 @@ async def worklist(request: Request, pages: PagesOf, site: str | None = None) ->
 async def reports(request: Request, pages: PagesOf) -> Response:
     session = pages.signed_in(request)
     return pages.page(
-        request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=EXPORTS,
+        request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=exports(pages.protocol.forms),
         may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
         key=str(uuid.uuid4()),
     )  # fmt: skip
@@ -89,7 +89,7 @@ def shown(value: Any) -> str:
 @router.get("/reports/{path:path}")
 async def report_file(request: Request, pages: PagesOf, path: str) -> Response:
     session = pages.signed_in(request)
-    if path not in {p for p, _ in (*PICTURES, *REPORTS, *EXPORTS)}:
+    if path not in {p for p, _ in (*PICTURES, *REPORTS, *exports(pages.protocol.forms))}:
         raise GatewayProblem(404, {"detail": f"no report {path}"})
     served = await request.app.state.gateway.file(session, f"/v1/reports/{path}")
     kept = {k: v for k, v in served.headers.items() if k.lower() in ("content-disposition", "database-lock-sequence")}

@@ -11,10 +11,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.contracts import forms
+from shared.contracts.protocol import cached_protocol
 from shared.readmodels import datasets
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_SIGNING_KEY
 from tests.e2e.api import KEYS
 
+PROTOCOL = cached_protocol(DEFAULT_PROTOCOL_FILE)
 DOCUMENT = create_app(GatewaySettings(token_signing_keys=KEYS, command_signing_key=COMMAND_SIGNING_KEY)).openapi()
 FORMS = {
     name: model
@@ -107,7 +110,7 @@ def screening_property(name: str) -> dict[str, Any]:
 
 def test_the_export_domain_is_an_enum_of_the_datasets() -> None:
     [domain] = [p for p in DOCUMENT["paths"]["/v1/reports/exports/{domain}.csv"]["get"]["parameters"]]
-    assert domain["schema"]["enum"] == list(datasets.NAMES)
+    assert domain["schema"]["enum"] == list(datasets.names(PROTOCOL.forms))
 
 
 @pytest.mark.parametrize(
