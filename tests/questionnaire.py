@@ -2,6 +2,7 @@
 in one dictionary entry. Tests load the copy and find the form everywhere the dictionary reaches."""
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,14 +43,21 @@ TIGHTNESS = [
 ]
 
 
-def protocol_with_questionnaire(folder: Path) -> Path:
-    """A copy of the protocol definition whose data dictionary has the questionnaire: the protocol file's path."""
-    dictionary = yaml.safe_load((DEFAULT_PROTOCOL_FILE.parent / "NCT06646146-forms.yaml").read_text())
+def with_questionnaire(document: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A protocol definition's document (`protocol_document`) naming a copy of its data dictionary, written in
+    `folder`, that has the questionnaire."""
+    dictionary = yaml.safe_load(Path(document["forms"]).read_text())
     dictionary["forms"][NAME] = yaml.safe_load(QUESTIONNAIRE)
     dictionary["code_lists"]["scalp_tightness"] = TIGHTNESS
-    (folder / "NCT06646146-forms.yaml").write_text(yaml.safe_dump(dictionary, allow_unicode=True, sort_keys=False))
-    document = protocol_document(DEFAULT_PROTOCOL_FILE) | {"forms": "NCT06646146-forms.yaml"}
+    copy = folder / "forms-with-questionnaire.yaml"
+    copy.write_text(yaml.safe_dump(dictionary, allow_unicode=True, sort_keys=False))
+    return document | {"forms": str(copy)}
+
+
+def protocol_with_questionnaire(folder: Path) -> Path:
+    """A copy of the protocol definition whose data dictionary has the questionnaire: the protocol file's path."""
     protocol = folder / "NCT06646146.yaml"
+    document = with_questionnaire(protocol_document(DEFAULT_PROTOCOL_FILE), folder)
     protocol.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
     return protocol
 

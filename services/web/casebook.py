@@ -2,54 +2,73 @@
 corrects which record, which fields the page fills and which are another role's judgement. Pure: no I/O."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from services.web.gateway import GatewayProblem
+from shared.contracts.collected import model_name
 from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
 
-# The forms of a subject's casebook this app offers, by the gateway's operation: its path under the subject, its
-# title, and the fields the app fills itself or leaves to another step.
-NEW_RECORD = frozenset({"supersedes", "reason"})
-CASEBOOK_FORMS: dict[str, tuple[str, str, frozenset[str]]] = {
-    "record_consent": ("consent", "consent", NEW_RECORD),
-    "screen_subject": ("screening", "screening", NEW_RECORD),
-    "record_procedure": ("procedures", "surgery", NEW_RECORD),
-    "record_visit": ("visits/{visit}", "visit", NEW_RECORD),
-    "report_adverse_event": ("adverse-events", "adverse_event", NEW_RECORD),
-    "follow_up_adverse_event": ("adverse-events/follow-up", "follow_up", frozenset({"ae_id"})),
-    "withdraw_subject": ("withdrawal", "withdrawal", NEW_RECORD),
-}
+SUBJECT = "/v1/sites/{site}/subjects/{subject}/"
+# Fields the app fills from the page (hidden), not the person: which visit, which adverse event; and what a new
+# record leaves out (a correction's version and reason).
+FROM_PAGE = ("visit", "ae_id")
+SKIPPED = frozenset({"supersedes", "reason", *FROM_PAGE})
 
 
-def correcting(form_name: str) -> tuple[str, dict[str, str]]:
-    """The operation that corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`), and what the page fills."""
-    kind, _, rest = form_name.partition("-")
-    match kind:
-        case "consent" if not rest:
-            return "record_consent", {}
-        case "screening" | "procedure" | "withdrawal" if not rest:
-            return {"screening": "screen_subject", "procedure": "record_procedure"}.get(kind, "withdraw_subject"), {}
-        case "visit":
-            return "record_visit", {"visit": rest}
-        case "ae":
-            return "report_adverse_event", {}
-    raise GatewayProblem(404, {"detail": f"the {form_name} form is not corrected here"})
+@dataclass(frozen=True)
+class CasebookForm:
+    """A form of a subject's casebook as the gateway takes it: its operation, its path under the subject (with
+    `{visit}` where the visit is in the path) and the data dictionary's form it is."""
+
+    operation: str
+    path: str
+    form: str
+    visits: tuple[str, ...] = ()  # a collected form's
+
+
+def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict[str, CasebookForm]:
+    """Every form the gateway takes about one subject whose body is a data dictionary form, by its operation: read
+    from the gateway's own document, so a form the dictionary gains is offered with no change here."""
+    by_model = {form.model or model_name(name): name for name, form in dictionary.forms.items()}
+    found: dict[str, CasebookForm] = {}
+    for path, item in document["paths"].items():
+        post = item.get("post")
+        if post is None or not path.startswith(SUBJECT):
+            continue
+        body = post.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        form = by_model.get(body.get("$ref", "").rsplit("/", 1)[-1])
+        if form is not None:
+            operation, under = post["operationId"], path.removeprefix(SUBJECT)
+            found[operation] = CasebookForm(operation, under, form, dictionary.forms[form].visits)
+    return found
+
+
+def correcting(
+    forms: dict[str, CasebookForm], dictionary: DataDictionary, form_name: str
+) -> tuple[CasebookForm, dict[str, str]]:
+    """What corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`, `scalp-symptoms-M6`): the form it is an
+    instance of, posted again with the visit its name gives."""
+    declared = dictionary.casebook_form(form_name)
+    found = next((f for f in forms.values() if f.form == declared), None)
+    if found is None or not dictionary.forms[found.form].corrections:
+        raise GatewayProblem(404, {"detail": f"the {form_name} form is not corrected here"})
+    return found, {"visit": form_name.rpartition("-")[2]} if "{visit}" in found.path else {}
 
 
 def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A record's data as the form's fields: a screening keeps the form as the site filled it."""
-    return dict(data["form"]) if form_name == "screening" else data
+    """A record's data as the form's fields: a screening keeps the form as the site filled it, a collected form
+    its answers."""
+    return dict(data["form"]) if form_name == "screening" else dict(data["answers"]) if "answers" in data else data
 
 
-# Fields the app fills from the page (hidden), not the person: which visit, which adverse event.
-FROM_PAGE = ("visit", "ae_id")
 # A casebook's steps that take no form of their own, by the gateway's path under the subject.
 CASEBOOK_STEPS = ("casebook/lock", "casebook/unlock")
 
 
-def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
-    """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit; an
-    adverse event once consented (safety information is always taken)."""
+def due_forms(view: dict[str, Any], forms: dict[str, CasebookForm] | None = None) -> list[tuple[str, dict[str, str]]]:
+    """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit and
+    each collected form of a visit done; an adverse event once consented (safety information is always taken)."""
     due: list[tuple[str, dict[str, str]]] = []
     if view["state"] in ("consented", "screen_failed", "eligible") and not view["arm"]:
         due.append(("screen_subject", {}))
@@ -58,6 +77,15 @@ def due_forms(view: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     scheduled = [v for v in view["visits"] if v["status"] == "scheduled"]
     if view["surgery_date"] and scheduled and not view["withdrawn_on"]:
         due.append(("record_visit", {"visit": scheduled[0]["visit"]}))
+    recorded = {f["form"] for f in view.get("forms", [])}
+    done = [v["visit"] for v in view["visits"] if v["status"] == "completed"]
+    if not view["withdrawn_on"]:
+        due += [
+            (c.operation, {"visit": visit})
+            for c in (forms or {}).values()
+            for visit in done
+            if visit in c.visits and f"{c.form}-{visit}" not in recorded
+        ]
     if view["consented_on"]:
         due.append(("report_adverse_event", {}))
         due += [("follow_up_adverse_event", {"ae_id": ae["ae_id"]}) for ae in view["adverse_events"]]

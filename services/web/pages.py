@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.web.casebook import CASEBOOK_FORMS, due_forms, form_title, query_targets
+from services.web.casebook import SKIPPED, CasebookForm, casebook_forms, due_forms, form_title, query_targets
 from services.web.forms import Field, FormPage, explained, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
@@ -84,10 +84,20 @@ class Pages:
         """After a write, the casebook as of it: the page asks the gateway to read after its sequence."""
         return RedirectResponse(f"/sites/{site}/subjects/{subject}?seen={answer['stream_sequence']}", status_code=303)
 
+    async def casebook_forms(self, request: Request) -> dict[str, CasebookForm]:
+        """The casebook's forms, by the gateway's operation (`casebook_forms`)."""
+        return casebook_forms(await request.app.state.gateway.openapi(), self.protocol.forms)
+
+    async def casebook_form(self, request: Request, operation: str) -> CasebookForm:
+        found = (await self.casebook_forms(request)).get(operation)
+        if found is None:
+            raise GatewayProblem(404, {"detail": f"no form {operation}"})
+        return found
+
     async def form_fields(self, request: Request, session: Session, operation: str) -> tuple[Field, ...]:
         """The operation's fields, but those that are another role's judgement (the protocol's delegation: the
         dictionary says who answers an item, `x-answered-by`)."""
-        shown = fields(await request.app.state.gateway.request_schema(operation), skip=CASEBOOK_FORMS[operation][2])
+        shown = fields(await request.app.state.gateway.request_schema(operation), skip=SKIPPED)
         return tuple(f for f in shown if f.answered_by is None or may(session.role, Right(f.answered_by)))
 
     async def form_page(
@@ -109,7 +119,8 @@ class Pages:
 
         specs = filled(await self.form_fields(request, session, operation), values, errors, explain)
         message = errors.get("", "")
-        return FormPage(CASEBOOK_FORMS[operation][1], action, specs, key=str(uuid.uuid4()), message=message)
+        title = self.protocol.forms.forms[(await self.casebook_form(request, operation)).form].title
+        return FormPage(title.in_(language(request)), action, specs, key=str(uuid.uuid4()), message=message)
 
     async def casebook_page(
         self,
@@ -132,7 +143,7 @@ class Pages:
             screened = await request.app.state.gateway.get(
                 session, f"/v1/sites/{site}/subjects/{subject}/forms/screening", read_after=read_after
             )
-        for operation, extra in due_forms(view) if may_post else ():
+        for operation, extra in due_forms(view, await self.casebook_forms(request)) if may_post else ():
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
             shown = posted if posted is not None and wanted else None

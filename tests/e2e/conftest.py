@@ -1,6 +1,7 @@
 """One running system for all end-to-end tests: every service as its own process, a database of its own."""
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from playwright.async_api import Browser, async_playwright
 
 from devstack.identity import (
     GATEWAY_AUDIENCE,
@@ -29,6 +31,7 @@ from shared.runtime.postgres import create_pool
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_KEYS, Servers, database_url_for
 from tests.e2e.api import KEYS, LEAVER, REAUTHENTICATION_SECONDS, TEST_SEED, System
+from tests.questionnaire import with_questionnaire
 
 # Beside the protocol's own sites (UTC+8), two at the far ends of the day: there the site's date differs from
 # the UTC date most hours, so a date taken from UTC instead of the site's zone fails the tests most of the day.
@@ -53,11 +56,14 @@ FAR_SITES = (
 
 @pytest.fixture(scope="session")
 def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    definition = protocol_document(DEFAULT_PROTOCOL_FILE)
+    """The trial's protocol with far sites, a short re-authentication window, and a questionnaire added to its data
+    dictionary (`tests/questionnaire.py`): the system runs a form no code names."""
+    folder = tmp_path_factory.mktemp("protocol")
+    definition = with_questionnaire(protocol_document(DEFAULT_PROTOCOL_FILE), folder)
     definition["sites"] += FAR_SITES
     definition["signatures"]["reauthentication_seconds"] = REAUTHENTICATION_SECONDS
-    path = tmp_path_factory.mktemp("protocol") / "e2e.yaml"
-    path.write_text(yaml.safe_dump(definition))
+    path = folder / "e2e.yaml"
+    path.write_text(yaml.safe_dump(definition, allow_unicode=True))
     return path
 
 
@@ -151,3 +157,15 @@ async def read_pool(system: System) -> AsyncIterator[asyncpg.Pool]:
 def system_openapi(system: System) -> dict[str, Any]:
     document: dict[str, Any] = httpx.get(f"{system.url}/openapi.json", timeout=10).json()
     return document
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by `make test` (apt-get install -y chromium)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -4,8 +4,6 @@ validation messages stand next to their fields, and a Chinese-language session s
 
 import asyncio
 import os
-import shutil
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from devstack.examples import CONSENT, ELIGIBLE, serious_adverse_event
 from shared.contracts.access import Role
@@ -25,18 +23,6 @@ from tests.e2e.api import REAUTHENTICATION_SECONDS, System, consented, headers, 
 from tests.e2e.test_visits import assessments, randomized_days_ago, surgery
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is installed by `make test` (apt-get install -y chromium)"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def signed_in(browser: Browser, system: System, login: str, *, language: str = "en-GB") -> Page:

@@ -9,7 +9,6 @@ from playwright.async_api import Browser, Page
 
 from tests.conftest import SubjectIds
 from tests.e2e.api import REAUTHENTICATION_SECONDS, System, eligible_subject
-from tests.e2e.test_web import browser as browser  # the fixture: one real chromium per test
 from tests.e2e.test_web import signed_in
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.web.casebook import (
-    CASEBOOK_FORMS,
     CASEBOOK_STEPS,
     FROM_PAGE,
     correcting,
@@ -33,14 +32,14 @@ async def casebook(request: Request, pages: PagesOf, site: str, subject: str, se
 async def post_casebook_form(request: Request, pages: PagesOf, site: str, subject: str, operation: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
-    if operation not in CASEBOOK_FORMS:
-        raise GatewayProblem(404, {"detail": f"no form {operation}"})
+    casebook_form = await pages.casebook_form(request, operation)
     visit = str(form.get("visit", ""))
-    if "{visit}" in CASEBOOK_FORMS[operation][0] and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
+    if "{visit}" in casebook_form.path and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
         raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
-    path = CASEBOOK_FORMS[operation][0].format(visit=visit)
+    path = casebook_form.path.format(visit=visit)
     specs = await pages.form_fields(request, session, operation)
-    body = parsed(form, specs) | {k: str(form[k]) for k in FROM_PAGE if k in CASEBOOK_FORMS[operation][2] and k in form}
+    taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
+    body = parsed(form, specs) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
     try:
         answer = await request.app.state.gateway.post(
             session, f"/v1/sites/{site}/subjects/{subject}/{path}", body, key=str(form.get("key"))
@@ -69,7 +68,8 @@ async def form_view(request: Request, pages: PagesOf, site: str, subject: str, n
 async def correction(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
     """A form's current record, to correct with a reason; posted against its version (If-Match)."""
     session = pages.signed_in(request)
-    operation, extra = correcting(name)
+    found, extra = correcting(await pages.casebook_forms(request), pages.protocol.forms, name)
+    operation = found.operation
     current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
     shown = await pages.form_page(request, session, operation, action, recorded_values(name, current["data"]), {})
@@ -81,8 +81,8 @@ async def correction(request: Request, pages: PagesOf, site: str, subject: str, 
 async def correct(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
-    operation, extra = correcting(name)
-    path = CASEBOOK_FORMS[operation][0].format(**extra)
+    found, extra = correcting(await pages.casebook_forms(request), pages.protocol.forms, name)
+    operation, path = found.operation, found.path.format(**extra)
     specs = await pages.form_fields(request, session, operation)
     version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
     body = parsed(form, specs) | {"reason": reason}

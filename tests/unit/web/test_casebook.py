@@ -4,12 +4,14 @@ from typing import Any
 
 import pytest
 
-from services.web.casebook import correcting, due_forms, form_title, query_targets, shown_values
+from services.web.casebook import casebook_forms, correcting, due_forms, form_title, query_targets, shown_values
 from services.web.gateway import GatewayProblem
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.unit.gateway.test_openapi import DOCUMENT
 
 FORMS = cached_protocol(DEFAULT_PROTOCOL_FILE).forms
+TAKEN = casebook_forms(DOCUMENT, FORMS)
 
 
 def view(**state: Any) -> dict[str, Any]:
@@ -45,12 +47,27 @@ def test_each_adverse_event_has_its_follow_up() -> None:
     ],
 )
 def test_a_record_is_corrected_by_the_form_that_made_it(form: str, operation: str, extra: dict[str, str]) -> None:
-    assert correcting(form) == (operation, extra)
+    found, filled = correcting(TAKEN, FORMS, form)
+    assert (found.operation, filled) == (operation, extra)
 
 
 def test_a_form_this_app_does_not_correct_is_not_found() -> None:
     with pytest.raises(GatewayProblem):
-        correcting("consent-refusal")
+        correcting(TAKEN, FORMS, "consent-refusal")
+
+
+def test_the_casebooks_forms_are_the_gateways_operations_whose_body_is_a_dictionary_form() -> None:
+    assert {name: (f.path, f.form) for name, f in TAKEN.items()} == {
+        "record_consent": ("consent", "consent"),
+        "withdraw_consent": ("consent/withdrawal", "consent-withdrawal"),
+        "decline_consent": ("consent/refusal", "consent-refusal"),
+        "screen_subject": ("screening", "screening"),
+        "record_procedure": ("procedures", "procedure"),
+        "record_visit": ("visits/{visit}", "visit"),
+        "report_adverse_event": ("adverse-events", "adverse-event"),
+        "follow_up_adverse_event": ("adverse-events/follow-up", "adverse-event-follow-up"),
+        "withdraw_subject": ("withdrawal", "withdrawal"),
+    }
 
 
 def test_a_query_is_raised_on_a_form_or_one_of_its_items_picked_by_its_question() -> None:
