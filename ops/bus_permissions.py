@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.contracts.alerts import SAFETY_TEAM_CONSUMER
-from shared.readmodels.catalogue import ReadModel, durable_consumer
+from shared.readmodels.catalogue import ReadModel
 from shared.runtime.bus import inbox_prefix_of
 from shared.runtime.eventstore import (
     ALERTS_PREFIX,
@@ -23,6 +23,7 @@ from shared.runtime.eventstore import (
     EVENTS_STREAM,
     TRIAL_SCOPE,
 )
+from shared.runtime.projections import durable_consumer
 
 
 def inbox(user: str) -> str:

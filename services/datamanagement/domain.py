@@ -8,7 +8,6 @@ an event; nothing is deleted.
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from enum import StrEnum
 from functools import reduce
 from uuid import UUID
 
@@ -42,13 +41,7 @@ from shared.contracts.forms import (
     SignatureKind,
 )
 from shared.contracts.rules import RecordedBefore, Refusal, RuleViolation
-
-
-class QueryState(StrEnum):
-    OPEN = "open"
-    ANSWERED = "answered"
-    CLOSED = "closed"
-    REOPENED = "reopened"
+from shared.readmodels.states import QueryState
 
 
 class FormNotRecorded(RuleViolation):

@@ -150,10 +150,9 @@ ELIGIBLE_EXAMPLE: dict[str, Any] = {
 # A form's name in the casebook: where queries and source data verification point, and its resource path.
 VISIT_CODE = "[A-Z][A-Z0-9]{1,4}"
 VISIT_CODE_PATTERN = f"^{VISIT_CODE}$"
-FORM_PATTERN = (
-    f"^(consent|consent-withdrawal|consent-refusal|screening|procedure|withdrawal|visit-{VISIT_CODE}"
-    r"|ae-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
-)
+# A data dictionary form's name (`consent`, `consent-refusal`), with its instance where it has several (`visit-M1`,
+# `ae-<id>`, a collected form's `scalp-symptoms-M6`): which forms the casebook has is the dictionary's to say.
+FORM_PATTERN = f"^[a-z][a-z0-9]*(-[a-z0-9]+)*(-{VISIT_CODE})?$"
 
 
 class Correctable(BaseModel):
@@ -617,7 +616,9 @@ class QueryOpening(BaseModel):
         },
     )
 
-    form: str = Field(pattern=FORM_PATTERN, description="consent, screening, procedure, withdrawal, visit-M1, ae-<id>")
+    form: str = Field(
+        pattern=FORM_PATTERN, max_length=80, description="consent, screening, procedure, visit-M1, ae-<id>, …"
+    )
     field: str | None = Field(None, max_length=100, pattern=FIELD_PATH_PATTERN, description="a field of the form")
     text: QueryText
 

@@ -10,7 +10,7 @@ from typing import Any
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records
 from shared.readmodels.sdtm import Rows, dm
-from shared.readmodels.subjects import VisitStatus
+from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
 DEFINE: dict[str, list[tuple[str, str, str, str]]] = {

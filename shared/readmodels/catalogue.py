@@ -29,8 +29,3 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
         "database_lock",
     ),
 }
-
-
-def durable_consumer(read_model: str) -> str:
-    """The JetStream durable consumer that feeds a read model."""
-    return f"projection-{read_model}"

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from shared.contracts.forms import WithdrawalReason
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.subjects import SubjectState, VisitStatus
+from shared.readmodels.states import SubjectState, VisitStatus
 from shared.runtime.postgres import Connection
 
 LATEST_SCREENING = """

@@ -9,7 +9,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from shared.readmodels.states import QueryState, SubjectState
 from shared.runtime.postgres import Connection
+
+# A subject whose participation has ended: the casebook is signed then.
+ENDED = f"('{SubjectState.COMPLETED}', '{SubjectState.WITHDRAWN}', '{SubjectState.DIED}')"
 
 
 class SdvStatus(StrEnum):
@@ -18,9 +22,9 @@ class SdvStatus(StrEnum):
     CHANGED_SINCE_VERIFICATION = "changed_since_verification"
 
 
-SDV_STATUS = """CASE WHEN verified_version IS NULL THEN 'not_verified'
-                     WHEN verified_version = version THEN 'verified'
-                     ELSE 'changed_since_verification' END"""
+SDV_STATUS = f"""CASE WHEN verified_version IS NULL THEN '{SdvStatus.NOT_VERIFIED}'
+                      WHEN verified_version = version THEN '{SdvStatus.VERIFIED}'
+                      ELSE '{SdvStatus.CHANGED_SINCE_VERIFICATION}' END"""
 
 
 class QueryMessageView(BaseModel):
@@ -72,12 +76,12 @@ class FormSummary(BaseModel):
     open_queries: int
 
 
-SELECT_QUERIES = """
+SELECT_QUERIES = f"""
 SELECT query_id, site, subject_id, form, field, check_code AS check, state, opened_by, opened_at, form_version,
        floor(extract(epoch FROM (now() - opened_at)) / 86400)::int AS age_days
   FROM queries
  WHERE ($1::text IS NULL OR subject_id = $1) AND ($2::text IS NULL OR form = $2)
-   AND ($3::text IS NULL OR site = $3) AND (NOT $4 OR state <> 'closed')
+   AND ($3::text IS NULL OR site = $3) AND (NOT $4 OR state <> '{QueryState.CLOSED}')
  ORDER BY opened_at, query_id
 """
 
@@ -120,7 +124,8 @@ async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
     rows = await conn.fetch(
         f"""SELECT f.form, f.version, f.recorded_at, {SDV_STATUS} AS sdv,
                    (SELECT count(*) FROM queries q
-                     WHERE q.subject_id = f.subject_id AND q.form = f.form AND q.state <> 'closed') AS open_queries
+                     WHERE q.subject_id = f.subject_id AND q.form = f.form
+                       AND q.state <> '{QueryState.CLOSED}') AS open_queries
               FROM casebook_forms f WHERE f.subject_id = $1 ORDER BY f.first_recorded_at, f.form""",
         subject,
     )
@@ -150,7 +155,7 @@ AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
 async def queries_report(conn: Connection, *, site: str | None = None) -> QueriesReport:
     counts = await conn.fetch(
         f"""SELECT site, {FORM_KIND} AS form_kind, {AGE_BUCKET} AS age, count(*)::int AS open
-              FROM queries WHERE state <> 'closed' AND ($1::text IS NULL OR site = $1)
+              FROM queries WHERE state <> '{QueryState.CLOSED}' AND ($1::text IS NULL OR site = $1)
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
         site,
     )
@@ -299,7 +304,7 @@ async def to_sign(conn: Connection, site: str) -> list[ToSign]:
                  WHERE f.site = $1 AND f.form = 'screening' AND (f.data ->> 'eligible')::boolean
                 UNION ALL
                 SELECT j.subject_id, 'casebook', {signed.format(subject="j.subject_id", kind="casebook")}
-                  FROM subjects j WHERE j.site = $1 AND j.state IN ('completed', 'withdrawn', 'died')
+                  FROM subjects j WHERE j.site = $1 AND j.state IN {ENDED}
             ) t WHERE why IS DISTINCT FROM 'valid' ORDER BY subject_id, kind""",
         site,
     )

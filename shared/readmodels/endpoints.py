@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.pictures import svg_text
-from shared.readmodels.subjects import VisitStatus
+from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
 CONFIDENCE = 0.95

@@ -9,7 +9,7 @@ from typing import Any
 from shared.contracts.dictionary import FORM_RECORDED
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.dictionary import AeDictionary
-from shared.readmodels.subjects import VisitStatus
+from shared.readmodels.states import VisitStatus
 from shared.readmodels.trial import deviations
 from shared.runtime.postgres import Connection
 

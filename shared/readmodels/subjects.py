@@ -5,7 +5,6 @@ The reporting service's `SubjectsProjection` writes the same states; the migrati
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from uuid import UUID
 
 import asyncpg
@@ -21,32 +20,7 @@ from shared.readmodels.datamanagement import (
     subject_sdv,
     subject_signatures,
 )
-
-
-class SubjectState(StrEnum):
-    """Where a subject stands: the `subjects` read model's `state`, written by its projection, read by the gateway
-    and the reports."""
-
-    CONSENTED = "consented"
-    ELIGIBLE = "eligible"
-    SCREEN_FAILED = "screen_failed"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    CONSENT_DECLINED = "consent_declined"
-    RANDOMIZED = "randomized"
-    TREATED = "treated"
-    WITHDRAWN = "withdrawn"
-    COMPLETED = "completed"
-    DIED = "died"
-
-
-class VisitStatus(StrEnum):
-    """A follow-up visit in the `visits` read model."""
-
-    SCHEDULED = "scheduled"
-    COMPLETED = "completed"
-    MISSED = "missed"
-    # After a withdrawal or a death: neither scheduled nor missed (`not_expected_reason` says which).
-    NOT_EXPECTED = "not_expected"
+from shared.readmodels.states import SubjectState, VisitStatus
 
 
 class AdverseEventView(BaseModel):

@@ -20,7 +20,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from shared.contracts.events import RecordedEvent, UndecodableEvent
-from shared.readmodels.catalogue import durable_consumer
 from shared.runtime.consumers import CHECK_SECONDS, drifted
 from shared.runtime.deadletters import dead_letter
 from shared.runtime.eventstore import (
@@ -45,6 +44,11 @@ GATHER_SECONDS = 0.02
 REPLAY_BATCH = 2000
 # Errors that say the database or the bus is unreachable, not that the event is bad: retried forever.
 TRANSIENT: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, nats.errors.Error)
+
+
+def durable_consumer(read_model: str) -> str:
+    """The JetStream durable consumer that feeds a read model."""
+    return f"projection-{read_model}"
 
 
 class Projection(Protocol):

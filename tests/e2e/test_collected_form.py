@@ -68,6 +68,7 @@ async def test_a_site_records_the_questionnaire_at_m1_and_every_export_carries_i
     assert await page.inner_text("#f-itch-error") == "请填写0至10之间的数字。"
     await fill(page, {"itch": "4"})
     await submit(page, "record_scalp_symptoms")
+    assert await page.locator("form[action$='record_scalp_symptoms']").count() == 0, await page.inner_text("main")
     await page.context.close()
 
     history = await store.load(subject_history(site, subject))

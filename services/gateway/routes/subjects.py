@@ -12,7 +12,8 @@ from services.gateway.openapi import CsvResponse
 from services.gateway.params import SitePath, SubjectPath, read_after
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
-from shared.readmodels.subjects import SubjectPage, SubjectState, SubjectView, find_subject, list_subjects
+from shared.readmodels.states import SubjectState
+from shared.readmodels.subjects import SubjectPage, SubjectView, find_subject, list_subjects
 
 
 def subjects_router() -> APIRouter:

@@ -19,7 +19,7 @@ from shared.contracts.events import (
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import date_of_death
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.readmodels.subjects import SubjectState
+from shared.readmodels.states import SubjectState
 from shared.runtime.writebatch import WriteBatch
 
 # The states are the read model's contract (`SubjectState`), shared with the gateway and the reports.

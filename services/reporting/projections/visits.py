@@ -12,7 +12,7 @@ from shared.contracts.events import (
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import date_of_death, visit_windows
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.readmodels.subjects import VisitStatus
+from shared.readmodels.states import VisitStatus
 from shared.runtime.writebatch import WriteBatch
 
 UPSERT_PROCEDURE = """

@@ -30,6 +30,7 @@ from shared.contracts.rules import (
     Refusal,
     RuleViolation,
 )
+from shared.readmodels.states import QueryState
 from tests.unit.datamanagement.casebooks import (
     CONSENT,
     DATA_MANAGER,
@@ -98,7 +99,7 @@ def test_the_fields_of_each_kind_of_form_are_those_the_site_posts(form: str, fie
 def test_the_site_answers_an_open_query_and_the_opener_closes_it() -> None:
     book = with_query()
     book.record(SITE, *domain.answer_query(book.state, step("Corrected.")))
-    assert book.state.queries[QUERY_ID].state is domain.QueryState.ANSWERED
+    assert book.state.queries[QUERY_ID].state is QueryState.ANSWERED
     [closed] = domain.close_query(book.state, step(None), caller=caller(MONITOR))
     assert closed == QueryClosed(query_id=QUERY_ID, text=None)
 
@@ -109,7 +110,7 @@ def test_an_answered_query_is_not_answered_again_until_reopened() -> None:
     with pytest.raises(domain.NotAwaitingAnswer):
         domain.answer_query(book.state, step())
     book.record(MONITOR, *domain.reopen_query(book.state, step("Still 55 in the CRF."), caller=caller(MONITOR)))
-    assert book.state.queries[QUERY_ID].state is domain.QueryState.REOPENED
+    assert book.state.queries[QUERY_ID].state is QueryState.REOPENED
     assert domain.answer_query(book.state, step())
 
 
