@@ -32,12 +32,12 @@ class AlertView(BaseModel):
     escalations: int
 
 
-SELECT_ALERTS = """
+SELECT_ALERTS = f"""
 SELECT alert_id, ae_id, site, subject_id, term, grade, seriousness, site_aware_at,
        site_aware_at + interval '24 hours' AS reporting_deadline, reported_at, raised_at, late,
        acknowledged_at, acknowledged_by, escalations
   FROM sae_alerts
- WHERE ($1 = 'all' OR ($1 = 'open') = (acknowledged_at IS NULL))
+ WHERE ($1 = '{AlertState.ALL}' OR ($1 = '{AlertState.OPEN}') = (acknowledged_at IS NULL))
    AND ($2::uuid IS NULL OR alert_id = $2)
  ORDER BY raised_at
 """

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, ItemType, Translated
 from shared.contracts.dictionary import Item as DictionaryItem
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -156,9 +157,9 @@ GROUPS: tuple[Group, ...] = (
         "Follow-up assessments",
         "VISIT",
         None,
-        """SELECT subject_id, site, visit AS event, status, visit_date, in_window, hair_density_per_cm2,
+        f"""SELECT subject_id, site, visit AS event, status, visit_date, in_window, hair_density_per_cm2,
                   grafts_surviving, follicle_survival_pct, satisfaction, mlossi, losdi, photo_reference
-             FROM visits WHERE status IN ('completed', 'missed')""",
+             FROM visits WHERE status IN ('{VisitStatus.COMPLETED}', '{VisitStatus.MISSED}')""",
         (
             Item("status", "Visit status", codelist="VISIT_STATUS"),
             Item("visit_date", data_type="date", entered="visit.visit_date"),

@@ -143,13 +143,13 @@ class SubjectPage(BaseModel):
     next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
 
 
-SELECT_SUBJECTS = """
+SELECT_SUBJECTS = f"""
 SELECT s.subject_id, s.site, s.state, s.eligible, s.arm, s.randomization_number, s.last_event_type,
        s.last_event_at, v.visit AS next_visit,
        CASE WHEN v.visit IS NULL THEN NULL ELSE ARRAY[v.window_start, v.window_end] END AS next_visit_window
   FROM subjects s
   LEFT JOIN LATERAL (SELECT visit, window_start, window_end FROM visits
-                      WHERE visits.subject_id = s.subject_id AND visits.status = 'scheduled'
+                      WHERE visits.subject_id = s.subject_id AND visits.status = '{VisitStatus.SCHEDULED}'
                       ORDER BY target_date LIMIT 1) v ON true
  WHERE s.site = $1 AND ($2::text IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.subject_id > $3)
  ORDER BY s.subject_id

@@ -13,6 +13,7 @@ from shared.contracts.events import (
     SignatureApplied,
 )
 from shared.readmodels.catalogue import TABLES, ReadModel
+from shared.readmodels.states import QueryState
 from shared.runtime.postgres import JsonText
 from shared.runtime.writebatch import WriteBatch
 
@@ -30,18 +31,19 @@ UPDATE casebook_forms SET verified_version = $3, verified_at = $4, verified_by =
  WHERE subject_id = $1 AND form = $2
 """
 
-INSERT_QUERY = """
+INSERT_QUERY = f"""
 INSERT INTO queries (query_id, site, subject_id, form, field, check_code, state, opened_by, opened_at, form_version,
                      updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $8)
+VALUES ($1, $2, $3, $4, $5, $6, '{QueryState.OPEN}', $7, $8, $9, $8)
 """
 
 # answered_at and closed_at keep the last time the query reached that state.
-STEP_QUERY = """
+STEP_QUERY = f"""
 UPDATE queries
    SET state = $2, updated_at = $3,
-       answered_at = CASE WHEN $2 = 'answered' THEN $3 ELSE answered_at END,
-       closed_at = CASE WHEN $2 = 'closed' THEN $3 WHEN $2 = 'reopened' THEN NULL ELSE closed_at END
+       answered_at = CASE WHEN $2 = '{QueryState.ANSWERED}' THEN $3 ELSE answered_at END,
+       closed_at = CASE WHEN $2 = '{QueryState.CLOSED}' THEN $3 WHEN $2 = '{QueryState.REOPENED}' THEN NULL
+                       ELSE closed_at END
  WHERE query_id = $1
 """
 
@@ -62,9 +64,9 @@ ON CONFLICT DO NOTHING
 
 STEPS: dict[type[DomainEvent], str] = {
     QueryOpened: "opened",
-    QueryAnswered: "answered",
-    QueryClosed: "closed",
-    QueryReopened: "reopened",
+    QueryAnswered: QueryState.ANSWERED,
+    QueryClosed: QueryState.CLOSED,
+    QueryReopened: QueryState.REOPENED,
 }
 
 
