@@ -94,7 +94,8 @@ async def test_a_site_records_the_questionnaire_at_m1_and_every_export_carries_i
     assert '<TranslatedText xml:lang="zh">瘙痒</TranslatedText>' in odm
     qs = list(csv.DictReader(io.StringIO((await client.get("/v1/reports/exports/QS.csv", headers=exporter)).text)))
     mine = {r["QSTESTCD"]: r for r in qs if r["USUBJID"].endswith(subject)}
-    assert (mine["ITCH"]["QSORRES"], mine["ITCH"]["VISIT"]) == ("4", "M1")
+    month_1 = next(v.name for v in protocol.schedule.follow_up if v.code == "M1").upper()  # as SV names it
+    assert (mine["ITCH"]["QSORRES"], mine["ITCH"]["VISIT"]) == ("4", month_1)
     assert (mine["TIGHTNES"]["QSORRES"], mine["TIGHTNES"]["QSSTRESC"]) == ("mild", "Mild")
     define = (await client.get("/v1/reports/exports/define.json", headers=exporter)).json()
     assert [v["variable"] for v in define["QS"]][:5] == ["STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD"]
