@@ -115,7 +115,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             raise ProblemError(503, "not-ready", "Not ready", f"dependency unreachable: {type(exc).__name__}") from exc
         return {"status": "ready"}
 
-    app.include_router(forms_router(settings.protocol().forms))
+    app.include_router(forms_router(settings.protocol()))
     app.include_router(subjects_router())
     app.include_router(casebook_router())
     app.include_router(trial_router())

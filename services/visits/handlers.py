@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import structlog
@@ -15,6 +16,7 @@ from shared.contracts.commands import (
     RECORD_PROCEDURE,
     RECORD_VISIT,
     WITHDRAW_SUBJECT,
+    Command,
     CommandReply,
     RecordForm,
     RecordProcedure,
@@ -36,56 +38,38 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
     if missing := collected.unruled(protocol.forms):
         raise collected.UndecidableForm(f"collected forms' conditions or rules without their counterpart: {missing}")
 
-    async def record(command: RecordProcedure | RecordVisit, rule: Rule) -> CommandReply:
-        """Surgery and visits: recorded as they happened, with the deviations they imply."""
+    async def decide(command: Command[Any], rule: Rule, **facts: object) -> CommandReply:
+        """Every visits rule decides on the subject's state and form, with the protocol and the site's today; a
+        correction's reason travels in the envelope, where the audit trail shows it."""
         ctx, form = command.context, command.form
         return await runtime.decide_on_subject(
             ctx,
             domain.replay,
             lambda state: rule(
-                state,
-                form,
-                protocol=protocol,
-                site=ctx.site,
-                subject=ctx.subject,
-                today=runtime.today(ctx),
-                deviation_ids=lambda code: uuid5(ctx.command_id, code),
+                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx), **facts
             ),
-            # A correction's reason travels in the envelope, where the audit trail shows it.
             reason=form.reason,
         )
+
+    def deviation_ids(command: Command[Any]) -> Callable[[str], UUID]:
+        """Surgery and visits are recorded as they happened, with the deviations they imply: one id per code."""
+        return lambda code: uuid5(command.context.command_id, code)
 
     @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
     async def record_procedure(command: RecordProcedure) -> CommandReply:
-        return await record(command, domain.record_procedure)
+        return await decide(command, domain.record_procedure, deviation_ids=deviation_ids(command))
 
     @router.subscriber(RECORD_VISIT, queue=settings.command_queue)
     async def record_visit(command: RecordVisit) -> CommandReply:
-        return await record(command, domain.record_visit)
+        return await decide(command, domain.record_visit, deviation_ids=deviation_ids(command))
 
     @router.subscriber(RECORD_FORM, queue=settings.command_queue)
     async def record_form(command: RecordForm) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: collected.record_form(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
-            ),
-            reason=form.reason,
-        )
+        return await decide(command, collected.record_form)
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: domain.withdraw(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx)
-            ),
-            reason=form.reason,
-        )
+        return await decide(command, domain.withdraw)
 
     return router
 

@@ -34,6 +34,7 @@ class Pages:
     def __init__(self, cookies: Cookies, protocol: ProtocolDefinition) -> None:
         self.cookies = cookies
         self.protocol = protocol
+        self._casebook_forms: dict[str, CasebookForm] | None = None
 
     def site_time(self, instant: str | None, site: str) -> str:
         """An instant as the site reads it: its local date and time, with the offset."""
@@ -85,8 +86,10 @@ class Pages:
         return RedirectResponse(f"/sites/{site}/subjects/{subject}?seen={answer['stream_sequence']}", status_code=303)
 
     async def casebook_forms(self, request: Request) -> dict[str, CasebookForm]:
-        """The casebook's forms, by the gateway's operation (`casebook_forms`)."""
-        return casebook_forms(await request.app.state.gateway.openapi(), self.protocol.forms)
+        """The casebook's forms, by the gateway's operation (`casebook_forms`): read once, as its document is."""
+        if self._casebook_forms is None:
+            self._casebook_forms = casebook_forms(await request.app.state.gateway.openapi(), self.protocol.forms)
+        return self._casebook_forms
 
     async def casebook_form(self, request: Request, operation: str) -> CasebookForm:
         found = (await self.casebook_forms(request)).get(operation)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, create_model
 
-from shared.contracts.dictionary import DataDictionary, Item, ItemType
+from shared.contracts.dictionary import FORM_NAME, DataDictionary, Item, ItemType
 from shared.contracts.forms import (
     VISIT_CODE_PATTERN,
     ClinicalDate,
@@ -24,7 +24,7 @@ class CollectedForm(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    form: str = Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)
+    form: str = Field(pattern=FORM_NAME, max_length=40)
     visit: str = Field(pattern=VISIT_CODE_PATTERN)
     answers: dict[str, JsonValue]
     supersedes: UUID | None = None

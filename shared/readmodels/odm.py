@@ -13,7 +13,6 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, ItemType, Translated
-from shared.contracts.dictionary import Item as DictionaryItem
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
@@ -275,10 +274,6 @@ def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
     return tuple(found)
 
 
-def _collected_items(dictionary: DataDictionary) -> list[DictionaryItem]:
-    return [item for form in dictionary.collected.values() for item in form.items.values()]
-
-
 def _oid(name: str) -> str:
     return name.upper().replace("-", "_")
 
@@ -350,7 +345,7 @@ def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> 
         for order, form in enumerate(forms_of(event, protocol), start=1):
             _e(definition, "FormRef", FormOID=f"F.{form}", OrderNumber=str(order), Mandatory="No")
     exported = exported_groups(protocol)
-    for form, name in (FORM_NAMES | {g.form: g.name for g in exported[len(GROUPS) :]}).items():
+    for form, name in (FORM_NAMES | {g.form: g.name for g in collected_groups(dictionary)}).items():
         definition = _e(mdv, "FormDef", OID=f"F.{form}", Name=name, Repeating="No")
         for order, group in enumerate((g for g in exported if g.form == form), start=1):
             _e(definition, "ItemGroupRef", ItemGroupOID=f"IG.{group.oid}", OrderNumber=str(order), Mandatory="No")
@@ -369,7 +364,9 @@ def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> 
             if item.codelist:
                 _e(definition, "CodeListRef", CodeListOID=f"CL.{item.codelist}")
     codes: dict[str, dict[str, str | Translated]] = {"ARM": {a.code: a.name for a in protocol.arms}}
-    collected = {_oid(i.code_list): i.code_list for i in _collected_items(dictionary) if i.code_list}
+    collected = {
+        _oid(i.code_list): i.code_list for f in dictionary.collected.values() for i in f.items.values() if i.code_list
+    }
     codes |= {
         name: {c.code: c.decode for c in dictionary.code_lists[lst]} for name, lst in (CODELISTS | collected).items()
     }

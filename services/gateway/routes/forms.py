@@ -52,6 +52,7 @@ from shared.contracts.forms import (
     VisitRecord,
     WithdrawalForm,
 )
+from shared.contracts.protocol import ProtocolDefinition
 
 
 @dataclass(frozen=True)
@@ -163,21 +164,27 @@ def taking(endpoint: Callable[..., Awaitable[Response]], form: type[BaseModel]) 
     return endpoint
 
 
-def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
-    """A form declared only in the data dictionary, posted at one of its visits: its model made from its entry."""
-    declared = dictionary.forms[name]
-    visits = "|".join(declared.visits)
-    AtItsVisits = Annotated[  # noqa: N806 (a type, read by FastAPI)
-        str, Path(pattern=f"^({visits})$", examples=[declared.visits[0]], description=f"the visit: {visits}")
-    ]
+def add_visit_form_route(
+    router: APIRouter,
+    *,
+    path: str,
+    name: str,
+    summary: str,
+    form: type[BaseModel],
+    visit: object,
+    command: str,
+    recorded: Callable[[BaseModel, str], BaseModel],
+) -> None:
+    """A form posted at one visit, whose code is in the path (`visit`: the path parameter's type, the visits it
+    may name): the command carries what `recorded` makes of the posted form and the visit."""
 
-    async def record_collected_form(
+    async def post_at_visit(
         request: Request,
         site: SitePath,
         subject: SubjectPath,
-        visit: AtItsVisits,
+        visit: str,
         form: BaseModel,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_FORM], per_site=True)],
+        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command], per_site=True)],
         key: IdempotencyKey,
         if_match: IfMatch = None,
     ) -> Response:
@@ -188,25 +195,40 @@ def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name
             idempotency_key=key,
             site=site,
             subject=subject,
-            nats_subject=RECORD_FORM,
-            form=CollectedForm(
-                form=name,
-                visit=visit,
-                answers=answers_of(posted),
-                supersedes=getattr(posted, "supersedes", None),
-                reason=getattr(posted, "reason", None),
-            ),
+            nats_subject=command,
+            form=recorded(posted, visit),
         )
 
-    add_subject_post(
+    post_at_visit.__annotations__["visit"] = visit
+    endpoint = taking(post_at_visit, form)
+    add_subject_post(router, path, endpoint, name, "visits", summary, RecordedResponse, COMMAND_RIGHTS[command])
+
+
+def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
+    """A form declared only in the data dictionary, posted at one of its visits: its model made from its entry."""
+    declared = dictionary.forms[name]
+    visits = "|".join(declared.visits)
+
+    def recorded(posted: BaseModel, visit: str) -> CollectedForm:
+        return CollectedForm(
+            form=name,
+            visit=visit,
+            answers=answers_of(posted),
+            supersedes=getattr(posted, "supersedes", None),
+            reason=getattr(posted, "reason", None),
+        )
+
+    add_visit_form_route(
         router,
-        f"/visits/{{visit}}/forms/{name}",
-        taking(record_collected_form, answers_model(dictionary, name)),
-        f"record_{name.replace('-', '_')}",
-        "visits",
-        f"{declared.title.en}: entered at {', '.join(declared.visits)}",
-        RecordedResponse,
-        COMMAND_RIGHTS[RECORD_FORM],
+        path=f"/visits/{{visit}}/forms/{name}",
+        name=f"record_{name.replace('-', '_')}",
+        summary=f"{declared.title.en}: entered at {', '.join(declared.visits)}",
+        form=answers_model(dictionary, name),
+        visit=Annotated[
+            str, Path(pattern=f"^({visits})$", examples=[declared.visits[0]], description=f"the visit: {visits}")
+        ],
+        command=RECORD_FORM,
+        recorded=recorded,
     )
 
 
@@ -236,44 +258,23 @@ def add_subject_post(
     )
 
 
-def forms_router(dictionary: DataDictionary) -> APIRouter:
+def forms_router(protocol: ProtocolDefinition) -> APIRouter:
     """Every form a site posts: the table above, the visits (whose code is in the path), and each collected form
     the data dictionary declares."""
     router = APIRouter()
     for route in SUBJECT_FORMS:
         add_form_route(router, route)
-    for name in dictionary.collected:
-        add_collected_form_route(router, dictionary, name)
-
-    async def record_visit(
-        request: Request,
-        site: SitePath,
-        subject: SubjectPath,
-        visit: VisitPath,
-        form: VisitAssessments,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[RECORD_VISIT], per_site=True)],
-        key: IdempotencyKey,
-        if_match: IfMatch = None,
-    ) -> Response:
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            nats_subject=RECORD_VISIT,
-            form=VisitRecord(visit=visit, **with_if_match(form, if_match).model_dump()),
-            site=site,
-            subject=subject,
-        )
-
-    add_subject_post(
+    visits = ", ".join(v.code for v in protocol.schedule.follow_up)
+    add_visit_form_route(
         router,
-        "/visits/{visit}",
-        record_visit,
-        "record_visit",
-        "visits",
-        "Record a follow-up visit (W1, M1, M3, M6, M12); out of window is recorded with a deviation",
-        RecordedResponse,
-        COMMAND_RIGHTS[RECORD_VISIT],
+        path="/visits/{visit}",
+        name="record_visit",
+        summary=f"Record a follow-up visit ({visits}); out of window is recorded with a deviation",
+        form=VisitAssessments,
+        visit=VisitPath,
+        command=RECORD_VISIT,
+        recorded=lambda posted, visit: VisitRecord(visit=visit, **posted.model_dump()),
     )
-
+    for name in protocol.forms.collected:
+        add_collected_form_route(router, protocol.forms, name)
     return router

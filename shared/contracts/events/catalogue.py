@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
+from shared.contracts.dictionary import FORM_NAME
 from shared.contracts.events.envelope import DomainEvent, register
 from shared.contracts.forms import (
     FORM_PATTERN,
@@ -329,7 +330,7 @@ class FormRecorded(DomainEvent):
 
     event_type = "FormRecorded"
 
-    form: str = Field(pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", max_length=40)
+    form: str = Field(pattern=FORM_NAME, max_length=40)
     visit: str
     answers: dict[str, JsonValue]
     dictionary_version: str
