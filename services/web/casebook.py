@@ -95,13 +95,16 @@ def due_forms(view: dict[str, Any], forms: dict[str, CasebookForm] | None = None
 
 
 def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
-    """A casebook form as staff name it, in the page's language: `visit-M1` is "Follow-up visit M1"."""
+    """A casebook form as staff name it, in the page's language: `visit-M1` is "Follow-up visit M1", a collected
+    form's `scalp-symptoms-M1` "Scalp symptoms M1", an adverse event's its id's first eight characters."""
     declared = dictionary.casebook_form(form_name)
     if declared is None:
         return form_name
     title = dictionary.forms[declared].title.in_(lang)
-    kind, _, rest = form_name.partition("-")
-    return f"{title} {rest}" if kind == "visit" else f"{title} {rest[:8]}" if kind == "ae" else title
+    if declared == form_name:
+        return title
+    at_visit = declared == "visit" or dictionary.forms[declared].visits
+    return f"{title} {form_name.rpartition('-')[2] if at_visit else form_name.removeprefix('ae-')[:8]}"
 
 
 def query_targets(

@@ -99,3 +99,14 @@ async def test_a_site_records_the_questionnaire_at_m1_and_every_export_carries_i
     assert (mine["TIGHTNES"]["QSORRES"], mine["TIGHTNES"]["QSSTRESC"]) == ("mild", "Mild")
     define = (await client.get("/v1/reports/exports/define.json", headers=exporter)).json()
     assert [v["variable"] for v in define["QS"]][:5] == ["STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD"]
+
+    # A correction names the record it corrects (If-Match) and says why; the form's record is then the new one.
+    corrected = await client.post(
+        PATH.format(site=site, subject=subject, visit="M1"),
+        json={"assessed_on": m1.isoformat(), "itch": 5, "reason": "Itch score misread from the diary"},
+        headers=headers(bearer, new_key()) | {"If-Match": f'"{form["version"]}"'},
+    )
+    assert corrected.status_code == 201, corrected.text
+    await wait_for_checkpoint(read_pool, ReadModel.DATA_MANAGEMENT, corrected.json()["stream_sequence"])
+    current = (await client.get(f"{base}/forms/{NAME}-M1", headers=headers(bearer))).json()
+    assert current["data"]["answers"]["itch"] == 5 and current["data"]["supersedes"] == form["version"]

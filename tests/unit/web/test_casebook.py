@@ -1,5 +1,6 @@
 """Which form a casebook offers next, and which operation corrects which record."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from services.web.casebook import casebook_forms, correcting, due_forms, form_ti
 from services.web.gateway import GatewayProblem
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.questionnaire import NAME, questionnaire_protocol
 from tests.unit.gateway.test_openapi import DOCUMENT
 
 FORMS = cached_protocol(DEFAULT_PROTOCOL_FILE).forms
@@ -105,3 +107,9 @@ def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> No
     never = dict(shown_values(FORMS, "screening", {"last_tumour_diagnosis": "never"}, "zh", never_said))
     assert never["最近一次肿瘤诊断日期（EX09）"] == "从未"
     assert form_title(FORMS, "visit-M1", "zh") == "随访 M1" and form_title(FORMS, "screening", "en") == "Screening"
+
+
+def test_a_collected_forms_record_is_titled_with_its_visit(tmp_path: Path) -> None:
+    forms = questionnaire_protocol(tmp_path).forms
+    assert form_title(forms, f"{NAME}-M6", "zh") == "头皮症状 M6"
+    assert form_title(forms, "ae-0f8fad5b-d9cb-469f-a165-70867728950e", "en") == "Adverse event 0f8fad5b"
