@@ -25,19 +25,12 @@ from devstack.servers import database_urls
 from devstack.system import LocalSystem
 from services.gateway.idempotency import command_id, key_scope
 from services.reporting.projections import all_projections
-from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM, SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.contracts.events import RecordedEvent
 from shared.contracts.protocol import load_protocol
 from shared.runtime import bus
 from shared.runtime.deadletters import dead_letters
-from shared.runtime.eventstore import (
-    ALERTS_PREFIX,
-    ALERTS_STREAM,
-    EVENTS_PREFIX,
-    EVENTS_STREAM,
-    EventStore,
-    PullFeed,
-)
+from shared.runtime.eventstore import EVENTS_PREFIX, EVENTS_STREAM, EventStore, PullFeed
 from shared.runtime.postgres import create_pool
 from shared.runtime.projections import read_checkpoint, rebuild
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE

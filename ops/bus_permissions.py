@@ -11,18 +11,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.contracts.alerts import SAFETY_TEAM_CONSUMER
+from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM, SAFETY_TEAM_CONSUMER
 from shared.readmodels.catalogue import ReadModel
 from shared.runtime.bus import inbox_prefix_of
-from shared.runtime.eventstore import (
-    ALERTS_PREFIX,
-    ALERTS_STREAM,
-    DEAD_LETTER_PREFIX,
-    DEAD_LETTER_STREAM,
-    EVENTS_PREFIX,
-    EVENTS_STREAM,
-    TRIAL_SCOPE,
-)
+from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_PREFIX, EVENTS_STREAM, TRIAL_SCOPE
 from shared.runtime.projections import durable_consumer
 
 

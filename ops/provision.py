@@ -8,8 +8,8 @@ import sys
 
 from pydantic import Field
 
-from shared.contracts.alerts import provision_safety_team_consumer
 from shared.runtime import bus
+from shared.runtime.alerts import provision_safety_team_consumer
 from shared.runtime.eventstore import StreamSettings, provision_streams
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import TrialSettings, load_settings

@@ -17,9 +17,9 @@ from nats.js import JetStreamContext
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, create_database, free_port
 from ops.bus_permissions import PERMISSIONS
 from shared.contracts.access import SITE_ROLES, Role
-from shared.contracts.alerts import provision_safety_team_consumer
 from shared.contracts.attestation import CommandSigner, new_key_pair
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.runtime.alerts import provision_safety_team_consumer
 from shared.runtime.eventstore import EVENTS_STREAM, EventStore, provision_streams, subject_history
 from shared.runtime.postgres import create_pool
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE

@@ -27,8 +27,8 @@ from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import TokenStanding
+from services.reporting.reports.coding import AeDictionary
 from shared.contracts.attestation import CommandSigner
-from shared.readmodels.dictionary import AeDictionary
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable

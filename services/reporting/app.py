@@ -10,9 +10,9 @@ import structlog
 
 from services.reporting.exports import freeze_when_locked
 from services.reporting.projections import all_projections
+from services.reporting.reports.coding import AeDictionary
 from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
-from shared.readmodels.dictionary import AeDictionary
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters

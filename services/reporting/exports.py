@@ -14,13 +14,13 @@ import structlog
 from nats.js import JetStreamContext
 
 from services.reporting.projections import all_projections
+from services.reporting.reports import datasets
+from services.reporting.reports.coding import AeDictionary
+from services.reporting.reports.odm import odm_snapshot
 from services.reporting.settings import ReportingSettings
 from shared.contracts.events import DatabaseLocked, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
-from shared.readmodels import datasets
 from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile
-from shared.readmodels.dictionary import AeDictionary
-from shared.readmodels.odm import odm_snapshot
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore, trial_history
 from shared.runtime.logging import error_summary

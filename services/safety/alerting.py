@@ -7,7 +7,7 @@ import structlog
 from nats.js import JetStreamContext
 
 from services.safety import domain
-from shared.contracts.alerts import AlertKind, SaeAlertMessage, publish_alert
+from shared.contracts.alerts import AlertKind, SaeAlertMessage
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -18,6 +18,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.alerts import publish_alert
 from shared.runtime.decisions import record_on_subject
 from shared.runtime.eventstore import EventStore, History, trial_wide
 from shared.runtime.metrics import SAE_ALERTS_RECONCILED

@@ -7,14 +7,15 @@ from faststream import FastStream
 from services.safety.alerting import SeriousAdverseEventAlerts, escalate_overdue, reconcile_alerts
 from services.safety.handlers import build_router
 from services.safety.settings import SafetySettings
-from shared.contracts.alerts import safety_team_consumer
+from shared.contracts.alerts import ALERTS_STREAM
 from shared.contracts.protocol import load_protocol
 from shared.runtime import bus
+from shared.runtime.alerts import safety_team_consumer
 from shared.runtime.consumers import drifted
 from shared.runtime.deadletters import dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
 from shared.runtime.decisions import Clock, utc_now
-from shared.runtime.eventstore import ALERTS_STREAM, EventStore
+from shared.runtime.eventstore import EventStore
 from shared.runtime.reactions import reacting
 from shared.runtime.service import ServiceRuntime
 

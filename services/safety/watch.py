@@ -19,10 +19,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from shared.contracts.alerts import SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
+from shared.contracts.alerts import ALERTS_STREAM, SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
-from shared.runtime.eventstore import ALERTS_STREAM, PullFeed
+from shared.runtime.eventstore import PullFeed
 
 
 def describe(alert: SaeAlertMessage, *, now: datetime, again: bool, protocol: ProtocolDefinition | None = None) -> str:

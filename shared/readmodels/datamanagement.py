@@ -1,9 +1,9 @@
 """The data-management read model as the gateway reads it: a form's current record and its verification, queries
-with their threads, and the reports over them (open queries by site, form and age; SDV by site and subject)."""
+with their threads, signatures and what is left to sign, the database lock. The reports over them live with the
+other reports (`services.reporting.reports.datamanagement`)."""
 
 from datetime import datetime
 from enum import StrEnum
-from html import escape
 from typing import Any
 from uuid import UUID
 
@@ -132,39 +132,6 @@ async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
     return [FormSummary.model_validate(dict(r)) for r in rows]
 
 
-class OpenQueryCount(BaseModel):
-    site: str
-    form_kind: str = Field(description="the form, or visit and ae for any visit's or adverse event's")
-    age: str = Field(description="days open: 0-7, 8-14, 15-30, over 30")
-    open: int
-
-
-class QueriesReport(BaseModel):
-    counts: list[OpenQueryCount]
-    open: list[QueryView] = Field(description="every query not closed, oldest first")
-
-
-# A form's kind: its name, or `visit` and `ae` for the forms there are one of per visit and adverse event.
-FORM_KIND = "CASE WHEN form LIKE 'visit-%' THEN 'visit' WHEN form LIKE 'ae-%' THEN 'ae' ELSE form END"
-AGE_BUCKET = """CASE WHEN now() - opened_at <= interval '7 days' THEN '0-7'
-                     WHEN now() - opened_at <= interval '14 days' THEN '8-14'
-                     WHEN now() - opened_at <= interval '30 days' THEN '15-30'
-                     ELSE 'over 30' END"""
-
-
-async def queries_report(conn: Connection, *, site: str | None = None) -> QueriesReport:
-    counts = await conn.fetch(
-        f"""SELECT site, {FORM_KIND} AS form_kind, {AGE_BUCKET} AS age, count(*)::int AS open
-              FROM queries WHERE state <> '{QueryState.CLOSED}' AND ($1::text IS NULL OR site = $1)
-             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
-        site,
-    )
-    return QueriesReport(
-        counts=[OpenQueryCount.model_validate(dict(r)) for r in counts],
-        open=await find_queries(conn, site=site, open_only=True),
-    )
-
-
 class SdvCount(BaseModel):
     site: str
     subject_id: str | None = Field(description="null on a site's total")
@@ -175,80 +142,23 @@ class SdvCount(BaseModel):
     verified_pct: float = Field(description="verified forms out of all forms, %")
 
 
-class SdvReport(BaseModel):
-    sites: list[SdvCount]
-    subjects: list[SdvCount]
-
-
 SDV_COUNTS = f"""
 SELECT site, {{subject}} AS subject_id, count(*)::int AS forms,
-       count(*) FILTER (WHERE {SDV_STATUS} = 'verified')::int AS verified,
-       count(*) FILTER (WHERE {SDV_STATUS} = 'changed_since_verification')::int AS changed_since_verification,
-       count(*) FILTER (WHERE {SDV_STATUS} = 'not_verified')::int AS not_verified,
-       round(100.0 * count(*) FILTER (WHERE {SDV_STATUS} = 'verified') / count(*), 1)::float AS verified_pct
+       count(*) FILTER (WHERE {SDV_STATUS} = '{SdvStatus.VERIFIED}')::int AS verified,
+       count(*) FILTER (WHERE {SDV_STATUS} = '{SdvStatus.CHANGED_SINCE_VERIFICATION}')::int
+           AS changed_since_verification,
+       count(*) FILTER (WHERE {SDV_STATUS} = '{SdvStatus.NOT_VERIFIED}')::int AS not_verified,
+       round(100.0 * count(*) FILTER (WHERE {SDV_STATUS} = '{SdvStatus.VERIFIED}') / count(*), 1)::float AS verified_pct
   FROM casebook_forms WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR subject_id = $2)
  GROUP BY {{group}} ORDER BY {{group}}
 """
 BY_SUBJECT = SDV_COUNTS.format(subject="subject_id", group="site, subject_id")
 
 
-async def sdv_report(conn: Connection, *, site: str | None = None) -> SdvReport:
-    sites = await conn.fetch(SDV_COUNTS.format(subject="NULL::text", group="site"), site, None)
-    subjects = await conn.fetch(BY_SUBJECT, site, None)
-    return SdvReport(
-        sites=[SdvCount.model_validate(dict(r)) for r in sites],
-        subjects=[SdvCount.model_validate(dict(r)) for r in subjects],
-    )
-
-
-class WorkItem(BaseModel):
-    site: str
-    subject_id: str
-    form: str
-    version: UUID
-    recorded_at: datetime
-    sdv: SdvStatus
-
-
-async def sdv_worklist(conn: Connection, *, site: str | None = None, limit: int = 100) -> list[WorkItem]:
-    """A monitor's work: forms whose current record is not verified, the longest waiting first."""
-    rows = await conn.fetch(
-        f"""SELECT site, subject_id, form, version, recorded_at, {SDV_STATUS} AS sdv FROM casebook_forms
-             WHERE verified_version IS DISTINCT FROM version AND ($1::text IS NULL OR site = $1)
-             ORDER BY recorded_at, subject_id, form LIMIT $2""",
-        site,
-        limit,
-    )
-    return [WorkItem.model_validate(dict(r)) for r in rows]
-
-
-def _table(caption: str, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    empty = f'<tr><td colspan="{len(header)}">none</td></tr>' if not rows else ""
-    return f"<table><caption>{escape(caption)}</caption><tr>{head}</tr>{body}{empty}</table>"
-
-
 async def subject_sdv(conn: Connection, subject: str) -> SdvCount | None:
     """One subject's count, as the report counts it; None before any form."""
     row = await conn.fetchrow(BY_SUBJECT, None, subject)
     return SdvCount.model_validate(dict(row)) if row else None
-
-
-def data_management_tables(queries: QueriesReport, sdv: SdvReport) -> str:
-    """Open queries and source data verification as HTML tables for the report page."""
-    return _table(
-        "Open queries by site, form and days open",
-        ("site", "form", "days open", "open"),
-        [(c.site, c.form_kind, c.age, c.open) for c in queries.counts],
-    ) + _table(
-        "Source data verification by site",
-        ("site", "forms", "verified", "changed since verification", "not verified", "verified %"),
-        [
-            (c.site, c.forms, c.verified, c.changed_since_verification, c.not_verified, c.verified_pct)
-            for c in sdv.sites
-        ],
-    )
 
 
 # A signature stands while every record it covers is still its form's current one.
@@ -278,7 +188,8 @@ class SignatureView(BaseModel):
 async def subject_signatures(conn: Connection, subject: str) -> list[SignatureView]:
     rows = await conn.fetch(
         f"""SELECT signature_id, kind, meaning, signer, printed_name, signed_at, signed_at_site, covers,
-                   covered_sha256, CASE WHEN {SIGNATURE_STANDS} THEN 'valid' ELSE 'invalidated_by_change' END AS status
+                   covered_sha256, CASE WHEN {SIGNATURE_STANDS} THEN '{SignatureStatus.VALID}'
+                                        ELSE '{SignatureStatus.INVALIDATED_BY_CHANGE}' END AS status
               FROM signatures s WHERE s.subject_id = $1 ORDER BY signed_at, signature_id""",
         subject,
     )
@@ -293,7 +204,7 @@ class ToSign(BaseModel):
 
 async def to_sign(conn: Connection, site: str) -> list[ToSign]:
     """An investigator's list: eligible subjects and finished casebooks without a signature that stands."""
-    signed = f"""(SELECT CASE WHEN bool_or({SIGNATURE_STANDS}) THEN 'valid'
+    signed = f"""(SELECT CASE WHEN bool_or({SIGNATURE_STANDS}) THEN '{SignatureStatus.VALID}'
                                WHEN count(*) > 0 THEN 'a covered record changed since it was signed' END
                     FROM signatures s WHERE s.subject_id = {{subject}} AND s.kind = '{{kind}}')"""
     rows = await conn.fetch(
@@ -305,31 +216,10 @@ async def to_sign(conn: Connection, site: str) -> list[ToSign]:
                 UNION ALL
                 SELECT j.subject_id, 'casebook', {signed.format(subject="j.subject_id", kind="casebook")}
                   FROM subjects j WHERE j.site = $1 AND j.state IN {ENDED}
-            ) t WHERE why IS DISTINCT FROM 'valid' ORDER BY subject_id, kind""",
+            ) t WHERE why IS DISTINCT FROM '{SignatureStatus.VALID}' ORDER BY subject_id, kind""",
         site,
     )
     return [ToSign.model_validate(dict(r)) for r in rows]
-
-
-class SignatureCount(BaseModel):
-    """A site's electronic signatures of one kind: standing, invalidated by a later change."""
-
-    site: str
-    kind: str
-    valid: int
-    invalidated_by_change: int
-
-
-async def signatures_report(conn: Connection) -> list[SignatureCount]:
-    """Every site's signatures by kind, each counted once per subject by its latest signature."""
-    rows = await conn.fetch(
-        f"""SELECT site, kind, count(*) FILTER (WHERE stands) AS valid,
-                   count(*) FILTER (WHERE NOT stands) AS invalidated_by_change
-              FROM (SELECT DISTINCT ON (s.subject_id, s.kind) s.site, s.kind, {SIGNATURE_STANDS} AS stands
-                      FROM signatures s ORDER BY s.subject_id, s.kind, s.signed_at DESC) latest
-             GROUP BY site, kind ORDER BY site, kind"""
-    )
-    return [SignatureCount.model_validate(dict(r)) for r in rows]
 
 
 class DatabaseLockView(BaseModel):

@@ -19,13 +19,12 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
+from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM
 from shared.contracts.events import EventEnvelope, RecordedEvent, decode_envelope
 from shared.runtime.metrics import EVENTS_APPENDED
 
 EVENTS_STREAM = "TRIAL_EVENTS"
 EVENTS_PREFIX = "trial.events"
-ALERTS_STREAM = "TRIAL_ALERTS"
-ALERTS_PREFIX = "trial.alerts"
 DEAD_LETTER_STREAM = "TRIAL_DEAD_LETTERS"
 DEAD_LETTER_PREFIX = "trial.deadletters"
 

@@ -17,17 +17,12 @@ import pytest
 from chaos.crash import CLUSTER_FAULTS, chaos_system, crash_and_verify
 from devstack.servers import NatsCluster
 from devstack.system import LocalSystem
+from shared.contracts.alerts import ALERTS_STREAM
 from shared.contracts.events import EventMetadata
 from shared.readmodels.catalogue import ReadModel
 from shared.runtime import bus
 from shared.runtime.decisions import decide_and_append
-from shared.runtime.eventstore import (
-    ALERTS_STREAM,
-    EVENTS_STREAM,
-    ConcurrencyConflict,
-    EventStore,
-    subject_history,
-)
+from shared.runtime.eventstore import EVENTS_STREAM, ConcurrencyConflict, EventStore, subject_history
 from tests.conftest import SubjectIds
 from tests.integration.test_eventstore import consent, envelope
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from services.gateway.auth import Role
+from services.reporting.reports import datasets
 from shared.contracts.protocol import cached_protocol
-from shared.readmodels import datasets
 from shared.runtime.projections import wait_for_checkpoint
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests import odm_check

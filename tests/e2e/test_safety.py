@@ -21,7 +21,7 @@ from ops.bus_permissions import SAE_REACTION_CONSUMER
 from services.gateway.auth import Role
 from services.safety.alerting import escalate_overdue
 from services.safety.watch import AlertWatcher
-from shared.contracts.alerts import AlertKind, SaeAlertMessage
+from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM, AlertKind, SaeAlertMessage
 from shared.contracts.events import (
     AdverseEventReported,
     EventEnvelope,
@@ -31,7 +31,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertRaised,
 )
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import ALERTS_PREFIX, ALERTS_STREAM, EVENTS_STREAM, EventStore, PullFeed, subject_history
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, PullFeed, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import UNNAMED_CREATE, SubjectIds, silencing
 from tests.e2e.api import System, consented, headers, new_key, token

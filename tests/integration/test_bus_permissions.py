@@ -19,11 +19,12 @@ from ops.bus_permissions import ENROLLMENT_REACTION_CONSUMER, PERMISSIONS, PROJE
 from services.randomization.enrollment import EnrollmentClosing
 from services.reporting.projections import all_projections
 from services.safety.alerting import SeriousAdverseEventAlerts
+from shared.contracts.alerts import ALERTS_STREAM
 from shared.contracts.events import EventEnvelope, EventMetadata
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime import bus
 from shared.runtime.deadletters import dead_letters, original
-from shared.runtime.eventstore import ALERTS_STREAM, EVENTS_STREAM, EventStore, subject_history
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.reactions import ReactionRunner
 from tests.conftest import UNNAMED_CREATE, Servers, SubjectIds, silencing
 from tests.unit.shared.test_envelope import CONSENT

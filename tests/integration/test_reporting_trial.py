@@ -33,6 +33,12 @@ from services.reporting.app import MIGRATIONS
 from services.reporting.exports import export_files, files_as_of_lock, freeze_exports
 from services.reporting.projections import all_projections
 from services.reporting.projections.datamanagement import DataManagementProjection
+from services.reporting.reports import adam, datasets, sdtm
+from services.reporting.reports.coding import AeDictionary
+from services.reporting.reports.consort import consort
+from services.reporting.reports.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
+from services.reporting.reports.odm import odm_snapshot
+from services.reporting.reports.trial import deviations, visit_compliance
 from services.screening.eligibility import evaluate
 from shared.contracts.access import Role
 from shared.contracts.events import (
@@ -56,13 +62,7 @@ from shared.contracts.events import (
 from shared.contracts.forms import ScreeningForm
 from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
-from shared.readmodels import adam, datasets, sdtm
 from shared.readmodels.catalogue import ReadModel
-from shared.readmodels.consort import consort
-from shared.readmodels.dictionary import AeDictionary
-from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
-from shared.readmodels.odm import odm_snapshot
-from shared.readmodels.trial import deviations, visit_compliance
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import (

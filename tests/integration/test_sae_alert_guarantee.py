@@ -10,7 +10,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from services.safety.alerting import SeriousAdverseEventAlerts, alert_id_for, reconcile_alerts
-from shared.contracts.alerts import SaeAlertMessage
+from shared.contracts.alerts import ALERTS_PREFIX, SaeAlertMessage
 from shared.contracts.events import (
     AdverseEventReported,
     ConsentRecorded,
@@ -21,7 +21,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.protocol import load_protocol
 from shared.runtime.consumers import Delivery
-from shared.runtime.eventstore import ALERTS_PREFIX, EVENTS_STREAM, EventStore, subject_history
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.metrics import CONSUMER_DRIFT
 from shared.runtime.reactions import ReactionRunner
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE

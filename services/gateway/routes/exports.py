@@ -16,10 +16,10 @@ from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import ProblemError, problem_responses, service_unavailable
 from services.gateway.openapi import CsvResponse, XmlResponse
+from services.reporting.reports import datasets
+from services.reporting.reports.odm import odm_snapshot
 from shared.contracts.dictionary import DataDictionary
-from shared.readmodels import datasets
 from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile, database_lock, frozen_export
-from shared.readmodels.odm import odm_snapshot
 from shared.runtime.postgres import Connection
 
 LOCK_HEADER = "Database-Lock-Sequence"

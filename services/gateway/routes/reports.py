@@ -11,10 +11,8 @@ from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from services.gateway.openapi import SvgResponse
-from shared.contracts.forms import Instant
-from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
-from shared.readmodels.consort import Consort, consort, consort_svg
-from shared.readmodels.datamanagement import (
+from services.reporting.reports.consort import Consort, consort, consort_svg
+from services.reporting.reports.datamanagement import (
     QueriesReport,
     SdvReport,
     SignatureCount,
@@ -25,7 +23,7 @@ from shared.readmodels.datamanagement import (
     sdv_worklist,
     signatures_report,
 )
-from shared.readmodels.endpoints import (
+from services.reporting.reports.endpoints import (
     PrimaryEndpointReport,
     VisitEstimate,
     endpoint_records,
@@ -34,8 +32,8 @@ from shared.readmodels.endpoints import (
     primary_endpoint,
     primary_endpoint_table,
 )
-from shared.readmodels.index import PICTURES, REPORTS, exports
-from shared.readmodels.trial import (
+from services.reporting.reports.index import PICTURES, REPORTS, exports
+from services.reporting.reports.trial import (
     AuditEntry,
     DeviationsReport,
     EnrollmentPoint,
@@ -48,6 +46,8 @@ from shared.readmodels.trial import (
     safety_summary,
     visit_compliance,
 )
+from shared.contracts.forms import Instant
+from shared.contracts.protocol import SITE_CODE_PATTERN, SUBJECT_ID_PATTERN
 
 PAGE_STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:70em} table{border-collapse:collapse;margin:1em 0}"

@@ -11,10 +11,10 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from services.reporting.reports.index import PICTURES, REPORTS, exports
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
-from shared.readmodels.index import PICTURES, REPORTS, exports
 
 router = APIRouter()
 

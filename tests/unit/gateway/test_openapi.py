@@ -10,9 +10,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.reporting.reports import datasets
 from shared.contracts import forms
 from shared.contracts.protocol import cached_protocol
-from shared.readmodels import datasets
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_SIGNING_KEY
 from tests.e2e.api import KEYS

@@ -132,7 +132,7 @@ def test_a_code_list_or_condition_the_dictionary_does_not_declare_is_refused() -
 
 
 def test_every_item_the_odm_export_takes_from_a_form_is_a_dictionary_item_with_its_code_list() -> None:
-    from shared.readmodels.odm import CODELISTS, GROUPS
+    from services.reporting.reports.odm import CODELISTS, GROUPS
 
     for group in GROUPS:
         for item in group.items:

@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from services.reporting.reports.coding import AeDictionary
+from services.reporting.reports.trial import deviations
 from shared.contracts.dictionary import FORM_RECORDED
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.dictionary import AeDictionary
 from shared.readmodels.states import VisitStatus
-from shared.readmodels.trial import deviations
 from shared.runtime.postgres import Connection
 
 Rows = list[dict[str, Any]]

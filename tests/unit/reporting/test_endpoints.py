@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.readmodels.endpoints import hodges_lehmann, summarize, welch
+from services.reporting.reports.endpoints import hodges_lehmann, summarize, welch
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 
 FG_HT = [78.4, 81.2, 85.0, 90.1, 76.3, 88.8, 83.5, 79.9, 86.2, 91.4]

@@ -3,8 +3,8 @@
 import re
 from datetime import date
 
-from shared.readmodels.consort import ArmFlow, Consort, consort_svg
-from shared.readmodels.trial import EnrollmentPoint, enrollment_svg
+from services.reporting.reports.consort import ArmFlow, Consort, consort_svg
+from services.reporting.reports.trial import EnrollmentPoint, enrollment_svg
 
 ONE_DAY = date(2026, 3, 5)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.readmodels.dictionary import AeDictionary, Coding, InvalidDictionary
+from services.reporting.reports.coding import AeDictionary, Coding, InvalidDictionary
 
 FIXTURE = Path(__file__).parent.parent.parent / "data" / "ae-dictionary.csv"
 

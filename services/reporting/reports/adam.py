@@ -7,9 +7,9 @@ comes from (SRCEVID).
 
 from typing import Any
 
+from services.reporting.reports.endpoints import ASSESSMENTS, endpoint_records
+from services.reporting.reports.sdtm import Rows, dm
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.endpoints import ASSESSMENTS, endpoint_records
-from shared.readmodels.sdtm import Rows, dm
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.reporting.reports.pictures import svg_text
 from shared.contracts.dictionary import DataDictionary
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.pictures import svg_text
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 

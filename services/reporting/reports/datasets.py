@@ -6,10 +6,10 @@ import io
 import json
 from collections.abc import Awaitable, Callable
 
+from services.reporting.reports import adam, sdtm
+from services.reporting.reports.coding import AeDictionary
 from shared.contracts.dictionary import DataDictionary
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels import adam, sdtm
-from shared.readmodels.dictionary import AeDictionary
 from shared.runtime.postgres import Connection
 
 Build = Callable[[Connection, ProtocolDefinition], Awaitable[sdtm.Rows]]

@@ -1,8 +1,8 @@
 """Every report and export by its path under `/v1/reports/` and its title: the gateway's report page and the web
 app list the same ones."""
 
+from services.reporting.reports import adam, datasets
 from shared.contracts.dictionary import DataDictionary
-from shared.readmodels import adam, datasets
 
 PICTURES: tuple[tuple[str, str], ...] = (
     ("consort.svg", "CONSORT flow diagram"),
