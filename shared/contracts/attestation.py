@@ -2,7 +2,7 @@
 
 A bus credential alone cannot act as anybody. A service handles a command only when it carries an
 assertion signed by a key the service trusts, over this very subject and these very bytes, naming a
-role that may send the command (`COMMAND_RIGHTS`) and, for a site role, the site the command is about.
+role that may send the command (`right_of`) and, for a site role, the site the command is about.
 Only the gateway holds the private key; services hold public keys, so a leaked service secret cannot
 sign either. Keys are `kid:<base64url of the raw 32-byte key>`; several public keys verify while one
 is rotated out.
@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shared.contracts.access import RIGHTS, SITE_ROLES, Role
-from shared.contracts.commands import COMMAND_RIGHTS
+from shared.contracts.commands import right_of
 
 ASSERTION_HEADER = "Trial-Assertion"
 ALGORITHM = "EdDSA"
@@ -130,8 +130,11 @@ class CommandVerifier:
             raise Unattested(f"invalid assertion ({type(exc).__name__})") from exc
         if claims.get("nats_subject") != nats_subject or claims.get("sha256") != _digest(payload):
             raise Unattested("the assertion is for another message")
-        right = COMMAND_RIGHTS.get(nats_subject)
-        if right is None or right not in RIGHTS[role]:
+        try:
+            right = right_of(nats_subject)
+        except KeyError:
+            raise Unattested(f"no command is sent on {nats_subject}") from None
+        if right not in RIGHTS[role]:
             raise Unattested(f"role {role} may not send {nats_subject}")
         if role in SITE_ROLES and (not claims.get("actor_site") or claims["actor_site"] != claims.get("target_site")):
             raise Unattested("a site role acts on its own site only")

@@ -43,60 +43,48 @@ def command_subject(service: str, action: str) -> str:
     return f"{COMMAND_PREFIX}.{service}.{action}"
 
 
+_RIGHTS: dict[str, Right] = {}
+
+
+def command(service: str, action: str, right: Right) -> str:
+    """A command's NATS subject, declared with the right it needs: the gateway checks it per route, the service
+    again on the attested caller (`right_of`)."""
+    subject = command_subject(service, action)
+    _RIGHTS[subject] = right
+    return subject
+
+
+def right_of(subject: str) -> Right:
+    """The right a command needs (KeyError for a subject that is no command)."""
+    return _RIGHTS[subject]
+
+
 F = TypeVar("F", bound=BaseModel)
 
-RECORD_CONSENT = command_subject("screening", "record_consent")
-WITHDRAW_CONSENT = command_subject("screening", "withdraw_consent")
-DECLINE_CONSENT = command_subject("screening", "decline_consent")
-SCREEN_SUBJECT = command_subject("screening", "screen_subject")
-RANDOMIZE_SUBJECT = command_subject("randomization", "randomize_subject")
-INVALIDATE_RANDOMIZATION = command_subject("randomization", "invalidate_randomization")
-EXPORT_ALLOCATION_LIST = command_subject("randomization", "export_allocation_list")
-REPORT_ADVERSE_EVENT = command_subject("safety", "report_adverse_event")
-UPDATE_ADVERSE_EVENT = command_subject("safety", "update_adverse_event")
-ACKNOWLEDGE_ALERT = command_subject("safety", "acknowledge_alert")
-RECORD_PROCEDURE = command_subject("visits", "record_procedure")
-RECORD_VISIT = command_subject("visits", "record_visit")
-RECORD_FORM = command_subject("visits", "record_form")
-WITHDRAW_SUBJECT = command_subject("visits", "withdraw_subject")
-OPEN_QUERY = command_subject("datamanagement", "open_query")
-ANSWER_QUERY = command_subject("datamanagement", "answer_query")
-CLOSE_QUERY = command_subject("datamanagement", "close_query")
-REOPEN_QUERY = command_subject("datamanagement", "reopen_query")
-VERIFY_FORM = command_subject("datamanagement", "verify_form")
-LOCK_CASEBOOK = command_subject("datamanagement", "lock_casebook")
-UNLOCK_CASEBOOK = command_subject("datamanagement", "unlock_casebook")
-LOCK_DATABASE = command_subject("datamanagement", "lock_database")
-SIGN = command_subject("datamanagement", "sign")
-CHANGE_ACCESS = command_subject("datamanagement", "change_access")
-
-# The right each command needs: the gateway checks it per route, the service again on the attested caller.
-COMMAND_RIGHTS: dict[str, Right] = {
-    RECORD_CONSENT: Right.POST_SITE_FORMS,
-    WITHDRAW_CONSENT: Right.POST_SITE_FORMS,
-    DECLINE_CONSENT: Right.POST_SITE_FORMS,
-    SCREEN_SUBJECT: Right.POST_SITE_FORMS,
-    RANDOMIZE_SUBJECT: Right.POST_SITE_FORMS,
-    INVALIDATE_RANDOMIZATION: Right.INVALIDATE_RANDOMIZATION,
-    EXPORT_ALLOCATION_LIST: Right.READ_ALLOCATION_LIST,
-    REPORT_ADVERSE_EVENT: Right.POST_SITE_FORMS,
-    UPDATE_ADVERSE_EVENT: Right.POST_SITE_FORMS,
-    ACKNOWLEDGE_ALERT: Right.ACKNOWLEDGE_ALERTS,
-    RECORD_PROCEDURE: Right.POST_SITE_FORMS,
-    RECORD_VISIT: Right.POST_SITE_FORMS,
-    RECORD_FORM: Right.POST_SITE_FORMS,
-    WITHDRAW_SUBJECT: Right.POST_SITE_FORMS,
-    OPEN_QUERY: Right.OPEN_QUERIES,
-    ANSWER_QUERY: Right.ANSWER_QUERIES,
-    CLOSE_QUERY: Right.OPEN_QUERIES,
-    REOPEN_QUERY: Right.OPEN_QUERIES,
-    VERIFY_FORM: Right.VERIFY_FORMS,
-    LOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
-    UNLOCK_CASEBOOK: Right.LOCK_CASEBOOKS,
-    LOCK_DATABASE: Right.LOCK_CASEBOOKS,
-    SIGN: Right.SIGN_CASEBOOKS,
-    CHANGE_ACCESS: Right.MANAGE_ACCESS,
-}
+RECORD_CONSENT = command("screening", "record_consent", Right.POST_SITE_FORMS)
+WITHDRAW_CONSENT = command("screening", "withdraw_consent", Right.POST_SITE_FORMS)
+DECLINE_CONSENT = command("screening", "decline_consent", Right.POST_SITE_FORMS)
+SCREEN_SUBJECT = command("screening", "screen_subject", Right.POST_SITE_FORMS)
+RANDOMIZE_SUBJECT = command("randomization", "randomize_subject", Right.POST_SITE_FORMS)
+INVALIDATE_RANDOMIZATION = command("randomization", "invalidate_randomization", Right.INVALIDATE_RANDOMIZATION)
+EXPORT_ALLOCATION_LIST = command("randomization", "export_allocation_list", Right.READ_ALLOCATION_LIST)
+REPORT_ADVERSE_EVENT = command("safety", "report_adverse_event", Right.POST_SITE_FORMS)
+UPDATE_ADVERSE_EVENT = command("safety", "update_adverse_event", Right.POST_SITE_FORMS)
+ACKNOWLEDGE_ALERT = command("safety", "acknowledge_alert", Right.ACKNOWLEDGE_ALERTS)
+RECORD_PROCEDURE = command("visits", "record_procedure", Right.POST_SITE_FORMS)
+RECORD_VISIT = command("visits", "record_visit", Right.POST_SITE_FORMS)
+RECORD_FORM = command("visits", "record_form", Right.POST_SITE_FORMS)
+WITHDRAW_SUBJECT = command("visits", "withdraw_subject", Right.POST_SITE_FORMS)
+OPEN_QUERY = command("datamanagement", "open_query", Right.OPEN_QUERIES)
+ANSWER_QUERY = command("datamanagement", "answer_query", Right.ANSWER_QUERIES)
+CLOSE_QUERY = command("datamanagement", "close_query", Right.OPEN_QUERIES)
+REOPEN_QUERY = command("datamanagement", "reopen_query", Right.OPEN_QUERIES)
+VERIFY_FORM = command("datamanagement", "verify_form", Right.VERIFY_FORMS)
+LOCK_CASEBOOK = command("datamanagement", "lock_casebook", Right.LOCK_CASEBOOKS)
+UNLOCK_CASEBOOK = command("datamanagement", "unlock_casebook", Right.LOCK_CASEBOOKS)
+LOCK_DATABASE = command("datamanagement", "lock_database", Right.LOCK_CASEBOOKS)
+SIGN = command("datamanagement", "sign", Right.SIGN_CASEBOOKS)
+CHANGE_ACCESS = command("datamanagement", "change_access", Right.MANAGE_ACCESS)
 
 
 class ActorContext(BaseModel):

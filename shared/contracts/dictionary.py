@@ -98,6 +98,26 @@ class Item(BaseModel):
         return self
 
 
+class Posting(BaseModel):
+    """Where a site posts a form with a typed model, and the command it becomes (`trial.cmd.<service>.<action>`).
+    A collected form's is made from its name and visits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(pattern=r"^(/[a-z]+(-[a-z]+)*)+$", description="below /v1/sites/{site}/subjects/{subject}")
+    operation: str = Field(pattern=r"^[a-z]+(_[a-z]+)*$", description="the OpenAPI operation id")
+    command: str = Field(pattern=r"^[a-z]+\.[a-z]+(_[a-z]+)*$", description="<service>.<action>")
+    summary: str = Field(min_length=1, description="the API documentation's summary")
+
+    @property
+    def service(self) -> str:
+        return self.command.split(".")[0]
+
+    @property
+    def action(self) -> str:
+        return self.command.split(".")[1]
+
+
 class Form(BaseModel):
     """ODM's FormDef with its one ItemGroupDef. A form with a `model` has its own command, rule and fact; one
     without is a collected form: entered at each of its `visits`, recorded as a `FormRecorded`, its items
@@ -106,6 +126,7 @@ class Form(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str | None = Field(None, description="the typed form in shared/contracts/forms.py checked against this")
+    posted: Posting | None = Field(None, description="a typed form's route, unless its path names the visit")
     records: str = Field(FORM_RECORDED, description="the event type that records it (its data holds the items)")
     title: Translated
     corrections: bool = Field(False, description="a correctable form: it carries the correction items too")
@@ -117,6 +138,8 @@ class Form(BaseModel):
     def _collected_or_typed(self) -> Self:
         if self.collected != bool(self.visits) or self.collected != (self.records == FORM_RECORDED):
             raise ValueError(f"a form without a model is collected: it names its visits and is a {FORM_RECORDED}")
+        if self.collected and self.posted is not None:
+            raise ValueError("a collected form is posted at its visits: it declares no route")
         if self.collected and self.sdtm_domain is None:
             raise ValueError("a collected form names its sdtm_domain (QS for a questionnaire)")
         unsupported = {ItemType.FRACTION, ItemType.GROUP}

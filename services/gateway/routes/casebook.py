@@ -23,13 +23,13 @@ from services.gateway.routes.forms import FormRoute, add_form_route, add_subject
 from shared.contracts.commands import (
     ANSWER_QUERY,
     CLOSE_QUERY,
-    COMMAND_RIGHTS,
     LOCK_CASEBOOK,
     OPEN_QUERY,
     REOPEN_QUERY,
     SIGN,
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
+    right_of,
 )
 from shared.contracts.forms import (
     CasebookLock,
@@ -75,7 +75,7 @@ def _query_step(command: str, body: type[QueryMessage] | type[QueryClosing]) -> 
         subject: SubjectPath,
         query: QueryPath,
         form: BaseModel,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command], per_site=True)],
+        caller: Annotated[Principal, allowed(right_of(command), per_site=True)],
         key: IdempotencyKey,
     ) -> Response:
         return await submit_command(
@@ -99,7 +99,7 @@ async def verify_form(
     subject: SubjectPath,
     form: FormPath,
     verification: FormVerification,
-    caller: Annotated[Principal, allowed(COMMAND_RIGHTS[VERIFY_FORM], per_site=True)],
+    caller: Annotated[Principal, allowed(right_of(VERIFY_FORM), per_site=True)],
     key: IdempotencyKey,
 ) -> Response:
     return await submit_command(
@@ -120,7 +120,7 @@ async def sign(
     subject: SubjectPath,
     kind: SignatureKind,
     form: SignatureForm,
-    caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
+    caller: Annotated[Principal, allowed(right_of(SIGN), per_site=True)],
     key: IdempotencyKey,
 ) -> Response:
     return await submit_command(
@@ -171,7 +171,7 @@ def casebook_router() -> APIRouter:
     async def signatures_to_sign(
         request: Request,
         site: SitePath,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[SIGN], per_site=True)],
+        caller: Annotated[Principal, allowed(right_of(SIGN), per_site=True)],
     ) -> list[ToSign]:
         async with request.app.state.pool.acquire() as conn:
             return await to_sign(conn, site)
@@ -194,5 +194,5 @@ def casebook_router() -> APIRouter:
          "the protocol's window, 5 minutes: else 401 insufficient_user_authentication with max_age)",
          SignatureRecorded, SIGN),
     ):  # fmt: skip
-        add_subject_post(router, path, endpoint, name, TAG, summary, answer, COMMAND_RIGHTS[command])
+        add_subject_post(router, path, endpoint, name, TAG, summary, answer, right_of(command))
     return router

@@ -20,37 +20,26 @@ from services.gateway.command_bus import (
 )
 from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey, IfMatch, SitePath, SubjectPath, VisitPath, with_if_match
+from shared.contracts import forms
 from shared.contracts.collected import CollectedForm, answers_model, answers_of
 from shared.contracts.commands import (
-    COMMAND_RIGHTS,
-    DECLINE_CONSENT,
     INVALIDATE_RANDOMIZATION,
     RANDOMIZE_SUBJECT,
-    RECORD_CONSENT,
     RECORD_FORM,
-    RECORD_PROCEDURE,
     RECORD_VISIT,
     REPORT_ADVERSE_EVENT,
     SCREEN_SUBJECT,
     UPDATE_ADVERSE_EVENT,
-    WITHDRAW_CONSENT,
-    WITHDRAW_SUBJECT,
+    command_subject,
+    right_of,
 )
 from shared.contracts.dictionary import DataDictionary
 from shared.contracts.forms import (
-    AdverseEventFollowUp,
-    AdverseEventForm,
-    ConsentForm,
-    ConsentRefusalForm,
-    ConsentWithdrawalForm,
     Correctable,
-    ProcedureForm,
     RandomizationInvalidationForm,
     RandomizationRequest,
-    ScreeningForm,
     VisitAssessments,
     VisitRecord,
-    WithdrawalForm,
 )
 from shared.contracts.protocol import ProtocolDefinition
 
@@ -69,27 +58,11 @@ class FormRoute:
 
     @property
     def right(self) -> Right:
-        return COMMAND_RIGHTS[self.command]
+        return right_of(self.command)
 
 
-# Every form a site app can post, in one table.
-SUBJECT_FORMS = (
-    FormRoute(
-        "record_consent", "/consent", RECORD_CONSENT, ConsentForm, RecordedResponse,
-        "Record informed consent (IN09)", "screening",
-    ),
-    FormRoute(
-        "withdraw_consent", "/consent/withdrawal", WITHDRAW_CONSENT, ConsentWithdrawalForm, RecordedResponse,
-        "Record that the subject withdrew consent", "screening",
-    ),
-    FormRoute(
-        "decline_consent", "/consent/refusal", DECLINE_CONSENT, ConsentRefusalForm, RecordedResponse,
-        "Record that the person approached declined to consent (CONSORT: declined to participate)", "screening",
-    ),
-    FormRoute(
-        "screen_subject", "/screening", SCREEN_SUBJECT, ScreeningForm, ScreeningRecorded,
-        "Evaluate eligibility: every criterion IN01–IN09 and EX01–EX11 with its outcome and value", "screening",
-    ),
+# The requests about a subject that are no case report form (the forms are the data dictionary's).
+REQUESTS = (
     FormRoute(
         "randomize_subject", "/randomization", RANDOMIZE_SUBJECT, RandomizationRequest, RandomizationRecorded,
         "Randomize a consented, eligible subject: returns the arm and the randomization number", "randomization",
@@ -99,24 +72,35 @@ SUBJECT_FORMS = (
         RandomizationInvalidationForm, RecordedResponse,
         "Mark a randomization made in error (data managers); the slot is never reused", "randomization",
     ),
-    FormRoute(
-        "record_procedure", "/procedures", RECORD_PROCEDURE, ProcedureForm, RecordedResponse,
-        "Record the surgery (day 0); a correction names the record it supersedes and why", "visits",
-    ),
-    FormRoute(
-        "withdraw_subject", "/withdrawal", WITHDRAW_SUBJECT, WithdrawalForm, RecordedResponse,
-        "Withdraw a subject: no further visits; adverse-event information is still accepted", "visits",
-    ),
-    FormRoute(
-        "report_adverse_event", "/adverse-events", REPORT_ADVERSE_EVENT, AdverseEventForm, AdverseEventRecorded,
-        "Report an adverse event: returns its id and whether it is serious (an SAE alert follows)", "safety",
-    ),
-    FormRoute(
-        "follow_up_adverse_event", "/adverse-events/follow-up", UPDATE_ADVERSE_EVENT, AdverseEventFollowUp,
-        AdverseEventRecorded, "Follow-up information on an adverse event (an upgrade to serious raises an alert)",
-        "safety",
-    ),
 )  # fmt: skip
+
+# What a command answers beyond the recorded fact's ids.
+ANSWERS: dict[str, type[RecordedResponse]] = {
+    SCREEN_SUBJECT: ScreeningRecorded,
+    REPORT_ADVERSE_EVENT: AdverseEventRecorded,
+    UPDATE_ADVERSE_EVENT: AdverseEventRecorded,
+}
+
+
+def posted_forms(dictionary: DataDictionary) -> list[FormRoute]:
+    """Each typed form where the data dictionary says it is posted, as the command it names."""
+    routes = []
+    for form in dictionary.forms.values():
+        if form.posted is None or form.model is None:
+            continue
+        command = command_subject(form.posted.service, form.posted.action)
+        routes.append(
+            FormRoute(
+                form.posted.operation,
+                form.posted.path,
+                command,
+                getattr(forms, form.model),
+                ANSWERS.get(command, RecordedResponse),
+                form.posted.summary,
+                form.posted.service,
+            )
+        )
+    return routes
 
 
 def add_form_route(router: APIRouter, route: FormRoute) -> None:
@@ -184,7 +168,7 @@ def add_visit_form_route(
         subject: SubjectPath,
         visit: str,
         form: BaseModel,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command], per_site=True)],
+        caller: Annotated[Principal, allowed(right_of(command), per_site=True)],
         key: IdempotencyKey,
         if_match: IfMatch = None,
     ) -> Response:
@@ -201,7 +185,7 @@ def add_visit_form_route(
 
     post_at_visit.__annotations__["visit"] = visit
     endpoint = taking(post_at_visit, form)
-    add_subject_post(router, path, endpoint, name, "visits", summary, RecordedResponse, COMMAND_RIGHTS[command])
+    add_subject_post(router, path, endpoint, name, "visits", summary, RecordedResponse, right_of(command))
 
 
 def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
@@ -259,10 +243,10 @@ def add_subject_post(
 
 
 def forms_router(protocol: ProtocolDefinition) -> APIRouter:
-    """Every form a site posts: the table above, the visits (whose code is in the path), and each collected form
-    the data dictionary declares."""
+    """Every form a site posts: the typed forms where the data dictionary says, the requests above, the visits
+    (whose code is in the path), and each collected form the data dictionary declares."""
     router = APIRouter()
-    for route in SUBJECT_FORMS:
+    for route in (*posted_forms(protocol.forms), *REQUESTS):
         add_form_route(router, route)
     visits = ", ".join(v.code for v in protocol.schedule.follow_up)
     add_visit_form_route(

@@ -12,7 +12,7 @@ from services.gateway.auth import Principal
 from services.gateway.command_bus import RecordedResponse, submit_command
 from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey
-from shared.contracts.commands import CHANGE_ACCESS, COMMAND_RIGHTS, LOCK_DATABASE
+from shared.contracts.commands import CHANGE_ACCESS, LOCK_DATABASE, right_of
 from shared.contracts.forms import AccessChange, AccessChangeRecord, DatabaseLock
 
 
@@ -26,7 +26,7 @@ def _trial_command(
     async def post(
         request: Request,
         form: BaseModel,
-        caller: Annotated[Principal, allowed(COMMAND_RIGHTS[command])],
+        caller: Annotated[Principal, allowed(right_of(command))],
         key: IdempotencyKey,
     ) -> Response:
         return await submit_command(
@@ -68,6 +68,6 @@ def trial_router() -> APIRouter:
             summary=summary,
             response_model=RecordedResponse,
             responses=problem_responses(401, 403, 409, 413, 422, 503),
-            route_class_override=rights_first(COMMAND_RIGHTS[command], per_site=False),
+            route_class_override=rights_first(right_of(command), per_site=False),
         )
     return router

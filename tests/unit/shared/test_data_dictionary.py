@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from shared.contracts import forms
 from shared.contracts.collected import answers_model
+from shared.contracts.commands import command_subject, right_of
 from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -107,6 +108,19 @@ def test_a_collected_form_names_its_visits_and_findings_domain_and_a_typed_one_n
     raw = DICTIONARY.model_dump()
     raw["forms"]["consent"]["visits"] = ("M1",)
     with pytest.raises(ValueError, match="a form without a model is collected"):
+        DataDictionary.model_validate(raw)
+
+
+def test_a_posted_form_becomes_a_declared_command_and_only_a_typed_form_is_posted_by_its_own_route(
+    tmp_path: Path,
+) -> None:
+    posted = {name: form.posted for name, form in DICTIONARY.forms.items() if form.posted}
+    assert set(posted) == set(DICTIONARY.forms) - {"visit"}, "the visit's route names the visit in its path"
+    for name, posting in posted.items():
+        assert right_of(command_subject(posting.service, posting.action)), name
+    raw = questionnaire_protocol(tmp_path).forms.model_dump()
+    raw["forms"][NAME]["posted"] = DICTIONARY.forms["consent"].model_dump()["posted"]
+    with pytest.raises(ValueError, match="a collected form is posted at its visits"):
         DataDictionary.model_validate(raw)
 
 
