@@ -24,7 +24,7 @@ from shared.contracts.commands import (
     UNLOCK_CASEBOOK,
     VERIFY_FORM,
     ChangeAccess,
-    CommandContext,
+    Command,
     CommandReply,
     LockCasebook,
     LockDatabase,
@@ -74,56 +74,41 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
     router = NatsRouter()
 
     async def on_records(
-        ctx: CommandContext, rule: Callable[[domain.Casebook], Sequence[DomainEvent]], **options: Any
+        command: Command[Any], rule: Callable[..., Sequence[DomainEvent]], **facts: Any
     ) -> CommandReply:
         """Data management works on a subject's records: a subject with none is unknown (404)."""
-        return await runtime.decide_on_subject(ctx, domain.replay, rule, known_subject=True, **options)
+        return await runtime.decide(command, domain.replay, rule, known_subject=True, **facts)
 
     @router.subscriber(OPEN_QUERY, queue=settings.command_queue)
     async def open_query(command: OpenQuery) -> CommandReply:
-        ctx = command.context
         return await on_records(
-            ctx,
-            lambda book: domain.open_query(
-                book, command.form, query_id=uuid5(ctx.command_id, "query"), dictionary=runtime.protocol.forms
-            ),
+            command,
+            domain.open_query,
             result=_query_result,
+            query_id=uuid5(command.context.command_id, "query"),
+            dictionary=runtime.protocol.forms,
         )
 
     @router.subscriber(ANSWER_QUERY, queue=settings.command_queue)
     async def answer_query(command: StepQuery) -> CommandReply:
-        return await on_records(
-            command.context, lambda book: domain.answer_query(book, command.form), result=_query_result
-        )
+        return await on_records(command, domain.answer_query, result=_query_result)
 
     @router.subscriber(CLOSE_QUERY, queue=settings.command_queue)
     async def close_query(command: StepQuery) -> CommandReply:
-        ctx = command.context
-        return await on_records(
-            ctx, lambda book: domain.close_query(book, command.form, caller=ctx), result=_query_result
-        )
+        return await on_records(command, domain.close_query, result=_query_result, caller=command.context)
 
     @router.subscriber(REOPEN_QUERY, queue=settings.command_queue)
     async def reopen_query(command: StepQuery) -> CommandReply:
-        ctx = command.context
-        return await on_records(
-            ctx, lambda book: domain.reopen_query(book, command.form, caller=ctx), result=_query_result
-        )
+        return await on_records(command, domain.reopen_query, result=_query_result, caller=command.context)
 
     @router.subscriber(LOCK_CASEBOOK, queue=settings.command_queue)
     async def lock_casebook(command: LockCasebook) -> CommandReply:
-        return await on_records(command.context, locks.lock_casebook, while_locked=True)
+        return await on_records(command, locks.lock_casebook, while_locked=True)
 
     @router.subscriber(UNLOCK_CASEBOOK, queue=settings.command_queue)
     async def unlock_casebook(command: UnlockCasebook) -> CommandReply:
-        reason = command.form.reason
         database_lock = await runtime.database_lock()
-        return await on_records(
-            command.context,
-            lambda book: locks.unlock_casebook(book, reason=reason, database_lock=database_lock),
-            reason=reason,
-            while_locked=True,
-        )
+        return await on_records(command, locks.unlock_casebook, while_locked=True, database_lock=database_lock)
 
     @router.subscriber(LOCK_DATABASE, queue=settings.command_queue)
     async def lock_database(command: LockDatabase) -> CommandReply:
@@ -154,24 +139,17 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
         site = runtime.protocol.site(ctx.site)
         zone = ZoneInfo(site.time_zone) if site else UTC
         return await on_records(
-            ctx,
-            lambda book: signatures.sign(
-                book,
-                command.form,
-                signer=ctx,
-                site_zone=zone,
-                signature_id=uuid5(ctx.command_id, "signature"),
-                reauthentication=runtime.protocol.signatures.reauthentication,
-            ),
+            command,
+            signatures.sign,
             result=_signature_result,
+            signer=ctx,
+            site_zone=zone,
+            signature_id=uuid5(ctx.command_id, "signature"),
+            reauthentication=runtime.protocol.signatures.reauthentication,
         )
 
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)
     async def verify_form(command: VerifyForm) -> CommandReply:
-        return await on_records(
-            command.context,
-            lambda book: domain.verify_form(book, command.form),
-            result=_verification_result,
-        )
+        return await on_records(command, domain.verify_form, result=_verification_result)
 
     return router

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from services.datamanagement.domain import Casebook, FormNotRecorded, replay
 from shared.contracts.events import CasebookLocked, CasebookUnlocked, DatabaseLocked, DomainEvent, RecordedEvent
+from shared.contracts.forms import CasebookLock, CasebookUnlock
 from shared.contracts.rules import DatabaseIsLocked, ReasonRequired, RuleViolation
 
 
@@ -24,7 +25,7 @@ class CasebooksOpen(RuleViolation):
     rule, title = "database.casebooks_locked", "The database is locked once every casebook is"
 
 
-def lock_casebook(book: Casebook) -> list[DomainEvent]:
+def lock_casebook(book: Casebook, form: CasebookLock) -> list[DomainEvent]:
     """Locked through the subject's last record, once every query on it is closed."""
     if book.locked:
         raise AlreadyLocked("the subject's casebook is locked already")
@@ -36,12 +37,12 @@ def lock_casebook(book: Casebook) -> list[DomainEvent]:
     return [CasebookLocked(through_sequence=book.last_sequence)]
 
 
-def unlock_casebook(book: Casebook, *, reason: str, database_lock: DatabaseLocked | None) -> list[DomainEvent]:
+def unlock_casebook(book: Casebook, form: CasebookUnlock, *, database_lock: DatabaseLocked | None) -> list[DomainEvent]:
     if database_lock is not None:
         raise DatabaseIsLocked(f"the database is locked for analysis through {database_lock.through_sequence}")
     if not book.locked:
         raise NotLocked("the subject's casebook is not locked")
-    if not reason.strip():
+    if not form.reason.strip():
         raise ReasonRequired("say why the locked data must be opened again", field="reason")
     return [CasebookUnlocked()]
 

@@ -17,6 +17,7 @@ from shared.contracts.events import (
     SubjectScreened,
     SubjectWithdrawn,
 )
+from shared.contracts.forms import RandomizationInvalidationForm
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.rules import (
     AlreadyRandomized,
@@ -180,10 +181,15 @@ def close_enrollment(
 
 
 def invalidate(
-    subject_state: SubjectState, *, reason: str, protocol: ProtocolDefinition, site: str, subject: str
+    subject_state: SubjectState,
+    form: RandomizationInvalidationForm,
+    *,
+    protocol: ProtocolDefinition,
+    site: str,
+    subject: str,
 ) -> list[DomainEvent]:
     check_site(protocol, site, subject)
-    if not reason.strip():
+    if not form.reason.strip():
         raise ReasonRequired("say why the randomization is invalid", field="reason")
     randomized = subject_state.randomized
     if randomized is None:

@@ -61,14 +61,9 @@ def build_router(
 
     @router.subscriber(INVALIDATE_RANDOMIZATION, queue=settings.command_queue)
     async def invalidate_randomization(command: InvalidateRandomization) -> CommandReply:
-        ctx, reason = command.context, command.form.reason
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: domain.invalidate(
-                state, reason=reason, protocol=protocol, site=ctx.site, subject=ctx.subject
-            ),
-            reason=reason,
+        ctx = command.context
+        return await runtime.decide(
+            command, domain.replay, domain.invalidate, protocol=protocol, site=ctx.site, subject=ctx.subject
         )
 
     @router.subscriber(EXPORT_ALLOCATION_LIST, queue=settings.command_queue)

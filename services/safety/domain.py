@@ -25,6 +25,7 @@ from shared.contracts.forms import (
     AdverseEventFollowUp,
     AdverseEventForm,
     AdverseEventOutcome,
+    AlertAcknowledgement,
     ProcedureRelationship,
     SeriousnessCriterion,
 )
@@ -344,7 +345,8 @@ def raise_alert(
     return [alert, deviation]
 
 
-def acknowledge(state: SafetyState, alert_id: UUID) -> list[DomainEvent]:
+def acknowledge(state: SafetyState, form: AlertAcknowledgement) -> list[DomainEvent]:
+    alert_id = form.alert_id
     alert = next((a for a in state.alerts_by_ae.values() if a.alert_id == alert_id), None)
     if alert is None:
         raise UnknownAlert(f"no alert {alert_id}", field="alert_id")

@@ -1,5 +1,6 @@
 """Safety command handlers: report and follow up adverse events, acknowledge alerts."""
 
+from typing import Any
 from uuid import uuid5
 
 import structlog
@@ -13,6 +14,7 @@ from shared.contracts.commands import (
     REPORT_ADVERSE_EVENT,
     UPDATE_ADVERSE_EVENT,
     AcknowledgeAlert,
+    Command,
     CommandContext,
     CommandReply,
     Rejection,
@@ -56,44 +58,40 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
     router = NatsRouter()
     protocol = runtime.protocol
 
+    def about(command: Command[Any]) -> dict[str, Any]:
+        """What a safety rule decides with, beside the subject's state and the form: safety information is taken
+        as the site reports it, at the instant it reaches the system."""
+        ctx = command.context
+        return {
+            "protocol": protocol,
+            "site": ctx.site,
+            "subject": ctx.subject,
+            "now": ctx.received_at,
+            "assesses": may(ctx.role, Right.ASSESS_CAUSALITY),
+        }
+
     @router.subscriber(REPORT_ADVERSE_EVENT, queue=settings.command_queue)
     async def report_adverse_event(command: ReportAdverseEvent) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
+        ctx = command.context
+        return await runtime.decide(
+            command,
             domain.replay,
-            lambda state: domain.report(
-                state,
-                form,
-                ae_id=uuid5(ctx.command_id, "adverse-event"),
-                protocol=protocol,
-                site=ctx.site,
-                subject=ctx.subject,
-                now=ctx.received_at,
-                assesses=may(ctx.role, Right.ASSESS_CAUSALITY),
-            ),
+            domain.report,
             result=_adverse_event(protocol, ctx.site),
-            reason=form.reason,
             while_locked=True,
+            **about(command),
+            ae_id=uuid5(ctx.command_id, "adverse-event"),
         )
 
     @router.subscriber(UPDATE_ADVERSE_EVENT, queue=settings.command_queue)
     async def update_adverse_event(command: UpdateAdverseEvent) -> CommandReply:
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
+        return await runtime.decide(
+            command,
             domain.replay,
-            lambda state: domain.follow_up(
-                state,
-                form,
-                protocol=protocol,
-                site=ctx.site,
-                subject=ctx.subject,
-                now=ctx.received_at,
-                assesses=may(ctx.role, Right.ASSESS_CAUSALITY),
-            ),
-            result=_adverse_event(protocol, ctx.site),
+            domain.follow_up,
+            result=_adverse_event(protocol, command.context.site),
             while_locked=True,
+            **about(command),
         )
 
     @router.subscriber(ACKNOWLEDGE_ALERT, queue=settings.command_queue)
@@ -113,12 +111,11 @@ def build_router(runtime: ServiceRuntime, settings: SafetySettings) -> NatsRoute
             return CommandReply(accepted=False, rejection=Rejection.of(domain.UnknownAlert(f"no alert {alert_id}")))
         site, subject = alert.envelope.siteid, alert.envelope.subject
         where: dict[str, object] = {"alert_id": str(alert_id), "site": site, "subject": subject}
-        return await runtime.decide_on_subject(
-            CommandContext(**command.context.model_dump(), site=site, subject=subject),
-            domain.replay,
-            lambda state: domain.acknowledge(state, alert_id),
-            result=lambda _: where,
-            while_locked=True,
+        about_subject: Command[Any] = Command(
+            context=CommandContext(**command.context.model_dump(), site=site, subject=subject), form=command.form
+        )
+        return await runtime.decide(
+            about_subject, domain.replay, domain.acknowledge, result=lambda _: where, while_locked=True
         )
 
     return router

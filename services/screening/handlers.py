@@ -22,7 +22,7 @@ from shared.contracts.commands import (
     WithdrawConsent,
 )
 from shared.contracts.events import DomainEvent, RecordedEvent, SubjectScreened
-from shared.runtime.service import ResultOf, ServiceRuntime
+from shared.runtime.service import ServiceRuntime
 
 Rule = Callable[..., list[DomainEvent]]
 
@@ -36,41 +36,40 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
     router = NatsRouter()
     protocol = runtime.protocol
 
-    async def decide(
-        command: Command[Any], rule: Rule, result: ResultOf | None = None, **facts: object
-    ) -> CommandReply:
-        """Every screening rule decides on the subject's state and form, with the protocol and the site's today;
-        a correction's reason goes in the envelope, where the audit trail shows it."""
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: rule(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx), **facts
-            ),
-            result=result,
-            reason=getattr(form, "reason", None),
-        )
+    def about(command: Command[Any]) -> dict[str, Any]:
+        """What every screening rule decides with, beside the subject's state and the form."""
+        ctx = command.context
+        return {"protocol": protocol, "site": ctx.site, "subject": ctx.subject, "today": runtime.today(ctx)}
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
-        return await decide(command, domain.record_consent, database_lock=await runtime.database_lock())
+        return await runtime.decide(
+            command, domain.replay, domain.record_consent, **about(command), database_lock=await runtime.database_lock()
+        )
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
-        return await decide(command, domain.withdraw_consent)
+        return await runtime.decide(command, domain.replay, domain.withdraw_consent, **about(command))
 
     @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
     async def decline_consent(command: DeclineConsent) -> CommandReply:
-        return await decide(command, domain.decline_consent, database_lock=await runtime.database_lock())
+        return await runtime.decide(
+            command,
+            domain.replay,
+            domain.decline_consent,
+            **about(command),
+            database_lock=await runtime.database_lock(),
+        )
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
         ctx = command.context
-        return await decide(
+        return await runtime.decide(
             command,
+            domain.replay,
             domain.screen,
-            _screening_result,
+            result=_screening_result,
+            **about(command),
             deviation_id=uuid5(ctx.command_id, "deviation"),
             judges=may(ctx.role, Right.JUDGE_ELIGIBILITY),
         )

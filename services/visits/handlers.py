@@ -38,18 +38,10 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
     if missing := collected.unruled(protocol.forms):
         raise collected.UndecidableForm(f"collected forms' conditions or rules without their counterpart: {missing}")
 
-    async def decide(command: Command[Any], rule: Rule, **facts: object) -> CommandReply:
-        """Every visits rule decides on the subject's state and form, with the protocol and the site's today; a
-        correction's reason travels in the envelope, where the audit trail shows it."""
-        ctx, form = command.context, command.form
-        return await runtime.decide_on_subject(
-            ctx,
-            domain.replay,
-            lambda state: rule(
-                state, form, protocol=protocol, site=ctx.site, subject=ctx.subject, today=runtime.today(ctx), **facts
-            ),
-            reason=form.reason,
-        )
+    def about(command: Command[Any]) -> dict[str, Any]:
+        """What every visits rule decides with, beside the subject's state and the form."""
+        ctx = command.context
+        return {"protocol": protocol, "site": ctx.site, "subject": ctx.subject, "today": runtime.today(ctx)}
 
     def deviation_ids(command: Command[Any]) -> Callable[[str], UUID]:
         """Surgery and visits are recorded as they happened, with the deviations they imply: one id per code."""
@@ -57,19 +49,23 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
 
     @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
     async def record_procedure(command: RecordProcedure) -> CommandReply:
-        return await decide(command, domain.record_procedure, deviation_ids=deviation_ids(command))
+        return await runtime.decide(
+            command, domain.replay, domain.record_procedure, **about(command), deviation_ids=deviation_ids(command)
+        )
 
     @router.subscriber(RECORD_VISIT, queue=settings.command_queue)
     async def record_visit(command: RecordVisit) -> CommandReply:
-        return await decide(command, domain.record_visit, deviation_ids=deviation_ids(command))
+        return await runtime.decide(
+            command, domain.replay, domain.record_visit, **about(command), deviation_ids=deviation_ids(command)
+        )
 
     @router.subscriber(RECORD_FORM, queue=settings.command_queue)
     async def record_form(command: RecordForm) -> CommandReply:
-        return await decide(command, collected.record_form)
+        return await runtime.decide(command, domain.replay, collected.record_form, **about(command))
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:
-        return await decide(command, domain.withdraw)
+        return await runtime.decide(command, domain.replay, domain.withdraw, **about(command))
 
     return router
 

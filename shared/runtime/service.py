@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.contracts.casebook import refuse_if_locked
-from shared.contracts.commands import ActorContext, CommandContext, CommandReply, Rejection
+from shared.contracts.commands import ActorContext, Command, CommandContext, CommandReply, Rejection
 from shared.contracts.events import DatabaseLocked, DomainEvent, EventMetadata, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation, UnknownSubject
@@ -210,6 +210,31 @@ class ServiceRuntime:
             protocol_version=self.protocol.version,
             causation_id=str(ctx.command_id),
             reason=reason,
+        )
+
+    async def decide(
+        self,
+        command: Command[Any],
+        replay: Callable[[Sequence[RecordedEvent]], S],
+        rule: Callable[..., Sequence[DomainEvent]],
+        *,
+        result: ResultOf | None = None,
+        while_locked: bool = False,
+        known_subject: bool = False,
+        **facts: object,
+    ) -> CommandReply:
+        """The one shape of every command about one subject: load its history, replay it into the service's
+        state, let one domain rule decide on that state and the form (`rule(state, form, **facts)`), append what
+        it decides. A correction's reason travels in the envelope, where the audit trail shows it."""
+        form = command.form
+        return await self.decide_on_subject(
+            command.context,
+            replay,
+            lambda state: rule(state, form, **facts),
+            result=result,
+            reason=getattr(form, "reason", None),
+            while_locked=while_locked,
+            known_subject=known_subject,
         )
 
     async def decide_on_subject(

@@ -21,7 +21,7 @@ from shared.contracts.events import (
     QueryOpened,
     RecordedEvent,
 )
-from shared.contracts.forms import FormVerificationRecord, QueryOpening, QueryStep
+from shared.contracts.forms import CasebookLock, CasebookUnlock, FormVerificationRecord, QueryOpening, QueryStep
 from shared.contracts.rules import (
     CasebookIsLocked,
     DatabaseIsLocked,
@@ -277,31 +277,34 @@ def test_no_sequence_of_actions_closes_a_query_without_its_opener_or_verifies_a_
 
 def test_a_casebook_is_locked_through_its_last_record_once_every_query_is_closed() -> None:
     with pytest.raises(domain.FormNotRecorded):
-        locks.lock_casebook(Casebook().state)
+        locks.lock_casebook(Casebook().state, CasebookLock())
     book = with_query()
     with pytest.raises(locks.QueriesOpen) as refused:
-        locks.lock_casebook(book.state)
+        locks.lock_casebook(book.state, CasebookLock())
     assert "screening" in refused.value.detail
     book.record(MONITOR, *domain.close_query(book.state, step(), caller=caller(MONITOR)))
-    [lock] = locks.lock_casebook(book.state)
+    [lock] = locks.lock_casebook(book.state, CasebookLock())
     assert lock == CasebookLocked(through_sequence=book.history[-1].sequence)
     book.record(DATA_MANAGER, lock)
     assert locked(book.history) == lock
     with pytest.raises(locks.AlreadyLocked):
-        locks.lock_casebook(book.state)
+        locks.lock_casebook(book.state, CasebookLock())
 
 
 def test_a_locked_casebook_refuses_entry_until_unlocked_with_a_reason() -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     with pytest.raises(locks.NotLocked):
-        locks.unlock_casebook(book.state, reason="nothing to open", database_lock=None)
-    book.record(DATA_MANAGER, *locks.lock_casebook(book.state))
+        locks.unlock_casebook(book.state, CasebookUnlock(reason="nothing to open here"), database_lock=None)
+    book.record(DATA_MANAGER, *locks.lock_casebook(book.state, CasebookLock()))
     with pytest.raises(CasebookIsLocked) as refused:
         refuse_if_locked(book.history)
     assert refused.value.kind is Refusal.LOCKED
     with pytest.raises(ReasonRequired):
-        locks.unlock_casebook(book.state, reason="  ", database_lock=None)
-    book.record(DATA_MANAGER, *locks.unlock_casebook(book.state, reason="a query after the lock", database_lock=None))
+        locks.unlock_casebook(book.state, CasebookUnlock.model_construct(reason="  "), database_lock=None)
+    book.record(
+        DATA_MANAGER,
+        *locks.unlock_casebook(book.state, CasebookUnlock(reason="a query after the lock"), database_lock=None),
+    )
     refuse_if_locked(book.history)
     assert locked(book.history) is None
 
@@ -336,8 +339,10 @@ def test_the_database_is_locked_once_and_only_when_every_casebook_is() -> None:
 
 def test_no_casebook_is_unlocked_once_the_database_is_locked() -> None:
     book = Casebook((SITE, CONSENT))
-    book.record(DATA_MANAGER, *locks.lock_casebook(book.state))
+    book.record(DATA_MANAGER, *locks.lock_casebook(book.state, CasebookLock()))
     with pytest.raises(DatabaseIsLocked):
         locks.unlock_casebook(
-            book.state, reason="late query", database_lock=DatabaseLocked(through_sequence=9, subjects=1)
+            book.state,
+            CasebookUnlock(reason="a late query on M6"),
+            database_lock=DatabaseLocked(through_sequence=9, subjects=1),
         )

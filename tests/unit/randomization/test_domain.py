@@ -22,7 +22,7 @@ from shared.contracts.events import (
     SubjectRandomized,
     SubjectScreened,
 )
-from shared.contracts.forms import ScreeningForm
+from shared.contracts.forms import RandomizationInvalidationForm, ScreeningForm
 from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.unit.history import given
@@ -137,7 +137,13 @@ def test_invalidation_marks_the_allocation_once_and_needs_a_reason() -> None:
 
     def invalidate(events: list[DomainEvent], reason: str = "wrong subject randomized") -> list[DomainEvent]:
         state = domain.replay(given(events))
-        return domain.invalidate(state, reason=reason, protocol=PROTOCOL, site="NFH", subject="NFH-007")
+        return domain.invalidate(
+            state,
+            RandomizationInvalidationForm.model_construct(reason=reason),
+            protocol=PROTOCOL,
+            site="NFH",
+            subject="NFH-007",
+        )
 
     [event] = invalidate(history)
     assert event == RandomizationInvalidated(randomization_number=1, arm=allocated(1).arm)

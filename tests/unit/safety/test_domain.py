@@ -19,7 +19,7 @@ from shared.contracts.events import (
     SeriousAdverseEventAlertEscalated,
     SeriousAdverseEventAlertRaised,
 )
-from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, SeriousnessCriterion
+from shared.contracts.forms import AdverseEventFollowUp, AdverseEventForm, AlertAcknowledgement, SeriousnessCriterion
 from shared.contracts.protocol import load_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.unit.history import given
@@ -221,13 +221,17 @@ def test_acknowledging_is_once_and_unknown_alerts_are_refused() -> None:
     serious = report(FORM.model_copy(update=DEATH))
     [alert] = alert_for([CONSENT, serious])
     assert isinstance(alert, SeriousAdverseEventAlertRaised)
-    [ack] = domain.acknowledge(domain.replay(given([CONSENT, serious, alert])), alert.alert_id)
+    [ack] = domain.acknowledge(
+        domain.replay(given([CONSENT, serious, alert])), AlertAcknowledgement(alert_id=alert.alert_id)
+    )
     assert ack == SeriousAdverseEventAcknowledged(alert_id=alert.alert_id, ae_id=AE_ID)
     with pytest.raises(rules.RecordedBefore) as again:
-        domain.acknowledge(domain.replay(given([CONSENT, serious, alert, ack])), alert.alert_id)
+        domain.acknowledge(
+            domain.replay(given([CONSENT, serious, alert, ack])), AlertAcknowledgement(alert_id=alert.alert_id)
+        )
     assert again.value.fact == ack
     with pytest.raises(domain.UnknownAlert):
-        domain.acknowledge(domain.replay(given([CONSENT])), alert.alert_id)
+        domain.acknowledge(domain.replay(given([CONSENT])), AlertAcknowledgement(alert_id=alert.alert_id))
 
 
 def test_escalation_is_due_at_each_whole_interval_not_before_and_not_twice() -> None:
