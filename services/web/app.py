@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.web.gateway import Gateway, GatewayProblem
+from services.web.i18n import language
 from services.web.pages import Pages, SignInNeeded
 from services.web.routes import account, desks, sites, subject
 from services.web.session import Cookies
@@ -76,7 +77,9 @@ def create_app(settings: WebSettings) -> FastAPI:
             cookies.forget(response)
             return response
         session = cookies.session(request)
-        return pages.page(request, "message.html", session, status=exc.status, title="problem", detail=str(exc))
+        return pages.page(
+            request, "message.html", session, status=exc.status, title="problem", detail=exc.said(language(request))
+        )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

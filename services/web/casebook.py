@@ -52,7 +52,7 @@ def correcting(
     declared = dictionary.casebook_form(form_name)
     found = next((f for f in forms.values() if f.form == declared), None)
     if found is None or not dictionary.forms[found.form].corrections:
-        raise GatewayProblem(404, {"detail": f"the {form_name} form is not corrected here"})
+        raise GatewayProblem.of(404, "not-found", f"the {form_name} form is not corrected here")
     return found, {"visit": form_name.rpartition("-")[2]} if "{visit}" in found.path else {}
 
 
@@ -107,24 +107,40 @@ def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
     return f"{title} {form_name.rpartition('-')[2] if at_visit else form_name.removeprefix('ae-')[:8]}"
 
 
+def item_labels(dictionary: DataDictionary, form_name: str, lang: str) -> dict[str, str]:
+    """Each item of a casebook form by its dotted path, as its question in the page's language (a group's items
+    under the group's); the groups themselves are left out."""
+    declared = dictionary.casebook_form(form_name)
+    if declared is None:
+        return {}
+    labels: dict[str, str] = {}
+    groups = set()
+    for path, item in walk(dictionary.forms[declared].items):
+        parent, _, _ = path.rpartition(".")
+        labels[path] = f"{labels[parent]} › {item.label.in_(lang)}" if parent else item.label.in_(lang)
+        if item.type is ItemType.GROUP:
+            groups.add(path)
+    return {path: label for path, label in labels.items() if path not in groups}
+
+
+def item_title(dictionary: DataDictionary, form_name: str, path: str, lang: str) -> str:
+    """An item of a casebook form as staff name it (a query's target): its question, else its path."""
+    return item_labels(dictionary, form_name, lang).get(path, path)
+
+
 def query_targets(
     dictionary: DataDictionary, form_names: list[str], lang: str
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """What a query may be raised on, picked and never typed: each form of the casebook, and each of its items by
-    its question in the page's language (a group's items under the group's), as `form|item` values."""
-    targets = []
-    for form_name in form_names:
-        declared = dictionary.casebook_form(form_name)
-        items: list[tuple[str, str]] = [(f"{form_name}|", form_title(dictionary, form_name, lang))]
-        if declared is not None:
-            labels: dict[str, str] = {}
-            for path, item in walk(dictionary.forms[declared].items):
-                parent, _, _ = path.rpartition(".")
-                labels[path] = f"{labels[parent]} › {item.label.in_(lang)}" if parent else item.label.in_(lang)
-                if item.type is not ItemType.GROUP:
-                    items.append((f"{form_name}|{path}", labels[path]))
-        targets.append((form_name, items))
-    return targets
+    its question in the page's language, as `form|item` values."""
+    return [
+        (
+            form_name,
+            [(f"{form_name}|", form_title(dictionary, form_name, lang))]
+            + [(f"{form_name}|{path}", label) for path, label in item_labels(dictionary, form_name, lang).items()],
+        )
+        for form_name in form_names
+    ]
 
 
 def shown_values(

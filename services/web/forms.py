@@ -33,6 +33,9 @@ class Field:
     low: float | None = None
     high: float | None = None
     low_exclusive: bool = False
+    # A text's length, from the schema.
+    shortest: int | None = None
+    longest: int | None = None
 
     def label_in(self, lang: str) -> str:
         return self.labels.get(lang) or self.label
@@ -102,6 +105,8 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
                 low=(number or {}).get("minimum", (number or {}).get("exclusiveMinimum")),
                 high=(number or {}).get("maximum"),
                 low_exclusive="exclusiveMinimum" in (number or {}),
+                shortest=simple.get("minLength"),
+                longest=simple.get("maxLength"),
             )
         )
     return tuple(found)
@@ -141,6 +146,7 @@ NUMBER_RULES = frozenset(
         "value_error",
     }
 )
+CHOICE_RULES = frozenset({"enum", "literal_error", "bool_parsing", "bool_type", "list_type"})
 DATE_RULES = frozenset(
     {"date_parsing", "date_from_datetime_parsing", "date_type", "greater_than_equal", "less_than_equal"}
 )
@@ -158,9 +164,15 @@ def explained(spec: Field, rule: str, message: str, t: Callable[[str], str]) -> 
         return words.format(low=_plain(spec.low), high=_plain(spec.high), unit=spec.unit).replace("  ", " ")
     if spec.kind == "date" and rule in DATE_RULES:
         return t("rule_date")
-    if spec.kind == "choice" and rule in ("enum", "literal_error"):
+    if spec.kind in ("choice", "choices", "boolean") and rule in CHOICE_RULES:
         return t("rule_choice")
-    return message
+    if spec.kind == "datetime" and rule.startswith(("datetime", "timezone")):
+        return t("rule_datetime")
+    if rule in ("string_too_short", "string_too_long") and spec.longest is not None:
+        return t("rule_length").format(low=spec.shortest or 1, high=spec.longest)
+    if rule == "string_pattern_mismatch":
+        return t("rule_pattern")
+    return t("rule_other").format(message=message)
 
 
 def _plain(number: float) -> str:

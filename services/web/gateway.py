@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from services.web.problems import PROBLEMS, said
 from services.web.session import Session
 
 
@@ -24,18 +25,23 @@ class GatewayProblem(Exception):
             for error in self.problem.get("errors") or ()
         }
 
-    @property
-    def by_field(self) -> dict[str, str]:
-        """Messages by the form's field path (`weight_kg`, `serology.hiv`); the rest under ""."""
+    @classmethod
+    def of(cls, status: int, kind: str, detail: str) -> "GatewayProblem":
+        """A problem this app finds itself, typed like the gateway's so a page words it the same way."""
+        return cls(status, {"type": PROBLEMS + kind, "status": status, "detail": detail})
+
+    def messages(self, language: str) -> dict[str, str]:
+        """What to say by the form's field path (`weight_kg`, `serology.hiv`), the rest under "": each refused
+        item's message (which the page words by its rule, `rules_by_field`), or the trial rule refused, in the
+        page's language."""
         messages: dict[str, str] = {}
         for error in self.problem.get("errors") or ():
             field = str(error.get("field", "")).removeprefix("body.").removeprefix("body")
             messages.setdefault(field, str(error.get("message", "")))
-        if not messages:
-            field = str(self.problem.get("field") or "")
-            rule = self.problem.get("rule")
-            messages[field] = f"{self.problem.get('detail', '')}" + (f" ({rule})" if rule else "")
-        return messages
+        return messages or {str(self.problem.get("field") or ""): self.said(language)}
+
+    def said(self, language: str) -> str:
+        return said(self.problem, language)
 
 
 class Gateway:

@@ -2,9 +2,16 @@
 person chose one. A form's items speak with the data dictionary's words (the schema's `x-label`, `x-hint`,
 `x-codes`), in the page's language."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from fastapi import Request
+
+from services.web.problems import RULES, TYPES
+from shared.contracts.access import Role
+from shared.contracts.dictionary import Translated, walk
+from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.datamanagement import SdvStatus, SignatureStatus
+from shared.readmodels.states import QueryState, SubjectState, VisitStatus
 
 LANGUAGES = ("en", "zh")
 LANGUAGE_COOKIE = "trial_lang"
@@ -50,6 +57,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "rule_number": ("A number.", "请填写数字。"),
     "rule_date": ("A date: year-month-day, from 1900 to 2199.", "请填写日期（年-月-日），1900年至2199年之间。"),
     "rule_choice": ("Pick one of the choices.", "请从选项中选择。"),
+    "rule_datetime": (
+        "A date and a time, e.g. 2026-12-07 08:30.",
+        "请填写日期和时间，例如2026-12-07 08:30。",
+    ),
+    "rule_length": ("From {low} to {high} characters.", "请填写{low}至{high}个字符。"),
+    "rule_pattern": ("Not written as this item takes it: see its hint.", "格式不符合要求：请参阅该项说明。"),
+    "rule_other": ("Not accepted: {message}", "此项未被接受，请检查后重新填写。"),
     "criterion_passes": ("Passes", "符合"),
     "criterion_fails": ("Fails", "不符合"),
     "criterion_missing": ("Not answered: waits for an answer", "未填写：等待回答"),
@@ -137,6 +151,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_known": ("Not known", "未知"),
     "none": ("None", "无"),
     "never": ("Never", "从未"),
+    "query_open": ("Open", "待回复"),
+    "query_answered": ("Answered", "已回复"),
+    "query_closed": ("Closed", "已关闭"),
+    "query_reopened": ("Re-opened", "已重新打开"),
+    "step_opened": ("Opened", "提出"),
+    "step_answered": ("Answered", "回复"),
+    "step_closed": ("Closed", "关闭"),
+    "step_reopened": ("Re-opened", "重新打开"),
+    "signature_eligibility": ("Eligibility", "入组资格"),
+    "signature_casebook": ("Casebook", "病例报告表"),
+    "signature_valid": ("valid", "有效"),
+    "signature_invalidated_by_change": ("invalidated by a later change", "因后续更改而失效"),
     "sdv_not_verified": ("Not verified", "未核查"),
     "sdv_verified": ("Verified", "已核查"),
     "sdv_changed_since_verification": ("Changed since verified", "核查后已更改"),
@@ -182,3 +208,28 @@ def translator(lang: str) -> Callable[..., str]:
         return found[index] if found else (fallback if fallback is not None else key)
 
     return t
+
+
+def english_catalogue(protocol: ProtocolDefinition) -> frozenset[str]:
+    """Every English word and sentence a page may show that has its own Simplified Chinese: the app's, the
+    protocol's (criteria, visits), the data dictionary's, the rule messages; and the codes of states, outcomes
+    and roles, which a page never shows raw. A Chinese page holding one of them is not translated."""
+    return frozenset(text for text in _english(protocol) if any(c.isalpha() for c in text))
+
+
+def _english(protocol: ProtocolDefinition) -> Iterator[str]:
+    for catalogue in (TEXT, RULES, TYPES):
+        yield from (en for en, zh in catalogue.values() if en != zh and "{" not in en)
+    for c in protocol.eligibility.criteria.values():
+        yield from (en for en, zh in ((c.label, c.label_zh), (c.text, c.text_zh)) if en != zh)
+    yield from (visit.name for visit in protocol.schedule.follow_up if visit.name != visit.name_zh)
+    dictionary = protocol.forms
+    words: list[Translated | None] = [form.title for form in dictionary.forms.values()]
+    for form in dictionary.forms.values():
+        for _, item in walk(form.items):
+            words += [item.label, item.hint]
+    words += [code.decode for codes in dictionary.code_lists.values() for code in codes]
+    yield from (w.en for w in words if w is not None and w.en != w.zh)
+    for codes in (SubjectState, VisitStatus, QueryState, SdvStatus, SignatureStatus, Role):
+        yield from (str(code) for code in codes)
+    yield from ("met", "not_met", "missing")

@@ -12,7 +12,15 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.web.casebook import SKIPPED, CasebookForm, casebook_forms, due_forms, form_title, query_targets
+from services.web.casebook import (
+    SKIPPED,
+    CasebookForm,
+    casebook_forms,
+    due_forms,
+    form_title,
+    item_title,
+    query_targets,
+)
 from services.web.forms import Field, FormPage, explained, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import LANGUAGES, language, translator
@@ -60,6 +68,8 @@ class Pages:
                 "protocol": self.protocol,
                 "local": self.site_time,
                 "form_title": functools.partial(form_title, self.protocol.forms),
+                "item_title": functools.partial(item_title, self.protocol.forms),
+                "criteria": self.protocol.eligibility.criteria,
                 **context,
             },
             status_code=status,
@@ -77,7 +87,7 @@ class Pages:
     async def checked_form(self, request: Request, session: Session) -> Any:
         form = await request.form()
         if not session.csrf_matches(str(form.get("csrf", ""))):
-            raise GatewayProblem(403, {"detail": "the form is stale or not from this app: open it again"})
+            raise GatewayProblem.of(403, "stale-form", "the form is stale or not from this app: open it again")
         return form
 
     @staticmethod
@@ -94,7 +104,7 @@ class Pages:
     async def casebook_form(self, request: Request, operation: str) -> CasebookForm:
         found = (await self.casebook_forms(request)).get(operation)
         if found is None:
-            raise GatewayProblem(404, {"detail": f"no form {operation}"})
+            raise GatewayProblem.of(404, "not-found", f"no form {operation}")
         return found
 
     async def form_fields(self, request: Request, session: Session, operation: str) -> tuple[Field, ...]:

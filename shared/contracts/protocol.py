@@ -88,6 +88,14 @@ class Criterion(_Strict):
 
     label: str = Field(min_length=1, max_length=40, description="short name (SDTM IETEST: at most 40 characters)")
     text: str = Field(min_length=1)
+    label_zh: str = Field(min_length=1, description="the short name in Simplified Chinese")
+    text_zh: str = Field(min_length=1, description="the wording in Simplified Chinese")
+
+    def label_in(self, language: str) -> str:
+        return self.label_zh if language == "zh" else self.label
+
+    def text_in(self, language: str) -> str:
+        return self.text_zh if language == "zh" else self.text
 
 
 class HairLossDuration(Criterion):
@@ -177,10 +185,14 @@ class Eligibility(_Strict):
         return (*Inclusion.model_fields, *Exclusion.model_fields)
 
     @property
+    def criteria(self) -> dict[str, Criterion]:
+        """Every criterion by its code, in the protocol's order."""
+        return {**dict(self.inclusion), **dict(self.exclusion)}
+
+    @property
     def labels(self) -> dict[str, str]:
         """Every criterion's short name by its code."""
-        criteria: dict[str, Criterion] = {**dict(self.inclusion), **dict(self.exclusion)}
-        return {code: criterion.label for code, criterion in criteria.items()}
+        return {code: criterion.label for code, criterion in self.criteria.items()}
 
 
 class DayRange(_Strict):
@@ -191,6 +203,7 @@ class DayRange(_Strict):
 class FollowUpVisit(_Strict):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,4}$")
     name: str
+    name_zh: str = Field(min_length=1, description="the name in Simplified Chinese")
     target_day: int = Field(gt=0)
     window_days: int = Field(ge=0)
     primary_endpoint: bool = False

@@ -155,7 +155,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     await fill(coordinator, {"weight_kg": "57", "reason": "weighed again: 57 kg"})
     await submit(coordinator, "/forms/screening/correction")
     assert await coordinator.inner_text("#eligible") == "Yes"
-    assert "invalidated_by_change" in await coordinator.inner_text("#signatures")
+    assert "invalidated by a later change" in await coordinator.inner_text("#signatures")
 
 
 async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(

@@ -25,7 +25,7 @@ async def worklist(request: Request, pages: PagesOf, site: str | None = None) ->
     query not closed."""
     session = pages.signed_in(request)
     if site is not None and pages.protocol.site(site) is None:
-        raise GatewayProblem(404, {"detail": f"no site {site} in the protocol"})
+        raise GatewayProblem.of(404, "not-found", f"no site {site} in the protocol")
     at_site = {"site": site} if site else {}
     forms = await request.app.state.gateway.get(session, "/v1/reports/sdv-worklist.json", **at_site)
     queries = (await request.app.state.gateway.get(session, "/v1/reports/queries.json"))["open"]
@@ -59,7 +59,7 @@ async def report_table(request: Request, pages: PagesOf, path: str) -> Response:
     session = pages.signed_in(request)
     titles = dict(REPORTS)
     if not path.endswith(".json") or path not in titles:
-        raise GatewayProblem(404, {"detail": f"no report {path}"})
+        raise GatewayProblem.of(404, "not-found", f"no report {path}")
     report = await request.app.state.gateway.get(session, f"/v1/reports/{path}")
     tables, values = report_tables(report)
     return pages.page(
@@ -90,7 +90,7 @@ def shown(value: Any) -> str:
 async def report_file(request: Request, pages: PagesOf, path: str) -> Response:
     session = pages.signed_in(request)
     if path not in {p for p, _ in (*PICTURES, *REPORTS, *exports(pages.protocol.forms))}:
-        raise GatewayProblem(404, {"detail": f"no report {path}"})
+        raise GatewayProblem.of(404, "not-found", f"no report {path}")
     served = await request.app.state.gateway.file(session, f"/v1/reports/{path}")
     kept = {k: v for k, v in served.headers.items() if k.lower() in ("content-disposition", "database-lock-sequence")}
     return Response(served.content, media_type=served.headers.get("content-type"), headers=kept)

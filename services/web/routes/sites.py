@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from services.web.forms import parsed
 from services.web.gateway import Gateway, GatewayProblem
+from services.web.i18n import language
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
 
@@ -39,9 +40,9 @@ async def new_subject(request: Request, pages: PagesOf, site: str) -> Response:
             session, f"/v1/sites/{site}/subjects/{subject}/consent", body, key=str(form.get("key"))
         )
     except GatewayProblem as problem:
-        errors = problem.by_field
+        errors = problem.messages(language(request))
         if "subject" in str(problem.problem.get("field") or "") or problem.status == 404:
-            errors = {"subject_id": str(problem)}
+            errors = {"subject_id": problem.said(language(request))}
         consent = await pages.form_page(
             request, session, "record_consent", f"/sites/{site}/subjects", body, errors, problem.rules_by_field
         )

@@ -35,7 +35,7 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     casebook_form = await pages.casebook_form(request, operation)
     visit = str(form.get("visit", ""))
     if "{visit}" in casebook_form.path and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
-        raise GatewayProblem(404, {"detail": f"no visit {visit!r} in the protocol's schedule"})
+        raise GatewayProblem.of(404, "not-found", f"no visit {visit!r} in the protocol's schedule")
     path = casebook_form.path.format(visit=visit)
     specs = await pages.form_fields(request, session, operation)
     taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
@@ -47,7 +47,7 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     except GatewayProblem as problem:
         action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
         posted = await pages.form_page(
-            request, session, operation, action, body, problem.by_field, problem.rules_by_field
+            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )
         posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
         return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
@@ -97,7 +97,7 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
     except GatewayProblem as problem:
         action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
         shown = await pages.form_page(
-            request, session, operation, action, body, problem.by_field, problem.rules_by_field
+            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )
         shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
         return pages.page(
@@ -126,7 +126,7 @@ async def casebook_step(request: Request, pages: PagesOf, site: str, subject: st
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
     if f"casebook/{step}" not in CASEBOOK_STEPS:
-        raise GatewayProblem(404, {"detail": f"no casebook step {step!r}"})
+        raise GatewayProblem.of(404, "not-found", f"no casebook step {step!r}")
     body = {"reason": str(form.get("reason", "")).strip()} if step == "unlock" else {}
     answer = await request.app.state.gateway.post(
         session, f"/v1/sites/{site}/subjects/{subject}/casebook/{step}", body, key=str(form.get("key"))
@@ -155,7 +155,7 @@ async def query_step(
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
     if step not in ("answer", "close", "reopen"):
-        raise GatewayProblem(404, {"detail": f"no step {step!r} of a query"})
+        raise GatewayProblem.of(404, "not-found", f"no step {step!r} of a query")
     answer = await request.app.state.gateway.post(
         session,
         f"/v1/sites/{site}/subjects/{subject}/queries/{query}/{step}",

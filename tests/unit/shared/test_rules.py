@@ -8,6 +8,7 @@ from shared.contracts.rules import RuleViolation
 # Every module that defines rule errors.
 DOMAINS = [
     *(f"services.{service}.domain" for service in ("screening", "randomization", "visits", "safety")),
+    "services.visits.collected",
     *(f"services.datamanagement.{rules}" for rules in ("domain", "locks", "signatures", "access")),
 ]
 

