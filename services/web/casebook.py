@@ -107,6 +107,12 @@ def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
     return f"{title} {form_name.rpartition('-')[2] if at_visit else form_name.removeprefix('ae-')[:8]}"
 
 
+def event_title(dictionary: DataDictionary, event_type: str, lang: str, t: Callable[..., str]) -> str:
+    """What a fact was, as staff say it: the title of the form it records, else its own word (`event_<type>`)."""
+    form = dictionary.form_recorded_by(event_type)
+    return dictionary.forms[form].title.in_(lang) if form else t(f"event_{event_type}", event_type)
+
+
 def item_labels(dictionary: DataDictionary, form_name: str, lang: str) -> dict[str, str]:
     """Each item of a casebook form by its dotted path, as its question in the page's language (a group's items
     under the group's); the groups themselves are left out."""

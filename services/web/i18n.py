@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 from fastapi import Request
 
+from services.reporting.reports.endpoints import ASSESSMENTS
+from services.reporting.reports.index import COLUMNS, PICTURES, REPORTS, exports
 from services.web.problems import RULES, TYPES
 from shared.contracts.access import Role
 from shared.contracts.dictionary import Translated, walk
@@ -138,6 +140,15 @@ TEXT: dict[str, tuple[str, str]] = {
         "报告页：主要终点、质疑及源数据核查表",
     ),
     "exports": ("Exports", "数据导出"),
+    "report_page_title": ("The primary endpoint and the data-management tables", "主要终点及数据管理报表"),
+    "primary_endpoint": ("Primary endpoint", "主要终点"),
+    "too_few_to_compare": ("Too few subjects to compare", "受试者过少，无法比较"),
+    "data_management": ("Data management", "数据管理"),
+    "queries_by_site": ("Open queries by site, form and days open", "按中心、表单及开放天数统计的未关闭质疑"),
+    "sdv_by_site": ("Source data verification by site", "各中心源数据核查"),
+    "pictures": ("Pictures", "图表"),
+    "site": ("Site", "中心"),
+    "sites": ("Sites", "中心"),
     "database_lock": ("Lock the database for analysis", "锁定数据库以供分析"),
     "database_lock_text": (
         "Once every casebook is locked: the exports are then made as of the lock.",
@@ -151,6 +162,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_known": ("Not known", "未知"),
     "none": ("None", "无"),
     "never": ("Never", "从未"),
+    # What a subject's last change was, where no form records it (a form's record says its form's title).
+    "event_SubjectRandomized": ("Randomized", "随机分组"),
+    "event_RandomizationInvalidated": ("Randomization invalidated", "随机分组作废"),
+    "event_SubjectCompletedStudy": ("Completed the study", "完成研究"),
+    "age_over 30": ("over 30", "30天以上"),
     "query_open": ("Open", "待回复"),
     "query_answered": ("Answered", "已回复"),
     "query_closed": ("Closed", "已关闭"),
@@ -182,6 +198,19 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "back": ("Back", "返回"),
     "site_time": ("Dates are the site's, in its time zone", "日期均为研究中心当地日期"),
+}
+
+
+# A report's columns whose values are codes, and the prefixes of their words above.
+CODED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "state": ("state_", "query_"),
+    "step": ("step_",),
+    "sdv": ("sdv_",),
+    "status": ("visit_", "signature_"),
+    "actor_role": ("role_",),
+    "kind": ("signature_",),
+    "age": ("age_",),
+    "event_type": ("event_",),
 }
 
 
@@ -225,6 +254,8 @@ def _english(protocol: ProtocolDefinition) -> Iterator[str]:
     yield from (visit.name for visit in protocol.schedule.follow_up if visit.name != visit.name_zh)
     dictionary = protocol.forms
     words: list[Translated | None] = [form.title for form in dictionary.forms.values()]
+    words += [title for _, title in (*PICTURES, *REPORTS, *exports(dictionary))] + list(COLUMNS.values())
+    yield from (a.param for a in ASSESSMENTS)
     for form in dictionary.forms.values():
         for _, item in walk(form.items):
             words += [item.label, item.hint]

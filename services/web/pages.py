@@ -2,7 +2,9 @@
 casebook's forms from the gateway's schemas, and the casebook page itself (`app.state.pages`, `PagesOf` in routes)."""
 
 import functools
+import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,13 +19,14 @@ from services.web.casebook import (
     CasebookForm,
     casebook_forms,
     due_forms,
+    event_title,
     form_title,
     item_title,
     query_targets,
 )
 from services.web.forms import Field, FormPage, explained, fields, filled
 from services.web.gateway import GatewayProblem
-from services.web.i18n import LANGUAGES, language, translator
+from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, language, translator
 from services.web.session import Cookies, Session
 from shared.contracts.access import Right, may
 from shared.contracts.protocol import ProtocolDefinition
@@ -69,6 +72,7 @@ class Pages:
                 "local": self.site_time,
                 "form_title": functools.partial(form_title, self.protocol.forms),
                 "item_title": functools.partial(item_title, self.protocol.forms),
+                "event_title": functools.partial(event_title, self.protocol.forms, t=translator(lang)),
                 "criteria": self.protocol.eligibility.criteria,
                 **context,
             },
@@ -77,6 +81,27 @@ class Pages:
         # Pages show one person's data: never kept by a shared cache or the browser's history cache.
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    def cell(self, lang: str) -> Callable[[str, Any], str]:
+        """How a report's value reads in the page's language: a form by its title, a state, a role or a status by
+        its word (`CODED_COLUMNS`), anything else as it is (a list or a record as JSON)."""
+        t = translator(lang)
+
+        def said(column: str, value: Any) -> str:
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                return json.dumps(value, ensure_ascii=False)
+            if column in ("form", "form_kind"):
+                return form_title(self.protocol.forms, value, lang)
+            if column == "event_type":
+                return event_title(self.protocol.forms, value, lang, t)
+            for prefix in CODED_COLUMNS.get(column, ()):
+                if f"{prefix}{value}" in TEXT:
+                    return t(f"{prefix}{value}")
+            return value
+
+        return said
 
     def signed_in(self, request: Request) -> Session:
         session = self.cookies.session(request)

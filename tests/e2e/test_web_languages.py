@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from devstack.examples import serious_adverse_event
+from devstack.examples import ELIGIBLE, serious_adverse_event
 from services.web.i18n import english_catalogue
 from shared.contracts.access import Role
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
@@ -26,7 +26,7 @@ from tests.e2e.test_web import signed_in
 pytestmark = pytest.mark.e2e
 
 # Links a walk does not follow: leaving the session or the language, files rather than pages.
-NOT_PAGES = re.compile(r"/(signout|signin|language)\b|\.(csv|xml|json|svg|png|css|js)$|/static/|/exports/")
+NOT_PAGES = re.compile(r"/(signout|signin|language)\b|/static/|/exports/|^/reports/[^/]+\.(json|svg)$")
 TEXTS = """() => {
   const found = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -59,10 +59,11 @@ async def a_site_with_every_record(
     """A site whose subjects show what a page can show: a screen failure, a subject operated and seen at W1 and
     M1 with a serious adverse event and an open query, and a withdrawn one."""
     site, failed, bearer = await consented(client, subject_ids)
-    screening = {"screening_date": date.today().isoformat(), "age_years": 12}
-    await client.post(
-        f"/v1/sites/{site}/subjects/{failed}/screening", json=screening, headers=headers(bearer, new_key())
+    too_old = ELIGIBLE | {"screening_date": date.today().isoformat(), "age_years": 70}
+    answer = await client.post(
+        f"/v1/sites/{site}/subjects/{failed}/screening", json=too_old, headers=headers(bearer, new_key())
     )
+    assert answer.status_code == 201 and not answer.json()["eligible"], answer.text
     _, subject = await subject_ids.fresh(site)
     then = datetime.now(UTC) - timedelta(days=35)
     await append(store, site, subject, [(consent_on(then.date()), then), (allocation(site, "FG_HT"), then)])

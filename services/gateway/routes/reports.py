@@ -68,11 +68,12 @@ def reports_router() -> APIRouter:
             primary = primary_endpoint(await endpoint_records(conn), p)
             data_management = data_management_tables(await queries_report(conn), await sdv_report(conn))
         items = "".join(
-            f'<li><a href="/v1/reports/{href}">{escape(text)}</a></li>' for href, text in (*REPORTS, *exports(p.forms))
+            f'<li><a href="/v1/reports/{href}">{escape(text.en)}</a></li>'
+            for href, text in (*REPORTS, *exports(p.forms))
         )
         figures = "".join(
-            f'<figure><img src="/v1/reports/{href}" alt="{escape(text)}">'
-            f"<figcaption>{escape(text)}</figcaption></figure>"
+            f'<figure><img src="/v1/reports/{href}" alt="{escape(text.en)}">'
+            f"<figcaption>{escape(text.en)}</figcaption></figure>"
             for href, text in PICTURES
         )
         return HTMLResponse(

@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from services.reporting.reports.pictures import svg_text
+from shared.contracts.dictionary import Translated
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
@@ -33,16 +34,37 @@ class Assessment:
     paramcd: str
     param: str
     column: str
+    param_zh: str  # the label in Simplified Chinese, for the pages
 
 
 # The assessments of the protocol's follow-up visits, in the order the reports show them.
 ASSESSMENTS = (
-    Assessment("FOLSURV", "Follicle survival (%)", "follicle_survival_pct"),
-    Assessment("HAIRDENS", "Hair density in the recipient area (hairs/cm2)", "hair_density_per_cm2"),
-    Assessment("SATIS", "Patient satisfaction (0-10)", "satisfaction"),
-    Assessment("MLOSSI", "Modified localized scleroderma skin severity index (mLoSSI)", "mlossi"),
-    Assessment("LOSDI", "Localized scleroderma skin damage index (LoSDI)", "losdi"),
+    Assessment("FOLSURV", "Follicle survival (%)", "follicle_survival_pct", "毛囊存活率（%）"),
+    Assessment(
+        "HAIRDENS", "Hair density in the recipient area (hairs/cm2)", "hair_density_per_cm2", "受区毛发密度（根/cm²）"
+    ),
+    Assessment("SATIS", "Patient satisfaction (0-10)", "satisfaction", "患者满意度（0-10）"),
+    Assessment(
+        "MLOSSI",
+        "Modified localized scleroderma skin severity index (mLoSSI)",
+        "mlossi",
+        "改良局限性硬皮病皮肤严重程度指数（mLoSSI）",
+    ),
+    Assessment(
+        "LOSDI", "Localized scleroderma skin damage index (LoSDI)", "losdi", "局限性硬皮病皮肤损害指数（LoSDI）"
+    ),
 )
+# The primary analysis sets by their code, in both languages ({visit}: the primary-endpoint visit).
+ANALYSIS_SETS = {
+    "in_window": Translated(
+        en="randomized, randomization valid, {visit} done in its window",
+        zh="已随机且随机有效，{visit}在时间窗内完成",
+    ),
+    "all_visits": Translated(
+        en="randomized, randomization valid, {visit} done (out-of-window visits included)",
+        zh="已随机且随机有效，{visit}已完成（含时间窗外随访）",
+    ),
+}
 PRIMARY = ASSESSMENTS[0]
 
 
@@ -102,6 +124,7 @@ class Difference(BaseModel):
 
 class PrimaryAnalysis(BaseModel):
     analysis_set: str
+    set_code: str = Field(description="the analysis set: in_window, or all_visits (out-of-window visits included)")
     arms: list[ArmSummary]
     difference: str = Field(description="which arm minus which")
     welch: Difference | None = Field(description="mean difference, Welch's unequal-variance t interval")
@@ -231,12 +254,14 @@ def hodges_lehmann(a: list[float], b: list[float]) -> Difference | None:
     )
 
 
-def analyse(records: list[EndpointRecord], protocol: ProtocolDefinition, *, analysis_set: str) -> PrimaryAnalysis:
+def analyse(records: list[EndpointRecord], protocol: ProtocolDefinition, *, set_code: str) -> PrimaryAnalysis:
     experimental, comparator = (a.code for a in protocol.arms)
     by_arm = {arm.code: [r.value(PRIMARY) for r in records if r.arm == arm.code] for arm in protocol.arms}
     a, b = by_arm[experimental], by_arm[comparator]
+    visit = protocol.schedule.primary_endpoint.code
     return PrimaryAnalysis(
-        analysis_set=analysis_set,
+        analysis_set=ANALYSIS_SETS[set_code].en.format(visit=visit),
+        set_code=set_code,
         arms=[summarize(arm, values) for arm, values in by_arm.items()],
         difference=f"{experimental} - {comparator}",
         welch=welch(a, b),
@@ -253,16 +278,8 @@ def primary_endpoint(records: list[EndpointRecord], protocol: ProtocolDefinition
         endpoint=PRIMARY.param,
         visit=visit.code,
         analyses=[
-            analyse(
-                [r for r in at_visit if r.in_window],
-                protocol,
-                analysis_set=f"randomized, randomization valid, {visit.code} done in its window",
-            ),
-            analyse(
-                at_visit,
-                protocol,
-                analysis_set=f"randomized, randomization valid, {visit.code} done (out-of-window visits included)",
-            ),
+            analyse([r for r in at_visit if r.in_window], protocol, set_code="in_window"),
+            analyse(at_visit, protocol, set_code="all_visits"),
         ],
     )
 

@@ -2,17 +2,18 @@
 reports and exports, and the database lock."""
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.reporting.reports.index import PICTURES, REPORTS, exports
+from services.reporting.reports.endpoints import ANALYSIS_SETS, ASSESSMENTS
+from services.reporting.reports.index import COLUMNS, PICTURES, REPORTS, exports
 from services.web.gateway import Gateway, GatewayProblem
+from services.web.i18n import language, translator
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
 
@@ -45,12 +46,28 @@ async def reports(request: Request, pages: PagesOf) -> Response:
 
 @router.get("/reports/page")
 async def report_page(request: Request, pages: PagesOf) -> Response:
-    """The gateway's report page (the primary endpoint, the data-management tables, the pictures) as it renders
-    it, its links pointing here, where the browser's session reaches them."""
+    """The report page in the page's language: the primary endpoint by arm, open queries and source data
+    verification by site, and the pictures."""
     session = pages.signed_in(request)
-    served = await request.app.state.gateway.file(session, "/v1/reports")
-    html = served.text.replace('"/v1/reports/', '"/reports/')
-    return Response(html, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+    gateway = request.app.state.gateway
+    lang = language(request)
+    primary = await gateway.get(session, "/v1/reports/primary-endpoint.json")
+    t, cell = translator(lang), pages.cell(lang)
+    tables = []
+    for caption, path, part in (("queries_by_site", "queries.json", "counts"), ("sdv_by_site", "sdv.json", "sites")):
+        records = (await gateway.get(session, f"/v1/reports/{path}"))[part]
+        columns = list(records[0]) if records else []
+        tables.append((t(caption), columns, [[cell(c, r.get(c)) for c in columns] for r in records]))
+    assessment = next(a for a in ASSESSMENTS if a.param == primary["endpoint"])
+    return pages.page(
+        request, "report_page.html", session, primary=primary, endpoint=assessment.param_zh if lang == "zh" else
+        assessment.param, analysis_sets=ANALYSIS_SETS, tables=tables, pictures=PICTURES, column=column(lang),
+    )  # fmt: skip
+
+
+def column(lang: str) -> Callable[[str], str]:
+    """A report's column or part as a page heads it."""
+    return lambda name: COLUMNS[name].in_(lang) if name in COLUMNS else name.replace("_", " ")
 
 
 @router.get("/reports/table/{path}")
@@ -61,29 +78,30 @@ async def report_table(request: Request, pages: PagesOf, path: str) -> Response:
     if not path.endswith(".json") or path not in titles:
         raise GatewayProblem.of(404, "not-found", f"no report {path}")
     report = await request.app.state.gateway.get(session, f"/v1/reports/{path}")
-    tables, values = report_tables(report)
+    lang = language(request)
+    tables, values = report_tables(report, pages.cell(lang))
     return pages.page(
-        request, "report_table.html", session, title=titles[path], path=path, tables=tables, values=values
-    )
+        request, "report_table.html", session, title=titles[path].in_(lang), path=path, tables=tables,
+        values=values, column=column(lang),
+    )  # fmt: skip
 
 
-def report_tables(report: Any) -> tuple[list[tuple[str, list[str], list[list[str]]]], list[tuple[str, str]]]:
-    """(caption, columns, rows) for every list of records in a report, and its other values as text."""
+def report_tables(
+    report: Any, cell: Callable[[str, Any], str]
+) -> tuple[list[tuple[str, list[str], list[list[str]]]], list[tuple[str, str]]]:
+    """(caption, columns, rows) for every list of records in a report, and its other values, each value as
+    `cell(column, value)` says it."""
     tables: list[tuple[str, list[str], list[list[str]]]] = []
     values: list[tuple[str, str]] = []
     parts = report.items() if isinstance(report, dict) else [("", report)]
     for name, value in parts:
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             columns = list(value[0])
-            rows = [[shown(record.get(c)) for c in columns] for record in value]
-            tables.append((str(name).replace("_", " "), columns, rows))
+            rows = [[cell(c, record.get(c)) for c in columns] for record in value]
+            tables.append((str(name), columns, rows))
         else:
-            values.append((str(name).replace("_", " "), shown(value)))
+            values.append((str(name), cell(str(name), value)))
     return tables, values
-
-
-def shown(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @router.get("/reports/{path:path}")
