@@ -8,6 +8,7 @@ from typing import Any
 from services.web.gateway import GatewayProblem
 from shared.contracts.collected import model_name
 from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
+from shared.readmodels.states import SubjectState, VisitStatus
 
 SUBJECT = "/v1/sites/{site}/subjects/{subject}/"
 # Fields the app fills from the page (hidden), not the person: which visit, which adverse event; and what a new
@@ -70,15 +71,15 @@ def due_forms(view: dict[str, Any], forms: dict[str, CasebookForm] | None = None
     """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit and
     each collected form of a visit done; an adverse event once consented (safety information is always taken)."""
     due: list[tuple[str, dict[str, str]]] = []
-    if view["state"] in ("consented", "screen_failed", "eligible") and not view["arm"]:
+    if view["state"] in (SubjectState.CONSENTED, SubjectState.SCREEN_FAILED, SubjectState.ELIGIBLE) and not view["arm"]:
         due.append(("screen_subject", {}))
     if view["arm"] and not view["surgery_date"] and not view["withdrawn_on"]:
         due.append(("record_procedure", {}))
-    scheduled = [v for v in view["visits"] if v["status"] == "scheduled"]
+    scheduled = [v for v in view["visits"] if v["status"] == VisitStatus.SCHEDULED]
     if view["surgery_date"] and scheduled and not view["withdrawn_on"]:
         due.append(("record_visit", {"visit": scheduled[0]["visit"]}))
     recorded = {f["form"] for f in view.get("forms", [])}
-    done = [v["visit"] for v in view["visits"] if v["status"] == "completed"]
+    done = [v["visit"] for v in view["visits"] if v["status"] == VisitStatus.COMPLETED]
     if not view["withdrawn_on"]:
         due += [
             (c.operation, {"visit": visit})

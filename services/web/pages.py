@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from services.reporting.reports.endpoints import ASSESSMENTS
 from services.web.casebook import (
     SKIPPED,
     CasebookForm,
@@ -90,12 +91,17 @@ class Pages:
         def said(column: str, value: Any) -> str:
             if value is None:
                 return ""
+            if isinstance(value, bool):
+                return t("yes") if value else t("no")
             if not isinstance(value, str):
                 return json.dumps(value, ensure_ascii=False)
             if column in ("form", "form_kind"):
                 return form_title(self.protocol.forms, value, lang)
             if column == "event_type":
                 return event_title(self.protocol.forms, value, lang, t)
+            if column in ("paramcd", "endpoint"):
+                found = next((a for a in ASSESSMENTS if value in (a.paramcd, a.param)), None)
+                return (found.param_zh if lang == "zh" else found.param) if found else value
             for prefix in CODED_COLUMNS.get(column, ()):
                 if f"{prefix}{value}" in TEXT:
                     return t(f"{prefix}{value}")

@@ -4,11 +4,12 @@ and every form posted with a bad value per item answers with a message beside th
 
 import re
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page
@@ -17,11 +18,14 @@ from devstack.examples import ELIGIBLE, serious_adverse_event
 from services.web.i18n import english_catalogue
 from shared.contracts.access import Role
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore
+from shared.runtime.projections import wait_for_read_models
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, allocation, append, consent_on, consented, headers, new_key, token
 from tests.e2e.test_visits import assessments, surgery
 from tests.e2e.test_web import signed_in
+from tests.questionnaire import NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -53,19 +57,34 @@ LOGINS = {
 }
 
 
+@dataclass(frozen=True)
+class Records:
+    site: str
+    screen_failed: str
+    randomized: str
+    operated: str  # seen at W1 and M1, with a serious adverse event and an open query
+
+
 async def a_site_with_every_record(
-    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, protocol: ProtocolDefinition
-) -> str:
-    """A site whose subjects show what a page can show: a screen failure, a subject operated and seen at W1 and
-    M1 with a serious adverse event and an open query, and a withdrawn one."""
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+) -> Records:
+    """A site whose subjects show what a page can show: a screen failure, a subject randomized today, and one
+    operated and seen at W1 and M1 with a serious adverse event and an open query; the read models through them."""
     site, failed, bearer = await consented(client, subject_ids)
     too_old = ELIGIBLE | {"screening_date": date.today().isoformat(), "age_years": 70}
     answer = await client.post(
         f"/v1/sites/{site}/subjects/{failed}/screening", json=too_old, headers=headers(bearer, new_key())
     )
     assert answer.status_code == 201 and not answer.json()["eligible"], answer.text
+    _, randomized = await subject_ids.fresh(site)
+    now = datetime.now(UTC)
+    await append(store, site, randomized, [(consent_on(now.date()), now), (allocation(site, "FG_HT"), now)])
     _, subject = await subject_ids.fresh(site)
-    then = datetime.now(UTC) - timedelta(days=35)
+    then = now - timedelta(days=35)
     await append(store, site, subject, [(consent_on(then.date()), then), (allocation(site, "FG_HT"), then)])
     day0 = protocol.local_date(site, then)
     at = f"/v1/sites/{site}/subjects/{subject}"
@@ -81,7 +100,8 @@ async def a_site_with_every_record(
     query = {"form": "procedure", "field": "follicular_units", "text": "Please check the count"}
     answer = await client.post(f"{at}/queries", json=query, headers=headers(token(Role.MONITOR), new_key()))
     assert answer.status_code == 201, answer.text
-    return site
+    await wait_for_read_models(read_pool, list(ReadModel), answer.json()["stream_sequence"], timeout=30)
+    return Records(site, failed, randomized, subject)
 
 
 async def walk(page: Page, start: str, limit: int = 60) -> dict[str, list[str]]:
@@ -112,8 +132,9 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
     subject_ids: SubjectIds,
     protocol: ProtocolDefinition,
     system_protocol_file: Path,
+    read_pool: asyncpg.Pool,
 ) -> None:
-    site = await a_site_with_every_record(client, store, subject_ids, protocol)
+    site = (await a_site_with_every_record(client, store, subject_ids, protocol, read_pool)).site
     english = english_catalogue(load_protocol(system_protocol_file))
     assert len(english) > 300, "the catalogue holds the app's words, the dictionary's and the rules'"
     found: dict[str, set[str]] = {}
@@ -133,9 +154,77 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
     )
 
 
-def bad_values(fields: dict[str, Any]) -> dict[str, str]:
-    """A value each item refuses, by the item's kind (the schema the gateway documents)."""
-    return {}
+# A value each kind of input refuses: a date before 1900, a word for a number or an instant, a text past its
+# longest, and for a select or a set of boxes a choice the list does not have (put there as a tampered page would).
+SPOIL = """(form) => {
+  const spoiled = [];
+  for (const el of form.querySelectorAll('input:not([type=hidden]), select')) {
+    if (el.name === 'subject_id') continue;
+    if (el.tagName === 'SELECT') {
+      const option = document.createElement('option');
+      option.value = 'bogus';
+      el.appendChild(option);
+      el.value = 'bogus';
+    } else if (el.type === 'checkbox') {
+      if (spoiled.includes(el.name)) continue;
+      const box = el.cloneNode();
+      box.value = 'bogus';
+      box.checked = true;
+      el.parentElement.appendChild(box);
+    } else if (el.type === 'date') {
+      el.value = '1800-01-01';
+    } else if (el.inputMode === 'decimal' || /_at$/.test(el.name)) {
+      el.value = 'soon';
+    } else {
+      el.value = 'x'.repeat(2001);
+    }
+    spoiled.push(el.name);
+  }
+  return spoiled;
+}"""
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-_ = (bad_values, Any)
+async def test_every_form_posted_with_a_bad_value_in_each_item_says_why_beside_each_item_in_chinese(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+) -> None:
+    records = await a_site_with_every_record(client, store, subject_ids, protocol, read_pool)
+    site, operated = records.site, records.operated
+    casebook = f"{system.web_url}/sites/{site}/subjects"
+    forms = [
+        (casebook, f"/sites/{site}/subjects"),
+        (f"{casebook}/{records.screen_failed}", "/forms/screen_subject"),
+        (f"{casebook}/{records.randomized}", "/forms/record_procedure"),
+        (f"{casebook}/{operated}", "/forms/record_visit"),
+        (f"{casebook}/{operated}", f"/forms/record_{NAME.replace('-', '_')}"),
+        (f"{casebook}/{operated}", "/forms/report_adverse_event"),
+        (f"{casebook}/{operated}", "/forms/follow_up_adverse_event"),
+        (f"{casebook}/{operated}", "/forms/withdraw_subject"),
+    ]
+    page = await signed_in(browser, system, f"investigator.{site.lower()}", language="zh-CN")
+    unexplained: dict[str, list[str]] = {}
+    items = 0
+    for url, action in forms:
+        await page.goto(url)
+        form = page.locator(f"form[action$='{action}']").first
+        if action.endswith("/subjects"):
+            await page.fill("input[name=subject_id]", (await subject_ids.fresh(site))[1])
+        spoiled = await form.evaluate(SPOIL)
+        assert spoiled, f"no items in {action}"
+        async with page.expect_navigation():
+            await form.locator("button[type=submit]").click()
+        form = page.locator(f"form[action$='{action}']").first
+        for name in dict.fromkeys(spoiled):
+            items += 1
+            error = form.locator(f"#f-{name.replace('.', '-')}-error")
+            said = await error.inner_text() if await error.count() else ""
+            if not CJK.search(said) or re.search(r"[A-Za-z]{4,}", said):
+                unexplained.setdefault(action, []).append(f"{name}: {said!r}")
+    assert items > 60, items
+    assert not unexplained, unexplained

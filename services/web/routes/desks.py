@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.reporting.reports.endpoints import ANALYSIS_SETS, ASSESSMENTS
+from services.reporting.reports.endpoints import ANALYSIS_SETS
 from services.reporting.reports.index import COLUMNS, PICTURES, REPORTS, exports
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language, translator
@@ -58,10 +58,9 @@ async def report_page(request: Request, pages: PagesOf) -> Response:
         records = (await gateway.get(session, f"/v1/reports/{path}"))[part]
         columns = list(records[0]) if records else []
         tables.append((t(caption), columns, [[cell(c, r.get(c)) for c in columns] for r in records]))
-    assessment = next(a for a in ASSESSMENTS if a.param == primary["endpoint"])
     return pages.page(
-        request, "report_page.html", session, primary=primary, endpoint=assessment.param_zh if lang == "zh" else
-        assessment.param, analysis_sets=ANALYSIS_SETS, tables=tables, pictures=PICTURES, column=column(lang),
+        request, "report_page.html", session, primary=primary, endpoint=cell("endpoint", primary["endpoint"]),
+        analysis_sets=ANALYSIS_SETS, tables=tables, pictures=PICTURES, column=column(lang),
     )  # fmt: skip
 
 
