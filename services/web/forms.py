@@ -10,13 +10,15 @@ from typing import Any
 from starlette.datastructures import FormData
 
 UNKNOWN = ""
+# "Never" as a date-or-never item takes it, in each language the pages speak.
+NEVER = frozenset({"never", "从未"})
 
 
 @dataclass(frozen=True)
 class Field:
     name: str  # dotted path: serology.hiv
     label: str
-    kind: str  # boolean | choice | choices | date | datetime | number | text | group
+    kind: str  # boolean | choice | choices | date | datetime | date_or_never | number | text | group
     required: bool = False
     options: tuple[str, ...] = ()
     hint: str = ""
@@ -88,6 +90,8 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
             kind = "datetime"
         elif number is not None:
             kind = "number"
+        elif any(b.get("const") == "never" or b.get("enum") == ["never"] for b in simple.get("anyOf", [])):
+            kind = "date_or_never"
         found.append(
             Field(
                 path,
@@ -127,6 +131,8 @@ def parsed(form: FormData, specs: tuple[Field, ...]) -> dict[str, Any]:
             raw = str(form.get(spec.name, "")).strip()
             if raw == UNKNOWN:
                 continue
+            if spec.kind == "date_or_never" and raw.lower() in NEVER:
+                raw = "never"  # as the person wrote it, in either language
             body[key] = {"true": True, "false": False}.get(raw, raw) if spec.kind == "boolean" else raw
     return body
 
@@ -164,6 +170,8 @@ def explained(spec: Field, rule: str, message: str, t: Callable[[str], str]) -> 
         return words.format(low=_plain(spec.low), high=_plain(spec.high), unit=spec.unit).replace("  ", " ")
     if spec.kind == "date" and rule in DATE_RULES:
         return t("rule_date")
+    if spec.kind == "date_or_never":
+        return t("rule_date_or_never")
     if spec.kind in ("choice", "choices", "boolean") and rule in CHOICE_RULES:
         return t("rule_choice")
     if spec.kind == "datetime" and rule.startswith(("datetime", "timezone")):
@@ -173,6 +181,14 @@ def explained(spec: Field, rule: str, message: str, t: Callable[[str], str]) -> 
     if rule == "string_pattern_mismatch":
         return t("rule_pattern")
     return t("rule_other").format(message=message)
+
+
+def about(said: dict[str, str], name: str) -> str:
+    """What is said about an item: under its path, or under a path below it (a list's entry `contraindications.2`,
+    a choice between a date and "never" `started.date`): an item with no items of its own is what it is about."""
+    if name in said:
+        return said[name]
+    return next((text for path, text in said.items() if path.startswith(f"{name}.")), "")
 
 
 def _plain(number: float) -> str:
@@ -192,7 +208,7 @@ def filled(
         key = spec.name.rsplit(".", 1)[-1]
         value = values.get(key)
         children = filled(spec.children, value if isinstance(value, dict) else {}, errors, explain)
-        error = errors.get(spec.name, "")
+        error = "" if spec.kind == "group" else about(errors, spec.name)
         if error and explain is not None:
             error = explain(spec, error)
         shown.append(Field(**{**spec.__dict__, "children": children, "value": value, "error": error}))

@@ -57,6 +57,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "rule_between": ("A number from {low} to {high} {unit}.", "请填写{low}至{high}{unit}之间的数字。"),
     "rule_above": ("A number above {low}, up to {high} {unit}.", "请填写大于{low}且不超过{high}{unit}的数字。"),
     "rule_number": ("A number.", "请填写数字。"),
+    "rule_date_or_never": (
+        "A date (year-month-day), or never.",
+        "请填写日期（年-月-日）或“从未”。",
+    ),
     "rule_date": ("A date: year-month-day, from 1900 to 2199.", "请填写日期（年-月-日），1900年至2199年之间。"),
     "rule_choice": ("Pick one of the choices.", "请从选项中选择。"),
     "rule_datetime": (

@@ -25,7 +25,7 @@ from services.web.casebook import (
     item_title,
     query_targets,
 )
-from services.web.forms import Field, FormPage, explained, fields, filled
+from services.web.forms import Field, FormPage, about, explained, fields, filled
 from services.web.gateway import GatewayProblem
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, language, translator
 from services.web.session import Cookies, Session
@@ -159,7 +159,7 @@ class Pages:
         known = rules or {}
 
         def explain(spec: Field, message: str) -> str:
-            return explained(spec, known.get(spec.name, ""), message, t)
+            return explained(spec, about(known, spec.name), message, t)
 
         specs = filled(await self.form_fields(request, session, operation), values, errors, explain)
         message = errors.get("", "")

@@ -92,3 +92,33 @@ def test_a_refused_item_is_said_in_the_pages_words_from_its_rule_and_range() -> 
     assert explained(surgeon, "string_too_long", "String should have at most 64 characters", zh) == (
         "请填写1至64个字符。"
     )
+
+
+def test_a_date_or_never_item_takes_never_in_either_language_and_is_refused_in_its_own_words() -> None:
+    from services.web.forms import explained
+    from services.web.i18n import translator
+
+    specs = {f.name: f for f in fields(schema_of(ScreeningForm))}
+    started = specs["last_vasodilator_or_immunosuppressant_start"]
+    assert started.kind == "date_or_never"
+    for written in ("never", "从未", "Never"):
+        body = parsed(FormData({started.name: written}), (started,))
+        assert body == {started.name: "never"}, written
+    assert parsed(FormData({started.name: "2026-01-02"}), (started,)) == {started.name: "2026-01-02"}
+    said = explained(started, "date_from_datetime_parsing", "Input should be a valid date", translator("zh"))
+    assert said == "请填写日期（年-月-日）或“从未”。"
+
+
+def test_a_message_about_a_part_of_an_item_stands_beside_the_item() -> None:
+    """A list's entry (`contraindications.1`) or one branch of a choice (`started.date`) is about the item."""
+    specs = fields(schema_of(ScreeningForm))
+    errors = {
+        "contraindications.1": "Input should be 'psychiatric' or …",
+        "last_vasodilator_or_immunosuppressant_start.date": "Input should be a valid date",
+        "serology.hiv": "Input should be 'negative' or 'positive'",
+    }
+    shown = {f.name: f for f in filled(specs, {}, errors)}
+    assert shown["contraindications"].error.startswith("Input should be 'psychiatric'")
+    assert shown["last_vasodilator_or_immunosuppressant_start"].error == "Input should be a valid date"
+    serology = {c.name: c for c in shown["serology"].children}
+    assert serology["serology.hiv"].error and not shown["serology"].error, "a group's item, not the group"
