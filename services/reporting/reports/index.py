@@ -189,6 +189,7 @@ COLUMNS: dict[str, Translated] = {
         "sdv": ("Verification", "源数据核查"),
         "sequence": ("Position in the record", "记录序号"),
         "serious": ("Serious", "严重"),
+        "set_code": ("Analysis set code", "分析集代码"),
         "site": ("Site", "中心"),
         "sites": ("Sites", "各中心"),
         "state": ("State", "状态"),

@@ -151,3 +151,30 @@ def test_no_parameter_is_documented_as_null_and_read_after_documents_its_conflic
 def test_an_instant_is_iso_8601_with_its_offset_never_a_bare_number(written: str) -> None:
     with pytest.raises(ValidationError, match=r"ISO 8601 with its UTC offset|timezone"):
         TypeAdapter(forms.Instant).validate_python(written)
+
+
+def test_every_column_of_every_json_report_the_web_shows_has_words_in_both_languages() -> None:
+    from services.reporting.reports.index import COLUMNS, REPORTS
+
+    schemas = DOCUMENT["components"]["schemas"]
+    columns: set[str] = set()
+
+    def collect(schema: dict[str, Any], seen: set[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                collect(schemas[name], seen | {name})
+            return
+        for key, child in schema.get("properties", {}).items():
+            columns.add(key)
+            collect(child, seen)
+        for child in (schema.get("items"), *schema.get("anyOf", ())):
+            if isinstance(child, dict):
+                collect(child, seen)
+
+    for path, _ in REPORTS:
+        if path.endswith(".json"):
+            answer = DOCUMENT["paths"][f"/v1/reports/{path}"]["get"]["responses"]["200"]
+            collect(answer["content"]["application/json"]["schema"], set())
+    assert len(columns) > 80
+    assert columns - set(COLUMNS) == set(), "report columns a page would head with their JSON name"
