@@ -225,48 +225,26 @@ class ServiceRuntime:
     ) -> CommandReply:
         """The one shape of every command about one subject: load its history, replay it into the service's
         state, let one domain rule decide on that state and the form (`rule(state, form, **facts)`), append what
-        it decides. A correction's reason travels in the envelope, where the audit trail shows it."""
-        form = command.form
-        return await self.decide_on_subject(
-            command.context,
-            replay,
-            lambda state: rule(state, form, **facts),
-            result=result,
-            reason=getattr(form, "reason", None),
-            while_locked=while_locked,
-            known_subject=known_subject,
-        )
-
-    async def decide_on_subject(
-        self,
-        ctx: CommandContext,
-        replay: Callable[[Sequence[RecordedEvent]], S],
-        rule: Callable[[S], Sequence[DomainEvent]],
-        *,
-        result: ResultOf | None = None,
-        reason: str | None = None,
-        while_locked: bool = False,
-        known_subject: bool = False,
-    ) -> CommandReply:
-        """The shape of every command about one subject: its history replayed into the service's state,
-        one domain rule deciding on it. (A trial-wide decision calls `execute` with its own filter.) A locked
-        casebook takes nothing (423) but what is taken `while_locked`: safety information, the unlock. A command on a
-        subject's records (`known_subject`: queries, verification, signatures, locks) finds a subject with no
-        history unknown (404); a site form there is refused by the protocol's own rule (no consent yet: 409)."""
+        it decides. (A trial-wide decision calls `execute` with its own filter.) A correction's reason travels in
+        the envelope, where the audit trail shows it. A locked casebook takes nothing (423) but what is taken
+        `while_locked`: safety information, the unlock. A command on a subject's records (`known_subject`: queries,
+        verification, signatures, locks) finds a subject with no history unknown (404); a site form there is
+        refused by the protocol's own rule (no consent yet: 409)."""
+        ctx, form = command.context, command.form
 
         def decide(history: History) -> Sequence[DomainEvent]:
             if known_subject and not history.events:
                 raise UnknownSubject(f"no subject {ctx.subject} at site {ctx.site}", field="subject")
             if not while_locked:
                 refuse_if_locked(history.events)
-            return rule(replay(history.events))
+            return rule(replay(history.events), form, **facts)
 
         return await self.execute(
             ctx,
             subject_filter=subject_history(ctx.site, ctx.subject),
             decide=decide,
             result=result,
-            reason=reason,
+            reason=getattr(form, "reason", None),
         )
 
     async def execute(

@@ -48,8 +48,9 @@ from shared.readmodels.datamanagement import FormView, ToSign, find_form, to_sig
 
 TAG = "data management"
 
-# Posted as they are, like the site's forms.
-CASEBOOK_FORMS = (
+# The data-management requests about a subject posted as they are (no case report form: the forms are the data
+# dictionary's).
+CASEBOOK_REQUESTS = (
     FormRoute(
         "open_query", "/queries", OPEN_QUERY, QueryOpening, QueryRecorded,
         "Open a query on a form, optionally on one field (monitors, data managers)", TAG,
@@ -176,7 +177,7 @@ def casebook_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             return await to_sign(conn, site)
 
-    for route in CASEBOOK_FORMS:
+    for route in CASEBOOK_REQUESTS:
         add_form_route(router, route)
     for path, endpoint, name, summary, answer, command in (
         ("/queries/{query}/answer", _query_step(ANSWER_QUERY, QueryMessage), "answer_query",

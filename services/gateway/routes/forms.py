@@ -62,7 +62,7 @@ class FormRoute:
 
 
 # The requests about a subject that are no case report form (the forms are the data dictionary's).
-REQUESTS = (
+SUBJECT_REQUESTS = (
     FormRoute(
         "randomize_subject", "/randomization", RANDOMIZE_SUBJECT, RandomizationRequest, RandomizationRecorded,
         "Randomize a consented, eligible subject: returns the arm and the randomization number", "randomization",
@@ -246,7 +246,7 @@ def forms_router(protocol: ProtocolDefinition) -> APIRouter:
     """Every form a site posts: the typed forms where the data dictionary says, the requests above, the visits
     (whose code is in the path), and each collected form the data dictionary declares."""
     router = APIRouter()
-    for route in (*posted_forms(protocol.forms), *REQUESTS):
+    for route in (*posted_forms(protocol.forms), *SUBJECT_REQUESTS):
         add_form_route(router, route)
     visits = ", ".join(v.code for v in protocol.schedule.follow_up)
     add_visit_form_route(
