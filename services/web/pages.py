@@ -30,9 +30,19 @@ from services.web.gateway import GatewayProblem
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, language, translator
 from services.web.session import Cookies, Session
 from shared.contracts.access import Right, may
+from shared.contracts.events import CriterionKind, CriterionOutcome
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.datamanagement import SdvStatus
+from shared.readmodels.states import QueryState
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# The states and outcomes pages compare with, from their enums: no template spells one.
+TEMPLATES.env.globals |= {
+    "CriterionOutcome": CriterionOutcome,
+    "CriterionKind": CriterionKind,
+    "QueryState": QueryState,
+    "SdvStatus": SdvStatus,
+}
 
 
 class SignInNeeded(Exception):
