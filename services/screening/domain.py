@@ -185,7 +185,9 @@ def screen(
             f"screening on {form.screening_date} precedes consent signed on {consent.signed_on}",
             field="screening_date",
         )
-    result = evaluate(form, protocol.eligibility, consent_form_version=consent.consent_form_version)
+    result = evaluate(
+        form, protocol.eligibility, consent_form_version=consent.consent_form_version, dictionary=protocol.forms
+    )
     screened = SubjectScreened(
         screening_number=state.screenings if correcting else state.screenings + 1,
         screening_date=form.screening_date,

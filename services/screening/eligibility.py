@@ -1,6 +1,7 @@
 """The eligibility engine: every criterion IN01–IN09 and EX01–EX11, evaluated and explained. Pure.
 
-Each rule returns `met` / `not_met` / `missing` with the value it looked at. Thresholds and
+Each rule returns `met` / `not_met` / `missing` with the value it looked at, said in English and Simplified Chinese
+(the record keeps both; reports and exports read the English). Thresholds and
 look-back periods come from the protocol definition, so changing one is an amendment, not code.
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from shared.contracts.dictionary import DataDictionary, Translated
 from shared.contracts.events import CriterionKind, CriterionOutcome, CriterionResult
 from shared.contracts.forms import DateOrNever, ScreeningForm, Serology, Sex
 from shared.contracts.protocol import Criterion, Eligibility
@@ -44,13 +46,23 @@ def _any_of(*outcomes: CriterionOutcome) -> CriterionOutcome:
     return MET if MET in outcomes else (MISSING if MISSING in outcomes else NOT_MET)
 
 
-def _since(happened: DateOrNever, cutoff: date, label: str) -> tuple[CriterionOutcome, str | None]:
+def _said_as(en: str, zh: str) -> Translated:
+    return Translated(en=en, zh=zh)
+
+
+def _same(text: str) -> Translated:
+    """A value that reads the same in both languages (a score, a BMI, a date)."""
+    return _said_as(text, text)
+
+
+def _since(happened: DateOrNever, cutoff: date, label: Translated) -> "Decided":
     """Exclusions of the kind 'within the look-back': on or after the cutoff applies (boundary day included)."""
     if happened is None:
         return MISSING, None
     if happened == "never":
-        return NOT_MET, f"{label}: never"
-    return (MET if happened >= cutoff else NOT_MET), f"{label} {happened} (cutoff {cutoff})"
+        return NOT_MET, _said_as(f"{label.en}: never", f"{label.zh}：从未")
+    value = _said_as(f"{label.en} {happened} (cutoff {cutoff})", f"{label.zh} {happened}（截止日期 {cutoff}）")
+    return (MET if happened >= cutoff else NOT_MET), value
 
 
 @dataclass(frozen=True)
@@ -67,23 +79,32 @@ class Context:
     rules: Eligibility
     bmi: Decimal
     consent_form_version: str | None
+    dictionary: DataDictionary | None = None  # the coded answers' words
+
+    def decoded(self, code_list: str, code: str) -> Translated:
+        found = self.dictionary.decode(code_list, code) if self.dictionary else None
+        return found or _same(code)
 
 
-Decided = tuple[CriterionOutcome, str | None]
+Decided = tuple[CriterionOutcome, Translated | None]
 Rule = Callable[[ScreeningForm, Context], Decided]
 
 
 def in01(f: ScreeningForm, ctx: Context) -> Decided:
-    return _flag(f.localized_scleroderma_symptoms), None if f.loscat_score is None else f"LoSCAT {f.loscat_score}"
+    score = f.loscat_score
+    return _flag(f.localized_scleroderma_symptoms), None if score is None else _same(f"LoSCAT {score}")
 
 
-def _said(answer: bool | None) -> str:
+NOT_GIVEN = _said_as("not given", "未填写")
+
+
+def _said(answer: bool | None) -> Translated:
     """A yes/no item as staff read it."""
-    return "not given" if answer is None else "yes" if answer else "no"
+    return NOT_GIVEN if answer is None else _said_as("yes", "是") if answer else _said_as("no", "否")
 
 
-def _given(value: object) -> str:
-    return "not given" if value is None else str(value)
+def _given(value: object) -> Translated:
+    return NOT_GIVEN if value is None else _same(str(value))
 
 
 def in02(f: ScreeningForm, ctx: Context) -> Decided:
@@ -94,7 +115,11 @@ def in03(f: ScreeningForm, ctx: Context) -> Decided:
     cutoff = months_before(f.screening_date, ctx.rules.inclusion.IN03.min_hair_loss_months)
     onset = f.hair_loss_onset_date
     lasting = MISSING if onset is None else (MET if onset < cutoff else NOT_MET)
-    value = f"onset {_given(onset)} (must be before {cutoff}); donor hair adequate: {_said(f.adequate_donor_hair)}"
+    given, donor = _given(onset), _said(f.adequate_donor_hair)
+    value = _said_as(
+        f"onset {given.en} (must be before {cutoff}); donor hair adequate: {donor.en}",
+        f"脱发开始 {given.zh}（须早于 {cutoff}）；供区毛发充足：{donor.zh}",
+    )
     return _all_of(lasting, _flag(f.adequate_donor_hair)), value
 
 
@@ -112,14 +137,24 @@ def in04(f: ScreeningForm, ctx: Context) -> Decided:
             _flag(b.follicles_replaced_by_connective_tissue),
         )
     )
-    biopsy = (
-        "not given"
-        if b is None
-        else f"inflammatory-cell infiltration {_said(b.inflammatory_cell_infiltration)}, follicle orifices absent "
-        f"{_said(b.follicle_orifices_absent)}, follicles replaced by connective tissue "
-        f"{_said(b.follicles_replaced_by_connective_tissue)}"
+    if b is None:
+        biopsy = NOT_GIVEN
+    else:
+        cells, orifices, replaced = (
+            _said(b.inflammatory_cell_infiltration),
+            _said(b.follicle_orifices_absent),
+            _said(b.follicles_replaced_by_connective_tissue),
+        )
+        biopsy = _said_as(
+            f"inflammatory-cell infiltration {cells.en}, follicle orifices absent {orifices.en}, follicles replaced "
+            f"by connective tissue {replaced.en}",
+            f"炎症细胞浸润 {cells.zh}，毛囊开口消失 {orifices.zh}，毛囊被结缔组织取代 {replaced.zh}",
+        )
+    given = _given(last)
+    value = _said_as(
+        f"last activity {given.en} (must be before {cutoff}); biopsy: {biopsy.en}",
+        f"最近活动 {given.zh}（须早于 {cutoff}）；活检：{biopsy.zh}",
     )
-    value = f"last activity {_given(last)} (must be before {cutoff}); biopsy: {biopsy}"
     return _all_of(inactive, *findings), value
 
 
@@ -128,12 +163,13 @@ def in05(f: ScreeningForm, ctx: Context) -> Decided:
 
 
 def in06(f: ScreeningForm, ctx: Context) -> Decided:
-    return (MET if ctx.bmi >= ctx.rules.inclusion.IN06.min_bmi else NOT_MET), f"BMI {ctx.bmi}"
+    return (MET if ctx.bmi >= ctx.rules.inclusion.IN06.min_bmi else NOT_MET), _same(f"BMI {ctx.bmi}")
 
 
 def in07(f: ScreeningForm, ctx: Context) -> Decided:
     ages = ctx.rules.inclusion.IN07
-    return (MET if ages.min_age <= f.age_years <= ages.max_age else NOT_MET), f"age {f.age_years}"
+    age = _said_as(f"age {f.age_years}", f"年龄 {f.age_years}")
+    return (MET if ages.min_age <= f.age_years <= ages.max_age else NOT_MET), age
 
 
 def in08(f: ScreeningForm, ctx: Context) -> Decided:
@@ -141,16 +177,18 @@ def in08(f: ScreeningForm, ctx: Context) -> Decided:
 
 
 def in09(f: ScreeningForm, ctx: Context) -> Decided:
-    if ctx.consent_form_version:
-        return MET, f"consent form {ctx.consent_form_version}"
-    return NOT_MET, "no valid consent"
+    version = ctx.consent_form_version
+    if version:
+        return MET, _said_as(f"consent form {version}", f"知情同意书 {version}")
+    return NOT_MET, _said_as("no valid consent", "无有效知情同意")
 
 
 def ex01(f: ScreeningForm, ctx: Context) -> Decided:
     area = f.hair_loss_area_fraction
     if area is None:
         return MISSING, None
-    return (MET if area > ctx.rules.exclusion.EX01.max_area_fraction else NOT_MET), f"area {area} of the scalp"
+    value = _said_as(f"area {area} of the scalp", f"面积占头皮 {area}")
+    return (MET if area > ctx.rules.exclusion.EX01.max_area_fraction else NOT_MET), value
 
 
 def ex02(f: ScreeningForm, ctx: Context) -> Decided:
@@ -160,28 +198,34 @@ def ex02(f: ScreeningForm, ctx: Context) -> Decided:
 def ex03(f: ScreeningForm, ctx: Context) -> Decided:
     if f.contraindications is None:
         return MISSING, None
-    return (MET if f.contraindications else NOT_MET), ", ".join(f.contraindications) or "none"
+    named = [ctx.decoded("contraindication", str(c)) for c in f.contraindications]
+    return (MET if f.contraindications else NOT_MET), _said_as(
+        ", ".join(f.contraindications) or "none", "、".join(n.zh for n in named) or "无"
+    )
 
 
 def ex04(f: ScreeningForm, ctx: Context) -> Decided:
     if f.sex is Sex.MALE:
-        return NOT_MET, "not applicable (male)"
-    value = f"pregnant {_said(f.pregnant)}, breastfeeding {_said(f.breastfeeding)}"
+        return NOT_MET, _said_as("not applicable (male)", "不适用（男性）")
+    pregnant, breastfeeding = _said(f.pregnant), _said(f.breastfeeding)
+    value = _said_as(
+        f"pregnant {pregnant.en}, breastfeeding {breastfeeding.en}", f"妊娠 {pregnant.zh}，哺乳 {breastfeeding.zh}"
+    )
     return _any_of(_flag(f.pregnant), _flag(f.breastfeeding)), value
 
 
 def ex05(f: ScreeningForm, ctx: Context) -> Decided:
-    return (MET if ctx.bmi < ctx.rules.exclusion.EX05.min_bmi else NOT_MET), f"BMI {ctx.bmi}"
+    return (MET if ctx.bmi < ctx.rules.exclusion.EX05.min_bmi else NOT_MET), _same(f"BMI {ctx.bmi}")
 
 
 def ex06(f: ScreeningForm, ctx: Context) -> Decided:
     cutoff = months_before(f.screening_date, ctx.rules.exclusion.EX06.lookback_months)
-    return _since(f.last_vasodilator_or_immunosuppressant_start, cutoff, "started")
+    return _since(f.last_vasodilator_or_immunosuppressant_start, cutoff, _said_as("started", "开始用药"))
 
 
 def ex07(f: ScreeningForm, ctx: Context) -> Decided:
     cutoff = f.screening_date - timedelta(days=ctx.rules.exclusion.EX07.lookback_days)
-    return _since(f.last_topical_ointment_on_surgical_area, cutoff, "applied")
+    return _since(f.last_topical_ointment_on_surgical_area, cutoff, _said_as("applied", "外用"))
 
 
 def ex08(f: ScreeningForm, ctx: Context) -> Decided:
@@ -189,21 +233,25 @@ def ex08(f: ScreeningForm, ctx: Context) -> Decided:
         return MISSING, None
     results = f.serology.model_dump()
     parts = (MISSING if r is None else (MET if r == Serology.POSITIVE else NOT_MET) for r in results.values())
-    return _any_of(*parts), ", ".join(f"{test} {_given(result)}" for test, result in results.items())
+    said = {test: NOT_GIVEN if r is None else ctx.decoded("serology", str(r)) for test, r in results.items()}
+    return _any_of(*parts), _said_as(
+        ", ".join(f"{test} {_given(result).en}" for test, result in results.items()),
+        "，".join(f"{test.upper()} {words.zh}" for test, words in said.items()),
+    )
 
 
 def ex09(f: ScreeningForm, ctx: Context) -> Decided:
     cutoff = months_before(f.screening_date, ctx.rules.exclusion.EX09.lookback_months)
-    return _since(f.last_tumour_diagnosis, cutoff, "diagnosed")
+    return _since(f.last_tumour_diagnosis, cutoff, _said_as("diagnosed", "确诊"))
 
 
 def ex10(f: ScreeningForm, ctx: Context) -> Decided:
     dose = f.prednisolone_mg_per_day
     if dose is None:
         return MISSING, None
-    return (
-        MET if dose > ctx.rules.exclusion.EX10.max_prednisolone_mg_per_day else NOT_MET
-    ), f"prednisolone {dose} mg/day"
+    return (MET if dose > ctx.rules.exclusion.EX10.max_prednisolone_mg_per_day else NOT_MET), _said_as(
+        f"prednisolone {dose} mg/day", f"泼尼松龙 {dose} mg/天"
+    )
 
 
 def ex11(f: ScreeningForm, ctx: Context) -> Decided:
@@ -221,9 +269,16 @@ EXCLUSION: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def evaluate(form: ScreeningForm, rules: Eligibility, *, consent_form_version: str | None) -> Evaluation:
-    """Every criterion, in protocol order; eligible only when all inclusions are met and no exclusion applies."""
-    ctx = Context(rules, bmi(form), consent_form_version)
+def evaluate(
+    form: ScreeningForm,
+    rules: Eligibility,
+    *,
+    consent_form_version: str | None,
+    dictionary: DataDictionary | None = None,
+) -> Evaluation:
+    """Every criterion, in protocol order; eligible only when all inclusions are met and no exclusion applies.
+    The data dictionary words coded answers in each language."""
+    ctx = Context(rules, bmi(form), consent_form_version, dictionary)
     results = [
         _result(code, CriterionKind.INCLUSION, getattr(rules.inclusion, code), rule(form, ctx))
         for code, rule in INCLUSION.items()
@@ -236,4 +291,11 @@ def evaluate(form: ScreeningForm, rules: Eligibility, *, consent_form_version: s
 
 def _result(code: str, kind: CriterionKind, criterion: Criterion, decided: Decided) -> CriterionResult:
     outcome, value = decided
-    return CriterionResult(code=code, kind=kind, outcome=outcome, value=value, rule=criterion.text)
+    return CriterionResult(
+        code=code,
+        kind=kind,
+        outcome=outcome,
+        value=value.en if value else None,
+        value_zh=value.zh if value else None,
+        rule=criterion.text,
+    )

@@ -83,6 +83,7 @@ class CriterionResult(BaseModel):
     kind: CriterionKind
     outcome: CriterionOutcome
     value: str | None = Field(description="what the rule looked at, e.g. 'BMI 16.9' or 'onset 2025-05-31'")
+    value_zh: str | None = Field(None, description="the same in Simplified Chinese, for the pages (absent before 1.1)")
     rule: str = Field(description="the criterion's text in the protocol version used")
 
     @property

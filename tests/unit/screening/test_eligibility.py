@@ -1,5 +1,6 @@
 """Every criterion at and around its boundary, and properties of the engine as a whole."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -265,3 +266,29 @@ def test_criterion_values_read_as_words_never_as_python(changes: dict[str, Any])
     assert values
     for value in values:
         assert not any(python in value for python in ("True", "False", "None", "{", "'")), value
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"contraindications": ["severe_diabetes", "immune_deficiency"], "sex": "male", "biopsy": None},
+        {"last_tumour_diagnosis": "never", "serology": {"hiv": "positive"}},
+    ],
+)
+def test_every_value_a_criterion_looked_at_is_said_in_both_languages(changes: dict[str, Any]) -> None:
+    """The record keeps the English for reports and exports, and the Chinese for the pages: codes decoded by the
+    data dictionary, yes and no and not given in words, never an English word on a Chinese page."""
+    dictionary = load_protocol(DEFAULT_PROTOCOL_FILE).forms
+    form = ScreeningForm.model_validate(ELIGIBLE.model_dump() | changes)
+    criteria = evaluate(form, RULES, consent_form_version="1.0", dictionary=dictionary).criteria
+    said = [(c.code, c.value, c.value_zh) for c in criteria if c.value is not None]
+    assert len(said) >= 10
+    for code, en, zh in said:
+        assert zh, code
+        assert not re.search(r"[a-z]{3,}", zh), f"{code}: {zh!r} (English: {en!r})"
+    by_code = {c.code: c for c in criteria}
+    if "contraindications" in changes:
+        assert by_code["EX03"].value_zh == "严重糖尿病、免疫缺陷"
+        assert by_code["EX04"].value_zh == "不适用（男性）"
+        assert by_code["IN04"].value_zh and "未填写" in by_code["IN04"].value_zh
