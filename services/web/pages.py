@@ -27,7 +27,7 @@ from services.web.casebook import (
 )
 from services.web.forms import Field, FormPage, about, explained, fields, filled
 from services.web.gateway import GatewayProblem
-from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, language, translator
+from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, VERBATIM_COLUMNS, language, translator
 from services.web.session import Cookies, Session
 from shared.contracts.access import Right, may
 from shared.contracts.events import CriterionKind, CriterionOutcome
@@ -42,6 +42,7 @@ TEMPLATES.env.globals |= {
     "CriterionKind": CriterionKind,
     "QueryState": QueryState,
     "SdvStatus": SdvStatus,
+    "verbatim": VERBATIM_COLUMNS,
 }
 
 
