@@ -8,7 +8,7 @@ from typing import Any
 from services.web.gateway import GatewayProblem
 from shared.contracts.collected import model_name
 from shared.contracts.dictionary import DataDictionary, Item, ItemType, walk
-from shared.readmodels.states import SubjectState, VisitStatus
+from shared.readmodels.states import NOT_TAKING_PART, SubjectState, VisitStatus
 
 SUBJECT = "/v1/sites/{site}/subjects/{subject}/"
 # Fields the app fills from the page (hidden), not the person: which visit, which adverse event; and what a new
@@ -65,13 +65,23 @@ def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 # A casebook's steps that take no form of their own, by the gateway's path under the subject.
 CASEBOOK_STEPS = ("casebook/lock", "casebook/unlock")
+# The steps said before they are taken (`Pages.unconfirmed`), by operation or casebook step: their consequence.
+CONSEQUENCES = {
+    "withdraw_subject": "confirm_withdrawal",
+    "casebook/lock": "confirm_lock",
+    "casebook/unlock": "confirm_unlock",
+}
 
 
-def due_forms(view: dict[str, Any], forms: dict[str, CasebookForm] | None = None) -> list[tuple[str, dict[str, str]]]:
-    """The casebook's next forms: screening until randomized, then the surgery, then the next scheduled visit and
-    each collected form of a visit done; an adverse event once consented (safety information is always taken)."""
+def due_forms(
+    view: dict[str, Any], forms: dict[str, CasebookForm] | None = None, *, awaiting: list[str] | None = None
+) -> list[tuple[str, dict[str, str]]]:
+    """The casebook's next forms: screening once consented, again after a screen failure (not while a screening
+    waits for the investigator's judgement, `awaiting`, which completes it), then the surgery, then the next
+    scheduled visit and each collected form of a visit done; an adverse event once consented (safety information
+    is always taken)."""
     due: list[tuple[str, dict[str, str]]] = []
-    if view["state"] in (SubjectState.CONSENTED, SubjectState.SCREEN_FAILED, SubjectState.ELIGIBLE) and not view["arm"]:
+    if view["state"] in (SubjectState.CONSENTED, SubjectState.SCREEN_FAILED) and not view["arm"] and not awaiting:
         due.append(("screen_subject", {}))
     if view["arm"] and not view["surgery_date"] and not view["withdrawn_on"]:
         due.append(("record_procedure", {}))
@@ -93,6 +103,26 @@ def due_forms(view: dict[str, Any], forms: dict[str, CasebookForm] | None = None
     if view["arm"] and not view["withdrawn_on"] and not view["completed_on"]:
         due.append(("withdraw_subject", {}))
     return due
+
+
+def next_step(
+    state: str, *, arm: str | None, awaiting: list[str], surgery_done: bool, next_visit: str | None
+) -> tuple[str, dict[str, str]]:
+    """What comes next for a subject, as a `next_<key>` word and its values: a screening that waits for the
+    investigator's judgement says so, an eligible subject is ready to randomize."""
+    if state in NOT_TAKING_PART:
+        return "ended", {}
+    if awaiting:
+        return "awaiting_judgement", {"codes": ", ".join(awaiting)}
+    if state == SubjectState.CONSENTED:
+        return "to_screen", {}
+    if state == SubjectState.SCREEN_FAILED:
+        return "rescreen", {}
+    if not arm:
+        return "to_randomize", {}
+    if not surgery_done:
+        return "surgery", {}
+    return ("visit_due", {"visit": next_visit}) if next_visit else ("ended", {})
 
 
 def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
@@ -150,37 +180,63 @@ def query_targets(
     ]
 
 
+def shown_value(dictionary: DataDictionary, item: Item | None, value: Any, lang: str, t: Callable[[str], str]) -> str:
+    """One recorded value as staff read it: coded values decoded, yes or no, "never", the unit beside a number."""
+    if value is None or value == []:
+        return "—"
+    if item is None:
+        return str(value)
+    if value == "never" and item.type is ItemType.DATE_OR_NEVER:
+        return t("never")
+    if item.type is ItemType.BOOLEAN:
+        return t("yes") if value else t("no")
+    if item.code_list is not None:
+        codes = value if isinstance(value, list) else [value]
+        decoded = (dictionary.decode(item.code_list, str(c)) for c in codes)
+        return ", ".join(d.in_(lang) if d else str(c) for d, c in zip(decoded, codes, strict=True))
+    return f"{value} {item.unit}" if item.unit else str(value)
+
+
 def shown_values(
     dictionary: DataDictionary, form_name: str, values: dict[str, Any], lang: str, t: Callable[[str], str]
-) -> list[tuple[str, str]]:
-    """A record's values as a monitor reads them against source: each item by its question in the page's
-    language, coded values decoded, yes or no, units beside the numbers; a group's items under the group's."""
+) -> list[tuple[str, str, str]]:
+    """A record's values as a monitor reads them against source: each item's dotted path, its question in the
+    page's language (a group's items under the group's) and its value (`shown_value`)."""
     declared = dictionary.casebook_form(form_name)
     if declared is None:
-        return [(name, str(value)) for name, value in values.items()]
-    rows: list[tuple[str, str]] = []
+        return [(name, name, str(value)) for name, value in values.items()]
+    rows: list[tuple[str, str, str]] = []
 
-    def shown(item: Item, value: Any) -> str:
-        if value is None or value == []:
-            return "—"
-        if value == "never" and item.type is ItemType.DATE_OR_NEVER:
-            return t("never")
-        if item.type is ItemType.BOOLEAN:
-            return t("yes") if value else t("no")
-        if item.code_list is not None:
-            codes = value if isinstance(value, list) else [value]
-            decoded = (dictionary.decode(item.code_list, str(c)) for c in codes)
-            return ", ".join(d.in_(lang) if d else str(c) for d, c in zip(decoded, codes, strict=True))
-        return f"{value} {item.unit}" if item.unit else str(value)
-
-    def add(items: dict[str, Item], found: dict[str, Any], under: str) -> None:
+    def add(items: dict[str, Item], found: dict[str, Any], under: str, path: str) -> None:
         for name, item in items.items():
             label = f"{under} › {item.label.in_(lang)}" if under else item.label.in_(lang)
             value = found.get(name)
             if item.type is ItemType.GROUP:
-                add(item.items, value if isinstance(value, dict) else {}, label)
+                add(item.items, value if isinstance(value, dict) else {}, label, f"{path}{name}.")
             else:
-                rows.append((label, shown(item, value)))
+                rows.append((f"{path}{name}", label, shown_value(dictionary, item, value, lang, t)))
 
-    add(dictionary.forms[declared].items, values, "")
+    add(dictionary.forms[declared].items, values, "", "")
     return rows
+
+
+def item_changes(
+    dictionary: DataDictionary, form_name: str, history: list[dict[str, Any]], lang: str, t: Callable[[str], str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each item's changes across a form's records, oldest first: old → new as staff read them, with the record's
+    who, when and why. A record's own fields that are no item (a screening's derived BMI) are left out."""
+    declared = dictionary.casebook_form(form_name)
+    items = dict(walk(dictionary.forms[declared].items)) if declared else {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for record in history:
+        for change in record.get("changes") or ():
+            path = str(change["field"]).removeprefix("form.").removeprefix("answers.")
+            if path in items:
+                found.setdefault(path, []).append(
+                    {
+                        "old": shown_value(dictionary, items[path], change["old"], lang, t),
+                        "new": shown_value(dictionary, items[path], change["new"], lang, t),
+                        "record": record,
+                    }
+                )
+    return found

@@ -5,6 +5,7 @@ picker for a date, boxes for a list of choices, a group for a nested object; wha
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -116,13 +117,14 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
     return tuple(found)
 
 
-def parsed(form: FormData, specs: tuple[Field, ...]) -> dict[str, Any]:
-    """The posted fields as the gateway's JSON: empty ones left out, yes/no as booleans, groups nested."""
+def parsed(form: FormData, specs: tuple[Field, ...], zone: tzinfo | None = None) -> dict[str, Any]:
+    """The posted fields as the gateway's JSON: empty ones left out, yes/no as booleans, groups nested, a date and
+    time as typed (the browser's date-and-time box) taken in the site's time zone, `zone`."""
     body: dict[str, Any] = {}
     for spec in specs:
         key = spec.name.rsplit(".", 1)[-1]
         if spec.kind == "group":
-            nested = parsed(form, spec.children)
+            nested = parsed(form, spec.children, zone)
             if nested:
                 body[key] = nested
         elif spec.kind == "choices":
@@ -133,8 +135,20 @@ def parsed(form: FormData, specs: tuple[Field, ...]) -> dict[str, Any]:
                 continue
             if spec.kind == "date_or_never" and raw.lower() in NEVER:
                 raw = "never"  # as the person wrote it, in either language
+            if spec.kind == "datetime" and zone is not None:
+                raw = in_zone(raw, zone)
             body[key] = {"true": True, "false": False}.get(raw, raw) if spec.kind == "boolean" else raw
     return body
+
+
+def in_zone(raw: str, zone: tzinfo) -> str:
+    """A date and time without an offset as the site's local time (with its offset); anything else as written,
+    for the gateway to accept or refuse."""
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    return moment.replace(tzinfo=zone).isoformat() if moment.tzinfo is None else raw
 
 
 # The gateway's rule codes (problem+json `errors[].rule`) a page says in its own words, from the item's range.
@@ -225,3 +239,12 @@ class FormPage:
     key: str
     message: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> list[Field]:
+        """Every refused field, a group's among them, in the form's order."""
+
+        def walked(fields: tuple[Field, ...]) -> list[Field]:
+            return [f for spec in fields for f in ([spec] if spec.error else []) + walked(spec.children)]
+
+        return walked(self.fields)

@@ -201,6 +201,74 @@ TEXT: dict[str, tuple[str, str]] = {
         "登录的是另一位用户：签名须由本人重新登录",
     ),
     "back": ("Back", "返回"),
+    "matrix": ("Subject matrix", "受试者进度总览"),
+    "acknowledged_alerts": ("Acknowledged alerts, the latest first", "已知悉的警报（最新在前）"),
+    "acknowledged_by": ("Acknowledged by", "知悉人"),
+    "acknowledged_at": ("Acknowledged at", "知悉时间"),
+    # What a step does, said before it is taken.
+    "confirm_lock": (
+        "Lock the casebook of {subject}? No form can be entered or corrected until a data manager unlocks it, "
+        "with a reason that the audit trail keeps.",
+        "确认锁定{subject}的病例报告表？锁定后不能录入或更正任何表单，直至数据管理员填写原因解锁（原因记入稽查轨迹）。",
+    ),
+    "confirm_unlock": (
+        "Unlock the casebook of {subject}? Its forms can be corrected again; the reason is kept in the audit trail.",
+        "确认解锁{subject}的病例报告表？解锁后表单可再次更正；原因记入稽查轨迹。",
+    ),
+    "confirm_withdrawal": (
+        "Withdraw {subject} from the study? Visits after the withdrawal date are no longer expected; adverse events "
+        "are still reported and followed up.",
+        "确认{subject}退出研究？退出日期之后的随访不再进行；不良事件仍须报告和随访。",
+    ),
+    "confirm_acknowledgement": (
+        "Acknowledge the serious adverse event alert for {subject} ({term})? It leaves the open alerts; your name "
+        "and the time are recorded.",
+        "确认已知悉{subject}的严重不良事件警报（{term}）？该警报将移出待处理列表，您的姓名和时间将被记录。",
+    ),
+    "confirm_database_lock": (
+        "Lock the database for analysis? Every casebook is locked, nobody new is enrolled, and the exports are "
+        "made as of this moment.",
+        "确认锁定数据库用于分析？所有病例报告表将被锁定，不再入组新受试者，导出数据以此刻为准。",
+    ),
+    "records": ("Records", "记录数"),
+    "values": ("Recorded values", "记录的数值"),
+    "history": ("Changes (old → new)", "修改记录（原值 → 新值）"),
+    "raise_query": ("Raise a query here", "在此提出质疑"),
+    "queries_on_form": ("Queries on the whole form", "针对整张表单的质疑"),
+    "records_of_form": ("Every record of this form", "本表单的全部记录"),
+    "verify_form": ("Verified against source: mark this record verified", "已核对源数据：将本记录标记为已核查"),
+    "matrix_hint": (
+        "Each subject's forms in the protocol's order; a cell opens its form.",
+        "按方案顺序列出每位受试者的表单；点击单元格打开该表单。",
+    ),
+    "filter": ("Filter", "筛选"),
+    "any": ("Any", "全部"),
+    "cell_not_started": ("Not started", "未开始"),
+    "cell_entered": ("Entered", "已录入"),
+    "cell_out_of_window": ("Out of window", "超窗"),
+    "cell_verified": ("Verified", "已核查"),
+    "cell_signed": ("Signed", "已签名"),
+    "cell_query_open": ("Query open", "有未关闭质疑"),
+    "cell_locked": ("Locked", "已锁定"),
+    "cell_missed": ("Missed", "失访"),
+    "cell_not_expected": ("Not expected", "无需填写"),
+    "open_queries_n": ("{n} open", "{n}条未关闭"),
+    "outside_window": ("outside its window", "超出时间窗"),
+    # What comes next for a subject, as its state says it.
+    "next_awaiting_judgement": ("Awaiting the investigator's judgement ({codes})", "等待研究者判断（{codes}）"),
+    "next_to_screen": ("To screen", "待筛选"),
+    "next_rescreen": ("Screen failed: may be screened again", "筛选失败：可重新筛选"),
+    "next_to_randomize": ("Ready to randomize", "可进行随机分组"),
+    "next_surgery": ("Surgery to record", "待记录手术"),
+    "next_visit_due": ("Next: visit {visit}", "下一步：{visit}随访"),
+    "next_ended": ("Participation ended", "已结束参与"),
+    "next_step": ("Next step", "下一步"),
+    "there_is_a_problem": ("There is a problem: the form was not saved", "存在问题：表单未保存"),
+    "judgement_reason": ("The investigator's judgement ({codes})", "研究者判断（{codes}）"),
+    "give_judgement": (
+        "Give the investigator's judgement ({codes}) on this screening",
+        "对本次筛选给出研究者判断（{codes}）",
+    ),
     "site_time": ("Dates are the site's, in its time zone", "日期均为研究中心当地日期"),
 }
 

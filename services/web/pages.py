@@ -23,6 +23,7 @@ from services.web.casebook import (
     event_title,
     form_title,
     item_title,
+    next_step,
     query_targets,
 )
 from services.web.forms import Field, FormPage, about, explained, fields, filled
@@ -30,10 +31,12 @@ from services.web.gateway import GatewayProblem
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, VERBATIM_COLUMNS, language, translator
 from services.web.session import Cookies, Session
 from shared.contracts.access import Right, may
+from shared.contracts.dictionary import walk
 from shared.contracts.events import CriterionKind, CriterionOutcome
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.datamanagement import SdvStatus
-from shared.readmodels.states import QueryState
+from shared.readmodels.datamanagement import SdvStatus, SignatureStatus
+from shared.readmodels.matrix import CellStatus, awaiting
+from shared.readmodels.states import PARTICIPATION_ENDED, QueryState, VisitStatus
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # The states and outcomes pages compare with, from their enums: no template spells one.
@@ -42,6 +45,9 @@ TEMPLATES.env.globals |= {
     "CriterionKind": CriterionKind,
     "QueryState": QueryState,
     "SdvStatus": SdvStatus,
+    "CellStatus": CellStatus,
+    "SignatureStatus": SignatureStatus,
+    "ended": PARTICIPATION_ENDED,
     "verbatim": VERBATIM_COLUMNS,
 }
 
@@ -63,10 +69,19 @@ class Pages:
         """An instant as the site reads it: its local date and time, with the offset."""
         if not instant:
             return ""
-        known = self.protocol.site(site)
+        zone = self.zone(site)
         moment = datetime.fromisoformat(instant)
-        local = moment.astimezone(ZoneInfo(known.time_zone)) if known else moment
+        local = moment.astimezone(zone) if zone else moment
         return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
+
+    def zone(self, site: str) -> ZoneInfo | None:
+        known = self.protocol.site(site)
+        return ZoneInfo(known.time_zone) if known else None
+
+    def visit_name(self, code: str, lang: str) -> str:
+        """A follow-up visit as staff say it: "W1 · Week 1", "W1 · 第1周"."""
+        found = next((v for v in self.protocol.schedule.follow_up if v.code == code), None)
+        return f"{code} · {found.name_zh if lang == 'zh' else found.name}" if found else code
 
     def page(
         self, request: Request, template: str, session: Session | None, status: int = 200, **context: Any
@@ -86,6 +101,7 @@ class Pages:
                 "item_title": functools.partial(item_title, self.protocol.forms),
                 "event_title": functools.partial(event_title, self.protocol.forms, t=translator(lang)),
                 "criteria": self.protocol.eligibility.criteria,
+                "visit_name": self.visit_name,
                 **context,
             },
             status_code=status,
@@ -132,10 +148,27 @@ class Pages:
             raise GatewayProblem.of(403, "stale-form", "the form is stale or not from this app: open it again")
         return form
 
+    def unconfirmed(
+        self, request: Request, session: Session, form: Any, *, heading: str, consequence: str, back: str
+    ) -> Response | None:
+        """A step with consequences (a withdrawal, a lock, an acknowledgement) is stated before it is taken: the
+        first post answers with the consequence and the same form to post again, confirmed (its idempotency key
+        kept, so a double submission is one step); None once confirmed."""
+        if form.get("confirmed") == "yes":
+            return None
+        fields = [(name, str(value)) for name, value in form.multi_items() if name != "confirmed"]
+        return self.page(
+            request, "confirm_step.html", session, heading=heading, consequence=consequence,
+            action=request.url.path, fields=fields, back=back,
+        )  # fmt: skip
+
     @staticmethod
-    def written(site: str, subject: str, answer: dict[str, Any]) -> Response:
-        """After a write, the casebook as of it: the page asks the gateway to read after its sequence."""
-        return RedirectResponse(f"/sites/{site}/subjects/{subject}?seen={answer['stream_sequence']}", status_code=303)
+    def written(site: str, subject: str, answer: dict[str, Any], back: object = None) -> Response:
+        """After a write, the casebook as of it (or the subject's page it was made from, `back`): the page asks
+        the gateway to read after its sequence."""
+        casebook = f"/sites/{site}/subjects/{subject}"
+        page = back if isinstance(back, str) and back.startswith(f"{casebook}/forms/") else casebook
+        return RedirectResponse(f"{page}?seen={answer['stream_sequence']}", status_code=303)
 
     async def casebook_forms(self, request: Request) -> dict[str, CasebookForm]:
         """The casebook's forms, by the gateway's operation (`casebook_forms`): read once, as its document is."""
@@ -198,15 +231,25 @@ class Pages:
             screened = await request.app.state.gateway.get(
                 session, f"/v1/sites/{site}/subjects/{subject}/forms/screening", read_after=read_after
             )
-        for operation, extra in due_forms(view, await self.casebook_forms(request)) if may_post else ():
+        waiting = awaiting(screened["data"] if screened else None)
+        for operation, extra in (
+            due_forms(view, await self.casebook_forms(request), awaiting=waiting) if may_post else ()
+        ):
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
             shown = posted if posted is not None and wanted else None
             shown = shown or await self.form_page(request, session, operation, action, {}, {})
             shown.extra |= extra
             forms.append(shown)
+        scheduled = [v["visit"] for v in view["visits"] if v["status"] == VisitStatus.SCHEDULED]
+        judged_by = {i.answered_by for _, i in walk(self.protocol.forms.forms["screening"].items) if i.answered_by}
         return self.page(
             request, "casebook.html", session, status=status, site=site, subject=view, screened=screened, forms=forms,
+            next=next_step(
+                view["state"], arm=view["arm"], awaiting=waiting, surgery_done=view["surgery_date"] is not None,
+                next_visit=scheduled[0] if scheduled else None,
+            ),
+            awaiting=waiting, may_judge=may_post and any(may(session.role, right) for right in judged_by),
             may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
             may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),
             may_verify=may(session.role, Right.VERIFY_FORMS), may_lock=may(session.role, Right.LOCK_CASEBOOKS),

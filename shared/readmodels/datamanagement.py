@@ -9,11 +9,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from shared.readmodels.states import QueryState, SubjectState
+from shared.readmodels.states import PARTICIPATION_ENDED, QueryState
 from shared.runtime.postgres import Connection
 
 # A subject whose participation has ended: the casebook is signed then.
-ENDED = f"('{SubjectState.COMPLETED}', '{SubjectState.WITHDRAWN}', '{SubjectState.DIED}')"
+ENDED = "(" + ", ".join(f"'{state}'" for state in sorted(PARTICIPATION_ENDED)) + ")"
 
 
 class SdvStatus(StrEnum):
@@ -50,6 +50,18 @@ class QueryView(BaseModel):
     messages: list[QueryMessageView] = Field(default_factory=list)
 
 
+class FormRecord(BaseModel):
+    """One record of a form, oldest first: the first entry, then each correction, re-screen or follow-up."""
+
+    version: UUID = Field(description="the record's event id: what a correction supersedes, a query names")
+    event_type: str
+    recorded_at: datetime
+    actor: str
+    actor_role: str | None
+    reason: str | None = Field(description="why it was corrected; null for a first entry")
+    changes: list[dict[str, Any]] | None = Field(description="a correction's items, old → new (dotted paths)")
+
+
 class FormView(BaseModel):
     """A form's current record: `version` is its ETag, what a correction supersedes and what a monitor verifies."""
 
@@ -66,6 +78,7 @@ class FormView(BaseModel):
     verified_at: datetime | None
     verified_by: str | None
     queries: list[QueryView] = Field(default_factory=list)
+    history: list[FormRecord] = Field(default_factory=list, description="every record of the form, oldest first")
 
 
 class FormSummary(BaseModel):
@@ -117,7 +130,19 @@ async def find_form(conn: Connection, site: str, subject: str, form: str) -> For
     )
     if row is None:
         return None
-    return FormView.model_validate({**dict(row), "queries": await find_queries(conn, subject=subject, form=form)})
+    history = await conn.fetch(
+        """SELECT event_id AS version, event_type, recorded_at, actor, actor_role, reason, changes
+             FROM audit_trail WHERE subject_id = $1 AND form = $2 ORDER BY sequence""",
+        subject,
+        form,
+    )
+    return FormView.model_validate(
+        {
+            **dict(row),
+            "queries": await find_queries(conn, subject=subject, form=form),
+            "history": [dict(r) for r in history],
+        }
+    )
 
 
 async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:

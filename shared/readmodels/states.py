@@ -20,6 +20,12 @@ class SubjectState(StrEnum):
     DIED = "died"
 
 
+# Where a subject's part in the trial is over: its casebook is signed then.
+PARTICIPATION_ENDED = frozenset({SubjectState.COMPLETED, SubjectState.WITHDRAWN, SubjectState.DIED})
+# And where it is over or never began: what is not recorded by then will not be.
+NOT_TAKING_PART = PARTICIPATION_ENDED | {SubjectState.CONSENT_WITHDRAWN, SubjectState.CONSENT_DECLINED}
+
+
 class VisitStatus(StrEnum):
     """A follow-up visit in the `visits` read model."""
 

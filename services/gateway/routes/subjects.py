@@ -12,6 +12,7 @@ from services.gateway.openapi import CsvResponse
 from services.gateway.params import SitePath, SubjectPath, read_after
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
+from shared.readmodels.matrix import SiteMatrix, site_matrix
 from shared.readmodels.states import SubjectState
 from shared.readmodels.subjects import SubjectPage, SubjectView, find_subject, list_subjects
 
@@ -39,6 +40,23 @@ def subjects_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> SubjectPage:
         return await list_subjects(request.app.state.pool, site, state=state, after=after, limit=limit)
+
+    @router.get(
+        "/v1/sites/{site}/matrix",
+        tags=["subjects"],
+        operation_id="site_matrix",
+        dependencies=[Depends(read_after)],
+        summary="The site's subjects × forms: each form's status (entered, query open, verified, signed, locked, "
+        "out of window, missed, not expected, not started), in the protocol's order",
+        responses=problem_responses(401, 403, 404, 422, 503),
+    )
+    async def get_site_matrix(
+        request: Request,
+        site: SitePath,
+        caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)],
+    ) -> SiteMatrix:
+        async with request.app.state.pool.acquire() as conn:
+            return await site_matrix(conn, request.app.state.settings.protocol(), site)
 
     @router.get(
         "/v1/sites/{site}/subjects/{subject}",

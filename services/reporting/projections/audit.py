@@ -1,6 +1,6 @@
 """Every event as recorded: who, what, when, why, under which protocol version; a correction's old → new."""
 
-from shared.contracts.casebook import field_changes
+from shared.contracts.casebook import field_changes, form_of
 from shared.contracts.events import RecordedEvent
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import JsonText
@@ -9,8 +9,8 @@ from shared.runtime.writebatch import WriteBatch
 INSERT_AUDIT = """
 INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
                          actor_role, actor_site, actor_token, reason, protocol_version, correlation_id,
-                         causation_id, data, changes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                         causation_id, data, changes, form)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 """
 
 SUPERSEDED_DATA = "SELECT data FROM audit_trail WHERE event_id = $1"
@@ -48,4 +48,5 @@ class AuditTrailProjection:
             e.causationid,
             JsonText(event.data_json),
             changes,
+            form_of(e.data),
         )

@@ -16,6 +16,7 @@ from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language, translator
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
+from shared.readmodels.alerts import AlertState
 
 router = APIRouter()
 
@@ -117,6 +118,12 @@ async def report_file(request: Request, pages: PagesOf, path: str) -> Response:
 async def lock_database(request: Request, pages: PagesOf) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
+    t = translator(language(request))
+    asked = pages.unconfirmed(
+        request, session, form, heading=t("database_lock"), consequence=t("confirm_database_lock"), back="/reports"
+    )
+    if asked is not None:
+        return asked
     await request.app.state.gateway.post(session, "/v1/trial/database-lock", {}, key=str(form.get("key")))
     return RedirectResponse("/reports", status_code=303)
 
@@ -125,7 +132,8 @@ async def lock_database(request: Request, pages: PagesOf) -> Response:
 async def safety_inbox(request: Request, pages: PagesOf, seen: int | None = None) -> Response:
     session = pages.signed_in(request)
     alerts = await request.app.state.gateway.get(session, "/v1/safety/alerts", read_after=seen)
-    return pages.page(request, "safety.html", session, alerts=alerts)
+    acknowledged = await request.app.state.gateway.get(session, "/v1/safety/alerts", state=AlertState.ACKNOWLEDGED)
+    return pages.page(request, "safety.html", session, alerts=alerts, acknowledged=acknowledged[::-1])
 
 
 @router.get("/safety/rows")
@@ -167,6 +175,14 @@ async def safety_events(request: Request, pages: PagesOf) -> Response:
 async def acknowledge(request: Request, pages: PagesOf, alert: uuid.UUID) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
+    t = translator(language(request))
+    shown = await request.app.state.gateway.get(session, f"/v1/safety/alerts/{alert}")
+    asked = pages.unconfirmed(
+        request, session, form, heading=t("acknowledge"), back="/safety",
+        consequence=t("confirm_acknowledgement").format(subject=shown["subject_id"], term=shown["term"]),
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     answer = await request.app.state.gateway.post(
         session, f"/v1/safety/alerts/{alert}/acknowledgement", {}, key=str(form.get("key"))
     )

@@ -6,11 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.web.casebook import next_step
 from services.web.forms import parsed
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
+from shared.readmodels.matrix import CellStatus
+from shared.readmodels.states import SubjectState
 
 router = APIRouter()
 
@@ -28,13 +31,49 @@ async def subjects(request: Request, pages: PagesOf, site: str) -> Response:
     )
 
 
+@router.get("/sites/{site}/matrix")
+async def matrix(
+    request: Request, pages: PagesOf, site: str, state: SubjectState | None = None, status: CellStatus | None = None
+) -> Response:
+    """The site's subjects × forms, each cell's status linking to its form: filtered to a state, or to the
+    subjects with a form in a status (every open query, every visit out of its window)."""
+    session = pages.signed_in(request)
+    found = await request.app.state.gateway.get(session, f"/v1/sites/{site}/matrix")
+    rows = [
+        row
+        for row in found["rows"]
+        if (state is None or row["state"] == state)
+        and (status is None or any(c["status"] == status for c in row["cells"]))
+    ]
+    for row in rows:
+        cells = {c["form"]: c for c in row["cells"]}
+        visits = [c["form"].removeprefix("visit-") for c in row["cells"] if c["form"].startswith("visit-")]
+        row["next"] = next_step(
+            row["state"], arm=row["arm"], awaiting=row["awaiting"],
+            surgery_done=cells["procedure"]["status"] != CellStatus.NOT_STARTED,
+            next_visit=next((v for v in visits if cells[f"visit-{v}"]["status"] == CellStatus.NOT_STARTED), None),
+        )  # fmt: skip
+    # Two header rows: a form before the follow-up spans both; a visit spans its own form and those collected at it.
+    at_visit = {f"visit-{v.code}": v.code for v in pages.protocol.schedule.follow_up}
+    groups: list[tuple[str, list[str]]] = []
+    for column in found["columns"]:
+        if column in at_visit or not groups or not groups[-1][0]:
+            groups.append((at_visit.get(column, ""), [column]))
+        else:
+            groups[-1][1].append(column)
+    return pages.page(
+        request, "matrix.html", session, site=site, groups=groups, rows=rows, states=list(SubjectState),
+        statuses=list(CellStatus), state_filter=state, status_filter=status,
+    )  # fmt: skip
+
+
 @router.post("/sites/{site}/subjects")
 async def new_subject(request: Request, pages: PagesOf, site: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
     subject = str(form.get("subject_id", "")).strip()
     specs = await pages.form_fields(request, session, "record_consent")
-    body = parsed(form, specs)
+    body = parsed(form, specs, pages.zone(site))
     try:
         answer = await request.app.state.gateway.post(
             session, f"/v1/sites/{site}/subjects/{subject}/consent", body, key=str(form.get("key"))

@@ -2,14 +2,18 @@
 
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.web.casebook import (
     CASEBOOK_STEPS,
+    CONSEQUENCES,
     FROM_PAGE,
     correcting,
+    form_title,
+    item_changes,
     recorded_values,
     shown_values,
 )
@@ -17,6 +21,7 @@ from services.web.forms import parsed
 from services.web.gateway import GatewayProblem
 from services.web.i18n import language, translator
 from services.web.pages import PagesOf
+from shared.contracts.access import Right, may
 from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
 
 router = APIRouter()
@@ -33,13 +38,21 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
     casebook_form = await pages.casebook_form(request, operation)
+    if operation in CONSEQUENCES:
+        t = translator(language(request))
+        asked = pages.unconfirmed(
+            request, session, form, heading=form_title(pages.protocol.forms, casebook_form.form, language(request)),
+            consequence=t(CONSEQUENCES[operation]).format(subject=subject), back=f"/sites/{site}/subjects/{subject}",
+        )  # fmt: skip
+        if asked is not None:
+            return asked
     visit = str(form.get("visit", ""))
     if "{visit}" in casebook_form.path and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
         raise GatewayProblem.of(404, "not-found", f"no visit {visit!r} in the protocol's schedule")
     path = casebook_form.path.format(visit=visit)
     specs = await pages.form_fields(request, session, operation)
     taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
-    body = parsed(form, specs) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
+    body = parsed(form, specs, pages.zone(site)) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
     try:
         answer = await request.app.state.gateway.post(
             session, f"/v1/sites/{site}/subjects/{subject}/{path}", body, key=str(form.get("key"))
@@ -55,18 +68,41 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
 
 
 @router.get("/sites/{site}/subjects/{subject}/forms/{name}")
-async def form_view(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
-    """A form's current record, read-only: what a monitor verifies against source, in the page's language."""
+async def form_view(
+    request: Request, pages: PagesOf, site: str, subject: str, name: str, seen: int | None = None
+) -> Response:
+    """A form's current record, read-only, item by item: its value as a monitor verifies it against source, its
+    changes (old → new, who, when, why), and the queries on it with their threads, one raised by clicking it."""
     session = pages.signed_in(request)
-    current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
-    lang = language(request)
-    rows = shown_values(pages.protocol.forms, name, recorded_values(name, current["data"]), lang, translator(lang))
-    return pages.page(request, "form.html", session, site=site, subject_id=subject, name=name, form=current, rows=rows)
+    current = await request.app.state.gateway.get(
+        session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}", read_after=seen
+    )
+    lang, t = language(request), translator(language(request))
+    dictionary = pages.protocol.forms
+    by_item: dict[str | None, list[dict[str, Any]]] = {}
+    for query in current["queries"]:
+        by_item.setdefault(query["field"], []).append(query)
+    try:
+        correctable = correcting(await pages.casebook_forms(request), dictionary, name) is not None
+    except GatewayProblem:
+        correctable = False
+    at_site = session.site == site
+    return pages.page(
+        request, "form.html", session, site=site, subject_id=subject, name=name, form=current,
+        rows=shown_values(dictionary, name, recorded_values(name, current["data"]), lang, t),
+        changes=item_changes(dictionary, name, current["history"], lang, t), by_item=by_item,
+        may_correct=correctable and at_site and may(session.role, Right.POST_SITE_FORMS),
+        may_verify=may(session.role, Right.VERIFY_FORMS), may_query=may(session.role, Right.OPEN_QUERIES),
+        may_answer=may(session.role, Right.ANSWER_QUERIES) and at_site, here=request.url.path, key=str(uuid.uuid4()),
+    )  # fmt: skip
 
 
 @router.get("/sites/{site}/subjects/{subject}/forms/{name}/correction")
-async def correction(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
-    """A form's current record, to correct with a reason; posted against its version (If-Match)."""
+async def correction(
+    request: Request, pages: PagesOf, site: str, subject: str, name: str, judgement: str | None = None
+) -> Response:
+    """A form's current record, to correct with a reason; posted against its version (If-Match). With
+    `judgement` (criterion codes): the investigator completes a coordinator's screening, the reason said so."""
     session = pages.signed_in(request)
     found, extra = correcting(await pages.casebook_forms(request), pages.protocol.forms, name)
     operation = found.operation
@@ -74,6 +110,9 @@ async def correction(request: Request, pages: PagesOf, site: str, subject: str, 
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
     shown = await pages.form_page(request, session, operation, action, recorded_values(name, current["data"]), {})
     shown.extra |= extra | {"version": current["version"]}
+    if judgement:
+        codes = ", ".join(c for c in judgement.split(",") if c in pages.protocol.eligibility.criteria)
+        shown.extra["reason"] = translator(language(request))("judgement_reason").format(codes=codes)
     return pages.page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=shown)
 
 
@@ -85,7 +124,7 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
     operation, path = found.operation, found.path.format(**extra)
     specs = await pages.form_fields(request, session, operation)
     version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
-    body = parsed(form, specs) | {"reason": reason}
+    body = parsed(form, specs, pages.zone(site)) | {"reason": reason}
     try:
         answer = await request.app.state.gateway.post(
             session,
@@ -118,7 +157,7 @@ async def verify(request: Request, pages: PagesOf, site: str, subject: str, name
         {"version": str(form.get("version", ""))},
         key=str(form.get("key")),
     )
-    return pages.written(site, subject, answer)
+    return pages.written(site, subject, answer, back=form.get("back"))
 
 
 @router.post("/sites/{site}/subjects/{subject}/casebook/{step}")
@@ -127,6 +166,13 @@ async def casebook_step(request: Request, pages: PagesOf, site: str, subject: st
     form = await pages.checked_form(request, session)
     if f"casebook/{step}" not in CASEBOOK_STEPS:
         raise GatewayProblem.of(404, "not-found", f"no casebook step {step!r}")
+    t = translator(language(request))
+    asked = pages.unconfirmed(
+        request, session, form, heading=t(step), back=f"/sites/{site}/subjects/{subject}",
+        consequence=t(CONSEQUENCES[f"casebook/{step}"]).format(subject=subject),
+    )  # fmt: skip
+    if asked is not None:
+        return asked
     body = {"reason": str(form.get("reason", "")).strip()} if step == "unlock" else {}
     answer = await request.app.state.gateway.post(
         session, f"/v1/sites/{site}/subjects/{subject}/casebook/{step}", body, key=str(form.get("key"))
@@ -145,7 +191,7 @@ async def open_query(request: Request, pages: PagesOf, site: str, subject: str) 
     answer = await request.app.state.gateway.post(
         session, f"/v1/sites/{site}/subjects/{subject}/queries", body, key=str(form.get("key"))
     )
-    return pages.written(site, subject, answer)
+    return pages.written(site, subject, answer, back=form.get("back"))
 
 
 @router.post("/sites/{site}/subjects/{subject}/queries/{query}/{step}")
@@ -162,7 +208,7 @@ async def query_step(
         {"text": str(form.get("text", "")).strip()},
         key=str(form.get("key")),
     )
-    return pages.written(site, subject, answer)
+    return pages.written(site, subject, answer, back=form.get("back"))
 
 
 @router.get("/sites/{site}/subjects/{subject}/sign/{kind}")

@@ -5,9 +5,19 @@ from typing import Any
 
 import pytest
 
-from services.web.casebook import casebook_forms, correcting, due_forms, form_title, query_targets, shown_values
+from services.web.casebook import (
+    casebook_forms,
+    correcting,
+    due_forms,
+    form_title,
+    item_changes,
+    next_step,
+    query_targets,
+    shown_values,
+)
 from services.web.gateway import GatewayProblem
 from shared.contracts.protocol import cached_protocol
+from shared.readmodels.states import SubjectState
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.questionnaire import NAME, questionnaire_protocol
 from tests.unit.gateway.test_openapi import DOCUMENT
@@ -95,16 +105,21 @@ def test_a_record_is_shown_by_its_questions_with_codes_decoded_and_units() -> No
         "donor_site": "occipital",
         "fat_graft": {"fat_harvest_site": "abdomen", "harvested_fat_ml": "80.0", "ecm_svf_gel_ml": "10.0"},
     }
-    rows = dict(shown_values(FORMS, "procedure", surgery, "zh", lambda key: words.get(key, key)))
+    shown = shown_values(FORMS, "procedure", surgery, "zh", lambda key: words.get(key, key))
+    rows = {label: value for _, label, value in shown}
+    assert ("fat_graft.harvested_fat_ml", "ECM/SVF-gel脂肪移植 › 采集脂肪量", "80.0 mL") in shown
     assert rows["麻醉方式"] == "局部麻醉加镇静"
     assert rows["受区面积"] == "30.0 cm²"
     assert rows["ECM/SVF-gel脂肪移植 › 采集脂肪量"] == "80.0 mL"
-    screening = dict(
-        shown_values(FORMS, "screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__)
-    )
+    screening = {
+        label: value
+        for _, label, value in shown_values(
+            FORMS, "screening", {"pregnant": False, "contraindications": []}, "zh", words.__getitem__
+        )
+    }
     assert (screening["妊娠（EX04）"], screening["手术禁忌（EX03）"], screening["性别"]) == ("否", "—", "—")
     never_said = {"never": "从未"}.__getitem__
-    never = dict(shown_values(FORMS, "screening", {"last_tumour_diagnosis": "never"}, "zh", never_said))
+    never = {q: v for _, q, v in shown_values(FORMS, "screening", {"last_tumour_diagnosis": "never"}, "zh", never_said)}
     assert never["最近一次肿瘤诊断日期（EX09）"] == "从未"
     assert form_title(FORMS, "visit-M1", "zh") == "随访 M1" and form_title(FORMS, "screening", "en") == "Screening"
 
@@ -113,3 +128,46 @@ def test_a_collected_forms_record_is_titled_with_its_visit(tmp_path: Path) -> No
     forms = questionnaire_protocol(tmp_path).forms
     assert form_title(forms, f"{NAME}-M6", "zh") == "头皮症状 M6"
     assert form_title(forms, "ae-0f8fad5b-d9cb-469f-a165-70867728950e", "en") == "Adverse event 0f8fad5b"
+
+
+def test_an_items_changes_are_read_from_each_correction_as_staff_read_values() -> None:
+    first = {"version": "a", "actor": "crc", "reason": None, "changes": None}
+    corrected = {
+        "version": "b",
+        "actor": "crc",
+        "reason": "typo",
+        "changes": [
+            {"field": "form.weight_kg", "old": "70.0", "new": "72.0"},
+            {"field": "form.sex", "old": "female", "new": "male"},
+            {"field": "bmi", "old": "24.1", "new": "24.9"},  # derived, no item: left out
+        ],
+    }
+    changes = item_changes(FORMS, "screening", [first, corrected], "en", str)
+    assert set(changes) == {"weight_kg", "sex"}
+    (weight,) = changes["weight_kg"]
+    assert (weight["old"], weight["new"], weight["record"]["reason"]) == ("70.0 kg", "72.0 kg", "typo")
+    assert changes["sex"][0]["new"] == "Male"
+
+
+def test_what_comes_next_says_a_screening_waits_for_the_investigator_and_an_eligible_subject_is_randomized() -> None:
+    waiting = next_step(SubjectState.SCREEN_FAILED, arm=None, awaiting=["EX11"], surgery_done=False, next_visit=None)
+    assert waiting == ("awaiting_judgement", {"codes": "EX11"})
+    ready = next_step(SubjectState.ELIGIBLE, arm=None, awaiting=[], surgery_done=False, next_visit=None)
+    assert ready == ("to_randomize", {})
+    failed = next_step(SubjectState.SCREEN_FAILED, arm=None, awaiting=[], surgery_done=False, next_visit=None)
+    assert failed == ("rescreen", {})
+    treated = next_step(SubjectState.TREATED, arm="HT", awaiting=[], surgery_done=True, next_visit="M1")
+    assert treated == ("visit_due", {"visit": "M1"})
+    ended = next_step(SubjectState.WITHDRAWN, arm="HT", awaiting=[], surgery_done=True, next_visit="M1")
+    assert ended == ("ended", {})
+
+
+def test_a_screening_is_offered_once_consented_and_after_a_failure_but_not_while_it_waits_or_once_eligible() -> None:
+    view = {
+        "state": SubjectState.SCREEN_FAILED, "arm": None, "surgery_date": None, "visits": [], "withdrawn_on": None,
+        "consented_on": "2026-12-01", "adverse_events": [], "completed_on": None,
+    }  # fmt: skip
+    assert ("screen_subject", {}) in due_forms(view)
+    assert ("screen_subject", {}) not in due_forms(view, awaiting=["EX11"])
+    assert ("screen_subject", {}) not in due_forms(view | {"state": SubjectState.ELIGIBLE})
+    assert ("screen_subject", {}) in due_forms(view | {"state": SubjectState.CONSENTED})

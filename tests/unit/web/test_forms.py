@@ -1,11 +1,12 @@
 """The web app's forms from the gateway's schemas, and what a browser posts back into the gateway's JSON."""
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from starlette.datastructures import FormData
 
-from services.web.forms import fields, filled, parsed
+from services.web.forms import FormPage, fields, filled, parsed
 from services.web.gateway import resolve
 from shared.contracts.forms import AdverseEventForm, ProcedureForm, ScreeningForm
 from shared.contracts.protocol import cached_protocol
@@ -122,3 +123,17 @@ def test_a_message_about_a_part_of_an_item_stands_beside_the_item() -> None:
     assert shown["last_vasodilator_or_immunosuppressant_start"].error == "Input should be a valid date"
     serology = {c.name: c for c in shown["serology"].children}
     assert serology["serology.hiv"].error and not shown["serology"].error, "a group's item, not the group"
+
+
+def test_a_date_and_time_typed_in_the_browsers_box_is_the_sites_local_time_and_every_refusal_is_summed_up() -> None:
+    specs = fields(schema_of(AdverseEventForm))
+    shanghai = ZoneInfo("Asia/Shanghai")
+    body = parsed(FormData([("term", "Scalp pruritus"), ("site_aware_at", "2026-12-07T08:00")]), specs, shanghai)
+    assert body["site_aware_at"] == "2026-12-07T08:00:00+08:00"
+    written = parsed(FormData([("site_aware_at", "2026-12-07T08:00:00+00:00")]), specs, shanghai)
+    assert written["site_aware_at"] == "2026-12-07T08:00:00+00:00", "an offset given is kept"
+    assert parsed(FormData([("site_aware_at", "today")]), specs, shanghai)["site_aware_at"] == "today"
+    refused = filled(specs, {}, {"grade": "Required.", "site_aware_at": "A date and a time."})
+    page = FormPage("Adverse event", "/x", refused, key="k")
+    assert [f.name for f in page.refused] == [f.name for f in refused if f.name in ("grade", "site_aware_at")]
+    assert len(page.refused) == 2
