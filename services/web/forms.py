@@ -239,6 +239,8 @@ class FormPage:
     key: str
     message: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # What the protocol's checks question before it is saved (`services.web.guidance`): heeded, or confirmed.
+    advice: list[Any] = field(default_factory=list)
 
     @property
     def refused(self) -> list[Field]:

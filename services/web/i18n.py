@@ -263,6 +263,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "next_visit_due": ("Next: visit {visit}", "下一步：{visit}随访"),
     "next_ended": ("Participation ended", "已结束参与"),
     "next_step": ("Next step", "下一步"),
+    "check_before_saving": ("Please check before saving", "保存前请核对"),
+    "checked_against_source": (
+        "I have checked these values against the source: save them as entered",
+        "我已与源文件核对：按所填内容保存",
+    ),
     "there_is_a_problem": ("There is a problem: the form was not saved", "存在问题：表单未保存"),
     "judgement_reason": ("The investigator's judgement ({codes})", "研究者判断（{codes}）"),
     "give_judgement": (

@@ -28,6 +28,7 @@ from services.web.casebook import (
 )
 from services.web.forms import Field, FormPage, about, explained, fields, filled
 from services.web.gateway import GatewayProblem
+from services.web.guidance import Advice, advice
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, VERBATIM_COLUMNS, language, translator
 from services.web.session import Cookies, Session
 from shared.contracts.access import Right, may
@@ -209,6 +210,17 @@ class Pages:
         message = errors.get("", "")
         title = self.protocol.forms.forms[(await self.casebook_form(request, operation)).form].title
         return FormPage(title.in_(language(request)), action, specs, key=str(uuid.uuid4()), message=message)
+
+    async def advice(
+        self, request: Request, session: Session, site: str, subject: str, operation: str, values: dict[str, Any]
+    ) -> list[Advice]:
+        """What the protocol's checks question in a form about to be posted, in the page's language."""
+        gateway = request.app.state.gateway
+        view = await gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
+        procedure = None
+        if operation == "record_visit" and view["surgery_date"]:
+            procedure = (await gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/procedure"))["data"]
+        return advice(self.protocol, operation, values, view, procedure, language(request))
 
     async def casebook_page(
         self,

@@ -245,7 +245,11 @@ class EditCheck(_Strict):
 
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     text: str = Field(min_length=1, description="the query's text, with {parameters} and {values} filled in")
+    text_zh: str = Field(min_length=1, description="the same in Simplified Chinese, as a page warns with it")
     parameters: dict[str, str] = Field(default_factory=dict)
+
+    def text_in(self, language: str) -> str:
+        return self.text_zh if language == "zh" else self.text
 
 
 class SignaturePolicy(_Strict):

@@ -53,12 +53,17 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     specs = await pages.form_fields(request, session, operation)
     taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
     body = parsed(form, specs, pages.zone(site)) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
+    action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
+    if form.get("checked") != "yes" and (heed := await pages.advice(request, session, site, subject, operation, body)):
+        warned = await pages.form_page(request, session, operation, action, body, {})
+        warned.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
+        warned.advice = heed
+        return await pages.casebook_page(request, session, site, subject, posted=warned)
     try:
         answer = await request.app.state.gateway.post(
             session, f"/v1/sites/{site}/subjects/{subject}/{path}", body, key=str(form.get("key"))
         )
     except GatewayProblem as problem:
-        action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
         posted = await pages.form_page(
             request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )

@@ -179,6 +179,8 @@ def test_a_randomized_subject_whose_screening_is_not_eligible_is_queried() -> No
 
 def test_every_check_in_the_protocol_has_a_function_and_an_unknown_one_stops_start_up() -> None:
     assert set(CHECKS) == set(checks.CHECKS)
-    amended = PROTOCOL.model_copy(update={"edit_checks": (*PROTOCOL.edit_checks, EditCheck(code="NO_SUCH", text="x"))})
+    amended = PROTOCOL.model_copy(
+        update={"edit_checks": (*PROTOCOL.edit_checks, EditCheck(code="NO_SUCH", text="x", text_zh="x"))}
+    )
     with pytest.raises(InvalidProtocolDefinition, match="NO_SUCH"):
         checks.checks_of(amended)
