@@ -2,9 +2,9 @@
 casebook's forms from the gateway's schemas, and the casebook page itself (`app.state.pages`, `PagesOf` in routes)."""
 
 import functools
-import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.reporting.reports.endpoints import ASSESSMENTS
+from services.reporting.reports.index import COLUMNS
 from services.web.casebook import (
     SKIPPED,
     CasebookForm,
@@ -51,6 +52,22 @@ TEMPLATES.env.globals |= {
     "ended": PARTICIPATION_ENDED,
     "verbatim": VERBATIM_COLUMNS,
 }
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A list of records inside a report's record, shown as a table of its own."""
+
+    columns: list[str]
+    rows: list[list["Said"]]
+
+
+Said = str | Nested
+
+
+def column_word(name: str, lang: str) -> str:
+    """A report's column or part as a page heads it."""
+    return COLUMNS[name].in_(lang) if name in COLUMNS else name.replace("_", " ")
 
 
 class SignInNeeded(Exception):
@@ -111,18 +128,29 @@ class Pages:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def cell(self, lang: str) -> Callable[[str, Any], str]:
+    def cell(self, lang: str) -> Callable[[str, Any], "Said"]:
         """How a report's value reads in the page's language: a form by its title, a state, a role or a status by
-        its word (`CODED_COLUMNS`), anything else as it is (a list or a record as JSON)."""
+        its word (`CODED_COLUMNS`), an instant in the trial's time, a list of records as a table of its own, a
+        record as its parts by their words, anything else as it is; never JSON text."""
         t = translator(lang)
+        zone_site = self.protocol.sites[0].code
 
-        def said(column: str, value: Any) -> str:
+        def said(column: str, value: Any) -> Said:
             if value is None:
                 return ""
             if isinstance(value, bool):
                 return t("yes") if value else t("no")
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                columns = list(value[0])
+                return Nested(columns, [[said(c, record.get(c)) for c in columns] for record in value])
+            if isinstance(value, list):
+                return ", ".join(str(said(column, v)) for v in value)
+            if isinstance(value, dict):
+                return "; ".join(f"{column_word(k, lang)}: {said(k, v)}" for k, v in value.items())
             if not isinstance(value, str):
-                return json.dumps(value, ensure_ascii=False)
+                return str(value)
+            if column == "at" or column.endswith("_at"):
+                return self.site_time(value, zone_site)
             if column in ("form", "form_kind"):
                 return form_title(self.protocol.forms, value, lang)
             if column == "event_type":

@@ -1,10 +1,16 @@
 """`/v1/reports/…`: the trial's reports for data managers, monitors and statisticians."""
 
+import functools
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway.access import allowed
@@ -56,10 +62,31 @@ PAGE_STYLE = (
 )
 
 
+class Drawn:
+    """Pictures already drawn, by what they were drawn from: drawing takes a few hundred milliseconds (matplotlib,
+    off the event loop, on a figure of its own), so the same data is drawn once; new data is a new key. The last
+    few are kept, per gateway process."""
+
+    def __init__(self, keep: int = 16) -> None:
+        self.keep = keep
+        self._svgs: OrderedDict[str, str] = OrderedDict()
+
+    async def svg(self, name: str, data: Sequence[BaseModel], draw: Callable[[], str]) -> str:
+        made_of = json.dumps([d.model_dump(mode="json") for d in data], sort_keys=True).encode()
+        key = f"{name}:{hashlib.sha256(made_of).hexdigest()}"
+        if key not in self._svgs:
+            self._svgs[key] = await run_in_threadpool(draw)
+            while len(self._svgs) > self.keep:
+                self._svgs.popitem(last=False)
+        self._svgs.move_to_end(key)
+        return self._svgs[key]
+
+
 def reports_router() -> APIRouter:
     """Every report needs READ_REPORTS; the page links the exports too (`exports_router`)."""
     reader = Annotated[Principal, allowed(Right.READ_REPORTS)]
     router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
+    drawn = Drawn()
 
     @router.get("", operation_id="reports_index", summary="A page linking every report", response_class=HTMLResponse)
     async def index(request: Request, caller: reader) -> HTMLResponse:
@@ -117,14 +144,11 @@ def reports_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             points = await enrollment(conn)
         p = request.app.state.settings.protocol()
-        svg = await run_in_threadpool(
-            enrollment_svg,
-            points,
-            cap=p.enrollment_cap,
-            title=f"{p.trial_id} enrollment",
+        draw = functools.partial(
+            enrollment_svg, points, cap=p.enrollment_cap, title=f"{p.trial_id} enrollment",
             fat_graft_arms=p.fat_graft_arms,
-        )
-        return SvgResponse(svg)
+        )  # fmt: skip
+        return SvgResponse(await drawn.svg("enrollment", points, draw))
 
     @router.get(
         "/primary-endpoint.json",
@@ -154,8 +178,9 @@ def reports_router() -> APIRouter:
         protocol = request.app.state.settings.protocol()
         async with request.app.state.pool.acquire() as conn:
             estimates = over_time(await endpoint_records(conn), protocol)
-        # Rendering takes a few hundred milliseconds: off the event loop, on a figure of its own.
-        return SvgResponse(await run_in_threadpool(over_time_svg, estimates, protocol))
+        return SvgResponse(
+            await drawn.svg("endpoints", estimates, functools.partial(over_time_svg, estimates, protocol))
+        )
 
     @router.get("/visit-compliance.json", operation_id="visit_compliance", summary="Visits in window, out, missed")
     async def compliance(request: Request, caller: reader) -> list[VisitCompliance]:
@@ -214,10 +239,11 @@ def reports_router() -> APIRouter:
         subject: Annotated[str | None, Query(pattern=SUBJECT_ID_PATTERN)] = None,
         since: Annotated[Instant | None, Query(description="events recorded at or after (with its UTC offset)")] = None,
         until: Annotated[Instant | None, Query(description="events recorded before (with its UTC offset)")] = None,
+        after: Annotated[int | None, Query(ge=0, description="the next page: the last sequence of this one")] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> list[AuditEntry]:
         async with request.app.state.pool.acquire() as conn:
             forms = request.app.state.settings.protocol().forms
-            return await audit_trail(conn, forms, subject=subject, since=since, until=until, limit=limit)
+            return await audit_trail(conn, forms, subject=subject, since=since, until=until, after=after, limit=limit)
 
     return router

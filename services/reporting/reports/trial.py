@@ -244,6 +244,7 @@ class AuditEntry(BaseModel):
         None,
         description="a correction's fields, old → new, each with its question (`label`: en, zh) where a form asks it",
     )
+    form: str | None = Field(None, description="the casebook form it records (`visit-M1`); null for other facts")
 
 
 async def audit_trail(
@@ -254,18 +255,21 @@ async def audit_trail(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    after: int | None = None,
 ) -> list[AuditEntry]:
     rows = await conn.fetch(
         """SELECT sequence, event_id::text, event_type, site, subject_id, recorded_at, actor, actor_role, actor_site,
-                  reason, protocol_version, correlation_id, causation_id, data, changes
+                  reason, protocol_version, correlation_id, causation_id, data, changes, form
              FROM audit_trail
             WHERE ($1::text IS NULL OR subject_id = $1)
               AND ($2::timestamptz IS NULL OR recorded_at >= $2) AND ($3::timestamptz IS NULL OR recorded_at < $3)
+              AND ($5::bigint IS NULL OR sequence > $5)
             ORDER BY sequence LIMIT $4""",
         subject,
         since,
         until,
         limit,
+        after,
     )
     entries = [AuditEntry.model_validate(dict(r)) for r in rows]
     for entry in entries:

@@ -2,19 +2,22 @@
 reports and exports, and the database lock."""
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.reporting.reports.endpoints import ANALYSIS_SETS
-from services.reporting.reports.index import COLUMNS, PICTURES, REPORTS, exports
+from services.reporting.reports.index import PICTURES, REPORTS, exports
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language, translator
-from services.web.pages import PagesOf
+from services.web.pages import PagesOf, Said, column_word
 from shared.contracts.access import Right, may
 from shared.readmodels.alerts import AlertState
 
@@ -33,6 +36,40 @@ async def worklist(request: Request, pages: PagesOf, site: str | None = None) ->
     queries = (await request.app.state.gateway.get(session, "/v1/reports/queries.json"))["open"]
     queries = [q for q in queries if site is None or q["site"] == site]
     return pages.page(request, "worklist.html", session, forms=forms, queries=queries, site=site)
+
+
+AUDIT_PAGE = 50
+
+
+@router.get("/audit")
+async def audit(
+    request: Request,
+    pages: PagesOf,
+    subject: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    after: int | None = None,
+) -> Response:
+    """The audit trail as people read it: a page of entries at a time, oldest first, filtered by subject and by the
+    site's days; each in its site's time, what it was by its form's title, a correction's items old → new."""
+    session = pages.signed_in(request)
+    zone = pages.zone(pages.protocol.sites[0].code)
+    query: dict[str, Any] = {"limit": AUDIT_PAGE + 1}
+    if subject:
+        query["subject"] = subject.strip()
+    if since:
+        query["since"] = datetime.combine(since, time.min, zone).isoformat()
+    if until:
+        query["until"] = datetime.combine(until + timedelta(days=1), time.min, zone).isoformat()
+    if after is not None:
+        query["after"] = after
+    entries = await request.app.state.gateway.get(session, "/v1/reports/audit-trail.json", **query)
+    shown, more = entries[:AUDIT_PAGE], len(entries) > AUDIT_PAGE
+    filters = {k: v for k, v in (("subject", subject), ("since", since), ("until", until)) if v}
+    return pages.page(
+        request, "audit.html", session, entries=shown, filters=filters,
+        next_page=urlencode(filters | {"after": shown[-1]["sequence"]}) if more else None,
+    )  # fmt: skip
 
 
 @router.get("/reports")
@@ -67,7 +104,7 @@ async def report_page(request: Request, pages: PagesOf) -> Response:
 
 def column(lang: str) -> Callable[[str], str]:
     """A report's column or part as a page heads it."""
-    return lambda name: COLUMNS[name].in_(lang) if name in COLUMNS else name.replace("_", " ")
+    return functools.partial(column_word, lang=lang)
 
 
 @router.get("/reports/table/{path}")
@@ -77,6 +114,8 @@ async def report_table(request: Request, pages: PagesOf, path: str) -> Response:
     titles = dict(REPORTS)
     if not path.endswith(".json") or path not in titles:
         raise GatewayProblem.of(404, "not-found", f"no report {path}")
+    if path == "audit-trail.json":  # its own page: paged, filtered, in the site's time
+        return RedirectResponse("/audit", status_code=303)
     report = await request.app.state.gateway.get(session, f"/v1/reports/{path}")
     lang = language(request)
     tables, values = report_tables(report, pages.cell(lang))
@@ -87,12 +126,12 @@ async def report_table(request: Request, pages: PagesOf, path: str) -> Response:
 
 
 def report_tables(
-    report: Any, cell: Callable[[str, Any], str]
-) -> tuple[list[tuple[str, list[str], list[list[str]]]], list[tuple[str, str]]]:
+    report: Any, cell: Callable[[str, Any], Said]
+) -> tuple[list[tuple[str, list[str], list[list[Said]]]], list[tuple[str, Said]]]:
     """(caption, columns, rows) for every list of records in a report, and its other values, each value as
     `cell(column, value)` says it."""
-    tables: list[tuple[str, list[str], list[list[str]]]] = []
-    values: list[tuple[str, str]] = []
+    tables: list[tuple[str, list[str], list[list[Said]]]] = []
+    values: list[tuple[str, Said]] = []
     parts = report.items() if isinstance(report, dict) else [("", report)]
     for name, value in parts:
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):

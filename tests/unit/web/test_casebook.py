@@ -5,10 +5,12 @@ from typing import Any
 
 import pytest
 
+import shared.contracts.events.catalogue  # noqa: F401  (registers every event type)
 from services.web.casebook import (
     casebook_forms,
     correcting,
     due_forms,
+    event_title,
     form_title,
     item_changes,
     next_step,
@@ -16,6 +18,8 @@ from services.web.casebook import (
     shown_values,
 )
 from services.web.gateway import GatewayProblem
+from services.web.i18n import TEXT, translator
+from shared.contracts.events.envelope import registered_types
 from shared.contracts.protocol import cached_protocol
 from shared.readmodels.states import SubjectState
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -171,3 +175,11 @@ def test_a_screening_is_offered_once_consented_and_after_a_failure_but_not_while
     assert ("screen_subject", {}) not in due_forms(view, awaiting=["EX11"])
     assert ("screen_subject", {}) not in due_forms(view | {"state": SubjectState.ELIGIBLE})
     assert ("screen_subject", {}) in due_forms(view | {"state": SubjectState.CONSENTED})
+
+
+def test_every_fact_the_record_keeps_is_named_by_its_form_or_its_own_words_never_its_class() -> None:
+    for lang in ("en", "zh"):
+        for event_type, _ in registered_types():
+            said = event_title(FORMS, event_type, lang, translator(lang))
+            assert said != event_type, f"{event_type} has no words"
+    assert {f"event_{t}" for t, _ in registered_types() if FORMS.form_recorded_by(t) is None} <= set(TEXT)
