@@ -12,7 +12,7 @@ from functools import reduce
 from uuid import UUID
 
 from shared.contracts.access import Role
-from shared.contracts.casebook import FormRecord, form_of, has_field
+from shared.contracts.casebook import FormRecord, answered_items, form_of, has_field
 from shared.contracts.commands import ActorContext
 from shared.contracts.dictionary import DataDictionary
 from shared.contracts.events import (
@@ -113,6 +113,8 @@ class Casebook:
     records: dict[str, FormRecord] = field(default_factory=dict)
     queries: dict[UUID, Query] = field(default_factory=dict)
     verified: dict[str, UUID] = field(default_factory=dict)
+    # The items verified one by one, per form: the record they were verified on, and which.
+    verified_items: dict[str, tuple[UUID, frozenset[str]]] = field(default_factory=dict)
     randomized_at: datetime | None = None
     adverse_events: dict[UUID, AdverseEventCourse] = field(default_factory=dict)
     lock: CasebookLocked | None = None
@@ -143,7 +145,11 @@ def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
         case QueryReopened(query_id=query_id):
             return _step(book, query_id, QueryState.REOPENED)
         case FormVerified() as v:
-            return replace(book, verified={**book.verified, v.form: v.version})
+            checked = book.verified_items.get(v.form)
+            kept = checked[1] if checked and checked[0] == v.version else frozenset()
+            items = {**book.verified_items, v.form: (v.version, kept | set(v.items))}
+            verified = {**book.verified, v.form: v.version} if v.record_verified else book.verified
+            return replace(book, verified=verified, verified_items=items)
         case SignatureApplied() as signature:
             return replace(book, signatures={**book.signatures, signature.kind: signature})
         case CasebookLocked() as lock:
@@ -255,18 +261,38 @@ def reopen_query(book: Casebook, step: QueryStep, *, caller: ActorContext) -> li
     return [QueryReopened(query_id=query.query_id, text=_text(step))]
 
 
-def verify_form(book: Casebook, verification: FormVerificationRecord) -> list[DomainEvent]:
-    record = _record(book, verification.form)
+def verify_form(
+    book: Casebook, verification: FormVerificationRecord, *, dictionary: DataDictionary
+) -> list[DomainEvent]:
+    """The whole record, or some of its items: the record counts as verified once every item holding an answer
+    is, by this step and the earlier ones on the same record."""
+    form = verification.form
+    record = _record(book, form)
     if record.version != verification.version:
         raise StaleVerification(
-            f"{verification.form}'s current record is {record.version}, not {verification.version}",
+            f"{form}'s current record is {record.version}, not {verification.version}",
             field="version",
             current_version=record.version,
         )
-    verified = FormVerified(form=verification.form, version=record.version)
-    if book.verified.get(verification.form) == record.version:
-        raise RecordedBefore(verified)
-    return [verified]
+    whole = FormVerified(form=form, version=record.version)
+    if book.verified.get(form) == record.version:
+        raise RecordedBefore(whole)
+    if not verification.items:
+        return [whole]
+    if unknown := [item for item in verification.items if not has_field(dictionary, form, item)]:
+        raise UnknownField(f"{form} has no item {unknown[0]}", field="items")
+    earlier = book.verified_items.get(form)
+    done = earlier[1] if earlier and earlier[0] == record.version else frozenset()
+    answered = answered_items(dictionary, form, record.data.model_dump(mode="json"))
+    step = FormVerified(
+        form=form,
+        version=record.version,
+        items=tuple(sorted(set(verification.items))),
+        record_verified=answered <= done | set(verification.items),
+    )
+    if set(verification.items) <= done:
+        raise RecordedBefore(step)
+    return [step]
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,6 +150,8 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
 
     @router.subscriber(VERIFY_FORM, queue=settings.command_queue)
     async def verify_form(command: VerifyForm) -> CommandReply:
-        return await on_records(command, domain.verify_form, result=_verification_result)
+        return await on_records(
+            command, domain.verify_form, result=_verification_result, dictionary=runtime.protocol.forms
+        )
 
     return router

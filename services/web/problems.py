@@ -175,6 +175,7 @@ TYPES: dict[str, tuple[str, str]] = {
         "The form is out of date or not from this app: open it again.",
         "表单已过期或并非来自本应用：请重新打开。",
     ),
+    "no-item-ticked": ("Tick the items you checked against source first.", "请先勾选已核对源数据的项目。"),
     "subject-not-found": ("There is no such subject at this site.", "该中心无此受试者。"),
     "form-not-found": ("The subject has no such form recorded.", "该受试者未记录此表单。"),
     "alert-not-found": ("There is no such alert.", "无此警报。"),

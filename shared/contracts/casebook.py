@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.contracts.dictionary import DataDictionary, walk
+from shared.contracts.dictionary import DataDictionary, ItemType, walk
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -118,6 +118,27 @@ def has_field(dictionary: DataDictionary, form: str, path: str) -> bool:
     the data dictionary: what a correction adds (its version, its reason) is not part of the form."""
     declared = dictionary.casebook_form(form)
     return declared is not None and path in dict(walk(dictionary.forms[declared].items))
+
+
+def form_values(form: str, data: Mapping[str, object]) -> Mapping[str, object]:
+    """A record's data as its form's items: a screening keeps the form as the site filled it, a collected form its
+    answers; any other record is its items."""
+    if form == "screening" and isinstance(data.get("form"), Mapping):
+        return data["form"]  # type: ignore[return-value]
+    answers = data.get("answers")
+    return answers if isinstance(answers, Mapping) else data
+
+
+def answered_items(dictionary: DataDictionary, form: str, data: Mapping[str, object]) -> frozenset[str]:
+    """The items of a record that hold an answer, by dotted path (what a monitor verifies, item by item)."""
+    declared = dictionary.casebook_form(form)
+    if declared is None:
+        return frozenset()
+    flat = _flatten(form_values(form, data))
+    items = walk(dictionary.forms[declared].items)
+    return frozenset(
+        path for path, item in items if item.type is not ItemType.GROUP and flat.get(path) not in (None, [])
+    )
 
 
 def field_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[dict[str, object]]:

@@ -652,16 +652,30 @@ class QueryStep(BaseModel):
     text: QueryText | None = None
 
 
+ItemPath = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=120)]
+
+
 class FormVerification(BaseModel):
     """Source data verification of one record of a form: its version (the form's ETag)."""
 
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
-        json_schema_extra={"examples": [{"version": "7c9e6679-7425-40de-944b-e07fc1f90ae7"}]},
+        json_schema_extra={
+            "examples": [
+                {"version": "7c9e6679-7425-40de-944b-e07fc1f90ae7"},
+                {"version": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "items": ["visit_date", "grafts_surviving"]},
+            ]
+        },
     )
 
     version: UUID
+    items: tuple[ItemPath, ...] = Field(
+        (),
+        max_length=200,
+        description="the items checked against source, by dotted path (`fat_graft.harvested_fat_ml`); none: the "
+        "whole record. The record counts as verified once every item holding an answer is.",
+    )
 
 
 class FormVerificationRecord(FormVerification):

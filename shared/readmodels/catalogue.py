@@ -23,6 +23,7 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
     ReadModel.AUDIT_TRAIL: ("audit_trail",),
     ReadModel.DATA_MANAGEMENT: (
         "casebook_forms",
+        "verified_items",
         "queries",
         "query_messages",
         "signatures",

@@ -50,6 +50,11 @@ class QueryView(BaseModel):
     messages: list[QueryMessageView] = Field(default_factory=list)
 
 
+class ItemVerification(BaseModel):
+    verified_at: datetime
+    verified_by: str
+
+
 class FormRecord(BaseModel):
     """One record of a form, oldest first: the first entry, then each correction, re-screen or follow-up."""
 
@@ -79,6 +84,9 @@ class FormView(BaseModel):
     verified_by: str | None
     queries: list[QueryView] = Field(default_factory=list)
     history: list[FormRecord] = Field(default_factory=list, description="every record of the form, oldest first")
+    verified_items: dict[str, ItemVerification] = Field(
+        default_factory=dict, description="the current record's items verified one by one, by dotted path"
+    )
 
 
 class FormSummary(BaseModel):
@@ -136,11 +144,19 @@ async def find_form(conn: Connection, site: str, subject: str, form: str) -> For
         subject,
         form,
     )
+    items = await conn.fetch(
+        """SELECT item, verified_at, verified_by FROM verified_items
+            WHERE subject_id = $1 AND form = $2 AND version = $3""",
+        subject,
+        form,
+        row["version"],
+    )
     return FormView.model_validate(
         {
             **dict(row),
             "queries": await find_queries(conn, subject=subject, form=form),
             "history": [dict(r) for r in history],
+            "verified_items": {r["item"]: dict(r) for r in items},
         }
     )
 

@@ -110,7 +110,7 @@ async def verify_form(
         site=site,
         subject=subject,
         nats_subject=VERIFY_FORM,
-        form=FormVerificationRecord(form=form, version=verification.version),
+        form=FormVerificationRecord(form=form, version=verification.version, items=verification.items),
         answer=FormVerificationRecorded,
     )
 

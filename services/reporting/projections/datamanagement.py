@@ -31,6 +31,11 @@ UPDATE casebook_forms SET verified_version = $3, verified_at = $4, verified_by =
  WHERE subject_id = $1 AND form = $2
 """
 
+INSERT_VERIFIED_ITEM = """
+INSERT INTO verified_items (subject_id, form, item, version, verified_at, verified_by) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING
+"""
+
 INSERT_QUERY = f"""
 INSERT INTO queries (query_id, site, subject_id, form, field, check_code, state, opened_by, opened_at, form_version,
                      updated_at)
@@ -89,7 +94,10 @@ class DataManagementProjection:
                 await writes.execute(STEP_QUERY, step.query_id, STEPS[type(step)], e.time)
                 await self._message(writes, event, step.query_id, step.text)
             case FormVerified() as v:
-                await writes.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
+                for item in v.items:
+                    await writes.execute(INSERT_VERIFIED_ITEM, e.subject, v.form, item, v.version, e.time, e.actor)
+                if v.record_verified:
+                    await writes.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
             case DatabaseLocked() as lock:
                 await writes.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
             case SignatureApplied() as s:

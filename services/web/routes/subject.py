@@ -153,13 +153,17 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
 
 @router.post("/sites/{site}/subjects/{subject}/forms/{name}/verification")
 async def verify(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
-    """A monitor verifies the form's record shown on the page (its version): a later one is not verified by it."""
+    """A monitor verifies the form's record shown on the page (its version), whole or the items ticked: a later
+    record is not verified by it."""
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
+    items = [str(i) for i in form.getlist("items")]
+    if form.get("by_item") == "yes" and not items:  # never the whole record by an empty tick list
+        raise GatewayProblem.of(422, "no-item-ticked", "no item was ticked as verified")
     answer = await request.app.state.gateway.post(
         session,
         f"/v1/sites/{site}/subjects/{subject}/forms/{name}/verification",
-        {"version": str(form.get("version", ""))},
+        {"version": str(form.get("version", "")), "items": items},
         key=str(form.get("key")),
     )
     return pages.written(site, subject, answer, back=form.get("back"))

@@ -391,6 +391,10 @@ class FormVerified(DomainEvent):
 
     form: str = Field(pattern=FORM_PATTERN)
     version: UUID = Field(description="the record verified; a later correction leaves the form changed since")
+    items: tuple[str, ...] = Field((), description="the items checked by this step; none: the whole record")
+    record_verified: bool = Field(
+        True, description="every item of the record holding an answer stands verified (by this step and earlier ones)"
+    )
 
 
 @register

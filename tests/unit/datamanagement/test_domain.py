@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.datamanagement import domain, locks
-from shared.contracts.casebook import has_field, locked, refuse_if_locked
+from shared.contracts.casebook import answered_items, has_field, locked, refuse_if_locked
 from shared.contracts.events import (
     CasebookLocked,
     DatabaseLocked,
@@ -167,21 +167,69 @@ def test_a_step_on_an_unknown_query_is_refused() -> None:
 def test_a_monitor_verifies_the_current_record_once_and_a_correction_leaves_it_changed() -> None:
     book = Casebook((SITE, CONSENT), (SITE, screened()))
     first = book.version("screening")
-    [verified] = domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+    [verified] = domain.verify_form(
+        book.state, FormVerificationRecord(form="screening", version=first), dictionary=FORMS
+    )
     assert verified == FormVerified(form="screening", version=first)
     book.record(MONITOR, verified)
     with pytest.raises(RecordedBefore):
-        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first), dictionary=FORMS)
     book.record(SITE, screened("43", supersedes=first))
     with pytest.raises(domain.StaleVerification) as stale:
-        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first))
+        domain.verify_form(book.state, FormVerificationRecord(form="screening", version=first), dictionary=FORMS)
     assert stale.value.kind is Refusal.STALE and stale.value.current_version == book.version("screening")
     assert book.state.verified["screening"] == first != book.version("screening")
 
 
+def test_a_monitor_verifies_item_by_item_and_the_record_is_verified_once_every_answered_item_is() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    version = book.version("screening")
+    answered = answered_items(FORMS, "screening", book.state.records["screening"].data.model_dump(mode="json"))
+    assert {"weight_kg", "screening_date", "serology.hiv"} <= answered
+    first, rest = ["weight_kg", "screening_date"], sorted(answered - {"weight_kg", "screening_date"})
+    [step] = domain.verify_form(
+        book.state, FormVerificationRecord(form="screening", version=version, items=first), dictionary=FORMS
+    )
+    assert (step.items, step.record_verified) == (("screening_date", "weight_kg"), False)
+    book.record(MONITOR, step)
+    assert "screening" not in book.state.verified, "two items checked: the record is not verified yet"
+    with pytest.raises(domain.UnknownField) as unknown:
+        domain.verify_form(
+            book.state, FormVerificationRecord(form="screening", version=version, items=["no_such"]), dictionary=FORMS
+        )
+    assert unknown.value.field == "items"
+    with pytest.raises(RecordedBefore):
+        domain.verify_form(
+            book.state, FormVerificationRecord(form="screening", version=version, items=["weight_kg"]), dictionary=FORMS
+        )
+    [last] = domain.verify_form(
+        book.state, FormVerificationRecord(form="screening", version=version, items=rest), dictionary=FORMS
+    )
+    assert last.record_verified
+    book.record(MONITOR, last)
+    assert book.state.verified["screening"] == version
+
+
+def test_items_verified_on_a_record_a_correction_replaced_do_not_count_for_the_new_one() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    first = book.version("screening")
+    [step] = domain.verify_form(
+        book.state, FormVerificationRecord(form="screening", version=first, items=["weight_kg"]), dictionary=FORMS
+    )
+    book.record(MONITOR, step)
+    book.record(SITE, screened("43", supersedes=first))
+    current = book.version("screening")
+    [again] = domain.verify_form(
+        book.state, FormVerificationRecord(form="screening", version=current, items=["weight_kg"]), dictionary=FORMS
+    )
+    assert again.items == ("weight_kg",) and not again.record_verified
+
+
 def test_verifying_a_form_not_recorded_is_refused() -> None:
     with pytest.raises(domain.FormNotRecorded):
-        domain.verify_form(Casebook((SITE, CONSENT)).state, FormVerificationRecord(form="screening", version=uuid4()))
+        domain.verify_form(
+            Casebook((SITE, CONSENT)).state, FormVerificationRecord(form="screening", version=uuid4()), dictionary=FORMS
+        )
 
 
 def finding(form: str = "screening", check: str = "RANDOMIZED_INELIGIBLE") -> domain.Finding:
@@ -256,9 +304,13 @@ def test_no_sequence_of_actions_closes_a_query_without_its_opener_or_verifies_a_
                 case "correct":
                     decided = [screened(str(40 + len(versions)), supersedes=versions[-1])]
                 case "verify":
-                    decided = domain.verify_form(state, FormVerificationRecord(form="screening", version=versions[-1]))
+                    decided = domain.verify_form(
+                        state, FormVerificationRecord(form="screening", version=versions[-1]), dictionary=FORMS
+                    )
                 case _:
-                    decided = domain.verify_form(state, FormVerificationRecord(form="screening", version=versions[0]))
+                    decided = domain.verify_form(
+                        state, FormVerificationRecord(form="screening", version=versions[0]), dictionary=FORMS
+                    )
         except (RuleViolation, RecordedBefore):
             continue
         [recorded] = book.record(actor, *decided)
