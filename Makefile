@@ -46,6 +46,12 @@ $(IDENTITY)/node_modules/.installed: $(IDENTITY)/package.json $(IDENTITY)/packag
 	npm ci --prefix $(IDENTITY) --no-audit --no-fund --loglevel=error
 	touch $@
 
+# axe-core, the accessibility checker the browser tests inject into every page, from its lock file.
+AXE := tests/e2e/axe
+$(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json $(IDENTITY)/node_modules/.installed
+	npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error
+	touch $@
+
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced $(IDENTITY)/node_modules/.installed
 	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
 
@@ -53,11 +59,11 @@ setup: $(VENV)/.synced $(TOOLS)/checkov/.synced $(IDENTITY)/node_modules/.instal
 run: setup
 	CLUSTER=$(CLUSTER) $(PY) -m devstack
 
-test: setup browser
+test: setup browser $(AXE)/node_modules/.installed
 	$(PY) -m pytest
 
 # The web app's main pages in a real browser, for the README (docs/screenshots/).
-screenshots: setup browser
+screenshots: setup browser $(AXE)/node_modules/.installed
 	@fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } \
 		|| echo "no Chinese font: run 'apt-get install -y fonts-wqy-zenhei' as root for the Chinese labels in the pictures"
 	mkdir -p docs/screenshots

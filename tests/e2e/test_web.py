@@ -191,7 +191,12 @@ async def test_the_safety_officer_sees_a_new_sae_appear_without_reloading_and_ac
     await shot(safety, "safety-inbox")
     async with safety.expect_navigation():
         await row.locator("button[type=submit]").click()
-    assert await safety.locator(f"tr[data-subject='{subject}']").count() == 0
+    # The consequence is said first; confirmed, the alert leaves the open ones for the acknowledged, with who.
+    assert subject in await safety.inner_text(".consequence")
+    async with safety.expect_navigation():
+        await safety.click("#confirm-step button[type=submit]")
+    assert await safety.locator(f"#alert-rows tr[data-subject='{subject}']").count() == 0
+    assert "safety-officer" in await safety.inner_text(f"#acknowledged tr:has-text('{subject}')")
 
 
 async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pictures_and_exports(
@@ -237,6 +242,9 @@ async def test_a_monitor_finds_forms_to_verify_and_a_data_manager_the_reports_pi
     await data_manager.goto(f"{system.web_url}/sites/{site}/subjects/{subject}")
     async with data_manager.expect_navigation():
         await data_manager.click("#forms form[action$='/casebook/lock'] button")
+    assert subject in await data_manager.inner_text(".consequence"), "what a lock does, said before it is done"
+    async with data_manager.expect_navigation():
+        await data_manager.click("#confirm-step button[type=submit]")
     assert "Locked" in await data_manager.inner_text("#casebook-lock")
     # The JSON reports as tables, each under its title: a table, or the word saying there is nothing yet.
     for report, title in (("adverse-events.json", "Adverse events"), ("signatures.json", "Investigators' signatures")):

@@ -1,6 +1,7 @@
 """Both languages complete: every page each role reaches, walked in Simplified Chinese, holds no text the English
-catalogue has (the page frames, the data dictionary's words, states, outcomes, roles, rule messages, criteria);
-and every form posted with a bad value per item answers with a message beside that item, in the page's language."""
+catalogue has (the page frames, the data dictionary's words, states, outcomes, roles, rule messages, criteria) and
+no accessibility violation axe-core finds, of any impact; and every form posted with a bad value per item answers
+with a message beside that item, in the page's language."""
 
 import re
 from collections import deque
@@ -22,6 +23,7 @@ from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import wait_for_read_models
 from tests.conftest import SubjectIds
+from tests.e2e.accessibility import template, violations
 from tests.e2e.api import System, allocation, append, consent_on, consented, headers, new_key, token
 from tests.e2e.test_visits import assessments, surgery
 from tests.e2e.test_web import signed_in
@@ -104,8 +106,11 @@ async def a_site_with_every_record(
     return Records(site, failed, randomized, subject)
 
 
-async def walk(page: Page, start: str, limit: int = 60) -> dict[str, list[str]]:
-    """Every page reachable by links from `start` within the app (up to `limit`), with its texts."""
+async def walk(
+    page: Page, start: str, limit: int = 60, checked: dict[str, list[str]] | None = None
+) -> dict[str, list[str]]:
+    """Every page reachable by links from `start` within the app (up to `limit`), with its texts; and where
+    `checked` is given, each kind of page not yet in it checked by axe-core (its violations)."""
     origin = urlsplit(start).netloc
     seen, todo = {start}, deque([start])
     texts: dict[str, list[str]] = {}
@@ -115,6 +120,8 @@ async def walk(page: Page, start: str, limit: int = 60) -> dict[str, list[str]]:
         if answer is None or answer.status >= 400 or "html" not in answer.headers.get("content-type", ""):
             continue
         texts[url] = await page.evaluate(TEXTS)
+        if checked is not None and (kind := template(urlsplit(url).path)) not in checked:
+            checked[kind] = await violations(page)
         for href in await page.eval_on_selector_all("a[href]:not([lang])", "links => links.map(a => a.href)"):
             target = urljoin(url, href).split("#")[0]
             inside = urlsplit(target).netloc == origin and not NOT_PAGES.search(urlsplit(target).path)
@@ -139,9 +146,10 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
     assert len(english) > 300, "the catalogue holds the app's words, the dictionary's and the rules'"
     found: dict[str, set[str]] = {}
     pages = 0
+    checked: dict[str, dict[str, list[str]]] = {}
     for role, login in LOGINS.items():
         page = await signed_in(browser, system, login.format(site=site.lower()), language="zh-CN")
-        walked = await walk(page, page.url)
+        walked = await walk(page, page.url, checked=checked.setdefault(role, {}))
         pages += len(walked)
         for url, texts in walked.items():
             for text in texts:
@@ -149,6 +157,12 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
                     found.setdefault(text, set()).add(f"{role}: {urlsplit(url).path}")
         await page.context.close()
     assert pages > 40, f"only {pages} pages walked"
+    kinds = sum(len(by_kind) for by_kind in checked.values())
+    assert kinds > 30, f"only {kinds} kinds of page checked for accessibility"
+    inaccessible = {
+        f"{role}: {kind}": found for role, by_kind in checked.items() for kind, found in by_kind.items() if found
+    }
+    assert not inaccessible, "axe-core violations:\n" + "\n".join(f"{k}: {v}" for k, v in inaccessible.items())
     assert not found, "English on Chinese pages:\n" + "\n".join(
         f"{text!r} on {sorted(where)[:3]}" for text, where in sorted(found.items())
     )
@@ -159,7 +173,7 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
 SPOIL = """(form) => {
   const spoiled = [];
   for (const el of form.querySelectorAll('input:not([type=hidden]), select')) {
-    if (el.name === 'subject_id') continue;
+    if (el.name === 'subject_id' || el.name === 'checked') continue;
     if (el.tagName === 'SELECT') {
       const option = document.createElement('option');
       option.value = 'bogus';
@@ -219,7 +233,17 @@ async def test_every_form_posted_with_a_bad_value_in_each_item_says_why_beside_e
         assert spoiled, f"no items in {action}"
         async with page.expect_navigation():
             await form.locator("button[type=submit]").click()
+        # A step said before it is taken is confirmed; a check's question before a save is answered "as entered".
+        if await page.locator("#confirm-step").count():
+            async with page.expect_navigation():
+                await page.click("#confirm-step button[type=submit]")
         form = page.locator(f"form[action$='{action}']").first
+        if await form.locator(".advice").count():  # the same bad values again, confirmed as entered
+            await form.evaluate(SPOIL)
+            await form.locator("input[name=checked]").check()
+            async with page.expect_navigation():
+                await form.locator("button[type=submit]").click()
+            form = page.locator(f"form[action$='{action}']").first
         for name in dict.fromkeys(spoiled):
             items += 1
             error = form.locator(f"#f-{name.replace('.', '-')}-error")

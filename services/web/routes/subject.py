@@ -54,7 +54,8 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
     body = parsed(form, specs, pages.zone(site)) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
     action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
-    if form.get("checked") != "yes" and (heed := await pages.advice(request, session, site, subject, operation, body)):
+    about = body | {k: str(form[k]) for k in FROM_PAGE if k in form}  # which visit, which event: from the page
+    if form.get("checked") != "yes" and (heed := await pages.advice(request, session, site, subject, operation, about)):
         warned = await pages.form_page(request, session, operation, action, body, {})
         warned.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
         warned.advice = heed
