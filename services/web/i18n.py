@@ -250,6 +250,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "确认锁定数据库用于分析？所有病例报告表将被锁定，不再入组新受试者，导出数据以此刻为准。",
     ),
     "records": ("Records", "记录数"),
+    "actions": ("Actions", "操作"),
     "source_verified": ("Source verified", "源数据核查"),
     "tick_verified": ("checked", "已核对"),
     "verify_items": ("Mark the ticked items verified against source", "将勾选的项目标记为已核对源数据"),

@@ -113,7 +113,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
 
     # The coordinator randomizes, with a confirmation step; the arm is shown after.
     await coordinator.goto(casebook)
-    await coordinator.click("text=Randomize")
+    await coordinator.click("#randomize")
     await coordinator.wait_for_url(f"{casebook}/randomization")
     async with coordinator.expect_navigation():
         await coordinator.click("button:has-text('Confirm')")
@@ -126,6 +126,10 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     for visit in ("W1", "M1"):
         assert (await coordinator.inner_text("form[action$='record_visit'] h2")).endswith(visit)
         await fill(coordinator, assessments(today))
+        await submit(coordinator, "record_visit")
+        # Seen on the day of surgery, outside the visit's window: questioned first, then saved as the source has it.
+        assert "outside its window" in await coordinator.inner_text("form[action$='record_visit'] .advice")
+        await coordinator.check("form[action$='record_visit'] input[name=checked]")
         await submit(coordinator, "record_visit")
     assert "Completed" in await coordinator.inner_text("table:has(caption:has-text('Visit schedule'))")
 

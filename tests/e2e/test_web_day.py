@@ -14,6 +14,7 @@ from devstack.examples import CONSENT, ELIGIBLE
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore
 from tests.conftest import SubjectIds
+from tests.e2e.accessibility import violations
 from tests.e2e.api import REAUTHENTICATION_SECONDS, System, allocation, append, consent_on
 from tests.e2e.test_visits import assessments, surgery
 from tests.e2e.test_web import fill, shot, signed_in, submit
@@ -63,7 +64,7 @@ async def test_the_coordinators_screening_waits_for_the_investigators_judgement_
     # Complete as far as the coordinator goes: it says it waits for the investigator, and offers no new screening.
     assert "Awaiting the investigator's judgement (EX11)" in await coordinator.inner_text("#next-step")
     assert await coordinator.locator("form[action$='screen_subject']").count() == 0
-    assert await coordinator.locator("a:has-text('Randomize')").count() == 0
+    assert await coordinator.locator("#randomize").count() == 0
     assert await coordinator.locator("#give-judgement").count() == 0, "the judgement is the investigator's"
     await coordinator.goto(f"{system.web_url}/sites/{SITE}/matrix")
     assert "EX11" in await coordinator.inner_text(f"tr[data-subject='{subject}']")
@@ -81,7 +82,7 @@ async def test_the_coordinators_screening_waits_for_the_investigators_judgement_
 
     await coordinator.goto(casebook)
     async with coordinator.expect_navigation():
-        await coordinator.click("a:has-text('Randomize')")
+        await coordinator.click("#randomize")
     await confirm_randomization(coordinator)
     assert await coordinator.locator("#allocation").count() == 1
 
@@ -118,6 +119,7 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
             assert await advice.locator("li[data-check='VISIT_OUT_OF_WINDOW'] a").get_attribute("href") == (
                 "#f-visit_date"
             )
+            assert await violations(coordinator) == []
             await coordinator.check("form[action$='record_visit'] input[name=checked]")
             await submit(coordinator, "record_visit")
     assert "Completed the study" in await coordinator.inner_text("h1")
@@ -127,6 +129,7 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     assert await w1.get_attribute("data-status") in ("query_open", "out_of_window")
     assert "outside its window" in await w1.inner_text() or await w1.get_attribute("data-status") == "out_of_window"
     await shot(coordinator, "matrix")
+    assert await violations(coordinator) == []
 
     # The monitor questions an item on the form's view and verifies the record item by item.
     monitor = await signed_in(browser, system, "monitor")
@@ -159,6 +162,7 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     assert await thread.get_attribute("data-state") == "answered"
     assert "the count stands" in await thread.inner_text()
     await shot(monitor, "form-view")
+    assert await violations(monitor) == []
     await thread.locator("form[action$='/close'] input[name=text]").fill("Agreed")
     async with monitor.expect_navigation():
         await thread.locator("form[action$='/close'] button").click()
@@ -196,6 +200,7 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     async with data_manager.expect_navigation():
         await data_manager.click("#forms form[action$='/casebook/lock'] button")
     assert "No form can be entered or corrected" in await data_manager.inner_text(".consequence")
+    assert await violations(data_manager) == []
     await confirm(data_manager)
     assert "Locked" in await data_manager.inner_text("#casebook-lock")
     await coordinator.goto(f"{system.web_url}/sites/{SITE}/matrix")
@@ -205,3 +210,9 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     await chinese.goto(f"{system.web_url}/sites/{SITE}/matrix")
     assert "已锁定" in await chinese.inner_text(f"tr[data-subject='{subject}']")
     await shot(chinese, "matrix-zh")
+    # The audit trail keeps it all, the site's time beside each entry, the lock last for this subject.
+    await data_manager.goto(f"{system.web_url}/audit?subject={subject}")
+    entries = await data_manager.locator("#audit tbody tr").all_inner_texts()
+    assert "Casebook locked" in entries[-1] and "(UTC+0800)" in entries[-1], entries[-1]
+    assert any("Electronic signature" in e for e in entries)
+    assert await violations(data_manager) == []
