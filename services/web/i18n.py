@@ -12,7 +12,7 @@ from services.web.problems import RULES, TYPES
 from shared.contracts.access import Role
 from shared.contracts.dictionary import Translated, walk
 from shared.contracts.protocol import ProtocolDefinition
-from shared.readmodels.datamanagement import SdvStatus, SignatureStatus
+from shared.readmodels.datamanagement import SdvStatus, SignatureStatus, SigningNeed
 from shared.readmodels.states import QueryState, SubjectState, VisitStatus
 
 LANGUAGES = ("en", "zh")
@@ -250,6 +250,8 @@ TEXT: dict[str, tuple[str, str]] = {
         "确认锁定数据库用于分析？所有病例报告表将被锁定，不再入组新受试者，导出数据以此刻为准。",
     ),
     "records": ("Records", "记录数"),
+    "signing_not_signed": ("Not signed yet", "尚未签名"),
+    "signing_changed_since_signed": ("A record it covered changed since it was signed", "签名后所涵盖的记录已更改"),
     "actions": ("Actions", "操作"),
     "source_verified": ("Source verified", "源数据核查"),
     "tick_verified": ("checked", "已核对"),
@@ -378,6 +380,6 @@ def _english(protocol: ProtocolDefinition) -> Iterator[str]:
             words += [item.label, item.hint]
     words += [code.decode for codes in dictionary.code_lists.values() for code in codes]
     yield from (w.en for w in words if w is not None and w.en != w.zh)
-    for codes in (SubjectState, VisitStatus, QueryState, SdvStatus, SignatureStatus, Role):
+    for codes in (SubjectState, VisitStatus, QueryState, SdvStatus, SignatureStatus, SigningNeed, Role):
         yield from (str(code) for code in codes)
     yield from ("met", "not_met", "missing")

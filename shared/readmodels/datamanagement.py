@@ -237,19 +237,24 @@ async def subject_signatures(conn: Connection, subject: str) -> list[SignatureVi
     return [SignatureView.model_validate(dict(r)) for r in rows]
 
 
+class SigningNeed(StrEnum):
+    NOT_SIGNED = "not_signed"
+    CHANGED_SINCE_SIGNED = "changed_since_signed"
+
+
 class ToSign(BaseModel):
     subject_id: str
     kind: str
-    why: str = Field(description="never signed, or a covered record changed since it was")
+    why: SigningNeed = Field(description="never signed, or a record it covered changed since it was signed")
 
 
 async def to_sign(conn: Connection, site: str) -> list[ToSign]:
     """An investigator's list: eligible subjects and finished casebooks without a signature that stands."""
     signed = f"""(SELECT CASE WHEN bool_or({SIGNATURE_STANDS}) THEN '{SignatureStatus.VALID}'
-                               WHEN count(*) > 0 THEN 'a covered record changed since it was signed' END
+                               WHEN count(*) > 0 THEN '{SigningNeed.CHANGED_SINCE_SIGNED}' END
                     FROM signatures s WHERE s.subject_id = {{subject}} AND s.kind = '{{kind}}')"""
     rows = await conn.fetch(
-        f"""SELECT subject_id, kind, coalesce(why, 'not signed') AS why FROM (
+        f"""SELECT subject_id, kind, coalesce(why, '{SigningNeed.NOT_SIGNED}') AS why FROM (
                 SELECT f.subject_id, 'eligibility' AS kind, {signed.format(subject="f.subject_id", kind="eligibility")}
                        AS why
                   FROM casebook_forms f

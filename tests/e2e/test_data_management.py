@@ -431,9 +431,7 @@ async def test_an_eligibility_signature_is_invalidated_by_a_correction_and_signe
     view = (await client.get(base, headers=headers(coordinator))).json()
     assert [s["status"] for s in view["signatures"]] == ["invalidated_by_change"]
     listed = await client.get(f"/v1/sites/{site}/signatures/to-sign", headers=headers(investigator(site)))
-    assert {"subject_id": subject, "kind": "eligibility", "why": "a covered record changed since it was signed"} in (
-        listed.json()
-    )
+    assert {"subject_id": subject, "kind": "eligibility", "why": "changed_since_signed"} in (listed.json())
 
     again = await client.post(
         f"{base}/signatures/eligibility", json=statement, headers=headers(investigator(site), new_key())

@@ -72,7 +72,14 @@ def enrollment_svg(points: list[EnrollmentPoint], *, cap: int, title: str, fat_g
         )
         first, last = total_days[0] - timedelta(days=1), total_days[-1] + timedelta(days=1)
         ax.set_xlim(mdates.date2num(first), mdates.date2num(last))  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))  # type: ignore[no-untyped-call]
+        # Whole days only: over a few days an automatic locator ticks every few hours, naming each day twice.
+        span = (last - first).days
+        locator = (
+            mdates.DayLocator(interval=max(1, -(-span // 7)))  # type: ignore[no-untyped-call]
+            if span <= 90
+            else mdates.AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
+        )
+        ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
     ax.axhline(cap, color="#c0392b", linestyle=":", label=f"enrollment cap ({cap})")
     ax.set_ylim(0, cap * 1.08)

@@ -56,3 +56,11 @@ def test_consort_arrows_to_the_arms_start_below_the_randomized_box() -> None:
     arrows = re.findall(r'<line x1="400" y1="(\d+)" x2="(\d+)" y2="(\d+)"', svg)
     starts = [int(y1) for y1, x2, y2 in arrows if x2 != "400" and int(y2) > int(y1)]  # down to an arm
     assert starts and all(y1 == bottom for y1 in starts), (starts, bottom)
+
+
+def test_an_axis_of_a_few_days_names_each_day_once() -> None:
+    days = [date(2026, 3, 5), date(2026, 3, 6)]
+    points = [EnrollmentPoint(day=d, site="NFH", arm="HT", randomized=1, cumulative=i + 1) for i, d in enumerate(days)]
+    svg = enrollment_svg(points, cap=40, title="enrollment", fat_graft_arms=("FG_HT",))
+    labels = re.findall(r">(\d{4}-\d{2}-\d{2})<", svg)
+    assert labels and len(labels) == len(set(labels)), labels
