@@ -67,13 +67,14 @@ screenshots: setup browser $(AXE)/node_modules/.installed
 	@fc-list :lang=zh | grep -q . || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } \
 		|| echo "no Chinese font: run 'apt-get install -y fonts-wqy-zenhei' as root for the Chinese labels in the pictures"
 	mkdir -p docs/screenshots
-	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/e2e/test_web.py
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/e2e/test_web.py tests/e2e/test_web_day.py
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: setup load-tool
+bench: setup load-tool browser
 	$(PY) -m bench $(if $(CLUSTER),--cluster $(CLUSTER))
+	$(PY) -m bench.pages
 
 # Every component SIGKILLed under load, three rounds; `make test` runs one shorter round. `make chaos
 # CLUSTER=3`: on a three-node cluster, the event stream's leader, a follower and the metadata leader killed

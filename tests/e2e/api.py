@@ -2,18 +2,18 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
 
 import httpx
 
 from devstack.examples import CONSENT as CONSENT  # re-exported: the forms tests post
 from devstack.examples import ELIGIBLE as ELIGIBLE
+from devstack.examples import allocation as allocation  # re-exported: history set up in the past
+from devstack.examples import append as append
+from devstack.examples import consent_on as consent_on
 from devstack.identity import Account, trial_group
 from devstack.stack import ServiceProcesses
 from services.gateway.auth import Role, issue_token
-from shared.contracts.events import ConsentRecorded, DomainEvent, EventEnvelope, EventMetadata, SubjectRandomized
 from shared.contracts.protocol import ProtocolDefinition
-from shared.runtime.eventstore import EventStore, subject_history
 from tests.conftest import SubjectIds
 
 SECRET = "fcmjBGtth1w8kQm_PEF8jMwKSbkimeSwphaHENXkvsk"  # a test key: random, and published with the tests
@@ -71,33 +71,3 @@ async def eligible_subject(client: httpx.AsyncClient, subject_ids: SubjectIds) -
     )
     assert response.status_code == 201 and response.json()["eligible"], response.text
     return site, subject, bearer
-
-
-async def append(store: EventStore, site: str, subject: str, facts: list[tuple[DomainEvent, datetime]]) -> None:
-    """History set up as if it happened then: the gateway (rightly) records only what happens now."""
-    meta = EventMetadata("/trial/test", site, subject, "setup", "setup", "1.0")
-    envelopes = [EventEnvelope.wrap(f, meta, event_id=uuid.uuid4(), time=at) for f, at in facts]
-    await store.append(envelopes, subject_filter=subject_history(site, subject), expected_last_sequence=0)
-
-
-def consent_on(day: date) -> ConsentRecorded:
-    return ConsentRecorded(
-        consent_form_version="1.0",
-        signed_on=day,
-        obtained_by="inv-01",
-        signed_by_subject=True,
-        signed_by_representative=False,
-    )
-
-
-def allocation(site: str, arm: str = "FG_HT") -> SubjectRandomized:
-    """Set up beside the concealed list: a number of its own, far above any the list hands out."""
-    number = 10_000 + uuid.uuid4().int % 2_000_000_000
-    return SubjectRandomized(
-        arm=arm,
-        randomization_number=number,
-        stratum=site,
-        stratum_slot=number,
-        list_version=1,
-        list_commitment="0" * 64,
-    )

@@ -7,12 +7,13 @@ gateway (rightly) only records what happens now, and a follow-up spans a year.
 import asyncio
 import sys
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from devstack.examples import assessments as assessments  # re-exported: the forms other tests post
+from devstack.examples import surgery as surgery
 from devstack.servers import env_with
 from services.gateway.auth import Role
 from shared.contracts.events import (
@@ -37,32 +38,6 @@ async def randomized_days_ago(
     when = datetime.now(UTC) - timedelta(days=days)
     await append(store, site, subject, [(consent_on(when.date()), when), (allocation(site, arm), when)])
     return site, subject, protocol.local_date(site, when)
-
-
-def surgery(on: date, *, fat_graft: bool) -> dict[str, Any]:
-    form: dict[str, Any] = {
-        "procedure_date": on.isoformat(),
-        "surgeon": "sur-01",
-        "anaesthesia": "local_with_sedation",
-        "recipient_area_cm2": 30,
-        "follicular_units": 1500,
-        "donor_site": "occipital",
-    }
-    if fat_graft:
-        form["fat_graft"] = {"fat_harvest_site": "abdomen", "harvested_fat_ml": 80, "ecm_svf_gel_ml": 10}
-    return form
-
-
-def assessments(on: date) -> dict[str, Any]:
-    return {
-        "visit_date": on.isoformat(),
-        "hair_density_per_cm2": 41.5,
-        "grafts_surviving": 1200,
-        "satisfaction": 9,
-        "mlossi": 1,
-        "losdi": 4,
-        "photo_reference": "store/photos/visit.jpg",
-    }
 
 
 async def test_a_subject_goes_from_surgery_through_all_five_visits_to_completion(

@@ -190,6 +190,7 @@ def test_a_monitor_verifies_item_by_item_and_the_record_is_verified_once_every_a
     [step] = domain.verify_form(
         book.state, FormVerificationRecord(form="screening", version=version, items=first), dictionary=FORMS
     )
+    assert isinstance(step, FormVerified)
     assert (step.items, step.record_verified) == (("screening_date", "weight_kg"), False)
     book.record(MONITOR, step)
     assert "screening" not in book.state.verified, "two items checked: the record is not verified yet"
@@ -205,7 +206,7 @@ def test_a_monitor_verifies_item_by_item_and_the_record_is_verified_once_every_a
     [last] = domain.verify_form(
         book.state, FormVerificationRecord(form="screening", version=version, items=rest), dictionary=FORMS
     )
-    assert last.record_verified
+    assert isinstance(last, FormVerified) and last.record_verified
     book.record(MONITOR, last)
     assert book.state.verified["screening"] == version
 
@@ -222,7 +223,7 @@ def test_items_verified_on_a_record_a_correction_replaced_do_not_count_for_the_n
     [again] = domain.verify_form(
         book.state, FormVerificationRecord(form="screening", version=current, items=["weight_kg"]), dictionary=FORMS
     )
-    assert again.items == ("weight_kg",) and not again.record_verified
+    assert isinstance(again, FormVerified) and again.items == ("weight_kg",) and not again.record_verified
 
 
 def test_verifying_a_form_not_recorded_is_refused() -> None:

@@ -167,7 +167,7 @@ def test_what_comes_next_says_a_screening_waits_for_the_investigator_and_an_elig
 
 
 def test_a_screening_is_offered_once_consented_and_after_a_failure_but_not_while_it_waits_or_once_eligible() -> None:
-    view = {
+    view: dict[str, Any] = {
         "state": SubjectState.SCREEN_FAILED, "arm": None, "surgery_date": None, "visits": [], "withdrawn_on": None,
         "consented_on": "2026-12-01", "adverse_events": [], "completed_on": None,
     }  # fmt: skip
