@@ -128,7 +128,7 @@ class Pages:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def cell(self, lang: str) -> Callable[[str, Any], "Said"]:
+    def cell(self, lang: str) -> Callable[[str, Any], Said]:
         """How a report's value reads in the page's language: a form by its title, a state, a role or a status by
         its word (`CODED_COLUMNS`), an instant in the trial's time, a list of records as a table of its own, a
         record as its parts by their words, anything else as it is; never JSON text."""

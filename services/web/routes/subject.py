@@ -52,13 +52,16 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     path = casebook_form.path.format(visit=visit)
     specs = await pages.form_fields(request, session, operation)
     taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
-    body = parsed(form, specs, pages.zone(site)) | {k: str(form[k]) for k in FROM_PAGE if k in taken and k in form}
+    from_page = {k: str(form[k]) for k in FROM_PAGE if k in form}  # which visit, which adverse event
+    body = parsed(form, specs, pages.zone(site)) | {k: v for k, v in from_page.items() if k in taken}
     action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
-    about = body | {k: str(form[k]) for k in FROM_PAGE if k in form}  # which visit, which event: from the page
-    if form.get("checked") != "yes" and (heed := await pages.advice(request, session, site, subject, operation, about)):
+    # The protocol's checks are heeded before the save, unless the person confirmed the values as entered.
+    confirmed = form.get("checked") == "yes"
+    advice = [] if confirmed else await pages.advice(request, session, site, subject, operation, body | from_page)
+    if advice:
         warned = await pages.form_page(request, session, operation, action, body, {})
-        warned.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
-        warned.advice = heed
+        warned.extra |= from_page
+        warned.advice = advice
         return await pages.casebook_page(request, session, site, subject, posted=warned)
     try:
         answer = await request.app.state.gateway.post(
@@ -68,7 +71,7 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
         posted = await pages.form_page(
             request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )
-        posted.extra |= {k: str(form[k]) for k in FROM_PAGE if k in form}
+        posted.extra |= from_page
         return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
     return pages.written(site, subject, answer)
 
@@ -89,8 +92,9 @@ async def form_view(
     for query in current["queries"]:
         by_item.setdefault(query["field"], []).append(query)
     try:
-        correctable = correcting(await pages.casebook_forms(request), dictionary, name) is not None
-    except GatewayProblem:
+        correcting(await pages.casebook_forms(request), dictionary, name)
+        correctable = True
+    except GatewayProblem:  # a form no correction is taken for (consent refusal, withdrawal of consent)
         correctable = False
     at_site = session.site == site
     return pages.page(
