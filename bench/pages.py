@@ -73,7 +73,8 @@ class Trial:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"the system stopped: see {self.data.parent / 'devstack.log'}")
+                said = (self.data.parent / "devstack.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the system stopped:\n{said}")
             time.sleep(1)
         raise TimeoutError("the web app did not answer in time")
 
