@@ -267,6 +267,8 @@ TEXT: dict[str, tuple[str, str]] = {
         "按方案顺序列出每位受试者的表单；点击单元格打开该表单。",
     ),
     "filter": ("Filter", "筛选"),
+    "subject_state": ("Subject's state", "受试者状态"),
+    "form_status": ("A form's status", "表单状态"),
     "any": ("Any", "全部"),
     "cell_not_started": ("Not started", "未开始"),
     "cell_entered": ("Entered", "已录入"),

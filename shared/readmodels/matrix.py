@@ -107,6 +107,16 @@ def cell(
     return MatrixCell(form=form, status=status, open_queries=recorded.open_queries, out_of_window=out_of_window)
 
 
+def marked(found: MatrixCell, status: CellStatus) -> bool:
+    """Whether a cell shows this status: as its own, or beside a more pressing one (a visit outside its window
+    that has an open query, a query open on a signed form)."""
+    return (
+        found.status is status
+        or (status is CellStatus.OUT_OF_WINDOW and found.out_of_window)
+        or (status is CellStatus.QUERY_OPEN and found.open_queries > 0)
+    )
+
+
 def awaiting(screening: dict[str, Any] | None) -> list[str]:
     """The criteria a screening left undecided: its answer was not given (the investigator's EX11 after a
     coordinator's screening)."""

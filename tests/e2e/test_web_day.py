@@ -130,6 +130,17 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     assert "outside its window" in await w1.inner_text() or await w1.get_attribute("data-status") == "out_of_window"
     await shot(coordinator, "matrix")
     assert await violations(coordinator) == []
+    # Filtered as the form asks: by a form's status, by the subject's state.
+    await coordinator.select_option("#filter-status", "out_of_window")
+    async with coordinator.expect_navigation():
+        await coordinator.click("form.filters button")
+    assert await coordinator.locator(f"tr[data-subject='{subject}']").count() == 1
+    late = await coordinator.locator("tr[data-subject]").evaluate_all(
+        "rows => rows.map(r => r.querySelector('td[data-out-of-window]') !== null)"
+    )
+    assert late and all(late), "only subjects with a visit outside its window"
+    await coordinator.goto(f"{system.web_url}/sites/{SITE}/matrix?state=consented")
+    assert await coordinator.locator(f"tr[data-subject='{subject}']").count() == 0
 
     # The monitor questions an item on the form's view and verifies the record item by item.
     monitor = await signed_in(browser, system, "monitor")
@@ -211,7 +222,10 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     assert "已锁定" in await chinese.inner_text(f"tr[data-subject='{subject}']")
     await shot(chinese, "matrix-zh")
     # The audit trail keeps it all, the site's time beside each entry, the lock last for this subject.
-    await data_manager.goto(f"{system.web_url}/audit?subject={subject}")
+    await data_manager.goto(f"{system.web_url}/audit")
+    await data_manager.fill("#audit-subject", subject)  # the days left empty: any day
+    async with data_manager.expect_navigation():
+        await data_manager.click("form.filters button")
     entries = await data_manager.locator("#audit tbody tr").all_inner_texts()
     assert "Casebook locked" in entries[-1] and "(UTC+0800)" in entries[-1], entries[-1]
     assert any("Electronic signature" in e for e in entries)

@@ -41,13 +41,21 @@ async def worklist(request: Request, pages: PagesOf, site: str | None = None) ->
 AUDIT_PAGE = 50
 
 
+def day(typed: str) -> date | None:
+    """A day from a date box: empty, or not a day, is no filter."""
+    try:
+        return date.fromisoformat(typed)
+    except ValueError:
+        return None
+
+
 @router.get("/audit")
 async def audit(
     request: Request,
     pages: PagesOf,
-    subject: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    subject: str = "",
+    since: str = "",
+    until: str = "",
     after: int | None = None,
 ) -> Response:
     """The audit trail as people read it: a page of entries at a time, oldest first, filtered by subject and by the
@@ -55,17 +63,17 @@ async def audit(
     session = pages.signed_in(request)
     zone = pages.zone(pages.protocol.sites[0].code)
     query: dict[str, Any] = {"limit": AUDIT_PAGE + 1}
-    if subject:
+    if subject.strip():
         query["subject"] = subject.strip()
-    if since:
-        query["since"] = datetime.combine(since, time.min, zone).isoformat()
-    if until:
-        query["until"] = datetime.combine(until + timedelta(days=1), time.min, zone).isoformat()
+    if first := day(since):
+        query["since"] = datetime.combine(first, time.min, zone).isoformat()
+    if last := day(until):
+        query["until"] = datetime.combine(last + timedelta(days=1), time.min, zone).isoformat()
     if after is not None:
         query["after"] = after
     entries = await request.app.state.gateway.get(session, "/v1/reports/audit-trail.json", **query)
     shown, more = entries[:AUDIT_PAGE], len(entries) > AUDIT_PAGE
-    filters = {k: v for k, v in (("subject", subject), ("since", since), ("until", until)) if v}
+    filters = {k: v for k, v in (("subject", subject.strip()), ("since", since), ("until", until)) if v}
     return pages.page(
         request, "audit.html", session, entries=shown, filters=filters,
         next_page=urlencode(filters | {"after": shown[-1]["sequence"]}) if more else None,

@@ -12,7 +12,7 @@ from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
-from shared.readmodels.matrix import CellStatus
+from shared.readmodels.matrix import CellStatus, SiteMatrix, marked
 from shared.readmodels.states import SubjectState
 
 router = APIRouter()
@@ -32,38 +32,39 @@ async def subjects(request: Request, pages: PagesOf, site: str) -> Response:
 
 
 @router.get("/sites/{site}/matrix")
-async def matrix(
-    request: Request, pages: PagesOf, site: str, state: SubjectState | None = None, status: CellStatus | None = None
-) -> Response:
+async def matrix(request: Request, pages: PagesOf, site: str, state: str = "", status: str = "") -> Response:
     """The site's subjects × forms, each cell's status linking to its form: filtered to a state, or to the
-    subjects with a form in a status (every open query, every visit out of its window)."""
+    subjects with a form in a status (every open query, every visit out of its window); "any" is left empty."""
     session = pages.signed_in(request)
-    found = await request.app.state.gateway.get(session, f"/v1/sites/{site}/matrix")
+    wanted_state = SubjectState(state) if state in set(SubjectState) else None
+    wanted_status = CellStatus(status) if status in set(CellStatus) else None
+    found = SiteMatrix.model_validate(await request.app.state.gateway.get(session, f"/v1/sites/{site}/matrix"))
     rows = [
         row
-        for row in found["rows"]
-        if (state is None or row["state"] == state)
-        and (status is None or any(c["status"] == status for c in row["cells"]))
+        for row in found.rows
+        if (wanted_state is None or row.state is wanted_state)
+        and (wanted_status is None or any(marked(c, wanted_status) for c in row.cells))
     ]
+    steps = {}
     for row in rows:
-        cells = {c["form"]: c for c in row["cells"]}
-        visits = [c["form"].removeprefix("visit-") for c in row["cells"] if c["form"].startswith("visit-")]
-        row["next"] = next_step(
-            row["state"], arm=row["arm"], awaiting=row["awaiting"],
-            surgery_done=cells["procedure"]["status"] != CellStatus.NOT_STARTED,
-            next_visit=next((v for v in visits if cells[f"visit-{v}"]["status"] == CellStatus.NOT_STARTED), None),
+        cells = {c.form: c.status for c in row.cells}
+        visits = [v.code for v in pages.protocol.schedule.follow_up]
+        steps[row.subject_id] = next_step(
+            row.state, arm=row.arm, awaiting=row.awaiting,
+            surgery_done=cells["procedure"] is not CellStatus.NOT_STARTED,
+            next_visit=next((v for v in visits if cells[f"visit-{v}"] is CellStatus.NOT_STARTED), None),
         )  # fmt: skip
     # Two header rows: a form before the follow-up spans both; a visit spans its own form and those collected at it.
     at_visit = {f"visit-{v.code}": v.code for v in pages.protocol.schedule.follow_up}
     groups: list[tuple[str, list[str]]] = []
-    for column in found["columns"]:
+    for column in found.columns:
         if column in at_visit or not groups or not groups[-1][0]:
             groups.append((at_visit.get(column, ""), [column]))
         else:
             groups[-1][1].append(column)
     return pages.page(
-        request, "matrix.html", session, site=site, groups=groups, rows=rows, states=list(SubjectState),
-        statuses=list(CellStatus), state_filter=state, status_filter=status,
+        request, "matrix.html", session, site=site, groups=groups, rows=rows, steps=steps, states=list(SubjectState),
+        statuses=list(CellStatus), state_filter=wanted_state, status_filter=wanted_status,
     )  # fmt: skip
 
 

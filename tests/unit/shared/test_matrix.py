@@ -2,7 +2,7 @@
 
 from shared.contracts.protocol import cached_protocol
 from shared.readmodels.datamanagement import SdvStatus
-from shared.readmodels.matrix import CellStatus, Recorded, awaiting, cell, columns
+from shared.readmodels.matrix import CellStatus, Recorded, awaiting, cell, columns, marked
 from shared.readmodels.states import SubjectState, VisitStatus
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
@@ -57,3 +57,17 @@ def test_a_screening_awaits_the_criteria_it_could_not_judge() -> None:
     screening = {"criteria": [{"code": "IN01", "outcome": "met"}, {"code": "EX11", "outcome": "missing"}]}
     assert awaiting(screening) == ["EX11"]
     assert awaiting(None) == []
+
+
+def test_a_filter_finds_a_mark_beside_a_more_pressing_status() -> None:
+    late_and_queried = cell(
+        "visit-W1", Recorded(SdvStatus.NOT_VERIFIED, open_queries=1, signed=False), state=TREATED, locked=False,
+        in_window=False,
+    )  # fmt: skip
+    assert late_and_queried.status is CellStatus.QUERY_OPEN
+    assert marked(late_and_queried, CellStatus.OUT_OF_WINDOW) and marked(late_and_queried, CellStatus.QUERY_OPEN)
+    assert not marked(late_and_queried, CellStatus.VERIFIED)
+    signed_with_query = cell(
+        "procedure", Recorded(SdvStatus.VERIFIED, open_queries=1, signed=True), state=TREATED, locked=True
+    )
+    assert signed_with_query.status is CellStatus.LOCKED and marked(signed_with_query, CellStatus.QUERY_OPEN)
