@@ -37,6 +37,7 @@ from devstack.examples import (
     serious_adverse_event,
     surgery,
 )
+from devstack.identity import sign_in_at_provider
 from devstack.servers import free_port
 from shared.contracts.protocol import load_protocol
 from shared.runtime.eventstore import EventStore
@@ -196,9 +197,7 @@ async def measure(trial: Trial, subjects: dict[str, str], loads: int) -> dict[st
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             page = await context.new_page()
             await page.goto(trial.web)
-            await page.fill("input[name=login]", login)
-            await page.fill("input[name=password]", "any password will do here")
-            await page.click("button[type=submit]")
+            await sign_in_at_provider(page, login)
             await page.wait_for_url(f"{trial.web}/**")
             for name, path in pages:
                 times = await page_loads(page, f"{trial.web}{path}", loads)

@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -27,6 +27,9 @@ from devstack.servers import ends_with_its_starter, free_port, stop_process, wai
 from services.web.signin import challenge
 from shared.contracts.access import SITE_ROLES, Role
 from shared.contracts.protocol import ProtocolDefinition
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 PROVIDER_DIR = Path(__file__).parent / "identity"
 # The resource indicator of the gateway: the audience of every access token it accepts.
@@ -291,3 +294,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+async def sign_in_at_provider(page: "Page", login: str, password: str = "any password will do here") -> None:
+    """The development provider's sign-in page filled as a person would (any password is taken): a browser test's
+    or a benchmark's first sign-in, or the fresh one before a signature."""
+    await page.wait_for_selector("input[name=login]")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from devstack.examples import CONSENT, ELIGIBLE, serious_adverse_event
+from devstack.identity import sign_in_at_provider
 from shared.contracts.access import Role
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore
@@ -30,9 +31,7 @@ async def signed_in(browser: Browser, system: System, login: str, *, language: s
     context = await browser.new_context(locale=language, viewport={"width": 1024, "height": 1366})
     page = await context.new_page()
     await page.goto(system.web_url)
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", "any password will do here")
-    await page.click("button[type=submit]")
+    await sign_in_at_provider(page, login)
     await page.wait_for_url(f"{system.web_url}/**")
     return page
 
@@ -101,10 +100,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     # then states its meaning.
     await asyncio.sleep(REAUTHENTICATION_SECONDS / 2 + 1)
     await investigator.click("text=Sign eligibility")
-    await investigator.wait_for_selector("input[name=login]")
-    await investigator.fill("input[name=login]", "investigator.nfh")
-    await investigator.fill("input[name=password]", "signing again")
-    await investigator.click("button[type=submit]")
+    await sign_in_at_provider(investigator, "investigator.nfh", "signing again")
     await investigator.wait_for_selector("#meaning")
     assert "I confirm eligibility" in await investigator.inner_text("#meaning")
     async with investigator.expect_navigation():

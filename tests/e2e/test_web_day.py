@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from devstack.examples import CONSENT, ELIGIBLE
+from devstack.identity import sign_in_at_provider
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import EventStore
 from tests.conftest import SubjectIds
@@ -196,10 +197,7 @@ async def test_a_subject_goes_from_surgery_to_a_locked_casebook_through_the_matr
     await asyncio.sleep(REAUTHENTICATION_SECONDS / 2 + 1)
     await investigator.goto(f"{system.web_url}/sites/{SITE}/subjects/{subject}")
     await investigator.click("#sign-casebook")
-    await investigator.wait_for_selector("input[name=login]")
-    await investigator.fill("input[name=login]", "investigator.nfh")
-    await investigator.fill("input[name=password]", "signing again")
-    await investigator.click("button[type=submit]")
+    await sign_in_at_provider(investigator, "investigator.nfh", "signing again")
     await investigator.wait_for_selector("#meaning")
     async with investigator.expect_navigation():
         await investigator.click("form[action$='/sign/casebook'] button[type=submit]")

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
+from devstack.identity import sign_in_at_provider
 from tests.conftest import SubjectIds
 from tests.e2e.api import REAUTHENTICATION_SECONDS, System, eligible_subject
 from tests.e2e.test_web import signed_in
@@ -54,10 +55,7 @@ async def test_a_fresh_sign_in_as_another_person_before_signing_is_refused_and_t
     await asyncio.sleep(REAUTHENTICATION_SECONDS / 2 + 1)  # past half the window: a fresh sign-in is asked for
 
     await investigator.goto(f"{system.web_url}/sites/{site}/subjects/{subject}/sign/eligibility")
-    await investigator.wait_for_selector("input[name=login]")
-    await investigator.fill("input[name=login]", f"site-coordinator.{site.lower()}")
-    await investigator.fill("input[name=password]", "not the investigator")
-    await investigator.click("button[type=submit]")
+    await sign_in_at_provider(investigator, f"site-coordinator.{site.lower()}", "not the investigator")
     await investigator.wait_for_url(f"{system.web_url}/signin/callback**")
 
     assert "Another person signed in" in await investigator.inner_text("h1")
