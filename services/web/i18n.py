@@ -250,6 +250,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "确认锁定数据库用于分析？所有病例报告表将被锁定，不再入组新受试者，导出数据以此刻为准。",
     ),
     "records": ("Records", "记录数"),
+    "sign_casebook": ("Sign the casebook", "签署病例报告表"),
     "signing_not_signed": ("Not signed yet", "尚未签名"),
     "signing_changed_since_signed": ("A record it covered changed since it was signed", "签名后所涵盖的记录已更改"),
     "actions": ("Actions", "操作"),

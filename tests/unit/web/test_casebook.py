@@ -1,5 +1,6 @@
 """Which form a casebook offers next, and which operation corrects which record."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,14 @@ def test_every_fact_the_record_keeps_is_named_by_its_form_or_its_own_words_never
         for event_type in facts:
             assert event_title(FORMS, event_type, lang, translator(lang)) != event_type, f"{event_type} has no words"
     assert {f"event_{t}" for t in facts if FORMS.form_recorded_by(t) is None} <= set(TEXT)
+
+
+def test_every_word_a_page_asks_for_by_name_is_in_both_languages() -> None:
+    web = Path(__file__).resolve().parents[3] / "services" / "web"
+    asked = {
+        key
+        for source in (*web.glob("templates/*.html"), *web.rglob("*.py"))
+        for key in re.findall(r"""\bt\(\s*['"]([a-z_]+)['"]\s*[,)]""", source.read_text())
+    }
+    assert len(asked) > 80
+    assert not asked - set(TEXT), sorted(asked - set(TEXT))
