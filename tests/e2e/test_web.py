@@ -157,6 +157,17 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
     assert await coordinator.inner_text("#eligible") == "Yes"
     assert "invalidated by a later change" in await coordinator.inner_text("#signatures")
 
+    # A correction is questioned by the protocol's checks as an entry is: M1 stays outside its window.
+    await coordinator.goto(f"{casebook}/forms/visit-M1/correction")
+    await fill(coordinator, {"hair_density_per_cm2": "42.0", "reason": "read again from the photograph"})
+    await submit(coordinator, "/forms/visit-M1/correction")
+    assert "outside its window" in await coordinator.inner_text("form[action$='/correction'] .advice")
+    await coordinator.check("form[action$='/correction'] input[name=checked]")
+    await submit(coordinator, "/forms/visit-M1/correction")
+    await coordinator.goto(f"{casebook}/forms/visit-M1")
+    assert "42.0" in await coordinator.inner_text("#item-hair_density_per_cm2 .value")
+    assert "read again from the photograph" in await coordinator.inner_text("#item-hair_density_per_cm2 .history")
+
 
 async def test_a_chinese_browser_gets_chinese_labels_and_can_switch_to_english(
     browser: Browser, system: System

@@ -135,6 +135,14 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
     specs = await pages.form_fields(request, session, operation)
     version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
     body = parsed(form, specs, pages.zone(site)) | {"reason": reason}
+    action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
+    confirmed = form.get("checked") == "yes"
+    advice = [] if confirmed else await pages.advice(request, session, site, subject, operation, body | extra)
+    if advice:  # the corrected values questioned by the protocol's checks, as a new entry's are
+        warned = await pages.form_page(request, session, operation, action, body, {})
+        warned.extra |= extra | {"version": version, "reason": reason}
+        warned.advice = advice
+        return pages.page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=warned)
     try:
         answer = await request.app.state.gateway.post(
             session,
@@ -144,7 +152,6 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
             if_match=f'"{version}"',
         )
     except GatewayProblem as problem:
-        action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
         shown = await pages.form_page(
             request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )
