@@ -25,6 +25,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     PROTOCOL_FILE=/app/protocol/NCT06646146.yaml
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000 8081
+EXPOSE 8000 8200 8081
 ENTRYPOINT ["python", "-m"]
 CMD ["services.gateway"]

@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images
+.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images image
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -93,6 +93,15 @@ format: setup
 
 clean-data:
 	rm -rf data
+
+# The project's image with podman (Debian's podman, runc and debootstrap, installed when missing, as root): the
+# Dockerfile's base pulled where a registry answers, else made from Debian's packages; its size, start-up and
+# bill of materials in deploy/image.json and deploy/sbom.cdx.json.
+image: setup
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
+		|| { echo "podman is missing and could not be installed: run 'apt-get install -y podman runc debootstrap' as root"; exit 1; }
+	$(PY) deploy/image.py
 
 # Pin prod to the release's image digests: make release-images IMAGES="trial-backend=REGISTRY/NAME@sha256:..."
 release-images: setup

@@ -340,3 +340,56 @@ def test_prod_alerts_use_only_metrics_the_services_export() -> None:
         used = set(re.findall(r"\btrial_[a-z_]+", rule["expr"]))
         assert used and used <= exported, (name, used - exported)
         assert rule["labels"]["severity"] in {"critical", "warning"} and rule["annotations"]["summary"]
+
+
+def dockerfile() -> dict[str, Any]:
+    """What the image provides, read from the Dockerfile's final stage: its user, ports, entrypoint, the project
+    folders it copies in (under its WORKDIR) and the environment it sets."""
+    final = (ROOT / "Dockerfile").read_text().split("\nFROM ")[-1]
+    copied = re.findall(r"^COPY (\w+) \./\w+$", (ROOT / "Dockerfile").read_text(), re.M)
+    user, group = re.search(r"^USER (\d+):(\d+)$", final, re.M).groups()  # type: ignore[union-attr]
+    return {
+        "user": int(user),
+        "group": int(group),
+        "ports": {int(p) for line in re.findall(r"^EXPOSE (.+)$", final, re.M) for p in line.split()},
+        "entrypoint": json.loads(re.search(r"^ENTRYPOINT (.+)$", final, re.M).group(1)),  # type: ignore[union-attr]
+        "folders": set(copied),
+        "workdir": re.search(r"^WORKDIR (\S+)$", final, re.M).group(1),  # type: ignore[union-attr]
+    }
+
+
+def test_the_overlays_ask_the_image_only_for_what_it_provides(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """A command, a port, a user, a file named in the environment: each must be in the image; a mounted path must
+    not hide the image's own code."""
+    name, objects = overlay
+    image = dockerfile()
+    assert image["entrypoint"] == ["python", "-m"] and image["folders"] >= {"shared", "services", "ops", "protocol"}
+    settings = {k: v for cm in by_kind(objects, "ConfigMap") for k, v in cm.get("data", {}).items()}
+    ours = [(o, c) for o in objects if o["kind"] in WORKLOADS for c in containers(o) if "trial-backend" in c["image"]]
+    assert len(ours) >= 9, "every service, the web app and the migration"
+    for obj, c in ours:
+        where = f"{name}: {obj['kind']}/{obj['metadata']['name']}/{c['name']}"
+        assert "command" not in c, f"{where}: the image's entrypoint (python -m) runs the module its args name"
+        module = c["args"][0]
+        package = ROOT.joinpath(*module.split("."))
+        assert module.split(".")[0] in image["folders"], f"{where}: {module} is not copied into the image"
+        assert (package / "__main__.py").is_file() or package.with_suffix(".py").is_file(), f"{where}: no {module}"
+        ports = {p["containerPort"] for p in c.get("ports", [])}
+        assert ports <= image["ports"], f"{where}: ports {sorted(ports - image['ports'])} are not exposed"
+        pod = obj["spec"]["template"]["spec"]["securityContext"]
+        for context in (pod, c["securityContext"]):
+            assert context.get("runAsUser", image["user"]) == image["user"], f"{where}: another user"
+            assert context.get("runAsGroup", image["group"]) == image["group"], f"{where}: another group"
+        mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+        hidden = [m for m in mounts if m == "/" or image["workdir"].startswith(m) or m.startswith(image["workdir"])]
+        assert not hidden, f"{where}: {hidden} would hide the image's code"
+        env = settings | {e["name"]: e.get("value", "") for e in c.get("env", [])}
+        for key, value in env.items():
+            if not str(value).startswith("/"):
+                continue
+            mounted = any(str(value).startswith(m) for m in mounts)
+            in_image = (
+                str(value).startswith(image["workdir"] + "/")
+                and (ROOT / str(value).removeprefix(image["workdir"] + "/")).exists()
+            )
+            assert mounted or in_image, f"{where}: {key}={value} is neither mounted nor in the image"
