@@ -4,7 +4,7 @@ no accessibility violation axe-core finds, of any impact; and every form posted 
 with a message beside that item, in the page's language."""
 
 import re
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -107,12 +107,14 @@ async def a_site_with_every_record(
 
 
 async def walk(
-    page: Page, start: str, limit: int = 60, checked: dict[str, list[str]] | None = None
+    page: Page, start: str, limit: int = 60, checked: dict[str, list[str]] | None = None, per_kind: int = 3
 ) -> dict[str, list[str]]:
-    """Every page reachable by links from `start` within the app (up to `limit`), with its texts; and where
-    `checked` is given, each kind of page not yet in it checked by axe-core (its violations)."""
+    """Every page reachable by links from `start` within the app (up to `limit`, and `per_kind` of each kind:
+    three casebooks say what thirty would), with its texts; and where `checked` is given, each kind of page not
+    yet in it checked by axe-core (its violations)."""
     origin = urlsplit(start).netloc
     seen, todo = {start}, deque([start])
+    kinds = Counter([template(urlsplit(start).path)])
     texts: dict[str, list[str]] = {}
     while todo and len(texts) < limit:
         url = todo.popleft()
@@ -127,8 +129,10 @@ async def walk(
         for href in await page.eval_on_selector_all("a[href]:not([lang])", "links => links.map(a => a.href)"):
             target = urljoin(url, href).split("#")[0]
             inside = urlsplit(target).netloc == origin and not NOT_PAGES.search(urlsplit(target).path)
-            if inside and target not in seen:
+            kind = template(urlsplit(target).path)
+            if inside and target not in seen and kinds[kind] < per_kind:
                 seen.add(target)
+                kinds[kind] += 1
                 todo.append(target)
     return texts
 
