@@ -57,12 +57,6 @@ def correcting(
     return found, {"visit": form_name.rpartition("-")[2]} if "{visit}" in found.path else {}
 
 
-def recorded_values(form_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A record's data as the form's fields: a screening keeps the form as the site filled it, a collected form
-    its answers."""
-    return dict(data["form"]) if form_name == "screening" else dict(data["answers"]) if "answers" in data else data
-
-
 # A casebook's steps that take no form of their own, by the gateway's path under the subject.
 CASEBOOK_STEPS = ("casebook/lock", "casebook/unlock")
 # The steps said before they are taken (`Pages.unconfirmed`), by operation or casebook step: their consequence.

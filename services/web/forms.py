@@ -5,7 +5,7 @@ picker for a date, boxes for a list of choices, a group for a nested object; wha
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -139,6 +139,14 @@ def parsed(form: FormData, specs: tuple[Field, ...], zone: tzinfo | None = None)
                 raw = in_zone(raw, zone)
             body[key] = {"true": True, "false": False}.get(raw, raw) if spec.kind == "boolean" else raw
     return body
+
+
+def typed_day(value: object) -> date | None:
+    """A day as typed or recorded (year-month-day); anything else, empty among it, is no day."""
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def in_zone(raw: str, zone: tzinfo) -> str:

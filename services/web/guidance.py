@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.web.forms import typed_day
 from shared.contracts.protocol import ProtocolDefinition
 from shared.contracts.schedule import surgery_deadline
 
@@ -17,13 +18,6 @@ class Advice:
     check: str
     field: str
     text: str
-
-
-def _day(value: object) -> date | None:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        return None
 
 
 def _whole(value: object) -> int | None:
@@ -54,7 +48,7 @@ def advice(
     if operation == "record_visit":
         visit = str(values.get("visit", ""))
         window = next((v for v in view["visits"] if v["visit"] == visit), None)
-        on = _day(values.get("visit_date"))
+        on = typed_day(values.get("visit_date"))
         if (
             window
             and on
@@ -67,11 +61,11 @@ def advice(
             heed("GRAFTS_SURVIVING_OVER_TRANSPLANTED", "grafts_surviving", visit=visit, grafts_surviving=grafts,
                  follicular_units=units)  # fmt: skip
     if operation == "report_adverse_event":
-        onset, consented = _day(values.get("onset_date")), _day(view.get("consented_on"))
+        onset, consented = typed_day(values.get("onset_date")), typed_day(view.get("consented_on"))
         if onset and consented and onset < consented:
             heed("AE_ONSET_BEFORE_CONSENT", "onset_date", onset_date=onset, signed_on=consented)
     if operation == "record_procedure":
-        on, randomized = _day(values.get("procedure_date")), _day(view.get("randomized_on"))
+        on, randomized = typed_day(values.get("procedure_date")), typed_day(view.get("randomized_on"))
         if on and randomized and on > (deadline := surgery_deadline(randomized, protocol.schedule)):
             heed("SURGERY_AFTER_WINDOW", "procedure_date", procedure_date=on, deadline=deadline)
     return found

@@ -92,6 +92,11 @@ class Pages:
         local = moment.astimezone(zone) if zone else moment
         return local.strftime("%Y-%m-%d %H:%M (UTC%z)")
 
+    @property
+    def trial_site(self) -> str:
+        """The site whose time the trial's own facts (not any site's) are read in: the protocol's first."""
+        return self.protocol.sites[0].code
+
     def zone(self, site: str) -> ZoneInfo | None:
         known = self.protocol.site(site)
         return ZoneInfo(known.time_zone) if known else None
@@ -120,6 +125,7 @@ class Pages:
                 "event_title": functools.partial(event_title, self.protocol.forms, t=translator(lang)),
                 "criteria": self.protocol.eligibility.criteria,
                 "visit_name": self.visit_name,
+                "trial_site": self.trial_site,
                 **context,
             },
             status_code=status,
@@ -133,7 +139,6 @@ class Pages:
         its word (`CODED_COLUMNS`), an instant in the trial's time, a list of records as a table of its own, a
         record as its parts by their words, anything else as it is; never JSON text."""
         t = translator(lang)
-        zone_site = self.protocol.sites[0].code
 
         def said(column: str, value: Any) -> Said:
             if value is None:
@@ -150,7 +155,7 @@ class Pages:
             if not isinstance(value, str):
                 return str(value)
             if column == "at" or column.endswith("_at"):
-                return self.site_time(value, zone_site)
+                return self.site_time(value, self.trial_site)
             if column in ("form", "form_kind"):
                 return form_title(self.protocol.forms, value, lang)
             if column == "event_type":

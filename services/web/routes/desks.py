@@ -5,7 +5,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.reporting.reports.endpoints import ANALYSIS_SETS
 from services.reporting.reports.index import PICTURES, REPORTS, exports
+from services.web.forms import typed_day
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language, translator
 from services.web.pages import PagesOf, Said, column_word
@@ -41,14 +42,6 @@ async def worklist(request: Request, pages: PagesOf, site: str | None = None) ->
 AUDIT_PAGE = 50
 
 
-def day(typed: str) -> date | None:
-    """A day from a date box: empty, or not a day, is no filter."""
-    try:
-        return date.fromisoformat(typed)
-    except ValueError:
-        return None
-
-
 @router.get("/audit")
 async def audit(
     request: Request,
@@ -61,13 +54,13 @@ async def audit(
     """The audit trail as people read it: a page of entries at a time, oldest first, filtered by subject and by the
     site's days; each in its site's time, what it was by its form's title, a correction's items old → new."""
     session = pages.signed_in(request)
-    zone = pages.zone(pages.protocol.sites[0].code)
+    zone = pages.zone(pages.trial_site)
     query: dict[str, Any] = {"limit": AUDIT_PAGE + 1}
     if subject.strip():
         query["subject"] = subject.strip()
-    if first := day(since):
+    if first := typed_day(since):
         query["since"] = datetime.combine(first, time.min, zone).isoformat()
-    if last := day(until):
+    if last := typed_day(until):
         query["until"] = datetime.combine(last + timedelta(days=1), time.min, zone).isoformat()
     if after is not None:
         query["after"] = after

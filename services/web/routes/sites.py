@@ -46,9 +46,9 @@ async def matrix(request: Request, pages: PagesOf, site: str, state: str = "", s
         and (wanted_status is None or any(marked(c, wanted_status) for c in row.cells))
     ]
     steps = {}
+    visits = [v.code for v in pages.protocol.schedule.follow_up]
     for row in rows:
         cells = {c.form: c.status for c in row.cells}
-        visits = [v.code for v in pages.protocol.schedule.follow_up]
         steps[row.subject_id] = next_step(
             row.state, arm=row.arm, awaiting=row.awaiting,
             surgery_done=cells["procedure"] is not CellStatus.NOT_STARTED,

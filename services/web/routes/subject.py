@@ -14,7 +14,6 @@ from services.web.casebook import (
     correcting,
     form_title,
     item_changes,
-    recorded_values,
     shown_values,
 )
 from services.web.forms import parsed
@@ -22,6 +21,7 @@ from services.web.gateway import GatewayProblem
 from services.web.i18n import language, translator
 from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
+from shared.contracts.casebook import form_values
 from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
 
 router = APIRouter()
@@ -99,7 +99,7 @@ async def form_view(
     at_site = session.site == site
     return pages.page(
         request, "form.html", session, site=site, subject_id=subject, name=name, form=current,
-        rows=shown_values(dictionary, name, recorded_values(name, current["data"]), lang, t),
+        rows=shown_values(dictionary, name, dict(form_values(name, current["data"])), lang, t),
         changes=item_changes(dictionary, name, current["history"], lang, t), by_item=by_item,
         may_correct=correctable and at_site and may(session.role, Right.POST_SITE_FORMS),
         may_verify=may(session.role, Right.VERIFY_FORMS), may_query=may(session.role, Right.OPEN_QUERIES),
@@ -118,7 +118,7 @@ async def correction(
     operation = found.operation
     current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
-    shown = await pages.form_page(request, session, operation, action, recorded_values(name, current["data"]), {})
+    shown = await pages.form_page(request, session, operation, action, dict(form_values(name, current["data"])), {})
     shown.extra |= extra | {"version": current["version"]}
     if judgement:
         codes = ", ".join(c for c in judgement.split(",") if c in pages.protocol.eligibility.criteria)
