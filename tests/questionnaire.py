@@ -15,6 +15,7 @@ title: {en: Scalp symptoms, zh: 头皮症状}
 visits: [M1, M6]
 corrections: true
 sdtm_domain: QS
+example: {assessed_on: "2026-03-02", itch: 2, tightness: mild}
 items:
   assessed_on:
     type: date

@@ -6,15 +6,29 @@ finding per form it questions. Adding a check is an entry in the protocol file a
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import field as default
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
+from typing import Any
 from uuid import UUID, uuid5
 
 from services.datamanagement.domain import Casebook, Finding
-from shared.contracts.events import ConsentRecorded, GraftProcedurePerformed, SubjectScreened, VisitCompleted
+from shared.contracts.coding import Coding, TermDictionary
+from shared.contracts.events import (
+    ConsentRecorded,
+    FormRecorded,
+    GraftProcedurePerformed,
+    SubjectScreened,
+    VisitCompleted,
+)
+from shared.contracts.forms import ActionTaken
 from shared.contracts.protocol import EditCheck, InvalidProtocolDefinition, ProtocolDefinition, parse_fraction
-from shared.contracts.schedule import surgery_deadline, visit_windows
+from shared.contracts.schedule import months_before, surgery_deadline, visit_windows
+
+# The concomitant medications' log in the data dictionary.
+MEDICATIONS = "concomitant-medication"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +36,8 @@ class CheckContext:
     protocol: ProtocolDefinition
     site: str
     now: datetime
+    # The sponsor's drug dictionary: a medication's class is its coding's, never a guess from its name.
+    drugs: TermDictionary = default(default_factory=TermDictionary)
 
 
 # What a check reports where it holds: the form, the field, and the values its text names.
@@ -43,6 +59,124 @@ def _visits(book: Casebook, ctx: CheckContext) -> list[VisitCompleted]:
     """The completed visits in the schedule's order."""
     recorded = (book.records.get(f"visit-{v.code}") for v in ctx.protocol.schedule.follow_up)
     return [r.data for r in recorded if r and isinstance(r.data, VisitCompleted)]
+
+
+def _screened_on(book: Casebook) -> date | None:
+    record = book.records.get("screening")
+    return record.data.screening_date if record and isinstance(record.data, SubjectScreened) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Medication:
+    """A concomitant medication entry as the checks read it: its answers, and its coding where the sponsor's
+    dictionary has the term."""
+
+    form: str
+    answers: Mapping[str, Any]
+    coding: Coding | None
+
+    @property
+    def start(self) -> date:
+        return date.fromisoformat(self.answers["start_date"])
+
+    def taken_on_or_after(self, day: date) -> bool:
+        end = self.answers.get("end_date")
+        return bool(self.answers.get("ongoing")) or end is None or date.fromisoformat(end) >= day
+
+    def in_class(self, prefixes: str) -> bool:
+        return self.coding is not None and self.coding.class_code.startswith(tuple(prefixes.split()))
+
+
+def _medications(book: Casebook, ctx: CheckContext) -> list[Medication]:
+    """The subject's concomitant medications as they stand (a corrected entry is its correction)."""
+    found = []
+    for name, record in book.records.items():
+        data = record.data
+        if isinstance(data, FormRecorded) and data.form == MEDICATIONS and data.entry is not None:
+            found.append(Medication(name, data.answers, ctx.drugs.code(str(data.answers.get("medication", "")))))
+    return found
+
+
+def vasodilator_or_immunosuppressant(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
+    """EX06 during the trial: a vasodilator or immunosuppressant started in the criterion's look-back before the
+    screening or at any time after it, for a randomized subject."""
+    screened_on = _screened_on(book)
+    if book.randomized_at is None or screened_on is None:
+        return
+    since = months_before(screened_on, ctx.protocol.eligibility.exclusion.EX06.lookback_months)
+    for medication in _medications(book, ctx):
+        if medication.in_class(params["atc_classes"]) and medication.start >= since:
+            assert medication.coding is not None
+            values = {
+                "medication": medication.answers["medication"],
+                "drug_class": medication.coding.class_name,
+                "start_date": medication.start,
+                "occurred_on": max(medication.start, screened_on),
+            }
+            yield medication.form, "start_date", values
+
+
+def topical_on_surgical_area(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
+    """EX07 at the surgery: a topical medication on the surgical area used within the criterion's look-back before
+    the surgery."""
+    procedure = _procedure(book)
+    if procedure is None:
+        return
+    since = procedure.procedure_date - timedelta(days=ctx.protocol.eligibility.exclusion.EX07.lookback_days)
+    for medication in _medications(book, ctx):
+        answers = medication.answers
+        topical = answers.get("route") == "topical" and answers.get("on_surgical_area") is True
+        if topical and medication.start <= procedure.procedure_date and medication.taken_on_or_after(since):
+            values = {
+                "medication": answers["medication"],
+                "procedure_date": procedure.procedure_date,
+                "days": ctx.protocol.eligibility.exclusion.EX07.lookback_days,
+                "occurred_on": max(medication.start, since),
+            }
+            yield medication.form, "on_surgical_area", values
+
+
+# Administrations a day, by the frequency's code; as needed (prn) has none to count.
+PER_DAY: dict[str, Fraction] = {
+    "qd": Fraction(1),
+    "bid": Fraction(2),
+    "tid": Fraction(3),
+    "qid": Fraction(4),
+    "qod": Fraction(1, 2),
+    "qw": Fraction(1, 7),
+    "once": Fraction(1),
+}
+
+
+def prednisolone_over_limit(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
+    """EX10 during the trial: prednisolone over the criterion's daily limit, taken on or after the screening,
+    for a randomized subject. A dose in another unit or taken as needed is not converted: no guess."""
+    screened_on = _screened_on(book)
+    if book.randomized_at is None or screened_on is None:
+        return
+    limit = ctx.protocol.eligibility.exclusion.EX10.max_prednisolone_mg_per_day
+    for medication in _medications(book, ctx):
+        answers = medication.answers
+        per_day = PER_DAY.get(str(answers.get("frequency")))
+        if not medication.in_class(params["atc_codes"]) or answers.get("dose_unit") != "mg" or per_day is None:
+            continue
+        daily = Decimal(str(answers["dose"])) * per_day.numerator / per_day.denominator if "dose" in answers else None
+        if daily is not None and daily > limit and medication.taken_on_or_after(screened_on):
+            values = {
+                "medication": answers["medication"],
+                "daily": daily.normalize(),
+                "limit": limit,
+                "occurred_on": max(medication.start, screened_on),
+            }
+            yield medication.form, "dose", values
+
+
+def ae_treated_without_medication(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
+    """An adverse event treated with a medication asks for the concomitant medication that names it."""
+    linked = {str(m.answers.get("adverse_event")) for m in _medications(book, ctx)}
+    for ae_id, course in book.adverse_events.items():
+        if course.action_taken is ActionTaken.TREATMENT_GIVEN and str(ae_id) not in linked:
+            yield f"ae-{ae_id}", "action_taken", {"term": course.term}
 
 
 def ae_onset_before_consent(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
@@ -137,6 +271,10 @@ CHECKS: dict[str, Check] = {
     "SURGERY_AFTER_WINDOW": surgery_after_window,
     "SAE_FOLLOW_UP_OVERDUE": sae_follow_up_overdue,
     "RANDOMIZED_INELIGIBLE": randomized_ineligible,
+    "PROHIBITED_VASODILATOR_IMMUNOSUPPRESSANT": vasodilator_or_immunosuppressant,
+    "TOPICAL_ON_SURGICAL_AREA_BEFORE_SURGERY": topical_on_surgical_area,
+    "PREDNISOLONE_OVER_LIMIT": prednisolone_over_limit,
+    "AE_TREATMENT_WITHOUT_MEDICATION": ae_treated_without_medication,
 }
 
 
@@ -153,7 +291,18 @@ def findings(book: Casebook, checks: tuple[EditCheck, ...], ctx: CheckContext) -
     for check in checks:
         for form, field, values in CHECKS[check.code](book, check.parameters, ctx):
             text = check.text.format(**check.parameters, **values)
-            found.append(Finding(check.code, form, field, text, dict(check.parameters)))
+            on = values.get("occurred_on")
+            found.append(
+                Finding(
+                    check.code,
+                    form,
+                    field,
+                    text,
+                    dict(check.parameters),
+                    deviation=check.deviation,
+                    occurred_on=on if isinstance(on, date) else None,
+                )
+            )
     return found
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import reduce
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from shared.contracts.access import Role
 from shared.contracts.casebook import FormRecord, answered_items, form_of, has_field
@@ -22,6 +22,7 @@ from shared.contracts.events import (
     CasebookUnlocked,
     DomainEvent,
     FormVerified,
+    ProtocolDeviationRecorded,
     QueryAnswered,
     QueryClosed,
     QueryOpened,
@@ -34,6 +35,7 @@ from shared.contracts.events import (
     SubjectWithdrawn,
 )
 from shared.contracts.forms import (
+    ActionTaken,
     AdverseEventOutcome,
     FormVerificationRecord,
     QueryOpening,
@@ -104,6 +106,7 @@ class AdverseEventCourse:
     serious_since: datetime | None
     outcome: AdverseEventOutcome
     last_follow_up_at: datetime | None
+    action_taken: ActionTaken
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,18 @@ def evolve(book: Casebook, event: RecordedEvent) -> Casebook:
                 (earlier.serious_since if earlier and earlier.serious_since else e.time) if r.serious else None,
                 r.outcome,
                 earlier.last_follow_up_at if earlier else None,
+                r.action_taken,
             )
             return replace(book, adverse_events={**book.adverse_events, r.ae_id: course})
         case AdverseEventUpdated() as u if u.ae_id in book.adverse_events:
             was = book.adverse_events[u.ae_id]
             serious_since = (was.serious_since or e.time) if u.serious else None
             course = replace(
-                was, serious_since=serious_since, outcome=u.outcome or was.outcome, last_follow_up_at=e.time
+                was,
+                serious_since=serious_since,
+                outcome=u.outcome or was.outcome,
+                last_follow_up_at=e.time,
+                action_taken=u.action_taken or was.action_taken,
             )
             return replace(book, adverse_events={**book.adverse_events, u.ae_id: course})
         case _:
@@ -304,6 +312,9 @@ class Finding:
     field: str | None
     text: str
     parameters: dict[str, str]
+    # A check of what the protocol forbids records a deviation with its first query on the form, on this date.
+    deviation: bool = False
+    occurred_on: date | None = None
 
 
 RESOLVED = "Resolved: the data no longer raise this check."
@@ -316,6 +327,8 @@ def reconcile(
 
     A finding is new unless a query of the same check on the same form and field is open, or was closed
     (by a data manager: the value is right) on the same record: a correction of that record asks again.
+    A finding of what the protocol forbids records its deviation with the first query on the form, and only then:
+    what happened stays a fact when the query is closed or the value corrected.
     """
     found = list(findings)
     events: list[DomainEvent] = []
@@ -328,9 +341,20 @@ def reconcile(
             for q in automatic
         )
         if not raised:
+            query_id = query_ids(finding)
+            if finding.deviation and not any((q.check, q.form) == (finding.check, finding.form) for q in automatic):
+                events.append(
+                    ProtocolDeviationRecorded(
+                        deviation_id=uuid5(query_id, "deviation"),
+                        code=finding.check,
+                        description=finding.text[:500],
+                        related_event_id=version,
+                        occurred_on=finding.occurred_on,
+                    )
+                )
             events.append(
                 QueryOpened(
-                    query_id=query_ids(finding),
+                    query_id=query_id,
                     form=finding.form,
                     field=finding.field,
                     text=finding.text,

@@ -8,12 +8,14 @@ import structlog
 
 from services.datamanagement import domain
 from services.datamanagement.checks import CheckContext, checks_of, finding_query_id, findings
+from shared.contracts.coding import TermDictionary
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     CasebookUnlocked,
     ConsentRecorded,
     DomainEvent,
+    FormRecorded,
     GraftProcedurePerformed,
     QueryOpened,
     RandomizationInvalidated,
@@ -38,11 +40,13 @@ async def run_edit_checks(
     because_of: UUID,
     now: datetime,
     correlation_id: str,
+    drugs: TermDictionary,
     trigger_sequence: int = 0,
 ) -> int:
-    """Run every edit check on the subject's casebook: open the queries found, close the ones resolved."""
+    """Run every edit check on the subject's casebook: open the queries found, close the ones resolved. Every run
+    codes medications with the same drug dictionary: a run without it would close what another run found."""
     checks = checks_of(protocol)
-    context = CheckContext(protocol, site, now)
+    context = CheckContext(protocol, site, now, drugs)
 
     def decide(history: History) -> list[DomainEvent]:
         book = domain.replay(history.events)
@@ -81,6 +85,7 @@ class EditChecks:
         for t in (
             ConsentRecorded,
             SubjectScreened,
+            FormRecorded,
             SubjectRandomized,
             RandomizationInvalidated,
             GraftProcedurePerformed,
@@ -91,10 +96,11 @@ class EditChecks:
         )
     )
 
-    def __init__(self, store: EventStore, protocol: ProtocolDefinition, clock: Clock) -> None:
+    def __init__(self, store: EventStore, protocol: ProtocolDefinition, clock: Clock, drugs: TermDictionary) -> None:
         self._store = store
         self._protocol = protocol
         self._clock = clock
+        self._drugs = drugs
 
     async def react(self, event: RecordedEvent) -> None:
         trigger = event.envelope
@@ -109,10 +115,13 @@ class EditChecks:
             now=self._clock(),
             correlation_id=trigger.correlationid,
             trigger_sequence=event.sequence,
+            drugs=self._drugs,
         )
 
 
-async def sweep_serious_adverse_events(store: EventStore, protocol: ProtocolDefinition, *, now: datetime) -> int:
+async def sweep_serious_adverse_events(
+    store: EventStore, protocol: ProtocolDefinition, *, now: datetime, drugs: TermDictionary
+) -> int:
     """The checks that time alone can make hold (a serious adverse event's follow-up overdue), run for every
     subject with a serious adverse event; once an hour per subject at most, whichever replica runs it."""
     serious: set[tuple[str, str]] = set()
@@ -131,5 +140,6 @@ async def sweep_serious_adverse_events(store: EventStore, protocol: ProtocolDefi
             because_of=uuid5(NAMESPACE_URL, f"edit-checks/{subject}/{hour}"),
             now=now,
             correlation_id=f"edit-checks-{hour}",
+            drugs=drugs,
         )
     return recorded

@@ -27,7 +27,6 @@ from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import TokenStanding
-from services.reporting.reports.coding import AeDictionary
 from shared.contracts.attestation import CommandSigner
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore
@@ -89,7 +88,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.settings = settings
     app.state.issuers = issuers
     # Read once at start: a dictionary file that cannot be used stops the gateway with the file named.
-    app.state.ae_dictionary = AeDictionary.load(settings.ae_dictionary_file)
+    app.state.dictionaries = settings.dictionaries()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CorrelationId)

@@ -104,6 +104,12 @@ class AdverseEventRecorded(RecordedResponse):
     )
 
 
+class LogEntryRecorded(RecordedResponse):
+    """201: the log's entry (a concomitant medication, a medical history entry): its id, which a correction names."""
+
+    entry: str
+
+
 class AlertAcknowledged(RecordedResponse):
     """201: the alert is acknowledged (or already was: the first acknowledgement is returned)."""
 

@@ -10,7 +10,6 @@ import structlog
 
 from services.reporting.exports import freeze_when_locked
 from services.reporting.projections import all_projections
-from services.reporting.reports.coding import AeDictionary
 from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
 from shared.runtime import bus
@@ -76,9 +75,9 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         loop.add_signal_handler(sig, stop_all, runners, stopping)
     tasks = [asyncio.create_task(r.run()) for r in runners]
     protocol = load_protocol(settings.protocol_file)
-    dictionary = AeDictionary.load(settings.ae_dictionary_file)
+    dictionaries = settings.dictionaries()
     freezer = asyncio.create_task(
-        freeze_when_locked(js, pool, protocol, dictionary, every=settings.lock_check_seconds, stopping=stopping)
+        freeze_when_locked(js, pool, protocol, dictionaries, every=settings.lock_check_seconds, stopping=stopping)
     )
 
     async def projections_running() -> bool:

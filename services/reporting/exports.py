@@ -15,9 +15,9 @@ from nats.js import JetStreamContext
 
 from services.reporting.projections import all_projections
 from services.reporting.reports import datasets
-from services.reporting.reports.coding import AeDictionary
 from services.reporting.reports.odm import odm_snapshot
 from services.reporting.settings import ReportingSettings
+from shared.contracts.coding import Dictionaries
 from shared.contracts.events import DatabaseLocked, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile
@@ -36,12 +36,12 @@ ON CONFLICT DO NOTHING
 
 
 async def export_files(
-    conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary, *, as_of: datetime
+    conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries, *, as_of: datetime
 ) -> dict[str, str]:
     """The export files from the read models on `conn`, by file name."""
     files = {
         f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol), protocol.forms)
-        for name, build in datasets.builders(dictionary, protocol.forms).items()
+        for name, build in datasets.builders(dictionaries, protocol.forms).items()
     }
     files["odm.xml"] = await odm_snapshot(conn, protocol, as_of)
     files["define.json"] = datasets.define_json(protocol.forms)
@@ -57,14 +57,14 @@ async def files_as_of_lock(
     js: JetStreamContext,
     pool: asyncpg.Pool,
     protocol: ProtocolDefinition,
-    dictionary: AeDictionary,
+    dictionaries: Dictionaries,
     lock: RecordedEvent,
 ) -> dict[str, str]:
     """The export files as the read models stood at the lock's sequence, with `database-lock.json` saying which."""
     assert isinstance(lock.data, DatabaseLocked)
     through = lock.data.through_sequence
     async with read_models_as_of(all_projections(protocol), js, pool, through=through) as conn:
-        files = await export_files(conn, protocol, dictionary, as_of=lock.envelope.time)
+        files = await export_files(conn, protocol, dictionaries, as_of=lock.envelope.time)
     summary = DatabaseLockFile(through_sequence=through, locked_at=lock.envelope.time, by=lock.envelope.actor)
     return files | {LOCK_FILE: summary.model_dump_json(indent=2)}
 
@@ -73,23 +73,23 @@ async def exports(settings: ReportingSettings) -> dict[str, str]:
     """Every export file by name: made from the record as of the lock once the database is locked (an independent
     reproduction of what the gateway serves), else from the live read models."""
     protocol = load_protocol(settings.protocol_file)
-    dictionary = AeDictionary.load(settings.ae_dictionary_file)
+    dictionaries = settings.dictionaries()
     nc = await bus.connect(settings.nats_url, name="trial-reporting-export")
     pool = await create_pool(settings.database_url, max_size=1)
     try:
         js = nc.jetstream()
         lock = await database_lock(js, protocol)
         if lock is not None:
-            return await files_as_of_lock(js, pool, protocol, dictionary, lock)
+            return await files_as_of_lock(js, pool, protocol, dictionaries, lock)
         async with pool.acquire() as conn:
-            return await export_files(conn, protocol, dictionary, as_of=datetime.now(UTC))
+            return await export_files(conn, protocol, dictionaries, as_of=datetime.now(UTC))
     finally:
         await pool.close()
         await nc.close()
 
 
 async def freeze_exports(
-    js: JetStreamContext, pool: asyncpg.Pool, protocol: ProtocolDefinition, dictionary: AeDictionary
+    js: JetStreamContext, pool: asyncpg.Pool, protocol: ProtocolDefinition, dictionaries: Dictionaries
 ) -> bool:
     """Once the lock is in the read model and its exports are not made yet: make and keep them. Whether they are
     kept now (replicas racing to make them keep the first: the same bytes)."""
@@ -101,7 +101,7 @@ async def freeze_exports(
     lock = await database_lock(js, protocol)
     if lock is None:
         return False  # the read model is ahead of this reader's view of the stream: next time
-    files = await files_as_of_lock(js, pool, protocol, dictionary, lock)
+    files = await files_as_of_lock(js, pool, protocol, dictionaries, lock)
     names = sorted(files)
     await pool.execute(STORE_FROZEN, names, [files[n] for n in names], [locked] * len(names))
     log.info("exports_frozen_at_lock", through_sequence=locked, files=len(names))
@@ -112,7 +112,7 @@ async def freeze_when_locked(
     js: JetStreamContext,
     pool: asyncpg.Pool,
     protocol: ProtocolDefinition,
-    dictionary: AeDictionary,
+    dictionaries: Dictionaries,
     *,
     every: float,
     stopping: asyncio.Event,
@@ -120,7 +120,7 @@ async def freeze_when_locked(
     """Look for the lock every few seconds until its exports are kept; a failure is logged and tried again."""
     while not stopping.is_set():
         try:
-            if await freeze_exports(js, pool, protocol, dictionary):
+            if await freeze_exports(js, pool, protocol, dictionaries):
                 return
         except Exception as exc:  # a server away, a statement cancelled: the next round tries again
             log.warning("freezing_exports_failed", error=error_summary(exc))

@@ -5,7 +5,6 @@ Each rule returns `met` / `not_met` / `missing` with the value it looked at, sai
 look-back periods come from the protocol definition, so changing one is an amendment, not code.
 """
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,15 +14,9 @@ from shared.contracts.dictionary import DataDictionary, Translated
 from shared.contracts.events import CriterionKind, CriterionOutcome, CriterionResult
 from shared.contracts.forms import DateOrNever, ScreeningForm, Serology, Sex
 from shared.contracts.protocol import Criterion, Eligibility
+from shared.contracts.schedule import months_before
 
 MET, NOT_MET, MISSING = CriterionOutcome.MET, CriterionOutcome.NOT_MET, CriterionOutcome.MISSING
-
-
-def months_before(day: date, months: int) -> date:
-    """Calendar arithmetic, clamped to the month's last day: 31 Aug − 6 months = 28/29 Feb."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def bmi(form: ScreeningForm) -> Decimal:

@@ -1,12 +1,15 @@
 """Pure rules of the collected forms (declared only in the data dictionary): entered at one of the form's visits,
-after the surgery, by a participating subject, once per visit unless corrected; each answer as the dictionary
-declares it, an item under a condition only where the condition holds; and the form's own rule, if it has one.
+after the surgery, by a participating subject, once per visit unless corrected, or, for a log (concomitant
+medications, medical history), as entries from consent until the subject leaves; each answer as the dictionary
+declares it, an item under a condition only where the condition holds, a reference to one of the subject's own
+records; and the form's own rule, if it has one.
 
 A form's own rule is one function in `FORM_RULES`, named by the form; a condition the dictionary names is one
 function in `CONDITIONS`, and the service does not start while a collected form's condition has none."""
 
 from collections.abc import Callable
 from datetime import date
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,9 +23,18 @@ from services.visits.domain import (
 from shared.contracts.casebook import corrects
 from shared.contracts.collected import CollectedForm, answers_model, answers_of
 from shared.contracts.dictionary import DataDictionary, ItemType
-from shared.contracts.events import DomainEvent, FormRecorded
+from shared.contracts.events import DomainEvent, FormRecorded, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition
-from shared.contracts.rules import DateInFuture, Refusal, RuleViolation, check_site
+from shared.contracts.rules import (
+    ConsentWasWithdrawn,
+    DateInFuture,
+    NotConsented,
+    NothingToCorrect,
+    Refusal,
+    RuleViolation,
+    SubjectIsWithdrawn,
+    check_site,
+)
 
 
 class UndecidableForm(Exception):
@@ -49,6 +61,18 @@ class FormAlreadyRecorded(RuleViolation):
     rule, title = "form.once", "Form already recorded at this visit"
 
 
+class UnknownRecord(RuleViolation):
+    rule, kind, title = "form.reference", Refusal.INVALID, "A record the subject does not have"
+
+
+class EndBeforeStart(RuleViolation):
+    rule, kind, title = "form.end_after_start", Refusal.INVALID, "An end date before the start date"
+
+
+class EndOfOngoing(RuleViolation):
+    rule, kind, title = "form.ongoing_without_end", Refusal.INVALID, "An ongoing entry with an end date"
+
+
 # When an item is collected at all, by the condition's name in the dictionary.
 Condition = Callable[[FollowUpState, ProtocolDefinition], bool]
 CONDITIONS: dict[str, Condition] = {
@@ -58,9 +82,22 @@ CONDITIONS: dict[str, Condition] = {
     ),
 }
 
+
+def _ends_after_it_starts(state: FollowUpState, answers: BaseModel) -> None:
+    """A medication or a condition either goes on or has ended, on or after the day it started."""
+    start, end, ongoing = (getattr(answers, name) for name in ("start_date", "end_date", "ongoing"))
+    if ongoing and end is not None:
+        raise EndOfOngoing("an ongoing entry has no end date", field="end_date")
+    if start is not None and end is not None and end < start:
+        raise EndBeforeStart(f"end_date {end} is before start_date {start}", field="end_date")
+
+
 # A collected form's own rule, by the form's name: it raises the rule's error, or returns.
 FormRule = Callable[[FollowUpState, BaseModel], None]
-FORM_RULES: dict[str, FormRule] = {}
+FORM_RULES: dict[str, FormRule] = {
+    "concomitant-medication": _ends_after_it_starts,
+    "medical-history": _ends_after_it_starts,
+}
 
 
 def unruled(dictionary: DataDictionary) -> list[str]:
@@ -77,33 +114,46 @@ def record_form(
     site: str,
     subject: str,
     today: date,
+    entry_id: UUID,
 ) -> list[DomainEvent]:
+    """A collected form at one of its visits (after the surgery, for a participating subject), or a log's entry
+    (from consent; a new entry takes `entry_id`, a correction names its entry)."""
     check_site(protocol, site, subject, enrolling=False)
-    participating(state, subject)
     form = protocol.forms.collected.get(record.form)
     if form is None:
         raise UnknownForm(f"no collected form {record.form!r} in the data dictionary", field="form")
-    if record.visit not in form.visits:
-        raise UnknownVisit(f"{record.form} is entered at {', '.join(form.visits)}, not {record.visit}", field="visit")
-    if state.procedure is None:
-        raise VisitBeforeSurgery(f"{record.form} at {record.visit} comes after a recorded surgery")
+    if form.log:
+        _keeping_a_log(state, record, subject)
+        entry = record.entry or entry_id
+        name = f"{record.form}-{entry}"
+        if record.entry is not None and name not in state.forms:
+            raise NothingToCorrect(f"{subject} has no {record.form} entry {record.entry}", field="entry")
+    else:
+        participating(state, subject)
+        if record.visit not in form.visits:
+            raise UnknownVisit(
+                f"{record.form} is entered at {', '.join(form.visits)}, not {record.visit}", field="visit"
+            )
+        if state.procedure is None:
+            raise VisitBeforeSurgery(f"{record.form} at {record.visit} comes after a recorded surgery")
+        name = f"{record.form}-{record.visit}"
     answers = _valid(protocol.forms, record)
-    for name, item in form.items.items():
-        given = record.answers.get(name) is not None
+    for item_name, item in form.items.items():
+        value = getattr(answers, item_name)
+        given = value is not None
         if item.when is not None and not CONDITIONS[item.when](state, protocol):
             if given:
-                raise NotCollected(f"{name} is not collected for {subject} ({item.when})", field=name)
+                raise NotCollected(f"{item_name} is not collected for {subject} ({item.when})", field=item_name)
         elif item.required and not given:
-            raise AnswerRequired(f"{name} is required", field=name)
-        value = getattr(answers, name)
+            raise AnswerRequired(f"{item_name} is required", field=item_name)
         if given and item.type is ItemType.DATE and value > today:
-            raise DateInFuture(f"{name} {value} is after today", field=name)
-    current = state.forms.get(record.casebook_name)
+            raise DateInFuture(f"{item_name} {value} is after today", field=item_name)
+        if given and item.refers_to == "adverse-event" and UUID(value) not in state.adverse_events:
+            raise UnknownRecord(f"{subject} has no adverse event {value}", field=item_name)
+    current = state.forms.get(name)
     if current is not None and record.supersedes is None:
-        raise FormAlreadyRecorded(
-            f"{record.form} at {record.visit} is recorded; send a correction with supersedes and reason"
-        )
-    correcting = corrects(current, record.supersedes, record.reason, record.casebook_name)
+        raise FormAlreadyRecorded(f"{name} is recorded; send a correction with supersedes and reason")
+    correcting = corrects(current, record.supersedes, record.reason, name)
     if state.completed and not correcting:
         raise SubjectHasCompleted(f"{subject} has completed the study")
     if own_rule := FORM_RULES.get(record.form):
@@ -112,11 +162,25 @@ def record_form(
         FormRecorded(
             form=record.form,
             visit=record.visit,
+            entry=entry if form.log else None,
             answers=answers_of(answers),
             dictionary_version=protocol.forms.version,
             supersedes=record.supersedes,
         )
     ]
+
+
+def _keeping_a_log(state: FollowUpState, record: CollectedForm, subject: str) -> None:
+    """A log's entries are taken from consent until the subject leaves the study (a correction too, while the
+    casebook is open)."""
+    if record.visit is not None:
+        raise UnknownVisit(f"{record.form} is a log: its entries name no visit", field="visit")
+    if state.consented_on is None:
+        raise NotConsented(f"{subject} has no recorded consent")
+    if state.consent_withdrawn:
+        raise ConsentWasWithdrawn(f"{subject} withdrew consent")
+    if state.withdrawn:
+        raise SubjectIsWithdrawn(f"{subject} is withdrawn; only adverse-event information is accepted")
 
 
 def _valid(dictionary: DataDictionary, record: CollectedForm) -> BaseModel:
@@ -129,3 +193,9 @@ def _valid(dictionary: DataDictionary, record: CollectedForm) -> BaseModel:
         where = ".".join(str(part) for part in error["loc"])
         raise InvalidAnswer(f"{where}: {error['msg']}", field=where or None) from None
     return parsed
+
+
+def entry_of(events: tuple[RecordedEvent, ...]) -> dict[str, object]:
+    """The answer to a log's entry: its id, which its corrections name."""
+    recorded = next(e.data for e in events if isinstance(e.data, FormRecorded))
+    return {"entry": str(recorded.entry)} if recorded.entry else {}

@@ -13,10 +13,11 @@ from functools import reduce
 from uuid import UUID
 
 from shared.contracts.casebook import corrects
-from shared.contracts.collected import casebook_name
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    ConsentRecorded,
+    ConsentWithdrawn,
     DomainEvent,
     FormRecorded,
     GraftProcedurePerformed,
@@ -101,8 +102,13 @@ class FollowUpState:
     death: AdverseEventReported | AdverseEventUpdated | None = None
     completed: bool = False
     female: bool | None = None
-    # Each collected form's current record, by its casebook name (`qol-M6`).
+    consented_on: date | None = None
+    consent_withdrawn: bool = False
+    adverse_events: frozenset[UUID] = frozenset()
+    # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`),
+    # and the answers it holds.
     forms: dict[str, UUID] = field(default_factory=dict)
+    answers: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def withdrawn(self) -> bool:
@@ -114,8 +120,15 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
     match e.data:
         case SubjectScreened() as screened:
             return replace(state, screened_on=screened.screening_date, female=screened.form.sex == "female")
-        case FormRecorded(form=form, visit=visit):
-            return replace(state, forms={**state.forms, casebook_name(form, visit): e.id})
+        case ConsentRecorded() as consent:
+            return replace(state, consented_on=consent.signed_on, consent_withdrawn=False)
+        case ConsentWithdrawn():
+            return replace(state, consent_withdrawn=True)
+        case FormRecorded() as recorded:
+            name = recorded.casebook_name
+            return replace(
+                state, forms={**state.forms, name: e.id}, answers={**state.answers, name: dict(recorded.answers)}
+            )
         case SubjectRandomized() as r:
             return replace(state, randomized=r, randomized_at=e.time)
         case RandomizationInvalidated():
@@ -131,7 +144,9 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case SubjectWithdrawn() as w:
             return replace(state, withdrawn_on=w.withdrawn_on, withdrawal_id=e.id)
         case AdverseEventReported(grade=5) | AdverseEventUpdated(grade=5) as fatal if state.death is None:
-            return replace(state, death=fatal)
+            return replace(state, death=fatal, adverse_events=state.adverse_events | {fatal.ae_id})
+        case AdverseEventReported() as reported:
+            return replace(state, adverse_events=state.adverse_events | {reported.ae_id})
         case SubjectCompletedStudy():
             return replace(state, completed=True)
         case _:

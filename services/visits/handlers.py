@@ -61,7 +61,14 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
 
     @router.subscriber(RECORD_FORM, queue=settings.command_queue)
     async def record_form(command: RecordForm) -> CommandReply:
-        return await runtime.decide(command, domain.replay, collected.record_form, **about(command))
+        return await runtime.decide(
+            command,
+            domain.replay,
+            collected.record_form,
+            result=collected.entry_of,
+            **about(command),
+            entry_id=uuid5(command.context.command_id, "entry"),
+        )
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:

@@ -48,12 +48,16 @@ def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict
 def correcting(
     forms: dict[str, CasebookForm], dictionary: DataDictionary, form_name: str
 ) -> tuple[CasebookForm, dict[str, str]]:
-    """What corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`, `scalp-symptoms-M6`): the form it is an
-    instance of, posted again with the visit its name gives."""
+    """What corrects a casebook form (`screening`, `visit-M1`, `ae-<id>`, `scalp-symptoms-M6`, a log's
+    `concomitant-medication-<entry>`): the form it is an instance of, posted again with the visit its name gives,
+    or to the log's entry."""
     declared = dictionary.casebook_form(form_name)
-    found = next((f for f in forms.values() if f.form == declared), None)
+    log = declared in dictionary.logs
+    found = next((f for f in forms.values() if f.form == declared and ("{entry}" in f.path) == log), None)
     if found is None or not dictionary.forms[found.form].corrections:
         raise GatewayProblem.of(404, "not-found", f"the {form_name} form is not corrected here")
+    if log:
+        return found, {"entry": form_name.removeprefix(f"{declared}-")}
     return found, {"visit": form_name.rpartition("-")[2]} if "{visit}" in found.path else {}
 
 

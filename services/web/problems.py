@@ -96,6 +96,12 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "form.answer_required": ("A required item has no answer.", "有必填项未填写。"),
     "form.once": ("This form is recorded at this visit already.", "该表单在此随访已记录。"),
+    "form.reference": ("The subject has no such record.", "该受试者无此记录。"),
+    "form.end_after_start": ("The end date is before the start date.", "结束日期早于开始日期。"),
+    "form.ongoing_without_end": (
+        "An entry that is still ongoing has no end date.",
+        "仍在持续的条目不应填写结束日期。",
+    ),
     "procedure.after_randomization": (
         "The surgery is dated before the randomization.",
         "手术日期早于随机分组日期。",

@@ -54,8 +54,8 @@ def form_of(data: DomainEvent) -> str | None:
             return f"ae-{ae_id}"
         case SubjectWithdrawn():
             return "withdrawal"
-        case FormRecorded(form=form, visit=visit):
-            return f"{form}-{visit}"
+        case FormRecorded() as recorded:
+            return recorded.casebook_name
         case _:
             return None
 

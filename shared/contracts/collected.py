@@ -3,10 +3,10 @@ the dictionary's entry, so the gateway, the deciding service and the web page va
 the command that carries one names the form and the visit, with the answers as the site posted them."""
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, create_model, model_validator
 
 from shared.contracts.dictionary import FORM_NAME, DataDictionary, Item, ItemType
 from shared.contracts.forms import (
@@ -20,24 +20,23 @@ from shared.contracts.forms import (
 
 
 class CollectedForm(BaseModel):
-    """A collected form's record at one visit, as the gateway sends it to the visits service."""
+    """A collected form's record, as the gateway sends it to the visits service: at one visit, or as an entry of
+    a log (a new entry names none: the service gives it its id; a correction names the entry it corrects)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     form: str = Field(pattern=FORM_NAME, max_length=40)
-    visit: str = Field(pattern=VISIT_CODE_PATTERN)
+    visit: str | None = Field(None, pattern=VISIT_CODE_PATTERN)
+    entry: UUID | None = None
     answers: dict[str, JsonValue]
     supersedes: UUID | None = None
     reason: Text | None = Field(None, min_length=5, max_length=500)
 
-    @property
-    def casebook_name(self) -> str:
-        return casebook_name(self.form, self.visit)
-
-
-def casebook_name(form: str, visit: str) -> str:
-    """A collected form's record in the casebook: one per visit it is entered at (`qol-M6`)."""
-    return f"{form}-{visit}"
+    @model_validator(mode="after")
+    def _a_visit_or_a_log(self) -> Self:
+        if self.visit is not None and self.entry is not None:
+            raise ValueError("a form is entered at a visit or as a log's entry, not both")
+        return self
 
 
 def model_name(form: str) -> str:
@@ -101,9 +100,11 @@ def _made(dictionary: DataDictionary, form: str) -> type[BaseModel]:
     for name, item in declared.items.items():
         kind = _value_type(dictionary, item)
         fields[name] = (kind, ...) if item.required and item.when is None else (kind | None, None)
+    base = _CorrectableAnswers if declared.corrections else _Answers
+    documented = {"model_config": ConfigDict(json_schema_extra={"examples": [declared.example]})}
     made: type[BaseModel] = create_model(
         model_name(form),
-        __base__=_CorrectableAnswers if declared.corrections else _Answers,
+        __base__=type(base.__name__, (base,), documented),
         __doc__=declared.title.en,
         __module__=__name__,
         **fields,

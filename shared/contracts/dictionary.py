@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 
 from shared.contracts.access import Right
 
@@ -17,6 +17,8 @@ from shared.contracts.access import Right
 FORM_RECORDED = "FormRecorded"
 FORM_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 ITEM_NAME = r"^[a-z][a-z0-9_]*$"
+# A log entry's id, as it appears in its casebook name: a UUID.
+ENTRY = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 class ItemType(StrEnum):
@@ -51,6 +53,7 @@ class CodeListItem(BaseModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     en: str
     zh: str
+    submission: str | None = Field(None, description="CDISC CT's submission value, where the export uses one")
 
     @property
     def decode(self) -> Translated:
@@ -84,6 +87,9 @@ class Item(BaseModel):
     when: str | None = Field(None, description="the condition under which the item is collected at all")
     answered_by: Right | None = Field(None, description="the right needed to answer it (the investigator's items)")
     sdtm: str | None = Field(None, pattern=r"^[A-Z]{2,8}\.[A-Z0-9]{1,8}$", description="DOMAIN.VARIABLE")
+    refers_to: Literal["adverse-event"] | None = Field(
+        None, description="a text item whose value is the id of one of the subject's records of that form"
+    )
     items: dict[str, "Item"] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -95,6 +101,8 @@ class Item(BaseModel):
             raise ValueError("a group has items, and only a group")
         if self.places is not None and self.type is not ItemType.DECIMAL:
             raise ValueError("places are for decimals")
+        if self.refers_to is not None and self.type is not ItemType.TEXT:
+            raise ValueError("a reference to a record is a text item (the record's id)")
         return self
 
 
@@ -120,8 +128,9 @@ class Posting(BaseModel):
 
 class Form(BaseModel):
     """ODM's FormDef with its one ItemGroupDef. A form with a `model` has its own command, rule and fact; one
-    without is a collected form: entered at each of its `visits`, recorded as a `FormRecorded`, its items
-    validated as declared here, and exported as findings in its `sdtm_domain`."""
+    without is a collected form: entered at each of its `visits`, or a log (ODM's repeating form: concomitant
+    medications, medical history) whose entries are entered at any time from consent, each its own record;
+    recorded as a `FormRecorded`, its items validated as declared here, and exported in its `sdtm_domain`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -131,15 +140,30 @@ class Form(BaseModel):
     title: Translated
     corrections: bool = Field(False, description="a correctable form: it carries the correction items too")
     visits: tuple[str, ...] = Field((), description="a collected form: the follow-up visits it is entered at")
-    sdtm_domain: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="a collected form's findings domain")
+    log: bool = Field(False, description="a collected form whose entries are entered at any time from consent")
+    sdtm_domain: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="a collected form's SDTM domain")
+    coded_by: Literal["adverse-events", "drugs"] | None = Field(
+        None, description="the sponsor's dictionary that codes a log's entries, by its first item (the verbatim term)"
+    )
+    example: dict[str, JsonValue] | None = Field(
+        None, description="a collected form's answers as the API documentation shows them (its model accepts them)"
+    )
     items: dict[str, Item]
 
     @model_validator(mode="after")
     def _collected_or_typed(self) -> Self:
-        if self.collected != bool(self.visits) or self.collected != (self.records == FORM_RECORDED):
-            raise ValueError(f"a form without a model is collected: it names its visits and is a {FORM_RECORDED}")
+        if self.collected != (bool(self.visits) or self.log) or self.collected != (self.records == FORM_RECORDED):
+            raise ValueError(
+                f"a form without a model is collected: it names its visits or is a log, and is a {FORM_RECORDED}"
+            )
+        if self.log and self.visits:
+            raise ValueError("a log is entered at any time: it names no visits")
+        if self.coded_by is not None and not (self.log and next(iter(self.items.values())).type is ItemType.TEXT):
+            raise ValueError("a coded form is a log whose first item is the verbatim term it codes")
         if self.collected and self.posted is not None:
             raise ValueError("a collected form is posted at its visits: it declares no route")
+        if self.collected and self.example is None:
+            raise ValueError("a collected form gives an example of its answers, for the API documentation")
         if self.collected and self.sdtm_domain is None:
             raise ValueError("a collected form names its sdtm_domain (QS for a questionnaire)")
         unsupported = {ItemType.FRACTION, ItemType.GROUP}
@@ -201,9 +225,24 @@ class DataDictionary(BaseModel):
         collected, _, visit = name.rpartition("-")
         if collected in self.collected and visit in self.forms[collected].visits:
             return collected
+        if (log := self.log_of(name)) is not None:
+            return log
         kind, _, rest = name.partition("-")
         declared = {"visit": "visit", "ae": "adverse-event"}.get(kind) if rest else None
         return declared if declared in self.forms else None
+
+    @property
+    def logs(self) -> dict[str, Form]:
+        """The collected forms whose entries are entered at any time, by name."""
+        return {name: form for name, form in self.forms.items() if form.log}
+
+    def log_of(self, name: str) -> str | None:
+        """The log a casebook form is an entry of (`concomitant-medication-<entry>`), or None."""
+        for log in self.logs:
+            entry = name.removeprefix(f"{log}-")
+            if entry != name and re.fullmatch(ENTRY, entry):
+                return log
+        return None
 
     def form_recorded_by(self, event_type: str, data: Mapping[str, object] | None = None) -> str | None:
         """The form a fact records: by its type, and for a `FormRecorded` by the form it names."""

@@ -240,13 +240,15 @@ class Randomization(_Strict):
 
 
 class EditCheck(_Strict):
-    """A data check run on every new fact: where it holds, a query is opened on the form; a correction that
-    makes it pass closes the query. The code names the function that checks it."""
+    """A data check run on every new fact: where it holds, a query is opened on the form (and, for a check of
+    what the protocol forbids, a deviation recorded); a correction that makes it pass closes the query. The code
+    names the function that checks it."""
 
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{2,40}$")
     text: str = Field(min_length=1, description="the query's text, with {parameters} and {values} filled in")
     text_zh: str = Field(min_length=1, description="the same in Simplified Chinese, as a page warns with it")
     parameters: dict[str, str] = Field(default_factory=dict)
+    deviation: bool = Field(False, description="where it holds, a protocol deviation is recorded too, once per form")
 
     def text_in(self, language: str) -> str:
         return self.text_zh if language == "zh" else self.text

@@ -3,11 +3,19 @@
 Shared: the visits service decides with it, the reports show the same windows.
 """
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from shared.contracts.events import AdverseEventReported, AdverseEventUpdated, DomainEvent
 from shared.contracts.protocol import ProtocolDefinition, Schedule
+
+
+def months_before(day: date, months: int) -> date:
+    """Calendar arithmetic, clamped to the month's last day: 31 Aug − 6 months = 28/29 Feb."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 @dataclass(frozen=True, slots=True)

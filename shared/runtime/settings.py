@@ -7,6 +7,7 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.coding import Dictionaries
 from shared.contracts.protocol import ProtocolDefinition, cached_protocol
 from shared.runtime.consumers import CHECK_SECONDS
 
@@ -36,6 +37,14 @@ class TrialSettings(BaseSettings):
         None,
         description="the sponsor's adverse-event dictionary (CSV: verbatim_term,preferred_term,system_organ_class)",
     )
+    drug_dictionary_file: Path | None = Field(
+        None, description="the sponsor's drug dictionary (CSV: verbatim_term,drug_name,atc_code,atc_class)"
+    )
+
+    def dictionaries(self) -> Dictionaries:
+        """The sponsor's coding dictionaries, read once at start: a file that cannot be used stops the process,
+        naming the file."""
+        return Dictionaries.load(self.ae_dictionary_file, self.drug_dictionary_file)
 
     def protocol(self) -> ProtocolDefinition:
         """The protocol definition this process runs, read once."""

@@ -8,6 +8,7 @@ import pytest
 from nats.aio.client import Client
 
 from services.datamanagement.editchecks import sweep_serious_adverse_events
+from shared.contracts.coding import TermDictionary
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
@@ -24,6 +25,7 @@ from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 pytestmark = pytest.mark.integration
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+DRUGS = TermDictionary()  # the serious adverse events' checks code no medication
 NOW = datetime.now(UTC)
 REPORTED = NOW - timedelta(days=8)
 AE_ID = uuid4()
@@ -60,15 +62,19 @@ async def test_an_overdue_sae_follow_up_is_queried_once_and_the_query_closes_whe
     )
     await append(store, sae, REPORTED)
 
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW) == 1
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW) == 0, "the same hour, the same decision"
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=1)) == 0, "still open"
+    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW, drugs=DRUGS) == 1
+    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW, drugs=DRUGS) == 0, (
+        "the same hour, the same decision"
+    )
+    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=1), drugs=DRUGS) == 0, (
+        "still open"
+    )
     history = (await store.load(subject_history("NFH", "NFH-001"))).events
     [opened] = [e.data for e in history if isinstance(e.data, QueryOpened)]
     assert (opened.check, opened.form, opened.parameters) == ("SAE_FOLLOW_UP_OVERDUE", f"ae-{AE_ID}", {"days": "7"})
 
     await append(store, AdverseEventUpdated(ae_id=AE_ID, site_aware_at=NOW, outcome="recovered", serious=True), NOW)
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=2)) == 1
+    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=2), drugs=DRUGS) == 1
     history = (await store.load(subject_history("NFH", "NFH-001"))).events
     [closed] = [e.data for e in history if isinstance(e.data, QueryClosed)]
     assert closed.query_id == opened.query_id

@@ -34,13 +34,13 @@ from services.reporting.exports import export_files, files_as_of_lock, freeze_ex
 from services.reporting.projections import all_projections
 from services.reporting.projections.datamanagement import DataManagementProjection
 from services.reporting.reports import adam, datasets, sdtm
-from services.reporting.reports.coding import AeDictionary
 from services.reporting.reports.consort import consort
 from services.reporting.reports.endpoints import ASSESSMENTS, endpoint_records, primary_endpoint
 from services.reporting.reports.odm import odm_snapshot
 from services.reporting.reports.trial import deviations, visit_compliance
 from services.screening.eligibility import evaluate
 from shared.contracts.access import Role
+from shared.contracts.coding import Dictionaries
 from shared.contracts.events import (
     AdverseEventReported,
     ConsentDeclined,
@@ -82,8 +82,9 @@ pytestmark = pytest.mark.integration
 TOKEN_KEY = "Sk_1u1x6Z2I_rZXJTiJzKWPGF6vnPz3m0j9GZhUYW1g"  # a test key: random, and published with the tests
 
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
-# A small local dictionary as the sponsor would supply (MedDRA itself is licensed).
-DICTIONARY = AeDictionary.load(Path(__file__).parent.parent / "data" / "ae-dictionary.csv")
+# Small local dictionaries as the sponsor would supply (MedDRA and WHODrug themselves are licensed).
+DATA = Path(__file__).parent.parent / "data"
+DICTIONARIES = Dictionaries.load(DATA / "ae-dictionary.csv", DATA / "drug-dictionary.csv")
 SITES = ("NFH", "GZ2", "SZ3")
 START = date(2025, 1, 6)
 ELIGIBLE: dict[str, Any] = {
@@ -520,7 +521,7 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
 ) -> None:
     _, s, _ = recorded_trial
     async with projected.acquire() as conn:
-        for domain, build in datasets.builders(DICTIONARY, PROTOCOL.forms).items():
+        for domain, build in datasets.builders(DICTIONARIES, PROTOCOL.forms).items():
             text = datasets.to_csv(domain, await build(conn, PROTOCOL), PROTOCOL.forms)
             reader = csv.DictReader(io.StringIO(text))
             rows = list(reader)
@@ -569,7 +570,7 @@ async def test_the_sdtm_datasets_pass_the_independent_basics_check_but_for_the_u
     recorded_trial: tuple[Client, Script, int], projected: asyncpg.Pool
 ) -> None:
     _, s, _ = recorded_trial
-    built = datasets.builders(DICTIONARY, PROTOCOL.forms)
+    built = datasets.builders(DICTIONARIES, PROTOCOL.forms)
     found = []
     async with projected.acquire() as conn:
         for domain in sdtm_basics.BASICS["domains"]:
@@ -679,16 +680,16 @@ async def test_the_read_models_as_of_a_sequence_export_the_same_bytes_every_time
     projections = all_projections(PROTOCOL)
     as_of = datetime(2027, 1, 1, tzinfo=UTC)
     async with projected.acquire() as conn:
-        live = await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of)
+        live = await export_files(conn, PROTOCOL, Dictionaries(), as_of=as_of)
         checksums = await table_checksums(conn, [t for p in projections for t in p.tables])
     async with read_models_as_of(projections, js, projected, through=last) as conn:
-        assert await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of) == live
+        assert await export_files(conn, PROTOCOL, Dictionaries(), as_of=as_of) == live
     # As of just before the last adverse event: without it, and byte for byte the same on every replay.
     last_report = (await EventStore(js).load(trial_wide(AdverseEventReported.event_type))).events[-1].sequence
     frozen = []
     for _ in range(2):
         async with read_models_as_of(projections, js, projected, through=last_report - 1) as conn:
-            frozen.append(await export_files(conn, PROTOCOL, AeDictionary(), as_of=as_of))
+            frozen.append(await export_files(conn, PROTOCOL, Dictionaries(), as_of=as_of))
     assert frozen[0] == frozen[1]
     assert frozen[0]["ae.csv"].count("\n") == live["ae.csv"].count("\n") - 1
     async with projected.acquire() as conn:
@@ -725,12 +726,12 @@ async def test_once_the_database_is_locked_every_export_is_the_one_made_as_of_th
         token_signing_keys=f"t:{TOKEN_KEY}",
         command_signing_key=COMMAND_KEYS["COMMAND_SIGNING_KEY"],
     )
-    dictionary = AeDictionary.load(settings.ae_dictionary_file)
-    assert await freeze_exports(js, projected, PROTOCOL, dictionary)
-    assert await freeze_exports(js, projected, PROTOCOL, dictionary), "made once, kept"
-    reproduced = await files_as_of_lock(js, projected, PROTOCOL, dictionary, locked)
+    dictionaries = settings.dictionaries()
+    assert await freeze_exports(js, projected, PROTOCOL, dictionaries)
+    assert await freeze_exports(js, projected, PROTOCOL, dictionaries), "made once, kept"
+    reproduced = await files_as_of_lock(js, projected, PROTOCOL, dictionaries, locked)
     async with projected.acquire() as conn:
-        live = await export_files(conn, PROTOCOL, dictionary, as_of=datetime.now(UTC))
+        live = await export_files(conn, PROTOCOL, dictionaries, as_of=datetime.now(UTC))
     assert reproduced["ae.csv"].count("\n") == live["ae.csv"].count("\n") - 1, "the report after the lock left out"
 
     await apply_migrations(projected, "gateway", GATEWAY_MIGRATIONS)  # its own tables: keys, ended tokens

@@ -96,7 +96,7 @@ def exports_router(forms: DataDictionary) -> APIRouter:
         response_class=CsvResponse,
     )
     async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
-        build = datasets.builders(request.app.state.ae_dictionary, forms)[domain]
+        build = datasets.builders(request.app.state.dictionaries, forms)[domain]
 
         async def live(conn: Connection) -> str:
             return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()), forms)

@@ -4,6 +4,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
@@ -13,6 +14,7 @@ from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import (
     AdverseEventRecorded,
+    LogEntryRecorded,
     RandomizationRecorded,
     RecordedResponse,
     ScreeningRecorded,
@@ -216,6 +218,79 @@ def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name
     )
 
 
+def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
+    """A log declared only in the data dictionary (concomitant medications, medical history): a new entry is
+    posted to the log and answered with its id; a correction is posted to the entry, with the entry's ETag."""
+    declared, body = dictionary.forms[name], answers_model(dictionary, name)
+    right = right_of(RECORD_FORM)
+    operation = name.replace("-", "_")
+
+    def recorded(posted: BaseModel, entry: UUID | None) -> CollectedForm:
+        return CollectedForm(
+            form=name,
+            entry=entry,
+            answers=answers_of(posted),
+            supersedes=getattr(posted, "supersedes", None),
+            reason=getattr(posted, "reason", None),
+        )
+
+    async def new_entry(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        form: BaseModel,
+        caller: Annotated[Principal, allowed(right, per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=RECORD_FORM,
+            form=recorded(form, None),
+            answer=LogEntryRecorded,
+        )
+
+    async def correct_entry(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        entry: Annotated[UUID, Path(description="the entry's id, as its record answered")],
+        form: Correctable,
+        caller: Annotated[Principal, allowed(right, per_site=True)],
+        key: IdempotencyKey,
+        if_match: IfMatch = None,
+    ) -> Response:
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=RECORD_FORM,
+            form=recorded(with_if_match(form, if_match), entry),
+            answer=LogEntryRecorded,
+        )
+
+    title = declared.title.en
+    add_subject_post(
+        router,
+        f"/logs/{name}",
+        taking(new_entry, body),
+        f"record_{operation}",
+        "logs",
+        f"{title}: a new entry, at any time from consent; answers the entry's id",
+        LogEntryRecorded,
+        right,
+    )
+    add_subject_post(
+        router, f"/logs/{name}/{{entry}}", taking(correct_entry, body), f"correct_{operation}", "logs",
+        f"{title}: correct an entry (If-Match: the entry's ETag, and a reason)", LogEntryRecorded, right,
+    )  # fmt: skip
+
+
 def add_subject_post(
     router: APIRouter,
     path: str,
@@ -244,7 +319,7 @@ def add_subject_post(
 
 def forms_router(protocol: ProtocolDefinition) -> APIRouter:
     """Every form a site posts: the typed forms where the data dictionary says, the requests above, the visits
-    (whose code is in the path), and each collected form the data dictionary declares."""
+    (whose code is in the path), and each collected form and log the data dictionary declares."""
     router = APIRouter()
     for route in (*posted_forms(protocol.forms), *SUBJECT_REQUESTS):
         add_form_route(router, route)
@@ -259,6 +334,9 @@ def forms_router(protocol: ProtocolDefinition) -> APIRouter:
         command=RECORD_VISIT,
         recorded=lambda posted, visit: VisitRecord(visit=visit, **posted.model_dump()),
     )
-    for name in protocol.forms.collected:
-        add_collected_form_route(router, protocol.forms, name)
+    for name, form in protocol.forms.collected.items():
+        if form.log:
+            add_log_routes(router, protocol.forms, name)
+        else:
+            add_collected_form_route(router, protocol.forms, name)
     return router

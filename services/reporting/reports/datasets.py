@@ -7,15 +7,15 @@ import json
 from collections.abc import Awaitable, Callable
 
 from services.reporting.reports import adam, sdtm
-from services.reporting.reports.coding import AeDictionary
+from shared.contracts.coding import Dictionaries
 from shared.contracts.dictionary import DataDictionary
 from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.postgres import Connection
 
 Build = Callable[[Connection, ProtocolDefinition], Awaitable[sdtm.Rows]]
 
-# In the order a reviewer reads them: SDTM (each supplemental dataset after its parent, the collected forms'
-# findings domains after the fixed ones), then ADaM.
+# In the order a reviewer reads them: SDTM (each supplemental dataset after its parent, the logs' domains and the
+# collected forms' findings domains after the fixed ones), then ADaM.
 FIXED = ("DM", "SUPPDM", "IE", "DS", "PR", "SV", "AE", "SUPPAE", "DV")
 
 
@@ -23,24 +23,41 @@ def findings_domains(forms: DataDictionary) -> tuple[str, ...]:
     return tuple(sorted({form.sdtm_domain for form in forms.collected.values() if form.sdtm_domain}))
 
 
+def log_domains(forms: DataDictionary) -> dict[str, str]:
+    """Each log's domain and its supplemental dataset, by the log's name: {"CM": ..., "SUPPCM": ...}."""
+    found: dict[str, str] = {}
+    for name, form in sorted(forms.logs.items(), key=lambda log: log[1].sdtm_domain or ""):
+        found |= {form.sdtm_domain or "": name, f"SUPP{form.sdtm_domain}": name}
+    return found
+
+
 def names(forms: DataDictionary) -> tuple[str, ...]:
-    return (*FIXED, *findings_domains(forms), *adam.DATASETS)
+    return (*FIXED, *log_domains(forms), *findings_domains(forms), *adam.DATASETS)
 
 
 def define_of(forms: DataDictionary) -> dict[str, list[tuple[str, str, str, str]]]:
-    found = {**sdtm.DEFINE, **adam.DEFINE, **{d: sdtm.findings_define(d) for d in findings_domains(forms)}}
+    logs = {
+        domain: (sdtm.log_supp_define if domain.startswith("SUPP") else sdtm.log_define)(forms.forms[name])
+        for domain, name in log_domains(forms).items()
+    }
+    found = {**sdtm.DEFINE, **adam.DEFINE, **logs, **{d: sdtm.findings_define(d) for d in findings_domains(forms)}}
     return {name: found[name] for name in names(forms)}
 
 
-def builders(dictionary: AeDictionary, forms: DataDictionary) -> dict[str, Build]:
-    """Every dataset's builder; the adverse-event domains code their terms with the sponsor's dictionary."""
+def builders(dictionaries: Dictionaries, forms: DataDictionary) -> dict[str, Build]:
+    """Every dataset's builder; the adverse events and the logs code their terms with the sponsor's dictionaries."""
 
-    def coded(build: Callable[[Connection, ProtocolDefinition, AeDictionary], Awaitable[sdtm.Rows]]) -> Build:
-        return lambda conn, protocol: build(conn, protocol, dictionary)
+    def coded(build: Callable[[Connection, ProtocolDefinition, Dictionaries], Awaitable[sdtm.Rows]]) -> Build:
+        return lambda conn, protocol: build(conn, protocol, dictionaries)
 
+    logs = {
+        domain: coded(sdtm.log_domain(name, supplemental=domain.startswith("SUPP")))
+        for domain, name in log_domains(forms).items()
+    }
     found: dict[str, Build] = {
         **sdtm.DOMAINS,
         **{name: coded(build) for name, build in sdtm.CODED_DOMAINS.items()},
+        **logs,
         **{domain: sdtm.findings(domain) for domain in findings_domains(forms)},
         **adam.DATASETS,
     }

@@ -1,14 +1,14 @@
-"""CDISC SDTM-shaped exports (DM with SUPPDM, IE, DS, PR, SV, AE, DV) derived from the read models, with a
-define-style description of every column. Dates are ISO 8601; study days count from the surgery (RFSTDTC) as
-day 1, as SDTM does; one row per record as SDTM lays them out."""
+"""CDISC SDTM-shaped exports (DM with SUPPDM, IE, DS, PR, SV, AE, DV, and each log's: CM, MH) derived from the
+read models, with a define-style description of every column. Dates are ISO 8601; study days count from the
+surgery (RFSTDTC) as day 1, as SDTM does; one row per record as SDTM lays them out."""
 
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-from services.reporting.reports.coding import AeDictionary
 from services.reporting.reports.trial import deviations
-from shared.contracts.dictionary import FORM_RECORDED
+from shared.contracts.coding import Dictionaries
+from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, Form, Item, ItemType
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
@@ -447,7 +447,7 @@ async def sv(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     ]
 
 
-async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary) -> Rows:
+async def ae(conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries) -> Rows:
     starts = await reference_starts(conn)
     out: Rows = []
     seq: dict[str, int] = {}
@@ -456,7 +456,7 @@ async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDicti
         assessed = (r["fat_graft_relatedness"], r["hair_transplantation_relatedness"])
         # Blank until the investigator has assessed the causality.
         strongest = "" if None in assessed else max(assessed, key=RELATEDNESS_ORDER.index)
-        coding = dictionary.code(r["term"])
+        coding = dictionaries.adverse_events.code(r["term"])
         out.append(
             {
                 "STUDYID": protocol.trial_id,
@@ -465,7 +465,7 @@ async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDicti
                 "AESEQ": seq[r["subject_id"]],
                 "AETERM": r["term"],
                 "AEDECOD": coding.preferred_term if coding else "",
-                "AEBODSYS": coding.system_organ_class if coding else "",
+                "AEBODSYS": coding.class_name if coding else "",
                 "AESTDTC": _iso(r["onset_date"]),
                 "AESTDY": study_day(r["onset_date"], starts.get(r["subject_id"])),
                 "AETOXGR": str(r["grade"]),
@@ -480,7 +480,7 @@ async def ae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDicti
     return out
 
 
-async def suppae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeDictionary) -> Rows:
+async def suppae(conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries) -> Rows:
     """Each adverse event's coding status: an uncoded term is listed for the data manager, never guessed."""
     return [
         {
@@ -494,7 +494,7 @@ async def suppae(conn: Connection, protocol: ProtocolDefinition, dictionary: AeD
             "QVAL": "CODED" if row["AEDECOD"] else "NOT CODED",
             "QORIG": "Assigned",
         }
-        for row in await ae(conn, protocol, dictionary)
+        for row in await ae(conn, protocol, dictionaries)
     ]
 
 
@@ -593,8 +593,159 @@ def findings(domain: str) -> Callable[[Connection, ProtocolDefinition], Awaitabl
     return build
 
 
-# The domains that need the sponsor's dictionary take it as well (`datasets.builders`).
-CODED_DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition, AeDictionary], Awaitable[Rows]]] = {
+# What a log's coding adds, by the dictionary that codes it: (suffix, label, the coding's attribute).
+CODING_VARIABLES = {
+    "drugs": (
+        ("DECOD", "Standardized Medication Name", "preferred_term"),
+        ("CLAS", "Medication Class", "class_name"),
+        ("CLASCD", "Medication Class Code", "class_code"),
+    ),
+    "adverse-events": (
+        ("DECOD", "Dictionary-Derived Term", "preferred_term"),
+        ("BODSYS", "Body System or Organ Class", "class_name"),
+    ),
+}
+
+
+def _log_items(form: Form, supplemental: bool) -> list[tuple[str, str, Item]]:
+    """A log's items that go to its domain (or to its supplemental dataset): name, variable, item."""
+    found = []
+    for name, item in form.items.items():
+        if item.sdtm is not None and item.sdtm.startswith("SUPP") == supplemental:
+            found.append((name, item.sdtm.partition(".")[2], item))
+    return found
+
+
+def log_define(form: Form) -> list[tuple[str, str, str, str]]:
+    """A log's domain (CM, MH): one row per entry, each item in the variable the data dictionary names, the
+    sponsor's coding beside the verbatim term."""
+    domain = form.sdtm_domain or ""
+    columns = [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("DOMAIN", "Domain Abbreviation", "Char", f"Assigned: {domain}"),
+        ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
+        (f"{domain}SEQ", "Sequence Number", "Num", "Derived"),
+        (f"{domain}SPID", "Sponsor-Defined Identifier", "Char", "The entry's id (FormRecorded.entry)"),
+    ]
+    for name, variable, item in _log_items(form, supplemental=False):
+        kind = "Num" if item.type in (ItemType.INTEGER, ItemType.DECIMAL) else "Char"
+        origin = "Collected: ONGOING when still so" if variable.endswith("ENRTPT") else f"Collected: {name}"
+        columns.append((variable, item.label.en[:40], kind, origin))
+        if variable.endswith("ENRTPT"):
+            columns.append((f"{domain}ENTPT", "End Reference Time Point", "Char", "The entry's record date"))
+    for suffix, label, _ in CODING_VARIABLES.get(form.coded_by or "", ()):
+        columns.append(
+            (f"{domain}{suffix}", label, "Char", f"The sponsor's {form.coded_by} dictionary; empty if uncoded")
+        )
+    columns.append((f"{domain}STDY", "Study Day of Start", "Num", "From RFSTDTC (day 1; no day 0)"))
+    return columns
+
+
+def log_supp_define(form: Form) -> list[tuple[str, str, str, str]]:
+    domain = form.sdtm_domain or ""
+    names = ", ".join([variable for _, variable, _ in _log_items(form, supplemental=True)] + [f"{domain}CODST"])
+    return [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("RDOMAIN", "Related Domain Abbreviation", "Char", f"Assigned: {domain}"),
+        ("USUBJID", "Unique Subject Identifier", "Char", f"{domain}.USUBJID"),
+        ("IDVAR", "Identifying Variable", "Char", f"{domain}SEQ"),
+        ("IDVARVAL", "Identifying Variable Value", "Char", f"{domain}.{domain}SEQ"),
+        ("QNAM", "Qualifier Variable Name", "Char", names),
+        ("QLABEL", "Qualifier Variable Label", "Char", "The item's question in English; Coding Status"),
+        ("QVAL", "Data Value", "Char", "Collected; CODED or NOT CODED"),
+        ("QORIG", "Origin", "Char", "CRF, or Assigned for the coding status"),
+    ]
+
+
+def _submitted(dictionary: DataDictionary, item: Item, variable: str, value: object) -> object:
+    """A collected value as the domain holds it: a code as its CT submission value (else its English decode, upper
+    case), an ongoing flag as ONGOING, yes or no as Y or N."""
+    if value is None:
+        return ""
+    if item.code_list is not None:
+        listed = next((c for c in dictionary.code_lists[item.code_list] if c.code == value), None)
+        return (listed.submission or listed.en.upper()) if listed else str(value)
+    if isinstance(value, bool):
+        return ("ONGOING" if value else "") if variable.endswith("ENRTPT") else _yn(value)
+    return value
+
+
+async def _log_entries(conn: Connection, form: str) -> list[Any]:
+    return await conn.fetch(
+        """SELECT subject_id, site, recorded_at, data FROM casebook_forms
+            WHERE event_type = $1 AND data->>'form' = $2 ORDER BY subject_id, first_recorded_at""",
+        FORM_RECORDED,
+        form,
+    )
+
+
+def log_domain(
+    name: str, *, supplemental: bool = False
+) -> Callable[[Connection, ProtocolDefinition, Dictionaries], Awaitable[Rows]]:
+    """A log's domain rows (or its supplemental qualifiers, with each entry's coding status)."""
+
+    async def build(conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries) -> Rows:
+        dictionary = protocol.forms
+        form = dictionary.forms[name]
+        domain, terms = form.sdtm_domain or "", dictionaries.of(form.coded_by or "")
+        verbatim = next(iter(form.items))
+        starts = await reference_starts(conn)
+        rows: Rows = []
+        sequence: dict[str, int] = {}
+        for record in await _log_entries(conn, name):
+            data, subject = record["data"], record["subject_id"]
+            answers = data["answers"]
+            sequence[subject] = sequence.get(subject, 0) + 1
+            usubjid = f"{protocol.trial_id}-{subject}"
+            coding = terms.code(str(answers[verbatim])) if form.coded_by else None
+            if supplemental:
+                qualifiers = [
+                    (variable, item.label.en[:40], _submitted(dictionary, item, variable, answers.get(n)), "CRF")
+                    for n, variable, item in _log_items(form, supplemental=True)
+                    if answers.get(n) is not None
+                ]
+                if form.coded_by:
+                    qualifiers.append(
+                        (f"{domain}CODST", "Coding Status", "CODED" if coding else "NOT CODED", "Assigned")
+                    )
+                rows += [
+                    {
+                        "STUDYID": protocol.trial_id,
+                        "RDOMAIN": domain,
+                        "USUBJID": usubjid,
+                        "IDVAR": f"{domain}SEQ",
+                        "IDVARVAL": str(sequence[subject]),
+                        "QNAM": qnam,
+                        "QLABEL": label,
+                        "QVAL": str(value),
+                        "QORIG": origin,
+                    }
+                    for qnam, label, value, origin in qualifiers
+                ]
+                continue
+            row: dict[str, Any] = {
+                "STUDYID": protocol.trial_id,
+                "DOMAIN": domain,
+                "USUBJID": usubjid,
+                f"{domain}SEQ": sequence[subject],
+                f"{domain}SPID": str(data["entry"]),
+            }
+            for n, variable, item in _log_items(form, supplemental=False):
+                row[variable] = _submitted(dictionary, item, variable, answers.get(n))
+                if variable.endswith("ENRTPT"):
+                    row[f"{domain}ENTPT"] = _iso(protocol.local_date(record["site"], record["recorded_at"]))
+            for suffix, _, attribute in CODING_VARIABLES.get(form.coded_by or "", ()):
+                row[f"{domain}{suffix}"] = getattr(coding, attribute) if coding else ""
+            start = answers.get("start_date")
+            row[f"{domain}STDY"] = study_day(date.fromisoformat(start), starts.get(subject)) if start else ""
+            rows.append(row)
+        return rows
+
+    return build
+
+
+# The domains that need the sponsor's dictionaries take them as well (`datasets.builders`).
+CODED_DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition, Dictionaries], Awaitable[Rows]]] = {
     "AE": ae,
     "SUPPAE": suppae,
 }

@@ -3,10 +3,10 @@
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from shared.contracts.dictionary import FORM_NAME
 from shared.contracts.events.envelope import DomainEvent, register
@@ -325,17 +325,30 @@ class SubjectWithdrawn(DomainEvent):
 
 @register
 class FormRecorded(DomainEvent):
-    """A collected form (declared only in the data dictionary: a questionnaire, say) entered at a visit. Its
-    answers are the items the form declares, by their names, as JSON values; the dictionary version it was
-    entered under says what they mean."""
+    """A collected form (declared only in the data dictionary: a questionnaire, say) entered at a visit, or an
+    entry of a log (a concomitant medication, a medical history entry) with its own id. Its answers are the items
+    the form declares, by their names, as JSON values; the dictionary version it was entered under says what they
+    mean."""
 
     event_type = "FormRecorded"
 
     form: str = Field(pattern=FORM_NAME, max_length=40)
-    visit: str
+    visit: str | None = None
+    entry: UUID | None = Field(None, description="a log entry's id: the same across its corrections")
     answers: dict[str, JsonValue]
     dictionary_version: str
     supersedes: UUID | None = None
+
+    @model_validator(mode="after")
+    def _at_a_visit_or_an_entry(self) -> Self:
+        if (self.visit is None) == (self.entry is None):
+            raise ValueError("a collected form is recorded at a visit or as a log's entry: one of the two")
+        return self
+
+    @property
+    def casebook_name(self) -> str:
+        """Its record in the casebook: `qol-M6` at a visit, `concomitant-medication-<entry>` in a log."""
+        return f"{self.form}-{self.visit or self.entry}"
 
 
 @register

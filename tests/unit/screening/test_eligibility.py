@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.screening import eligibility
-from services.screening.eligibility import Evaluation, bmi, evaluate, months_before
+from services.screening.eligibility import Evaluation, bmi, evaluate
 from shared.contracts.events import CriterionOutcome, CriterionResult
 from shared.contracts.forms import BiopsyFindings, ScreeningForm, SerologyResults
 from shared.contracts.protocol import Exclusion, Inclusion, load_protocol
+from shared.contracts.schedule import months_before
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 RULES = load_protocol(DEFAULT_PROTOCOL_FILE).eligibility

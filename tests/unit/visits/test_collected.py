@@ -3,6 +3,7 @@ when the site posts it at a visit, then its fact or the named refusal."""
 
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -14,6 +15,8 @@ from shared.contracts.protocol import ProtocolDefinition
 from tests.questionnaire import NAME, questionnaire_protocol
 from tests.unit.history import recorded
 from tests.unit.visits.test_domain import PROCEDURE, SURGERY, TODAY, randomized
+
+ENTRY = UUID("00000000-0000-4000-8000-00000000e001")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def post(
         form=NAME, visit=visit, answers={"assessed_on": "2026-02-20", "itch": 3} | answers, **correction
     )
     return collected.record_form(
-        domain.replay(history), form, protocol=protocol, site="NFH", subject="NFH-001", today=TODAY
+        domain.replay(history), form, protocol=protocol, site="NFH", subject="NFH-001", today=TODAY, entry_id=ENTRY
     )
 
 

@@ -61,6 +61,11 @@ def test_each_adverse_event_has_its_follow_up() -> None:
         ("visit-M6", "record_visit", {"visit": "M6"}),
         ("ae-0f8fad5b-d9cb-469f-a165-70867728950e", "report_adverse_event", {}),
         ("withdrawal", "withdraw_subject", {}),
+        (
+            "concomitant-medication-0f8fad5b-d9cb-469f-a165-70867728950e",
+            "correct_concomitant_medication",
+            {"entry": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+        ),
     ],
 )
 def test_a_record_is_corrected_by_the_form_that_made_it(form: str, operation: str, extra: dict[str, str]) -> None:
@@ -84,6 +89,10 @@ def test_the_casebooks_forms_are_the_gateways_operations_whose_body_is_a_diction
         "report_adverse_event": ("adverse-events", "adverse-event"),
         "follow_up_adverse_event": ("adverse-events/follow-up", "adverse-event-follow-up"),
         "withdraw_subject": ("withdrawal", "withdrawal"),
+        "record_concomitant_medication": ("logs/concomitant-medication", "concomitant-medication"),
+        "correct_concomitant_medication": ("logs/concomitant-medication/{entry}", "concomitant-medication"),
+        "record_medical_history": ("logs/medical-history", "medical-history"),
+        "correct_medical_history": ("logs/medical-history/{entry}", "medical-history"),
     }
 
 
