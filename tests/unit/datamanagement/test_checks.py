@@ -2,17 +2,21 @@
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
 from services.datamanagement import checks, domain
+from shared.contracts.coding import DRUG_COLUMNS, TermDictionary
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     ConsentRecorded,
     DomainEvent,
     EventEnvelope,
+    FormRecorded,
     GraftProcedurePerformed,
     RecordedEvent,
     SubjectRandomized,
@@ -35,9 +39,12 @@ def at(event: DomainEvent, when: datetime = RANDOMIZED_AT) -> RecordedEvent:
     return RecordedEvent(1, "", EventEnvelope.wrap(event, META, event_id=uuid4(), time=when))
 
 
+DRUGS = TermDictionary.load(Path(__file__).parents[2] / "data" / "drug-dictionary.csv", DRUG_COLUMNS)
+
+
 def found(*history: RecordedEvent, code: str, now: datetime = NOW) -> list[domain.Finding]:
     book = domain.replay(history)
-    return checks.findings(book, (CHECKS[code],), checks.CheckContext(PROTOCOL, "NFH", now))
+    return checks.findings(book, (CHECKS[code],), checks.CheckContext(PROTOCOL, "NFH", now, DRUGS))
 
 
 def consent(on: date = date(2026, 1, 5)) -> RecordedEvent:
@@ -175,6 +182,84 @@ def test_a_randomized_subject_whose_screening_is_not_eligible_is_queried() -> No
     assert found(failed, code="RANDOMIZED_INELIGIBLE") == [], "a screen failure not randomized is no finding"
     [finding] = found(failed, randomized(), code="RANDOMIZED_INELIGIBLE")
     assert finding.form == "screening"
+
+
+SCREENED_ON = date(2026, 1, 8)
+
+
+def screened(on: date = SCREENED_ON) -> RecordedEvent:
+    form = ScreeningForm.model_validate(ELIGIBLE_EXAMPLE | {"screening_date": on.isoformat()})
+    return at(SubjectScreened(screening_number=1, screening_date=on, eligible=True, bmi=None, criteria=(), form=form))
+
+
+def medication(entry: UUID | None = None, **answers: Any) -> RecordedEvent:
+    given = {"route": "oral", "indication": "Scleroderma", "start_date": "2026-01-15", "ongoing": True} | answers
+    return at(
+        FormRecorded(form="concomitant-medication", entry=entry or uuid4(), answers=given, dictionary_version="1.0")
+    )
+
+
+def on_trial(*entries: RecordedEvent) -> tuple[RecordedEvent, ...]:
+    return (consent(), screened(), randomized(), *entries)
+
+
+def test_a_vasodilator_or_immunosuppressant_started_from_the_ex06_look_back_on_is_a_deviation() -> None:
+    code = "PROHIBITED_VASODILATOR_IMMUNOSUPPRESSANT"
+    entry = uuid4()
+    [finding] = found(*on_trial(medication(entry, medication="methotrexate", start_date="2026-02-01")), code=code)
+    assert (finding.form, finding.field, finding.deviation) == (f"concomitant-medication-{entry}", "start_date", True)
+    assert finding.occurred_on == date(2026, 2, 1) and "Other immunosuppressants" in finding.text
+    # Three calendar months before the screening of 8 January is 8 October: that day is in, the day before is not.
+    assert found(*on_trial(medication(medication="Pentoxifylline", start_date="2025-10-08")), code=code) != []
+    assert found(*on_trial(medication(medication="Pentoxifylline", start_date="2025-10-07")), code=code) == []
+    assert found(*on_trial(medication(medication="Ibuprofen")), code=code) == [], "another class"
+    assert found(*on_trial(medication(medication="Vasodilator X")), code=code) == [], "uncoded: never a guess"
+    assert found(consent(), screened(), medication(medication="Methotrexate"), code=code) == [], "not randomized"
+
+
+def test_a_topical_medication_on_the_surgical_area_within_14_days_before_the_surgery_is_a_deviation() -> None:
+    code = "TOPICAL_ON_SURGICAL_AREA_BEFORE_SURGERY"
+    ointment: dict[str, Any] = {"medication": "Mometasone cream", "route": "topical", "on_surgical_area": True}
+    ended_in = medication(**ointment, start_date="2025-12-01", ongoing=False, end_date="2026-01-06")
+    [finding] = found(*on_trial(ended_in), operated(), code=code)
+    assert (finding.field, finding.occurred_on) == ("on_surgical_area", date(2026, 1, 6))
+    ended_before = medication(**ointment, start_date="2025-12-01", ongoing=False, end_date="2026-01-05")
+    assert found(*on_trial(ended_before), operated(), code=code) == [], "ended 15 days before the surgery"
+    elsewhere = medication(**ointment | {"on_surgical_area": False}, start_date="2026-01-15")
+    assert found(*on_trial(elsewhere), operated(), code=code) == []
+    assert found(*on_trial(medication(**ointment, start_date="2026-01-15")), code=code) == [], "no surgery yet"
+
+
+@pytest.mark.parametrize(
+    ("dose", "unit", "frequency", "held"),
+    [
+        ("5", "mg", "bid", False),  # exactly 10 mg a day does not exclude
+        ("5.5", "mg", "bid", True),
+        ("40", "mg", "qw", False),  # 5.7 mg a day
+        ("25", "mg", "qod", True),  # 12.5 mg a day
+        ("20", "mg", "prn", False),  # as needed: no daily dose to judge
+        ("0.02", "g", "qd", False),  # another unit: not converted
+    ],
+)
+def test_prednisolone_over_ten_mg_a_day_during_the_trial_is_a_deviation(
+    dose: str, unit: str, frequency: str, held: bool
+) -> None:
+    entry = medication(medication="Prednisolone", dose=dose, dose_unit=unit, frequency=frequency)
+    assert bool(found(*on_trial(entry), code="PREDNISOLONE_OVER_LIMIT")) is held
+
+
+def test_an_adverse_event_treated_asks_for_the_medication_that_names_it_until_one_does() -> None:
+    code = "AE_TREATMENT_WITHOUT_MEDICATION"
+    ae_id = uuid4()
+    treated = at(
+        AdverseEventReported.model_validate(
+            adverse_event(date(2026, 2, 1), ae_id=ae_id).data.model_dump() | {"action_taken": "treatment_given"}
+        )
+    )
+    [finding] = found(*on_trial(treated), code=code)
+    assert (finding.form, finding.field, finding.deviation) == (f"ae-{ae_id}", "action_taken", False)
+    assert found(*on_trial(treated, medication(medication="Cefalexin", adverse_event=str(ae_id))), code=code) == []
+    assert found(*on_trial(adverse_event(date(2026, 2, 1))), code=code) == [], "no treatment given"
 
 
 def test_every_check_in_the_protocol_has_a_function_and_an_unknown_one_stops_start_up() -> None:

@@ -2,7 +2,7 @@
 and properties over any sequence of actions."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import uuid4, uuid5
 
 import pytest
@@ -17,6 +17,7 @@ from shared.contracts.events import (
     DomainEvent,
     EventEnvelope,
     FormVerified,
+    ProtocolDeviationRecorded,
     QueryClosed,
     QueryOpened,
     RecordedEvent,
@@ -263,6 +264,25 @@ def test_a_finding_a_data_manager_closed_is_raised_again_only_on_a_new_record() 
     book.record(SITE, screened("43", supersedes=book.version("screening")))
     [again] = reconcile(book, finding())
     assert isinstance(again, QueryOpened) and again.form_version == book.version("screening")
+
+
+def test_a_finding_of_what_the_protocol_forbids_records_its_deviation_once_with_its_first_query() -> None:
+    book = Casebook((SITE, CONSENT), (SITE, screened()))
+    forbidden = replace(finding(), deviation=True, occurred_on=date(2026, 2, 1))
+    deviation, opened = reconcile(book, forbidden)
+    assert isinstance(deviation, ProtocolDeviationRecorded) and isinstance(opened, QueryOpened)
+    assert (deviation.code, deviation.occurred_on, deviation.related_event_id) == (
+        "RANDOMIZED_INELIGIBLE",
+        date(2026, 2, 1),
+        book.version("screening"),
+    )
+    assert deviation.deviation_id == uuid5(opened.query_id, "deviation"), "a redelivered trigger finds the same"
+    book.record("service:datamanagement", deviation)
+    book.record("service:datamanagement", opened)
+    book.record(DATA_MANAGER, QueryClosed(query_id=opened.query_id, text="confirmed"))
+    book.record(SITE, screened("43", supersedes=book.version("screening")))
+    [again] = reconcile(book, forbidden)
+    assert isinstance(again, QueryOpened), "a new record is asked about again; what happened is recorded once"
 
 
 def test_queries_of_checks_not_run_are_left_alone() -> None:
