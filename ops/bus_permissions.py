@@ -173,6 +173,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "CasebookLocked",
                 "CasebookUnlocked",
                 "SignatureApplied",
+                "ProtocolDeviationRecorded",  # what an edit check finds the protocol forbids
             ),
             *trial_facts("DatabaseLocked", "UserAccessRevoked", "UserAccessRestored"),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),

@@ -33,6 +33,8 @@ from tests.conftest import COMMAND_KEYS, Servers, database_url_for
 from tests.e2e.api import KEYS, LEAVER, REAUTHENTICATION_SECONDS, TEST_SEED, System
 from tests.questionnaire import with_questionnaire
 
+DATA = Path(__file__).parent.parent / "data"
+
 # Beside the protocol's own sites (UTC+8), two at the far ends of the day: there the site's date differs from
 # the UTC date most hours, so a date taken from UTC instead of the site's zone fails the tests most of the day.
 FAR_SITES = (
@@ -111,6 +113,9 @@ def system(
         CONSUMER_CHECK_SECONDS="2",
         RANDOMIZATION_SEED=TEST_SEED,
         PROTOCOL_FILE=str(system_protocol_file),
+        # The sponsor's dictionaries, small local ones (MedDRA and WHODrug are licensed).
+        AE_DICTIONARY_FILE=str(DATA / "ae-dictionary.csv"),
+        DRUG_DICTIONARY_FILE=str(DATA / "drug-dictionary.csv"),
         **COMMAND_KEYS,
         **web_app_env(web_port=web_port, gateway_url=f"http://127.0.0.1:{port}"),
         WEB_SESSION_KEY=Fernet.generate_key().decode(),

@@ -20,7 +20,7 @@ FIXED = ("DM", "SUPPDM", "IE", "DS", "PR", "SV", "AE", "SUPPAE", "DV")
 
 
 def findings_domains(forms: DataDictionary) -> tuple[str, ...]:
-    return tuple(sorted({form.sdtm_domain for form in forms.collected.values() if form.sdtm_domain}))
+    return tuple(sorted({form.sdtm_domain for form in forms.collected.values() if form.sdtm_domain and not form.log}))
 
 
 def log_domains(forms: DataDictionary) -> dict[str, str]:

@@ -48,6 +48,10 @@ class Group:
     visits: tuple[str, ...] = ()  # the events of a group whose event comes from the row, when not every visit
 
 
+# The event a log's entries are in (concomitant medications, medical history): entered at any time from consent.
+LOGS = "LOGS"
+
+
 @dataclass(frozen=True)
 class Event:
     oid: str
@@ -246,19 +250,22 @@ DATA_TYPES = {
 
 
 def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
-    """Each collected form as one item group at each of its visits, its items as the dictionary declares them
-    (names and codes are the dictionary's, held to lowercase words by its own validation)."""
+    """Each collected form as one item group at each of its visits, or, for a log, one repeating group of its
+    entries (keyed by the entry's id) in the logs' event; its items as the dictionary declares them (names and
+    codes are the dictionary's, held to lowercase words by its own validation)."""
     found = []
     for name, form in dictionary.collected.items():
         columns = ", ".join(f"data->'answers'->>'{item}' AS {item}" for item in form.items)
+        where = f"FROM casebook_forms WHERE event_type = '{FORM_RECORDED}' AND data->>'form' = '{name}'"
         found.append(
             Group(
                 _oid(name),
                 form.title.en,
                 _oid(name),
-                None,
-                f"""SELECT subject_id, site, data->>'visit' AS event, {columns}
-                      FROM casebook_forms WHERE event_type = '{FORM_RECORDED}' AND data->>'form' = '{name}'""",
+                LOGS if form.log else None,
+                f"SELECT subject_id, site, data->>'entry' AS repeat_key, {columns} {where}"
+                if form.log
+                else f"SELECT subject_id, site, data->>'visit' AS event, {columns} {where}",
                 tuple(
                     Item(
                         item,
@@ -268,6 +275,7 @@ def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
                     )
                     for item, declared in form.items.items()
                 ),
+                repeating=form.log,
                 visits=form.visits,
             )
         )
@@ -289,6 +297,7 @@ def events(protocol: ProtocolDefinition) -> list[Event]:
         Event("D0", "Randomization and surgery (day 0)", "Scheduled"),
         *(Event(v.code, v.name, "Scheduled") for v in protocol.schedule.follow_up),
         Event("AE", "Adverse events", "Common"),
+        *([Event(LOGS, "Logs kept from consent", "Common")] if protocol.forms.logs else []),
         Event("END", "End of participation", "Common"),
     ]
 
