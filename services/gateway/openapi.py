@@ -110,7 +110,8 @@ def _labelled(
 ) -> None:
     """Each item's words from the data dictionary: the English question as the title and its help as the
     description, and, for any site app in either language, both (`x-label`, `x-hint`), the unit (`x-unit`), the
-    code list's decodes (`x-codes`), when it is collected (`x-when`) and who answers it (`x-answered-by`)."""
+    code list's decodes (`x-codes`), when it is collected (`x-when`), who answers it (`x-answered-by`) and which of
+    the subject's records it names (`x-refers-to`)."""
     properties = schema.get("properties", {})
     for name, item in items.items():
         if name not in properties:
@@ -130,6 +131,8 @@ def _labelled(
             entry["x-when"] = {"condition": item.when, **dictionary.conditions[item.when].model_dump()}
         if item.answered_by is not None:
             entry["x-answered-by"] = item.answered_by.value
+        if item.refers_to is not None:
+            entry["x-refers-to"] = item.refers_to
         for ref in _refs(entry):
             _labelled(schemas[ref], item.items, schemas, dictionary)
 

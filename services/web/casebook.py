@@ -1,7 +1,7 @@
 """What a subject's casebook offers in the web app, by the gateway's operations: which form comes next, which
 corrects which record, which fields the page fills and which are another role's judgement. Pure: no I/O."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ class CasebookForm:
     path: str
     form: str
     visits: tuple[str, ...] = ()  # a collected form's
+    log: bool = False  # a log's: a new entry is posted to the log, a correction to `{entry}` below it
 
 
 def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict[str, CasebookForm]:
@@ -41,7 +42,8 @@ def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict
         form = by_model.get(body.get("$ref", "").rsplit("/", 1)[-1])
         if form is not None:
             operation, under = post["operationId"], path.removeprefix(SUBJECT)
-            found[operation] = CasebookForm(operation, under, form, dictionary.forms[form].visits)
+            declared = dictionary.forms[form]
+            found[operation] = CasebookForm(operation, under, form, declared.visits, declared.log)
     return found
 
 
@@ -76,8 +78,8 @@ def due_forms(
 ) -> list[tuple[str, dict[str, str]]]:
     """The casebook's next forms: screening once consented, again after a screen failure (not while a screening
     waits for the investigator's judgement, `awaiting`, which completes it), then the surgery, then the next
-    scheduled visit and each collected form of a visit done; an adverse event once consented (safety information
-    is always taken)."""
+    scheduled visit and each collected form of a visit done; a log's new entry while the subject takes part from
+    consent; an adverse event once consented (safety information is always taken)."""
     due: list[tuple[str, dict[str, str]]] = []
     if view["state"] in (SubjectState.CONSENTED, SubjectState.SCREEN_FAILED) and not view["arm"] and not awaiting:
         due.append(("screen_subject", {}))
@@ -95,6 +97,8 @@ def due_forms(
             for visit in done
             if visit in c.visits and f"{c.form}-{visit}" not in recorded
         ]
+    if view["consented_on"] and not view["withdrawn_on"] and not view["consent_withdrawn_on"]:
+        due += [(c.operation, {}) for c in (forms or {}).values() if c.log and "{entry}" not in c.path]
     if view["consented_on"]:
         due.append(("report_adverse_event", {}))
         due += [("follow_up_adverse_event", {"ae_id": ae["ae_id"]}) for ae in view["adverse_events"]]
@@ -123,17 +127,22 @@ def next_step(
     return ("visit_due", {"visit": next_visit}) if next_visit else ("ended", {})
 
 
-def form_title(dictionary: DataDictionary, form_name: str, lang: str) -> str:
+def form_title(dictionary: DataDictionary, form_name: str, lang: str, entry: Mapping[str, Any] | None = None) -> str:
     """A casebook form as staff name it, in the page's language: `visit-M1` is "Follow-up visit M1", a collected
-    form's `scalp-symptoms-M1` "Scalp symptoms M1", an adverse event's its id's first eight characters."""
+    form's `scalp-symptoms-M1` "Scalp symptoms M1", an adverse event or a log's entry by its id's first eight
+    characters, or, where its answers are at hand (`entry`), by its first (the medication, the condition)."""
     declared = dictionary.casebook_form(form_name)
     if declared is None:
         return form_name
-    title = dictionary.forms[declared].title.in_(lang)
+    form = dictionary.forms[declared]
+    title = form.title.in_(lang)
     if declared == form_name:
         return title
-    at_visit = declared == "visit" or dictionary.forms[declared].visits
-    return f"{title} {form_name.rpartition('-')[2] if at_visit else form_name.removeprefix('ae-')[:8]}"
+    if form.log and entry:
+        return f"{title}: {entry.get(next(iter(form.items)), '')}"
+    at_visit = declared == "visit" or form.visits
+    instance = form_name.removeprefix("ae-" if declared == "adverse-event" else f"{declared}-")
+    return f"{title} {form_name.rpartition('-')[2] if at_visit else instance[:8]}"
 
 
 def event_title(dictionary: DataDictionary, event_type: str, lang: str, t: Callable[..., str]) -> str:

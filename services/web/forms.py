@@ -4,11 +4,13 @@ A field is shown by what its schema says: yes / no / not known for a boolean, a 
 picker for a date, boxes for a list of choices, a group for a nested object; what is left empty is left out."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 
 from starlette.datastructures import FormData
+
+from services.web.problems import RULES
 
 UNKNOWN = ""
 # "Never" as a date-or-never item takes it, in each language the pages speak.
@@ -32,6 +34,7 @@ class Field:
     unit: str = ""
     decodes: dict[str, dict[str, str]] = field(default_factory=dict)
     answered_by: str | None = None  # the right an item needs (the investigator's judgements)
+    refers_to: str | None = None  # one of the subject's records of this form, picked from them (`referring`)
     # A number's range, from the schema: what a refusal of it says in the page's language.
     low: float | None = None
     high: float | None = None
@@ -107,6 +110,7 @@ def fields(schema: dict[str, Any], *, skip: frozenset[str] = frozenset(), prefix
                 unit=str(raw.get("x-unit") or ""),
                 decodes=dict(raw.get("x-codes") or simple.get("x-codes") or {}),
                 answered_by=raw.get("x-answered-by"),
+                refers_to=raw.get("x-refers-to"),
                 low=(number or {}).get("minimum", (number or {}).get("exclusiveMinimum")),
                 high=(number or {}).get("maximum"),
                 low_exclusive="exclusiveMinimum" in (number or {}),
@@ -182,7 +186,10 @@ DATE_RULES = frozenset(
 
 def explained(spec: Field, rule: str, message: str, t: Callable[[str], str]) -> str:
     """What a refusal of this item says in the page's language (`t`): by the rule's code and the item's range; the
-    gateway's own words where no better ones are known."""
+    gateway's own words where no better ones are known. A trial rule's refusal naming this item is said already, in
+    the page's language, by that rule's words (`GatewayProblem.messages`)."""
+    if rule in RULES:
+        return message
     if rule == "missing":
         return t("rule_missing")
     if spec.kind == "number" and rule in NUMBER_RULES:
@@ -235,6 +242,16 @@ def filled(
             error = explain(spec, error)
         shown.append(Field(**{**spec.__dict__, "children": children, "value": value, "error": error}))
     return tuple(shown)
+
+
+def referring(specs: tuple[Field, ...], records: dict[str, dict[str, dict[str, str]]]) -> tuple[Field, ...]:
+    """The fields with an item that names one of the subject's records made a choice of them, each worded in both
+    languages (`records`: by the form an item refers to, each record's id and words)."""
+    found = []
+    for spec in specs:
+        named = records.get(spec.refers_to or "")
+        found.append(spec if named is None else replace(spec, kind="choice", options=tuple(named), decodes=named))
+    return tuple(found)
 
 
 @dataclass

@@ -19,11 +19,13 @@ class GatewayProblem(Exception):
 
     @property
     def rules_by_field(self) -> dict[str, str]:
-        """The rule each field breaks (`missing`, `greater_than_equal`, …), by the form's field path."""
-        return {
+        """The rule each field breaks (`missing`, `greater_than_equal`, …, or the trial rule that names the field),
+        by the form's field path."""
+        found = {
             str(error.get("field", "")).removeprefix("body.").removeprefix("body"): str(error.get("rule", ""))
             for error in self.problem.get("errors") or ()
         }
+        return found or {str(self.problem.get("field") or ""): str(self.problem.get("rule") or "")}
 
     @classmethod
     def of(cls, status: int, kind: str, detail: str) -> "GatewayProblem":

@@ -27,7 +27,7 @@ from services.web.casebook import (
     next_step,
     query_targets,
 )
-from services.web.forms import Field, FormPage, about, explained, fields, filled
+from services.web.forms import Field, FormPage, about, explained, fields, filled, referring
 from services.web.gateway import GatewayProblem
 from services.web.guidance import Advice, advice
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, VERBATIM_COLUMNS, language, translator
@@ -244,6 +244,12 @@ class Pages:
         title = self.protocol.forms.forms[(await self.casebook_form(request, operation)).form].title
         return FormPage(title.in_(language(request)), action, specs, key=str(uuid.uuid4()), message=message)
 
+    async def with_records(self, request: Request, session: Session, site: str, subject: str, page: FormPage) -> None:
+        """A form whose items name the subject's records offers them as choices (read only where one does)."""
+        if any(f.refers_to for f in page.fields):
+            view = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
+            page.fields = referring(page.fields, subject_records(view))
+
     async def advice(
         self, request: Request, session: Session, site: str, subject: str, operation: str, values: dict[str, Any]
     ) -> list[Advice]:
@@ -285,6 +291,7 @@ class Pages:
             shown = posted if posted is not None and wanted else None
             shown = shown or await self.form_page(request, session, operation, action, {}, {})
             shown.extra |= extra
+            shown.fields = referring(shown.fields, subject_records(view))
             forms.append(shown)
         scheduled = [v["visit"] for v in view["visits"] if v["status"] == VisitStatus.SCHEDULED]
         judged_by = {i.answered_by for _, i in walk(self.protocol.forms.forms["screening"].items) if i.answered_by}
@@ -303,6 +310,16 @@ class Pages:
             ),
             key=str(uuid.uuid4()),
         )  # fmt: skip
+
+
+def subject_records(view: dict[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
+    """The subject's records an item may name, by form: each adverse event by its term and onset (the site's own
+    words, the same in either language)."""
+    events = {
+        str(ae["ae_id"]): {"en": f"{ae['term']} ({ae['onset_date']})", "zh": f"{ae['term']}（{ae['onset_date']}）"}
+        for ae in view["adverse_events"]
+    }
+    return {"adverse-event": events}
 
 
 def pages_of(request: Request) -> Pages:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from shared.readmodels.states import PARTICIPATION_ENDED, QueryState
 from shared.runtime.postgres import Connection
@@ -95,6 +95,9 @@ class FormSummary(BaseModel):
     recorded_at: datetime
     sdv: SdvStatus
     open_queries: int
+    entry: dict[str, JsonValue] | None = Field(
+        None, description="a log's entry: its answers, which name it in a list (its medication, its condition)"
+    )
 
 
 SELECT_QUERIES = f"""
@@ -164,6 +167,7 @@ async def find_form(conn: Connection, site: str, subject: str, form: str) -> For
 async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
     rows = await conn.fetch(
         f"""SELECT f.form, f.version, f.recorded_at, {SDV_STATUS} AS sdv,
+                   CASE WHEN f.data ? 'entry' THEN f.data->'answers' END AS entry,
                    (SELECT count(*) FROM queries q
                      WHERE q.subject_id = f.subject_id AND q.form = f.form
                        AND q.state <> '{QueryState.CLOSED}') AS open_queries

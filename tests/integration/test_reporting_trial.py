@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from xml.etree import ElementTree as ET
 
 import asyncpg
@@ -50,6 +50,7 @@ from shared.contracts.events import (
     DomainEvent,
     EventEnvelope,
     EventMetadata,
+    FormRecorded,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
     RandomizationInvalidated,
@@ -155,6 +156,23 @@ class Script:
     visit_values: dict[UUID, float] = field(default_factory=dict)
     superseded: set[UUID] = field(default_factory=set)
     uncoded: set[str] = field(default_factory=set)
+    # Each log's entries as they stand (a correction replaces its entry's answers), by the entry's id.
+    logs: dict[str, dict[UUID, dict[str, Any]]] = field(default_factory=dict)
+
+    def entry(self, site: str, subject: str, form: str, answers: dict[str, Any], on: date) -> UUID:
+        """A log's entry; entered again with the same id, it corrects the one recorded."""
+        entry = uuid5(NAMESPACE_URL, f"{subject}/{form}/{next(iter(answers.values()))}")
+        earlier = [i for e, _, _, i in self.histories[(site, subject)] if getattr(e, "entry", None) == entry]
+        recorded = FormRecorded(
+            form=form,
+            entry=entry,
+            answers=answers,
+            dictionary_version="1.0",
+            supersedes=earlier[-1] if earlier else None,
+        )
+        self.add(site, subject, recorded, on, "corrected" if earlier else None)
+        self.logs.setdefault(form, {})[entry] = answers | {"subject": subject}
+        return entry
 
     def add(self, site: str, subject: str, event: DomainEvent, on: date, reason: str | None = None) -> UUID:
         when = datetime(on.year, on.month, on.day, 10, tzinfo=UTC)
@@ -307,7 +325,22 @@ def write_script() -> Script:
             ), surgery_on + timedelta(days=200))  # fmt: skip
             s.died.add(subject)
             s.not_expected[subject] = {"M12"}
+        if number == 20:  # a history the screening asked about, coded; and a medication, corrected
+            s.entry(site, subject, "medical-history", {
+                "condition": "Wound infection", "start_date": "2019-04-01", "ongoing": False, "end_date": "2019-04-20",
+                "criterion": "ex02",
+            }, surgery_on - timedelta(days=20))  # fmt: skip
+            medication = {"medication": "Ibuprofen", "dose": 400, "dose_unit": "mg", "frequency": "tid",
+                          "route": "oral", "indication": "Donor site pain", "start_date": surgery_on.isoformat(),
+                          "ongoing": False, "end_date": (surgery_on + timedelta(days=5)).isoformat()}  # fmt: skip
+            s.entry(site, subject, "concomitant-medication", medication, surgery_on + timedelta(days=6))
+            s.entry(site, subject, "concomitant-medication", medication | {"dose": 200}, surgery_on + timedelta(days=7))
         if number == 23:  # a verbatim term the sponsor's dictionary does not hold: left uncoded, and said so
+            s.entry(site, subject, "concomitant-medication", {
+                "medication": "Herbal scalp tonic", "route": "topical", "on_surgical_area": True,
+                "indication": "Hair growth", "start_date": (surgery_on + timedelta(days=30)).isoformat(),
+                "ongoing": True,
+            }, surgery_on + timedelta(days=31))  # fmt: skip
             s.add(site, subject, AdverseEventReported(
                 ae_id=uuid4(), term="Itchy scalp after graft", onset_date=surgery_on + timedelta(days=20),
                 site_aware_at=datetime.combine(surgery_on + timedelta(days=20), datetime.min.time(), UTC), grade=1,
@@ -553,6 +586,31 @@ async def test_exports_parse_as_csv_with_the_sdtm_columns_and_one_dm_row_per_ran
                 assert all(r["SVSTDTC"] == r["SVENDTC"] for r in rows)
             if domain == "SUPPAE":
                 assert {subject[r["USUBJID"]] for r in rows if r["QVAL"] == "NOT CODED"} == s.uncoded
+            if domain == "CM":
+                # One row per entry as it stands: the corrected dose, not the one it replaced.
+                taken = {UUID(r["CMSPID"]): r for r in rows}
+                assert taken.keys() == s.logs["concomitant-medication"].keys()
+                for entry, answers in s.logs["concomitant-medication"].items():
+                    row = taken[entry]
+                    assert (subject[row["USUBJID"]], row["CMTRT"]) == (answers["subject"], answers["medication"])
+                    assert row["CMDOSE"] == str(answers.get("dose", "")) and row["CMROUTE"] in ("ORAL", "TOPICAL")
+                    assert row["CMENRTPT"] == ("ONGOING" if answers["ongoing"] else "")
+                drugs = {r["CMTRT"]: (r["CMDECOD"], r["CMCLASCD"], r["CMDOSFRQ"]) for r in rows}
+                assert drugs == {"Ibuprofen": ("Ibuprofen", "M01AE01", "TID"), "Herbal scalp tonic": ("", "", "")}
+            if domain == "SUPPCM":
+                qualifiers = {(r["QNAM"], r["QVAL"]) for r in rows}
+                assert qualifiers == {("CMCODST", "CODED"), ("CMCODST", "NOT CODED"), ("CMSURGAR", "Y")}
+            if domain == "MH":
+                [history] = rows
+                assert (history["MHTERM"], history["MHDECOD"], history["MHBODSYS"]) == (
+                    "Wound infection",
+                    "Wound infection",
+                    "Infections and infestations",
+                )
+                dates = (history["MHSTDTC"], history["MHENDTC"], history["MHENRTPT"])
+                assert dates == ("2019-04-01", "2019-04-20", "")
+            if domain == "SUPPMH":
+                assert {(r["QNAM"], r["QVAL"]) for r in rows} == {("MHIECRIT", "EX02"), ("MHCODST", "CODED")}
             if domain == "AE":
                 coded = {r["AETERM"]: (r["AEDECOD"], r["AEBODSYS"]) for r in rows}
                 assert coded["Sepsis"] == ("Sepsis", "Infections and infestations")
@@ -581,6 +639,7 @@ async def test_the_sdtm_datasets_pass_the_independent_basics_check_but_for_the_u
     assert len(found) == 1, "\n".join(found)
     [uncoded] = found
     assert uncoded.startswith("AE.AEDECOD row") and uncoded.endswith("required, empty") and len(s.uncoded) == 1
+    assert {"CM", "SUPPCM", "MH", "SUPPMH"} <= sdtm_basics.BASICS["domains"].keys(), "the logs' domains checked too"
 
 
 async def test_the_odm_snapshot_passes_the_odm_model_and_holds_what_the_script_recorded(

@@ -120,6 +120,7 @@ async def correction(
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
     shown = await pages.form_page(request, session, operation, action, dict(form_values(name, current["data"])), {})
     shown.extra |= extra | {"version": current["version"]}
+    await pages.with_records(request, session, site, subject, shown)
     if judgement:
         codes = ", ".join(c for c in judgement.split(",") if c in pages.protocol.eligibility.criteria)
         shown.extra["reason"] = translator(language(request))("judgement_reason").format(codes=codes)
@@ -142,6 +143,7 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
         warned = await pages.form_page(request, session, operation, action, body, {})
         warned.extra |= extra | {"version": version, "reason": reason}
         warned.advice = advice
+        await pages.with_records(request, session, site, subject, warned)
         return pages.page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=warned)
     try:
         answer = await request.app.state.gateway.post(
@@ -156,6 +158,7 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
             request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
         )
         shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
+        await pages.with_records(request, session, site, subject, shown)
         return pages.page(
             request, "correction.html", session, status=problem.status, site=site, subject_id=subject, name=name,
             form=shown,

@@ -7,7 +7,9 @@ from shared.contracts.events import catalogue, registered_types
 from shared.runtime.eventstore import EVENTS_PREFIX
 
 # A deviation is recorded by whichever service finds it: a late surgery (visits), a late SAE report (safety).
-DECIDED_BY_SEVERAL = {"ProtocolDeviationRecorded": ["screening", "visits", "safety"]}
+# What happened against the protocol is found where it happens: a screening, a surgery or visit, a late safety
+# report, and a medication an edit check finds the protocol forbids.
+DECIDED_BY_SEVERAL = {"ProtocolDeviationRecorded": ["screening", "visits", "safety", "datamanagement"]}
 
 
 # The catalogue's own events (tests register made-up ones of their own).

@@ -32,7 +32,14 @@ TAKEN = casebook_forms(DOCUMENT, FORMS)
 
 
 def view(**state: Any) -> dict[str, Any]:
-    empty = {"state": "consented", "arm": None, "surgery_date": None, "withdrawn_on": None, "completed_on": None}
+    empty = {
+        "state": "consented",
+        "arm": None,
+        "surgery_date": None,
+        "withdrawn_on": None,
+        "completed_on": None,
+        "consent_withdrawn_on": None,
+    }
     return empty | {"consented_on": "2026-11-20", "visits": [], "adverse_events": []} | state
 
 
@@ -44,6 +51,19 @@ def test_screening_until_randomized_then_the_surgery_then_the_next_scheduled_vis
     operated = view(state="in_follow_up", arm="HT", surgery_date="2026-11-25", visits=visits)
     assert ("record_visit", {"visit": "M1"}) in due_forms(operated)
     assert not any(f == "record_visit" for f, _ in due_forms(operated | {"withdrawn_on": "2026-11-28"}))
+
+
+def test_a_logs_new_entry_is_offered_from_consent_while_the_subject_takes_part() -> None:
+    logs = ["record_concomitant_medication", "record_medical_history"]
+    assert [f for f, _ in due_forms(view(), TAKEN) if f in logs or f.startswith("correct_")] == logs
+    for ended in ({"withdrawn_on": "2026-11-28"}, {"consent_withdrawn_on": "2026-11-28"}, {"consented_on": None}):
+        assert not set(logs) & {f for f, _ in due_forms(view(**ended), TAKEN)}, ended
+
+
+def test_a_log_entry_is_named_by_its_first_answer_where_it_is_at_hand_else_by_its_id() -> None:
+    name = "concomitant-medication-0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert form_title(FORMS, name, "zh", {"medication": "Methotrexate", "route": "oral"}) == "合并用药: Methotrexate"
+    assert form_title(FORMS, name, "en") == "Concomitant medication 0f8fad5b"
 
 
 def test_each_adverse_event_has_its_follow_up() -> None:
@@ -179,7 +199,7 @@ def test_what_comes_next_says_a_screening_waits_for_the_investigator_and_an_elig
 def test_a_screening_is_offered_once_consented_and_after_a_failure_but_not_while_it_waits_or_once_eligible() -> None:
     view: dict[str, Any] = {
         "state": SubjectState.SCREEN_FAILED, "arm": None, "surgery_date": None, "visits": [], "withdrawn_on": None,
-        "consented_on": "2026-12-01", "adverse_events": [], "completed_on": None,
+        "consented_on": "2026-12-01", "adverse_events": [], "completed_on": None, "consent_withdrawn_on": None,
     }  # fmt: skip
     assert ("screen_subject", {}) in due_forms(view)
     assert ("screen_subject", {}) not in due_forms(view, awaiting=["EX11"])

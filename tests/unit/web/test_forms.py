@@ -137,3 +137,33 @@ def test_a_date_and_time_typed_in_the_browsers_box_is_the_sites_local_time_and_e
     page = FormPage("Adverse event", "/x", refused, key="k")
     assert [f.name for f in page.refused] == [f.name for f in refused if f.name in ("grade", "site_aware_at")]
     assert len(page.refused) == 2
+
+
+def test_a_trial_rule_that_names_an_item_is_said_beside_it_in_the_pages_words() -> None:
+    from services.web.forms import explained
+    from services.web.gateway import GatewayProblem
+    from services.web.i18n import translator
+
+    refusal = GatewayProblem(
+        422,
+        {
+            "type": "/problems/rule/form.end_after_start",
+            "rule": "form.end_after_start",
+            "field": "end_date",
+            "detail": "x",
+        },
+    )
+    assert refusal.rules_by_field == {"end_date": "form.end_after_start"}
+    [said] = refusal.messages("zh").values()
+    spec = {f.name: f for f in fields(schema_of(AdverseEventForm))}["onset_date"]
+    assert explained(spec, "form.end_after_start", said, translator("zh")) == said == "结束日期早于开始日期。"
+
+
+def test_an_item_naming_one_of_the_subjects_records_is_a_choice_of_them_in_their_words() -> None:
+    from services.web.forms import Field, referring
+
+    named = Field("adverse_event", "Adverse event it treats", "text", refers_to="adverse-event")
+    words = {"ae-1": {"en": "Wound infection (2026-02-01)", "zh": "Wound infection（2026-02-01）"}}
+    [choice] = referring((named,), {"adverse-event": words})
+    assert (choice.kind, choice.options, choice.option_in("ae-1", "zh")) == ("choice", ("ae-1",), words["ae-1"]["zh"])
+    assert referring((named,), {}) == (named,), "no records at hand: the item as it is"
