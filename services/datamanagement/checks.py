@@ -18,6 +18,7 @@ from services.datamanagement.domain import Casebook, Finding
 from shared.contracts.coding import Coding, TermDictionary
 from shared.contracts.events import (
     ConsentRecorded,
+    CriterionOutcome,
     FormRecorded,
     GraftProcedurePerformed,
     SubjectScreened,
@@ -27,8 +28,8 @@ from shared.contracts.forms import ActionTaken
 from shared.contracts.protocol import EditCheck, InvalidProtocolDefinition, ProtocolDefinition, parse_fraction
 from shared.contracts.schedule import months_before, surgery_deadline, visit_windows
 
-# The concomitant medications' log in the data dictionary.
-MEDICATIONS = "concomitant-medication"
+# The logs of concomitant medications and of medical history in the data dictionary.
+MEDICATIONS, HISTORY = "concomitant-medication", "medical-history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,32 @@ def prednisolone_over_limit(book: Casebook, params: Mapping[str, str], ctx: Chec
             yield medication.form, "dose", values
 
 
+def history_against_screening(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
+    """A medical history entry that bears on an exclusion (EX02, EX03, EX09) the latest screening recorded as
+    absent: a scalp infection or a contraindication still present on the screening date, a tumour within the
+    look-back before it."""
+    record = book.records.get("screening")
+    if record is None or not isinstance(record.data, SubjectScreened):
+        return
+    screened = record.data
+    absent = {c.code for c in screened.criteria if c.outcome is CriterionOutcome.NOT_MET}
+    tumour_since = months_before(screened.screening_date, ctx.protocol.eligibility.exclusion.EX09.lookback_months)
+    for name, entry in book.records.items():
+        data = entry.data
+        if not (isinstance(data, FormRecorded) and data.form == HISTORY and data.entry is not None):
+            continue
+        code, answers = str(data.answers.get("criterion") or "").upper(), data.answers
+        start = date.fromisoformat(str(answers["start_date"])) if answers.get("start_date") else None
+        end = date.fromisoformat(str(answers["end_date"])) if answers.get("end_date") else None
+        present = (start is None or start <= screened.screening_date) and (
+            bool(answers.get("ongoing")) or (end is not None and end >= screened.screening_date)
+        )
+        recent = start is not None and tumour_since <= start <= screened.screening_date
+        if code in absent and (recent if code == "EX09" else present):
+            values = {"condition": answers["condition"], "criterion": code, "screening_date": screened.screening_date}
+            yield name, "criterion", values
+
+
 def ae_treated_without_medication(book: Casebook, params: Mapping[str, str], ctx: CheckContext) -> Iterator[Hit]:
     """An adverse event treated with a medication asks for the concomitant medication that names it."""
     linked = {str(m.answers.get("adverse_event")) for m in _medications(book, ctx)}
@@ -275,6 +302,7 @@ CHECKS: dict[str, Check] = {
     "TOPICAL_ON_SURGICAL_AREA_BEFORE_SURGERY": topical_on_surgical_area,
     "PREDNISOLONE_OVER_LIMIT": prednisolone_over_limit,
     "AE_TREATMENT_WITHOUT_MEDICATION": ae_treated_without_medication,
+    "HISTORY_AGAINST_SCREENING": history_against_screening,
 }
 
 

@@ -145,10 +145,13 @@ def form_title(dictionary: DataDictionary, form_name: str, lang: str, entry: Map
     return f"{title} {form_name.rpartition('-')[2] if at_visit else instance[:8]}"
 
 
-def event_title(dictionary: DataDictionary, event_type: str, lang: str, t: Callable[..., str]) -> str:
-    """What a fact was, as staff say it: the title of the form it records, else its own word (`event_<type>`)."""
-    form = dictionary.form_recorded_by(event_type)
-    return dictionary.forms[form].title.in_(lang) if form else t(f"event_{event_type}", event_type)
+def event_title(
+    dictionary: DataDictionary, event_type: str, lang: str, t: Callable[..., str], form: str | None = None
+) -> str:
+    """What a fact was, as staff say it: the title of the form it records (a collected form's, by the casebook form
+    it is a record of, `form`), else its own word (`event_<type>`)."""
+    found = dictionary.form_recorded_by(event_type) or (dictionary.casebook_form(form) if form else None)
+    return dictionary.forms[found].title.in_(lang) if found else t(f"event_{event_type}", event_type)
 
 
 def item_labels(dictionary: DataDictionary, form_name: str, lang: str) -> dict[str, str]:

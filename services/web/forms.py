@@ -268,6 +268,11 @@ class FormPage:
     advice: list[Any] = field(default_factory=list)
 
     @property
+    def values(self) -> dict[str, Any]:
+        """Each item's value as the form holds it (what names a log's entry: its first)."""
+        return {f.name: f.value for f in self.fields}
+
+    @property
     def refused(self) -> list[Field]:
         """Every refused field, a group's among them, in the form's order."""
 

@@ -14,6 +14,9 @@ from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
     ConsentRecorded,
+    CriterionKind,
+    CriterionOutcome,
+    CriterionResult,
     DomainEvent,
     EventEnvelope,
     FormRecorded,
@@ -260,6 +263,50 @@ def test_an_adverse_event_treated_asks_for_the_medication_that_names_it_until_on
     assert (finding.form, finding.field, finding.deviation) == (f"ae-{ae_id}", "action_taken", False)
     assert found(*on_trial(treated, medication(medication="Cefalexin", adverse_event=str(ae_id))), code=code) == []
     assert found(*on_trial(adverse_event(date(2026, 2, 1))), code=code) == [], "no treatment given"
+
+
+def history(**answers: Any) -> RecordedEvent:
+    return at(
+        FormRecorded(
+            form="medical-history",
+            entry=uuid4(),
+            answers={"condition": "Basal cell carcinoma", "ongoing": False} | answers,
+            dictionary_version="1.0",
+        )
+    )
+
+
+def screened_absent(*codes: str) -> RecordedEvent:
+    """A screening that recorded each of these exclusions absent (not met)."""
+    absent = tuple(
+        CriterionResult(code=c, kind=CriterionKind.EXCLUSION, outcome=CriterionOutcome.NOT_MET, value=None, rule="")
+        for c in codes
+    )
+    screening = screened().data
+    assert isinstance(screening, SubjectScreened)
+    return at(screening.model_copy(update={"criteria": absent}))
+
+
+@pytest.mark.parametrize(
+    ("answers", "held"),
+    [
+        ({"criterion": "ex09", "start_date": "2021-01-08"}, True),  # five years before 8 January 2026: in
+        ({"criterion": "ex09", "start_date": "2021-01-07"}, False),
+        ({"criterion": "ex02", "start_date": "2025-12-20", "ongoing": True}, True),
+        ({"criterion": "ex02", "start_date": "2025-12-20", "end_date": "2026-01-08"}, True),
+        ({"criterion": "ex02", "start_date": "2025-12-20", "end_date": "2026-01-07"}, False),  # over by then
+        ({"criterion": "ex03", "ongoing": True}, True),
+        ({"ongoing": True}, False),  # bears on no criterion
+    ],
+)
+def test_a_medical_history_entry_that_contradicts_the_screening_is_queried(answers: dict[str, Any], held: bool) -> None:
+    code = "HISTORY_AGAINST_SCREENING"
+    findings = found(consent(), screened_absent("EX02", "EX03", "EX09"), history(**answers), code=code)
+    assert bool(findings) is held
+    if held:
+        assert findings[0].field == "criterion" and answers["criterion"].upper() in findings[0].text
+    # An exclusion the screening already found present (or did not judge) asks nothing more.
+    assert found(consent(), screened_absent(), history(**answers), code=code) == []
 
 
 def test_every_check_in_the_protocol_has_a_function_and_an_unknown_one_stops_start_up() -> None:
