@@ -148,7 +148,7 @@ def record_form(
             raise AnswerRequired(f"{item_name} is required", field=item_name)
         if given and item.type is ItemType.DATE and value > today:
             raise DateInFuture(f"{item_name} {value} is after today", field=item_name)
-        if given and item.refers_to == "adverse-event" and UUID(value) not in state.adverse_events:
+        if given and item.refers_to == "adverse-event" and value not in state.adverse_events:
             raise UnknownRecord(f"{subject} has no adverse event {value}", field=item_name)
     current = state.forms.get(name)
     if current is not None and record.supersedes is None:

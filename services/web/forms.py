@@ -178,7 +178,8 @@ NUMBER_RULES = frozenset(
         "value_error",
     }
 )
-CHOICE_RULES = frozenset({"enum", "literal_error", "bool_parsing", "bool_type", "list_type"})
+# A choice the list does not have; a record of the subject's picked by its id, not one of them.
+CHOICE_RULES = frozenset({"enum", "literal_error", "bool_parsing", "bool_type", "list_type", "uuid_parsing"})
 DATE_RULES = frozenset(
     {"date_parsing", "date_from_datetime_parsing", "date_type", "greater_than_equal", "less_than_equal"}
 )

@@ -47,6 +47,8 @@ def model_name(form: str) -> str:
 def _value_type(dictionary: DataDictionary, item: Item) -> Any:
     bounds = item.range
     match item.type:
+        case ItemType.TEXT if item.refers_to is not None:
+            return UUID
         case ItemType.TEXT:
             shortest, longest = item.length or (1, 500)
             return Annotated[Text, Field(min_length=shortest, max_length=longest)]

@@ -125,7 +125,7 @@ async def test_an_entry_that_cannot_be_is_refused_naming_its_item_and_nothing_is
         f"{base}/logs/concomitant-medication", json=body, headers=headers(bearer, new_key())
     )
     assert before_consent.status_code == 409 and before_consent.json()["rule"] == "IN09", before_consent.text
-    site, subject, _ = await consented(client, subject_ids)
+    site, subject, bearer = await consented(client, subject_ids)
     base = f"/v1/sites/{site}/subjects/{subject}"
     ended_before = body | {"ongoing": False, "end_date": (today - timedelta(days=1)).isoformat()}
     refused = await client.post(

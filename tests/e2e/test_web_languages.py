@@ -225,6 +225,8 @@ async def test_every_form_posted_with_a_bad_value_in_each_item_says_why_beside_e
         (f"{casebook}/{operated}", f"/forms/record_{NAME.replace('-', '_')}"),
         (f"{casebook}/{operated}", "/forms/report_adverse_event"),
         (f"{casebook}/{operated}", "/forms/follow_up_adverse_event"),
+        (f"{casebook}/{operated}", "/forms/record_concomitant_medication"),
+        (f"{casebook}/{operated}", "/forms/record_medical_history"),
         (f"{casebook}/{operated}", "/forms/withdraw_subject"),
     ]
     page = await signed_in(browser, system, f"investigator.{site.lower()}", language="zh-CN")
