@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM, SAFETY_TEAM_CONSUMER
+from shared.contracts.photographs import BUCKET as PHOTOGRAPHS_BUCKET
 from shared.readmodels.catalogue import ReadModel
 from shared.runtime.bus import inbox_prefix_of
 from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_PREFIX, EVENTS_STREAM, TRIAL_SCOPE
@@ -73,6 +74,20 @@ READ_EVENTS = reading(EVENTS_STREAM)
 READ_DEAD_LETTERS = reading(DEAD_LETTER_STREAM)
 # The database lock for analysis, read directly (it closes enrolment; nothing is unlocked after it).
 READ_DATABASE_LOCK = f"$JS.API.DIRECT.GET.{EVENTS_STREAM}.{EVENTS_PREFIX}.{TRIAL_SCOPE}.*.DatabaseLocked"
+# The photographs' object store, which only the gateway writes and reads (a put, a get through an ordered
+# consumer with flow control, which finds its stream by the chunks' subject, the purge of a replaced object's chunks).
+PHOTOGRAPHS_STREAM = f"OBJ_{PHOTOGRAPHS_BUCKET}"
+PHOTOGRAPHS = [
+    "$JS.API.STREAM.NAMES",
+    f"$O.{PHOTOGRAPHS_BUCKET}.>",
+    f"$JS.API.STREAM.INFO.{PHOTOGRAPHS_STREAM}",
+    f"$JS.API.STREAM.MSG.GET.{PHOTOGRAPHS_STREAM}",
+    f"$JS.API.STREAM.PURGE.{PHOTOGRAPHS_STREAM}",
+    f"$JS.API.CONSUMER.CREATE.{PHOTOGRAPHS_STREAM}",
+    f"$JS.API.CONSUMER.CREATE.{PHOTOGRAPHS_STREAM}.>",
+    f"$JS.API.CONSUMER.DELETE.{PHOTOGRAPHS_STREAM}.>",
+    f"$JS.FC.{PHOTOGRAPHS_STREAM}.>",
+]
 STREAMS_EXIST = [f"$JS.API.STREAM.INFO.{ALERTS_STREAM}", f"$JS.API.STREAM.INFO.{EVENTS_STREAM}"]
 
 
@@ -100,7 +115,7 @@ PERMISSIONS: dict[str, Permissions] = {
     "admin": Permissions(publish=[">"], subscribe=[">"]),
     # Commands, how far the record goes (a read that waits for a client's own writes checks it exists), and the
     # record itself for whose access is revoked (it already reads every read model).
-    "gateway": Permissions(publish=["trial.cmd.>", *READ_EVENTS]),
+    "gateway": Permissions(publish=["trial.cmd.>", *READ_EVENTS, *PHOTOGRAPHS]),
     "screening": Permissions(
         publish=[
             *facts(
@@ -131,6 +146,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "GraftProcedurePerformed",
                 "VisitCompleted",
                 "FormRecorded",
+                "ScalpPhotographRecorded",
                 "VisitMissed",
                 "SubjectWithdrawn",
                 "SubjectCompletedStudy",

@@ -20,6 +20,7 @@ from services.gateway.params import known_query_parameters
 from services.gateway.routes.casebook import casebook_router
 from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
+from services.gateway.routes.photographs import UPLOAD, photographs_router
 from services.gateway.routes.reports import reports_router
 from services.gateway.routes.safety import safety_router
 from services.gateway.routes.session import session_router
@@ -28,6 +29,7 @@ from services.gateway.routes.trial import trial_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import TokenStanding
 from shared.contracts.attestation import CommandSigner
+from shared.contracts.photographs import MAX_BYTES as PHOTOGRAPH_BYTES
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
@@ -90,7 +92,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Read once at start: a dictionary file that cannot be used stops the gateway with the file named.
     app.state.dictionaries = settings.dictionaries()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # A photograph's body is larger than any form's: its own limit, on its own path.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={UPLOAD: PHOTOGRAPH_BYTES})
     app.add_middleware(CorrelationId)
     app.add_middleware(RequestMetrics)
 
@@ -122,5 +125,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(reports_router())
     app.include_router(exports_router(settings.protocol().forms))
     app.include_router(session_router())
+    app.include_router(photographs_router(settings.protocol()))
     install_openapi(app, settings.protocol().forms)
     return app

@@ -110,6 +110,15 @@ class LogEntryRecorded(RecordedResponse):
     entry: str
 
 
+class PhotographRecorded(RecordedResponse):
+    """201: the photograph as it is kept: its SHA-256 (of the stored image, without the upload's metadata)."""
+
+    sha256: str
+    width: int
+    height: int
+    size_bytes: int
+
+
 class AlertAcknowledged(RecordedResponse):
     """201: the alert is acknowledged (or already was: the first acknowledgement is returned)."""
 

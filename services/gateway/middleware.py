@@ -106,17 +106,24 @@ class BodySizeLimit:
     stream is refused before any work is done.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+        """`larger`: a limit of its own for the paths a pattern matches (a photograph's upload)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
+
+    def limit(self, scope: Scope) -> int:
+        path = scope.get("path", "")
+        return next((limit for pattern, limit in self.larger if pattern.match(path)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -126,8 +133,8 @@ class BodySizeLimit:
                 return  # the client went away before sending its body: nothing to answer
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -142,7 +149,7 @@ class BodySizeLimit:
 
         await self.app(scope, buffered_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request body over {self.max_bytes} bytes"
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"request body over {limit} bytes"
         problem = Problem(type="/problems/payload-too-large", title="Payload too large", status=413, detail=detail)
         await problem_response(problem, Request(scope, receive))(scope, receive, send)

@@ -24,6 +24,7 @@ from shared.contracts.events import (
     ProtocolDeviationRecorded,
     RandomizationInvalidated,
     RecordedEvent,
+    ScalpPhotographRecorded,
     SubjectCompletedStudy,
     SubjectRandomized,
     SubjectScreened,
@@ -109,6 +110,8 @@ class FollowUpState:
     # and the answers it holds.
     forms: dict[str, UUID] = field(default_factory=dict)
     answers: dict[str, dict[str, object]] = field(default_factory=dict)
+    # The scalp photographs recorded, by their images' SHA-256.
+    photographs: frozenset[str] = frozenset()
 
     @property
     def withdrawn(self) -> bool:
@@ -120,6 +123,8 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
     match e.data:
         case SubjectScreened() as screened:
             return replace(state, screened_on=screened.screening_date, female=screened.form.sex == "female")
+        case ScalpPhotographRecorded() as photograph:
+            return replace(state, photographs=state.photographs | {photograph.sha256})
         case ConsentRecorded() as consent:
             return replace(state, consented_on=consent.signed_on, consent_withdrawn=False)
         case ConsentWithdrawn():

@@ -8,17 +8,19 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import structlog
 from faststream.nats import NatsRouter
 
-from services.visits import collected, domain
+from services.visits import collected, domain, photographs
 from services.visits.settings import VisitsSettings
 from shared.contracts.casebook import locked
 from shared.contracts.commands import (
     RECORD_FORM,
+    RECORD_PHOTOGRAPH,
     RECORD_PROCEDURE,
     RECORD_VISIT,
     WITHDRAW_SUBJECT,
     Command,
     CommandReply,
     RecordForm,
+    RecordPhotograph,
     RecordProcedure,
     RecordVisit,
     WithdrawSubject,
@@ -68,6 +70,12 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
             result=collected.entry_of,
             **about(command),
             entry_id=uuid5(command.context.command_id, "entry"),
+        )
+
+    @router.subscriber(RECORD_PHOTOGRAPH, queue=settings.command_queue)
+    async def record_photograph(command: RecordPhotograph) -> CommandReply:
+        return await runtime.decide(
+            command, domain.replay, photographs.record_photograph, result=photographs.kept_as, **about(command)
         )
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)

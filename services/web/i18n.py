@@ -175,6 +175,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "event_DatabaseLocked": ("Database locked for analysis", "数据库锁定（用于分析）"),
     "event_EnrollmentClosed": ("Enrollment closed", "入组结束"),
     "event_FormRecorded": ("Form recorded", "表单记录"),
+    "event_ScalpPhotographRecorded": ("Scalp photograph recorded", "头皮照片已记录"),
     "event_FormVerified": ("Source data verified", "源数据核查"),
     "event_ProtocolDeviationRecorded": ("Protocol deviation", "方案偏离"),
     "event_QueryOpened": ("Query opened", "提出质疑"),

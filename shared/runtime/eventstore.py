@@ -21,6 +21,7 @@ from nats.js import JetStreamContext, api
 
 from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM
 from shared.contracts.events import EventEnvelope, RecordedEvent, decode_envelope
+from shared.contracts.photographs import BUCKET as PHOTOGRAPHS_BUCKET
 from shared.runtime.metrics import EVENTS_APPENDED
 
 EVENTS_STREAM = "TRIAL_EVENTS"
@@ -178,8 +179,20 @@ def stream_configs(settings: StreamSettings) -> list[api.StreamConfig]:
 
 
 async def provision_streams(js: JetStreamContext, settings: StreamSettings | None = None) -> None:
-    """Create the streams, or bring an existing one to the configuration in code. Idempotent."""
-    for config in stream_configs(settings or StreamSettings()):
+    """Create the streams, or bring an existing one to the configuration in code, and the photographs' object
+    store, replicated as they are. Idempotent."""
+    settings = settings or StreamSettings()
+    try:
+        await js.object_store(PHOTOGRAPHS_BUCKET)
+    except nats.js.errors.BucketNotFoundError:
+        bucket = api.ObjectStoreConfig(
+            bucket=PHOTOGRAPHS_BUCKET,
+            description="scalp photographs (source documents), by the SHA-256 of the stored image",
+            storage=api.StorageType.FILE,
+            replicas=settings.replicas,
+        )
+        await js.create_object_store(PHOTOGRAPHS_BUCKET, config=bucket)
+    for config in stream_configs(settings):
         assert config.name is not None
         try:
             await js.stream_info(config.name)

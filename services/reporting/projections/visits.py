@@ -5,6 +5,7 @@ from shared.contracts.events import (
     AdverseEventUpdated,
     GraftProcedurePerformed,
     RecordedEvent,
+    ScalpPhotographRecorded,
     SubjectWithdrawn,
     VisitCompleted,
     VisitMissed,
@@ -76,8 +77,17 @@ UPDATE visits SET status = '{VisitStatus.NOT_EXPECTED}', not_expected_reason = $
 """
 
 
+INSERT_PHOTOGRAPH = """
+INSERT INTO scalp_photographs (sha256, subject_id, site, visit, view, media_type, width, height, size_bytes,
+                               event_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (subject_id, sha256) DO NOTHING
+"""
+
+
 class VisitsProjection:
-    """`procedures` and `visits`: the surgery record and every visit's window and status."""
+    """`procedures`, `visits` and `scalp_photographs`: the surgery record, every visit's window and status, and the
+    photographs taken at each."""
 
     name: str = ReadModel.VISITS
     tables: tuple[str, ...] = TABLES[ReadModel.VISITS]
@@ -131,6 +141,21 @@ class VisitsProjection:
                     v.mlossi,
                     v.losdi,
                     v.photo_reference,
+                    e.id,
+                    e.time,
+                )
+            case ScalpPhotographRecorded() as photograph:
+                await writes.execute(
+                    INSERT_PHOTOGRAPH,
+                    photograph.sha256,
+                    e.subject,
+                    e.siteid,
+                    photograph.visit,
+                    photograph.view,
+                    photograph.media_type,
+                    photograph.width,
+                    photograph.height,
+                    photograph.size_bytes,
                     e.id,
                     e.time,
                 )

@@ -12,6 +12,7 @@ from shared.contracts.dictionary import FORM_NAME
 from shared.contracts.events.envelope import DomainEvent, register
 from shared.contracts.forms import (
     FORM_PATTERN,
+    VISIT_CODE_PATTERN,
     ActionTaken,
     AdverseEventOutcome,
     Anaesthesia,
@@ -349,6 +350,22 @@ class FormRecorded(DomainEvent):
     def casebook_name(self) -> str:
         """Its record in the casebook: `qol-M6` at a visit, `concomitant-medication-<entry>` in a log."""
         return f"{self.form}-{self.visit or self.entry}"
+
+
+@register
+class ScalpPhotographRecorded(DomainEvent):
+    """A scalp photograph taken at a visit, kept as a source document: the image is in the object store under its
+    SHA-256 (its metadata stripped, re-encoded); this fact names the visit, the standard view and that hash."""
+
+    event_type = "ScalpPhotographRecorded"
+
+    visit: str = Field(pattern=VISIT_CODE_PATTERN)
+    view: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    media_type: str
+    width: int
+    height: int
+    size_bytes: int
 
 
 @register

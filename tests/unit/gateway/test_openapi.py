@@ -13,6 +13,7 @@ from services.gateway.settings import GatewaySettings
 from services.reporting.reports import datasets
 from shared.contracts import forms
 from shared.contracts.collected import answers_model, model_name
+from shared.contracts.photographs import MEDIA_TYPES
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.conftest import COMMAND_SIGNING_KEY
@@ -25,6 +26,19 @@ FORMS = {
     for name, model in vars(forms).items()
     if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == forms.__name__
 } | {model_name(name): answers_model(PROTOCOL.forms, name) for name in PROTOCOL.forms.collected}
+
+
+def body_of(operation: dict[str, Any]) -> dict[str, Any]:
+    """The media types an operation's body may be sent in (a form's JSON, a photograph's image)."""
+    content: dict[str, Any] = operation.get("requestBody", {}).get("content", {})
+    return content
+
+
+def test_a_photograph_is_uploaded_as_its_image_and_its_read_is_an_image() -> None:
+    upload = DOCUMENT["paths"]["/v1/sites/{site}/subjects/{subject}/visits/{visit}/photographs/{view}"]["post"]
+    assert set(body_of(upload)) == {"image/jpeg", "image/png"} and "413" in upload["responses"]
+    [view] = [p for p in upload["parameters"] if p["name"] == "view"]
+    assert "recipient_area" in view["schema"]["pattern"]
 
 
 def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -64,8 +78,11 @@ def test_every_success_names_its_media_type_with_a_schema() -> None:
             if status == "204":
                 assert "content" not in response, (path, method)  # a sign-out answers nothing
             elif int(status) < 400:
-                # One media type, and for an XML document its bytes as such too (`application/octet-stream`).
+                # One media type, and for an XML document its bytes as such too (`application/octet-stream`); a
+                # photograph is kept in the format it came in.
                 media_types = [m for m in response["content"] if m != "application/octet-stream"]
+                if media_types == list(MEDIA_TYPES):
+                    media_types = ["image/*"]
                 assert len(media_types) == 1, (path, method, response["content"])
                 [media_type] = media_types
                 assert all(content["schema"] for content in response["content"].values()), (path, method)
@@ -116,7 +133,7 @@ def test_the_export_domain_is_an_enum_of_the_datasets() -> None:
 
 @pytest.mark.parametrize(
     ("path", "method"),
-    [(path, method) for path, method, operation in operations() if "requestBody" in operation],
+    [(path, method) for path, method, operation in operations() if "application/json" in body_of(operation)],
 )
 def test_every_form_has_an_example_its_form_accepts(path: str, method: str) -> None:
     body = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
@@ -129,7 +146,7 @@ def test_every_form_has_an_example_its_form_accepts(path: str, method: str) -> N
 
 @pytest.mark.parametrize(
     ("path", "method"),
-    [(path, method) for path, method, operation in operations() if "requestBody" in operation],
+    [(path, method) for path, method, operation in operations() if "application/json" in body_of(operation)],
 )
 def test_if_match_is_taken_exactly_where_the_form_can_be_corrected(path: str, method: str) -> None:
     operation = DOCUMENT["paths"][path][method]

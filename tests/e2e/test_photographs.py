@@ -1,0 +1,145 @@
+"""Scalp photographs through the gateway: kept without their metadata and named by the hash of what is kept, read
+back only as recorded for the subject, every read audited; a file too large, not an image or a decompression bomb
+is refused with 4xx and nothing is recorded; the image never reaches a log."""
+
+import hashlib
+import io
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import pytest
+from PIL import Image
+
+from services.gateway.auth import Role
+from shared.contracts.events import ScalpPhotographRecorded
+from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.catalogue import ReadModel
+from shared.runtime.eventstore import EventStore, subject_history
+from shared.runtime.projections import wait_for_checkpoint
+from tests.conftest import SubjectIds
+from tests.e2e.api import System, headers, new_key, token
+from tests.e2e.test_visits import randomized_days_ago, surgery
+
+pytestmark = pytest.mark.e2e
+
+MARKER = "SUBJECT-HOME-ADDRESS-7F3A"  # metadata a phone might write: must not survive, nor reach a log
+
+
+def photograph_with_gps() -> bytes:
+    image = Image.new("RGB", (640, 480), (150, 110, 90))
+    exif = Image.Exif()
+    exif[0x010E] = MARKER  # ImageDescription
+    exif[0x8825] = {1: "N", 2: (23.0, 11.0, 2.0), 3: "E", 4: (113.0, 19.0, 40.0)}  # GPSInfo: Guangzhou
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def decompression_bomb() -> bytes:
+    """A small PNG that decodes to 100 megapixels (one bit each, all white: it compresses to almost nothing)."""
+    out = io.BytesIO()
+    Image.new("1", (10_000, 10_000), 1).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def upload(base: str, visit: str, view: str) -> str:
+    return f"{base}/visits/{visit}/photographs/{view}"
+
+
+async def test_a_photograph_is_kept_without_its_gps_named_by_its_hash_and_every_read_audited(
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+    system: System,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 40, "HT")
+    base, bearer = f"/v1/sites/{site}/subjects/{subject}", token(Role.SITE_COORDINATOR, site)
+    operated = await client.post(
+        f"{base}/procedures", json=surgery(randomized_on + timedelta(days=5), fat_graft=False),
+        headers=headers(token(Role.INVESTIGATOR, site), new_key()),
+    )  # fmt: skip
+    assert operated.status_code == 201, operated.text
+    original = photograph_with_gps()
+    assert MARKER.encode() in original
+
+    taken = await client.post(
+        upload(base, "M1", "recipient_area"),
+        content=original,
+        headers=headers(bearer, new_key()) | {"Content-Type": "image/jpeg"},
+    )
+    assert taken.status_code == 201, taken.text
+    sha256 = taken.json()["sha256"]
+    assert (taken.json()["width"], taken.json()["height"]) == (640, 480)
+    history = (await store.load(subject_history(site, subject))).events
+    [fact] = [e.data for e in history if isinstance(e.data, ScalpPhotographRecorded)]
+    assert (fact.visit, fact.view, fact.sha256) == ("M1", "recipient_area", sha256)
+
+    await wait_for_checkpoint(read_pool, ReadModel.VISITS, taken.json()["stream_sequence"])
+    monitor = token(Role.MONITOR)
+    kept = await client.get(f"{base}/photographs/{sha256}", headers=headers(monitor))
+    assert kept.status_code == 200 and kept.headers["content-type"] == "image/jpeg", kept.text
+    assert hashlib.sha256(kept.content).hexdigest() == sha256, "the hash recorded is the hash of what is kept"
+    assert MARKER.encode() not in kept.content
+    with Image.open(io.BytesIO(kept.content)) as image:
+        assert not image.getexif() and image.getexif().get_ifd(0x8825) == {}, "no EXIF, no GPS"
+    small = await client.get(f"{base}/photographs/{sha256}", params={"thumbnail": "true"}, headers=headers(monitor))
+    assert small.status_code == 200 and len(small.content) < len(kept.content)
+    with Image.open(io.BytesIO(small.content)) as thumbnail:
+        assert max(thumbnail.size) <= 320
+
+    reads = await read_pool.fetch(
+        "SELECT actor, role, thumbnail FROM photograph_reads WHERE subject_id = $1 ORDER BY read_id", subject
+    )
+    assert [(r["role"], r["thumbnail"]) for r in reads] == [("monitor", False), ("monitor", True)]
+
+    again = await client.post(
+        upload(base, "M1", "vertex"),
+        content=original,
+        headers=headers(bearer, new_key()) | {"Content-Type": "image/jpeg"},
+    )
+    assert again.status_code == 409 and again.json()["rule"] == "photograph.once", again.text
+    other = await subject_ids.fresh(site)
+    elsewhere = await client.get(f"/v1/sites/{site}/subjects/{other[1]}/photographs/{sha256}", headers=headers(monitor))
+    assert elsewhere.status_code == 404, "a photograph is read only as the subject's it was recorded for"
+
+    assert system.processes.log_dir is not None
+    for log in system.processes.log_dir.glob("*.log"):
+        assert MARKER not in log.read_text(errors="replace"), f"the photograph's metadata reached {log.name}"
+
+
+@pytest.mark.parametrize(
+    ("body", "media_type", "status", "problem"),
+    [
+        (b"\xff\xd8\xff" + b"\0" * (30 * 1024 * 1024), "image/jpeg", 413, "payload-too-large"),
+        (b"Dear doctor, the photographs follow.\n", "image/jpeg", 422, "not-an-image"),
+        (photograph_with_gps(), "image/png", 422, "not-an-image"),  # a JPEG said to be a PNG
+        (photograph_with_gps(), "image/gif", 415, "unsupported-media-type"),
+        (decompression_bomb(), "image/png", 422, "decompression-bomb"),
+    ],
+    ids=["30 MB", "text named .jpg", "a JPEG sent as PNG", "a GIF", "a decompression bomb"],
+)
+async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded(
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    body: bytes,
+    media_type: str,
+    status: int,
+    problem: str,
+) -> None:
+    site, subject, _ = await randomized_days_ago(store, subject_ids, protocol, 40, "HT")
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    refused = await client.post(
+        upload(base, "D0", "frontal"),
+        content=body,
+        headers=headers(token(Role.SITE_COORDINATOR, site), new_key()) | {"Content-Type": media_type},
+        timeout=60,
+    )
+    assert refused.status_code == status, refused.text
+    assert refused.json()["type"].endswith(problem), refused.text
+    history = (await store.load(subject_history(site, subject))).events
+    assert not [e for e in history if isinstance(e.data, ScalpPhotographRecorded)]
