@@ -67,6 +67,16 @@ class Gateway:
         answer: dict[str, Any] = self._answer(await self._http.post(path, json=body, headers=headers))
         return answer
 
+    async def upload(self, session: Session, path: str, content: bytes, media_type: str, *, key: str) -> dict[str, Any]:
+        """A file posted as it is (a photograph), answered as a form is."""
+        headers = {
+            "Authorization": f"Bearer {session.access_token}",
+            "Idempotency-Key": key,
+            "Content-Type": media_type,
+        }
+        answer: dict[str, Any] = self._answer(await self._http.post(path, content=content, headers=headers))
+        return answer
+
     async def sign_out(self, session: Session) -> None:
         """The gateway refuses this session's token from now on."""
         answer = await self._http.post("/v1/sign-out", headers={"Authorization": f"Bearer {session.access_token}"})

@@ -102,9 +102,11 @@ class Pages:
         return ZoneInfo(known.time_zone) if known else None
 
     def visit_name(self, code: str, lang: str) -> str:
-        """A follow-up visit as staff say it: "W1 · Week 1", "W1 · 第1周"."""
+        """A follow-up visit as staff say it: "W1 · Week 1", "W1 · 第1周"; the surgery's day "D0 · Day of surgery"."""
         found = next((v for v in self.protocol.schedule.follow_up if v.code == code), None)
-        return f"{code} · {found.name_zh if lang == 'zh' else found.name}" if found else code
+        if found is None:
+            return f"{code} · {translator(lang)('day_0')}" if code == "D0" else code
+        return f"{code} · {found.name_zh if lang == 'zh' else found.name}"
 
     def page(
         self, request: Request, template: str, session: Session | None, status: int = 200, **context: Any

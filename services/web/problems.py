@@ -98,6 +98,8 @@ RULES: dict[str, tuple[str, str]] = {
     "form.once": ("This form is recorded at this visit already.", "该表单在此随访已记录。"),
     "form.reference": ("The subject has no such record.", "该受试者无此记录。"),
     "form.end_after_start": ("The end date is before the start date.", "结束日期早于开始日期。"),
+    "photograph.view": ("This is not one of the standard views.", "这不是规定的拍摄角度。"),
+    "photograph.once": ("This photograph is recorded already.", "该照片已记录。"),
     "form.ongoing_without_end": (
         "An entry that is still ongoing has no end date.",
         "仍在持续的条目不应填写结束日期。",
@@ -200,6 +202,14 @@ TYPES: dict[str, tuple[str, str]] = {
         "系统繁忙，未记录任何内容。请稍后重试。",
     ),
     "not-ready": ("The system is starting: try again in a moment.", "系统正在启动，请稍后重试。"),
+    "payload-too-large": ("The file is too large: a photograph is at most 20 MB.", "文件过大：照片不得超过20 MB。"),
+    "unsupported-media-type": ("A photograph is a JPEG or PNG file.", "照片须为JPEG或PNG文件。"),
+    "not-an-image": ("The file is not a readable JPEG or PNG image.", "该文件不是可读取的JPEG或PNG图像。"),
+    "decompression-bomb": (
+        "The image has far more pixels than a photograph: it is not taken.",
+        "该图像像素数远超正常照片，未予接收。",
+    ),
+    "no-file": ("Choose the photograph's file.", "请选择照片文件。"),
     "internal": ("Something went wrong: nothing was recorded. Try again.", "系统出错，未记录任何内容。请重试。"),
 }
 UNKNOWN = ("The form was not accepted.", "表单未被接受。")

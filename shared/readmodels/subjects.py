@@ -48,6 +48,13 @@ class VisitView(BaseModel):
     not_expected_reason: str | None = Field(None, description="why a visit is no longer expected")
 
 
+class PhotographView(BaseModel):
+    visit: str
+    view: str
+    sha256: str
+    recorded_at: datetime
+
+
 class SubjectView(BaseModel):
     subject_id: str
     site: str
@@ -78,6 +85,7 @@ class SubjectView(BaseModel):
     sdv: SdvCount | None = Field(None, description="source data verification of the subject's forms")
     queries: list[QueryView] = Field(default_factory=list, description="every query on the subject's forms")
     signatures: list[SignatureView] = Field(default_factory=list, description="investigators' signatures")
+    photographs: list[PhotographView] = Field(default_factory=list, description="scalp photographs, by visit")
 
 
 SELECT_SUBJECT = """
@@ -93,6 +101,10 @@ SELECT_SUBJECT_VISITS = """
 SELECT visit, status, target_date, window_start, window_end, visit_date, in_window, follicle_survival_pct, corrections,
        not_expected_reason
   FROM visits WHERE subject_id = $1 ORDER BY target_date
+"""
+
+SELECT_SUBJECT_PHOTOGRAPHS = """
+SELECT visit, view, sha256, recorded_at FROM scalp_photographs WHERE subject_id = $1 ORDER BY recorded_at, view
 """
 
 SELECT_SUBJECT_ADVERSE_EVENTS = """
@@ -112,6 +124,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
         queries = await find_queries(conn, subject=subject)
         signatures = await subject_signatures(conn, subject)
         sdv = await subject_sdv(conn, subject)
+        photographs = await conn.fetch(SELECT_SUBJECT_PHOTOGRAPHS, subject)
     return SubjectView.model_validate(
         {
             **dict(row),
@@ -121,6 +134,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
             "sdv": sdv,
             "queries": queries,
             "signatures": signatures,
+            "photographs": [dict(r) for r in photographs],
         }
     )
 

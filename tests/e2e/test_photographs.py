@@ -5,11 +5,13 @@ is refused with 4xx and nothing is recorded; the image never reaches a log."""
 import hashlib
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from PIL import Image
+from playwright.async_api import Browser
 
 from services.gateway.auth import Role
 from shared.contracts.events import ScalpPhotographRecorded
@@ -20,6 +22,7 @@ from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
 from tests.e2e.test_visits import randomized_days_ago, surgery
+from tests.e2e.test_web import signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +146,45 @@ async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded
     assert refused.json()["type"].endswith(problem), refused.text
     history = (await store.load(subject_history(site, subject))).events
     assert not [e for e in history if isinstance(e.data, ScalpPhotographRecorded)]
+
+
+@pytest.mark.parametrize(
+    ("language", "refusal"), [("zh-CN", "该文件不是可读取的JPEG或PNG图像。"), ("en-GB", "not a readable")]
+)
+async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_thumbnail(
+    browser: Browser,
+    system: System,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    tmp_path: Path,
+    language: str,
+    refusal: str,
+    view: str,
+) -> None:
+    site, subject, _ = await randomized_days_ago(store, subject_ids, protocol, 10, "FG_HT")
+    (tmp_path / "letter.jpg").write_text("Dear doctor, the photographs follow.")
+    (tmp_path / "scalp.jpg").write_bytes(photograph_with_gps())
+    page = await signed_in(browser, system, f"site-coordinator.{site.lower()}", language=language)
+    casebook = f"{system.web_url}/sites/{site}/subjects/{subject}"
+    await page.goto(casebook)
+    form = page.locator("#upload-photograph")
+    await form.locator("[name=photograph]").set_input_files(tmp_path / "letter.jpg")
+    async with page.expect_navigation():
+        await form.locator("button[type=submit]").click()
+    assert refusal in await page.inner_text("main")
+    await page.goto(casebook)
+    form = page.locator("#upload-photograph")
+    await form.locator("[name=view]").select_option("recipient_area")
+    await form.locator("[name=photograph]").set_input_files(tmp_path / "scalp.jpg")
+    async with page.expect_navigation():
+        await form.locator("button[type=submit]").click()
+    await page.goto(casebook)
+    thumbnail = page.locator("#photographs figure[data-visit='D0'] img")
+    await thumbnail.wait_for()
+    assert await thumbnail.evaluate("img => img.complete && img.naturalWidth") == 320
+    described = await thumbnail.get_attribute("alt")
+    assert described == (
+        "受区特写（用于计数） · D0" if language == "zh-CN" else "Recipient area close-up (for counting) · D0"
+    )
+    await page.context.close()

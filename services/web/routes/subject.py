@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from services.web.casebook import (
     CASEBOOK_STEPS,
@@ -283,3 +284,39 @@ async def randomize(request: Request, pages: PagesOf, site: str, subject: str) -
         session, f"/v1/sites/{site}/subjects/{subject}/randomization", {}, key=str(form.get("key"))
     )
     return pages.written(site, subject, answer)
+
+
+@router.post("/sites/{site}/subjects/{subject}/photographs")
+async def upload_photograph(request: Request, pages: PagesOf, site: str, subject: str) -> Response:
+    """A scalp photograph for a visit and view, sent to the gateway as the file it is (the gateway strips its
+    metadata and refuses what is no photograph, in the page's words)."""
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    upload = form.get("photograph")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise GatewayProblem.of(422, "no-file", "choose the photograph's file")
+    visit, view = str(form.get("visit", "")), str(form.get("view", ""))
+    answer = await request.app.state.gateway.upload(
+        session,
+        f"/v1/sites/{site}/subjects/{subject}/visits/{visit}/photographs/{view}",
+        await upload.read(),
+        upload.content_type or "application/octet-stream",
+        key=str(form.get("key")),
+    )
+    return pages.written(site, subject, answer)
+
+
+@router.get("/sites/{site}/subjects/{subject}/photographs/{sha256}")
+async def photograph(
+    request: Request, pages: PagesOf, site: str, subject: str, sha256: str, thumbnail: bool = False
+) -> Response:
+    """A photograph (or its thumbnail) as the gateway keeps it; the gateway audits the read as this person's."""
+    session = pages.signed_in(request)
+    kept = await request.app.state.gateway.file(
+        session, f"/v1/sites/{site}/subjects/{subject}/photographs/{sha256}?thumbnail={str(thumbnail).lower()}"
+    )
+    return Response(
+        kept.content,
+        media_type=kept.headers.get("content-type", "application/octet-stream"),
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
