@@ -149,7 +149,11 @@ async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded
 
 
 @pytest.mark.parametrize(
-    ("language", "refusal"), [("zh-CN", "该文件不是可读取的JPEG或PNG图像。"), ("en-GB", "not a readable")]
+    ("language", "refusal", "view"),
+    [
+        ("zh-CN", "该文件不是可读取的JPEG或PNG图像。", "受区特写（用于计数）"),
+        ("en-GB", "not a readable", "Recipient area close-up (for counting)"),
+    ],
 )
 async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_thumbnail(
     browser: Browser,
