@@ -4,6 +4,7 @@ is refused with 4xx and nothing is recorded; the image never reaches a log."""
 
 import hashlib
 import io
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
+from tests import odm_check
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
 from tests.e2e.test_visits import randomized_days_ago, surgery
@@ -107,6 +109,16 @@ async def test_a_photograph_is_kept_without_its_gps_named_by_its_hash_and_every_
     other = await subject_ids.fresh(site)
     elsewhere = await client.get(f"/v1/sites/{site}/subjects/{other[1]}/photographs/{sha256}", headers=headers(monitor))
     assert elsewhere.status_code == 404, "a photograph is read only as the subject's it was recorded for"
+
+    # The ODM export refers to it by its hash, at its visit, and still validates.
+    exported = await client.get("/v1/reports/exports/odm.xml", headers=headers(token(Role.DATA_MANAGER)))
+    assert exported.status_code == 200 and odm_check.findings(exported.content) == []
+    root = ET.fromstring(exported.content)
+    ns = {"odm": odm_check.NS}
+    [subject_data] = [s for s in root.iterfind(".//odm:SubjectData", ns) if s.get("SubjectKey") == subject]
+    [group] = subject_data.iterfind(".//odm:StudyEventData[@StudyEventOID='SE.M1']//odm:ItemGroupData", ns)
+    assert group.get("ItemGroupOID") == "IG.PHOTOGRAPH" and group.get("ItemGroupRepeatKey") == sha256
+    assert {i.get("Value") for i in group.iterfind("odm:ItemData", ns)} >= {sha256, "recipient_area"}
 
     assert system.processes.log_dir is not None
     for log in system.processes.log_dir.glob("*.log"):

@@ -13,6 +13,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, ItemType, Translated
+from shared.contracts.photographs import PHOTOGRAPH_VISITS
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
@@ -66,6 +67,7 @@ FORM_NAMES = {
     "SURGERY": "Surgery (day 0)",
     "VISIT": "Follow-up visit",
     "AE": "Adverse event",
+    "PHOTOGRAPH": "Scalp photographs (source documents)",
     "END": "End of participation",
 }
 
@@ -230,6 +232,7 @@ CODELISTS: dict[str, str] = {
     "ACTION_TAKEN": "action_taken",
     "AE_OUTCOME": "ae_outcome",
     "WITHDRAWAL_REASON": "withdrawal_reason",
+    "PHOTOGRAPH_VIEW": "photograph_view",
 }
 # Code lists of the read models' own words (not a form's): the values each column may hold.
 FIXED_CODELISTS: dict[str, tuple[str, ...]] = {
@@ -286,9 +289,31 @@ def _oid(name: str) -> str:
     return name.upper().replace("-", "_")
 
 
+def photograph_group(protocol: ProtocolDefinition) -> Group:
+    """The scalp photographs at each visit they are taken at, by reference: the image is in the object store
+    under its SHA-256, which a reviewer checks the file against."""
+    return Group(
+        "PHOTOGRAPH",
+        "Scalp photographs (source documents)",
+        "PHOTOGRAPH",
+        None,
+        """SELECT subject_id, site, visit AS event, sha256 AS repeat_key, view, sha256, media_type, width, height
+             FROM scalp_photographs""",
+        (
+            Item("view", "Standard view", codelist="PHOTOGRAPH_VIEW"),
+            Item("sha256", "SHA-256 of the stored image"),
+            Item("media_type", "Media type"),
+            Item("width", "Width (pixels)", "integer"),
+            Item("height", "Height (pixels)", "integer"),
+        ),
+        repeating=True,
+        visits=(*PHOTOGRAPH_VISITS, *(v.code for v in protocol.schedule.follow_up)),
+    )
+
+
 def exported_groups(protocol: ProtocolDefinition) -> tuple[Group, ...]:
-    """What is exported: the fixed groups, then the collected forms'."""
-    return GROUPS + collected_groups(protocol.forms)
+    """What is exported: the fixed groups, the photographs' references, then the collected forms'."""
+    return (*GROUPS, photograph_group(protocol), *collected_groups(protocol.forms))
 
 
 def events(protocol: ProtocolDefinition) -> list[Event]:
