@@ -147,6 +147,7 @@ PERMISSIONS: dict[str, Permissions] = {
                 "VisitCompleted",
                 "FormRecorded",
                 "ScalpPhotographRecorded",
+                "EndpointAssessed",
                 "VisitMissed",
                 "SubjectWithdrawn",
                 "SubjectCompletedStudy",

@@ -48,6 +48,7 @@ async def principal(
         refused = await request.app.state.standing.refusal(caller)
         if refused is not None:
             raise unauthorized(refused)
+    request.state.caller = caller  # who asked, for a refusal's audit (`errors.on_problem`)
     return caller
 
 

@@ -126,6 +126,21 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+AUDIT_REFUSAL = """
+INSERT INTO refused_requests (actor, role, method, path, detail) VALUES ($1, $2, $3, $4, $5)
+"""
+
+
+async def _audit_refusal(request: Request, caller: Any, detail: str) -> None:
+    """A refusal for want of a right, kept with who asked (the path as asked: it names what was sought)."""
+    try:
+        await request.app.state.pool.execute(
+            AUDIT_REFUSAL, caller.actor, str(caller.role), request.method, request.url.path, detail[:500]
+        )
+    except Exception as exc:  # the refusal stands; that it could not be kept is said where ops look
+        log.error("refusal_not_audited", error=type(exc).__name__, path_template=_route(request))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -133,6 +148,9 @@ def install_error_handlers(app: FastAPI) -> None:
             log.info(
                 "request_refused", status=exc.problem.status, path_template=_route(request), detail=exc.problem.detail
             )
+        caller = getattr(request.state, "caller", None)
+        if exc.problem.status == 403 and caller is not None:
+            await _audit_refusal(request, caller, exc.problem.detail or "")
         return problem_response(exc.problem, request, exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

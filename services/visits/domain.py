@@ -8,7 +8,6 @@ impossible input is refused.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 from uuid import UUID
 
@@ -19,6 +18,7 @@ from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
     DomainEvent,
+    EndpointAssessed,
     FormRecorded,
     GraftProcedurePerformed,
     ProtocolDeviationRecorded,
@@ -42,7 +42,13 @@ from shared.contracts.rules import (
     SubjectIsWithdrawn,
     check_site,
 )
-from shared.contracts.schedule import date_of_death, screening_window, surgery_deadline, visit_windows
+from shared.contracts.schedule import (
+    date_of_death,
+    follicle_survival,
+    screening_window,
+    surgery_deadline,
+    visit_windows,
+)
 
 SURGERY_LATE = "SURGERY_AFTER_WINDOW"
 FAT_GRAFT_MISSING = "FAT_GRAFT_MISSING_IN_FG_HT"
@@ -110,8 +116,9 @@ class FollowUpState:
     # and the answers it holds.
     forms: dict[str, UUID] = field(default_factory=dict)
     answers: dict[str, dict[str, object]] = field(default_factory=dict)
-    # The scalp photographs recorded, by their images' SHA-256.
-    photographs: frozenset[str] = frozenset()
+    # The scalp photographs recorded, the visit of each by its image's SHA-256; the visits assessed blind.
+    photographs: dict[str, str] = field(default_factory=dict)
+    assessed: frozenset[str] = frozenset()
 
     @property
     def withdrawn(self) -> bool:
@@ -124,7 +131,9 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case SubjectScreened() as screened:
             return replace(state, screened_on=screened.screening_date, female=screened.form.sex == "female")
         case ScalpPhotographRecorded() as photograph:
-            return replace(state, photographs=state.photographs | {photograph.sha256})
+            return replace(state, photographs={**state.photographs, photograph.sha256: photograph.visit})
+        case EndpointAssessed() as assessment:
+            return replace(state, assessed=state.assessed | {assessment.visit})
         case ConsentRecorded() as consent:
             return replace(state, consented_on=consent.signed_on, consent_withdrawn=False)
         case ConsentWithdrawn():
@@ -232,10 +241,6 @@ def record_procedure(
     return events
 
 
-def _survival(grafts_surviving: int, transplanted: int) -> Decimal:
-    return (Decimal(grafts_surviving) * 100 / transplanted).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
 def record_visit(
     state: FollowUpState,
     record: VisitRecord,
@@ -276,7 +281,7 @@ def record_visit(
         window_start=window.start,
         window_end=window.end,
         in_window=in_window,
-        follicle_survival_pct=_survival(record.grafts_surviving, procedure.follicular_units),
+        follicle_survival_pct=follicle_survival(record.grafts_surviving, procedure.follicular_units),
     )
     events: list[DomainEvent] = [visit]
     code = f"{VISIT_OUT_OF_WINDOW}_{record.visit}"

@@ -12,11 +12,13 @@ from services.visits import collected, domain, photographs
 from services.visits.settings import VisitsSettings
 from shared.contracts.casebook import locked
 from shared.contracts.commands import (
+    ASSESS_ENDPOINT,
     RECORD_FORM,
     RECORD_PHOTOGRAPH,
     RECORD_PROCEDURE,
     RECORD_VISIT,
     WITHDRAW_SUBJECT,
+    AssessEndpoint,
     Command,
     CommandReply,
     RecordForm,
@@ -77,6 +79,11 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
         return await runtime.decide(
             command, domain.replay, photographs.record_photograph, result=photographs.kept_as, **about(command)
         )
+
+    @router.subscriber(ASSESS_ENDPOINT, queue=settings.command_queue)
+    async def assess_endpoint(command: AssessEndpoint) -> CommandReply:
+        # The assessor is blind to the arm, not to the record's state: a locked casebook takes no assessment.
+        return await runtime.decide(command, domain.replay, photographs.assess_endpoint, **about(command))
 
     @router.subscriber(WITHDRAW_SUBJECT, queue=settings.command_queue)
     async def withdraw_subject(command: WithdrawSubject) -> CommandReply:

@@ -99,6 +99,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "status": ("Status", "状态"),
     "adverse_events": ("Adverse events", "不良事件"),
     "photographs": ("Scalp photographs", "头皮照片"),
+    "values_from": (
+        "Values: {blind} counted by the blinded assessor on the photographs, {site} recorded by the site",
+        "数值来源：{blind}例由盲态评估者根据照片计数，{site}例由研究中心记录",
+    ),
     "day_0": ("Day of surgery", "手术日"),
     "photograph_visit": ("Visit", "随访"),
     "photograph_view": ("View", "拍摄角度"),

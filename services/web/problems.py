@@ -100,6 +100,8 @@ RULES: dict[str, tuple[str, str]] = {
     "form.end_after_start": ("The end date is before the start date.", "结束日期早于开始日期。"),
     "photograph.view": ("This is not one of the standard views.", "这不是规定的拍摄角度。"),
     "photograph.once": ("This photograph is recorded already.", "该照片已记录。"),
+    "assessment.photographs": ("This visit has no photographs to assess.", "该随访没有可评估的照片。"),
+    "assessment.once": ("This visit is assessed already.", "该随访已评估。"),
     "form.ongoing_without_end": (
         "An entry that is still ongoing has no end date.",
         "仍在持续的条目不应填写结束日期。",

@@ -14,6 +14,8 @@ class Role(StrEnum):
     DATA_MANAGER = "data_manager"
     SAFETY_OFFICER = "safety_officer"
     STATISTICIAN = "statistician"
+    # Counts follicles and density from the photographs, blind to the arm (the PROBE design's assessor).
+    OUTCOME_ASSESSOR = "outcome_assessor"
 
 
 class Right(StrEnum):
@@ -34,6 +36,8 @@ class Right(StrEnum):
     # The investigator's own judgement, never a coordinator's data entry (the protocol's delegation).
     JUDGE_ELIGIBILITY = "judge_eligibility"  # EX11: judged unsuitable by the investigator
     ASSESS_CAUSALITY = "assess_causality"  # an adverse event's relationship to each procedure
+    READ_PHOTOGRAPHS = "read_photographs"
+    ASSESS_ENDPOINTS = "assess_endpoints"  # from the photographs alone, blind to the arm
 
 
 # What each right lets a person do, as a refusal names it ("may not ...").
@@ -54,26 +58,34 @@ DOES: dict[Right, str] = {
     Right.MANAGE_ACCESS: "revoke or restore users' access",
     Right.JUDGE_ELIGIBILITY: "give the investigator's judgement on eligibility (EX11)",
     Right.ASSESS_CAUSALITY: "assess an adverse event's causality",
+    Right.READ_PHOTOGRAPHS: "see the scalp photographs",
+    Right.ASSESS_ENDPOINTS: "assess the endpoints from the photographs, blind to the arm",
 }
 
 
 # The whole access policy, in one table. Site roles are further limited to their own site.
 RIGHTS: dict[Role, frozenset[Right]] = {
-    Role.SITE_COORDINATOR: frozenset({Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.ANSWER_QUERIES}),
+    Role.SITE_COORDINATOR: frozenset(
+        {Right.POST_SITE_FORMS, Right.READ_SUBJECTS, Right.READ_PHOTOGRAPHS, Right.ANSWER_QUERIES}
+    ),
     Role.INVESTIGATOR: frozenset(
         {
             Right.POST_SITE_FORMS,
             Right.READ_SUBJECTS,
+            Right.READ_PHOTOGRAPHS,
             Right.ANSWER_QUERIES,
             Right.SIGN_CASEBOOKS,
             Right.JUDGE_ELIGIBILITY,
             Right.ASSESS_CAUSALITY,
         }
     ),
-    Role.MONITOR: frozenset({Right.READ_SUBJECTS, Right.READ_REPORTS, Right.OPEN_QUERIES, Right.VERIFY_FORMS}),
+    Role.MONITOR: frozenset(
+        {Right.READ_SUBJECTS, Right.READ_PHOTOGRAPHS, Right.READ_REPORTS, Right.OPEN_QUERIES, Right.VERIFY_FORMS}
+    ),
     Role.DATA_MANAGER: frozenset(
         {
             Right.READ_SUBJECTS,
+            Right.READ_PHOTOGRAPHS,
             Right.READ_REPORTS,
             Right.EXPORT_DATA,
             Right.INVALIDATE_RANDOMIZATION,
@@ -84,6 +96,8 @@ RIGHTS: dict[Role, frozenset[Right]] = {
     ),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),
     Role.STATISTICIAN: frozenset({Right.READ_REPORTS, Right.EXPORT_DATA, Right.READ_ALLOCATION_LIST}),
+    # Nothing that names or implies the arm: no subject, form, report or export; the photographs and the counts.
+    Role.OUTCOME_ASSESSOR: frozenset({Right.READ_PHOTOGRAPHS, Right.ASSESS_ENDPOINTS}),
 }
 SITE_ROLES = frozenset({Role.SITE_COORDINATOR, Role.INVESTIGATOR})
 

@@ -33,7 +33,7 @@ from shared.contracts.forms import (
     VisitRecord,
     WithdrawalForm,
 )
-from shared.contracts.photographs import PhotographRecord
+from shared.contracts.photographs import EndpointAssessmentRecord, PhotographRecord
 from shared.contracts.protocol import SiteCode, SubjectId
 from shared.contracts.rules import Refusal, RuleViolation
 
@@ -76,6 +76,7 @@ RECORD_PROCEDURE = command("visits", "record_procedure", Right.POST_SITE_FORMS)
 RECORD_VISIT = command("visits", "record_visit", Right.POST_SITE_FORMS)
 RECORD_FORM = command("visits", "record_form", Right.POST_SITE_FORMS)
 RECORD_PHOTOGRAPH = command("visits", "record_photograph", Right.POST_SITE_FORMS)
+ASSESS_ENDPOINT = command("visits", "assess_endpoint", Right.ASSESS_ENDPOINTS)
 WITHDRAW_SUBJECT = command("visits", "withdraw_subject", Right.POST_SITE_FORMS)
 OPEN_QUERY = command("datamanagement", "open_query", Right.OPEN_QUERIES)
 ANSWER_QUERY = command("datamanagement", "answer_query", Right.ANSWER_QUERIES)
@@ -132,6 +133,7 @@ RecordProcedure = Command[ProcedureForm]
 RecordVisit = Command[VisitRecord]
 RecordForm = Command[CollectedForm]
 RecordPhotograph = Command[PhotographRecord]
+AssessEndpoint = Command[EndpointAssessmentRecord]
 WithdrawSubject = Command[WithdrawalForm]
 OpenQuery = Command[QueryOpening]
 StepQuery = Command[QueryStep]

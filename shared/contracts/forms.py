@@ -754,3 +754,16 @@ class AccessChangeRecord(AccessChange):
     """With whether access is revoked or restored, from the path."""
 
     revoked: bool
+
+
+class EndpointAssessmentForm(BaseModel):
+    """The blinded outcome assessor's counts at one visit, from its photographs alone."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"grafts_surviving": 812, "hair_density_per_cm2": "41.5"}]},
+    )
+
+    grafts_surviving: int = Field(ge=0, le=10000)
+    hair_density_per_cm2: Annotated[Decimal, Measured(ge=0, le=400, places=1)]

@@ -6,7 +6,7 @@ dictionary's `photograph_view` code list) and that hash, so the endpoint can be 
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.forms import VISIT_CODE_PATTERN
+from shared.contracts.forms import VISIT_CODE_PATTERN, EndpointAssessmentForm
 
 BUCKET = "scalp-photographs"
 # What a site may upload: a JPEG or PNG of at most 20 MB, of at most 50 megapixels (a phone camera's is 12 to 48):
@@ -36,3 +36,9 @@ class PhotographRecord(BaseModel):
 def thumbnail_name(sha256: str) -> str:
     """The stored thumbnail of an image, beside it in the bucket."""
     return f"{sha256}.thumbnail"
+
+
+class EndpointAssessmentRecord(EndpointAssessmentForm):
+    """The assessment as the gateway sends it to the visits service: the visit is in the path."""
+
+    visit: str = Field(pattern=VISIT_CODE_PATTERN)

@@ -6,6 +6,7 @@ Shared: the visits service decides with it, the reports show the same windows.
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from shared.contracts.events import AdverseEventReported, AdverseEventUpdated, DomainEvent
 from shared.contracts.protocol import ProtocolDefinition, Schedule
@@ -16,6 +17,11 @@ def months_before(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 - months
     year, month = divmod(index, 12)
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def follicle_survival(grafts_surviving: int, transplanted: int) -> Decimal:
+    """The protocol's follicle survival rate: grafts surviving / follicular units transplanted, in %, to 0.1."""
+    return (Decimal(grafts_surviving) * 100 / transplanted).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
     ReadModel.SUBJECTS: ("subjects",),
     ReadModel.SCREENING_LOG: ("screening_log", "screening_criteria"),
     ReadModel.RANDOMIZATIONS: ("randomizations", "enrollment"),
-    ReadModel.VISITS: ("procedures", "visits", "scalp_photographs"),
+    ReadModel.VISITS: ("procedures", "visits", "scalp_photographs", "endpoint_assessments"),
     ReadModel.SAFETY: ("adverse_events", "sae_alerts", "protocol_deviations"),
     ReadModel.AUDIT_TRAIL: ("audit_trail",),
     ReadModel.DATA_MANAGEMENT: (

@@ -5,7 +5,7 @@ import asyncio
 from typing import Annotated
 
 import nats.js.errors
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response
 from nats.js.object_store import ObjectStore
 
@@ -13,19 +13,23 @@ from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import PhotographRecorded, submit_command
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import IdempotencyKey, SitePath, SubjectPath
+from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath, read_after
 from services.gateway.photographs import Cleaned, PhotographRefused, cleaned
-from shared.contracts.commands import RECORD_PHOTOGRAPH, right_of
+from services.gateway.routes.forms import add_visit_form_route
+from shared.contracts.commands import ASSESS_ENDPOINT, RECORD_PHOTOGRAPH, right_of
+from shared.contracts.forms import EndpointAssessmentForm
 from shared.contracts.photographs import (
     BUCKET,
     MAX_BYTES,
     MEDIA_TYPES,
     PHOTOGRAPH_VISITS,
     SHA256_PATTERN,
+    EndpointAssessmentRecord,
     PhotographRecord,
     thumbnail_name,
 )
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.assessments import AssessmentView, assessments_to_make
 
 TAG = "photographs"
 UPLOAD = r"^/v1/sites/[^/]+/subjects/[^/]+/visits/[^/]+/photographs/[^/]+$"
@@ -130,7 +134,7 @@ def photographs_router(protocol: ProtocolDefinition) -> APIRouter:
         site: SitePath,
         subject: SubjectPath,
         sha256: Annotated[str, Path(pattern=SHA256_PATTERN, description="the stored image's SHA-256")],
-        caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)],
+        caller: Annotated[Principal, allowed(Right.READ_PHOTOGRAPHS, per_site=True)],
         thumbnail: bool = False,
     ) -> Response:
         async with request.app.state.pool.acquire() as conn:
@@ -146,5 +150,31 @@ def photographs_router(protocol: ProtocolDefinition) -> APIRouter:
             media_type="image/jpeg" if thumbnail else media_type,
             headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
         )
+
+    add_visit_form_route(
+        router,
+        path="/visits/{visit}/assessment",
+        name="assess_endpoint",
+        summary="The blinded outcome assessor's counts at a follow-up visit, made on its photographs alone; once",
+        form=EndpointAssessmentForm,
+        visit=VisitPath,
+        command=ASSESS_ENDPOINT,
+        recorded=lambda posted, visit: EndpointAssessmentRecord(visit=visit, **posted.model_dump()),
+    )
+
+    @router.get(
+        "/v1/assessments",
+        tags=[TAG],
+        operation_id="assessments_to_make",
+        summary="The blinded assessor's list: each follow-up visit with photographs, its views and whether it is "
+        "assessed; nothing that names or implies the arm",
+        responses=problem_responses(401, 403, 503),
+        dependencies=[Depends(read_after)],
+    )
+    async def assessments(
+        request: Request, caller: Annotated[Principal, allowed(Right.ASSESS_ENDPOINTS)]
+    ) -> list[AssessmentView]:
+        async with request.app.state.pool.acquire() as conn:
+            return await assessments_to_make(conn, [v.code for v in protocol.schedule.follow_up])
 
     return router

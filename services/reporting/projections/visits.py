@@ -3,6 +3,7 @@
 from shared.contracts.events import (
     AdverseEventReported,
     AdverseEventUpdated,
+    EndpointAssessed,
     GraftProcedurePerformed,
     RecordedEvent,
     ScalpPhotographRecorded,
@@ -85,9 +86,20 @@ ON CONFLICT (subject_id, sha256) DO NOTHING
 """
 
 
+UPSERT_ASSESSMENT = """
+INSERT INTO endpoint_assessments (subject_id, visit, site, grafts_surviving, hair_density_per_cm2, photographs,
+                                  assessed_by, event_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (subject_id, visit) DO UPDATE
+   SET grafts_surviving = EXCLUDED.grafts_surviving, hair_density_per_cm2 = EXCLUDED.hair_density_per_cm2,
+       photographs = EXCLUDED.photographs, assessed_by = EXCLUDED.assessed_by, event_id = EXCLUDED.event_id,
+       recorded_at = EXCLUDED.recorded_at
+"""
+
+
 class VisitsProjection:
-    """`procedures`, `visits` and `scalp_photographs`: the surgery record, every visit's window and status, and the
-    photographs taken at each."""
+    """`procedures`, `visits`, `scalp_photographs` and `endpoint_assessments`: the surgery record, every visit's
+    window and status, the photographs taken at each and the blinded assessor's counts on them."""
 
     name: str = ReadModel.VISITS
     tables: tuple[str, ...] = TABLES[ReadModel.VISITS]
@@ -156,6 +168,19 @@ class VisitsProjection:
                     photograph.width,
                     photograph.height,
                     photograph.size_bytes,
+                    e.id,
+                    e.time,
+                )
+            case EndpointAssessed() as assessed:
+                await writes.execute(
+                    UPSERT_ASSESSMENT,
+                    e.subject,
+                    assessed.visit,
+                    e.siteid,
+                    assessed.grafts_surviving,
+                    assessed.hair_density_per_cm2,
+                    list(assessed.photographs),
+                    e.actor,
                     e.id,
                     e.time,
                 )

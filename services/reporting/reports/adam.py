@@ -7,7 +7,7 @@ comes from (SRCEVID).
 
 from typing import Any
 
-from services.reporting.reports.endpoints import ASSESSMENTS, endpoint_records
+from services.reporting.reports.endpoints import ASSESSMENTS, BLIND_PARAMETERS, endpoint_records
 from services.reporting.reports.sdtm import Rows, dm
 from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import VisitStatus
@@ -45,12 +45,22 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("AVISITN", "Analysis Visit (N)", "Num", "Order in the protocol schedule"),
         ("ADT", "Analysis Date", "Char", "VisitCompleted.visit_date (current record)"),
         ("ADY", "Analysis Relative Day", "Num", "Days since the surgery, which the protocol counts as day 0"),
-        ("AVAL", "Analysis Value", "Num", "The recorded value (follicle survival derived at the visit)"),
+        (
+            "AVAL",
+            "Analysis Value",
+            "Num",
+            "The recorded value; follicle survival and hair density the blinded assessor's count where made",
+        ),
         ("BASE", "Baseline Value", "Num", "Empty: the protocol makes no assessment before the surgery"),
         ("CHG", "Change from Baseline", "Num", "Empty, as BASE"),
         ("ANL01FL", "Analysis Flag 01", "Char", "Y: randomization valid and the visit done in its window"),
-        ("SRCDOM", "Source Data", "Char", "VISITS: the visit events"),
-        ("SRCEVID", "Source Event Identifier", "Char", "The id of the VisitCompleted event the value comes from"),
+        ("SRCDOM", "Source Data", "Char", "VISITS: the visit events; ASSESSMENTS: the blinded assessor's counts"),
+        (
+            "SRCEVID",
+            "Source Event Identifier",
+            "Char",
+            "The id of the VisitCompleted or EndpointAssessed event the value comes from",
+        ),
     ],
 }
 
@@ -116,6 +126,7 @@ async def adeff(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     for record in await endpoint_records(conn):
         number, name = visits[record.visit]
         for assessment in ASSESSMENTS:
+            blind = record.assessment_id is not None and assessment.paramcd in BLIND_PARAMETERS
             row: dict[str, Any] = {
                 "STUDYID": protocol.trial_id,
                 "USUBJID": f"{protocol.trial_id}-{record.subject_id}",
@@ -130,8 +141,8 @@ async def adeff(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                 "BASE": "",
                 "CHG": "",
                 "ANL01FL": "Y" if record.randomization_valid and record.in_window else "",
-                "SRCDOM": "VISITS",
-                "SRCEVID": str(record.event_id),
+                "SRCDOM": "ASSESSMENTS" if blind else "VISITS",
+                "SRCEVID": str(record.assessment_id if blind else record.event_id),
             }
             out.append(row)
     return out

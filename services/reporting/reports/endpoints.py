@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from services.reporting.reports.pictures import svg_text
 from shared.contracts.dictionary import Translated
 from shared.contracts.protocol import ProtocolDefinition
+from shared.contracts.schedule import follicle_survival
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -66,6 +67,8 @@ ANALYSIS_SETS = {
     ),
 }
 PRIMARY = ASSESSMENTS[0]
+# What the blinded assessor counts on the photographs: where it has, these come from its count.
+BLIND_PARAMETERS = ("FOLSURV", "HAIRDENS")
 
 
 class EndpointRecord(BaseModel):
@@ -85,22 +88,46 @@ class EndpointRecord(BaseModel):
     mlossi: int
     losdi: int
     event_id: UUID = Field(description="the visit event the values come from")
+    assessment_id: UUID | None = Field(
+        None, description="the blinded assessor's counts the follicle survival and hair density come from, if made"
+    )
+
+    @property
+    def assessed_blind(self) -> bool:
+        return self.assessment_id is not None
 
     def value(self, assessment: Assessment) -> float:
         return float(getattr(self, assessment.column))
 
 
 async def endpoint_records(conn: Connection) -> list[EndpointRecord]:
+    """Each completed visit's values: the follicle survival and hair density the blinded assessor counted on its
+    photographs where one did (survival against the grafts transplanted), else the site's."""
     rows = await conn.fetch(
         """SELECT r.subject_id, r.site, r.arm, NOT r.invalidated AS randomization_valid, v.visit, v.visit_date,
                   v.study_day, v.in_window, v.follicle_survival_pct, v.hair_density_per_cm2, v.satisfaction,
-                  v.mlossi, v.losdi, v.event_id
+                  v.mlossi, v.losdi, v.event_id, a.event_id AS assessment_id, a.grafts_surviving AS assessed_grafts,
+                  a.hair_density_per_cm2 AS assessed_density, p.follicular_units
              FROM randomizations AS r JOIN visits AS v USING (subject_id)
+                  LEFT JOIN endpoint_assessments AS a USING (subject_id, visit)
+                  LEFT JOIN procedures AS p USING (subject_id)
             WHERE v.status = $1
             ORDER BY r.subject_id, v.target_date""",
         VisitStatus.COMPLETED.value,
     )
-    return [EndpointRecord.model_validate(dict(r)) for r in rows]
+    records = []
+    for row in rows:
+        values = dict(row)
+        grafts, density, transplanted = (
+            values.pop(k) for k in ("assessed_grafts", "assessed_density", "follicular_units")
+        )
+        if values["assessment_id"] is not None:
+            values |= {
+                "follicle_survival_pct": follicle_survival(grafts, transplanted),
+                "hair_density_per_cm2": density,
+            }
+        records.append(EndpointRecord.model_validate(values))
+    return records
 
 
 class ArmSummary(BaseModel):
@@ -132,12 +159,18 @@ class PrimaryAnalysis(BaseModel):
         description="Hodges-Lehmann shift (median of all pairwise differences), its interval from the Mann-Whitney "
         "distribution: exact for fewer than 50 per arm without ties, else the large-sample approximation"
     )
+    assessed_blind: int = Field(0, description="values the blinded outcome assessor counted on the photographs")
+    assessed_by_site: int = Field(0, description="values the site recorded, where no blinded count was made")
 
 
 class PrimaryEndpointReport(BaseModel):
     endpoint: str
     visit: str
     analyses: list[PrimaryAnalysis]
+    values_from: str = Field(
+        "the blinded outcome assessor's count on the photographs where one was made, else the site's",
+        description="whose values the analyses use (each analysis counts them: assessed_blind, assessed_by_site)",
+    )
 
 
 def _rounded(value: SupportsFloat) -> float:
@@ -266,6 +299,8 @@ def analyse(records: list[EndpointRecord], protocol: ProtocolDefinition, *, set_
         difference=f"{experimental} - {comparator}",
         welch=welch(a, b),
         hodges_lehmann=hodges_lehmann(a, b),
+        assessed_blind=sum(r.assessed_blind for r in records),
+        assessed_by_site=sum(not r.assessed_blind for r in records),
     )
 
 
@@ -305,6 +340,8 @@ def primary_endpoint_table(report: PrimaryEndpointReport) -> str:
                 else "too few subjects to compare"
             )
             rows.append(f'<tr><td colspan="6">{escape(analysis.difference)}</td><td>{escape(text)}</td></tr>')
+        whose = f"values: {analysis.assessed_blind} by the blinded assessor, {analysis.assessed_by_site} by the site"
+        rows.append(f'<tr><td colspan="7">{escape(whose)}</td></tr>')
     header = "".join(f"<th>{h}</th>" for h in ("arm", "n", "mean", "SD", "median", "IQR", "difference"))
     caption = f"<caption>{escape(report.endpoint)} at {escape(report.visit)}</caption>"
     return f"<table>{caption}<tr>{header}</tr>{''.join(rows)}</table>"

@@ -369,6 +369,19 @@ class ScalpPhotographRecorded(DomainEvent):
 
 
 @register
+class EndpointAssessed(DomainEvent):
+    """The blinded outcome assessor's counts at a visit, made from its photographs alone (named by their hashes):
+    the endpoint reports use them where present, and say so."""
+
+    event_type = "EndpointAssessed"
+
+    visit: str = Field(pattern=VISIT_CODE_PATTERN)
+    grafts_surviving: int = Field(ge=0)
+    hair_density_per_cm2: Decimal
+    photographs: tuple[str, ...] = Field(min_length=1, description="the SHA-256 of each photograph it was made on")
+
+
+@register
 class QueryOpened(DomainEvent):
     """A question on a form of the subject's casebook: by a monitor or data manager, or by an edit check."""
 

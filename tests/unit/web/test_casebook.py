@@ -113,6 +113,7 @@ def test_the_casebooks_forms_are_the_gateways_operations_whose_body_is_a_diction
         "correct_concomitant_medication": ("logs/concomitant-medication/{entry}", "concomitant-medication"),
         "record_medical_history": ("logs/medical-history", "medical-history"),
         "correct_medical_history": ("logs/medical-history/{entry}", "medical-history"),
+        "assess_endpoint": ("visits/{visit}/assessment", "endpoint-assessment"),
     }
 
 
