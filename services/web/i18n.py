@@ -89,6 +89,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "role_data_manager": ("data manager", "数据管理员"),
     "role_safety_officer": ("safety officer", "安全官"),
     "role_statistician": ("statistician", "统计师"),
+    "role_outcome_assessor": ("blinded outcome assessor", "盲态结局评估者"),
+    "assessments": ("Photographs to assess", "待评估照片"),
+    "assessments_hint": (
+        "Count the surviving grafts and measure the hair density on each visit's photographs. Nothing here says the "
+        "subject's group: keep it so.",
+        "请根据每次随访的照片计数存活移植毛囊并测量毛发密度。此页不显示受试者分组，请保持盲态。",
+    ),
+    "assessed": ("Assessed", "已评估"),
     "visit_scheduled": ("Scheduled", "待随访"),
     "visit_completed": ("Completed", "已完成"),
     "visit_missed": ("Missed", "失访"),

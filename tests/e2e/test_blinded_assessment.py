@@ -13,6 +13,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
+from playwright.async_api import Browser
 
 from services.gateway.auth import Role
 from shared.contracts.protocol import ProtocolDefinition
@@ -20,9 +21,11 @@ from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import headers, new_key, token
+from tests.e2e.api import System, headers, new_key, token
 from tests.e2e.test_photographs import photograph_with_gps
 from tests.e2e.test_visits import TARGET_DAYS, assessments, randomized_days_ago, surgery
+from tests.e2e.test_web import signed_in
+from tests.e2e.test_web_languages import walk
 
 pytestmark = pytest.mark.e2e
 
@@ -189,3 +192,60 @@ async def test_no_route_answers_the_assessor_with_anything_that_reveals_the_arm_
     )
     refused_after = await read_pool.fetchval("SELECT count(*) FROM refused_requests WHERE role = 'outcome_assessor'")
     assert refused > 40 and refused_after - refused_before == refused, "every refusal kept with who asked"
+
+
+@pytest.mark.parametrize(("language", "title"), [("zh-CN", "待评估照片"), ("en-GB", "Photographs to assess")])
+async def test_the_assessors_pages_count_in_either_language_and_no_page_it_reaches_names_the_arm(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+    language: str,
+    title: str,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 40, "FG_HT")
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=5)
+    for path, body in (
+        ("procedures", surgery(day0, fat_graft=True)),
+        ("visits/M1", assessments(day0 + timedelta(days=TARGET_DAYS["M1"]))),
+    ):
+        done = await client.post(
+            f"{base}/{path}", json=body, headers=headers(token(Role.INVESTIGATOR, site), new_key())
+        )
+        assert done.status_code == 201, done.text
+    taken = await client.post(
+        f"{base}/visits/M1/photographs/recipient_area",
+        content=photograph_with_gps(),
+        headers=headers(token(Role.SITE_COORDINATOR, site), new_key()) | {"Content-Type": "image/jpeg"},
+    )
+    assert taken.status_code == 201, taken.text
+    await wait_for_checkpoint(read_pool, ReadModel.VISITS, taken.json()["stream_sequence"])
+    number = await read_pool.fetchval("SELECT randomization_number FROM randomizations WHERE subject_id = $1", subject)
+
+    page = await signed_in(browser, system, "outcome-assessor", language=language)
+    await page.goto(f"{system.web_url}/assessments")
+    assert await page.inner_text("h1") == title
+    section = page.locator(f"section[data-subject='{subject}']")
+    assert await section.locator("img").evaluate("img => img.complete && img.naturalWidth") == 320
+    await section.locator("[name=grafts_surviving]").fill("1100")
+    await section.locator("[name=hair_density_per_cm2]").fill("39.5")
+    async with page.expect_navigation():
+        await section.locator("button[type=submit]").click()
+    assert "1100" in await page.locator(f"section[data-subject='{subject}'] .assessed").inner_text()
+    # Every page the assessor's links reach, and every page a site's staff would open, names nothing of the arm.
+    reached = await walk(page, f"{system.web_url}/")
+    tried = [f"/sites/{site}/subjects", f"/sites/{site}/subjects/{subject}", f"/sites/{site}/matrix", "/reports",
+             "/worklist", "/audit", "/safety", f"/sites/{site}/subjects/{subject}/forms/procedure"]  # fmt: skip
+    for path in tried:
+        answer = await page.goto(f"{system.web_url}{path}")
+        assert answer is not None and answer.status in (403, 404), (path, answer.status if answer else None)
+        reached[path] = [await page.inner_text("body")]
+    revealing = {
+        url: found for url, texts in reached.items() if (found := arm_revealed(" ".join(texts), protocol, number))
+    }
+    assert not revealing, revealing
+    await page.context.close()

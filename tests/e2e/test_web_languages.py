@@ -25,6 +25,7 @@ from shared.runtime.projections import wait_for_read_models
 from tests.conftest import SubjectIds
 from tests.e2e.accessibility import template, violations
 from tests.e2e.api import System, allocation, append, consent_on, consented, headers, new_key, token
+from tests.e2e.test_photographs import photograph_with_gps
 from tests.e2e.test_visits import assessments, surgery
 from tests.e2e.test_web import signed_in
 from tests.questionnaire import NAME
@@ -56,6 +57,7 @@ LOGINS = {
     Role.DATA_MANAGER: "data-manager",
     Role.SAFETY_OFFICER: "safety-officer",
     Role.STATISTICIAN: "statistician",
+    Role.OUTCOME_ASSESSOR: "outcome-assessor",
 }
 
 
@@ -99,6 +101,9 @@ async def a_site_with_every_record(
     for path, body in posted:
         answer = await client.post(path, json=body, headers=headers(bearer, new_key()))
         assert answer.status_code == 201, answer.text
+    photograph = headers(bearer, new_key()) | {"Content-Type": "image/jpeg"}
+    answer = await client.post(f"{at}/visits/M1/photographs/vertex", content=photograph_with_gps(), headers=photograph)
+    assert answer.status_code == 201, answer.text
     query = {"form": "procedure", "field": "follicular_units", "text": "Please check the count"}
     answer = await client.post(f"{at}/queries", json=query, headers=headers(token(Role.MONITOR), new_key()))
     assert answer.status_code == 201, answer.text

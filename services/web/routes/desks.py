@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from services.reporting.reports.endpoints import ANALYSIS_SETS
 from services.reporting.reports.index import PICTURES, REPORTS, exports
-from services.web.forms import typed_day
+from services.web.forms import parsed, typed_day
 from services.web.gateway import Gateway, GatewayProblem
 from services.web.i18n import language, translator
 from services.web.pages import PagesOf, Said, column_word
@@ -76,6 +76,8 @@ async def audit(
 @router.get("/reports")
 async def reports(request: Request, pages: PagesOf) -> Response:
     session = pages.signed_in(request)
+    if not may(session.role, Right.READ_REPORTS):  # the list itself reads nothing: the role is checked here
+        raise GatewayProblem.of(403, "forbidden", "this role does not read the reports")
     return pages.page(
         request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=exports(pages.protocol.forms),
         may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
@@ -227,3 +229,40 @@ async def acknowledge(request: Request, pages: PagesOf, alert: uuid.UUID) -> Res
         session, f"/v1/safety/alerts/{alert}/acknowledgement", {}, key=str(form.get("key"))
     )
     return RedirectResponse(f"/safety?seen={answer['stream_sequence']}", status_code=303)
+
+
+@router.get("/assessments")
+async def assessments(request: Request, pages: PagesOf, seen: int | None = None) -> Response:
+    """The blinded outcome assessor's desk: each follow-up visit with photographs, those still to count first, the
+    photographs as thumbnails and the counts' form; nothing that names or implies the arm."""
+    session = pages.signed_in(request)
+    to_make = await request.app.state.gateway.get(session, "/v1/assessments", read_after=seen)
+    forms = {}
+    for made in to_make:
+        if made["grafts_surviving"] is None:
+            action = f"/assessments/{made['site']}/{made['subject_id']}/{made['visit']}"
+            forms[action] = await pages.form_page(request, session, "assess_endpoint", action, {}, {})
+    return pages.page(request, "assessments.html", session, assessments=to_make, forms=forms)
+
+
+@router.post("/assessments/{site}/{subject}/{visit}")
+async def assess(request: Request, pages: PagesOf, site: str, subject: str, visit: str) -> Response:
+    session = pages.signed_in(request)
+    form = await pages.checked_form(request, session)
+    specs = await pages.form_fields(request, session, "assess_endpoint")
+    body = parsed(form, specs)
+    action = f"/assessments/{site}/{subject}/{visit}"
+    try:
+        answer = await request.app.state.gateway.post(
+            session, f"/v1/sites/{site}/subjects/{subject}/visits/{visit}/assessment", body, key=str(form.get("key"))
+        )
+    except GatewayProblem as problem:
+        lang = language(request)
+        shown = await pages.form_page(
+            request, session, "assess_endpoint", action, body, problem.messages(lang), problem.rules_by_field
+        )
+        to_make = await request.app.state.gateway.get(session, "/v1/assessments")
+        return pages.page(
+            request, "assessments.html", session, status=problem.status, assessments=to_make, forms={action: shown}
+        )
+    return RedirectResponse(f"/assessments?seen={answer['stream_sequence']}", status_code=303)
