@@ -13,6 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from shared.contracts.photographs import MAX_BYTES, MAX_PIXELS, MEDIA_TYPES
 
 THUMBNAIL_PIXELS = (320, 320)
+BYTES = "application/octet-stream"
 
 
 class PhotographRefused(Exception):
@@ -37,18 +38,21 @@ class Cleaned:
 
 
 def cleaned(data: bytes, media_type: str) -> Cleaned:
-    """The image re-encoded without its metadata, or PhotographRefused: over 20 MB (413), not a JPEG or PNG, or
-    not the one it says it is (415), not an image or a damaged one (422), a decompression bomb (422)."""
+    """The image re-encoded without its metadata, or PhotographRefused: over 20 MB (413), said to be neither a JPEG
+    nor a PNG (415), not an image, a damaged one or not the one it says it is (422), a decompression bomb (422). Sent
+    as `application/octet-stream` (as a generated client sends bytes), it is whichever of the two it is."""
     if len(data) > MAX_BYTES:
         raise PhotographRefused(413, "payload-too-large", f"a photograph is at most {MAX_BYTES} bytes")
-    kind = MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
-    if kind is None:
+    said = media_type.split(";")[0].strip().lower()
+    if said != BYTES and said not in MEDIA_TYPES:
         raise PhotographRefused(415, "unsupported-media-type", "a photograph is sent as image/jpeg or image/png")
+    formats = list(MEDIA_TYPES.values()) if said == BYTES else [MEDIA_TYPES[said]]
     try:
         with warnings.catch_warnings():
             # Pillow warns of an image over its limit and refuses one over twice it: both refused here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[kind]) as opened:
+            with Image.open(io.BytesIO(data), formats=formats) as opened:
+                kind = str(opened.format)
                 width, height = opened.size
                 if width * height > MAX_PIXELS:
                     raise PhotographRefused(
@@ -61,7 +65,9 @@ def cleaned(data: bytes, media_type: str) -> Cleaned:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as bomb:
         raise PhotographRefused(422, "decompression-bomb", "the image decodes to too many pixels") from bomb
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as bad:
-        raise PhotographRefused(422, "not-an-image", f"the file is not a readable {kind} image") from bad
+        raise PhotographRefused(
+            422, "not-an-image", f"the file is not a readable {' or '.join(formats)} image"
+        ) from bad
     mode = "RGBA" if kind == "PNG" and "A" in upright.getbands() else "RGB"
     pixels = upright.convert(mode)
     # A new image from the pixels alone: nothing of the upload's metadata can come along.

@@ -19,6 +19,7 @@ from devstack.servers import NatsCluster
 from devstack.stack import APPS
 from ops.bus_permissions import nats_authorization
 from services.gateway.settings import GatewaySettings
+from shared.contracts.photographs import MAX_BYTES as PHOTOGRAPH_BYTES
 
 pytestmark = pytest.mark.deploy
 
@@ -161,6 +162,18 @@ def test_a_migration_job_provisions_streams_and_schemas_before_the_services(
     [job] = by_kind(objects, "Job")
     steps = [c["args"] for c in containers(job)]
     assert steps == [["ops.provision"], ["services.reporting", "migrate"], ["services.gateway", "migrate"]]
+
+
+def test_each_ingress_admits_the_largest_body_the_app_takes_and_no_more_than_a_margin_above(
+    overlay: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """A scalp photograph is the largest body: the ingress must let it through (else a 413 the app never sees),
+    and let nothing much larger reach the app (which refuses it anyway, after reading it)."""
+    units = {"k": 1024, "m": 1024**2}
+    for ingress in by_kind(overlay[1], "Ingress"):
+        said = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+        size = int(said[:-1]) * units[said[-1].lower()]
+        assert PHOTOGRAPH_BYTES < size <= PHOTOGRAPH_BYTES + 2 * units["m"], (ingress["metadata"]["name"], said)
 
 
 def test_the_yaml_is_lint_clean() -> None:

@@ -11,6 +11,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
+from playwright.async_api import Browser
 
 from devstack.examples import allocation
 from services.gateway.auth import Role
@@ -19,8 +20,9 @@ from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
-from tests.e2e.api import consented, eligible_subject, headers, new_key, token
+from tests.e2e.api import System, consented, eligible_subject, headers, new_key, token
 from tests.e2e.test_data_management import recorded
+from tests.e2e.test_web import signed_in, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +145,45 @@ async def test_an_entry_that_cannot_be_is_refused_naming_its_item_and_nothing_is
         f"{base}/logs/concomitant-medication", json=body | {"route": "by mouth"}, headers=headers(bearer, new_key())
     )
     assert bad_route.status_code == 422 and "route" in bad_route.text, bad_route.text
+
+
+@pytest.mark.parametrize(
+    ("language", "medication_title", "history_title"),
+    [
+        ("zh-CN", "合并用药: Cefalexin", "既往病史: Wound infection"),
+        ("en-GB", "Concomitant medication: Cefalexin", "Medical history: Wound infection"),
+    ],
+)
+async def test_a_coordinator_enters_a_medication_and_a_history_in_the_casebook_in_either_language(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    subject_ids: SubjectIds,
+    language: str,
+    medication_title: str,
+    history_title: str,
+) -> None:
+    site, subject, _ = await consented(client, subject_ids)
+    page = await signed_in(browser, system, f"site-coordinator.{site.lower()}", language=language)
+    casebook = f"{system.web_url}/sites/{site}/subjects/{subject}"
+    await page.goto(casebook)
+    today = datetime.now(UTC).date().isoformat()
+    for action, values in (
+        ("record_concomitant_medication", {"medication": "Cefalexin", "indication": "Prophylaxis", "start_date": today,
+                                           "route": "oral", "ongoing": "true"}),
+        ("record_medical_history", {"condition": "Wound infection", "start_date": "2020-03-01", "ongoing": "false"}),
+    ):  # fmt: skip
+        form = page.locator(f"form[action$='{action}']")
+        for name, value in values.items():
+            field = form.locator(f"[name='{name}']")
+            if await field.evaluate("el => el.tagName") == "SELECT":
+                await field.select_option(value)
+            else:
+                await field.fill(value)
+        await submit(page, action)
+        await page.goto(casebook)
+    listed = await page.locator("#forms tbody td:first-child a").all_inner_texts()
+    assert medication_title in listed and history_title in listed, listed
+    await page.click(f"#forms a:text-is('{medication_title}')")
+    assert medication_title in await page.inner_text("h1")
+    await page.context.close()

@@ -132,9 +132,10 @@ async def test_a_photograph_is_kept_without_its_gps_named_by_its_hash_and_every_
         (b"Dear doctor, the photographs follow.\n", "image/jpeg", 422, "not-an-image"),
         (photograph_with_gps(), "image/png", 422, "not-an-image"),  # a JPEG said to be a PNG
         (photograph_with_gps(), "image/gif", 415, "unsupported-media-type"),
+        (b"Dear doctor, the photographs follow.\n", "application/octet-stream", 422, "not-an-image"),
         (decompression_bomb(), "image/png", 422, "decompression-bomb"),
     ],
-    ids=["30 MB", "text named .jpg", "a JPEG sent as PNG", "a GIF", "a decompression bomb"],
+    ids=["30 MB", "text named .jpg", "a JPEG sent as PNG", "a GIF", "text as bytes", "a decompression bomb"],
 )
 async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded(
     client: httpx.AsyncClient,

@@ -190,19 +190,25 @@ def add_visit_form_route(
     add_subject_post(router, path, endpoint, name, "visits", summary, RecordedResponse, right_of(command))
 
 
+def collected_form(
+    name: str, posted: BaseModel, *, visit: str | None = None, entry: UUID | None = None
+) -> CollectedForm:
+    """What the visits service is sent of a collected form as posted: its answers, at its visit or as a log's entry,
+    with a correction's version and reason."""
+    return CollectedForm(
+        form=name,
+        visit=visit,
+        entry=entry,
+        answers=answers_of(posted),
+        supersedes=getattr(posted, "supersedes", None),
+        reason=getattr(posted, "reason", None),
+    )
+
+
 def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
     """A form declared only in the data dictionary, posted at one of its visits: its model made from its entry."""
     declared = dictionary.forms[name]
     visits = "|".join(declared.visits)
-
-    def recorded(posted: BaseModel, visit: str) -> CollectedForm:
-        return CollectedForm(
-            form=name,
-            visit=visit,
-            answers=answers_of(posted),
-            supersedes=getattr(posted, "supersedes", None),
-            reason=getattr(posted, "reason", None),
-        )
 
     add_visit_form_route(
         router,
@@ -214,7 +220,7 @@ def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name
             str, Path(pattern=f"^({visits})$", examples=[declared.visits[0]], description=f"the visit: {visits}")
         ],
         command=RECORD_FORM,
-        recorded=recorded,
+        recorded=lambda posted, visit: collected_form(name, posted, visit=visit),
     )
 
 
@@ -224,15 +230,6 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
     declared, body = dictionary.forms[name], answers_model(dictionary, name)
     right = right_of(RECORD_FORM)
     operation = name.replace("-", "_")
-
-    def recorded(posted: BaseModel, entry: UUID | None) -> CollectedForm:
-        return CollectedForm(
-            form=name,
-            entry=entry,
-            answers=answers_of(posted),
-            supersedes=getattr(posted, "supersedes", None),
-            reason=getattr(posted, "reason", None),
-        )
 
     async def new_entry(
         request: Request,
@@ -249,7 +246,7 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
             site=site,
             subject=subject,
             nats_subject=RECORD_FORM,
-            form=recorded(form, None),
+            form=collected_form(name, form),
             answer=LogEntryRecorded,
         )
 
@@ -270,7 +267,7 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
             site=site,
             subject=subject,
             nats_subject=RECORD_FORM,
-            form=recorded(with_if_match(form, if_match), entry),
+            form=collected_form(name, with_if_match(form, if_match), entry=entry),
             answer=LogEntryRecorded,
         )
 

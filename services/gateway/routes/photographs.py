@@ -14,7 +14,7 @@ from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import PhotographRecorded, submit_command
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath, read_after
-from services.gateway.photographs import Cleaned, PhotographRefused, cleaned
+from services.gateway.photographs import BYTES, Cleaned, PhotographRefused, cleaned
 from services.gateway.routes.forms import add_visit_form_route
 from shared.contracts.commands import ASSESS_ENDPOINT, RECORD_PHOTOGRAPH, right_of
 from shared.contracts.forms import EndpointAssessmentForm
@@ -105,16 +105,15 @@ def photographs_router(protocol: ProtocolDefinition) -> APIRouter:
         name="upload_photograph",
         operation_id="upload_photograph",
         tags=[TAG],
-        summary=f"A scalp photograph for a visit and standard view: JPEG or PNG up to {MAX_BYTES // 2**20} MB, kept "
-        "without its metadata (EXIF, GPS), named by its SHA-256",
+        summary=f"A scalp photograph for a visit and standard view: JPEG or PNG up to {MAX_BYTES // 2**20} MB (sent as "
+        "image/jpeg, image/png or application/octet-stream), kept without its metadata (EXIF, GPS), named by its "
+        "SHA-256",
         response_model=PhotographRecorded,
         responses=problem_responses(401, 403, 404, 409, 413, 415, 422, 423, 503),
         route_class_override=rights_first(right, per_site=True),
+        # Documented as bytes, which generated clients send; image/jpeg and image/png are taken too (the summary).
         openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES},
-            }
+            "requestBody": {"required": True, "content": {BYTES: {"schema": {"type": "string", "format": "binary"}}}}
         },
     )
 
@@ -125,7 +124,7 @@ def photographs_router(protocol: ProtocolDefinition) -> APIRouter:
         summary="A scalp photograph of the subject (or its thumbnail), as stored; every read is audited",
         response_class=Response,
         responses={
-            200: {"content": {m: {"schema": {"type": "string", "format": "binary"}} for m in MEDIA_TYPES}},
+            200: {"content": {m: {"schema": {"type": "string", "format": "binary"}} for m in (*MEDIA_TYPES, BYTES)}},
             **problem_responses(401, 403, 404, 422, 503),
         },
     )
@@ -145,9 +144,12 @@ def photographs_router(protocol: ProtocolDefinition) -> APIRouter:
             found = await store.get(thumbnail_name(sha256) if thumbnail else sha256)
             # Audited before it is served: a read that cannot be recorded is not made.
             await conn.execute(AUDIT_READ, caller.actor, caller.role.value, site, subject, sha256, thumbnail)
+        # As bytes to a client that asks for them and not for an image (a generated client), as DocumentResponse.
+        accepted = request.headers.get("accept", "")
+        as_bytes = BYTES in accepted and "image/" not in accepted
         return Response(
             found.data,
-            media_type="image/jpeg" if thumbnail else media_type,
+            media_type=BYTES if as_bytes else "image/jpeg" if thumbnail else media_type,
             headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
         )
 
