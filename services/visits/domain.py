@@ -112,10 +112,8 @@ class FollowUpState:
     consented_on: date | None = None
     consent_withdrawn: bool = False
     adverse_events: frozenset[UUID] = frozenset()
-    # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`),
-    # and the answers it holds.
+    # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`).
     forms: dict[str, UUID] = field(default_factory=dict)
-    answers: dict[str, dict[str, object]] = field(default_factory=dict)
     # The scalp photographs recorded, the visit of each by its image's SHA-256; the visits assessed blind.
     photographs: dict[str, str] = field(default_factory=dict)
     assessed: frozenset[str] = frozenset()
@@ -139,10 +137,7 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
         case FormRecorded() as recorded:
-            name = recorded.casebook_name
-            return replace(
-                state, forms={**state.forms, name: e.id}, answers={**state.answers, name: dict(recorded.answers)}
-            )
+            return replace(state, forms={**state.forms, recorded.casebook_name: e.id})
         case SubjectRandomized() as r:
             return replace(state, randomized=r, randomized_at=e.time)
         case RandomizationInvalidated():
