@@ -64,11 +64,17 @@ async def decide_and_append(
     clock: Clock = utc_now,
     max_attempts: int = 5,
     at_least: int = 0,
+    ids_from: UUID | None = None,
 ) -> Outcome:
     """`at_least`: a stream sequence the history must reach before anything is decided on it (a reaction's
-    trigger, which a read from a replica behind, or from a leader whose term has ended, may not show yet)."""
+    trigger, which a read from a replica behind, or from a leader whose term has ended, may not show yet).
+
+    Its earlier events are those of this cause recorded by this actor: two reactions to one trigger (an alert and
+    an edit check on the same adverse event) share the cause, and neither takes the other's facts for its own.
+    `ids_from`: what the events' ids derive from, where the cause is shared (else the command id)."""
     cause = str(command_id)
     meta = replace(meta, causation_id=cause)
+    seed = ids_from or command_id
     trust_kept = True
     for attempt in range(1, max_attempts + 1):
         # First on the history this process already holds, without reading: if it is stale, the
@@ -83,7 +89,7 @@ async def decide_and_append(
             trust_kept = False
             await asyncio.sleep(IN_FLIGHT_PAUSE * attempt)
             continue
-        earlier = history.caused_by(cause)
+        earlier = tuple(e for e in history.caused_by(cause) if e.envelope.actor == meta.actor)
         # Decide on the history as it stood before this command's first event, if it has one: a
         # retry then decides exactly as the first attempt did, and only what is missing is appended.
         before = (
@@ -119,7 +125,7 @@ async def decide_and_append(
             continue
         now = earlier[0].envelope.time if earlier else clock()
         envelopes = [
-            EventEnvelope.wrap(event, meta, event_id=event_id(command_id, len(earlier) + i), time=now)
+            EventEnvelope.wrap(event, meta, event_id=event_id(seed, len(earlier) + i), time=now)
             for i, event in enumerate(missing)
         ]
         try:
@@ -156,7 +162,9 @@ async def record_on_subject(
     """A fact the system records itself about one subject (an alert, an escalation, a missed visit).
 
     Decided on the subject's history like a command; `because_of` (the id of the trigger, or of the
-    run) stands for the command id, so a redelivered trigger or a rerun finds what it recorded. A
+    run) stands for the command id, so a redelivered trigger or a rerun finds what it recorded. Several
+    recorders react to one trigger (the SAE alert and the edit checks to an adverse event): each finds only its
+    own facts, and their ids derive from the trigger and the recorder, so one never passes for the other's. A
     reaction names its trigger's sequence: it decides only on a history that shows the trigger.
     """
     meta = EventMetadata.recorded_by(
@@ -170,6 +178,7 @@ async def record_on_subject(
         command_id=because_of,
         clock=clock,
         at_least=trigger_sequence,
+        ids_from=uuid5(because_of, recorder),
     )
 
 

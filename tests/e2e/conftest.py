@@ -58,12 +58,14 @@ FAR_SITES = (
 
 @pytest.fixture(scope="session")
 def system_protocol_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The trial's protocol with far sites, a short re-authentication window, and a questionnaire added to its data
-    dictionary (`tests/questionnaire.py`): the system runs a form no code names."""
+    """The trial's protocol with far sites, a short re-authentication window, a questionnaire added to its data
+    dictionary (`tests/questionnaire.py`: the system runs a form no code names), and room for every test's subjects:
+    the whole suite shares one system, and the cap of 40 is the randomization tests' own (`tests/integration`)."""
     folder = tmp_path_factory.mktemp("protocol")
     definition = with_questionnaire(protocol_document(DEFAULT_PROTOCOL_FILE), folder)
     definition["sites"] += FAR_SITES
     definition["signatures"]["reauthentication_seconds"] = REAUTHENTICATION_SECONDS
+    definition["enrollment_cap"] = 400
     path = folder / "e2e.yaml"
     path.write_text(yaml.safe_dump(definition, allow_unicode=True))
     return path

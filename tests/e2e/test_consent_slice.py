@@ -61,7 +61,15 @@ async def test_consent_is_recorded_and_read_back(
         "last_event_at": None,
         "visits": [],
         "adverse_events": [],
-        "forms": [{"form": "consent", "version": posted.json()["event_id"], "sdv": "not_verified", "open_queries": 0}],
+        "forms": [
+            {
+                "form": "consent",
+                "version": posted.json()["event_id"],
+                "sdv": "not_verified",
+                "open_queries": 0,
+                "entry": None,
+            }
+        ],
         "sdv": {
             "site": site,
             "subject_id": subject,
@@ -73,6 +81,7 @@ async def test_consent_is_recorded_and_read_back(
         },
         "queries": [],
         "signatures": [],
+        "photographs": [],
     }
 
 

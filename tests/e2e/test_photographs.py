@@ -147,7 +147,7 @@ async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded
     status: int,
     problem: str,
 ) -> None:
-    site, subject, _ = await randomized_days_ago(store, subject_ids, protocol, 40, "HT")
+    site, subject = await subject_ids.fresh()  # refused before any service is asked: nobody need be enrolled
     base = f"/v1/sites/{site}/subjects/{subject}"
     refused = await client.post(
         upload(base, "D0", "frontal"),
