@@ -162,10 +162,10 @@ async def test_what_is_no_photograph_is_refused_with_4xx_and_nothing_is_recorded
 
 
 @pytest.mark.parametrize(
-    ("language", "refusal", "view"),
+    ("language", "refusal", "too_large", "view"),
     [
-        ("zh-CN", "该文件不是可读取的JPEG或PNG图像。", "受区特写（用于计数）"),
-        ("en-GB", "not a readable", "Recipient area close-up (for counting)"),
+        ("zh-CN", "该文件不是可读取的JPEG或PNG图像。", "文件过大", "受区特写（用于计数）"),
+        ("en-GB", "not a readable", "too large", "Recipient area close-up (for counting)"),
     ],
 )
 async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_thumbnail(
@@ -177,6 +177,7 @@ async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_th
     tmp_path: Path,
     language: str,
     refusal: str,
+    too_large: str,
     view: str,
 ) -> None:
     site, subject, _ = await randomized_days_ago(store, subject_ids, protocol, 10, "FG_HT")
@@ -190,6 +191,13 @@ async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_th
     async with page.expect_navigation():
         await form.locator("button[type=submit]").click()
     assert refusal in await page.inner_text("main")
+    await page.goto(casebook)
+    (tmp_path / "huge.jpg").write_bytes(b"\xff\xd8\xff" + bytes(21 * 1024 * 1024))
+    form = page.locator("#upload-photograph")
+    await form.locator("[name=photograph]").set_input_files(tmp_path / "huge.jpg")
+    async with page.expect_navigation():
+        await form.locator("button[type=submit]").click()
+    assert too_large in await page.inner_text("main")
     await page.goto(casebook)
     form = page.locator("#upload-photograph")
     await form.locator("[name=view]").select_option("recipient_area")

@@ -24,6 +24,7 @@ from services.web.pages import PagesOf
 from shared.contracts.access import Right, may
 from shared.contracts.casebook import form_values
 from shared.contracts.forms import SIGNATURE_MEANINGS, SignatureKind
+from shared.contracts.photographs import MAX_BYTES as PHOTOGRAPH_BYTES
 
 router = APIRouter()
 
@@ -295,6 +296,8 @@ async def upload_photograph(request: Request, pages: PagesOf, site: str, subject
     upload = form.get("photograph")
     if not isinstance(upload, UploadFile) or not upload.filename:
         raise GatewayProblem.of(422, "no-file", "choose the photograph's file")
+    if upload.size is None or upload.size > PHOTOGRAPH_BYTES:  # not read into memory: the gateway would refuse it
+        raise GatewayProblem.of(413, "payload-too-large", f"a photograph is at most {PHOTOGRAPH_BYTES} bytes")
     visit, view = str(form.get("visit", "")), str(form.get("view", ""))
     answer = await request.app.state.gateway.upload(
         session,
