@@ -23,7 +23,7 @@ from shared.runtime.projections import wait_for_checkpoint
 from tests import odm_check
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
-from tests.e2e.test_visits import randomized_days_ago, surgery
+from tests.e2e.test_visits import assessments, randomized_days_ago, surgery
 from tests.e2e.test_web import signed_in
 
 pytestmark = pytest.mark.e2e
@@ -212,4 +212,41 @@ async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_th
     assert described == (
         "受区特写（用于计数） · D0" if language == "zh-CN" else "Recipient area close-up (for counting) · D0"
     )
+    await page.context.close()
+
+
+async def test_a_monitor_sees_a_visits_photographs_beside_its_values_to_verify_them(
+    browser: Browser,
+    system: System,
+    client: httpx.AsyncClient,
+    store: EventStore,
+    subject_ids: SubjectIds,
+    protocol: ProtocolDefinition,
+    read_pool: asyncpg.Pool,
+) -> None:
+    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 40, "HT")
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    day0 = randomized_on + timedelta(days=5)
+    for path, body in (
+        ("procedures", surgery(day0, fat_graft=False)),
+        ("visits/M1", assessments(day0 + timedelta(30))),
+    ):
+        done = await client.post(
+            f"{base}/{path}", json=body, headers=headers(token(Role.INVESTIGATOR, site), new_key())
+        )
+        assert done.status_code == 201, done.text
+    jpeg = headers(token(Role.SITE_COORDINATOR, site), new_key()) | {"Content-Type": "image/jpeg"}
+    taken = await client.post(
+        f"{base}/visits/M1/photographs/recipient_area", content=photograph_with_gps(), headers=jpeg
+    )
+    assert taken.status_code == 201, taken.text
+    await wait_for_checkpoint(read_pool, ReadModel.VISITS, taken.json()["stream_sequence"])
+    page = await signed_in(browser, system, "monitor")
+    await page.goto(f"{system.web_url}/sites/{site}/subjects/{subject}/forms/visit-M1")
+    beside = page.locator("#source-photographs img")
+    await beside.wait_for()
+    assert await beside.evaluate("img => img.complete && img.naturalWidth") == 320
+    assert await beside.get_attribute("alt") == "Recipient area close-up (for counting)"
+    await page.goto(f"{system.web_url}/sites/{site}/subjects/{subject}/forms/procedure")
+    assert await page.locator("#source-photographs").count() == 0, "a visit's own photographs, on its record only"
     await page.context.close()

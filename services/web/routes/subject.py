@@ -99,8 +99,14 @@ async def form_view(
     except GatewayProblem:  # a form no correction is taken for (consent refusal, withdrawal of consent)
         correctable = False
     at_site = session.site == site
+    # A visit's record beside its source: the photographs taken at it, which the endpoint is counted on.
+    visit = name.removeprefix("visit-") if dictionary.casebook_form(name) == "visit" else None
+    photographs = []
+    if visit is not None and may(session.role, Right.READ_PHOTOGRAPHS):
+        view = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}", read_after=seen)
+        photographs = [p for p in view["photographs"] if p["visit"] == visit]
     return pages.page(
-        request, "form.html", session, site=site, subject_id=subject, name=name, form=current,
+        request, "form.html", session, site=site, subject_id=subject, name=name, form=current, photographs=photographs,
         rows=shown_values(dictionary, name, dict(form_values(name, current["data"])), lang, t),
         changes=item_changes(dictionary, name, current["history"], lang, t), by_item=by_item,
         may_correct=correctable and at_site and may(session.role, Right.POST_SITE_FORMS),
