@@ -8,13 +8,22 @@ import urllib.parse
 from typing import Any
 
 import nats
+import structlog
 from nats.aio.client import Client
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_INBOX = "_INBOX"
 # A server that stops answering (a node cut off from the network, a frozen process) is given up on after two
 # unanswered pings two seconds apart, and the client moves to another server of the cluster; nats-py's default
 # (two minutes between pings) would leave every request through that connection hanging meanwhile.
 LIVENESS: dict[str, Any] = {"ping_interval": 2, "max_outstanding_pings": 2}
+
+
+async def said_by_the_server(error: Exception) -> None:
+    """What the server says went wrong on a connection, where the operators look: a permissions violation names
+    the subject a user may not publish to, which the publisher itself only sees as a request timing out."""
+    log.warning("bus_error", error=str(error) or type(error).__name__)
 
 
 def servers(nats_url: str) -> list[str]:
@@ -57,5 +66,8 @@ async def connect(nats_url: str, *, name: str, **options: Any) -> Client:
     if login is not None:
         options |= {"user": login[0], "password": login[1]}
     return await nats.connect(
-        bare_servers(nats_url), name=name, inbox_prefix=inbox_prefix(nats_url), **LIVENESS | options
+        bare_servers(nats_url),
+        name=name,
+        inbox_prefix=inbox_prefix(nats_url),
+        **LIVENESS | {"error_cb": said_by_the_server} | options,
     )

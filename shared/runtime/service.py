@@ -72,6 +72,7 @@ def build_broker(settings: TrialSettings, name: str, *, answers_commands: bool =
         inbox_prefix=bus.inbox_prefix(settings.nats_url),
         security=NatsUserPassword(*login) if login else None,
         **bus.LIVENESS,
+        error_cb=bus.said_by_the_server,
         # SIGTERM: stop taking messages, let in-flight handlers finish, then close.
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,

@@ -11,6 +11,7 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
+import structlog.testing
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -290,3 +291,19 @@ async def test_the_services_that_dead_letter_can_list_the_dead_letters_and_read_
     assert isinstance(await dead_letters(theirs), list)
     assert (await original(theirs, recorded.sequence)).envelope == envelope
     assert not errors
+
+
+async def test_a_refusal_the_publisher_sees_only_as_a_timeout_is_logged_with_the_subject(servers: Servers) -> None:
+    """What the server says of a refused publish reaches the service's log (`bus.said_by_the_server`): without it,
+    a fact a service may not publish shows only as its request timing out."""
+    subject = "trial.events.NFH.NFH-991.VisitCompleted"
+    with structlog.testing.capture_logs() as logs:
+        client = await bus.connect(servers.nats_urls["datamanagement"], name="test-logged-refusal")
+        try:
+            with pytest.raises(nats.errors.TimeoutError):
+                await client.jetstream(timeout=0.5).publish(subject, b"{}", timeout=0.5)
+            await client.flush()
+        finally:
+            await client.close()
+    said = [e["error"].lower() for e in logs if e["event"] == "bus_error"]
+    assert any("permissions violation" in s and subject.lower() in s for s in said), logs
