@@ -6,7 +6,7 @@ assessor's counts where made, and say so."""
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -22,8 +22,7 @@ from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
-from tests.e2e.test_photographs import photograph_with_gps
-from tests.e2e.test_visits import TARGET_DAYS, assessments, randomized_days_ago, surgery
+from tests.e2e.test_photographs import photographed
 from tests.e2e.test_web import signed_in
 from tests.e2e.test_web_languages import walk
 
@@ -68,24 +67,12 @@ async def test_the_assessor_counts_on_the_photographs_and_the_m6_endpoint_uses_i
     protocol: ProtocolDefinition,
     read_pool: asyncpg.Pool,
 ) -> None:
-    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 200, "FG_HT")
-    base = f"/v1/sites/{site}/subjects/{subject}"
-    investigator, coordinator = token(Role.INVESTIGATOR, site), token(Role.SITE_COORDINATOR, site)
-    day0 = randomized_on + timedelta(days=5)
-    m6 = day0 + timedelta(days=TARGET_DAYS["M6"])
-    for path, body in (
-        ("procedures", surgery(day0, fat_graft=True)),  # 1500 follicular units
-        ("visits/M6", assessments(m6)),  # the site's count: 1200 surviving, 80.0 %
-    ):
-        done = await client.post(f"{base}/{path}", json=body, headers=headers(investigator, new_key()))
-        assert done.status_code == 201, done.text
-    photograph = await client.post(
-        f"{base}/visits/M6/photographs/recipient_area",
-        content=photograph_with_gps(),
-        headers=headers(coordinator, new_key()) | {"Content-Type": "image/jpeg"},
+    # The site's count at M6: 1200 surviving of 1500 follicular units transplanted, 80.0 %.
+    site, subject, photograph = await photographed(
+        client, store, subject_ids, protocol, read_pool, arm="FG_HT", visit="M6"
     )
-    assert photograph.status_code == 201, photograph.text
-    await wait_for_checkpoint(read_pool, ReadModel.VISITS, photograph.json()["stream_sequence"])
+    base = f"/v1/sites/{site}/subjects/{subject}"
+    investigator = token(Role.INVESTIGATOR, site)
     before = await folsurv(client, subject)
     assert (before["AVAL"], before["SRCDOM"]) == ("80.0", "VISITS")
     blind_before, _ = await primary_counts(client)
@@ -136,29 +123,17 @@ async def test_no_route_answers_the_assessor_with_anything_that_reveals_the_arm_
     read_pool: asyncpg.Pool,
     system_openapi: dict[str, Any],
 ) -> None:
-    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 40, "FG_HT")
-    base = f"/v1/sites/{site}/subjects/{subject}"
-    investigator = token(Role.INVESTIGATOR, site)
-    day0 = randomized_on + timedelta(days=5)
-    for path, body in (
-        ("procedures", surgery(day0, fat_graft=True)),
-        ("visits/M1", assessments(day0 + timedelta(days=TARGET_DAYS["M1"]))),
-        ("adverse-events", {
-            "term": TERM, "onset_date": day0.isoformat(), "site_aware_at": f"{day0.isoformat()}T10:00:00+08:00",
-            "grade": 1, "seriousness": [], "action_taken": "none", "outcome": "recovered",
-            "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
-        }),
-    ):  # fmt: skip
-        done = await client.post(f"{base}/{path}", json=body, headers=headers(investigator, new_key()))
-        assert done.status_code == 201, done.text
-    photograph = await client.post(
-        f"{base}/visits/M1/photographs/vertex",
-        content=photograph_with_gps(),
-        headers=headers(token(Role.SITE_COORDINATOR, site), new_key()) | {"Content-Type": "image/jpeg"},
+    site, subject, photograph = await photographed(
+        client, store, subject_ids, protocol, read_pool, arm="FG_HT", visit="M1", view="vertex"
     )
-    assert photograph.status_code == 201, photograph.text
-    await wait_for_checkpoint(read_pool, ReadModel.SAFETY, photograph.json()["stream_sequence"])
-    await wait_for_checkpoint(read_pool, ReadModel.VISITS, photograph.json()["stream_sequence"])
+    onset = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    reported = await client.post(f"/v1/sites/{site}/subjects/{subject}/adverse-events", json={
+        "term": TERM, "onset_date": onset, "site_aware_at": f"{onset}T10:00:00+08:00", "grade": 1, "seriousness": [],
+        "action_taken": "none", "outcome": "recovered",
+        "relationship": {"fat_graft": "possible", "hair_transplantation": "possible"},
+    }, headers=headers(token(Role.INVESTIGATOR, site), new_key()))  # fmt: skip
+    assert reported.status_code == 201, reported.text
+    await wait_for_checkpoint(read_pool, ReadModel.SAFETY, reported.json()["stream_sequence"])
     number = await read_pool.fetchval("SELECT randomization_number FROM randomizations WHERE subject_id = $1", subject)
     values = {
         "site": site, "subject": subject, "visit": "M1", "form": "procedure", "sha256": photograph.json()["sha256"],
@@ -206,24 +181,7 @@ async def test_the_assessors_pages_count_in_either_language_and_no_page_it_reach
     language: str,
     title: str,
 ) -> None:
-    site, subject, randomized_on = await randomized_days_ago(store, subject_ids, protocol, 40, "FG_HT")
-    base = f"/v1/sites/{site}/subjects/{subject}"
-    day0 = randomized_on + timedelta(days=5)
-    for path, body in (
-        ("procedures", surgery(day0, fat_graft=True)),
-        ("visits/M1", assessments(day0 + timedelta(days=TARGET_DAYS["M1"]))),
-    ):
-        done = await client.post(
-            f"{base}/{path}", json=body, headers=headers(token(Role.INVESTIGATOR, site), new_key())
-        )
-        assert done.status_code == 201, done.text
-    taken = await client.post(
-        f"{base}/visits/M1/photographs/recipient_area",
-        content=photograph_with_gps(),
-        headers=headers(token(Role.SITE_COORDINATOR, site), new_key()) | {"Content-Type": "image/jpeg"},
-    )
-    assert taken.status_code == 201, taken.text
-    await wait_for_checkpoint(read_pool, ReadModel.VISITS, taken.json()["stream_sequence"])
+    site, subject, _ = await photographed(client, store, subject_ids, protocol, read_pool, arm="FG_HT", visit="M1")
     number = await read_pool.fetchval("SELECT randomization_number FROM randomizations WHERE subject_id = $1", subject)
 
     page = await signed_in(browser, system, "outcome-assessor", language=language)
