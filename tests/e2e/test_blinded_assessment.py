@@ -22,7 +22,7 @@ from shared.runtime.eventstore import EventStore
 from shared.runtime.projections import wait_for_checkpoint
 from tests.conftest import SubjectIds
 from tests.e2e.api import System, headers, new_key, token
-from tests.e2e.test_photographs import photographed
+from tests.e2e.test_photographs import LOADED_WIDTH, photographed
 from tests.e2e.test_web import signed_in
 from tests.e2e.test_web_languages import walk
 
@@ -188,7 +188,7 @@ async def test_the_assessors_pages_count_in_either_language_and_no_page_it_reach
     await page.goto(f"{system.web_url}/assessments")
     assert await page.inner_text("h1") == title
     section = page.locator(f"section[data-subject='{subject}']")
-    assert await section.locator("img").evaluate("img => img.complete && img.naturalWidth") == 320
+    assert await section.locator("img").evaluate(LOADED_WIDTH) == 320
     await section.locator("[name=grafts_surviving]").fill("1100")
     await section.locator("[name=hair_density_per_cm2]").fill("39.5")
     async with page.expect_navigation():

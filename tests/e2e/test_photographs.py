@@ -79,6 +79,11 @@ def decompression_bomb() -> bytes:
     return out.getvalue()
 
 
+# The width an image shows at once it has loaded (a thumbnail loads lazily, after the page: wait for it).
+LOADED_WIDTH = """img => img.complete && img.naturalWidth ? img.naturalWidth
+    : new Promise(done => img.addEventListener('load', () => done(img.naturalWidth), {once: true}))"""
+
+
 def upload(base: str, visit: str, view: str) -> str:
     return f"{base}/visits/{visit}/photographs/{view}"
 
@@ -238,7 +243,7 @@ async def test_a_coordinator_uploads_a_photograph_in_the_web_app_and_sees_its_th
     await page.goto(casebook)
     thumbnail = page.locator("#photographs figure[data-visit='D0'] img")
     await thumbnail.wait_for()
-    assert await thumbnail.evaluate("img => img.complete && img.naturalWidth") == 320
+    assert await thumbnail.evaluate(LOADED_WIDTH) == 320
     assert await thumbnail.get_attribute("alt") == f"{view} · D0"
     await page.context.close()
 
@@ -257,7 +262,7 @@ async def test_a_monitor_sees_a_visits_photographs_beside_its_values_to_verify_t
     await page.goto(f"{system.web_url}/sites/{site}/subjects/{subject}/forms/visit-M1")
     beside = page.locator("#source-photographs img")
     await beside.wait_for()
-    assert await beside.evaluate("img => img.complete && img.naturalWidth") == 320
+    assert await beside.evaluate(LOADED_WIDTH) == 320
     assert await beside.get_attribute("alt") == "Recipient area close-up (for counting)"
     await page.goto(f"{system.web_url}/sites/{site}/subjects/{subject}/forms/procedure")
     assert await page.locator("#source-photographs").count() == 0, "a visit's own photographs, on its record only"

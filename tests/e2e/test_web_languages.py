@@ -142,6 +142,8 @@ async def walk(
     return texts
 
 
+# Seven roles' walks of up to 60 pages each, each kind of page checked by axe-core: longer than one request's test.
+@pytest.mark.timeout(300)
 async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_catalogue_has(
     browser: Browser,
     system: System,
