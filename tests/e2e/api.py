@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 import httpx
 
@@ -33,6 +34,10 @@ class System:
     protocol: ProtocolDefinition
     identity_provider: str  # the issuer URL of the real OpenID Connect provider the gateway trusts
     web_url: str  # the web app for site staff, monitors, the safety team and data managers
+
+    def today(self, site: str) -> date:
+        """The site's date now: what the people there write on a form (in China it is tomorrow from 16:00 UTC)."""
+        return self.protocol.local_date(site, datetime.now(UTC))
 
 
 # An account of the provider's that only the revocation test uses (revoked, then restored).

@@ -64,7 +64,7 @@ async def test_a_generated_client_takes_a_subject_from_consent_to_withdrawal(
     generated: str, system: System, subject_ids: SubjectIds, read_pool: asyncpg.Pool
 ) -> None:
     site, subject = await subject_ids.fresh("NFH")
-    today = system.protocol.local_date(site, datetime.now(UTC))
+    today = system.today(site)
     client = module("client").AuthenticatedClient(base_url=system.url, token=token(Role.INVESTIGATOR, site))
     problem = module("models").Problem
 
@@ -87,7 +87,14 @@ async def test_a_generated_client_takes_a_subject_from_consent_to_withdrawal(
     if allocated.arm == "FG_HT":
         procedure["fat_graft"] = {"fat_harvest_site": "abdomen", "harvested_fat_ml": 60, "ecm_svf_gel_ml": 12.5}
     await post("visits.record_procedure", "ProcedureForm", procedure)
-    mild = {"term": "Scalp pruritus", "onset_date": str(today), "grade": 1, "seriousness": [], "action_taken": "none"}
+    mild = {
+        "term": "Scalp pruritus",
+        "onset_date": str(today),
+        "site_aware_at": datetime.now(UTC).isoformat(),
+        "grade": 1,
+        "seriousness": [],
+        "action_taken": "none",
+    }
     reported = await post("safety.report_adverse_event", "AdverseEventForm", serious_adverse_event(**mild))
     follow_up = {"ae_id": reported.ae_id, "site_aware_at": datetime.now(UTC).isoformat(), "outcome": "recovered"}
     await post("safety.follow_up_adverse_event", "AdverseEventFollowUp", follow_up)

@@ -46,11 +46,11 @@ async def exported(client: httpx.AsyncClient, dataset: str) -> list[dict[str, An
 
 
 async def test_an_immunosuppressant_started_during_the_trial_opens_its_query_and_records_its_deviation(
-    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, read_pool: asyncpg.Pool
+    client: httpx.AsyncClient, store: EventStore, subject_ids: SubjectIds, read_pool: asyncpg.Pool, system: System
 ) -> None:
     site, subject = await randomized(client, store, subject_ids)
     base, bearer = f"/v1/sites/{site}/subjects/{subject}", token(Role.SITE_COORDINATOR, site)
-    today = datetime.now(UTC).date()
+    today = system.today(site)
     body = MEDICATION | {"medication": "Methotrexate", "indication": "Morphea", "start_date": today.isoformat()}
     entered = await client.post(f"{base}/logs/concomitant-medication", json=body, headers=headers(bearer, new_key()))
     assert entered.status_code == 201, entered.text
@@ -117,11 +117,11 @@ async def test_a_medical_history_entry_is_coded_linked_to_its_criterion_and_expo
 
 
 async def test_an_entry_that_cannot_be_is_refused_naming_its_item_and_nothing_is_recorded(
-    client: httpx.AsyncClient, subject_ids: SubjectIds
+    client: httpx.AsyncClient, subject_ids: SubjectIds, system: System
 ) -> None:
     site, subject = await subject_ids.fresh()
     base, bearer = f"/v1/sites/{site}/subjects/{subject}", token(Role.SITE_COORDINATOR, site)
-    today = datetime.now(UTC).date()
+    today = system.today(site)
     body = MEDICATION | {"start_date": today.isoformat()}
     before_consent = await client.post(
         f"{base}/logs/concomitant-medication", json=body, headers=headers(bearer, new_key())
@@ -167,7 +167,7 @@ async def test_a_coordinator_enters_a_medication_and_a_history_in_the_casebook_i
     page = await signed_in(browser, system, f"site-coordinator.{site.lower()}", language=language)
     casebook = f"{system.web_url}/sites/{site}/subjects/{subject}"
     await page.goto(casebook)
-    today = datetime.now(UTC).date().isoformat()
+    today = system.today(site).isoformat()
     for action, values in (
         ("record_concomitant_medication", {"medication": "Cefalexin", "indication": "Prophylaxis", "start_date": today,
                                            "route": "oral", "ongoing": "true"}),

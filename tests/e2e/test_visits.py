@@ -111,7 +111,7 @@ async def test_a_withdrawn_subjects_later_visit_is_409_but_safety_information_st
         await client.post(f"{base}/procedures", json=surgery(day0, fat_graft=True), headers=headers(bearer, new_key()))
     ).status_code == 201
     withdrawal = {
-        "withdrawn_on": date.today().isoformat(),
+        "withdrawn_on": protocol.local_date(site, datetime.now(UTC)).isoformat(),
         "reason_category": "subject_decision",
         "decided_by": "subject",
     }
@@ -124,7 +124,7 @@ async def test_a_withdrawn_subjects_later_visit_is_409_but_safety_information_st
     assert visit.status_code == 409 and visit.json()["rule"] == "subject.withdrawn"
     adverse_event = {
         "term": "Donor site pain",
-        "onset_date": date.today().isoformat(),
+        "onset_date": protocol.local_date(site, datetime.now(UTC)).isoformat(),
         "site_aware_at": datetime.now(UTC).isoformat(),
         "grade": 1,
         "seriousness": [],

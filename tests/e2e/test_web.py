@@ -4,7 +4,7 @@ validation messages stand next to their fields, and a Chinese-language session s
 
 import asyncio
 import os
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ async def test_site_staff_take_a_subject_from_consent_to_m1_with_a_signature_and
 ) -> None:
     _, subject = await subject_ids.fresh("NFH")
     casebook = f"{system.web_url}/sites/NFH/subjects/{subject}"
-    today = date.today()
+    today = system.today("NFH")
     coordinator = await signed_in(browser, system, "site-coordinator.nfh")
     assert coordinator.url.endswith("/sites/NFH/subjects")
     await coordinator.fill("input[name=subject_id]", subject)
@@ -303,7 +303,7 @@ async def test_a_form_speaks_with_the_data_dictionarys_words_units_and_decodes_i
         assert female in await page.inner_text("#f-sex")
         assert await page.locator("#f-sex option[value='female']").count() == 1, "the code is what is posted"
         if language == "zh-CN":  # a refusal beside its item, in the page's words, from the item's range
-            await fill(page, ELIGIBLE | {"screening_date": date.today().isoformat(), "height_cm": "0"})
+            await fill(page, ELIGIBLE | {"screening_date": system.today(site).isoformat(), "height_cm": "0"})
             await submit(page, "screen_subject")
             assert await page.inner_text("#f-height_cm-error") == "请填写100至230cm之间的数字。"
         await page.context.close()

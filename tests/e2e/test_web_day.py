@@ -5,7 +5,7 @@ form's view and verifies item by item; the investigator signs the casebook from 
 locks it after saying what a lock does."""
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -54,7 +54,7 @@ async def test_the_coordinators_screening_waits_for_the_investigators_judgement_
 ) -> None:
     _, subject = await subject_ids.fresh(SITE)
     casebook = f"{system.web_url}/sites/{SITE}/subjects/{subject}"
-    today = date.today().isoformat()
+    today = system.today(SITE).isoformat()
     coordinator = await signed_in(browser, system, "site-coordinator.nfh")
     await coordinator.fill("input[name=subject_id]", subject)
     await fill(coordinator, CONSENT | {"signed_on": today})

@@ -6,7 +6,7 @@ with a message beside that item, in the page's language."""
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -79,7 +79,7 @@ async def a_site_with_every_record(
     """A site whose subjects show what a page can show: a screen failure, a subject randomized today, and one
     operated and seen at W1 and M1 with a serious adverse event and an open query; the read models through them."""
     site, failed, bearer = await consented(client, subject_ids)
-    too_old = ELIGIBLE | {"screening_date": date.today().isoformat(), "age_years": 70}
+    too_old = ELIGIBLE | {"screening_date": protocol.local_date(site, datetime.now(UTC)).isoformat(), "age_years": 70}
     answer = await client.post(
         f"/v1/sites/{site}/subjects/{failed}/screening", json=too_old, headers=headers(bearer, new_key())
     )
