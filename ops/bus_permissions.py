@@ -192,7 +192,13 @@ PERMISSIONS: dict[str, Permissions] = {
                 "SignatureApplied",
                 "ProtocolDeviationRecorded",  # what an edit check finds the protocol forbids
             ),
-            *trial_facts("DatabaseLocked", "UserAccessRevoked", "UserAccessRestored"),
+            *trial_facts(
+                "DatabaseLocked",
+                "UserAccessRevoked",
+                "UserAccessRestored",
+                "ProtocolAmendmentDeployed",
+                "ProtocolAmendmentEffective",
+            ),
             *reading(EVENTS_STREAM, EDIT_CHECKS_REACTION_CONSUMER),
             READ_DATABASE_LOCK,
             *STREAMS_EXIST,

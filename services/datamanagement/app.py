@@ -2,6 +2,7 @@
 
 from faststream import FastStream
 
+from services.datamanagement import amendments
 from services.datamanagement.checks import checks_of
 from services.datamanagement.editchecks import EditChecks, sweep_serious_adverse_events
 from services.datamanagement.handlers import build_router
@@ -22,6 +23,9 @@ def build_app(settings: DataManagementSettings, *, clock: Clock = utc_now) -> Fa
         settings.edit_check_sweep_seconds,
         lambda: sweep_serious_adverse_events(runtime.store, runtime.protocol, now=runtime.clock(), drugs=drugs),
         name="edit_check_sweep",
+    )
+    runtime.every(
+        settings.amendment_check_seconds, lambda: amendments.record_in_force(runtime), name="amendments_in_force"
     )
     app = FastStream(runtime.broker, logger=None)
     app.on_startup(runtime.start)

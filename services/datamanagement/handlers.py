@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import structlog
 from faststream.nats import NatsRouter
 
-from services.datamanagement import access, domain, locks, signatures
+from services.datamanagement import access, amendments, domain, locks, signatures
 from services.datamanagement.settings import DataManagementSettings
 from shared.contracts.commands import (
     ANSWER_QUERY,
     CHANGE_ACCESS,
     CLOSE_QUERY,
+    DEPLOY_AMENDMENT,
     LOCK_CASEBOOK,
     LOCK_DATABASE,
     OPEN_QUERY,
@@ -26,6 +27,7 @@ from shared.contracts.commands import (
     ChangeAccess,
     Command,
     CommandReply,
+    DeployAmendment,
     LockCasebook,
     LockDatabase,
     OpenQuery,
@@ -37,6 +39,7 @@ from shared.contracts.commands import (
 from shared.contracts.events import (
     DomainEvent,
     FormVerified,
+    ProtocolAmendmentDeployed,
     QueryAnswered,
     QueryClosed,
     QueryOpened,
@@ -130,6 +133,17 @@ def build_router(runtime: ServiceRuntime, settings: DataManagementSettings) -> N
                 [e.data for e in history.events], command.form, by=command.context.actor
             ),
             reason=command.form.reason,
+            result=lambda events: {"site": None, "subject": trial},
+        )
+
+    @router.subscriber(DEPLOY_AMENDMENT, queue=settings.command_queue)
+    async def deploy_amendment(command: DeployAmendment) -> CommandReply:
+        # Decided on the amendments recorded so far and appended expecting the last: versions follow one another.
+        trial, now = runtime.protocol.trial_id, runtime.clock()
+        return await runtime.execute(
+            command.context,
+            subject_filter=trial_history(trial, ProtocolAmendmentDeployed.event_type),
+            decide=lambda history: amendments.deploy(runtime.protocol, history.events, command.form, now=now),
             result=lambda events: {"site": None, "subject": trial},
         )
 

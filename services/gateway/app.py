@@ -25,7 +25,7 @@ from services.gateway.routes.reports import reports_router
 from services.gateway.routes.safety import safety_router
 from services.gateway.routes.session import session_router
 from services.gateway.routes.subjects import subjects_router
-from services.gateway.routes.trial import trial_router
+from services.gateway.routes.trial import AMENDMENT_BYTES, AMENDMENTS, trial_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import TokenStanding
 from shared.contracts.attestation import CommandSigner
@@ -93,7 +93,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.dictionaries = settings.dictionaries()
     install_error_handlers(app)
     # A photograph's body is larger than any form's: its own limit, on its own path.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={UPLOAD: PHOTOGRAPH_BYTES})
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, larger={UPLOAD: PHOTOGRAPH_BYTES, AMENDMENTS: AMENDMENT_BYTES}
+    )
     app.add_middleware(CorrelationId)
     app.add_middleware(RequestMetrics)
 

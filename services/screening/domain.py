@@ -7,6 +7,7 @@ from functools import reduce
 from uuid import UUID
 
 from services.screening.eligibility import evaluate
+from shared.contracts.amendments import require_consent, signed
 from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     ConsentDeclined,
@@ -86,6 +87,8 @@ class ScreeningState:
     consent_declined: bool = False
     screenings: int = 0
     screening_id: UUID | None = None
+    # The protocol version the current screening was judged under: its correction keeps it (unless migrated).
+    screened_under: str | None = None
     # The investigator's EX11 judgement on the current screening: a coordinator's correction keeps it.
     judged_unsuitable: bool | None = None
     randomized: bool = False
@@ -100,16 +103,23 @@ class ScreeningState:
 def evolve(state: ScreeningState, recorded: RecordedEvent) -> ScreeningState:
     record_id = recorded.envelope.id
     match event := recorded.data:
-        case ConsentRecorded(consent_form_version=version, supersedes=supersedes):
-            consents = {k: v for k, v in state.consents.items() if k != supersedes} | {record_id: version}
-            return replace(state, consents=consents, consent=event, consent_id=record_id)
+        case ConsentRecorded():
+            return replace(
+                state, consents=signed(state.consents, event, record_id), consent=event, consent_id=record_id
+            )
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True, consent_withdrawal_id=record_id)
         case ConsentDeclined():
             return replace(state, consent_declined=True)
         case SubjectScreened(screening_number=number, form=form):
             judged = form.investigator_judges_unsuitable
-            return replace(state, screenings=number, screening_id=record_id, judged_unsuitable=judged)
+            return replace(
+                state,
+                screenings=number,
+                screening_id=record_id,
+                judged_unsuitable=judged,
+                screened_under=recorded.envelope.protocolversion,
+            )
         case SubjectRandomized():
             return replace(state, randomized=True, randomized_at=recorded.envelope.time)
         case SubjectWithdrawn():
@@ -157,9 +167,12 @@ def screen(
     today: date,
     deviation_id: UUID,
     judges: bool,
+    consent_required: str | None = None,
 ) -> list[DomainEvent]:
     """`judges`: the caller may give the investigator's judgement (EX11); a coordinator's form leaves it out, and a
-    coordinator's correction keeps the investigator's answer on the record it corrects."""
+    coordinator's correction keeps the investigator's answer on the record it corrects. `protocol` is the version
+    in force at the site on the screening date, or for a correction the version of the record it corrects (unless
+    an amendment migrated the form). `consent_required`: a revised consent form, which a new screening waits for."""
     check_site(protocol, site, subject, enrolling=form.supersedes is None)
     if form.investigator_judges_unsuitable is not None and not judges:
         raise InvestigatorJudgement(
@@ -180,6 +193,8 @@ def screen(
         raise NotConsented(f"{subject} has no informed consent on record")
     if state.randomized and not correcting:
         raise AlreadyRandomized(f"{subject} is randomized; eligibility is no longer re-assessed")
+    if not correcting:
+        require_consent(consent_required, state.consented_form_versions, subject)
     if form.screening_date < consent.signed_on:
         raise ScreeningBeforeConsent(
             f"screening on {form.screening_date} precedes consent signed on {consent.signed_on}",

@@ -22,6 +22,7 @@ from shared.contracts.commands import (
     WithdrawConsent,
 )
 from shared.contracts.events import DomainEvent, RecordedEvent, SubjectScreened
+from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.service import ServiceRuntime
 
 Rule = Callable[..., list[DomainEvent]]
@@ -37,19 +38,31 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
     protocol = runtime.protocol
 
     def about(command: Command[Any]) -> dict[str, Any]:
-        """What every screening rule decides with, beside the subject's state and the form."""
+        """What every screening rule decides with, beside the subject's state, the form and the protocol's version
+        (`under` chooses it where it is not the one in force today)."""
         ctx = command.context
-        return {"protocol": protocol, "site": ctx.site, "subject": ctx.subject, "today": runtime.today(ctx)}
+        return {"site": ctx.site, "subject": ctx.subject, "today": runtime.today(ctx)}
 
     @router.subscriber(RECORD_CONSENT, queue=settings.command_queue)
     async def record_consent(command: RecordConsent) -> CommandReply:
+        # The consent forms approved are those of the version in force at the site on the day it was signed.
+        ctx, today = command.context, runtime.today(command.context)
+        signed_on = min(command.form.signed_on, today)
+        in_force = await runtime.protocol_at(ctx.site, signed_on)
         return await runtime.decide(
-            command, domain.replay, domain.record_consent, **about(command), database_lock=await runtime.database_lock()
+            command,
+            domain.replay,
+            domain.record_consent,
+            under=lambda _: in_force,
+            **about(command),
+            database_lock=await runtime.database_lock(),
         )
 
     @router.subscriber(WITHDRAW_CONSENT, queue=settings.command_queue)
     async def withdraw_consent(command: WithdrawConsent) -> CommandReply:
-        return await runtime.decide(command, domain.replay, domain.withdraw_consent, **about(command))
+        return await runtime.decide(
+            command, domain.replay, domain.withdraw_consent, **about(command), protocol=protocol
+        )
 
     @router.subscriber(DECLINE_CONSENT, queue=settings.command_queue)
     async def decline_consent(command: DeclineConsent) -> CommandReply:
@@ -58,20 +71,32 @@ def build_router(runtime: ServiceRuntime, settings: ScreeningSettings) -> NatsRo
             domain.replay,
             domain.decline_consent,
             **about(command),
+            protocol=protocol,
             database_lock=await runtime.database_lock(),
         )
 
     @router.subscriber(SCREEN_SUBJECT, queue=settings.command_queue)
     async def screen_subject(command: ScreenSubject) -> CommandReply:
-        ctx = command.context
+        ctx, form, today = command.context, command.form, runtime.today(command.context)
+        versions = await runtime.versions(ctx.site, today)
+
+        def judged_under(state: domain.ScreeningState) -> ProtocolDefinition:
+            """Eligibility is judged under the version in force at the site on the screening date; a correction keeps
+            the version of the screening it corrects, unless an amendment in force today migrated the form."""
+            if form.supersedes is not None and state.screened_under is not None:
+                return versions.for_correction("screening", state.screened_under, ctx.site, today)
+            return versions.in_force(ctx.site, min(form.screening_date, today))
+
         return await runtime.decide(
             command,
             domain.replay,
             domain.screen,
             result=_screening_result,
+            under=judged_under,
             **about(command),
             deviation_id=uuid5(ctx.command_id, "deviation"),
             judges=may(ctx.role, Right.JUDGE_ELIGIBILITY),
+            consent_required=versions.consent_required(ctx.site, today),
         )
 
     return router

@@ -20,6 +20,7 @@ from services.visits.domain import (
     VisitBeforeSurgery,
     participating,
 )
+from shared.contracts.amendments import require_consent
 from shared.contracts.casebook import corrects
 from shared.contracts.collected import CollectedForm, answers_model, answers_of
 from shared.contracts.dictionary import DataDictionary, ItemType
@@ -115,9 +116,11 @@ def record_form(
     subject: str,
     today: date,
     entry_id: UUID,
+    consent_required: str | None = None,
 ) -> list[DomainEvent]:
-    """A collected form at one of its visits (after the surgery, for a participating subject), or a log's entry
-    (from consent; a new entry takes `entry_id`, a correction names its entry)."""
+    """A collected form at one of its visits (after the surgery, for a participating subject, who signed the
+    consent form an amendment revised), or a log's entry (from consent; a new entry takes `entry_id`, a correction
+    names its entry)."""
     check_site(protocol, site, subject, enrolling=False)
     form = protocol.forms.collected.get(record.form)
     if form is None:
@@ -130,6 +133,8 @@ def record_form(
             raise NothingToCorrect(f"{subject} has no {record.form} entry {record.entry}", field="entry")
     else:
         participating(state, subject)
+        if record.supersedes is None:
+            require_consent(consent_required, frozenset(state.consents.values()), subject)
         if record.visit not in form.visits:
             raise UnknownVisit(
                 f"{record.form} is entered at {', '.join(form.visits)}, not {record.visit}", field="visit"

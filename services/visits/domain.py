@@ -11,6 +11,7 @@ from datetime import date, datetime
 from functools import reduce
 from uuid import UUID
 
+from shared.contracts.amendments import require_consent, signed
 from shared.contracts.casebook import corrects
 from shared.contracts.events import (
     AdverseEventReported,
@@ -111,6 +112,9 @@ class FollowUpState:
     female: bool | None = None
     consented_on: date | None = None
     consent_withdrawn: bool = False
+    # The consent form versions signed, by the record of each; the protocol version the schedule was made under.
+    consents: dict[UUID, str] = field(default_factory=dict)
+    scheduled_under: str | None = None
     adverse_events: frozenset[UUID] = frozenset()
     # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`).
     forms: dict[str, UUID] = field(default_factory=dict)
@@ -133,13 +137,14 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case EndpointAssessed() as assessment:
             return replace(state, assessed=state.assessed | {assessment.visit})
         case ConsentRecorded() as consent:
-            return replace(state, consented_on=consent.signed_on, consent_withdrawn=False)
+            consents = signed(state.consents, consent, e.id)
+            return replace(state, consented_on=consent.signed_on, consent_withdrawn=False, consents=consents)
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
         case FormRecorded() as recorded:
             return replace(state, forms={**state.forms, recorded.casebook_name: e.id})
         case SubjectRandomized() as r:
-            return replace(state, randomized=r, randomized_at=e.time)
+            return replace(state, randomized=r, randomized_at=e.time, scheduled_under=e.protocolversion)
         case RandomizationInvalidated():
             return replace(state, invalidated=True)
         case GraftProcedurePerformed() as p:
@@ -189,9 +194,13 @@ def record_procedure(
     subject: str,
     today: date,
     deviation_ids: DeviationIds,
+    consent_required: str | None = None,
 ) -> list[DomainEvent]:
+    """`protocol`: the version the subject's schedule was made under (`ProtocolVersions.scheduled_under`)."""
     check_site(protocol, site, subject, enrolling=False)
     randomized = participating(state, subject)
+    if form.supersedes is None:
+        require_consent(consent_required, frozenset(state.consents.values()), subject)
     if form.procedure_date > today:
         raise DateInFuture(f"procedure_date {form.procedure_date} is after today", field="procedure_date")
     assert state.randomized_at is not None
@@ -245,9 +254,13 @@ def record_visit(
     subject: str,
     today: date,
     deviation_ids: DeviationIds,
+    consent_required: str | None = None,
 ) -> list[DomainEvent]:
+    """`protocol`: the version the subject's schedule was made under (`ProtocolVersions.scheduled_under`)."""
     check_site(protocol, site, subject, enrolling=False)
     participating(state, subject)
+    if record.supersedes is None:
+        require_consent(consent_required, frozenset(state.consents.values()), subject)
     known = [v.code for v in protocol.schedule.follow_up]
     if record.visit not in known:
         raise UnknownVisit(f"visit {record.visit} is not one of {known}", field="visit")

@@ -28,6 +28,7 @@ from shared.contracts.commands import (
     WithdrawSubject,
 )
 from shared.contracts.events import DomainEvent, GraftProcedurePerformed
+from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.decisions import record_on_subject
 from shared.runtime.eventstore import trial_wide
 from shared.runtime.service import ServiceRuntime
@@ -47,6 +48,19 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
         ctx = command.context
         return {"protocol": protocol, "site": ctx.site, "subject": ctx.subject, "today": runtime.today(ctx)}
 
+    async def on_schedule(command: Command[Any]) -> dict[str, Any]:
+        """For the forms of the subject's schedule: the version the schedule was made under decides (unless an
+        amendment in force reschedules), and a revised consent form in force is signed first."""
+        ctx, today = command.context, runtime.today(command.context)
+        versions = await runtime.versions(ctx.site, today)
+        now = versions.in_force(ctx.site, today).version
+
+        def scheduled(state: domain.FollowUpState) -> ProtocolDefinition:
+            return versions.scheduled_under(state.scheduled_under or now, ctx.site, today)
+
+        facts = {k: v for k, v in about(command).items() if k != "protocol"}
+        return facts | {"under": scheduled, "consent_required": versions.consent_required(ctx.site, today)}
+
     def deviation_ids(command: Command[Any]) -> Callable[[str], UUID]:
         """Surgery and visits are recorded as they happened, with the deviations they imply: one id per code."""
         return lambda code: uuid5(command.context.command_id, code)
@@ -54,13 +68,21 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
     @router.subscriber(RECORD_PROCEDURE, queue=settings.command_queue)
     async def record_procedure(command: RecordProcedure) -> CommandReply:
         return await runtime.decide(
-            command, domain.replay, domain.record_procedure, **about(command), deviation_ids=deviation_ids(command)
+            command,
+            domain.replay,
+            domain.record_procedure,
+            **await on_schedule(command),
+            deviation_ids=deviation_ids(command),
         )
 
     @router.subscriber(RECORD_VISIT, queue=settings.command_queue)
     async def record_visit(command: RecordVisit) -> CommandReply:
         return await runtime.decide(
-            command, domain.replay, domain.record_visit, **about(command), deviation_ids=deviation_ids(command)
+            command,
+            domain.replay,
+            domain.record_visit,
+            **await on_schedule(command),
+            deviation_ids=deviation_ids(command),
         )
 
     @router.subscriber(RECORD_FORM, queue=settings.command_queue)
@@ -70,7 +92,7 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
             domain.replay,
             collected.record_form,
             result=collected.entry_of,
-            **about(command),
+            **await on_schedule(command),
             entry_id=uuid5(command.context.command_id, "entry"),
         )
 
@@ -113,20 +135,24 @@ async def record_missed_visits(runtime: ServiceRuntime, *, now: datetime, today:
 
 
 async def _record_missed(runtime: ServiceRuntime, site: str, subject: str, today: date) -> int:
+    versions = await runtime.versions(site, today)
+    in_force = versions.in_force(site, today)
+
+    def missed(state: domain.FollowUpState) -> list[DomainEvent]:
+        """Each window as the subject's schedule has it: the version it was made under, unless rescheduled."""
+        scheduled = versions.scheduled_under(state.scheduled_under or in_force.version, site, today)
+        return domain.missed_visits(state, protocol=scheduled, site=site, today=today)
+
     outcome = await record_on_subject(
         runtime.store,
         recorder=runtime.name,
         site=site,
         subject=subject,
         # A locked casebook is left as it stands: its windows were settled before the lock.
-        decide=lambda history: (
-            []
-            if locked(history.events)
-            else domain.missed_visits(domain.replay(history.events), protocol=runtime.protocol, site=site, today=today)
-        ),
+        decide=lambda history: [] if locked(history.events) else missed(domain.replay(history.events)),
         because_of=_missed_visit_run(subject, today),
         correlation_id=f"missed-visits-{today}",
-        protocol_version=runtime.protocol.version,
+        protocol_version=in_force.version,
         clock=runtime.clock,
     )
     return 0 if outcome.replayed else len(outcome.events)

@@ -195,6 +195,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "event_CasebookLocked": ("Casebook locked", "病例报告表锁定"),
     "event_CasebookUnlocked": ("Casebook unlocked", "病例报告表解锁"),
     "event_DatabaseLocked": ("Database locked for analysis", "数据库锁定（用于分析）"),
+    "event_ProtocolAmendmentDeployed": ("Protocol amendment deployed", "方案修订已部署"),
+    "event_ProtocolAmendmentEffective": ("Protocol amendment in force at the site", "方案修订在本中心生效"),
     "event_EnrollmentClosed": ("Enrollment closed", "入组结束"),
     "event_FormRecorded": ("Form recorded", "表单记录"),
     "event_ScalpPhotographRecorded": ("Scalp photograph recorded", "头皮照片已记录"),

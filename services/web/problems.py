@@ -42,6 +42,18 @@ RULES: dict[str, tuple[str, str]] = {
         "This consent form version is not approved for the trial.",
         "该知情同意书版本未获批准。",
     ),
+    "consent.current_version": (
+        "The consent form was revised: the subject signs the new version before anything further in the trial.",
+        "知情同意书已修订：受试者须先签署新版本，方可继续试验。",
+    ),
+    "amendment.follows_the_latest_version": (
+        "An amendment follows the latest version of the protocol.",
+        "方案修订须基于最新的方案版本。",
+    ),
+    "amendment.valid": (
+        "The amendment cannot run the trial as written: see the item named.",
+        "该方案修订无法按所写内容执行试验：请查看所指项目。",
+    ),
     "consent.once_per_form_version": (
         "Consent on this form version is recorded already.",
         "该版本的知情同意已记录。",

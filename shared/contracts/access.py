@@ -38,6 +38,7 @@ class Right(StrEnum):
     ASSESS_CAUSALITY = "assess_causality"  # an adverse event's relationship to each procedure
     READ_PHOTOGRAPHS = "read_photographs"
     ASSESS_ENDPOINTS = "assess_endpoints"  # from the photographs alone, blind to the arm
+    DEPLOY_AMENDMENTS = "deploy_amendments"  # a new version of the protocol, in force at each site from its day
 
 
 # What each right lets a person do, as a refusal names it ("may not ...").
@@ -60,6 +61,7 @@ DOES: dict[Right, str] = {
     Right.ASSESS_CAUSALITY: "assess an adverse event's causality",
     Right.READ_PHOTOGRAPHS: "see the scalp photographs",
     Right.ASSESS_ENDPOINTS: "assess the endpoints from the photographs, blind to the arm",
+    Right.DEPLOY_AMENDMENTS: "deploy a protocol amendment",
 }
 
 
@@ -92,6 +94,7 @@ RIGHTS: dict[Role, frozenset[Right]] = {
             Right.OPEN_QUERIES,
             Right.LOCK_CASEBOOKS,
             Right.MANAGE_ACCESS,
+            Right.DEPLOY_AMENDMENTS,
         }
     ),
     Role.SAFETY_OFFICER: frozenset({Right.ACKNOWLEDGE_ALERTS, Right.READ_ADVERSE_EVENTS}),

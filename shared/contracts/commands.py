@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.access import Right
+from shared.contracts.amendments import AmendmentDeployment
 from shared.contracts.collected import CollectedForm
 from shared.contracts.forms import (
     AccessChangeRecord,
@@ -88,6 +89,7 @@ UNLOCK_CASEBOOK = command("datamanagement", "unlock_casebook", Right.LOCK_CASEBO
 LOCK_DATABASE = command("datamanagement", "lock_database", Right.LOCK_CASEBOOKS)
 SIGN = command("datamanagement", "sign", Right.SIGN_CASEBOOKS)
 CHANGE_ACCESS = command("datamanagement", "change_access", Right.MANAGE_ACCESS)
+DEPLOY_AMENDMENT = command("datamanagement", "deploy_amendment", Right.DEPLOY_AMENDMENTS)
 
 
 class ActorContext(BaseModel):
@@ -154,6 +156,7 @@ class TrialCommand(BaseModel, Generic[F]):
 AcknowledgeAlert = TrialCommand[AlertAcknowledgement]
 LockDatabase = TrialCommand[DatabaseLock]
 ChangeAccess = TrialCommand[AccessChangeRecord]
+DeployAmendment = TrialCommand[AmendmentDeployment]
 
 
 class ExportRequest(BaseModel):

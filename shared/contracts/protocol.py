@@ -340,12 +340,18 @@ def protocol_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def whole_document(path: Path) -> Any:
+    """A definition file's document with its data dictionary read in (from the file it names beside it, or written
+    inline): the whole version, as an amendment carries it."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(document, dict) and isinstance(document.get("forms"), str):
+        document["forms"] = yaml.safe_load((path.parent / document["forms"]).read_text(encoding="utf-8"))
+    return document
+
+
 def load_protocol(path: Path) -> ProtocolDefinition:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if isinstance(raw, dict) and isinstance(raw.get("forms"), str):
-            raw["forms"] = yaml.safe_load((path.parent / raw["forms"]).read_text(encoding="utf-8"))
-        return ProtocolDefinition.model_validate(raw)
+        return ProtocolDefinition.model_validate(whole_document(path))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()

@@ -65,13 +65,15 @@ async def decide_and_append(
     max_attempts: int = 5,
     at_least: int = 0,
     ids_from: UUID | None = None,
+    decided_under: Callable[[], str] | None = None,
 ) -> Outcome:
     """`at_least`: a stream sequence the history must reach before anything is decided on it (a reaction's
     trigger, which a read from a replica behind, or from a leader whose term has ended, may not show yet).
 
     Its earlier events are those of this cause recorded by this actor: two reactions to one trigger (an alert and
     an edit check on the same adverse event) share the cause, and neither takes the other's facts for its own.
-    `ids_from`: what the events' ids derive from, where the cause is shared (else the command id)."""
+    `ids_from`: what the events' ids derive from, where the cause is shared (else the command id).
+    `decided_under`: the protocol version the decision was made under, known once it is made (else the meta's)."""
     cause = str(command_id)
     meta = replace(meta, causation_id=cause)
     seed = ids_from or command_id
@@ -124,6 +126,8 @@ async def decide_and_append(
             trust_kept = False
             continue
         now = earlier[0].envelope.time if earlier else clock()
+        if decided_under is not None:
+            meta = replace(meta, protocol_version=decided_under())
         envelopes = [
             EventEnvelope.wrap(event, meta, event_id=event_id(seed, len(earlier) + i), time=now)
             for i, event in enumerate(missing)

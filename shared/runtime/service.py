@@ -15,15 +15,29 @@ from faststream.nats import NatsBroker, NatsUserPassword
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.attestation import CommandVerifier, InvalidKey, Unattested
 from shared.contracts.casebook import refuse_if_locked
 from shared.contracts.commands import ActorContext, Command, CommandContext, CommandReply, Rejection
-from shared.contracts.events import DatabaseLocked, DomainEvent, EventMetadata, RecordedEvent
+from shared.contracts.events import (
+    DatabaseLocked,
+    DomainEvent,
+    EventMetadata,
+    ProtocolAmendmentDeployed,
+    RecordedEvent,
+)
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.contracts.rules import RuleViolation, UnknownSubject
 from shared.runtime import bus
 from shared.runtime.decisions import Clock, Decide, TooMuchContention, decide_and_append, utc_now
-from shared.runtime.eventstore import EventStore, History, event_subject, streams_ready, subject_history
+from shared.runtime.eventstore import (
+    EventStore,
+    History,
+    event_subject,
+    streams_ready,
+    subject_history,
+    trial_history,
+)
 from shared.runtime.health import HealthServer, nats_connected
 from shared.runtime.logging import error_summary
 from shared.runtime.metrics import COMMANDS
@@ -101,6 +115,9 @@ class ServiceRuntime:
     _clocks: list[tuple[float, Callable[[], Awaitable[object]], str]] = field(default_factory=list, init=False)
     _ticking: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _database_lock: DatabaseLocked | None = field(default=None, init=False)
+    # Every version of the protocol as last read from the record, and each site's date through which that is exact.
+    _versions: ProtocolVersions | None = field(default=None, init=False)
+    _versions_exact_through: dict[str, date] = field(default_factory=dict, init=False)
 
     @classmethod
     def create(
@@ -182,6 +199,27 @@ class ServiceRuntime:
                 self._database_lock = recorded.data
         return self._database_lock
 
+    async def versions(self, site: str | None = None, day: date | None = None) -> ProtocolVersions:
+        """Every version of the protocol: the definition file's and each amendment recorded since. Read again from
+        the record only when what was read last may not hold every version in force at this site on this day (an
+        amendment takes effect only after the day it is deployed), or for a trial-level decision."""
+        held = self._versions
+        exact_through = self._versions_exact_through.get(site or "", date.min)
+        if held is not None and day is not None and day <= exact_through:
+            return held
+        read_at = self.clock()
+        history = await self.store.load(trial_history(self.protocol.trial_id, ProtocolAmendmentDeployed.event_type))
+        if held is None or len(held.amendments) != len(history.events):
+            held = ProtocolVersions.of(self.protocol, (e.data for e in history.events))
+            if len(held.amendments) > len(self._versions.amendments if self._versions else ()):
+                log.info("protocol_versions_read", versions=[v.version for v in held.all])
+        self._versions, self._versions_exact_through = held, held.exact_through(read_at)
+        return held
+
+    async def protocol_at(self, site: str, day: date) -> ProtocolDefinition:
+        """The version of the protocol in force at the site on this day: what governs a form dated then."""
+        return (await self.versions(site, day)).in_force(site, day)
+
     def today(self, ctx: CommandContext) -> date:
         """The date at the command's site when it arrived: "today" for every rule about its forms."""
         return self.protocol.local_date(ctx.site, ctx.received_at)
@@ -193,10 +231,10 @@ class ServiceRuntime:
             site=None,
             subject=self.protocol.trial_id,
             correlation_id=correlation_id,
-            protocol_version=self.protocol.version,
+            protocol_version=(self._versions.latest if self._versions else self.protocol).version,
         )
 
-    def metadata(self, ctx: ActorContext, *, reason: str | None = None) -> EventMetadata:
+    def metadata(self, ctx: ActorContext, *, version: str, reason: str | None = None) -> EventMetadata:
         """Who did it and why; about the command's subject, or about the trial for a command that names none."""
         site, subject = (ctx.site, ctx.subject) if isinstance(ctx, CommandContext) else (None, self.protocol.trial_id)
         return EventMetadata(
@@ -208,7 +246,7 @@ class ServiceRuntime:
             actor_site=ctx.actor_site,
             actor_token=ctx.token_id,
             correlation_id=ctx.correlation_id,
-            protocol_version=self.protocol.version,
+            protocol_version=version,
             causation_id=str(ctx.command_id),
             reason=reason,
         )
@@ -222,6 +260,7 @@ class ServiceRuntime:
         result: ResultOf | None = None,
         while_locked: bool = False,
         known_subject: bool = False,
+        under: Callable[[S], ProtocolDefinition] | None = None,
         **facts: object,
     ) -> CommandReply:
         """The one shape of every command about one subject: load its history, replay it into the service's
@@ -230,15 +269,24 @@ class ServiceRuntime:
         the envelope, where the audit trail shows it. A locked casebook takes nothing (423) but what is taken
         `while_locked`: safety information, the unlock. A command on a subject's records (`known_subject`: queries,
         verification, signatures, locks) finds a subject with no history unknown (404); a site form there is
-        refused by the protocol's own rule (no consent yet: 409)."""
+        refused by the protocol's own rule (no consent yet: 409).
+
+        `under`: the version of the protocol that decides, from the subject's state (a correction keeps its
+        record's version); the rule is given it as `protocol`, and the facts name it. Without it a decision is made
+        under the version in force at the site today."""
         ctx, form = command.context, command.form
+        chosen: list[ProtocolDefinition] = []
 
         def decide(history: History) -> Sequence[DomainEvent]:
             if known_subject and not history.events:
                 raise UnknownSubject(f"no subject {ctx.subject} at site {ctx.site}", field="subject")
             if not while_locked:
                 refuse_if_locked(history.events)
-            return rule(replay(history.events), form, **facts)
+            state = replay(history.events)
+            if under is None:
+                return rule(state, form, **facts)
+            chosen[:] = [under(state)]
+            return rule(state, form, **facts, protocol=chosen[0])
 
         return await self.execute(
             ctx,
@@ -246,6 +294,7 @@ class ServiceRuntime:
             decide=decide,
             result=result,
             reason=getattr(form, "reason", None),
+            decided_under=(lambda: chosen[0].version) if under is not None else None,
         )
 
     async def execute(
@@ -256,10 +305,15 @@ class ServiceRuntime:
         decide: Decide,
         result: ResultOf | None = None,
         reason: str | None = None,
+        decided_under: Callable[[], str] | None = None,
     ) -> CommandReply:
-        """Decide and append, and turn the outcome into the reply the gateway expects, with the time it took."""
+        """Decide and append, and turn the outcome into the reply the gateway expects, with the time it took.
+        The facts name the protocol version `decided_under` says, else the one in force at the site today (the
+        latest, for a decision about the whole trial)."""
         started = time.perf_counter()
-        reply = await self._reply(ctx, subject_filter=subject_filter, decide=decide, result=result, reason=reason)
+        reply = await self._reply(
+            ctx, subject_filter=subject_filter, decide=decide, result=result, reason=reason, decided_under=decided_under
+        )
         return reply.model_copy(update={"decided_ms": round(1000 * (time.perf_counter() - started), 2)})
 
     async def _reply(
@@ -270,18 +324,24 @@ class ServiceRuntime:
         decide: Decide,
         result: ResultOf | None,
         reason: str | None,
+        decided_under: Callable[[], str] | None,
     ) -> CommandReply:
         bound = log.bind(
             correlation_id=ctx.correlation_id, command_id=str(ctx.command_id), site=getattr(ctx, "site", None)
         )
         try:
+            if isinstance(ctx, CommandContext):
+                in_force = await self.protocol_at(ctx.site, self.today(ctx))
+            else:
+                in_force = (await self.versions()).latest
             outcome = await decide_and_append(
                 self.store,
                 subject_filter=subject_filter,
                 decide=decide,
-                meta=self.metadata(ctx, reason=reason),
+                meta=self.metadata(ctx, version=in_force.version, reason=reason),
                 command_id=ctx.command_id,
                 clock=self.clock,
+                decided_under=decided_under,
             )
         except RuleViolation as violation:
             (bound.error if violation.alarm else bound.info)("command_refused", rule=violation.rule)

@@ -12,7 +12,8 @@ from services.gateway.auth import Principal
 from services.gateway.command_bus import RecordedResponse, submit_command
 from services.gateway.errors import problem_responses
 from services.gateway.params import IdempotencyKey
-from shared.contracts.commands import CHANGE_ACCESS, LOCK_DATABASE, right_of
+from shared.contracts.amendments import AmendmentDeployment
+from shared.contracts.commands import CHANGE_ACCESS, DEPLOY_AMENDMENT, LOCK_DATABASE, right_of
 from shared.contracts.forms import AccessChange, AccessChangeRecord, DatabaseLock
 
 
@@ -46,12 +47,20 @@ def _access_change(*, revoked: bool) -> Callable[..., Awaitable[Response]]:
     )
 
 
+# An amendment carries the whole new version of the protocol, its data dictionary included.
+AMENDMENTS = r"^/v1/protocol/amendments$"
+AMENDMENT_BYTES = 1024 * 1024
+
+
 def trial_router() -> APIRouter:
     router = APIRouter()
     for path, endpoint, name, summary, command, tag in (
         ("/v1/trial/database-lock", _trial_command(LOCK_DATABASE, DatabaseLock), "lock_database",
          "Lock the database for analysis (data managers), once every casebook is locked; exports are made as of "
          "the lock from then on", LOCK_DATABASE, "data management"),
+        ("/v1/protocol/amendments", _trial_command(DEPLOY_AMENDMENT, AmendmentDeployment), "deploy_amendment",
+         "Deploy a protocol amendment (data managers): the whole new version, in force at each site from its own "
+         "later day; every earlier version stays in force for what it governed", DEPLOY_AMENDMENT, "protocol"),
         ("/v1/access/revocations", _access_change(revoked=True), "revoke_access",
          "Revoke a user's access (data managers): their tokens are refused from the answer on", CHANGE_ACCESS,
          "access"),

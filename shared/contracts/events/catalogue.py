@@ -3,7 +3,7 @@
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -26,6 +26,7 @@ from shared.contracts.forms import (
     SignatureKind,
     WithdrawalReason,
 )
+from shared.contracts.protocol import SITE_CODE_PATTERN
 
 
 @register
@@ -515,3 +516,36 @@ class SubjectCompletedStudy(DomainEvent):
 
     completed_on: date
     final_visit: str
+
+
+@register
+class ProtocolAmendmentDeployed(DomainEvent):
+    """Trial-level: a new version of the protocol (criteria, windows, edit checks, the data dictionary), in force
+    at each site from the day its ethics committee approved it. Every version stays readable in the record."""
+
+    event_type = "ProtocolAmendmentDeployed"
+
+    version: str = Field(min_length=1, max_length=20)
+    amends: str = Field(min_length=1, max_length=20, description="the version this one follows")
+    summary: str = Field(min_length=1, max_length=2000)
+    summary_zh: str = Field(min_length=1, max_length=2000)
+    effective: dict[str, date] = Field(description="each site's first day under this version, in its own time")
+    consent_form_version: str | None = Field(
+        None, max_length=20, description="the revised consent form every active subject signs before their next visit"
+    )
+    migrates: tuple[Annotated[str, Field(pattern=FORM_NAME, max_length=40)], ...] = Field(
+        (), description="forms whose corrections take this version's items"
+    )
+    reschedules: bool = Field(False, description="visit windows of subjects already scheduled follow this version")
+    definition: dict[str, JsonValue] = Field(description="the whole definition of this version, its forms included")
+
+
+@register
+class ProtocolAmendmentEffective(DomainEvent):
+    """Trial-level: a version came into force at a site, on its day there."""
+
+    event_type = "ProtocolAmendmentEffective"
+
+    version: str = Field(min_length=1, max_length=20)
+    site: str = Field(pattern=SITE_CODE_PATTERN)
+    effective_on: date

@@ -12,6 +12,7 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.reporting.reports import datasets
 from shared.contracts import forms
+from shared.contracts.amendments import AmendmentDeployment
 from shared.contracts.collected import answers_model, model_name
 from shared.contracts.photographs import MEDIA_TYPES
 from shared.contracts.protocol import cached_protocol
@@ -26,6 +27,7 @@ FORMS = {
     for name, model in vars(forms).items()
     if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == forms.__name__
 } | {model_name(name): answers_model(PROTOCOL.forms, name) for name in PROTOCOL.forms.collected}
+FORMS[AmendmentDeployment.__name__] = AmendmentDeployment  # the whole protocol, beside the forms it declares
 
 
 def body_of(operation: dict[str, Any]) -> dict[str, Any]:

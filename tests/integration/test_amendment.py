@@ -1,0 +1,225 @@
+"""A protocol amendment in the running services, on a record of its own: deployed through data management, taken by
+the screening and visits services without a restart, in force at each site from its own day. A subject screened on
+the eve is judged under the old criteria, one screened on the day under the new, and a correction of the old
+screening keeps its version; an active subject's visit waits for the revised consent; each site's day is recorded."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+import pytest
+from faststream import TestApp
+from nats.aio.client import Client
+from pydantic import BaseModel
+
+from devstack.examples import ELIGIBLE, allocation, append, assessments, consent_on, surgery
+from devstack.servers import EmbeddedNats
+from services.datamanagement.app import build_app as build_data_management
+from services.datamanagement.settings import DataManagementSettings
+from services.screening.app import build_app as build_screening
+from services.screening.settings import ScreeningSettings
+from services.visits.app import build_app as build_visits
+from services.visits.settings import VisitsSettings
+from shared.contracts.access import Role
+from shared.contracts.amendments import AmendmentDeployment
+from shared.contracts.commands import (
+    DEPLOY_AMENDMENT,
+    RECORD_CONSENT,
+    RECORD_VISIT,
+    SCREEN_SUBJECT,
+    WITHDRAW_SUBJECT,
+    ActorContext,
+    CommandContext,
+    CommandReply,
+    DeployAmendment,
+    RecordConsent,
+    RecordVisit,
+    ScreenSubject,
+    WithdrawSubject,
+)
+from shared.contracts.events import (
+    GraftProcedurePerformed,
+    ProtocolAmendmentDeployed,
+    ProtocolAmendmentEffective,
+    SubjectScreened,
+)
+from shared.contracts.forms import ConsentForm, ScreeningForm, VisitRecord, WithdrawalForm
+from shared.contracts.protocol import load_protocol
+from shared.runtime.eventstore import EventStore, subject_history, trial_history
+from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.amendment import OLDEST_AFTER, amendment
+from tests.conftest import COMMAND_VERIFY_KEYS, as_gateway
+
+pytestmark = pytest.mark.integration
+PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
+CHINA = ZoneInfo("Asia/Shanghai")
+# The sites' day for the new version: NFH's ethics committee approved it a day before GZ2's.
+NFH_DAY = datetime.now(CHINA).date() + timedelta(days=3)
+GZ2_DAY = NFH_DAY + timedelta(days=1)
+EVE = NFH_DAY - timedelta(days=1)
+
+
+class Clock:
+    """Data management's clock, moved on by the test to each site's day (the other services judge by the command)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+async def services(own_server: EmbeddedNats, own_nc: Client) -> AsyncIterator[tuple[Client, Clock]]:
+    clock = Clock()
+    keys = COMMAND_VERIFY_KEYS
+    data_management = DataManagementSettings(
+        nats_url=own_server.url_for("datamanagement"), amendment_check_seconds=0.05, command_verify_keys=keys
+    )
+    async with (
+        TestApp(build_data_management(data_management, clock=clock)),
+        TestApp(build_screening(ScreeningSettings(nats_url=own_server.url_for("screening"), command_verify_keys=keys))),
+        TestApp(build_visits(VisitsSettings(nats_url=own_server.url_for("visits"), command_verify_keys=keys))),
+    ):
+        yield own_nc, clock
+
+
+def at(day: date) -> datetime:
+    """Mid-morning at the Chinese sites on that day."""
+    return datetime.combine(day, time(10), CHINA).astimezone(UTC)
+
+
+def context(site: str | None, subject: str | None, day: date, role: Role) -> dict[str, Any]:
+    return {
+        "command_id": uuid4(),
+        "correlation_id": f"corr-{uuid4()}",
+        "actor": "dm-1" if site is None else "crc-1",
+        "role": role,
+        "actor_site": site,
+        "token_id": "test-token",
+        "received_at": at(day),
+    } | ({"site": site, "subject": subject} if site else {})
+
+
+async def send(nc: Client, subject: str, command: BaseModel, site: str | None, role: Role) -> CommandReply:
+    payload = command.model_dump_json().encode()
+    headers = as_gateway(subject, payload, site=site, role=role)
+    return CommandReply.model_validate_json((await nc.request(subject, payload, timeout=10, headers=headers)).data)
+
+
+async def site_form(nc: Client, name: str, site: str, subject: str, day: date, form: BaseModel) -> CommandReply:
+    kinds: dict[str, type[BaseModel]] = {
+        RECORD_CONSENT: RecordConsent,
+        SCREEN_SUBJECT: ScreenSubject,
+        RECORD_VISIT: RecordVisit,
+        WITHDRAW_SUBJECT: WithdrawSubject,
+    }
+    command = kinds[name](context=CommandContext(**context(site, subject, day, Role.INVESTIGATOR)), form=form)
+    return await send(nc, name, command, site, Role.INVESTIGATOR)
+
+
+def consent(version: str, on: date) -> ConsentForm:
+    return ConsentForm(consent_form_version=version, signed_on=on, obtained_by="inv-01", signed_by_subject=True)
+
+
+def screening(on: date, age: int = OLDEST_AFTER - 1, **correction: Any) -> ScreeningForm:
+    return ScreeningForm.model_validate(ELIGIBLE | {"screening_date": on.isoformat(), "age_years": age} | correction)
+
+
+async def screened(store: EventStore, site: str, subject: str) -> tuple[SubjectScreened, str]:
+    [*_, last] = [
+        e for e in (await store.load(subject_history(site, subject))).events if isinstance(e.data, SubjectScreened)
+    ]
+    assert isinstance(last.data, SubjectScreened)
+    return last.data, last.envelope.protocolversion
+
+
+async def test_an_amendment_runs_across_two_sites_on_their_own_days(services: tuple[Client, Clock]) -> None:
+    nc, clock = services
+    store = EventStore(nc.jetstream())
+    # Active subjects at NFH, operated a week before the new version's day.
+    for subject in ("NFH-101", "NFH-104"):
+        await append(
+            store,
+            "NFH",
+            subject,
+            [
+                (consent_on(EVE - timedelta(days=20)), at(EVE - timedelta(days=20))),
+                (allocation("NFH"), at(EVE - timedelta(days=10))),
+                (GraftProcedurePerformed.model_validate(surgery(EVE - timedelta(days=6), fat_graft=True)), at(EVE)),
+            ],
+        )
+    # Subjects consented and screened on the eve at NFH, under version 1.0: too old for it.
+    for subject in ("NFH-102", "NFH-103"):
+        assert (await site_form(nc, RECORD_CONSENT, "NFH", subject, EVE, consent("1.0", EVE))).accepted
+
+    body = amendment({"NFH": NFH_DAY, "GZ2": GZ2_DAY, "SZ3": GZ2_DAY})
+    deploy = DeployAmendment(
+        context=ActorContext(**context(None, None, EVE, Role.DATA_MANAGER)),
+        form=AmendmentDeployment.model_validate(body),
+    )
+    deployed = await send(nc, DEPLOY_AMENDMENT, deploy, None, Role.DATA_MANAGER)
+    assert deployed.accepted, deployed
+    [fact] = (await store.load(trial_history(PROTOCOL.trial_id, ProtocolAmendmentDeployed.event_type))).events
+    assert (fact.envelope.actor, fact.envelope.actorrole) == ("dm-1", "data_manager"), "who deployed it"
+    again = await send(nc, DEPLOY_AMENDMENT, deploy.model_copy(update={"context": deploy.context.model_copy(
+        update={"command_id": uuid4()})}), None, Role.DATA_MANAGER)  # fmt: skip
+    assert again.rejection is not None and again.rejection.rule == "amendment.follows_the_latest_version"
+
+    eve = await site_form(nc, SCREEN_SUBJECT, "NFH", "NFH-102", EVE, screening(EVE))
+    assert eve.accepted and eve.result["eligible"] is False
+    assert (await screened(store, "NFH", "NFH-102"))[1] == "1.0"
+
+    # NFH's day: the next screening is judged under 2.0, after the revised consent; GZ2 is still on 1.0.
+    refused = await site_form(nc, SCREEN_SUBJECT, "NFH", "NFH-103", NFH_DAY, screening(NFH_DAY))
+    assert refused.rejection is not None and refused.rejection.rule == "consent.current_version", refused
+    assert "2.0" in refused.rejection.detail and refused.rejection.field == "consent_form_version"
+    assert (await site_form(nc, RECORD_CONSENT, "NFH", "NFH-103", NFH_DAY, consent("2.0", NFH_DAY))).accepted
+    day = await site_form(nc, SCREEN_SUBJECT, "NFH", "NFH-103", NFH_DAY, screening(NFH_DAY))
+    assert day.accepted and day.result["eligible"] is True, day
+    assert (await screened(store, "NFH", "NFH-103"))[1] == "2.0"
+
+    assert (await site_form(nc, RECORD_CONSENT, "GZ2", "GZ2-101", NFH_DAY, consent("1.0", NFH_DAY))).accepted
+    gz2 = await site_form(nc, SCREEN_SUBJECT, "GZ2", "GZ2-101", NFH_DAY, screening(NFH_DAY))
+    assert gz2.accepted and gz2.result["eligible"] is False and (await screened(store, "GZ2", "GZ2-101"))[1] == "1.0"
+
+    # A correction of the eve's screening, made on the day, keeps the version it was judged under.
+    [record] = [
+        e for e in (await store.load(subject_history("NFH", "NFH-102"))).events if isinstance(e.data, SubjectScreened)
+    ]
+    correction = screening(EVE, supersedes=str(record.envelope.id), reason="weight transcribed wrongly")
+    corrected = await site_form(nc, SCREEN_SUBJECT, "NFH", "NFH-102", NFH_DAY, correction)
+    assert corrected.accepted and corrected.result["eligible"] is False, corrected
+    assert (await screened(store, "NFH", "NFH-102"))[1] == "1.0"
+
+    # The active subject's W1 visit waits for the revised consent; a withdrawal never waits.
+    w1 = VisitRecord.model_validate(assessments(NFH_DAY) | {"visit": "W1"})
+    waiting = await site_form(nc, RECORD_VISIT, "NFH", "NFH-101", NFH_DAY, w1)
+    assert waiting.rejection is not None and waiting.rejection.rule == "consent.current_version", waiting
+    assert (await site_form(nc, RECORD_CONSENT, "NFH", "NFH-101", NFH_DAY, consent("2.0", NFH_DAY))).accepted
+    seen = await site_form(nc, RECORD_VISIT, "NFH", "NFH-101", NFH_DAY, w1)
+    assert seen.accepted, seen
+    withdrawal = WithdrawalForm(withdrawn_on=NFH_DAY, reason_category="subject_decision", decided_by="subject")
+    withdrawn = await site_form(nc, WITHDRAW_SUBJECT, "NFH", "NFH-104", NFH_DAY, withdrawal)
+    assert withdrawn.accepted, withdrawn
+
+    # Each site's day is recorded as it comes, once.
+    clock.now = at(NFH_DAY)
+    effective = trial_history(PROTOCOL.trial_id, ProtocolAmendmentEffective.event_type)
+    first = await eventually(store, effective, 1)
+    assert [(e.data.site, e.data.effective_on) for e in first] == [("NFH", NFH_DAY)]
+    clock.now = at(GZ2_DAY)
+    both = await eventually(store, effective, 3)
+    assert sorted((e.data.site, e.data.version) for e in both) == [("GZ2", "2.0"), ("NFH", "2.0"), ("SZ3", "2.0")]
+
+
+async def eventually(store: EventStore, subject_filter: str, count: int) -> list[Any]:
+    for _ in range(100):
+        events = (await store.load(subject_filter)).events
+        if len(events) >= count:
+            return list(events)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{subject_filter}: not {count} facts")
