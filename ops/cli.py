@@ -24,6 +24,8 @@ import asyncpg
 import nats.errors
 
 from shared.contracts.access import Role
+from shared.contracts.amendments import load_amendment
+from shared.contracts.protocol import InvalidProtocolDefinition
 from shared.runtime import bus
 from shared.runtime.settings import PROJECT_ROOT
 
@@ -158,6 +160,12 @@ def parser() -> argparse.ArgumentParser:
     action = listing.add_mutually_exclusive_group(required=True)
     action.add_argument("--out", type=Path, help="write the list (CSV) to this file (keep it out of the checkout)")
     action.add_argument("--verify", type=Path, metavar="CSV", help="check a copy against the commitment on the record")
+    amendment = verbs.add_parser(
+        "amendment",
+        help="print the body that deploys an amendment (POST /v1/protocol/amendments, as a data manager), read from "
+        "its file and the definition file it names, or say what is wrong with them",
+    )
+    amendment.add_argument("file", type=Path)
     token = verbs.add_parser("token", help="issue a token for the development issuer (make run)")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--site")
@@ -210,9 +218,12 @@ def plan(args: argparse.Namespace) -> tuple[Verb, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.verb == "amendment":  # read from files alone: nothing of the system is needed
+            print(json.dumps(load_amendment(args.file), ensure_ascii=False))
+            return 0
         verb, extra = plan(args)
         return run(verb, find_access(), extra)
-    except CannotRun as exc:
+    except (CannotRun, InvalidProtocolDefinition) as exc:
         print(f"trial {args.verb}: {exc}", file=sys.stderr)
         return 2
     except TimeoutError:

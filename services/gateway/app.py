@@ -21,6 +21,7 @@ from services.gateway.routes.casebook import casebook_router
 from services.gateway.routes.exports import exports_router
 from services.gateway.routes.forms import forms_router
 from services.gateway.routes.photographs import UPLOAD, photographs_router
+from services.gateway.routes.protocol import protocol_router
 from services.gateway.routes.reports import reports_router
 from services.gateway.routes.safety import safety_router
 from services.gateway.routes.session import session_router
@@ -123,6 +124,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(subjects_router())
     app.include_router(casebook_router())
     app.include_router(trial_router())
+    app.include_router(protocol_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
     app.include_router(exports_router(settings.protocol().forms))

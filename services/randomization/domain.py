@@ -4,8 +4,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import reduce
+from uuid import UUID
 
 from services.randomization.allocation import AllocationList
+from shared.contracts.amendments import require_consent, signed
 from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
@@ -56,16 +58,18 @@ class AlreadyInvalidated(RuleViolation):
 class SubjectState:
     consented: bool = False
     consent_withdrawn: bool = False
+    # The consent form versions signed, by the record of each.
+    consents: dict[UUID, str] = field(default_factory=dict)
     latest_screening: SubjectScreened | None = None
     randomized: SubjectRandomized | None = None
     invalidated: bool = False
     withdrawn: bool = False
 
 
-def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
-    match event:
+def evolve(state: SubjectState, recorded: RecordedEvent) -> SubjectState:
+    match event := recorded.data:
         case ConsentRecorded():
-            return replace(state, consented=True)
+            return replace(state, consented=True, consents=signed(state.consents, event, recorded.envelope.id))
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
         case SubjectScreened():
@@ -81,7 +85,7 @@ def evolve(state: SubjectState, event: DomainEvent) -> SubjectState:
 
 
 def replay(history: Sequence[RecordedEvent]) -> SubjectState:
-    return reduce(evolve, (e.data for e in history), SubjectState())
+    return reduce(evolve, history, SubjectState())
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,9 @@ def randomize(
     protocol: ProtocolDefinition,
     site: str,
     subject: str,
+    consent_required: str | None = None,
 ) -> list[DomainEvent]:
+    """`consent_required`: a revised consent form an amendment in force asks every subject to sign first."""
     check_site(protocol, site, subject)
     if subject_state.withdrawn:
         raise SubjectIsWithdrawn(f"{subject} is withdrawn from the study")
@@ -144,6 +150,7 @@ def randomize(
     if subject_state.randomized is not None:
         r = subject_state.randomized
         raise AlreadyRandomized(f"{subject} was randomized as number {r.randomization_number}; one allocation, ever")
+    require_consent(consent_required, frozenset(subject_state.consents.values()), subject)
     screening = subject_state.latest_screening
     if screening is None:
         raise NotScreened(f"{subject} has not been screened")

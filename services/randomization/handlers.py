@@ -43,7 +43,8 @@ def build_router(
 
     @router.subscriber(RANDOMIZE_SUBJECT, queue=settings.command_queue)
     async def randomize_subject(command: RandomizeSubject) -> CommandReply:
-        ctx = command.context
+        ctx, today = command.context, runtime.today(command.context)
+        versions = await runtime.versions(ctx.site, today)
 
         async def decide(trial: History) -> list[DomainEvent]:
             subject = await runtime.store.load(subject_history(ctx.site, ctx.subject))
@@ -52,9 +53,10 @@ def build_router(
                 domain.replay(subject.events),
                 allocations.of(trial.events),
                 allocation_list,
-                protocol=protocol,
+                protocol=versions.in_force(ctx.site, today),
                 site=ctx.site,
                 subject=ctx.subject,
+                consent_required=versions.consent_required(ctx.site, today),
             )
 
         return await runtime.execute(ctx, subject_filter=ALL_RANDOMIZATIONS, decide=decide, result=_allocation)

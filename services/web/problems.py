@@ -199,6 +199,7 @@ TYPES: dict[str, tuple[str, str]] = {
     ),
     "no-item-ticked": ("Tick the items you checked against source first.", "请先勾选已核对源数据的项目。"),
     "subject-not-found": ("There is no such subject at this site.", "该中心无此受试者。"),
+    "version-not-found": ("There is no such version of the protocol.", "无此方案版本。"),
     "form-not-found": ("The subject has no such form recorded.", "该受试者未记录此表单。"),
     "alert-not-found": ("There is no such alert.", "无此警报。"),
     "not-locked": ("The database is not locked for analysis.", "数据库尚未锁定以供分析。"),

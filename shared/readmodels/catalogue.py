@@ -15,7 +15,7 @@ class ReadModel(StrEnum):
 
 
 TABLES: dict[ReadModel, tuple[str, ...]] = {
-    ReadModel.SUBJECTS: ("subjects",),
+    ReadModel.SUBJECTS: ("subjects", "consent_versions"),
     ReadModel.SCREENING_LOG: ("screening_log", "screening_criteria"),
     ReadModel.RANDOMIZATIONS: ("randomizations", "enrollment"),
     ReadModel.VISITS: ("procedures", "visits", "scalp_photographs", "endpoint_assessments"),
@@ -28,5 +28,7 @@ TABLES: dict[ReadModel, tuple[str, ...]] = {
         "query_messages",
         "signatures",
         "database_lock",
+        "protocol_amendments",
+        "amendment_sites",
     ),
 }

@@ -1,7 +1,9 @@
 """A record of its own for a test module that needs the whole stream to itself (a trial-wide decision, a replay
-to a sequence): its own nats-server, started once per module. And the system as `make run` starts it, for the
-modules that use it as an operator or a reader of the README would."""
+to a sequence): its own nats-server, started once per module, and its read models built into a database of their
+own. And the system as `make run` starts it, for the modules that use it as an operator or a reader of the README
+would."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,13 +13,19 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import nats
 import pytest
 from nats.aio.client import Client
 
 from devstack.servers import EmbeddedNats, free_port
+from services.reporting.app import MIGRATIONS
+from services.reporting.projections import all_projections
+from shared.contracts.protocol import ProtocolDefinition
 from shared.runtime.eventstore import provision_streams
+from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.runtime.projections import ProjectionRunner, wait_for_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +87,22 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
     finally:
         system.send_signal(signal.SIGINT)
         system.wait(timeout=60)
+
+
+async def build_read_models(nc: Client, database_url: str, protocol: ProtocolDefinition, through: int) -> asyncpg.Pool:
+    """Every read model built from this record, through its sequence `through`, into the database at the URL."""
+    projections = all_projections(protocol)
+    # Each runner holds one connection (its leadership and its writes); the test reads with the rest.
+    pool = await create_pool(database_url, max_size=len(projections) + 2)
+    await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
+    await apply_migrations(pool, "reporting", MIGRATIONS)
+    runners = [ProjectionRunner(p, nc.jetstream(), pool, batch_size=64) for p in projections]
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    try:
+        for runner in runners:
+            await wait_for_checkpoint(pool, runner.projection.name, through, timeout=60)
+    finally:
+        for runner in runners:
+            runner.stop()
+        await asyncio.gather(*tasks)
+    return pool

@@ -48,10 +48,12 @@ from shared.contracts.events import (
 )
 from shared.contracts.forms import ConsentForm, ScreeningForm, VisitRecord, WithdrawalForm
 from shared.contracts.protocol import load_protocol
-from shared.runtime.eventstore import EventStore, subject_history, trial_history
+from shared.readmodels.amendments import amendment_definition, amendments, reconsent_due
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history, trial_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests.amendment import OLDEST_AFTER, amendment
 from tests.conftest import COMMAND_VERIFY_KEYS, as_gateway
+from tests.integration.conftest import build_read_models
 
 pytestmark = pytest.mark.integration
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
@@ -137,11 +139,13 @@ async def screened(store: EventStore, site: str, subject: str) -> tuple[SubjectS
     return last.data, last.envelope.protocolversion
 
 
-async def test_an_amendment_runs_across_two_sites_on_their_own_days(services: tuple[Client, Clock]) -> None:
+async def test_an_amendment_runs_across_two_sites_on_their_own_days(
+    services: tuple[Client, Clock], database_url: str
+) -> None:
     nc, clock = services
     store = EventStore(nc.jetstream())
     # Active subjects at NFH, operated a week before the new version's day.
-    for subject in ("NFH-101", "NFH-104"):
+    for subject in ("NFH-101", "NFH-104", "NFH-105"):
         await append(
             store,
             "NFH",
@@ -214,6 +218,32 @@ async def test_an_amendment_runs_across_two_sites_on_their_own_days(services: tu
     clock.now = at(GZ2_DAY)
     both = await eventually(store, effective, 3)
     assert sorted((e.data.site, e.data.version) for e in both) == [("GZ2", "2.0"), ("NFH", "2.0"), ("SZ3", "2.0")]
+
+    # The report: who deployed what, each site's day, whom it touched; and each site's re-consent work list.
+    last = (await nc.jetstream().stream_info(EVENTS_STREAM)).state.last_seq
+    pool = await build_read_models(nc, database_url, PROTOCOL, last)
+    try:
+        [report] = await amendments(pool)
+        assert (report.version, report.amends, report.consent_form_version, report.deployed_by) == (
+            "2.0",
+            "1.0",
+            "2.0",
+            "dm-1",
+        )
+        sites = {s.site: s for s in report.sites}
+        assert (sites["NFH"].effective_on, sites["GZ2"].effective_on) == (NFH_DAY, GZ2_DAY)
+        assert all(s.in_force_at is not None for s in report.sites)
+        # Screened out on the eve (NFH-102) or before GZ2's day (GZ2-101): not taking part when it came.
+        assert sites["NFH"].subjects_touched == ["NFH-101", "NFH-103", "NFH-104", "NFH-105"]
+        assert sites["GZ2"].subjects_touched == [] and sites["SZ3"].subjects_touched == []
+        [due] = await reconsent_due(pool, "NFH", NFH_DAY)
+        assert (due.subject_id, due.required_version, due.since) == ("NFH-105", "2.0", NFH_DAY)
+        assert await reconsent_due(pool, "NFH", EVE) == [] and await reconsent_due(pool, "GZ2", GZ2_DAY) == []
+        assert (await amendment_definition(pool, "2.0") or {})["eligibility"]["inclusion"]["IN07"]["max_age"] == (
+            OLDEST_AFTER
+        )
+    finally:
+        await pool.close()
 
 
 async def eventually(store: EventStore, subject_filter: str, count: int) -> list[Any]:

@@ -29,7 +29,6 @@ from services.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.settings import GatewaySettings
-from services.reporting.app import MIGRATIONS
 from services.reporting.exports import export_files, files_as_of_lock, freeze_exports
 from services.reporting.projections import all_projections
 from services.reporting.projections.datamanagement import DataManagementProjection
@@ -65,7 +64,7 @@ from shared.contracts.protocol import load_protocol
 from shared.contracts.schedule import visit_windows
 from shared.readmodels.catalogue import ReadModel
 from shared.runtime.eventstore import EventStore, provision_streams, subject_history, trial_history, trial_wide
-from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
+from shared.runtime.postgres import apply_migrations
 from shared.runtime.projections import (
     ProjectionRunner,
     apply_batch,
@@ -78,6 +77,7 @@ from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 from tests import odm_check, sdtm_basics
 from tests.by_hand import hodges_lehmann_by_hand, welch_by_formula
 from tests.conftest import COMMAND_KEYS
+from tests.integration.conftest import build_read_models
 
 pytestmark = pytest.mark.integration
 TOKEN_KEY = "Sk_1u1x6Z2I_rZXJTiJzKWPGF6vnPz3m0j9GZhUYW1g"  # a test key: random, and published with the tests
@@ -391,20 +391,7 @@ async def recorded_trial(own_nats: str) -> AsyncIterator[tuple[Client, Script, i
 @pytest.fixture
 async def projected(recorded_trial: tuple[Client, Script, int], database_url: str) -> AsyncIterator[asyncpg.Pool]:
     nc, _, last = recorded_trial
-    projections = all_projections(PROTOCOL)
-    # Each runner holds one connection (its leadership and its writes); the test reads with the rest.
-    pool = await create_pool(database_url, max_size=len(projections) + 2)
-    await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
-    await apply_migrations(pool, "reporting", MIGRATIONS)
-    runners = [ProjectionRunner(p, nc.jetstream(), pool, batch_size=64) for p in projections]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    try:
-        for r in runners:
-            await wait_for_checkpoint(pool, r.projection.name, last, timeout=60)
-    finally:
-        for r in runners:
-            r.stop()
-        await asyncio.gather(*tasks)
+    pool = await build_read_models(nc, database_url, PROTOCOL, last)
     yield pool
     await pool.close()
 

@@ -1,10 +1,13 @@
-"""Every form's current record and its verification; every query and the thread of its steps; every signature."""
+"""Every form's current record and its verification; every query and the thread of its steps; every signature; the
+protocol's amendments and each site's day for them."""
 
 from shared.contracts.casebook import form_of
 from shared.contracts.events import (
     DatabaseLocked,
     DomainEvent,
     FormVerified,
+    ProtocolAmendmentDeployed,
+    ProtocolAmendmentEffective,
     QueryAnswered,
     QueryClosed,
     QueryOpened,
@@ -67,6 +70,19 @@ INSERT INTO database_lock (trial_id, through_sequence, subjects, locked_at, lock
 ON CONFLICT DO NOTHING
 """
 
+DEPLOY_AMENDMENT = """
+INSERT INTO protocol_amendments (version, amends, summary, summary_zh, consent_form_version, migrates, reschedules,
+                                 definition, deployed_at, deployed_by, event_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT DO NOTHING
+"""
+
+AMENDMENT_SITE = """
+INSERT INTO amendment_sites (version, site, effective_on) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+"""
+
+AMENDMENT_IN_FORCE = "UPDATE amendment_sites SET in_force_at = $3 WHERE version = $1 AND site = $2"
+
 STEPS: dict[type[DomainEvent], str] = {
     QueryOpened: "opened",
     QueryAnswered: QueryState.ANSWERED,
@@ -100,6 +116,15 @@ class DataManagementProjection:
                     await writes.execute(MARK_VERIFIED, e.subject, v.form, v.version, e.time, e.actor)
             case DatabaseLocked() as lock:
                 await writes.execute(LOCK_DATABASE, e.subject, lock.through_sequence, lock.subjects, e.time, e.actor)
+            case ProtocolAmendmentDeployed() as a:
+                await writes.execute(
+                    DEPLOY_AMENDMENT, a.version, a.amends, a.summary, a.summary_zh, a.consent_form_version,
+                    list(a.migrates), a.reschedules, a.definition, e.time, e.actor, e.id,
+                )  # fmt: skip
+                for site, day in a.effective.items():
+                    await writes.execute(AMENDMENT_SITE, a.version, site, day)
+            case ProtocolAmendmentEffective() as effective:
+                await writes.execute(AMENDMENT_IN_FORCE, effective.version, effective.site, e.time)
             case SignatureApplied() as s:
                 await writes.execute(
                     INSERT_SIGNATURE, s.signature_id, e.siteid, e.subject, s.kind, s.meaning, e.actor, s.printed_name,

@@ -117,6 +117,13 @@ UPDATE subjects
 """
 
 
+# The consent form versions signed, by record: a correction replaces the record it corrects.
+SIGNED = """
+WITH corrected AS (DELETE FROM consent_versions WHERE record_id = $6)
+INSERT INTO consent_versions (record_id, subject_id, site, version, signed_on) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
+"""
+
 # Whether the casebook is locked: the lock's time, or null once unlocked (not a clinical event: the
 # subject's last event stays what it was).
 MARK_LOCKED = "UPDATE subjects SET casebook_locked_at = $2 WHERE subject_id = $1"
@@ -145,6 +152,10 @@ class SubjectsProjection:
                     e.type,
                     event.sequence,
                 )
+                await writes.execute(
+                    SIGNED, e.id, e.subject, e.siteid, consent.consent_form_version, consent.signed_on,
+                    consent.supersedes,
+                )  # fmt: skip
             case ConsentDeclined() as declined:
                 await writes.execute(
                     INSERT_DECLINED,

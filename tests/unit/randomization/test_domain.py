@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.randomization import domain
 from services.randomization.allocation import ListParameters, SeedKind, generate
 from shared.contracts import rules
+from shared.contracts.amendments import ReconsentRequired
 from shared.contracts.events import (
     ConsentRecorded,
     ConsentWithdrawn,
@@ -101,6 +102,22 @@ def test_an_eligible_consented_subject_gets_the_next_slot_of_its_stratum_and_the
 def test_each_refusal_names_its_rule(history: list[DomainEvent], error: type[Exception]) -> None:
     with pytest.raises(error):
         randomize(history)
+
+
+def test_a_revised_consent_form_in_force_is_signed_before_randomization() -> None:
+    state = domain.replay(given([CONSENT, screened(True)]))
+    with pytest.raises(ReconsentRequired, match=r"version 2\.0"):
+        domain.randomize(
+            state, domain.Allocations.of([]), LIST, protocol=PROTOCOL, site="NFH", subject="NFH-007",
+            consent_required="2.0",
+        )  # fmt: skip
+    revised = CONSENT.model_copy(update={"consent_form_version": "2.0"})
+    state = domain.replay(given([CONSENT, screened(True), revised]))
+    [event] = domain.randomize(
+        state, domain.Allocations.of([]), LIST, protocol=PROTOCOL, site="NFH", subject="NFH-007",
+        consent_required="2.0",
+    )  # fmt: skip
+    assert isinstance(event, SubjectRandomized)
 
 
 def test_the_latest_screening_decides() -> None:
