@@ -5,8 +5,10 @@ typed values), its metadata conformance rules (cerberus schemas of the ODM metad
 clinical data relies on: every value of its item's data type and, where it has one, code list.
 """
 
+import copy
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from xml.etree import ElementTree as ET
 
 import xmlschema
 from odmlib import loader, odm_loader
@@ -46,25 +48,23 @@ def findings(document: bytes) -> list[str]:
         odm = reading.root()
     except (TypeError, ValueError) as exc:
         return [*found, f"odmlib model: {exc}"]
-    mdv = odm.Study[0].MetaDataVersion[0]
+    versions = {mdv.OID: mdv for mdv in odm.Study[0].MetaDataVersion}
     rules = MetadataSchema()  # type: ignore[no-untyped-call]
-    for name in METADATA:
-        for definition in getattr(mdv, name) if isinstance(getattr(mdv, name), list) else [getattr(mdv, name)]:
-            try:
-                rules.check_conformance(definition.to_dict(), name)  # type: ignore[no-untyped-call]
-            except ValueError as exc:
-                found.append(f"{name} {getattr(definition, 'OID', '')}: {exc}")
-    checker = create_oid_checker("odm_1_3_2")
-    try:
-        odm.verify_oids(checker)
-        orphans = {oid: kind for oid, kind in odm.unreferenced_oids(checker).items() if kind != "LocationOID"}
-        if orphans:
-            found.append(f"defined, never used: {orphans}")
-    except ValueError as exc:
-        found.append(f"OIDs: {exc}")
-    items = {i.OID: i for i in mdv.ItemDef}
-    codes = {c.OID: {i.CodedValue for i in c.CodeListItem} for c in mdv.CodeList}
+    for mdv in versions.values():
+        for name in METADATA:
+            for definition in getattr(mdv, name) if isinstance(getattr(mdv, name), list) else [getattr(mdv, name)]:
+                try:
+                    rules.check_conformance(definition.to_dict(), name)  # type: ignore[no-untyped-call]
+                except ValueError as exc:
+                    found.append(f"{mdv.OID} {name} {getattr(definition, 'OID', '')}: {exc}")
+    found += _oids_of_each_version(document)
     for clinical in odm.ClinicalData:
+        mdv = versions.get(clinical.MetaDataVersionOID)
+        if mdv is None:
+            found.append(f"ClinicalData under {clinical.MetaDataVersionOID}: no such MetaDataVersion")
+            continue
+        items = {i.OID: i for i in mdv.ItemDef}
+        codes = {c.OID: {i.CodedValue for i in c.CodeListItem} for c in mdv.CodeList}
         for subject in clinical.SubjectData:
             for event in subject.StudyEventData:
                 for form in event.FormData:
@@ -78,4 +78,38 @@ def findings(document: bytes) -> list[str]:
                                 found.append(f"{where}: not {item.DataType}")
                             elif item.CodeListRef and data.Value not in codes[item.CodeListRef.CodeListOID]:
                                 found.append(f"{where}: not in {item.CodeListRef.CodeListOID}")
+    return found
+
+
+def _oids_of_each_version(document: bytes) -> list[str]:
+    """odmlib's OID checks, on the document as each metadata version alone would make it (its definitions, the
+    sites' references to it, the clinical data under it): an OID is unique and resolved within its version."""
+    found: list[str] = []
+    root = ET.fromstring(document)
+    study = root.find(f"{{{NS}}}Study")
+    assert study is not None
+    oids = [mdv.get("OID", "") for mdv in study.iterfind(f"{{{NS}}}MetaDataVersion")]
+    for oid in oids:
+        alone = copy.deepcopy(root)
+        alone_study = alone.find(f"{{{NS}}}Study")
+        assert alone_study is not None
+        for other in [m for m in alone_study.iterfind(f"{{{NS}}}MetaDataVersion") if m.get("OID") != oid]:
+            alone_study.remove(other)
+        for location in alone.iterfind(f"{{{NS}}}AdminData/{{{NS}}}Location"):
+            for ref in [r for r in location if r.get("MetaDataVersionOID") != oid]:
+                location.remove(ref)
+        for clinical in [c for c in alone.iterfind(f"{{{NS}}}ClinicalData") if c.get("MetaDataVersionOID") != oid]:
+            alone.remove(clinical)
+        reading = loader.ODMLoader(odm_loader.XMLODMLoader(model_package="odm_1_3_2", ns_uri=NS))
+        reading.load_odm_string(ET.tostring(alone, encoding="unicode"))
+        checker = create_oid_checker("odm_1_3_2")
+        try:
+            reading.root().verify_oids(checker)
+            orphans = {
+                o: kind for o, kind in reading.root().unreferenced_oids(checker).items() if kind != "LocationOID"
+            }
+            if orphans:
+                found.append(f"{oid}: defined, never used: {orphans}")
+        except ValueError as exc:
+            found.append(f"{oid} OIDs: {exc}")
     return found

@@ -8,6 +8,9 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, Field
 
+from shared.contracts.amendments import ProtocolVersions
+from shared.contracts.events import ProtocolAmendmentDeployed
+from shared.contracts.protocol import ProtocolDefinition
 from shared.readmodels.states import NOT_TAKING_PART, SubjectState
 from shared.runtime.postgres import Connection
 
@@ -35,6 +38,25 @@ SELECT a.version, a.amends, a.summary, a.summary_zh, a.consent_form_version, a.m
 """
 
 DEFINITION = "SELECT definition FROM protocol_amendments WHERE version = $1"
+
+DEPLOYED = """
+SELECT a.version, a.amends, a.summary, a.summary_zh, a.consent_form_version, a.migrates, a.reschedules,
+       a.definition,
+       (SELECT jsonb_object_agg(m.site, m.effective_on) FROM amendment_sites m WHERE m.version = a.version)
+           AS effective
+  FROM protocol_amendments a
+ ORDER BY a.deployed_at
+"""
+
+# The version each subject's data stand under: the one their latest screening was judged under, or for a subject
+# not screened the one in force at the site on the day they first consented.
+SUBJECT_VERSIONS = """
+SELECT s.subject_id, s.site,
+       (SELECT l.protocol_version FROM screening_log l WHERE l.subject_id = s.subject_id
+         ORDER BY l.screening_number DESC LIMIT 1) AS screened_under,
+       (SELECT min(c.signed_on) FROM consent_versions c WHERE c.subject_id = s.subject_id) AS first_consented_on
+  FROM subjects s
+"""
 
 # Subjects of the site taking part now who have not signed the consent form an amendment in force revised: what
 # the services refuse their next form for (whenever they first consented); the latest revision in force only.
@@ -92,6 +114,22 @@ async def amendment_definition(conn: Connection | asyncpg.Pool, version: str) ->
     """The whole definition of a version an amendment deployed, as it was deployed."""
     definition: dict[str, Any] | None = await conn.fetchval(DEFINITION, version)
     return definition
+
+
+async def protocol_versions(conn: Connection | asyncpg.Pool, first: ProtocolDefinition) -> ProtocolVersions:
+    """Every version of the protocol as the read models hold them: the first, and each amendment deployed since."""
+    rows = await conn.fetch(DEPLOYED)
+    return ProtocolVersions(first, tuple(ProtocolAmendmentDeployed.model_validate(dict(r)) for r in rows))
+
+
+async def subject_versions(conn: Connection | asyncpg.Pool, versions: ProtocolVersions) -> dict[str, str]:
+    """The protocol version each subject's data stand under, by subject."""
+    under: dict[str, str] = {}
+    for r in await conn.fetch(SUBJECT_VERSIONS):
+        consented = r["first_consented_on"]
+        in_force = versions.in_force(r["site"], consented).version if consented else versions.first.version
+        under[r["subject_id"]] = r["screened_under"] or in_force
+    return under
 
 
 async def reconsent_due(conn: Connection | asyncpg.Pool, site: str, today: date) -> list[ReconsentDue]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import uuid4
+from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,7 @@ from devstack.examples import ELIGIBLE, allocation, append, assessments, consent
 from devstack.servers import EmbeddedNats
 from services.datamanagement.app import build_app as build_data_management
 from services.datamanagement.settings import DataManagementSettings
+from services.reporting.reports.odm import odm_snapshot
 from services.screening.app import build_app as build_screening
 from services.screening.settings import ScreeningSettings
 from services.visits.app import build_app as build_visits
@@ -51,6 +53,7 @@ from shared.contracts.protocol import load_protocol
 from shared.readmodels.amendments import amendment_definition, amendments, reconsent_due
 from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history, trial_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests import odm_check
 from tests.amendment import OLDEST_AFTER, amendment
 from tests.conftest import COMMAND_VERIFY_KEYS, as_gateway
 from tests.integration.conftest import build_read_models
@@ -242,8 +245,24 @@ async def test_an_amendment_runs_across_two_sites_on_their_own_days(
         assert (await amendment_definition(pool, "2.0") or {})["eligibility"]["inclusion"]["IN07"]["max_age"] == (
             OLDEST_AFTER
         )
+        # ODM: one metadata version per protocol version, each site's day for each, each subject's data on theirs.
+        async with pool.acquire() as conn:
+            document = (await odm_snapshot(conn, PROTOCOL, at(GZ2_DAY))).encode()
     finally:
         await pool.close()
+    assert odm_check.findings(document) == []
+    root, ns = ET.fromstring(document), {"odm": odm_check.NS}
+    assert [m.get("OID") for m in root.iterfind("odm:Study/odm:MetaDataVersion", ns)] == ["MDV.1.0", "MDV.2.0"]
+    nfh = root.find("odm:AdminData/odm:Location[@OID='LOC.NFH']", ns)
+    assert nfh is not None
+    assert [(r.get("MetaDataVersionOID"), r.get("EffectiveDate")) for r in nfh][-1] == ("MDV.2.0", str(NFH_DAY))
+    under = {
+        c.get("MetaDataVersionOID"): sorted(s.get("SubjectKey", "") for s in c.iterfind("odm:SubjectData", ns))
+        for c in root.iterfind("odm:ClinicalData", ns)
+    }
+    assert under == {"MDV.1.0": ["GZ2-101", "NFH-101", "NFH-102", "NFH-104", "NFH-105"], "MDV.2.0": ["NFH-103"]}
+    astray = document.replace(b'MetaDataVersionOID="MDV.2.0">', b'MetaDataVersionOID="MDV.9.9">', 1)
+    assert any("no such MetaDataVersion" in f for f in odm_check.findings(astray))
 
 
 async def eventually(store: EventStore, subject_filter: str, count: int) -> list[Any]:

@@ -12,9 +12,11 @@ from decimal import Decimal
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, ItemType, Translated
 from shared.contracts.photographs import PHOTOGRAPH_VISITS
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.amendments import protocol_versions, subject_versions
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -363,13 +365,26 @@ def _value(value: Any) -> str | None:
     return str(value)
 
 
-def _metadata(study: ET.Element, protocol: ProtocolDefinition, mdv_oid: str) -> None:
-    dictionary = protocol.forms
+def _mdv_oid(protocol: ProtocolDefinition) -> str:
+    return f"MDV.{protocol.version}"
+
+
+def _global_variables(study: ET.Element, versions: ProtocolVersions) -> None:
+    latest = versions.latest
     variables = _e(study, "GlobalVariables")
-    _e(variables, "StudyName").text = protocol.trial_id
-    _e(variables, "StudyDescription").text = protocol.title
-    _e(variables, "ProtocolName").text = f"{protocol.trial_id} version {protocol.version}"
-    mdv = _e(study, "MetaDataVersion", OID=mdv_oid, Name=f"Protocol version {protocol.version}")
+    _e(variables, "StudyName").text = latest.trial_id
+    _e(variables, "StudyDescription").text = latest.title
+    _e(variables, "ProtocolName").text = (
+        f"{latest.trial_id} versions {', '.join(v.version for v in versions.all)}"
+        if versions.amendments
+        else f"{latest.trial_id} version {latest.version}"
+    )
+
+
+def _metadata(study: ET.Element, protocol: ProtocolDefinition) -> None:
+    """One version of the protocol, whole: its schedule, forms, items and code lists."""
+    dictionary = protocol.forms
+    mdv = _e(study, "MetaDataVersion", OID=_mdv_oid(protocol), Name=f"Protocol version {protocol.version}")
     schedule = _e(mdv, "Protocol")
     all_events = events(protocol)
     for order, event in enumerate(all_events, start=1):
@@ -415,38 +430,43 @@ def _item_oid(group: Group, item: Item) -> str:
     return f"IT.{group.oid}.{item.column.upper()}"
 
 
-async def _admin(
-    root: ET.Element, conn: Connection, protocol: ProtocolDefinition, mdv_oid: str, as_of: datetime
-) -> None:
-    """Every site, with the first date it used this metadata version (its first subject, else the export)."""
+async def _admin(root: ET.Element, conn: Connection, versions: ProtocolVersions, as_of: datetime) -> None:
+    """Every site, with the date it began using each metadata version: the first version from its first subject
+    (else the export), each amendment's from the site's day for it."""
     first = {
         r["site"]: r["first"]
         for r in await conn.fetch("SELECT site, min(first_event_at) AS first FROM subjects GROUP BY site")
     }
-    admin = _e(root, "AdminData", StudyOID=protocol.trial_id)
-    for site in protocol.sites:
+    latest = versions.latest
+    admin = _e(root, "AdminData", StudyOID=latest.trial_id)
+    for site in latest.sites:
         location = _e(admin, "Location", OID=f"LOC.{site.code}", Name=site.name, LocationType="Site")
-        effective = protocol.local_date(site.code, first.get(site.code, as_of))
-        _e(
-            location,
-            "MetaDataVersionRef",
-            StudyOID=protocol.trial_id,
-            MetaDataVersionOID=mdv_oid,
-            EffectiveDate=effective.isoformat(),
-        )
+        began = {versions.first.version: latest.local_date(site.code, first.get(site.code, as_of))}
+        began |= {a.version: a.effective[site.code] for a in versions.amendments if site.code in a.effective}
+        for version, effective in began.items():
+            _e(
+                location,
+                "MetaDataVersionRef",
+                StudyOID=latest.trial_id,
+                MetaDataVersionOID=f"MDV.{version}",
+                EffectiveDate=effective.isoformat(),
+            )
 
 
-async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefinition, mdv_oid: str) -> None:
+async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefinition, subjects: set[str]) -> None:
+    """The data of these subjects, under this version's metadata."""
     # subject → event → form → [(group, row)]
     data: dict[str, dict[str, dict[str, list[tuple[Group, Any]]]]] = {}
     sites: dict[str, str] = {}
     exported = exported_groups(protocol)
     for group in exported:
         for row in await conn.fetch(group.query):
+            if row["subject_id"] not in subjects:
+                continue
             sites[row["subject_id"]] = row["site"]
             event = group.event or row["event"]
             data.setdefault(row["subject_id"], {}).setdefault(event, {}).setdefault(group.form, []).append((group, row))
-    clinical = _e(root, "ClinicalData", StudyOID=protocol.trial_id, MetaDataVersionOID=mdv_oid)
+    clinical = _e(root, "ClinicalData", StudyOID=protocol.trial_id, MetaDataVersionOID=_mdv_oid(protocol))
     order = [e.oid for e in events(protocol)]
     for subject in sorted(data):
         subject_data = _e(clinical, "SubjectData", SubjectKey=subject)
@@ -465,8 +485,9 @@ async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefini
 
 
 async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: datetime) -> str:
-    """The ODM 1.3.2 snapshot document (XML text) as of `as_of`."""
-    mdv_oid = f"MDV.{protocol.version}"
+    """The ODM 1.3.2 snapshot document (XML text) as of `as_of`: one metadata version per version of the protocol,
+    and each subject's data under the version they stand under (`subject_versions`)."""
+    versions = await protocol_versions(conn, protocol)
     stamp = as_of.isoformat(timespec="seconds")
     root = _e(
         None,
@@ -481,9 +502,16 @@ async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: da
         Originator=protocol.trial_id,
         SourceSystem=SOURCE_SYSTEM,
     )
-    _metadata(_e(root, "Study", OID=protocol.trial_id), protocol, mdv_oid)
-    await _admin(root, conn, protocol, mdv_oid, as_of)
-    await _clinical(root, conn, protocol, mdv_oid)
+    study = _e(root, "Study", OID=protocol.trial_id)
+    _global_variables(study, versions)
+    for version in versions.all:
+        _metadata(study, version)
+    await _admin(root, conn, versions, as_of)
+    under = await subject_versions(conn, versions)
+    for version in versions.all:
+        subjects = {s for s, v in under.items() if v == version.version}
+        if subjects or version is versions.first:  # no clinical data under a version nobody stands under yet
+            await _clinical(root, conn, version, subjects)
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document.decode()

@@ -9,7 +9,7 @@ CREATE TABLE protocol_amendments (
     consent_form_version text,
     migrates             text[] NOT NULL,
     reschedules          boolean NOT NULL,
-    definition           jsonb NOT NULL,
+    definition           json NOT NULL,  -- json, not jsonb: the order of items is part of a form
     deployed_at          timestamptz NOT NULL,
     deployed_by          text NOT NULL,
     event_id             uuid NOT NULL
