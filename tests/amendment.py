@@ -17,7 +17,13 @@ def amendment(
     document = whole_document(DEFAULT_PROTOCOL_FILE)
     document["version"] = version
     document["consent_form_versions"] = [*document["consent_form_versions"], version]
-    document["eligibility"]["inclusion"]["IN07"]["max_age"] = OLDEST_AFTER
+    document["eligibility"]["inclusion"]["IN07"] |= {
+        "max_age": OLDEST_AFTER,
+        "label": f"Age 18 to {OLDEST_AFTER} years",
+        "label_zh": f"年龄18至{OLDEST_AFTER}岁",
+        "text": f"Age 18 to {OLDEST_AFTER} (inclusive) at screening.",
+        "text_zh": f"筛选时年龄18至{OLDEST_AFTER}岁（含）。",
+    }
     [w1] = [v for v in document["schedule"]["follow_up"] if v["code"] == "W1"]
     w1["window_days"] = 3
     return {

@@ -17,8 +17,7 @@ from shared.runtime.postgres import Connection
 # A subject an amendment touched at its site: first consented before the site's day, and still taking part on it
 # (not withdrawn, completed, dead, withdrawn from consent or screened out before it).
 _TOUCHED = f"""
-s.site = m.site
-AND (SELECT min(c.signed_on) FROM consent_versions c WHERE c.subject_id = s.subject_id) < m.effective_on
+s.site = m.site AND s.consented_on < m.effective_on
 AND COALESCE(LEAST(s.consent_withdrawn_on, s.withdrawn_on, s.completed_on, s.died_on), m.effective_on)
     >= m.effective_on
 AND NOT (s.state = '{SubjectState.SCREEN_FAILED}' AND s.last_screened_on < m.effective_on)
@@ -54,7 +53,7 @@ SUBJECT_VERSIONS = """
 SELECT s.subject_id, s.site,
        (SELECT l.protocol_version FROM screening_log l WHERE l.subject_id = s.subject_id
          ORDER BY l.screening_number DESC LIMIT 1) AS screened_under,
-       (SELECT min(c.signed_on) FROM consent_versions c WHERE c.subject_id = s.subject_id) AS first_consented_on
+       s.consented_on AS first_consented_on
   FROM subjects s
 """
 

@@ -20,6 +20,7 @@ from devstack.examples import ELIGIBLE, allocation, append, assessments, consent
 from devstack.servers import EmbeddedNats
 from services.datamanagement.app import build_app as build_data_management
 from services.datamanagement.settings import DataManagementSettings
+from services.reporting.reports import sdtm
 from services.reporting.reports.odm import odm_snapshot
 from services.screening.app import build_app as build_screening
 from services.screening.settings import ScreeningSettings
@@ -245,6 +246,20 @@ async def test_an_amendment_runs_across_two_sites_on_their_own_days(
         assert (await amendment_definition(pool, "2.0") or {})["eligibility"]["inclusion"]["IN07"]["max_age"] == (
             OLDEST_AFTER
         )
+        # SDTM: the criteria of each version (TI), and each consent with its form's version (DS).
+        async with pool.acquire() as conn:
+            criteria = {(r["TIVERS"], r["IETESTCD"]): r["IETEST"] for r in await sdtm.ti(conn, PROTOCOL)}
+            consents = [
+                (r["DSTERM"], r["DSDECOD"], r["DSSTDTC"])
+                for r in await sdtm.ds(conn, PROTOCOL)
+                if r["USUBJID"].endswith("NFH-103") and r["DSCAT"] == "PROTOCOL MILESTONE"
+            ]
+        assert len(criteria) == 2 * len(PROTOCOL.eligibility.codes)
+        assert (criteria["1.0", "IN07"], criteria["2.0", "IN07"]) == ("Age 18 to 59 years", "Age 18 to 65 years")
+        assert consents == [
+            ("INFORMED CONSENT OBTAINED, FORM VERSION 1.0", "INFORMED CONSENT OBTAINED", str(EVE)),
+            ("INFORMED CONSENT OBTAINED, FORM VERSION 2.0", "INFORMED CONSENT OBTAINED", str(NFH_DAY)),
+        ]
         # ODM: one metadata version per protocol version, each site's day for each, each subject's data on theirs.
         async with pool.acquire() as conn:
             document = (await odm_snapshot(conn, PROTOCOL, at(GZ2_DAY))).encode()

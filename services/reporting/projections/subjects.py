@@ -23,10 +23,12 @@ from shared.readmodels.states import SubjectState
 from shared.runtime.writebatch import WriteBatch
 
 # The states are the read model's contract (`SubjectState`), shared with the gateway and the reports.
+# The date of consent is the first consent's (a re-consent on a revised form leaves it); the version, the latest's.
 UPSERT_CONSENTED = f"""
 INSERT INTO subjects AS s (subject_id, site, state, consent_form_version, consented_on,
                            first_event_at, last_event_at, last_event_type, last_sequence)
-VALUES ($1, $2, '{SubjectState.CONSENTED}', $3, $4, $5, $5, $6, $7)
+VALUES ($1, $2, '{SubjectState.CONSENTED}', $3,
+        COALESCE((SELECT min(c.signed_on) FROM consent_versions c WHERE c.subject_id = $1), $4), $5, $5, $6, $7)
 ON CONFLICT (subject_id) DO UPDATE
    SET consent_form_version = EXCLUDED.consent_form_version,
        consented_on = EXCLUDED.consented_on,
@@ -120,7 +122,7 @@ UPDATE subjects
 # The consent form versions signed, by record: a correction replaces the record it corrects.
 SIGNED = """
 WITH corrected AS (DELETE FROM consent_versions WHERE record_id = $6)
-INSERT INTO consent_versions (record_id, subject_id, site, version, signed_on) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO consent_versions (subject_id, record_id, site, version, signed_on) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT DO NOTHING
 """
 
@@ -142,6 +144,11 @@ class SubjectsProjection:
         e = event.envelope
         match e.data:
             case ConsentRecorded() as consent:
+                # Its record first: the subject's date of consent is read from the records.
+                await writes.execute(
+                    SIGNED, e.subject, e.id, e.siteid, consent.consent_form_version, consent.signed_on,
+                    consent.supersedes,
+                )  # fmt: skip
                 await writes.execute(
                     UPSERT_CONSENTED,
                     e.subject,
@@ -152,10 +159,6 @@ class SubjectsProjection:
                     e.type,
                     event.sequence,
                 )
-                await writes.execute(
-                    SIGNED, e.id, e.subject, e.siteid, consent.consent_form_version, consent.signed_on,
-                    consent.supersedes,
-                )  # fmt: skip
             case ConsentDeclined() as declined:
                 await writes.execute(
                     INSERT_DECLINED,

@@ -10,6 +10,7 @@ from services.reporting.reports.trial import deviations
 from shared.contracts.coding import Dictionaries
 from shared.contracts.dictionary import FORM_RECORDED, DataDictionary, Form, Item, ItemType
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.amendments import protocol_versions
 from shared.readmodels.states import VisitStatus
 from shared.runtime.postgres import Connection
 
@@ -89,11 +90,25 @@ DEFINE: dict[str, list[tuple[str, str, str, str]]] = {
         ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: DS"),
         ("USUBJID", "Unique Subject Identifier", "Char", "Derived"),
         ("DSSEQ", "Sequence Number", "Num", "Derived"),
-        ("DSTERM", "Reported Term for the Disposition Event", "Char", "Derived from events"),
+        (
+            "DSTERM",
+            "Reported Term for the Disposition Event",
+            "Char",
+            "Derived from events; a consent names its form's version",
+        ),
         ("DSDECOD", "Standardized Disposition Term", "Char", "CDISC NCOMPLT / milestone terms"),
         ("DSCAT", "Category for Disposition Event", "Char", "PROTOCOL MILESTONE or DISPOSITION EVENT"),
         ("DSSTDTC", "Start Date/Time of Disposition Event", "Char", "Event date"),
         ("DSSTDY", "Study Day of Start of Disposition Event", "Num", "From RFSTDTC (day 1; no day 0)"),
+    ],
+    "TI": [
+        ("STUDYID", "Study Identifier", "Char", "Protocol"),
+        ("DOMAIN", "Domain Abbreviation", "Char", "Assigned: TI"),
+        ("IETESTCD", "Incl/Excl Criterion Short Name", "Char", "Protocol code (IN01–IN09, EX01–EX11)"),
+        ("IETEST", "Inclusion/Exclusion Criterion", "Char", "The criterion's short name in the protocol (≤ 40)"),
+        ("IECAT", "Inclusion/Exclusion Category", "Char", "INCLUSION or EXCLUSION"),
+        ("TIRL", "Inclusion/Exclusion Criterion Rule", "Char", "The criterion's wording in the protocol"),
+        ("TIVERS", "Protocol Criteria Versions", "Char", "The protocol version the criterion is worded in"),
     ],
     "PR": [
         ("STUDYID", "Study Identifier", "Char", "Protocol"),
@@ -341,14 +356,21 @@ async def ie(conn: Connection, protocol: ProtocolDefinition) -> Rows:
 async def ds(conn: Connection, protocol: ProtocolDefinition) -> Rows:
     rows = await conn.fetch(
         """SELECT s.subject_id, s.state, s.consented_on, s.last_screened_on, r.randomized_on,
-                  s.completed_on, s.withdrawn_on, s.withdrawal_reason, s.died_on, s.consent_withdrawn_on
+                  s.completed_on, s.withdrawn_on, s.withdrawal_reason, s.died_on, s.consent_withdrawn_on,
+                  (SELECT COALESCE(jsonb_agg(jsonb_build_array(c.version, c.signed_on) ORDER BY c.signed_on, c.version),
+                                   '[]')
+                     FROM consent_versions c WHERE c.subject_id = s.subject_id) AS consents
              FROM subjects AS s LEFT JOIN randomizations AS r USING (subject_id)
             WHERE s.consented_on IS NOT NULL ORDER BY s.subject_id"""
     )
     starts = await reference_starts(conn)
     out = []
     for r in rows:
-        events = [("INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", r["consented_on"])]
+        # Each consent form signed, its version in the verbatim term (a re-consent on a revised form is another).
+        events = [
+            (f"INFORMED CONSENT OBTAINED, FORM VERSION {version}", "PROTOCOL MILESTONE", date.fromisoformat(on))
+            for version, on in r["consents"]
+        ] or [("INFORMED CONSENT OBTAINED", "PROTOCOL MILESTONE", r["consented_on"])]
         if r["randomized_on"]:
             events.append(("RANDOMIZED", "PROTOCOL MILESTONE", r["randomized_on"]))
         elif r["state"] == "screen_failed":
@@ -371,13 +393,31 @@ async def ds(conn: Connection, protocol: ProtocolDefinition) -> Rows:
                     "USUBJID": f"{protocol.trial_id}-{r['subject_id']}",
                     "DSSEQ": seq,
                     "DSTERM": term,
-                    "DSDECOD": term,
+                    "DSDECOD": term.partition(",")[0],
                     "DSCAT": category,
                     "DSSTDTC": _iso(on),
                     "DSSTDY": study_day(on, starts.get(r["subject_id"])),
                 }
             )
     return out
+
+
+async def ti(conn: Connection, protocol: ProtocolDefinition) -> Rows:
+    """Every criterion of every version of the protocol, as that version words it (TIVERS)."""
+    versions = await protocol_versions(conn, protocol)
+    return [
+        {
+            "STUDYID": protocol.trial_id,
+            "DOMAIN": "TI",
+            "IETESTCD": code,
+            "IETEST": criterion.label,
+            "IECAT": "INCLUSION" if code in dict(version.eligibility.inclusion) else "EXCLUSION",
+            "TIRL": criterion.text,
+            "TIVERS": version.version,
+        }
+        for version in versions.all
+        for code, criterion in version.eligibility.criteria.items()
+    ]
 
 
 async def pr(conn: Connection, protocol: ProtocolDefinition) -> Rows:
@@ -754,6 +794,7 @@ DOMAINS: dict[str, Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]] 
     "SUPPDM": suppdm,
     "IE": ie,
     "DS": ds,
+    "TI": ti,
     "PR": pr,
     "SV": sv,
     "DV": dv,
