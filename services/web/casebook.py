@@ -74,12 +74,23 @@ CONSEQUENCES = {
 
 
 def due_forms(
-    view: dict[str, Any], forms: dict[str, CasebookForm] | None = None, *, awaiting: list[str] | None = None
+    view: dict[str, Any],
+    forms: dict[str, CasebookForm] | None = None,
+    *,
+    awaiting: list[str] | None = None,
+    reconsent: str | None = None,
 ) -> list[tuple[str, dict[str, str]]]:
     """The casebook's next forms: screening once consented, again after a screen failure (not while a screening
     waits for the investigator's judgement, `awaiting`, which completes it), then the surgery, then the next
     scheduled visit and each collected form of a visit done; a log's new entry while the subject takes part from
-    consent; an adverse event once consented (safety information is always taken)."""
+    consent; an adverse event once consented (safety information is always taken). A revised consent form the
+    subject has not signed (`reconsent`) comes first, and the schedule's forms wait for it."""
+    if reconsent is not None:
+        waiting = {"screen_subject", "record_procedure", "record_visit"} | {
+            c.operation for c in (forms or {}).values() if c.visits
+        }
+        rest = due_forms(view, forms, awaiting=awaiting)
+        return [("record_consent", {}), *(d for d in rest if d[0] not in waiting)]
     due: list[tuple[str, dict[str, str]]] = []
     if view["state"] in (SubjectState.CONSENTED, SubjectState.SCREEN_FAILED) and not view["arm"] and not awaiting:
         due.append(("screen_subject", {}))
@@ -108,12 +119,21 @@ def due_forms(
 
 
 def next_step(
-    state: str, *, arm: str | None, awaiting: list[str], surgery_done: bool, next_visit: str | None
+    state: str,
+    *,
+    arm: str | None,
+    awaiting: list[str],
+    surgery_done: bool,
+    next_visit: str | None,
+    reconsent: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     """What comes next for a subject, as a `next_<key>` word and its values: a screening that waits for the
-    investigator's judgement says so, an eligible subject is ready to randomize."""
+    investigator's judgement says so, an eligible subject is ready to randomize, a subject who must sign a revised
+    consent form signs it first."""
     if state in NOT_TAKING_PART:
         return "ended", {}
+    if reconsent is not None:
+        return "reconsent", {"version": reconsent}
     if awaiting:
         return "awaiting_judgement", {"codes": ", ".join(awaiting)}
     if state == SubjectState.CONSENTED:

@@ -32,6 +32,7 @@ from services.web.gateway import GatewayProblem
 from services.web.guidance import Advice, advice
 from services.web.i18n import CODED_COLUMNS, LANGUAGES, TEXT, VERBATIM_COLUMNS, language, translator
 from services.web.session import Cookies, Session
+from services.web.versions import side_by_side, versions_of
 from shared.contracts.access import Right, may
 from shared.contracts.dictionary import walk
 from shared.contracts.events import CriterionKind, CriterionOutcome
@@ -82,6 +83,8 @@ class Pages:
         self.cookies = cookies
         self.protocol = protocol
         self._casebook_forms: dict[str, CasebookForm] | None = None
+        # Each version of the protocol read once: a version never changes.
+        self._versions: dict[str, ProtocolDefinition] = {protocol.version: protocol}
 
     def site_time(self, instant: str | None, site: str) -> str:
         """An instant as the site reads it: its local date and time, with the offset."""
@@ -212,6 +215,12 @@ class Pages:
             self._casebook_forms = casebook_forms(await request.app.state.gateway.openapi(), self.protocol.forms)
         return self._casebook_forms
 
+    async def protocol_version(self, request: Request, session: Session, version: str) -> ProtocolDefinition:
+        if version not in self._versions:
+            document = await request.app.state.gateway.get(session, f"/v1/protocol/versions/{version}")
+            self._versions[version] = ProtocolDefinition.model_validate(document)
+        return self._versions[version]
+
     async def casebook_form(self, request: Request, operation: str) -> CasebookForm:
         found = (await self.casebook_forms(request)).get(operation)
         if found is None:
@@ -285,24 +294,38 @@ class Pages:
                 session, f"/v1/sites/{site}/subjects/{subject}/forms/screening", read_after=read_after
             )
         waiting = awaiting(screened["data"] if screened else None)
+        due = await request.app.state.gateway.get(session, f"/v1/sites/{site}/reconsent")
+        reconsent = next((d["required_version"] for d in due if d["subject_id"] == subject), None)
         for operation, extra in (
-            due_forms(view, await self.casebook_forms(request), awaiting=waiting) if may_post else ()
+            due_forms(view, await self.casebook_forms(request), awaiting=waiting, reconsent=reconsent)
+            if may_post
+            else ()
         ):
             action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
             wanted = posted is not None and posted.action == action and posted.extra.items() >= extra.items()
             shown = posted if posted is not None and wanted else None
-            shown = shown or await self.form_page(request, session, operation, action, {}, {})
+            # A revised consent form is entered as the version it is.
+            values = {"consent_form_version": reconsent} if operation == "record_consent" and reconsent else {}
+            shown = shown or await self.form_page(request, session, operation, action, values, {})
             shown.extra |= extra
             shown.fields = referring(shown.fields, subject_records(view))
             forms.append(shown)
         scheduled = [v["visit"] for v in view["visits"] if v["status"] == VisitStatus.SCHEDULED]
         judged_by = {i.answered_by for _, i in walk(self.protocol.forms.forms["screening"].items) if i.answered_by}
+        lang = language(request)
+        versions = [await self.protocol_version(request, session, v) for v in versions_of(view, screened)]
+        judged_under = screened.get("protocol_version") if screened else None
+        criteria = (await self.protocol_version(request, session, judged_under)) if judged_under else self.protocol
         return self.page(
             request, "casebook.html", session, status=status, site=site, subject=view, screened=screened, forms=forms,
             next=next_step(
                 view["state"], arm=view["arm"], awaiting=waiting, surgery_done=view["surgery_date"] is not None,
-                next_visit=scheduled[0] if scheduled else None,
+                next_visit=scheduled[0] if scheduled else None, reconsent=reconsent,
             ),
+            reconsent=reconsent, criteria=criteria.eligibility.criteria, judged_under=judged_under,
+            side_by_side=side_by_side(versions, view, lang, functools.partial(form_title, self.protocol.forms))
+            if len(versions) > 1
+            else None,
             awaiting=waiting, may_judge=may_post and any(may(session.role, right) for right in judged_by),
             may_post=may_post, may_answer=may(session.role, Right.ANSWER_QUERIES) and session.site == site,
             may_query=may(session.role, Right.OPEN_QUERIES), may_sign=may(session.role, Right.SIGN_CASEBOOKS),

@@ -148,6 +148,14 @@ class ProtocolVersions:
         in_force = self.amendments_in_force(site, day)
         return self._definitions[in_force[-1].version] if in_force else self.first
 
+    def in_force_somewhere(self, now: datetime) -> ProtocolDefinition:
+        """The latest version in force at any site at this instant: what a decision about the whole trial is made
+        under (a version deployed but not yet in force anywhere governs nothing yet)."""
+        begun = [
+            a for a in self.amendments if any(day <= self.latest.local_date(s, now) for s, day in a.effective.items())
+        ]
+        return self._definitions[begun[-1].version] if begun else self.first
+
     def consent_required(self, site: str, day: date) -> str | None:
         """The consent form version every active subject of the site must have signed on this day, when an
         amendment in force revised the consent form (the latest such revision)."""

@@ -82,6 +82,7 @@ class FormView(BaseModel):
     verified_version: UUID | None
     verified_at: datetime | None
     verified_by: str | None
+    protocol_version: str | None = Field(description="the protocol version the current record was made under")
     queries: list[QueryView] = Field(default_factory=list)
     history: list[FormRecord] = Field(default_factory=list, description="every record of the form, oldest first")
     verified_items: dict[str, ItemVerification] = Field(
@@ -95,6 +96,7 @@ class FormSummary(BaseModel):
     recorded_at: datetime
     sdv: SdvStatus
     open_queries: int
+    protocol_version: str | None = Field(description="the protocol version the current record was made under")
     entry: dict[str, JsonValue] | None = Field(
         None, description="a log's entry: its answers, which name it in a list (its medication, its condition)"
     )
@@ -133,7 +135,7 @@ async def find_queries(
 async def find_form(conn: Connection, site: str, subject: str, form: str) -> FormView | None:
     row = await conn.fetchrow(
         f"""SELECT site, subject_id, form, event_type, version, recorded_at, records, data, {SDV_STATUS} AS sdv,
-                   verified_version, verified_at, verified_by
+                   verified_version, verified_at, verified_by, protocol_version
               FROM casebook_forms WHERE site = $1 AND subject_id = $2 AND form = $3""",
         site,
         subject,
@@ -166,7 +168,7 @@ async def find_form(conn: Connection, site: str, subject: str, form: str) -> For
 
 async def subject_forms(conn: Connection, subject: str) -> list[FormSummary]:
     rows = await conn.fetch(
-        f"""SELECT f.form, f.version, f.recorded_at, {SDV_STATUS} AS sdv,
+        f"""SELECT f.form, f.version, f.recorded_at, {SDV_STATUS} AS sdv, f.protocol_version,
                    CASE WHEN f.data ? 'entry' THEN f.data->'answers' END AS entry,
                    (SELECT count(*) FROM queries q
                      WHERE q.subject_id = f.subject_id AND q.form = f.form

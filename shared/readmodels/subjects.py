@@ -55,12 +55,18 @@ class PhotographView(BaseModel):
     recorded_at: datetime
 
 
+class ConsentView(BaseModel):
+    version: str = Field(description="the consent form's version")
+    signed_on: date
+
+
 class SubjectView(BaseModel):
     subject_id: str
     site: str
     state: SubjectState
-    consent_form_version: str | None
-    consented_on: date | None
+    consent_form_version: str | None = Field(description="the version of the consent form signed last")
+    consented_on: date | None = Field(description="the date of the first consent")
+    consents: list[ConsentView] = Field(default_factory=list, description="every consent form signed, oldest first")
     consent_withdrawn_on: date | None
     consent_declined_on: date | None
     eligible: bool | None = Field(description="outcome of the latest screening; null before screening")
@@ -113,6 +119,11 @@ SELECT ae_id, term, onset_date, grade, serious, seriousness, outcome, reported_a
 """
 
 
+SELECT_SUBJECT_CONSENTS = (
+    "SELECT version, signed_on FROM consent_versions WHERE subject_id = $1 ORDER BY signed_on, version"
+)
+
+
 async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectView | None:
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await conn.fetchrow(SELECT_SUBJECT, site, subject)
@@ -125,6 +136,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
         signatures = await subject_signatures(conn, subject)
         sdv = await subject_sdv(conn, subject)
         photographs = await conn.fetch(SELECT_SUBJECT_PHOTOGRAPHS, subject)
+        consents = await conn.fetch(SELECT_SUBJECT_CONSENTS, subject)
     return SubjectView.model_validate(
         {
             **dict(row),
@@ -135,6 +147,7 @@ async def find_subject(pool: asyncpg.Pool, site: str, subject: str) -> SubjectVi
             "queries": queries,
             "signatures": signatures,
             "photographs": [dict(r) for r in photographs],
+            "consents": [dict(r) for r in consents],
         }
     )
 

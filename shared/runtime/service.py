@@ -231,7 +231,9 @@ class ServiceRuntime:
             site=None,
             subject=self.protocol.trial_id,
             correlation_id=correlation_id,
-            protocol_version=(self._versions.latest if self._versions else self.protocol).version,
+            protocol_version=(
+                self._versions.in_force_somewhere(self.clock()) if self._versions else self.protocol
+            ).version,
         )
 
     def metadata(self, ctx: ActorContext, *, version: str, reason: str | None = None) -> EventMetadata:
@@ -333,7 +335,7 @@ class ServiceRuntime:
             if isinstance(ctx, CommandContext):
                 in_force = await self.protocol_at(ctx.site, self.today(ctx))
             else:
-                in_force = (await self.versions()).latest
+                in_force = (await self.versions()).in_force_somewhere(self.clock())
             outcome = await decide_and_append(
                 self.store,
                 subject_filter=subject_filter,

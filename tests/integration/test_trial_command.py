@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from tests.amendment import amendment
 from tests.integration.conftest import MakeRun
 
 pytestmark = pytest.mark.integration
@@ -112,6 +115,14 @@ def test_a_missing_file_or_folder_is_one_sentence_not_a_traceback(
     started = time.monotonic()
     result = trial(*[a.replace("nowhere", str(tmp_path / "nowhere")) for a in args], data=data_dir)
     one_sentence_within_seconds(result, started, expected)
+
+
+def test_an_amendment_whose_definition_file_is_missing_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
+    header = {k: v for k, v in amendment({"NFH": date(2027, 3, 2)}).items() if k != "definition"}
+    (tmp_path / "amendment.yaml").write_text(yaml.safe_dump(header | {"protocol": "missing.yaml"}))
+    started = time.monotonic()
+    result = trial("amendment", str(tmp_path / "amendment.yaml"), data=tmp_path)
+    one_sentence_within_seconds(result, started, "missing.yaml")
 
 
 def test_an_unknown_role_is_refused_by_trial_itself(tmp_path: Path) -> None:

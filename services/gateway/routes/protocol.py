@@ -39,11 +39,11 @@ def protocol_router() -> APIRouter:
         operation_id="get_protocol_version",
         dependencies=[Depends(read_after)],
         summary="A version of the protocol, whole (criteria, schedule, edit checks, data dictionary), as it governs "
-        "what was decided under it",
+        "what was decided under it: for whoever reads the casebooks",
         responses=problem_responses(401, 403, 404, 422, 503),
     )
     async def get_protocol_version(
-        request: Request, version: VersionPath, caller: Annotated[Principal, allowed(Right.READ_REPORTS)]
+        request: Request, version: VersionPath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS)]
     ) -> dict[str, Any]:
         first = request.app.state.settings.protocol()
         if version == first.version:

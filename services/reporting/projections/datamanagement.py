@@ -22,11 +22,12 @@ from shared.runtime.writebatch import WriteBatch
 
 UPSERT_FORM = """
 INSERT INTO casebook_forms AS f (subject_id, form, site, event_type, version, version_sequence, first_recorded_at,
-                                 recorded_at, records, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8)
+                                 recorded_at, records, data, protocol_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9)
 ON CONFLICT (subject_id, form) DO UPDATE
    SET event_type = EXCLUDED.event_type, version = EXCLUDED.version, version_sequence = EXCLUDED.version_sequence,
-       recorded_at = EXCLUDED.recorded_at, records = f.records + 1, data = EXCLUDED.data
+       recorded_at = EXCLUDED.recorded_at, records = f.records + 1, data = EXCLUDED.data,
+       protocol_version = EXCLUDED.protocol_version
 """
 
 MARK_VERIFIED = """
@@ -134,7 +135,7 @@ class DataManagementProjection:
             case data if (form := form_of(data)) is not None:
                 await writes.execute(
                     UPSERT_FORM, e.subject, form, e.siteid, e.type, e.id, event.sequence, e.time,
-                    JsonText(event.data_json),
+                    JsonText(event.data_json), e.protocolversion,
                 )  # fmt: skip
             case _:
                 pass

@@ -35,3 +35,7 @@ CREATE INDEX consent_versions_subject ON consent_versions (subject_id, version);
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON protocol_amendments, amendment_sites, consent_versions
     TO trial_projections;
 GRANT SELECT ON protocol_amendments, amendment_sites, consent_versions TO trial_gateway;
+
+-- The protocol version each form's current record was made under: the casebook shows the form as that version has
+-- it. (Null for a record made before the read model kept it: a rebuild fills it in.)
+ALTER TABLE casebook_forms ADD COLUMN protocol_version text;

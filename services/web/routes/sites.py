@@ -26,9 +26,11 @@ async def subjects(request: Request, pages: PagesOf, site: str) -> Response:
     to_sign = []
     if may(session.role, Right.SIGN_CASEBOOKS) and session.site == site:
         to_sign = await request.app.state.gateway.get(session, f"/v1/sites/{site}/signatures/to-sign")
+    reconsent = await request.app.state.gateway.get(session, f"/v1/sites/{site}/reconsent")
     return pages.page(
-        request, "subjects.html", session, site=site, subjects=listed["items"], consent=consent, to_sign=to_sign
-    )
+        request, "subjects.html", session, site=site, subjects=listed["items"], consent=consent, to_sign=to_sign,
+        reconsent=reconsent,
+    )  # fmt: skip
 
 
 @router.get("/sites/{site}/matrix")

@@ -1,7 +1,7 @@
 """Which version of the protocol governs what: the version in force at a site on a day, a correction's version, the
 schedule's, the revised consent form; and the rules an amendment is deployed by."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from uuid import uuid4
 
@@ -45,6 +45,12 @@ def test_each_site_takes_the_new_version_on_its_own_day_and_the_old_one_governs_
     assert oldest(versions, "NFH", EVE) == OLDEST_BEFORE and oldest(versions, "NFH", DAY) == OLDEST_AFTER
     assert oldest(versions, "GZ2", DAY) == OLDEST_BEFORE and oldest(versions, "GZ2", NEXT) == OLDEST_AFTER
     assert versions.named("1.0") == FIRST, "the first version stays readable as it was"
+
+
+def test_a_decision_about_the_whole_trial_is_made_under_the_latest_version_in_force_at_any_site() -> None:
+    versions = deployed()
+    assert versions.in_force_somewhere(datetime(2027, 2, 28, 12, tzinfo=UTC)).version == "1.0", "deployed, not begun"
+    assert versions.in_force_somewhere(datetime(2027, 3, 1, 16, 30, tzinfo=UTC)).version == "2.0", "NFH's 2 March"
 
 
 def test_the_revised_consent_form_is_required_from_each_sites_day_and_only_once_signed() -> None:

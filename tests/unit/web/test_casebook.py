@@ -1,6 +1,7 @@
 """Which form a casebook offers next, and which operation corrects which record."""
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ from services.web.casebook import (
 )
 from services.web.gateway import GatewayProblem
 from services.web.i18n import TEXT, translator
+from services.web.versions import side_by_side, versions_of
+from shared.contracts.amendments import AmendmentDeployment
 from shared.contracts.events.envelope import registered_types
 from shared.contracts.protocol import cached_protocol
 from shared.readmodels.states import SubjectState
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
+from tests.amendment import amendment
 from tests.questionnaire import NAME, questionnaire_protocol
 from tests.unit.gateway.test_openapi import DOCUMENT
 
@@ -226,3 +230,43 @@ def test_every_word_a_page_asks_for_by_name_is_in_both_languages() -> None:
     }
     assert len(asked) > 80
     assert not asked - set(TEXT), sorted(asked - set(TEXT))
+
+
+def test_a_revised_consent_form_comes_first_and_the_schedules_forms_wait_for_it() -> None:
+    visits = [{"visit": "W1", "status": "completed"}, {"visit": "M1", "status": "scheduled"}]
+    operated = view(state="treated", arm="HT", surgery_date="2026-11-25", visits=visits)
+    waiting = [f for f, _ in due_forms(operated, TAKEN, reconsent="2.0")]
+    assert waiting[0] == "record_consent"
+    assert not {"record_visit", "record_procedure", "screen_subject"} & set(waiting)
+    assert {"report_adverse_event", "withdraw_subject", "record_concomitant_medication"} <= set(waiting), (
+        "safety, withdrawal and the logs never wait"
+    )
+    assert not any(TAKEN[f].visits for f in waiting if f in TAKEN), "no collected form of a visit"
+    assert "record_visit" in [f for f, _ in due_forms(operated, TAKEN)]
+    step = next_step(SubjectState.TREATED, arm="HT", awaiting=[], surgery_done=True, next_visit="M1", reconsent="2.0")
+    assert step == ("reconsent", {"version": "2.0"})
+    ended = next_step(
+        SubjectState.WITHDRAWN, arm="HT", awaiting=[], surgery_done=True, next_visit=None, reconsent="2.0"
+    )
+    assert ended == ("ended", {})
+
+
+def test_two_versions_a_subject_stands_under_are_set_side_by_side_where_they_differ() -> None:
+    first = cached_protocol(DEFAULT_PROTOCOL_FILE)
+    second = AmendmentDeployment.model_validate(amendment({s.code: date(2027, 3, 2) for s in first.sites})).definition
+    records = {
+        "forms": [
+            {"form": "screening", "recorded_at": "2027-03-01T02:00:00Z", "protocol_version": "1.0"},
+            {"form": "visit-W1", "recorded_at": "2027-03-02T02:00:00Z", "protocol_version": "2.0"},
+        ]
+    }
+    assert versions_of(records, None) == ["1.0", "2.0"]
+    for lang, age in (("en", "Age 18 to 65 (inclusive) at screening."), ("zh", "筛选时年龄18至65岁（含）。")):
+        compared = side_by_side([first, second], records, lang, lambda form, lang, entry: form_title(FORMS, form, lang))
+        differs = {d.what: d.said for d in compared.differences}
+        assert compared.versions == ("1.0", "2.0") and set(differs) == {"IN07", "W1", "consent"}
+        assert (
+            differs["IN07"][1] == age and differs["W1"] == ("7 ± 2", "7 ± 3") and differs["consent"] == ("1.0", "2.0")
+        )
+        assert compared.forms["1.0"] == [form_title(FORMS, "screening", lang)]
+        assert compared.forms["2.0"] == [form_title(FORMS, "visit-W1", lang)]
