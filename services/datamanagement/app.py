@@ -18,10 +18,10 @@ def build_app(settings: DataManagementSettings, *, clock: Clock = utc_now) -> Fa
     checks_of(runtime.protocol)  # an edit check the code does not know stops start-up here, named
     runtime.broker.include_router(build_router(runtime, settings))
     drugs = settings.dictionaries().drugs  # a file that cannot be used stops start-up here, named
-    runtime.react_with(lambda: EditChecks(runtime.store, runtime.protocol, runtime.clock, drugs))
+    runtime.react_with(lambda: EditChecks(runtime.store, runtime.protocol_now, runtime.clock, drugs))
     runtime.every(
         settings.edit_check_sweep_seconds,
-        lambda: sweep_serious_adverse_events(runtime.store, runtime.protocol, now=runtime.clock(), drugs=drugs),
+        lambda: sweep_serious_adverse_events(runtime.store, runtime.protocol_now, now=runtime.clock(), drugs=drugs),
         name="edit_check_sweep",
     )
     runtime.every(

@@ -1,6 +1,7 @@
 """The edit checks as they run: on every new fact about a subject's forms (a reaction), and on a clock for the
 checks that time alone can make hold. Each run reconciles the subject's queries with what the checks find."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -29,6 +30,8 @@ from shared.runtime.decisions import Clock, record_on_subject
 from shared.runtime.eventstore import EventStore, History, trial_wide
 
 log = structlog.get_logger(__name__)
+# The protocol version in force at a site now: its edit checks are the ones run there.
+InForce = Callable[[str], Awaitable[ProtocolDefinition]]
 
 
 async def run_edit_checks(
@@ -96,9 +99,10 @@ class EditChecks:
         )
     )
 
-    def __init__(self, store: EventStore, protocol: ProtocolDefinition, clock: Clock, drugs: TermDictionary) -> None:
+    def __init__(self, store: EventStore, in_force: InForce, clock: Clock, drugs: TermDictionary) -> None:
+        """`in_force`: the protocol version in force at a site now, whose edit checks run there."""
         self._store = store
-        self._protocol = protocol
+        self._in_force = in_force
         self._clock = clock
         self._drugs = drugs
 
@@ -108,7 +112,7 @@ class EditChecks:
         # The trigger's id stands for the command id: a redelivered trigger finds what it recorded.
         await run_edit_checks(
             self._store,
-            self._protocol,
+            await self._in_force(trigger.siteid),
             site=trigger.siteid,
             subject=trigger.subject,
             because_of=trigger.id,
@@ -120,7 +124,7 @@ class EditChecks:
 
 
 async def sweep_serious_adverse_events(
-    store: EventStore, protocol: ProtocolDefinition, *, now: datetime, drugs: TermDictionary
+    store: EventStore, in_force: InForce, *, now: datetime, drugs: TermDictionary
 ) -> int:
     """The checks that time alone can make hold (a serious adverse event's follow-up overdue), run for every
     subject with a serious adverse event; once an hour per subject at most, whichever replica runs it."""
@@ -134,7 +138,7 @@ async def sweep_serious_adverse_events(
     for site, subject in sorted(serious):
         recorded += await run_edit_checks(
             store,
-            protocol,
+            await in_force(site),
             site=site,
             subject=subject,
             because_of=uuid5(NAMESPACE_URL, f"edit-checks/{subject}/{hour}"),

@@ -44,6 +44,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "reconsent_due": ("To sign the revised consent form", "待签署修订版知情同意书"),
     "since": ("Since", "起始日期"),
     "protocol_version": ("Protocol version", "方案版本"),
+    "entered_under": ("Entered under protocol version", "填写时依据的方案版本"),
     "protocol_versions": ("Protocol versions", "方案版本"),
     "protocol_versions_compared": (
         "The versions this subject's records stand under, where they differ",

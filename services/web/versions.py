@@ -35,9 +35,7 @@ def versions_of(view: dict[str, Any], screening: dict[str, Any] | None) -> list[
     return seen
 
 
-def side_by_side(
-    definitions: Iterable[ProtocolDefinition], view: dict[str, Any], lang: str, title: Any
-) -> SideBySide:
+def side_by_side(definitions: Iterable[ProtocolDefinition], view: dict[str, Any], lang: str, title: Any) -> SideBySide:
     """The versions compared where they differ, with the subject's forms under each. `title(form, lang, entry)`
     names a form as the casebook does."""
     versions = list(definitions)

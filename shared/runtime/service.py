@@ -220,6 +220,10 @@ class ServiceRuntime:
         """The version of the protocol in force at the site on this day: what governs a form dated then."""
         return (await self.versions(site, day)).in_force(site, day)
 
+    async def protocol_now(self, site: str) -> ProtocolDefinition:
+        """The version of the protocol in force at the site now (what the service's own checks run under there)."""
+        return await self.protocol_at(site, self.protocol.local_date(site, self.clock()))
+
     def today(self, ctx: CommandContext) -> date:
         """The date at the command's site when it arrived: "today" for every rule about its forms."""
         return self.protocol.local_date(ctx.site, ctx.received_at)

@@ -138,7 +138,7 @@ async def test_no_route_answers_the_assessor_with_anything_that_reveals_the_arm_
     values = {
         "site": site, "subject": subject, "visit": "M1", "form": "procedure", "sha256": photograph.json()["sha256"],
         "query": str(uuid4()), "alert": str(uuid4()), "domain": "DM", "kind": "eligibility", "entry": str(uuid4()),
-        "view": "vertex",
+        "view": "vertex", "version": protocol.version,
     }  # fmt: skip
     assessor = token(Role.OUTCOME_ASSESSOR)
     refused_before = await read_pool.fetchval("SELECT count(*) FROM refused_requests WHERE role = 'outcome_assessor'")

@@ -19,7 +19,7 @@ from shared.contracts.events import (
     QueryClosed,
     QueryOpened,
 )
-from shared.contracts.protocol import load_protocol
+from shared.contracts.protocol import ProtocolDefinition, load_protocol
 from shared.runtime.eventstore import EventStore, subject_history
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
@@ -62,11 +62,11 @@ async def test_an_overdue_sae_follow_up_is_queried_once_and_the_query_closes_whe
     )
     await append(store, sae, REPORTED)
 
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW, drugs=DRUGS) == 1
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW, drugs=DRUGS) == 0, (
+    assert await sweep_serious_adverse_events(store, first_version, now=NOW, drugs=DRUGS) == 1
+    assert await sweep_serious_adverse_events(store, first_version, now=NOW, drugs=DRUGS) == 0, (
         "the same hour, the same decision"
     )
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=1), drugs=DRUGS) == 0, (
+    assert await sweep_serious_adverse_events(store, first_version, now=NOW + timedelta(hours=1), drugs=DRUGS) == 0, (
         "still open"
     )
     history = (await store.load(subject_history("NFH", "NFH-001"))).events
@@ -74,7 +74,12 @@ async def test_an_overdue_sae_follow_up_is_queried_once_and_the_query_closes_whe
     assert (opened.check, opened.form, opened.parameters) == ("SAE_FOLLOW_UP_OVERDUE", f"ae-{AE_ID}", {"days": "7"})
 
     await append(store, AdverseEventUpdated(ae_id=AE_ID, site_aware_at=NOW, outcome="recovered", serious=True), NOW)
-    assert await sweep_serious_adverse_events(store, PROTOCOL, now=NOW + timedelta(hours=2), drugs=DRUGS) == 1
+    assert await sweep_serious_adverse_events(store, first_version, now=NOW + timedelta(hours=2), drugs=DRUGS) == 1
     history = (await store.load(subject_history("NFH", "NFH-001"))).events
     [closed] = [e.data for e in history if isinstance(e.data, QueryClosed)]
     assert closed.query_id == opened.query_id
+
+
+async def first_version(site: str) -> ProtocolDefinition:
+    """The version in force at every site: the definition file's (no amendment here)."""
+    return PROTOCOL

@@ -89,7 +89,10 @@ async def form_view(
         session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}", read_after=seen
     )
     lang, t = language(request), translator(language(request))
-    dictionary = pages.protocol.forms
+    # The record read as the version it was entered under words it.
+    entered_under = current.get("protocol_version")
+    dictionary = (await pages.protocol_version(request, session, entered_under)).forms if entered_under else None
+    dictionary = dictionary or pages.protocol.forms
     by_item: dict[str | None, list[dict[str, Any]]] = {}
     for query in current["queries"]:
         by_item.setdefault(query["field"], []).append(query)
