@@ -4,17 +4,23 @@ consent form, and widens the W1 window to ±3 days."""
 from datetime import date
 from typing import Any
 
-from shared.contracts.protocol import whole_document
+from shared.contracts.protocol import ProtocolDefinition, whole_document
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 OLDEST_BEFORE, OLDEST_AFTER = 59, 65
 
 
 def amendment(
-    effective: dict[str, date], *, version: str = "2.0", amends: str = "1.0", **header: Any
+    effective: dict[str, date],
+    *,
+    version: str = "2.0",
+    amends: str = "1.0",
+    first: ProtocolDefinition | None = None,
+    **header: Any,
 ) -> dict[str, Any]:
-    """The body that deploys it (`AmendmentDeployment`), in force at each site from its day."""
-    document = whole_document(DEFAULT_PROTOCOL_FILE)
+    """The body that deploys it (`AmendmentDeployment`), in force at each site from its day; it amends `first`
+    (by default the trial's definition file)."""
+    document = first.model_dump(mode="json") if first else whole_document(DEFAULT_PROTOCOL_FILE)
     document["version"] = version
     document["consent_form_versions"] = [*document["consent_form_versions"], version]
     document["eligibility"]["inclusion"]["IN07"] |= {

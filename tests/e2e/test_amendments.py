@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from shared.contracts.access import Role
+from shared.contracts.protocol import ProtocolDefinition
 from tests.amendment import OLDEST_AFTER, amendment
 from tests.e2e.api import System, headers, new_key, token
 from tests.integration.test_trial_command import trial
@@ -20,10 +21,10 @@ from tests.integration.test_trial_command import trial
 pytestmark = pytest.mark.e2e
 
 
-def body_from_files(folder: Path, effective: dict[str, Any]) -> dict[str, Any]:
+def body_from_files(folder: Path, effective: dict[str, Any], first: ProtocolDefinition) -> dict[str, Any]:
     """The amendment as a sponsor writes it (its header, and the new definition in a file beside it), made into
     the body by the operator's command."""
-    written = amendment(effective)
+    written = amendment(effective, first=first)
     (folder / "protocol-2.0.yaml").write_text(yaml.safe_dump(written.pop("definition"), allow_unicode=True))
     (folder / "amendment-2.0.yaml").write_text(yaml.safe_dump(written | {"protocol": "protocol-2.0.yaml"}))
     made = trial("amendment", str(folder / "amendment-2.0.yaml"), data=folder)
@@ -36,12 +37,12 @@ async def test_a_data_manager_deploys_an_amendment_that_every_reader_then_finds_
     client: httpx.AsyncClient, system: System, tmp_path: Path
 ) -> None:
     later = {site.code: system.today(site.code) + timedelta(days=400) for site in system.protocol.sites}
-    body = body_from_files(tmp_path, later)
+    body = body_from_files(tmp_path, later, system.protocol)
     manager = token(Role.DATA_MANAGER)
 
     refused = await client.post("/v1/protocol/amendments", json=body, headers=headers(token(Role.MONITOR), new_key()))
     assert refused.status_code == 403
-    today = {**later, "NFH": str(system.today("NFH"))}
+    today = {site: str(day) for site, day in later.items()} | {"NFH": str(system.today("NFH"))}
     backdated = await client.post(
         "/v1/protocol/amendments", json=body | {"effective": today}, headers=headers(manager, new_key())
     )
