@@ -116,8 +116,10 @@ class FollowUpState:
     consents: dict[UUID, str] = field(default_factory=dict)
     scheduled_under: str | None = None
     adverse_events: frozenset[UUID] = frozenset()
-    # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`).
+    # Each collected form's current record, by its casebook name (`qol-M6`, `concomitant-medication-<entry>`), and
+    # the protocol version it was entered under.
     forms: dict[str, UUID] = field(default_factory=dict)
+    form_versions: dict[str, str] = field(default_factory=dict)
     # The scalp photographs recorded, the visit of each by its image's SHA-256; the visits assessed blind.
     photographs: dict[str, str] = field(default_factory=dict)
     assessed: frozenset[str] = frozenset()
@@ -142,7 +144,9 @@ def evolve(state: FollowUpState, event: RecordedEvent) -> FollowUpState:
         case ConsentWithdrawn():
             return replace(state, consent_withdrawn=True)
         case FormRecorded() as recorded:
-            return replace(state, forms={**state.forms, recorded.casebook_name: e.id})
+            name = recorded.casebook_name
+            versions = {**state.form_versions, name: e.protocolversion}
+            return replace(state, forms={**state.forms, name: e.id}, form_versions=versions)
         case SubjectRandomized() as r:
             return replace(state, randomized=r, randomized_at=e.time, scheduled_under=e.protocolversion)
         case RandomizationInvalidated():

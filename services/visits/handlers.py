@@ -87,12 +87,23 @@ def build_router(runtime: ServiceRuntime, settings: VisitsSettings) -> NatsRoute
 
     @router.subscriber(RECORD_FORM, queue=settings.command_queue)
     async def record_form(command: RecordForm) -> CommandReply:
+        ctx, record, today = command.context, command.form, runtime.today(command.context)
+        versions = await runtime.versions(ctx.site, today)
+
+        def entered_under(state: domain.FollowUpState) -> ProtocolDefinition:
+            """A new record is entered under the version in force today; a correction keeps its record's version
+            (its items, its code lists), unless an amendment in force since migrated the form."""
+            name = f"{record.form}-{record.entry or record.visit}"
+            if record.supersedes is not None and name in state.form_versions:
+                return versions.for_correction(record.form, state.form_versions[name], ctx.site, today)
+            return versions.in_force(ctx.site, today)
+
         return await runtime.decide(
             command,
             domain.replay,
             collected.record_form,
             result=collected.entry_of,
-            **await on_schedule(command),
+            **await on_schedule(command) | {"under": entered_under},
             entry_id=uuid5(command.context.command_id, "entry"),
         )
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -28,9 +28,11 @@ from services.visits.app import build_app as build_visits
 from services.visits.settings import VisitsSettings
 from shared.contracts.access import Role
 from shared.contracts.amendments import AmendmentDeployment
+from shared.contracts.collected import CollectedForm
 from shared.contracts.commands import (
     DEPLOY_AMENDMENT,
     RECORD_CONSENT,
+    RECORD_FORM,
     RECORD_VISIT,
     SCREEN_SUBJECT,
     WITHDRAW_SUBJECT,
@@ -39,11 +41,13 @@ from shared.contracts.commands import (
     CommandReply,
     DeployAmendment,
     RecordConsent,
+    RecordForm,
     RecordVisit,
     ScreenSubject,
     WithdrawSubject,
 )
 from shared.contracts.events import (
+    FormRecorded,
     GraftProcedurePerformed,
     ProtocolAmendmentDeployed,
     ProtocolAmendmentEffective,
@@ -122,6 +126,7 @@ async def site_form(nc: Client, name: str, site: str, subject: str, day: date, f
         SCREEN_SUBJECT: ScreenSubject,
         RECORD_VISIT: RecordVisit,
         WITHDRAW_SUBJECT: WithdrawSubject,
+        RECORD_FORM: RecordForm,
     }
     command = kinds[name](context=CommandContext(**context(site, subject, day, Role.INVESTIGATOR)), form=form)
     return await send(nc, name, command, site, Role.INVESTIGATOR)
@@ -202,6 +207,26 @@ async def test_an_amendment_runs_across_two_sites_on_their_own_days(
     corrected = await site_form(nc, SCREEN_SUBJECT, "NFH", "NFH-102", NFH_DAY, correction)
     assert corrected.accepted and corrected.result["eligible"] is False, corrected
     assert (await screened(store, "NFH", "NFH-102"))[1] == "1.0"
+
+    # A log's entry made on the eve is corrected on the day under the version it was entered under; a new one is 2.0.
+    medication = {"medication": "Cefalexin", "route": "oral", "indication": "Prophylaxis", "ongoing": True}
+    eve_entry = CollectedForm(form="concomitant-medication", answers=medication | {"start_date": str(EVE)})
+    entered = await site_form(nc, RECORD_FORM, "NFH", "NFH-101", EVE, eve_entry)
+    assert entered.accepted, entered
+    corrected_entry = eve_entry.model_copy(
+        update={
+            "entry": UUID(entered.result["entry"]),
+            "supersedes": entered.event_ids[-1],
+            "reason": "dose transcribed",
+        }
+    )
+    assert (await site_form(nc, RECORD_FORM, "NFH", "NFH-101", NFH_DAY, corrected_entry)).accepted
+    new_entry = CollectedForm(form="concomitant-medication", answers=medication | {"start_date": str(NFH_DAY)})
+    assert (await site_form(nc, RECORD_FORM, "NFH", "NFH-101", NFH_DAY, new_entry)).accepted
+    logged = [
+        e for e in (await store.load(subject_history("NFH", "NFH-101"))).events if isinstance(e.data, FormRecorded)
+    ]
+    assert [e.envelope.protocolversion for e in logged] == ["1.0", "1.0", "2.0"]
 
     # The active subject's W1 visit waits for the revised consent; a withdrawal never waits.
     w1 = VisitRecord.model_validate(assessments(NFH_DAY) | {"visit": "W1"})
