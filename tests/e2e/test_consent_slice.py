@@ -41,6 +41,7 @@ async def test_consent_is_recorded_and_read_back(
         "state": "consented",
         "consent_form_version": "1.0",
         "consented_on": "2026-11-20",
+        "consents": [{"version": "1.0", "signed_on": "2026-11-20"}],
         "consent_withdrawn_on": None,
         "consent_declined_on": None,
         "eligible": None,
@@ -67,6 +68,7 @@ async def test_consent_is_recorded_and_read_back(
                 "version": posted.json()["event_id"],
                 "sdv": "not_verified",
                 "open_queries": 0,
+                "protocol_version": "1.0",
                 "entry": None,
             }
         ],
