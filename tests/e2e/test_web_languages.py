@@ -3,6 +3,7 @@ catalogue has (the page frames, the data dictionary's words, states, outcomes, r
 no accessibility violation axe-core finds, of any impact; and every form posted with a bad value per item answers
 with a message beside that item, in the page's language."""
 
+import asyncio
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -158,17 +159,26 @@ async def test_every_page_each_role_reaches_in_chinese_holds_no_english_the_cata
     english = english_catalogue(load_protocol(system_protocol_file))
     assert len(english) > 300, "the catalogue holds the app's words, the dictionary's and the rules'"
     found: dict[str, set[str]] = {}
-    pages = 0
-    checked: dict[str, dict[str, list[str]]] = {}
-    for role, login in LOGINS.items():
-        page = await signed_in(browser, system, login.format(site=site.lower()), language="zh-CN")
-        walked = await walk(page, page.url, checked=checked.setdefault(role, {}))
-        pages += len(walked)
+    checked: dict[str, dict[str, list[str]]] = {role: {} for role in LOGINS}
+    # The roles walk side by side (each in its own browser context), a few at a time: the walks wait on pages far
+    # more than they compute.
+    at_once = asyncio.Semaphore(3)
+
+    async def walked_by(role: str, login: str) -> dict[str, list[str]]:
+        async with at_once:
+            page = await signed_in(browser, system, login.format(site=site.lower()), language="zh-CN")
+            try:
+                return await walk(page, page.url, checked=checked[role])
+            finally:
+                await page.context.close()
+
+    walks = await asyncio.gather(*(walked_by(role, login) for role, login in LOGINS.items()))
+    pages = sum(len(walked) for walked in walks)
+    for role, walked in zip(LOGINS, walks, strict=True):
         for url, texts in walked.items():
             for text in texts:
                 if text in english:
                     found.setdefault(text, set()).add(f"{role}: {urlsplit(url).path}")
-        await page.context.close()
     assert pages > 40, f"only {pages} pages walked"
     kinds = sum(len(by_kind) for by_kind in checked.values())
     assert kinds > 30, f"only {kinds} kinds of page checked for accessibility"
