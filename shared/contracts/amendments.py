@@ -232,6 +232,15 @@ class ProtocolVersions:
             )
         if unknown := sorted(set(form.migrates) - set(new.forms.forms)):
             raise InvalidAmendment(f"{unknown} are not forms of the new version", field="migrates")
+        entered, now_entered = new.forms.entry_shapes(), self.first.forms.entry_shapes()
+        if changed := sorted(n for n in entered.keys() | now_entered.keys() if entered.get(n) != now_entered.get(n)):
+            # The gateway's routes and the web app's entry forms are made from the first version's data dictionary.
+            raise InvalidAmendment(
+                f"what sites enter on {', '.join(changed)} differs from the version the entry forms are made from "
+                f"({self.first.version}): an amendment may change the words of items, not the items, their types, "
+                "bounds, codes or forms; those come with a new release of the system",
+                field=f"definition.forms.forms.{changed[0]}",
+            )
         return ProtocolAmendmentDeployed(
             version=new.version,
             amends=form.amends,

@@ -202,6 +202,23 @@ class DataDictionary(BaseModel):
                     raise ValueError(f"{name}.{path}: no condition {item.when!r}")
         return self
 
+    def entry_shapes(self) -> dict[str, object]:
+        """What sites enter, without its words, by form: each item's type, whether it is required, its unit,
+        bounds, codes, condition and who answers it. Two versions with the same shapes take the same entries."""
+
+        def shape(item: Item) -> object:
+            kept = item.model_dump(mode="json", exclude={"label", "hint", "sdtm", "items", "code_list"})
+            codes = [c.code for c in self.code_lists[item.code_list]] if item.code_list else None
+            return kept | {"codes": codes, "items": {name: shape(i) for name, i in item.items.items()}}
+
+        return {
+            name: {
+                "form": form.model_dump(mode="json", include={"model", "posted", "corrections", "visits", "log"}),
+                "items": {path: shape(item) for path, item in self.items_of(name).items()},
+            }
+            for name, form in self.forms.items()
+        }
+
     def items_of(self, form: str) -> dict[str, Item]:
         """The form's items, the correction items first where it is correctable."""
         declared = self.forms[form]

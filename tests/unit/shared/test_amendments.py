@@ -3,6 +3,7 @@ schedule's, the revised consent form; and the rules an amendment is deployed by.
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -147,3 +148,30 @@ def test_an_amendment_file_is_read_whole_with_the_definition_it_names(tmp_path: 
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(body | {"protocol": "nowhere.yaml"}))
     with pytest.raises(InvalidProtocolDefinition, match=r"broken\.yaml"):
         load_amendment(tmp_path / "broken.yaml")
+
+
+def test_an_amendment_may_reword_what_sites_enter_but_not_change_it() -> None:
+    """The gateway's routes and the web's entry forms are made from the first version's data dictionary: an
+    amendment that changed the items would be taken by the services and refused at entry, so it is refused here."""
+    reworded = amendment(EFFECTIVE)
+    medication = reworded["definition"]["forms"]["forms"]["concomitant-medication"]["items"]["medication"]
+    medication["label"] = {"en": "Medication (generic name)", "zh": "药物（通用名）"}
+    assert deployed(reworded).latest.forms.item("concomitant-medication.medication").label.en == (
+        "Medication (generic name)"
+    )
+
+    def added(items: dict[str, Any]) -> None:
+        items["batch"] = {"type": "text", "label": {"en": "Batch", "zh": "批号"}}
+
+    def made_optional(items: dict[str, Any]) -> None:
+        items["dose"]["required"] = not items["dose"].get("required", False)
+
+    def removed(items: dict[str, Any]) -> None:
+        del items["route"]
+
+    for change in (added, made_optional, removed):
+        changed = amendment(EFFECTIVE)
+        change(changed["definition"]["forms"]["forms"]["concomitant-medication"]["items"])
+        with pytest.raises(InvalidAmendment, match="concomitant-medication") as refused:
+            deployed(changed)
+        assert refused.value.field == "definition.forms.forms.concomitant-medication"
