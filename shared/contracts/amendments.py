@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.contracts.dictionary import FORM_NAME
 from shared.contracts.events import ConsentRecorded, ProtocolAmendmentDeployed
 from shared.contracts.protocol import (
+    DEFAULT_PROTOCOL_FILE,
     InvalidProtocolDefinition,
     ProtocolDefinition,
     SiteCode,
@@ -27,12 +28,10 @@ from shared.contracts.protocol import (
 )
 from shared.contracts.rules import Refusal, RuleViolation
 
-# The definition the system starts with: the example an amendment's documentation shows is made from it.
-FIRST_VERSION = Path(__file__).resolve().parents[2] / "protocol" / "NCT06646146.yaml"
-
 
 def _example(schema: dict[str, Any]) -> None:
-    document = whole_document(FIRST_VERSION)
+    """The documentation's example: an amendment of the trial's definition file revising the consent form."""
+    document = whole_document(DEFAULT_PROTOCOL_FILE)
     document["version"] = "2.0"
     document["consent_form_versions"] = [*document["consent_form_versions"], "2.0"]
     schema["examples"] = [
@@ -55,7 +54,7 @@ class AmendmentDeployment(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_example)
 
-    amends: str = Field(min_length=1, max_length=20, description="the version in force now, which this one follows")
+    amends: str = Field(min_length=1, max_length=20, description="the latest version, which this one follows")
     summary: str = Field(min_length=1, max_length=2000, description="what the amendment changes, in English")
     summary_zh: str = Field(min_length=1, max_length=2000, description="what the amendment changes, in Chinese")
     effective: dict[SiteCode, date] = Field(

@@ -328,6 +328,10 @@ class ProtocolDefinition(BaseModel):
         return next(a.code for a in self.arms if a.receives_fat_graft == fat_graft)
 
 
+# The trial's definition file: the first version of the protocol (every later one is an amendment in the record).
+DEFAULT_PROTOCOL_FILE = Path(__file__).resolve().parents[2] / "protocol" / "NCT06646146.yaml"
+
+
 class InvalidProtocolDefinition(Exception):
     """The definition file cannot run the trial; the message names the field and the rule."""
 

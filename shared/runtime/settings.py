@@ -8,11 +8,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.coding import Dictionaries
+from shared.contracts.protocol import DEFAULT_PROTOCOL_FILE as DEFAULT_PROTOCOL_FILE  # where settings look first
 from shared.contracts.protocol import ProtocolDefinition, cached_protocol
 from shared.runtime.consumers import CHECK_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PROTOCOL_FILE = PROJECT_ROOT / "protocol" / "NCT06646146.yaml"
 
 
 class TrialSettings(BaseSettings):
