@@ -211,8 +211,7 @@ class ServiceRuntime:
         history = await self.store.load(trial_history(self.protocol.trial_id, ProtocolAmendmentDeployed.event_type))
         if held is None or len(held.amendments) != len(history.events):
             held = ProtocolVersions.of(self.protocol, (e.data for e in history.events))
-            if len(held.amendments) > len(self._versions.amendments if self._versions else ()):
-                log.info("protocol_versions_read", versions=[v.version for v in held.all])
+            log.info("protocol_versions_read", versions=[v.version for v in held.all])
         self._versions, self._versions_exact_through = held, held.exact_through(read_at)
         return held
 
