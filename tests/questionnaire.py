@@ -44,12 +44,17 @@ TIGHTNESS = [
 ]
 
 
+def with_the_form(dictionary: dict[str, Any]) -> dict[str, Any]:
+    """A data dictionary's document with the questionnaire and its code list added."""
+    dictionary["forms"][NAME] = yaml.safe_load(QUESTIONNAIRE)
+    dictionary["code_lists"]["scalp_tightness"] = TIGHTNESS
+    return dictionary
+
+
 def with_questionnaire(document: dict[str, Any], folder: Path) -> dict[str, Any]:
     """A protocol definition's document (`protocol_document`) naming a copy of its data dictionary, written in
     `folder`, that has the questionnaire."""
-    dictionary = yaml.safe_load(Path(document["forms"]).read_text())
-    dictionary["forms"][NAME] = yaml.safe_load(QUESTIONNAIRE)
-    dictionary["code_lists"]["scalp_tightness"] = TIGHTNESS
+    dictionary = with_the_form(yaml.safe_load(Path(document["forms"]).read_text()))
     copy = folder / "forms-with-questionnaire.yaml"
     copy.write_text(yaml.safe_dump(dictionary, allow_unicode=True, sort_keys=False))
     return document | {"forms": str(copy)}

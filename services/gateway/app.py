@@ -1,6 +1,7 @@
 """The gateway's FastAPI app: `create_app(settings)` wires the routers (forms, subjects, safety, reports),
 the idempotency keys, the command bus and the error handling."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from services.gateway.openapi import install_openapi
 from services.gateway.params import known_query_parameters
 from services.gateway.routes.casebook import casebook_router
 from services.gateway.routes.exports import exports_router
-from services.gateway.routes.forms import forms_router
+from services.gateway.routes.forms import CollectedRoutes, forms_router
 from services.gateway.routes.photographs import UPLOAD, photographs_router
 from services.gateway.routes.protocol import protocol_router
 from services.gateway.routes.reports import reports_router
@@ -29,12 +30,16 @@ from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import AMENDMENT_BYTES, AMENDMENTS, trial_router
 from services.gateway.settings import GatewaySettings
 from services.gateway.tokens import TokenStanding
+from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.attestation import CommandSigner
 from shared.contracts.photographs import MAX_BYTES as PHOTOGRAPH_BYTES
+from shared.readmodels.amendments import deployed_amendments
 from shared.runtime import bus
+from shared.runtime.decisions import Clock, utc_now
 from shared.runtime.eventstore import EventStore
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.postgres import apply_migrations, create_pool, create_pool_when_up
+from shared.runtime.versions import HeldVersions
 
 log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "sql"
@@ -48,7 +53,23 @@ async def migrate(settings: GatewaySettings) -> None:
         await pool.close()
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+async def look_for_amendments(app: FastAPI, routes: CollectedRoutes) -> None:
+    """Every amendment deployed, read again: the collected forms it adds get their routes (the API document
+    follows, `install_openapi`)."""
+    try:
+        routes.take(await app.state.versions.at())
+    except Exception as exc:  # the read models not yet made, or unreachable: the next look may find them
+        log.error("amendments_not_read", error=type(exc).__name__)
+
+
+async def following_amendments(app: FastAPI, routes: CollectedRoutes, seconds: float) -> None:
+    """Looking for amendments again and again: one takes effect from a later day, so a minute is soon enough."""
+    while True:
+        await asyncio.sleep(seconds)
+        await look_for_amendments(app, routes)
+
+
+def create_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     # Refuse to start rather than accept tokens or send commands that nobody should trust.
     provider_http = httpx.AsyncClient(timeout=5)
     issuers = trusted_issuers(settings, provider_http)
@@ -61,6 +82,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         pool = await create_pool_when_up(settings.database_url, max_size=settings.pool_size, stateless=True)
         nc = await bus.connect(settings.nats_url, name="trial-gateway", max_reconnect_attempts=-1)
         app.state.pool = pool
+        app.state.versions = HeldVersions(settings.protocol(), lambda: deployed_amendments(pool), clock)
+        await look_for_amendments(app, collected)
+        following = asyncio.create_task(following_amendments(app, collected, settings.amendment_check_seconds))
         app.state.nc = nc
         app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds, signer=signer)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
@@ -74,6 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         try:
             yield
         finally:
+            following.cancel()
             await health.stop()
             await nc.drain()
             await pool.close()
@@ -121,6 +146,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return {"status": "ready"}
 
     app.include_router(forms_router(settings.protocol()))
+    collected = CollectedRoutes(app.router)
+    collected.take(ProtocolVersions(settings.protocol()))
     app.include_router(subjects_router())
     app.include_router(casebook_router())
     app.include_router(trial_router())
@@ -130,5 +157,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(exports_router(settings.protocol().forms))
     app.include_router(session_router())
     app.include_router(photographs_router(settings.protocol()))
-    install_openapi(app, settings.protocol().forms)
+    install_openapi(app)
     return app

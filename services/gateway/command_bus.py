@@ -1,6 +1,5 @@
 """Sending a command to a service over NATS request/reply, and the POST flow every form shares."""
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -183,7 +182,7 @@ async def submit_command(
         "role": principal.role,
         "actor_site": principal.site,
         "token_id": principal.token_id,
-        "received_at": datetime.now(UTC),
+        "received_at": request.app.state.versions.clock(),  # the gateway's clock (the services judge by it)
         "authenticated_at": principal.authenticated_at,
         "printed_name": principal.name,
     }

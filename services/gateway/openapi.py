@@ -11,6 +11,7 @@ reads without any configuration. Refusals FastAPI
 gives on every route (an unknown query parameter, an unreadable body) are documented on every route.
 """
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +22,12 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import PROBLEM_JSON
-from shared.contracts.collected import model_name
+from shared.contracts.amendments import ProtocolVersions
+from shared.contracts.collected import answers_model, model_name
 from shared.contracts.dictionary import DataDictionary, Item
 
-PROBLEM = {"schema": {"$ref": "#/components/schemas/Problem"}}
+REFS = "#/components/schemas/"
+PROBLEM = {"schema": {"$ref": REFS + "Problem"}}
 VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 
@@ -59,19 +62,25 @@ class XmlResponse(DocumentResponse):
 DOCUMENT_TYPES = (SvgResponse.media_type, XmlResponse.media_type)
 
 
-def install_openapi(app: FastAPI, dictionary: DataDictionary) -> None:
-    """Serve the corrected document at `/openapi.json` (built once, on first request, as FastAPI does)."""
+def install_openapi(app: FastAPI) -> None:
+    """Serve the corrected document at `/openapi.json`: built on first request, as FastAPI does, and again once the
+    gateway has read a new version of the protocol (`app.state.versions`), whose forms it describes."""
+    first = app.state.settings.protocol()
+    built_for: list[ProtocolVersions] = []
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
+        held = app.state.versions.held if hasattr(app.state, "versions") else ProtocolVersions(first)
+        if app.openapi_schema is None or built_for != [held]:
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            app.openapi_schema = corrected(document, dictionary)
+            app.openapi_schema = corrected(document, held)
+            built_for[:] = [held]
         return app.openapi_schema
 
     setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented way to replace the document
 
 
-def corrected(document: dict[str, Any], dictionary: DataDictionary) -> dict[str, Any]:
+def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str, Any]:
+    dictionary = versions.first.forms
     for item in document["paths"].values():
         for operation in item.values():
             responses = operation.setdefault("responses", {})
@@ -99,10 +108,51 @@ def corrected(document: dict[str, Any], dictionary: DataDictionary) -> dict[str,
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     for name, form in dictionary.forms.items():
-        if (form.model or model_name(name)) in schemas:
-            _labelled(schemas[form.model or model_name(name)], dictionary.items_of(name), schemas, dictionary)
+        if form.model in schemas:
+            _labelled(schemas[form.model], dictionary.items_of(name), schemas, dictionary)
+    by_version = _collected_schemas(versions, schemas)
+    for item in document["paths"].values():
+        for operation in item.values():
+            if (form_name := operation.get("x-form")) is not None:
+                _described_by_version(operation, by_version[form_name])
     _walk(document, _exact_number)
     return document
+
+
+def _collected_schemas(versions: ProtocolVersions, schemas: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each collected form's schema in each version that declares it, labelled in that version's words, as a
+    component: the first version's under the form's own name (`QolForm`), a later version's that differs under
+    the name with its version (`QolForm_2_0`). By form, the component of each version."""
+    by_version: dict[str, dict[str, str]] = {}
+    for version in versions.all:
+        for name in version.forms.collected:
+            model = answers_model(version.forms, name)
+            schema = model.model_json_schema(ref_template=f"{REFS}{{model}}")
+            schemas.update(schema.pop("$defs", {}))
+            for entry in schema["properties"].values():  # an optional item is left out, as FastAPI documents it
+                if entry.get("default", ...) is None:
+                    del entry["default"]
+            _labelled(schema, version.forms.items_of(name), schemas, version.forms)
+            named = by_version.setdefault(name, {})
+            same = next((c for c in dict.fromkeys(named.values()) if schemas[c] == schema), None)
+            component = same or (model_name(name) if not named else f"{model_name(name)}_{_safe(version.version)}")
+            schemas[component] = schema
+            named[version.version] = component
+    return by_version
+
+
+def _described_by_version(operation: dict[str, Any], components: dict[str, str]) -> None:
+    """A collected form's operation: its body is the first version's schema of the form that declares it, and
+    `x-versions` names the schema of each version, of which the one in force at the site is taken."""
+    first = next(iter(components.values()))
+    content = operation["requestBody"]["content"]["application/json"]
+    content["schema"] = {"$ref": REFS + first}
+    operation["x-versions"] = {version: {"$ref": REFS + c} for version, c in components.items()}
+
+
+def _safe(version: str) -> str:
+    """A version as part of a component's name (`2.0` → `2_0`)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", version)
 
 
 def _labelled(

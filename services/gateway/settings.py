@@ -56,6 +56,9 @@ class GatewaySettings(TrialSettings):
     # "kid:secret,kid2:secret2": the first signs new tokens, all verify (two at once while rotating).
     token_signing_keys: SecretStr | None = None
     token_issuer: str = "trial-gateway"
+    amendment_check_seconds: float = Field(
+        60.0, gt=0, description="how often the gateway looks for an amendment deployed (its forms get their routes)"
+    )
     token_max_hours: float = Field(MAX_TOKEN_HOURS, gt=0, le=MAX_TOKEN_HOURS)
     # The identity provider (production): its issuer URL and the audience its access tokens name for the gateway;
     # the keys come from its discovery document unless OIDC_JWKS_URL says where. Role and site come from groups.

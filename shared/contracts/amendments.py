@@ -231,13 +231,14 @@ class ProtocolVersions:
             )
         if unknown := sorted(set(form.migrates) - set(new.forms.forms)):
             raise InvalidAmendment(f"{unknown} are not forms of the new version", field="migrates")
-        entered, now_entered = new.forms.entry_shapes(), self.first.forms.entry_shapes()
-        if changed := sorted(n for n in entered.keys() | now_entered.keys() if entered.get(n) != now_entered.get(n)):
-            # The gateway's routes and the web app's entry forms are made from the first version's data dictionary.
+        typed, now_typed = new.forms.typed_shapes(), self.first.forms.typed_shapes()
+        if changed := sorted(n for n in typed.keys() | now_typed.keys() if typed.get(n) != now_typed.get(n)):
+            # These forms are the system's own models, read by its rules; the collected forms and logs are the
+            # dictionary's alone, and are taken by version.
             raise InvalidAmendment(
-                f"what sites enter on {', '.join(changed)} differs from the version the entry forms are made from "
-                f"({self.first.version}): an amendment may change the words of items, not the items, their types, "
-                "bounds, codes or forms; those come with a new release of the system",
+                f"what sites enter on {', '.join(changed)} differs from version {self.first.version}: an amendment "
+                "may change the words of these forms' items, not the items, their types, bounds or codes (those come "
+                "with a new release of the system); a collected form or log may change, or be added, as a whole",
                 field=f"definition.forms.forms.{changed[0]}",
             )
         return ProtocolAmendmentDeployed(

@@ -202,9 +202,10 @@ class DataDictionary(BaseModel):
                     raise ValueError(f"{name}.{path}: no condition {item.when!r}")
         return self
 
-    def entry_shapes(self) -> dict[str, object]:
-        """What sites enter, without its words, by form: each item's type, whether it is required, its unit,
-        bounds, codes, condition and who answers it. Two versions with the same shapes take the same entries."""
+    def typed_shapes(self) -> dict[str, object]:
+        """What sites enter on the forms with a model of their own (not collected), without its words, by form:
+        each item's type, whether it is required, its unit, bounds, codes, condition and who answers it. Two
+        versions with the same shapes take the same entries on those forms."""
 
         def shape(item: Item) -> object:
             kept = item.model_dump(mode="json", exclude={"label", "hint", "sdtm", "items", "code_list"})
@@ -217,6 +218,7 @@ class DataDictionary(BaseModel):
                 "items": {path: shape(item) for path, item in self.items_of(name).items()},
             }
             for name, form in self.forms.items()
+            if not form.collected
         }
 
     def items_of(self, form: str) -> dict[str, Item]:

@@ -115,10 +115,14 @@ async def amendment_definition(conn: Connection | asyncpg.Pool, version: str) ->
     return definition
 
 
+async def deployed_amendments(conn: Connection | asyncpg.Pool) -> list[ProtocolAmendmentDeployed]:
+    """Every amendment deployed, as the read models hold it, the first first."""
+    return [ProtocolAmendmentDeployed.model_validate(dict(r)) for r in await conn.fetch(DEPLOYED)]
+
+
 async def protocol_versions(conn: Connection | asyncpg.Pool, first: ProtocolDefinition) -> ProtocolVersions:
     """Every version of the protocol as the read models hold them: the first, and each amendment deployed since."""
-    rows = await conn.fetch(DEPLOYED)
-    return ProtocolVersions(first, tuple(ProtocolAmendmentDeployed.model_validate(dict(r)) for r in rows))
+    return ProtocolVersions(first, tuple(await deployed_amendments(conn)))
 
 
 async def subject_versions(conn: Connection | asyncpg.Pool, versions: ProtocolVersions) -> dict[str, str]:

@@ -44,6 +44,7 @@ from shared.runtime.metrics import COMMANDS
 from shared.runtime.projections import TRANSIENT
 from shared.runtime.reactions import Reaction, ReactionRunner
 from shared.runtime.settings import TrialSettings
+from shared.runtime.versions import HeldVersions
 
 log = structlog.get_logger(__name__)
 
@@ -115,9 +116,8 @@ class ServiceRuntime:
     _clocks: list[tuple[float, Callable[[], Awaitable[object]], str]] = field(default_factory=list, init=False)
     _ticking: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _database_lock: DatabaseLocked | None = field(default=None, init=False)
-    # Every version of the protocol as last read from the record, and each site's date through which that is exact.
-    _versions: ProtocolVersions | None = field(default=None, init=False)
-    _versions_exact_through: dict[str, date] = field(default_factory=dict, init=False)
+    # Every version of the protocol as last read from the record.
+    _versions: HeldVersions | None = field(default=None, init=False)
 
     @classmethod
     def create(
@@ -200,20 +200,15 @@ class ServiceRuntime:
         return self._database_lock
 
     async def versions(self, site: str | None = None, day: date | None = None) -> ProtocolVersions:
-        """Every version of the protocol: the definition file's and each amendment recorded since. Read again from
-        the record only when what was read last may not hold every version in force at this site on this day (an
-        amendment takes effect only after the day it is deployed), or for a trial-level decision."""
-        held = self._versions
-        exact_through = self._versions_exact_through.get(site or "", date.min)
-        if held is not None and day is not None and day <= exact_through:
-            return held
-        read_at = self.clock()
+        """Every version of the protocol: the definition file's and each amendment recorded since (`HeldVersions`:
+        read again only when needed for this site on this day, or for a trial-level decision)."""
+        if self._versions is None:
+            self._versions = HeldVersions(self.protocol, self._deployed, self.clock)
+        return await self._versions.at(site, day)
+
+    async def _deployed(self) -> list[ProtocolAmendmentDeployed]:
         history = await self.store.load(trial_history(self.protocol.trial_id, ProtocolAmendmentDeployed.event_type))
-        if held is None or len(held.amendments) != len(history.events):
-            held = ProtocolVersions.of(self.protocol, (e.data for e in history.events))
-            log.info("protocol_versions_read", versions=[v.version for v in held.all])
-        self._versions, self._versions_exact_through = held, held.exact_through(read_at)
-        return held
+        return [e.data for e in history.events if isinstance(e.data, ProtocolAmendmentDeployed)]
 
     async def protocol_at(self, site: str, day: date) -> ProtocolDefinition:
         """The version of the protocol in force at the site on this day: what governs a form dated then."""
@@ -235,7 +230,7 @@ class ServiceRuntime:
             subject=self.protocol.trial_id,
             correlation_id=correlation_id,
             protocol_version=(
-                self._versions.in_force_somewhere(self.clock()) if self._versions else self.protocol
+                self._versions.held.in_force_somewhere(self.clock()) if self._versions else self.protocol
             ).version,
         )
 

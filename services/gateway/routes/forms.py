@@ -3,12 +3,13 @@
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Body, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue, ValidationError
 
 from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
@@ -20,9 +21,10 @@ from services.gateway.command_bus import (
     ScreeningRecorded,
     submit_command,
 )
-from services.gateway.errors import problem_responses
+from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import IdempotencyKey, IfMatch, SitePath, SubjectPath, VisitPath, with_if_match
 from shared.contracts import forms
+from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.collected import CollectedForm, answers_model, answers_of
 from shared.contracts.commands import (
     INVALIDATE_RANDOMIZATION,
@@ -44,6 +46,7 @@ from shared.contracts.forms import (
     VisitRecord,
 )
 from shared.contracts.protocol import ProtocolDefinition
+from shared.runtime.versions import HeldVersions
 
 
 @dataclass(frozen=True)
@@ -205,40 +208,63 @@ def collected_form(
     )
 
 
-def add_collected_form_route(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
-    """A form declared only in the data dictionary, posted at one of its visits: its model made from its entry."""
-    declared = dictionary.forms[name]
-    visits = "|".join(declared.visits)
-
-    add_visit_form_route(
-        router,
-        path=f"/visits/{{visit}}/forms/{name}",
-        name=f"record_{name.replace('-', '_')}",
-        summary=f"{declared.title.en}: entered at {', '.join(declared.visits)}",
-        form=answers_model(dictionary, name),
-        visit=Annotated[
-            str, Path(pattern=f"^({visits})$", examples=[declared.visits[0]], description=f"the visit: {visits}")
-        ],
-        command=RECORD_FORM,
-        recorded=lambda posted, visit: collected_form(name, posted, visit=visit),
-    )
+# A collected form's body: its answers, checked against the version of the protocol in force at the site
+# (`answered`); the API document names each version's schema of it (`x-versions`).
+Answers = Annotated[dict[str, JsonValue], Body(description="the form's answers")]
 
 
-def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> None:
-    """A log declared only in the data dictionary (concomitant medications, medical history): a new entry is
-    posted to the log and answered with its id; a correction is posted to the entry, with the entry's ETag."""
-    declared, body = dictionary.forms[name], answers_model(dictionary, name)
+async def answered(request: Request, site: str, name: str, body: dict[str, JsonValue]) -> BaseModel:
+    """A collected form's answers as the version of the protocol in force at the site today declares the form (a
+    correction's may be those of an earlier version, which its record was made under: the visits service decides
+    which governs). Refused with every item named, as any body; 404 for a form no version in force here has."""
+    versions: HeldVersions = request.app.state.versions
+    in_force = await versions.in_force(site)
+    earlier = [v for v in reversed(versions.held.all) if v.version != in_force.version]
+    correction = body.get("supersedes") is not None
+    declaring = [v for v in (in_force, *(earlier if correction else ())) if name in v.forms.collected]
+    if not declaring:
+        detail = f"version {in_force.version} of the protocol, in force at {site}, has no form {name}"
+        raise ProblemError(404, "not-found", "Form not found", detail)
+    refused: list[Any] = []
+    for version in declaring:
+        try:
+            return answers_model(version.forms, name).model_validate(body)
+        except ValidationError as invalid:
+            refused = refused or [{**e, "loc": ("body", *e["loc"])} for e in invalid.errors()]
+    raise RequestValidationError(refused)
+
+
+class CollectedRoutes:
+    """The routes of the collected forms and logs every version of the protocol declares, one family per form:
+    a form an amendment adds gets its routes when the gateway reads the amendment (`take`)."""
+
+    def __init__(self, router: APIRouter) -> None:
+        self.router = router
+        self.routed: set[tuple[str, bool]] = set()
+
+    def take(self, versions: ProtocolVersions) -> None:
+        for version in versions.all:
+            for name, form in version.forms.collected.items():
+                if (name, form.log) not in self.routed:
+                    (add_log_routes if form.log else add_collected_form_route)(self.router, name, form.title.en)
+                    self.routed.add((name, form.log))
+
+
+def add_collected_form_route(router: APIRouter, name: str, title: str) -> None:
+    """A form declared only in the data dictionary, posted at one of its visits."""
     right = right_of(RECORD_FORM)
-    operation = name.replace("-", "_")
 
-    async def new_entry(
+    async def post_at_visit(
         request: Request,
         site: SitePath,
         subject: SubjectPath,
-        form: BaseModel,
+        visit: VisitPath,
+        answers: Answers,
         caller: Annotated[Principal, allowed(right, per_site=True)],
         key: IdempotencyKey,
+        if_match: IfMatch = None,
     ) -> Response:
+        posted = await answered(request, site, name, answers)
         return await submit_command(
             request,
             principal=caller,
@@ -246,7 +272,39 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
             site=site,
             subject=subject,
             nats_subject=RECORD_FORM,
-            form=collected_form(name, form),
+            form=collected_form(name, correctable(posted, if_match), visit=visit),
+        )
+
+    add_subject_post(
+        router, f"/visits/{{visit}}/forms/{name}", post_at_visit, f"record_{name.replace('-', '_')}", "visits",
+        f"{title}: entered at its visits, as the version of the protocol in force at the site declares it",
+        RecordedResponse, right, form=name,
+    )  # fmt: skip
+
+
+def add_log_routes(router: APIRouter, name: str, title: str) -> None:
+    """A log declared only in the data dictionary (concomitant medications, medical history): a new entry is
+    posted to the log and answered with its id; a correction is posted to the entry, with the entry's ETag."""
+    right = right_of(RECORD_FORM)
+    operation = name.replace("-", "_")
+
+    async def new_entry(
+        request: Request,
+        site: SitePath,
+        subject: SubjectPath,
+        answers: Answers,
+        caller: Annotated[Principal, allowed(right, per_site=True)],
+        key: IdempotencyKey,
+    ) -> Response:
+        posted = await answered(request, site, name, answers)
+        return await submit_command(
+            request,
+            principal=caller,
+            idempotency_key=key,
+            site=site,
+            subject=subject,
+            nats_subject=RECORD_FORM,
+            form=collected_form(name, posted),
             answer=LogEntryRecorded,
         )
 
@@ -255,11 +313,12 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
         site: SitePath,
         subject: SubjectPath,
         entry: Annotated[UUID, Path(description="the entry's id, as its record answered")],
-        form: Correctable,
+        answers: Answers,
         caller: Annotated[Principal, allowed(right, per_site=True)],
         key: IdempotencyKey,
         if_match: IfMatch = None,
     ) -> Response:
+        posted = await answered(request, site, name, answers)
         return await submit_command(
             request,
             principal=caller,
@@ -267,25 +326,23 @@ def add_log_routes(router: APIRouter, dictionary: DataDictionary, name: str) -> 
             site=site,
             subject=subject,
             nats_subject=RECORD_FORM,
-            form=collected_form(name, with_if_match(form, if_match), entry=entry),
+            form=collected_form(name, correctable(posted, if_match), entry=entry),
             answer=LogEntryRecorded,
         )
 
-    title = declared.title.en
     add_subject_post(
-        router,
-        f"/logs/{name}",
-        taking(new_entry, body),
-        f"record_{operation}",
-        "logs",
-        f"{title}: a new entry, at any time from consent; answers the entry's id",
-        LogEntryRecorded,
-        right,
-    )
-    add_subject_post(
-        router, f"/logs/{name}/{{entry}}", taking(correct_entry, body), f"correct_{operation}", "logs",
-        f"{title}: correct an entry (If-Match: the entry's ETag, and a reason)", LogEntryRecorded, right,
+        router, f"/logs/{name}", new_entry, f"record_{operation}", "logs",
+        f"{title}: a new entry, at any time from consent; answers the entry's id", LogEntryRecorded, right, form=name,
     )  # fmt: skip
+    add_subject_post(
+        router, f"/logs/{name}/{{entry}}", correct_entry, f"correct_{operation}", "logs",
+        f"{title}: correct an entry (If-Match: the entry's ETag, and a reason)", LogEntryRecorded, right, form=name,
+    )  # fmt: skip
+
+
+def correctable(posted: BaseModel, if_match: str | None) -> BaseModel:
+    """A correctable form with the version it corrects from If-Match; any other as posted."""
+    return with_if_match(posted, if_match) if isinstance(posted, Correctable) else posted
 
 
 def add_subject_post(
@@ -297,8 +354,11 @@ def add_subject_post(
     summary: str,
     answer: type[RecordedResponse],
     right: Right,
+    *,
+    form: str | None = None,
 ) -> None:
-    """A form posted about one subject: rights checked before the body is read, 201 with `answer`."""
+    """A form posted about one subject: rights checked before the body is read, 201 with `answer`. A collected
+    form's operation names its form (`x-form`): the API document describes its body by version."""
     router.add_api_route(
         f"/v1/sites/{{site}}/subjects/{{subject}}{path}",
         endpoint,
@@ -311,12 +371,13 @@ def add_subject_post(
         response_model=answer,
         responses=problem_responses(401, 403, 404, 409, 412, 413, 422, 423, 428, 503),
         route_class_override=rights_first(right, per_site=True),
+        openapi_extra={"x-form": form} if form else None,
     )
 
 
 def forms_router(protocol: ProtocolDefinition) -> APIRouter:
-    """Every form a site posts: the typed forms where the data dictionary says, the requests above, the visits
-    (whose code is in the path), and each collected form and log the data dictionary declares."""
+    """Every form a site posts but the collected forms and logs (`CollectedRoutes`): the typed forms where the data
+    dictionary says, the requests above, and the visits (whose code is in the path)."""
     router = APIRouter()
     for route in (*posted_forms(protocol.forms), *SUBJECT_REQUESTS):
         add_form_route(router, route)
@@ -331,9 +392,4 @@ def forms_router(protocol: ProtocolDefinition) -> APIRouter:
         command=RECORD_VISIT,
         recorded=lambda posted, visit: VisitRecord(visit=visit, **posted.model_dump()),
     )
-    for name, form in protocol.forms.collected.items():
-        if form.log:
-            add_log_routes(router, protocol.forms, name)
-        else:
-            add_collected_form_route(router, protocol.forms, name)
     return router

@@ -2,7 +2,6 @@
 whole definition (the first is the file the system started with; each later one as its amendment deployed it), and
 each site's work list of subjects to re-consent."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -65,7 +64,7 @@ def protocol_router() -> APIRouter:
     async def get_reconsent_due(
         request: Request, site: SitePath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)]
     ) -> list[ReconsentDue]:
-        today = request.app.state.settings.protocol().local_date(site, datetime.now(UTC))
+        today = request.app.state.settings.protocol().local_date(site, request.app.state.versions.clock())
         return await reconsent_due(request.app.state.pool, site, today)
 
     return router

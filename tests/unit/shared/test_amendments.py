@@ -150,28 +150,33 @@ def test_an_amendment_file_is_read_whole_with_the_definition_it_names(tmp_path: 
         load_amendment(tmp_path / "broken.yaml")
 
 
-def test_an_amendment_may_reword_what_sites_enter_but_not_change_it() -> None:
-    """The gateway's routes and the web's entry forms are made from the first version's data dictionary: an
-    amendment that changed the items would be taken by the services and refused at entry, so it is refused here."""
-    reworded = amendment(EFFECTIVE)
-    medication = reworded["definition"]["forms"]["forms"]["concomitant-medication"]["items"]["medication"]
-    medication["label"] = {"en": "Medication (generic name)", "zh": "药物（通用名）"}
-    assert deployed(reworded).latest.forms.item("concomitant-medication.medication").label.en == (
-        "Medication (generic name)"
-    )
+def test_an_amendment_may_change_a_collected_form_but_only_reword_a_form_the_system_models() -> None:
+    """A collected form or log is the data dictionary's alone, taken by version; a form with a model of its own
+    (the screening, a visit, an adverse event) is read by the system's rules, so only its words may change."""
+    changed = amendment(EFFECTIVE)
+    forms = changed["definition"]["forms"]["forms"]
+    medication = forms["concomitant-medication"]["items"]
+    medication["batch"] = {"type": "text", "label": {"en": "Batch", "zh": "批号"}}
+    medication["dose"]["required"] = not medication["dose"].get("required", False)
+    del medication["route"]
+    forms["visit"]["items"]["visit_date"]["label"] = {"en": "Date of the visit", "zh": "访视的日期"}
+    latest = deployed(changed).latest.forms
+    assert "batch" in latest.forms["concomitant-medication"].items
+    assert "route" not in latest.forms["concomitant-medication"].items
+    assert latest.item("visit.visit_date").label.en == "Date of the visit"
 
     def added(items: dict[str, Any]) -> None:
-        items["batch"] = {"type": "text", "label": {"en": "Batch", "zh": "批号"}}
+        items["scalp_photographed"] = {"type": "boolean", "label": {"en": "Photographed", "zh": "已拍照"}}
 
     def made_optional(items: dict[str, Any]) -> None:
-        items["dose"]["required"] = not items["dose"].get("required", False)
+        items["visit_date"]["required"] = not items["visit_date"].get("required", False)
 
     def removed(items: dict[str, Any]) -> None:
-        del items["route"]
+        del items["satisfaction"]
 
     for change in (added, made_optional, removed):
-        changed = amendment(EFFECTIVE)
-        change(changed["definition"]["forms"]["forms"]["concomitant-medication"]["items"])
-        with pytest.raises(InvalidAmendment, match="concomitant-medication") as refused:
-            deployed(changed)
-        assert refused.value.field == "definition.forms.forms.concomitant-medication"
+        refused_change = amendment(EFFECTIVE)
+        change(refused_change["definition"]["forms"]["forms"]["visit"]["items"])
+        with pytest.raises(InvalidAmendment, match="on visit differs") as refused:
+            deployed(refused_change)
+        assert refused.value.field == "definition.forms.forms.visit"

@@ -8,6 +8,7 @@ from starlette.datastructures import FormData
 
 from services.web.forms import FormPage, fields, filled, parsed
 from services.web.gateway import resolve
+from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.forms import AdverseEventForm, ProcedureForm, ScreeningForm
 from shared.contracts.protocol import cached_protocol
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
@@ -67,7 +68,7 @@ def test_a_refused_item_is_said_in_the_pages_words_from_its_rule_and_range() -> 
     from services.web.i18n import translator
 
     schema = schema_of(ScreeningForm)
-    document = corrected({"paths": {}, "components": {"schemas": {"ScreeningForm": schema}}}, PROTOCOL.forms)
+    document = corrected({"paths": {}, "components": {"schemas": {"ScreeningForm": schema}}}, ProtocolVersions(PROTOCOL))
     specs = {f.name: f for f in fields(document["components"]["schemas"]["ScreeningForm"])}
     height, zh, en = specs["height_cm"], translator("zh"), translator("en")
     assert height.kind == "number" and (height.low, height.high, height.unit) == (100, 230, "cm")

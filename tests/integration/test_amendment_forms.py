@@ -1,0 +1,160 @@
+"""An amendment that changes what sites enter on the data dictionary's own forms, taken by the running gateway
+without a restart: the concomitant medications log gains a required item, and a questionnaire is added at M1 and
+M6. Until a site's day each form is taken as version 1.0 declares it, from that day as 2.0 does, at the gateway
+and at the visits service alike; the API document names each version's schema."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from faststream import TestApp
+from nats.aio.client import Client
+
+from devstack.examples import allocation, append, consent_on, surgery
+from devstack.servers import EmbeddedNats
+from services.datamanagement.app import build_app as build_data_management
+from services.datamanagement.settings import DataManagementSettings
+from services.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
+from services.gateway.app import create_app
+from services.gateway.auth import issue_token
+from services.gateway.settings import GatewaySettings
+from services.screening.app import build_app as build_screening
+from services.screening.settings import ScreeningSettings
+from services.visits.app import build_app as build_visits
+from services.visits.settings import VisitsSettings
+from shared.contracts.access import Role
+from shared.contracts.amendments import AmendmentDeployment
+from shared.contracts.commands import DEPLOY_AMENDMENT, ActorContext, DeployAmendment
+from shared.contracts.events import FormRecorded, GraftProcedurePerformed
+from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history
+from shared.runtime.postgres import apply_migrations
+from tests.amendment import amendment
+from tests.conftest import COMMAND_KEYS, COMMAND_VERIFY_KEYS
+from tests.integration.conftest import build_read_models
+from tests.integration.test_amendment import EVE, NFH_DAY, PROTOCOL, Clock, at, context, send
+from tests.integration.test_reporting_trial import TOKEN_KEY
+from tests.questionnaire import NAME as QUESTIONNAIRE
+from tests.questionnaire import with_the_form
+
+pytestmark = pytest.mark.integration
+LOG = "concomitant-medication"
+MEDICATION = {"medication": "Cefalexin", "route": "oral", "indication": "Prophylaxis", "ongoing": True}
+SYMPTOMS = {"itch": 2, "tightness": "mild"}
+
+
+def with_a_batch_and_a_questionnaire(effective: dict[str, Any]) -> dict[str, Any]:
+    """Version 2.0 as tests deploy it, whose medications log also asks the batch (required), and which adds the
+    scalp symptoms questionnaire."""
+    body = amendment(effective)
+    forms = with_the_form(body["definition"]["forms"])
+    forms["forms"][LOG]["items"]["batch"] = {
+        "type": "text", "required": True, "length": [1, 40], "label": {"en": "Batch number", "zh": "批号"},
+    }  # fmt: skip
+    return body
+
+
+@pytest.fixture(scope="module")
+async def services(own_server: EmbeddedNats, own_nc: Client) -> AsyncIterator[tuple[Client, Clock]]:
+    keys = COMMAND_VERIFY_KEYS
+    async with (
+        TestApp(build_data_management(DataManagementSettings(
+            nats_url=own_server.url_for("datamanagement"), command_verify_keys=keys))),
+        TestApp(build_visits(VisitsSettings(nats_url=own_server.url_for("visits"), command_verify_keys=keys))),
+        TestApp(build_screening(ScreeningSettings(nats_url=own_server.url_for("screening"), command_verify_keys=keys))),
+    ):  # fmt: skip
+        yield own_nc, Clock()
+
+
+async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
+    services: tuple[Client, Clock], own_server: EmbeddedNats, database_url: str
+) -> None:
+    nc, clock = services
+    store = EventStore(nc.jetstream())
+    await append(
+        store, "NFH", "NFH-101",
+        [
+            (consent_on(EVE - timedelta(days=40)), at(EVE - timedelta(days=40))),
+            (allocation("NFH"), at(EVE - timedelta(days=30))),
+            (GraftProcedurePerformed.model_validate(surgery(EVE - timedelta(days=30), fat_graft=True)), at(EVE)),
+        ],
+    )  # fmt: skip
+    body = with_a_batch_and_a_questionnaire({"NFH": NFH_DAY, "GZ2": NFH_DAY, "SZ3": NFH_DAY})
+    deploy = DeployAmendment(
+        context=ActorContext(**context(None, None, EVE, Role.DATA_MANAGER)),
+        form=AmendmentDeployment.model_validate(body),
+    )
+    deployed = await send(nc, DEPLOY_AMENDMENT, deploy, None, Role.DATA_MANAGER)
+    assert deployed.accepted, deployed
+
+    last = (await nc.jetstream().stream_info(EVENTS_STREAM)).state.last_seq
+    pool = await build_read_models(nc, database_url, PROTOCOL, last)
+    await apply_migrations(pool, "gateway", GATEWAY_MIGRATIONS)
+    await pool.close()
+    settings = GatewaySettings(
+        nats_url=own_server.url_for("gateway"),
+        database_url=database_url,
+        token_signing_keys=f"t:{TOKEN_KEY}",
+        command_signing_key=COMMAND_KEYS["COMMAND_SIGNING_KEY"],
+    )
+    clock.now = at(EVE)
+    app = create_app(settings, clock=clock)
+    bearer = issue_token({"t": TOKEN_KEY}, issuer=settings.token_issuer, role=Role.INVESTIGATOR, site="NFH", hours=1)
+    counter = iter(range(1000))
+
+    async def post(http: httpx.AsyncClient, path: str, answers: dict[str, Any]) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {bearer}", "Idempotency-Key": f"key-{next(counter)}-{clock.now:%s}"}
+        return await http.post(f"/v1/sites/NFH/subjects/NFH-101/{path}", json=answers, headers=headers)
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http,
+    ):
+        # The gateway has read 2.0 at start: the questionnaire has its route, each form its schema by version.
+        document = (await http.get("/openapi.json")).json()
+        log = document["paths"][f"/v1/sites/{{site}}/subjects/{{subject}}/logs/{LOG}"]["post"]
+        assert log["x-versions"] == {
+            "1.0": {"$ref": "#/components/schemas/ConcomitantMedicationForm"},
+            "2.0": {"$ref": "#/components/schemas/ConcomitantMedicationForm_2_0"},
+        }
+        assert log["requestBody"]["content"]["application/json"]["schema"] == log["x-versions"]["1.0"]
+        schemas = document["components"]["schemas"]
+        later = schemas["ConcomitantMedicationForm_2_0"]
+        assert "batch" in later["required"] and "batch" not in schemas["ConcomitantMedicationForm"]["properties"]
+        assert later["properties"]["batch"]["x-label"] == {"en": "Batch number", "zh": "批号"}
+        questionnaire = document["paths"][
+            f"/v1/sites/{{site}}/subjects/{{subject}}/visits/{{visit}}/forms/{QUESTIONNAIRE}"
+        ]
+        assert list(questionnaire["post"]["x-versions"]) == ["2.0"]
+
+        # The eve: version 1.0 is in force at NFH; the batch is not one of its items, the questionnaire not a form.
+        eve = MEDICATION | {"start_date": str(EVE)}
+        refused = await post(http, f"logs/{LOG}", eve | {"batch": "B-17"})
+        assert refused.status_code == 422 and refused.json()["field"] == "body.batch", refused.text
+        assert (await post(http, f"logs/{LOG}", eve)).status_code == 201
+        early = await post(http, f"visits/M1/forms/{QUESTIONNAIRE}", SYMPTOMS | {"assessed_on": str(EVE)})
+        assert early.status_code == 404 and "1.0" in early.json()["detail"], early.text
+
+        # NFH's day: 2.0 is in force there; the batch is required, and the questionnaire taken.
+        clock.now = at(NFH_DAY)
+        day = MEDICATION | {"start_date": str(NFH_DAY)}
+        missing = await post(http, f"logs/{LOG}", day)
+        assert missing.status_code == 422 and missing.json()["field"] == "body.batch", missing.text
+        assert missing.json()["rule"] == "missing"
+        taken = await post(http, f"logs/{LOG}", day | {"batch": "B-17"})
+        assert taken.status_code == 201, taken.text
+        symptoms = SYMPTOMS | {"assessed_on": str(NFH_DAY)}
+        waiting = await post(http, f"visits/M1/forms/{QUESTIONNAIRE}", symptoms)
+        assert waiting.status_code == 409 and waiting.json()["rule"] == "consent.current_version", waiting.text
+        revised = {"consent_form_version": "2.0", "signed_on": str(NFH_DAY), "obtained_by": "inv-01"}
+        assert (await post(http, "consent", revised | {"signed_by_subject": True})).status_code == 201
+        answered = await post(http, f"visits/M1/forms/{QUESTIONNAIRE}", symptoms)
+        assert answered.status_code == 201, answered.text
+
+    recorded = [
+        (e.data.form, e.envelope.protocolversion, "batch" in e.data.answers)
+        for e in (await store.load(subject_history("NFH", "NFH-101"))).events
+        if isinstance(e.data, FormRecorded)
+    ]
+    assert recorded == [(LOG, "1.0", False), (LOG, "2.0", True), (QUESTIONNAIRE, "2.0", False)]
