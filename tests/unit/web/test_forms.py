@@ -68,7 +68,8 @@ def test_a_refused_item_is_said_in_the_pages_words_from_its_rule_and_range() -> 
     from services.web.i18n import translator
 
     schema = schema_of(ScreeningForm)
-    document = corrected({"paths": {}, "components": {"schemas": {"ScreeningForm": schema}}}, ProtocolVersions(PROTOCOL))
+    bare = {"paths": {}, "components": {"schemas": {"ScreeningForm": schema}}}
+    document = corrected(bare, ProtocolVersions(PROTOCOL))
     specs = {f.name: f for f in fields(document["components"]["schemas"]["ScreeningForm"])}
     height, zh, en = specs["height_cm"], translator("zh"), translator("en")
     assert height.kind == "number" and (height.low, height.high, height.unit) == (100, 230, "cm")
