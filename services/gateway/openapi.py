@@ -111,6 +111,7 @@ def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str,
         if form.model in schemas:
             _labelled(schemas[form.model], dictionary.items_of(name), schemas, dictionary)
     by_version = _collected_schemas(versions, schemas)
+    document["x-protocol-versions"] = [v.version for v in versions.all]  # the versions it describes
     for item in document["paths"].values():
         for operation in item.values():
             if (form_name := operation.get("x-form")) is not None:

@@ -30,8 +30,9 @@ class CasebookForm:
 
 
 def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict[str, CasebookForm]:
-    """Every form the gateway takes about one subject whose body is a data dictionary form, by its operation: read
-    from the gateway's own document, so a form the dictionary gains is offered with no change here."""
+    """Every form the gateway takes about one subject whose body is a form of this data dictionary (one version's),
+    by its operation: read from the gateway's own document (a collected form's operation names it, `x-form`), so a
+    form the dictionary gains is offered with no change here."""
     by_model = {form.model or model_name(name): name for name, form in dictionary.forms.items()}
     found: dict[str, CasebookForm] = {}
     for path, item in document["paths"].items():
@@ -39,8 +40,8 @@ def casebook_forms(document: dict[str, Any], dictionary: DataDictionary) -> dict
         if post is None or not path.startswith(SUBJECT):
             continue
         body = post.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-        form = by_model.get(body.get("$ref", "").rsplit("/", 1)[-1])
-        if form is not None:
+        form = post.get("x-form") or by_model.get(body.get("$ref", "").rsplit("/", 1)[-1])
+        if form in dictionary.forms:
             operation, under = post["operationId"], path.removeprefix(SUBJECT)
             declared = dictionary.forms[form]
             found[operation] = CasebookForm(operation, under, form, declared.visits, declared.log)

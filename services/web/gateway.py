@@ -100,20 +100,27 @@ class Gateway:
             raise GatewayProblem(answer.status_code, problem if isinstance(problem, dict) else {"detail": str(problem)})
         return answer.json()
 
-    async def openapi(self) -> dict[str, Any]:
-        if self._openapi is None:
+    async def openapi(self, version: str | None = None) -> dict[str, Any]:
+        """The gateway's document, read once, and again when it does not describe this version of the protocol
+        yet (an amendment deployed since: the gateway's document follows it)."""
+        known = (self._openapi or {}).get("x-protocol-versions", ())
+        if self._openapi is None or (version is not None and version not in known):
             answer = await self._http.get("/openapi.json")
             answer.raise_for_status()
             self._openapi = answer.json()
         return self._openapi
 
-    async def request_schema(self, operation_id: str) -> dict[str, Any]:
-        """The JSON schema of an operation's request body, `$ref`s resolved against the document's components."""
-        document = await self.openapi()
+    async def request_schema(self, operation_id: str, version: str | None = None) -> dict[str, Any]:
+        """The JSON schema of an operation's request body, `$ref`s resolved against the document's components: a
+        collected form's as this version of the protocol declares it (`x-versions`)."""
+        document = await self.openapi(version)
         for item in document["paths"].values():
             for operation in item.values():
                 if isinstance(operation, dict) and operation.get("operationId") == operation_id:
-                    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                    by_version = operation.get("x-versions", {})
+                    schema = (
+                        by_version.get(version) or operation["requestBody"]["content"]["application/json"]["schema"]
+                    )
                     resolved: dict[str, Any] = resolve(schema, document)
                     return resolved
         raise KeyError(operation_id)

@@ -82,7 +82,8 @@ class Pages:
     def __init__(self, cookies: Cookies, protocol: ProtocolDefinition) -> None:
         self.cookies = cookies
         self.protocol = protocol
-        self._casebook_forms: dict[str, CasebookForm] | None = None
+        # The casebook's forms of each version, as read from the gateway's document (while it stays the same).
+        self._casebook_forms: dict[str, tuple[object, dict[str, CasebookForm]]] = {}
         # Each version of the protocol read once: a version never changes.
         self._versions: dict[str, ProtocolDefinition] = {protocol.version: protocol}
 
@@ -125,7 +126,7 @@ class Pages:
                 "session": session,
                 "protocol": self.protocol,
                 "local": self.site_time,
-                "form_title": functools.partial(form_title, self.protocol.forms),
+                "form_title": self.form_title,
                 "item_title": functools.partial(item_title, self.protocol.forms),
                 "event_title": functools.partial(event_title, self.protocol.forms, t=translator(lang)),
                 "criteria": self.protocol.eligibility.criteria,
@@ -138,6 +139,12 @@ class Pages:
         # Pages show one person's data: never kept by a shared cache or the browser's history cache.
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    def form_title(self, form_name: str, lang: str, entry: dict[str, Any] | None = None) -> str:
+        """A casebook form's title (`form_title`) in the words of the first version read that declares its form:
+        a form an amendment added is named as that version names it."""
+        declaring = next((v.forms for v in self._versions.values() if v.forms.casebook_form(form_name)), None)
+        return form_title(declaring or self.protocol.forms, form_name, lang, entry)
 
     def cell(self, lang: str) -> Callable[[str, Any], Said]:
         """How a report's value reads in the page's language: a form by its title, a state, a role or a status by
@@ -162,7 +169,7 @@ class Pages:
             if column == "at" or column.endswith("_at"):
                 return self.site_time(value, self.trial_site)
             if column in ("form", "form_kind"):
-                return form_title(self.protocol.forms, value, lang)
+                return self.form_title(value, lang)
             if column == "event_type":
                 return event_title(self.protocol.forms, value, lang, t)
             if column in ("paramcd", "endpoint"):
@@ -209,11 +216,23 @@ class Pages:
         page = back if isinstance(back, str) and back.startswith(f"{casebook}/forms/") else casebook
         return RedirectResponse(f"{page}?seen={answer['stream_sequence']}", status_code=303)
 
-    async def casebook_forms(self, request: Request) -> dict[str, CasebookForm]:
-        """The casebook's forms, by the gateway's operation (`casebook_forms`): read once, as its document is."""
-        if self._casebook_forms is None:
-            self._casebook_forms = casebook_forms(await request.app.state.gateway.openapi(), self.protocol.forms)
-        return self._casebook_forms
+    async def casebook_forms(
+        self, request: Request, under: ProtocolDefinition | None = None
+    ) -> dict[str, CasebookForm]:
+        """The casebook's forms of a version of the protocol (the first by default), by the gateway's operation
+        (`casebook_forms`): read once per version, and again when the gateway's document changes."""
+        version = under or self.protocol
+        document = await request.app.state.gateway.openapi(version.version)
+        made_from, found = self._casebook_forms.get(version.version, (None, {}))
+        if made_from is not document:
+            found = casebook_forms(document, version.forms)
+            self._casebook_forms[version.version] = (document, found)
+        return found
+
+    async def in_force(self, request: Request, session: Session, site: str) -> ProtocolDefinition:
+        """The version of the protocol in force at the site today: its forms are entered as it declares them."""
+        answer = await request.app.state.gateway.get(session, f"/v1/sites/{site}/protocol")
+        return await self.protocol_version(request, session, answer["version"])
 
     async def protocol_version(self, request: Request, session: Session, version: str) -> ProtocolDefinition:
         if version not in self._versions:
@@ -221,16 +240,21 @@ class Pages:
             self._versions[version] = ProtocolDefinition.model_validate(document)
         return self._versions[version]
 
-    async def casebook_form(self, request: Request, operation: str) -> CasebookForm:
-        found = (await self.casebook_forms(request)).get(operation)
+    async def casebook_form(
+        self, request: Request, operation: str, under: ProtocolDefinition | None = None
+    ) -> CasebookForm:
+        found = (await self.casebook_forms(request, under)).get(operation)
         if found is None:
             raise GatewayProblem.of(404, "not-found", f"no form {operation}")
         return found
 
-    async def form_fields(self, request: Request, session: Session, operation: str) -> tuple[Field, ...]:
-        """The operation's fields, but those that are another role's judgement (the protocol's delegation: the
-        dictionary says who answers an item, `x-answered-by`)."""
-        shown = fields(await request.app.state.gateway.request_schema(operation), skip=SKIPPED)
+    async def form_fields(
+        self, request: Request, session: Session, operation: str, under: ProtocolDefinition | None = None
+    ) -> tuple[Field, ...]:
+        """The operation's fields as this version of the protocol declares its form, but those that are another
+        role's judgement (the protocol's delegation: the dictionary says who answers an item, `x-answered-by`)."""
+        schema = await request.app.state.gateway.request_schema(operation, under.version if under else None)
+        shown = fields(schema, skip=SKIPPED)
         return tuple(f for f in shown if f.answered_by is None or may(session.role, Right(f.answered_by)))
 
     async def form_page(
@@ -242,17 +266,20 @@ class Pages:
         values: dict[str, Any],
         errors: dict[str, str],
         rules: dict[str, str] | None = None,
+        under: ProtocolDefinition | None = None,
     ) -> FormPage:
-        """`rules`: the rule code each refused field broke, for the page to say it in its own language."""
+        """`rules`: the rule code each refused field broke, for the page to say it in its own language; `under`:
+        the version of the protocol whose form it is (the first by default)."""
         t = translator(language(request))
         known = rules or {}
 
         def explain(spec: Field, message: str) -> str:
             return explained(spec, about(known, spec.name), message, t)
 
-        specs = filled(await self.form_fields(request, session, operation), values, errors, explain)
+        version = under or self.protocol
+        specs = filled(await self.form_fields(request, session, operation, version), values, errors, explain)
         message = errors.get("", "")
-        title = self.protocol.forms.forms[(await self.casebook_form(request, operation)).form].title
+        title = version.forms.forms[(await self.casebook_form(request, operation, version)).form].title
         return FormPage(title.in_(language(request)), action, specs, key=str(uuid.uuid4()), message=message)
 
     async def with_records(self, request: Request, session: Session, site: str, subject: str, page: FormPage) -> None:
@@ -296,8 +323,9 @@ class Pages:
         waiting = awaiting(screened["data"] if screened else None)
         due = await request.app.state.gateway.get(session, f"/v1/sites/{site}/reconsent")
         reconsent = next((d["required_version"] for d in due if d["subject_id"] == subject), None)
+        in_force = await self.in_force(request, session, site)
         for operation, extra in (
-            due_forms(view, await self.casebook_forms(request), awaiting=waiting, reconsent=reconsent)
+            due_forms(view, await self.casebook_forms(request, in_force), awaiting=waiting, reconsent=reconsent)
             if may_post
             else ()
         ):
@@ -306,7 +334,7 @@ class Pages:
             shown = posted if posted is not None and wanted else None
             # A revised consent form is entered as the version it is.
             values = {"consent_form_version": reconsent} if operation == "record_consent" and reconsent else {}
-            shown = shown or await self.form_page(request, session, operation, action, values, {})
+            shown = shown or await self.form_page(request, session, operation, action, values, {}, under=in_force)
             shown.extra |= extra
             shown.fields = referring(shown.fields, subject_records(view))
             forms.append(shown)
@@ -323,7 +351,7 @@ class Pages:
                 next_visit=scheduled[0] if scheduled else None, reconsent=reconsent,
             ),
             reconsent=reconsent, criteria=criteria.eligibility.criteria, judged_under=judged_under,
-            side_by_side=side_by_side(versions, view, lang, functools.partial(form_title, self.protocol.forms))
+            side_by_side=side_by_side(versions, view, lang, self.form_title)
             if len(versions) > 1
             else None,
             awaiting=waiting, may_judge=may_post and any(may(session.role, right) for right in judged_by),

@@ -3,14 +3,17 @@ without a restart: the concomitant medications log gains a required item, and a 
 M6. Until a site's day each form is taken as version 1.0 declares it, from that day as 2.0 does, at the gateway
 and at the visits service alike; the API document names each version's schema."""
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from faststream import TestApp
 from nats.aio.client import Client
+from starlette.requests import Request
 
 from devstack.examples import allocation, append, consent_on, surgery
 from devstack.servers import EmbeddedNats
@@ -24,6 +27,11 @@ from services.screening.app import build_app as build_screening
 from services.screening.settings import ScreeningSettings
 from services.visits.app import build_app as build_visits
 from services.visits.settings import VisitsSettings
+from services.web.app import create_app as create_web_app
+from services.web.gateway import Gateway
+from services.web.pages import Pages
+from services.web.session import Session
+from services.web.settings import WebSettings
 from shared.contracts.access import Role
 from shared.contracts.amendments import AmendmentDeployment
 from shared.contracts.commands import DEPLOY_AMENDMENT, ActorContext, DeployAmendment
@@ -53,6 +61,22 @@ def with_a_batch_and_a_questionnaire(effective: dict[str, Any]) -> dict[str, Any
         "type": "text", "required": True, "length": [1, 40], "label": {"en": "Batch number", "zh": "批号"},
     }  # fmt: skip
     return body
+
+
+def web_pages(gateway: httpx.AsyncClient) -> tuple[Pages, Request]:
+    """The web app's pages, reaching this gateway, and a request for a page in Chinese."""
+    web = create_web_app(WebSettings(web_session_key=Fernet.generate_key().decode()))
+    web.state.gateway = Gateway(gateway)
+    scope = {"type": "http", "app": web, "headers": [(b"accept-language", b"zh-CN")], "query_string": b""}
+    return web.state.pages, Request(scope)
+
+
+async def entry_form(pages: Pages, request: Request, session: Session, operation: str) -> tuple[str, list[str]]:
+    """What the web app offers a site to enter on its day: the form's title and its items' questions."""
+    in_force = await pages.in_force(request, session, "NFH")
+    assert operation in await pages.casebook_forms(request, in_force)
+    page = await pages.form_page(request, session, operation, "/", {}, {}, under=in_force)
+    return page.title, [f.label_in("zh") for f in page.fields]
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +159,12 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
         assert (await post(http, f"logs/{LOG}", eve)).status_code == 201
         early = await post(http, f"visits/M1/forms/{QUESTIONNAIRE}", SYMPTOMS | {"assessed_on": str(EVE)})
         assert early.status_code == 404 and "1.0" in early.json()["detail"], early.text
+        # ... and the web app offers the forms as 1.0 declares them.
+        pages, page_request = web_pages(http)
+        session = Session(bearer, time.time() + 3600, "inv-01", "Investigator", "investigator", "NFH", None, "-")
+        title, questions = await entry_form(pages, page_request, session, f"record_{LOG.replace('-', '_')}")
+        assert title == "合并用药" and "批号" not in questions, (title, questions)
+        assert "record_scalp_symptoms" not in await pages.casebook_forms(page_request, pages.protocol)
 
         # NFH's day: 2.0 is in force there; the batch is required, and the questionnaire taken.
         clock.now = at(NFH_DAY)
@@ -151,6 +181,12 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
         assert (await post(http, "consent", revised | {"signed_by_subject": True})).status_code == 201
         answered = await post(http, f"visits/M1/forms/{QUESTIONNAIRE}", symptoms)
         assert answered.status_code == 201, answered.text
+        # The web app, unrestarted, offers both as 2.0 declares them, in its words.
+        title, questions = await entry_form(pages, page_request, session, f"record_{LOG.replace('-', '_')}")
+        assert "批号" in questions, questions
+        title, questions = await entry_form(pages, page_request, session, "record_scalp_symptoms")
+        assert (title, questions[:2]) == ("头皮症状", ["评估日期", "瘙痒"])
+        assert pages.form_title(f"{QUESTIONNAIRE}-M1", "zh") == "头皮症状 M1"
 
     recorded = [
         (e.data.form, e.envelope.protocolversion, "batch" in e.data.answers)

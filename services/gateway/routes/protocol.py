@@ -2,15 +2,18 @@
 whole definition (the first is the file the system started with; each later one as its amendment deployed it), and
 each site's work list of subjects to re-consent."""
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.params import SitePath, read_after
 from shared.readmodels.amendments import AmendmentView, ReconsentDue, amendment_definition, amendments, reconsent_due
+from shared.runtime.versions import HeldVersions
 
 VersionPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,20}$", description="a protocol version, e.g. 2.0")]
 
@@ -64,7 +67,27 @@ def protocol_router() -> APIRouter:
     async def get_reconsent_due(
         request: Request, site: SitePath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)]
     ) -> list[ReconsentDue]:
-        today = request.app.state.settings.protocol().local_date(site, request.app.state.versions.clock())
-        return await reconsent_due(request.app.state.pool, site, today)
+        versions: HeldVersions = request.app.state.versions
+        return await reconsent_due(request.app.state.pool, site, versions.first.local_date(site, versions.clock()))
+
+    @router.get(
+        "/v1/sites/{site}/protocol",
+        tags=["protocol"],
+        operation_id="protocol_in_force",
+        summary="The version of the protocol in force at the site today: what its forms are entered as",
+        responses=problem_responses(401, 403, 404, 422, 503),
+    )
+    async def get_protocol_in_force(
+        request: Request, site: SitePath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)]
+    ) -> InForce:
+        versions: HeldVersions = request.app.state.versions
+        today = versions.first.local_date(site, versions.clock())
+        return InForce(site=site, on=today, version=(await versions.at(site, today)).in_force(site, today).version)
 
     return router
+
+
+class InForce(BaseModel):
+    site: str
+    on: date = Field(description="the site's date today")
+    version: str = Field(description="the version of the protocol in force there", examples=["2.0"])

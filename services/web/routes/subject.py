@@ -13,7 +13,6 @@ from services.web.casebook import (
     CONSEQUENCES,
     FROM_PAGE,
     correcting,
-    form_title,
     item_changes,
     shown_values,
 )
@@ -39,11 +38,12 @@ async def casebook(request: Request, pages: PagesOf, site: str, subject: str, se
 async def post_casebook_form(request: Request, pages: PagesOf, site: str, subject: str, operation: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
-    casebook_form = await pages.casebook_form(request, operation)
+    in_force = await pages.in_force(request, session, site)  # a new record is entered as it declares its form
+    casebook_form = await pages.casebook_form(request, operation, in_force)
     if operation in CONSEQUENCES:
         t = translator(language(request))
         asked = pages.unconfirmed(
-            request, session, form, heading=form_title(pages.protocol.forms, casebook_form.form, language(request)),
+            request, session, form, heading=pages.form_title(casebook_form.form, language(request)),
             consequence=t(CONSEQUENCES[operation]).format(subject=subject), back=f"/sites/{site}/subjects/{subject}",
         )  # fmt: skip
         if asked is not None:
@@ -52,8 +52,8 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     if "{visit}" in casebook_form.path and visit not in {v.code for v in pages.protocol.schedule.follow_up}:
         raise GatewayProblem.of(404, "not-found", f"no visit {visit!r} in the protocol's schedule")
     path = casebook_form.path.format(visit=visit)
-    specs = await pages.form_fields(request, session, operation)
-    taken = (await request.app.state.gateway.request_schema(operation)).get("properties", {})
+    specs = await pages.form_fields(request, session, operation, in_force)
+    taken = (await request.app.state.gateway.request_schema(operation, in_force.version)).get("properties", {})
     from_page = {k: str(form[k]) for k in FROM_PAGE if k in form}  # which visit, which adverse event
     body = parsed(form, specs, pages.zone(site)) | {k: v for k, v in from_page.items() if k in taken}
     action = f"/sites/{site}/subjects/{subject}/forms/{operation}"
@@ -61,7 +61,7 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
     confirmed = form.get("checked") == "yes"
     advice = [] if confirmed else await pages.advice(request, session, site, subject, operation, body | from_page)
     if advice:
-        warned = await pages.form_page(request, session, operation, action, body, {})
+        warned = await pages.form_page(request, session, operation, action, body, {}, under=in_force)
         warned.extra |= from_page
         warned.advice = advice
         return await pages.casebook_page(request, session, site, subject, posted=warned)
@@ -71,8 +71,9 @@ async def post_casebook_form(request: Request, pages: PagesOf, site: str, subjec
         )
     except GatewayProblem as problem:
         posted = await pages.form_page(
-            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
-        )
+            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field,
+            under=in_force,
+        )  # fmt: skip
         posted.extra |= from_page
         return await pages.casebook_page(request, session, site, subject, status=problem.status, posted=posted)
     return pages.written(site, subject, answer)
@@ -91,13 +92,13 @@ async def form_view(
     lang, t = language(request), translator(language(request))
     # The record read as the version it was entered under words it.
     entered_under = current.get("protocol_version")
-    dictionary = (await pages.protocol_version(request, session, entered_under)).forms if entered_under else None
-    dictionary = dictionary or pages.protocol.forms
+    under = await pages.protocol_version(request, session, entered_under) if entered_under else pages.protocol
+    dictionary = under.forms
     by_item: dict[str | None, list[dict[str, Any]]] = {}
     for query in current["queries"]:
         by_item.setdefault(query["field"], []).append(query)
     try:
-        correcting(await pages.casebook_forms(request), dictionary, name)
+        correcting(await pages.casebook_forms(request, under), dictionary, name)
         correctable = True
     except GatewayProblem:  # a form no correction is taken for (consent refusal, withdrawal of consent)
         correctable = False
@@ -125,12 +126,15 @@ async def correction(
     """A form's current record, to correct with a reason; posted against its version (If-Match). With
     `judgement` (criterion codes): the investigator completes a coordinator's screening, the reason said so."""
     session = pages.signed_in(request)
-    found, extra = correcting(await pages.casebook_forms(request), pages.protocol.forms, name)
-    operation = found.operation
     current = await request.app.state.gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/{name}")
+    # A record is corrected as the version it was entered under declares its form.
+    under = await pages.protocol_version(request, session, current.get("protocol_version") or pages.protocol.version)
+    found, extra = correcting(await pages.casebook_forms(request, under), under.forms, name)
+    operation = found.operation
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
-    shown = await pages.form_page(request, session, operation, action, dict(form_values(name, current["data"])), {})
-    shown.extra |= extra | {"version": current["version"]}
+    values = dict(form_values(name, current["data"]))
+    shown = await pages.form_page(request, session, operation, action, values, {}, under=under)
+    shown.extra |= extra | {"version": current["version"], "under": under.version}
     await pages.with_records(request, session, site, subject, shown)
     if judgement:
         codes = ", ".join(c for c in judgement.split(",") if c in pages.protocol.eligibility.criteria)
@@ -142,17 +146,18 @@ async def correction(
 async def correct(request: Request, pages: PagesOf, site: str, subject: str, name: str) -> Response:
     session = pages.signed_in(request)
     form = await pages.checked_form(request, session)
-    found, extra = correcting(await pages.casebook_forms(request), pages.protocol.forms, name)
+    under = await pages.protocol_version(request, session, str(form.get("under") or pages.protocol.version))
+    found, extra = correcting(await pages.casebook_forms(request, under), under.forms, name)
     operation, path = found.operation, found.path.format(**extra)
-    specs = await pages.form_fields(request, session, operation)
+    specs = await pages.form_fields(request, session, operation, under)
     version, reason = str(form.get("version", "")), str(form.get("reason", "")).strip()
     body = parsed(form, specs, pages.zone(site)) | {"reason": reason}
     action = f"/sites/{site}/subjects/{subject}/forms/{name}/correction"
     confirmed = form.get("checked") == "yes"
     advice = [] if confirmed else await pages.advice(request, session, site, subject, operation, body | extra)
     if advice:  # the corrected values questioned by the protocol's checks, as a new entry's are
-        warned = await pages.form_page(request, session, operation, action, body, {})
-        warned.extra |= extra | {"version": version, "reason": reason}
+        warned = await pages.form_page(request, session, operation, action, body, {}, under=under)
+        warned.extra |= extra | {"version": version, "reason": reason, "under": under.version}
         warned.advice = advice
         await pages.with_records(request, session, site, subject, warned)
         return pages.page(request, "correction.html", session, site=site, subject_id=subject, name=name, form=warned)
@@ -166,9 +171,11 @@ async def correct(request: Request, pages: PagesOf, site: str, subject: str, nam
         )
     except GatewayProblem as problem:
         shown = await pages.form_page(
-            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field
-        )
-        shown.extra |= extra | {"version": problem.problem.get("current_version") or version, "reason": reason}
+            request, session, operation, action, body, problem.messages(language(request)), problem.rules_by_field,
+            under=under,
+        )  # fmt: skip
+        current_version = problem.problem.get("current_version") or version
+        shown.extra |= extra | {"version": current_version, "reason": reason, "under": under.version}
         await pages.with_records(request, session, site, subject, shown)
         return pages.page(
             request, "correction.html", session, status=problem.status, site=site, subject_id=subject, name=name,
