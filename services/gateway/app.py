@@ -154,7 +154,7 @@ def create_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(protocol_router())
     app.include_router(safety_router())
     app.include_router(reports_router())
-    app.include_router(exports_router(settings.protocol().forms))
+    app.include_router(exports_router())
     app.include_router(session_router())
     app.include_router(photographs_router(settings.protocol()))
     install_openapi(app)

@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.errors import PROBLEM_JSON
+from services.reporting.reports import datasets
 from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.collected import answers_model, model_name
 from shared.contracts.dictionary import DataDictionary, Item
@@ -112,10 +113,15 @@ def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str,
             _labelled(schemas[form.model], dictionary.items_of(name), schemas, dictionary)
     by_version = _collected_schemas(versions, schemas)
     document["x-protocol-versions"] = [v.version for v in versions.all]  # the versions it describes
+    exported = list(datasets.names(versions.exported_forms))
     for item in document["paths"].values():
         for operation in item.values():
             if (form_name := operation.get("x-form")) is not None:
                 _described_by_version(operation, by_version[form_name])
+            for parameter in operation.get("parameters", []):
+                if operation.get("operationId") == "export_domain" and parameter["name"] == "domain":
+                    # The datasets of every version's forms: each exactly.
+                    parameter["schema"] = {"type": "string", "pattern": f"^({'|'.join(exported)})$", "enum": exported}
     _walk(document, _exact_number)
     return document
 

@@ -20,6 +20,7 @@ from services.reporting.settings import ReportingSettings
 from shared.contracts.coding import Dictionaries
 from shared.contracts.events import DatabaseLocked, RecordedEvent
 from shared.contracts.protocol import ProtocolDefinition, load_protocol
+from shared.readmodels.amendments import protocol_versions
 from shared.readmodels.datamanagement import LOCK_FILE, DatabaseLockFile
 from shared.runtime import bus
 from shared.runtime.eventstore import EventStore, trial_history
@@ -38,13 +39,15 @@ ON CONFLICT DO NOTHING
 async def export_files(
     conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries, *, as_of: datetime
 ) -> dict[str, str]:
-    """The export files from the read models on `conn`, by file name."""
+    """The export files from the read models on `conn`, by file name: every form and item of every version of the
+    protocol (`exported_forms`), whichever version each record was entered under."""
+    forms = (await protocol_versions(conn, protocol)).exported_forms
     files = {
-        f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol), protocol.forms)
-        for name, build in datasets.builders(dictionaries, protocol.forms).items()
+        f"{name.lower()}.csv": datasets.to_csv(name, await build(conn, protocol), forms)
+        for name, build in datasets.builders(dictionaries, forms).items()
     }
     files["odm.xml"] = await odm_snapshot(conn, protocol, as_of)
-    files["define.json"] = datasets.define_json(protocol.forms)
+    files["define.json"] = datasets.define_json(forms)
     return files
 
 

@@ -110,6 +110,16 @@ class Gateway:
             self._openapi = answer.json()
         return self._openapi
 
+    async def datasets(self) -> list[str]:
+        """The datasets the gateway exports, by name, as its document lists them (every version's forms')."""
+        document = await self.openapi()
+        for item in document["paths"].values():
+            export = item.get("get", {})
+            if export.get("operationId") == "export_domain":
+                [domain] = [p for p in export["parameters"] if p["name"] == "domain"]
+                return list(domain["schema"]["enum"])
+        raise KeyError("export_domain")
+
     async def request_schema(self, operation_id: str, version: str | None = None) -> dict[str, Any]:
         """The JSON schema of an operation's request body, `$ref`s resolved against the document's components: a
         collected form's as this version of the protocol declares it (`x-versions`)."""

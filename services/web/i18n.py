@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 from fastapi import Request
 
+from services.reporting.reports import datasets
 from services.reporting.reports.endpoints import ASSESSMENTS
 from services.reporting.reports.index import COLUMNS, PICTURES, REPORTS, exports
 from services.web.problems import RULES, TYPES
@@ -419,7 +420,8 @@ def _english(protocol: ProtocolDefinition) -> Iterator[str]:
     yield from (visit.name for visit in protocol.schedule.follow_up if visit.name != visit.name_zh)
     dictionary = protocol.forms
     words: list[Translated | None] = [form.title for form in dictionary.forms.values()]
-    words += [title for _, title in (*PICTURES, *REPORTS, *exports(dictionary))] + list(COLUMNS.values())
+    listed = (*PICTURES, *REPORTS, *exports(datasets.names(dictionary)))
+    words += [title for _, title in listed] + list(COLUMNS.values())
     yield from (a.param for a in ASSESSMENTS)
     for form in dictionary.forms.values():
         for _, item in walk(form.items):

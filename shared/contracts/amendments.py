@@ -7,6 +7,7 @@ An amendment takes effect at a site only from a day after the site's today when 
 already changes its version, and a process that read the versions at an instant holds every version in force at
 each site through that site's date then (`ProtocolVersions.exact_through`)."""
 
+import functools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +18,7 @@ from uuid import UUID
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.contracts.dictionary import FORM_NAME
+from shared.contracts.dictionary import FORM_NAME, DataDictionary
 from shared.contracts.events import ConsentRecorded, ProtocolAmendmentDeployed
 from shared.contracts.protocol import (
     DEFAULT_PROTOCOL_FILE,
@@ -132,6 +133,12 @@ class ProtocolVersions:
     def all(self) -> tuple[ProtocolDefinition, ...]:
         """Every version, the first first."""
         return tuple(self._definitions.values())
+
+    @functools.cached_property
+    def exported_forms(self) -> DataDictionary:
+        """Every form and item any version declares, in the latest words (`DataDictionary.across`): the datasets
+        an export has, each record's items under whichever version it was entered."""
+        return DataDictionary.across([v.forms for v in self.all])
 
     def named(self, version: str) -> ProtocolDefinition | None:
         return self._definitions.get(version)

@@ -5,7 +5,7 @@ model is checked against it (`tests/unit/shared/test_data_dictionary.py`); a col
 none: its model is made from its entry (`shared.contracts.collected`)."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Literal, Self
 
@@ -201,6 +201,26 @@ class DataDictionary(BaseModel):
                 if item.when is not None and item.when not in self.conditions:
                     raise ValueError(f"{name}.{path}: no condition {item.when!r}")
         return self
+
+    @classmethod
+    def across(cls, versions: Sequence["DataDictionary"]) -> "DataDictionary":
+        """Every form, item, code and condition any of these versions (the first first) declares, each in the words
+        of the latest that declares it: what an export holds, whatever version a record was entered under."""
+        if len(versions) == 1:
+            return versions[0]
+        merged = versions[0].model_dump(mode="json")
+        for later in versions[1:]:
+            document = later.model_dump(mode="json")
+            for name, codes in document["code_lists"].items():
+                kept = {c["code"]: c for c in merged["code_lists"].get(name, [])}
+                merged["code_lists"][name] = list((kept | {c["code"]: c for c in codes}).values())
+            merged["conditions"] |= document["conditions"]
+            merged["correction_items"] |= document["correction_items"]
+            for name, form in document["forms"].items():
+                earlier = merged["forms"].get(name, {}).get("items", {})
+                merged["forms"][name] = form | {"items": earlier | form["items"]}
+            merged["version"] = document["version"]
+        return cls.model_validate(merged)
 
     def typed_shapes(self) -> dict[str, object]:
         """What sites enter on the forms with a model of their own (not collected), without its words, by form:

@@ -3,6 +3,9 @@ without a restart: the concomitant medications log gains a required item, and a 
 M6. Until a site's day each form is taken as version 1.0 declares it, from that day as 2.0 does, at the gateway
 and at the visits service alike; the API document names each version's schema."""
 
+import csv
+import io
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,6 +26,7 @@ from services.gateway.app import MIGRATIONS as GATEWAY_MIGRATIONS
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.settings import GatewaySettings
+from services.reporting.exports import export_files
 from services.screening.app import build_app as build_screening
 from services.screening.settings import ScreeningSettings
 from services.visits.app import build_app as build_visits
@@ -59,6 +63,7 @@ def with_a_batch_and_a_questionnaire(effective: dict[str, Any]) -> dict[str, Any
     forms = with_the_form(body["definition"]["forms"])
     forms["forms"][LOG]["items"]["batch"] = {
         "type": "text", "required": True, "length": [1, 40], "label": {"en": "Batch number", "zh": "批号"},
+        "sdtm": "SUPPCM.CMBATCH",
     }  # fmt: skip
     return body
 
@@ -187,6 +192,30 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
         title, questions = await entry_form(pages, page_request, session, "record_scalp_symptoms")
         assert (title, questions[:2]) == ("头皮症状", ["评估日期", "瘙痒"])
         assert pages.form_title(f"{QUESTIONNAIRE}-M1", "zh") == "头皮症状 M1"
+
+        # The exports hold every version's forms and items, whichever version each record was entered under.
+        last = (await nc.jetstream().stream_info(EVENTS_STREAM)).state.last_seq
+        pool = await build_read_models(nc, database_url, PROTOCOL, last)
+        try:
+            async with pool.acquire() as conn:
+                files = await export_files(conn, PROTOCOL, settings.dictionaries(), as_of=at(NFH_DAY))
+        finally:
+            await pool.close()
+        statistician = issue_token(
+            {"t": TOKEN_KEY}, issuer=settings.token_issuer, role=Role.STATISTICIAN, site=None, hours=1
+        )
+        served = await http.get("/v1/reports/exports/QS.csv", headers={"Authorization": f"Bearer {statistician}"})
+        assert served.status_code == 200 and served.text == files["qs.csv"], served.text
+    answers = list(csv.DictReader(io.StringIO(files["qs.csv"])))
+    assert [(q["USUBJID"][-7:], q["QSTESTCD"], q["QSORRES"]) for q in answers][:2] == [
+        ("NFH-101", "ASSESSED", str(NFH_DAY)),
+        ("NFH-101", "ITCH", "2"),
+    ], answers
+    batches = [q for q in csv.DictReader(io.StringIO(files["suppcm.csv"])) if q["QNAM"] == "CMBATCH"]
+    assert [b["QVAL"] for b in batches] == ["B-17"]
+    medications = list(csv.DictReader(io.StringIO(files["cm.csv"])))
+    assert len(medications) == 2, "the entry of 1.0 and the entry of 2.0"
+    assert "QS" in json.loads(files["define.json"]) and "CMBATCH" in files["define.json"]
 
     recorded = [
         (e.data.form, e.envelope.protocolversion, "batch" in e.data.answers)

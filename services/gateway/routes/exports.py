@@ -44,14 +44,17 @@ async def export_file(
     return frozen, headers
 
 
-def exports_router(forms: DataDictionary) -> APIRouter:
-    """Every export needs EXPORT_DATA. The datasets are the data dictionary's: its collected forms' findings
-    domains are among them."""
-    names = datasets.names(forms)
-    # One of the exported datasets by its name, exactly (`DM`, `ADSL`): validated, and an enum in the OpenAPI.
-    Dataset = Annotated[  # noqa: N806 (a type, read by FastAPI)
-        str, Path(pattern=f"^({'|'.join(names)})$", json_schema_extra={"enum": list(names)})
-    ]
+def exports_router() -> APIRouter:
+    """Every export needs EXPORT_DATA. The datasets are the data dictionary's, every version's
+    (`exported_forms`, as the gateway read the versions last): its collected forms' findings domains are among
+    them; the API document lists them (`corrected`)."""
+    # One of the exported datasets by its name, exactly (`DM`, `ADSL`); the document's enum names every one.
+    Dataset = Annotated[str, Path(pattern=r"^[A-Z][A-Z0-9]{1,7}$")]  # noqa: N806 (a type, read by FastAPI)
+
+    def exported(request: Request) -> DataDictionary:
+        forms: DataDictionary = request.app.state.versions.held.exported_forms
+        return forms
+
     exporter = Annotated[Principal, allowed(Right.EXPORT_DATA)]
     router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 503))
 
@@ -61,8 +64,8 @@ def exports_router(forms: DataDictionary) -> APIRouter:
         summary="Every exported column described",
         response_model=datasets.Define,
     )
-    async def define(caller: exporter) -> Response:
-        return Response(datasets.define_json(forms), media_type="application/json")
+    async def define(request: Request, caller: exporter) -> Response:
+        return Response(datasets.define_json(exported(request)), media_type="application/json")
 
     @router.get(
         "/exports/database-lock.json",
@@ -92,11 +95,16 @@ def exports_router(forms: DataDictionary) -> APIRouter:
     @router.get(
         "/exports/{domain}.csv",
         operation_id="export_domain",
-        summary=f"CSV of one SDTM domain or ADaM dataset ({', '.join(names)})" + LOCKED,
+        summary="CSV of one SDTM domain or ADaM dataset" + LOCKED,
         response_class=CsvResponse,
+        responses=problem_responses(404),
     )
     async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
-        build = datasets.builders(request.app.state.dictionaries, forms)[domain]
+        forms = exported(request)
+        build = datasets.builders(request.app.state.dictionaries, forms).get(domain)
+        if build is None:
+            detail = f"no dataset {domain}: {', '.join(datasets.names(forms))}"
+            raise ProblemError(404, "not-found", "Dataset not found", detail)
 
         async def live(conn: Connection) -> str:
             return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()), forms)

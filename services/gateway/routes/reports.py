@@ -17,6 +17,7 @@ from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.errors import problem_responses
 from services.gateway.openapi import SvgResponse
+from services.reporting.reports import datasets
 from services.reporting.reports.consort import Consort, consort, consort_svg
 from services.reporting.reports.datamanagement import (
     QueriesReport,
@@ -96,7 +97,7 @@ def reports_router() -> APIRouter:
             data_management = data_management_tables(await queries_report(conn), await sdv_report(conn))
         items = "".join(
             f'<li><a href="/v1/reports/{href}">{escape(text.en)}</a></li>'
-            for href, text in (*REPORTS, *exports(p.forms))
+            for href, text in (*REPORTS, *exports(datasets.names(request.app.state.versions.held.exported_forms)))
         )
         figures = "".join(
             f'<figure><img src="/v1/reports/{href}" alt="{escape(text.en)}">'

@@ -51,14 +51,14 @@ def builders(dictionaries: Dictionaries, forms: DataDictionary) -> dict[str, Bui
         return lambda conn, protocol: build(conn, protocol, dictionaries)
 
     logs = {
-        domain: coded(sdtm.log_domain(name, supplemental=domain.startswith("SUPP")))
+        domain: coded(sdtm.log_domain(name, forms, supplemental=domain.startswith("SUPP")))
         for domain, name in log_domains(forms).items()
     }
     found: dict[str, Build] = {
         **sdtm.DOMAINS,
         **{name: coded(build) for name, build in sdtm.CODED_DOMAINS.items()},
         **logs,
-        **{domain: sdtm.findings(domain) for domain in findings_domains(forms)},
+        **{domain: sdtm.findings(domain, forms) for domain in findings_domains(forms)},
         **adam.DATASETS,
     }
     return {name: found[name] for name in names(forms)}

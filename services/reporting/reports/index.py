@@ -1,8 +1,10 @@
 """Every report and export by its path under `/v1/reports/` and its title in both languages, and the words of
 the reports' columns: the gateway's report page and the web app list and label the same ones."""
 
-from services.reporting.reports import adam, datasets
-from shared.contracts.dictionary import DataDictionary, Translated
+from collections.abc import Sequence
+
+from services.reporting.reports import adam
+from shared.contracts.dictionary import Translated
 
 
 def _(en: str, zh: str) -> Translated:
@@ -68,12 +70,13 @@ REPORTS: tuple[tuple[str, Translated], ...] = (
 )
 
 
-def exports(forms: DataDictionary) -> tuple[tuple[str, Translated], ...]:
-    """Every export: each dataset (the collected forms' findings domains among them), then the whole-trial files."""
+def exports(names: Sequence[str]) -> tuple[tuple[str, Translated], ...]:
+    """Every export: each dataset by its name (`datasets.names`: the collected forms' findings domains among them),
+    then the whole-trial files."""
     return (
         *(
             (f"exports/{d}.csv", _(f"{kind} {d}", f"{kind} {d}"))
-            for d in datasets.names(forms)
+            for d in names
             for kind in ("ADaM" if d in adam.DATASETS else "SDTM",)
         ),
         ("exports/define.json", _("Define: every exported column described", "Define：全部导出列的说明")),

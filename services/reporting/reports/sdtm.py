@@ -582,11 +582,11 @@ def findings_define(domain: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def findings(domain: str) -> Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]:
-    """The collected forms the data dictionary files under this findings domain, each answer a row."""
+def findings(domain: str, dictionary: DataDictionary) -> Callable[[Connection, ProtocolDefinition], Awaitable[Rows]]:
+    """The collected forms the data dictionary (every version's, `ProtocolVersions.exported_forms`) files under
+    this findings domain, each answer a row."""
 
     async def build(conn: Connection, protocol: ProtocolDefinition) -> Rows:
-        dictionary = protocol.forms
         forms = {name: f for name, f in dictionary.collected.items() if f.sdtm_domain == domain}
         starts = await reference_starts(conn)
         follow_up = {v.code: (i, v.name) for i, v in enumerate(protocol.schedule.follow_up, start=3)}
@@ -720,12 +720,12 @@ async def _log_entries(conn: Connection, form: str) -> list[Any]:
 
 
 def log_domain(
-    name: str, *, supplemental: bool = False
+    name: str, dictionary: DataDictionary, *, supplemental: bool = False
 ) -> Callable[[Connection, ProtocolDefinition, Dictionaries], Awaitable[Rows]]:
-    """A log's domain rows (or its supplemental qualifiers, with each entry's coding status)."""
+    """A log's domain rows (or its supplemental qualifiers, with each entry's coding status), each item as the
+    data dictionary (every version's) declares it."""
 
     async def build(conn: Connection, protocol: ProtocolDefinition, dictionaries: Dictionaries) -> Rows:
-        dictionary = protocol.forms
         form = dictionary.forms[name]
         domain, terms = form.sdtm_domain or "", dictionaries.of(form.coded_by or "")
         verbatim = next(iter(form.items))

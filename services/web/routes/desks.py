@@ -78,8 +78,9 @@ async def reports(request: Request, pages: PagesOf) -> Response:
     session = pages.signed_in(request)
     if not may(session.role, Right.READ_REPORTS):  # the list itself reads nothing: the role is checked here
         raise GatewayProblem.of(403, "forbidden", "this role does not read the reports")
+    listed = exports(await request.app.state.gateway.datasets())
     return pages.page(
-        request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=exports(pages.protocol.forms),
+        request, "reports.html", session, pictures=PICTURES, reports=REPORTS, exports=listed,
         may_export=may(session.role, Right.EXPORT_DATA), may_lock=may(session.role, Right.LOCK_CASEBOOKS),
         key=str(uuid.uuid4()),
     )  # fmt: skip
@@ -149,7 +150,7 @@ def report_tables(
 @router.get("/reports/{path:path}")
 async def report_file(request: Request, pages: PagesOf, path: str) -> Response:
     session = pages.signed_in(request)
-    if path not in {p for p, _ in (*PICTURES, *REPORTS, *exports(pages.protocol.forms))}:
+    if path not in {p for p, _ in (*PICTURES, *REPORTS, *exports(await request.app.state.gateway.datasets()))}:
         raise GatewayProblem.of(404, "not-found", f"no report {path}")
     served = await request.app.state.gateway.file(session, f"/v1/reports/{path}")
     kept = {k: v for k, v in served.headers.items() if k.lower() in ("content-disposition", "database-lock-sequence")}
