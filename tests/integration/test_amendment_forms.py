@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
@@ -42,6 +43,7 @@ from shared.contracts.commands import DEPLOY_AMENDMENT, ActorContext, DeployAmen
 from shared.contracts.events import FormRecorded, GraftProcedurePerformed
 from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.postgres import apply_migrations
+from tests import odm_check
 from tests.amendment import amendment
 from tests.conftest import COMMAND_KEYS, COMMAND_VERIFY_KEYS
 from tests.integration.conftest import build_read_models
@@ -216,6 +218,18 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
     medications = list(csv.DictReader(io.StringIO(files["cm.csv"])))
     assert len(medications) == 2, "the entry of 1.0 and the entry of 2.0"
     assert "QS" in json.loads(files["define.json"]) and "CMBATCH" in files["define.json"]
+    odm = files["odm.xml"].encode()
+    assert odm_check.findings(odm) == []
+    root, ns = ET.fromstring(odm), {"odm": odm_check.NS}
+    entered = {
+        c.get("MetaDataVersionOID"): sorted(f.get("FormOID", "") for f in c.iterfind(".//odm:FormData", ns))
+        for c in root.iterfind("odm:ClinicalData", ns)
+    }
+    # The subject stands under 1.0 (screened before it); the entry and the questionnaire entered under 2.0 are there.
+    assert entered["MDV.2.0"] == ["F.CONCOMITANT_MEDICATION", "F.SCALP_SYMPTOMS"], entered
+    assert "F.CONCOMITANT_MEDICATION" in entered["MDV.1.0"], entered
+    batch = root.findall(".//odm:ItemData[@ItemOID='IT.CONCOMITANT_MEDICATION.BATCH']", ns)
+    assert [b.get("Value") for b in batch] == ["B-17"]
 
     recorded = [
         (e.data.form, e.envelope.protocolversion, "batch" in e.data.answers)

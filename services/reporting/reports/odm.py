@@ -49,6 +49,8 @@ class Group:
     items: tuple[Item, ...]
     repeating: bool = False
     visits: tuple[str, ...] = ()  # the events of a group whose event comes from the row, when not every visit
+    # A collected form's: each row says the version it was entered under (`entered_under`), whose metadata it is in.
+    by_version: bool = False
 
 
 # The event a log's entries are in (concomitant medications, medical history): entered at any time from consent.
@@ -268,9 +270,11 @@ def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
                 form.title.en,
                 _oid(name),
                 LOGS if form.log else None,
-                f"SELECT subject_id, site, data->>'entry' AS repeat_key, {columns} {where}"
+                f"SELECT subject_id, site, protocol_version AS entered_under, data->>'entry' AS repeat_key, "
+                f"{columns} {where}"
                 if form.log
-                else f"SELECT subject_id, site, data->>'visit' AS event, {columns} {where}",
+                else f"SELECT subject_id, site, protocol_version AS entered_under, data->>'visit' AS event, "
+                f"{columns} {where}",
                 tuple(
                     Item(
                         item,
@@ -282,6 +286,7 @@ def collected_groups(dictionary: DataDictionary) -> tuple[Group, ...]:
                 ),
                 repeating=form.log,
                 visits=form.visits,
+                by_version=True,
             )
         )
     return tuple(found)
@@ -453,19 +458,24 @@ async def _admin(root: ET.Element, conn: Connection, versions: ProtocolVersions,
             )
 
 
-async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefinition, subjects: set[str]) -> None:
-    """The data of these subjects, under this version's metadata."""
+async def _clinical(
+    root: ET.Element, conn: Connection, protocol: ProtocolDefinition, subjects: set[str], *, always: bool
+) -> None:
+    """The data under this version's metadata: these subjects' (who stand under it), and every subject's collected
+    forms entered under it; without any, no ClinicalData unless `always` (the first version's)."""
     # subject → event → form → [(group, row)]
     data: dict[str, dict[str, dict[str, list[tuple[Group, Any]]]]] = {}
     sites: dict[str, str] = {}
     exported = exported_groups(protocol)
     for group in exported:
         for row in await conn.fetch(group.query):
-            if row["subject_id"] not in subjects:
+            if (row["entered_under"] != protocol.version) if group.by_version else (row["subject_id"] not in subjects):
                 continue
             sites[row["subject_id"]] = row["site"]
             event = group.event or row["event"]
             data.setdefault(row["subject_id"], {}).setdefault(event, {}).setdefault(group.form, []).append((group, row))
+    if not data and not always:
+        return
     clinical = _e(root, "ClinicalData", StudyOID=protocol.trial_id, MetaDataVersionOID=_mdv_oid(protocol))
     order = [e.oid for e in events(protocol)]
     for subject in sorted(data):
@@ -486,7 +496,8 @@ async def _clinical(root: ET.Element, conn: Connection, protocol: ProtocolDefini
 
 async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: datetime) -> str:
     """The ODM 1.3.2 snapshot document (XML text) as of `as_of`: one metadata version per version of the protocol,
-    and each subject's data under the version they stand under (`subject_versions`)."""
+    and each subject's data under the version they stand under (`subject_versions`), but for their collected forms
+    and logs, each under the version it was entered under."""
     versions = await protocol_versions(conn, protocol)
     stamp = as_of.isoformat(timespec="seconds")
     root = _e(
@@ -510,8 +521,7 @@ async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: da
     under = await subject_versions(conn, versions)
     for version in versions.all:
         subjects = {s for s, v in under.items() if v == version.version}
-        if subjects or version is versions.first:  # no clinical data under a version nobody stands under yet
-            await _clinical(root, conn, version, subjects)
+        await _clinical(root, conn, version, subjects, always=version is versions.first)
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document.decode()
