@@ -291,13 +291,15 @@ class Pages:
     async def advice(
         self, request: Request, session: Session, site: str, subject: str, operation: str, values: dict[str, Any]
     ) -> list[Advice]:
-        """What the protocol's checks question in a form about to be posted, in the page's language."""
+        """What the protocol's checks (the version in force at the site's) question in a form about to be posted, in
+        the page's language."""
         gateway = request.app.state.gateway
         view = await gateway.get(session, f"/v1/sites/{site}/subjects/{subject}")
         procedure = None
         if operation == "record_visit" and view["surgery_date"]:
             procedure = (await gateway.get(session, f"/v1/sites/{site}/subjects/{subject}/forms/procedure"))["data"]
-        return advice(self.protocol, operation, values, view, procedure, language(request))
+        in_force = await self.in_force(request, session, site)
+        return advice(in_force, operation, values, view, procedure, language(request))
 
     async def casebook_page(
         self,

@@ -180,3 +180,29 @@ def test_an_amendment_may_change_a_collected_form_but_only_reword_a_form_the_sys
         with pytest.raises(InvalidAmendment, match="on visit differs") as refused:
             deployed(refused_change)
         assert refused.value.field == "definition.forms.forms.visit"
+
+
+def test_an_export_holds_every_versions_forms_items_and_codes_in_the_latest_words() -> None:
+    """A record entered under 1.0 keeps an item 2.0 removed; one entered under 2.0 has the item and code it added."""
+    changed = amendment(EFFECTIVE)
+    dictionary = changed["definition"]["forms"]
+    items = dictionary["forms"]["concomitant-medication"]["items"]
+    del items["route"]
+    items["batch"] = {"type": "text", "label": {"en": "Batch", "zh": "批号"}}
+    items["medication"]["label"] = {"en": "Medication (generic name)", "zh": "药物（通用名）"}
+    route_list = FIRST.forms.forms["concomitant-medication"].items["route"].code_list or ""
+    dictionary["code_lists"][route_list] = [{"code": "inhaled", "en": "Inhaled", "zh": "吸入"}]
+    dictionary["code_lists"]["frequency_extra"] = [{"code": "hourly", "en": "Hourly", "zh": "每小时"}]
+    versions = deployed(changed)
+
+    exported = versions.exported_forms
+    merged = exported.forms["concomitant-medication"].items
+    assert list(merged)[: len(FIRST.forms.forms["concomitant-medication"].items)] == list(
+        FIRST.forms.forms["concomitant-medication"].items
+    ), "the first version's items first, in its order"
+    assert list(merged)[-1] == "batch" and "route" in merged
+    assert merged["medication"].label.en == "Medication (generic name)"
+    codes = [c.code for c in exported.code_lists[route_list]]
+    assert codes == [*(c.code for c in FIRST.forms.code_lists[route_list]), "inhaled"]
+    assert "frequency_extra" in exported.code_lists and exported.version == versions.latest.forms.version
+    assert ProtocolVersions(FIRST).exported_forms is FIRST.forms, "one version: its own dictionary"
