@@ -117,7 +117,7 @@ def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str,
     for item in document["paths"].values():
         for operation in item.values():
             if (form_name := operation.get("x-form")) is not None:
-                _described_by_version(operation, by_version[form_name])
+                _described_by_version(operation, by_version[form_name], versions)
             for parameter in operation.get("parameters", []):
                 if operation.get("operationId") == "export_domain" and parameter["name"] == "domain":
                     # The datasets of every version's forms: each exactly.
@@ -129,7 +129,8 @@ def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str,
 def _collected_schemas(versions: ProtocolVersions, schemas: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Each collected form's schema in each version that declares it, labelled in that version's words, as a
     component: the first version's under the form's own name (`QolForm`), a later version's that differs under
-    the name with its version (`QolForm_2_0`). By form, the component of each version."""
+    the name with its version (`QolForm_2_0`, its title too: a generated client's model). By form, the component
+    of each version."""
     by_version: dict[str, dict[str, str]] = {}
     for version in versions.all:
         for name in version.forms.collected:
@@ -141,20 +142,31 @@ def _collected_schemas(versions: ProtocolVersions, schemas: dict[str, Any]) -> d
                     del entry["default"]
             _labelled(schema, version.forms.items_of(name), schemas, version.forms)
             named = by_version.setdefault(name, {})
-            same = next((c for c in dict.fromkeys(named.values()) if schemas[c] == schema), None)
-            component = same or (model_name(name) if not named else f"{model_name(name)}_{_safe(version.version)}")
-            schemas[component] = schema
-            named[version.version] = component
+            component = model_name(name) if not named else f"{model_name(name)}_{_safe(version.version)}"
+            schema["title"] = component
+            same = next((c for c in dict.fromkeys(named.values()) if schemas[c] == schema | {"title": c}), None)
+            if same is None:
+                schemas[component] = schema
+            named[version.version] = same or component
     return by_version
 
 
-def _described_by_version(operation: dict[str, Any], components: dict[str, str]) -> None:
+def _described_by_version(operation: dict[str, Any], components: dict[str, str], versions: ProtocolVersions) -> None:
     """A collected form's operation: its body is the first version's schema of the form that declares it, and
-    `x-versions` names the schema of each version, of which the one in force at the site is taken."""
+    `x-versions` names the schema of each version, of which the one in force at the site is taken; its visit is
+    one of those any version enters it at."""
     first = next(iter(components.values()))
     content = operation["requestBody"]["content"]["application/json"]
     content["schema"] = {"$ref": REFS + first}
     operation["x-versions"] = {version: {"$ref": REFS + c} for version, c in components.items()}
+    form = operation["x-form"]
+    visits = list(dict.fromkeys(v for p in versions.all if form in p.forms.forms for v in p.forms.forms[form].visits))
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "visit" and visits:
+            described = f"the visit: {'|'.join(visits)}"
+            pattern = f"^({'|'.join(visits)})$"
+            parameter["description"] = described
+            parameter["schema"] = {"type": "string", "pattern": pattern, "examples": visits[:1], "title": "Visit"}
 
 
 def _safe(version: str) -> str:

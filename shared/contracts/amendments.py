@@ -245,7 +245,8 @@ class ProtocolVersions:
             raise InvalidAmendment(
                 f"what sites enter on {', '.join(changed)} differs from version {self.first.version}: an amendment "
                 "may change the words of these forms' items, not the items, their types, bounds or codes (those come "
-                "with a new release of the system); a collected form or log may change, or be added, as a whole",
+                "with a new release of the system); what else to collect at a visit goes in a collected form at that "
+                "visit, which an amendment may add or change as a whole, as it may a log",
                 field=f"definition.forms.forms.{changed[0]}",
             )
         return ProtocolAmendmentDeployed(

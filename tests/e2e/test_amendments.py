@@ -25,7 +25,9 @@ def body_from_files(folder: Path, effective: dict[str, Any], first: ProtocolDefi
     """The amendment as a sponsor writes it (its header, and the new definition in a file beside it), made into
     the body by the operator's command."""
     written = amendment(effective, first=first)
-    (folder / "protocol-2.0.yaml").write_text(yaml.safe_dump(written.pop("definition"), allow_unicode=True))
+    # In the order the sponsor wrote them: a form's items are shown in their order.
+    definition = yaml.safe_dump(written.pop("definition"), allow_unicode=True, sort_keys=False)
+    (folder / "protocol-2.0.yaml").write_text(definition)
     (folder / "amendment-2.0.yaml").write_text(yaml.safe_dump(written | {"protocol": "protocol-2.0.yaml"}))
     made = trial("amendment", str(folder / "amendment-2.0.yaml"), data=folder)
     assert made.returncode == 0, made.stderr

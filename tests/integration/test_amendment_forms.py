@@ -154,6 +154,7 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
         later = schemas["ConcomitantMedicationForm_2_0"]
         assert "batch" in later["required"] and "batch" not in schemas["ConcomitantMedicationForm"]["properties"]
         assert later["properties"]["batch"]["x-label"] == {"en": "Batch number", "zh": "批号"}
+        assert later["title"] == "ConcomitantMedicationForm_2_0", "a model of its own in a generated client"
         questionnaire = document["paths"][
             f"/v1/sites/{{site}}/subjects/{{subject}}/visits/{{visit}}/forms/{QUESTIONNAIRE}"
         ]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from services.gateway.access import allowed
@@ -97,14 +98,13 @@ def exports_router() -> APIRouter:
         operation_id="export_domain",
         summary="CSV of one SDTM domain or ADaM dataset" + LOCKED,
         response_class=CsvResponse,
-        responses=problem_responses(404),
     )
     async def export(request: Request, domain: Dataset, caller: exporter) -> CsvResponse:
         forms = exported(request)
         build = datasets.builders(request.app.state.dictionaries, forms).get(domain)
-        if build is None:
-            detail = f"no dataset {domain}: {', '.join(datasets.names(forms))}"
-            raise ProblemError(404, "not-found", "Dataset not found", detail)
+        if build is None:  # refused as the document's enum refuses it
+            names = ", ".join(datasets.names(forms))
+            raise RequestValidationError([{"loc": ("path", "domain"), "type": "enum", "msg": f"not one of {names}"}])
 
         async def live(conn: Connection) -> str:
             return datasets.to_csv(domain, await build(conn, request.app.state.settings.protocol()), forms)
