@@ -132,6 +132,14 @@ async def site_form(nc: Client, name: str, site: str, subject: str, day: date, f
     return await send(nc, name, command, site, Role.INVESTIGATOR)
 
 
+def deployment(body: dict[str, Any]) -> DeployAmendment:
+    """A data manager's command deploying the amendment, on the eve."""
+    return DeployAmendment(
+        context=ActorContext(**context(None, None, EVE, Role.DATA_MANAGER)),
+        form=AmendmentDeployment.model_validate(body),
+    )
+
+
 def consent(version: str, on: date) -> ConsentForm:
     return ConsentForm(consent_form_version=version, signed_on=on, obtained_by="inv-01", signed_by_subject=True)
 
@@ -169,11 +177,7 @@ async def test_an_amendment_runs_across_two_sites_on_their_own_days(
     for subject in ("NFH-102", "NFH-103"):
         assert (await site_form(nc, RECORD_CONSENT, "NFH", subject, EVE, consent("1.0", EVE))).accepted
 
-    body = amendment({"NFH": NFH_DAY, "GZ2": GZ2_DAY, "SZ3": GZ2_DAY})
-    deploy = DeployAmendment(
-        context=ActorContext(**context(None, None, EVE, Role.DATA_MANAGER)),
-        form=AmendmentDeployment.model_validate(body),
-    )
+    deploy = deployment(amendment({"NFH": NFH_DAY, "GZ2": GZ2_DAY, "SZ3": GZ2_DAY}))
     deployed = await send(nc, DEPLOY_AMENDMENT, deploy, None, Role.DATA_MANAGER)
     assert deployed.accepted, deployed
     [fact] = (await store.load(trial_history(PROTOCOL.trial_id, ProtocolAmendmentDeployed.event_type))).events

@@ -38,8 +38,7 @@ from services.web.pages import Pages
 from services.web.session import Session
 from services.web.settings import WebSettings
 from shared.contracts.access import Role
-from shared.contracts.amendments import AmendmentDeployment
-from shared.contracts.commands import DEPLOY_AMENDMENT, ActorContext, DeployAmendment
+from shared.contracts.commands import DEPLOY_AMENDMENT
 from shared.contracts.events import FormRecorded, GraftProcedurePerformed
 from shared.runtime.eventstore import EVENTS_STREAM, EventStore, subject_history
 from shared.runtime.postgres import apply_migrations
@@ -47,7 +46,7 @@ from tests import odm_check
 from tests.amendment import amendment
 from tests.conftest import COMMAND_KEYS, COMMAND_VERIFY_KEYS
 from tests.integration.conftest import build_read_models
-from tests.integration.test_amendment import EVE, NFH_DAY, PROTOCOL, Clock, at, context, send
+from tests.integration.test_amendment import EVE, NFH_DAY, PROTOCOL, Clock, at, deployment, send
 from tests.integration.test_reporting_trial import TOKEN_KEY
 from tests.questionnaire import NAME as QUESTIONNAIRE
 from tests.questionnaire import with_the_form
@@ -111,11 +110,7 @@ async def test_a_form_is_taken_as_the_version_in_force_at_the_site_declares_it(
             (GraftProcedurePerformed.model_validate(surgery(EVE - timedelta(days=30), fat_graft=True)), at(EVE)),
         ],
     )  # fmt: skip
-    body = with_a_batch_and_a_questionnaire({"NFH": NFH_DAY, "GZ2": NFH_DAY, "SZ3": NFH_DAY})
-    deploy = DeployAmendment(
-        context=ActorContext(**context(None, None, EVE, Role.DATA_MANAGER)),
-        form=AmendmentDeployment.model_validate(body),
-    )
+    deploy = deployment(with_a_batch_and_a_questionnaire({"NFH": NFH_DAY, "GZ2": NFH_DAY, "SZ3": NFH_DAY}))
     deployed = await send(nc, DEPLOY_AMENDMENT, deploy, None, Role.DATA_MANAGER)
     assert deployed.accepted, deployed
 

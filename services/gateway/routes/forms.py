@@ -264,16 +264,7 @@ def add_collected_form_route(router: APIRouter, name: str, title: str) -> None:
         key: IdempotencyKey,
         if_match: IfMatch = None,
     ) -> Response:
-        posted = await answered(request, site, name, answers)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=RECORD_FORM,
-            form=collected_form(name, correctable(posted, if_match), visit=visit),
-        )
+        return await record_collected(request, caller, key, site, subject, name, answers, if_match, visit=visit)
 
     add_subject_post(
         router, f"/visits/{{visit}}/forms/{name}", post_at_visit, f"record_{name.replace('-', '_')}", "visits",
@@ -296,17 +287,7 @@ def add_log_routes(router: APIRouter, name: str, title: str) -> None:
         caller: Annotated[Principal, allowed(right, per_site=True)],
         key: IdempotencyKey,
     ) -> Response:
-        posted = await answered(request, site, name, answers)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=RECORD_FORM,
-            form=collected_form(name, posted),
-            answer=LogEntryRecorded,
-        )
+        return await record_collected(request, caller, key, site, subject, name, answers, answer=LogEntryRecorded)
 
     async def correct_entry(
         request: Request,
@@ -318,16 +299,8 @@ def add_log_routes(router: APIRouter, name: str, title: str) -> None:
         key: IdempotencyKey,
         if_match: IfMatch = None,
     ) -> Response:
-        posted = await answered(request, site, name, answers)
-        return await submit_command(
-            request,
-            principal=caller,
-            idempotency_key=key,
-            site=site,
-            subject=subject,
-            nats_subject=RECORD_FORM,
-            form=collected_form(name, correctable(posted, if_match), entry=entry),
-            answer=LogEntryRecorded,
+        return await record_collected(
+            request, caller, key, site, subject, name, answers, if_match, entry=entry, answer=LogEntryRecorded
         )
 
     add_subject_post(
@@ -338,6 +311,34 @@ def add_log_routes(router: APIRouter, name: str, title: str) -> None:
         router, f"/logs/{name}/{{entry}}", correct_entry, f"correct_{operation}", "logs",
         f"{title}: correct an entry (If-Match: the entry's ETag, and a reason)", LogEntryRecorded, right, form=name,
     )  # fmt: skip
+
+
+async def record_collected(
+    request: Request,
+    caller: Principal,
+    key: str,
+    site: str,
+    subject: str,
+    name: str,
+    answers: dict[str, JsonValue],
+    if_match: str | None = None,
+    *,
+    visit: str | None = None,
+    entry: UUID | None = None,
+    answer: type[RecordedResponse] = RecordedResponse,
+) -> Response:
+    """A collected form or a log's entry as posted: its answers checked (`answered`), sent to the visits service."""
+    posted = correctable(await answered(request, site, name, answers), if_match)
+    return await submit_command(
+        request,
+        principal=caller,
+        idempotency_key=key,
+        site=site,
+        subject=subject,
+        nats_subject=RECORD_FORM,
+        form=collected_form(name, posted, visit=visit, entry=entry),
+        answer=answer,
+    )
 
 
 def correctable(posted: BaseModel, if_match: str | None) -> BaseModel:
