@@ -67,14 +67,15 @@ def install_openapi(app: FastAPI) -> None:
     """Serve the corrected document at `/openapi.json`: built on first request, as FastAPI does, and again once the
     gateway has read a new version of the protocol (`app.state.versions`), whose forms it describes."""
     first = app.state.settings.protocol()
-    built_for: list[ProtocolVersions] = []
+    built_for: list[tuple[str, ...]] = []  # the versions the document describes (a version never changes)
 
     def openapi() -> dict[str, Any]:
         held = app.state.versions.held if hasattr(app.state, "versions") else ProtocolVersions(first)
-        if app.openapi_schema is None or built_for != [held]:
+        versions = tuple(v.version for v in held.all)
+        if app.openapi_schema is None or built_for != [versions]:
             document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             app.openapi_schema = corrected(document, held)
-            built_for[:] = [held]
+            built_for[:] = [versions]
         return app.openapi_schema
 
     setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented way to replace the document

@@ -459,22 +459,26 @@ async def _admin(root: ET.Element, conn: Connection, versions: ProtocolVersions,
 
 
 async def _clinical(
-    root: ET.Element, conn: Connection, protocol: ProtocolDefinition, subjects: set[str], *, always: bool
+    root: ET.Element, conn: Connection, protocol: ProtocolDefinition, subjects: set[str], *, first: str
 ) -> None:
     """The data under this version's metadata: these subjects' (who stand under it), and every subject's collected
-    forms entered under it; without any, no ClinicalData unless `always` (the first version's)."""
+    forms entered under it (a record projected before versions were kept, under the `first`); without any, no
+    ClinicalData but the first version's."""
     # subject → event → form → [(group, row)]
     data: dict[str, dict[str, dict[str, list[tuple[Group, Any]]]]] = {}
     sites: dict[str, str] = {}
     exported = exported_groups(protocol)
     for group in exported:
         for row in await conn.fetch(group.query):
-            if (row["entered_under"] != protocol.version) if group.by_version else (row["subject_id"] not in subjects):
+            if group.by_version:
+                if (row["entered_under"] or first) != protocol.version:
+                    continue
+            elif row["subject_id"] not in subjects:
                 continue
             sites[row["subject_id"]] = row["site"]
             event = group.event or row["event"]
             data.setdefault(row["subject_id"], {}).setdefault(event, {}).setdefault(group.form, []).append((group, row))
-    if not data and not always:
+    if not data and protocol.version != first:
         return
     clinical = _e(root, "ClinicalData", StudyOID=protocol.trial_id, MetaDataVersionOID=_mdv_oid(protocol))
     order = [e.oid for e in events(protocol)]
@@ -521,7 +525,7 @@ async def odm_snapshot(conn: Connection, protocol: ProtocolDefinition, as_of: da
     under = await subject_versions(conn, versions)
     for version in versions.all:
         subjects = {s for s, v in under.items() if v == version.version}
-        await _clinical(root, conn, version, subjects, always=version is versions.first)
+        await _clinical(root, conn, version, subjects, first=versions.first.version)
     ET.indent(root)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document.decode()
