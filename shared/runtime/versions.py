@@ -46,7 +46,11 @@ class HeldVersions:
         self._held, self._exact_through = held, held.exact_through(read_at)
         return held
 
+    def today(self, site: str) -> date:
+        """The site's date now, by this holder's clock."""
+        return self.first.local_date(site, self.clock())
+
     async def in_force(self, site: str) -> ProtocolDefinition:
         """The version in force at the site now."""
-        today = self.first.local_date(site, self.clock())
+        today = self.today(site)
         return (await self.at(site, today)).in_force(site, today)

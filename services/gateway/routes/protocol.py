@@ -68,7 +68,7 @@ def protocol_router() -> APIRouter:
         request: Request, site: SitePath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)]
     ) -> list[ReconsentDue]:
         versions: HeldVersions = request.app.state.versions
-        return await reconsent_due(request.app.state.pool, site, versions.first.local_date(site, versions.clock()))
+        return await reconsent_due(request.app.state.pool, site, versions.today(site))
 
     @router.get(
         "/v1/sites/{site}/protocol",
@@ -81,8 +81,7 @@ def protocol_router() -> APIRouter:
         request: Request, site: SitePath, caller: Annotated[Principal, allowed(Right.READ_SUBJECTS, per_site=True)]
     ) -> InForce:
         versions: HeldVersions = request.app.state.versions
-        today = versions.first.local_date(site, versions.clock())
-        return InForce(site=site, on=today, version=(await versions.at(site, today)).in_force(site, today).version)
+        return InForce(site=site, on=versions.today(site), version=(await versions.in_force(site)).version)
 
     return router
 
