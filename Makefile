@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images image
+.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images image kube-smoke
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -102,6 +102,12 @@ image: setup
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
 		|| { echo "podman is missing and could not be installed: run 'apt-get install -y podman runc debootstrap' as root"; exit 1; }
 	$(PY) deploy/image.py
+
+# The dev overlay played with podman from the images `make image` built, then used and hurt: a subject to an SAE
+# alert, `trial export` as a Job, SIGKILLs and a rolling update under writes, the record checked (deploy/kube_smoke.py).
+kube-smoke: setup
+	@test -f deploy/image.json || { echo "no image: run 'make image' first"; exit 1; }
+	$(PY) -m deploy.kube_smoke
 
 # Pin prod to the release's image digests: make release-images IMAGES="trial-backend=REGISTRY/NAME@sha256:..."
 release-images: setup

