@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # start (every restart, every pod) would compile all its imports again (about 1 s per service here).
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images image kube-smoke
+.PHONY: setup browser load-tool run test screenshots test-unit lint format bench chaos clean-data release-images image kube-smoke release
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -101,13 +101,19 @@ image: setup
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } \
 		|| { echo "podman is missing and could not be installed: run 'apt-get install -y podman runc debootstrap' as root"; exit 1; }
-	$(PY) deploy/image.py
+	$(PY) -m deploy.image
 
 # The dev overlay played with podman from the images `make image` built, then used and hurt: a subject to an SAE
 # alert, `trial export` as a Job, SIGKILLs and a rolling update under writes, the record checked (deploy/kube_smoke.py).
 kube-smoke: setup
 	@test -f deploy/image.json || { echo "no image: run 'make image' first"; exit 1; }
 	$(PY) -m deploy.kube_smoke
+
+# The release: the image `make image` built pushed to TO (a registry's name:tag, or oci:DIR:TAG), and the prod
+# overlay pinned to the digest the push reports: make release TO=registry.example.org/trial/trial-backend:0.2.0
+release: setup
+	@test -n "$(TO)" || { echo "say where: make release TO=REGISTRY/NAME:TAG"; exit 1; }
+	$(PY) -m deploy.image --release $(TO)
 
 # Pin prod to the release's image digests: make release-images IMAGES="trial-backend=REGISTRY/NAME@sha256:..."
 release-images: setup

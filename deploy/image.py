@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from deploy.pin_images import PROD, pin
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 BASE = "docker.io/library/python:3.11-slim-bookworm"
@@ -168,7 +170,8 @@ def build(tag: str) -> dict[str, object]:
     started = time.monotonic()
     podman("build", "--network=host", "--pull=never", "-t", tag, str(ROOT))
     built = time.monotonic() - started
-    size = int(podman("image", "inspect", "--format", "{{.Size}}", tag, capture=True).stdout.strip())
+    size_and_digest = podman("image", "inspect", "--format", "{{.Size}} {{.Digest}}", tag, capture=True).stdout
+    size, digest = int(size_and_digest.split()[0]), size_and_digest.split()[1]
     # A container started as the manifests start one (read-only root, non-root, nothing added), importing a
     # service: the part of a pod's start-up that is the image's own.
     started = time.monotonic()
@@ -183,6 +186,7 @@ def build(tag: str) -> dict[str, object]:
         "image": tag,
         "base": f"{BASE} ({base})",
         "size_mb": round(size / 1e6, 1),
+        "local_digest": digest,  # a push compresses the layers: the registry's digest is the one `release` pins
         "build_s": round(built, 1),
         "start_and_import_s": round(start_s, 2),
         "sbom": "deploy/sbom.cdx.json",
@@ -195,15 +199,46 @@ def build(tag: str) -> dict[str, object]:
     return report
 
 
+def release(tag: str, destination: str) -> str:
+    """The image pushed as it was built and checked, and the prod overlay pinned to the digest the push reports
+    (the registry's own, not one computed here): the release step."""
+    with tempfile.TemporaryDirectory(prefix="trial-release-") as tmp:
+        digest_file = Path(tmp) / "digest"
+        podman("push", "--quiet", "--digestfile", str(digest_file), tag, destination)
+        digest = digest_file.read_text().strip()
+    # The image by the name the prod overlay gives it, whatever the destination's transport.
+    names = {
+        container["image"].split("@")[0]
+        for obj in render("prod")
+        if obj["kind"] == "Deployment"
+        for container in obj["spec"]["template"]["spec"]["containers"]
+    }
+    pin(PROD, [f"{name}@{digest}" for name in names])
+    say(f"{tag} pushed to {destination}: {digest}, pinned in {PROD}")
+    return digest
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python deploy/image.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deploy.image", description=__doc__)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True)
-    parser.add_argument("--tag", default=f"trial-backend:{head.stdout.strip() or 'dev'}")
+    parser.add_argument("--tag", default=f"trial-backend:{head.stdout.strip() or 'dev'}", help="the image's tag")
+    parser.add_argument(
+        "--release", metavar="DESTINATION",
+        help="push the image `make image` built (deploy/image.json) to DESTINATION (a registry's name:tag, or "
+        "oci:DIR:TAG) and pin the prod overlay to the digest the push reports",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("podman") is None:
         print("podman is missing: run `apt-get install -y podman runc debootstrap` as root", file=sys.stderr)
         return 2
-    build(args.tag)
+    if args.release:
+        built = ROOT / "deploy" / "image.json"
+        if not built.exists():
+            print("no image built here: run `make image` first", file=sys.stderr)
+            return 2
+        release(json.loads(built.read_text())["image"], args.release)
+    else:
+        build(args.tag)
     return 0
 
 

@@ -29,6 +29,7 @@ import asyncio
 import base64
 import collections
 import copy
+import functools
 import ipaddress
 import json
 import os
@@ -242,6 +243,19 @@ class Cluster:
         for service in self.services.values():
             self.proxies.call(service.disconnect, pod.address)
 
+    def unmounted_writes(self, pod: Pod) -> dict[str, list[str]]:
+        """Each path a container of the project's image can write that no writable mount of its manifest
+        accounts for (the kernel's /dev, /proc and /sys aside): with a read-only root, there must be none."""
+        found = {}
+        for container in pod.spec["containers"]:
+            mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if not m.get("readOnly")]
+            listed = podman(
+                "exec", pod.container(container["name"]), "find", "/", "(", "-path", "/proc", "-o", "-path", "/sys",
+                "-o", "-path", "/dev", ")", "-prune", "-o", "-writable", "-print", capture=True, check=False,
+            ).stdout.split()  # fmt: skip
+            found[container["name"]] = [p for p in listed if not any(p == m or p.startswith(m + "/") for m in mounts)]
+        return found
+
     # Playing.
 
     @property
@@ -349,12 +363,8 @@ class Service:
 
     async def start(self) -> None:
         for port in self.ports:
-            target = port.get("targetPort", port["port"])
-            self._servers.append(
-                await asyncio.start_server(
-                    lambda r, w, target=target: self._connection(r, w, target), self.address, port["port"]
-                )
-            )
+            serve = functools.partial(self._connection, target=port.get("targetPort", port["port"]))
+            self._servers.append(await asyncio.start_server(serve, self.address, port["port"]))
 
     def close(self) -> None:
         for server in self._servers:
@@ -606,6 +616,8 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         pods = {name: cluster.deployment(name, image, "r1") for name in names}
         await asyncio.gather(*(cluster.ready(pod) for pod in pods.values()))
         report["ready_s"] = {name: pod.ready_after for name, pod in (servers | pods).items()}
+        unmounted = {pod.name: paths for pod in pods.values() for paths in cluster.unmounted_writes(pod).values()}
+        report["writable_beyond_the_mounts"] = {name: paths for name, paths in unmounted.items() if paths}
         say("ready, seconds from pod start: " + ", ".join(f"{k} {v}" for k, v in report["ready_s"].items()))
         report["played"] = cluster.played
         report["not_played"] = {
@@ -642,7 +654,9 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
             "retried_not_now": dict(load.not_now),
             "connections_retried": load.transport_errors,
         } | findings.counts
-        report["problems"] = findings.problems
+        report["problems"] = findings.problems + [
+            f"{pod}: writable beyond its mounts: {paths}" for pod, paths in report["writable_beyond_the_mounts"].items()
+        ]
         return report
     finally:
         cluster.proxies.stop(cluster.services)

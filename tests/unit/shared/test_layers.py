@@ -15,7 +15,7 @@ MAY_IMPORT = {
     "runtime": ("shared.contracts", "shared.runtime"),
     "readmodels": ("shared.contracts", "shared.runtime", "shared.readmodels"),
 }
-PROJECT = ("shared", "services", "ops", "devstack", "bench", "chaos", "tests")
+PROJECT = ("shared", "services", "ops", "devstack", "bench", "chaos", "deploy", "tests")
 
 
 def imported(path: Path) -> set[str]:
