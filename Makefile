@@ -53,7 +53,7 @@ $(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json $(I
 	touch $@
 
 setup: $(VENV)/.synced $(TOOLS)/checkov/.synced $(IDENTITY)/node_modules/.installed
-	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench
+	$(PY) -m compileall -q -j0 shared services ops devstack chaos bench deploy
 
 # `make run CLUSTER=3`: the same system on a three-node JetStream cluster (streams replicated on each node).
 run: setup

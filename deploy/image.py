@@ -121,7 +121,9 @@ def stand_ins() -> dict[str, str]:
     for name, image in overlay_images().items():
         reference = image if "/" in image.split(":")[0] else f"docker.io/library/{image}"
         if podman("image", "exists", reference, check=False).returncode == 0:
-            made[name] = f"{reference} (present)"
+            label = '{{index .Labels "org.opencontainers.image.description"}}'
+            said = podman("image", "inspect", "--format", label, reference, capture=True).stdout.strip()
+            made[name] = f"{reference} ({said if said and said != '<no value>' else 'present'})"
             continue
         if podman("pull", "--quiet", reference, capture=True, check=False).returncode == 0:
             made[name] = f"{reference} (pulled)"
@@ -136,9 +138,10 @@ def stand_ins() -> dict[str, str]:
                     shutil.copytree(source, context / source.name, ignore=unused)
                 else:
                     shutil.copy2(source, context / source.name)
-            podman("build", "--pull=never", "--label", f"org.opencontainers.image.version={versions[name]}",
-                   "-t", reference, str(context))  # fmt: skip
-        made[name] = f"{reference} (stand-in: {name} {versions[name]} from the tests' binaries)"
+            made[name] = f"{reference} (stand-in: {name} {versions[name]} from the tests' binaries)"
+            labels = {"version": versions[name], "description": made[name]}
+            labelled = [f"--label=org.opencontainers.image.{key}={value}" for key, value in labels.items()]
+            podman("build", "--pull=never", *labelled, "-t", reference, str(context))
     return made
 
 

@@ -66,7 +66,7 @@ from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 NETWORK = "trial-dev"
 NOT_PLAYED = {
-    "Ingress": "no ingress controller here: the gateway's Service is used instead",
+    "Ingress": "no ingress controller here: the Services are used instead",
     "NetworkPolicy": "podman's bridge network enforces no policy",
     "PodDisruptionBudget": "no eviction API: the rolling update stops one pod at a time itself",
     "ServiceAccount": "no API server (and every pod sets automountServiceAccountToken: false)",
@@ -619,10 +619,27 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         unmounted = {pod.name: paths for pod in pods.values() for paths in cluster.unmounted_writes(pod).values()}
         report["writable_beyond_the_mounts"] = {name: paths for name, paths in unmounted.items() if paths}
         say("ready, seconds from pod start: " + ", ".join(f"{k} {v}" for k, v in report["ready_s"].items()))
-        report["played"] = cluster.played
+        report["played"] = (
+            cluster.played
+            | {
+                f"ConfigMap/{o['metadata']['name']}": "podman kube play, with each workload"
+                for o in of_kind(objects, "ConfigMap")
+            }
+            | {
+                f"Secret/{o['metadata']['name']}": "its files, as the kubelet writes them, mounted from the host"
+                for o in of_kind(objects, "Secret")
+            }
+            | {
+                f"Service/{name}": f"at {service.address}, its name in every pod's hosts, connections to its ready pods"
+                for name, service in cluster.services.items()
+            }
+        )
         report["not_played"] = {
             f"{o['kind']}/{o['metadata']['name']}": NOT_PLAYED[o["kind"]] for o in objects if o["kind"] in NOT_PLAYED
         }
+        for kind, why in NOT_PLAYED.items():
+            names = [o["metadata"]["name"] for o in of_kind(objects, kind)]
+            say(f"not played: {kind} {', '.join(names)}: {why}")
         users = cluster.secret("trial-nats-users")
         admin_url = cluster.reached(users["admin"])
         gateway_url = cluster.reached(cluster.named("ConfigMap", "trial-config")["data"]["GATEWAY_URL"])
@@ -651,6 +668,9 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         await verify(load, admin_url, reporting_url, findings)
         report["writes"] = {
             "answers": dict(collections.Counter(str(a.status) for a in load.answers)),
+            "refused": dict(
+                collections.Counter(f"{a.status} {a.body.get('rule')}" for a in load.answers if not a.recorded)
+            ),
             "retried_not_now": dict(load.not_now),
             "connections_retried": load.transport_errors,
         } | findings.counts
