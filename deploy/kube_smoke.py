@@ -188,12 +188,9 @@ class Cluster:
     async def probe(self, pod: Pod, container: dict[str, Any], probe: dict[str, Any]) -> bool:
         if "httpGet" in probe:
             get = probe["httpGet"]
-            port = get["port"]
-            if isinstance(port, str):
-                port = next(p["containerPort"] for p in container["ports"] if p.get("name") == port)
             try:
                 async with httpx.AsyncClient(timeout=probe.get("timeoutSeconds", 1)) as http:
-                    answer = await http.get(f"http://{pod.address}:{port}{get.get('path', '/')}")
+                    answer = await http.get(f"http://{pod.address}:{pod.port(get['port'])}{get.get('path', '/')}")
             except httpx.HTTPError:
                 return False
             return 200 <= answer.status_code < 400
@@ -243,17 +240,19 @@ class Cluster:
         for service in self.services.values():
             self.proxies.call(service.disconnect, pod.address)
 
-    def unmounted_writes(self, pod: Pod) -> dict[str, list[str]]:
+    def unmounted_writes(self, pod: Pod) -> list[str]:
         """Each path a container of the project's image can write that no writable mount of its manifest
         accounts for (the kernel's /dev, /proc and /sys aside): with a read-only root, there must be none."""
-        found = {}
+        found = []
         for container in pod.spec["containers"]:
             mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if not m.get("readOnly")]
             listed = podman(
                 "exec", pod.container(container["name"]), "find", "/", "(", "-path", "/proc", "-o", "-path", "/sys",
                 "-o", "-path", "/dev", ")", "-prune", "-o", "-writable", "-print", capture=True, check=False,
             ).stdout.split()  # fmt: skip
-            found[container["name"]] = [p for p in listed if not any(p == m or p.startswith(m + "/") for m in mounts)]
+            found += [
+                f"{container['name']}: {p}" for p in listed if not any(p == m or p.startswith(m + "/") for m in mounts)
+            ]
         return found
 
     # Playing.
@@ -268,7 +267,7 @@ class Cluster:
         self, workload: dict[str, Any], pod_name: str, *, claims: tuple[dict[str, Any], ...] = (), image: str = ""
     ) -> Pod:
         """`podman kube play` of one workload (a Deployment, or a Pod made from another object) with the ConfigMaps
-        and its claims, on the network, under the names of the Services that select it."""
+        and its claims, on the network, every Service's name in its hosts."""
         workload = copy.deepcopy(workload)
         template = workload if workload["kind"] == "Pod" else template_of(workload)
         declared = copy.deepcopy(template["spec"])
@@ -616,8 +615,7 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         pods = {name: cluster.deployment(name, image, "r1") for name in names}
         await asyncio.gather(*(cluster.ready(pod) for pod in pods.values()))
         report["ready_s"] = {name: pod.ready_after for name, pod in (servers | pods).items()}
-        unmounted = {pod.name: paths for pod in pods.values() for paths in cluster.unmounted_writes(pod).values()}
-        report["writable_beyond_the_mounts"] = {name: paths for name, paths in unmounted.items() if paths}
+        report["writable_beyond_the_mounts"] = [path for pod in pods.values() for path in cluster.unmounted_writes(pod)]
         say("ready, seconds from pod start: " + ", ".join(f"{k} {v}" for k, v in report["ready_s"].items()))
         report["played"] = (
             cluster.played
@@ -675,7 +673,7 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
             "connections_retried": load.transport_errors,
         } | findings.counts
         report["problems"] = findings.problems + [
-            f"{pod}: writable beyond its mounts: {paths}" for pod, paths in report["writable_beyond_the_mounts"].items()
+            f"writable beyond its mounts: {path}" for path in report["writable_beyond_the_mounts"]
         ]
         return report
     finally:
