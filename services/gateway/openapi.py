@@ -93,6 +93,9 @@ def corrected(document: dict[str, Any], versions: ProtocolVersions) -> dict[str,
                 responses.setdefault("400", {"description": "Bad Request: the body is not readable"})
             if any(p["name"] == "Read-After" for p in operation.get("parameters", [])):
                 responses.setdefault("409", {"description": "Conflict: Read-After is beyond the record"})
+                responses.setdefault(
+                    "503", {"description": "Service Unavailable: the read models have not reached Read-After yet"}
+                )
             for status, response in responses.items():
                 content = response.get("content", {})
                 if any(media_type in content for media_type in DOCUMENT_TYPES):

@@ -290,3 +290,11 @@ async def test_a_read_after_ones_own_write_includes_it_and_one_beyond_the_record
     assert read.status_code == 200 and read.json()["state"] == "consented", read.text
     beyond = await client.get(path, headers=headers(bearer) | {"Read-After": str(sequence + 10**9)})
     assert beyond.status_code == 409 and beyond.json()["rule"] == "read_after.recorded", beyond.text
+    # A report reads one's own writes too; and without a token, Read-After tells nothing of the record.
+    after = {"Read-After": str(sequence)}
+    trail = await client.get(
+        "/v1/reports/audit-trail.json", params={"subject": subject}, headers=headers(token(Role.MONITOR)) | after
+    )
+    assert [e["event_type"] for e in trail.json()][-1:] == ["ConsentRecorded"], trail.text
+    anonymous = await client.get(path, headers={"Read-After": str(sequence + 10**9)})
+    assert anonymous.status_code == 401, anonymous.text

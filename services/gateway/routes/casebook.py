@@ -17,8 +17,9 @@ from services.gateway.command_bus import (
     SignatureRecorded,
     submit_command,
 )
+from services.gateway.consistency import read_after
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag, read_after
+from services.gateway.params import FormPath, IdempotencyKey, QueryPath, SitePath, SubjectPath, etag
 from services.gateway.routes.forms import FormRoute, add_form_route, add_subject_post
 from shared.contracts.commands import (
     ANSWER_QUERY,

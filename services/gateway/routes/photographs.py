@@ -12,8 +12,9 @@ from nats.js.object_store import ObjectStore
 from services.gateway.access import allowed, rights_first
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import PhotographRecorded, submit_command
+from services.gateway.consistency import read_after
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath, read_after
+from services.gateway.params import IdempotencyKey, SitePath, SubjectPath, VisitPath
 from services.gateway.photographs import BYTES, Cleaned, PhotographRefused, cleaned
 from services.gateway.routes.forms import add_visit_form_route
 from shared.contracts.commands import ASSESS_ENDPOINT, RECORD_PHOTOGRAPH, right_of

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
+from services.gateway.consistency import read_after
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import SitePath, read_after
+from services.gateway.params import SitePath
 from shared.readmodels.amendments import AmendmentView, ReconsentDue, amendment_definition, amendments, reconsent_due
 from shared.runtime.versions import HeldVersions
 

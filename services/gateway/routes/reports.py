@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
+from services.gateway.consistency import read_after
 from services.gateway.errors import problem_responses
 from services.gateway.openapi import SvgResponse
 from services.reporting.reports import datasets
@@ -84,9 +85,15 @@ class Drawn:
 
 
 def reports_router() -> APIRouter:
-    """Every report needs READ_REPORTS; the page links the exports too (`exports_router`)."""
+    """Every report needs READ_REPORTS, and reads the caller's own writes when asked (Read-After: the sequence of
+    an answer); the page links the exports too (`exports_router`)."""
     reader = Annotated[Principal, allowed(Right.READ_REPORTS)]
-    router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(401, 403))
+    router = APIRouter(
+        prefix="/v1/reports",
+        tags=["reports"],
+        responses=problem_responses(401, 403),
+        dependencies=[Depends(read_after)],
+    )
     drawn = Drawn()
 
     @router.get("", operation_id="reports_index", summary="A page linking every report", response_class=HTMLResponse)

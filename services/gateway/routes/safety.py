@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import AlertAcknowledged, submit_command
+from services.gateway.consistency import read_after
 from services.gateway.errors import ProblemError, problem_responses
-from services.gateway.params import IdempotencyKey, read_after
+from services.gateway.params import IdempotencyKey
 from shared.contracts.commands import ACKNOWLEDGE_ALERT
 from shared.contracts.forms import AlertAcknowledgement
 from shared.readmodels.alerts import AlertState, AlertView, find_alerts

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from services.gateway.access import allowed
 from services.gateway.auth import Principal, Right
 from services.gateway.command_bus import CommandBus
+from services.gateway.consistency import read_after
 from services.gateway.errors import ProblemError, problem_responses
 from services.gateway.openapi import CsvResponse
-from services.gateway.params import SitePath, SubjectPath, read_after
+from services.gateway.params import SitePath, SubjectPath
 from shared.contracts.commands import EXPORT_ALLOCATION_LIST, ExportRequest
 from shared.contracts.protocol import SUBJECT_ID_PATTERN
 from shared.readmodels.matrix import SiteMatrix, site_matrix
