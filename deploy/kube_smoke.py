@@ -65,6 +65,10 @@ from shared.runtime.eventstore import EVENTS_PREFIX, EventStore, PullFeed
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 NETWORK = "trial-dev"
+# The pods' addresses from the lower half of the network (podman hands them out in turn, run after run), the
+# Services' from the upper half, so that the two never meet.
+SUBNET = ipaddress.ip_network("10.90.0.0/24")
+POD_ADDRESSES = ipaddress.ip_network("10.90.0.0/25")
 NOT_PLAYED = {
     "Ingress": "no ingress controller here: the Services are used instead",
     "NetworkPolicy": "podman's bridge network enforces no policy",
@@ -134,6 +138,7 @@ class Cluster:
     services: dict[str, "Service"] = field(default_factory=dict)
     proxies: "Proxies" = field(default_factory=lambda: Proxies())
     played: dict[str, str] = field(default_factory=dict)  # object → how it ran here
+    live: dict[str, Pod] = field(default_factory=dict)  # the pods running, by name
 
     def named(self, kind: str, name: str) -> dict[str, Any]:
         return next(o for o in of_kind(self.objects, kind) if o["metadata"]["name"] == name)
@@ -234,11 +239,16 @@ class Cluster:
         containers = [pod.container(c["name"]) for c in pod.spec["containers"]]
         podman("stop", "--time", str(grace), *containers, capture=True)
         podman("pod", "stop", pod.name, capture=True)
-        (self.work / "logs").mkdir(exist_ok=True)
-        (self.work / "logs" / f"{pod.name}.log").write_text(pod.logs(lines=100000))
+        self.keep_logs(pod)
         podman("pod", "rm", "--force", pod.name, capture=True)
+        del self.live[pod.name]
         for service in self.services.values():
             self.proxies.call(service.disconnect, pod.address)
+
+    def keep_logs(self, pod: Pod) -> None:
+        """The pod's logs, kept in the work folder beyond the pod (logs/<pod>.log)."""
+        (self.work / "logs").mkdir(exist_ok=True)
+        (self.work / "logs" / f"{pod.name}.log").write_text(pod.logs(lines=100000))
 
     def unmounted_writes(self, pod: Pod) -> list[str]:
         """Each path a container of the project's image can write that no writable mount of its manifest
@@ -290,7 +300,8 @@ class Cluster:
         infra = json.loads(podman("pod", "inspect", pod_name, capture=True).stdout)["InfraContainerID"]
         networks = podman("inspect", infra, "--format", "{{json .NetworkSettings.Networks}}", capture=True).stdout
         address = json.loads(networks)[NETWORK]["IPAddress"]
-        return Pod(pod_name, template["metadata"].get("labels", {}), declared, address, started)
+        self.live[pod_name] = Pod(pod_name, template["metadata"].get("labels", {}), declared, address, started)
+        return self.live[pod_name]
 
     def stateful(self, name: str) -> Pod:
         """A StatefulSet's one pod, `<name>-0`, and its claims, as the StatefulSet controller makes them."""
@@ -327,7 +338,9 @@ class Cluster:
             await asyncio.sleep(0.5)
         if state[1] != "0":
             raise RuntimeError(f"{name}: exited {state[1]}:\n{pod.logs()}")
+        self.keep_logs(pod)
         podman("pod", "rm", "--force", name, capture=True)
+        del self.live[name]
 
     async def job(self, name: str) -> list[str]:
         job = self.named("Job", name)
@@ -578,11 +591,9 @@ class Proxies:
 
 
 def services(objects: list[dict[str, Any]]) -> dict[str, Service]:
-    """Each Service at an address of its own, at the top of the network's subnet (pods take theirs from the bottom)."""
-    network = json.loads(podman("network", "inspect", NETWORK, capture=True).stdout)[0]
-    subnet = ipaddress.ip_network(network["subnets"][0]["subnet"])
+    """Each Service at an address of its own, at the top of the network (the pods' are in the lower half)."""
     return {
-        declared["metadata"]["name"]: Service(declared, str(subnet[-2 - number]))
+        declared["metadata"]["name"]: Service(declared, str(SUBNET[-2 - number]))
         for number, declared in enumerate(of_kind(objects, "Service"))
     }
 
@@ -600,7 +611,7 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
     podman("tag", image, f"{image}-next")
     objects = render("dev")
     clear()
-    podman("network", "create", NETWORK, capture=True)
+    podman("network", "create", "--subnet", str(SUBNET), "--ip-range", str(POD_ADDRESSES), NETWORK, capture=True)
     cluster = Cluster(objects, Path(tempfile.mkdtemp(prefix="trial-kube-smoke-")), image)
     report: dict[str, Any] = {"image": tag, "next_image": f"{tag}-next"}
     try:
@@ -678,6 +689,9 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         return report
     finally:
         cluster.proxies.stop(cluster.services)
+        for pod in cluster.live.values():
+            cluster.keep_logs(pod)
+        say(f"every pod's log: {cluster.work / 'logs'}")
         if not keep:
             clear()
 
