@@ -138,8 +138,9 @@ def stand_ins() -> dict[str, str]:
                     shutil.copytree(source, context / source.name, ignore=unused)
                 else:
                     shutil.copy2(source, context / source.name)
-            made[name] = f"{reference} (stand-in: {name} {versions[name]} from the tests' binaries)"
-            labels = {"version": versions[name], "description": made[name]}
+            described = f"stand-in: {name} {versions[name]} from the tests' binaries"
+            made[name] = f"{reference} ({described})"
+            labels = {"version": versions[name], "description": described}
             labelled = [f"--label=org.opencontainers.image.{key}={value}" for key, value in labels.items()]
             podman("build", "--pull=never", *labelled, "-t", reference, str(context))
     return made
