@@ -419,3 +419,20 @@ def test_every_secret_file_is_readable_by_the_user_that_mounts_it(overlay: tuple
             assert readable_by_others or "fsGroup" in pod["securityContext"], f"{where}: unreadable without fsGroup"
             checked += 1
     assert checked >= 9
+
+
+def test_a_dead_client_s_sessions_and_advisory_locks_end_within_a_minute_and_a_half() -> None:
+    """A projection's leader holds a PostgreSQL advisory lock for as long as its session lives; a node that dies
+    without closing its connections would keep it (and the projection stalled) until TCP keepalive gives up."""
+    settings = {}
+    for obj in render("dev"):
+        if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] == "postgres":
+            args = obj["spec"]["template"]["spec"]["containers"][0]["args"]
+            settings["dev"] = dict(a.split("=", 1) for a in args[2::2])
+    for obj in render("prod"):
+        if obj["kind"] == "Cluster":
+            settings["prod"] = obj["spec"]["postgresql"]["parameters"]
+    assert set(settings) == {"dev", "prod"}
+    for name, given in settings.items():
+        idle, interval, count = (int(given[f"tcp_keepalives_{k}"]) for k in ("idle", "interval", "count"))
+        assert 0 < idle + interval * count <= 90, name
