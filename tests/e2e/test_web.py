@@ -188,6 +188,13 @@ async def test_the_safety_officer_sees_a_new_sae_appear_without_reloading_and_ac
 ) -> None:
     safety = await signed_in(browser, system, "safety-officer")
     assert safety.url.endswith("/safety")
+    # The stream opens after the page is drawn: it has the rows fetched again at once, whatever changed between.
+    told_at_once = """() => new Promise(done => {
+        const events = new EventSource("/safety/events");
+        events.addEventListener("alerts", () => { events.close(); done(true); });
+        setTimeout(() => { events.close(); done(false); }, 3000);
+    })"""
+    assert await safety.evaluate(told_at_once)
     site, subject = await subject_ids.fresh("SZ3")
     investigator = token(Role.INVESTIGATOR, site)
     base = f"/v1/sites/{site}/subjects/{subject}"

@@ -188,14 +188,17 @@ async def safety_rows(request: Request, pages: PagesOf) -> Response:
 
 @router.get("/safety/events")
 async def safety_events(request: Request, pages: PagesOf) -> Response:
-    """Server-sent events: `alerts` whenever the open alerts change (looked at every second, for ten minutes;
-    the browser reconnects by itself)."""
+    """Server-sent events: `alerts` at once, then whenever the open alerts change (looked at every second, for ten
+    minutes; the browser reconnects by itself)."""
     session = pages.signed_in(request)
     gateway: Gateway = request.app.state.gateway
     # The gateway says who may see the alerts: its refusal is this page's, before any stream is opened.
     first = {a["alert_id"] for a in await gateway.get(session, "/v1/safety/alerts")}
 
     async def changes() -> AsyncIterator[str]:
+        # The page was drawn before this stream opened (and before each reconnection): an alert raised in between
+        # is in `first` already, so no change would ever show it. The rows are fetched again at once.
+        yield f"event: alerts\ndata: {len(first)}\n\n"
         seen = first
         for _ in range(600):
             await asyncio.sleep(1)
