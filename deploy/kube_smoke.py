@@ -76,6 +76,9 @@ NOT_PLAYED = {
     "ServiceAccount": "no API server (and every pod sets automountServiceAccountToken: false)",
     "Namespace": "no API server: the pods share one podman network instead",
 }
+# How often a probe is tried while a pod is not ready: often enough to time readiness, seldom enough to leave the
+# cores to the pods (the kubelet's period is the manifests' 2–10 s).
+PROBE_SECONDS = 0.5
 KILLED = ("gateway", "safety")  # the door every write comes through, and the one that raises SAE alerts
 REPORT = ROOT / "deploy" / "kube-smoke.json"
 
@@ -139,6 +142,9 @@ class Cluster:
     proxies: "Proxies" = field(default_factory=lambda: Proxies())
     played: dict[str, str] = field(default_factory=dict)  # object → how it ran here
     live: dict[str, Pod] = field(default_factory=dict)  # the pods running, by name
+    # One client for every HTTP probe, as the kubelet keeps one: a client per probe would spend this process's
+    # time (and the Services' thread's share of the interpreter) on making TLS contexts.
+    prober: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 
     def named(self, kind: str, name: str) -> dict[str, Any]:
         return next(o for o in of_kind(self.objects, kind) if o["metadata"]["name"] == name)
@@ -194,8 +200,10 @@ class Cluster:
         if "httpGet" in probe:
             get = probe["httpGet"]
             try:
-                async with httpx.AsyncClient(timeout=probe.get("timeoutSeconds", 1)) as http:
-                    answer = await http.get(f"http://{pod.address}:{pod.port(get['port'])}{get.get('path', '/')}")
+                answer = await self.prober.get(
+                    f"http://{pod.address}:{pod.port(get['port'])}{get.get('path', '/')}",
+                    timeout=probe.get("timeoutSeconds", 1),
+                )
             except httpx.HTTPError:
                 return False
             return 200 <= answer.status_code < 400
@@ -223,7 +231,7 @@ class Cluster:
             while probe is not None and not await self.probe(pod, container, probe):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{pod.name}/{container['name']} not ready in {timeout:.0f} s:\n{pod.logs()}")
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(PROBE_SECONDS)
         pod.ready_after = round(time.monotonic() - pod.started, 1)
         for service in self.services.values():
             service.add(pod)
@@ -688,6 +696,7 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         ]
         return report
     finally:
+        await cluster.prober.aclose()
         cluster.proxies.stop(cluster.services)
         for pod in cluster.live.values():
             cluster.keep_logs(pod)
