@@ -56,7 +56,7 @@ from chaos.verify import (
     check_retries,
     consumers_behind,
 )
-from deploy.image import CONF, ROOT, podman, render
+from deploy.image import ROOT, podman, render
 from services.gateway.settings import key_ring
 from shared.contracts.alerts import ALERTS_STREAM, SAFETY_TEAM_CONSUMER, AlertKind, SaeAlertMessage
 from shared.contracts.protocol import load_protocol
@@ -208,19 +208,8 @@ class Cluster:
                 return False
             return 200 <= answer.status_code < 400
         if "exec" in probe:
-            command = [
-                "podman",
-                "--runtime",
-                "runc",
-                "exec",
-                pod.container(container["name"]),
-                *probe["exec"]["command"],
-            ]
-            process = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env={"CONTAINERS_CONF": str(CONF), "PATH": os.environ["PATH"]},
-            )  # fmt: skip
-            return await process.wait() == 0
+            command = ["exec", pod.container(container["name"]), *probe["exec"]["command"]]
+            return (await asyncio.to_thread(podman, *command, capture=True, check=False)).returncode == 0
         raise ValueError(f"{pod.name}: a probe this smoke does not run: {sorted(probe)}")
 
     async def ready(self, pod: Pod, timeout: float = 120.0) -> float:
@@ -237,10 +226,14 @@ class Cluster:
             service.add(pod)
         return pod.ready_after
 
-    def retire(self, pod: Pod) -> None:
-        """Out of every Service, then SIGTERM and, after the grace period, SIGKILL: a pod deleted."""
+    def unready(self, pod: Pod) -> None:
+        """Out of every Service, as when its readiness fails or it is being deleted."""
         for service in self.services.values():
             service.remove(pod)
+
+    def retire(self, pod: Pod) -> None:
+        """Out of every Service, then SIGTERM and, after the grace period, SIGKILL: a pod deleted."""
+        self.unready(pod)
         grace = pod.spec.get("terminationGracePeriodSeconds", 30)
         # Its containers first, as the kubelet stops them: `podman pod stop` would take the pod's network away
         # with them, under a process still finishing its work over it.
@@ -478,8 +471,7 @@ async def kill(cluster: Cluster, pod: Pod) -> dict[str, Any]:
     it is back in its Services when its readiness probe passes."""
     name = pod.container(pod.spec["containers"][0]["name"])
     pid, restarts = podman("inspect", name, "--format", "{{.State.Pid}} {{.RestartCount}}", capture=True).stdout.split()
-    for service in cluster.services.values():
-        service.remove(pod)
+    cluster.unready(pod)
     os.kill(int(pid), signal.SIGKILL)
     pod.started = time.monotonic()
     while podman("inspect", name, "--format", "{{.RestartCount}}", capture=True).stdout.strip() == restarts:
