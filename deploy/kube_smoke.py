@@ -598,12 +598,25 @@ def services(objects: list[dict[str, Any]]) -> dict[str, Service]:
     }
 
 
-def open_services(cluster: Cluster) -> None:
-    """The Services' addresses added to the network's bridge (which podman makes with its first pod), and served."""
+def hardware_address(interface: str) -> str:
+    return Path(f"/sys/class/net/{interface}/address").read_text().strip()
+
+
+def open_services(cluster: Cluster) -> tuple[str, str]:
+    """The Services' addresses added to the network's bridge (which podman makes with its first pod), and served.
+
+    The bridge's hardware address is pinned first, as a node's pod bridge keeps one (the CNI bridge plugin sets it;
+    netavark does from 1.9, and this machine's is older). A Linux bridge left to itself takes the lowest address of
+    its ports, so a pod leaving the network (a Job's pod, an old pod of a rolling update) could change it: every
+    other pod's neighbour entry for the Services' addresses would then name a port that is gone, and their
+    connections to the Services would hang until those entries expire, 40 to 100 s later."""
     bridge = json.loads(podman("network", "inspect", NETWORK, capture=True).stdout)[0]["network_interface"]
+    address = hardware_address(bridge)
+    subprocess.run(["ip", "link", "set", "dev", bridge, "address", address], check=True)
     for service in cluster.services.values():
         subprocess.run(["ip", "address", "add", f"{service.address}/32", "dev", bridge], check=True)
     cluster.proxies.start(cluster.services)
+    return bridge, address
 
 
 async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
@@ -618,7 +631,7 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         cluster.services = services(objects)
         say("the StatefulSets' pods: nats-0, postgres-0")
         servers = {name: cluster.stateful(name) for name in ("nats", "postgres")}
-        open_services(cluster)
+        bridge, pinned = open_services(cluster)
         for pod in servers.values():
             await cluster.ready(pod)
         say("the migration Job: " + ", ".join(await cluster.job("trial-migrate")))
@@ -686,6 +699,8 @@ async def smoke(tag: str, *, keep: bool) -> dict[str, Any]:
         report["problems"] = findings.problems + [
             f"writable beyond its mounts: {path}" for path in report["writable_beyond_the_mounts"]
         ]
+        if (now := hardware_address(bridge)) != pinned:
+            report["problems"].append(f"the network's bridge changed its hardware address, {pinned} → {now}")
         return report
     finally:
         await cluster.prober.aclose()
