@@ -1,6 +1,5 @@
 """`make run`: the whole system on this machine. Embedded servers unless NATS_URL / DATABASE_URL are set."""
 
-import contextlib
 import json
 import os
 import secrets
@@ -60,17 +59,14 @@ def main() -> int:
             nats_url = nats.start()
             nats_urls = {user: nats.url_for(user) for user in PERMISSIONS}
             servers = f"a {cluster}-node JetStream cluster" if cluster > 1 else "nats-server"
-            print(
-                f"{servers} (fsync before ack, a user per service) from port {nats.port}, data in {nats.data_dir}",
-                flush=True,
-            )
+            say(f"{servers} (fsync before ack, a user per service) from port {nats.port}, data in {nats.data_dir}")
         database_url = os.environ.get("DATABASE_URL")
         roles: dict[str, str] = {}
         if not database_url:
             postgres = EmbeddedPostgres(data / "postgres")
             database_url = postgres.start()
             roles = database_urls(database_url)
-            print(f"PostgreSQL at {database_url}, data in {postgres.data_dir}", flush=True)
+            say(f"PostgreSQL at {database_url}, data in {postgres.data_dir}")
         protocol = load_protocol(Path(os.environ.get("PROTOCOL_FILE") or DEFAULT_PROTOCOL_FILE))
         web_port = int(os.environ.get("WEB_PORT", "8200"))
         identity = IdentityProvider(
@@ -79,7 +75,7 @@ def main() -> int:
             port=int(os.environ.get("IDENTITY_PORT", "8100")),
             redirect_uris=(REDIRECT_URI, web_callback(web_port)),
         )
-        print(f"OpenID Connect provider (development sign-in) at {identity.start()}", flush=True)
+        say(f"OpenID Connect provider (development sign-in) at {identity.start()}")
         env = env_with(
             **local_secrets(data),
             OIDC_ISSUER=identity.issuer,
@@ -131,9 +127,12 @@ def main() -> int:
 
 
 def say(text: str) -> None:
-    """A line on the terminal, if there still is one (closed, it refuses writes: the stop goes on regardless)."""
-    with contextlib.suppress(OSError):
+    """Lines on the terminal, if there still is one. Closed (it refuses writes), everything goes on regardless, and
+    whatever is said from then on goes nowhere: the terminal can close at any moment, mid-line included."""
+    try:
         print(text, flush=True)
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def local_test_seed(data: Path) -> str:
@@ -150,7 +149,7 @@ def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[
     settings = GatewaySettings(_secrets_dir=env["SECRETS_DIR"])
     protocol = load_protocol(settings.protocol_file or DEFAULT_PROTOCOL_FILE)
     site = protocol.sites[0].code
-    print(f"\nGateway: {gateway}  (OpenAPI: {gateway}/openapi.json)\n\nDemo tokens (8 hours):")
+    lines = [f"\nGateway: {gateway}  (OpenAPI: {gateway}/openapi.json)\n\nDemo tokens (8 hours):"]
     for role in Role:
         token = issue_token(
             settings.signing_keys(),
@@ -160,9 +159,9 @@ def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[
             hours=8,
             actor=f"demo-{role.value}",
         )
-        print(f"  {role.value}{f' ({site})' if role in SITE_ROLES else ''}:\n    {token}")
+        lines.append(f"  {role.value}{f' ({site})' if role in SITE_ROLES else ''}:\n    {token}")
     form = json.dumps(CONSENT | {"signed_on": date.today().isoformat()})
-    print(
+    lines.append(
         "\nTry (TOKEN=the site_coordinator token above):\n"
         f"  curl -s -X POST {gateway}/v1/sites/{site}/subjects/{site}-001/consent \\\n"
         '    -H "Authorization: Bearer $TOKEN" -H "Idempotency-Key: demo-consent-001" \\\n'
@@ -177,19 +176,18 @@ def print_welcome(gateway: str, safety_team_url: str | None, health_ports: dict[
         )
         + "\nMetrics (Prometheus; /healthz and /readyz beside them):\n"
         + "".join(f"  {name:<14} http://127.0.0.1:{port}/metrics\n" for name, port in health_ports.items())
-        + "\nCtrl-C stops everything.",
-        flush=True,
+        + "\nCtrl-C stops everything."
     )
+    say("\n".join(lines))
 
 
 def print_sign_in(identity: IdentityProvider, web: str) -> None:
     logins = ", ".join(a.login for a in identity.accounts)
-    print(
+    say(
         f"\nWeb app: {web}  (sign in as one of the accounts below)\n"
         f"\nOr as a person signed in at the identity provider ({identity.issuer}; any password), e.g.:\n"
         "  TOKEN=$(.venv/bin/python -m devstack.identity sign-in site-coordinator.nfh)\n"
-        f"  accounts: {logins}",
-        flush=True,
+        f"  accounts: {logins}"
     )
 
 
