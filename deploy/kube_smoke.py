@@ -243,8 +243,6 @@ class Cluster:
         self.keep_logs(pod)
         podman("pod", "rm", "--force", pod.name, capture=True)
         del self.live[pod.name]
-        for service in self.services.values():
-            self.proxies.call(service.disconnect, pod.address)
 
     def keep_logs(self, pod: Pod) -> None:
         """The pod's logs, kept in the work folder beyond the pod (logs/<pod>.log)."""
@@ -370,7 +368,6 @@ class Service:
         self.ports: list[dict[str, Any]] = declared["spec"]["ports"]
         self.address = address
         self.endpoints: list[Pod] = []
-        self._links: dict[str, set[asyncio.StreamWriter]] = collections.defaultdict(set)  # by the client's address
         self._turn = 0
         self._servers: list[asyncio.Server] = []
 
@@ -414,21 +411,11 @@ class Service:
             finally:
                 sink.close()
 
-        client = writer.get_extra_info("peername")[0]
-        self._links[client] |= {writer, upstream_writer}
         try:
             await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
         except asyncio.CancelledError:  # the Service closed under an open connection: the connection ends with it
             writer.close()
             upstream_writer.close()
-        finally:
-            self._links[client] -= {writer, upstream_writer}
-
-    def disconnect(self, client: str) -> None:
-        """A deleted pod's connections ended, as its kernel ends them when its processes exit. (Here the pod's
-        network goes with it before its last segments reach this host, and they would stay open for ever.)"""
-        for link in self._links.pop(client, set()):
-            link.close()
 
 
 async def first_subject(load: Load, safety_team_url: str) -> dict[str, Any]:
