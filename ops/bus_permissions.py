@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shared.contracts.alerts import ALERTS_PREFIX, ALERTS_STREAM, SAFETY_TEAM_CONSUMER
 from shared.contracts.photographs import BUCKET as PHOTOGRAPHS_BUCKET
-from shared.readmodels.catalogue import ReadModel
+from shared.readmodels.catalogue import READ_MODELS_FEED, ReadModel
 from shared.runtime.bus import inbox_prefix_of
 from shared.runtime.eventstore import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENTS_PREFIX, EVENTS_STREAM, TRIAL_SCOPE
 from shared.runtime.projections import durable_consumer
@@ -60,8 +60,9 @@ def reading(stream: str, *durables: str) -> list[str]:
     ]
 
 
-# The durable consumers, by owner: each projection's and the SAE reaction's on the record.
-PROJECTION_CONSUMERS = tuple(durable_consumer(model) for model in ReadModel)
+# The durable consumers, by owner: the read models' and the SAE reaction's on the record. (Reporting may still
+# delete each read model's own consumer, from before they were fed together.)
+PROJECTION_CONSUMERS = (durable_consumer(READ_MODELS_FEED), *(durable_consumer(model) for model in ReadModel))
 SAE_REACTION_CONSUMER = "reaction-sae-alerts"
 ENROLLMENT_REACTION = "enrollment-closing"
 ENROLLMENT_REACTION_CONSUMER = f"reaction-{ENROLLMENT_REACTION}"

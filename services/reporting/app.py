@@ -1,4 +1,4 @@
-"""Wiring of the reporting service: migrations, then one runner per projection until stopped."""
+"""Wiring of the reporting service: migrations, then one runner feeding every read model until stopped."""
 
 import asyncio
 import contextlib
@@ -12,10 +12,11 @@ from services.reporting.exports import freeze_when_locked
 from services.reporting.projections import all_projections
 from services.reporting.settings import ReportingSettings
 from shared.contracts.protocol import load_protocol
+from shared.readmodels.catalogue import READ_MODELS_FEED
 from shared.runtime import bus
 from shared.runtime.deadletters import Replay, dead_letters, print_letters, print_replay
 from shared.runtime.deadletters import replay as replay_letters
-from shared.runtime.eventstore import DecodedEvents, streams_ready
+from shared.runtime.eventstore import streams_ready
 from shared.runtime.health import HealthServer, nats_connected, postgres_reachable
 from shared.runtime.metrics import OPEN_SAE_ALERTS
 from shared.runtime.postgres import (
@@ -47,11 +48,10 @@ async def migrate(settings: ReportingSettings) -> None:
         await pool.close()
 
 
-def stop_all(runners: list[ProjectionRunner], stopping: asyncio.Event) -> None:
+def stop_all(runner: ProjectionRunner, stopping: asyncio.Event) -> None:
     exit_within()
     stopping.set()
-    for runner in runners:
-        runner.stop()
+    runner.stop()
 
 
 async def serve(settings: ReportingSettings, projections: list[Projection] | None = None) -> None:
@@ -61,19 +61,16 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     """
     nc = await bus.connect(settings.nats_url, name="trial-reporting", max_reconnect_attempts=-1)
     chosen = projections or all_projections(load_protocol(settings.protocol_file))
-    # One connection per projection (its leadership lock and its writes), and room for the rest.
-    pool = await create_pool_when_up(settings.database_url, max_size=len(chosen) + settings.pool_size)
+    # One connection for the read models' runner (their leadership locks and their writes), and room for the rest.
+    pool = await create_pool_when_up(settings.database_url, max_size=1 + settings.pool_size)
     js = nc.jetstream()
     await streams_ready(js)
-    decoded = DecodedEvents()
-    runners = [
-        ProjectionRunner(p, js, pool, decoded=decoded, check_seconds=settings.consumer_check_seconds) for p in chosen
-    ]
+    runner = ProjectionRunner(chosen, js, pool, feed=READ_MODELS_FEED, check_seconds=settings.consumer_check_seconds)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_all, runners, stopping)
-    tasks = [asyncio.create_task(r.run()) for r in runners]
+        loop.add_signal_handler(sig, stop_all, runner, stopping)
+    following = asyncio.create_task(runner.run())
     protocol = load_protocol(settings.protocol_file)
     dictionaries = settings.dictionaries()
     freezer = asyncio.create_task(
@@ -81,7 +78,7 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
     )
 
     async def projections_running() -> bool:
-        return not any(t.done() for t in tasks)
+        return not following.done()
 
     async def count_open_alerts() -> None:
         OPEN_SAE_ALERTS.set(await pool.fetchval("SELECT count(*) FROM sae_alerts WHERE acknowledged_at IS NULL"))
@@ -92,9 +89,9 @@ async def serve(settings: ReportingSettings, projections: list[Projection] | Non
         refresh=count_open_alerts,
     )
     await health.start()
-    log.info("reporting_started", projections=[r.projection.name for r in runners])
+    log.info("reporting_started", projections=[p.name for p in runner.projections])
     try:
-        await asyncio.gather(*tasks)
+        await following
     finally:
         stopping.set()
         await freezer

@@ -1,7 +1,10 @@
 """Every read model by name, with the tables it owns: the projections write them, the operators grant their
-durable consumers (`projection-<name>`), the rebuild resets and compares them."""
+durable consumer, the rebuild resets and compares them."""
 
 from enum import StrEnum
+
+# The reporting service feeds every read model from one consumer of the record (`projection-read-models`).
+READ_MODELS_FEED = "read-models"
 
 
 class ReadModel(StrEnum):

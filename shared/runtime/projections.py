@@ -8,7 +8,7 @@ projection is active (a Postgres advisory lock); the others wait to take over.
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,6 +83,10 @@ async def read_checkpoint(conn: Connection | asyncpg.Pool, name: str) -> int:
     return int(value or 0)
 
 
+async def read_checkpoints(conn: Connection, projections: Sequence[Projection]) -> dict[str, int]:
+    return {p.name: await read_checkpoint(conn, p.name) for p in projections}
+
+
 async def wait_for_checkpoint(pool: asyncpg.Pool, name: str, sequence: int, timeout: float = 20.0) -> None:
     """Wait until a projection has applied the event at `sequence` (read-your-writes for callers)."""
     async with asyncio.timeout(timeout):
@@ -142,39 +146,50 @@ def following(projection: Projection, events: Sequence[RecordedEvent], at: int) 
 
 
 class CheckpointMoved(Exception):
-    """The checkpoint is not where the runner left it (a rebuild moved it): nothing applied, the runner re-reads."""
+    """A checkpoint is not where the runner left it (a rebuild moved it): nothing applied, the runner re-reads."""
 
 
-# Moves the checkpoint only from where the runner knows it stands.
+# Moves each checkpoint only from where the runner knows it stands; says how many moved.
 ADVANCE = """
-UPDATE projection_checkpoints SET last_sequence = $3, updated_at = now()
- WHERE projection = $1 AND last_sequence = $2
-RETURNING last_sequence
+WITH moved AS (
+    UPDATE projection_checkpoints AS c SET last_sequence = m.upto, updated_at = now()
+      FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS m(projection, at, upto)
+     WHERE c.projection = m.projection AND c.last_sequence = m.at
+    RETURNING 1
+)
+SELECT count(*) FROM moved
 """
 
 
-async def apply_following(conn: Connection, projection: Projection, events: Sequence[RecordedEvent], at: int) -> int:
-    """`apply_batch` for the runner that leads the projection and so knows its checkpoint (`at`): the rows and
-    the checkpoint move in one transaction, on the condition that the checkpoint still stands at `at` (else
-    `CheckpointMoved`, nothing applied), and a batch the model ignores entirely only moves the checkpoint: one
-    statement, no transaction. Returns the new checkpoint."""
-    fresh = following(projection, events, at)
-    if not fresh:
-        return at
+async def apply_following(
+    conn: Connection, projections: Sequence[Projection], events: Sequence[RecordedEvent], at: Mapping[str, int]
+) -> dict[str, int]:
+    """`apply_batch` for the runner that leads these projections and so knows their checkpoints (`at`, by name):
+    every read model's rows and every checkpoint move in one transaction, on the condition that each checkpoint
+    still stands where `at` says (else `CheckpointMoved`, nothing applied). A batch the models ignore entirely only
+    moves the checkpoints: one statement, no transaction. Returns the new checkpoints."""
+    fresh = {p.name: following(p, events, at[p.name]) for p in projections}
+    moved = {name: applied[-1].sequence for name, applied in fresh.items() if applied}
+    if not moved:
+        return dict(at)
     writes = WriteBatch(conn, begin_when_sending=True)
     try:
-        for event in fresh:
-            await projection.apply(writes, event)
+        for projection in projections:
+            writes.scope = projection.name  # one read model's keys never order another's writes
+            for event in fresh[projection.name]:
+                await projection.apply(writes, event)
         await writes.flush()
-        if await conn.fetchval(ADVANCE, projection.name, at, fresh[-1].sequence) is None:
-            raise CheckpointMoved(f"{projection.name}: no longer at {at}")
+        names = list(moved)
+        if await conn.fetchval(ADVANCE, names, [at[n] for n in names], [moved[n] for n in names]) != len(names):
+            # Without writes nothing was begun: the checkpoints that did move passed events their models ignore.
+            raise CheckpointMoved(f"{', '.join(names)}: no longer at {dict(at)}")
         if writes.transaction is not None:
             await writes.transaction.commit()
     except BaseException:
         if writes.transaction is not None:
             await writes.transaction.rollback()
         raise
-    return fresh[-1].sequence
+    return dict(at) | moved
 
 
 # What stops the runner's follow loop: it pauses, then starts again from the checkpoint.
@@ -206,12 +221,21 @@ def applying(projection: Projection, pool: asyncpg.Pool) -> Callable[[RecordedEv
 
 
 class ProjectionRunner:
+    """Read models fed from the record by one consumer: each batch of events is applied to all of them in one
+    transaction that moves each one's checkpoint (`apply_following`), so the facts are delivered, acknowledged and
+    committed once per batch, not once per read model. Each read model keeps its own checkpoint, so one can be
+    rebuilt alone (`rebuild`) while the others go on; the runner then feeds each from where it stands.
+
+    One runner leads a read model at a time: it holds each of its read models' advisory locks (the same lock a
+    runner of that read model alone takes), or none of them and waits."""
+
     def __init__(
         self,
-        projection: Projection,
+        projections: Projection | Sequence[Projection],
         js: JetStreamContext,
         pool: asyncpg.Pool,
         *,
+        feed: str | None = None,
         max_attempts: int = 5,
         retry_delay: float = 0.5,
         batch_size: int = FETCH_BATCH,
@@ -219,9 +243,12 @@ class ProjectionRunner:
         check_seconds: float = CHECK_SECONDS,
         gather_seconds: float = GATHER_SECONDS,
     ) -> None:
-        """`gather_seconds`: after a batch smaller than `batch_size`, how long to let the next one gather
+        """`feed`: the name of the consumer that feeds several read models (one read model's own name by
+        default). `gather_seconds`: after a batch smaller than `batch_size`, how long to let the next one gather
         (under a steady stream of writes, fewer and larger batches; alone, an event is applied at once)."""
-        self.projection = projection
+        self.projections = list(projections) if isinstance(projections, Sequence) else [projections]
+        if feed is None and len(self.projections) != 1:
+            raise ValueError("several read models are fed under a name of their own (`feed`)")
         # Shared by the runners of one process: each event is decoded once for all the read models.
         self._decoded = decoded or DecodedEvents()
         self._js = js
@@ -232,46 +259,56 @@ class ProjectionRunner:
         self._gather_seconds = gather_seconds
         self._check_seconds = check_seconds
         self._stopping = asyncio.Event()
-        # Where the checkpoint stands, as this runner (the projection's leader) last moved it.
-        self._checkpoint = 0
+        # Where each checkpoint stands, by read model, as this runner (their leader) last moved it.
+        self._at: dict[str, int] = {}
         self.dead_letters = 0
-        self.durable = durable_consumer(projection.name)
+        self.durable = durable_consumer(feed or self.projections[0].name)
+        # The consumers that fed these read models one each, before they were fed together.
+        self._superseded = [durable_consumer(p.name) for p in self.projections if feed is not None]
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
-        self._log = log.bind(projection=projection.name)
+        self._log = log.bind(projection=feed or self.projections[0].name)
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
         """Follow the stream until `stop()`; survives restarts of NATS and Postgres."""
-        key = f"projection:{self.projection.name}"
+        keys = sorted(f"projection:{p.name}" for p in self.projections)
         while not self._stopping.is_set():
             try:
-                # The advisory lock lives as long as this connection: if it dies, another replica leads.
-                # The runner writes through it too, so each projection needs exactly one connection.
+                # The advisory locks live as long as this connection: if it dies, another replica leads.
+                # The runner writes through it too, so it needs exactly one connection.
                 async with self._pool.acquire() as leader:
-                    if not await leader.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-                        self._log.info("projection_standby")
-                        await self._pause(2.0)
-                        continue
+                    held = []
+                    for key in keys:  # in one order everywhere: two runners meet at the first lock, not across
+                        if not await leader.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                            break
+                        held.append(key)
                     try:
+                        if len(held) < len(keys):
+                            self._log.info("projection_standby")
+                            await self._pause(2.0)
+                            continue
                         self._log.info("projection_active")
                         await self._follow(leader)
                     finally:
                         with contextlib.suppress(*TRANSIENT):
-                            await leader.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+                            for key in held:
+                                await leader.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
             except INTERRUPTIONS as exc:
                 self._log.warning("projection_interrupted", error=type(exc).__name__)
                 await self._pause(self._retry_delay * 4)
 
     async def _follow(self, leader: Connection) -> None:
-        # The checkpoint in Postgres is the truth: the consumer is re-created to start just after it,
+        # The checkpoints in Postgres are the truth: the consumer is re-created to start just after the lowest,
         # so a restart resumes at once and exactly there, whatever the consumer had acknowledged.
-        await ensure_checkpoint(leader, self.projection.name)
-        self._checkpoint = await read_checkpoint(leader, self.projection.name)
-        start = self._checkpoint + 1
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self._js.delete_consumer(EVENTS_STREAM, self.durable)
+        for projection in self.projections:
+            await ensure_checkpoint(leader, projection.name)
+        self._at = await read_checkpoints(leader, self.projections)
+        start = min(self._at.values()) + 1
+        for durable in (*self._superseded, self.durable):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_consumer(EVENTS_STREAM, durable)
         config = api.ConsumerConfig(
             durable_name=self.durable,
             filter_subject=f"{EVENTS_PREFIX}.>",
@@ -288,14 +325,14 @@ class ProjectionRunner:
         async with PullFeed(self._js, EVENTS_STREAM, self.durable, batch=self._batch_size) as feed:
             while not self._stopping.is_set():
                 if loop.time() >= check_at:
-                    # Changed behind the runner's back: made again from the checkpoint, which nothing else moves.
+                    # Changed behind the runner's back: made again from the checkpoints, which nothing else moves.
                     if await drifted(self._js, EVENTS_STREAM, config):
                         return
                     check_at = loop.time() + self._check_seconds
                 msgs = await feed.next()
                 if not msgs:
                     self._lag.set(0)
-                    await leader.fetchval("SELECT 1")  # still holding the lock? (raises if the link is gone)
+                    await leader.fetchval("SELECT 1")  # still holding the locks? (raises if the link is gone)
                     continue
                 await self._handle(leader, msgs)
                 self._lag.set(msgs[-1].metadata.num_pending)
@@ -307,26 +344,35 @@ class ProjectionRunner:
     async def _handle(self, conn: Connection, msgs: Sequence[Msg]) -> None:
         try:
             events = [self._decoded.of(m) for m in msgs]
-            self._checkpoint = await apply_following(conn, self.projection, events, self._checkpoint)
+            self._at = await apply_following(conn, self.projections, events, self._at)
             return
         except INTERRUPTIONS:
             raise
-        except Exception as exc:  # a bad event somewhere in the batch: isolate it, one by one
+        except Exception as exc:  # a bad event somewhere in the batch: isolate it, read model by read model
             self._log.warning(
                 "projection_batch_failed", error=error_summary(exc), first=msgs[0].metadata.sequence.stream
             )
-        for msg in msgs:
-            await self._handle_one(conn, msg)
-        self._checkpoint = await read_checkpoint(conn, self.projection.name)
+        for projection in self.projections:
+            try:
+                events = [self._decoded.of(m) for m in msgs]
+                self._at |= await apply_following(conn, [projection], events, self._at)
+                continue
+            except INTERRUPTIONS:
+                raise
+            except Exception:  # this read model fails on one of them: one by one
+                pass
+            for msg in msgs:
+                await self._handle_one(conn, projection, msg)
+        self._at = await read_checkpoints(conn, self.projections)
 
-    async def _handle_one(self, conn: Connection, msg: Msg) -> None:
+    async def _handle_one(self, conn: Connection, projection: Projection, msg: Msg) -> None:
         sequence = msg.metadata.sequence.stream
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
                 event = self._decoded.of(msg)
                 async with conn.transaction():
-                    await apply_batch(conn, self.projection, [event])
+                    await apply_batch(conn, projection, [event])
                 return
             except INTERRUPTIONS:
                 raise
@@ -336,18 +382,24 @@ class ProjectionRunner:
             except Exception as exc:
                 error = exc
                 self._log.warning(
-                    "projection_event_failed", sequence=sequence, attempt=attempt, error=error_summary(exc)
+                    "projection_event_failed",
+                    read_model=projection.name,
+                    sequence=sequence,
+                    attempt=attempt,
+                    error=error_summary(exc),
                 )
                 await self._pause(self._retry_delay * attempt)
-        await self._dead_letter(conn, msg, error_summary(error) if error else "failed")
+        await self._dead_letter(conn, projection, msg, error_summary(error) if error else "failed")
 
-    async def _dead_letter(self, conn: Connection, msg: Msg, reason: str) -> None:
+    async def _dead_letter(self, conn: Connection, projection: Projection, msg: Msg, reason: str) -> None:
         sequence = msg.metadata.sequence.stream
-        await dead_letter(self._js, msg, kind="projection", name=self.projection.name, reason=reason)
+        await dead_letter(self._js, msg, kind="projection", name=projection.name, reason=reason)
         async with conn.transaction():
-            await skip_to(conn, self.projection.name, sequence)
+            await skip_to(conn, projection.name, sequence)
         self.dead_letters += 1
-        self._log.error("projection_dead_letter", sequence=sequence, subject=msg.subject, reason=reason)
+        self._log.error(
+            "projection_dead_letter", read_model=projection.name, sequence=sequence, subject=msg.subject, reason=reason
+        )
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep unless stopping; True when stopping."""

@@ -32,6 +32,8 @@ class WriteBatch:
         self._waves: list[dict[str, list[Sequence[Any]]]] = []
         # key -> the wave and statement of its last write
         self._last: dict[Hashable, tuple[int, str]] = {}
+        # Whose writes come next: several read models writing to one batch each key their rows in their own scope.
+        self.scope = ""
         self.round_trips = 0
 
     async def execute(self, statement: str, *args: Any) -> None:
@@ -60,7 +62,7 @@ class WriteBatch:
             self.round_trips += 1
 
     def _add(self, statement: str, row: Sequence[Any]) -> None:
-        key = row[0] if row else None
+        key = (self.scope, row[0] if row else None)
         last_wave, last_statement = self._last.get(key, (0, statement))
         wave = last_wave if last_statement == statement else last_wave + 1
         if wave == len(self._waves):

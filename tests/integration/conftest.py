@@ -23,6 +23,7 @@ from devstack.servers import EmbeddedNats, free_port
 from services.reporting.app import MIGRATIONS
 from services.reporting.projections import all_projections
 from shared.contracts.protocol import ProtocolDefinition
+from shared.readmodels.catalogue import READ_MODELS_FEED
 from shared.runtime.eventstore import provision_streams
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations, create_pool
 from shared.runtime.projections import ProjectionRunner, wait_for_checkpoint
@@ -92,17 +93,16 @@ def make_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeRun]:
 async def build_read_models(nc: Client, database_url: str, protocol: ProtocolDefinition, through: int) -> asyncpg.Pool:
     """Every read model built from this record, through its sequence `through`, into the database at the URL."""
     projections = all_projections(protocol)
-    # Each runner holds one connection (its leadership and its writes); the test reads with the rest.
-    pool = await create_pool(database_url, max_size=len(projections) + 2)
+    # The runner holds one connection (its leadership and its writes); the test reads with the rest.
+    pool = await create_pool(database_url, max_size=3)
     await apply_migrations(pool, "projections", SHARED_MIGRATIONS)
     await apply_migrations(pool, "reporting", MIGRATIONS)
-    runners = [ProjectionRunner(p, nc.jetstream(), pool, batch_size=64) for p in projections]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
+    runner = ProjectionRunner(projections, nc.jetstream(), pool, feed=READ_MODELS_FEED, batch_size=64)
+    following = asyncio.create_task(runner.run())
     try:
-        for runner in runners:
-            await wait_for_checkpoint(pool, runner.projection.name, through, timeout=60)
+        for projection in projections:
+            await wait_for_checkpoint(pool, projection.name, through, timeout=60)
     finally:
-        for runner in runners:
-            runner.stop()
-        await asyncio.gather(*tasks)
+        runner.stop()
+        await following
     return pool

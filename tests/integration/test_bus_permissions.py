@@ -282,7 +282,9 @@ async def test_nobody_but_safety_can_delete_take_over_or_drain_the_sae_reactions
 
 
 def test_the_durable_names_granted_are_the_ones_the_services_use(protocol: ProtocolDefinition) -> None:
-    assert {f"projection-{p.name}" for p in all_projections(protocol)} == set(PROJECTION_CONSUMERS)
+    # The read models' one feed, and (to delete each, once) the consumers that fed them one each before.
+    expected = {"projection-read-models", *(f"projection-{p.name}" for p in all_projections(protocol))}
+    assert expected == set(PROJECTION_CONSUMERS)
     assert f"reaction-{SeriousAdverseEventAlerts.name}" == SAE_REACTION_CONSUMER
     assert f"reaction-{EnrollmentClosing.name}" == ENROLLMENT_REACTION_CONSUMER
     # A reaction that gives up on a message dead-letters it: each service may, for its own reactions.

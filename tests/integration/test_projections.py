@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
+import nats.js.errors
 import pytest
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 
 from shared.contracts.events import RecordedEvent
 from shared.runtime.deadletters import dead_letters, replay
-from shared.runtime.eventstore import DEAD_LETTER_STREAM, EventStore, event_subject, subject_history
+from shared.runtime.eventstore import DEAD_LETTER_STREAM, EVENTS_STREAM, EventStore, event_subject, subject_history
 from shared.runtime.postgres import SHARED_MIGRATIONS, apply_migrations
 from shared.runtime.projections import (
     CheckpointMoved,
@@ -291,15 +292,133 @@ async def test_a_runner_whose_checkpoint_moved_under_it_applies_nothing_and_is_t
     async with read_model.acquire() as conn:
         await ensure_checkpoint(conn, "counting")
         await skip_to(conn, "counting", sequence - 1)
-        assert await apply_following(conn, CountingProjection(), [event], sequence - 1) == sequence
-        assert await apply_following(conn, CountingProjection(), [event], sequence) == sequence, "seen: skipped"
+        counting = [CountingProjection()]
+        assert await apply_following(conn, counting, [event], {"counting": sequence - 1}) == {"counting": sequence}
+        assert await apply_following(conn, counting, [event], {"counting": sequence}) == {"counting": sequence}, "seen"
         # A runner that does not know its checkpoint moved (a rebuild took it) applies the event again: undone.
         with pytest.raises(CheckpointMoved):
-            await apply_following(conn, CountingProjection(), [event], sequence - 1)
+            await apply_following(conn, counting, [event], {"counting": sequence - 1})
         await skip_to(conn, "counting", sequence + 5)
         ignoring = SelectiveProjection("nobody")  # a batch it ignores only moves the checkpoint, just as conditionally
         ignoring.name = "counting"
         with pytest.raises(CheckpointMoved):
-            await apply_following(conn, ignoring, [replace(event, sequence=sequence + 1)], sequence)
+            await apply_following(conn, [ignoring], [replace(event, sequence=sequence + 1)], {"counting": sequence})
         assert await read_checkpoint(conn, "counting") == sequence + 5
     assert dict(await snapshot(read_model)) == {sequence: 1}
+
+
+class TallyProjection(CountingProjection):
+    """A second read model, with a table of its own, to be fed together with `counting`."""
+
+    name = "tally"
+    tables: tuple[str, ...] = ("tallied",)
+
+    async def apply(self, conn: WriteBatch, event: RecordedEvent) -> None:
+        await conn.execute(
+            "INSERT INTO tallied (sequence, times) VALUES ($1, 1) "
+            "ON CONFLICT (sequence) DO UPDATE SET times = tallied.times + 1",
+            event.sequence,
+        )
+
+
+@pytest.fixture
+async def two_models(read_model: asyncpg.Pool) -> asyncpg.Pool:
+    await read_model.execute("CREATE TABLE tallied (sequence bigint PRIMARY KEY, times int NOT NULL)")
+    return read_model
+
+
+async def tallies(pool: asyncpg.Pool) -> dict[int, int]:
+    return {r["sequence"]: r["times"] for r in await pool.fetch("SELECT sequence, times FROM tallied")}
+
+
+async def caught_up(pool: asyncpg.Pool, sequence: int, *names: str) -> None:
+    for name in names:
+        await wait_for_checkpoint(pool, name, sequence)
+
+
+async def test_one_feed_applies_each_event_once_to_every_read_model_and_replaces_their_own_consumers(
+    store: EventStore, js: JetStreamContext, two_models: asyncpg.Pool
+) -> None:
+    first = await append_many(store, 3)
+    async with running(ProjectionRunner(CountingProjection(), js, two_models, batch_size=2)):  # fed alone, as before
+        await wait_for_checkpoint(two_models, "counting", first[-1])
+    later = await append_many(store, 5)
+
+    feed = ProjectionRunner([CountingProjection(), TallyProjection()], js, two_models, feed="both", batch_size=2)
+    async with running(feed):
+        await caught_up(two_models, later[-1], "counting", "tally")
+
+    applied, tallied = dict(await snapshot(two_models)), await tallies(two_models)
+    assert [applied[s] for s in first + later] == [1] * 8 and set(applied.values()) == {1}
+    assert [tallied[s] for s in first + later] == [1] * 8 and set(tallied.values()) == {1}, "from the record's start"
+    assert (await js.consumer_info(EVENTS_STREAM, "projection-both")).config.durable_name == "projection-both"
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await js.consumer_info(EVENTS_STREAM, "projection-counting")  # the consumer that fed it alone is gone
+
+
+async def test_a_feed_stands_by_while_a_runner_of_one_of_its_read_models_leads_then_takes_over(
+    store: EventStore, js: JetStreamContext, two_models: asyncpg.Pool
+) -> None:
+    """A rolling update from one runner per read model to one feed: never two leaders of a read model."""
+    sequences = await append_many(store, 2)
+    alone = ProjectionRunner(CountingProjection(), js, two_models)
+    leading = asyncio.create_task(alone.run())
+    await wait_for_checkpoint(two_models, "counting", sequences[-1])
+    async with running(ProjectionRunner([CountingProjection(), TallyProjection()], js, two_models, feed="both")):
+        await asyncio.sleep(1.0)
+        assert await tallies(two_models) == {}, "it leads all of its read models or none"
+        alone.stop()
+        await asyncio.wait_for(leading, 10)
+        more = await append_many(store, 1)
+        await caught_up(two_models, more[-1], "counting", "tally")
+    assert set(dict(await snapshot(two_models)).values()) == {1} and set((await tallies(two_models)).values()) == {1}
+
+
+async def test_an_event_one_read_model_fails_on_is_dead_lettered_for_it_alone(
+    store: EventStore, js: JetStreamContext, two_models: asyncpg.Pool
+) -> None:
+    sequences = await append_many(store, 3)
+    buggy = BuggyProjection(bad_sequence=sequences[1])
+    for name in (buggy.name, "tally"):
+        await two_models.execute(
+            "INSERT INTO projection_checkpoints (projection, last_sequence) VALUES ($1, $2)", name, sequences[0] - 1
+        )
+    async with running(ProjectionRunner([buggy, TallyProjection()], js, two_models, feed="mixed", retry_delay=0.01)):
+        await caught_up(two_models, sequences[-1], buggy.name, "tally")
+    assert sorted(dict(await snapshot(two_models))) == [sequences[0], sequences[2]]
+    assert await tallies(two_models) == dict.fromkeys(sequences, 1), "the other read model has every event"
+    assert [d.original_sequence for d in await dead_letters(js, handler=f"projection:{buggy.name}")] == [sequences[1]]
+    assert [d for d in await dead_letters(js, handler="projection:tally") if d.original_sequence in sequences] == []
+
+
+async def test_one_read_model_rebuilt_alone_under_its_feed_leaves_each_event_applied_once_to_each(
+    store: EventStore, js: JetStreamContext, two_models: asyncpg.Pool
+) -> None:
+    before = await append_many(store, 3)
+    async with running(ProjectionRunner([CountingProjection(), TallyProjection()], js, two_models, feed="both")):
+        await caught_up(two_models, before[-1], "counting", "tally")
+        [result] = (await rebuild([TallyProjection()], js, two_models)).values()
+        after = await append_many(store, 3)
+        await caught_up(two_models, after[-1], "counting", "tally")
+    assert result.equal
+    applied, tallied = dict(await snapshot(two_models)), await tallies(two_models)
+    assert set(applied.values()) == {1} and set(tallied.values()) == {1} and applied.keys() == tallied.keys()
+    assert set(before + after) <= tallied.keys()
+
+
+async def test_a_feed_whose_checkpoint_moved_for_one_read_model_applies_nothing_to_any(
+    store: EventStore, js: JetStreamContext, two_models: asyncpg.Pool
+) -> None:
+    site, subject = SubjectIds.synthetic()
+    sequence = await append_to(store, site, subject)
+    [event] = (await store.load(subject_history(site, subject))).events
+    both = [CountingProjection(), TallyProjection()]
+    async with two_models.acquire() as conn:
+        for name in ("counting", "tally"):
+            await ensure_checkpoint(conn, name)
+            await skip_to(conn, name, sequence - 1)
+        await skip_to(conn, "tally", sequence)  # moved by a rebuild the feed does not know of
+        with pytest.raises(CheckpointMoved):
+            await apply_following(conn, both, [event], {"counting": sequence - 1, "tally": sequence - 1})
+        assert await read_checkpoint(conn, "counting") == sequence - 1
+    assert await snapshot(two_models) == [] and await tallies(two_models) == {}
