@@ -1,8 +1,9 @@
 """Projection runner: applies the event stream to Postgres read models with exactly-once effects.
 
-Each batch is applied in one transaction that also moves the projection's checkpoint, so a
-redelivered or replayed event at or below the checkpoint changes nothing. One replica per
-projection is active (a Postgres advisory lock); the others wait to take over.
+One consumer feeds a process's read models. Each batch is applied to all of them in one transaction that
+also moves each one's checkpoint, so a redelivered or replayed event at or below a read model's checkpoint
+changes nothing in it. One replica leads a read model (a Postgres advisory lock per read model, all of a
+feed's or none); the others wait to take over.
 """
 
 import asyncio
