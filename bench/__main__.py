@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench import measure, profile
+from bench.goals import as_results, goals
 from bench.rebuild import CopyRun, RebuildRun, copy_back, fill_stream, raw_consume, raw_inserts, rebuild_rate
 from bench.safety import SAE_PATH, floors, quiet, raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
@@ -383,6 +384,8 @@ def main() -> int:
         **({"cluster": cluster} if cluster else {}),
         "rebuild": rebuild,
     }
+    met = goals(results)
+    results["goals"] = as_results(met)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, OUT / "results.svg")
     w, s, r = results["write_path"], results["sae_alert_latency"], rebuild
@@ -413,6 +416,8 @@ def main() -> int:
             f"{cluster['jetstream_publish']['per_s']}/s ({cluster['ratio_publish_per_s_to_single_node']} of one node), "
             f"one append at a time: +{cluster['replication_ms_per_append_p50']} ms p50 for the replication"
         )
+    for goal in met:
+        print(goal.line())
     print(f"wrote {OUT / 'results.json'}, {OUT / 'results.svg'} and {OUT / 'profile.svg'}")
     return 0
 
