@@ -174,8 +174,7 @@ def build(tag: str) -> dict[str, object]:
     started = time.monotonic()
     podman("build", "--network=host", "--pull=never", "-t", tag, str(ROOT))
     built = time.monotonic() - started
-    size_and_digest = podman("image", "inspect", "--format", "{{.Size}} {{.Digest}}", tag, capture=True).stdout
-    size, digest = int(size_and_digest.split()[0]), size_and_digest.split()[1]
+    size, digest = podman("image", "inspect", "--format", "{{.Size}} {{.Digest}}", tag, capture=True).stdout.split()
     # A container started as the manifests start one (read-only root, non-root, nothing added), importing a
     # service: the part of a pod's start-up that is the image's own.
     started = time.monotonic()
@@ -189,7 +188,7 @@ def build(tag: str) -> dict[str, object]:
     report = {
         "image": tag,
         "base": f"{BASE} ({base})",
-        "size_mb": round(size / 1e6, 1),
+        "size_mb": round(int(size) / 1e6, 1),
         "local_digest": digest,  # a push compresses the layers: the registry's digest is the one `release` pins
         "build_s": round(built, 1),
         "start_and_import_s": round(start_s, 2),
