@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -124,6 +125,34 @@ def issue_token(
         **({"name": name} if name else {}),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
+
+
+class VerifiedTokens:
+    """Tokens already verified, each held until it expires or until the keys that verified it are checked again:
+    a token's signature and claims never change, so verifying it on every request only spends the CPU again.
+    Whether it still stands (a sign-out, a revoked access) is not held here: `TokenStanding` asks on every request.
+    The least recently used go first beyond `capacity`."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._capacity = capacity
+        self._held: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        held = self._held.get(token)
+        if held is None:
+            return None
+        until, principal = held
+        if time.time() >= until:
+            del self._held[token]
+            return None
+        self._held.move_to_end(token)
+        return principal
+
+    def keep(self, token: str, principal: Principal, *, until: float) -> None:
+        self._held[token] = (min(until, principal.expires_at.timestamp()), principal)
+        self._held.move_to_end(token)
+        while len(self._held) > self._capacity:
+            self._held.popitem(last=False)
 
 
 def verify_token(token: str, keys: dict[str, str], *, issuer: str, max_hours: float = MAX_TOKEN_HOURS) -> Principal:

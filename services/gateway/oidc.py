@@ -22,6 +22,7 @@ from services.gateway.auth import (
     Principal,
     ProviderUnavailable,
     RoleNotGranted,
+    VerifiedTokens,
     signed_in_at,
     verify_token,
 )
@@ -72,6 +73,12 @@ class ProviderKeys:
             raise InvalidToken("token signed with a key the identity provider does not publish")
         return known
 
+    @property
+    def checked_again_at(self) -> float:
+        """When the keys held now are next fetched again (wall clock): a token verified by one of them is taken
+        without a new check until then, so a key the provider drops is refused as soon as it would be anyway."""
+        return time.time() + self._cache_seconds - (time.monotonic() - self._fetched_at)
+
     async def _fetch(self) -> None:
         try:
             if self._jwks_url is None:
@@ -104,7 +111,7 @@ class OidcVerifier:
         max_hours: float,
     ) -> None:
         self.issuer = issuer
-        self._keys = keys
+        self.keys = keys
         self._audience = audience
         self._groups_claim = groups_claim
         self._group_prefix = group_prefix
@@ -117,7 +124,7 @@ class OidcVerifier:
             kid, algorithm = header.get("kid"), header.get("alg")
             if not isinstance(kid, str) or algorithm not in ALGORITHMS:
                 raise InvalidToken("token not signed with one of the identity provider's keys")
-            key = await self._keys.key(kid)
+            key = await self.keys.key(kid)
             claims = jwt.decode(
                 token,
                 key.key,
@@ -177,16 +184,25 @@ class TrustedIssuers:
         self._development_keys = development_keys
         self._development_issuer = development_issuer
         self._max_hours = max_hours
+        self._verified = VerifiedTokens()
 
     async def verify(self, token: str) -> Principal:
+        """The token's holder, verified once per token (`VerifiedTokens`)."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         try:
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.InvalidTokenError as exc:
             raise InvalidToken("token invalid") from exc
         if self._provider is not None and issuer == self._provider.issuer:
-            return await self._provider.verify(token)
+            caller = await self._provider.verify(token)
+            self._verified.keep(token, caller, until=self._provider.keys.checked_again_at)
+            return caller
         if self._development_keys and issuer == self._development_issuer:
-            return verify_token(token, self._development_keys, issuer=issuer, max_hours=self._max_hours)
+            caller = verify_token(token, self._development_keys, issuer=issuer, max_hours=self._max_hours)
+            self._verified.keep(token, caller, until=caller.expires_at.timestamp())
+            return caller
         raise InvalidToken("token from another issuer")
 
 

@@ -176,6 +176,14 @@ def randomize(
     ]
 
 
+def may_close_enrollment(randomized: SubjectRandomized, protocol: ProtocolDefinition) -> bool:
+    """Whether this allocation can be the one that fills the trial's last place: numbers are given one after
+    another, trial-wide (a decision on the whole randomization history), so one below the cap leaves a place free
+    and the allocation that takes the last place, later, closes enrollment. Known from the fact alone: no history
+    is read for the others."""
+    return randomized.randomization_number >= protocol.enrollment_cap
+
+
 def close_enrollment(
     allocations: Allocations, *, already_closed: bool, protocol: ProtocolDefinition
 ) -> list[DomainEvent]:

@@ -26,6 +26,9 @@ class EnrollmentClosing:
 
     async def react(self, event: RecordedEvent) -> None:
         runtime, protocol = self._runtime, self._runtime.protocol
+        assert isinstance(event.data, SubjectRandomized)
+        if not domain.may_close_enrollment(event.data, protocol):
+            return
         closed_filter = trial_history(protocol.trial_id, EnrollmentClosed.event_type)
         randomized = (await runtime.store.load(ALL_RANDOMIZATIONS)).events
         closed = (await runtime.store.load(closed_filter)).events

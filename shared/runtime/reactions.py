@@ -112,7 +112,13 @@ class ReactionRunner:
         check_at = loop.time() + self._check_seconds
         while not self._stopping.is_set():
             msgs = await feed.next()
-            for msg in msgs:
+            renew_at = loop.time() + self._ack_wait / 2
+            for done, msg in enumerate(msgs):
+                if loop.time() >= renew_at:
+                    # Half the acknowledgement wait gone: what is left of the batch is still ours, not to redeliver.
+                    for waiting in msgs[done:]:
+                        await waiting.in_progress()
+                    renew_at = loop.time() + self._ack_wait / 2
                 await self._handle(msg)
             self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)
             if loop.time() >= check_at:
@@ -133,7 +139,8 @@ class ReactionRunner:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await msg.in_progress()  # still ours: no redelivery while we work on it
+                if attempt > 1:
+                    await msg.in_progress()  # still ours after the pause: no redelivery while we try again
                 await self.reaction.react(event)
                 await msg.ack()
                 return

@@ -1,13 +1,21 @@
 """CloudEvents 1.0 structured JSON envelope, the registry of event types, and decoding with clear errors."""
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal, Self, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from shared.contracts.protocol import SiteCode, SubjectId, TrialId
 
@@ -128,6 +136,12 @@ class EventEnvelope(BaseModel):
             raise ValueError(f"reason: required on {self.type}")
         return self
 
+    def __eq__(self, other: object) -> bool:
+        """Equal by what they say, whichever model read them (`decode_envelope` reads each type with its own)."""
+        if not isinstance(other, EventEnvelope):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
     @classmethod
     def wrap(cls, event: DomainEvent, meta: EventMetadata, *, event_id: UUID, time: datetime) -> "EventEnvelope":
         return cls(
@@ -153,24 +167,48 @@ class EventEnvelope(BaseModel):
         return self.model_dump_json().encode()
 
 
+class _Head(BaseModel):
+    """What a stored message says it is: read first, to choose the model that reads the rest."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Any = None
+    schemaversion: Any = None
+
+
+_ENVELOPES: dict[tuple[str, int], type[EventEnvelope]] = {}
+
+
+def _envelope_of(model: type[DomainEvent]) -> type[EventEnvelope]:
+    """The envelope whose data is this event's model: a stored message is then read in one pass, by pydantic's own
+    JSON parser, without building it as Python objects first (1.7 times faster, `bench`'s decoders)."""
+    key = (model.event_type, model.schema_version)
+    typed = _ENVELOPES.get(key)
+    if typed is None:
+        typed = _ENVELOPES[key] = create_model(f"{model.__name__}Envelope", __base__=EventEnvelope, data=(model, ...))
+    return typed
+
+
 def decode_envelope(raw: bytes) -> EventEnvelope:
     """Parse a stored message; unknown type or version and invalid payloads raise `UndecodableEvent`."""
     try:
-        document: dict[str, Any] = json.loads(raw)
-    except ValueError as exc:
-        raise UndecodableEvent(f"not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise UndecodableEvent("not a JSON object")
-    type_name, version = document.get("type"), document.get("schemaversion")
-    if not any(t == type_name for t, _ in _REGISTRY):
-        raise UnknownEventType(f"unknown event type {type_name!r}")
-    model = _REGISTRY.get((str(type_name), version if isinstance(version, int) else -1))
-    if model is None:
-        known = sorted(v for t, v in _REGISTRY if t == type_name)
-        raise UnsupportedSchemaVersion(f"{type_name} schemaversion {version!r} is not readable (known: {known})")
+        head = _Head.model_validate_json(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False, include_url=False)[0]
+        if error["type"] == "json_invalid":
+            raise UndecodableEvent(f"not JSON: {error['msg']}") from None
+        raise UndecodableEvent("not a JSON object") from None
+    type_name, version = head.type, head.schemaversion
+    typed = _ENVELOPES.get((type_name, version))
+    if typed is None:
+        if not any(t == type_name for t, _ in _REGISTRY):
+            raise UnknownEventType(f"unknown event type {type_name!r}")
+        model = _REGISTRY.get((str(type_name), version if isinstance(version, int) else -1))
+        if model is None:
+            known = sorted(v for t, v in _REGISTRY if t == type_name)
+            raise UnsupportedSchemaVersion(f"{type_name} schemaversion {version!r} is not readable (known: {known})")
+        typed = _envelope_of(model)
     try:
-        data = model.model_validate(document.get("data"))
-        return EventEnvelope.model_validate({**document, "data": data})
+        return typed.model_validate_json(raw)
     except ValidationError as exc:
         # Name the fields and rules, never the values: they may be clinical text.
         problems = "; ".join(

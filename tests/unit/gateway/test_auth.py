@@ -12,12 +12,13 @@ from services.gateway.auth import (
     Role,
     RoleNotGranted,
     TokenRequestInvalid,
+    VerifiedTokens,
     issue_token,
     verify_token,
 )
 from services.gateway.errors import ProblemError
 from services.gateway.idempotency import command_id, key_scope
-from services.gateway.oidc import OidcVerifier, ProviderKeys
+from services.gateway.oidc import OidcVerifier, ProviderKeys, TrustedIssuers
 from shared.contracts.access import DOES
 
 KEYS = {"k1": "a" * 40}
@@ -179,3 +180,39 @@ def test_a_refusal_says_in_words_the_right_the_caller_lacks() -> None:
         require(coordinator, Right.SIGN_CASEBOOKS)
     assert signing.value.problem.detail == "a site coordinator may not sign eligibility or casebooks"
     assert set(DOES) == set(Right), "every right has its words"
+
+
+def development_issuer(keys: dict[str, str]) -> TrustedIssuers:
+    return TrustedIssuers(provider=None, development_keys=keys, development_issuer=ISSUER, max_hours=24)
+
+
+async def test_a_token_is_verified_once_and_its_holder_taken_from_then_on_until_it_expires() -> None:
+    keys = dict(KEYS)
+    issuers = development_issuer(keys)
+    token = issue_token(keys, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1, actor="mon-1")
+    first = await issuers.verify(token)
+    keys["k1"] = "b" * 40  # a second verification would now fail: the holder comes from the first
+    assert await issuers.verify(token) is first
+    with pytest.raises(InvalidToken, match="token invalid"):
+        await issuers.verify(issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1))
+
+
+def test_a_held_verification_ends_when_the_token_expires_or_its_keys_are_due_to_be_checked() -> None:
+    held = VerifiedTokens()
+    holder = verify_token(issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1), KEYS, issuer=ISSUER)
+    now = datetime.now(UTC).timestamp()
+    held.keep("expiring", holder.model_copy(update={"expires_at": datetime.now(UTC)}), until=now + 3600)
+    held.keep("keys due", holder, until=now)
+    held.keep("standing", holder, until=now + 3600)
+    assert (held.get("expiring"), held.get("keys due"), held.get("standing")) == (None, None, holder)
+
+
+def test_held_verifications_are_bounded_the_least_recently_used_going_first() -> None:
+    held = VerifiedTokens(capacity=2)
+    holder = verify_token(issue_token(KEYS, issuer=ISSUER, role=Role.MONITOR, site=None, hours=1), KEYS, issuer=ISSUER)
+    until = datetime.now(UTC).timestamp() + 3600
+    held.keep("a", holder, until=until)
+    held.keep("b", holder, until=until)
+    assert held.get("a") is holder  # "b" is now the least recently used
+    held.keep("c", holder, until=until)
+    assert (held.get("a"), held.get("b"), held.get("c")) == (holder, None, holder)

@@ -185,6 +185,12 @@ def test_enrollment_closes_at_the_cap_once() -> None:
     assert domain.close_enrollment(at_cap, already_closed=True, protocol=PROTOCOL) == []
 
 
+def test_only_the_allocation_taking_the_last_place_or_one_after_it_may_close_enrollment() -> None:
+    cap = PROTOCOL.enrollment_cap
+    numbered = [allocated(1).model_copy(update={"randomization_number": n}) for n in (1, cap - 1, cap)]
+    assert [domain.may_close_enrollment(r, PROTOCOL) for r in numbered] == [False, False, True]
+
+
 @hypothesis.given(
     strata=st.lists(st.sampled_from(["NFH", "GZ2", "SZ3"]), max_size=15),
     lengths=st.lists(st.integers(0, 15), max_size=8),
