@@ -24,7 +24,16 @@ import matplotlib.pyplot as plt
 
 from bench import measure, profile
 from bench.goals import as_results, goals
-from bench.rebuild import CopyRun, RebuildRun, copy_back, fill_stream, raw_consume, raw_inserts, rebuild_rate
+from bench.rebuild import (
+    CopyRun,
+    RebuildRun,
+    copy_back,
+    decoder_rates,
+    fill_stream,
+    raw_consume,
+    raw_inserts,
+    rebuild_rate,
+)
 from bench.safety import SAE_PATH, floors, quiet, raw_round_trip, sae_latency
 from bench.write_path import BENCH_SITES, PROFILE_SITES, bench_protocol, raw_http, raw_publish, write_path
 from devstack.servers import EmbeddedNats, EmbeddedPostgres, NatsCluster, free_port
@@ -334,6 +343,7 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
     finally:
         postgres.stop()
         nats_server.stop()
+    decoders = decoder_rates(protocol)
     return {
         "what": f"rebuild of every read model from a stream of {events} events (consent, screening, adverse event)",
         "events": events,
@@ -354,6 +364,15 @@ def rebuild_benchmark(base: Path, events: int) -> dict[str, Any]:
         "postgres_cpu_us_per_event": round(run.postgres_us_per_event, 1),
         "copy_postgres_cpu_us_per_event": round(copy.postgres_us_per_event, 1),
         "decode_us_per_event": round(1e6 / decode - 1e6 / consume, 1),
+        "decoders_what": (
+            "microseconds per event of the sample events (consent, screening, adverse event), decoded alone: the "
+            "decoder in use (pydantic's JSON parser, one pass) beside the one it replaced (Python objects first)"
+        ),
+        "decoders_us_per_event": {
+            "in_use": decoders.in_use_us_per_event,
+            "via_python_objects": decoders.via_python_objects_us_per_event,
+        },
+        "decoder_speedup": round(decoders.via_python_objects_us_per_event / decoders.in_use_us_per_event, 2),
     }
 
 
@@ -405,7 +424,9 @@ def main() -> int:
         f"consume and decode {r['raw_limit_consume_and_decode_per_s']}/s, "
         f"raw inserts {r['raw_limit_asyncpg_batched_inserts_per_s']}/s, the same rows by COPY "
         f"{r['raw_limit_copy_into_read_models_per_s']} events/s); CPU per event: {r['python_cpu_us_per_event']} µs "
-        f"Python, {r['postgres_cpu_us_per_event']} µs Postgres ({r['copy_postgres_cpu_us_per_event']} µs by COPY)"
+        f"Python, {r['postgres_cpu_us_per_event']} µs Postgres ({r['copy_postgres_cpu_us_per_event']} µs by COPY); "
+        f"decoding alone {r['decoders_us_per_event']['in_use']} µs an event "
+        f"({r['decoders_us_per_event']['via_python_objects']} µs with Python objects first)"
     )
     print(f"write path CPU ms per request: {w['cpu_ms_per_request']} ({w['cores_busy']} cores busy)")
     print(f"memory after load (MB): {results['memory_after_load_mb']}")

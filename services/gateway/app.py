@@ -29,7 +29,7 @@ from services.gateway.routes.session import session_router
 from services.gateway.routes.subjects import subjects_router
 from services.gateway.routes.trial import AMENDMENT_BYTES, AMENDMENTS, trial_router
 from services.gateway.settings import GatewaySettings
-from services.gateway.tokens import TokenStanding
+from services.gateway.tokens import ACCESS_FACTS, TokenStanding
 from shared.contracts.amendments import ProtocolVersions
 from shared.contracts.attestation import CommandSigner
 from shared.contracts.photographs import MAX_BYTES as PHOTOGRAPH_BYTES
@@ -89,7 +89,7 @@ def create_app(settings: GatewaySettings, *, clock: Clock = utc_now) -> FastAPI:
         app.state.bus = CommandBus(nc, timeout=settings.command_timeout_seconds, signer=signer)
         app.state.idempotency = IdempotencyKeys(pool, lease_seconds=settings.idempotency_lease_seconds)
         app.state.standing = TokenStanding(
-            pool, EventStore(nc.jetstream(), cached_histories=1), settings.protocol().trial_id
+            pool, EventStore(nc.jetstream(), cached_histories=len(ACCESS_FACTS)), settings.protocol().trial_id
         )
         # Metrics on the health port, as every service: not on the public port behind the ingress.
         health = HealthServer(settings.health_port, {"nats": nats_connected(nc), "postgres": postgres_reachable(pool)})

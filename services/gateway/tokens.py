@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.gateway.auth import Principal
+from shared.contracts.events import UserAccessRestored, UserAccessRevoked
 from shared.contracts.revocations import revoked_users
 from shared.runtime.eventstore import EventStore, trial_history
 
@@ -20,13 +21,19 @@ INSERT INTO ended_tokens (issuer, token_id, expires_at) VALUES ($1, $2, $3) ON C
 """
 
 
+# The facts that change who is revoked, each read by a filter naming one subject. The server answers such a read from
+# its index of subjects; a filter with a wildcard, read from after its last fact, has it look through every subject
+# recorded since (1.6 ms against 0.18 ms with 20,000 events since, and growing with the record), on every request.
+ACCESS_FACTS = (UserAccessRevoked.event_type, UserAccessRestored.event_type)
+
+
 @dataclass
 class TokenStanding:
     pool: asyncpg.Pool
     record: EventStore
     trial_id: str
-    # The revoked users as of the trial-level history last read (its last sequence): worked out once per change.
-    _revoked: tuple[int, frozenset[str]] = (-1, frozenset())
+    # The revoked users as of the access facts last read (the last sequence of each): worked out once per change.
+    _revoked: tuple[tuple[int, ...], frozenset[str]] = ((), frozenset())
 
     async def refusal(self, caller: Principal) -> str | None:
         """Why this verified token is no longer taken, or None when it stands."""
@@ -40,9 +47,11 @@ class TokenStanding:
         return None
 
     async def revoked_users(self) -> frozenset[str]:
-        history = await self.record.load(trial_history(self.trial_id))
-        if history.last_sequence != self._revoked[0]:
-            self._revoked = (history.last_sequence, revoked_users(e.data for e in history.events))
+        histories = await asyncio.gather(*(self.record.load(trial_history(self.trial_id, t)) for t in ACCESS_FACTS))
+        read = tuple(h.last_sequence for h in histories)
+        if read != self._revoked[0]:
+            facts = sorted((e for h in histories for e in h.events), key=lambda e: e.sequence)
+            self._revoked = (read, revoked_users(e.data for e in facts))
         return self._revoked[1]
 
     async def end(self, caller: Principal) -> None:

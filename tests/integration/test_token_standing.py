@@ -53,6 +53,9 @@ async def test_a_revocation_in_the_record_refuses_its_user_with_no_read_model_be
     await record(store, UserAccessRestored(user="crc-leaver"))
     assert await standing.refusal(leaver) is None
 
+    await record(store, UserAccessRevoked(user="crc-leaver"))  # revoked again, after the restoration
+    assert await standing.refusal(leaver) == "access revoked"
+
 
 async def test_an_ended_token_is_refused_and_another_token_of_the_same_person_is_not(standing: TokenStanding) -> None:
     ended, other = holder("mon-1"), holder("mon-1")
