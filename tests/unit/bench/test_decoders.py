@@ -9,4 +9,3 @@ PROTOCOL = load_protocol(DEFAULT_PROTOCOL_FILE)
 def test_both_decoders_the_benchmark_compares_read_each_sample_event_alike() -> None:
     for raw in sample_envelopes(PROTOCOL):
         assert decode_envelope(raw) == decoded_via_python_objects(raw)
-
