@@ -40,9 +40,13 @@ class StoredResponse:
     body: bytes
 
 
+# A claim's commit does not wait for the disk (`synchronous_commit` off for its own transaction): it is seen by every
+# replica at once all the same, and one lost in a crash of Postgres is only claimed again by the retry, under the same
+# command id, so the command is not carried out twice. The answer is stored durably before it is given (`complete`).
 CLAIM = """
+WITH quick AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO idempotency_keys (scope, key, request_hash, state, leased_until)
-VALUES ($1, $2, $3, 'in_flight', now() + make_interval(secs => $4))
+SELECT $1, $2, $3, 'in_flight', now() + make_interval(secs => $4) FROM quick
 ON CONFLICT DO NOTHING RETURNING true
 """
 

@@ -69,3 +69,35 @@ async def test_a_released_claim_is_processed_afresh(keys: IdempotencyKeys) -> No
 def test_keys_of_different_people_are_different_commands() -> None:
     assert command_id("sc-1", "key-1") == command_id("sc-1", "key-1")
     assert command_id("sc-1", "key-1") != command_id("sc-2", "key-1")
+
+
+# This connection's own flushes of the WAL to disk (Postgres 18: I/O statistics per backend).
+WAL_SYNCS = "SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_get_backend_io(pg_backend_pid()) WHERE object = 'wal'"
+
+
+async def test_a_claim_does_not_wait_for_the_disk_and_the_answer_does(database_url: str) -> None:
+    """On one connection, whose own flushes of the WAL Postgres counts: none for the claims, one per stored answer."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        await apply_migrations(pool, "gateway", MIGRATIONS)
+        keys = IdempotencyKeys(pool, lease_seconds=30)
+
+        async def syncs() -> int:
+            async with pool.acquire() as conn:
+                await conn.execute("SELECT pg_stat_force_next_flush()")
+                await conn.execute("SELECT 1")  # the statement after the forced flush sees it
+                return int(await conn.fetchval(WAL_SYNCS))
+
+        fingerprint = request_hash("POST", "/v1/x", b"{}")
+        before = await syncs()
+        for n in range(20):
+            assert await keys.claim("sc-quick", f"key-q{n:04d}", fingerprint) is None
+        claimed = await syncs()
+        for n in range(20):
+            await keys.complete("sc-quick", f"key-q{n:04d}", StoredResponse(201, b"answer"))
+        answered = await syncs()
+        assert claimed - before == 0, "a claim waits for nobody's disk"
+        assert answered - claimed >= 20, "each answer is on disk before it is given"
+        assert await pool.fetchval("SHOW synchronous_commit") == "on", "the connection itself is left as it was"
+    finally:
+        await pool.close()
