@@ -490,6 +490,14 @@ async def replay_into(
         return await _replay_into(conn, projections, js, last=last, batch_size=batch_size, progress=progress)
 
 
+# Moves every replayed read model's checkpoint to where the batch ended, in the rebuild's transaction.
+REPLAYED_TO = """
+UPDATE projection_checkpoints SET last_sequence = $2, updated_at = now() WHERE projection = ANY($1::text[])
+"""
+# Events applied between two chances for the connection to send what the batch before has waiting.
+REPLAY_YIELD_EVERY = 64
+
+
 async def _replay_into(
     conn: Connection,
     projections: Sequence[Projection],
@@ -499,7 +507,9 @@ async def _replay_into(
     batch_size: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[dict[str, int], tuple[int, ...]]:
-    replayed = dict.fromkeys((p.name for p in projections), 0)
+    names = [p.name for p in projections]
+    replayed = dict.fromkeys(names, 0)
+    at = dict.fromkeys(names, 0)  # each read model's checkpoint as the batches filled so far leave it
     unreadable: list[int] = []
 
     def runs(msgs: Sequence[StoredMessage]) -> list[tuple[list[RecordedEvent], int]]:
@@ -519,28 +529,43 @@ async def _replay_into(
         found.append((events, msgs[-1].sequence))
         return found
 
-    async def write(batch: list[tuple[list[RecordedEvent], int]]) -> None:
+    async def fill(batch: list[tuple[list[RecordedEvent], int]], after: Awaitable[None] | None) -> WriteBatch:
+        """Every read model's rows for the batch, built while the batch before is sent (a read waits for it)."""
+        writes = WriteBatch(conn, after=after)
+        applied = 0
         for events, upto in batch:
             for projection in projections:
-                replayed[projection.name] += await apply_batch(conn, projection, events)
-                await skip_to(conn, projection.name, upto)
-            if progress:
-                progress(upto, last)
+                writes.scope = projection.name
+                for event in following(projection, events, at[projection.name]):
+                    await projection.apply(writes, event)
+                    replayed[projection.name] += 1
+                    applied += 1
+                    if applied % REPLAY_YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                at[projection.name] = upto
+        return writes
 
-    writing: asyncio.Task[None] | None = None
+    async def send(writes: WriteBatch, upto: int) -> None:
+        await writes.flush()
+        await conn.execute(REPLAYED_TO, names, upto)
+        if progress:
+            progress(upto, last)
+
+    sending: asyncio.Task[None] | None = None
     try:
         async for msgs in read_through(js, last, batch_size=batch_size):
-            batch = runs(msgs)  # while the batch before is being written
-            if writing:
-                await writing
-            writing = asyncio.create_task(write(batch))
-        if writing:
-            await writing
+            batch = runs(msgs)  # decoded and its rows built while the batch before is being sent
+            writes = await fill(batch, sending)
+            if sending:
+                await sending
+            sending = asyncio.create_task(send(writes, batch[-1][1]))
+        if sending:
+            await sending
     finally:
-        if writing and not writing.done():
-            writing.cancel()
+        if sending and not sending.done():
+            sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await writing
+                await sending
     return replayed, tuple(unreadable)
 
 

@@ -11,7 +11,7 @@ the wave after its previous one (or the same wave when it is the same statement)
 everything written before it, so it sees the batch's own writes.
 """
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Hashable, Iterable, Sequence
 from typing import Any
 
 from asyncpg.transaction import Transaction
@@ -22,11 +22,16 @@ from shared.runtime.postgres import Connection
 class WriteBatch:
     """Writes kept in order per key and sent grouped by statement; a read sends what came before it."""
 
-    def __init__(self, conn: Connection, *, begin_when_sending: bool = False) -> None:
+    def __init__(
+        self, conn: Connection, *, begin_when_sending: bool = False, after: Awaitable[None] | None = None
+    ) -> None:
         """`begin_when_sending`: open a transaction (`transaction`) just before the first statement is sent, so
-        a batch that writes and reads nothing costs no round trip; the caller commits or rolls it back."""
+        a batch that writes and reads nothing costs no round trip; the caller commits or rolls it back.
+        `after`: the sending of the batch before this one on the same connection, which this one is filled while:
+        it sends nothing, and reads nothing, before that is done."""
         self._conn = conn
         self._begin_when_sending = begin_when_sending
+        self._after = after
         self.transaction: Transaction | None = None
         # wave -> statement -> rows, in the order the statements and rows came.
         self._waves: list[dict[str, list[Sequence[Any]]]] = []
@@ -45,17 +50,21 @@ class WriteBatch:
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         await self.flush()
-        await self._begin()
+        await self._ready()
         self.round_trips += 1
         return await self._conn.fetchval(query, *args)
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         await self.flush()
-        await self._begin()
+        await self._ready()
         self.round_trips += 1
         return await self._conn.fetch(query, *args)
 
-    async def _begin(self) -> None:
+    async def _ready(self) -> None:
+        """Ready to send: the batch before sent (`after`), and the transaction begun if this batch begins it."""
+        if self._after is not None:
+            await self._after
+            self._after = None
         if self._begin_when_sending and self.transaction is None:
             self.transaction = self._conn.transaction()
             await self.transaction.start()
@@ -74,7 +83,7 @@ class WriteBatch:
         """Send every kept write, wave by wave; the batch is empty after."""
         waves, self._waves, self._last = self._waves, [], {}
         if waves:
-            await self._begin()
+            await self._ready()
         for wave in waves:
             for statement, rows in wave.items():
                 if len(rows) == 1:

@@ -1,5 +1,6 @@
 """Batched read-model writes against real Postgres: the same rows as one statement at a time, in far fewer trips."""
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 
@@ -73,3 +74,15 @@ async def test_a_read_in_a_batch_sees_the_writes_made_before_it(conn: Connection
     assert await batch.fetchval("SELECT string_agg(text, '' ORDER BY key) FROM rows") == "ab"
     await batch.execute(REMOVE, "k1")
     assert [r["key"] for r in await batch.fetch("SELECT key FROM rows")] == ["k2"]
+
+
+async def test_a_batch_filled_while_the_one_before_is_sent_reads_and_writes_after_it(conn: Connection) -> None:
+    first = WriteBatch(conn)
+    await first.executemany(CREATE, [("k1", "a"), ("k2", "b")])
+    await first.execute("SELECT pg_sleep(0.2)")  # still being sent while the next batch is filled
+    sending = asyncio.create_task(first.flush())
+    second = WriteBatch(conn, after=sending)
+    await second.execute(APPEND, "k1", "c")
+    # The read waits for the first batch, then sends the second's writes before it: it sees both, in order.
+    assert await second.fetchval("SELECT string_agg(text, '' ORDER BY key) FROM rows") == "acb"
+    assert sending.done()
