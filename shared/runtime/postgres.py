@@ -32,13 +32,27 @@ class JsonText(str):
     """A value already encoded as JSON (by pydantic, once): a json or jsonb parameter takes it as it is."""
 
 
-def _encode_json(value: object) -> str:
-    return value if isinstance(value, JsonText) else json.dumps(value)
+def _encode_json(value: object) -> bytes:
+    return (value if isinstance(value, JsonText) else json.dumps(value)).encode()
+
+
+# jsonb's binary form is a version byte, then the JSON text: binary, so that rows can also be sent by COPY.
+JSONB_VERSION = b"\x01"
+
+
+def _encode_jsonb(value: object) -> bytes:
+    return JSONB_VERSION + _encode_json(value)
+
+
+def _decode_jsonb(data: bytes) -> object:
+    return json.loads(data[1:])
 
 
 async def _init_connection(conn: Connection) -> None:
-    for jsontype in ("json", "jsonb"):
-        await conn.set_type_codec(jsontype, encoder=_encode_json, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_encode_json, decoder=json.loads, schema="pg_catalog", format="binary")
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
 
 
 class _StatelessSession(asyncpg.Connection):

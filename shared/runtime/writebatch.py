@@ -12,11 +12,36 @@ everything written before it, so it sees the batch's own writes.
 """
 
 from collections.abc import Awaitable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from asyncpg.transaction import Transaction
 
 from shared.runtime.postgres import Connection
+
+# Rows of one `Insert` in a wave from which they go by COPY, not as one INSERT each.
+COPY_FROM_ROWS = 64
+
+
+@dataclass(frozen=True)
+class Insert:
+    """A plain insert of whole rows into one table, each row's values in the order of `columns`: a wave's rows go as
+    one INSERT of them all, or by COPY when there are many (the same rows, Postgres's fastest way in)."""
+
+    table: str
+    columns: tuple[str, ...]
+
+    @cached_property
+    def _head(self) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+
+    def sql(self, rows: int) -> str:
+        """The statement inserting this many rows, their values one row after another."""
+        width = len(self.columns)
+        return self._head + ", ".join(
+            "(" + ", ".join(f"${row * width + n}" for n in range(1, width + 1)) + ")" for row in range(rows)
+        )
 
 
 class WriteBatch:
@@ -34,17 +59,17 @@ class WriteBatch:
         self._after = after
         self.transaction: Transaction | None = None
         # wave -> statement -> rows, in the order the statements and rows came.
-        self._waves: list[dict[str, list[Sequence[Any]]]] = []
+        self._waves: list[dict[str | Insert, list[Sequence[Any]]]] = []
         # key -> the wave and statement of its last write
-        self._last: dict[Hashable, tuple[int, str]] = {}
+        self._last: dict[Hashable, tuple[int, str | Insert]] = {}
         # Whose writes come next: several read models writing to one batch each key their rows in their own scope.
         self.scope = ""
         self.round_trips = 0
 
-    async def execute(self, statement: str, *args: Any) -> None:
+    async def execute(self, statement: str | Insert, *args: Any) -> None:
         self._add(statement, args)
 
-    async def executemany(self, statement: str, args: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, statement: str | Insert, args: Iterable[Sequence[Any]]) -> None:
         for row in args:
             self._add(statement, row)
 
@@ -70,7 +95,7 @@ class WriteBatch:
             await self.transaction.start()
             self.round_trips += 1
 
-    def _add(self, statement: str, row: Sequence[Any]) -> None:
+    def _add(self, statement: str | Insert, row: Sequence[Any]) -> None:
         key = (self.scope, row[0] if row else None)
         last_wave, last_statement = self._last.get(key, (0, statement))
         wave = last_wave if last_statement == statement else last_wave + 1
@@ -86,7 +111,11 @@ class WriteBatch:
             await self._ready()
         for wave in waves:
             for statement, rows in wave.items():
-                if len(rows) == 1:
+                if isinstance(statement, Insert) and len(rows) >= COPY_FROM_ROWS:
+                    await self._conn.copy_records_to_table(statement.table, records=rows, columns=statement.columns)
+                elif isinstance(statement, Insert):
+                    await self._conn.execute(statement.sql(len(rows)), *(value for row in rows for value in row))
+                elif len(rows) == 1:
                     await self._conn.execute(statement, *rows[0])
                 else:
                     await self._conn.executemany(statement, rows)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared.runtime.postgres import Connection
-from shared.runtime.writebatch import WriteBatch
+from shared.runtime.postgres import Connection, JsonText
+from shared.runtime.writebatch import COPY_FROM_ROWS, Insert, WriteBatch
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +86,18 @@ async def test_a_batch_filled_while_the_one_before_is_sent_reads_and_writes_afte
     # The read waits for the first batch, then sends the second's writes before it: it sees both, in order.
     assert await second.fetchval("SELECT string_agg(text, '' ORDER BY key) FROM rows") == "acb"
     assert sending.done()
+
+
+async def test_inserts_go_as_one_statement_or_by_copy_and_leave_the_same_rows(conn: Connection) -> None:
+    await conn.execute("CREATE TEMPORARY TABLE facts (key text, n int, data jsonb, at date)")
+    insert = Insert("facts", ("key", "n", "data", "at"))
+    for count in (1, 5, COPY_FROM_ROWS - 1, COPY_FROM_ROWS, 3 * COPY_FROM_ROWS):
+        made = [(f"k{n % 7}", n, JsonText(f'{{"n": {n}}}') if n % 2 else {"n": [n]}, None) for n in range(count)]
+        batch = WriteBatch(conn)
+        await batch.executemany(insert, made)
+        await batch.execute(APPEND, "none", "x")  # another statement in the same wave
+        await batch.flush()
+        assert batch.round_trips == 2, "one statement or one COPY for the inserts, whatever their number"
+        found = await conn.fetch("SELECT key, n, data, at FROM facts ORDER BY n")
+        assert [tuple(r) for r in found] == [(k, n, {"n": n} if n % 2 else {"n": [n]}, at) for k, n, _, at in made]
+        await conn.execute("TRUNCATE facts")

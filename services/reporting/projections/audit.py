@@ -4,14 +4,16 @@ from shared.contracts.casebook import field_changes, form_of
 from shared.contracts.events import RecordedEvent
 from shared.readmodels.catalogue import TABLES, ReadModel
 from shared.runtime.postgres import JsonText
-from shared.runtime.writebatch import WriteBatch
+from shared.runtime.writebatch import Insert, WriteBatch
 
-INSERT_AUDIT = """
-INSERT INTO audit_trail (sequence, event_id, event_type, schema_version, site, subject_id, recorded_at, actor,
-                         actor_role, actor_site, actor_token, reason, protocol_version, correlation_id,
-                         causation_id, data, changes, form)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-"""
+INSERT_AUDIT = Insert(
+    "audit_trail",
+    (
+        "sequence", "event_id", "event_type", "schema_version", "site", "subject_id", "recorded_at", "actor",
+        "actor_role", "actor_site", "actor_token", "reason", "protocol_version", "correlation_id", "causation_id",
+        "data", "changes", "form",
+    ),
+)  # fmt: skip
 
 SUPERSEDED_DATA = "SELECT data FROM audit_trail WHERE event_id = $1"
 

@@ -2,13 +2,15 @@
 
 from shared.contracts.events import RecordedEvent, SubjectScreened
 from shared.readmodels.catalogue import TABLES, ReadModel
-from shared.runtime.writebatch import WriteBatch
+from shared.runtime.writebatch import Insert, WriteBatch
 
-INSERT_SCREENING = """
-INSERT INTO screening_log (subject_id, screening_number, site, screening_date, eligible, bmi,
-                           protocol_version, recorded_at, sequence, age_years, sex)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-"""
+INSERT_SCREENING = Insert(
+    "screening_log",
+    (
+        "subject_id", "screening_number", "site", "screening_date", "eligible", "bmi", "protocol_version",
+        "recorded_at", "sequence", "age_years", "sex",
+    ),
+)  # fmt: skip
 
 
 # A correction replaces the screening it corrects (same number), criteria and all; the audit trail keeps both.
@@ -18,12 +20,9 @@ DELETE FROM screening_log WHERE subject_id = $1 AND screening_number = $2
 """
 
 
-INSERT_CRITERIA = """
-INSERT INTO screening_criteria (subject_id, screening_number, code, kind, outcome, blocks, value, rule)
-SELECT $1, $2, c.code, c.kind, c.outcome, c.blocks, c.value, c.rule
-  FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[])
-       AS c(code, kind, outcome, blocks, value, rule)
-"""
+INSERT_CRITERIA = Insert(
+    "screening_criteria", ("subject_id", "screening_number", "code", "kind", "outcome", "blocks", "value", "rule")
+)
 
 
 class ScreeningLogProjection:
@@ -52,17 +51,13 @@ class ScreeningLogProjection:
                     screened.form.age_years,
                     screened.form.sex,
                 )
-                c = screened.criteria
-                await writes.execute(
+                await writes.executemany(
                     INSERT_CRITERIA,
-                    e.subject,
-                    screened.screening_number,
-                    [r.code for r in c],
-                    [r.kind.value for r in c],
-                    [r.outcome.value for r in c],
-                    [r.blocks_eligibility for r in c],
-                    [r.value for r in c],
-                    [r.rule for r in c],
-                )
+                    [
+                        (e.subject, screened.screening_number, r.code, r.kind.value, r.outcome.value,
+                         r.blocks_eligibility, r.value, r.rule)
+                        for r in screened.criteria
+                    ],
+                )  # fmt: skip
             case _:
                 pass
