@@ -3,6 +3,7 @@ checks that time alone can make hold. Each run reconciles the subject's queries 
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import structlog
@@ -80,9 +81,11 @@ async def run_edit_checks(
 
 
 class EditChecks:
-    """Reaction: every new fact on a subject's forms runs the edit checks on the subject's casebook."""
+    """Reaction: every new fact on a subject's forms runs the edit checks on the subject's casebook; several about
+    one subject in a batch run them once, on the casebook with all of them (`OncePerSubject`)."""
 
     name = "edit-checks"
+    once_per_subject: Literal[True] = True
     event_types: tuple[str, ...] = tuple(
         t.event_type
         for t in (

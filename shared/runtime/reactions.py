@@ -8,8 +8,8 @@ event). A message that keeps failing is dead-lettered.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, Protocol, runtime_checkable
 
 import nats.errors
 import nats.js.errors
@@ -33,6 +33,22 @@ class Reaction(Protocol):
     event_types: tuple[str, ...]
 
     async def react(self, event: RecordedEvent) -> None: ...
+
+
+@runtime_checkable
+class OncePerSubject(Protocol):
+    """A reaction whose work is on one subject's whole record, whatever the fact that triggers it (the edit checks):
+    of several triggers about one subject in a batch, only the last is reacted to, on a history that shows the
+    ones before it, which are acknowledged as done by it."""
+
+    once_per_subject: Literal[True]
+
+
+def covered(nats_subjects: Sequence[str]) -> set[int]:
+    """The positions of the triggers a later one in the batch covers: the same subject's record (the NATS subject
+    less its last token, the event type)."""
+    last = {s.rpartition(".")[0]: i for i, s in enumerate(nats_subjects)}
+    return {i for i, s in enumerate(nats_subjects) if last[s.rpartition(".")[0]] != i}
 
 
 def reacting(reaction: Reaction) -> Callable[[RecordedEvent], Awaitable[None]]:
@@ -65,6 +81,7 @@ class ReactionRunner:
         self.durable = f"reaction-{reaction.name}"
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
         self.dead_letters = 0
+        self.covered = 0  # triggers acknowledged as done by a later one about the same subject (`OncePerSubject`)
         self._log = log.bind(reaction=reaction.name)
 
     def stop(self) -> None:
@@ -113,12 +130,18 @@ class ReactionRunner:
         while not self._stopping.is_set():
             msgs = await feed.next()
             renew_at = loop.time() + self._ack_wait / 2
+            done_later = covered([m.subject for m in msgs]) if isinstance(self.reaction, OncePerSubject) else set()
             for done, msg in enumerate(msgs):
                 if loop.time() >= renew_at:
                     # Half the acknowledgement wait gone: what is left of the batch is still ours, not to redeliver.
                     for waiting in msgs[done:]:
                         await waiting.in_progress()
                     renew_at = loop.time() + self._ack_wait / 2
+                if done in done_later:
+                    # The later trigger is acknowledged only once reacted to: until then, it is there to do it.
+                    await msg.ack()
+                    self.covered += 1
+                    continue
                 await self._handle(msg)
             self._lag.set(msgs[-1].metadata.num_pending if msgs else 0)
             if loop.time() >= check_at:

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from datetime import UTC, date, datetime
+from typing import Literal
 from uuid import uuid4
 
 import pytest
@@ -12,7 +13,7 @@ from nats.aio.client import Client
 from shared.contracts.events import ConsentRecorded, EventEnvelope, EventMetadata, RecordedEvent
 from shared.contracts.protocol import load_protocol
 from shared.runtime.eventstore import EventStore, subject_history
-from shared.runtime.reactions import ReactionRunner
+from shared.runtime.reactions import ReactionRunner, covered
 from shared.runtime.settings import DEFAULT_PROTOCOL_FILE
 
 pytestmark = pytest.mark.integration
@@ -73,3 +74,56 @@ async def test_a_batch_outlasting_the_acknowledgement_wait_is_still_reacted_to_o
             await running
     assert reaction.seen == Counter(subjects), "each consent once: none redelivered while being reacted to"
     assert runner.dead_letters == 0
+
+
+class SlowOncePerSubject(Slow):
+    once_per_subject: Literal[True] = True
+
+    def __init__(self, subjects: set[str], seconds: float) -> None:
+        super().__init__(subjects, seconds)
+        self.sequences: dict[str, list[int]] = {}
+
+    async def react(self, event: RecordedEvent) -> None:
+        if event.envelope.subject in self.subjects:
+            self.sequences.setdefault(event.envelope.subject, []).append(event.sequence)
+        await super().react(event)
+
+
+async def test_several_triggers_about_one_subject_in_a_batch_are_reacted_to_once_for_the_last(
+    own_nc: Client,
+) -> None:
+    js = own_nc.jetstream()
+    store = EventStore(js)
+    first, second = "NFH-911", "NFH-912"
+    for subject in (first, first, first, second, first, second):
+        await consented(store, subject)
+    last = {s: (await store.load(subject_history("NFH", s))).last_sequence for s in (first, second)}
+    # Slow on what comes first, so the rest of the six is waiting in one batch when it is done.
+    reaction = SlowOncePerSubject({first, second}, seconds=0.3)
+    runner = ReactionRunner(reaction, js, batch_size=16)
+    running = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(10):
+            while not all(s in reaction.sequences and reaction.sequences[s][-1] == last[s] for s in last):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+    finally:
+        runner.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    reacted = sum(len(v) for v in reaction.sequences.values())
+    assert reacted <= 3 and runner.covered >= 3, f"the later triggers came in one batch: {reaction.sequences}"
+    info = await js.consumer_info("TRIAL_EVENTS", runner.durable)
+    assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+def test_a_trigger_is_covered_by_a_later_one_about_the_same_subject_only() -> None:
+    subjects = [
+        "trial.events.NFH.NFH-001.ConsentRecorded",
+        "trial.events.NFH.NFH-002.ConsentRecorded",
+        "trial.events.NFH.NFH-001.SubjectScreened",
+        "trial.events.GZ2.NFH-001.SubjectScreened",  # another site's record, however named
+        "trial.events.NFH.NFH-001.FormRecorded",
+    ]
+    assert covered(subjects) == {0, 2}
