@@ -7,7 +7,8 @@ Convention every projection keeps: **a write's first parameter names the rows it
 adverse event, the query, the event). Writes on different keys touch different rows, so they may run in any
 order; writes on one key run in the order they were made. The batch runs in waves: a key's next write joins
 the wave after its previous one (or the same wave when it is the same statement), and each wave sends one
-`executemany` per statement, which asyncpg pipelines (one round trip for all its rows). A read first sends
+`executemany` per statement, which asyncpg pipelines (one round trip for all its rows); a plain insert (`Insert`)
+goes as one statement for all its rows in the wave, or by COPY when they are many (a rebuild's). A read first sends
 everything written before it, so it sees the batch's own writes.
 """
 
@@ -20,7 +21,7 @@ from asyncpg.transaction import Transaction
 
 from shared.runtime.postgres import Connection
 
-# Rows of one `Insert` in a wave from which they go by COPY, not as one INSERT each.
+# Rows of one `Insert` in a wave from which they go by COPY, not as one INSERT of them all.
 COPY_FROM_ROWS = 64
 
 
