@@ -6,11 +6,10 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import nats
@@ -101,7 +100,7 @@ def decoder_rates(protocol: ProtocolDefinition, rounds: int = 3000) -> DecoderRu
     the best of three passes each (the least disturbed by the rest of the machine)."""
     raws = sample_envelopes(protocol)
 
-    def best(decode: Any) -> float:
+    def best(decode: Callable[[bytes], EventEnvelope]) -> float:
         passes = []
         for _ in range(3):
             started = time.perf_counter()

@@ -509,7 +509,7 @@ async def _replay_into(
 ) -> tuple[dict[str, int], tuple[int, ...]]:
     names = [p.name for p in projections]
     replayed = dict.fromkeys(names, 0)
-    at = dict.fromkeys(names, 0)  # each read model's checkpoint as the batches filled so far leave it
+    filled = 0  # where every read model's checkpoint stands once the batches filled so far are sent
     unreadable: list[int] = []
 
     def runs(msgs: Sequence[StoredMessage]) -> list[tuple[list[RecordedEvent], int]]:
@@ -531,18 +531,19 @@ async def _replay_into(
 
     async def fill(batch: list[tuple[list[RecordedEvent], int]], after: Awaitable[None] | None) -> WriteBatch:
         """Every read model's rows for the batch, built while the batch before is sent (a read waits for it)."""
+        nonlocal filled
         writes = WriteBatch(conn, after=after)
         applied = 0
         for events, upto in batch:
             for projection in projections:
                 writes.scope = projection.name
-                for event in following(projection, events, at[projection.name]):
+                for event in following(projection, events, filled):
                     await projection.apply(writes, event)
                     replayed[projection.name] += 1
                     applied += 1
                     if applied % REPLAY_YIELD_EVERY == 0:
                         await asyncio.sleep(0)
-                at[projection.name] = upto
+            filled = upto
         return writes
 
     async def send(writes: WriteBatch, upto: int) -> None:

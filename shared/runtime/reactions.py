@@ -81,6 +81,7 @@ class ReactionRunner:
         self.durable = f"reaction-{reaction.name}"
         self._lag = CONSUMER_LAG.labels(consumer=self.durable)
         self.dead_letters = 0
+        self._once_per_subject = isinstance(reaction, OncePerSubject)
         self.covered = 0  # triggers acknowledged as done by a later one about the same subject (`OncePerSubject`)
         self._log = log.bind(reaction=reaction.name)
 
@@ -130,7 +131,7 @@ class ReactionRunner:
         while not self._stopping.is_set():
             msgs = await feed.next()
             renew_at = loop.time() + self._ack_wait / 2
-            done_later = covered([m.subject for m in msgs]) if isinstance(self.reaction, OncePerSubject) else set()
+            done_later = covered([m.subject for m in msgs]) if self._once_per_subject else set()
             for done, msg in enumerate(msgs):
                 if loop.time() >= renew_at:
                     # Half the acknowledgement wait gone: what is left of the batch is still ours, not to redeliver.
